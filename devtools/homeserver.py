@@ -1,0 +1,317 @@
+"""Generate a Synapse configuration with Parta loaded, start it, and talk to it."""
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import attrs
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Rate limits high enough that a school's bulk actions (enrolling a whole school,
+# a class of 30 joining a lesson at once) and the test suite never trip them.
+_GENEROUS = {"per_second": 10000, "burst_count": 100000}
+RATE_LIMITS: dict[str, Any] = {
+    "rc_message": _GENEROUS,
+    "rc_registration": _GENEROUS,
+    "rc_registration_token_validity": _GENEROUS,
+    "rc_login": {
+        "address": _GENEROUS,
+        "account": _GENEROUS,
+        "failed_attempts": _GENEROUS,
+    },
+    "rc_admin_redaction": _GENEROUS,
+    "rc_joins": {"local": _GENEROUS, "remote": _GENEROUS},
+    "rc_joins_per_room": _GENEROUS,
+    "rc_invites": {"per_room": _GENEROUS, "per_user": _GENEROUS, "per_issuer": _GENEROUS},
+    "rc_3pid_validation": _GENEROUS,
+    "rc_media_create": _GENEROUS,
+    "rc_federation": {"window_size": 1000, "sleep_limit": 1000, "reject_limit": 1000},
+    "rc_presence": {"per_user": _GENEROUS},
+    "rc_delayed_event_mgmt": _GENEROUS,
+    "rc_room_creation": _GENEROUS,
+    "rc_reports": _GENEROUS,
+}
+
+
+@attrs.frozen
+class Postgres:
+    """Where a PostgreSQL database is, parsed from a ``postgresql://`` DSN."""
+
+    database: str
+    user: str = "postgres"
+    password: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 5432
+
+    @classmethod
+    def from_dsn(cls, dsn: str) -> "Postgres":
+        url = urllib.parse.urlsplit(dsn)
+        if url.scheme not in ("postgres", "postgresql") or not url.path.strip("/"):
+            raise ValueError(
+                f"expected postgresql://user[:password]@host[:port]/database, got {dsn!r}"
+            )
+        return cls(
+            database=url.path.strip("/"),
+            user=url.username or "postgres",
+            password=url.password,
+            host=url.hostname or "127.0.0.1",
+            port=url.port or 5432,
+        )
+
+    def connect_args(self) -> dict[str, Any]:
+        args: dict[str, Any] = {
+            "user": self.user,
+            "database": self.database,
+            "host": self.host,
+            "port": self.port,
+        }
+        if self.password:
+            args["password"] = self.password
+        return args
+
+
+@attrs.frozen
+class Homeserver:
+    """One Synapse installation in ``directory`` with Parta loaded."""
+
+    directory: Path
+    server_name: str = "localhost"
+    port: int = 8008
+    postgres: Postgres | None = None
+    module_config: dict[str, Any] = attrs.Factory(dict)
+    app_service_files: tuple[Path, ...] = ()
+    # Extra top-level Synapse settings (tests raise limits, enable features).
+    extra: dict[str, Any] = attrs.Factory(dict)
+    load_module: bool = True
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def config_path(self) -> Path:
+        return self.directory / "homeserver.yaml"
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "homeserver.log"
+
+    def secrets(self) -> dict[str, str]:
+        """Secrets made once and kept, so a second start reuses sessions and data."""
+        path = self.directory / "secrets.json"
+        if path.exists():
+            data: dict[str, str] = json.loads(path.read_text())
+            return data
+        data = {
+            name: secrets.token_urlsafe(32)
+            for name in ("registration_shared_secret", "macaroon_secret_key", "form_secret")
+        }
+        path.write_text(json.dumps(data, indent=2))
+        path.chmod(0o600)
+        return data
+
+    def write_config(self) -> Path:
+        """Write homeserver.yaml, the log config and (once) the signing key."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        (self.directory / "media_store").mkdir(exist_ok=True)
+        key_path = self.directory / "signing.key"
+        if not key_path.exists():
+            from signedjson.key import generate_signing_key, write_signing_keys
+
+            with key_path.open("w") as f:
+                write_signing_keys(f, [generate_signing_key("a_" + secrets.token_hex(2))])
+            key_path.chmod(0o600)
+        log_config = self.directory / "log.yaml"
+        log_config.write_text(yaml.safe_dump(_log_config(self.log_path)))
+
+        database: dict[str, Any]
+        if self.postgres is None:
+            database = {
+                "name": "sqlite3",
+                "args": {"database": str(self.directory / "homeserver.db")},
+            }
+        else:
+            database = {
+                "name": "psycopg2",
+                "args": {**self.postgres.connect_args(), "cp_min": 2, "cp_max": 10},
+            }
+
+        config: dict[str, Any] = {
+            "server_name": self.server_name,
+            "public_baseurl": f"http://127.0.0.1:{self.port}/",
+            "pid_file": str(self.directory / "homeserver.pid"),
+            "listeners": [
+                {
+                    "port": self.port,
+                    "bind_addresses": ["127.0.0.1"],
+                    "type": "http",
+                    "x_forwarded": False,
+                    "resources": [{"names": ["client", "federation", "openid"], "compress": False}],
+                }
+            ],
+            "database": database,
+            "log_config": str(log_config),
+            "media_store_path": str(self.directory / "media_store"),
+            "signing_key_path": str(key_path),
+            "report_stats": False,
+            "enable_metrics": False,
+            "trusted_key_servers": [],
+            "suppress_key_server_warning": True,
+            # One machine, nobody else to talk to: no federation, no URL previews.
+            "federation_domain_whitelist": [],
+            "url_preview_enabled": False,
+            "enable_registration": False,
+            "allow_guest_access": False,
+            **self.secrets(),
+            **RATE_LIMITS,
+            "modules": (
+                [{"module": "synapse_module.PartaModule", "config": self.module_config}]
+                if self.load_module
+                else []
+            ),
+            "app_service_config_files": [str(p) for p in self.app_service_files],
+            **self.extra,
+        }
+        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+        return self.config_path
+
+    def start(self) -> subprocess.Popen[bytes]:
+        """Start Synapse in the background; its output goes to ``homeserver.out``."""
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
+        )
+        out = (self.directory / "homeserver.out").open("ab")
+        return subprocess.Popen(
+            [sys.executable, "-m", "synapse.app.homeserver", "-c", str(self.config_path)],
+            cwd=self.directory,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_healthy(self, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"Synapse exited with code {proc.returncode}:\n{self.tail_output()}"
+                )
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/health", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"Synapse was not healthy in {timeout} s:\n{self.tail_output()}")
+
+    def tail_output(self, lines: int = 60) -> str:
+        chunks = []
+        for name in ("homeserver.out", "homeserver.log"):
+            path = self.directory / name
+            if path.exists():
+                text = path.read_text(errors="replace").splitlines()[-lines:]
+                chunks.append(f"--- {name} ---\n" + "\n".join(text))
+        return "\n".join(chunks)
+
+    def register_user(
+        self, localpart: str, password: str, admin: bool = False, displayname: str | None = None
+    ) -> dict[str, Any]:
+        """Register through the shared-secret admin API; the answer has ``access_token``."""
+        shared = self.secrets()["registration_shared_secret"]
+        url = f"{self.base_url}/_synapse/admin/v1/register"
+        with urllib.request.urlopen(url, timeout=30) as r:
+            nonce = json.loads(r.read())["nonce"]
+        body: dict[str, Any] = {
+            "nonce": nonce,
+            "username": localpart,
+            "password": password,
+            "admin": admin,
+            "mac": _mac(shared, nonce, localpart, password, admin),
+        }
+        if displayname:
+            body["displayname"] = displayname
+        answer: dict[str, Any] = http_json("POST", url, body)
+        return answer
+
+
+def _mac(shared: str, nonce: str, user: str, password: str, admin: bool) -> str:
+    mac = hmac.new(shared.encode(), digestmod=hashlib.sha1)
+    mac.update(nonce.encode())
+    mac.update(b"\x00")
+    mac.update(user.encode())
+    mac.update(b"\x00")
+    mac.update(password.encode())
+    mac.update(b"\x00")
+    mac.update(b"admin" if admin else b"notadmin")
+    return mac.hexdigest()
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, body: Any):
+        self.status = status
+        self.body = body
+        super().__init__(f"HTTP {status}: {body}")
+
+
+def http_json(
+    method: str, url: str, body: Any = None, token: str | None = None, timeout: float = 30
+) -> Any:
+    """A JSON request with the standard library; raises :class:`HttpError` on non-2xx."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            raw = r.read()
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = raw.decode(errors="replace")
+        raise HttpError(e.code, parsed) from None
+    return json.loads(raw) if raw else None
+
+
+def _log_config(log_file: Path) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "formatters": {
+            "precise": {
+                "format": "%(asctime)s - %(name)s - %(lineno)d - %(levelname)s - "
+                "%(request)s - %(message)s"
+            }
+        },
+        "handlers": {
+            "file": {
+                "class": "logging.handlers.RotatingFileHandler",
+                "formatter": "precise",
+                "filename": str(log_file),
+                "maxBytes": 50 * 1024 * 1024,
+                "backupCount": 2,
+                "encoding": "utf8",
+            }
+        },
+        "loggers": {
+            "synapse.storage.SQL": {"level": "WARNING"},
+            "synapse_module": {"level": "DEBUG"},
+        },
+        "root": {"level": "INFO", "handlers": ["file"]},
+        "disable_existing_loggers": False,
+    }

@@ -1,0 +1,31 @@
+"""Matrix event types Parta defines (namespace ``org.parta.``) or relies on."""
+
+from typing import Final
+
+NAMESPACE: Final = "org.parta."
+
+# State events describing the school structure; only the module's service account
+# sends them.
+SCHOOL: Final = "org.parta.school"
+UNIT: Final = "org.parta.unit"
+CLASS: Final = "org.parta.class"
+ROOM_KIND: Final = "org.parta.room_kind"
+
+# Content types.
+DOCUMENT: Final = "org.parta.document"
+ARTICLE: Final = "org.parta.article"
+LESSON: Final = "org.parta.lesson"
+BROADCAST: Final = "org.parta.broadcast"
+
+# MSC3381 polls, as Element sends and renders them.
+POLL_START: Final = "org.matrix.msc3381.poll.start"
+POLL_RESPONSE: Final = "org.matrix.msc3381.poll.response"
+POLL_END: Final = "org.matrix.msc3381.poll.end"
+TEXT_FALLBACK: Final = "org.matrix.msc1767.text"
+
+# State event types that describe the school structure and that no person may send.
+STRUCTURE_STATE_TYPES: Final = frozenset({SCHOOL, UNIT, CLASS, ROOM_KIND})
+
+
+def is_parta_type(event_type: str) -> bool:
+    return event_type.startswith(NAMESPACE)

@@ -1,0 +1,87 @@
+"""Parta's Synapse module: the school model and its rules inside the homeserver.
+
+Load it with::
+
+    modules:
+      - module: synapse_module.PartaModule
+        config: {}   # see config/module.example.yaml
+"""
+
+import json
+import logging
+from importlib import resources
+from typing import Any
+
+import yaml
+from synapse.module_api import EventBase, ModuleApi, StateMap, SynapseRequest
+
+from parta_common import __version__ as common_version
+from parta_common import messages
+from parta_common.config import ConfigProblem
+
+from . import rules
+from .config import PartaConfig, raise_as_synapse_config_error
+from .config import parse_config as _parse_config
+from .errors import forbidden
+from .http import BASE_PATH, ApiResource
+
+logger = logging.getLogger(__name__)
+
+__version__ = common_version
+__all__ = ["PartaConfig", "PartaModule", "__version__"]
+
+
+def _load_openapi() -> dict[str, Any]:
+    text = resources.files(__package__).joinpath("openapi.yaml").read_text(encoding="utf-8")
+    doc = yaml.safe_load(text)
+    assert isinstance(doc, dict)
+    return doc
+
+
+class PartaModule:
+    """Registers Parta's callbacks and REST API; holds no logic of its own."""
+
+    def __init__(self, config: PartaConfig, api: ModuleApi):
+        self._config = config
+        self._api = api
+        self.service_user_id = f"@{config.service_localpart}:{api.server_name}"
+        self._openapi = json.loads(json.dumps(_load_openapi()))
+
+        api.register_third_party_rules_callbacks(
+            check_event_allowed=self.check_event_allowed,
+        )
+
+        self.resource = ApiResource()
+        self.resource.route("GET", "/version", self.get_version)
+        self.resource.route("GET", "/openapi.json", self.get_openapi)
+        api.register_web_resource(BASE_PATH, self.resource)
+
+    @staticmethod
+    def parse_config(config: dict[str, Any] | None) -> PartaConfig:
+        try:
+            return _parse_config(config)
+        except ConfigProblem as problem:
+            raise_as_synapse_config_error(problem)
+            raise  # unreachable: the line above always raises
+
+    # -- REST -----------------------------------------------------------------
+
+    async def get_version(self, request: SynapseRequest) -> tuple[int, dict[str, Any]]:
+        return 200, {"name": "parta", "version": __version__}
+
+    async def get_openapi(self, request: SynapseRequest) -> tuple[int, dict[str, Any]]:
+        return 200, self._openapi
+
+    # -- third-party event rules ---------------------------------------------
+
+    async def check_event_allowed(
+        self, event: EventBase, state_events: StateMap[EventBase]
+    ) -> tuple[bool, dict[str, Any] | None]:
+        if event.is_state() and not rules.may_send_structure_state(
+            event.sender, event.type, self.service_user_id
+        ):
+            if not self._api.is_mine(event.sender):
+                # Another server's event: refuse it without an error to a local user.
+                return False, None
+            raise forbidden(messages.STRUCTURE_STATE_FORBIDDEN, event_type=event.type)
+        return True, None

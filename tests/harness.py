@@ -1,0 +1,189 @@
+"""The integration-test harness: a real Synapse with Parta, real users, real clients.
+
+The homeserver runs on PostgreSQL when PostgreSQL answers on 127.0.0.1:5432 (a fresh
+database per run, UTF8 with C collation, dropped afterwards), otherwise on SQLite.
+``PARTA_TEST_DB=sqlite`` or ``=postgres`` forces one; ``postgres`` then fails loudly
+when PostgreSQL is not there.
+"""
+
+import contextlib
+import os
+import secrets
+import socket
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import attrs
+from nio import AsyncClient
+
+from devtools.homeserver import Homeserver, Postgres, http_json
+
+PG_ADMIN = Postgres(database="postgres")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def postgres_answers() -> bool:
+    import psycopg2
+
+    try:
+        psycopg2.connect(**PG_ADMIN.connect_args(), connect_timeout=3).close()
+    except psycopg2.OperationalError:
+        return False
+    return True
+
+
+def create_database(name: str) -> Postgres:
+    import psycopg2
+
+    conn = psycopg2.connect(**PG_ADMIN.connect_args())
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(
+            f'CREATE DATABASE "{name}" '
+            "ENCODING 'UTF8' LC_COLLATE='C' LC_CTYPE='C' TEMPLATE template0"
+        )
+    conn.close()
+    return attrs.evolve(PG_ADMIN, database=name)
+
+
+def drop_database(name: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(**PG_ADMIN.connect_args())
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
+
+
+def choose_backend() -> str:
+    forced = os.environ.get("PARTA_TEST_DB", "").strip().lower()
+    if forced in ("sqlite", "postgres"):
+        return forced
+    return "postgres" if postgres_answers() else "sqlite"
+
+
+@attrs.define
+class User:
+    user_id: str
+    localpart: str
+    password: str
+    access_token: str
+    device_id: str
+
+
+@attrs.define
+class RunningHomeserver:
+    """A started Synapse and what tests need to talk to it."""
+
+    hs: Homeserver
+    proc: subprocess.Popen[bytes]
+    backend: str
+
+    @property
+    def base_url(self) -> str:
+        return self.hs.base_url
+
+    @property
+    def server_name(self) -> str:
+        return self.hs.server_name
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.hs.base_url}/_synapse/client/parta/v1"
+
+    def register(
+        self, prefix: str = "user", admin: bool = False, displayname: str | None = None
+    ) -> User:
+        """A new user with a unique name, logged in once (the registration's session)."""
+        localpart = f"{prefix}-{secrets.token_hex(4)}"
+        password = secrets.token_urlsafe(12)
+        resp = self.hs.register_user(localpart, password, admin=admin, displayname=displayname)
+        return User(
+            user_id=resp["user_id"],
+            localpart=localpart,
+            password=password,
+            access_token=resp["access_token"],
+            device_id=resp["device_id"],
+        )
+
+    def request(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+        """A synchronous JSON request to the homeserver (``path`` from the root)."""
+        return http_json(method, f"{self.base_url}{path}", body, token)
+
+    def restart(self) -> None:
+        self.stop()
+        self.proc = self.hs.start()
+        self.hs.wait_healthy(self.proc)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    @contextlib.asynccontextmanager
+    async def client(self, user: User) -> AsyncIterator[AsyncClient]:
+        """A matrix-nio client already logged in as ``user``."""
+        client = AsyncClient(self.base_url, user.user_id, device_id=user.device_id)
+        client.access_token = user.access_token
+        client.user_id = user.user_id
+        try:
+            yield client
+        finally:
+            await client.close()
+
+    @contextlib.asynccontextmanager
+    async def http(self, user: User | None = None) -> AsyncIterator[aiohttp.ClientSession]:
+        """An aiohttp session for the module API, with ``user``'s token when given."""
+        headers = {"Authorization": f"Bearer {user.access_token}"} if user else {}
+        async with aiohttp.ClientSession(base_url=self.api_url + "/", headers=headers) as s:
+            yield s
+
+
+@contextlib.contextmanager
+def running_homeserver(
+    directory: Path,
+    module_config: dict[str, Any] | None = None,
+    load_module: bool = True,
+    backend: str | None = None,
+    extra: dict[str, Any] | None = None,
+    app_service_files: tuple[Path, ...] = (),
+) -> Iterator[RunningHomeserver]:
+    backend = backend or choose_backend()
+    db_name = None
+    postgres = None
+    if backend == "postgres":
+        db_name = f"parta_test_{os.getpid()}_{secrets.token_hex(3)}"
+        postgres = create_database(db_name)
+    hs = Homeserver(
+        directory=directory,
+        port=free_port(),
+        postgres=postgres,
+        module_config=module_config or {},
+        load_module=load_module,
+        extra=extra or {},
+        app_service_files=app_service_files,
+    )
+    hs.write_config()
+    proc = hs.start()
+    running = RunningHomeserver(hs=hs, proc=proc, backend=backend)
+    try:
+        hs.wait_healthy(proc)
+        yield running
+    finally:
+        running.stop()
+        if db_name:
+            drop_database(db_name)

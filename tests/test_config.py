@@ -1,0 +1,60 @@
+"""Configuration is typed, validated at startup, and rejects what it does not know."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from synapse.module_api.errors import ConfigError
+
+from synapse_module import PartaConfig, PartaModule
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+
+
+def module_blocks() -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for path in sorted(CONFIG_DIR.glob("*.example.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for block in data.get("modules", []) if isinstance(data, dict) else []:
+            if block.get("module") == "synapse_module.PartaModule":
+                found.append((path.name, block["config"]))
+    return found
+
+
+def test_module_example_exists() -> None:
+    assert module_blocks(), "config/ must show how to load the module"
+
+
+@pytest.mark.parametrize(("name", "raw"), module_blocks())
+def test_every_module_example_parses(name: str, raw: dict[str, Any]) -> None:
+    config = PartaModule.parse_config(raw)
+    assert isinstance(config, PartaConfig)
+    # The example documents the defaults: it must say what an empty config means.
+    assert config == PartaModule.parse_config({}), name
+
+
+def test_empty_config_gives_defaults() -> None:
+    config = PartaModule.parse_config(None)
+    assert config.service_localpart == "parta"
+    assert config.default_timezone == "Europe/Moscow"
+
+
+@pytest.mark.parametrize(
+    ("raw", "key", "fragment"),
+    [
+        ({"servce_localpart": "x"}, (), "unknown key(s): servce_localpart"),
+        ({"service_localpart": 5}, ("service_localpart",), "expected a string"),
+        ({"service_localpart": "Bad Name"}, (), "not a valid Matrix localpart"),
+        ({"default_timezone": None}, ("default_timezone",), "got null"),
+        ({"service_displayname": "CHANGE_ME"}, ("service_displayname",), "placeholder"),
+    ],
+)
+def test_wrong_config_names_the_key(
+    raw: dict[str, Any], key: tuple[str, ...], fragment: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        PartaModule.parse_config(raw)
+    assert fragment in info.value.msg
+    assert tuple(info.value.path or ())[-len(key) :] == key if key else True
+    assert list(info.value.path or [])[:3] == ["modules", "<parta>", "config"]

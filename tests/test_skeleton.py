@@ -1,0 +1,82 @@
+"""The homeserver of the harness really runs the module: API, login, enforcement."""
+
+import pytest
+from nio import LoginResponse, RoomCreateResponse, RoomPutStateError, RoomPutStateResponse
+
+from devtools.homeserver import HttpError
+from parta_common import events
+from synapse_module import __version__
+from tests.harness import RunningHomeserver
+
+
+def test_version_answers_without_auth(synapse: RunningHomeserver) -> None:
+    body = synapse.request("GET", "/_synapse/client/parta/v1/version")
+    assert body == {"name": "parta", "version": __version__}
+
+
+def test_openapi_is_served_and_lists_version(synapse: RunningHomeserver) -> None:
+    doc = synapse.request("GET", "/_synapse/client/parta/v1/openapi.json")
+    assert doc["openapi"].startswith("3.")
+    assert "/version" in doc["paths"]
+
+
+def test_unknown_endpoint_is_a_matrix_404(synapse: RunningHomeserver) -> None:
+    with pytest.raises(HttpError) as info:
+        synapse.request("GET", "/_synapse/client/parta/v1/no-such-thing")
+    assert info.value.status == 404
+    assert info.value.body["errcode"] == "M_UNRECOGNIZED"
+    assert "/ No such endpoint" in info.value.body["error"]
+
+
+def test_wrong_method_is_405(synapse: RunningHomeserver) -> None:
+    with pytest.raises(HttpError) as info:
+        synapse.request("POST", "/_synapse/client/parta/v1/version", {})
+    assert info.value.status == 405
+    assert info.value.body["errcode"] == "M_UNRECOGNIZED"
+
+
+async def test_a_matrix_client_logs_in_with_a_password(synapse: RunningHomeserver) -> None:
+    from nio import AsyncClient
+
+    user = synapse.register("login")
+    client = AsyncClient(synapse.base_url, user.user_id)
+    try:
+        resp = await client.login(user.password, device_name="test")
+        assert isinstance(resp, LoginResponse), resp
+        assert client.user_id == user.user_id
+    finally:
+        await client.close()
+
+
+async def test_module_refuses_structure_state_from_a_person(synapse: RunningHomeserver) -> None:
+    """A person cannot forge the state that says a room is a school: 403 from the module."""
+    user = synapse.register("forger")
+    async with synapse.client(user) as client:
+        created = await client.room_create(name="Моя комната")
+        assert isinstance(created, RoomCreateResponse), created
+        # Ordinary state passes the module.
+        ok = await client.room_put_state(created.room_id, "m.room.topic", {"topic": "Тема"})
+        assert isinstance(ok, RoomPutStateResponse), ok
+        refused = await client.room_put_state(
+            created.room_id, events.SCHOOL, {"name": "Фальшивая школа"}
+        )
+        assert isinstance(refused, RoomPutStateError), refused
+        assert refused.status_code == "M_FORBIDDEN"
+        assert "только сервис Parta" in refused.message
+        assert "only the Parta service" in refused.message
+        # Nothing was stored.
+        state = await client.room_get_state(created.room_id)
+        types = {e["type"] for e in state.events}
+        assert events.SCHOOL not in types
+        assert "m.room.topic" in types
+
+
+async def test_module_refuses_structure_state_in_create_room(synapse: RunningHomeserver) -> None:
+    """The same rule holds for initial_state in createRoom, a way around PUT /state."""
+    user = synapse.register("forger")
+    async with synapse.client(user) as client:
+        resp = await client.room_create(
+            initial_state=[{"type": events.CLASS, "state_key": "", "content": {"grade": 7}}]
+        )
+        assert not isinstance(resp, RoomCreateResponse)
+        assert resp.status_code == "M_FORBIDDEN"
