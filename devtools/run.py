@@ -1,8 +1,9 @@
 """``make run``: Parta on one machine, on SQLite unless ``PARTA_DATABASE`` names PostgreSQL.
 
-Everything lives under ``var/``: the generated Synapse configuration, its database and
-media, and the first operator's credentials. A second run reuses all of it. Ctrl-C
-stops every process this started.
+Everything lives under ``var/`` (``PARTA_VAR`` moves it): the generated Synapse
+configuration, its database and media, the other processes' configs, and the first
+operator's credentials. A second run reuses all of it. Ctrl-C stops every process this
+started. ``PARTA_PORT`` moves Synapse off 8008.
 """
 
 import os
@@ -11,13 +12,35 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
+
+import attrs
 
 from devtools.homeserver import REPO_ROOT, Homeserver, HttpError, Postgres
 
 VAR = Path(os.environ.get("PARTA_VAR", REPO_ROOT / "var"))
+PORT = int(os.environ.get("PARTA_PORT", "8008"))
 OPERATOR = "operator"
+
+
+@attrs.frozen
+class Service:
+    """A process ``make run`` starts after Synapse and waits for."""
+
+    name: str
+    argv: Sequence[str]
+    health_url: str
+    # Lines printed once the service is healthy.
+    describe: Callable[[], list[str]] = lambda: []
+
+
+def services(hs: Homeserver) -> list[Service]:
+    """The processes beside Synapse; each part adds itself here as it appears."""
+    return []
 
 
 def _ensure_operator(hs: Homeserver) -> tuple[str, str]:
@@ -32,7 +55,7 @@ def _ensure_operator(hs: Homeserver) -> tuple[str, str]:
     except HttpError as e:
         if e.status != 400:
             raise
-        # The account exists (operator.txt was deleted): keep it, ask for a reset.
+        # The account exists (operator.txt was deleted): keep it.
         print("The operator account exists already; its password is unchanged.")
         return OPERATOR, "<unchanged>"
     path.write_text(f"{OPERATOR}\n{password}\n")
@@ -40,51 +63,78 @@ def _ensure_operator(hs: Homeserver) -> tuple[str, str]:
     return OPERATOR, password
 
 
+def _wait_http(url: str, proc: subprocess.Popen[bytes], name: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{name} was not healthy at {url} in {timeout} s")
+
+
 def main() -> int:
     dsn = os.environ.get("PARTA_DATABASE", "").strip()
     postgres = Postgres.from_dsn(dsn) if dsn else None
-    hs = Homeserver(directory=VAR / "synapse", port=8008, postgres=postgres)
+    hs = Homeserver(directory=VAR / "synapse", port=PORT, postgres=postgres)
     hs.write_config()
     print(f"Parta: starting Synapse with the Parta module on {hs.base_url} ", end="")
     print(f"({'PostgreSQL ' + postgres.database if postgres else 'SQLite'}, data in {VAR})")
 
-    children: list[subprocess.Popen[bytes]] = []
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     try:
         synapse = hs.start()
-        children.append(synapse)
+        children.append(("Synapse", synapse))
         hs.wait_healthy(synapse, timeout=120)
         user, password = _ensure_operator(hs)
+        described: list[str] = []
+        for service in services(hs):
+            log = (VAR / f"{service.name}.log").open("ab")
+            proc = subprocess.Popen(
+                list(service.argv), cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+            children.append((service.name, proc))
+            _wait_http(service.health_url, proc, service.name)
+            described += service.describe()
         print()
         print("Parta is running.")
         print(f"  Homeserver:      {hs.base_url}  (server name: {hs.server_name})")
         print(f"  Module version:  {hs.base_url}/_synapse/client/parta/v1/version")
+        for line in described:
+            print(f"  {line}")
         print(f"  Operator:        @{user}:{hs.server_name}  password: {password}")
         print(f"                   (kept in {VAR / 'operator.txt'})")
         print()
         print("Log in with Element Desktop or Element Web: choose «Edit» next to the")
         print(f"homeserver, enter {hs.base_url}, then the operator's name and password.")
-        print(f"Logs: {hs.log_path}.  Stop with Ctrl-C.")
+        print(f"Logs: {hs.log_path} and {VAR}/*.log.  Stop with Ctrl-C.")
         sys.stdout.flush()
         while True:
-            for child in children:
+            for name, child in children:
                 code = child.poll()
                 if code is not None:
-                    print(f"A process exited with code {code}; stopping.\n{hs.tail_output()}")
+                    print(f"{name} exited with code {code}; stopping.\n{hs.tail_output()}")
                     return 1
             time.sleep(1)
     except KeyboardInterrupt:
         print("\nStopping…")
         return 0
     finally:
-        for child in reversed(children):
+        for _, child in reversed(children):
             if child.poll() is None:
                 child.terminate()
-        for child in reversed(children):
+        for _, child in reversed(children):
             try:
                 child.wait(timeout=20)
             except subprocess.TimeoutExpired:

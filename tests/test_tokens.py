@@ -1,0 +1,96 @@
+"""Media tokens and viewer links: what the module signs, the SFU accepts, and nothing else."""
+
+import jwt
+import pytest
+
+from parta_common import tokens
+from parta_common.roles import Role
+
+SECRET = "s" * 32
+
+
+def _token(**overrides: object) -> str:
+    args: dict[str, object] = {
+        "secret": SECRET,
+        "room_id": "!room:hs",
+        "user_id": "@t:hs",
+        "display_name": "Учитель",
+        "role": "teacher",
+        "grants": tokens.grant_for(Role.TEACHER),
+        "now": 1000,
+    }
+    args.update(overrides)
+    return tokens.sign_media_token(**args)  # type: ignore[arg-type]
+
+
+def test_round_trip() -> None:
+    claims = tokens.verify_media_token(_token(), SECRET, room_id="!room:hs", now=1010)
+    assert claims.user_id == "@t:hs"
+    assert claims.grants.moderate
+    assert claims.display_name == "Учитель"
+
+
+@pytest.mark.parametrize(
+    ("token", "room", "now", "fragment"),
+    [
+        (_token(), "!other:hs", 1010, "another room"),
+        (_token(), None, 1000 + tokens.MEDIA_TOKEN_TTL + tokens.LEEWAY + 1, "expired"),
+        (_token(secret="x" * 32), None, 1010, "Signature"),
+        (
+            tokens.sign_viewer_link(SECRET, "bc1", "l1", ttl=60, now=1000),
+            None,
+            1010,
+            "audience",
+        ),
+        (
+            jwt.encode({"aud": tokens.AUD_MEDIA, "iss": "parta"}, SECRET, algorithm="HS256"),
+            None,
+            1010,
+            "exp",
+        ),
+        (
+            jwt.encode(
+                {"aud": tokens.AUD_MEDIA, "iss": "parta", "exp": 2000, "iat": 1000},
+                "",
+                algorithm="none",
+            ),
+            None,
+            1010,
+            "",
+        ),
+    ],
+)
+def test_refused(token: str, room: str | None, now: int, fragment: str) -> None:
+    with pytest.raises(tokens.TokenError) as info:
+        tokens.verify_media_token(token, SECRET, room_id=room, now=now)
+    assert fragment.lower() in str(info.value).lower()
+
+
+@pytest.mark.parametrize(
+    ("role", "camera", "screen", "moderate", "subscribe"),
+    [
+        (Role.TEACHER, True, True, True, True),
+        (Role.ADMINISTRATOR, True, True, True, True),
+        (Role.STUDENT, True, False, False, True),
+        (Role.PARENT, False, False, False, True),
+        (None, False, False, False, False),
+    ],
+)
+def test_grant_for(
+    role: Role | None, camera: bool, screen: bool, moderate: bool, subscribe: bool
+) -> None:
+    g = tokens.grant_for(role)
+    assert (g.publish_camera, g.publish_screen, g.moderate, g.subscribe) == (
+        camera,
+        screen,
+        moderate,
+        subscribe,
+    )
+
+
+def test_viewer_link() -> None:
+    link = tokens.sign_viewer_link(SECRET, "bc1", "l1", ttl=60, now=1000)
+    claims = tokens.verify_viewer_link(link, SECRET, now=1050)
+    assert (claims.broadcast_id, claims.link_id) == ("bc1", "l1")
+    with pytest.raises(tokens.TokenError):
+        tokens.verify_viewer_link(link, SECRET, now=1000 + 60 + tokens.LEEWAY + 1)
