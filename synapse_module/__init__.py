@@ -24,6 +24,8 @@ from .config import PartaConfig, raise_as_synapse_config_error
 from .config import parse_config as _parse_config
 from .errors import forbidden
 from .http import BASE_PATH, ApiResource
+from .schema import AREAS
+from .store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +41,18 @@ def _load_openapi() -> dict[str, Any]:
 
 
 class PartaModule:
-    """Registers Parta's callbacks and REST API; holds no logic of its own."""
+    """Registers Parta's callbacks and REST API; holds no logic of its own.
+
+    Each feature area is a class that takes this module and registers its own routes
+    on :attr:`resource` and its own callbacks with the ModuleApi.
+    """
 
     def __init__(self, config: PartaConfig, api: ModuleApi):
         self._config = config
         self._api = api
         self.service_user_id = f"@{config.service_localpart}:{api.server_name}"
         self._openapi = json.loads(json.dumps(_load_openapi()))
+        self.store = Store(api, AREAS)
 
         api.register_third_party_rules_callbacks(
             check_event_allowed=self.check_event_allowed,

@@ -9,7 +9,14 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from synapse.module_api import DirectServeJsonResource, SynapseRequest
+import jsonschema
+import jsonschema.exceptions
+from synapse.module_api import (
+    DirectServeJsonResource,
+    ModuleApi,
+    SynapseRequest,
+    parse_json_object_from_request,
+)
 from synapse.module_api.errors import Codes, SynapseError
 
 from parta_common.messages import Message
@@ -60,3 +67,32 @@ class ApiResource(DirectServeJsonResource):
                 405, _BAD_METHOD.format(method=method, path=path), Codes.UNRECOGNIZED
             )
         raise SynapseError(404, _NOT_FOUND.format(path=path), Codes.UNRECOGNIZED)
+
+
+_BAD_BODY = Message(
+    ru="Неверный запрос: {detail}",
+    en="Bad request: {detail}",
+)
+
+
+async def requester_id(api: ModuleApi, request: SynapseRequest) -> str:
+    """The Matrix user ID behind the request's access token (401 without one)."""
+    requester = await api.get_user_by_req(request)
+    return requester.user.to_string()
+
+
+def json_body(request: SynapseRequest, schema: dict[str, Any]) -> dict[str, Any]:
+    """The request's JSON object, checked against a JSON Schema (400 ``M_BAD_JSON``)."""
+    body = parse_json_object_from_request(request)
+    check_json(body, schema)
+    return body
+
+
+def check_json(value: object, schema: dict[str, Any]) -> None:
+    """400 ``M_BAD_JSON`` naming the first wrong field, in Russian and English."""
+    validator = jsonschema.Draft202012Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    if error is None:
+        return
+    where = "/".join(str(p) for p in error.absolute_path) or "(body)"
+    raise SynapseError(400, _BAD_BODY.format(detail=f"{where}: {error.message}"), Codes.BAD_JSON)

@@ -1,0 +1,133 @@
+"""The module's own tables in Synapse's database, and their migrations.
+
+Each feature area (roster, lessons, broadcasts, documents, …) keeps its own numbered,
+described steps in ``synapse_module/schema/<area>.py`` as ``STEPS``; the version of each
+area is kept in ``parta_schema``, so areas evolve independently. Steps run in order, each
+in its own transaction, on the main process only; workers wait until the schema is
+there. A database whose area is newer than the code is refused, never "repaired".
+
+SQL is written once for both SQLite and PostgreSQL: ``?`` placeholders (Synapse rewrites
+them), TEXT / BIGINT / BOOLEAN columns, JSON as TEXT, ``INSERT … ON CONFLICT``.
+"""
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import attrs
+from synapse.module_api import LoggingTransaction, ModuleApi
+
+logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@attrs.frozen
+class Step:
+    """One migration step: its number, what it does, and the statements."""
+
+    version: int
+    description: str
+    statements: Sequence[str]
+
+
+class SchemaTooNew(Exception):
+    pass
+
+
+def _check_steps(area: str, steps: Sequence[Step]) -> None:
+    for expected, step in enumerate(steps, start=1):
+        if step.version != expected:
+            raise ValueError(f"schema area {area}: step {step.version} should be {expected}")
+
+
+def _migrate_txn(txn: LoggingTransaction, areas: dict[str, Sequence[Step]]) -> list[str]:
+    txn.execute(
+        "CREATE TABLE IF NOT EXISTS parta_schema ( area TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+    )
+    done = []
+    for area, steps in areas.items():
+        txn.execute("SELECT version FROM parta_schema WHERE area = ?", (area,))
+        row = txn.fetchone()
+        current = int(row[0]) if row else 0
+        if current > len(steps):
+            raise SchemaTooNew(
+                f"Parta schema area {area!r} is at version {current}, newer than this "
+                f"code knows ({len(steps)}); run the newer Parta or restore a backup"
+            )
+        for step in steps[current:]:
+            for statement in step.statements:
+                txn.execute(statement)
+            done.append(f"{area} {step.version}: {step.description}")
+        if len(steps) > current:
+            txn.execute(
+                "INSERT INTO parta_schema (area, version) VALUES (?, ?)"
+                " ON CONFLICT (area) DO UPDATE SET version = excluded.version",
+                (area, len(steps)),
+            )
+    return done
+
+
+def _versions_txn(txn: LoggingTransaction) -> dict[str, int]:
+    try:
+        txn.execute("SELECT area, version FROM parta_schema")
+    except Exception:  # the table does not exist yet on a fresh database
+        return {}
+    return {str(a): int(v) for a, v in txn.fetchall()}
+
+
+class Store:
+    """Runs the migrations once, then database interactions once the schema is there."""
+
+    def __init__(self, api: ModuleApi, areas: dict[str, Sequence[Step]]):
+        for area, steps in areas.items():
+            _check_steps(area, steps)
+        self._api = api
+        self._areas = dict(areas)
+        self._ready = False
+        self._failure: Exception | None = None
+        if api.worker_name is None:
+            api.delayed_background_call(0, self._migrate, desc="parta_migrate")
+
+    async def _migrate(self) -> None:
+        try:
+            done = await self._api.run_db_interaction("parta_migrate", _migrate_txn, self._areas)
+        except Exception as e:
+            logger.critical("Parta could not migrate its tables: %s", e)
+            self._failure = e
+            return
+        for line in done:
+            logger.info("Parta schema: applied %s", line)
+        self._ready = True
+
+    async def ready(self) -> None:
+        """Wait until the tables are there (at most about a minute after start-up)."""
+        for _ in range(1200):
+            if self._ready:
+                return
+            if self._failure is not None:
+                raise RuntimeError("Parta's tables are not usable") from self._failure
+            if self._api.worker_name is not None:
+                versions = await self._api.run_db_interaction("parta_versions", _versions_txn)
+                if all(versions.get(a, 0) >= len(s) for a, s in self._areas.items()):
+                    self._ready = True
+                    return
+            await self._api.sleep(0.05)
+        raise RuntimeError("Parta's tables did not become ready")
+
+    async def run(
+        self,
+        desc: str,
+        func: Callable[Concatenate[LoggingTransaction, P], R],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> R:
+        await self.ready()
+        result: R = await self._api.run_db_interaction(desc, func, *args, **kwargs)
+        return result
+
+
+def rows_as_dicts(txn: LoggingTransaction) -> list[dict[str, Any]]:
+    names = [d[0] for d in txn.description or ()]
+    return [dict(zip(names, row, strict=True)) for row in txn.fetchall()]
