@@ -1,0 +1,129 @@
+"""What the relay asks the Parta module: a broadcast's facts, a viewer link's revocation.
+
+The module is the source of truth (the ``org.parta.broadcast`` state and its own tables).
+The relay asks ``GET /_synapse/client/parta/v1/internal/...`` with a short service token
+signed with the shared secret and caches answers briefly, so a revoked link stops working
+within ``link_cache_seconds`` (plus the playlist's max-age at a CDN).
+"""
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiohttp
+import attrs
+
+from parta_common.service_tokens import sign_service_token
+
+logger = logging.getLogger(__name__)
+
+INTERNAL = "/_synapse/client/parta/v1/internal"
+
+
+class DirectoryUnavailable(Exception):
+    """The module could not be asked (and nothing usable is cached)."""
+
+
+@attrs.frozen
+class BroadcastInfo:
+    broadcast_id: str
+    room_id: str
+    title: str
+    status: str  # scheduled | live | ended
+    speakers: tuple[str, ...]
+    public: bool
+    recording: bool
+
+    @property
+    def ended(self) -> bool:
+        return self.status == "ended"
+
+
+@attrs.frozen
+class LinkInfo:
+    link_id: str
+    broadcast_id: str
+    revoked: bool
+
+
+class Directory(Protocol):
+    async def broadcast(self, broadcast_id: str, fresh: bool = False) -> BroadcastInfo | None: ...
+
+    async def viewer_link(self, link_id: str) -> LinkInfo | None: ...
+
+    async def publish_recording(self, broadcast_id: str, mp4: Path) -> None: ...
+
+
+class ModuleDirectory:
+    """Asks the module over HTTP; caches every answer (including "no such thing")."""
+
+    def __init__(self, homeserver_url: str, secret: str, cache_seconds: float) -> None:
+        self._base = homeserver_url.rstrip("/") + INTERNAL
+        self._secret = secret
+        self._ttl = cache_seconds
+        self._cache: dict[str, tuple[float, Any]] = {}
+        self._session: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": "Bearer " + sign_service_token(self._secret, "parta-broadcast")}
+
+    async def _get(self, path: str, fresh: bool) -> dict[str, Any] | None:
+        now = time.monotonic()
+        cached = self._cache.get(path)
+        if cached is not None and not fresh and now - cached[0] < self._ttl:
+            value: dict[str, Any] | None = cached[1]
+            return value
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+        try:
+            async with self._session.get(self._base + path, headers=self._headers()) as resp:
+                if resp.status == 404:
+                    answer = None
+                elif resp.status == 200:
+                    answer = await resp.json()
+                else:
+                    raise DirectoryUnavailable(f"module answered {resp.status} for {path}")
+        except (aiohttp.ClientError, TimeoutError) as e:
+            if cached is not None:
+                logger.warning("broadcast: module unreachable (%s); using a cached answer", e)
+                stale: dict[str, Any] | None = cached[1]
+                return stale
+            raise DirectoryUnavailable(str(e)) from None
+        self._cache[path] = (now, answer)
+        return answer
+
+    async def broadcast(self, broadcast_id: str, fresh: bool = False) -> BroadcastInfo | None:
+        raw = await self._get(f"/broadcasts/{broadcast_id}", fresh)
+        if raw is None:
+            return None
+        return BroadcastInfo(
+            broadcast_id=str(raw["broadcast_id"]),
+            room_id=str(raw["room_id"]),
+            title=str(raw["title"]),
+            status=str(raw["status"]),
+            speakers=tuple(str(s) for s in raw["speakers"]),
+            public=bool(raw["public"]),
+            recording=bool(raw["recording"]),
+        )
+
+    async def viewer_link(self, link_id: str) -> LinkInfo | None:
+        raw = await self._get(f"/viewer_links/{link_id}", False)
+        if raw is None:
+            return None
+        return LinkInfo(str(raw["link_id"]), str(raw["broadcast_id"]), bool(raw["revoked"]))
+
+    async def publish_recording(self, broadcast_id: str, mp4: Path) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600))
+        url = f"{self._base}/broadcasts/{broadcast_id}/recording"
+        headers = {**self._headers(), "Content-Type": "video/mp4"}
+        with mp4.open("rb") as body:
+            async with self._session.post(url, data=body, headers=headers) as resp:
+                if resp.status != 200:
+                    text = await resp.text()
+                    raise DirectoryUnavailable(f"recording refused: {resp.status} {text[:200]}")
