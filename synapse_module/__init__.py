@@ -20,6 +20,7 @@ from parta_common import messages
 from parta_common.config import ConfigProblem
 
 from . import rules
+from .broadcasts import Broadcasts
 from .config import PartaConfig, raise_as_synapse_config_error
 from .config import parse_config as _parse_config
 from .errors import forbidden
@@ -62,6 +63,7 @@ class PartaModule:
         self.resource.route("GET", "/version", self.get_version)
         self.resource.route("GET", "/openapi.json", self.get_openapi)
         api.register_web_resource(BASE_PATH, self.resource)
+        self.broadcasts = Broadcasts(self, api, config.broadcasts)
 
     @staticmethod
     def parse_config(config: dict[str, Any] | None) -> PartaConfig:

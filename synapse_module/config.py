@@ -20,6 +20,22 @@ def _localpart(_inst: object, attribute: "attrs.Attribute[str]", value: str) -> 
 
 
 @attrs.frozen
+class BroadcastsConfig:
+    """Broadcasts (``broadcasts:``): links to the relay and how long links live."""
+
+    # Secret shared with the broadcast relay (its token_secret); empty turns broadcasts off.
+    token_secret: str = ""
+    # The relay's public base URL: WHIP endpoints and viewer links are built on it.
+    relay_url: str = "http://127.0.0.1:8090"
+    # How long a public viewer link works, unless revoked.
+    public_link_ttl_seconds: int = 7 * 24 * 3600
+    # How long a personal link for a members-only broadcast works.
+    member_link_ttl_seconds: int = 4 * 3600
+    # How long a speaker's WHIP bearer token can start a session.
+    speaker_token_ttl_seconds: int = 6 * 3600
+
+
+@attrs.frozen
 class PartaConfig:
     """Everything the server operator sets for Parta; every key has a default."""
 
@@ -29,6 +45,8 @@ class PartaConfig:
     service_displayname: str = "Parta"
     # IANA time zone used for dates shown to people, unless a school sets its own.
     default_timezone: str = "Europe/Moscow"
+    # Broadcasts: see BroadcastsConfig and docs/broadcasts.md.
+    broadcasts: BroadcastsConfig = attrs.field(factory=BroadcastsConfig)
 
 
 def parse_config(raw: Mapping[str, Any] | None) -> PartaConfig:

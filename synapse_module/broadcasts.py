@@ -1,0 +1,426 @@
+"""Broadcasts: a teacher or administrator creates one in a room; speakers get WHIP tokens;
+viewers get signed, expiring, revocable links; the relay asks about links and broadcasts.
+
+State: ``org.parta.broadcast`` (state key = broadcast ID) with title, speakers, schedule
+and status (``scheduled`` → ``ended``). Tables: ``parta_broadcasts``,
+``parta_viewer_links`` (schema/broadcasts.py). The relay learns revocations by asking
+``GET internal/viewer_links/{link_id}`` with a service token and caching the answer for
+a few seconds (docs/broadcasts.md).
+"""
+
+import json
+import logging
+import secrets
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+from synapse.module_api import EventBase, LoggingTransaction, ModuleApi, SynapseRequest
+from synapse.module_api.errors import Codes, SynapseError
+
+from parta_common import events
+from parta_common.messages import Message
+from parta_common.roles import Role
+from parta_common.service_tokens import verify_service_token
+from parta_common.tokens import TokenError, grant_for, sign_media_token, sign_viewer_link
+
+from .config import BroadcastsConfig
+from .errors import forbidden, not_found
+from .http import json_body, requester_id
+from .store import rows_as_dicts
+
+if TYPE_CHECKING:
+    from . import PartaModule
+
+logger = logging.getLogger(__name__)
+
+# Until the roster lands: power level 50 or more in the room = teacher or administrator.
+MANAGER_POWER_LEVEL: Final = 50
+
+NOT_A_MANAGER: Final = Message(
+    ru="Трансляции в этой комнате создают и ведут только учителя и администраторы.",
+    en="Only teachers and administrators run broadcasts in this room.",
+)
+NOT_A_MEMBER: Final = Message(
+    ru="Вы не участник этой комнаты.", en="You are not a member of this room."
+)
+NOT_A_SPEAKER: Final = Message(
+    ru="Вы не докладчик этой трансляции.", en="You are not a speaker of this broadcast."
+)
+NO_BROADCAST: Final = Message(
+    ru="В этой комнате нет такой трансляции.", en="There is no such broadcast in this room."
+)
+NO_LINK: Final = Message(ru="Нет такой ссылки.", en="There is no such link.")
+ENDED: Final = Message(
+    ru="Трансляция уже завершена.", en="The broadcast has already ended."
+)
+DISABLED: Final = Message(
+    ru="Трансляции на этом сервере не настроены.",
+    en="Broadcasts are not configured on this server.",
+)
+BAD_SERVICE_TOKEN: Final = Message(
+    ru="Нужен служебный токен сервера трансляций.",
+    en="A broadcast relay service token is required.",
+)
+BAD_SCHEDULE: Final = Message(
+    ru="Окончание трансляции должно быть позже начала.",
+    en="The broadcast must end after it starts.",
+)
+
+_USER_ID = {"type": "string", "pattern": "^@[^:]+:.+$", "maxLength": 255}
+CREATE_SCHEMA: Final = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["title", "speakers"],
+    "properties": {
+        "title": {"type": "string", "minLength": 1, "maxLength": 200},
+        "speakers": {"type": "array", "items": _USER_ID, "minItems": 1, "maxItems": 20},
+        "starts_at": {"type": "integer", "minimum": 0},
+        "ends_at": {"type": "integer", "minimum": 0},
+        "public": {"type": "boolean"},
+        "recording": {"type": "boolean"},
+    },
+}
+EMPTY_SCHEMA: Final = {"type": "object", "additionalProperties": False, "properties": {}}
+
+
+def may_run_broadcasts(power_level: int) -> bool:
+    """Who may create, end and hand out links of broadcasts in a room.
+
+    The one place to replace when the roster lands (teacher or administrator of the
+    school or class the room belongs to).
+    """
+    return power_level >= MANAGER_POWER_LEVEL
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Broadcasts:
+    def __init__(self, module: "PartaModule", api: ModuleApi, config: BroadcastsConfig) -> None:
+        self._module = module
+        self._api = api
+        self._config = config
+        r = module.resource.route
+        base = "/rooms/([^/]+)/broadcasts"
+        r("POST", base, self.create)
+        r("GET", base, self.list)
+        r("GET", base + "/([^/]+)", self.get)
+        r("POST", base + "/([^/]+)/end", self.end)
+        r("POST", base + "/([^/]+)/speaker_token", self.speaker_token)
+        r("POST", base + "/([^/]+)/viewer_links", self.new_viewer_link)
+        r("POST", base + "/([^/]+)/viewer_links/([^/]+)/revoke", self.revoke)
+        r("GET", "/internal/broadcasts/([^/]+)", self.internal_broadcast)
+        r("GET", "/internal/viewer_links/([^/]+)", self.internal_viewer_link)
+
+    # -- who is who -----------------------------------------------------------
+
+    async def _power_and_membership(self, room_id: str, user_id: str) -> tuple[int, bool]:
+        state = await self._api.get_room_state(
+            room_id,
+            [("m.room.power_levels", ""), ("m.room.member", user_id), ("m.room.create", "")],
+        )
+        member = state.get(("m.room.member", user_id))
+        joined = member is not None and member.content.get("membership") == "join"
+        create = state.get(("m.room.create", ""))
+        if create is not None and (
+            create.sender == user_id or user_id in create.content.get("additional_creators", [])
+        ):
+            return 2**53, joined  # room version 12: creators have unlimited power
+        levels = state.get(("m.room.power_levels", ""))
+        content = levels.content if levels is not None else {}
+        users = content.get("users", {})
+        level = users.get(user_id, content.get("users_default", 0))
+        return int(level) if isinstance(level, int) else 0, joined
+
+    async def _require_manager(self, room_id: str, user_id: str) -> None:
+        level, joined = await self._power_and_membership(room_id, user_id)
+        if not joined:
+            raise forbidden(NOT_A_MEMBER)
+        if not may_run_broadcasts(level):
+            raise forbidden(NOT_A_MANAGER)
+
+    def _secret(self) -> str:
+        if len(self._config.token_secret) < 16:
+            raise SynapseError(503, DISABLED.format(), Codes.UNKNOWN)
+        return self._config.token_secret
+
+    # -- storage --------------------------------------------------------------
+
+    async def _load(self, room_id: str | None, broadcast_id: str) -> dict[str, Any]:
+        def txn(t: LoggingTransaction) -> list[dict[str, Any]]:
+            t.execute("SELECT * FROM parta_broadcasts WHERE broadcast_id = ?", (broadcast_id,))
+            return rows_as_dicts(t)
+
+        rows = await self._module.store.run("parta_broadcast_get", txn)
+        if not rows or (room_id is not None and rows[0]["room_id"] != room_id):
+            raise not_found(NO_BROADCAST)
+        row = rows[0]
+        row["speakers"] = json.loads(row["speakers"])
+        row["public"] = bool(row["public"])
+        row["recording"] = bool(row["recording"])
+        return row
+
+    async def _new_link(self, broadcast_id: str, user_id: str, ttl: int) -> dict[str, Any]:
+        link_id = secrets.token_urlsafe(12)
+        now = int(time.time())
+
+        def txn(t: LoggingTransaction) -> None:
+            t.execute(
+                "INSERT INTO parta_viewer_links (link_id, broadcast_id, created_by, created_at,"
+                " expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, NULL)",
+                (link_id, broadcast_id, user_id, now, now + ttl),
+            )
+
+        await self._module.store.run("parta_viewer_link_add", txn)
+        token = sign_viewer_link(self._secret(), broadcast_id, link_id, ttl, now=now)
+        return {
+            "link_id": link_id,
+            "url": f"{self._config.relay_url.rstrip('/')}/watch/{token}/",
+            "expires_at": (now + ttl) * 1000,
+        }
+
+    async def _send_state(self, row: dict[str, Any], sender: str) -> EventBase:
+        content = {
+            "broadcast_id": row["broadcast_id"],
+            "title": row["title"],
+            "speakers": row["speakers"],
+            "schedule": {"starts_at": row["starts_at"], "ends_at": row["ends_at"]},
+            "status": row["status"],
+            "public": row["public"],
+            "recording": row["recording"],
+        }
+        return await self._api.create_and_send_event_into_room(
+            {
+                "type": events.BROADCAST,
+                "room_id": row["room_id"],
+                "sender": sender,
+                "state_key": row["broadcast_id"],
+                "content": content,
+            }
+        )
+
+    def _describe(self, row: dict[str, Any]) -> dict[str, Any]:
+        relay = self._config.relay_url.rstrip("/")
+        return {
+            "broadcast_id": row["broadcast_id"],
+            "room_id": row["room_id"],
+            "title": row["title"],
+            "speakers": row["speakers"],
+            "starts_at": row["starts_at"],
+            "ends_at": row["ends_at"],
+            "public": row["public"],
+            "recording": row["recording"],
+            "status": row["status"],
+            "whip_url": f"{relay}/whip/{row['broadcast_id']}",
+        }
+
+    # -- REST -------------------------------------------------------------------
+
+    async def create(self, request: SynapseRequest, room_id: str) -> tuple[int, dict[str, Any]]:
+        user_id = await requester_id(self._api, request)
+        body = json_body(request, CREATE_SCHEMA)
+        self._secret()
+        await self._require_manager(room_id, user_id)
+        starts, ends = body.get("starts_at"), body.get("ends_at")
+        if starts is not None and ends is not None and ends <= starts:
+            raise SynapseError(400, BAD_SCHEDULE.format(), Codes.BAD_JSON)
+        row = {
+            "broadcast_id": "bc_" + secrets.token_urlsafe(12),
+            "room_id": room_id,
+            "title": body["title"],
+            "speakers": list(dict.fromkeys(body["speakers"])),
+            "starts_at": starts,
+            "ends_at": ends,
+            "public": bool(body.get("public", True)),
+            "recording": bool(body.get("recording", False)),
+            "status": "scheduled",
+            "created_by": user_id,
+            "created_at": _now_ms(),
+        }
+        # The state event first: if the sender may not send it, nothing is stored.
+        await self._send_state(row, user_id)
+
+        def txn(t: LoggingTransaction) -> None:
+            t.execute(
+                "INSERT INTO parta_broadcasts (broadcast_id, room_id, title, speakers, starts_at,"
+                " ends_at, public, recording, status, created_by, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row["broadcast_id"],
+                    room_id,
+                    row["title"],
+                    json.dumps(row["speakers"]),
+                    starts,
+                    ends,
+                    row["public"],
+                    row["recording"],
+                    row["status"],
+                    user_id,
+                    row["created_at"],
+                ),
+            )
+
+        await self._module.store.run("parta_broadcast_add", txn)
+        answer = self._describe(row)
+        if row["public"]:
+            answer["viewer_link"] = await self._new_link(
+                row["broadcast_id"], user_id, self._config.public_link_ttl_seconds
+            )
+        return 200, answer
+
+    async def list(self, request: SynapseRequest, room_id: str) -> tuple[int, dict[str, Any]]:
+        user_id = await requester_id(self._api, request)
+        _level, joined = await self._power_and_membership(room_id, user_id)
+        if not joined:
+            raise forbidden(NOT_A_MEMBER)
+
+        def txn(t: LoggingTransaction) -> list[dict[str, Any]]:
+            t.execute(
+                "SELECT broadcast_id FROM parta_broadcasts WHERE room_id = ?"
+                " ORDER BY created_at DESC",
+                (room_id,),
+            )
+            return rows_as_dicts(t)
+
+        ids = [r["broadcast_id"] for r in await self._module.store.run("parta_bc_list", txn)]
+        return 200, {"broadcasts": [self._describe(await self._load(room_id, i)) for i in ids]}
+
+    async def get(
+        self, request: SynapseRequest, room_id: str, broadcast_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        user_id = await requester_id(self._api, request)
+        _level, joined = await self._power_and_membership(room_id, user_id)
+        if not joined:
+            raise forbidden(NOT_A_MEMBER)
+        return 200, self._describe(await self._load(room_id, broadcast_id))
+
+    async def end(
+        self, request: SynapseRequest, room_id: str, broadcast_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        user_id = await requester_id(self._api, request)
+        json_body(request, EMPTY_SCHEMA)
+        await self._require_manager(room_id, user_id)
+        row = await self._load(room_id, broadcast_id)
+        if row["status"] != "ended":
+            row["status"] = "ended"
+            await self._send_state(row, user_id)
+
+            def txn(t: LoggingTransaction) -> None:
+                t.execute(
+                    "UPDATE parta_broadcasts SET status = 'ended' WHERE broadcast_id = ?",
+                    (broadcast_id,),
+                )
+
+            await self._module.store.run("parta_broadcast_end", txn)
+        return 200, self._describe(row)
+
+    async def speaker_token(
+        self, request: SynapseRequest, room_id: str, broadcast_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        user_id = await requester_id(self._api, request)
+        json_body(request, EMPTY_SCHEMA)
+        secret = self._secret()
+        row = await self._load(room_id, broadcast_id)
+        level, joined = await self._power_and_membership(room_id, user_id)
+        manager = joined and may_run_broadcasts(level)
+        if user_id not in row["speakers"] and not manager:
+            raise forbidden(NOT_A_SPEAKER)
+        if row["status"] == "ended":
+            raise SynapseError(409, ENDED.format(), Codes.FORBIDDEN)
+        role = Role.TEACHER if manager else Role.STUDENT
+        grants = grant_for(role, students_may_share_screen=True)
+        profile = await self._api.get_profile_for_user(user_id.split(":")[0][1:])
+        name = (profile.display_name if profile else None) or user_id
+        ttl = self._config.speaker_token_ttl_seconds
+        token = sign_media_token(secret, room_id, user_id, name, role.value, grants, ttl=ttl)
+        return 200, {
+            "whip_url": self._describe(row)["whip_url"],
+            "token": token,
+            "expires_at": (int(time.time()) + ttl) * 1000,
+        }
+
+    async def new_viewer_link(
+        self, request: SynapseRequest, room_id: str, broadcast_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        """Managers: another public link. Members of a members-only broadcast: a personal one."""
+        user_id = await requester_id(self._api, request)
+        json_body(request, EMPTY_SCHEMA)
+        self._secret()
+        row = await self._load(room_id, broadcast_id)
+        level, joined = await self._power_and_membership(room_id, user_id)
+        if not joined:
+            raise forbidden(NOT_A_MEMBER)
+        manager = may_run_broadcasts(level)
+        if row["public"] and not manager:
+            raise forbidden(NOT_A_MANAGER)
+        ttl = (
+            self._config.public_link_ttl_seconds
+            if row["public"]
+            else self._config.member_link_ttl_seconds
+        )
+        return 200, await self._new_link(broadcast_id, user_id, ttl)
+
+    async def revoke(
+        self, request: SynapseRequest, room_id: str, broadcast_id: str, link_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        user_id = await requester_id(self._api, request)
+        json_body(request, EMPTY_SCHEMA)
+        await self._require_manager(room_id, user_id)
+        await self._load(room_id, broadcast_id)
+        now = int(time.time())
+
+        def txn(t: LoggingTransaction) -> int:
+            t.execute(
+                "UPDATE parta_viewer_links SET revoked_at = ?"
+                " WHERE link_id = ? AND broadcast_id = ? AND revoked_at IS NULL",
+                (now, link_id, broadcast_id),
+            )
+            changed = t.rowcount
+            t.execute(
+                "SELECT 1 FROM parta_viewer_links WHERE link_id = ? AND broadcast_id = ?",
+                (link_id, broadcast_id),
+            )
+            return changed if t.fetchone() else -1
+
+        if await self._module.store.run("parta_viewer_link_revoke", txn) < 0:
+            raise not_found(NO_LINK)
+        return 200, {"link_id": link_id, "revoked": True}
+
+    # -- what the relay asks ----------------------------------------------------
+
+    def _check_service(self, request: SynapseRequest) -> None:
+        header = request.requestHeaders.getRawHeaders(b"Authorization") or []
+        raw = header[0].decode("latin-1") if header else ""
+        if not raw.lower().startswith("bearer "):
+            raise SynapseError(401, BAD_SERVICE_TOKEN.format(), Codes.MISSING_TOKEN)
+        try:
+            verify_service_token(raw[7:].strip(), self._secret())
+        except TokenError:
+            raise SynapseError(401, BAD_SERVICE_TOKEN.format(), Codes.UNKNOWN_TOKEN) from None
+
+    async def internal_broadcast(
+        self, request: SynapseRequest, broadcast_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        self._check_service(request)
+        return 200, self._describe(await self._load(None, broadcast_id))
+
+    async def internal_viewer_link(
+        self, request: SynapseRequest, link_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        self._check_service(request)
+
+        def txn(t: LoggingTransaction) -> list[dict[str, Any]]:
+            t.execute("SELECT * FROM parta_viewer_links WHERE link_id = ?", (link_id,))
+            return rows_as_dicts(t)
+
+        rows = await self._module.store.run("parta_viewer_link_get", txn)
+        if not rows:
+            raise not_found(NO_LINK)
+        row = rows[0]
+        return 200, {
+            "link_id": row["link_id"],
+            "broadcast_id": row["broadcast_id"],
+            "revoked": row["revoked_at"] is not None,
+            "expires_at": int(row["expires_at"]) * 1000,
+        }
