@@ -19,7 +19,13 @@ def sign_service_token(
     secret: str, service: str, ttl: int = SERVICE_TOKEN_TTL, now: float | None = None
 ) -> str:
     issued = int(now if now is not None else time.time())
-    payload = {"iss": ISSUER, "aud": AUD_SERVICE, "sub": service, "iat": issued, "exp": issued + ttl}
+    payload = {
+        "iss": ISSUER,
+        "aud": AUD_SERVICE,
+        "sub": service,
+        "iat": issued,
+        "exp": issued + ttl,
+    }
     return jwt.encode(payload, secret, algorithm=ALGORITHM)
 
 

@@ -50,9 +50,7 @@ NO_BROADCAST: Final = Message(
     ru="В этой комнате нет такой трансляции.", en="There is no such broadcast in this room."
 )
 NO_LINK: Final = Message(ru="Нет такой ссылки.", en="There is no such link.")
-ENDED: Final = Message(
-    ru="Трансляция уже завершена.", en="The broadcast has already ended."
-)
+ENDED: Final = Message(ru="Трансляция уже завершена.", en="The broadcast has already ended.")
 DISABLED: Final = Message(
     ru="Трансляции на этом сервере не настроены.",
     en="Broadcasts are not configured on this server.",

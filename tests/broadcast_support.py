@@ -24,7 +24,7 @@ from sfu.broadcast.directory import BroadcastInfo, LinkInfo
 VIDEO_CLOCK = 90_000
 
 
-class H264Track(MediaStreamTrack):  # type: ignore[misc]
+class H264Track(MediaStreamTrack):
     kind = "video"
 
     def __init__(
@@ -73,7 +73,7 @@ class H264Track(MediaStreamTrack):  # type: ignore[misc]
         return self._pending.pop(0)
 
 
-class ToneTrack(MediaStreamTrack):  # type: ignore[misc]
+class ToneTrack(MediaStreamTrack):
     """48 kHz mono: a 440 Hz tone while ``loud``, else silence."""
 
     kind = "audio"
@@ -133,7 +133,7 @@ async def publish(
     if video is not None:
         transceiver = pc.addTransceiver(video, direction="sendonly")
         transceiver.setCodecPreferences(h264_only())
-        transceiver.sender._send_keyframe = video.request_keyframe
+        transceiver.sender._send_keyframe = video.request_keyframe  # type: ignore[method-assign]
     await pc.setLocalDescription(await pc.createOffer())
     url = f"{base_url}/whip/{broadcast_id}" + ("?kind=screen" if screen else "")
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/sdp"}

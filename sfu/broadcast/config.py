@@ -1,16 +1,20 @@
 """Configuration of the broadcast relay (``python -m sfu.broadcast -c file.yaml``)."""
 
+from typing import Any
+
 import attrs
 
 
-def _positive(_inst: object, attribute: "attrs.Attribute[float]", value: float) -> None:
+def _positive(_inst: object, attribute: "attrs.Attribute[Any]", value: float) -> None:
     if value <= 0:
         raise ValueError(f"{attribute.name} must be positive, got {value!r}")
 
 
 def _secret(_inst: object, attribute: "attrs.Attribute[str]", value: str) -> None:
     if len(value) < 16:
-        raise ValueError(f"{attribute.name} must be at least 16 characters (shared with the module)")
+        raise ValueError(
+            f"{attribute.name} must be at least 16 characters (shared with the module)"
+        )
 
 
 @attrs.frozen

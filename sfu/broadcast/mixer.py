@@ -7,7 +7,6 @@ or so also tells the relay who is talking.
 """
 
 import warnings
-from collections.abc import Hashable
 from fractions import Fraction
 from typing import Any, Final
 
@@ -17,6 +16,8 @@ with warnings.catch_warnings():
     # audioop's C mixing is what we want on Python 3.11; it leaves the stdlib in 3.13.
     warnings.simplefilter("ignore", DeprecationWarning)
     import audioop
+
+MixKey = tuple[str, int]  # (WHIP session, track)
 
 RATE: Final = 48_000
 TICK_SAMPLES: Final = 960  # 20 ms
@@ -61,12 +62,12 @@ class MixInput:
 
 class AudioMixer:
     def __init__(self) -> None:
-        self.inputs: dict[Hashable, MixInput] = {}
+        self.inputs: dict[MixKey, MixInput] = {}
 
-    def add(self, key: Hashable) -> MixInput:
+    def add(self, key: MixKey) -> MixInput:
         return self.inputs.setdefault(key, MixInput())
 
-    def remove(self, key: Hashable) -> None:
+    def remove(self, key: MixKey) -> None:
         self.inputs.pop(key, None)
 
     def mix(self) -> bytes:
@@ -76,7 +77,7 @@ class AudioMixer:
             out = audioop.add(out, mix_input.take(), 2)
         return out
 
-    def level(self, key: Hashable) -> float:
+    def level(self, key: MixKey) -> float:
         mix_input = self.inputs.get(key)
         return mix_input.level if mix_input else 0.0
 
@@ -100,4 +101,29 @@ class AacEncoder:
         frame.sample_rate = RATE
         frame.pts = pts
         frame.time_base = Fraction(1, RATE)
-        return list(self.context.encode(frame))
+        return [adts(packet) for packet in self.context.encode(frame)]
+
+
+def adts_header(payload_size: int) -> bytes:
+    """The 7-byte ADTS header of one AAC-LC frame, 48 kHz mono (ISO 14496-3, 1.A.2)."""
+    length = payload_size + 7
+    profile, rate_index, channels = 1, 3, 1  # LC (object type 2, minus one), 48 kHz, mono
+    return bytes(
+        [
+            0xFF,
+            0xF1,
+            (profile << 6) | (rate_index << 2) | (channels >> 2),
+            ((channels & 3) << 6) | (length >> 11),
+            (length >> 3) & 0xFF,
+            ((length & 7) << 5) | 0x1F,
+            0xFC,
+        ]
+    )
+
+
+def adts(packet: Any) -> Any:
+    """MPEG-TS carries AAC as ADTS; PyAV's muxer passes a copied stream's packets as they are."""
+    data = bytes(packet)
+    framed = av.Packet(adts_header(len(data)) + data)
+    framed.pts, framed.dts, framed.time_base = packet.pts, packet.dts, packet.time_base
+    return framed

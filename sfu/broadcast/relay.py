@@ -177,12 +177,14 @@ class Broadcast:
                 screen = speaker.screen or bool(speaker.sources)
                 source = VideoSource(speaker, receiver, screen)
                 speaker.sources.append(source)
-                tap_receiver(receiver, lambda codec, data, ts: self.on_video(source, codec, data, ts))
+                tap_receiver(
+                    receiver, lambda codec, data, ts: self.on_video(source, codec, data, ts)
+                )
             elif track.kind == "audio":
                 key = (speaker.session_id, id(track))
                 speaker.tasks.append(asyncio.ensure_future(self._read_audio(key, track)))
 
-    async def _read_audio(self, key: Any, track: MediaStreamTrack) -> None:
+    async def _read_audio(self, key: tuple[str, int], track: MediaStreamTrack) -> None:
         mix_input = self.mixer.add(key)
         try:
             while True:
@@ -211,7 +213,11 @@ class Broadcast:
 
     def level(self, source: VideoSource) -> float:
         return max(
-            (lvl.level for key, lvl in self.mixer.inputs.items() if key[0] == source.speaker.session_id),
+            (
+                lvl.level
+                for key, lvl in self.mixer.inputs.items()
+                if key[0] == source.speaker.session_id
+            ),
             default=0.0,
         )
 
@@ -231,7 +237,9 @@ class Broadcast:
                 )
             source.transcoder.submit(data, rtp_ts)
 
-    def on_h264(self, source: VideoSource, data: bytes, rtp_ts: int, transcoded: bool = False) -> None:
+    def on_h264(
+        self, source: VideoSource, data: bytes, rtp_ts: int, transcoded: bool = False
+    ) -> None:
         if self.ended:
             return
         now = self.clock.now()

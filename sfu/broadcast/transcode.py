@@ -52,7 +52,10 @@ class Vp8Transcoder:
                 logger.warning("broadcast: VP8 frame not decodable: %s", e)
                 continue
             for frame in frames:
-                if encoder is None or (encoder.width, encoder.height) != (frame.width, frame.height):
+                if encoder is None or (encoder.width, encoder.height) != (
+                    frame.width,
+                    frame.height,
+                ):
                     encoder = av.CodecContext.create("libx264", "w")
                     encoder.width, encoder.height = frame.width, frame.height
                     encoder.pix_fmt = "yuv420p"

@@ -52,7 +52,7 @@
       hls = new window.Hls({ liveSyncDuration: 1.5, liveMaxLatencyDuration: 6,
                              maxLiveSyncPlaybackRate: 1.2, manifestLoadingMaxRetry: 6 });
       hls.on(window.Hls.Events.ERROR, function (_e, data) {
-        if (data.fatal) { state.error = data.details; render(); }
+        if (data.fatal) { state.error = data.details + (data.reason ? ": " + data.reason : data.error ? ": " + data.error.message : ""); render(); }
       });
       hls.loadSource("index.m3u8");
       hls.attachMedia(video);
