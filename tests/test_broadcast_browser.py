@@ -79,7 +79,8 @@ async def test_chromium_viewer_plays_the_broadcast(tmp_path: Path) -> None:
             badge = await page.text_content("#badge")
             viewers = await page.text_content("#viewers")
             assert badge == "В ЭФИРЕ" or badge == "LIVE"
-            assert viewers is not None and viewers.endswith("1")
+            assert viewers is not None
+            assert viewers.endswith("1")
             await page.click("#lang")
             assert await page.text_content("#lang") in ("English", "Русский")
             await browser.close()
