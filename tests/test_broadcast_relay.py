@@ -131,8 +131,9 @@ async def test_two_speakers_become_hls_switched_at_keyframes_without_decoding(
         with av.open(str(path)) as container:
             if not container.streams.video:
                 continue
-            first = next(container.demux(video=0))
-            assert first.is_keyframe, path.name
+            video = [p for p in container.demux(video=0) if p.size]
+            if video:  # (a segment before the first picture has audio only)
+                assert video[0].is_keyframe, path.name
     # The relay asked for keyframes (segment boundaries and the switch).
     assert anna.video is not None
     assert boris.video is not None
