@@ -157,12 +157,11 @@ async def main(seconds: float) -> None:
         nginx.wait(10)
     builtin_rate = builtin_requests / max(builtin_cpu, 1e-6)
     nginx_rate = nginx_requests / max(nginx_cpu, 1e-6)
-    print(
-        f"built-in aiohttp: {builtin_requests / seconds:.0f} req/s, {builtin_rate:.0f} req per CPU-second"
-    )
-    print(
-        f"nginx:            {nginx_requests / seconds:.0f} req/s, {nginx_rate:.0f} req per CPU-second"
-    )
+    for name, done, rate in (
+        ("built-in aiohttp", builtin_requests, builtin_rate),
+        ("nginx", nginx_requests, nginx_rate),
+    ):
+        print(f"{name:17} {done / seconds:6.0f} req/s, {rate:6.0f} requests per CPU-second")
     print(f"ratio nginx / built-in (per core): {nginx_rate / builtin_rate:.1f}")
 
 
