@@ -9,6 +9,7 @@ Also measured: the one VP8→H.264 transcode a VP8-only speaker costs.
 import asyncio
 import fractions
 import multiprocessing
+import random
 import sys
 import time
 from typing import Any
@@ -30,15 +31,17 @@ def encoded_clip(codec: str, frames: int) -> list[bytes]:
     enc.gop_size = FPS
     enc.bit_rate = 2_500_000
     if codec == "libx264":
-        enc.options = {"preset": "veryfast", "tune": "zerolatency", "bf": "0"}
+        enc.options = {"preset": "veryfast", "tune": "zerolatency", "bf": "0", "nal-hrd": "cbr"}
     out = []
+    noise = random.Random(7)
     for i in range(frames):
         frame = av.VideoFrame(W, H, "yuv420p")
         y = bytearray(frame.planes[0].buffer_size)
         stride = frame.planes[0].line_size
-        for row in range(0, H, 8):
-            start = row * stride + (i * 16) % (W - 64)
-            y[start : start + 64] = bytes([235]) * 64
+        # Camera-like detail: a moving textured band over a flat background.
+        x0 = (i * 16) % (W - 480)
+        for row in range(H // 4, 3 * H // 4):
+            y[row * stride + x0 : row * stride + x0 + 480] = noise.randbytes(480)
         frame.planes[0].update(bytes(y))
         for plane in frame.planes[1:]:
             plane.update(bytes([128]) * plane.buffer_size)
@@ -48,12 +51,13 @@ def encoded_clip(codec: str, frames: int) -> list[bytes]:
     return out
 
 
-def speaker_process(url: str, token: str, seconds: float) -> None:
+def speaker_process(url: str, token: str, seconds: float, mode: str) -> None:
     from tests.broadcast_support import ToneTrack, publish
 
     async def run() -> None:
-        track = H264Clip(encoded_clip("libx264", 2 * FPS))
-        speaker = await publish(url, BID, token, track, ToneTrack(loud=True))  # type: ignore[arg-type]
+        track = H264Clip(encoded_clip("libx264", 2 * FPS)) if mode != "audio" else None
+        tone = ToneTrack(loud=True) if mode != "video" else None
+        speaker = await publish(url, BID, token, track, tone)  # type: ignore[arg-type]
         await asyncio.sleep(seconds)
         await speaker.pc.close()
 
@@ -115,11 +119,14 @@ def transcode_cost(seconds: float) -> float:
     return (time.process_time() - start) * seconds / (frames / FPS)
 
 
-async def main(seconds: float) -> None:
+async def relay_share(seconds: float, mode: str) -> tuple[float, float, int]:
+    """(share of a core, video frames/s, segments) of the relay with one speaker."""
     relay = BenchRelay()
     await relay.start()
     ctx = multiprocessing.get_context("spawn")
-    child = ctx.Process(target=speaker_process, args=(relay.url, relay.speaker_token, seconds + 8))
+    child = ctx.Process(
+        target=speaker_process, args=(relay.url, relay.speaker_token, seconds + 8, mode)
+    )
     child.start()
     deadline = time.monotonic() + 30
     while BID not in relay.app[SERVICE_KEY].broadcasts or not relay.broadcast().writer.segments:
@@ -136,13 +143,24 @@ async def main(seconds: float) -> None:
     await relay.broadcast().end()
     child.join(30)
     await relay.stop()
-    relay_share = cpu / wall
-    decode = decode_baseline(wall) / wall
-    transcode = transcode_cost(wall) / wall
-    print(f"relay, one 720p30 H.264 speaker + Opus→AAC: {relay_share * 100:.1f} % of a core")
-    print(f"  ({frames / wall:.1f} video frames/s muxed, {segments} segments)")
-    print(f"baseline, decoding that stream (aiortc's default): {decode * 100:.1f} % of a core")
-    print(f"ratio relay / decode: {relay_share / decode:.2f}")
+    return cpu / wall, frames / wall, segments
+
+
+async def main(seconds: float) -> None:
+    both, fps, segments = await relay_share(seconds, "both")
+    video, _, _ = await relay_share(seconds, "video")
+    audio, _, _ = await relay_share(seconds, "audio")
+    decode = decode_baseline(seconds) / seconds
+    transcode = transcode_cost(seconds) / seconds
+    clip = encoded_clip("libx264", 2 * FPS)
+    kbps = sum(map(len, clip)) * 8 / 2 / 1000
+    print(
+        f"relay, one 720p30 H.264 speaker ({kbps:.0f} kbit/s) + Opus: {both * 100:.1f} % of a core"
+    )
+    print(f"  ({fps:.1f} video frames/s muxed, {segments} segments)")
+    print(f"  video only: {video * 100:.1f} %, audio only (Opus→mix→AAC): {audio * 100:.1f} %")
+    print(f"baseline, decoding that video (aiortc's default): {decode * 100:.1f} % of a core")
+    print(f"ratio relay video path / decode: {video / decode:.2f}")
     print(f"VP8-only speaker, the one transcode (720p30): {transcode * 100:.0f} % of a core")
 
 

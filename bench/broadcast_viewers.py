@@ -125,6 +125,9 @@ async def main(seconds: float) -> None:
     await relay.stop()
 
     port = free_port()
+    # nginx's worker runs as an unprivileged user: let it read the segments.
+    for path in (relay.dir, relay.dir / "bench"):
+        path.chmod(0o755)
     (relay.dir / "bench" / "index.m3u8").write_text(relay.broadcast().writer.playlist)
     nginx = subprocess.Popen(  # noqa: ASYNC220 (a server for the whole run)
         [

@@ -59,6 +59,10 @@ BAD_SERVICE_TOKEN: Final = Message(
     ru="Нужен служебный токен сервера трансляций.",
     en="A broadcast relay service token is required.",
 )
+NOT_RECORDED: Final = Message(
+    ru="Эта трансляция не записывается или ещё не завершена.",
+    en="This broadcast is not recorded or has not ended yet.",
+)
 BAD_SCHEDULE: Final = Message(
     ru="Окончание трансляции должно быть позже начала.",
     en="The broadcast must end after it starts.",
@@ -110,6 +114,8 @@ class Broadcasts:
         r("POST", base + "/([^/]+)/viewer_links/([^/]+)/revoke", self.revoke)
         r("GET", "/internal/broadcasts/([^/]+)", self.internal_broadcast)
         r("GET", "/internal/viewer_links/([^/]+)", self.internal_viewer_link)
+        r("POST", "/internal/broadcasts/([^/]+)/live", self.internal_live)
+        r("POST", "/internal/broadcasts/([^/]+)/recording_login", self.internal_recording_login)
 
     # -- who is who -----------------------------------------------------------
 
@@ -421,4 +427,46 @@ class Broadcasts:
             "broadcast_id": row["broadcast_id"],
             "revoked": row["revoked_at"] is not None,
             "expires_at": int(row["expires_at"]) * 1000,
+        }
+
+    async def _set_status(self, row: dict[str, Any], status: str) -> None:
+        row["status"] = status
+        await self._send_state(row, row["created_by"])
+
+        def txn(t: LoggingTransaction) -> None:
+            t.execute(
+                "UPDATE parta_broadcasts SET status = ? WHERE broadcast_id = ?",
+                (status, row["broadcast_id"]),
+            )
+
+        await self._module.store.run("parta_broadcast_status", txn)
+
+    async def internal_live(
+        self, request: SynapseRequest, broadcast_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        """The relay reports the first segment: the state says ``live``."""
+        self._check_service(request)
+        row = await self._load(None, broadcast_id)
+        if row["status"] == "scheduled":
+            await self._set_status(row, "live")
+        return 200, self._describe(row)
+
+    async def internal_recording_login(
+        self, request: SynapseRequest, broadcast_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        """A two-minute login token for the broadcast's creator, to post the recording.
+
+        The relay logs in with it (``m.login.token``), uploads the MP4 through the media
+        API, sends it to the room as an ``m.video`` message and logs out again.
+        """
+        self._check_service(request)
+        row = await self._load(None, broadcast_id)
+        if not row["recording"] or row["status"] != "ended":
+            raise SynapseError(409, NOT_RECORDED.format(), Codes.FORBIDDEN)
+        token = await self._api.create_login_token(row["created_by"], 2 * 60 * 1000)
+        return 200, {
+            "user_id": row["created_by"],
+            "room_id": row["room_id"],
+            "title": row["title"],
+            "login_token": token,
         }

@@ -19,7 +19,7 @@ import attrs
 import av
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
-from sfu.broadcast.directory import BroadcastInfo, LinkInfo
+from sfu.broadcast.directory import BroadcastInfo, LinkInfo, VideoInfo
 
 VIDEO_CLOCK = 90_000
 
@@ -156,7 +156,8 @@ class StaticDirectory:
 
     broadcasts: dict[str, BroadcastInfo] = attrs.field(factory=dict)
     links: dict[str, LinkInfo] = attrs.field(factory=dict)
-    recordings: list[Path] = attrs.field(factory=list)
+    recordings: list[tuple[Path, VideoInfo]] = attrs.field(factory=list)
+    live: list[str] = attrs.field(factory=list)
 
     async def broadcast(self, broadcast_id: str, fresh: bool = False) -> BroadcastInfo | None:
         return self.broadcasts.get(broadcast_id)
@@ -164,8 +165,11 @@ class StaticDirectory:
     async def viewer_link(self, link_id: str) -> LinkInfo | None:
         return self.links.get(link_id)
 
-    async def publish_recording(self, broadcast_id: str, mp4: Path) -> None:
-        self.recordings.append(mp4)
+    async def publish_recording(self, broadcast_id: str, mp4: Path, info: VideoInfo) -> None:
+        self.recordings.append((mp4, info))
+
+    async def went_live(self, broadcast_id: str) -> None:
+        self.live.append(broadcast_id)
 
 
 def decode_lumas(paths: Sequence[Path]) -> list[int]:

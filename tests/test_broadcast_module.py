@@ -138,7 +138,7 @@ async def test_teacher_broadcasts_two_speakers_viewer_watches_link_revoked_then_
             "title": "Последний звонок",
             "speakers": [teacher.user_id, colleague.user_id],
             "public": True,
-            "recording": False,
+            "recording": True,
         },
     )
     assert status == 200, created
@@ -179,6 +179,18 @@ async def test_teacher_broadcasts_two_speakers_viewer_watches_link_revoked_then_
 
     await wait_for(two_segments, "two segments in the playlist")
     names = [line for line in playlist.decode().splitlines() if line.endswith(".ts")]
+    # The relay told the module: the state now says the broadcast is live.
+    await wait_for(
+        lambda: (
+            hs.request(
+                "GET",
+                f"/_matrix/client/v3/rooms/{quoted}/state/org.parta.broadcast/{bid}",
+                token=teacher.access_token,
+            )["status"]
+            == "live"
+        ),
+        "the live status",
+    )
     status, data, headers = await fetch(link + names[-1])
     assert status == 200
     assert "immutable" in headers["Cache-Control"]
@@ -235,6 +247,35 @@ async def test_teacher_broadcasts_two_speakers_viewer_watches_link_revoked_then_
     await wait_for(closed, "the playlist to end")
     await one.pc.close()
     await two.pc.close()
+
+    # The recording appears in the room: an m.video from the teacher, a playable MP4.
+    def recording() -> dict[str, Any] | None:
+        answer = hs.request(
+            "GET",
+            f"/_matrix/client/v3/rooms/{quoted}/messages?dir=b&limit=20",
+            token=teacher.access_token,
+        )
+        for event in answer["chunk"]:
+            if event["type"] == "m.room.message" and event["content"].get("msgtype") == "m.video":
+                found: dict[str, Any] = event
+                return found
+        return None
+
+    video = await wait_for(recording, "the recording in the room", deadline_s=60)
+    assert video["sender"] == teacher.user_id
+    assert video["content"]["info"]["mimetype"] == "video/mp4"
+    server, media_id = video["content"]["url"].removeprefix("mxc://").split("/")
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(
+            f"{hs.base_url}/_matrix/client/v1/media/download/{server}/{media_id}",
+            headers={"Authorization": f"Bearer {teacher.access_token}"},
+        ) as resp,
+    ):
+        assert resp.status == 200
+        mp4 = Path(relay[SERVICE_KEY].config.data_dir) / "downloaded.mp4"
+        mp4.write_bytes(await resp.read())
+    assert len(decode_lumas([mp4])) >= 15
     # An ended broadcast takes no more speakers.
     status, _ = await api(hs, teacher, "POST", f"{path}/{bid}/speaker_token", {})
     assert status == 409

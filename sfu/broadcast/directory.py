@@ -8,6 +8,7 @@ within ``link_cache_seconds`` (plus the playlist's max-age at a CDN).
 
 import logging
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -52,7 +53,17 @@ class Directory(Protocol):
 
     async def viewer_link(self, link_id: str) -> LinkInfo | None: ...
 
-    async def publish_recording(self, broadcast_id: str, mp4: Path) -> None: ...
+    async def publish_recording(self, broadcast_id: str, mp4: Path, info: "VideoInfo") -> None: ...
+
+    async def went_live(self, broadcast_id: str) -> None: ...
+
+
+@attrs.frozen
+class VideoInfo:
+    duration_ms: int
+    width: int
+    height: int
+    size: int
 
 
 class ModuleDirectory:
@@ -78,10 +89,8 @@ class ModuleDirectory:
         if cached is not None and not fresh and now - cached[0] < self._ttl:
             value: dict[str, Any] | None = cached[1]
             return value
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
         try:
-            async with self._session.get(self._base + path, headers=self._headers()) as resp:
+            async with self._http().get(self._base + path, headers=self._headers()) as resp:
                 if resp.status == 404:
                     answer = None
                 elif resp.status == 200:
@@ -117,13 +126,67 @@ class ModuleDirectory:
             return None
         return LinkInfo(str(raw["link_id"]), str(raw["broadcast_id"]), bool(raw["revoked"]))
 
-    async def publish_recording(self, broadcast_id: str, mp4: Path) -> None:
+    def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600))
-        url = f"{self._base}/broadcasts/{broadcast_id}/recording"
-        headers = {**self._headers(), "Content-Type": "video/mp4"}
-        with mp4.open("rb") as body:
-            async with self._session.post(url, data=body, headers=headers) as resp:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        return self._session
+
+    async def went_live(self, broadcast_id: str) -> None:
+        url = f"{self._base}/broadcasts/{broadcast_id}/live"
+        async with self._http().post(url, json={}, headers=self._headers()) as resp:
+            if resp.status != 200:
+                raise DirectoryUnavailable(f"module answered {resp.status} to 'live'")
+
+    async def publish_recording(self, broadcast_id: str, mp4: Path, info: VideoInfo) -> None:
+        """Post the recording to the room as its creator, through the client-server API."""
+        http = self._http()
+        url = f"{self._base}/broadcasts/{broadcast_id}/recording_login"
+        async with http.post(url, json={}, headers=self._headers()) as resp:
+            if resp.status != 200:
+                raise DirectoryUnavailable(f"recording refused: {resp.status} {await resp.text()}")
+            grant = await resp.json()
+        hs = self._base.removesuffix(INTERNAL).removesuffix("/_synapse/client/parta/v1")
+        login = {
+            "type": "m.login.token",
+            "token": grant["login_token"],
+            "initial_device_display_name": "Parta: broadcast recording",
+        }
+        async with http.post(f"{hs}/_matrix/client/v3/login", json=login) as resp:
+            if resp.status != 200:
+                raise DirectoryUnavailable(f"login refused: {resp.status} {await resp.text()}")
+            auth = {"Authorization": "Bearer " + (await resp.json())["access_token"]}
+        try:
+            filename = f"{grant['title']}.mp4"
+            size = info.size
+            with mp4.open("rb") as body:
+                async with http.post(
+                    f"{hs}/_matrix/media/v3/upload",
+                    params={"filename": filename},
+                    data=body,
+                    headers={**auth, "Content-Type": "video/mp4"},
+                    timeout=aiohttp.ClientTimeout(total=600),
+                ) as resp:
+                    if resp.status != 200:
+                        raise DirectoryUnavailable(f"upload refused: {resp.status}")
+                    content_uri = (await resp.json())["content_uri"]
+            message = {
+                "msgtype": "m.video",
+                "body": filename,
+                "url": content_uri,
+                "info": {
+                    "mimetype": "video/mp4",
+                    "size": size,
+                    "duration": info.duration_ms,
+                    "w": info.width,
+                    "h": info.height,
+                },
+            }
+            room = urllib.parse.quote(grant["room_id"])
+            txn = f"parta-recording-{broadcast_id}"
+            send = f"{hs}/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}"
+            async with http.put(send, json=message, headers=auth) as resp:
                 if resp.status != 200:
-                    text = await resp.text()
-                    raise DirectoryUnavailable(f"recording refused: {resp.status} {text[:200]}")
+                    raise DirectoryUnavailable(f"message refused: {resp.status}")
+        finally:
+            async with http.post(f"{hs}/_matrix/client/v3/logout", json={}, headers=auth):
+                pass

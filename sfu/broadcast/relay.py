@@ -115,6 +115,7 @@ class Broadcast:
         info: BroadcastInfo,
         config: BroadcastConfig,
         on_ended: Callable[["Broadcast"], Awaitable[None]] | None = None,
+        on_live: Callable[["Broadcast"], Awaitable[None]] | None = None,
     ) -> None:
         self.info = info
         self.id = info.broadcast_id
@@ -139,6 +140,9 @@ class Broadcast:
         self.viewers: dict[str, float] = {}
         self.ended = False
         self._on_ended = on_ended
+        self._on_live = on_live
+        self._live_reported = False
+        self._tasks: set[asyncio.Task[None]] = set()
         self._asked_this_segment = False
         self._mix_task = asyncio.ensure_future(self._mix_loop())
 
@@ -342,6 +346,11 @@ class Broadcast:
             tick += 1
 
     def _tick(self, tick: int, start_pts: int) -> None:
+        if not self._live_reported and self.writer.segments and self._on_live is not None:
+            self._live_reported = True
+            task = asyncio.ensure_future(self._on_live(self))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         pcm = self.mixer.mix()
         for packet in self.encoder.encode(pcm, start_pts + tick * TICK_SAMPLES):
             self.writer.write_audio(packet)

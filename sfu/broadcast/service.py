@@ -4,6 +4,8 @@ import asyncio
 import contextlib
 import logging
 
+import aiohttp
+
 from .config import BroadcastConfig
 from .directory import BroadcastInfo, Directory, DirectoryUnavailable
 from .recording import remux_to_mp4
@@ -40,7 +42,7 @@ class BroadcastService:
     def get_or_start(self, info: BroadcastInfo) -> Broadcast:
         broadcast = self.broadcasts.get(info.broadcast_id)
         if broadcast is None or broadcast.ended:
-            broadcast = Broadcast(info, self.config, on_ended=self._ended)
+            broadcast = Broadcast(info, self.config, on_ended=self._ended, on_live=self._went_live)
             self.broadcasts[info.broadcast_id] = broadcast
         return broadcast
 
@@ -56,6 +58,14 @@ class BroadcastService:
                 if info is None or info.ended:
                     await broadcast.end()
 
+    async def _went_live(self, broadcast: Broadcast) -> None:
+        try:
+            await self.directory.went_live(broadcast.id)
+        except (DirectoryUnavailable, aiohttp.ClientError, TimeoutError) as e:
+            logger.warning(
+                "broadcast %s: could not tell the module it is live: %s", broadcast.id, e
+            )
+
     async def _ended(self, broadcast: Broadcast) -> None:
         if broadcast.info.recording and broadcast.writer.all_segments:
             self.recordings[broadcast.id] = asyncio.ensure_future(self._record(broadcast))
@@ -64,8 +74,9 @@ class BroadcastService:
         segments = [broadcast.directory / s.name for s in broadcast.writer.all_segments]
         target = broadcast.directory / "recording.mp4"
         try:
-            await asyncio.get_running_loop().run_in_executor(None, remux_to_mp4, segments, target)
-            await self.directory.publish_recording(broadcast.id, target)
+            loop = asyncio.get_running_loop()
+            info = await loop.run_in_executor(None, remux_to_mp4, segments, target)
+            await self.directory.publish_recording(broadcast.id, target, info)
             logger.info("broadcast %s: recording published", broadcast.id)
         except Exception:
             logger.exception("broadcast %s: the recording could not be published", broadcast.id)
