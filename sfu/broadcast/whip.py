@@ -116,6 +116,8 @@ async def publish(request: web.Request) -> web.StreamResponse:
 
     try:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        if not pc.getTransceivers():
+            raise ValueError("the offer has no audio or video")
         for transceiver in pc.getTransceivers():
             if transceiver.kind == "video":
                 transceiver.setCodecPreferences(video_codec_preferences())
