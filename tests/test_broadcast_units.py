@@ -89,10 +89,10 @@ def test_adts_header_is_what_ffmpeg_reads() -> None:
         frame.pts = i * 1024
         payloads += [bytes(p) for p in enc.encode(frame)]
     stream = b"".join(adts_header(len(p)) + p for p in payloads)
-    with av.open(io.BytesIO(stream), format="aac") as container:
+    with av.open(io.BytesIO(stream), "r", format="aac") as container:
         audio = container.streams.audio[0]
         assert (audio.sample_rate, audio.codec_context.channels) == (48_000, 1)
-        assert sum(1 for _ in container.demux(audio)) >= len(payloads)
+        assert len([p for p in container.demux(audio) if p.size]) >= len(payloads)
 
 
 def test_example_config_loads_and_bad_values_name_the_key(tmp_path: Path) -> None:
@@ -140,7 +140,7 @@ async def test_tap_takes_frames_below_a_real_receiver() -> None:
         assert taps[0].frames == len(got)
         # The receiver's decoder thread found nothing to decode and ended.
         rtp_receiver = receiver.getTransceivers()[0].receiver
-        thread = rtp_receiver._RTCRtpReceiver__decoder_thread
+        thread = getattr(rtp_receiver, "_RTCRtpReceiver__decoder_thread")  # noqa: B009
         assert thread is not None
         assert not thread.is_alive()
         # A receiver already decoding cannot be tapped.
