@@ -4,6 +4,7 @@ One leaf resource is registered at the base path; it routes by method and path
 pattern so that new endpoints are one line in :attr:`ApiResource.routes`.
 """
 
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -15,7 +16,6 @@ from synapse.module_api import (
     DirectServeJsonResource,
     ModuleApi,
     SynapseRequest,
-    parse_json_object_from_request,
 )
 from synapse.module_api.errors import Codes, SynapseError
 
@@ -81,9 +81,21 @@ async def requester_id(api: ModuleApi, request: SynapseRequest) -> str:
     return requester.user.to_string()
 
 
+_NOT_JSON = Message(
+    ru="Тело запроса должно быть объектом JSON",
+    en="The request body must be a JSON object",
+)
+
+
 def json_body(request: SynapseRequest, schema: dict[str, Any]) -> dict[str, Any]:
     """The request's JSON object, checked against a JSON Schema (400 ``M_BAD_JSON``)."""
-    body = parse_json_object_from_request(request)
+    raw = request.content.read() if request.content is not None else b""
+    try:
+        body = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise SynapseError(400, _NOT_JSON.format(), Codes.NOT_JSON) from None
+    if not isinstance(body, dict):
+        raise SynapseError(400, _NOT_JSON.format(), Codes.NOT_JSON)
     check_json(body, schema)
     return body
 

@@ -132,7 +132,7 @@ CREATE_INVITE_SCHEMA: Final = {
         "class_id": _ID,
         "child_user_id": _USER_ID,
         "max_uses": {"type": "integer", "minimum": 1, "maximum": 1000},
-        "expires_in": {"type": "integer", "minimum": 60, "maximum": 366 * 86400},
+        "expires_in": {"type": "integer", "minimum": 1, "maximum": 366 * 86400},
     },
 }
 REGISTER_SCHEMA: Final = {
@@ -545,7 +545,12 @@ class Roster:
         rooms = {RoomKind.SCHOOL_SPACE: space}
         for kind in (RoomKind.ANNOUNCEMENTS, RoomKind.STAFF, RoomKind.DOCUMENTS, RoomKind.ARTICLES):
             rooms[kind] = await self.structure.create_child_room(
-                kind, ROOM_NAMES[kind], space, [room_kind_state(kind, sid, None)], users
+                kind,
+                ROOM_NAMES[kind],
+                space,
+                [room_kind_state(kind, sid, None)],
+                users,
+                allow=[] if kind is RoomKind.STAFF else [space],
             )
         return rooms
 
@@ -687,12 +692,15 @@ class Roster:
             "year": cls.year,
             "title": cls.title,
         }
+        staff_room = school_rooms.get(RoomKind.STAFF.value)
+        staff = [staff_room] if staff_room else []
         space = await self.structure.create_space(
             RoomKind.CLASS_SPACE,
             f"{title}, {cls.year}",
             school.name,
             [class_state(content), room_kind_state(RoomKind.CLASS_SPACE, school_id, cls.class_id)],
             users,
+            allow=staff,
         )
         rooms = {RoomKind.CLASS_SPACE: space}
         for kind in (RoomKind.CLASS_CHAT, RoomKind.PARENTS_CHAT):
@@ -702,6 +710,7 @@ class Roster:
                 space,
                 [class_state(content), room_kind_state(kind, school_id, cls.class_id)],
                 users,
+                allow=([space] if kind is RoomKind.CLASS_CHAT else []) + staff,
             )
         school_space = school_rooms.get(RoomKind.SCHOOL_SPACE.value)
         if school_space:
