@@ -49,7 +49,7 @@ def outsider(synapse: RunningHomeserver) -> User:
 async def joined_rooms(hs: RunningHomeserver, user: User) -> set[str]:
     async with hs.client(user) as c:
         resp = await c.joined_rooms()
-        return set(resp.rooms)  # type: ignore[union-attr]
+        return set(resp.rooms)
 
 
 # -- what each role sees ------------------------------------------------------
@@ -85,7 +85,7 @@ async def test_power_levels_follow_roles(synapse: RunningHomeserver, school: Sch
         resp = await c.room_get_state_event(
             school.class_a["rooms"]["class_chat"], "m.room.power_levels"
         )
-        users = resp.content["users"]  # type: ignore[union-attr]
+        users = resp.content["users"]
     assert users[school.teacher.user_id] == 50
     assert users[school.admin.user_id] == 100
     assert school.students[0].user_id not in users
@@ -129,7 +129,8 @@ def place(school: School, name: str) -> str:
     if name in school.rooms:
         return school.rooms[name]
     cls, kind = name.split(".")
-    return (school.class_a if cls == "7a" else school.class_b)["rooms"][kind]
+    room_id: str = (school.class_a if cls == "7a" else school.class_b)["rooms"][kind]
+    return room_id
 
 
 ACTIONS: dict[str, Callable[[AsyncClient, str], Awaitable[Outcome]]] = {
@@ -390,7 +391,7 @@ async def test_registered_student_logs_in_with_password(
         resp = await client.login("correct horse battery")
         assert isinstance(resp, LoginResponse), resp
         rooms = await client.joined_rooms()
-        assert school.class_a["rooms"]["class_chat"] in rooms.rooms  # type: ignore[union-attr]
+        assert school.class_a["rooms"]["class_chat"] in rooms.rooms
     finally:
         await client.close()
 
