@@ -23,7 +23,7 @@ from . import rules
 from .config import PartaConfig, raise_as_synapse_config_error
 from .config import parse_config as _parse_config
 from .errors import forbidden
-from .http import BASE_PATH, ApiResource
+from .http import BASE_PATH, ApiResource, StaticPage
 from .roster import Roster
 from .schema import AREAS
 from .store import Store
@@ -64,6 +64,8 @@ class PartaModule:
         self.resource.route("GET", "/openapi.json", self.get_openapi)
         self.roster = Roster(self)
         api.register_web_resource(BASE_PATH, self.resource)
+        # The page an invitation link opens: join with a new or an existing account.
+        api.register_web_resource("/_synapse/client/parta/join", StaticPage("join.html"))
 
     @staticmethod
     def parse_config(config: dict[str, Any] | None) -> PartaConfig:

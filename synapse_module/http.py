@@ -8,14 +8,17 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from importlib import resources
 from typing import Any
 
 import jsonschema
 import jsonschema.exceptions
 from synapse.module_api import (
+    DirectServeHtmlResource,
     DirectServeJsonResource,
     ModuleApi,
     SynapseRequest,
+    respond_with_html,
 )
 from synapse.module_api.errors import Codes, SynapseError
 
@@ -108,3 +111,25 @@ def check_json(value: object, schema: dict[str, Any]) -> None:
         return
     where = "/".join(str(p) for p in error.absolute_path) or "(body)"
     raise SynapseError(400, _BAD_BODY.format(detail=f"{where}: {error.message}"), Codes.BAD_JSON)
+
+
+class StaticPage(DirectServeHtmlResource):
+    """One HTML page of the module's package, served for every path below it."""
+
+    isLeaf = True
+
+    def __init__(self, filename: str):
+        super().__init__()
+        self._html = (
+            resources.files(__package__).joinpath("static", filename).read_text(encoding="utf-8")
+        )
+
+    async def _async_render_GET(self, request: SynapseRequest) -> None:
+        request.responseHeaders.setRawHeaders(
+            b"Content-Security-Policy",
+            [
+                b"default-src 'self'; script-src 'self' 'unsafe-inline'; "
+                b"style-src 'unsafe-inline'; frame-ancestors 'none'"
+            ],
+        )
+        respond_with_html(request, 200, self._html)
