@@ -7,8 +7,8 @@ Load it with::
         config: {}   # see config/module.example.yaml
 """
 
-import json
 import logging
+import re
 from importlib import resources
 from typing import Any
 
@@ -23,8 +23,8 @@ from . import rules
 from .config import PartaConfig, raise_as_synapse_config_error
 from .config import parse_config as _parse_config
 from .errors import forbidden
-from .http import BASE_PATH, ApiResource, StaticPage
-from .roster import Roster
+from .http import BASE_PATH, ApiResource, StaticPage, route_pattern
+from .roster import REQUEST_SCHEMAS, Roster
 from .schema import AREAS
 from .store import Store
 
@@ -52,7 +52,7 @@ class PartaModule:
         self.config = config
         self.api = api
         self.service_user_id = f"@{config.service_localpart}:{api.server_name}"
-        self._openapi = json.loads(json.dumps(_load_openapi()))
+        self._openapi = _load_openapi()
         self.store = Store(api, AREAS)
 
         api.register_third_party_rules_callbacks(
@@ -60,12 +60,27 @@ class PartaModule:
         )
 
         self.resource = ApiResource()
-        self.resource.route("GET", "/version", self.get_version)
-        self.resource.route("GET", "/openapi.json", self.get_openapi)
+        for method, pattern, handler in self.ROUTES:
+            self.resource.route(method, pattern, getattr(self, handler))
         self.roster = Roster(self)
+        self._openapi["components"]["schemas"].update(REQUEST_SCHEMAS)
         api.register_web_resource(BASE_PATH, self.resource)
         # The page an invitation link opens: join with a new or an existing account.
         api.register_web_resource("/_synapse/client/parta/join", StaticPage("join.html"))
+
+    ROUTES = (
+        ("GET", "/version", "get_version"),
+        ("GET", "/openapi.json", "get_openapi"),
+    )
+
+    @classmethod
+    def routes_for_docs(cls) -> list[tuple[str, re.Pattern[str], str]]:
+        """Every route this module and its features serve, for the docs test."""
+        return [
+            (method, route_pattern(pattern), handler)
+            for owner in (cls, Roster)
+            for method, pattern, handler in owner.ROUTES
+        ]
 
     @staticmethod
     def parse_config(config: dict[str, Any] | None) -> PartaConfig:

@@ -40,6 +40,11 @@ _BAD_METHOD = Message(
 )
 
 
+def route_pattern(pattern: str) -> re.Pattern[str]:
+    """The full-path regex of a route given under :data:`BASE_PATH`."""
+    return re.compile(f"^{BASE_PATH}{pattern}$")
+
+
 class ApiResource(DirectServeJsonResource):
     """Routes ``(method, path regex)`` to async handlers that get the path groups."""
 
@@ -50,7 +55,7 @@ class ApiResource(DirectServeJsonResource):
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
 
     def route(self, method: str, pattern: str, handler: Handler) -> None:
-        self.routes.append((method, re.compile(f"^{BASE_PATH}{pattern}$"), handler))
+        self.routes.append((method, route_pattern(pattern), handler))
 
     async def _async_render(self, request: SynapseRequest) -> tuple[int, Any]:
         method = request.method.decode("ascii")

@@ -162,6 +162,18 @@ PARENT_INVITE_SCHEMA: Final = {
     "properties": {"school_id": _ID},
 }
 
+# The request schemas, published in the OpenAPI document under these names.
+REQUEST_SCHEMAS: Final = {
+    "CreateSchool": CREATE_SCHOOL_SCHEMA,
+    "PatchSchool": PATCH_SCHOOL_SCHEMA,
+    "CreateClass": CREATE_CLASS_SCHEMA,
+    "PutMember": PUT_MEMBER_SCHEMA,
+    "CreateInvite": CREATE_INVITE_SCHEMA,
+    "Register": REGISTER_SCHEMA,
+    "CreateUnit": UNIT_SCHEMA,
+    "ParentInvite": PARENT_INVITE_SCHEMA,
+}
+
 _INVITE_REFUSALS: Final[dict[str, tuple[int, Message]]] = {
     "unknown": (404, msg.INVITE_UNKNOWN),
     "expired": (403, msg.INVITE_EXPIRED),
@@ -201,6 +213,32 @@ def _refuse(message: Message, **kwargs: object) -> tuple[Codes, dict[str, Any]]:
 class Roster:
     """The school model: API under ``/schools``, ``/units``, ``/invites``, ``/me``."""
 
+    # (method, path pattern under BASE_PATH, handler name)
+    ROUTES: Final = (
+        ("GET", "/me", "get_me"),
+        ("POST", "/me/parent_invite", "post_parent_invite"),
+        ("POST", "/units", "post_unit"),
+        ("PUT", "/units/([^/]+)/coordinators/([^/]+)", "put_coordinator"),
+        ("POST", "/schools", "post_school"),
+        ("GET", "/schools", "get_schools"),
+        ("GET", "/schools/by_external_id/([^/]+)", "get_school_by_external_id"),
+        ("GET", "/schools/([^/]+)", "get_school"),
+        ("PATCH", "/schools/([^/]+)", "patch_school"),
+        ("POST", "/schools/([^/]+)/classes", "post_class"),
+        ("GET", "/schools/([^/]+)/classes", "get_classes"),
+        ("GET", "/schools/([^/]+)/classes/([^/]+)", "get_class"),
+        ("POST", "/schools/([^/]+)/classes/([^/]+)/archive", "post_archive"),
+        ("GET", "/schools/([^/]+)/members", "get_members"),
+        ("PUT", "/schools/([^/]+)/members/([^/]+)", "put_member"),
+        ("DELETE", "/schools/([^/]+)/members/([^/]+)", "delete_member"),
+        ("POST", "/schools/([^/]+)/invites", "post_invite"),
+        ("GET", "/schools/([^/]+)/invites", "get_invites"),
+        ("DELETE", "/schools/([^/]+)/invites/([^/]+)", "delete_invite"),
+        ("GET", "/invites/([^/]+)", "get_invite"),
+        ("POST", "/invites/([^/]+)/redeem", "post_redeem"),
+        ("POST", "/invites/([^/]+)/register", "post_register"),
+    )
+
     def __init__(self, module: "PartaModule"):
         self.module = module
         self.api: ModuleApi = module.api
@@ -233,29 +271,8 @@ class Roster:
         if api.worker_name is None:
             api.delayed_background_call(0, self._ensure_service_account, desc="parta_service")
 
-        r = module.resource.route
-        r("GET", "/me", self.get_me)
-        r("POST", "/me/parent_invite", self.post_parent_invite)
-        r("POST", "/units", self.post_unit)
-        r("PUT", "/units/([^/]+)/coordinators/([^/]+)", self.put_coordinator)
-        r("POST", "/schools", self.post_school)
-        r("GET", "/schools", self.get_schools)
-        r("GET", "/schools/by_external_id/([^/]+)", self.get_school_by_external_id)
-        r("GET", "/schools/([^/]+)", self.get_school)
-        r("PATCH", "/schools/([^/]+)", self.patch_school)
-        r("POST", "/schools/([^/]+)/classes", self.post_class)
-        r("GET", "/schools/([^/]+)/classes", self.get_classes)
-        r("GET", "/schools/([^/]+)/classes/([^/]+)", self.get_class)
-        r("POST", "/schools/([^/]+)/classes/([^/]+)/archive", self.post_archive)
-        r("GET", "/schools/([^/]+)/members", self.get_members)
-        r("PUT", "/schools/([^/]+)/members/([^/]+)", self.put_member)
-        r("DELETE", "/schools/([^/]+)/members/([^/]+)", self.delete_member)
-        r("POST", "/schools/([^/]+)/invites", self.post_invite)
-        r("GET", "/schools/([^/]+)/invites", self.get_invites)
-        r("DELETE", "/schools/([^/]+)/invites/([^/]+)", self.delete_invite)
-        r("GET", "/invites/([^/]+)", self.get_invite)
-        r("POST", "/invites/([^/]+)/redeem", self.post_redeem)
-        r("POST", "/invites/([^/]+)/register", self.post_register)
+        for method, pattern, handler in self.ROUTES:
+            module.resource.route(method, pattern, getattr(self, handler))
 
     # -- start-up ---------------------------------------------------------------
 
