@@ -108,7 +108,7 @@ CREATE_CLASS_SCHEMA: Final = {
         "external_id": _ID,
     },
 }
-PUT_MEMBER_SCHEMA: Final = {
+PUT_MEMBER_SCHEMA: Final[dict[str, Any]] = {
     "type": "object",
     "additionalProperties": False,
     "required": ["roles"],
@@ -121,6 +121,23 @@ PUT_MEMBER_SCHEMA: Final = {
         "classes": {"type": "array", "items": _ID, "uniqueItems": True, "maxItems": 60},
         "children": {"type": "array", "items": _USER_ID, "uniqueItems": True, "maxItems": 20},
         "homeroom_of": {"type": "array", "items": _ID, "uniqueItems": True, "maxItems": 10},
+    },
+}
+BATCH_MEMBERS_SCHEMA: Final = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["members"],
+    "properties": {
+        "members": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 1000,
+            "items": {
+                **PUT_MEMBER_SCHEMA,
+                "required": ["user_id", "roles"],
+                "properties": {**PUT_MEMBER_SCHEMA["properties"], "user_id": _USER_ID},
+            },
+        }
     },
 }
 CREATE_INVITE_SCHEMA: Final = {
@@ -168,6 +185,7 @@ REQUEST_SCHEMAS: Final = {
     "PatchSchool": PATCH_SCHOOL_SCHEMA,
     "CreateClass": CREATE_CLASS_SCHEMA,
     "PutMember": PUT_MEMBER_SCHEMA,
+    "BatchMembers": BATCH_MEMBERS_SCHEMA,
     "CreateInvite": CREATE_INVITE_SCHEMA,
     "Register": REGISTER_SCHEMA,
     "CreateUnit": UNIT_SCHEMA,
@@ -229,6 +247,7 @@ class Roster:
         ("GET", "/schools/([^/]+)/classes/([^/]+)", "get_class"),
         ("POST", "/schools/([^/]+)/classes/([^/]+)/archive", "post_archive"),
         ("GET", "/schools/([^/]+)/members", "get_members"),
+        ("POST", "/schools/([^/]+)/members/batch", "post_members_batch"),
         ("PUT", "/schools/([^/]+)/members/([^/]+)", "put_member"),
         ("DELETE", "/schools/([^/]+)/members/([^/]+)", "delete_member"),
         ("POST", "/schools/([^/]+)/invites", "post_invite"),
@@ -861,6 +880,80 @@ class Roster:
         )
         return 200, _standing_json(target, standing)
 
+    async def post_members_batch(
+        self, request: SynapseRequest, school_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        """Many people at once (an enrolment, a roster sync): all checked first, written in
+        one transaction, then Matrix brought in step for each."""
+        user_id = await requester_id(self.api, request)
+        body = json_body(request, BATCH_MEMBERS_SCHEMA)
+        school = await self._school(school_id)
+        await self._require_manager(user_id, school)
+        entries = body["members"]
+        targets = [e["user_id"] for e in entries]
+        if len(set(targets)) != len(targets):
+            raise _bad(msg.BATCH_DUPLICATE)
+        all_classes = {
+            c.class_id: c
+            for c in await self.store.run(
+                "parta_list_classes", db.list_classes_txn, school_id, None, True
+            )
+        }
+        batch_students = frozenset(e["user_id"] for e in entries if "student" in e["roles"])
+        plan: list[tuple[str, set[Role], dict[str, Role], set[str], set[str]]] = []
+        for index, entry in enumerate(entries):
+            try:
+                await self._require_user(entry["user_id"])
+                roles = {Role(r) for r in entry["roles"]}
+                children = set(entry.get("children", []))
+                homeroom_of = set(entry.get("homeroom_of", []))
+                classes = await self._validate_member(
+                    school,
+                    roles,
+                    set(entry.get("classes", [])),
+                    children,
+                    homeroom_of,
+                    all_classes,
+                    batch_students,
+                )
+            except SynapseError as e:
+                raise SynapseError(
+                    e.code, f"members/{index} ({entry['user_id']}): {e.msg}", e.errcode
+                ) from None
+            plan.append((entry["user_id"], roles, classes, children, homeroom_of))
+        before = await self.store.run("parta_people", db.get_people_txn, targets)
+        await self.store.run(
+            "parta_put_members", _put_members_txn, school_id, plan, user_id, _now_ms()
+        )
+        await self._forget(targets)
+        after = await self.store.run("parta_people", db.get_people_txn, targets)
+        rooms = await self.store.run("parta_school_rooms_full", db.school_rooms_txn, school_id)
+        staff_changed = False
+        moved: set[str] = set()
+        for target in targets:
+            staff_changed |= await self._reconcile(
+                school_id, before[target], after[target], rooms=rooms, sync_power=False
+            )
+            b = before[target].standing(school_id)
+            a = after[target].standing(school_id)
+            if b is not None and (a is None or a.learns_in != b.learns_in):
+                moved.add(target)
+        for child in sorted(moved):
+            for parent in await self.store.run(
+                "parta_parents_of", db.parents_of_txn, school_id, child
+            ):
+                await self._forget([parent])
+                now = await self.get_person(parent)
+                await self._reconcile(school_id, now, now, full=True, rooms=rooms)
+        if staff_changed:
+            await self._sync_power_levels(school_id, rooms)
+        return 200, {
+            "members": [
+                _standing_json(t, after[t].standing(school_id) or Standing(school_id))
+                for t in targets
+            ]
+        }
+
     async def _validate_member(
         self,
         school: db.School,
@@ -868,14 +961,20 @@ class Roster:
         class_ids: set[str],
         children: set[str],
         homeroom_of: set[str],
+        all_classes: dict[str, db.SchoolClass] | None = None,
+        batch_students: frozenset[str] = frozenset(),
     ) -> dict[str, Role]:
-        """Classes → role in that class; 400 with the reason when the body is wrong."""
-        all_classes = {
-            c.class_id: c
-            for c in await self.store.run(
-                "parta_list_classes", db.list_classes_txn, school.school_id, None, True
-            )
-        }
+        """Classes → role in that class; 400 with the reason when the body is wrong.
+
+        ``batch_students``: people a batch makes students, who may be others' children.
+        """
+        if all_classes is None:
+            all_classes = {
+                c.class_id: c
+                for c in await self.store.run(
+                    "parta_list_classes", db.list_classes_txn, school.school_id, None, True
+                )
+            }
         for class_id in class_ids | homeroom_of:
             cls = all_classes.get(class_id)
             if cls is None:
@@ -897,9 +996,11 @@ class Roster:
             raise _bad(msg.PARENT_NEEDS_CHILD)
         if children and Role.PARENT not in roles:
             raise _bad(msg.PARENT_NEEDS_CHILD)
-        if children:
-            people = await self.store.run("parta_people", db.get_people_txn, children)
-            for child in children:
+        if children - batch_students:
+            people = await self.store.run(
+                "parta_people", db.get_people_txn, children - batch_students
+            )
+            for child in children - batch_students:
                 s = people[child].standing(school.school_id)
                 if s is None or Role.STUDENT not in s.roles:
                     raise _bad(msg.CHILD_NOT_STUDENT, user_id=child)
@@ -995,10 +1096,21 @@ class Roster:
         return a or Standing(school.school_id)
 
     async def _reconcile(
-        self, school_id: str, before: Person, after: Person, full: bool = False
-    ) -> None:
-        """Bring Matrix in step with the roster for one person in one school."""
-        rooms = await self.store.run("parta_school_rooms_full", db.school_rooms_txn, school_id)
+        self,
+        school_id: str,
+        before: Person,
+        after: Person,
+        full: bool = False,
+        rooms: list[SchoolRoom] | None = None,
+        sync_power: bool = True,
+    ) -> bool:
+        """Bring Matrix in step with the roster for one person in one school.
+
+        Returns whether the person's staff standing was or is involved (power levels
+        depend on it); with ``sync_power`` they are brought in step here too.
+        """
+        if rooms is None:
+            rooms = await self.store.run("parta_school_rooms_full", db.school_rooms_txn, school_id)
         b = before.standing(school_id)
         a = after.standing(school_id)
         expected = policy.expected_rooms(after, rooms)
@@ -1015,10 +1127,10 @@ class Roster:
                 if was_in and not now_in:
                     await self.structure.ensure_left(room.room_id, after.user_id)
         # Power levels change only when someone's staff standing changed.
-        staff_before = bool(b and b.is_staff)
-        staff_after = bool(a and a.is_staff)
-        if staff_before or staff_after:
+        staff = bool(b and b.is_staff) or bool(a and a.is_staff)
+        if staff and sync_power:
             await self._sync_power_levels(school_id, rooms)
+        return staff
 
     async def _sync_power_levels(self, school_id: str, rooms: list[SchoolRoom]) -> None:
         staff = await self.store.run(
@@ -1426,6 +1538,17 @@ class Roster:
                 if refusal:
                     raise forbidden(refusal)
         return True, None
+
+
+def _put_members_txn(
+    txn: Any,
+    school_id: str,
+    plan: list[tuple[str, set[Role], dict[str, Role], set[str], set[str]]],
+    actor: str,
+    ts: int,
+) -> None:
+    for target, roles, classes, children, homeroom_of in plan:
+        db.put_member_txn(txn, school_id, target, roles, classes, children, homeroom_of, actor, ts)
 
 
 def _hash_password(password: str) -> str:

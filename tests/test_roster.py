@@ -664,3 +664,35 @@ def test_structure_state_marks_rooms(synapse: RunningHomeserver, school: School)
             f"/_matrix/client/v3/rooms/{school.rooms['school_space']}/state",
             token=synapse.register("x").access_token,
         )
+
+
+async def test_batch_enrolment_is_all_or_nothing(
+    synapse: RunningHomeserver, school: School
+) -> None:
+    path = f"/schools/{school.school_id}/members/batch"
+    kids = [synapse.register("kid") for _ in range(3)]
+    mum = synapse.register("mum")
+    cls = school.class_b["class_id"]
+    bad = {
+        "members": [
+            {"user_id": kids[0].user_id, "roles": ["student"], "classes": [cls]},
+            {"user_id": kids[1].user_id, "roles": ["student"], "classes": ["cls_missing"]},
+        ]
+    }
+    err = api_error(synapse, "POST", path, school.admin, bad)
+    assert err.status == 400 and "members/1" in err.body["error"]
+    # Nothing of the good first entry was stored.
+    assert api(synapse, "GET", "/me", kids[0])["schools"] == []
+    good = {
+        "members": [
+            *({"user_id": k.user_id, "roles": ["student"], "classes": [cls]} for k in kids),
+            # A parent may name a child the same batch makes a student.
+            {"user_id": mum.user_id, "roles": ["parent"], "children": [kids[2].user_id]},
+        ]
+    }
+    done = api(synapse, "POST", path, school.admin, good)
+    assert [m["learns_in"] for m in done["members"][:3]] == [[cls]] * 3
+    assert school.class_b["rooms"]["class_chat"] in await joined_rooms(synapse, kids[1])
+    assert school.class_b["rooms"]["parents_chat"] in await joined_rooms(synapse, mum)
+    err = api_error(synapse, "POST", path, school.teacher, good)
+    assert err.status == 403
