@@ -24,6 +24,9 @@ from .config import PartaConfig, raise_as_synapse_config_error
 from .config import parse_config as _parse_config
 from .errors import forbidden
 from .http import BASE_PATH, ApiResource
+from .lessons import Lessons
+from .media_tokens import MediaTokens
+from .room_roles import RoomRoles
 from .schema import AREAS
 from .store import Store
 
@@ -61,6 +64,10 @@ class PartaModule:
         self.resource = ApiResource()
         self.resource.route("GET", "/version", self.get_version)
         self.resource.route("GET", "/openapi.json", self.get_openapi)
+        # Video lessons (issue 5); RoomRoles gives way to the roster later.
+        self.room_roles = RoomRoles(api)
+        self.media_tokens = MediaTokens(self, api, config.media, self.room_roles)
+        self.lessons = Lessons(self, api, config.media, self.room_roles, config.default_timezone)
         api.register_web_resource(BASE_PATH, self.resource)
 
     @staticmethod

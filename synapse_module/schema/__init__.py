@@ -4,5 +4,9 @@ from collections.abc import Sequence
 
 from synapse_module.store import Step
 
+from . import lessons
+
 # area name -> its steps; every feature adds its own line.
-AREAS: dict[str, Sequence[Step]] = {}
+AREAS: dict[str, Sequence[Step]] = {
+    "lessons": lessons.STEPS,
+}
