@@ -127,6 +127,8 @@ _ATTENDANCE_BODY: Final[dict[str, Any]] = {
                     "ts": {"type": "integer", "minimum": 0},
                     "display_name": {"type": "string", "maxLength": 256},
                     "lesson_id": {"type": "string", "maxLength": 64},
+                    "role": {"type": "string", "maxLength": 32},
+                    "reason": {"type": "string", "maxLength": 32},
                 },
                 "additionalProperties": False,
             },
@@ -426,23 +428,19 @@ class Lessons:
 
     # -- URLs and events ------------------------------------------------------------
 
-    def page_url(self, room_id: str | None, lesson_id: str) -> str:
-        """The lesson page for people outside Element (room filled in)."""
-        params = {
-            "room": room_id or "$matrix_room_id",
-            "lesson": lesson_id,
-            "hs": self._api.public_baseurl,
-        }
-        return f"{self._config.sfu_public_url.rstrip('/')}/lesson/?{urllib.parse.urlencode(params)}"
+    def page_url(self, room_id: str, lesson_id: str) -> str:
+        """The lesson page on the SFU (``/lesson/{room_id}``, see docs/sfu-protocol.md)."""
+        query = urllib.parse.urlencode({"lesson": lesson_id, "hs": self._api.public_baseurl})
+        base = self._config.sfu_public_url.rstrip("/")
+        return f"{base}/lesson/{urllib.parse.quote(room_id, safe='')}?{query}"
 
     def widget_url(self, lesson_id: str) -> str:
-        """The widget URL: Element fills in the ``$…`` template variables."""
-        base = self.page_url(None, lesson_id).replace(
-            urllib.parse.quote("$matrix_room_id", safe=""), "$matrix_room_id"
-        )
+        """The widget URL: Element fills in (and URL-encodes) the ``$…`` variables."""
+        query = urllib.parse.urlencode({"lesson": lesson_id, "hs": self._api.public_baseurl})
+        base = self._config.sfu_public_url.rstrip("/")
         return (
-            f"{base}&embed=widget&user=$matrix_user_id&name=$matrix_display_name"
-            "&lang=$org.matrix.msc2873.client_language"
+            f"{base}/lesson/$matrix_room_id?{query}&embed=widget&user=$matrix_user_id"
+            "&name=$matrix_display_name&lang=$org.matrix.msc2873.client_language"
         )
 
     def lesson_content(self, lesson: Lesson) -> dict[str, Any]:

@@ -249,14 +249,14 @@ async def test_start_and_end_a_lesson_updates_room_state(hs: RunningHomeserver) 
         assert lesson is not None
         assert lesson["status"] == "live"
         assert lesson["title"] == "Дроби"
-        assert lesson["url"].startswith(f"{SFU_URL}lesson/?")
+        assert lesson["url"].startswith(f"{SFU_URL}lesson/{path_room(room.room_id)}?lesson=")
         widget = await state_event(
             client, room.room_id, "im.vector.modular.widgets", started["widget_id"]
         )
         assert widget is not None
         assert widget["type"] == "m.custom"
         assert widget["name"] == "Урок: Дроби"
-        assert widget["url"].startswith(f"{SFU_URL}lesson/?room=$matrix_room_id&lesson={lesson_id}")
+        assert widget["url"].startswith(f"{SFU_URL}lesson/$matrix_room_id?lesson={lesson_id}&hs=")
         for variable in (
             "$matrix_user_id",
             "$matrix_display_name",
