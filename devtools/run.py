@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import attrs
 
@@ -25,6 +26,8 @@ from devtools.homeserver import REPO_ROOT, Homeserver, HttpError, Postgres
 VAR = Path(os.environ.get("PARTA_VAR", REPO_ROOT / "var"))
 PORT = int(os.environ.get("PARTA_PORT", "8008"))
 OPERATOR = "operator"
+# Where browsers reach the SFU (the lesson page and its WebSocket).
+SFU_PUBLIC_URL = os.environ.get("PARTA_SFU_URL", "http://127.0.0.1:8090/")
 
 
 @attrs.frozen
@@ -41,6 +44,27 @@ class Service:
 def services(hs: Homeserver) -> list[Service]:
     """The processes beside Synapse; each part adds itself here as it appears."""
     return []
+
+
+def media_token_secret() -> str:
+    """The HS256 secret the module and the SFU share, generated once into var/."""
+    path = VAR / "media_token_secret"
+    if not path.exists():
+        VAR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48) + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def module_config() -> dict[str, Any]:
+    """The Parta module's config for `make run`: lessons on, with the generated secret."""
+    return {
+        "media": {
+            "enabled": True,
+            "token_secret": media_token_secret(),
+            "sfu_public_url": SFU_PUBLIC_URL,
+        }
+    }
 
 
 def _ensure_operator(hs: Homeserver) -> tuple[str, str]:
@@ -81,7 +105,9 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], name: str, timeout: floa
 def main() -> int:
     dsn = os.environ.get("PARTA_DATABASE", "").strip()
     postgres = Postgres.from_dsn(dsn) if dsn else None
-    hs = Homeserver(directory=VAR / "synapse", port=PORT, postgres=postgres)
+    hs = Homeserver(
+        directory=VAR / "synapse", port=PORT, postgres=postgres, module_config=module_config()
+    )
     hs.write_config()
     print(f"Parta: starting Synapse with the Parta module on {hs.base_url} ", end="")
     print(f"({'PostgreSQL ' + postgres.database if postgres else 'SQLite'}, data in {VAR})")

@@ -547,3 +547,107 @@ def test_summarise(
 ) -> None:
     result = summarise([Session(u, None, j, left) for u, j, left in sessions], until, still_open)
     assert {a.user_id: (a.seconds, a.last_leave) for a in result} == expected
+
+
+async def test_sfu_attendance_client_reports_to_the_module(hs: RunningHomeserver) -> None:
+    """The SFU side of the hook: sfu.attendance events posted with a service token."""
+    from sfu.attendance import AttendanceEvent, AttendanceKind, LeaveReason
+    from sfu.attendance_client import AttendanceRejected, ModuleAttendance
+
+    room = await make_class_room(hs, students=2)
+    lesson = hs.request(
+        "POST", lessons_url(room.room_id), {"title": "Физика"}, room.teacher.access_token
+    )
+    pupil = room.students[0]
+    t0 = lesson["started_at"] / 1000
+    sink = ModuleAttendance(hs.base_url, SECRET)
+    try:
+        joined = AttendanceEvent(
+            kind=AttendanceKind.JOINED,
+            room_id=room.room_id,
+            user_id=pupil.user_id,
+            display_name="Ученик 1",
+            role="student",
+            participant_id="p3",
+            at=t0 + 5,
+        )
+        await sink.report(joined)
+        await sink.report(
+            attrs.evolve(
+                joined, kind=AttendanceKind.LEFT, at=t0 + 185, reason=LeaveReason.DISCONNECTED
+            )
+        )
+    finally:
+        await sink.close()
+    url = lessons_url(room.room_id, f"/{lesson['lesson_id']}/attendance")
+    report = hs.request("GET", url, token=room.teacher.access_token)
+    assert [(p["user_id"], p["minutes"]) for p in report["present"]] == [(pupil.user_id, 3)]
+    assert [a["user_id"] for a in report["absent"]] == [room.students[1].user_id]
+
+    forged = ModuleAttendance(hs.base_url, "another-secret-" + "y" * 32)
+    try:
+        with pytest.raises(AttendanceRejected):
+            await forged.report(
+                AttendanceEvent(
+                    kind=AttendanceKind.JOINED,
+                    room_id=room.room_id,
+                    user_id=room.students[1].user_id,
+                    display_name="x",
+                    role="student",
+                    participant_id="p9",
+                    at=t0 + 10,
+                )
+            )
+    finally:
+        await forged.close()
+    report = hs.request("GET", url, token=room.teacher.access_token)
+    assert len(report["present"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("media", "fragment"),
+    [
+        ({"enabled": True}, "token_secret: required when media.enabled is true"),
+        ({"enabled": True, "token_secret": "short"}, "at least 32 characters"),
+        ({"token_ttl_seconds": 5}, "outside 30..86400"),
+        ({"sfu_public_url": "ftp://x"}, "not an http(s) URL"),
+        ({"students_may_share_screen": "yes"}, "expected true or false"),
+        ({"enable": True}, "unknown key(s): enable"),
+    ],
+)
+def test_media_config_errors_name_the_key(media: dict[str, Any], fragment: str) -> None:
+    from synapse.module_api.errors import ConfigError
+
+    from synapse_module import PartaModule
+
+    with pytest.raises(ConfigError) as info:
+        PartaModule.parse_config({"media": media})
+    assert fragment in info.value.msg
+    assert list(info.value.path or [])[:4] == ["modules", "<parta>", "config", "media"]
+
+
+def test_make_run_turns_lessons_on_with_a_kept_secret(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from devtools import run
+    from synapse_module import PartaModule
+
+    monkeypatch.setattr(run, "VAR", tmp_path)
+    config = PartaModule.parse_config(run.module_config())
+    assert config.media.enabled
+    assert config.media.token_secret == run.media_token_secret()
+    assert (tmp_path / "media_token_secret").stat().st_mode & 0o777 == 0o600
+
+
+def test_openapi_describes_the_lesson_endpoints(hs: RunningHomeserver) -> None:
+    doc = hs.request("GET", f"{API}/openapi.json")
+    for path, methods in {
+        "/rooms/{roomId}/media_token": ["post"],
+        "/rooms/{roomId}/media_token/openid": ["post"],
+        "/rooms/{roomId}/lessons": ["get", "post"],
+        "/rooms/{roomId}/lessons/{lessonId}/start": ["post"],
+        "/rooms/{roomId}/lessons/{lessonId}/end": ["post"],
+        "/rooms/{roomId}/lessons/{lessonId}/attendance": ["get"],
+        "/internal/attendance": ["post"],
+    }.items():
+        assert sorted(doc["paths"][path]) == sorted(methods), path
