@@ -21,7 +21,7 @@ const SESSION_KEY = "parta.lesson.session";
 const page = {
   roomId: roomFromPath(location.pathname),
   lessonId: params.get("lesson") || "",
-  homeserver: params.get("hs") || "",
+  homeserver: (params.get("hs") || "").replace(/\/+$/, ""),
   widget: null,
   session: null, // {homeserver, access_token, user_id} when signed in here
   grant: null, // the media-token answer
@@ -155,7 +155,7 @@ function loadSession() {
 function showSignIn(message = "") {
   status("signin_heading");
   $("signin").hidden = false;
-  $("hs").value = page.session?.homeserver || page.homeserver.replace(/\/+$/, "");
+  $("hs").value = page.session?.homeserver || page.homeserver;
   $("signin-error").textContent = message;
   $("signin").onsubmit = async (event) => {
     event.preventDefault();
