@@ -11,6 +11,7 @@ from sfu.config import SfuConfig
 from sfu.lessons import Lessons
 from sfu.metrics import SfuMetrics
 from sfu.signalling import LessonSocket
+from sfu.static import setup_static
 
 STATIC: Final = Path(__file__).parent / "static"
 LESSONS_KEY: Final = web.AppKey("lessons", Lessons)
@@ -30,9 +31,7 @@ def build_app(config: SfuConfig, attendance: AttendanceSink | None = None) -> we
     app.router.add_get("/health", _health)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/lesson/{room_id}/ws", socket)
-    app.router.add_get("/lesson/{room_id}", _lesson_page)
-    if STATIC.is_dir():
-        app.router.add_static("/static/", STATIC)
+    setup_static(app)  # the lesson page: /lesson/{room_id} and /lesson-assets/
 
     async def on_startup(app: web.Application) -> None:
         lessons.start()

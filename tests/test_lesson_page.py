@@ -58,7 +58,7 @@ async def page_server(extra: web.Application | None = None) -> AsyncIterator[str
     """The lesson page's routes (``setup_static``) on PAGE_PORT, plus a widget host page."""
     app = web.Application()
     setup_static(app)
-    app.router.add_get("/host", _host_page)
+    app.router.add_get("/host", element_host_page)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", PAGE_PORT)
@@ -164,7 +164,7 @@ async def test_page_speaks_english_and_explains_refusals(
         assert await page.text_content("#signin h1") == "Join the lesson"
 
 
-async def _host_page(request: web.Request) -> web.Response:
+async def element_host_page(request: web.Request) -> web.Response:
     """Plays Element's part of the widget API: capabilities, then OpenID on request."""
     widget_url = request.query["widget"]
     openid = request.query["openid"]
