@@ -126,7 +126,6 @@ _ATTENDANCE_BODY: Final[dict[str, Any]] = {
                     "session_id": {"type": "string", "minLength": 1, "maxLength": 128},
                     "ts": {"type": "integer", "minimum": 0},
                     "display_name": {"type": "string", "maxLength": 256},
-                    "lesson_id": {"type": "string", "maxLength": 64},
                     "role": {"type": "string", "maxLength": 32},
                     "reason": {"type": "string", "maxLength": 32},
                 },
@@ -323,49 +322,61 @@ def _set_status_txn(
 
 
 def _record_attendance_txn(txn: LoggingTransaction, reports: list[dict[str, Any]]) -> int:
+    """Store joins and leaves per room; a repeated report changes nothing."""
     recorded = 0
-    live_by_room: dict[str, Lesson | None] = {}
     for report in reports:
-        room_id = report["room_id"]
-        lesson: Lesson | None
-        if "lesson_id" in report:
-            lesson = _get_lesson_txn(txn, room_id, report["lesson_id"])
-        else:
-            if room_id not in live_by_room:
-                live_by_room[room_id] = _live_lesson_txn(txn, room_id)
-            lesson = live_by_room[room_id]
-        if lesson is None:
-            continue
+        room_id, user_id, session_id = report["room_id"], report["user_id"], report["session_id"]
         if report["kind"] == "join":
             txn.execute(
-                "INSERT INTO parta_lesson_sessions"
-                " (lesson_id, session_id, user_id, display_name, joined_at, left_at)"
-                " VALUES (?, ?, ?, ?, ?, NULL) ON CONFLICT (lesson_id, session_id) DO NOTHING",
-                (
-                    lesson.lesson_id,
-                    report["session_id"],
-                    report["user_id"],
-                    report.get("display_name"),
-                    report["ts"],
-                ),
+                "INSERT INTO parta_room_sessions"
+                " (room_id, user_id, session_id, display_name, joined_at, left_at)"
+                " VALUES (?, ?, ?, ?, ?, NULL)"
+                " ON CONFLICT (room_id, user_id, session_id, joined_at) DO NOTHING",
+                (room_id, user_id, session_id, report.get("display_name"), report["ts"]),
             )
-        else:
-            txn.execute(
-                "UPDATE parta_lesson_sessions SET left_at = ?"
-                " WHERE lesson_id = ? AND session_id = ? AND user_id = ? AND left_at IS NULL",
-                (report["ts"], lesson.lesson_id, report["session_id"], report["user_id"]),
-            )
+            recorded += max(txn.rowcount, 0)
+            continue
+        # A leave closes the latest open session of that connection (participant ids
+        # start again when the SFU restarts).
+        txn.execute(
+            "SELECT MAX(joined_at) FROM parta_room_sessions WHERE room_id = ? AND user_id = ?"
+            " AND session_id = ? AND left_at IS NULL AND joined_at <= ?",
+            (room_id, user_id, session_id, report["ts"]),
+        )
+        row = txn.fetchone()
+        if row is None or row[0] is None:
+            continue
+        txn.execute(
+            "UPDATE parta_room_sessions SET left_at = ? WHERE room_id = ? AND user_id = ?"
+            " AND session_id = ? AND joined_at = ? AND left_at IS NULL",
+            (report["ts"], room_id, user_id, session_id, row[0]),
+        )
         recorded += max(txn.rowcount, 0)
     return recorded
 
 
-def _sessions_txn(txn: LoggingTransaction, lesson_id: str) -> list[Session]:
+def _sessions_txn(
+    txn: LoggingTransaction, room_id: str, start: int, end: int | None
+) -> list[Session]:
+    """The room's sessions that overlap ``[start, end)`` (no end: still live), clipped."""
     txn.execute(
-        "SELECT user_id, display_name, joined_at, left_at FROM parta_lesson_sessions"
-        " WHERE lesson_id = ? ORDER BY joined_at",
-        (lesson_id,),
+        "SELECT user_id, display_name, joined_at, left_at FROM parta_room_sessions"
+        " WHERE room_id = ? AND joined_at < ? AND (left_at IS NULL OR left_at > ?)"
+        " ORDER BY joined_at",
+        (room_id, end if end is not None else 2**62, start),
     )
-    return [Session(**row) for row in rows_as_dicts(txn)]
+    sessions = []
+    for row in rows_as_dicts(txn):
+        left = row["left_at"]
+        sessions.append(
+            Session(
+                user_id=row["user_id"],
+                display_name=row["display_name"],
+                joined_at=max(int(row["joined_at"]), start),
+                left_at=None if left is None or (end is not None and left >= end) else int(left),
+            )
+        )
+    return sessions
 
 
 # -- the feature ----------------------------------------------------------------------
@@ -679,11 +690,21 @@ class Lessons:
         return None
 
     async def report(self, lesson: Lesson) -> dict[str, Any]:
-        sessions = await self._module.store.run(
-            "parta_lesson_sessions", _sessions_txn, lesson.lesson_id
-        )
         live = lesson.status == LIVE
-        until = lesson.ended_at if lesson.ended_at is not None else now_ms()
+        sessions: list[Session] = []
+        if lesson.started_at is not None:
+            sessions = await self._module.store.run(
+                "parta_lesson_sessions",
+                _sessions_txn,
+                lesson.room_id,
+                lesson.started_at,
+                lesson.ended_at,
+            )
+        # Open sessions run to the lesson's end, or while it is live to now (or to the
+        # latest time the SFU reported, should its clock run ahead of ours).
+        until = lesson.ended_at
+        if until is None:
+            until = max([now_ms()] + [s.left_at or s.joined_at for s in sessions])
         attendees = summarise(sessions, until, still_open=live)
         present = {a.user_id for a in attendees}
         expected = await self._roles.expected_attendees(lesson.room_id)

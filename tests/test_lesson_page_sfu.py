@@ -24,7 +24,7 @@ import yaml
 from aiohttp import web
 
 from devtools.homeserver import REPO_ROOT
-from tests.harness import RunningHomeserver, free_port, running_homeserver
+from tests.harness import RunningHomeserver, User, free_port, running_homeserver
 from tests.test_lesson_page import chromium, element_host_page, poll
 from tests.test_lessons import ClassRoom, make_class_room
 
@@ -44,9 +44,24 @@ def hs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHomeserver]:
         yield running
 
 
+# `python -m sfu` with the attendance sink that reports to the module (the SFU's
+# __main__ does not take a homeserver URL yet).
+LAUNCHER = """
+import sys
+from pathlib import Path
+from aiohttp import web
+from sfu.app import build_app
+from sfu.attendance_client import ModuleAttendance
+from sfu.config import load_config
+config = load_config(Path(sys.argv[1]))
+sink = ModuleAttendance(sys.argv[2], config.token_secret)
+web.run_app(build_app(config, sink), host=config.listen_host, port=config.listen_port, print=None)
+"""
+
+
 @pytest.fixture(scope="module")
 def sfu(tmp_path_factory: pytest.TempPathFactory, hs: RunningHomeserver) -> Iterator[str]:
-    """The SFU as `make run` starts it, on its own port."""
+    """The real SFU in its own process, reporting attendance to the module."""
     directory: Path = tmp_path_factory.mktemp("sfu")
     config_path = directory / "sfu.yaml"
     config = {
@@ -59,7 +74,7 @@ def sfu(tmp_path_factory: pytest.TempPathFactory, hs: RunningHomeserver) -> Iter
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     log = (directory / "sfu.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sfu", "-c", str(config_path)],
+        [sys.executable, "-c", LAUNCHER, str(config_path), hs.base_url],
         cwd=REPO_ROOT,
         env=env,
         stdout=log,
@@ -120,23 +135,24 @@ async def frames_decoded(page: Any) -> int:
     return int(stats["framesDecoded"])
 
 
-async def test_student_decodes_the_teachers_video_through_the_sfu(
+def element_widget_url(template: str, room_id: str, user: User, name: str, host: str) -> str:
+    """What Element does with a widget URL: fill in the variables, add widgetId and parentUrl."""
+    values = {
+        "$matrix_room_id": room_id,
+        "$matrix_user_id": user.user_id,
+        "$matrix_display_name": name,
+        "$org.matrix.msc2873.client_language": "ru",
+    }
+    url = template
+    for variable in sorted(values, key=len, reverse=True):
+        url = url.replace(variable, urllib.parse.quote(values[variable], safe=""))
+    return url + "&" + urllib.parse.urlencode({"widgetId": "w1", "parentUrl": f"{host}/host"})
+
+
+async def test_a_lesson_from_start_to_attendance_in_chromium(
     hs: RunningHomeserver, room: ClassRoom, sfu: str
 ) -> None:
-    lesson = hs.request(
-        "POST",
-        f"{API}/rooms/{urllib.parse.quote(room.room_id, safe='')}/lessons",
-        {"title": "Геометрия"},
-        room.teacher.access_token,
-    )
-    # The link the module put into the room.
-    async with hs.client(room.students[0]) as client:
-        state = await client.room_get_state_event(
-            room.room_id, "org.parta.lesson", lesson["lesson_id"]
-        )
-    link = state.content["url"]
-    assert link.startswith(f"{sfu}/lesson/")
-
+    """Teacher starts the lesson on the page; a student joins from the widget and sees her."""
     student = room.students[0]
     openid = hs.request(
         "POST",
@@ -144,26 +160,38 @@ async def test_student_decodes_the_teachers_video_through_the_sfu(
         {},
         student.access_token,
     )
+    room_path = urllib.parse.quote(room.room_id, safe="")
     async with chromium() as browser, widget_host() as host:
-        # The teacher opens the link and signs in.
+        # The teacher opens the room's lesson page, signs in and starts a lesson.
         teacher_ctx = await browser.new_context(locale="ru-RU")
         teacher = await teacher_ctx.new_page()
-        await teacher.goto(link)
+        teacher_url = f"{sfu}/lesson/{room_path}?" + urllib.parse.urlencode({"hs": hs.base_url})
+        await teacher.goto(teacher_url)
         await teacher.wait_for_selector("#signin:not([hidden])")
         await teacher.fill("#user", room.teacher.localpart)
         await teacher.fill("#password", room.teacher.password)
         await teacher.click("#signin-button")
         await poll(teacher, "document.querySelector('#status').dataset.state === 'connected'")
         await poll(teacher, "!!window.parta.conn.published.camera")
+        await teacher.wait_for_selector("#start-form:not([hidden])")
+        await teacher.fill("#new-title", "Геометрия")
+        await teacher.click("#start-lesson")
+        lesson_id = await poll(teacher, "window.parta.lessonId")
+        assert await teacher.text_content("#lesson-title") == "Геометрия"
+
+        # The room now has the lesson and its widget, as Element sees them.
+        async with hs.client(student) as client:
+            state = await client.room_get_state_event(room.room_id, "org.parta.lesson", lesson_id)
+            assert state.content["status"] == "live"
+            widget_state = await client.room_get_state_event(
+                room.room_id, "im.vector.modular.widgets", state.content["widget_id"]
+            )
+        widget = element_widget_url(
+            widget_state.content["url"], room.room_id, student, "Ученик 1", host
+        )
+        assert widget.startswith(f"{sfu}/lesson/{room_path}?lesson={lesson_id}")
 
         # The student opens the widget inside "Element".
-        widget = (
-            link
-            + "&"
-            + urllib.parse.urlencode(
-                {"embed": "widget", "widgetId": "w1", "parentUrl": f"{host}/host"}
-            )
-        )
         student_ctx = await browser.new_context(locale="ru-RU")
         host_page = await student_ctx.new_page()
         query = urllib.parse.urlencode({"widget": widget, "openid": json.dumps(openid)})
@@ -177,6 +205,9 @@ async def test_student_decodes_the_teachers_video_through_the_sfu(
         assert frame is not None
         await poll(frame, "window.parta.grant && window.parta.grant.role === 'student'")
         await poll(frame, "document.querySelector('#status').dataset.state === 'connected'")
+        # Students come in muted and without the teacher's panel.
+        assert await frame.is_hidden("#teacher")
+        assert await frame.get_attribute("#mic", "aria-pressed") == "false"
 
         # The teacher's camera reaches the student and is decoded, frame after frame.
         await poll(
@@ -211,5 +242,25 @@ async def test_student_decodes_the_teachers_video_through_the_sfu(
         await teacher.click(f"{student_row} button[data-action='remove']")
         await poll(frame, "!document.querySelector('#message').hidden")
         await poll(teacher, f'document.querySelector("{student_row}") === null')
+
+        # The teacher ends the lesson from the page.
+        await teacher.click("#end-lesson")
+        await poll(teacher, "document.querySelector('#lesson').hidden")
         await teacher_ctx.close()
         await student_ctx.close()
+
+    # The SFU told the module who came; the other student is absent.
+    url = f"{API}/rooms/{room_path}/lessons/{lesson_id}/attendance"
+    # (The SFU reports in the background: wait for the student's leave to arrive.)
+    deadline = asyncio.get_running_loop().time() + 20
+    while True:
+        report = hs.request("GET", url, token=room.teacher.access_token)
+        present = {p["user_id"]: p for p in report["present"]}
+        if present.get(student.user_id, {}).get("last_leave") is not None:
+            break
+        assert asyncio.get_running_loop().time() < deadline, report
+        await asyncio.sleep(0.2)
+    assert report["lesson"]["status"] == "ended"
+    assert set(present) == {room.teacher.user_id, student.user_id}
+    assert present[student.user_id]["last_leave"] is not None
+    assert [a["user_id"] for a in report["absent"]] == [room.students[1].user_id]

@@ -414,7 +414,7 @@ async def test_attendance_lists_present_and_absent_and_exports_csv(
     joins = [
         {"kind": "join", "room_id": room.room_id, "user_id": u.user_id, "session_id": s, "ts": ts}
         for u, s, ts in [
-            (room.teacher, "t1", t0),
+            (room.teacher, "t1", t0 - 60_000),  # on the page before starting the lesson
             (first, "a1", t0 + 1000),
             (first, "a2", t0 + 600_000),  # a second device, overlapping the first
             (second, "b1", t0 + 60_000),
@@ -457,6 +457,8 @@ async def test_attendance_lists_present_and_absent_and_exports_csv(
     assert present[first.user_id]["last_leave"] == t0 + 1_201_000
     assert present[second.user_id]["minutes"] == 5
     assert present[second.user_id]["display_name"] == "Ученик 2"
+    # The teacher was there before the lesson started: counted from its start.
+    assert present[room.teacher.user_id]["first_join"] == t0
     # The teacher is still in the live lesson: no last leave yet.
     assert present[room.teacher.user_id]["last_leave"] is None
     assert [a["user_id"] for a in report["absent"]] == [room.students[2].user_id]

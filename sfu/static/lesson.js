@@ -5,11 +5,13 @@ import {
   MatrixError,
   attendanceCsv,
   endLesson,
+  listLessons,
   login,
   logout,
   mediaToken,
   mediaTokenFromOpenId,
   resolveHomeserver,
+  startLesson,
 } from "./matrix.js";
 import { LessonConnection, SignallingError, socketUrl } from "./sfu.js";
 import { WidgetApi } from "./widget.js";
@@ -187,6 +189,7 @@ async function fetchToken() {
   try {
     page.grant = await mediaToken(page.session.homeserver, page.roomId, page.session.access_token);
     $("signout").hidden = false;
+    if (!page.lessonId) await findLiveLesson();
     return true;
   } catch (error) {
     if (error.status === 401) {
@@ -201,6 +204,26 @@ async function fetchToken() {
     }
     return false;
   }
+}
+
+/** Without ?lesson=, the room's live lesson (if any) is the one the panel acts on. */
+async function findLiveLesson() {
+  try {
+    const { lessons } = await listLessons(page.session.homeserver, page.roomId, page.session.access_token);
+    const live = lessons.find((lesson) => lesson.status === "live");
+    if (live) setLesson(live);
+  } catch (error) {
+    // the panel then offers to start one
+  }
+}
+
+function setLesson(lesson) {
+  page.lessonId = lesson.lesson_id;
+  delete $("lesson-title").dataset.i18n;
+  $("lesson-title").textContent = lesson.title;
+  const url = new URL(location.href);
+  url.searchParams.set("lesson", lesson.lesson_id);
+  history.replaceState(null, "", url);
 }
 
 async function signOut() {
@@ -330,6 +353,22 @@ function setupControls() {
   $("students-screen").onchange = (e) =>
     conn.send({ type: "set_lesson", students_may_share_screen: e.target.checked });
   $("attendance").onclick = downloadAttendance;
+  $("start-form").onsubmit = async (event) => {
+    event.preventDefault();
+    try {
+      const lesson = await startLesson(
+        page.session.homeserver,
+        page.roomId,
+        $("new-title").value,
+        page.session.access_token,
+      );
+      setLesson(lesson);
+      showMessage(t("lesson_started", { title: lesson.title }));
+      render();
+    } catch (error) {
+      showMessage(errorText(error));
+    }
+  };
   $("end-lesson").onclick = async () => {
     try {
       await endLesson(page.session.homeserver, page.roomId, page.lessonId, page.session.access_token);
@@ -513,6 +552,7 @@ function renderTeacher() {
   $("waiting-room").checked = !!lesson.waiting_room;
   $("students-screen").checked = !!lesson.students_may_share_screen;
   $("lesson-admin").hidden = !(page.session && page.lessonId);
+  $("start-form").hidden = !(page.session && !page.lessonId);
   $("waiting-box").hidden = !conn.waitingQueue.length;
   const list = $("waiting-list");
   list.replaceChildren();

@@ -103,6 +103,17 @@ export async function mediaTokenFromOpenId(homeserver, roomId, openid) {
   });
 }
 
+export async function listLessons(homeserver, roomId, accessToken) {
+  return request("GET", `${homeserver}${roomPath(roomId)}/lessons`, { token: accessToken });
+}
+
+export async function startLesson(homeserver, roomId, title, accessToken) {
+  return request("POST", `${homeserver}${roomPath(roomId)}/lessons`, {
+    body: { title },
+    token: accessToken,
+  });
+}
+
 export async function endLesson(homeserver, roomId, lessonId, accessToken) {
   return request("POST", `${homeserver}${roomPath(roomId)}/lessons/${lessonId}/end`, {
     body: {},
