@@ -17,7 +17,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import Final
+from typing import Final, Protocol
 
 import attrs
 from aiortc.clock import current_ntp_time
@@ -40,7 +40,6 @@ from aiortc.rtp import (
     pack_remb_fci,
 )
 
-from sfu.aiortc_hooks import RtpWriter
 from sfu.metrics import ForwardingStats
 from sfu.rtp import (
     SEQ_MOD,
@@ -60,8 +59,18 @@ URI_AUDIO_LEVEL: Final = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 # Audio loudness: exponential average of (127 - level in -dBov), per packet (50/s).
 LOUDNESS_ALPHA: Final = 0.1
 SPEAKING_LOUDNESS: Final = 70.0
+# Seconds a source switch advances the RTP clock at least: a video frame, an audio packet.
+MIN_SWITCH_GAP: Final = {"video": 1 / 30, "audio": 0.02}
 
 Clock = Callable[[], float]
+
+
+class PacketWriter(Protocol):
+    """Sends ready RTP / RTCP bytes to one peer (``sfu.aiortc_hooks.RtpWriter``)."""
+
+    def send_rtp(self, data: bytes) -> bool: ...
+
+    def send_rtcp(self, data: bytes) -> bool: ...
 
 
 @attrs.frozen
@@ -92,7 +101,7 @@ class PublishedStream:
         self,
         kind: str,
         parameters: RTCRtpReceiveParameters,
-        writer: RtpWriter,
+        writer: PacketWriter,
         rtcp_ssrc: int,
         stats: ForwardingStats,
         keyframe_interval: float,
@@ -231,7 +240,7 @@ class Slot:
         self.source: PublishedStream | None = None
         self.pending: PublishedStream | None = None
         self.ready = False
-        self._writer: RtpWriter | None = None
+        self._writer: PacketWriter | None = None
         self._stats = stats
         self._clock = clock
         self._payload_types: dict[tuple[str, ...], int] = {}
@@ -250,7 +259,7 @@ class Slot:
         self.packets_sent = 0
         self.octets_sent = 0
 
-    def start(self, parameters: RTCRtpSendParameters, writer: RtpWriter) -> None:
+    def start(self, parameters: RTCRtpSendParameters, writer: PacketWriter) -> None:
         """The subscriber's transport is up: learn its payload types and extension ids."""
         self._writer = writer
         for codec in parameters.codecs:
@@ -326,9 +335,12 @@ class Slot:
         if self._resync:
             self._resync = False
             self._seq_offset = (self._last_seq + 1 - seq) % SEQ_MOD
-            gap = 1
+            # The new source starts one frame (or the pause, if longer) after the last
+            # packet of the old one, so the subscriber never sees two frames at one time.
+            elapsed = MIN_SWITCH_GAP[self.kind]
             if self._last_time is not None:
-                gap = max(1, int((self._clock() - self._last_time) * self._clock_rate))
+                elapsed = max(elapsed, self._clock() - self._last_time)
+            gap = int(elapsed * self._clock_rate)
             self._ts_offset = (self._last_ts + gap - timestamp) % TS_MOD
             self._first_seq = seq
             self._clock_rate = codec.clock_rate
