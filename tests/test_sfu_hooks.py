@@ -170,7 +170,7 @@ async def test_hooked_sender_writes_packets_a_real_peer_decodes(codec_calls: Cal
         assert stats.packets_video == len(frames)
         # The SFU side created no encoder (the subscriber decodes; that is its job).
         assert "get_encoder" not in codec_calls
-        assert sfu.getTransceivers()[0].sender._RTCRtpSender__encoder is None
+        assert vars(sfu.getTransceivers()[0].sender)["_RTCRtpSender__encoder"] is None
     finally:
         await subscriber.close()
         await sfu.close()
