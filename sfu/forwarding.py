@@ -135,6 +135,7 @@ class PublishedStream:
         self._clock = clock
         self._last_keyframe_request = -1e9
         self._keyframe_wanted = False
+        self._wanted_reason = "subscriber"
         self.closed = False
 
     def on_rtp(self, packet: RtpPacket) -> None:
@@ -187,12 +188,14 @@ class PublishedStream:
 
     def request_keyframe(self, reason: str) -> bool:
         """Send a PLI to the publisher unless one went out less than the interval ago."""
-        if self.kind != "video" or self.ssrc is None:
-            self._keyframe_wanted = True
+        if self.kind != "video":
+            return False
+        if self.ssrc is None:
+            self._want_keyframe(reason)
             return False
         now = self._clock()
         if now - self._last_keyframe_request < self._keyframe_interval:
-            self._keyframe_wanted = True
+            self._want_keyframe(reason)
             self._stats.keyframe_requests_limited += 1
             return False
         self._last_keyframe_request = now
@@ -204,10 +207,16 @@ class PublishedStream:
             self._stats.keyframe_requests_subscriber += 1
         return self._writer.send_rtcp(bytes(pli))
 
+    def _want_keyframe(self, reason: str) -> None:
+        """Remember a request the rate limit held back (a join outranks a subscriber's)."""
+        if not self._keyframe_wanted or reason == "join":
+            self._wanted_reason = reason
+        self._keyframe_wanted = True
+
     def tick(self, bitrate: int) -> None:
         """Periodic duties: a request suppressed by the rate limit, the REMB cap."""
         if self._keyframe_wanted and self.consumers:
-            self.request_keyframe("subscriber")
+            self.request_keyframe(self._wanted_reason)
         if self.kind == "video" and self.ssrc is not None:
             remb = RtcpPsfbPacket(
                 fmt=RTCP_PSFB_APP,
