@@ -43,7 +43,35 @@ class Service:
 
 def services(hs: Homeserver) -> list[Service]:
     """The processes beside Synapse; each part adds itself here as it appears."""
-    return []
+    return [_sfu_service()]
+
+
+SFU_PORT = int(os.environ.get("PARTA_SFU_PORT", "8090"))
+
+
+def media_token_secret() -> str:
+    """The HS256 secret the module signs media tokens with and the SFU checks (var/)."""
+    path = VAR / "media-token-secret.txt"
+    if not path.exists():
+        VAR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _sfu_service() -> Service:
+    config = VAR / "sfu.yaml"
+    url = f"http://127.0.0.1:{SFU_PORT}"
+    config.write_text(
+        f"token_secret: {media_token_secret()!r}\n"
+        f"listen_host: 127.0.0.1\nlisten_port: {SFU_PORT}\npublic_url: {url!r}\n"
+    )
+    return Service(
+        name="sfu",
+        argv=[sys.executable, "-m", "sfu", "-c", str(config)],
+        health_url=f"{url}/health",
+        describe=lambda: [f"SFU (lessons):   {url}  (metrics: {url}/metrics)"],
+    )
 
 
 def media_token_secret() -> str:

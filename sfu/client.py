@@ -15,7 +15,14 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
+from aiortc import (
+    MediaStreamTrack,
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
 from aiortc.rtp import RTCP_PSFB_FIR, RTCP_PSFB_PLI, AnyRtcpPacket, RtcpPsfbPacket, RtpPacket
 
@@ -105,12 +112,19 @@ class LessonClient:
         self.closed_with = self._ws.close_code
         self._changed.set()
 
+    def mark(self) -> int:
+        """A position in the received messages, for ``wait_for(since=...)``."""
+        return len(self.messages)
+
     async def wait_for(
-        self, predicate: Callable[[dict[str, Any]], bool], within: float = 10.0
+        self,
+        predicate: Callable[[dict[str, Any]], bool],
+        within: float = 10.0,
+        since: int = 0,
     ) -> dict[str, Any]:
-        """The first message (seen so far or arriving) that matches."""
+        """The first message from position ``since`` on (received or arriving) that matches."""
         async with asyncio.timeout(within):
-            seen = 0
+            seen = since
             while True:
                 for message in self.messages[seen:]:
                     if predicate(message):
@@ -144,7 +158,7 @@ class LessonClient:
         """Publish ``publish`` (source → track) and receive the slots ``joined`` offered."""
         assert self.joined is not None
         slots = self.joined["slots"]
-        pc = self.pc = RTCPeerConnection()
+        pc = self.pc = RTCPeerConnection(RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
         senders: dict[RTCRtpTransceiver, str] = {}
         for source, track in publish.items():
             transceiver = pc.addTransceiver(track, direction="sendonly")
@@ -196,7 +210,8 @@ class LessonClient:
             async def with_level(codec: Any) -> Any:
                 frame = await next_frame(codec)
                 if frame is not None:
-                    frame.audio_level = level
+                    # aiortc negates the level it is given (it expects dBov).
+                    frame.audio_level = -level
                 return frame
 
             sender._next_encoded_frame = with_level  # type: ignore[method-assign]

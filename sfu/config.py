@@ -21,7 +21,7 @@ def _not_negative(_: object, attribute: "attrs.Attribute[int]", value: int) -> N
 class IceServer:
     """A STUN or TURN server, as ``RTCPeerConnection`` takes it (pages and the SFU)."""
 
-    urls: list[str]
+    urls: tuple[str, ...]
     username: str | None = None
     credential: str | None = None
 
@@ -48,7 +48,7 @@ class SfuConfig:
     # How pages reach this server (the lesson page builds its WebSocket URL from it).
     public_url: str = "http://127.0.0.1:8090"
     lesson: LessonLimits = attrs.field(factory=LessonLimits)
-    ice_servers: list[IceServer] = attrs.field(factory=list)
+    ice_servers: tuple[IceServer, ...] = ()
     # Media-forwarding processes per lesson beyond the signalling one (see docs/sfu.md).
     workers: int = attrs.field(default=1, validator=_positive)
     # Seconds a new connection has to send `join`.

@@ -17,7 +17,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import Final
+from typing import Final, Protocol
 
 import attrs
 from aiortc.clock import current_ntp_time
@@ -40,7 +40,6 @@ from aiortc.rtp import (
     pack_remb_fci,
 )
 
-from sfu.aiortc_hooks import RtpWriter
 from sfu.metrics import ForwardingStats
 from sfu.rtp import (
     SEQ_MOD,
@@ -60,8 +59,18 @@ URI_AUDIO_LEVEL: Final = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 # Audio loudness: exponential average of (127 - level in -dBov), per packet (50/s).
 LOUDNESS_ALPHA: Final = 0.1
 SPEAKING_LOUDNESS: Final = 70.0
+# Seconds a source switch advances the RTP clock at least: a video frame, an audio packet.
+MIN_SWITCH_GAP: Final = {"video": 1 / 30, "audio": 0.02}
 
 Clock = Callable[[], float]
+
+
+class PacketWriter(Protocol):
+    """Sends ready RTP / RTCP bytes to one peer (``sfu.aiortc_hooks.RtpWriter``)."""
+
+    def send_rtp(self, data: bytes) -> bool: ...
+
+    def send_rtcp(self, data: bytes) -> bool: ...
 
 
 @attrs.frozen
@@ -92,7 +101,7 @@ class PublishedStream:
         self,
         kind: str,
         parameters: RTCRtpReceiveParameters,
-        writer: RtpWriter,
+        writer: PacketWriter,
         rtcp_ssrc: int,
         stats: ForwardingStats,
         keyframe_interval: float,
@@ -126,6 +135,7 @@ class PublishedStream:
         self._clock = clock
         self._last_keyframe_request = -1e9
         self._keyframe_wanted = False
+        self._wanted_reason = "subscriber"
         self.closed = False
 
     def on_rtp(self, packet: RtpPacket) -> None:
@@ -178,12 +188,14 @@ class PublishedStream:
 
     def request_keyframe(self, reason: str) -> bool:
         """Send a PLI to the publisher unless one went out less than the interval ago."""
-        if self.kind != "video" or self.ssrc is None:
-            self._keyframe_wanted = True
+        if self.kind != "video":
+            return False
+        if self.ssrc is None:
+            self._want_keyframe(reason)
             return False
         now = self._clock()
         if now - self._last_keyframe_request < self._keyframe_interval:
-            self._keyframe_wanted = True
+            self._want_keyframe(reason)
             self._stats.keyframe_requests_limited += 1
             return False
         self._last_keyframe_request = now
@@ -195,10 +207,16 @@ class PublishedStream:
             self._stats.keyframe_requests_subscriber += 1
         return self._writer.send_rtcp(bytes(pli))
 
+    def _want_keyframe(self, reason: str) -> None:
+        """Remember a request the rate limit held back (a join outranks a subscriber's)."""
+        if not self._keyframe_wanted or reason == "join":
+            self._wanted_reason = reason
+        self._keyframe_wanted = True
+
     def tick(self, bitrate: int) -> None:
         """Periodic duties: a request suppressed by the rate limit, the REMB cap."""
         if self._keyframe_wanted and self.consumers:
-            self.request_keyframe("subscriber")
+            self.request_keyframe(self._wanted_reason)
         if self.kind == "video" and self.ssrc is not None:
             remb = RtcpPsfbPacket(
                 fmt=RTCP_PSFB_APP,
@@ -231,7 +249,7 @@ class Slot:
         self.source: PublishedStream | None = None
         self.pending: PublishedStream | None = None
         self.ready = False
-        self._writer: RtpWriter | None = None
+        self._writer: PacketWriter | None = None
         self._stats = stats
         self._clock = clock
         self._payload_types: dict[tuple[str, ...], int] = {}
@@ -250,7 +268,7 @@ class Slot:
         self.packets_sent = 0
         self.octets_sent = 0
 
-    def start(self, parameters: RTCRtpSendParameters, writer: RtpWriter) -> None:
+    def start(self, parameters: RTCRtpSendParameters, writer: PacketWriter) -> None:
         """The subscriber's transport is up: learn its payload types and extension ids."""
         self._writer = writer
         for codec in parameters.codecs:
@@ -326,9 +344,12 @@ class Slot:
         if self._resync:
             self._resync = False
             self._seq_offset = (self._last_seq + 1 - seq) % SEQ_MOD
-            gap = 1
+            # The new source starts one frame (or the pause, if longer) after the last
+            # packet of the old one, so the subscriber never sees two frames at one time.
+            elapsed = MIN_SWITCH_GAP[self.kind]
             if self._last_time is not None:
-                gap = max(1, int((self._clock() - self._last_time) * self._clock_rate))
+                elapsed = max(elapsed, self._clock() - self._last_time)
+            gap = int(elapsed * self._clock_rate)
             self._ts_offset = (self._last_ts + gap - timestamp) % TS_MOD
             self._first_seq = seq
             self._clock_rate = codec.clock_rate

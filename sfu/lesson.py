@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 from aiortc import (
+    RTCBundlePolicy,
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
@@ -326,10 +327,16 @@ class Lesson:
     ) -> None:
         if p.pc is None:
             servers = [
-                RTCIceServer(urls=s.urls, username=s.username, credential=s.credential)
+                RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential)
                 for s in self._config.ice_servers
             ]
-            p.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers or None))
+            # max-bundle: aiortc's "balanced" answerer leaves the second and later
+            # m-lines of a kind on a transport it then discards.
+            p.pc = RTCPeerConnection(
+                RTCConfiguration(
+                    iceServers=servers or None, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE
+                )
+            )
         pc = p.pc
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))

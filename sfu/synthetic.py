@@ -123,7 +123,12 @@ def read_stamp(payload: bytes) -> float | None:
 
 
 class ClipTrack(MediaStreamTrack):
-    """Replays pre-encoded frames in real time, looping; restarts on a keyframe request."""
+    """Replays pre-encoded frames in real time; restarts on a keyframe request.
+
+    Like a camera encoder, it sends a keyframe only at the start and when asked: the
+    loop goes back to the second frame, not the first (a video clip's first frame is
+    its only keyframe).
+    """
 
     def __init__(
         self,
@@ -167,5 +172,7 @@ class ClipTrack(MediaStreamTrack):
         packet.pts = self._count * self._step
         packet.time_base = fractions.Fraction(1, self._clock)
         self._count += 1
-        self._index = (self._index + 1) % len(self._frames)
+        self._index += 1
+        if self._index == len(self._frames):
+            self._index = 1 if self.kind == "video" and len(self._frames) > 1 else 0
         return packet
