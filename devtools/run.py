@@ -26,8 +26,6 @@ from devtools.homeserver import REPO_ROOT, Homeserver, HttpError, Postgres
 VAR = Path(os.environ.get("PARTA_VAR", REPO_ROOT / "var"))
 PORT = int(os.environ.get("PARTA_PORT", "8008"))
 OPERATOR = "operator"
-# Where browsers reach the SFU (the lesson page and its WebSocket).
-SFU_PUBLIC_URL = os.environ.get("PARTA_SFU_URL", "http://127.0.0.1:8090/")
 
 
 @attrs.frozen
@@ -47,6 +45,8 @@ def services(hs: Homeserver) -> list[Service]:
 
 
 SFU_PORT = int(os.environ.get("PARTA_SFU_PORT", "8090"))
+# Where browsers reach the SFU (the lesson page and its WebSocket).
+SFU_PUBLIC_URL = os.environ.get("PARTA_SFU_URL", f"http://127.0.0.1:{SFU_PORT}/")
 
 
 def media_token_secret() -> str:
@@ -72,16 +72,6 @@ def _sfu_service() -> Service:
         health_url=f"{url}/health",
         describe=lambda: [f"SFU (lessons):   {url}  (metrics: {url}/metrics)"],
     )
-
-
-def media_token_secret() -> str:
-    """The HS256 secret the module and the SFU share, generated once into var/."""
-    path = VAR / "media_token_secret"
-    if not path.exists():
-        VAR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48) + "\n")
-        path.chmod(0o600)
-    return path.read_text().strip()
 
 
 def module_config() -> dict[str, Any]:

@@ -638,7 +638,7 @@ def test_make_run_turns_lessons_on_with_a_kept_secret(
     config = PartaModule.parse_config(run.module_config())
     assert config.media.enabled
     assert config.media.token_secret == run.media_token_secret()
-    assert (tmp_path / "media_token_secret").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "media-token-secret.txt").stat().st_mode & 0o777 == 0o600
 
 
 def test_openapi_describes_the_lesson_endpoints(hs: RunningHomeserver) -> None:
