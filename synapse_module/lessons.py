@@ -15,6 +15,7 @@ import csv
 import datetime
 import io
 import logging
+import re
 import secrets
 import time
 import urllib.parse
@@ -135,7 +136,7 @@ _ATTENDANCE_BODY: Final[dict[str, Any]] = {
     },
     "additionalProperties": False,
 }
-_LESSON_ID_PATTERN: Final = r"([0-9a-f]{16})"
+_LESSON_ID: Final = re.compile(r"^[0-9a-f]{16}$")
 
 
 def now_ms() -> int:
@@ -382,8 +383,22 @@ def _sessions_txn(
 # -- the feature ----------------------------------------------------------------------
 
 
+_ROOM: Final = r"/rooms/([^/]+)"
+_LESSON: Final = rf"{_ROOM}/lessons/([^/]+)"
+
+
 class Lessons:
     """Lessons of a room, their Matrix state, and attendance; registers its routes."""
+
+    # (method, path pattern under BASE_PATH, handler name)
+    ROUTES: Final = (
+        ("POST", rf"{_ROOM}/lessons", "post_lesson"),
+        ("GET", rf"{_ROOM}/lessons", "get_lessons"),
+        ("POST", rf"{_LESSON}/start", "post_start"),
+        ("POST", rf"{_LESSON}/end", "post_end"),
+        ("GET", rf"{_LESSON}/attendance", "get_attendance"),
+        ("POST", r"/internal/attendance", "post_attendance"),
+    )
 
     def __init__(
         self,
@@ -402,15 +417,8 @@ class Lessons:
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             logger.warning("Unknown time zone %r; attendance exports use UTC", timezone)
             self._tz = datetime.UTC
-        room = r"/rooms/([^/]+)"
-        lesson = rf"{room}/lessons/{_LESSON_ID_PATTERN}"
-        route = module.resource.route
-        route("POST", rf"{room}/lessons", self.post_lesson)
-        route("GET", rf"{room}/lessons", self.get_lessons)
-        route("POST", rf"{lesson}/start", self.post_start)
-        route("POST", rf"{lesson}/end", self.post_end)
-        route("GET", rf"{lesson}/attendance", self.get_attendance)
-        route("POST", r"/internal/attendance", self.post_attendance)
+        for method, pattern, handler in self.ROUTES:
+            module.resource.route(method, pattern, getattr(self, handler))
 
     # -- who may --------------------------------------------------------------------
 
@@ -430,6 +438,8 @@ class Lessons:
         return user_id, room_id
 
     async def _lesson(self, room_id: str, lesson_id: str) -> Lesson:
+        if not _LESSON_ID.match(lesson_id):
+            raise not_found(NO_SUCH_LESSON, lesson_id=lesson_id[:40])
         lesson = await self._module.store.run(
             "parta_get_lesson", _get_lesson_txn, room_id, lesson_id
         )

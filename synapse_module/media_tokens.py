@@ -92,16 +92,20 @@ def room_id_from_path(raw: str) -> str:
 class MediaTokens:
     """Signs media tokens for the SFU; registers the two token endpoints."""
 
+    # (method, path pattern under BASE_PATH, handler name)
+    ROUTES: Final = (
+        ("POST", r"/rooms/([^/]+)/media_token", "post_media_token"),
+        ("POST", r"/rooms/([^/]+)/media_token/openid", "post_media_token_openid"),
+    )
+
     def __init__(
         self, module: "PartaModule", api: ModuleApi, config: MediaConfig, roles: RoomRoles
     ):
         self._api = api
         self._config = config
         self._roles = roles
-        module.resource.route("POST", r"/rooms/([^/]+)/media_token", self.post_media_token)
-        module.resource.route(
-            "POST", r"/rooms/([^/]+)/media_token/openid", self.post_media_token_openid
-        )
+        for method, pattern, handler in self.ROUTES:
+            module.resource.route(method, pattern, getattr(self, handler))
 
     @property
     def secret(self) -> str:

@@ -384,6 +384,11 @@ async def test_lesson_wrong_input_is_400(
 
 
 async def test_unknown_lesson_is_404(hs: RunningHomeserver, room: ClassRoom) -> None:
+    for tail in ("/not-a-lesson/end", "/" + "f" * 300 + "/end"):
+        error = refused(
+            hs.request, "POST", lessons_url(room.room_id, tail), {}, room.teacher.access_token
+        )
+        assert_bilingual(error, "M_NOT_FOUND", 404)
     error = refused(
         hs.request,
         "POST",
