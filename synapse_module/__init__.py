@@ -67,8 +67,8 @@ class PartaModule:
             self.resource.route(method, pattern, getattr(self, handler))
         self.roster = Roster(self)
         self._openapi["components"]["schemas"].update(REQUEST_SCHEMAS)
-        # Video lessons (issue 5); RoomRoles gives way to the roster later.
-        self.room_roles = RoomRoles(api)
+        # Video lessons (issue 5): roles from the roster in school rooms.
+        self.room_roles = RoomRoles(api, self.roster, self.service_user_id)
         self.media_tokens = MediaTokens(self, api, config.media, self.room_roles)
         self.lessons = Lessons(self, api, config.media, self.room_roles, config.default_timezone)
         api.register_web_resource(BASE_PATH, self.resource)

@@ -479,13 +479,13 @@ class Lessons:
             content["ended_at"] = lesson.ended_at
         return content
 
-    def widget_content(self, lesson: Lesson, sender: str) -> dict[str, Any]:
+    def widget_content(self, lesson: Lesson) -> dict[str, Any]:
         return {
             "type": "m.custom",
             "url": self.widget_url(lesson.lesson_id),
             "name": f"Урок: {lesson.title}",
             "id": lesson.widget_id,
-            "creatorUserId": sender,
+            "creatorUserId": lesson.created_by,
             "waitForIframeLoad": True,
             "data": {"title": lesson.title, "lesson_id": lesson.lesson_id},
         }
@@ -514,7 +514,7 @@ class Lessons:
                 sender,
                 WIDGET,
                 lesson.widget_id,
-                self.widget_content(lesson, sender),
+                self.widget_content(lesson),
             )
             if announce:
                 await self._announce(lesson, sender)
@@ -565,10 +565,11 @@ class Lessons:
             raise SynapseError(
                 409, LESSON_ALREADY_LIVE.format(title=conflict.title), Codes.BAD_STATE
             )
+        sender = await self._roles.lesson_sender(user_id, room_id)
         try:
-            await self._publish(lesson, user_id, announce=body.get("announce", True))
+            await self._publish(lesson, sender, announce=body.get("announce", True))
         except Exception:
-            await self._undo_new(lesson, user_id)
+            await self._undo_new(lesson, sender)
             raise
         logger.info("Lesson %s (%s) in %s by %s", lesson.lesson_id, lesson.status, room_id, user_id)
         return 200, lesson.to_json()
@@ -646,8 +647,9 @@ class Lessons:
                     status_en=conflict.status,
                 )
             raise SynapseError(409, message, Codes.BAD_STATE)
+        sender = await self._roles.lesson_sender(user_id, lesson.room_id)
         try:
-            await self._publish(new, user_id, announce=new.status == LIVE)
+            await self._publish(new, sender, announce=new.status == LIVE)
         except Exception:
             await self._module.store.run(
                 "parta_lesson_status_undo", _set_status_txn, new, new.status, lesson

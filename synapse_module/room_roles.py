@@ -1,20 +1,29 @@
 """A person's role in one room, as far as lessons and media tokens care.
 
-Until the school roster (issue 3) decides roles, the role is derived from the room
-itself: only joined members have one; power level 100 or more is an administrator,
-50 or more a teacher, anyone else a student. Room version 12 creators are not listed
-in ``m.room.power_levels`` but have unlimited power: they count as administrators.
+In a school room (one the roster knows), the roster decides: ``Roster.role_in_room``,
+and the students expected at a lesson in a class room are the class's students. In any
+other room the role is derived from the room itself: only joined members have one;
+power level 100 or more is an administrator, 50 or more a teacher, anyone else a
+student. Room version 12 creators are not listed in ``m.room.power_levels`` but have
+unlimited power: they count as administrators.
 
-Everything that needs a role goes through :meth:`RoomRoles.role_in_room`, and the
-people expected at a lesson through :meth:`RoomRoles.expected_attendees`, so the roster
-can replace both bodies without touching lessons or tokens.
+Everything that needs a role goes through :meth:`RoomRoles.role_in_room`, the people
+expected at a lesson through :meth:`RoomRoles.expected_attendees`, and who sends a
+lesson's events through :meth:`RoomRoles.lesson_sender`.
 """
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from synapse.module_api import EventBase, ModuleApi, StateMap
 
 from parta_common.roles import Role
+
+from . import roster_store
+
+if TYPE_CHECKING:
+    from .policy import SchoolRoom
+    from .roster import Roster
 
 MEMBER = "m.room.member"
 POWER_LEVELS = "m.room.power_levels"
@@ -77,10 +86,25 @@ def display_name(user_id: str, state: StateMap[EventBase]) -> str:
 
 
 class RoomRoles:
-    """Roles from room state; the roster replaces these two methods later."""
+    """Roles from the roster in school rooms, from room state elsewhere."""
 
-    def __init__(self, api: ModuleApi):
+    def __init__(self, api: ModuleApi, roster: "Roster | None" = None, service_user_id: str = ""):
         self._api = api
+        self._roster = roster
+        self._service = service_user_id
+
+    async def school_room(self, room_id: str) -> "SchoolRoom | None":
+        if self._roster is None:
+            return None
+        room = await self._roster.get_room(room_id)
+        return room if room is not None and room.school_id is not None else None
+
+    async def lesson_sender(self, user_id: str, room_id: str) -> str:
+        """Who sends a lesson's state: the service account in school rooms (it created
+        them and has unlimited power there), the teacher in any other room."""
+        if self._service and await self.school_room(room_id) is not None:
+            return self._service
+        return user_id
 
     async def display_name(self, user_id: str, room_id: str) -> str:
         state = await self._api.get_room_state(room_id, [(MEMBER, user_id)])
@@ -92,7 +116,10 @@ class RoomRoles:
         return {key: display_name(key, state) for (kind, key) in state if kind == MEMBER}
 
     async def role_in_room(self, user_id: str, room_id: str) -> Role | None:
-        """``user_id``'s role in ``room_id``, or ``None`` unless they are joined."""
+        """``user_id``'s role in ``room_id``: the roster's in school rooms; elsewhere from
+        power levels, and ``None`` unless they are joined."""
+        if self._roster is not None and await self.school_room(room_id) is not None:
+            return await self._roster.role_in_room(user_id, room_id)
         state = await self._api.get_room_state(
             room_id, [(MEMBER, user_id), (POWER_LEVELS, ""), (CREATE, "")]
         )
@@ -102,7 +129,14 @@ class RoomRoles:
         return role_from_power_level(power_level_of(user_id, state))
 
     async def expected_attendees(self, room_id: str) -> list[str]:
-        """Who should attend a lesson in ``room_id``: joined members who are students."""
+        """Who should attend a lesson in ``room_id``: in a class room the class's
+        students (joined or not); elsewhere the joined members who are students."""
+        room = await self.school_room(room_id)
+        if self._roster is not None and room is not None and room.class_id is not None:
+            members = await self._roster.store.run(
+                "parta_lesson_class_members", roster_store.class_members_txn, room.class_id
+            )
+            return sorted(u for u, role in members if role == Role.STUDENT.value)
         state = await self._api.get_room_state(
             room_id, [(MEMBER, None), (POWER_LEVELS, ""), (CREATE, "")]
         )

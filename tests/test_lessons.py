@@ -17,6 +17,7 @@ from nio import (
     RoomCreateResponse,
     RoomGetStateEventError,
     RoomGetStateEventResponse,
+    RoomGetStateResponse,
     RoomInviteResponse,
 )
 
@@ -24,6 +25,7 @@ from devtools.homeserver import HttpError
 from parta_common import events, tokens
 from synapse_module.lessons import Session, summarise
 from tests.harness import RunningHomeserver, User, running_homeserver
+from tests.roster_helpers import School
 
 SECRET = secrets.token_urlsafe(32)
 SFU_URL = "http://127.0.0.1:8090/"
@@ -658,3 +660,74 @@ def test_openapi_describes_the_lesson_endpoints(hs: RunningHomeserver) -> None:
         "/internal/attendance": ["post"],
     }.items():
         assert sorted(doc["paths"][path]) == sorted(methods), path
+
+
+# -- school rooms: the roster decides ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def school(hs: RunningHomeserver) -> School:
+    from tests.roster_helpers import build_school
+
+    operator = hs.register("operator", admin=True)
+    return build_school(hs, operator, name="Школа уроков")
+
+
+async def test_in_a_class_room_the_roster_decides(hs: RunningHomeserver, school: School) -> None:
+    class_chat = school.class_a["rooms"]["class_chat"]
+    assert media_token(hs, school.teacher, class_chat)["role"] == "teacher"
+    assert media_token(hs, school.students[0], class_chat)["role"] == "student"
+    # A student of another class gets nothing here, joined or not.
+    error = refused(media_token, hs, school.other_student, class_chat)
+    assert_bilingual(error, "M_FORBIDDEN", 403)
+
+    lesson = hs.request(
+        "POST", lessons_url(class_chat), {"title": "Алгебра"}, school.teacher.access_token
+    )
+    assert lesson["status"] == "live"
+    # The service account (the rooms' creator) sends the lesson's state in school rooms.
+    async with hs.client(school.students[0]) as client:
+        resp = await client.room_get_state_event(class_chat, events.LESSON, lesson["lesson_id"])
+        assert isinstance(resp, RoomGetStateEventResponse), resp
+        state = await client.room_get_state(class_chat)
+        assert isinstance(state, RoomGetStateResponse), state
+    senders = {
+        (e["type"], e["state_key"]): e["sender"]
+        for e in state.events
+        if e["type"] in (events.LESSON, "im.vector.modular.widgets")
+    }
+    service = f"@parta:{hs.server_name}"
+    assert senders[(events.LESSON, lesson["lesson_id"])] == service
+    widget = next(e for e in state.events if e["state_key"] == lesson["widget_id"])
+    assert widget["sender"] == service
+    assert widget["content"]["creatorUserId"] == school.teacher.user_id
+
+    # Absent: the class's students who never came, from the roster.
+    service_token = tokens.sign_service_token(SECRET, "sfu")
+    report_attendance(
+        hs,
+        service_token,
+        [
+            {
+                "kind": "join",
+                "room_id": class_chat,
+                "user_id": school.students[0].user_id,
+                "session_id": "p1",
+                "ts": lesson["started_at"] + 1000,
+            }
+        ],
+    )
+    report = hs.request(
+        "GET",
+        lessons_url(class_chat, f"/{lesson['lesson_id']}/attendance"),
+        token=school.teacher.access_token,
+    )
+    assert [p["user_id"] for p in report["present"]] == [school.students[0].user_id]
+    assert sorted(a["user_id"] for a in report["absent"]) == sorted(
+        s.user_id for s in school.students[1:]
+    )
+    # A student cannot run lessons in the class room.
+    error = refused(
+        hs.request, "POST", lessons_url(class_chat), {"title": "x"}, school.students[0].access_token
+    )
+    assert_bilingual(error, "M_FORBIDDEN", 403)
