@@ -24,6 +24,9 @@ from .config import PartaConfig, raise_as_synapse_config_error
 from .config import parse_config as _parse_config
 from .errors import forbidden
 from .http import BASE_PATH, ApiResource, StaticPage, route_pattern
+from .lessons import Lessons
+from .media_tokens import MediaTokens
+from .room_roles import RoomRoles
 from .roster import REQUEST_SCHEMAS, Roster
 from .schema import AREAS
 from .store import Store
@@ -64,6 +67,10 @@ class PartaModule:
             self.resource.route(method, pattern, getattr(self, handler))
         self.roster = Roster(self)
         self._openapi["components"]["schemas"].update(REQUEST_SCHEMAS)
+        # Video lessons (issue 5): roles from the roster in school rooms.
+        self.room_roles = RoomRoles(api, self.roster, self.service_user_id)
+        self.media_tokens = MediaTokens(self, api, config.media, self.room_roles)
+        self.lessons = Lessons(self, api, config.media, self.room_roles, config.default_timezone)
         api.register_web_resource(BASE_PATH, self.resource)
         # The page an invitation link opens: join with a new or an existing account.
         api.register_web_resource("/_synapse/client/parta/join", StaticPage("join.html"))
@@ -78,7 +85,7 @@ class PartaModule:
         """Every route this module and its features serve, for the docs test."""
         return [
             (method, route_pattern(pattern), handler)
-            for owner in (cls, Roster)
+            for owner in (cls, Roster, MediaTokens, Lessons)
             for method, pattern, handler in owner.ROUTES
         ]
 
