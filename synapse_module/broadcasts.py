@@ -20,12 +20,19 @@ from synapse.module_api.errors import Codes, SynapseError
 from parta_common import events
 from parta_common.messages import Message
 from parta_common.roles import Role
-from parta_common.service_tokens import verify_service_token
-from parta_common.tokens import TokenError, grant_for, sign_media_token, sign_viewer_link
+from parta_common.tokens import (
+    TokenError,
+    grant_for,
+    sign_media_token,
+    sign_viewer_link,
+    verify_service_token,
+)
 
-from .config import BroadcastsConfig
+from .config import BroadcastsConfig, MediaConfig
 from .errors import forbidden, not_found
 from .http import json_body, requester_id
+from .media_tokens import MEDIA_DISABLED, room_id_from_path
+from .room_roles import LESSON_LEADERS, RoomRoles
 from .store import rows_as_dicts
 
 if TYPE_CHECKING:
@@ -33,8 +40,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Until the roster lands: power level 50 or more in the room = teacher or administrator.
-MANAGER_POWER_LEVEL: Final = 50
 
 NOT_A_MANAGER: Final = Message(
     ru="Трансляции в этой комнате создают и ведут только учителя и администраторы.",
@@ -51,13 +56,9 @@ NO_BROADCAST: Final = Message(
 )
 NO_LINK: Final = Message(ru="Нет такой ссылки.", en="There is no such link.")
 ENDED: Final = Message(ru="Трансляция уже завершена.", en="The broadcast has already ended.")
-DISABLED: Final = Message(
-    ru="Трансляции на этом сервере не настроены.",
-    en="Broadcasts are not configured on this server.",
-)
 BAD_SERVICE_TOKEN: Final = Message(
     ru="Нужен служебный токен сервера трансляций.",
-    en="A broadcast relay service token is required.",
+    en="A service token of the broadcast relay is required.",
 )
 NOT_RECORDED: Final = Message(
     ru="Эта трансляция не записывается или ещё не завершена.",
@@ -85,69 +86,76 @@ CREATE_SCHEMA: Final = {
 EMPTY_SCHEMA: Final = {"type": "object", "additionalProperties": False, "properties": {}}
 
 
-def may_run_broadcasts(power_level: int) -> bool:
-    """Who may create, end and hand out links of broadcasts in a room.
-
-    The one place to replace when the roster lands (teacher or administrator of the
-    school or class the room belongs to).
-    """
-    return power_level >= MANAGER_POWER_LEVEL
+def may_run_broadcasts(role: Role | None) -> bool:
+    """Who may create and end broadcasts in a room and hand out their links: the room's
+    teachers and administrators (the roster's roles in school rooms, power levels
+    elsewhere; see ``room_roles.py``)."""
+    return role in LESSON_LEADERS
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+_ROOM: Final = r"/rooms/([^/]+)/broadcasts"
+_BROADCAST: Final = rf"{_ROOM}/([^/]+)"
+
+
 class Broadcasts:
-    def __init__(self, module: "PartaModule", api: ModuleApi, config: BroadcastsConfig) -> None:
+    # (method, path pattern under BASE_PATH, handler name)
+    ROUTES: Final = (
+        ("POST", _ROOM, "create"),
+        ("GET", _ROOM, "list"),
+        ("GET", _BROADCAST, "get"),
+        ("POST", rf"{_BROADCAST}/end", "end"),
+        ("POST", rf"{_BROADCAST}/speaker_token", "speaker_token"),
+        ("POST", rf"{_BROADCAST}/viewer_links", "new_viewer_link"),
+        ("POST", rf"{_BROADCAST}/viewer_links/([^/]+)/revoke", "revoke"),
+        ("GET", r"/internal/broadcasts/([^/]+)", "internal_broadcast"),
+        ("POST", r"/internal/broadcasts/([^/]+)/live", "internal_live"),
+        ("POST", r"/internal/broadcasts/([^/]+)/recording_login", "internal_recording_login"),
+        ("GET", r"/internal/viewer_links/([^/]+)", "internal_viewer_link"),
+    )
+
+    def __init__(
+        self,
+        module: "PartaModule",
+        api: ModuleApi,
+        media: MediaConfig,
+        config: BroadcastsConfig,
+        roles: RoomRoles,
+    ) -> None:
         self._module = module
         self._api = api
+        self._media = media
         self._config = config
-        r = module.resource.route
-        base = "/rooms/([^/]+)/broadcasts"
-        r("POST", base, self.create)
-        r("GET", base, self.list)
-        r("GET", base + "/([^/]+)", self.get)
-        r("POST", base + "/([^/]+)/end", self.end)
-        r("POST", base + "/([^/]+)/speaker_token", self.speaker_token)
-        r("POST", base + "/([^/]+)/viewer_links", self.new_viewer_link)
-        r("POST", base + "/([^/]+)/viewer_links/([^/]+)/revoke", self.revoke)
-        r("GET", "/internal/broadcasts/([^/]+)", self.internal_broadcast)
-        r("GET", "/internal/viewer_links/([^/]+)", self.internal_viewer_link)
-        r("POST", "/internal/broadcasts/([^/]+)/live", self.internal_live)
-        r("POST", "/internal/broadcasts/([^/]+)/recording_login", self.internal_recording_login)
+        self._roles = roles
+        for method, pattern, handler in self.ROUTES:
+            module.resource.route(method, pattern, getattr(self, handler))
 
     # -- who is who -----------------------------------------------------------
 
-    async def _power_and_membership(self, room_id: str, user_id: str) -> tuple[int, bool]:
-        state = await self._api.get_room_state(
-            room_id,
-            [("m.room.power_levels", ""), ("m.room.member", user_id), ("m.room.create", "")],
-        )
-        member = state.get(("m.room.member", user_id))
-        joined = member is not None and member.content.get("membership") == "join"
-        create = state.get(("m.room.create", ""))
-        if create is not None and (
-            create.sender == user_id or user_id in create.content.get("additional_creators", [])
-        ):
-            return 2**53, joined  # room version 12: creators have unlimited power
-        levels = state.get(("m.room.power_levels", ""))
-        content = levels.content if levels is not None else {}
-        users = content.get("users", {})
-        level = users.get(user_id, content.get("users_default", 0))
-        return int(level) if isinstance(level, int) else 0, joined
+    async def _role(self, room_id: str, user_id: str) -> Role | None:
+        """``None`` unless joined (in rooms outside the roster) or in the school."""
+        return await self._roles.role_in_room(user_id, room_id)
+
+    async def _require_member(self, room_id: str, user_id: str) -> Role:
+        role = await self._role(room_id, user_id)
+        if role is None:
+            raise forbidden(NOT_A_MEMBER)
+        return role
 
     async def _require_manager(self, room_id: str, user_id: str) -> None:
-        level, joined = await self._power_and_membership(room_id, user_id)
-        if not joined:
-            raise forbidden(NOT_A_MEMBER)
-        if not may_run_broadcasts(level):
+        if not may_run_broadcasts(await self._require_member(room_id, user_id)):
             raise forbidden(NOT_A_MANAGER)
 
     def _secret(self) -> str:
-        if len(self._config.token_secret) < 16:
-            raise SynapseError(503, DISABLED.format(), Codes.UNKNOWN)
-        return self._config.token_secret
+        if not self._media.enabled or not self._media.token_secret:
+            raise SynapseError(404, MEDIA_DISABLED.format(), Codes.NOT_FOUND)
+        return self._media.token_secret
+
+    def _relay_url(self) -> str:
+        return self._media.sfu_public_url.rstrip("/")
 
     # -- storage --------------------------------------------------------------
 
@@ -180,7 +188,7 @@ class Broadcasts:
         token = sign_viewer_link(self._secret(), broadcast_id, link_id, ttl, now=now)
         return {
             "link_id": link_id,
-            "url": f"{self._config.relay_url.rstrip('/')}/watch/{token}/",
+            "url": f"{self._relay_url()}/watch/{token}/",
             "expires_at": (now + ttl) * 1000,
         }
 
@@ -205,7 +213,7 @@ class Broadcasts:
         )
 
     def _describe(self, row: dict[str, Any]) -> dict[str, Any]:
-        relay = self._config.relay_url.rstrip("/")
+        relay = self._relay_url()
         return {
             "broadcast_id": row["broadcast_id"],
             "room_id": row["room_id"],
@@ -221,7 +229,8 @@ class Broadcasts:
 
     # -- REST -------------------------------------------------------------------
 
-    async def create(self, request: SynapseRequest, room_id: str) -> tuple[int, dict[str, Any]]:
+    async def create(self, request: SynapseRequest, raw_room: str) -> tuple[int, dict[str, Any]]:
+        room_id = room_id_from_path(raw_room)
         user_id = await requester_id(self._api, request)
         body = json_body(request, CREATE_SCHEMA)
         self._secret()
@@ -243,7 +252,7 @@ class Broadcasts:
             "created_at": _now_ms(),
         }
         # The state event first: if the sender may not send it, nothing is stored.
-        await self._send_state(row, user_id)
+        await self._send_state(row, await self._roles.lesson_sender(user_id, room_id))
 
         def txn(t: LoggingTransaction) -> None:
             t.execute(
@@ -273,11 +282,11 @@ class Broadcasts:
             )
         return 200, answer
 
-    async def list(self, request: SynapseRequest, room_id: str) -> tuple[int, dict[str, Any]]:
+    async def list(self, request: SynapseRequest, raw_room: str) -> tuple[int, dict[str, Any]]:
+        room_id = room_id_from_path(raw_room)
         user_id = await requester_id(self._api, request)
-        _level, joined = await self._power_and_membership(room_id, user_id)
-        if not joined:
-            raise forbidden(NOT_A_MEMBER)
+        self._secret()
+        await self._require_member(room_id, user_id)
 
         def txn(t: LoggingTransaction) -> list[dict[str, Any]]:
             t.execute(
@@ -291,24 +300,25 @@ class Broadcasts:
         return 200, {"broadcasts": [self._describe(await self._load(room_id, i)) for i in ids]}
 
     async def get(
-        self, request: SynapseRequest, room_id: str, broadcast_id: str
+        self, request: SynapseRequest, raw_room: str, broadcast_id: str
     ) -> tuple[int, dict[str, Any]]:
+        room_id = room_id_from_path(raw_room)
         user_id = await requester_id(self._api, request)
-        _level, joined = await self._power_and_membership(room_id, user_id)
-        if not joined:
-            raise forbidden(NOT_A_MEMBER)
+        self._secret()
+        await self._require_member(room_id, user_id)
         return 200, self._describe(await self._load(room_id, broadcast_id))
 
     async def end(
-        self, request: SynapseRequest, room_id: str, broadcast_id: str
+        self, request: SynapseRequest, raw_room: str, broadcast_id: str
     ) -> tuple[int, dict[str, Any]]:
+        room_id = room_id_from_path(raw_room)
         user_id = await requester_id(self._api, request)
         json_body(request, EMPTY_SCHEMA)
         await self._require_manager(room_id, user_id)
         row = await self._load(room_id, broadcast_id)
         if row["status"] != "ended":
             row["status"] = "ended"
-            await self._send_state(row, user_id)
+            await self._send_state(row, await self._roles.lesson_sender(user_id, room_id))
 
             def txn(t: LoggingTransaction) -> None:
                 t.execute(
@@ -320,22 +330,21 @@ class Broadcasts:
         return 200, self._describe(row)
 
     async def speaker_token(
-        self, request: SynapseRequest, room_id: str, broadcast_id: str
+        self, request: SynapseRequest, raw_room: str, broadcast_id: str
     ) -> tuple[int, dict[str, Any]]:
+        room_id = room_id_from_path(raw_room)
         user_id = await requester_id(self._api, request)
         json_body(request, EMPTY_SCHEMA)
         secret = self._secret()
         row = await self._load(room_id, broadcast_id)
-        level, joined = await self._power_and_membership(room_id, user_id)
-        manager = joined and may_run_broadcasts(level)
+        manager = may_run_broadcasts(await self._role(room_id, user_id))
         if user_id not in row["speakers"] and not manager:
             raise forbidden(NOT_A_SPEAKER)
         if row["status"] == "ended":
             raise SynapseError(409, ENDED.format(), Codes.FORBIDDEN)
         role = Role.TEACHER if manager else Role.STUDENT
         grants = grant_for(role, students_may_share_screen=True)
-        profile = await self._api.get_profile_for_user(user_id.split(":")[0][1:])
-        name = (profile.display_name if profile else None) or user_id
+        name = await self._roles.display_name(user_id, room_id)
         ttl = self._config.speaker_token_ttl_seconds
         token = sign_media_token(secret, room_id, user_id, name, role.value, grants, ttl=ttl)
         return 200, {
@@ -345,17 +354,15 @@ class Broadcasts:
         }
 
     async def new_viewer_link(
-        self, request: SynapseRequest, room_id: str, broadcast_id: str
+        self, request: SynapseRequest, raw_room: str, broadcast_id: str
     ) -> tuple[int, dict[str, Any]]:
+        room_id = room_id_from_path(raw_room)
         """Managers: another public link. Members of a members-only broadcast: a personal one."""
         user_id = await requester_id(self._api, request)
         json_body(request, EMPTY_SCHEMA)
         self._secret()
         row = await self._load(room_id, broadcast_id)
-        level, joined = await self._power_and_membership(room_id, user_id)
-        if not joined:
-            raise forbidden(NOT_A_MEMBER)
-        manager = may_run_broadcasts(level)
+        manager = may_run_broadcasts(await self._require_member(room_id, user_id))
         if row["public"] and not manager:
             raise forbidden(NOT_A_MANAGER)
         ttl = (
@@ -366,8 +373,9 @@ class Broadcasts:
         return 200, await self._new_link(broadcast_id, user_id, ttl)
 
     async def revoke(
-        self, request: SynapseRequest, room_id: str, broadcast_id: str, link_id: str
+        self, request: SynapseRequest, raw_room: str, broadcast_id: str, link_id: str
     ) -> tuple[int, dict[str, Any]]:
+        room_id = room_id_from_path(raw_room)
         user_id = await requester_id(self._api, request)
         json_body(request, EMPTY_SCHEMA)
         await self._require_manager(room_id, user_id)
@@ -431,7 +439,8 @@ class Broadcasts:
 
     async def _set_status(self, row: dict[str, Any], status: str) -> None:
         row["status"] = status
-        await self._send_state(row, row["created_by"])
+        sender = await self._roles.lesson_sender(row["created_by"], row["room_id"])
+        await self._send_state(row, sender)
 
         def txn(t: LoggingTransaction) -> None:
             t.execute(

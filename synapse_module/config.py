@@ -8,6 +8,8 @@ import attrs
 
 from parta_common.config import ConfigProblem, build
 
+from .policy import PolicyLimits
+
 _LOCALPART = re.compile(r"^[a-z0-9._=\-/]+$")
 
 
@@ -19,20 +21,58 @@ def _localpart(_inst: object, attribute: "attrs.Attribute[str]", value: str) -> 
         )
 
 
+def _http_url(_inst: object, attribute: "attrs.Attribute[str]", value: str) -> None:
+    if not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+        raise ValueError(f"{attribute.name}: {value!r} is not an http(s) URL")
+
+
+def _ttl(_inst: object, attribute: "attrs.Attribute[int]", value: int) -> None:
+    if not 30 <= value <= 86400:
+        raise ValueError(f"{attribute.name}: {value} is outside 30..86400 seconds")
+
+
+@attrs.frozen
+class MediaConfig:
+    """Video lessons: the tokens the module signs for the SFU (see docs/lessons.md)."""
+
+    # Whether lessons and media tokens are offered at all.
+    enabled: bool = False
+    # The secret shared with the SFU (HS256); at least 32 characters. `make run`
+    # generates one into var/.
+    token_secret: str | None = None
+    # Where browsers reach the SFU: the lesson page and its WebSocket live there.
+    sfu_public_url: str = attrs.field(default="http://127.0.0.1:8090/", validator=_http_url)
+    # How long a media token is good for, in seconds (enough to join; a running
+    # session is not cut when it expires).
+    token_ttl_seconds: int = attrs.field(default=600, validator=_ttl)
+    # Whether students may share their screen without the teacher allowing it.
+    students_may_share_screen: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        if self.enabled and not self.token_secret:
+            raise ValueError(
+                "token_secret: required when media.enabled is true "
+                "(a random string of at least 32 characters, shared with the SFU)"
+            )
+        if self.token_secret is not None and len(self.token_secret) < 32:
+            raise ValueError("token_secret: must be at least 32 characters long")
+
+
 @attrs.frozen
 class BroadcastsConfig:
-    """Broadcasts (``broadcasts:``): links to the relay and how long links live."""
+    """Broadcasts (docs/broadcasts.md): how long links and speaker tokens live. The relay
+    runs in the SFU: its secret is ``media.token_secret``, its URL ``media.sfu_public_url``."""
 
-    # Secret shared with the broadcast relay (its token_secret); empty turns broadcasts off.
-    token_secret: str = ""
-    # The relay's public base URL: WHIP endpoints and viewer links are built on it.
-    relay_url: str = "http://127.0.0.1:8090"
     # How long a public viewer link works, unless revoked.
-    public_link_ttl_seconds: int = 7 * 24 * 3600
+    public_link_ttl_seconds: int = attrs.field(
+        default=7 * 24 * 3600, validator=attrs.validators.ge(60)
+    )
     # How long a personal link for a members-only broadcast works.
-    member_link_ttl_seconds: int = 4 * 3600
+    member_link_ttl_seconds: int = attrs.field(default=4 * 3600, validator=attrs.validators.ge(60))
     # How long a speaker's WHIP bearer token can start a session.
-    speaker_token_ttl_seconds: int = 6 * 3600
+    speaker_token_ttl_seconds: int = attrs.field(
+        default=6 * 3600, validator=attrs.validators.ge(60)
+    )
 
 
 @attrs.frozen
@@ -45,7 +85,19 @@ class PartaConfig:
     service_displayname: str = "Parta"
     # IANA time zone used for dates shown to people, unless a school sets its own.
     default_timezone: str = "Europe/Moscow"
-    # Broadcasts: see BroadcastsConfig and docs/broadcasts.md.
+    # Limits within which each school's administrators set their school's policy.
+    policy: PolicyLimits = attrs.Factory(PolicyLimits)
+    # Invitation codes: how long they live unless the person making one says otherwise.
+    invite_default_ttl_days: int = attrs.field(default=7, validator=attrs.validators.ge(1))
+    # Where invitation links point (a page that explains how to join); empty: the
+    # homeserver's public_baseurl.
+    invite_link_base: str = ""
+    # Whether a person with an invitation code may create their account with it
+    # (POST /invites/{code}/register); otherwise accounts come from the operator.
+    registration_with_invite: bool = True
+    # Video lessons and media tokens.
+    media: MediaConfig = attrs.field(factory=MediaConfig)
+    # Broadcasts: link lifetimes (they need media.enabled).
     broadcasts: BroadcastsConfig = attrs.field(factory=BroadcastsConfig)
 
 

@@ -17,14 +17,14 @@ from sfu.broadcast import SERVICE_KEY, BroadcastConfig, setup_broadcasts
 from tests.broadcast_support import H264Track, ToneTrack, decode_lumas, publish
 from tests.harness import RunningHomeserver, User, free_port, running_homeserver
 
-SECRET = "module-test-secret-0123456789abcdef"
+SECRET = "module-test-secret-0123456789abcdef-0123456789"
 RELAY_PORT = free_port()
 RELAY = f"http://127.0.0.1:{RELAY_PORT}"
 
 
 @pytest.fixture(scope="module")
 def hs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHomeserver]:
-    config = {"broadcasts": {"token_secret": SECRET, "relay_url": RELAY}}
+    config = {"media": {"enabled": True, "token_secret": SECRET, "sfu_public_url": RELAY + "/"}}
     with running_homeserver(tmp_path_factory.mktemp("bc-hs"), module_config=config) as running:
         yield running
 

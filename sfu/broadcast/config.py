@@ -21,7 +21,7 @@ def _secret(_inst: object, attribute: "attrs.Attribute[str]", value: str) -> Non
 class BroadcastConfig:
     """Where the relay listens, whom it asks, how it cuts HLS. Only the secret is required."""
 
-    # Shared with the Synapse module (its broadcasts.token_secret): verifies speakers'
+    # Shared with the Synapse module (its media.token_secret): verifies speakers'
     # WHIP tokens and viewer links, signs the relay's questions to the module.
     token_secret: str = attrs.field(validator=_secret)
     # Where the relay listens. Put nginx or a CDN in front for viewers (docs/cdn.md).

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import aiohttp
 import attrs
 
-from parta_common.service_tokens import sign_service_token
+from parta_common.tokens import sign_service_token
 
 logger = logging.getLogger(__name__)
 

@@ -2,10 +2,13 @@
 
 from collections.abc import Sequence
 
-from synapse_module.schema import broadcasts
 from synapse_module.store import Step
+
+from . import broadcasts, lessons, roster
 
 # area name -> its steps; every feature adds its own line.
 AREAS: dict[str, Sequence[Step]] = {
+    "roster": roster.STEPS,
+    "lessons": lessons.STEPS,
     "broadcasts": broadcasts.STEPS,
 }
