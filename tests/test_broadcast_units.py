@@ -158,3 +158,19 @@ def test_tap_refuses_an_unknown_receiver_shape() -> None:
     with pytest.raises(TapError):
         tap_receiver(NotAReceiver(), lambda c, d, ts: None)  # type: ignore[arg-type]
     assert RTCRtpReceiver is not None
+
+
+def test_the_sfu_mounts_broadcasts_with_its_own_secret(tmp_path: Path) -> None:
+    from sfu.app import build_app
+    from sfu.broadcast import SERVICE_KEY
+    from sfu.config import SfuConfig
+
+    secret = "the-sfu-secret-0123456789abcdef"
+    plain = build_app(SfuConfig(token_secret=secret))
+    assert SERVICE_KEY not in plain
+    app = build_app(
+        SfuConfig(token_secret=secret, broadcast=BroadcastConfig(data_dir=str(tmp_path)))
+    )
+    assert app[SERVICE_KEY].config.token_secret == secret
+    paths = {r.resource.canonical for r in app.router.routes() if r.resource is not None}
+    assert {"/whip/{broadcast_id}", "/watch/{link}/index.m3u8"} <= paths

@@ -20,6 +20,8 @@ def setup_broadcasts(
     app: web.Application, config: BroadcastConfig, directory: Directory | None = None
 ) -> None:
     """Add WHIP ingest, the viewer page, playlists and segments to ``app``."""
+    if not config.token_secret:
+        raise ValueError("broadcast: token_secret is required (the module's media.token_secret)")
     owned = directory is None
     module = ModuleDirectory(config.homeserver_url, config.token_secret, config.link_cache_seconds)
     service = BroadcastService(config, directory if directory is not None else module)

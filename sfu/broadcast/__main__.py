@@ -23,6 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigProblem as problem:
         print(f"configuration error: {problem}", file=sys.stderr)
         return 2
+    if not config.token_secret:
+        print("configuration error: token_secret is required", file=sys.stderr)
+        return 2
     app = web.Application()
     setup_broadcasts(app, config)
     web.run_app(app, host=config.listen_host, port=config.listen_port, print=None)

@@ -11,7 +11,7 @@ def _positive(_inst: object, attribute: "attrs.Attribute[Any]", value: float) ->
 
 
 def _secret(_inst: object, attribute: "attrs.Attribute[str]", value: str) -> None:
-    if len(value) < 16:
+    if value and len(value) < 16:
         raise ValueError(
             f"{attribute.name} must be at least 16 characters (shared with the module)"
         )
@@ -19,11 +19,15 @@ def _secret(_inst: object, attribute: "attrs.Attribute[str]", value: str) -> Non
 
 @attrs.frozen
 class BroadcastConfig:
-    """Where the relay listens, whom it asks, how it cuts HLS. Only the secret is required."""
+    """Where the relay listens, whom it asks, how it cuts HLS.
+
+    Inside the SFU (``broadcast:`` in its config) the SFU's ``token_secret`` is used and
+    ``listen_*`` are ignored; alone (``python -m sfu.broadcast``) the secret is required.
+    """
 
     # Shared with the Synapse module (its media.token_secret): verifies speakers'
     # WHIP tokens and viewer links, signs the relay's questions to the module.
-    token_secret: str = attrs.field(validator=_secret)
+    token_secret: str = attrs.field(default="", validator=_secret)
     # Where the relay listens. Put nginx or a CDN in front for viewers (docs/cdn.md).
     listen_host: str = "127.0.0.1"
     listen_port: int = 8090
