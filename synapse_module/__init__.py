@@ -22,6 +22,7 @@ from parta_common.config import ConfigProblem
 from . import rules
 from .config import PartaConfig, raise_as_synapse_config_error
 from .config import parse_config as _parse_config
+from .content.feature import Content
 from .errors import forbidden
 from .http import BASE_PATH, ApiResource
 from .schema import AREAS
@@ -61,6 +62,7 @@ class PartaModule:
         self.resource = ApiResource()
         self.resource.route("GET", "/version", self.get_version)
         self.resource.route("GET", "/openapi.json", self.get_openapi)
+        self.content = Content(api, config.content, self.resource, self.store, self.service_user_id)
         api.register_web_resource(BASE_PATH, self.resource)
 
     @staticmethod

@@ -8,6 +8,8 @@ import attrs
 
 from parta_common.config import ConfigProblem, build
 
+from .content.config import ContentConfig
+
 _LOCALPART = re.compile(r"^[a-z0-9._=\-/]+$")
 
 
@@ -29,6 +31,8 @@ class PartaConfig:
     service_displayname: str = "Parta"
     # IANA time zone used for dates shown to people, unless a school sets its own.
     default_timezone: str = "Europe/Moscow"
+    # Documents, articles, polls: upload limits per role and kind, who may start polls.
+    content: ContentConfig = attrs.field(factory=ContentConfig)
 
 
 def parse_config(raw: Mapping[str, Any] | None) -> PartaConfig:

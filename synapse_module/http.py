@@ -25,7 +25,8 @@ logger = logging.getLogger(__name__)
 
 BASE_PATH = "/_synapse/client/parta/v1"
 
-Handler = Callable[..., Awaitable[tuple[int, Any]]]
+# A handler answers (status, JSON body), or None when it wrote the response itself.
+Handler = Callable[..., Awaitable[tuple[int, Any] | None]]
 
 _NOT_FOUND = Message(
     ru="Нет такого адреса в API Parta: {path}",
@@ -49,7 +50,7 @@ class ApiResource(DirectServeJsonResource):
     def route(self, method: str, pattern: str, handler: Handler) -> None:
         self.routes.append((method, re.compile(f"^{BASE_PATH}{pattern}$"), handler))
 
-    async def _async_render(self, request: SynapseRequest) -> tuple[int, Any]:
+    async def _async_render(self, request: SynapseRequest) -> tuple[int, Any] | None:
         method = request.method.decode("ascii")
         if method == "HEAD":
             method = "GET"

@@ -2,7 +2,10 @@
 
 from collections.abc import Sequence
 
+from synapse_module.schema import content
 from synapse_module.store import Step
 
 # area name -> its steps; every feature adds its own line.
-AREAS: dict[str, Sequence[Step]] = {}
+AREAS: dict[str, Sequence[Step]] = {
+    "content": content.STEPS,
+}

@@ -1,0 +1,135 @@
+"""A small school for the content tests: a class room with an administrator (the room's
+creator), a teacher (power 50) and students, plus raw Matrix HTTP helpers.
+
+Until the roster lands, roles come from power levels (see synapse_module/content/access.py).
+"""
+
+import secrets
+import urllib.parse
+from typing import Any
+
+import aiohttp
+import attrs
+from nio import JoinResponse, RoomCreateResponse
+
+from tests.harness import RunningHomeserver, User
+
+
+@attrs.define
+class ClassRoom:
+    room_id: str
+    admin: User
+    teacher: User
+    students: list[User]
+
+
+async def make_class(synapse: RunningHomeserver, students: int = 2) -> ClassRoom:
+    admin = synapse.register("admin")
+    teacher = synapse.register("teacher")
+    pupils = [synapse.register("student") for _ in range(students)]
+    async with synapse.client(admin) as client:
+        created = await client.room_create(
+            name="7А",
+            invite=[teacher.user_id, *(p.user_id for p in pupils)],
+            power_level_override={"users": {teacher.user_id: 50}},
+        )
+        assert isinstance(created, RoomCreateResponse), created
+    for user in (teacher, *pupils):
+        async with synapse.client(user) as client:
+            joined = await client.join(created.room_id)
+            assert isinstance(joined, JoinResponse), joined
+    return ClassRoom(created.room_id, admin, teacher, pupils)
+
+
+def q(value: str) -> str:
+    return urllib.parse.quote(value, safe="")
+
+
+async def matrix(
+    synapse: RunningHomeserver,
+    user: User,
+    method: str,
+    path: str,
+    body: Any = None,
+    params: Any = None,
+    data: bytes | None = None,
+    content_type: str | None = None,
+) -> tuple[int, Any]:
+    """A raw request to the homeserver as ``user``; returns status and parsed body."""
+    headers = {"Authorization": f"Bearer {user.access_token}"}
+    if content_type:
+        headers["Content-Type"] = content_type
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(
+            method,
+            synapse.base_url + path,
+            json=body if data is None else None,
+            data=data,
+            params=params,
+            headers=headers,
+        ) as resp,
+    ):
+        text = await resp.read()
+        if resp.content_type == "application/json":
+            return resp.status, await resp.json()
+        return resp.status, text
+
+
+async def api(
+    synapse: RunningHomeserver,
+    user: User,
+    method: str,
+    path: str,
+    body: Any = None,
+    params: Any = None,
+) -> tuple[int, Any]:
+    return await matrix(
+        synapse, user, method, "/_synapse/client/parta/v1" + path, body=body, params=params
+    )
+
+
+async def send(
+    synapse: RunningHomeserver, user: User, room_id: str, event_type: str, content: Any
+) -> tuple[int, Any]:
+    txn = secrets.token_hex(8)
+    return await matrix(
+        synapse,
+        user,
+        "PUT",
+        f"/_matrix/client/v3/rooms/{q(room_id)}/send/{q(event_type)}/{txn}",
+        body=content,
+    )
+
+
+async def upload(
+    synapse: RunningHomeserver, user: User, data: bytes, content_type: str, name: str = "f"
+) -> tuple[int, Any]:
+    return await matrix(
+        synapse,
+        user,
+        "POST",
+        "/_matrix/media/v3/upload",
+        params={"filename": name},
+        data=data,
+        content_type=content_type,
+    )
+
+
+async def room_events(synapse: RunningHomeserver, user: User, room_id: str) -> list[Any]:
+    """Every event of the room's timeline ``user`` can read through ``/messages``."""
+    status, body = await matrix(
+        synapse,
+        user,
+        "GET",
+        f"/_matrix/client/v3/rooms/{q(room_id)}/messages",
+        params={"dir": "b", "limit": "1000"},
+    )
+    assert status == 200, body
+    chunk: list[Any] = body["chunk"]
+    return chunk
+
+
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 64
+EXE = b"MZ\x90\x00\x03\x00\x00\x00" + b"\x00" * 120 + b"This program cannot be run in DOS mode"
