@@ -175,7 +175,8 @@ async def test_students_post_documents_only_while_handin_is_open(
     status, body = await api(synapse, school.teacher, "PUT", path, {"open": True})
     assert status == 200, body
     status, body = await api(synapse, student, "GET", path)
-    assert status == 200 and body["open"] is True, body
+    assert status == 200, body
+    assert body["open"] is True
     status, body = await post_document(
         synapse, student, school.room_id, "Домашняя работа", section="homework"
     )
@@ -210,7 +211,8 @@ async def test_malformed_document_is_refused_and_nothing_is_stored(
         assert status == 400, body
         assert body["errcode"] == "M_BAD_JSON"
         assert field in body["error"]
-        assert "Неверное событие" in body["error"] and "Malformed" in body["error"]
+        assert "Неверное событие" in body["error"]
+        assert "Malformed" in body["error"]
     assert len(await room_events(synapse, school.teacher, school.room_id)) == before
     # Ordinary messages are untouched.
     status, body = await send(
@@ -310,7 +312,8 @@ async def test_upload_limits_per_role_and_kind(small_limits: RunningHomeserver) 
     status, body = await upload(synapse, school.teacher, big_png, "image/png")
     assert status == 413, body
     assert body["errcode"] == "M_TOO_LARGE"
-    assert "image" in body["error"] and "изображение" in body["error"]
+    assert "image" in body["error"]
+    assert "изображение" in body["error"]
     # Over the global maximum: Synapse's own 413.
     status, body = await upload(synapse, school.teacher, PDF + b"0" * (5 * MIB), "application/pdf")
     assert status == 413, body

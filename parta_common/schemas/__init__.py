@@ -61,7 +61,7 @@ def _is_array(_checker: object, instance: object) -> bool:
 
 # Event content inside Synapse is an immutable Mapping, not a dict: validate it in place
 # (no copy on the hot path) by accepting any Mapping / Sequence as JSON object / array.
-_Validator = jsonschema.validators.extend(
+_Validator = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
     jsonschema.Draft202012Validator,
     type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine_many(
         {"object": _is_object, "array": _is_array}
