@@ -11,7 +11,7 @@ import logging
 import os
 import secrets
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from synapse.module_api import NOT_SPAM, EventBase, ModuleApi, StateMap
 from synapse.module_api.errors import Codes, SynapseError
@@ -20,14 +20,15 @@ from parta_common import events, schemas
 from parta_common.roles import Role
 
 from ..errors import bad_json, forbidden
-from ..http import ApiResource
-from ..store import Store
 from . import sniff as sniffing
 from . import store as db
 from . import texts
 from .access import MANAGERS, STAFF, role_from_state, role_in_room
-from .config import ContentConfig, UploadLimits
+from .config import UploadLimits
 from .sanitize import clean_html, text_of
+
+if TYPE_CHECKING:
+    from .. import PartaModule
 
 logger = logging.getLogger(__name__)
 
@@ -63,21 +64,16 @@ def malformed(event_type: str, detail: str) -> SynapseError:
 class Content:
     """Registers the content callbacks and the content API."""
 
-    def __init__(
-        self,
-        api: ModuleApi,
-        config: ContentConfig,
-        resource: ApiResource,
-        store: Store,
-        service_user_id: str,
-    ) -> None:
+    def __init__(self, module: "PartaModule") -> None:
         from .api import ContentApi  # the routes need this class
 
-        self.api = api
-        self.config = config
-        self.store = store
-        self.service_user_id = service_user_id
-        self.indexer = api.worker_name == config.indexer_worker
+        self.api: ModuleApi = module.api
+        self.config = module.config.content
+        self.store = module.store
+        self.roster = module.roster
+        self.service_user_id = module.service_user_id
+        api = self.api
+        self.indexer = api.worker_name == self.config.indexer_worker
         api.register_third_party_rules_callbacks(
             check_event_allowed=self.check_event_allowed,
             on_new_event=self.on_new_event,
@@ -88,22 +84,42 @@ class Content:
         )
         api.register_spam_checker_callbacks(check_media_file_for_spam=self.check_media_file)
         self.http = ContentApi(self)
-        self.http.register(resource)
+        self.http.register(module.resource)
 
     # -- roles ----------------------------------------------------------------------
 
-    async def role_in_room(self, user_id: str, room_id: str) -> Role | None:
+    async def role_in_room(
+        self, user_id: str, room_id: str, state: StateMap[EventBase] | None = None
+    ) -> Role | None:
+        """The role that decides what ``user_id`` may do with content in ``room_id``.
+
+        In a school room the roster answers. In any other room (a direct chat, a group
+        someone made) the room's own power levels do: ≥ 100 administrator, ≥ 50 teacher,
+        joined → student.
+        """
+        if await self.roster.get_room(room_id) is not None:
+            return await self.roster.role_in_room(user_id, room_id)
+        if state is not None:
+            return role_from_state(user_id, state)
         return await role_in_room(self.api, user_id, room_id)
 
+    async def _staff(self, event: EventBase, state: StateMap[EventBase]) -> bool:
+        """Whether the sender is a teacher or administrator where the event is sent."""
+        if event.sender == self.service_user_id:
+            return True
+        return await self.role_in_room(event.sender, event.room_id, state) in STAFF
+
     async def uploader_role(self, user_id: str) -> Role | None:
-        """A person's strongest role anywhere, for uploads (which are not tied to a room)."""
-        if await self.api.is_user_admin(user_id):
+        """A person's strongest role in any school, for uploads (not tied to a room)."""
+        if user_id == self.service_user_id or await self.api.is_user_admin(user_id):
             return Role.ADMINISTRATOR
-        level = await self.store.run("content_power", db.highest_power_txn, user_id)
-        if level >= 100:
-            return Role.ADMINISTRATOR
-        if level >= 50:
-            return Role.TEACHER
+        person = await self.roster.get_person(user_id)
+        if person.coordinates:
+            return Role.COORDINATOR
+        roles = {r for s in person.schools.values() for r in s.roles}
+        for role in (Role.ADMINISTRATOR, Role.TEACHER, Role.STUDENT, Role.PARENT):
+            if role in roles:
+                return role
         return None
 
     def limits_for(self, role: Role | None) -> UploadLimits:
@@ -207,7 +223,7 @@ class Content:
             return
         if not self.api.is_mine(event.sender):
             return
-        role = role_from_state(event.sender, state)
+        role = await self.role_in_room(event.sender, event.room_id, state)
         if role not in STAFF and event.sender != self.service_user_id:
             handin = await self.store.run("content_handin", db.get_handin_txn, event.room_id)
             if role is None or not (handin and handin["handin_open"]):
@@ -273,7 +289,7 @@ class Content:
         content = event.content
         if not self._validate(event, "org.parta.article.message", content):
             return True, None
-        if self.api.is_mine(event.sender) and role_from_state(event.sender, state) not in STAFF:
+        if self.api.is_mine(event.sender) and not await self._staff(event, state):
             raise forbidden(texts.ARTICLE_NOT_ALLOWED)
         return self._replacement(event)
 
@@ -290,7 +306,7 @@ class Content:
         if events.ARTICLE in inner:
             if not self._validate(event, "org.parta.article.message", inner):
                 return True, None
-            if self.api.is_mine(event.sender) and role_from_state(event.sender, state) not in STAFF:
+            if self.api.is_mine(event.sender) and not await self._staff(event, state):
                 raise forbidden(texts.ARTICLE_NOT_ALLOWED)
             return self._replacement(event)
         if "formatted_body" in inner or "formatted_body" in content:
@@ -312,7 +328,7 @@ class Content:
         answers = content[events.POLL_START]["answers"]
         if len({a["id"] for a in answers}) != len(answers):
             raise bad_json(texts.DUPLICATE_ANSWER_IDS)
-        role = role_from_state(event.sender, state)
+        role = await self.role_in_room(event.sender, event.room_id, state)
         if role not in STAFF and not (self.config.students_may_start_polls and role is not None):
             raise forbidden(texts.POLL_START_NOT_ALLOWED)
         block = content.get(POLL_BLOCK)
@@ -372,7 +388,7 @@ class Content:
         )
         if poll is None or poll["sender"] == event.sender:
             return
-        if role_from_state(event.sender, state) not in STAFF:
+        if not await self._staff(event, state):
             raise forbidden(texts.POLL_END_NOT_ALLOWED)
 
     # -- indexing -------------------------------------------------------------------
@@ -392,14 +408,6 @@ class Content:
                 await self._index_poll_end(event, state)
             elif event_type == "m.room.redaction" and isinstance(event.redacts, str):
                 await self.store.run("content_redact", db.delete_by_event_txn, event.redacts)
-            elif event_type == "m.room.power_levels" and event.is_state():
-                users = event.content.get("users") or {}
-                levels = {
-                    str(u): int(v)
-                    for u, v in users.items()
-                    if isinstance(v, int) and not isinstance(v, bool)
-                }
-                await self.store.run("content_power", db.set_power_txn, event.room_id, levels)
         except Exception:
             logger.exception("Parta could not index %s %s", event_type, event.event_id)
 
@@ -553,7 +561,7 @@ class Content:
         )
         if poll is None:
             return
-        if event.sender != poll["sender"] and role_from_state(event.sender, state) not in STAFF:
+        if event.sender != poll["sender"] and not await self._staff(event, state):
             return
         await self.store.run(
             "content_poll_end",

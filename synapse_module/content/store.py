@@ -179,21 +179,6 @@ def set_handin_txn(
     )
 
 
-def set_power_txn(txn: LoggingTransaction, room_id: str, levels: dict[str, int]) -> None:
-    txn.execute("DELETE FROM content_power WHERE room_id = ?", (room_id,))
-    for user_id, level in levels.items():
-        txn.execute(
-            "INSERT INTO content_power (room_id, user_id, level) VALUES (?, ?, ?)",
-            (room_id, user_id, level),
-        )
-
-
-def highest_power_txn(txn: LoggingTransaction, user_id: str) -> int:
-    txn.execute("SELECT MAX(level) FROM content_power WHERE user_id = ?", (user_id,))
-    row = txn.fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
-
-
 # -- articles ------------------------------------------------------------------
 
 ARTICLE_COLUMNS: Final = (

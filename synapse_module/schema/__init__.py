@@ -2,10 +2,12 @@
 
 from collections.abc import Sequence
 
-from synapse_module.schema import content
 from synapse_module.store import Step
+
+from . import content, roster
 
 # area name -> its steps; every feature adds its own line.
 AREAS: dict[str, Sequence[Step]] = {
+    "roster": roster.STEPS,
     "content": content.STEPS,
 }

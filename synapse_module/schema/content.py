@@ -10,7 +10,7 @@ from synapse_module.store import Step
 STEPS = [
     Step(
         1,
-        "documents, tags, uploaded media, room switches, power, articles, polls, votes",
+        "documents, tags, uploaded media, room switches, articles, polls, votes",
         [
             """CREATE TABLE content_documents (
                 doc_id TEXT PRIMARY KEY,
@@ -59,13 +59,6 @@ STEPS = [
                 changed_by TEXT NOT NULL,
                 changed_ts BIGINT NOT NULL
             )""",
-            """CREATE TABLE content_power (
-                room_id TEXT NOT NULL,
-                user_id TEXT NOT NULL,
-                level BIGINT NOT NULL,
-                PRIMARY KEY (room_id, user_id)
-            )""",
-            "CREATE INDEX content_power_user ON content_power (user_id, level)",
             """CREATE TABLE content_articles (
                 article_id TEXT PRIMARY KEY,
                 room_id TEXT NOT NULL,
