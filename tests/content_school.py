@@ -1,8 +1,5 @@
-"""A small school for the content tests: a class room with an administrator (the room's
-creator), a teacher (power 50) and students, plus raw Matrix HTTP helpers.
-
-Until the roster lands, roles come from power levels (see synapse_module/content/access.py).
-"""
+"""A small school for the content tests (built through the roster API: an administrator,
+class 7А with its teacher and students), plus raw Matrix HTTP helpers."""
 
 import secrets
 import urllib.parse
@@ -10,35 +7,80 @@ from typing import Any
 
 import aiohttp
 import attrs
-from nio import JoinResponse, RoomCreateResponse
+from nio import JoinResponse
 
 from tests.harness import RunningHomeserver, User
+from tests.roster_helpers import api as roster_api
 
 
 @attrs.define
 class ClassRoom:
+    """One class of one school, built through the roster API; ``room_id`` is its chat."""
+
     room_id: str
     admin: User
     teacher: User
     students: list[User]
+    school_id: str
+    class_id: str
+    school_rooms: dict[str, str]
+
+
+def make_school_class(synapse: RunningHomeserver, students: int = 2) -> ClassRoom:
+    """A school with an administrator and class 7А (a teacher and ``students``)."""
+    operator = synapse.register("operator", admin=True)
+    admin = synapse.register("admin")
+    school = roster_api(
+        synapse,
+        "POST",
+        "/schools",
+        operator,
+        {"name": "Школа № 7", "administrators": [admin.user_id]},
+    )
+    sid = school["school_id"]
+    cls = roster_api(
+        synapse,
+        "POST",
+        f"/schools/{sid}/classes",
+        admin,
+        {"grade": 7, "letter": "А", "year": "2026/27"},
+    )
+    teacher = synapse.register("teacher")
+    roster_api(
+        synapse,
+        "PUT",
+        f"/schools/{sid}/members/{teacher.user_id}",
+        admin,
+        {"roles": ["teacher"], "classes": [cls["class_id"]], "homeroom_of": [cls["class_id"]]},
+    )
+    pupils = [synapse.register("student") for _ in range(students)]
+    for pupil in pupils:
+        roster_api(
+            synapse,
+            "PUT",
+            f"/schools/{sid}/members/{pupil.user_id}",
+            admin,
+            {"roles": ["student"], "classes": [cls["class_id"]]},
+        )
+    return ClassRoom(
+        room_id=cls["rooms"]["class_chat"],
+        admin=admin,
+        teacher=teacher,
+        students=pupils,
+        school_id=sid,
+        class_id=cls["class_id"],
+        school_rooms=school["rooms"],
+    )
 
 
 async def make_class(synapse: RunningHomeserver, students: int = 2) -> ClassRoom:
-    admin = synapse.register("admin")
-    teacher = synapse.register("teacher")
-    pupils = [synapse.register("student") for _ in range(students)]
-    async with synapse.client(admin) as client:
-        created = await client.room_create(
-            name="7А",
-            invite=[teacher.user_id, *(p.user_id for p in pupils)],
-            power_level_override={"users": {teacher.user_id: 50}},
-        )
-        assert isinstance(created, RoomCreateResponse), created
-    for user in (teacher, *pupils):
+    school = make_school_class(synapse, students)
+    # The roster joins everyone to the class chat; make sure the joins have landed.
+    for user in (school.teacher, *school.students):
         async with synapse.client(user) as client:
-            joined = await client.join(created.room_id)
+            joined = await client.join(school.room_id)
             assert isinstance(joined, JoinResponse), joined
-    return ClassRoom(created.room_id, admin, teacher, pupils)
+    return school
 
 
 def q(value: str) -> str:

@@ -3,10 +3,28 @@
 import asyncio
 from typing import Any
 
+import pytest
+
 from parta_common import events
 from synapse_module.content.sanitize import clean_html
-from tests.content_school import PNG, api, make_class, q, room_events, send, upload
+from tests.content_school import (
+    PNG,
+    ClassRoom,
+    api,
+    make_school_class,
+    q,
+    room_events,
+    send,
+    upload,
+)
 from tests.harness import RunningHomeserver, User
+
+
+@pytest.fixture(scope="module")
+def school(synapse: RunningHomeserver) -> ClassRoom:
+    """One school and class for this file's tests (building one takes seconds)."""
+    return make_school_class(synapse, students=3)
+
 
 NASTY = (
     '<p onclick="steal()">Дорогие родители!</p>'
@@ -54,8 +72,9 @@ async def publish(
     return await api(synapse, user, "POST", f"/rooms/{q(room_id)}/articles", body)
 
 
-async def test_published_article_reads_as_a_formatted_message(synapse: RunningHomeserver) -> None:
-    school = await make_class(synapse, students=1)
+async def test_published_article_reads_as_a_formatted_message(
+    synapse: RunningHomeserver, school: ClassRoom
+) -> None:
     status, uploaded = await upload(synapse, school.teacher, PNG, "image/png")
     assert status == 200, uploaded
     cover = uploaded["content_uri"]
@@ -88,8 +107,9 @@ async def test_published_article_reads_as_a_formatted_message(synapse: RunningHo
     assert_safe(fetched["html"])
 
 
-async def test_html_sent_directly_is_sanitized_by_replacement(synapse: RunningHomeserver) -> None:
-    school = await make_class(synapse, students=1)
+async def test_html_sent_directly_is_sanitized_by_replacement(
+    synapse: RunningHomeserver, school: ClassRoom
+) -> None:
     content = {
         "msgtype": "m.text",
         "body": "Новости",
@@ -122,8 +142,9 @@ async def test_html_sent_directly_is_sanitized_by_replacement(synapse: RunningHo
     assert "cover" in body["error"]
 
 
-async def test_edits_keep_history_and_drafts_stay_private(synapse: RunningHomeserver) -> None:
-    school = await make_class(synapse, students=1)
+async def test_edits_keep_history_and_drafts_stay_private(
+    synapse: RunningHomeserver, school: ClassRoom
+) -> None:
     status, draft = await publish(
         synapse, school.teacher, school.room_id, title="Черновик", html="<p>v1</p>", publish=False
     )
@@ -176,13 +197,16 @@ async def test_edits_keep_history_and_drafts_stay_private(synapse: RunningHomese
     assert status == 409, body
 
 
-async def test_views_count_once_per_person_and_lists_sort(synapse: RunningHomeserver) -> None:
-    school = await make_class(synapse, students=2)
-    s1, s2 = school.students
+async def test_views_count_once_per_person_and_lists_sort(
+    synapse: RunningHomeserver, school: ClassRoom
+) -> None:
+    s1, s2 = school.students[:2]
+    # The school's articles room: administrators publish there, everyone reads.
+    room = school.school_rooms["articles"]
     ids = {}
     for title, topic in [("Б-статья", "спорт"), ("А-статья", "наука"), ("В-статья", "спорт")]:
         status, article = await publish(
-            synapse, school.teacher, school.room_id, title=title, topic=topic
+            synapse, school.admin, room, title=title, topic=topic
         )
         assert status == 201, article
         ids[title] = article["article_id"]
@@ -191,11 +215,14 @@ async def test_views_count_once_per_person_and_lists_sort(synapse: RunningHomese
         assert status == 200, body
     status, body = await api(synapse, s1, "POST", f"/articles/{ids['А-статья']}/views")
     assert body == {"counted": False, "views": 2}
-    room = school.room_id
 
     async def titles(**params: str) -> list[str]:
         status, body = await api(
-            synapse, s1, "GET", "/articles", params={"room_id": room, **params}
+            synapse,
+            s1,
+            "GET",
+            "/articles",
+            params={"room_id": room, "author": school.admin.user_id, **params},
         )
         assert status == 200, body
         return [a["title"] for a in body["articles"]]
@@ -206,7 +233,11 @@ async def test_views_count_once_per_person_and_lists_sort(synapse: RunningHomese
     assert (await titles(sort="topic"))[0] == "А-статья"
     assert await titles(sort="views", limit="1") == ["А-статья"]
     status, body = await api(
-        synapse, s1, "GET", "/articles", params={"room_id": room, "limit": "2"}
+        synapse,
+        s1,
+        "GET",
+        "/articles",
+        params={"room_id": room, "author": school.admin.user_id, "limit": "2"},
     )
     assert body["next_batch"]
     status, page2 = await api(
@@ -214,7 +245,12 @@ async def test_views_count_once_per_person_and_lists_sort(synapse: RunningHomese
         s1,
         "GET",
         "/articles",
-        params={"room_id": room, "limit": "2", "from": body["next_batch"]},
+        params={
+            "room_id": room,
+            "author": school.admin.user_id,
+            "limit": "2",
+            "from": body["next_batch"],
+        },
     )
     assert [a["title"] for a in page2["articles"]] == ["Б-статья"]
     assert page2["next_batch"] is None
@@ -222,8 +258,8 @@ async def test_views_count_once_per_person_and_lists_sort(synapse: RunningHomese
 
 async def test_an_element_edit_of_an_article_is_indexed_and_sanitized(
     synapse: RunningHomeserver,
+    school: ClassRoom,
 ) -> None:
-    school = await make_class(synapse, students=1)
     status, article = await publish(synapse, school.teacher, school.room_id, title="Объявление")
     assert status == 201, article
     edit = {

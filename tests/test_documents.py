@@ -14,7 +14,7 @@ from tests.content_school import (
     PNG,
     ClassRoom,
     api,
-    make_class,
+    make_school_class,
     matrix,
     q,
     room_events,
@@ -22,6 +22,13 @@ from tests.content_school import (
     upload,
 )
 from tests.harness import RunningHomeserver, User, running_homeserver
+
+
+@pytest.fixture(scope="module")
+def school(synapse: RunningHomeserver) -> ClassRoom:
+    """One school and class for this file's tests (building one takes seconds)."""
+    return make_school_class(synapse, students=3)
+
 
 MIB = 1024 * 1024
 
@@ -74,19 +81,22 @@ async def listing(
     return result
 
 
-async def wait_listed(synapse: RunningHomeserver, user: User, room_id: str, count: int) -> None:
+async def wait_listed(
+    synapse: RunningHomeserver, user: User, room_id: str, count: int, **params: str
+) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 20
-    while len((await listing(synapse, user, room_id, limit="200"))["documents"]) < count:
+    while len((await listing(synapse, user, room_id, limit="200", **params))["documents"]) < count:
         assert loop.time() < deadline, "documents were not indexed in time"
         await asyncio.sleep(0.1)
 
 
-async def test_teacher_documents_are_listed_filtered_sorted_and_paginated(
+async def test_school_documents_are_listed_filtered_sorted_and_paginated(
     synapse: RunningHomeserver,
+    school: ClassRoom,
 ) -> None:
-    school = await make_class(synapse, students=1)
-    room = school.room_id
+    # The school-wide documents room: administrators post there, everyone reads.
+    room = school.school_rooms["documents"]
     plan = [
         ("Расписание уроков", "расписание", ["2026"], PDF, "application/pdf"),
         (
@@ -101,7 +111,7 @@ async def test_teacher_documents_are_listed_filtered_sorted_and_paginated(
     ]
     for title, description, tags, data, mimetype in plan:
         status, sent = await post_document(
-            synapse, school.teacher, room, title, data, mimetype, description=description, tags=tags
+            synapse, school.admin, room, title, data, mimetype, description=description, tags=tags
         )
         assert status == 200, sent
     await wait_listed(synapse, school.students[0], room, 4)
@@ -110,7 +120,7 @@ async def test_teacher_documents_are_listed_filtered_sorted_and_paginated(
     assert [d["title"] for d in newest_first["documents"]] == [p[0] for p in reversed(plan)]
     first = newest_first["documents"][0]
     assert first["kind"] == "document"
-    assert first["sender"] == school.teacher.user_id
+    assert first["sender"] == school.admin.user_id
     assert first["tags"] == ["2026"]
     assert first["url"].startswith("mxc://")
 
@@ -129,7 +139,7 @@ async def test_teacher_documents_are_listed_filtered_sorted_and_paginated(
     ]
     searched = await listing(synapse, school.students[0], room, q="АЛГЕБРА")
     assert [d["title"] for d in searched["documents"]] == ["Контрольная по алгебре"]
-    by_author = await listing(synapse, school.students[0], room, author=school.admin.user_id)
+    by_author = await listing(synapse, school.students[0], room, author=school.teacher.user_id)
     assert by_author["documents"] == []
     since = newest_first["documents"][1]["ts"]
     recent = await listing(synapse, school.students[0], room, since=str(since))
@@ -161,8 +171,8 @@ async def test_teacher_documents_are_listed_filtered_sorted_and_paginated(
 
 async def test_students_post_documents_only_while_handin_is_open(
     synapse: RunningHomeserver,
+    school: ClassRoom,
 ) -> None:
-    school = await make_class(synapse, students=1)
     student = school.students[0]
     status, body = await post_document(synapse, student, school.room_id, "Домашняя работа")
     assert status == 403, body
@@ -181,7 +191,7 @@ async def test_students_post_documents_only_while_handin_is_open(
         synapse, student, school.room_id, "Домашняя работа", section="homework"
     )
     assert status == 200, body
-    await wait_listed(synapse, school.teacher, school.room_id, 1)
+    await wait_listed(synapse, school.teacher, school.room_id, 1, author=student.user_id)
     status, body = await api(synapse, school.teacher, "PUT", path, {"open": False})
     assert status == 200, body
     status, body = await post_document(synapse, student, school.room_id, "Опоздал")
@@ -190,8 +200,8 @@ async def test_students_post_documents_only_while_handin_is_open(
 
 async def test_malformed_document_is_refused_and_nothing_is_stored(
     synapse: RunningHomeserver,
+    school: ClassRoom,
 ) -> None:
-    school = await make_class(synapse, students=0)
     status, uploaded = await upload(synapse, school.teacher, PDF, "application/pdf")
     assert status == 200, uploaded
     before = len(await room_events(synapse, school.teacher, school.room_id))
@@ -225,8 +235,9 @@ async def test_malformed_document_is_refused_and_nothing_is_stored(
     assert status == 200, body
 
 
-async def test_types_are_checked_on_the_bytes(synapse: RunningHomeserver) -> None:
-    school = await make_class(synapse, students=0)
+async def test_types_are_checked_on_the_bytes(
+    synapse: RunningHomeserver, school: ClassRoom
+) -> None:
     # An executable is refused at upload, whatever it claims to be.
     status, body = await upload(synapse, school.teacher, EXE, "application/pdf", "homework.pdf")
     assert status == 415, body
@@ -285,7 +296,7 @@ async def _staff_known(synapse: RunningHomeserver, school: ClassRoom) -> None:
 
 async def test_upload_limits_per_role_and_kind(small_limits: RunningHomeserver) -> None:
     synapse = small_limits
-    school = await make_class(synapse, students=1)
+    school = make_school_class(synapse, students=1)
     student = school.students[0]
     await _staff_known(synapse, school)
     # /media/config advertises each person's own limit.

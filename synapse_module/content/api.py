@@ -493,7 +493,7 @@ class ContentApi:
             db.list_articles_txn,
             room_ids,
             status,
-            user_id if status == "draft" else None,
+            user_id if status == "draft" else (_param(request, "author") or None),
             _param(request, "topic"),
             sort,
             order == "desc",
