@@ -205,9 +205,7 @@ async def test_views_count_once_per_person_and_lists_sort(
     room = school.school_rooms["articles"]
     ids = {}
     for title, topic in [("Б-статья", "спорт"), ("А-статья", "наука"), ("В-статья", "спорт")]:
-        status, article = await publish(
-            synapse, school.admin, room, title=title, topic=topic
-        )
+        status, article = await publish(synapse, school.admin, room, title=title, topic=topic)
         assert status == 201, article
         ids[title] = article["article_id"]
     for viewer, title in [(s1, "А-статья"), (s1, "А-статья"), (s2, "А-статья"), (s1, "В-статья")]:

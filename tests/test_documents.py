@@ -159,7 +159,31 @@ async def test_school_documents_are_listed_filtered_sorted_and_paginated(
             break
     assert seen == sorted(p[0] for p in plan)
 
+    # The whole school, or one class: the rooms the caller belongs in.
+    status, body = await api(
+        synapse,
+        school.students[0],
+        "GET",
+        "/documents",
+        params={"school_id": school.school_id, "tag": "экскурсия"},
+    )
+    assert status == 200, body
+    assert [d["title"] for d in body["documents"]] == ["Фото с экскурсии"]
+    status, body = await api(
+        synapse,
+        school.students[0],
+        "GET",
+        "/documents",
+        params={"school_id": school.school_id, "class_id": school.class_id, "tag": "экскурсия"},
+    )
+    assert status == 200, body
+    assert body["documents"] == []
+
     outsider = synapse.register("outsider")
+    status, body = await api(
+        synapse, outsider, "GET", "/documents", params={"school_id": school.school_id}
+    )
+    assert status == 403, body
     status, body = await api(synapse, outsider, "GET", "/documents", params={"room_id": room})
     assert status == 403, body
     status, body = await api(

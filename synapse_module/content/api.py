@@ -13,6 +13,7 @@ from synapse.module_api.errors import Codes, SynapseError
 from parta_common import events
 from parta_common.roles import Role
 
+from .. import roster_store as roster_db
 from ..errors import bad_json, forbidden, not_found
 from ..http import ApiResource, json_body, requester_id
 from . import polls as counting
@@ -236,9 +237,28 @@ class ContentApi:
         return role
 
     async def _rooms(self, request: SynapseRequest, user_id: str) -> list[str]:
+        """The rooms a listing covers: ``room_id`` (repeatable), or a school's or a class's
+        rooms (``school_id``, optionally ``class_id``) that the caller belongs in."""
         room_ids = list(dict.fromkeys(_params(request, "room_id")))
+        school_id = _param(request, "school_id")
+        if school_id and not room_ids:
+            class_id = _param(request, "class_id")
+            rooms = await self.store.run(
+                "content_school_rooms", roster_db.school_rooms_txn, school_id
+            )
+            found = []
+            for room in rooms:
+                if room.kind.value.endswith("_space"):
+                    continue
+                if class_id and room.class_id != class_id:
+                    continue
+                if await self.content.role_in_room(user_id, room.room_id) is not None:
+                    found.append(room.room_id)
+            if not found:
+                raise forbidden(texts.NOT_A_MEMBER)
+            return found
         if not room_ids:
-            raise _bad_param("room_id", "give at least one room_id")
+            raise _bad_param("room_id", "give room_id, or school_id (and class_id)")
         if len(room_ids) > 50:
             raise _bad_param("room_id", "at most 50 rooms at once")
         for room_id in room_ids:
