@@ -97,9 +97,12 @@ def list_documents_txn(
     cursor: tuple[Any, str] | None,
     limit: int,
 ) -> list[dict[str, Any]]:
+    """One page of documents. Each room is read through its own index range (at most
+    ``limit`` rows each) and the pages are merged, so a school-wide listing costs
+    rooms × limit, not the number of documents."""
     col = DOCUMENT_SORTS[sort]
-    where = [f"d.room_id IN ({_in(room_ids)})"]
-    args: list[Any] = list(room_ids)
+    where = ["d.room_id = ?"]
+    args: list[Any] = []
     if kind is not None:
         where.append("d.kind = ?")
         args.append(kind)
@@ -116,27 +119,48 @@ def list_documents_txn(
         escaped = query.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         where.append("d.search_text LIKE ? ESCAPE '\\'")
         args.append(f"%{escaped}%")
-    if tag is not None:
-        where.append(
-            "d.doc_id IN (SELECT t.doc_id FROM content_document_tags t"
-            f" WHERE t.room_id IN ({_in(room_ids)}) AND t.tag = ?)"
-        )
-        args.extend(room_ids)
-        args.append(tag.casefold())
     op = "<" if descending else ">"
     if cursor is not None:
-        where.append(f"(d.{col} {op} ? OR (d.{col} = ? AND d.doc_id {op} ?))")
-        args.extend([cursor[0], cursor[0], cursor[1]])
+        # A row value, so both SQLite and PostgreSQL seek in the index.
+        where.append(f"(d.{col}, d.doc_id) {op} (?, ?)")
+        args.extend([cursor[0], cursor[1]])
     direction = "DESC" if descending else "ASC"
-    txn.execute(
-        "SELECT d.doc_id AS event_id, d.room_id, d.sender, d.ts, d.kind, d.msgtype, d.title,"
-        " d.title_key, d.description, d.section, d.tags, d.size, d.mimetype, d.url, d.filename"
-        f" FROM content_documents d WHERE {' AND '.join(where)}"
-        f" ORDER BY d.{col} {direction}, d.doc_id {direction} LIMIT ?",
-        (*args, limit),
+    order = f"ORDER BY {col} {direction}, doc_id {direction}"
+    inner_order = f"ORDER BY d.{col} {direction}, d.doc_id {direction}"
+    columns = (
+        "d.doc_id, d.room_id, d.sender, d.ts, d.kind, d.msgtype, d.title, d.title_key,"
+        " d.description, d.section, d.tags, d.size, d.mimetype, d.url, d.filename"
     )
+    if tag is not None:
+        source = (
+            "content_document_tags t JOIN content_documents d ON d.doc_id = t.doc_id"
+            " WHERE t.room_id = ? AND t.tag = ? AND "
+        )
+        # By date, the tag index (room, tag, ts, doc) already gives the order.
+        key = "t.ts" if col == "ts" else f"d.{col}"
+        tag_order = f"ORDER BY {key} {direction}, t.doc_id {direction}"
+        per_room_sql = f"SELECT {columns} FROM {source}{' AND '.join(where)} {tag_order} LIMIT ?"
+    else:
+        per_room_sql = (
+            f"SELECT {columns} FROM content_documents d WHERE {' AND '.join(where)}"
+            f" {inner_order} LIMIT ?"
+        )
+    parts: list[str] = []
+    all_args: list[Any] = []
+    for room_id in room_ids:
+        parts.append(f"SELECT * FROM ({per_room_sql}) AS r{len(parts)}")
+        if tag is not None:
+            all_args.extend([room_id, tag.casefold()])
+        all_args.extend([room_id, *args, limit])
+    if len(parts) == 1:
+        sql = per_room_sql
+    else:
+        sql = f"SELECT * FROM ({' UNION ALL '.join(parts)}) AS merged {order} LIMIT ?"
+        all_args.append(limit)
+    txn.execute(sql, all_args)
     rows = rows_as_dicts(txn)
     for row in rows:
+        row["event_id"] = row.pop("doc_id")
         row["tags"] = json.loads(row["tags"])
     return rows
 
@@ -411,8 +435,8 @@ def list_articles_txn(
         args.append(topic)
     op = "<" if descending else ">"
     if cursor is not None:
-        where.append(f"({col} {op} ? OR ({col} = ? AND article_id {op} ?))")
-        args.extend([cursor[0], cursor[0], cursor[1]])
+        where.append(f"({col}, article_id) {op} (?, ?)")
+        args.extend([cursor[0], cursor[1]])
     direction = "DESC" if descending else "ASC"
     txn.execute(
         f"SELECT article_id, room_id, author, status, title, topic, cover, event_id,"
