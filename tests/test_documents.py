@@ -289,6 +289,35 @@ async def test_types_are_checked_on_the_bytes(
     assert "application/pdf" in body["error"]
 
 
+async def test_teacher_posts_in_class_chat_and_a_student_downloads(
+    synapse: RunningHomeserver, school: ClassRoom
+) -> None:
+    handout = PDF + "Задание на каникулы".encode()
+    status, sent = await post_document(
+        synapse, school.teacher, school.room_id, "Задание на каникулы", handout, tags=["каникулы"]
+    )
+    assert status == 200, sent
+    student = school.students[1]
+    await wait_listed(synapse, student, school.room_id, 1, tag="каникулы")
+    status, body = await api(
+        synapse,
+        student,
+        "GET",
+        "/documents",
+        params={"school_id": school.school_id, "class_id": school.class_id, "tag": "каникулы"},
+    )
+    assert status == 200, body
+    [document] = body["documents"]
+    assert document["event_id"] == sent["event_id"]
+    assert document["size"] == len(handout)
+    server, media_id = document["url"][len("mxc://") :].split("/")
+    status, data = await matrix(
+        synapse, student, "GET", f"/_matrix/client/v1/media/download/{server}/{media_id}"
+    )
+    assert status == 200
+    assert data == handout
+
+
 SMALL_LIMITS = {
     "content": {
         "staff_uploads": {"document_mib": 3, "video_mib": 4, "image_mib": 2},
