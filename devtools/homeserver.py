@@ -176,6 +176,9 @@ class Homeserver:
             "url_preview_enabled": False,
             # Synapse checks this before the module's per-role limits: the largest of them.
             "max_upload_size": f"{largest_upload_mib(self.module_config)}M",
+            # Parents and students find teachers by name; the module hides students
+            # from everyone outside their school.
+            "user_directory": {"enabled": True, "search_all_users": True},
             "enable_registration": False,
             "allow_guest_access": False,
             **self.secrets(),

@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import attrs
 
@@ -40,7 +41,49 @@ class Service:
 
 def services(hs: Homeserver) -> list[Service]:
     """The processes beside Synapse; each part adds itself here as it appears."""
-    return []
+    return [_sfu_service()]
+
+
+SFU_PORT = int(os.environ.get("PARTA_SFU_PORT", "8090"))
+# Where browsers reach the SFU (the lesson page and its WebSocket).
+SFU_PUBLIC_URL = os.environ.get("PARTA_SFU_URL", f"http://127.0.0.1:{SFU_PORT}/")
+
+
+def media_token_secret() -> str:
+    """The HS256 secret the module signs media tokens with and the SFU checks (var/)."""
+    path = VAR / "media-token-secret.txt"
+    if not path.exists():
+        VAR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _sfu_service() -> Service:
+    config = VAR / "sfu.yaml"
+    url = f"http://127.0.0.1:{SFU_PORT}"
+    config.write_text(
+        f"token_secret: {media_token_secret()!r}\n"
+        f"listen_host: 127.0.0.1\nlisten_port: {SFU_PORT}\npublic_url: {url!r}\n"
+        f"broadcast: {{homeserver_url: 'http://127.0.0.1:{PORT}', data_dir: '{VAR}/broadcasts'}}\n"
+    )
+    return Service(
+        name="sfu",
+        argv=[sys.executable, "-m", "sfu", "-c", str(config)],
+        health_url=f"{url}/health",
+        describe=lambda: [f"SFU (lessons):   {url}  (metrics: {url}/metrics)"],
+    )
+
+
+def module_config() -> dict[str, Any]:
+    """The Parta module's config for `make run`: lessons on, with the generated secret."""
+    return {
+        "media": {
+            "enabled": True,
+            "token_secret": media_token_secret(),
+            "sfu_public_url": SFU_PUBLIC_URL,
+        }
+    }
 
 
 def _ensure_operator(hs: Homeserver) -> tuple[str, str]:
@@ -81,7 +124,9 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], name: str, timeout: floa
 def main() -> int:
     dsn = os.environ.get("PARTA_DATABASE", "").strip()
     postgres = Postgres.from_dsn(dsn) if dsn else None
-    hs = Homeserver(directory=VAR / "synapse", port=PORT, postgres=postgres)
+    hs = Homeserver(
+        directory=VAR / "synapse", port=PORT, postgres=postgres, module_config=module_config()
+    )
     hs.write_config()
     print(f"Parta: starting Synapse with the Parta module on {hs.base_url} ", end="")
     print(f"({'PostgreSQL ' + postgres.database if postgres else 'SQLite'}, data in {VAR})")

@@ -22,6 +22,60 @@ def _localpart(_inst: object, attribute: "attrs.Attribute[str]", value: str) -> 
         )
 
 
+def _http_url(_inst: object, attribute: "attrs.Attribute[str]", value: str) -> None:
+    if not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+        raise ValueError(f"{attribute.name}: {value!r} is not an http(s) URL")
+
+
+def _ttl(_inst: object, attribute: "attrs.Attribute[int]", value: int) -> None:
+    if not 30 <= value <= 86400:
+        raise ValueError(f"{attribute.name}: {value} is outside 30..86400 seconds")
+
+
+@attrs.frozen
+class MediaConfig:
+    """Video lessons: the tokens the module signs for the SFU (see docs/lessons.md)."""
+
+    # Whether lessons and media tokens are offered at all.
+    enabled: bool = False
+    # The secret shared with the SFU (HS256); at least 32 characters. `make run`
+    # generates one into var/.
+    token_secret: str | None = None
+    # Where browsers reach the SFU: the lesson page and its WebSocket live there.
+    sfu_public_url: str = attrs.field(default="http://127.0.0.1:8090/", validator=_http_url)
+    # How long a media token is good for, in seconds (enough to join; a running
+    # session is not cut when it expires).
+    token_ttl_seconds: int = attrs.field(default=600, validator=_ttl)
+    # Whether students may share their screen without the teacher allowing it.
+    students_may_share_screen: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        if self.enabled and not self.token_secret:
+            raise ValueError(
+                "token_secret: required when media.enabled is true "
+                "(a random string of at least 32 characters, shared with the SFU)"
+            )
+        if self.token_secret is not None and len(self.token_secret) < 32:
+            raise ValueError("token_secret: must be at least 32 characters long")
+
+
+@attrs.frozen
+class BroadcastsConfig:
+    """Broadcasts (docs/broadcasts.md): how long links and speaker tokens live. The relay
+    runs in the SFU: its secret is ``media.token_secret``, its URL ``media.sfu_public_url``."""
+
+    # How long a public viewer link works, unless revoked.
+    public_link_ttl_seconds: int = attrs.field(
+        default=7 * 24 * 3600, validator=attrs.validators.ge(60)
+    )
+    # How long a personal link for a members-only broadcast works.
+    member_link_ttl_seconds: int = attrs.field(default=4 * 3600, validator=attrs.validators.ge(60))
+    # How long a speaker's WHIP bearer token can start a session.
+    speaker_token_ttl_seconds: int = attrs.field(
+        default=6 * 3600, validator=attrs.validators.ge(60)
+    )
+
+
 @attrs.frozen
 class PartaConfig:
     """Everything the server operator sets for Parta; every key has a default."""
@@ -42,6 +96,10 @@ class PartaConfig:
     # Whether a person with an invitation code may create their account with it
     # (POST /invites/{code}/register); otherwise accounts come from the operator.
     registration_with_invite: bool = True
+    # Video lessons and media tokens.
+    media: MediaConfig = attrs.field(factory=MediaConfig)
+    # Broadcasts: link lifetimes (they need media.enabled).
+    broadcasts: BroadcastsConfig = attrs.field(factory=BroadcastsConfig)
     # Documents, articles, polls: upload limits per role and kind, who may start polls.
     content: ContentConfig = attrs.field(factory=ContentConfig)
 

@@ -1,8 +1,9 @@
 """Who someone is in a room, for the content rules.
 
-Until the roster (issue 3) is merged, the role is derived from the room's power levels:
-≥ 100 administrator, ≥ 50 teacher, joined → student, otherwise ``None``. This is the one
-place to switch to the roster's answer.
+School rooms: the roster decides (``Content.role_in_room`` asks it). Any other room:
+the room's power levels, read here from the state ``check_event_allowed`` already has
+(no I/O): ≥ 100 administrator, ≥ 50 teacher, joined → student, otherwise ``None`` —
+the same rule as ``synapse_module.room_roles`` uses when it reads the state itself.
 """
 
 from collections.abc import Mapping
@@ -22,12 +23,6 @@ class _Event(Protocol):
 
     @property
     def content(self) -> Mapping[str, Any]: ...
-
-
-class _Api(Protocol):
-    async def get_room_state(
-        self, room_id: str, event_filter: Any = None
-    ) -> Mapping[StateKey, Any]: ...
 
 
 def role_from_state(user_id: str, state: Mapping[StateKey, _Event]) -> Role | None:
@@ -52,15 +47,6 @@ def role_from_state(user_id: str, state: Mapping[StateKey, _Event]) -> Role | No
     if level >= 50:
         return Role.TEACHER
     return Role.STUDENT
-
-
-ROLE_STATE: tuple[StateKey, ...] = (("m.room.create", ""), ("m.room.power_levels", ""))
-
-
-async def role_in_room(api: _Api, user_id: str, room_id: str) -> Role | None:
-    """The role of ``user_id`` in ``room_id`` (one state read)."""
-    state = await api.get_room_state(room_id, [*ROLE_STATE, ("m.room.member", user_id)])
-    return role_from_state(user_id, state)
 
 
 def upload_class(role: Role | None) -> str:

@@ -23,7 +23,7 @@ from ..errors import bad_json, forbidden
 from . import sniff as sniffing
 from . import store as db
 from . import texts
-from .access import MANAGERS, STAFF, role_from_state, role_in_room
+from .access import MANAGERS, STAFF, role_from_state
 from .config import UploadLimits
 from .sanitize import clean_html, text_of
 
@@ -71,6 +71,7 @@ class Content:
         self.config = module.config.content
         self.store = module.store
         self.roster = module.roster
+        self.room_roles = module.room_roles
         self.service_user_id = module.service_user_id
         api = self.api
         self.indexer = api.worker_name == self.config.indexer_worker
@@ -101,7 +102,7 @@ class Content:
             return await self.roster.role_in_room(user_id, room_id)
         if state is not None:
             return role_from_state(user_id, state)
-        return await role_in_room(self.api, user_id, room_id)
+        return await self.room_roles.role_in_room(user_id, room_id)
 
     async def _staff(self, event: EventBase, state: StateMap[EventBase]) -> bool:
         """Whether the sender is a teacher or administrator where the event is sent."""
