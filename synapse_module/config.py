@@ -8,6 +8,7 @@ import attrs
 
 from parta_common.config import ConfigProblem, build
 
+from .content.config import ContentConfig
 from .policy import PolicyLimits
 
 _LOCALPART = re.compile(r"^[a-z0-9._=\-/]+$")
@@ -99,6 +100,8 @@ class PartaConfig:
     media: MediaConfig = attrs.field(factory=MediaConfig)
     # Broadcasts: link lifetimes (they need media.enabled).
     broadcasts: BroadcastsConfig = attrs.field(factory=BroadcastsConfig)
+    # Documents, articles, polls: upload limits per role and kind, who may start polls.
+    content: ContentConfig = attrs.field(factory=ContentConfig)
 
 
 def parse_config(raw: Mapping[str, Any] | None) -> PartaConfig:
