@@ -209,7 +209,7 @@ class Homeserver:
             stderr=subprocess.STDOUT,
         )
 
-    def wait_healthy(self, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    def wait_healthy(self, proc: subprocess.Popen[bytes], timeout: float = 180.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
