@@ -13,7 +13,7 @@ from tests.harness import RunningHomeserver, User
 
 API = "/_synapse/client/parta/v1"
 CLASSES = 30
-CHUNK = 250
+CHUNK = 50
 
 
 async def school_with_classes(
