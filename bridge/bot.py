@@ -1,0 +1,460 @@
+"""The school bot: reads commands in a DM or when mentioned, acts as the person.
+
+Every action goes through the module API with the application-service assertion of
+the person who wrote; the module decides, the bot relays its answer (or its refusal)
+in plain words.
+"""
+
+import datetime
+import logging
+import zoneinfo
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from mautrix.appservice import IntentAPI
+from mautrix.types import (
+    EventType,
+    MediaMessageEventContent,
+    Membership,
+    MessageEvent,
+    MessageType,
+    RoomID,
+    StateEvent,
+    TextMessageEventContent,
+    UserID,
+)
+
+from bridge.api import ApiError, ModuleClient
+from bridge.commands import ClassName, Command, CommandError, parse
+from bridge.schedule import Scheduler, deliver_at
+
+logger = logging.getLogger(__name__)
+
+HELP = """Я школьный бот Parta. Команды (по-русски или по-английски):
+• мои школы — ваши школы, роли и классы (my schools)
+• создать класс 7А [2026/27] — новый класс с чатами (create class 7A)
+• пригласить учителя|ученика|родителя|администратора [7А] — код и ссылка (invite …)
+• участники [7А] — кто в школе или в классе (members [7A])
+• связать родителя @родитель:сервер @ребёнок:сервер (link parent …)
+• объявление [7А | родители 7А] [завтра 09:00] текст — сейчас или по расписанию (announce …)
+• дз 7А 2026-12-01 18:00 текст — напоминание о домашнем задании до срока (homework …)
+• запланировано — что ждёт отправки (scheduled); отменить <номер> (cancel <id>)
+• код <код> или просто код — принять приглашение (code <code>)
+• ZIP-файл OneRoster (администратор) — импорт списков школы: я пришлю план, ответьте «да»
+Ночью (по умолчанию 21:00–08:00) запланированное ждёт утра.
+
+I am Parta's school bot; every command above also works in English."""
+
+# Called with (event, zip bytes, file name) for a ZIP an administrator sent.
+ZipHandler = Callable[[MessageEvent, bytes, str], Awaitable[str]]
+# Called with (room_id, user_id, yes) when someone answers a pending import plan.
+ConfirmHandler = Callable[[RoomID, UserID, bool], Awaitable[str | None]]
+
+
+class SchoolBot:
+    def __init__(
+        self,
+        intent: IntentAPI,
+        module: ModuleClient,
+        scheduler: Scheduler,
+        quiet_timezone: str = "Europe/Moscow",
+    ):
+        self.intent = intent
+        self.module = module
+        self.scheduler = scheduler
+        self.tz = zoneinfo.ZoneInfo(quiet_timezone)
+        self.on_zip: ZipHandler | None = None
+        self.on_confirm: ConfirmHandler | None = None
+        self._member_counts: dict[RoomID, int] = {}
+
+    @property
+    def mxid(self) -> UserID:
+        return self.intent.mxid
+
+    # -- events ------------------------------------------------------------------
+
+    async def handle_event(self, event: Any) -> None:
+        if isinstance(event, StateEvent) and event.type == EventType.ROOM_MEMBER:
+            await self._on_member(event)
+        elif isinstance(event, MessageEvent) and event.type == EventType.ROOM_MESSAGE:
+            if event.sender == self.mxid:
+                return
+            try:
+                await self._on_message(event)
+            except Exception:
+                logger.exception("handling %s failed", event.event_id)
+                await self.reply(
+                    event.room_id,
+                    "Что-то пошло не так, попробуйте ещё раз / Something went wrong, try again",
+                )
+
+    async def _on_member(self, event: StateEvent) -> None:
+        self._member_counts.pop(event.room_id, None)
+        membership = getattr(event.content, "membership", None)
+        if event.state_key == self.mxid and membership == Membership.INVITE:
+            await self.intent.join_room(event.room_id)
+            logger.info("joined %s (invited by %s)", event.room_id, event.sender)
+
+    async def _is_direct(self, room_id: RoomID) -> bool:
+        if room_id not in self._member_counts:
+            members = await self.intent.get_joined_members(room_id)
+            self._member_counts[room_id] = len(members)
+        return self._member_counts[room_id] <= 2
+
+    async def _on_message(self, event: MessageEvent) -> None:
+        content = event.content
+        direct = await self._is_direct(event.room_id)
+        if isinstance(content, MediaMessageEventContent) and content.msgtype == MessageType.FILE:
+            name = content.body or "roster.zip"
+            mimetype = content.info.mimetype if content.info else None
+            if direct and (name.lower().endswith(".zip") or mimetype == "application/zip"):
+                if self.on_zip is None or not content.url:
+                    return
+                data = await self.intent.download_media(content.url)
+                await self.reply(event.room_id, await self.on_zip(event, data, name))
+            return
+        if not isinstance(content, TextMessageEventContent):
+            return
+        text: str | None = content.body or ""
+        if not direct:
+            text = self._strip_mention(content.body or "", content)
+        if text is not None:
+            await self.answer(event.room_id, event.sender, text, direct)
+
+    def _strip_mention(self, text: str, content: TextMessageEventContent) -> str | None:
+        """The command after a mention of the bot, or ``None`` when not addressed."""
+        mentions = getattr(content, "mentions", None)
+        mentioned = bool(mentions and self.mxid in (mentions.user_ids or []))
+        localpart = self.mxid[1:].split(":", 1)[0]
+        for prefix in (self.mxid, localpart, "бот", "bot"):
+            if text.lower().startswith(prefix.lower()):
+                return text[len(prefix) :].lstrip(" :,")
+        return text if mentioned else None
+
+    async def answer(self, room_id: RoomID, sender: UserID, text: str, direct: bool) -> None:
+        try:
+            command = parse(text, tz=self.tz)
+        except CommandError as e:
+            await self.reply(room_id, str(e))
+            return
+        if command is None:
+            if direct:
+                await self.reply(
+                    room_id,
+                    "Не понял. Напишите «помощь» / I did not understand. Send «help»",
+                )
+            return
+        try:
+            reply = await self.run(command, room_id, sender)
+        except ApiError as e:
+            reply = refusal(e)
+        if reply:
+            await self.reply(room_id, reply)
+
+    async def reply(self, room_id: RoomID, text: str) -> None:
+        await self.intent.send_message(
+            room_id, TextMessageEventContent(msgtype=MessageType.NOTICE, body=text)
+        )
+
+    # -- commands ----------------------------------------------------------------
+
+    async def run(self, command: Command, room_id: RoomID, sender: UserID) -> str | None:
+        handler = getattr(self, f"cmd_{command.name}")
+        result: str | None = await handler(command, room_id, sender)
+        return result
+
+    async def cmd_help(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        return HELP
+
+    async def cmd_confirm(self, command: Command, room_id: RoomID, sender: UserID) -> str | None:
+        if self.on_confirm is None:
+            return None
+        return await self.on_confirm(room_id, sender, True)
+
+    async def cmd_reject(self, command: Command, room_id: RoomID, sender: UserID) -> str | None:
+        if self.on_confirm is None:
+            return None
+        return await self.on_confirm(room_id, sender, False)
+
+    async def cmd_my_schools(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        me = await self.module.me(sender)
+        schools = me.get("schools") or []
+        if not schools:
+            return (
+                "Вы пока не состоите ни в одной школе. Если у вас есть код приглашения, "
+                "пришлите его мне. / You are not in any school yet; send me an invite code."
+            )
+        lines = ["Ваши школы / Your schools:"]
+        for school in schools:
+            roles = ", ".join(ROLE_NAMES.get(r, r) for r in school.get("roles", []))
+            classes = ", ".join(_class_title(c) for c in school.get("classes", []))
+            line = f"• {school.get('name', school.get('school_id'))}: {roles}"
+            if classes:
+                line += f"; классы: {classes}"
+            lines.append(line)
+        return "\n".join(lines)
+
+    async def cmd_create_class(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        school = await self._school(sender, room_id)
+        assert command.class_name is not None
+        body: dict[str, Any] = {
+            "grade": command.class_name.grade,
+            "letter": command.class_name.letter,
+            "year": command.args[0] if command.args else school_year(),
+        }
+        created = await self.module.create_class(sender, school["school_id"], body)
+        return (
+            f"Класс {_class_title(created)} создан: пространство класса, чат класса и чат "
+            f"родителей. / Class {command.class_name} created with its space and chats."
+        )
+
+    async def cmd_invite(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        school = await self._school(sender, room_id)
+        assert command.role is not None
+        body: dict[str, Any] = {"role": command.role.value}
+        if command.class_name is not None:
+            body["class_id"] = await self._class_id(sender, school, command.class_name)
+        invite = await self.module.create_invite(sender, school["school_id"], body)
+        where = f", класс {command.class_name}" if command.class_name else ""
+        return (
+            f"Приглашение ({ROLE_NAMES[command.role.value]}{where}).\n"
+            f"Код: {invite.get('code')}\nСсылка: {invite.get('link')}\n"
+            f"Действует до {_local_time(invite.get('expires_at'), self.tz)}; "
+            f"использований: {invite.get('max_uses')}. "
+            f"Код можно прислать мне. / Send the code to me to join."
+        )
+
+    async def cmd_members(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        school = await self._school(sender, room_id)
+        class_id = None
+        if command.class_name is not None:
+            class_id = await self._class_id(sender, school, command.class_name)
+        members = await self.module.members(sender, school["school_id"], class_id)
+        if not members:
+            return "Никого нет / Nobody here"
+        by_role: dict[str, list[str]] = {}
+        for member in members:
+            name = member.get("display_name") or member["user_id"]
+            for role in member.get("roles", []):
+                by_role.setdefault(role, []).append(f"{name} ({member['user_id']})")
+        lines = [f"Участники ({len(members)}) / Members:"]
+        for role in ("administrator", "teacher", "student", "parent", "coordinator"):
+            if role in by_role:
+                names = sorted(by_role[role])
+                shown = names[:50]
+                more = f" … и ещё {len(names) - 50}" if len(names) > 50 else ""
+                lines.append(f"{ROLE_NAMES[role]} ({len(names)}): " + ", ".join(shown) + more)
+        return "\n".join(lines)
+
+    async def cmd_link_parent(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        school = await self._school(sender, room_id)
+        parent, child = command.users
+        members = {m["user_id"]: m for m in await self.module.members(sender, school["school_id"])}
+        current = members.get(parent, {})
+        roles = sorted({*current.get("roles", []), "parent"})
+        children = sorted({*current.get("children", []), child})
+        await self.module.put_member(
+            sender,
+            school["school_id"],
+            parent,
+            {"roles": roles, "classes": current.get("classes", []), "children": children},
+        )
+        return f"{parent} теперь родитель {child}. / {parent} is now a parent of {child}."
+
+    async def cmd_announce(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        school = await self._school(sender, room_id)
+        target, label = await self._target_room(sender, school, command)
+        return await self._post(command, school, target, label, sender, "announcement")
+
+    async def cmd_homework(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        school = await self._school(sender, room_id)
+        target, label = await self._target_room(sender, school, command)
+        assert command.when is not None
+        hours = self.scheduler.reminder_hours
+        remind = command.when - datetime.timedelta(hours=hours)
+        now = datetime.datetime.now(datetime.UTC)
+        if remind < now:
+            remind = now
+        due_text = command.when.astimezone(self.tz).strftime("%d.%m %H:%M")
+        reminder = Command(
+            "homework",
+            text=f"Напоминание: домашнее задание к {due_text}: {command.text}",
+            class_name=command.class_name,
+            when=remind,
+        )
+        return await self._post(reminder, school, target, label, sender, "homework")
+
+    async def _post(
+        self,
+        command: Command,
+        school: dict[str, Any],
+        target: str,
+        label: str,
+        sender: UserID,
+        kind: str,
+    ) -> str:
+        if command.when is None:
+            await self.scheduler.schedule(
+                target,
+                command.text,
+                datetime.datetime.now(datetime.UTC),
+                sender,
+                school.get("school_id"),
+                kind,
+            )
+            return f"Отправляю в {label}. / Posting to {label}."
+        message = await self.scheduler.schedule(
+            target, command.text, command.when, sender, school.get("school_id"), kind
+        )
+        quiet = self.scheduler.quiet_hours(school.get("school_id"))
+        goes = deliver_at(command.when, quiet).astimezone(self.tz)
+        note = ""
+        if goes != command.when:
+            note = " (тихие часы: отправлю утром / quiet hours: it waits for the morning)"
+        return (
+            f"Запланировано №{message.id} в {label} на {goes:%d.%m.%Y %H:%M}{note}. "
+            f"/ Scheduled #{message.id}."
+        )
+
+    async def cmd_scheduled(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        pending = await self.scheduler.pending_for(sender)
+        if not pending:
+            return "Ничего не запланировано / Nothing scheduled"
+        lines = ["Запланировано / Scheduled:"]
+        for m in pending:
+            when = datetime.datetime.fromtimestamp(m.due_at / 1000, self.tz)
+            lines.append(f"• №{m.id} {when:%d.%m %H:%M}: {m.body[:60]}")
+        return "\n".join(lines)
+
+    async def cmd_cancel(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        if await self.scheduler.cancel(command.args[0].lstrip("№#"), sender):
+            return "Отменено / Cancelled"
+        return (
+            "Нет такого запланированного сообщения (или оно уже отправлено) "
+            "/ No such scheduled message (or it was already sent)"
+        )
+
+    async def cmd_code(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        code = command.args[0]
+        result = await self.module.redeem_invite(sender, code)
+        school = result.get("school") or {}
+        name = school.get("name") if isinstance(school, dict) else None
+        role = ROLE_NAMES.get(str(result.get("role", "")), str(result.get("role", "")))
+        return (
+            f"Готово: вы в школе {name or ''} ({role}). Школа появится в списке ваших "
+            f"пространств. / Done: you joined the school."
+        ).replace("  ", " ")
+
+    # -- helpers -----------------------------------------------------------------
+
+    async def _school(self, sender: UserID, room_id: RoomID) -> dict[str, Any]:
+        """The school this command is about: the room's school, or the person's only one."""
+        me = await self.module.me(sender)
+        schools: list[dict[str, Any]] = me.get("schools") or []
+        for school in schools:
+            if room_id in _room_ids(school):
+                return school
+        if len(schools) == 1:
+            return schools[0]
+        if not schools:
+            raise ApiError(
+                403, "M_FORBIDDEN", "Вы не состоите ни в одной школе / You are not in any school"
+            )
+        names = ", ".join(str(s.get("name")) for s in schools)
+        raise ApiError(
+            400,
+            "M_INVALID_PARAM",
+            f"У вас несколько школ ({names}): напишите команду в комнате нужной школы "
+            "/ You are in several schools: send the command in a room of that school",
+        )
+
+    async def _class_id(self, sender: UserID, school: dict[str, Any], name: ClassName) -> str:
+        for cls in await self.module.classes(sender, school["school_id"]):
+            if int(cls.get("grade", 0)) == name.grade and str(cls.get("letter", "")) == name.letter:
+                return str(cls["class_id"])
+        raise ApiError(
+            404, "M_NOT_FOUND", f"Нет класса {name} в этой школе / No class {name} in this school"
+        )
+
+    async def _target_room(
+        self, sender: UserID, school: dict[str, Any], command: Command
+    ) -> tuple[str, str]:
+        if command.class_name is None:
+            room = _room(school, "announcements")
+            return room, "объявления школы"
+        class_id = await self._class_id(sender, school, command.class_name)
+        cls = next(
+            c
+            for c in await self.module.classes(sender, school["school_id"])
+            if c.get("class_id") == class_id
+        )
+        if command.parents_chat:
+            return _room(cls, "parents"), f"чат родителей {command.class_name}"
+        return _room(cls, "chat"), f"чат {command.class_name}"
+
+
+ROLE_NAMES = {
+    "coordinator": "координатор",
+    "administrator": "администратор",
+    "teacher": "учитель",
+    "student": "ученик",
+    "parent": "родитель",
+}
+
+
+def refusal(error: ApiError) -> str:
+    """A module refusal in plain words: what was refused and why, in both languages."""
+    if error.status == 403:
+        return f"Нельзя: {error.russian}\nNot allowed: {error.english}"
+    if error.status == 404:
+        return f"Не найдено: {error.russian}\nNot found: {error.english}"
+    if error.status in (400, 409):
+        return f"Не получилось: {error.russian}\nCould not do it: {error.english}"
+    return f"Сервер ответил ошибкой: {error.russian}\nThe server failed: {error.english}"
+
+
+def school_year(today: datetime.date | None = None) -> str:
+    """«2026/27» from September, the previous year's until then."""
+    today = today or datetime.date.today()
+    start = today.year if today.month >= 9 else today.year - 1
+    return f"{start}/{(start + 1) % 100:02d}"
+
+
+def _class_title(cls: Any) -> str:
+    if isinstance(cls, str):
+        return cls
+    if isinstance(cls, dict):
+        if cls.get("title"):
+            return str(cls["title"])
+        return f"{cls.get('grade', '')}{cls.get('letter', '')}"
+    return str(cls)
+
+
+def _rooms(thing: dict[str, Any]) -> dict[str, str]:
+    rooms = thing.get("rooms")
+    if isinstance(rooms, dict):
+        return {str(k): str(v) for k, v in rooms.items() if isinstance(v, str)}
+    return {}
+
+
+def _room_ids(school: dict[str, Any]) -> set[str]:
+    ids = set(_rooms(school).values())
+    for cls in school.get("classes", []):
+        if isinstance(cls, dict):
+            ids |= set(_rooms(cls).values())
+    return ids
+
+
+def _room(thing: dict[str, Any], kind: str) -> str:
+    rooms = _rooms(thing)
+    for key in (kind, f"{kind}_room", f"{kind}_room_id"):
+        if key in rooms:
+            return rooms[key]
+    raise ApiError(404, "M_NOT_FOUND", f"Нет комнаты «{kind}» / No «{kind}» room")
+
+
+def _local_time(value: Any, tz: zoneinfo.ZoneInfo) -> str:
+    if isinstance(value, int | float):
+        seconds = value / 1000 if value > 10**11 else value
+        return f"{datetime.datetime.fromtimestamp(seconds, tz):%d.%m.%Y %H:%M}"
+    return str(value)
