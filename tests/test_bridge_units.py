@@ -154,9 +154,14 @@ QUIET = QuietHoursConfig()
     ],
 )
 def test_quiet_hours(local: tuple[int, ...], quiet: bool, goes: tuple[int, ...]) -> None:
-    moment = datetime.datetime(*local, tzinfo=MSK)
+    moment = _msk(local)
     assert is_quiet(moment.astimezone(datetime.UTC), QUIET) is quiet
-    assert deliver_at(moment, QUIET) == datetime.datetime(*goes, tzinfo=MSK)
+    assert deliver_at(moment, QUIET) == _msk(goes)
+
+
+def _msk(parts: tuple[int, ...]) -> datetime.datetime:
+    year, month, day, hour, minute = parts
+    return datetime.datetime(year, month, day, hour, minute, tzinfo=MSK)
 
 
 def test_daytime_quiet_window_and_off() -> None:
