@@ -24,6 +24,7 @@ from .config import PartaConfig, raise_as_synapse_config_error
 from .config import parse_config as _parse_config
 from .errors import forbidden
 from .http import BASE_PATH, ApiResource
+from .roster import Roster
 from .schema import AREAS
 from .store import Store
 
@@ -48,8 +49,8 @@ class PartaModule:
     """
 
     def __init__(self, config: PartaConfig, api: ModuleApi):
-        self._config = config
-        self._api = api
+        self.config = config
+        self.api = api
         self.service_user_id = f"@{config.service_localpart}:{api.server_name}"
         self._openapi = json.loads(json.dumps(_load_openapi()))
         self.store = Store(api, AREAS)
@@ -61,6 +62,7 @@ class PartaModule:
         self.resource = ApiResource()
         self.resource.route("GET", "/version", self.get_version)
         self.resource.route("GET", "/openapi.json", self.get_openapi)
+        self.roster = Roster(self)
         api.register_web_resource(BASE_PATH, self.resource)
 
     @staticmethod
@@ -87,7 +89,7 @@ class PartaModule:
         if event.is_state() and not rules.may_send_structure_state(
             event.sender, event.type, self.service_user_id
         ):
-            if not self._api.is_mine(event.sender):
+            if not self.api.is_mine(event.sender):
                 # Another server's event: refuse it without an error to a local user.
                 return False, None
             raise forbidden(messages.STRUCTURE_STATE_FORBIDDEN, event_type=event.type)

@@ -8,6 +8,8 @@ import attrs
 
 from parta_common.config import ConfigProblem, build
 
+from .policy import PolicyLimits
+
 _LOCALPART = re.compile(r"^[a-z0-9._=\-/]+$")
 
 
@@ -29,6 +31,16 @@ class PartaConfig:
     service_displayname: str = "Parta"
     # IANA time zone used for dates shown to people, unless a school sets its own.
     default_timezone: str = "Europe/Moscow"
+    # Limits within which each school's administrators set their school's policy.
+    policy: PolicyLimits = attrs.Factory(PolicyLimits)
+    # Invitation codes: how long they live unless the person making one says otherwise.
+    invite_default_ttl_days: int = attrs.field(default=7, validator=attrs.validators.ge(1))
+    # Where invitation links point (a page that explains how to join); empty: the
+    # homeserver's public_baseurl.
+    invite_link_base: str = ""
+    # Whether a person with an invitation code may create their account with it
+    # (POST /invites/{code}/register); otherwise accounts come from the operator.
+    registration_with_invite: bool = True
 
 
 def parse_config(raw: Mapping[str, Any] | None) -> PartaConfig:

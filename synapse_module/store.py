@@ -11,8 +11,9 @@ them), TEXT / BIGINT / BOOLEAN columns, JSON as TEXT, ``INSERT … ON CONFLICT``
 """
 
 import logging
-from collections.abc import Callable, Sequence
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 import attrs
 from synapse.module_api import LoggingTransaction, ModuleApi
@@ -131,3 +132,45 @@ class Store:
 def rows_as_dicts(txn: LoggingTransaction) -> list[dict[str, Any]]:
     names = [d[0] for d in txn.description or ()]
     return [dict(zip(names, row, strict=True)) for row in txn.fetchall()]
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class InvalidatedCache(Generic[K, V]):
+    """A bounded memo of an async lookup, invalidated on every Synapse worker.
+
+    Registered with ``ModuleApi.register_cached_function`` (it has the ``invalidate``,
+    ``invalidate_all``, ``__name__`` and ``__module__`` that Synapse's replication of
+    cache invalidations uses) and invalidated through ``ModuleApi.invalidate_cache``.
+    A load that races an invalidation does not store its (possibly stale) result.
+    """
+
+    def __init__(self, name: str, load: Callable[[K], Awaitable[V]], max_entries: int = 10000):
+        self.__name__ = name
+        self.__module__ = __name__
+        self._load = load
+        self._max = max_entries
+        self._entries: OrderedDict[K, V] = OrderedDict()
+        self._generation = 0
+
+    async def get(self, key: K) -> V:
+        if key in self._entries:
+            self._entries.move_to_end(key)
+            return self._entries[key]
+        generation = self._generation
+        value = await self._load(key)
+        if generation == self._generation:
+            self._entries[key] = value
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+        return value
+
+    def invalidate(self, keys: tuple[K, ...]) -> None:
+        self._generation += 1
+        self._entries.pop(keys[0], None)
+
+    def invalidate_all(self) -> None:
+        self._generation += 1
+        self._entries.clear()

@@ -4,5 +4,9 @@ from collections.abc import Sequence
 
 from synapse_module.store import Step
 
+from . import roster
+
 # area name -> its steps; every feature adds its own line.
-AREAS: dict[str, Sequence[Step]] = {}
+AREAS: dict[str, Sequence[Step]] = {
+    "roster": roster.STEPS,
+}

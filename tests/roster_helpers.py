@@ -1,0 +1,119 @@
+"""Building a school through the module API, as an administrator would."""
+
+from typing import Any
+
+import attrs
+
+from devtools.homeserver import HttpError
+from tests.harness import RunningHomeserver, User
+
+API = "/_synapse/client/parta/v1"
+
+
+def api(hs: RunningHomeserver, method: str, path: str, user: User | None, body: Any = None) -> Any:
+    return hs.request(method, f"{API}{path}", body, user.access_token if user else None)
+
+
+def api_error(
+    hs: RunningHomeserver, method: str, path: str, user: User | None, body: Any = None
+) -> HttpError:
+    try:
+        api(hs, method, path, user, body)
+    except HttpError as e:
+        return e
+    raise AssertionError(f"{method} {path} succeeded but should have failed")
+
+
+@attrs.define
+class School:
+    """A school with class 7А (teacher, three students, a parent) and a 7Б."""
+
+    school_id: str
+    rooms: dict[str, str]
+    admin: User
+    teacher: User
+    other_teacher: User
+    students: list[User]
+    other_student: User
+    parent: User
+    class_a: dict[str, Any]
+    class_b: dict[str, Any]
+
+
+def build_school(hs: RunningHomeserver, operator: User, name: str = "Школа № 1") -> School:
+    admin = hs.register("admin")
+    school = api(
+        hs,
+        "POST",
+        "/schools",
+        operator,
+        {
+            "name": name,
+            "address": "г. Калининград, ул. Школьная, 1",
+            "administrators": [admin.user_id],
+        },
+    )
+    sid = school["school_id"]
+    class_a = api(
+        hs, "POST", f"/schools/{sid}/classes", admin, {"grade": 7, "letter": "а", "year": "2026/27"}
+    )
+    class_b = api(
+        hs, "POST", f"/schools/{sid}/classes", admin, {"grade": 7, "letter": "Б", "year": "2026/27"}
+    )
+    teacher = hs.register("teacher")
+    other_teacher = hs.register("teacher2")
+    api(
+        hs,
+        "PUT",
+        f"/schools/{sid}/members/{teacher.user_id}",
+        admin,
+        {
+            "roles": ["teacher"],
+            "classes": [class_a["class_id"]],
+            "homeroom_of": [class_a["class_id"]],
+        },
+    )
+    api(
+        hs,
+        "PUT",
+        f"/schools/{sid}/members/{other_teacher.user_id}",
+        admin,
+        {"roles": ["teacher"], "classes": [class_b["class_id"]]},
+    )
+    students = [hs.register("student") for _ in range(3)]
+    for s in students:
+        api(
+            hs,
+            "PUT",
+            f"/schools/{sid}/members/{s.user_id}",
+            admin,
+            {"roles": ["student"], "classes": [class_a["class_id"]]},
+        )
+    other_student = hs.register("student-b")
+    api(
+        hs,
+        "PUT",
+        f"/schools/{sid}/members/{other_student.user_id}",
+        admin,
+        {"roles": ["student"], "classes": [class_b["class_id"]]},
+    )
+    parent = hs.register("parent")
+    api(
+        hs,
+        "PUT",
+        f"/schools/{sid}/members/{parent.user_id}",
+        admin,
+        {"roles": ["parent"], "children": [students[0].user_id]},
+    )
+    return School(
+        school_id=sid,
+        rooms=school["rooms"],
+        admin=admin,
+        teacher=teacher,
+        other_teacher=other_teacher,
+        students=students,
+        other_student=other_student,
+        parent=parent,
+        class_a=api(hs, "GET", f"/schools/{sid}/classes/{class_a['class_id']}", admin),
+        class_b=api(hs, "GET", f"/schools/{sid}/classes/{class_b['class_id']}", admin),
+    )
