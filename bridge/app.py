@@ -5,10 +5,11 @@ import logging
 
 import aiohttp
 from aiohttp import web
-from mautrix.appservice import AppService
+from mautrix.appservice import AppService, AppServiceAPI
 from mautrix.appservice.state_store import ASStateStore
 from mautrix.client import ClientAPI
 from mautrix.client.state_store import MemoryStateStore
+from mautrix.errors import MForbidden
 from mautrix.types import EventType, MessageType, RoomID, TextMessageEventContent, UserID
 from mautrix.util.async_db import Database
 
@@ -58,16 +59,7 @@ class BridgeApp:
         return web.json_response({"ok": ok}, status=200 if ok else 503)
 
     async def send_as(self, room_id: str, user_id: str, body: str, txn_id: str) -> str:
-        """Send a text message as ``user_id`` (the AS assertion) with a fixed txn id."""
-        api = self.appservice.intent.api.user(UserID(user_id))
-        client = ClientAPI(UserID(user_id), api=api)
-        event_id = await client.send_message_event(
-            RoomID(room_id),
-            EventType.ROOM_MESSAGE,
-            TextMessageEventContent(msgtype=MessageType.TEXT, body=body),
-            txn_id=txn_id,
-        )
-        return str(event_id)
+        return await send_as(self.appservice.intent.api, room_id, user_id, body, txn_id)
 
     async def start(self) -> None:
         await self.db.start()
@@ -81,6 +73,7 @@ class BridgeApp:
         self.roster = RosterConversation(self.db, self.module, self.bot)
         self.appservice.matrix_event_handler(self.bot.handle_event)
         await self._ensure_profile()
+        await self.bot.load_joined_rooms()
         await self.roster.resume()
         self.scheduler.start()
         self.appservice.ready = True
@@ -107,3 +100,27 @@ class BridgeApp:
         if self._session:
             await self._session.close()
         await self.db.stop()
+
+
+async def send_as(api: AppServiceAPI, room_id: str, user_id: str, body: str, txn_id: str) -> str:
+    """Send a text message as ``user_id`` (the AS assertion) with a fixed txn id.
+
+    The homeserver remembers an application service's transaction ids (per request
+    path) for a while, so sending again with the same id returns the first event.
+    """
+    client = ClientAPI(UserID(user_id), api=api.user(UserID(user_id)))
+    content = TextMessageEventContent(msgtype=MessageType.TEXT, body=body)
+    try:
+        event_id = await client.send_message_event(
+            RoomID(room_id), EventType.ROOM_MESSAGE, content, txn_id=txn_id
+        )
+    except MForbidden as e:
+        if "not in room" not in str(e.message):
+            raise
+        # A school room the person belongs to but never opened: join as them
+        # (the homeserver and the module decide whether they may), then post.
+        await client.join_room(RoomID(room_id), max_retries=0)
+        event_id = await client.send_message_event(
+            RoomID(room_id), EventType.ROOM_MESSAGE, content, txn_id=txn_id
+        )
+    return str(event_id)

@@ -11,6 +11,7 @@ import zoneinfo
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from mautrix.api import Method, Path
 from mautrix.appservice import IntentAPI
 from mautrix.types import (
     EventType,
@@ -66,6 +67,14 @@ class SchoolBot:
         self.on_zip: ZipHandler | None = None
         self.on_confirm: ConfirmHandler | None = None
         self._member_counts: dict[RoomID, int] = {}
+        # Rooms the bot is in. The registration's non-exclusive namespace for every
+        # user (needed for the assertion) makes Synapse push events from all rooms;
+        # everything outside these rooms is dropped at once.
+        self._joined: set[RoomID] = set()
+
+    async def load_joined_rooms(self) -> None:
+        data = await self.intent.api.request(Method.GET, Path.v3.joined_rooms)
+        self._joined = {RoomID(r) for r in data.get("joined_rooms", [])}
 
     @property
     def mxid(self) -> UserID:
@@ -77,7 +86,7 @@ class SchoolBot:
         if isinstance(event, StateEvent) and event.type == EventType.ROOM_MEMBER:
             await self._on_member(event)
         elif isinstance(event, MessageEvent) and event.type == EventType.ROOM_MESSAGE:
-            if event.sender == self.mxid:
+            if event.sender == self.mxid or event.room_id not in self._joined:
                 return
             try:
                 await self._on_message(event)
@@ -89,16 +98,25 @@ class SchoolBot:
                 )
 
     async def _on_member(self, event: StateEvent) -> None:
+        if event.room_id not in self._joined and event.state_key != self.mxid:
+            return
         self._member_counts.pop(event.room_id, None)
         membership = getattr(event.content, "membership", None)
-        if event.state_key == self.mxid and membership == Membership.INVITE:
+        if event.state_key != self.mxid:
+            return
+        if membership == Membership.INVITE:
             await self.intent.join_room(event.room_id)
+            self._joined.add(event.room_id)
             logger.info("joined %s (invited by %s)", event.room_id, event.sender)
+        elif membership == Membership.JOIN:
+            self._joined.add(event.room_id)
+        elif membership in (Membership.LEAVE, Membership.BAN):
+            self._joined.discard(event.room_id)
 
     async def _is_direct(self, room_id: RoomID) -> bool:
         if room_id not in self._member_counts:
-            members = await self.intent.get_joined_members(room_id)
-            self._member_counts[room_id] = len(members)
+            data = await self.intent.api.request(Method.GET, Path.v3.rooms[room_id].joined_members)
+            self._member_counts[room_id] = len(data.get("joined", {}))
         return self._member_counts[room_id] <= 2
 
     async def _on_message(self, event: MessageEvent) -> None:
@@ -187,10 +205,16 @@ class SchoolBot:
         lines = ["Ваши школы / Your schools:"]
         for school in schools:
             roles = ", ".join(ROLE_NAMES.get(r, r) for r in school.get("roles", []))
-            classes = ", ".join(_class_title(c) for c in school.get("classes", []))
             line = f"• {school.get('name', school.get('school_id'))}: {roles}"
-            if classes:
-                line += f"; классы: {classes}"
+            if school.get("classes"):
+                titles = {
+                    str(c.get("class_id")): _class_title(c)
+                    for c in await self.module.classes(sender, school["school_id"])
+                }
+                names = sorted(titles.get(c, c) for c in school["classes"])
+                line += "; классы: " + ", ".join(names)
+            if school.get("children"):
+                line += "; дети: " + ", ".join(school["children"])
             lines.append(line)
         return "\n".join(lines)
 
@@ -294,15 +318,19 @@ class SchoolBot:
         kind: str,
     ) -> str:
         if command.when is None:
-            await self.scheduler.schedule(
+            now = await self.scheduler.schedule(
                 target,
                 command.text,
                 datetime.datetime.now(datetime.UTC),
                 sender,
                 school.get("school_id"),
                 kind,
+                wake=False,
             )
-            return f"Отправляю в {label}. / Posting to {label}."
+            error = await self.scheduler.send_now(now)
+            if error:
+                return f"Не отправлено в {label}: {error} / Not posted"
+            return f"Отправлено в {label}. / Posted to {label}."
         message = await self.scheduler.schedule(
             target, command.text, command.when, sender, school.get("school_id"), kind
         )
@@ -337,13 +365,11 @@ class SchoolBot:
     async def cmd_code(self, command: Command, room_id: RoomID, sender: UserID) -> str:
         code = command.args[0]
         result = await self.module.redeem_invite(sender, code)
-        school = result.get("school") or {}
-        name = school.get("name") if isinstance(school, dict) else None
-        role = ROLE_NAMES.get(str(result.get("role", "")), str(result.get("role", "")))
+        roles = ", ".join(ROLE_NAMES.get(r, r) for r in result.get("roles", []))
         return (
-            f"Готово: вы в школе {name or ''} ({role}). Школа появится в списке ваших "
-            f"пространств. / Done: you joined the school."
-        ).replace("  ", " ")
+            f"Готово: вы в школе «{result.get('school_name', '')}» ({roles}). Школа появится "
+            f"в списке ваших пространств. / Done: you joined the school."
+        )
 
     # -- helpers -----------------------------------------------------------------
 
@@ -389,8 +415,8 @@ class SchoolBot:
             if c.get("class_id") == class_id
         )
         if command.parents_chat:
-            return _room(cls, "parents"), f"чат родителей {command.class_name}"
-        return _room(cls, "chat"), f"чат {command.class_name}"
+            return _room(cls, "parents_chat"), f"чат родителей {command.class_name}"
+        return _room(cls, "class_chat"), f"чат класса {command.class_name}"
 
 
 ROLE_NAMES = {
@@ -447,9 +473,8 @@ def _room_ids(school: dict[str, Any]) -> set[str]:
 
 def _room(thing: dict[str, Any], kind: str) -> str:
     rooms = _rooms(thing)
-    for key in (kind, f"{kind}_room", f"{kind}_room_id"):
-        if key in rooms:
-            return rooms[key]
+    if kind in rooms:
+        return rooms[kind]
     raise ApiError(404, "M_NOT_FOUND", f"Нет комнаты «{kind}» / No «{kind}» room")
 
 

@@ -47,6 +47,7 @@ ROLE_WORDS: dict[str, Role] = {
 
 _CLASS = re.compile(r"^(1[01]|[1-9])\s*[-‐]?\s*([А-ЯЁA-Zа-яёa-z])$")
 _USER = re.compile(r"^@[^:\s]+:\S+$")
+_INVITE_CODE = re.compile(r"^[A-Za-z0-9]{4}-[A-Za-z0-9]{4}$")
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{5,63}$")
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$|^(\d{1,2})\.(\d{1,2})(?:\.(\d{4}))?$")
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -148,9 +149,14 @@ def parse(
                 rest = stripped[len(phrase) :].strip()
                 return _arguments(name, rest, now, tz)
     words = stripped.split(" ")
-    if len(words) == 1 and _CODE.match(words[0]) and any(c.isdigit() for c in words[0]):
-        # A bare code sent to the bot: redeem it.
-        return Command("code", args=(words[0],))
+    if len(words) == 1:
+        word = words[0]
+        if "/join/" in word:
+            # The invitation link pasted as it is.
+            word = word.rstrip("/").rsplit("/", 1)[-1]
+        if _INVITE_CODE.match(word) or (_CODE.match(word) and any(c.isdigit() for c in word)):
+            # A bare code sent to the bot: redeem it.
+            return Command("code", args=(word,))
     return None
 
 

@@ -345,9 +345,7 @@ def zip_files(data: bytes) -> dict[str, bytes]:
         raise RosterErrors(["Это не ZIP-архив / This is not a ZIP file"]) from None
 
 
-def _rows(
-    name: str, data: bytes, problems: list[str]
-) -> list[tuple[int, dict[str, str]]] | None:
+def _rows(name: str, data: bytes, problems: list[str]) -> list[tuple[int, dict[str, str]]] | None:
     """The rows with their line numbers; ``None`` when the file itself is unusable."""
     try:
         text = data.decode("utf-8-sig")

@@ -186,42 +186,20 @@ class RosterSync:
             school_id = str(existing["school_id"]) if existing else None
             class_ids: dict[str, str] = {}
             current: dict[str, Membership] = {}
-            current_users: set[str] = set()
             if school_id:
-                for cls in await self.module.classes(self.actor, school_id):
-                    if cls.get("external_id"):
-                        class_ids[str(cls["external_id"])] = str(cls["class_id"])
-                ext_of = {v: k for k, v in class_ids.items()}
-                for m in await self.module.members(self.actor, school_id):
-                    current_users.add(m["user_id"])
-                    sid = by_user.get(m["user_id"])
-                    if sid is None:
-                        continue
-                    current[sid] = Membership(
-                        roles=frozenset(Role(r) for r in m.get("roles", [])),
-                        classes=frozenset(ext_of.get(c, c) for c in m.get("classes", [])),
-                        children=frozenset(by_user.get(c, c) for c in m.get("children", [])),
-                        homeroom_of=frozenset(),
-                    )
+                class_ids = await self._class_ids(school_id)
+                current = await self._current(school_id, class_ids, by_user)
             create_classes = tuple(
                 c.source_id
                 for c in roster.classes.values()
                 if c.school_id == org.source_id and c.source_id not in class_ids
             )
             create_accounts = tuple(pid for pid in wanted if pid not in known)
-            changes = []
-            for pid, after in wanted.items():
-                before = current.get(pid)
-                if before is None or _differs(before, after):
-                    person = roster.people[pid]
-                    changes.append(MemberChange(pid, person.display_name, before, after))
-            # Parents after their children, staff first: the module checks children exist.
-            order = {Role.ADMINISTRATOR: 0, Role.TEACHER: 1, Role.STUDENT: 2, Role.PARENT: 3}
-            changes.sort(key=lambda c: min(order.get(r, 4) for r in c.after.roles))
+            changes = _changes(roster, wanted, current)
             leavers = tuple(
                 (known[sid], roster.people[sid].display_name if sid in roster.people else sid)
                 for sid in current
-                if sid not in wanted and known[sid] in current_users
+                if sid not in wanted
             )
             schools.append(
                 SchoolPlan(
@@ -236,6 +214,43 @@ class RosterSync:
                 )
             )
         return Plan(tuple(schools), roster)
+
+    async def _class_ids(self, school_id: str) -> dict[str, str]:
+        """OneRoster class sourcedId → the module's class_id, for classes it imported."""
+        return {
+            str(cls["external_id"]): str(cls["class_id"])
+            for cls in await self.module.classes(self.actor, school_id)
+            if cls.get("external_id")
+        }
+
+    async def _current(
+        self, school_id: str, class_ids: dict[str, str], by_user: dict[str, str]
+    ) -> dict[str, Membership]:
+        """What the module holds for the people the bot imported, in OneRoster IDs."""
+        ext_of = {v: k for k, v in class_ids.items()}
+        current = {}
+        for m in await self.module.members(self.actor, school_id):
+            sid = by_user.get(m["user_id"])
+            if sid is None:
+                continue  # someone who joined by other means: not the roster's to change
+            current[sid] = Membership(
+                roles=frozenset(Role(r) for r in m.get("roles", [])),
+                classes=frozenset(ext_of.get(c, c) for c in m.get("classes", [])),
+                children=frozenset(by_user.get(c, c) for c in m.get("children", [])),
+                homeroom_of=frozenset(ext_of.get(c, c) for c in m.get("homeroom_of", [])),
+            )
+        return current
+
+    async def _member_changes(
+        self,
+        roster: Roster,
+        wanted: dict[str, Membership],
+        school_id: str,
+        class_ids: dict[str, str],
+        known: dict[str, str],
+    ) -> list[MemberChange]:
+        by_user = {u: s for s, u in known.items()}
+        return _changes(roster, wanted, await self._current(school_id, class_ids, by_user))
 
     async def apply(self, plan: Plan, import_id: str, progress: Progress | None = None) -> Result:
         started = time.monotonic()
@@ -252,6 +267,7 @@ class RosterSync:
         self, s: SchoolPlan, roster: Roster, import_id: str, report: Progress, result: Result
     ) -> None:
         t0 = time.monotonic()
+        wanted = roster.memberships(s.source_id)
         school_id = s.school_id
         if school_id is None:
             org = roster.schools[s.source_id]
@@ -281,26 +297,48 @@ class RosterSync:
         _add(result.timings, "school and classes", time.monotonic() - t0)
 
         t0 = time.monotonic()
-        await self._run_all(
-            [
-                self._account_job(roster.people[pid], school_id, import_id, result)
-                for pid in s.create_accounts
-            ],
-            lambda done: report("учётные записи / accounts", done, len(s.create_accounts)),
-        )
+        # Accounts in waves: staff, then students (each into their class), then parents
+        # (their invitation names a child, who must be a student by then).
+        waves: list[list[str]] = [[], [], []]
+        for pid in s.create_accounts:
+            waves[_wave(wanted[pid])].append(pid)
+        accounts_done = 0
+        for wave in waves:
+            known = await self.known_people()
+
+            def tick_accounts(done: int, base: int = accounts_done) -> None:
+                report("учётные записи / accounts", base + done, len(s.create_accounts))
+
+            await self._run_all(
+                [
+                    self._account_job(
+                        roster.people[pid],
+                        wanted[pid],
+                        school_id,
+                        class_ids,
+                        known,
+                        import_id,
+                        result,
+                    )
+                    for pid in wave
+                ],
+                tick_accounts,
+            )
+            accounts_done += len(wave)
         _add(result.timings, "accounts", time.monotonic() - t0)
 
         t0 = time.monotonic()
+        # What the module holds now (accounts made above already took their first role).
         known = await self.known_people()
-        # Parents last: their children must be members first.
+        changes = await self._member_changes(roster, wanted, school_id, class_ids, known)
         groups: list[list[MemberChange]] = [[], []]
-        for change in s.set_members:
+        for change in changes:
             groups[change.after.roles == {Role.PARENT}].append(change)
         done_so_far = 0
         for group in groups:
 
             def tick(done: int, base: int = done_so_far) -> None:
-                report("участники / members", base + done, len(s.set_members))
+                report("участники / members", base + done, len(changes))
 
             await self._run_all(
                 [self._member_job(change, school_id, class_ids, known, result) for change in group],
@@ -334,10 +372,16 @@ class RosterSync:
                 t.cancel()
 
     async def _account_job(
-        self, person: Person, school_id: str, import_id: str, result: Result
+        self,
+        person: Person,
+        wanted: Membership,
+        school_id: str,
+        class_ids: dict[str, str],
+        known: dict[str, str],
+        import_id: str,
+        result: Result,
     ) -> None:
-        username = username_for(person)
-        user_id = f"@{username}:{self.domain}"
+        """Create ``person``'s account with an invitation for their first role."""
         row = await self.db.fetchrow(
             "SELECT user_id, state, sign_in_code FROM roster_person WHERE source_id=$1",
             person.source_id,
@@ -345,44 +389,68 @@ class RosterSync:
         if row is not None and row["state"] == "created":
             return
         if row is None:
-            code = sign_in_code()
-            while True:
-                try:
-                    await self.db.execute(
-                        "INSERT INTO roster_person (source_id, user_id, state, sign_in_code,"
-                        " import_id) VALUES ($1, $2, 'claimed', $3, $4)",
-                        person.source_id,
-                        user_id,
-                        code,
-                        import_id,
-                    )
-                    break
-                except Exception as e:  # a unique user_id clash: another person has it
-                    if "UNIQUE" not in str(e).upper() and "unique" not in str(e):
-                        raise
-                    username = f"{username_for(person)}-{secrets.token_hex(2)}"
-                    user_id = f"@{username}:{self.domain}"
+            user_id, code = await self._claim(person, username_for(person), import_id)
         else:
             user_id, code = row["user_id"], row["sign_in_code"]
+        invite_body: dict[str, Any] = {"max_uses": 1, "expires_in": 3600}
+        if Role.ADMINISTRATOR in wanted.roles:
+            invite_body["role"] = Role.ADMINISTRATOR.value
+        elif Role.TEACHER in wanted.roles:
+            invite_body["role"] = Role.TEACHER.value
+            if wanted.classes:
+                invite_body["class_id"] = class_ids[min(wanted.classes)]
+        elif Role.STUDENT in wanted.roles:
+            invite_body["role"] = Role.STUDENT.value
+            invite_body["class_id"] = class_ids[min(wanted.classes)]
+        else:
+            invite_body["role"] = Role.PARENT.value
+            invite_body["child_user_id"] = known[min(c for c in wanted.children if c in known)]
+        for _attempt in range(3):
+            invite = await self.module.create_invite(self.actor, school_id, invite_body)
             username = user_id[1:].split(":", 1)[0]
-        role = next(iter(sorted(_roles_of(person))))
-        invite = await self.module.create_invite(
-            self.actor, school_id, {"role": role.value, "max_uses": 1, "expires_in": 3600}
-        )
-        try:
-            await self.module.register_with_invite(
-                self.actor, str(invite["code"]), username, code, person.display_name
-            )
-        except ApiError as e:
-            if e.errcode != "M_USER_IN_USE":
-                raise
-            # Registered before a restart: the stored code must still sign in.
-            if not await self._password_works(user_id, code):
-                raise
+            try:
+                await self.module.register_with_invite(
+                    self.actor, str(invite["code"]), username, code, person.display_name
+                )
+                break
+            except ApiError as e:
+                if e.errcode != "M_USER_IN_USE":
+                    raise
+                if await self._password_works(user_id, code):
+                    # Registered before a restart; take the role it did not get yet.
+                    await self.module.redeem_invite(user_id, str(invite["code"]))
+                    break
+                # Someone else has this name: take another one.
+                user_id = f"@{username_for(person)}-{secrets.token_hex(2)}:{self.domain}"
+                await self.db.execute(
+                    "UPDATE roster_person SET user_id=$1 WHERE source_id=$2",
+                    user_id,
+                    person.source_id,
+                )
+        else:
+            raise ApiError(409, "M_USER_IN_USE", f"no free user name for {person.display_name}")
         await self.db.execute(
             "UPDATE roster_person SET state='created' WHERE source_id=$1", person.source_id
         )
         result.created_accounts += 1
+
+    async def _claim(self, person: Person, username: str, import_id: str) -> tuple[str, str]:
+        """Record the account (and its code) before registering it."""
+        code = sign_in_code()
+        user_id = f"@{username}:{self.domain}"
+        taken = await self.db.fetchval("SELECT 1 FROM roster_person WHERE user_id=$1", user_id)
+        while taken:
+            user_id = f"@{username}-{secrets.token_hex(2)}:{self.domain}"
+            taken = await self.db.fetchval("SELECT 1 FROM roster_person WHERE user_id=$1", user_id)
+        await self.db.execute(
+            "INSERT INTO roster_person (source_id, user_id, state, sign_in_code, import_id)"
+            " VALUES ($1, $2, 'claimed', $3, $4)",
+            person.source_id,
+            user_id,
+            code,
+            import_id,
+        )
+        return user_id, code
 
     async def _password_works(self, user_id: str, password: str) -> bool:
         body = {
@@ -458,17 +526,26 @@ _ROLE_RU = {
 }
 
 
-def _roles_of(person: Person) -> set[Role]:
-    return {person.role}
+def _changes(
+    roster: Roster, wanted: dict[str, Membership], current: dict[str, Membership]
+) -> list[MemberChange]:
+    """Who must be set, staff first and parents last (the module checks children exist)."""
+    changes = []
+    for pid, after in wanted.items():
+        before = current.get(pid)
+        if before != after:
+            changes.append(MemberChange(pid, roster.people[pid].display_name, before, after))
+    changes.sort(key=lambda c: _wave(c.after))
+    return changes
 
 
-def _differs(before: Membership, after: Membership) -> bool:
-    # homeroom_of is not listed by the members API; class creation sets it.
-    return (before.roles, before.classes, before.children) != (
-        after.roles,
-        after.classes,
-        after.children,
-    )
+def _wave(m: Membership) -> int:
+    """0 staff, 1 students, 2 parents: the order people can be added in."""
+    if m.roles & {Role.ADMINISTRATOR, Role.TEACHER, Role.COORDINATOR}:
+        return 0
+    if Role.STUDENT in m.roles:
+        return 1
+    return 2
 
 
 def _add(timings: dict[str, float], key: str, seconds: float) -> None:

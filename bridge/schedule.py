@@ -21,8 +21,10 @@ import secrets
 import time
 import zoneinfo
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import attrs
+from mautrix.errors import MatrixRequestError
 from mautrix.util.async_db import Database
 
 from bridge.config import BridgeConfig, QuietHoursConfig
@@ -95,6 +97,7 @@ class Scheduler:
         created_by: str,
         school_id: str | None = None,
         kind: str = "announcement",
+        wake: bool = True,
     ) -> ScheduledMessage:
         message_id = secrets.token_hex(8)
         due_ms = int(due.timestamp() * 1000)
@@ -109,7 +112,8 @@ class Scheduler:
             due_ms,
             created_by,
         )
-        self._wake.set()
+        if wake:
+            self._wake.set()
         return ScheduledMessage(
             message_id, kind, school_id, room_id, body, due_ms, created_by, "pending", None
         )
@@ -168,6 +172,14 @@ class Scheduler:
                 sent += await self._deliver(message)
         return sent
 
+    async def send_now(self, message: ScheduledMessage) -> str | None:
+        """Deliver ``message`` at once; the error text when it could not be sent."""
+        now_ms = int(time.time() * 1000)
+        if not await self._claim(message, now_ms):
+            return None
+        error: str | None = await self._deliver(message, report=True)
+        return error
+
     async def _claim(self, message: ScheduledMessage, now_ms: int) -> bool:
         claimed = await self._db.fetch(
             "UPDATE scheduled_message SET state='claimed', claimed_at=$1, attempts=attempts+1"
@@ -179,18 +191,27 @@ class Scheduler:
         )
         return bool(claimed)
 
-    async def _deliver(self, message: ScheduledMessage) -> int:
+    async def _deliver(self, message: ScheduledMessage, report: bool = False) -> Any:
         try:
             event_id = await self._send(
                 message.room_id, message.created_by, message.body, txn_id_for(message.id)
             )
+        except MatrixRequestError as e:
+            # Refused (not allowed to post there): retrying will not help.
+            logger.warning("scheduled message %s refused: %s", message.id, e)
+            await self._db.execute(
+                "UPDATE scheduled_message SET state='failed', last_error=$1 WHERE id=$2",
+                str(e),
+                message.id,
+            )
+            return str(e.message) if report else 0
         except Exception as e:
             # Stays claimed: retried with the same transaction id after a pause.
             logger.warning("scheduled message %s not delivered: %s", message.id, e)
             await self._db.execute(
                 "UPDATE scheduled_message SET last_error=$1 WHERE id=$2", str(e), message.id
             )
-            return 0
+            return str(e) if report else 0
         await self._db.execute(
             "UPDATE scheduled_message SET state='sent', sent_at=$1, event_id=$2 WHERE id=$3",
             int(time.time() * 1000),
@@ -198,7 +219,7 @@ class Scheduler:
             message.id,
         )
         logger.info("scheduled message %s sent as %s", message.id, event_id)
-        return 1
+        return None if report else 1
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop())

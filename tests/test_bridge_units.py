@@ -102,6 +102,8 @@ NOW = datetime.datetime(2026, 11, 30, 10, 0, tzinfo=MSK)  # a Monday morning
         ),
         ("код AB12CD34", "code", {"args": ("AB12CD34",)}),
         ("X7K2-9QPL", "code", {"args": ("X7K2-9QPL",)}),
+        ("ABCD-EFGH", "code", {"args": ("ABCD-EFGH",)}),
+        ("http://h/_synapse/client/parta/join/ABCD-EFGH", "code", {"args": ("ABCD-EFGH",)}),
         ("да", "confirm", {}),
         ("no", "reject", {}),
     ],
