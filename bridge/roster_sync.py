@@ -615,6 +615,11 @@ async def _cli(args: argparse.Namespace) -> int:
             print(result.describe())
             for stage, seconds in result.timings.items():
                 print(f"  {stage}: {seconds:.1f} s")
+            print("Запросы к модулю / module requests (calls, total s, mean ms):")
+            for key, (calls, seconds) in sorted(module.timings.items(), key=lambda kv: -kv[1][1])[
+                :8
+            ]:
+                print(f"  {key}: {int(calls)}, {seconds:.1f} s, {1000 * seconds / calls:.0f} ms")
             if result.sign_ins:
                 out = args.codes or Path(f"sign-in-{digest[:8]}.csv")
                 out.write_bytes(sign_in_csv(result.sign_ins, config.homeserver.url))

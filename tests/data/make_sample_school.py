@@ -240,16 +240,26 @@ class Person:
         self.middle = patronymic(rng.choice(MALE), self.female)
 
 
-def make_school(students: int = 550, seed: int = 7, school_id: str = "sch-1") -> dict[str, str]:
-    """The CSV files (name → text) of one school with about ``students`` students."""
+def make_school(
+    students: int = 550,
+    seed: int = 7,
+    school_id: str = "sch-1",
+    prefix: str = "",
+    grades: range = range(1, 12),
+) -> dict[str, str]:
+    """The CSV files (name → text) of one school with about ``students`` students.
+
+    ``prefix`` goes in front of every sourcedId and user name, so several schools can
+    live on one server.
+    """
     rng = random.Random(seed)
     per_class = 25
-    n_classes = max(11, -(-students // per_class))
-    letters_per_grade = -(-n_classes // 11)
+    n_classes = max(len(grades), -(-students // per_class))
+    letters_per_grade = -(-n_classes // len(grades))
     usernames: set[str] = set()
 
     def username(p: Person) -> str:
-        base = f"{translit(p.given)}.{translit(p.family)}"
+        base = f"{prefix}{translit(p.given)}.{translit(p.family)}"
         name, n = base, 1
         while name in usernames:
             n += 1
@@ -267,7 +277,7 @@ def make_school(students: int = 550, seed: int = 7, school_id: str = "sch-1") ->
             "identifier",
             "parentSourcedId",
         ],
-        ["dist-1", "", "", "Управление образования г. Энска", "district", "", ""],
+        [f"{prefix}dist-1", "", "", "Управление образования г. Энска", "district", "", ""],
         [
             school_id,
             "",
@@ -275,7 +285,7 @@ def make_school(students: int = 550, seed: int = 7, school_id: str = "sch-1") ->
             "МБОУ «Средняя общеобразовательная школа № 7»",
             "school",
             "7701007",
-            "dist-1",
+            f"{prefix}dist-1",
         ],
     ]
     sessions = [
@@ -290,7 +300,17 @@ def make_school(students: int = 550, seed: int = 7, school_id: str = "sch-1") ->
             "parentSourcedId",
             "schoolYear",
         ],
-        ["ay-2026", "", "", "2026/27", "schoolYear", "2026-09-01", "2027-05-31", "", "2027"],
+        [
+            f"{prefix}ay-2026",
+            "",
+            "",
+            "2026/27",
+            "schoolYear",
+            "2026-09-01",
+            "2027-05-31",
+            "",
+            "2027",
+        ],
     ]
     users_header = [
         "sourcedId",
@@ -370,16 +390,16 @@ def make_school(students: int = 550, seed: int = 7, school_id: str = "sch-1") ->
             ]
         )
 
-    staff = [("adm-1", "administrator"), ("adm-2", "administrator"), ("adm-3", "administrator")]
+    staff = [(f"{prefix}adm-{i}", "administrator") for i in (1, 2, 3)]
     for uid, role in staff:
         add_user(uid, Person(rng), role)
     class_ids: list[tuple[str, int, str]] = []
     made = 0
-    for grade in range(1, 12):
+    for grade in grades:
         for li in range(letters_per_grade):
             if made >= n_classes:
                 break
-            cid = f"cls-{grade}{translit(LETTERS[li])}"
+            cid = f"{prefix}cls-{grade}{translit(LETTERS[li])}"
             class_ids.append((cid, grade, LETTERS[li]))
             classes.append(
                 [
@@ -393,7 +413,7 @@ def make_school(students: int = 550, seed: int = 7, school_id: str = "sch-1") ->
                     "homeroom",
                     "",
                     school_id,
-                    "ay-2026",
+                    f"{prefix}ay-2026",
                     "",
                     "",
                     "",
@@ -401,7 +421,7 @@ def make_school(students: int = 550, seed: int = 7, school_id: str = "sch-1") ->
             )
             made += 1
     n_teachers = max(len(class_ids), 12) + len(class_ids) // 3
-    teachers = [f"tch-{i + 1}" for i in range(n_teachers)]
+    teachers = [f"{prefix}tch-{i + 1}" for i in range(n_teachers)]
     for uid in teachers:
         add_user(uid, Person(rng, female=rng.random() < 0.8), "teacher")
     enr = 0
@@ -411,7 +431,7 @@ def make_school(students: int = 550, seed: int = 7, school_id: str = "sch-1") ->
         enr += 1
         enrollments.append(
             [
-                f"enr-{enr}",
+                f"{prefix}enr-{enr}",
                 "",
                 "",
                 cid,
@@ -433,7 +453,7 @@ def make_school(students: int = 550, seed: int = 7, school_id: str = "sch-1") ->
     for i, subject in enumerate(SUBJECTS[:4]):
         classes.append(
             [
-                f"sub-{i}",
+                f"{prefix}sub-{i}",
                 "",
                 "",
                 subject,
@@ -443,7 +463,7 @@ def make_school(students: int = 550, seed: int = 7, school_id: str = "sch-1") ->
                 "scheduled",
                 "",
                 school_id,
-                "ay-2026",
+                f"{prefix}ay-2026",
                 subject,
                 "",
                 "",
@@ -454,7 +474,7 @@ def make_school(students: int = 550, seed: int = 7, school_id: str = "sch-1") ->
     for k in range(students):
         cid, grade, _letter = class_ids[k % len(class_ids)]
         sid = k + 1
-        uid = f"stu-{sid}"
+        uid = f"{prefix}stu-{sid}"
         if guardians_of_family and rng.random() < 0.12:
             # A sibling: same family, same guardians.
             surname, guardian_ids = rng.choice(guardians_of_family)
@@ -463,12 +483,12 @@ def make_school(students: int = 550, seed: int = 7, school_id: str = "sch-1") ->
             child = Person(rng)
             guardian_ids = []
             mother = Person(rng, female=True, surname=child.surname_base)
-            gid = f"par-{sid}-m"
+            gid = f"{prefix}par-{sid}-m"
             add_user(gid, mother, "parent", [uid])
             guardian_ids.append(gid)
             if rng.random() < 0.55:
                 father = Person(rng, female=False, surname=child.surname_base)
-                gid = f"par-{sid}-f"
+                gid = f"{prefix}par-{sid}-f"
                 add_user(gid, father, "guardian", [uid])
                 guardian_ids.append(gid)
             guardians_of_family.append((child.surname_base, guardian_ids))
