@@ -230,10 +230,12 @@ def read_files(files: Mapping[str, bytes]) -> Roster:
 
     people: dict[str, Person] = {}
     agents_at: dict[str, int] = {}
+    gone: set[str] = set()  # deleted or disabled: references to them are not errors
     for line, row in tables["users.csv"]:
-        if _deleted(row) or not unique("users.csv", line, row["sourcedId"]):
+        if not unique("users.csv", line, row["sourcedId"]):
             continue
-        if row["enabledUser"].lower() == "false":
+        if _deleted(row) or row["enabledUser"].lower() == "false":
+            gone.add(row["sourcedId"])
             continue
         role_name = row["role"].strip().lower()
         if role_name not in USER_ROLES:
@@ -269,7 +271,7 @@ def read_files(files: Mapping[str, bytes]) -> Roster:
         agents_at[row["sourcedId"]] = line
     for pid, person in people.items():
         for agent in person.agent_ids:
-            if agent not in people:
+            if agent not in people and agent not in gone:
                 problems.append(
                     f"users.csv:{agents_at[pid]}: agentSourcedIds: {agent!r} не найден "
                     f"/ not found among users"
@@ -286,6 +288,8 @@ def read_files(files: Mapping[str, bytes]) -> Roster:
                 f"enrollments.csv:{line}: класс {row['classSourcedId']!r} не найден в classes.csv "
                 f"/ class not found in classes.csv"
             )
+            continue
+        if row["userSourcedId"] in gone:
             continue
         if row["userSourcedId"] not in people:
             problems.append(
