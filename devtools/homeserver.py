@@ -172,6 +172,9 @@ class Homeserver:
             # One machine, nobody else to talk to: no federation, no URL previews.
             "federation_domain_whitelist": [],
             "url_preview_enabled": False,
+            # Parents and students find teachers by name; the module hides students
+            # from everyone outside their school.
+            "user_directory": {"enabled": True, "search_all_users": True},
             "enable_registration": False,
             "allow_guest_access": False,
             **self.secrets(),

@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import attrs
 
@@ -40,7 +41,48 @@ class Service:
 
 def services(hs: Homeserver) -> list[Service]:
     """The processes beside Synapse; each part adds itself here as it appears."""
-    return [_bridge_service(hs)]
+    return [_sfu_service(), _bridge_service(hs)]
+
+
+SFU_PORT = int(os.environ.get("PARTA_SFU_PORT", "8090"))
+# Where browsers reach the SFU (the lesson page and its WebSocket).
+SFU_PUBLIC_URL = os.environ.get("PARTA_SFU_URL", f"http://127.0.0.1:{SFU_PORT}/")
+
+
+def media_token_secret() -> str:
+    """The HS256 secret the module signs media tokens with and the SFU checks (var/)."""
+    path = VAR / "media-token-secret.txt"
+    if not path.exists():
+        VAR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _sfu_service() -> Service:
+    config = VAR / "sfu.yaml"
+    url = f"http://127.0.0.1:{SFU_PORT}"
+    config.write_text(
+        f"token_secret: {media_token_secret()!r}\n"
+        f"listen_host: 127.0.0.1\nlisten_port: {SFU_PORT}\npublic_url: {url!r}\n"
+    )
+    return Service(
+        name="sfu",
+        argv=[sys.executable, "-m", "sfu", "-c", str(config)],
+        health_url=f"{url}/health",
+        describe=lambda: [f"SFU (lessons):   {url}  (metrics: {url}/metrics)"],
+    )
+
+
+def module_config() -> dict[str, Any]:
+    """The Parta module's config for `make run`: lessons on, with the generated secret."""
+    return {
+        "media": {
+            "enabled": True,
+            "token_secret": media_token_secret(),
+            "sfu_public_url": SFU_PUBLIC_URL,
+        }
+    }
 
 
 BRIDGE_PORT = int(os.environ.get("PARTA_BRIDGE_PORT", "29340"))
@@ -114,6 +156,7 @@ def main() -> int:
         directory=VAR / "synapse",
         port=PORT,
         postgres=postgres,
+        module_config=module_config(),
         app_service_files=(registration,),
     )
     hs.write_config()

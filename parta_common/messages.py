@@ -115,3 +115,7 @@ NOT_A_STUDENT = Message(
     ru="Код для родителя может получить только ученик этой школы.",
     en="Only a student of this school can get a code for their parent.",
 )
+BATCH_DUPLICATE = Message(
+    ru="Один и тот же человек указан в списке дважды.",
+    en="The same person is listed twice.",
+)

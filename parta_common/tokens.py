@@ -19,6 +19,10 @@ from parta_common.roles import Role
 ISSUER: Final = "parta"
 AUD_MEDIA: Final = "parta-sfu"
 AUD_VIEWER: Final = "parta-viewer"
+# Service-to-service calls (the SFU reporting attendance to the module).
+AUD_SERVICE: Final = "parta-module"
+# A service token is signed per request: a minute is plenty.
+SERVICE_TOKEN_TTL: Final = 60
 ALGORITHM: Final = "HS256"
 # How long a media token is good for: enough to join; a running session is not cut.
 MEDIA_TOKEN_TTL: Final = 10 * 60
@@ -196,3 +200,34 @@ def _str(payload: Mapping[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(f"{key} must be a non-empty string")
     return value
+
+
+@attrs.frozen
+class ServiceClaims:
+    service: str
+    expires_at: int
+
+
+def sign_service_token(
+    secret: str, service: str, ttl: int = SERVICE_TOKEN_TTL, now: float | None = None
+) -> str:
+    """A short-lived token one Parta process (``service``, e.g. ``sfu``) shows the module."""
+    issued = int(now if now is not None else time.time())
+    payload = {
+        "iss": ISSUER,
+        "aud": AUD_SERVICE,
+        "sub": service,
+        "iat": issued,
+        "exp": issued + ttl,
+        "jti": secrets.token_hex(8),
+    }
+    return jwt.encode(payload, secret, algorithm=ALGORITHM)
+
+
+def verify_service_token(token: str, secret: str, now: float | None = None) -> ServiceClaims:
+    """Signature, expiry and the service audience (a media token is refused here)."""
+    payload = _decode(token, secret, AUD_SERVICE, now)
+    try:
+        return ServiceClaims(_str(payload, "sub"), int(payload["exp"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise TokenError(f"malformed claims: {e}") from None

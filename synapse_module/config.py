@@ -21,6 +21,43 @@ def _localpart(_inst: object, attribute: "attrs.Attribute[str]", value: str) -> 
         )
 
 
+def _http_url(_inst: object, attribute: "attrs.Attribute[str]", value: str) -> None:
+    if not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+        raise ValueError(f"{attribute.name}: {value!r} is not an http(s) URL")
+
+
+def _ttl(_inst: object, attribute: "attrs.Attribute[int]", value: int) -> None:
+    if not 30 <= value <= 86400:
+        raise ValueError(f"{attribute.name}: {value} is outside 30..86400 seconds")
+
+
+@attrs.frozen
+class MediaConfig:
+    """Video lessons: the tokens the module signs for the SFU (see docs/lessons.md)."""
+
+    # Whether lessons and media tokens are offered at all.
+    enabled: bool = False
+    # The secret shared with the SFU (HS256); at least 32 characters. `make run`
+    # generates one into var/.
+    token_secret: str | None = None
+    # Where browsers reach the SFU: the lesson page and its WebSocket live there.
+    sfu_public_url: str = attrs.field(default="http://127.0.0.1:8090/", validator=_http_url)
+    # How long a media token is good for, in seconds (enough to join; a running
+    # session is not cut when it expires).
+    token_ttl_seconds: int = attrs.field(default=600, validator=_ttl)
+    # Whether students may share their screen without the teacher allowing it.
+    students_may_share_screen: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        if self.enabled and not self.token_secret:
+            raise ValueError(
+                "token_secret: required when media.enabled is true "
+                "(a random string of at least 32 characters, shared with the SFU)"
+            )
+        if self.token_secret is not None and len(self.token_secret) < 32:
+            raise ValueError("token_secret: must be at least 32 characters long")
+
+
 @attrs.frozen
 class PartaConfig:
     """Everything the server operator sets for Parta; every key has a default."""
@@ -41,6 +78,8 @@ class PartaConfig:
     # Whether a person with an invitation code may create their account with it
     # (POST /invites/{code}/register); otherwise accounts come from the operator.
     registration_with_invite: bool = True
+    # Video lessons and media tokens.
+    media: MediaConfig = attrs.field(factory=MediaConfig)
 
 
 def parse_config(raw: Mapping[str, Any] | None) -> PartaConfig:

@@ -4,18 +4,21 @@ One leaf resource is registered at the base path; it routes by method and path
 pattern so that new endpoints are one line in :attr:`ApiResource.routes`.
 """
 
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from importlib import resources
 from typing import Any
 
 import jsonschema
 import jsonschema.exceptions
 from synapse.module_api import (
+    DirectServeHtmlResource,
     DirectServeJsonResource,
     ModuleApi,
     SynapseRequest,
-    parse_json_object_from_request,
+    respond_with_html,
 )
 from synapse.module_api.errors import Codes, SynapseError
 
@@ -25,7 +28,8 @@ logger = logging.getLogger(__name__)
 
 BASE_PATH = "/_synapse/client/parta/v1"
 
-Handler = Callable[..., Awaitable[tuple[int, Any]]]
+# A handler answers (code, JSON), or None when it wrote the response itself (a file).
+Handler = Callable[..., Awaitable[tuple[int, Any] | None]]
 
 _NOT_FOUND = Message(
     ru="Нет такого адреса в API Parta: {path}",
@@ -35,6 +39,11 @@ _BAD_METHOD = Message(
     ru="Метод {method} не поддерживается для {path}",
     en="Method {method} is not supported for {path}",
 )
+
+
+def route_pattern(pattern: str) -> re.Pattern[str]:
+    """The full-path regex of a route given under :data:`BASE_PATH`."""
+    return re.compile(f"^{BASE_PATH}{pattern}$")
 
 
 class ApiResource(DirectServeJsonResource):
@@ -47,9 +56,9 @@ class ApiResource(DirectServeJsonResource):
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
 
     def route(self, method: str, pattern: str, handler: Handler) -> None:
-        self.routes.append((method, re.compile(f"^{BASE_PATH}{pattern}$"), handler))
+        self.routes.append((method, route_pattern(pattern), handler))
 
-    async def _async_render(self, request: SynapseRequest) -> tuple[int, Any]:
+    async def _async_render(self, request: SynapseRequest) -> tuple[int, Any] | None:
         method = request.method.decode("ascii")
         if method == "HEAD":
             method = "GET"
@@ -81,9 +90,21 @@ async def requester_id(api: ModuleApi, request: SynapseRequest) -> str:
     return requester.user.to_string()
 
 
+_NOT_JSON = Message(
+    ru="Тело запроса должно быть объектом JSON",
+    en="The request body must be a JSON object",
+)
+
+
 def json_body(request: SynapseRequest, schema: dict[str, Any]) -> dict[str, Any]:
     """The request's JSON object, checked against a JSON Schema (400 ``M_BAD_JSON``)."""
-    body = parse_json_object_from_request(request)
+    raw = request.content.read() if request.content is not None else b""
+    try:
+        body = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise SynapseError(400, _NOT_JSON.format(), Codes.NOT_JSON) from None
+    if not isinstance(body, dict):
+        raise SynapseError(400, _NOT_JSON.format(), Codes.NOT_JSON)
     check_json(body, schema)
     return body
 
@@ -96,3 +117,25 @@ def check_json(value: object, schema: dict[str, Any]) -> None:
         return
     where = "/".join(str(p) for p in error.absolute_path) or "(body)"
     raise SynapseError(400, _BAD_BODY.format(detail=f"{where}: {error.message}"), Codes.BAD_JSON)
+
+
+class StaticPage(DirectServeHtmlResource):
+    """One HTML page of the module's package, served for every path below it."""
+
+    isLeaf = True
+
+    def __init__(self, filename: str):
+        super().__init__()
+        self._html = (
+            resources.files(__package__).joinpath("static", filename).read_text(encoding="utf-8")
+        )
+
+    async def _async_render_GET(self, request: SynapseRequest) -> None:
+        request.responseHeaders.setRawHeaders(
+            b"Content-Security-Policy",
+            [
+                b"default-src 'self'; script-src 'self' 'unsafe-inline'; "
+                b"style-src 'unsafe-inline'; frame-ancestors 'none'"
+            ],
+        )
+        respond_with_html(request, 200, self._html)

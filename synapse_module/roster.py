@@ -9,7 +9,7 @@ import logging
 import secrets
 import time
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 import attrs
@@ -33,6 +33,7 @@ from parta_common.roles import Role
 
 from . import policy
 from . import roster_store as db
+from .concurrency import gather_limited
 from .errors import forbidden, not_found
 from .http import check_json, json_body, requester_id
 from .policy import Person, RoomKind, SchoolPolicy, SchoolRoom, Standing
@@ -49,6 +50,9 @@ if TYPE_CHECKING:
     from . import PartaModule
 
 logger = logging.getLogger(__name__)
+
+# How many people a batch brings into their rooms at once.
+BATCH_CONCURRENCY: Final = 4
 
 # Invitation codes: no 0/O, 1/I/L; 8 characters ≈ 40 bits, shown as XXXX-XXXX.
 _CODE_ALPHABET: Final = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -108,7 +112,7 @@ CREATE_CLASS_SCHEMA: Final = {
         "external_id": _ID,
     },
 }
-PUT_MEMBER_SCHEMA: Final = {
+PUT_MEMBER_SCHEMA: Final[dict[str, Any]] = {
     "type": "object",
     "additionalProperties": False,
     "required": ["roles"],
@@ -123,6 +127,23 @@ PUT_MEMBER_SCHEMA: Final = {
         "homeroom_of": {"type": "array", "items": _ID, "uniqueItems": True, "maxItems": 10},
     },
 }
+BATCH_MEMBERS_SCHEMA: Final = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["members"],
+    "properties": {
+        "members": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 1000,
+            "items": {
+                **PUT_MEMBER_SCHEMA,
+                "required": ["user_id", "roles"],
+                "properties": {**PUT_MEMBER_SCHEMA["properties"], "user_id": _USER_ID},
+            },
+        }
+    },
+}
 CREATE_INVITE_SCHEMA: Final = {
     "type": "object",
     "additionalProperties": False,
@@ -132,7 +153,7 @@ CREATE_INVITE_SCHEMA: Final = {
         "class_id": _ID,
         "child_user_id": _USER_ID,
         "max_uses": {"type": "integer", "minimum": 1, "maximum": 1000},
-        "expires_in": {"type": "integer", "minimum": 60, "maximum": 366 * 86400},
+        "expires_in": {"type": "integer", "minimum": 1, "maximum": 366 * 86400},
     },
 }
 REGISTER_SCHEMA: Final = {
@@ -160,6 +181,19 @@ PARENT_INVITE_SCHEMA: Final = {
     "additionalProperties": False,
     "required": ["school_id"],
     "properties": {"school_id": _ID},
+}
+
+# The request schemas, published in the OpenAPI document under these names.
+REQUEST_SCHEMAS: Final = {
+    "CreateSchool": CREATE_SCHOOL_SCHEMA,
+    "PatchSchool": PATCH_SCHOOL_SCHEMA,
+    "CreateClass": CREATE_CLASS_SCHEMA,
+    "PutMember": PUT_MEMBER_SCHEMA,
+    "BatchMembers": BATCH_MEMBERS_SCHEMA,
+    "CreateInvite": CREATE_INVITE_SCHEMA,
+    "Register": REGISTER_SCHEMA,
+    "CreateUnit": UNIT_SCHEMA,
+    "ParentInvite": PARENT_INVITE_SCHEMA,
 }
 
 _INVITE_REFUSALS: Final[dict[str, tuple[int, Message]]] = {
@@ -201,6 +235,33 @@ def _refuse(message: Message, **kwargs: object) -> tuple[Codes, dict[str, Any]]:
 class Roster:
     """The school model: API under ``/schools``, ``/units``, ``/invites``, ``/me``."""
 
+    # (method, path pattern under BASE_PATH, handler name)
+    ROUTES: Final = (
+        ("GET", "/me", "get_me"),
+        ("POST", "/me/parent_invite", "post_parent_invite"),
+        ("POST", "/units", "post_unit"),
+        ("PUT", "/units/([^/]+)/coordinators/([^/]+)", "put_coordinator"),
+        ("POST", "/schools", "post_school"),
+        ("GET", "/schools", "get_schools"),
+        ("GET", "/schools/by_external_id/([^/]+)", "get_school_by_external_id"),
+        ("GET", "/schools/([^/]+)", "get_school"),
+        ("PATCH", "/schools/([^/]+)", "patch_school"),
+        ("POST", "/schools/([^/]+)/classes", "post_class"),
+        ("GET", "/schools/([^/]+)/classes", "get_classes"),
+        ("GET", "/schools/([^/]+)/classes/([^/]+)", "get_class"),
+        ("POST", "/schools/([^/]+)/classes/([^/]+)/archive", "post_archive"),
+        ("GET", "/schools/([^/]+)/members", "get_members"),
+        ("POST", "/schools/([^/]+)/members/batch", "post_members_batch"),
+        ("PUT", "/schools/([^/]+)/members/([^/]+)", "put_member"),
+        ("DELETE", "/schools/([^/]+)/members/([^/]+)", "delete_member"),
+        ("POST", "/schools/([^/]+)/invites", "post_invite"),
+        ("GET", "/schools/([^/]+)/invites", "get_invites"),
+        ("DELETE", "/schools/([^/]+)/invites/([^/]+)", "delete_invite"),
+        ("GET", "/invites/([^/]+)", "get_invite"),
+        ("POST", "/invites/([^/]+)/redeem", "post_redeem"),
+        ("POST", "/invites/([^/]+)/register", "post_register"),
+    )
+
     def __init__(self, module: "PartaModule"):
         self.module = module
         self.api: ModuleApi = module.api
@@ -233,29 +294,8 @@ class Roster:
         if api.worker_name is None:
             api.delayed_background_call(0, self._ensure_service_account, desc="parta_service")
 
-        r = module.resource.route
-        r("GET", "/me", self.get_me)
-        r("POST", "/me/parent_invite", self.post_parent_invite)
-        r("POST", "/units", self.post_unit)
-        r("PUT", "/units/([^/]+)/coordinators/([^/]+)", self.put_coordinator)
-        r("POST", "/schools", self.post_school)
-        r("GET", "/schools", self.get_schools)
-        r("GET", "/schools/by_external_id/([^/]+)", self.get_school_by_external_id)
-        r("GET", "/schools/([^/]+)", self.get_school)
-        r("PATCH", "/schools/([^/]+)", self.patch_school)
-        r("POST", "/schools/([^/]+)/classes", self.post_class)
-        r("GET", "/schools/([^/]+)/classes", self.get_classes)
-        r("GET", "/schools/([^/]+)/classes/([^/]+)", self.get_class)
-        r("POST", "/schools/([^/]+)/classes/([^/]+)/archive", self.post_archive)
-        r("GET", "/schools/([^/]+)/members", self.get_members)
-        r("PUT", "/schools/([^/]+)/members/([^/]+)", self.put_member)
-        r("DELETE", "/schools/([^/]+)/members/([^/]+)", self.delete_member)
-        r("POST", "/schools/([^/]+)/invites", self.post_invite)
-        r("GET", "/schools/([^/]+)/invites", self.get_invites)
-        r("DELETE", "/schools/([^/]+)/invites/([^/]+)", self.delete_invite)
-        r("GET", "/invites/([^/]+)", self.get_invite)
-        r("POST", "/invites/([^/]+)/redeem", self.post_redeem)
-        r("POST", "/invites/([^/]+)/register", self.post_register)
+        for method, pattern, handler in self.ROUTES:
+            module.resource.route(method, pattern, getattr(self, handler))
 
     # -- start-up ---------------------------------------------------------------
 
@@ -545,7 +585,12 @@ class Roster:
         rooms = {RoomKind.SCHOOL_SPACE: space}
         for kind in (RoomKind.ANNOUNCEMENTS, RoomKind.STAFF, RoomKind.DOCUMENTS, RoomKind.ARTICLES):
             rooms[kind] = await self.structure.create_child_room(
-                kind, ROOM_NAMES[kind], space, [room_kind_state(kind, sid, None)], users
+                kind,
+                ROOM_NAMES[kind],
+                space,
+                [room_kind_state(kind, sid, None)],
+                users,
+                allow=[] if kind is RoomKind.STAFF else [space],
             )
         return rooms
 
@@ -687,12 +732,15 @@ class Roster:
             "year": cls.year,
             "title": cls.title,
         }
+        staff_room = school_rooms.get(RoomKind.STAFF.value)
+        staff = [staff_room] if staff_room else []
         space = await self.structure.create_space(
             RoomKind.CLASS_SPACE,
             f"{title}, {cls.year}",
             school.name,
             [class_state(content), room_kind_state(RoomKind.CLASS_SPACE, school_id, cls.class_id)],
             users,
+            allow=staff,
         )
         rooms = {RoomKind.CLASS_SPACE: space}
         for kind in (RoomKind.CLASS_CHAT, RoomKind.PARENTS_CHAT):
@@ -702,6 +750,7 @@ class Roster:
                 space,
                 [class_state(content), room_kind_state(kind, school_id, cls.class_id)],
                 users,
+                allow=([space] if kind is RoomKind.CLASS_CHAT else []) + staff,
             )
         school_space = school_rooms.get(RoomKind.SCHOOL_SPACE.value)
         if school_space:
@@ -835,6 +884,85 @@ class Roster:
         )
         return 200, _standing_json(target, standing)
 
+    async def post_members_batch(
+        self, request: SynapseRequest, school_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        """Many people at once (an enrolment, a roster sync): all checked first, written in
+        one transaction, then Matrix brought in step for each."""
+        user_id = await requester_id(self.api, request)
+        body = json_body(request, BATCH_MEMBERS_SCHEMA)
+        school = await self._school(school_id)
+        await self._require_manager(user_id, school)
+        entries = body["members"]
+        targets = [e["user_id"] for e in entries]
+        if len(set(targets)) != len(targets):
+            raise _bad(msg.BATCH_DUPLICATE)
+        all_classes = {
+            c.class_id: c
+            for c in await self.store.run(
+                "parta_list_classes", db.list_classes_txn, school_id, None, True
+            )
+        }
+        batch_students = frozenset(e["user_id"] for e in entries if "student" in e["roles"])
+        plan: list[tuple[str, set[Role], dict[str, Role], set[str], set[str]]] = []
+        for index, entry in enumerate(entries):
+            try:
+                await self._require_user(entry["user_id"])
+                roles = {Role(r) for r in entry["roles"]}
+                children = set(entry.get("children", []))
+                homeroom_of = set(entry.get("homeroom_of", []))
+                classes = await self._validate_member(
+                    school,
+                    roles,
+                    set(entry.get("classes", [])),
+                    children,
+                    homeroom_of,
+                    all_classes,
+                    batch_students,
+                )
+            except SynapseError as e:
+                raise SynapseError(
+                    e.code, f"members/{index} ({entry['user_id']}): {e.msg}", e.errcode
+                ) from None
+            plan.append((entry["user_id"], roles, classes, children, homeroom_of))
+        before = await self.store.run("parta_people", db.get_people_txn, targets)
+        await self.store.run(
+            "parta_put_members", _put_members_txn, school_id, plan, user_id, _now_ms()
+        )
+        await self._forget(targets)
+        after = await self.store.run("parta_people", db.get_people_txn, targets)
+        rooms = await self.store.run("parta_school_rooms_full", db.school_rooms_txn, school_id)
+        moved: set[str] = set()
+        for target in targets:
+            b = before[target].standing(school_id)
+            a = after[target].standing(school_id)
+            if b is not None and (a is None or a.learns_in != b.learns_in):
+                moved.add(target)
+
+        # A few people at a time: Synapse persists events of different rooms in parallel.
+        def reconcile(target: str) -> Callable[[], Awaitable[bool]]:
+            return lambda: self._reconcile(
+                school_id, before[target], after[target], rooms=rooms, sync_power=False
+            )
+
+        results = await gather_limited([reconcile(t) for t in targets], BATCH_CONCURRENCY)
+        staff_changed = any(results)
+        for child in sorted(moved):
+            for parent in await self.store.run(
+                "parta_parents_of", db.parents_of_txn, school_id, child
+            ):
+                await self._forget([parent])
+                now = await self.get_person(parent)
+                await self._reconcile(school_id, now, now, full=True, rooms=rooms)
+        if staff_changed:
+            await self._sync_power_levels(school_id, rooms)
+        return 200, {
+            "members": [
+                _standing_json(t, after[t].standing(school_id) or Standing(school_id))
+                for t in targets
+            ]
+        }
+
     async def _validate_member(
         self,
         school: db.School,
@@ -842,14 +970,20 @@ class Roster:
         class_ids: set[str],
         children: set[str],
         homeroom_of: set[str],
+        all_classes: dict[str, db.SchoolClass] | None = None,
+        batch_students: frozenset[str] = frozenset(),
     ) -> dict[str, Role]:
-        """Classes → role in that class; 400 with the reason when the body is wrong."""
-        all_classes = {
-            c.class_id: c
-            for c in await self.store.run(
-                "parta_list_classes", db.list_classes_txn, school.school_id, None, True
-            )
-        }
+        """Classes → role in that class; 400 with the reason when the body is wrong.
+
+        ``batch_students``: people a batch makes students, who may be others' children.
+        """
+        if all_classes is None:
+            all_classes = {
+                c.class_id: c
+                for c in await self.store.run(
+                    "parta_list_classes", db.list_classes_txn, school.school_id, None, True
+                )
+            }
         for class_id in class_ids | homeroom_of:
             cls = all_classes.get(class_id)
             if cls is None:
@@ -871,9 +1005,11 @@ class Roster:
             raise _bad(msg.PARENT_NEEDS_CHILD)
         if children and Role.PARENT not in roles:
             raise _bad(msg.PARENT_NEEDS_CHILD)
-        if children:
-            people = await self.store.run("parta_people", db.get_people_txn, children)
-            for child in children:
+        if children - batch_students:
+            people = await self.store.run(
+                "parta_people", db.get_people_txn, children - batch_students
+            )
+            for child in children - batch_students:
                 s = people[child].standing(school.school_id)
                 if s is None or Role.STUDENT not in s.roles:
                     raise _bad(msg.CHILD_NOT_STUDENT, user_id=child)
@@ -969,18 +1105,35 @@ class Roster:
         return a or Standing(school.school_id)
 
     async def _reconcile(
-        self, school_id: str, before: Person, after: Person, full: bool = False
-    ) -> None:
-        """Bring Matrix in step with the roster for one person in one school."""
-        rooms = await self.store.run("parta_school_rooms_full", db.school_rooms_txn, school_id)
+        self,
+        school_id: str,
+        before: Person,
+        after: Person,
+        full: bool = False,
+        rooms: list[SchoolRoom] | None = None,
+        sync_power: bool = True,
+    ) -> bool:
+        """Bring Matrix in step with the roster for one person in one school.
+
+        Returns whether the person's staff standing was or is involved (power levels
+        depend on it); with ``sync_power`` they are brought in step here too.
+        """
+        if rooms is None:
+            rooms = await self.store.run("parta_school_rooms_full", db.school_rooms_txn, school_id)
         b = before.standing(school_id)
         a = after.standing(school_id)
         expected = policy.expected_rooms(after, rooms)
+        had = set() if full else set(policy.expected_rooms(before, rooms))
         # Spaces first: restricted rooms need the space membership to join.
         order = {RoomKind.SCHOOL_SPACE: 0, RoomKind.CLASS_SPACE: 1}
         for room in sorted(rooms, key=lambda r: order.get(r.kind, 2)):
             if room.room_id in expected:
-                await self.structure.ensure_joined(room.room_id, room.kind, after.user_id)
+                await self.structure.ensure_joined(
+                    room.room_id,
+                    room.kind,
+                    after.user_id,
+                    probably_absent=not full and room.room_id not in had,
+                )
             elif room.archived:
                 continue
             else:
@@ -989,10 +1142,10 @@ class Roster:
                 if was_in and not now_in:
                     await self.structure.ensure_left(room.room_id, after.user_id)
         # Power levels change only when someone's staff standing changed.
-        staff_before = bool(b and b.is_staff)
-        staff_after = bool(a and a.is_staff)
-        if staff_before or staff_after:
+        staff = bool(b and b.is_staff) or bool(a and a.is_staff)
+        if staff and sync_power:
             await self._sync_power_levels(school_id, rooms)
+        return staff
 
     async def _sync_power_levels(self, school_id: str, rooms: list[SchoolRoom]) -> None:
         staff = await self.store.run(
@@ -1400,6 +1553,17 @@ class Roster:
                 if refusal:
                     raise forbidden(refusal)
         return True, None
+
+
+def _put_members_txn(
+    txn: Any,
+    school_id: str,
+    plan: list[tuple[str, set[Role], dict[str, Role], set[str], set[str]]],
+    actor: str,
+    ts: int,
+) -> None:
+    for target, roles, classes, children, homeroom_of in plan:
+        db.put_member_txn(txn, school_id, target, roles, classes, children, homeroom_of, actor, ts)
 
 
 def _hash_password(password: str) -> str:

@@ -10,6 +10,7 @@ import logging
 from typing import Any, Final
 
 from synapse.module_api import ModuleApi
+from synapse.module_api.errors import SynapseError
 
 from parta_common import events
 
@@ -34,8 +35,9 @@ ROOM_TOPICS: Final[dict[RoomKind, str]] = {
     RoomKind.PARENTS_CHAT: "Родители, классный руководитель и администрация / Parents, "
     "the homeroom teacher and administrators",
 }
-# Rooms people join straight from their space; the others need an invitation.
-RESTRICTED: Final = frozenset(
+# Rooms the module joins people to straight from their space; for the others it
+# sends an invitation first.
+DIRECT_JOIN: Final = frozenset(
     {RoomKind.ANNOUNCEMENTS, RoomKind.DOCUMENTS, RoomKind.ARTICLES, RoomKind.CLASS_CHAT}
 )
 
@@ -55,10 +57,19 @@ class Structure:
         state: list[dict[str, Any]],
         users: dict[str, int],
         avatar_mxc: str | None = None,
+        allow: list[str] | None = None,
     ) -> str:
         probe = SchoolRoom(room_id="", kind=kind)
+        join_rule: dict[str, Any] = (
+            {
+                "join_rule": "restricted",
+                "allow": [{"type": "m.room_membership", "room_id": r} for r in allow],
+            }
+            if allow
+            else {"join_rule": "invite"}
+        )
         initial_state = [
-            {"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": "invite"}},
+            {"type": "m.room.join_rules", "state_key": "", "content": join_rule},
             *state,
         ]
         if avatar_mxc:
@@ -87,15 +98,21 @@ class Structure:
         space_id: str,
         state: list[dict[str, Any]],
         users: dict[str, int],
+        allow: list[str],
     ) -> str:
-        """A room inside ``space_id``, linked both ways."""
+        """A room inside ``space_id``, linked both ways.
+
+        ``allow``: members of these rooms may join by themselves (restricted join rule);
+        the module's own join rules still decide who of them really may. Class rooms
+        allow the staff room, so administrators can open any class's rooms.
+        """
         probe = SchoolRoom(room_id="", kind=kind)
         join_rule: dict[str, Any] = (
             {
                 "join_rule": "restricted",
-                "allow": [{"type": "m.room_membership", "room_id": space_id}],
+                "allow": [{"type": "m.room_membership", "room_id": r} for r in allow],
             }
-            if kind in RESTRICTED
+            if allow
             else {"join_rule": "invite"}
         )
         via = [self._api.server_name]
@@ -166,16 +183,28 @@ class Structure:
         event = state.get(("m.room.member", user_id))
         return None if event is None else str(event.content.get("membership"))
 
-    async def ensure_joined(self, room_id: str, kind: RoomKind, user_id: str) -> bool:
-        """Put ``user_id`` into the room (invite first where the room needs it)."""
-        current = await self.membership(room_id, user_id)
+    async def ensure_joined(
+        self, room_id: str, kind: RoomKind, user_id: str, probably_absent: bool = False
+    ) -> bool:
+        """Put ``user_id`` into the room (invite first where the room needs it).
+
+        ``probably_absent``: the roster did not put them here before, so skip reading
+        their membership (the common case when enrolling); a repeated join is a no-op in
+        Synapse and an invitation to someone already in is refused and ignored.
+        """
+        current = None if probably_absent else await self.membership(room_id, user_id)
         if current == "join":
             return False
         if current == "ban":
             await self._api.update_room_membership(self.service, user_id, room_id, "leave")
             current = "leave"
-        if kind not in RESTRICTED and current != "invite":
-            await self._api.update_room_membership(self.service, user_id, room_id, "invite")
+        if kind not in DIRECT_JOIN and current != "invite":
+            try:
+                await self._api.update_room_membership(self.service, user_id, room_id, "invite")
+            except SynapseError as e:
+                if not probably_absent or e.code != 403:
+                    raise
+                # Already in the room or already invited: the join below settles it.
         await self._api.update_room_membership(user_id, user_id, room_id, "join")
         return True
 

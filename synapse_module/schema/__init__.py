@@ -4,9 +4,10 @@ from collections.abc import Sequence
 
 from synapse_module.store import Step
 
-from . import roster
+from . import lessons, roster
 
 # area name -> its steps; every feature adds its own line.
 AREAS: dict[str, Sequence[Step]] = {
     "roster": roster.STEPS,
+    "lessons": lessons.STEPS,
 }

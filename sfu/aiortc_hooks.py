@@ -1,0 +1,154 @@
+"""Every use of aiortc's private API lives here; aiortc is pinned to the tested version.
+
+aiortc's ``RTCRtpReceiver`` decodes everything it receives and ``RTCRtpSender`` encodes
+what its track yields. An SFU needs neither: it takes RTP packets as they come out of
+SRTP and writes rewritten packets into another peer's SRTP. So, on the transceivers of a
+participant's peer connection, before aiortc starts them:
+
+- :func:`hook_receiver` replaces ``receive`` (which would start a decoder thread and an
+  RTCP loop) with a registration in the DTLS transport's RTP router, and routes parsed
+  packets to a callback instead of the jitter buffer;
+- :func:`hook_sender` replaces ``send`` (which would start the encode loop and sender
+  reports) with a registration for RTCP routing, and routes the subscriber's RTCP
+  (NACK, PLI, FIR, receiver reports) to a callback;
+- :class:`RtpWriter` protects and sends ready RTP/RTCP bytes on the peer's transport
+  synchronously (no per-packet coroutine chain).
+
+``tests/test_sfu_hooks.py`` checks these against the real aiortc.
+"""
+
+from collections.abc import Callable
+from typing import Any, Final
+
+import aiortc
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc.rtcdtlstransport import RTCDtlsTransport, State
+from aiortc.rtcrtpparameters import RTCRtpReceiveParameters, RTCRtpSendParameters
+from aiortc.rtp import AnyRtcpPacket, RtpPacket
+
+AIORTC_VERSION: Final = "1.16.0"
+
+
+class UnsupportedAiortc(RuntimeError):
+    pass
+
+
+def check_aiortc_version() -> None:
+    if aiortc.__version__ != AIORTC_VERSION:
+        raise UnsupportedAiortc(
+            f"the SFU hooks aiortc internals and needs aiortc=={AIORTC_VERSION}, "
+            f"found {aiortc.__version__}"
+        )
+
+
+def offered_direction(transceiver: RTCRtpTransceiver) -> str | None:
+    """The direction the remote offer asks of us for this transceiver (ours, not theirs)."""
+    direction: str | None = transceiver._offerDirection
+    return direction
+
+
+def hook_receiver(
+    receiver: RTCRtpReceiver,
+    on_start: Callable[[RTCRtpReceiveParameters], None],
+    on_rtp: Callable[[RtpPacket], None],
+) -> None:
+    """Take over ``receiver``: no decoder, no jitter buffer; packets go to ``on_rtp``."""
+    if getattr(receiver, "_parta_hooked", False):
+        return
+    started = False
+
+    async def receive(parameters: RTCRtpReceiveParameters) -> None:
+        nonlocal started
+        if started:
+            return
+        started = True
+        receiver.transport._register_rtp_receiver(receiver, parameters)
+        on_start(parameters)
+
+    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        on_rtp(packet)
+
+    async def handle_rtcp_packet(packet: AnyRtcpPacket) -> None:
+        # Sender reports and BYEs from the publisher: nothing to do for forwarding.
+        return
+
+    async def stop() -> None:
+        if started:
+            receiver.transport._unregister_rtp_receiver(receiver)
+
+    _patch(receiver, receive=receive, _handle_rtp_packet=handle_rtp_packet)
+    _patch(receiver, _handle_rtcp_packet=handle_rtcp_packet, stop=stop, _parta_hooked=True)
+
+
+def hook_sender(
+    sender: RTCRtpSender,
+    on_start: Callable[[RTCRtpSendParameters], None],
+    on_rtcp: Callable[[AnyRtcpPacket], None],
+) -> None:
+    """Take over ``sender``: no encoder, no RTP loop; the subscriber's RTCP goes to ``on_rtcp``."""
+    if getattr(sender, "_parta_hooked", False):
+        return
+    started = False
+
+    async def send(parameters: RTCRtpSendParameters) -> None:
+        nonlocal started
+        if started:
+            return
+        started = True
+        sender.transport._register_rtp_sender(sender, parameters)
+        on_start(parameters)
+
+    async def handle_rtcp_packet(packet: AnyRtcpPacket) -> None:
+        on_rtcp(packet)
+
+    async def stop() -> None:
+        if started:
+            sender.transport._unregister_rtp_sender(sender)
+
+    _patch(sender, send=send, _handle_rtcp_packet=handle_rtcp_packet, stop=stop)
+    _patch(sender, _parta_hooked=True)
+
+
+def sender_ssrc(sender: RTCRtpSender) -> int:
+    ssrc: int = sender._ssrc
+    return ssrc
+
+
+def dtls_transport(pc: RTCPeerConnection) -> RTCDtlsTransport | None:
+    """The one (bundled) DTLS transport of ``pc``, once it has transceivers."""
+    for transceiver in pc.getTransceivers():
+        transport: RTCDtlsTransport = transceiver.receiver.transport
+        return transport
+    return None
+
+
+class RtpWriter:
+    """Sends ready RTP/RTCP bytes through one peer's SRTP session and ICE pair."""
+
+    def __init__(self, transport: RTCDtlsTransport) -> None:
+        self._dtls = transport
+
+    def send_rtp(self, data: bytes) -> bool:
+        dtls = self._dtls
+        if dtls._state is not State.CONNECTED:
+            return False
+        pair = dtls.transport._connection._nominated.get(1)
+        if pair is None:
+            return False
+        pair.protocol.transport.sendto(dtls._tx_srtp.protect(data), pair.remote_addr)
+        return True
+
+    def send_rtcp(self, data: bytes) -> bool:
+        dtls = self._dtls
+        if dtls._state is not State.CONNECTED:
+            return False
+        pair = dtls.transport._connection._nominated.get(1)
+        if pair is None:
+            return False
+        pair.protocol.transport.sendto(dtls._tx_srtp.protect_rtcp(data), pair.remote_addr)
+        return True
+
+
+def _patch(obj: object, **attributes: Any) -> None:
+    for name, value in attributes.items():
+        setattr(obj, name, value)

@@ -1,0 +1,179 @@
+"""Media tokens: the module's signed permission for one person in one room's lesson.
+
+Two ways in, one answer ``{token, sfu_url, expires_at, …}``:
+
+* ``POST /rooms/{roomId}/media_token`` with the person's Matrix access token;
+* ``POST /rooms/{roomId}/media_token/openid`` with an OpenID token (what an Element
+  widget gets through the widget API), checked against this homeserver's
+  ``/_matrix/federation/v1/openid/userinfo``.
+
+The grants come from the person's role in that room (:class:`RoomRoles`).
+"""
+
+import logging
+import time
+import urllib.parse
+from typing import TYPE_CHECKING, Any, Final
+
+from synapse.module_api import ModuleApi, SynapseRequest
+from synapse.module_api.errors import Codes, SynapseError
+
+from parta_common import tokens
+from parta_common.messages import Message
+
+from .config import MediaConfig
+from .errors import forbidden
+from .http import json_body, requester_id
+from .room_roles import RoomRoles
+
+if TYPE_CHECKING:
+    from . import PartaModule
+
+logger = logging.getLogger(__name__)
+
+MEDIA_DISABLED: Final = Message(
+    ru="Видеоуроки на этом сервере не включены.",
+    en="Video lessons are not enabled on this server.",
+)
+BAD_ROOM_ID: Final = Message(
+    ru="«{room_id}» — не идентификатор комнаты Matrix.",
+    en="«{room_id}» is not a Matrix room ID.",
+)
+NOT_A_MEMBER: Final = Message(
+    ru="Вы не участник этой комнаты, поэтому не можете войти в её урок.",
+    en="You are not a member of this room, so you cannot join its lesson.",
+)
+OTHER_SERVER: Final = Message(
+    ru="Этот сервер выдаёт доступ к урокам только своим пользователям ({server}).",
+    en="This server gives access to lessons only to its own users ({server}).",
+)
+OPENID_INVALID: Final = Message(
+    ru="Токен OpenID недействителен или истёк; откройте урок заново.",
+    en="The OpenID token is invalid or has expired; open the lesson again.",
+)
+OPENID_UNCHECKED: Final = Message(
+    ru="Не удалось проверить токен OpenID: {detail}",
+    en="Could not check the OpenID token: {detail}",
+)
+
+_EMPTY_BODY: Final[dict[str, Any]] = {
+    "type": "object",
+    "properties": {"device_id": {"type": "string", "maxLength": 255}},
+    "additionalProperties": False,
+}
+_OPENID_BODY: Final[dict[str, Any]] = {
+    "type": "object",
+    "required": ["openid_token"],
+    "properties": {
+        "openid_token": {
+            "type": "object",
+            "required": ["access_token", "matrix_server_name"],
+            "properties": {
+                "access_token": {"type": "string", "minLength": 1, "maxLength": 1024},
+                "matrix_server_name": {"type": "string", "minLength": 1, "maxLength": 255},
+                "token_type": {"type": "string"},
+                "expires_in": {"type": "integer"},
+            },
+        },
+        "device_id": {"type": "string", "maxLength": 255},
+    },
+    "additionalProperties": False,
+}
+
+
+def room_id_from_path(raw: str) -> str:
+    """The room ID in a URL path segment, or 400 when it is not one."""
+    room_id = urllib.parse.unquote(raw)
+    if not room_id.startswith("!") or len(room_id) > 255 or any(c.isspace() for c in room_id):
+        raise SynapseError(400, BAD_ROOM_ID.format(room_id=room_id[:80]), Codes.INVALID_PARAM)
+    return room_id
+
+
+class MediaTokens:
+    """Signs media tokens for the SFU; registers the two token endpoints."""
+
+    # (method, path pattern under BASE_PATH, handler name)
+    ROUTES: Final = (
+        ("POST", r"/rooms/([^/]+)/media_token", "post_media_token"),
+        ("POST", r"/rooms/([^/]+)/media_token/openid", "post_media_token_openid"),
+    )
+
+    def __init__(
+        self, module: "PartaModule", api: ModuleApi, config: MediaConfig, roles: RoomRoles
+    ):
+        self._api = api
+        self._config = config
+        self._roles = roles
+        for method, pattern, handler in self.ROUTES:
+            module.resource.route(method, pattern, getattr(self, handler))
+
+    @property
+    def secret(self) -> str:
+        if not self._config.enabled or self._config.token_secret is None:
+            raise SynapseError(404, MEDIA_DISABLED.format(), Codes.NOT_FOUND)
+        return self._config.token_secret
+
+    async def post_media_token(
+        self, request: SynapseRequest, raw_room_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        self.secret  # noqa: B018 -- refuse early when lessons are off
+        user_id = await requester_id(self._api, request)
+        room_id = room_id_from_path(raw_room_id)
+        if request.content is not None and request.content.getvalue().strip():
+            json_body(request, _EMPTY_BODY)
+        return 200, await self.issue(user_id, room_id)
+
+    async def post_media_token_openid(
+        self, request: SynapseRequest, raw_room_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        self.secret  # noqa: B018
+        room_id = room_id_from_path(raw_room_id)
+        body = json_body(request, _OPENID_BODY)
+        openid = body["openid_token"]
+        user_id = await self.openid_user(openid["access_token"], openid["matrix_server_name"])
+        return 200, await self.issue(user_id, room_id)
+
+    async def openid_user(self, access_token: str, server_name: str) -> str:
+        """The local user an OpenID token stands for, asked of this homeserver."""
+        if server_name != self._api.server_name:
+            raise forbidden(OTHER_SERVER, server=self._api.server_name)
+        url = f"{self._api.public_baseurl.rstrip('/')}/_matrix/federation/v1/openid/userinfo"
+        try:
+            answer = await self._api.http_client.get_json(url, {"access_token": access_token})
+        except Exception as e:
+            code = getattr(e, "code", None)
+            if code == 401:
+                raise SynapseError(401, OPENID_INVALID.format(), Codes.UNKNOWN_TOKEN) from None
+            logger.warning("OpenID userinfo at %s failed: %s", url, e)
+            raise SynapseError(
+                502, OPENID_UNCHECKED.format(detail=type(e).__name__), Codes.UNKNOWN
+            ) from None
+        sub = answer.get("sub") if isinstance(answer, dict) else None
+        if not isinstance(sub, str) or not sub.startswith("@"):
+            raise SynapseError(401, OPENID_INVALID.format(), Codes.UNKNOWN_TOKEN)
+        if not self._api.is_mine(sub):
+            raise forbidden(OTHER_SERVER, server=self._api.server_name)
+        return sub
+
+    async def issue(self, user_id: str, room_id: str) -> dict[str, Any]:
+        """Sign a token for ``user_id`` in ``room_id`` with the grants of their role."""
+        role = await self._roles.role_in_room(user_id, room_id)
+        if role is None:
+            raise forbidden(NOT_A_MEMBER)
+        grants = tokens.grant_for(role, self._config.students_may_share_screen)
+        name = await self._roles.display_name(user_id, room_id)
+        now = time.time()
+        ttl = self._config.token_ttl_seconds
+        token = tokens.sign_media_token(
+            self.secret, room_id, user_id, name, role.value, grants, ttl=ttl, now=now
+        )
+        return {
+            "token": token,
+            "sfu_url": self._config.sfu_public_url,
+            "expires_at": (int(now) + ttl) * 1000,
+            "room_id": room_id,
+            "user_id": user_id,
+            "display_name": name,
+            "role": role.value,
+            "grants": grants.to_claim(),
+        }

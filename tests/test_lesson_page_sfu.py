@@ -1,0 +1,266 @@
+"""A lesson in Chromium through the real SFU: the student decodes the teacher's video.
+
+Real everything: Synapse with the module, the SFU as a subprocess (``python -m sfu``,
+which serves the lesson page), two Chromium contexts with Chromium's fake camera. The
+teacher signs in with a password; the student joins as an Element widget (OpenID).
+Then: hand raised and seen in the teacher's queue, the teacher mutes and removes the
+student.
+"""
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+import urllib.parse
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aiohttp import web
+
+from devtools.homeserver import REPO_ROOT
+from tests.harness import RunningHomeserver, User, free_port, running_homeserver
+from tests.test_lesson_page import chromium, element_host_page, poll
+from tests.test_lessons import ClassRoom, make_class_room
+
+pytestmark = pytest.mark.browser
+
+SECRET = secrets.token_urlsafe(32)
+SFU_PORT = free_port()
+SFU_URL = f"http://127.0.0.1:{SFU_PORT}"
+HOST_PORT = free_port()
+API = "/_synapse/client/parta/v1"
+
+
+@pytest.fixture(scope="module")
+def hs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHomeserver]:
+    config = {"media": {"enabled": True, "token_secret": SECRET, "sfu_public_url": SFU_URL + "/"}}
+    with running_homeserver(tmp_path_factory.mktemp("sfu-page"), module_config=config) as running:
+        yield running
+
+
+# `python -m sfu` with the attendance sink that reports to the module (the SFU's
+# __main__ does not take a homeserver URL yet).
+LAUNCHER = """
+import sys
+from pathlib import Path
+from aiohttp import web
+from sfu.app import build_app
+from sfu.attendance_client import ModuleAttendance
+from sfu.config import load_config
+config = load_config(Path(sys.argv[1]))
+sink = ModuleAttendance(sys.argv[2], config.token_secret)
+web.run_app(build_app(config, sink), host=config.listen_host, port=config.listen_port, print=None)
+"""
+
+
+@pytest.fixture(scope="module")
+def sfu(tmp_path_factory: pytest.TempPathFactory, hs: RunningHomeserver) -> Iterator[str]:
+    """The real SFU in its own process, reporting attendance to the module."""
+    directory: Path = tmp_path_factory.mktemp("sfu")
+    config_path = directory / "sfu.yaml"
+    config = {
+        "token_secret": SECRET,
+        "listen_host": "127.0.0.1",
+        "listen_port": SFU_PORT,
+        "public_url": SFU_URL,
+    }
+    config_path.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    log = (directory / "sfu.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LAUNCHER, str(config_path), hs.base_url],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_healthy(proc, f"{SFU_URL}/health", directory / "sfu.log")
+        yield SFU_URL
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    import time
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"SFU exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"SFU not healthy at {url}:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def room(hs: RunningHomeserver) -> ClassRoom:
+    return asyncio.run(make_class_room(hs, students=2))
+
+
+@contextlib.asynccontextmanager
+async def widget_host() -> AsyncIterator[str]:
+    app = web.Application()
+    app.router.add_get("/host", element_host_page)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", HOST_PORT).start()
+    try:
+        yield f"http://127.0.0.1:{HOST_PORT}"
+    finally:
+        await runner.cleanup()
+
+
+async def frames_decoded(page: Any) -> int:
+    stats = await page.evaluate("window.parta.conn.receiveStats()")
+    return int(stats["framesDecoded"])
+
+
+def element_widget_url(template: str, room_id: str, user: User, name: str, host: str) -> str:
+    """What Element does with a widget URL: fill in the variables, add widgetId and parentUrl."""
+    values = {
+        "$matrix_room_id": room_id,
+        "$matrix_user_id": user.user_id,
+        "$matrix_display_name": name,
+        "$org.matrix.msc2873.client_language": "ru",
+    }
+    url = template
+    for variable in sorted(values, key=len, reverse=True):
+        url = url.replace(variable, urllib.parse.quote(values[variable], safe=""))
+    return url + "&" + urllib.parse.urlencode({"widgetId": "w1", "parentUrl": f"{host}/host"})
+
+
+async def test_a_lesson_from_start_to_attendance_in_chromium(
+    hs: RunningHomeserver, room: ClassRoom, sfu: str
+) -> None:
+    """Teacher starts the lesson on the page; a student joins from the widget and sees her."""
+    student = room.students[0]
+    openid = hs.request(
+        "POST",
+        f"/_matrix/client/v3/user/{urllib.parse.quote(student.user_id)}/openid/request_token",
+        {},
+        student.access_token,
+    )
+    room_path = urllib.parse.quote(room.room_id, safe="")
+    async with chromium() as browser, widget_host() as host:
+        # The teacher opens the room's lesson page, signs in and starts a lesson.
+        teacher_ctx = await browser.new_context(locale="ru-RU")
+        teacher = await teacher_ctx.new_page()
+        teacher_url = f"{sfu}/lesson/{room_path}?" + urllib.parse.urlencode({"hs": hs.base_url})
+        await teacher.goto(teacher_url)
+        await teacher.wait_for_selector("#signin:not([hidden])")
+        await teacher.fill("#user", room.teacher.localpart)
+        await teacher.fill("#password", room.teacher.password)
+        await teacher.click("#signin-button")
+        await poll(teacher, "document.querySelector('#status').dataset.state === 'connected'")
+        await poll(teacher, "!!window.parta.conn.published.camera")
+        await teacher.wait_for_selector("#start-form:not([hidden])")
+        await teacher.fill("#new-title", "Геометрия")
+        await teacher.click("#start-lesson")
+        lesson_id = await poll(teacher, "window.parta.lessonId")
+        assert await teacher.text_content("#lesson-title") == "Геометрия"
+
+        # The room now has the lesson and its widget, as Element sees them.
+        async with hs.client(student) as client:
+            state = await client.room_get_state_event(room.room_id, "org.parta.lesson", lesson_id)
+            assert state.content["status"] == "live"
+            widget_state = await client.room_get_state_event(
+                room.room_id, "im.vector.modular.widgets", state.content["widget_id"]
+            )
+        widget = element_widget_url(
+            widget_state.content["url"], room.room_id, student, "Ученик 1", host
+        )
+        assert widget.startswith(f"{sfu}/lesson/{room_path}?lesson={lesson_id}")
+
+        # The student opens the widget inside "Element".
+        student_ctx = await browser.new_context(locale="ru-RU")
+        host_page = await student_ctx.new_page()
+        query = urllib.parse.urlencode({"widget": widget, "openid": json.dumps(openid)})
+        await host_page.goto(f"{host}/host?{query}")
+        frame = None
+        for _ in range(100):
+            frame = next((f for f in host_page.frames if "/lesson/" in f.url), None)
+            if frame is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert frame is not None
+        await poll(frame, "window.parta.grant && window.parta.grant.role === 'student'")
+        await poll(frame, "document.querySelector('#status').dataset.state === 'connected'")
+        # Students come in muted and without the teacher's panel.
+        assert await frame.is_hidden("#teacher")
+        assert await frame.get_attribute("#mic", "aria-pressed") == "false"
+
+        # The teacher's camera reaches the student and is decoded, frame after frame.
+        await poll(
+            frame,
+            "Object.values(window.parta.conn.assignments).some(a => a && a.source === 'camera')",
+        )
+        await poll(frame, "window.parta.conn.receiveStats().then(s => s.framesDecoded > 0)")
+        first = await frames_decoded(frame)
+        await poll(
+            frame,
+            f"window.parta.conn.receiveStats().then(s => s.framesDecoded > {first + 30})",
+        )
+        # The tile says whose picture it is.
+        caption = await frame.text_content(".tile:not(.local)[data-source='camera'] figcaption")
+        assert caption == "Мария Ивановна"
+
+        # A raised hand shows in the teacher's queue, with the student's name.
+        await frame.click("#hand")
+        await poll(teacher, "document.querySelector('#hands li[data-participant]') !== null")
+        assert "Ученик 1" in (await teacher.text_content("#hands") or "")
+        await teacher.click("#hands li[data-participant] button")
+        await poll(teacher, "document.querySelector('#hands li[data-participant]') === null")
+
+        # The teacher mutes the student: the student's microphone button is blocked.
+        student_row = f"#people li[data-user='{student.user_id}']"
+        await teacher.click(f"{student_row} button[data-action='mute']")
+        await poll(frame, "document.querySelector('#mic').disabled")
+        assert "выключил" in (await frame.text_content("#mic") or "")
+
+        # Removal: the student is out, with the SFU's reason.
+        teacher.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+        await teacher.click(f"{student_row} button[data-action='remove']")
+        await poll(frame, "!document.querySelector('#message').hidden")
+        await poll(teacher, f'document.querySelector("{student_row}") === null')
+
+        # The teacher ends the lesson from the page.
+        await teacher.click("#end-lesson")
+        await poll(teacher, "document.querySelector('#lesson').hidden")
+        await teacher_ctx.close()
+        await student_ctx.close()
+
+    # The SFU told the module who came; the other student is absent.
+    url = f"{API}/rooms/{room_path}/lessons/{lesson_id}/attendance"
+    # (The SFU reports in the background: wait for the student's leave to arrive.)
+    deadline = asyncio.get_running_loop().time() + 20
+    while True:
+        report = hs.request("GET", url, token=room.teacher.access_token)
+        present = {p["user_id"]: p for p in report["present"]}
+        if present.get(student.user_id, {}).get("last_leave") is not None:
+            break
+        assert asyncio.get_running_loop().time() < deadline, report
+        await asyncio.sleep(0.2)
+    assert report["lesson"]["status"] == "ended"
+    assert set(present) == {room.teacher.user_id, student.user_id}
+    assert present[student.user_id]["last_leave"] is not None
+    assert [a["user_id"] for a in report["absent"]] == [room.students[1].user_id]

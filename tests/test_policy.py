@@ -1,0 +1,171 @@
+"""The pure decisions behind the module's callbacks, table by table."""
+
+import pytest
+
+from parta_common.roles import Role
+from synapse_module import policy
+from synapse_module.policy import Person, RoomKind, SchoolPolicy, SchoolRoom, Standing
+
+S = "sch_1"
+A, B = "cls_a", "cls_b"
+
+
+def person(uid: str, *roles: Role, **classes: frozenset[str] | set[str]) -> Person:
+    standing = Standing(
+        school_id=S,
+        roles=frozenset(roles),
+        **{k: frozenset(v) for k, v in classes.items()},
+    )
+    return Person(uid, {S: standing})
+
+
+ADMIN = person("@admin:x", Role.ADMINISTRATOR)
+TEACHER_A = person("@ta:x", Role.TEACHER, teaches={A}, homeroom_of={A})
+TEACHER_B = person("@tb:x", Role.TEACHER, teaches={B})
+STUDENT_A = person("@sa:x", Role.STUDENT, learns_in={A})
+STUDENT_A2 = person("@sa2:x", Role.STUDENT, learns_in={A})
+STUDENT_B = person("@sb:x", Role.STUDENT, learns_in={B})
+PARENT_A = person("@pa:x", Role.PARENT, children={"@sa:x"}, children_classes={A})
+OUTSIDER = Person("@out:x")
+
+ROOMS = {
+    "space": SchoolRoom("!space", RoomKind.SCHOOL_SPACE, S),
+    "ann": SchoolRoom("!ann", RoomKind.ANNOUNCEMENTS, S),
+    "staff": SchoolRoom("!staff", RoomKind.STAFF, S),
+    "a_chat": SchoolRoom("!a", RoomKind.CLASS_CHAT, S, A),
+    "a_parents": SchoolRoom("!ap", RoomKind.PARENTS_CHAT, S, A),
+    "b_chat": SchoolRoom("!b", RoomKind.CLASS_CHAT, S, B),
+    "a_archived": SchoolRoom("!old", RoomKind.CLASS_CHAT, S, A, archived=True),
+}
+
+
+@pytest.mark.parametrize(
+    ("who", "room", "power"),
+    [
+        (ADMIN, "a_chat", 100),
+        (ADMIN, "space", 100),
+        (TEACHER_A, "a_chat", 50),
+        (TEACHER_A, "a_parents", 50),
+        (TEACHER_A, "ann", 50),
+        (TEACHER_A, "space", 0),
+        (TEACHER_A, "b_chat", None),
+        (TEACHER_B, "a_parents", None),
+        (STUDENT_A, "a_chat", 0),
+        (STUDENT_A, "b_chat", None),
+        (STUDENT_A, "staff", None),
+        (STUDENT_A, "a_parents", None),
+        (PARENT_A, "a_parents", 0),
+        (PARENT_A, "a_chat", None),
+        (PARENT_A, "ann", 0),
+        (OUTSIDER, "ann", None),
+        (TEACHER_A, "a_archived", 0),
+        (ADMIN, "a_archived", 0),
+    ],
+)
+def test_power_in(who: Person, room: str, power: int | None) -> None:
+    assert policy.power_in(who.standing(S), ROOMS[room]) == power
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "allowed"),
+    [
+        (STUDENT_A, STUDENT_A2, True),
+        (STUDENT_A, STUDENT_B, False),
+        (STUDENT_A, TEACHER_B, True),
+        (STUDENT_A, ADMIN, True),
+        (STUDENT_A, OUTSIDER, False),
+        (STUDENT_A, PARENT_A, True),  # their own parent
+        (TEACHER_B, STUDENT_A, True),
+        (PARENT_A, STUDENT_A, True),
+        (PARENT_A, STUDENT_A2, False),
+        (PARENT_A, TEACHER_A, True),
+        (OUTSIDER, STUDENT_A, False),
+        (OUTSIDER, TEACHER_A, True),
+        (OUTSIDER, Person("@out2:x"), True),
+    ],
+)
+def test_may_contact_default_policy(a: Person, b: Person, allowed: bool) -> None:
+    assert (policy.may_contact(a, b, {S: SchoolPolicy()}) is None) is allowed
+
+
+@pytest.mark.parametrize(
+    ("dm_policy", "b", "allowed"),
+    [
+        ("staff_only", STUDENT_A2, False),
+        ("staff_only", TEACHER_A, True),
+        ("class", STUDENT_B, False),
+        ("school", STUDENT_B, True),
+    ],
+)
+def test_dm_policy_choices(dm_policy: policy.DmPolicy, b: Person, allowed: bool) -> None:
+    policies = {S: SchoolPolicy(dm_policy=dm_policy)}
+    assert (policy.may_contact(STUDENT_A, b, policies) is None) is allowed
+
+
+def test_group_chats_follow_policy() -> None:
+    assert policy.may_create_group_chat(STUDENT_A, {S: SchoolPolicy()}) is not None
+    allowed = {S: SchoolPolicy(students_may_create_group_chats=True)}
+    assert policy.may_create_group_chat(STUDENT_A, allowed) is None
+    assert policy.may_create_group_chat(TEACHER_A, {S: SchoolPolicy()}) is None
+    assert policy.may_create_group_chat(PARENT_A, {S: SchoolPolicy()}) is None
+
+
+@pytest.mark.parametrize(
+    ("inviter", "invitee", "room", "allowed"),
+    [
+        (TEACHER_A, STUDENT_A, "a_chat", True),
+        (TEACHER_A, STUDENT_B, "a_chat", False),
+        (TEACHER_B, STUDENT_A, "a_chat", False),
+        (ADMIN, STUDENT_A, "a_chat", True),
+        (STUDENT_A, STUDENT_A2, "a_chat", False),
+        (PARENT_A, STUDENT_A, "a_parents", False),
+        (ADMIN, OUTSIDER, "ann", False),
+    ],
+)
+def test_may_invite_into(inviter: Person, invitee: Person, room: str, allowed: bool) -> None:
+    assert (policy.may_invite_into(inviter, invitee, ROOMS[room]) is None) is allowed
+
+
+def test_policy_limits() -> None:
+    limits = policy.PolicyLimits(
+        allowed_dm_policies=("staff_only",), allow_student_group_chats=False
+    )
+    assert policy.check_policy(SchoolPolicy(dm_policy="staff_only"), limits) is None
+    assert "class" in (policy.check_policy(SchoolPolicy(dm_policy="class"), limits) or "")
+    assert policy.check_policy(
+        SchoolPolicy(dm_policy="staff_only", students_may_create_group_chats=True), limits
+    )
+    fed = SchoolPolicy(dm_policy="staff_only", federation_allowed_servers=("a.example",))
+    assert "a.example" in (policy.check_policy(fed, limits) or "")
+    ok = policy.PolicyLimits(federation_allowed_servers=("a.example",))
+    assert policy.check_policy(attrs_evolve_dm(fed), ok) is None
+
+
+def attrs_evolve_dm(p: SchoolPolicy) -> SchoolPolicy:
+    return SchoolPolicy(dm_policy="class", federation_allowed_servers=p.federation_allowed_servers)
+
+
+def test_remote_servers_only_when_allowed() -> None:
+    assert policy.remote_allowed("evil.example", SchoolPolicy()) is not None
+    allowed = SchoolPolicy(federation_allowed_servers=("partner.example",))
+    assert policy.remote_allowed("partner.example", allowed) is None
+
+
+def test_search_hides_students_outside_their_school() -> None:
+    assert policy.hidden_from_search(STUDENT_A, OUTSIDER)
+    assert not policy.hidden_from_search(STUDENT_A, PARENT_A)
+    assert not policy.hidden_from_search(TEACHER_A, OUTSIDER)
+
+
+def test_expected_rooms() -> None:
+    rooms = list(ROOMS.values())
+    assert set(policy.expected_rooms(STUDENT_A, rooms)) == {"!space", "!ann", "!a"}
+    assert set(policy.expected_rooms(PARENT_A, rooms)) == {"!space", "!ann", "!ap"}
+    assert set(policy.expected_rooms(TEACHER_A, rooms)) == {"!space", "!ann", "!staff", "!a", "!ap"}
+    # Administrators may join every class room but are not put into them.
+    assert set(policy.expected_rooms(ADMIN, rooms)) == {"!space", "!ann", "!staff"}
+    content = policy.power_levels_content(ROOMS["a_chat"], {"@ta:x": 50, "@sa:x": 0})
+    assert content["users"] == {"@ta:x": 50}
+    assert content["events"]["m.room.power_levels"] == 100
+    archived = policy.power_levels_content(ROOMS["a_archived"], {"@ta:x": 50})
+    assert archived["users"] == {} and archived["events_default"] == 100

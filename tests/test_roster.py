@@ -1,0 +1,698 @@
+"""Schools, classes and roles, held by the real homeserver for every Matrix client.
+
+One school is built once for this module (see ``roster_helpers.build_school``); every
+cell of the role × action × place table below is then tried by a real matrix-nio client.
+"""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from nio import (
+    AsyncClient,
+    JoinError,
+    JoinResponse,
+    LoginResponse,
+    RoomCreateError,
+    RoomCreateResponse,
+    RoomInviteError,
+    RoomPutStateError,
+    RoomPutStateResponse,
+    RoomSendResponse,
+)
+
+from devtools.homeserver import HttpError
+from parta_common import events
+from tests.harness import RunningHomeserver, User
+from tests.roster_helpers import School, api, api_error, build_school
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def operator(synapse: RunningHomeserver) -> User:
+    return synapse.register("operator", admin=True)
+
+
+@pytest.fixture(scope="module")
+def school(synapse: RunningHomeserver, operator: User) -> School:
+    return build_school(synapse, operator)
+
+
+@pytest.fixture(scope="module")
+def outsider(synapse: RunningHomeserver) -> User:
+    return synapse.register("outsider")
+
+
+async def joined_rooms(hs: RunningHomeserver, user: User) -> set[str]:
+    async with hs.client(user) as c:
+        resp = await c.joined_rooms()
+        return set(resp.rooms)
+
+
+# -- what each role sees ------------------------------------------------------
+
+
+async def test_each_role_is_in_exactly_its_rooms(
+    synapse: RunningHomeserver, school: School
+) -> None:
+    r = school.rooms
+    a = school.class_a["rooms"]
+    b = school.class_b["rooms"]
+    school_wide = {r["school_space"], r["announcements"], r["documents"], r["articles"]}
+    expected = {
+        "student": school_wide | {a["class_space"], a["class_chat"]},
+        "teacher": school_wide | {r["staff"], a["class_space"], a["class_chat"], a["parents_chat"]},
+        "other_teacher": school_wide | {r["staff"], b["class_space"], b["class_chat"]},
+        "parent": school_wide | {a["parents_chat"]},
+        "admin": school_wide | {r["staff"]},
+    }
+    users = {
+        "student": school.students[1],
+        "teacher": school.teacher,
+        "other_teacher": school.other_teacher,
+        "parent": school.parent,
+        "admin": school.admin,
+    }
+    for name, user in users.items():
+        assert await joined_rooms(synapse, user) == expected[name], name
+
+
+async def test_power_levels_follow_roles(synapse: RunningHomeserver, school: School) -> None:
+    async with synapse.client(school.teacher) as c:
+        resp = await c.room_get_state_event(
+            school.class_a["rooms"]["class_chat"], "m.room.power_levels"
+        )
+        users = resp.content["users"]
+    assert users[school.teacher.user_id] == 50
+    assert users[school.admin.user_id] == 100
+    assert school.students[0].user_id not in users
+    assert school.other_teacher.user_id not in users
+
+
+# -- the role × action × place table -----------------------------------------
+
+Outcome = tuple[bool, str]
+
+
+async def send_message(c: AsyncClient, room_id: str) -> Outcome:
+    resp = await c.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": "Привет"})
+    return isinstance(resp, RoomSendResponse), getattr(resp, "message", "")
+
+
+async def join(c: AsyncClient, room_id: str) -> Outcome:
+    resp = await c.join(room_id)
+    return isinstance(resp, JoinResponse), getattr(resp, "message", "")
+
+
+async def set_power(c: AsyncClient, room_id: str) -> Outcome:
+    content = {"users": {c.user_id: 100}, "users_default": 0}
+    resp = await c.room_put_state(room_id, "m.room.power_levels", content)
+    return isinstance(resp, RoomPutStateResponse), getattr(resp, "message", "")
+
+
+async def add_space_child(c: AsyncClient, space_id: str) -> Outcome:
+    resp = await c.room_put_state(
+        space_id, "m.space.child", {"via": ["localhost"]}, state_key="!fake:localhost"
+    )
+    return isinstance(resp, RoomPutStateResponse), getattr(resp, "message", "")
+
+
+async def create_group(c: AsyncClient, _: str) -> Outcome:
+    resp = await c.room_create(name="Наш чат")
+    return isinstance(resp, RoomCreateResponse), getattr(resp, "message", "")
+
+
+def place(school: School, name: str) -> str:
+    if name in school.rooms:
+        return school.rooms[name]
+    cls, kind = name.split(".")
+    room_id: str = (school.class_a if cls == "7a" else school.class_b)["rooms"][kind]
+    return room_id
+
+
+ACTIONS: dict[str, Callable[[AsyncClient, str], Awaitable[Outcome]]] = {
+    "send": send_message,
+    "join": join,
+    "power": set_power,
+    "space_child": add_space_child,
+    "create_group": create_group,
+}
+
+# (who, action, place, allowed)
+MATRIX = [
+    ("student", "send", "7a.class_chat", True),
+    ("student", "send", "announcements", False),
+    ("teacher", "send", "announcements", True),
+    ("admin", "send", "announcements", True),
+    ("parent", "send", "announcements", False),
+    ("parent", "send", "7a.parents_chat", True),
+    ("student", "send", "documents", False),
+    ("teacher", "send", "documents", True),
+    ("student", "join", "7b.class_chat", False),
+    ("student", "join", "7b.class_space", False),
+    ("student", "join", "staff", False),
+    ("student", "join", "7a.parents_chat", False),
+    ("parent", "join", "7a.class_chat", False),
+    ("parent", "join", "staff", False),
+    ("teacher", "join", "7b.class_chat", False),
+    ("other_teacher", "join", "7a.parents_chat", False),
+    ("admin", "join", "7b.class_chat", True),
+    ("student", "power", "7a.class_chat", False),
+    ("teacher", "power", "7a.class_chat", False),
+    ("admin", "power", "announcements", False),
+    ("student", "space_child", "school_space", False),
+    ("teacher", "space_child", "school_space", False),
+    ("teacher", "space_child", "7a.class_space", False),
+    ("student", "create_group", "-", False),
+    ("parent", "create_group", "-", True),
+    ("teacher", "create_group", "-", True),
+]
+
+
+def who(school: School, name: str) -> User:
+    return {
+        "student": school.students[1],
+        "teacher": school.teacher,
+        "other_teacher": school.other_teacher,
+        "parent": school.parent,
+        "admin": school.admin,
+    }[name]
+
+
+@pytest.mark.parametrize(("role", "action", "where", "allowed"), MATRIX)
+async def test_role_action_place(
+    synapse: RunningHomeserver, school: School, role: str, action: str, where: str, allowed: bool
+) -> None:
+    room_id = place(school, where) if where != "-" else ""
+    async with synapse.client(who(school, role)) as c:
+        ok, message = await ACTIONS[action](c, room_id)
+    assert ok is allowed, f"{role} {action} {where}: {message}"
+    if not allowed and action != "send":
+        # Parta's refusals say why, in Russian and English.
+        assert " / " in message, message
+
+
+# -- ways around the rules ----------------------------------------------------
+
+
+async def test_direct_chats_follow_the_school_policy(
+    synapse: RunningHomeserver, school: School, outsider: User
+) -> None:
+    student, classmate = school.students[1], school.students[2]
+
+    async def dm(a: User, b: User) -> RoomCreateResponse | RoomCreateError:
+        async with synapse.client(a) as c:
+            return await c.room_create(is_direct=True, invite=[b.user_id])
+
+    assert isinstance(await dm(student, classmate), RoomCreateResponse)
+    assert isinstance(await dm(student, school.teacher), RoomCreateResponse)
+    assert isinstance(await dm(school.teacher, student), RoomCreateResponse)
+    assert isinstance(await dm(school.parent, school.teacher), RoomCreateResponse)
+    assert isinstance(await dm(school.parent, school.students[0]), RoomCreateResponse)
+    refused = await dm(student, school.other_student)
+    assert isinstance(refused, RoomCreateError)
+    assert "одноклассниками" in refused.message and "classmates" in refused.message
+    refused = await dm(outsider, student)
+    assert isinstance(refused, RoomCreateError)
+    assert "Писать ученику" in refused.message
+    assert isinstance(await dm(school.parent, student), RoomCreateError)
+    assert isinstance(await dm(student, outsider), RoomCreateError)
+
+
+async def test_inviting_through_a_new_dm_is_refused(
+    synapse: RunningHomeserver, school: School, outsider: User
+) -> None:
+    student, classmate = school.students[1], school.students[2]
+    async with synapse.client(student) as c:
+        room = await c.room_create(is_direct=True, invite=[classmate.user_id])
+        assert isinstance(room, RoomCreateResponse), room
+        resp = await c.room_invite(room.room_id, school.other_student.user_id)
+        assert isinstance(resp, RoomInviteError), resp
+        resp = await c.room_invite(room.room_id, outsider.user_id)
+        assert isinstance(resp, RoomInviteError), resp
+    # And an outsider who gets a student into a room of their own cannot either.
+    async with synapse.client(outsider) as c:
+        room = await c.room_create(name="Кружок")
+        assert isinstance(room, RoomCreateResponse)
+        resp = await c.room_invite(room.room_id, student.user_id)
+        assert isinstance(resp, RoomInviteError)
+        assert "Writing" not in resp.message and " / " in resp.message
+
+
+async def test_invites_into_school_rooms(synapse: RunningHomeserver, school: School) -> None:
+    chat_a = school.class_a["rooms"]["class_chat"]
+    async with synapse.client(school.students[1]) as c:
+        resp = await c.room_invite(chat_a, school.other_student.user_id)
+        assert isinstance(resp, RoomInviteError)
+        assert "код приглашения" in resp.message
+    async with synapse.client(school.teacher) as c:
+        # A 7Б student is not in 7А: the roster decides, not the teacher's invite.
+        resp = await c.room_invite(chat_a, school.other_student.user_id)
+        assert isinstance(resp, RoomInviteError)
+        resp = await c.room_invite(
+            school.class_b["rooms"]["class_chat"], school.students[1].user_id
+        )
+        assert isinstance(resp, RoomInviteError)
+
+
+async def test_create_room_with_initial_state_cannot_join_a_school(
+    synapse: RunningHomeserver, school: School
+) -> None:
+    space = school.rooms["school_space"]
+    parent_state = {
+        "type": "m.space.parent",
+        "state_key": space,
+        "content": {"via": ["localhost"], "canonical": True},
+    }
+    async with synapse.client(school.parent) as c:
+        resp = await c.room_create(name="Родительский клуб", initial_state=[parent_state])
+        assert isinstance(resp, RoomCreateError), resp
+        assert "Комнаты внутри школы" in resp.message
+        # Nor afterwards, with PUT /state on a room of their own.
+        own = await c.room_create(name="Свой")
+        assert isinstance(own, RoomCreateResponse)
+        put = await c.room_put_state(
+            own.room_id, "m.space.parent", parent_state["content"], state_key=space
+        )
+        assert isinstance(put, RoomPutStateError), put
+    async with synapse.client(school.teacher) as c:
+        resp = await c.room_create(
+            name="Кружок робототехники",
+            initial_state=[parent_state],
+            power_level_override={"events_default": 0},
+        )
+        assert isinstance(resp, RoomCreateResponse), resp
+
+
+async def test_join_by_alias_is_refused(synapse: RunningHomeserver, school: School) -> None:
+    chat_a = school.class_a["rooms"]["class_chat"]
+    alias = f"#class7a-{int(time.time())}:{synapse.server_name}"
+    synapse.request(
+        "PUT",
+        f"/_matrix/client/v3/directory/room/{alias.replace('#', '%23')}",
+        {"room_id": chat_a},
+        school.teacher.access_token,
+    )
+    async with synapse.client(school.other_student) as c:
+        resp = await c.join(alias)
+        assert isinstance(resp, JoinError), resp
+        assert "списку школы" in resp.message
+
+
+def search_directory(hs: RunningHomeserver, user: User, term: str) -> set[str]:
+    body = hs.request(
+        "POST",
+        "/_matrix/client/v3/user_directory/search",
+        {"search_term": term, "limit": 50},
+        user.access_token,
+    )
+    return {r["user_id"] for r in body["results"]}
+
+
+async def test_students_hidden_from_search_outside_school(
+    synapse: RunningHomeserver, school: School, outsider: User
+) -> None:
+    student = school.students[2]
+    term = student.localpart
+    # The directory is filled asynchronously; poll with a deadline.
+    deadline = time.monotonic() + 20
+    while student.user_id not in search_directory(synapse, school.students[1], term):
+        assert time.monotonic() < deadline, "classmate never found the student"
+        await asyncio.sleep(0.2)
+    assert student.user_id not in search_directory(synapse, outsider, term)
+    # Teachers are not hidden: the outsider finds one (once the directory caught up).
+    teacher = school.teacher
+    while teacher.user_id not in search_directory(synapse, outsider, teacher.localpart):
+        assert time.monotonic() < deadline, "outsider never found the teacher"
+        await asyncio.sleep(0.2)
+    assert student.user_id not in search_directory(synapse, outsider, term)
+
+
+# -- invitations --------------------------------------------------------------
+
+
+def test_invite_code_registers_and_places_a_student(
+    synapse: RunningHomeserver, school: School
+) -> None:
+    invite = api(
+        synapse,
+        "POST",
+        f"/schools/{school.school_id}/invites",
+        school.teacher,
+        {"role": "student", "class_id": school.class_a["class_id"], "max_uses": 1},
+    )
+    assert len(invite["code"]) == 9 and invite["code"][4] == "-"
+    preview = api(synapse, "GET", f"/invites/{invite['code']}", None)
+    assert preview["role"] == "student" and preview["class"]["title"] == "7А"
+    name = f"new-{int(time.time() * 1000)}"
+    joined = api(
+        synapse,
+        "POST",
+        f"/invites/{invite['code'].lower()}/register",
+        None,
+        {"username": name, "password": "пароль-ученика", "display_name": "Новый Ученик"},
+    )
+    assert joined["learns_in"] == [school.class_a["class_id"]]
+    # Used up now, for anyone else.
+    err = api_error(
+        synapse,
+        "POST",
+        f"/invites/{invite['code']}/register",
+        None,
+        {"username": name + "x", "password": "another-password"},
+    )
+    assert err.status == 403 and "использован" in err.body["error"]
+
+
+async def test_registered_student_logs_in_with_password(
+    synapse: RunningHomeserver, school: School
+) -> None:
+    invite = api(
+        synapse,
+        "POST",
+        f"/schools/{school.school_id}/invites",
+        school.admin,
+        {"role": "student", "class_id": school.class_a["class_id"]},
+    )
+    name = f"login-{int(time.time() * 1000)}"
+    api(
+        synapse,
+        "POST",
+        f"/invites/{invite['code']}/register",
+        None,
+        {"username": name, "password": "correct horse battery"},
+    )
+    client = AsyncClient(synapse.base_url, f"@{name}:{synapse.server_name}")
+    try:
+        assert not isinstance(await client.login("wrong password"), LoginResponse)
+        resp = await client.login("correct horse battery")
+        assert isinstance(resp, LoginResponse), resp
+        rooms = await client.joined_rooms()
+        assert school.class_a["rooms"]["class_chat"] in rooms.rooms
+    finally:
+        await client.close()
+
+
+def test_codes_expire_and_can_be_revoked(synapse: RunningHomeserver, school: School) -> None:
+    path = f"/schools/{school.school_id}/invites"
+    short = api(synapse, "POST", path, school.admin, {"role": "teacher", "expires_in": 1})
+    revoked = api(synapse, "POST", path, school.admin, {"role": "teacher"})
+    api(synapse, "DELETE", f"{path}/{revoked['code']}", school.admin)
+    time.sleep(1.5)
+    late = synapse.register("late")
+    err = api_error(synapse, "POST", f"/invites/{short['code']}/redeem", late)
+    assert err.status == 403 and "истёк" in err.body["error"] and "expired" in err.body["error"]
+    err = api_error(synapse, "POST", f"/invites/{revoked['code']}/redeem", late)
+    assert err.status == 403 and "отозван" in err.body["error"]
+    err = api_error(synapse, "POST", "/invites/ZZZZ-ZZZZ/redeem", late)
+    assert err.status == 404
+    assert api(synapse, "GET", "/me", late)["schools"] == []
+    listed = {i["code"]: i for i in api(synapse, "GET", path, school.admin)["invites"]}
+    assert listed[revoked["code"]]["revoked"] is True
+
+
+def test_parent_links_to_child_from_the_childs_code(
+    synapse: RunningHomeserver, school: School
+) -> None:
+    child = school.students[2]
+    code = api(synapse, "POST", "/me/parent_invite", child, {"school_id": school.school_id})
+    mother = synapse.register("mother")
+    joined = api(synapse, "POST", f"/invites/{code['code']}/redeem", mother)
+    assert joined["roles"] == ["parent"] and joined["children"] == [child.user_id]
+    members = api(synapse, "GET", f"/schools/{school.school_id}/members?role=parent", school.admin)
+    assert any(m["user_id"] == mother.user_id for m in members["members"])
+    # The child cannot use their own code to become their own parent.
+    err = api_error(synapse, "POST", f"/invites/{code['code']}/redeem", child)
+    assert err.status == 400
+
+
+def test_teachers_manage_only_their_own_classes(synapse: RunningHomeserver, school: School) -> None:
+    sid = school.school_id
+    err = api_error(
+        synapse,
+        "POST",
+        f"/schools/{sid}/invites",
+        school.teacher,
+        {"role": "student", "class_id": school.class_b["class_id"]},
+    )
+    assert err.status == 403 and "своих классов" in err.body["error"]
+    err = api_error(synapse, "POST", f"/schools/{sid}/invites", school.teacher, {"role": "teacher"})
+    assert err.status == 403
+    err = api_error(
+        synapse,
+        "PUT",
+        f"/schools/{sid}/members/{school.other_student.user_id}",
+        school.teacher,
+        {"roles": ["student"], "classes": [school.class_b["class_id"]]},
+    )
+    assert err.status == 403
+    err = api_error(
+        synapse,
+        "POST",
+        f"/schools/{sid}/classes",
+        school.teacher,
+        {"grade": 8, "letter": "В", "year": "2026/27"},
+    )
+    assert err.status == 403
+    for user in (school.students[0], school.parent):
+        err = api_error(synapse, "POST", f"/schools/{sid}/invites", user, {"role": "teacher"})
+        assert err.status == 403
+        err = api_error(synapse, "GET", f"/schools/{sid}/members", user)
+        assert err.status == 403
+
+
+# -- changes that move people -------------------------------------------------
+
+
+async def test_moving_a_student_moves_their_rooms_and_their_parent(
+    synapse: RunningHomeserver, operator: User
+) -> None:
+    s = build_school(synapse, operator, "Школа переездов")
+    child = s.students[0]
+    api(
+        synapse,
+        "PUT",
+        f"/schools/{s.school_id}/members/{child.user_id}",
+        s.admin,
+        {"roles": ["student"], "classes": [s.class_b["class_id"]]},
+    )
+    rooms = await joined_rooms(synapse, child)
+    assert s.class_b["rooms"]["class_chat"] in rooms
+    assert s.class_a["rooms"]["class_chat"] not in rooms
+    parent_rooms = await joined_rooms(synapse, s.parent)
+    assert s.class_b["rooms"]["parents_chat"] in parent_rooms
+    assert s.class_a["rooms"]["parents_chat"] not in parent_rooms
+    # Leaving the school takes them out of every school room.
+    api(synapse, "DELETE", f"/schools/{s.school_id}/members/{child.user_id}", s.admin)
+    assert not (await joined_rooms(synapse, child)) & set(s.rooms.values())
+
+
+async def test_archived_class_is_read_only(synapse: RunningHomeserver, operator: User) -> None:
+    s = build_school(synapse, operator, "Школа архивов")
+    api(synapse, "POST", f"/schools/{s.school_id}/classes/{s.class_a['class_id']}/archive", s.admin)
+    for user in (s.students[0], s.teacher):
+        async with synapse.client(user) as c:
+            ok, _ = await send_message(c, s.class_a["rooms"]["class_chat"])
+            assert not ok
+    listed = api(synapse, "GET", f"/schools/{s.school_id}/classes", s.admin)["classes"]
+    assert s.class_a["class_id"] not in {c["class_id"] for c in listed}
+    err = api_error(
+        synapse,
+        "POST",
+        f"/schools/{s.school_id}/invites",
+        s.admin,
+        {"role": "student", "class_id": s.class_a["class_id"]},
+    )
+    assert err.status == 400 and "архиве" in err.body["error"]
+
+
+def test_school_edit_and_policy_limits(synapse: RunningHomeserver, school: School) -> None:
+    path = f"/schools/{school.school_id}"
+    edited = api(
+        synapse,
+        "PATCH",
+        path,
+        school.admin,
+        {
+            "address": "г. Калининград, ул. Новая, 2",
+            "contacts": {"phone": "+7 4012 00-00-00"},
+            "policy": {"dm_policy": "class"},
+        },
+    )
+    assert edited["address"].endswith("Новая, 2")
+    err = api_error(
+        synapse,
+        "PATCH",
+        path,
+        school.admin,
+        {"policy": {"federation_allowed_servers": ["other.example"]}},
+    )
+    assert err.status == 403 and "other.example" in err.body["error"]
+    err = api_error(synapse, "PATCH", path, school.teacher, {"name": "Моя школа"})
+    assert err.status == 403
+
+
+# -- bad input ----------------------------------------------------------------
+
+BAD_REQUESTS = [
+    ("POST", "/schools", {}, "name"),
+    ("POST", "/schools", {"name": ""}, "name"),
+    ("POST", "/schools", {"name": "X", "timezone": "Mars/Olympus"}, "Mars/Olympus"),
+    ("POST", "/schools", {"name": "X", "extra": 1}, "extra"),
+    ("POST", "/schools", {"name": "X", "logo_mxc": "http://evil"}, "logo_mxc"),
+    ("POST", "/schools", [1, 2], "JSON"),
+    ("POST", "/schools/{sid}/classes", {"grade": 12, "letter": "А", "year": "2026/27"}, "grade"),
+    ("POST", "/schools/{sid}/classes", {"grade": 7, "letter": "А", "year": "2026"}, "year"),
+    ("POST", "/schools/{sid}/classes", {"grade": "7", "letter": "А", "year": "2026/27"}, "grade"),
+    ("PUT", "/schools/{sid}/members/{student}", {"roles": ["wizard"]}, "roles"),
+    ("PUT", "/schools/{sid}/members/{student}", {"roles": ["student"]}, "ровно в один класс"),
+    ("PUT", "/schools/{sid}/members/{student}", {"roles": ["parent"]}, "ребёнком"),
+    (
+        "PUT",
+        "/schools/{sid}/members/{student}",
+        {"roles": ["student"], "classes": ["cls_nope"]},
+        "cls_nope",
+    ),
+    ("POST", "/schools/{sid}/invites", {"role": "student"}, "класс"),
+    ("POST", "/schools/{sid}/invites", {"role": "parent"}, "ребёнком"),
+    ("POST", "/schools/{sid}/invites", {"role": "teacher", "max_uses": 0}, "max_uses"),
+    ("POST", "/schools/{sid}/invites", {"role": "teacher", "expires_in": -5}, "expires_in"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "fragment"), BAD_REQUESTS)
+def test_bad_requests_are_400_with_a_reason(
+    synapse: RunningHomeserver, school: School, method: str, path: str, body: Any, fragment: str
+) -> None:
+    actor = school.admin
+    if path == "/schools":
+        actor = synapse.register("op", admin=True)
+    path = path.format(sid=school.school_id, student=school.students[1].user_id)
+    err = api_error(synapse, method, path, actor, body)
+    assert err.status == 400, err.body
+    assert err.body["errcode"] in ("M_BAD_JSON", "M_INVALID_PARAM", "M_NOT_JSON")
+    assert fragment in err.body["error"]
+
+
+def test_not_json_and_unknowns(synapse: RunningHomeserver, school: School) -> None:
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(
+        f"{synapse.api_url}/schools/{school.school_id}/classes",
+        data=b"{not json",
+        method="POST",
+        headers={"Authorization": f"Bearer {school.admin.access_token}"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(req)
+    assert info.value.code == 400
+    assert api_error(synapse, "GET", "/schools/sch_nope", school.admin).status == 404
+    assert api_error(synapse, "GET", "/schools", None).status == 401
+    err = api_error(
+        synapse,
+        "PUT",
+        f"/schools/{school.school_id}/members/@ghost:localhost",
+        school.admin,
+        {"roles": ["teacher"]},
+    )
+    assert err.status == 404
+
+
+# -- restarts -----------------------------------------------------------------
+
+
+@pytest.fixture
+def restarted(synapse: RunningHomeserver, school: School) -> None:
+    synapse.restart()
+
+
+async def test_restart_keeps_roster_and_rules(
+    synapse: RunningHomeserver, school: School, restarted: None
+) -> None:
+    me = api(synapse, "GET", "/me", school.students[1])
+    assert me["schools"][0]["learns_in"] == [school.class_a["class_id"]]
+    members = api(synapse, "GET", f"/schools/{school.school_id}/members", school.admin)
+    assert {m["user_id"] for m in members["members"]} >= {
+        school.teacher.user_id,
+        school.parent.user_id,
+        *(s.user_id for s in school.students),
+    }
+    # Rules hold with cold caches after the restart.
+    async with synapse.client(school.students[1]) as c:
+        ok, _ = await join(c, school.class_b["rooms"]["class_chat"])
+        assert not ok
+        ok, _ = await send_message(c, school.class_a["rooms"]["class_chat"])
+        assert ok
+    assert await joined_rooms(synapse, school.parent) >= {school.class_a["rooms"]["parents_chat"]}
+
+
+def test_a_person_can_hold_roles_in_two_schools(
+    synapse: RunningHomeserver, operator: User, school: School
+) -> None:
+    other = api(synapse, "POST", "/schools", operator, {"name": "Гимназия № 2"})
+    api(
+        synapse,
+        "PUT",
+        f"/schools/{other['school_id']}/members/{school.teacher.user_id}",
+        operator,
+        {"roles": ["administrator"]},
+    )
+    me = api(synapse, "GET", "/me", school.teacher)
+    roles = {s["school_id"]: s["roles"] for s in me["schools"]}
+    assert roles[school.school_id] == ["teacher"]
+    assert roles[other["school_id"]] == ["administrator"]
+
+
+def test_structure_state_marks_rooms(synapse: RunningHomeserver, school: School) -> None:
+    state = synapse.request(
+        "GET",
+        f"/_matrix/client/v3/rooms/{school.rooms['school_space']}/state",
+        token=school.admin.access_token,
+    )
+    types = {e["type"]: e for e in state}
+    assert types[events.SCHOOL]["content"]["name"] == "Школа № 1"
+    assert types["m.room.create"]["content"]["type"] == "m.space"
+    assert types["m.room.create"]["sender"].startswith("@parta:")
+    with pytest.raises(HttpError):
+        # and it is not readable by an outsider
+        synapse.request(
+            "GET",
+            f"/_matrix/client/v3/rooms/{school.rooms['school_space']}/state",
+            token=synapse.register("x").access_token,
+        )
+
+
+async def test_batch_enrolment_is_all_or_nothing(
+    synapse: RunningHomeserver, school: School
+) -> None:
+    path = f"/schools/{school.school_id}/members/batch"
+    kids = [synapse.register("kid") for _ in range(3)]
+    mum = synapse.register("mum")
+    cls = school.class_b["class_id"]
+    bad = {
+        "members": [
+            {"user_id": kids[0].user_id, "roles": ["student"], "classes": [cls]},
+            {"user_id": kids[1].user_id, "roles": ["student"], "classes": ["cls_missing"]},
+        ]
+    }
+    err = api_error(synapse, "POST", path, school.admin, bad)
+    assert err.status == 400 and "members/1" in err.body["error"]
+    # Nothing of the good first entry was stored.
+    assert api(synapse, "GET", "/me", kids[0])["schools"] == []
+    good = {
+        "members": [
+            *({"user_id": k.user_id, "roles": ["student"], "classes": [cls]} for k in kids),
+            # A parent may name a child the same batch makes a student.
+            {"user_id": mum.user_id, "roles": ["parent"], "children": [kids[2].user_id]},
+        ]
+    }
+    done = api(synapse, "POST", path, school.admin, good)
+    assert [m["learns_in"] for m in done["members"][:3]] == [[cls]] * 3
+    assert school.class_b["rooms"]["class_chat"] in await joined_rooms(synapse, kids[1])
+    assert school.class_b["rooms"]["parents_chat"] in await joined_rooms(synapse, mum)
+    err = api_error(synapse, "POST", path, school.teacher, good)
+    assert err.status == 403

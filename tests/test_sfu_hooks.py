@@ -1,0 +1,184 @@
+"""The private aiortc hooks, against the pinned aiortc: packets in and out, no codecs."""
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+
+import aiortc
+import aiortc.rtcrtpreceiver
+import aiortc.rtcrtpsender
+import av
+import pytest
+from aiortc import RTCPeerConnection, RTCRtpTransceiver
+from aiortc.codecs.vpx import VpxPayloadDescriptor
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecParameters,
+    RTCRtpReceiveParameters,
+    RTCRtpSendParameters,
+)
+from aiortc.rtp import AnyRtcpPacket, RtpPacket
+
+from sfu.aiortc_hooks import (
+    AIORTC_VERSION,
+    RtpWriter,
+    check_aiortc_version,
+    hook_receiver,
+    hook_sender,
+    offered_direction,
+    sender_ssrc,
+)
+from sfu.forwarding import PublishedStream, Slot
+from sfu.metrics import ForwardingStats
+from sfu.synthetic import ClipTrack, encode_vp8_clip
+
+Calls = list[str]
+
+
+def test_aiortc_is_the_pinned_version() -> None:
+    assert aiortc.__version__ == AIORTC_VERSION
+    check_aiortc_version()
+
+
+@pytest.fixture
+def codec_calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
+    """Record every decoder thread, decoder and encoder aiortc would create."""
+    calls: Calls = []
+
+    def recorder(name: str, original: Callable[..., object]) -> Callable[..., object]:
+        def record(*args: object, **kwargs: object) -> object:
+            calls.append(name)
+            return original(*args, **kwargs)
+
+        return record
+
+    for module, name in (
+        (aiortc.rtcrtpreceiver, "decoder_worker"),
+        (aiortc.rtcrtpreceiver, "get_decoder"),
+        (aiortc.rtcrtpsender, "get_encoder"),
+    ):
+        monkeypatch.setattr(module, name, recorder(name, getattr(module, name)))
+    return calls
+
+
+async def connect(
+    offerer: RTCPeerConnection,
+    answerer: RTCPeerConnection,
+    hook: Callable[[RTCRtpTransceiver], None],
+) -> None:
+    await offerer.setLocalDescription(await offerer.createOffer())
+    await answerer.setRemoteDescription(offerer.localDescription)
+    for transceiver in answerer.getTransceivers():
+        hook(transceiver)
+    await answerer.setLocalDescription(await answerer.createAnswer())
+    await offerer.setRemoteDescription(answerer.localDescription)
+
+
+async def poll(condition: Callable[[], bool], within: float = 15.0) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        if condition():
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+async def test_hooked_receiver_gets_packets_and_never_decodes(codec_calls: Calls) -> None:
+    publisher, sfu = RTCPeerConnection(), RTCPeerConnection()
+    publisher.addTransceiver(ClipTrack("video", encode_vp8_clip(), 30), direction="sendonly")
+    packets: list[RtpPacket] = []
+    started: list[RTCRtpReceiveParameters] = []
+
+    def hook(transceiver: RTCRtpTransceiver) -> None:
+        assert offered_direction(transceiver) == "recvonly"
+        hook_receiver(transceiver.receiver, started.append, packets.append)
+
+    try:
+        await connect(publisher, sfu, hook)
+        await poll(lambda: len(packets) >= 20)
+        assert next(c.mimeType for c in started[0].codecs) == "video/VP8"
+        assert {p.ssrc for p in packets} == {publisher.getSenders()[0]._ssrc}
+        # The publisher's sender packs (get_encoder); nothing on the SFU side decodes.
+        assert "decoder_worker" not in codec_calls
+        assert "get_decoder" not in codec_calls
+        assert not [t for t in threading.enumerate() if t.name.endswith("-decoder")]
+    finally:
+        await publisher.close()
+        await sfu.close()
+
+
+async def test_hooked_sender_writes_packets_a_real_peer_decodes(codec_calls: Calls) -> None:
+    subscriber, sfu = RTCPeerConnection(), RTCPeerConnection()
+    subscriber.addTransceiver("video", direction="recvonly")
+    stats = ForwardingStats()
+    slots: list[Slot] = []
+    rtcp: list[AnyRtcpPacket] = []
+
+    def hook(transceiver: RTCRtpTransceiver) -> None:
+        assert offered_direction(transceiver) == "sendonly"
+        transceiver.direction = "sendonly"
+        slot = Slot(str(transceiver.mid), "video", sender_ssrc(transceiver.sender), stats)
+        slots.append(slot)
+        sender = transceiver.sender
+
+        def on_start(parameters: RTCRtpSendParameters) -> None:
+            slot.start(parameters, RtpWriter(sender.transport))
+
+        def on_rtcp(packet: AnyRtcpPacket) -> None:
+            rtcp.append(packet)
+            slot.on_rtcp(packet)
+
+        hook_sender(sender, on_start, on_rtcp)
+
+    try:
+        await connect(subscriber, sfu, hook)
+        [slot] = slots
+        await poll(lambda: slot.ready)
+        track = subscriber.getReceivers()[0].track
+        frames = encode_vp8_clip(frames=10)
+        stream = PublishedStream(
+            "video",
+            RTCRtpReceiveParameters(
+                codecs=[
+                    RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+                ]
+            ),
+            _NoFeedback(),
+            1,
+            stats,
+            0.5,
+        )
+        slot.assign(stream)
+
+        async def feed() -> None:
+            for index, frame in enumerate(frames):
+                descriptor = VpxPayloadDescriptor(
+                    partition_start=1, partition_id=0, picture_id=index
+                )
+                packet = RtpPacket(payload_type=96, sequence_number=index, timestamp=index * 3000)
+                packet.payload = bytes(descriptor) + frame
+                packet.marker = 1
+                stream.on_rtp(packet)
+                await asyncio.sleep(1 / 30)
+
+        feeder = asyncio.create_task(feed())
+        decoded = await asyncio.wait_for(track.recv(), 10)
+        assert isinstance(decoded, av.VideoFrame)
+        assert (decoded.width, decoded.height) == (320, 240)
+        await feeder
+        assert stats.packets_video == len(frames)
+        # The SFU side created no encoder (the subscriber decodes; that is its job).
+        assert "get_encoder" not in codec_calls
+        assert vars(sfu.getTransceivers()[0].sender)["_RTCRtpSender__encoder"] is None
+    finally:
+        await subscriber.close()
+        await sfu.close()
+
+
+class _NoFeedback:
+    def send_rtp(self, data: bytes) -> bool:
+        return False
+
+    def send_rtcp(self, data: bytes) -> bool:
+        return False
