@@ -201,6 +201,29 @@ class ModuleClient:
         )
         return data
 
+    # -- lessons (the module's media section; 404 while lessons are off) ---------
+
+    async def create_lesson(
+        self, as_user: str, room_id: str, title: str, start_ms: int | None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"title": title}
+        if start_ms is not None:
+            body["start"] = start_ms
+        data: dict[str, Any] = await self.request(
+            "POST", f"/rooms/{_q(room_id)}/lessons", as_user, body
+        )
+        return data
+
+    async def lessons(self, as_user: str, room_id: str) -> list[dict[str, Any]]:
+        data = await self.request("GET", f"/rooms/{_q(room_id)}/lessons", as_user)
+        return _list(data, "lessons")
+
+    async def attendance(self, as_user: str, room_id: str, lesson_id: str) -> dict[str, Any]:
+        data: dict[str, Any] = await self.request(
+            "GET", f"/rooms/{_q(room_id)}/lessons/{_q(lesson_id)}/attendance", as_user
+        )
+        return data
+
     async def logout(self, access_token: str) -> None:
         """End a session the bot opened to check a password."""
         url = f"{self._base}/_matrix/client/v3/logout"

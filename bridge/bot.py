@@ -39,6 +39,8 @@ HELP = """Я школьный бот Parta. Команды (по-русски и
 • связать родителя @родитель:сервер @ребёнок:сервер (link parent …)
 • объявление [7А | родители 7А] [завтра 09:00] текст — сейчас или по расписанию (announce …)
 • дз 7А 2026-12-01 18:00 текст — напоминание о домашнем задании до срока (homework …)
+• урок 7А [завтра 10:00] тема — начать или запланировать видеоурок (lesson …)
+• посещаемость 7А — кто был на последнем уроке (attendance 7A)
 • запланировано — что ждёт отправки (scheduled); отменить <номер> (cancel <id>)
 • код <код> или просто код — принять приглашение (code <code>)
 • ZIP-файл OneRoster (администратор) — импорт списков школы: я пришлю план, ответьте «да»
@@ -343,6 +345,56 @@ class SchoolBot:
             f"Запланировано №{message.id} в {label} на {goes:%d.%m.%Y %H:%M}{note}. "
             f"/ Scheduled #{message.id}."
         )
+
+    async def _lesson_room(
+        self, sender: UserID, room_id: RoomID, command: Command
+    ) -> tuple[str, str]:
+        if command.class_name is None:
+            if await self._is_direct(room_id):
+                raise ApiError(
+                    400,
+                    "M_INVALID_PARAM",
+                    "Укажите класс, например: урок 7А Дроби / Name the class, e.g. lesson 7A …",
+                )
+            return room_id, "этой комнате"
+        school = await self._school(sender, room_id)
+        return await self._target_room(sender, school, command)
+
+    async def cmd_lesson(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        target, label = await self._lesson_room(sender, room_id, command)
+        start = int(command.when.timestamp() * 1000) if command.when else None
+        lesson = await self.module.create_lesson(sender, target, command.text, start)
+        if lesson.get("status") == "live":
+            return (
+                f"Урок «{lesson.get('title')}» начат в {label}: откройте виджет урока в комнате. "
+                f"/ The lesson has started; open its widget in the room."
+            )
+        when = _local_time(lesson.get("start"), self.tz)
+        return f"Урок «{lesson.get('title')}» запланирован на {when} в {label}. / Scheduled."
+
+    async def cmd_attendance(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        target, label = await self._lesson_room(sender, room_id, command)
+        held = [
+            lesson
+            for lesson in await self.module.lessons(sender, target)
+            if lesson.get("started_at") is not None
+        ]
+        if not held:
+            return f"В {label} ещё не было уроков / No lessons held there yet"
+        last = max(held, key=lambda lesson: lesson["started_at"])
+        report = await self.module.attendance(sender, target, str(last["lesson_id"]))
+        present = report.get("present", [])
+        absent = report.get("absent", [])
+        lines = [
+            f"Урок «{last.get('title')}» {_local_time(last['started_at'], self.tz)}: "
+            f"были {len(present)}, не было {len(absent)}. / present {len(present)}, "
+            f"absent {len(absent)}."
+        ]
+        for p in present:
+            lines.append(f"✓ {p.get('display_name') or p['user_id']} — {p.get('minutes', 0)} мин")
+        for a in absent:
+            lines.append(f"✗ {a.get('display_name') or a['user_id']}")
+        return "\n".join(lines)
 
     async def cmd_scheduled(self, command: Command, room_id: RoomID, sender: UserID) -> str:
         pending = await self.scheduler.pending_for(sender)

@@ -22,6 +22,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "link_parent": ("связать родителя", "привязать родителя", "link parent"),
     "announce": ("объявление", "объявить", "announce", "announcement"),
     "homework": ("домашнее задание", "дз", "homework"),
+    "lesson": ("начать урок", "урок", "start lesson", "lesson"),
+    "attendance": ("посещаемость", "attendance"),
     "scheduled": ("запланировано", "scheduled"),
     "cancel": ("отменить", "cancel"),
     "code": ("код", "code", "redeem"),
@@ -193,6 +195,19 @@ def _arguments(name: str, rest: str, now: datetime.datetime, tz: zoneinfo.ZoneIn
                 "/ Give two IDs: link parent @parent:server @child:server"
             )
         return Command(name, users=users)
+    if name == "attendance":
+        return Command(name, class_name=_find_class(words))
+    if name == "lesson":
+        cls = parse_class(words[0]) if words else None
+        if cls is not None:
+            words = words[1:]
+        when, words = parse_when(words, now, tz)
+        title = " ".join(words).strip()
+        if not title:
+            raise CommandError(
+                "Укажите тему: урок 7А [завтра 10:00] Дроби / Give a title: lesson 7A Fractions"
+            )
+        return Command(name, text=title, class_name=cls, when=when)
     if name in ("announce", "homework"):
         parents = False
         cls = None

@@ -137,8 +137,19 @@ def bridge_env(directory: Path, quiet_hours: dict[str, str] | None = None) -> It
     # the bot's config learns Synapse's address afterwards.
     _, registration_path = configure("http://127.0.0.1:1")
     try:
+        # Lessons on (no SFU needed to create them and read attendance).
+        module_config = {
+            "media": {
+                "enabled": True,
+                "token_secret": secrets.token_urlsafe(32),
+                "sfu_public_url": "http://127.0.0.1:9/",
+            }
+        }
         with running_homeserver(
-            directory / "synapse", backend=backend, app_service_files=(registration_path,)
+            directory / "synapse",
+            module_config=module_config,
+            backend=backend,
+            app_service_files=(registration_path,),
         ) as hs:
             config_path, _ = configure(hs.base_url)
             bot = BotProcess(

@@ -221,6 +221,24 @@ async def test_announcement_goes_out_as_the_administrator(env: BridgeEnv, school
     assert answer.startswith("Не отправлено в чат класса 7Б"), answer
 
 
+async def test_lesson_and_attendance_through_the_bot(env: BridgeEnv, school: School) -> None:
+    answer = await ask(env, school.teacher, "урок 7А Дроби")
+    assert answer.startswith("Урок «Дроби» начат в чат класса 7А"), answer
+    chat = school.class_a["rooms"]["class_chat"]
+    [lesson] = api(env.hs, "GET", f"/rooms/{urllib.parse.quote(chat)}/lessons", school.teacher)[
+        "lessons"
+    ]
+    assert lesson["title"] == "Дроби"
+    assert lesson["created_by"] == school.teacher.user_id
+    report = await ask(env, school.teacher, "посещаемость 7А")
+    assert "Урок «Дроби»" in report
+    assert "были 0" in report
+    assert all(s.localpart in report for s in school.students)
+    # A student may not start one: the module says why, the bot passes it on.
+    later = await ask(env, school.teacher, "урок 7Б Чужой урок")
+    assert later.startswith("Нельзя: "), later
+
+
 async def test_scheduled_announcement_is_sent_once_across_restarts(
     env: BridgeEnv, school: School
 ) -> None:

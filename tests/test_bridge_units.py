@@ -100,6 +100,13 @@ NOW = datetime.datetime(2026, 11, 30, 10, 0, tzinfo=MSK)  # a Monday morning
             "homework",
             {"when": datetime.datetime(2026, 12, 2, 18, 0, tzinfo=MSK), "text": "Упражнение 5"},
         ),
+        ("урок 7А Дроби", "lesson", {"class_name": ClassName(7, "А"), "text": "Дроби"}),
+        (
+            "lesson 7A tomorrow 10:00 Fractions",
+            "lesson",
+            {"when": datetime.datetime(2026, 12, 1, 10, 0, tzinfo=MSK), "text": "Fractions"},
+        ),
+        ("посещаемость 7А", "attendance", {"class_name": ClassName(7, "А")}),
         ("код AB12CD34", "code", {"args": ("AB12CD34",)}),
         ("X7K2-9QPL", "code", {"args": ("X7K2-9QPL",)}),
         ("ABCD-EFGH", "code", {"args": ("ABCD-EFGH",)}),
