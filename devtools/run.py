@@ -41,7 +41,7 @@ class Service:
 
 def services(hs: Homeserver) -> list[Service]:
     """The processes beside Synapse; each part adds itself here as it appears."""
-    return [_sfu_service()]
+    return [_sfu_service(), _bridge_service(hs)]
 
 
 SFU_PORT = int(os.environ.get("PARTA_SFU_PORT", "8090"))
@@ -86,6 +86,34 @@ def module_config() -> dict[str, Any]:
     }
 
 
+BRIDGE_PORT = int(os.environ.get("PARTA_BRIDGE_PORT", "29340"))
+
+
+def _bridge_files() -> tuple[Path, Path]:
+    """The bot's config and appservice registration in var/bridge (tokens made once)."""
+    from bridge.local import write_config
+
+    return write_config(
+        VAR / "bridge",
+        f"http://127.0.0.1:{PORT}",
+        "localhost",
+        BRIDGE_PORT,
+        database=f"sqlite:{VAR / 'bridge' / 'bridge.db'}",
+    )
+
+
+def _bridge_service(hs: Homeserver) -> Service:
+    config, _ = _bridge_files()
+    return Service(
+        name="bridge",
+        argv=[sys.executable, "-m", "bridge", "-c", str(config)],
+        health_url=f"http://127.0.0.1:{BRIDGE_PORT}/health",
+        describe=lambda: [
+            f"School bot:      @parta-bot:{hs.server_name}  (write «помощь» to it in a DM)"
+        ],
+    )
+
+
 def _ensure_operator(hs: Homeserver) -> tuple[str, str]:
     """Create the first operator (a Synapse server admin) once; return its credentials."""
     path = VAR / "operator.txt"
@@ -124,8 +152,13 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], name: str, timeout: floa
 def main() -> int:
     dsn = os.environ.get("PARTA_DATABASE", "").strip()
     postgres = Postgres.from_dsn(dsn) if dsn else None
+    _, registration = _bridge_files()
     hs = Homeserver(
-        directory=VAR / "synapse", port=PORT, postgres=postgres, module_config=module_config()
+        directory=VAR / "synapse",
+        port=PORT,
+        postgres=postgres,
+        module_config=module_config(),
+        app_service_files=(registration,),
     )
     hs.write_config()
     print(f"Parta: starting Synapse with the Parta module on {hs.base_url} ", end="")

@@ -1,0 +1,250 @@
+"""The module's REST API, called as the person the bot acts for.
+
+Every request carries the application service's token and the user assertion
+``?user_id=@person:server``: the module sees the person, so its rules (may this
+teacher invite into that class?) apply once, in the module.
+"""
+
+import logging
+import re
+import time
+import urllib.parse
+from typing import Any
+
+import aiohttp
+
+from parta_common.messages import Message
+
+logger = logging.getLogger(__name__)
+
+BASE_PATH = "/_synapse/client/parta/v1"
+# Path segments that are IDs or codes, for grouping timings by endpoint.
+_ID = re.compile(r"(?<=/)(sch_|cls_|unit_|%40|@)[^/]*|(?<=/invites/)[^/]+")
+
+_UNREACHABLE = Message(
+    ru="Сервер Parta сейчас не отвечает, попробуйте позже",
+    en="The Parta server is not answering right now, try again later",
+)
+
+
+class ApiError(Exception):
+    """The module refused or failed; ``error`` is its message ("русский / English")."""
+
+    def __init__(self, status: int, errcode: str, error: str):
+        self.status = status
+        self.errcode = errcode
+        self.error = error
+        super().__init__(f"{status} {errcode}: {error}")
+
+    @property
+    def russian(self) -> str:
+        """The Russian half of a bilingual message (the whole text when not bilingual)."""
+        return self.error.split(" / ", 1)[0]
+
+    @property
+    def english(self) -> str:
+        parts = self.error.split(" / ", 1)
+        return parts[1] if len(parts) == 2 else parts[0]
+
+
+class ModuleClient:
+    """Typed calls to the module API; ``as_user`` is the person the bot acts for."""
+
+    def __init__(self, session: aiohttp.ClientSession, homeserver_url: str, as_token: str):
+        self._session = session
+        self._base = homeserver_url.rstrip("/")
+        self._token = as_token
+        # (method, path with IDs replaced by {id}) → [calls, seconds]: where time goes.
+        self.timings: dict[str, list[float]] = {}
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        as_user: str,
+        body: Any = None,
+        query: dict[str, str] | None = None,
+        base: str = BASE_PATH,
+    ) -> Any:
+        params = {"user_id": as_user, **(query or {})}
+        url = f"{self._base}{base}{path}"
+        headers = {"Authorization": f"Bearer {self._token}"}
+        started = time.monotonic()
+        try:
+            return await self._request(method, url, params, body, headers)
+        finally:
+            key = f"{method} {_ID.sub('{id}', path)}"
+            entry = self.timings.setdefault(key, [0, 0.0])
+            entry[0] += 1
+            entry[1] += time.monotonic() - started
+
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, str],
+        body: Any,
+        headers: dict[str, str],
+    ) -> Any:
+        path = url
+        try:
+            async with self._session.request(
+                method, url, params=params, json=body, headers=headers
+            ) as resp:
+                try:
+                    data = await resp.json(content_type=None)
+                except ValueError:
+                    data = None
+                if resp.status >= 400:
+                    if isinstance(data, dict):
+                        raise ApiError(
+                            resp.status,
+                            str(data.get("errcode", "M_UNKNOWN")),
+                            str(data.get("error", "")),
+                        )
+                    raise ApiError(resp.status, "M_UNKNOWN", _UNREACHABLE.format())
+                return data
+        except aiohttp.ClientError as e:
+            logger.warning("module API %s %s failed: %s", method, path, e)
+            raise ApiError(502, "M_UNKNOWN", _UNREACHABLE.format()) from e
+
+    # -- who am I --------------------------------------------------------------
+
+    async def whoami(self, as_user: str) -> str:
+        """The user the homeserver sees behind the assertion (proves it works)."""
+        data = await self.request("GET", "/account/whoami", as_user, base="/_matrix/client/v3")
+        return str(data["user_id"])
+
+    async def me(self, as_user: str) -> dict[str, Any]:
+        data: dict[str, Any] = await self.request("GET", "/me", as_user)
+        return data
+
+    # -- schools and classes ----------------------------------------------------
+
+    async def schools(self, as_user: str) -> list[dict[str, Any]]:
+        data = await self.request("GET", "/schools", as_user)
+        return _list(data, "schools")
+
+    async def school(self, as_user: str, school_id: str) -> dict[str, Any]:
+        data: dict[str, Any] = await self.request("GET", f"/schools/{_q(school_id)}", as_user)
+        return data
+
+    async def school_by_external_id(self, as_user: str, external_id: str) -> dict[str, Any] | None:
+        try:
+            data: dict[str, Any] = await self.request(
+                "GET", f"/schools/by_external_id/{_q(external_id)}", as_user
+            )
+        except ApiError as e:
+            if e.status == 404 and e.errcode == "M_NOT_FOUND":
+                return None
+            raise
+        return data
+
+    async def create_school(self, as_user: str, body: dict[str, Any]) -> dict[str, Any]:
+        data: dict[str, Any] = await self.request("POST", "/schools", as_user, body)
+        return data
+
+    async def classes(self, as_user: str, school_id: str) -> list[dict[str, Any]]:
+        data = await self.request("GET", f"/schools/{_q(school_id)}/classes", as_user)
+        return _list(data, "classes")
+
+    async def create_class(
+        self, as_user: str, school_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        data: dict[str, Any] = await self.request(
+            "POST", f"/schools/{_q(school_id)}/classes", as_user, body
+        )
+        return data
+
+    # -- members and invites ----------------------------------------------------
+
+    async def members(
+        self, as_user: str, school_id: str, class_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        query = {"class_id": class_id} if class_id else None
+        data = await self.request("GET", f"/schools/{_q(school_id)}/members", as_user, query=query)
+        return _list(data, "members")
+
+    async def put_member(
+        self, as_user: str, school_id: str, user_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        data: dict[str, Any] = await self.request(
+            "PUT", f"/schools/{_q(school_id)}/members/{_q(user_id)}", as_user, body
+        )
+        return data
+
+    async def remove_member(self, as_user: str, school_id: str, user_id: str) -> None:
+        await self.request("DELETE", f"/schools/{_q(school_id)}/members/{_q(user_id)}", as_user)
+
+    async def create_invite(
+        self, as_user: str, school_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        data: dict[str, Any] = await self.request(
+            "POST", f"/schools/{_q(school_id)}/invites", as_user, body
+        )
+        return data
+
+    async def redeem_invite(self, as_user: str, code: str) -> dict[str, Any]:
+        data: dict[str, Any] = await self.request("POST", f"/invites/{_q(code)}/redeem", as_user)
+        return data
+
+    async def invite_info(self, as_user: str, code: str) -> dict[str, Any]:
+        data: dict[str, Any] = await self.request("GET", f"/invites/{_q(code)}", as_user)
+        return data
+
+    async def register_with_invite(
+        self, as_user: str, code: str, username: str, password: str, display_name: str
+    ) -> dict[str, Any]:
+        body = {"username": username, "password": password, "display_name": display_name}
+        data: dict[str, Any] = await self.request(
+            "POST", f"/invites/{_q(code)}/register", as_user, body
+        )
+        return data
+
+    # -- lessons (the module's media section; 404 while lessons are off) ---------
+
+    async def create_lesson(
+        self, as_user: str, room_id: str, title: str, start_ms: int | None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"title": title}
+        if start_ms is not None:
+            body["start"] = start_ms
+        data: dict[str, Any] = await self.request(
+            "POST", f"/rooms/{_q(room_id)}/lessons", as_user, body
+        )
+        return data
+
+    async def lessons(self, as_user: str, room_id: str) -> list[dict[str, Any]]:
+        data = await self.request("GET", f"/rooms/{_q(room_id)}/lessons", as_user)
+        return _list(data, "lessons")
+
+    async def attendance(self, as_user: str, room_id: str, lesson_id: str) -> dict[str, Any]:
+        data: dict[str, Any] = await self.request(
+            "GET", f"/rooms/{_q(room_id)}/lessons/{_q(lesson_id)}/attendance", as_user
+        )
+        return data
+
+    async def logout(self, access_token: str) -> None:
+        """End a session the bot opened to check a password."""
+        url = f"{self._base}/_matrix/client/v3/logout"
+        headers = {"Authorization": f"Bearer {access_token}"}
+        async with self._session.post(url, headers=headers, json={}):
+            pass
+
+    async def version(self) -> dict[str, Any]:
+        async with self._session.get(f"{self._base}{BASE_PATH}/version") as resp:
+            data: dict[str, Any] = await resp.json()
+            return data
+
+
+def _q(part: str) -> str:
+    return urllib.parse.quote(part, safe="")
+
+
+def _list(data: Any, key: str) -> list[dict[str, Any]]:
+    """Lists come either bare or wrapped as ``{key: [...]}``."""
+    if isinstance(data, dict):
+        data = data.get(key, [])
+    if not isinstance(data, list):
+        return []
+    return [item for item in data if isinstance(item, dict)]

@@ -1,0 +1,126 @@
+"""The running bot: the application service, its database, the scheduler, /health."""
+
+import asyncio
+import logging
+
+import aiohttp
+from aiohttp import web
+from mautrix.appservice import AppService, AppServiceAPI
+from mautrix.appservice.state_store import ASStateStore
+from mautrix.client import ClientAPI
+from mautrix.client.state_store import MemoryStateStore
+from mautrix.errors import MForbidden
+from mautrix.types import EventType, MessageType, RoomID, TextMessageEventContent, UserID
+from mautrix.util.async_db import Database
+
+from bridge.api import ModuleClient
+from bridge.bot import SchoolBot
+from bridge.config import BridgeConfig
+from bridge.db import create_database
+from bridge.registration import APPSERVICE_ID, Registration
+from bridge.roster_bot import RosterConversation
+from bridge.schedule import Scheduler
+
+logger = logging.getLogger(__name__)
+
+
+class MemoryASStateStore(ASStateStore, MemoryStateStore):
+    """Room state the bot needs lives in Synapse; a process-local cache is enough."""
+
+    def __init__(self) -> None:
+        ASStateStore.__init__(self)
+        MemoryStateStore.__init__(self)
+
+
+class BridgeApp:
+    def __init__(self, config: BridgeConfig, registration: Registration):
+        self.config = config
+        self.registration = registration
+        self.db: Database = create_database(config.database)
+        self.appservice = AppService(
+            server=config.homeserver.url,
+            domain=config.homeserver.domain,
+            as_token=registration.as_token,
+            hs_token=registration.hs_token,
+            bot_localpart=config.appservice.bot_localpart,
+            id=APPSERVICE_ID,
+            log=logging.getLogger("bridge.appservice"),
+            state_store=MemoryASStateStore(),
+        )
+        self.appservice.app.router.add_get("/health", self._health)
+        self.scheduler = Scheduler(self.db, config, self.send_as)
+        self._session: aiohttp.ClientSession | None = None
+        self.module: ModuleClient | None = None
+        self.bot: SchoolBot | None = None
+        self.roster: RosterConversation | None = None
+
+    async def _health(self, _: web.Request) -> web.Response:
+        ok = self.appservice.ready
+        return web.json_response({"ok": ok}, status=200 if ok else 503)
+
+    async def send_as(self, room_id: str, user_id: str, body: str, txn_id: str) -> str:
+        return await send_as(self.appservice.intent.api, room_id, user_id, body, txn_id)
+
+    async def start(self) -> None:
+        await self.db.start()
+        await self.appservice.start(self.config.appservice.host, self.config.appservice.port)
+        self._session = aiohttp.ClientSession()
+        self.module = ModuleClient(
+            self._session, self.config.homeserver.url, self.registration.as_token
+        )
+        intent = self.appservice.intent
+        self.bot = SchoolBot(intent, self.module, self.scheduler, self.config.quiet_hours.timezone)
+        self.roster = RosterConversation(self.db, self.module, self.bot)
+        self.appservice.matrix_event_handler(self.bot.handle_event)
+        await self._ensure_profile()
+        await self.bot.load_joined_rooms()
+        await self.roster.resume()
+        self.scheduler.start()
+        self.appservice.ready = True
+        logger.info("bot %s ready on port %d", intent.mxid, self.config.appservice.port)
+
+    async def _ensure_profile(self) -> None:
+        intent = self.appservice.intent
+        for attempt in range(30):
+            try:
+                await intent.ensure_registered()
+                await intent.set_displayname(self.config.appservice.bot_displayname)
+                return
+            except aiohttp.ClientConnectionError:
+                # Synapse not up yet: make run starts it first, but be patient.
+                await asyncio.sleep(min(1 + attempt, 5))
+        raise RuntimeError(f"homeserver at {self.config.homeserver.url} does not answer")
+
+    async def stop(self) -> None:
+        self.appservice.ready = False
+        await self.scheduler.stop()
+        if self.roster:
+            await self.roster.stop()
+        await self.appservice.stop()
+        if self._session:
+            await self._session.close()
+        await self.db.stop()
+
+
+async def send_as(api: AppServiceAPI, room_id: str, user_id: str, body: str, txn_id: str) -> str:
+    """Send a text message as ``user_id`` (the AS assertion) with a fixed txn id.
+
+    The homeserver remembers an application service's transaction ids (per request
+    path) for a while, so sending again with the same id returns the first event.
+    """
+    client = ClientAPI(UserID(user_id), api=api.user(UserID(user_id)))
+    content = TextMessageEventContent(msgtype=MessageType.TEXT, body=body)
+    try:
+        event_id = await client.send_message_event(
+            RoomID(room_id), EventType.ROOM_MESSAGE, content, txn_id=txn_id
+        )
+    except MForbidden as e:
+        if "not in room" not in str(e.message):
+            raise
+        # A school room the person belongs to but never opened: join as them
+        # (the homeserver and the module decide whether they may), then post.
+        await client.join_room(RoomID(room_id), max_retries=0)
+        event_id = await client.send_message_event(
+            RoomID(room_id), EventType.ROOM_MESSAGE, content, txn_id=txn_id
+        )
+    return str(event_id)

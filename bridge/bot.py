@@ -1,0 +1,537 @@
+"""The school bot: reads commands in a DM or when mentioned, acts as the person.
+
+Every action goes through the module API with the application-service assertion of
+the person who wrote; the module decides, the bot relays its answer (or its refusal)
+in plain words.
+"""
+
+import datetime
+import logging
+import zoneinfo
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from mautrix.api import Method, Path
+from mautrix.appservice import IntentAPI
+from mautrix.types import (
+    EventType,
+    MediaMessageEventContent,
+    Membership,
+    MessageEvent,
+    MessageType,
+    RoomID,
+    StateEvent,
+    TextMessageEventContent,
+    UserID,
+)
+
+from bridge.api import ApiError, ModuleClient
+from bridge.commands import ClassName, Command, CommandError, parse
+from bridge.schedule import Scheduler, deliver_at
+
+logger = logging.getLogger(__name__)
+
+HELP = """Я школьный бот Parta. Команды (по-русски или по-английски):
+• мои школы — ваши школы, роли и классы (my schools)
+• создать класс 7А [2026/27] — новый класс с чатами (create class 7A)
+• пригласить учителя|ученика|родителя|администратора [7А] — код и ссылка (invite …)
+• участники [7А] — кто в школе или в классе (members [7A])
+• связать родителя @родитель:сервер @ребёнок:сервер (link parent …)
+• объявление [7А | родители 7А] [завтра 09:00] текст — сейчас или по расписанию (announce …)
+• дз 7А 2026-12-01 18:00 текст — напоминание о домашнем задании до срока (homework …)
+• урок 7А [завтра 10:00] тема — начать или запланировать видеоурок (lesson …)
+• посещаемость 7А — кто был на последнем уроке (attendance 7A)
+• запланировано — что ждёт отправки (scheduled); отменить <номер> (cancel <id>)
+• код <код> или просто код — принять приглашение (code <code>)
+• ZIP-файл OneRoster (администратор) — импорт списков школы: я пришлю план, ответьте «да»
+Ночью (по умолчанию 21:00–08:00) запланированное ждёт утра.
+
+I am Parta's school bot; every command above also works in English."""
+
+# Called with (event, zip bytes, file name) for a ZIP an administrator sent.
+ZipHandler = Callable[[MessageEvent, bytes, str], Awaitable[str]]
+# Called with (room_id, user_id, yes) when someone answers a pending import plan.
+ConfirmHandler = Callable[[RoomID, UserID, bool], Awaitable[str | None]]
+
+
+class SchoolBot:
+    def __init__(
+        self,
+        intent: IntentAPI,
+        module: ModuleClient,
+        scheduler: Scheduler,
+        quiet_timezone: str = "Europe/Moscow",
+    ):
+        self.intent = intent
+        self.module = module
+        self.scheduler = scheduler
+        self.tz = zoneinfo.ZoneInfo(quiet_timezone)
+        self.on_zip: ZipHandler | None = None
+        self.on_confirm: ConfirmHandler | None = None
+        self._member_counts: dict[RoomID, int] = {}
+        # Rooms the bot is in. The registration's non-exclusive namespace for every
+        # user (needed for the assertion) makes Synapse push events from all rooms;
+        # everything outside these rooms is dropped at once.
+        self._joined: set[RoomID] = set()
+
+    async def load_joined_rooms(self) -> None:
+        data = await self.intent.api.request(Method.GET, Path.v3.joined_rooms)
+        self._joined = {RoomID(r) for r in data.get("joined_rooms", [])}
+
+    @property
+    def mxid(self) -> UserID:
+        return self.intent.mxid
+
+    # -- events ------------------------------------------------------------------
+
+    async def handle_event(self, event: Any) -> None:
+        if isinstance(event, StateEvent) and event.type == EventType.ROOM_MEMBER:
+            await self._on_member(event)
+        elif isinstance(event, MessageEvent) and event.type == EventType.ROOM_MESSAGE:
+            if event.sender == self.mxid or event.room_id not in self._joined:
+                return
+            try:
+                await self._on_message(event)
+            except Exception:
+                logger.exception("handling %s failed", event.event_id)
+                await self.reply(
+                    event.room_id,
+                    "Что-то пошло не так, попробуйте ещё раз / Something went wrong, try again",
+                )
+
+    async def _on_member(self, event: StateEvent) -> None:
+        if event.room_id not in self._joined and event.state_key != self.mxid:
+            return
+        self._member_counts.pop(event.room_id, None)
+        membership = getattr(event.content, "membership", None)
+        if event.state_key != self.mxid:
+            return
+        if membership == Membership.INVITE:
+            await self.intent.join_room(event.room_id)
+            self._joined.add(event.room_id)
+            logger.info("joined %s (invited by %s)", event.room_id, event.sender)
+        elif membership == Membership.JOIN:
+            self._joined.add(event.room_id)
+        elif membership in (Membership.LEAVE, Membership.BAN):
+            self._joined.discard(event.room_id)
+
+    async def _is_direct(self, room_id: RoomID) -> bool:
+        if room_id not in self._member_counts:
+            data = await self.intent.api.request(Method.GET, Path.v3.rooms[room_id].joined_members)
+            self._member_counts[room_id] = len(data.get("joined", {}))
+        return self._member_counts[room_id] <= 2
+
+    async def _on_message(self, event: MessageEvent) -> None:
+        content = event.content
+        direct = await self._is_direct(event.room_id)
+        if isinstance(content, MediaMessageEventContent) and content.msgtype == MessageType.FILE:
+            name = content.body or "roster.zip"
+            mimetype = content.info.mimetype if content.info else None
+            if direct and (name.lower().endswith(".zip") or mimetype == "application/zip"):
+                if self.on_zip is None or not content.url:
+                    return
+                data = await self.intent.download_media(content.url)
+                await self.reply(event.room_id, await self.on_zip(event, data, name))
+            return
+        if not isinstance(content, TextMessageEventContent):
+            return
+        text: str | None = content.body or ""
+        if not direct:
+            text = self._strip_mention(content.body or "", content)
+        if text is not None:
+            await self.answer(event.room_id, event.sender, text, direct)
+
+    def _strip_mention(self, text: str, content: TextMessageEventContent) -> str | None:
+        """The command after a mention of the bot, or ``None`` when not addressed."""
+        mentions = getattr(content, "mentions", None)
+        mentioned = bool(mentions and self.mxid in (mentions.user_ids or []))
+        localpart = self.mxid[1:].split(":", 1)[0]
+        for prefix in (self.mxid, localpart, "бот", "bot"):
+            if text.lower().startswith(prefix.lower()):
+                return text[len(prefix) :].lstrip(" :,")
+        return text if mentioned else None
+
+    async def answer(self, room_id: RoomID, sender: UserID, text: str, direct: bool) -> None:
+        try:
+            command = parse(text, tz=self.tz)
+        except CommandError as e:
+            await self.reply(room_id, str(e))
+            return
+        if command is None:
+            if direct:
+                await self.reply(
+                    room_id,
+                    "Не понял. Напишите «помощь» / I did not understand. Send «help»",
+                )
+            return
+        try:
+            reply = await self.run(command, room_id, sender)
+        except ApiError as e:
+            reply = refusal(e)
+        if reply:
+            await self.reply(room_id, reply)
+
+    async def reply(self, room_id: RoomID, text: str) -> None:
+        await self.intent.send_message(
+            room_id, TextMessageEventContent(msgtype=MessageType.NOTICE, body=text)
+        )
+
+    # -- commands ----------------------------------------------------------------
+
+    async def run(self, command: Command, room_id: RoomID, sender: UserID) -> str | None:
+        handler = getattr(self, f"cmd_{command.name}")
+        result: str | None = await handler(command, room_id, sender)
+        return result
+
+    async def cmd_help(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        return HELP
+
+    async def cmd_confirm(self, command: Command, room_id: RoomID, sender: UserID) -> str | None:
+        if self.on_confirm is None:
+            return None
+        return await self.on_confirm(room_id, sender, True)
+
+    async def cmd_reject(self, command: Command, room_id: RoomID, sender: UserID) -> str | None:
+        if self.on_confirm is None:
+            return None
+        return await self.on_confirm(room_id, sender, False)
+
+    async def cmd_my_schools(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        me = await self.module.me(sender)
+        schools = me.get("schools") or []
+        if not schools:
+            return (
+                "Вы пока не состоите ни в одной школе. Если у вас есть код приглашения, "
+                "пришлите его мне. / You are not in any school yet; send me an invite code."
+            )
+        lines = ["Ваши школы / Your schools:"]
+        for school in schools:
+            roles = ", ".join(ROLE_NAMES.get(r, r) for r in school.get("roles", []))
+            line = f"• {school.get('name', school.get('school_id'))}: {roles}"
+            if school.get("classes"):
+                titles = {
+                    str(c.get("class_id")): _class_title(c)
+                    for c in await self.module.classes(sender, school["school_id"])
+                }
+                names = sorted(titles.get(c, c) for c in school["classes"])
+                line += "; классы: " + ", ".join(names)
+            if school.get("children"):
+                line += "; дети: " + ", ".join(school["children"])
+            lines.append(line)
+        return "\n".join(lines)
+
+    async def cmd_create_class(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        school = await self._school(sender, room_id)
+        assert command.class_name is not None
+        body: dict[str, Any] = {
+            "grade": command.class_name.grade,
+            "letter": command.class_name.letter,
+            "year": command.args[0] if command.args else school_year(),
+        }
+        created = await self.module.create_class(sender, school["school_id"], body)
+        return (
+            f"Класс {_class_title(created)} создан: пространство класса, чат класса и чат "
+            f"родителей. / Class {command.class_name} created with its space and chats."
+        )
+
+    async def cmd_invite(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        school = await self._school(sender, room_id)
+        assert command.role is not None
+        body: dict[str, Any] = {"role": command.role.value}
+        if command.class_name is not None:
+            body["class_id"] = await self._class_id(sender, school, command.class_name)
+        invite = await self.module.create_invite(sender, school["school_id"], body)
+        where = f", класс {command.class_name}" if command.class_name else ""
+        return (
+            f"Приглашение ({ROLE_NAMES[command.role.value]}{where}).\n"
+            f"Код: {invite.get('code')}\nСсылка: {invite.get('link')}\n"
+            f"Действует до {_local_time(invite.get('expires_at'), self.tz)}; "
+            f"использований: {invite.get('max_uses')}. "
+            f"Код можно прислать мне. / Send the code to me to join."
+        )
+
+    async def cmd_members(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        school = await self._school(sender, room_id)
+        class_id = None
+        if command.class_name is not None:
+            class_id = await self._class_id(sender, school, command.class_name)
+        members = await self.module.members(sender, school["school_id"], class_id)
+        if not members:
+            return "Никого нет / Nobody here"
+        by_role: dict[str, list[str]] = {}
+        for member in members:
+            name = member.get("display_name") or member["user_id"]
+            for role in member.get("roles", []):
+                by_role.setdefault(role, []).append(f"{name} ({member['user_id']})")
+        lines = [f"Участники ({len(members)}) / Members:"]
+        for role in ("administrator", "teacher", "student", "parent", "coordinator"):
+            if role in by_role:
+                names = sorted(by_role[role])
+                shown = names[:50]
+                more = f" … и ещё {len(names) - 50}" if len(names) > 50 else ""
+                lines.append(f"{ROLE_NAMES[role]} ({len(names)}): " + ", ".join(shown) + more)
+        return "\n".join(lines)
+
+    async def cmd_link_parent(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        school = await self._school(sender, room_id)
+        parent, child = command.users
+        members = {m["user_id"]: m for m in await self.module.members(sender, school["school_id"])}
+        current = members.get(parent, {})
+        roles = sorted({*current.get("roles", []), "parent"})
+        children = sorted({*current.get("children", []), child})
+        await self.module.put_member(
+            sender,
+            school["school_id"],
+            parent,
+            {"roles": roles, "classes": current.get("classes", []), "children": children},
+        )
+        return f"{parent} теперь родитель {child}. / {parent} is now a parent of {child}."
+
+    async def cmd_announce(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        school = await self._school(sender, room_id)
+        target, label = await self._target_room(sender, school, command)
+        return await self._post(command, school, target, label, sender, "announcement")
+
+    async def cmd_homework(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        school = await self._school(sender, room_id)
+        target, label = await self._target_room(sender, school, command)
+        assert command.when is not None
+        hours = self.scheduler.reminder_hours
+        remind = command.when - datetime.timedelta(hours=hours)
+        now = datetime.datetime.now(datetime.UTC)
+        if remind < now:
+            remind = now
+        due_text = command.when.astimezone(self.tz).strftime("%d.%m %H:%M")
+        reminder = Command(
+            "homework",
+            text=f"Напоминание: домашнее задание к {due_text}: {command.text}",
+            class_name=command.class_name,
+            when=remind,
+        )
+        return await self._post(reminder, school, target, label, sender, "homework")
+
+    async def _post(
+        self,
+        command: Command,
+        school: dict[str, Any],
+        target: str,
+        label: str,
+        sender: UserID,
+        kind: str,
+    ) -> str:
+        if command.when is None:
+            now = await self.scheduler.schedule(
+                target,
+                command.text,
+                datetime.datetime.now(datetime.UTC),
+                sender,
+                school.get("school_id"),
+                kind,
+                wake=False,
+            )
+            error = await self.scheduler.send_now(now)
+            if error:
+                return f"Не отправлено в {label}: {error} / Not posted"
+            return f"Отправлено в {label}. / Posted to {label}."
+        message = await self.scheduler.schedule(
+            target, command.text, command.when, sender, school.get("school_id"), kind
+        )
+        quiet = self.scheduler.quiet_hours(school.get("school_id"))
+        goes = deliver_at(command.when, quiet).astimezone(self.tz)
+        note = ""
+        if goes != command.when:
+            note = " (тихие часы: отправлю утром / quiet hours: it waits for the morning)"
+        return (
+            f"Запланировано №{message.id} в {label} на {goes:%d.%m.%Y %H:%M}{note}. "
+            f"/ Scheduled #{message.id}."
+        )
+
+    async def _lesson_room(
+        self, sender: UserID, room_id: RoomID, command: Command
+    ) -> tuple[str, str]:
+        if command.class_name is None:
+            if await self._is_direct(room_id):
+                raise ApiError(
+                    400,
+                    "M_INVALID_PARAM",
+                    "Укажите класс, например: урок 7А Дроби / Name the class, e.g. lesson 7A …",
+                )
+            return room_id, "этой комнате"
+        school = await self._school(sender, room_id)
+        return await self._target_room(sender, school, command)
+
+    async def cmd_lesson(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        target, label = await self._lesson_room(sender, room_id, command)
+        start = int(command.when.timestamp() * 1000) if command.when else None
+        lesson = await self.module.create_lesson(sender, target, command.text, start)
+        if lesson.get("status") == "live":
+            return (
+                f"Урок «{lesson.get('title')}» начат в {label}: откройте виджет урока в комнате. "
+                f"/ The lesson has started; open its widget in the room."
+            )
+        when = _local_time(lesson.get("start"), self.tz)
+        return f"Урок «{lesson.get('title')}» запланирован на {when} в {label}. / Scheduled."
+
+    async def cmd_attendance(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        target, label = await self._lesson_room(sender, room_id, command)
+        held = [
+            lesson
+            for lesson in await self.module.lessons(sender, target)
+            if lesson.get("started_at") is not None
+        ]
+        if not held:
+            return f"В {label} ещё не было уроков / No lessons held there yet"
+        last = max(held, key=lambda lesson: lesson["started_at"])
+        report = await self.module.attendance(sender, target, str(last["lesson_id"]))
+        present = report.get("present", [])
+        absent = report.get("absent", [])
+        lines = [
+            f"Урок «{last.get('title')}» {_local_time(last['started_at'], self.tz)}: "
+            f"были {len(present)}, не было {len(absent)}. / present {len(present)}, "
+            f"absent {len(absent)}."
+        ]
+        for p in present:
+            lines.append(f"✓ {p.get('display_name') or p['user_id']} — {p.get('minutes', 0)} мин")
+        for a in absent:
+            lines.append(f"✗ {a.get('display_name') or a['user_id']}")
+        return "\n".join(lines)
+
+    async def cmd_scheduled(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        pending = await self.scheduler.pending_for(sender)
+        if not pending:
+            return "Ничего не запланировано / Nothing scheduled"
+        lines = ["Запланировано / Scheduled:"]
+        for m in pending:
+            when = datetime.datetime.fromtimestamp(m.due_at / 1000, self.tz)
+            lines.append(f"• №{m.id} {when:%d.%m %H:%M}: {m.body[:60]}")
+        return "\n".join(lines)
+
+    async def cmd_cancel(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        if await self.scheduler.cancel(command.args[0].lstrip("№#"), sender):
+            return "Отменено / Cancelled"
+        return (
+            "Нет такого запланированного сообщения (или оно уже отправлено) "
+            "/ No such scheduled message (or it was already sent)"
+        )
+
+    async def cmd_code(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        code = command.args[0]
+        result = await self.module.redeem_invite(sender, code)
+        roles = ", ".join(ROLE_NAMES.get(r, r) for r in result.get("roles", []))
+        return (
+            f"Готово: вы в школе «{result.get('school_name', '')}» ({roles}). Школа появится "
+            f"в списке ваших пространств. / Done: you joined the school."
+        )
+
+    # -- helpers -----------------------------------------------------------------
+
+    async def _school(self, sender: UserID, room_id: RoomID) -> dict[str, Any]:
+        """The school this command is about: the room's school, or the person's only one."""
+        me = await self.module.me(sender)
+        schools: list[dict[str, Any]] = me.get("schools") or []
+        for school in schools:
+            if room_id in _room_ids(school):
+                return school
+        if len(schools) == 1:
+            return schools[0]
+        if not schools:
+            raise ApiError(
+                403, "M_FORBIDDEN", "Вы не состоите ни в одной школе / You are not in any school"
+            )
+        names = ", ".join(str(s.get("name")) for s in schools)
+        raise ApiError(
+            400,
+            "M_INVALID_PARAM",
+            f"У вас несколько школ ({names}): напишите команду в комнате нужной школы "
+            "/ You are in several schools: send the command in a room of that school",
+        )
+
+    async def _class_id(self, sender: UserID, school: dict[str, Any], name: ClassName) -> str:
+        for cls in await self.module.classes(sender, school["school_id"]):
+            if int(cls.get("grade", 0)) == name.grade and str(cls.get("letter", "")) == name.letter:
+                return str(cls["class_id"])
+        raise ApiError(
+            404, "M_NOT_FOUND", f"Нет класса {name} в этой школе / No class {name} in this school"
+        )
+
+    async def _target_room(
+        self, sender: UserID, school: dict[str, Any], command: Command
+    ) -> tuple[str, str]:
+        if command.class_name is None:
+            room = _room(school, "announcements")
+            return room, "объявления школы"
+        class_id = await self._class_id(sender, school, command.class_name)
+        cls = next(
+            c
+            for c in await self.module.classes(sender, school["school_id"])
+            if c.get("class_id") == class_id
+        )
+        if command.parents_chat:
+            return _room(cls, "parents_chat"), f"чат родителей {command.class_name}"
+        return _room(cls, "class_chat"), f"чат класса {command.class_name}"
+
+
+ROLE_NAMES = {
+    "coordinator": "координатор",
+    "administrator": "администратор",
+    "teacher": "учитель",
+    "student": "ученик",
+    "parent": "родитель",
+}
+
+
+def refusal(error: ApiError) -> str:
+    """A module refusal in plain words: what was refused and why, in both languages."""
+    if error.status == 403:
+        return f"Нельзя: {error.russian}\nNot allowed: {error.english}"
+    if error.status == 404:
+        return f"Не найдено: {error.russian}\nNot found: {error.english}"
+    if error.status in (400, 409):
+        return f"Не получилось: {error.russian}\nCould not do it: {error.english}"
+    return f"Сервер ответил ошибкой: {error.russian}\nThe server failed: {error.english}"
+
+
+def school_year(today: datetime.date | None = None) -> str:
+    """«2026/27» from September, the previous year's until then."""
+    today = today or datetime.date.today()
+    start = today.year if today.month >= 9 else today.year - 1
+    return f"{start}/{(start + 1) % 100:02d}"
+
+
+def _class_title(cls: Any) -> str:
+    if isinstance(cls, str):
+        return cls
+    if isinstance(cls, dict):
+        if cls.get("title"):
+            return str(cls["title"])
+        return f"{cls.get('grade', '')}{cls.get('letter', '')}"
+    return str(cls)
+
+
+def _rooms(thing: dict[str, Any]) -> dict[str, str]:
+    rooms = thing.get("rooms")
+    if isinstance(rooms, dict):
+        return {str(k): str(v) for k, v in rooms.items() if isinstance(v, str)}
+    return {}
+
+
+def _room_ids(school: dict[str, Any]) -> set[str]:
+    ids = set(_rooms(school).values())
+    for cls in school.get("classes", []):
+        if isinstance(cls, dict):
+            ids |= set(_rooms(cls).values())
+    return ids
+
+
+def _room(thing: dict[str, Any], kind: str) -> str:
+    rooms = _rooms(thing)
+    if kind in rooms:
+        return rooms[kind]
+    raise ApiError(404, "M_NOT_FOUND", f"Нет комнаты «{kind}» / No «{kind}» room")
+
+
+def _local_time(value: Any, tz: zoneinfo.ZoneInfo) -> str:
+    if isinstance(value, int | float):
+        seconds = value / 1000 if value > 10**11 else value
+        return f"{datetime.datetime.fromtimestamp(seconds, tz):%d.%m.%Y %H:%M}"
+    return str(value)

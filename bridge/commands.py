@@ -1,0 +1,249 @@
+"""What a person typed, as a command: pure parsing, no I/O.
+
+Commands are Russian with English aliases. The first words name the command; what
+follows are its arguments. Times are local to the school (Europe/Moscow unless set).
+"""
+
+import datetime
+import re
+import zoneinfo
+
+import attrs
+
+from parta_common.roles import Role
+
+# command name → the phrases that start it (lower case, longest first when matching)
+ALIASES: dict[str, tuple[str, ...]] = {
+    "help": ("помощь", "справка", "help", "?"),
+    "my_schools": ("мои школы", "школы", "my schools", "schools"),
+    "create_class": ("создать класс", "новый класс", "create class", "new class"),
+    "invite": ("пригласить", "приглашение", "invite"),
+    "members": ("участники", "список", "members", "list members"),
+    "link_parent": ("связать родителя", "привязать родителя", "link parent"),
+    "announce": ("объявление", "объявить", "announce", "announcement"),
+    "homework": ("домашнее задание", "дз", "homework"),
+    "lesson": ("начать урок", "урок", "start lesson", "lesson"),
+    "attendance": ("посещаемость", "attendance"),
+    "scheduled": ("запланировано", "scheduled"),
+    "cancel": ("отменить", "cancel"),
+    "code": ("код", "code", "redeem"),
+    "confirm": ("да", "yes", "подтверждаю", "confirm"),
+    "reject": ("нет", "no", "отмена"),
+}
+
+ROLE_WORDS: dict[str, Role] = {
+    "администратор": Role.ADMINISTRATOR,
+    "администратора": Role.ADMINISTRATOR,
+    "administrator": Role.ADMINISTRATOR,
+    "admin": Role.ADMINISTRATOR,
+    "учитель": Role.TEACHER,
+    "учителя": Role.TEACHER,
+    "teacher": Role.TEACHER,
+    "ученик": Role.STUDENT,
+    "ученика": Role.STUDENT,
+    "student": Role.STUDENT,
+    "родитель": Role.PARENT,
+    "родителя": Role.PARENT,
+    "parent": Role.PARENT,
+}
+
+_CLASS = re.compile(r"^(1[01]|[1-9])\s*[-‐]?\s*([А-ЯЁA-Zа-яёa-z])$")
+_USER = re.compile(r"^@[^:\s]+:\S+$")
+_INVITE_CODE = re.compile(r"^[A-Za-z0-9]{4}-[A-Za-z0-9]{4}$")
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{5,63}$")
+_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$|^(\d{1,2})\.(\d{1,2})(?:\.(\d{4}))?$")
+_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_PARENTS = ("родители", "родителям", "parents")
+_DAY_WORDS = ("сегодня", "today", "завтра", "tomorrow")
+
+
+class CommandError(ValueError):
+    """The text looks like a command but its arguments are wrong (message: ru / en)."""
+
+
+@attrs.frozen
+class ClassName:
+    grade: int
+    letter: str
+
+    def __str__(self) -> str:
+        return f"{self.grade}{self.letter}"
+
+
+@attrs.frozen
+class Command:
+    name: str
+    args: tuple[str, ...] = ()
+    text: str = ""
+    role: Role | None = None
+    class_name: ClassName | None = None
+    users: tuple[str, ...] = ()
+    when: datetime.datetime | None = None
+    parents_chat: bool = False
+
+
+def parse_class(word: str) -> ClassName | None:
+    m = _CLASS.match(word.strip())
+    if not m:
+        return None
+    letter = m.group(2).upper()
+    # Latin look-alikes typed on an English keyboard mean the Cyrillic letter.
+    letter = {"A": "А", "B": "Б", "V": "В", "G": "Г", "D": "Д", "E": "Е"}.get(letter, letter)
+    return ClassName(int(m.group(1)), letter)
+
+
+def parse_when(
+    words: list[str], now: datetime.datetime, tz: zoneinfo.ZoneInfo
+) -> tuple[datetime.datetime | None, list[str]]:
+    """A leading «[сегодня|завтра|YYYY-MM-DD|DD.MM[.YYYY]] HH:MM», and the rest."""
+    local_now = now.astimezone(tz)
+    day: datetime.date | None = None
+    rest = list(words)
+    if rest and rest[0].lower() in ("сегодня", "today"):
+        day = local_now.date()
+        rest = rest[1:]
+    elif rest and rest[0].lower() in ("завтра", "tomorrow"):
+        day = local_now.date() + datetime.timedelta(days=1)
+        rest = rest[1:]
+    elif rest and (m := _DATE.match(rest[0])):
+        try:
+            if m.group(1):
+                day = datetime.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+            else:
+                year = int(m.group(6)) if m.group(6) else local_now.year
+                day = datetime.date(year, int(m.group(5)), int(m.group(4)))
+        except ValueError:
+            raise CommandError(
+                f"Нет такой даты: {rest[0]} / There is no such date: {rest[0]}"
+            ) from None
+        rest = rest[1:]
+    if rest and (t := _TIME.match(rest[0])):
+        clock = datetime.time(int(t.group(1)), int(t.group(2)))
+        rest = rest[1:]
+        if day is None:
+            day = local_now.date()
+            if clock <= local_now.time():
+                day += datetime.timedelta(days=1)
+        return datetime.datetime.combine(day, clock, tzinfo=tz), rest
+    if day is not None and words[0].lower() in _DAY_WORDS:
+        # «объявление завтра линейка»: «завтра» is part of the text.
+        return None, list(words)
+    if day is not None:
+        raise CommandError(
+            "После даты укажите время, например 09:00 / Give a time after the date, e.g. 09:00"
+        )
+    return None, rest
+
+
+def parse(
+    text: str,
+    now: datetime.datetime | None = None,
+    tz: zoneinfo.ZoneInfo | None = None,
+) -> Command | None:
+    """The command in ``text``; ``None`` when it is not one (a chat message)."""
+    now = now or datetime.datetime.now(datetime.UTC)
+    tz = tz or zoneinfo.ZoneInfo("Europe/Moscow")
+    stripped = " ".join(text.strip().split())
+    lowered = stripped.lower().rstrip("!.")
+    for name, phrases in ALIASES.items():
+        for phrase in sorted(phrases, key=len, reverse=True):
+            if lowered == phrase or lowered.startswith(phrase + " "):
+                rest = stripped[len(phrase) :].strip()
+                return _arguments(name, rest, now, tz)
+    words = stripped.split(" ")
+    if len(words) == 1:
+        word = words[0]
+        if "/join/" in word:
+            # The invitation link pasted as it is.
+            word = word.rstrip("/").rsplit("/", 1)[-1]
+        if _INVITE_CODE.match(word) or (_CODE.match(word) and any(c.isdigit() for c in word)):
+            # A bare code sent to the bot: redeem it.
+            return Command("code", args=(word,))
+    return None
+
+
+def _arguments(name: str, rest: str, now: datetime.datetime, tz: zoneinfo.ZoneInfo) -> Command:
+    words = rest.split(" ") if rest else []
+    if name in ("help", "my_schools", "scheduled", "confirm", "reject"):
+        return Command(name)
+    if name == "create_class":
+        cls = parse_class(words[0]) if words else None
+        if cls is None and len(words) >= 2:
+            cls = parse_class(words[0] + words[1])
+            words = [words[0] + words[1], *words[2:]]
+        if cls is None:
+            raise CommandError(
+                "Укажите класс, например: создать класс 7А / Name the class, e.g.: create class 7A"
+            )
+        return Command(name, args=tuple(words[1:]), class_name=cls)
+    if name == "invite":
+        role = ROLE_WORDS.get(words[0].lower()) if words else None
+        if role is None:
+            raise CommandError(
+                "Кого пригласить: учителя, ученика, родителя или администратора? "
+                "/ Invite whom: teacher, student, parent or administrator?"
+            )
+        cls = _find_class(words[1:])
+        return Command(name, role=role, class_name=cls)
+    if name == "members":
+        return Command(name, class_name=_find_class(words))
+    if name == "link_parent":
+        users = tuple(w for w in words if _USER.match(w))
+        if len(users) != 2:
+            raise CommandError(
+                "Нужно два адреса: связать родителя @родитель:сервер @ребёнок:сервер "
+                "/ Give two IDs: link parent @parent:server @child:server"
+            )
+        return Command(name, users=users)
+    if name == "attendance":
+        return Command(name, class_name=_find_class(words))
+    if name == "lesson":
+        cls = parse_class(words[0]) if words else None
+        if cls is not None:
+            words = words[1:]
+        when, words = parse_when(words, now, tz)
+        title = " ".join(words).strip()
+        if not title:
+            raise CommandError(
+                "Укажите тему: урок 7А [завтра 10:00] Дроби / Give a title: lesson 7A Fractions"
+            )
+        return Command(name, text=title, class_name=cls, when=when)
+    if name in ("announce", "homework"):
+        parents = False
+        cls = None
+        if words and words[0].lower() in _PARENTS:
+            parents = True
+            words = words[1:]
+        if words and (cls := parse_class(words[0])) is not None:
+            words = words[1:]
+        if parents and cls is None:
+            raise CommandError(
+                "Укажите класс: объявление родители 7А … / Name the class: announce parents 7A …"
+            )
+        when, words = parse_when(words, now, tz)
+        body = " ".join(words).strip()
+        if not body:
+            raise CommandError("Нет текста / There is no text")
+        if name == "homework" and (cls is None or when is None):
+            raise CommandError(
+                "Формат: дз 7А 2026-12-01 18:00 текст задания "
+                "/ Format: homework 7A 2026-12-01 18:00 the task"
+            )
+        return Command(name, text=body, class_name=cls, when=when, parents_chat=parents)
+    if name in ("cancel", "code"):
+        if len(words) != 1:
+            raise CommandError("Укажите один код / Give one code")
+        return Command(name, args=(words[0],))
+    raise AssertionError(name)
+
+
+def _find_class(words: list[str]) -> ClassName | None:
+    for i, word in enumerate(words):
+        if word.lower() in ("класс", "class", "в", "in"):
+            continue
+        cls = parse_class(word)
+        if cls is None and i + 1 < len(words):
+            cls = parse_class(word + words[i + 1])
+        if cls is not None:
+            return cls
+    return None

@@ -1,0 +1,74 @@
+"""The bot's own database: ``mautrix.util.async_db`` with an upgrade table.
+
+One SQL dialect (``$1`` placeholders) for SQLite and PostgreSQL. Each numbered step is
+one transaction; a database newer than this code is refused at startup.
+"""
+
+import logging
+from typing import Any
+
+from mautrix.util.async_db import Connection, Database, UpgradeTable
+from mautrix.util.logging import TraceLogger
+
+upgrade_table = UpgradeTable(database_name="Parta bot", log=logging.getLogger("bridge.db"))
+
+
+async def upgrade_v1(conn: Connection) -> None:
+    # A message the bot sends later: announcements and homework reminders. `state` goes
+    # pending → claimed → sent; a claimed row is only ever sent with the transaction id
+    # derived from its id, so a retry after a crash is deduplicated by the homeserver.
+    await conn.execute(
+        """CREATE TABLE scheduled_message (
+            id          TEXT PRIMARY KEY,
+            kind        TEXT NOT NULL,
+            school_id   TEXT,
+            room_id     TEXT NOT NULL,
+            body        TEXT NOT NULL,
+            due_at      BIGINT NOT NULL,
+            created_by  TEXT NOT NULL,
+            state       TEXT NOT NULL DEFAULT 'pending',
+            claimed_at  BIGINT,
+            sent_at     BIGINT,
+            event_id    TEXT,
+            attempts    INTEGER NOT NULL DEFAULT 0,
+            last_error  TEXT
+        )"""
+    )
+    await conn.execute("CREATE INDEX scheduled_message_due ON scheduled_message (state, due_at)")
+    # One roster import: the files' digest, who asked, where to answer, the plan.
+    await conn.execute(
+        """CREATE TABLE roster_import (
+            id          TEXT PRIMARY KEY,
+            digest      TEXT NOT NULL,
+            requested_by TEXT NOT NULL,
+            room_id     TEXT,
+            state       TEXT NOT NULL,
+            source      TEXT NOT NULL,
+            created_at  BIGINT NOT NULL,
+            finished_at BIGINT
+        )"""
+    )
+    # Who a OneRoster person is on this server, across imports. The row is written
+    # (state 'claimed', with the sign-in code) *before* the account is registered, so a
+    # restart knows the account may exist and checks it with that code instead of
+    # making a second one.
+    await conn.execute(
+        """CREATE TABLE roster_person (
+            source_id   TEXT PRIMARY KEY,
+            user_id     TEXT NOT NULL UNIQUE,
+            state       TEXT NOT NULL,
+            sign_in_code TEXT,
+            import_id   TEXT
+        )"""
+    )
+
+
+upgrade_table.register(upgrade_v1, description="Scheduled messages, roster imports, roster people")
+
+
+def create_database(url: str) -> Database:
+    """A :class:`Database` for ``sqlite:path`` or ``postgresql://…`` with our upgrades."""
+    log: Any = logging.getLogger("bridge.db")
+    if not isinstance(log, TraceLogger):
+        log = TraceLogger("bridge.db")
+    return Database.create(url, upgrade_table=upgrade_table, log=log)

@@ -1,0 +1,169 @@
+"""A roster ZIP sent to the bot: plan, confirmation («да»/«yes»), import, sign-in codes.
+
+The ZIP is kept in ``roster_import`` until the person answers; a confirmed import is
+``running`` until it finishes, and a bot restarted in the middle resumes it (the sync
+itself skips what is already done).
+"""
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import logging
+import time
+
+from mautrix.types import (
+    FileInfo,
+    MediaMessageEventContent,
+    MessageEvent,
+    MessageType,
+    RoomID,
+    UserID,
+)
+from mautrix.util.async_db import Database
+
+from bridge.api import ApiError, ModuleClient
+from bridge.bot import SchoolBot, refusal
+from bridge.oneroster import RosterErrors, read_files, zip_files
+from bridge.roster_sync import RosterSync, import_id_for, sign_in_csv
+
+logger = logging.getLogger(__name__)
+
+MAX_ZIP_BYTES = 20 * 1024 * 1024
+
+
+class RosterConversation:
+    def __init__(self, db: Database, module: ModuleClient, bot: SchoolBot):
+        self.db = db
+        self.module = module
+        self.bot = bot
+        self._tasks: set[asyncio.Task[None]] = set()
+        bot.on_zip = self.on_zip
+        bot.on_confirm = self.on_confirm
+
+    def _sync(self, actor: str) -> RosterSync:
+        return RosterSync(self.db, self.module, actor, self.bot.mxid.split(":", 1)[1])
+
+    async def on_zip(self, event: MessageEvent, data: bytes, name: str) -> str:
+        if len(data) > MAX_ZIP_BYTES:
+            return "Файл слишком большой (больше 20 МБ) / The file is too large (over 20 MB)"
+        try:
+            roster = read_files(zip_files(data))
+        except RosterErrors as e:
+            shown = e.problems[:30]
+            more = f"\n… и ещё {len(e.problems) - 30}" if len(e.problems) > 30 else ""
+            return (
+                "Файлы не приняты, ничего не изменено. Исправьте и пришлите снова:\n"
+                + "\n".join(shown)
+                + more
+                + "\n/ Files rejected, nothing changed."
+            )
+        try:
+            plan = await self._sync(event.sender).plan(roster)
+        except ApiError as e:
+            return refusal(e)
+        if plan.empty:
+            return plan.describe()
+        digest = hashlib.sha256(data).hexdigest()
+        # One plan waits per room: a newer ZIP replaces the older one.
+        await self.db.execute(
+            "DELETE FROM roster_import WHERE room_id=$1 AND state='awaiting'", event.room_id
+        )
+        await self.db.execute(
+            "INSERT INTO roster_import (id, digest, requested_by, room_id, state, source,"
+            " created_at) VALUES ($1, $2, $3, $4, 'awaiting', $5, $6)",
+            f"{import_id_for(digest)}-{int(time.time())}",
+            digest,
+            event.sender,
+            event.room_id,
+            base64.b64encode(data).decode(),
+            int(time.time() * 1000),
+        )
+        return (
+            f"План импорта «{name}»:\n{plan.describe()}\n\n"
+            "Применить? Ответьте «да» или «нет». / Apply? Answer «yes» or «no»."
+        )
+
+    async def on_confirm(self, room_id: RoomID, sender: UserID, yes: bool) -> str | None:
+        row = await self.db.fetchrow(
+            "SELECT id FROM roster_import WHERE room_id=$1 AND requested_by=$2"
+            " AND state='awaiting'",
+            room_id,
+            sender,
+        )
+        if row is None:
+            return None
+        if not yes:
+            await self.db.execute(
+                "UPDATE roster_import SET state='rejected' WHERE id=$1", row["id"]
+            )
+            return "Импорт отменён, ничего не изменено / Import cancelled, nothing changed"
+        await self.db.execute("UPDATE roster_import SET state='running' WHERE id=$1", row["id"])
+        self._start(row["id"])
+        return "Начинаю импорт, напишу, когда закончу. / Importing; I will report when done."
+
+    async def resume(self) -> None:
+        for row in await self.db.fetch("SELECT id FROM roster_import WHERE state='running'"):
+            logger.info("resuming roster import %s", row["id"])
+            self._start(row["id"])
+
+    def _start(self, import_id: str) -> None:
+        task = asyncio.create_task(self._run(import_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, import_id: str) -> None:
+        row = await self.db.fetchrow(
+            "SELECT requested_by, room_id, source FROM roster_import WHERE id=$1", import_id
+        )
+        if row is None:
+            return
+        room_id = RoomID(row["room_id"])
+        try:
+            data = base64.b64decode(row["source"])
+            roster = read_files(zip_files(data))
+            sync = self._sync(row["requested_by"])
+            plan = await sync.plan(roster)
+            result = await sync.apply(plan, import_id)
+        except ApiError as e:
+            await self.db.execute("UPDATE roster_import SET state='failed' WHERE id=$1", import_id)
+            await self.bot.reply(room_id, "Импорт остановлен. " + refusal(e))
+            return
+        except Exception:
+            logger.exception("roster import %s failed", import_id)
+            await self.db.execute("UPDATE roster_import SET state='failed' WHERE id=$1", import_id)
+            await self.bot.reply(
+                room_id, "Импорт остановлен из-за ошибки / The import stopped on an error"
+            )
+            return
+        await self.db.execute(
+            "UPDATE roster_import SET state='done', finished_at=$1, source='' WHERE id=$2",
+            int(time.time() * 1000),
+            import_id,
+        )
+        await self.bot.reply(room_id, result.describe())
+        if result.sign_ins:
+            await self._send_codes(room_id, sign_in_csv(result.sign_ins, self._server()))
+
+    def _server(self) -> str:
+        return str(self.bot.intent.api.base_url)
+
+    async def _send_codes(self, room_id: RoomID, data: bytes) -> None:
+        name = "коды-для-входа.csv"
+        mxc = await self.bot.intent.upload_media(data, mime_type="text/csv", filename=name)
+        await self.bot.intent.send_message(
+            room_id,
+            MediaMessageEventContent(
+                msgtype=MessageType.FILE,
+                body=name,
+                url=mxc,
+                info=FileInfo(mimetype="text/csv", size=len(data)),
+            ),
+        )
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

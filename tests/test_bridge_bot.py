@@ -1,0 +1,315 @@
+"""The school bot against a real Synapse with its application service registered.
+
+The bot runs as its own process (``python -m bridge``); people talk to it with
+matrix-nio clients; what it does goes through the module as the person who asked.
+"""
+
+import asyncio
+import datetime
+import logging
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+from mautrix.appservice import AppServiceAPI
+from mautrix.types import UserID
+from nio import AsyncClient, RoomCreateResponse, RoomSendResponse
+
+from bridge.app import send_as
+from bridge.config import load
+from bridge.db import create_database
+from bridge.schedule import Scheduler, txn_id_for
+from parta_common import messages as msg
+from tests.bridge_env import BridgeEnv, bridge_env
+from tests.harness import User
+from tests.roster_helpers import School, api, build_school
+
+DEADLINE = 60.0
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BridgeEnv]:
+    with bridge_env(tmp_path_factory.mktemp("bridge")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def school(env: BridgeEnv) -> School:
+    operator = env.hs.register("operator", admin=True)
+    return build_school(env.hs, operator)
+
+
+def messages(env: BridgeEnv, user: User, room_id: str, limit: int = 50) -> list[dict[str, Any]]:
+    """The latest messages of a room, oldest first."""
+    path = f"/_matrix/client/v3/rooms/{urllib.parse.quote(room_id)}/messages?dir=b&limit={limit}"
+    chunk = env.hs.request("GET", path, token=user.access_token)["chunk"]
+    return [e for e in reversed(chunk) if e["type"] == "m.room.message"]
+
+
+async def poll(check: Callable[[], Any], what: str, deadline: float = DEADLINE) -> Any:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def open_dm(env: BridgeEnv, client: AsyncClient, user: User) -> str:
+    resp = await client.room_create(invite=[env.bot_user_id], is_direct=True)
+    assert isinstance(resp, RoomCreateResponse), resp
+    room_id: str = resp.room_id
+
+    def bot_joined() -> bool:
+        path = f"/_matrix/client/v3/rooms/{urllib.parse.quote(room_id)}/joined_members"
+        joined = env.hs.request("GET", path, token=user.access_token)["joined"]
+        return env.bot_user_id in joined
+
+    await poll(bot_joined, "the bot to join the DM")
+    return room_id
+
+
+async def ask(env: BridgeEnv, user: User, text: str, room_id: str | None = None) -> str:
+    """Send ``text`` to the bot (in a DM) and return its next reply."""
+    async with env.hs.client(user) as client:
+        room_id = room_id or await open_dm(env, client, user)
+        before = {e["event_id"] for e in messages(env, user, room_id)}
+        sent = await client.room_send(
+            room_id, "m.room.message", {"msgtype": "m.text", "body": text}
+        )
+        assert isinstance(sent, RoomSendResponse), sent
+
+        def reply() -> str | None:
+            for e in messages(env, user, room_id):
+                if e["event_id"] not in before and e["sender"] == env.bot_user_id:
+                    body: str = e["content"]["body"]
+                    return body
+            return None
+
+        answer: str = await poll(reply, f"the bot's answer to {text!r}")
+        return answer
+
+
+async def test_assertion_makes_the_module_see_the_person(env: BridgeEnv) -> None:
+    alice = env.hs.register("alice")
+    token = env.bot.registration.as_token
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(headers=headers) as s:
+        params = {"user_id": alice.user_id}
+        async with s.get(f"{env.hs.api_url}/me", params=params) as r:
+            assert r.status == 200, await r.text()
+            assert (await r.json())["user_id"] == alice.user_id
+        async with s.get(f"{env.hs.base_url}/_matrix/client/v3/account/whoami", params=params) as r:
+            assert (await r.json())["user_id"] == alice.user_id
+    # Without the AS token the assertion is worthless.
+    async with aiohttp.ClientSession(
+        headers={"Authorization": f"Bearer {alice.access_token}"}
+    ) as s:
+        bob = env.hs.register("bob")
+        async with s.get(f"{env.hs.api_url}/me", params={"user_id": bob.user_id}) as r:
+            assert r.status in (200, 403)
+            if r.status == 200:
+                assert (await r.json())["user_id"] == alice.user_id
+
+
+async def test_bot_answers_help_in_russian(env: BridgeEnv) -> None:
+    user = env.hs.register("newbie")
+    answer = await ask(env, user, "помощь")
+    assert "Я школьный бот Parta" in answer
+    assert "пригласить" in answer
+    answer = await ask(env, user, "help")
+    assert "every command above also works in English" in answer
+
+
+async def test_unknown_text_and_bad_arguments_are_explained(env: BridgeEnv) -> None:
+    user = env.hs.register("confused")
+    assert "Не понял" in await ask(env, user, "привет, как дела")
+    assert "Укажите класс" in await ask(env, user, "создать класс")
+    assert "не состоите ни в одной школе" in await ask(env, user, "мои школы")
+
+
+async def test_module_refusal_is_relayed_in_plain_words(env: BridgeEnv, school: School) -> None:
+    answer = await ask(env, school.teacher, "пригласить администратора")
+    expected = msg.TEACHER_OWN_CLASSES.format()
+    assert answer.startswith("Нельзя: ")
+    assert expected.split(" / ")[0] in answer
+    assert "Not allowed: " + expected.split(" / ")[1] in answer
+
+
+async def test_teacher_invites_a_student_who_redeems_the_code(
+    env: BridgeEnv, school: School
+) -> None:
+    answer = await ask(env, school.teacher, "пригласить ученика в 7А")
+    assert "Код: " in answer, answer
+    code = answer.split("Код: ", 1)[1].split("\n", 1)[0].strip()
+    newcomer = env.hs.register("newcomer")
+    reply = await ask(env, newcomer, code)
+    assert reply.startswith("Готово"), reply
+    me = api(env.hs, "GET", "/me", newcomer)
+    [joined] = me["schools"]
+    assert joined["school_id"] == school.school_id
+    assert joined["roles"] == ["student"]
+    assert joined["classes"] == [school.class_a["class_id"]]
+    # The same one-use code again: the module says why not.
+    other = env.hs.register("latecomer")
+    refusal = await ask(env, other, f"код {code}")
+    assert refusal.startswith(("Нельзя", "Не найдено", "Не получилось")), refusal
+
+
+async def test_my_schools_and_members(env: BridgeEnv, school: School) -> None:
+    mine = await ask(env, school.teacher, "мои школы")
+    assert "Школа № 1" in mine
+    assert "учитель" in mine
+    assert "7А" in mine
+    members = await ask(env, school.admin, "участники 7А")
+    assert school.teacher.user_id in members
+    assert all(s.user_id in members for s in school.students)
+    assert school.other_student.user_id not in members
+    # A teacher may not create classes: the module refuses, the bot explains.
+    refused = await ask(env, school.teacher, "создать класс 5А")
+    assert refused.startswith("Нельзя: "), refused
+
+
+async def test_create_class_and_link_parent(env: BridgeEnv, school: School) -> None:
+    answer = await ask(env, school.admin, "создать класс 9В")
+    assert "Класс 9В создан" in answer, answer
+    classes = api(env.hs, "GET", f"/schools/{school.school_id}/classes", school.admin)["classes"]
+    assert any(c["grade"] == 9 and c["letter"] == "В" for c in classes)
+    answer = await ask(
+        env, school.admin, f"связать родителя {school.parent.user_id} {school.students[1].user_id}"
+    )
+    assert "теперь родитель" in answer, answer
+    me = api(env.hs, "GET", "/me", school.parent)
+    assert set(me["schools"][0]["children"]) == {
+        school.students[0].user_id,
+        school.students[1].user_id,
+    }
+
+
+async def test_announcement_goes_out_as_the_administrator(env: BridgeEnv, school: School) -> None:
+    answer = await ask(env, school.admin, "объявление Завтра линейка в 9:00")
+    assert "Отправлено" in answer, answer
+    room = school.rooms["announcements"]
+
+    def posted() -> list[dict[str, Any]]:
+        return [
+            e
+            for e in messages(env, school.admin, room)
+            if e["content"].get("body") == "Завтра линейка в 9:00"
+        ]
+
+    [event] = await poll(posted, "the announcement")
+    assert event["sender"] == school.admin.user_id
+    # The homeroom teacher into the class's parents chat, by the class's name.
+    answer = await ask(env, school.teacher, "объявление родители 7А Собрание в четверг")
+    assert "Отправлено в чат родителей 7А" in answer, answer
+    parents_room = school.class_a["rooms"]["parents_chat"]
+    [event] = [
+        e
+        for e in messages(env, school.teacher, parents_room)
+        if e["content"].get("body") == "Собрание в четверг"
+    ]
+    assert event["sender"] == school.teacher.user_id
+    # A parent is not allowed to post into the school's announcements: explained.
+    answer = await ask(env, school.teacher, "объявление 7Б Чужой класс")
+    assert answer.startswith("Не отправлено в чат класса 7Б"), answer
+
+
+async def test_lesson_and_attendance_through_the_bot(env: BridgeEnv, school: School) -> None:
+    answer = await ask(env, school.teacher, "урок 7А Дроби")
+    assert answer.startswith("Урок «Дроби» начат в чат класса 7А"), answer
+    chat = school.class_a["rooms"]["class_chat"]
+    [lesson] = api(env.hs, "GET", f"/rooms/{urllib.parse.quote(chat)}/lessons", school.teacher)[
+        "lessons"
+    ]
+    assert lesson["title"] == "Дроби"
+    assert lesson["created_by"] == school.teacher.user_id
+    report = await ask(env, school.teacher, "посещаемость 7А")
+    assert "Урок «Дроби»" in report
+    assert "были 0" in report
+    assert all(s.localpart in report for s in school.students)
+    # A student may not start one: the module says why, the bot passes it on.
+    later = await ask(env, school.teacher, "урок 7Б Чужой урок")
+    assert later.startswith("Нельзя: "), later
+
+
+async def test_scheduled_announcement_is_sent_once_across_restarts(
+    env: BridgeEnv, school: School
+) -> None:
+    room = school.rooms["announcements"]
+    config = load(env.bot.config_path)
+    env.bot.stop()
+    db = create_database(config.database)
+    await db.start()
+    try:
+
+        async def never(*_: Any) -> str:
+            raise AssertionError("the test's scheduler does not send")
+
+        scheduler = Scheduler(db, config, never)
+        now = datetime.datetime.now(datetime.UTC)
+        soon = await scheduler.schedule(
+            room,
+            "Запланировано: уроки сокращены",
+            now + datetime.timedelta(seconds=2),
+            school.admin.user_id,
+        )
+        # A message the bot had claimed and sent just before it crashed, without
+        # recording it: the retry must reuse the transaction id and not repeat it.
+        crashed = await scheduler.schedule(
+            room,
+            "Запланировано: до краша",
+            now - datetime.timedelta(minutes=1),
+            school.admin.user_id,
+        )
+        async with aiohttp.ClientSession() as session:
+            as_api = AppServiceAPI(
+                env.hs.base_url,
+                UserID(env.bot_user_id),
+                token=env.bot.registration.as_token,
+                client_session=session,
+                log=logging.getLogger("test.appservice"),  # type: ignore[arg-type]
+            )
+            await send_as(as_api, room, school.admin.user_id, crashed.body, txn_id_for(crashed.id))
+        await db.execute(
+            "UPDATE scheduled_message SET state='claimed', claimed_at=0, attempts=1 WHERE id=$1",
+            crashed.id,
+        )
+    finally:
+        await db.stop()
+    env.bot.start()
+
+    def count(body: str) -> int:
+        return sum(
+            1 for e in messages(env, school.admin, room, 100) if e["content"].get("body") == body
+        )
+
+    await poll(lambda: count(soon.body) == 1, "the scheduled announcement")
+
+    async def crashed_sent() -> bool:
+        return await _state(env, crashed.id) == "sent"
+
+    await poll(crashed_sent, "the crashed message to be finished")
+    env.bot.restart()
+    # After another restart, a fresh message goes out; the earlier ones stay single.
+    answer = await ask(env, school.admin, "объявление После перезапуска")
+    assert "Отправлено" in answer
+    await poll(lambda: count("После перезапуска") == 1, "the message after the restart")
+    assert count(soon.body) == 1
+    assert count(crashed.body) == 1
+
+
+async def _state(env: BridgeEnv, message_id: str) -> str | None:
+    db = create_database(load(env.bot.config_path).database)
+    await db.start()
+    try:
+        value = await db.fetchval("SELECT state FROM scheduled_message WHERE id=$1", message_id)
+        return str(value) if value is not None else None
+    finally:
+        await db.stop()

@@ -1,0 +1,307 @@
+"""Roster sync against a real Synapse with the module: ZIP to the bot, CLI, re-imports.
+
+A whole sample school of 550 students takes the module tens of minutes to build on
+the project's 2-core machines (see docs/benchmarks.md), so these tests import small
+schools from the same generator; the 550-student file is read and planned in
+``test_bridge_units.py``.
+"""
+
+import asyncio
+import concurrent.futures
+import csv
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nio import UploadResponse
+
+from bridge.config import load
+from bridge.db import create_database
+from bridge.oneroster import read_files
+from devtools.homeserver import REPO_ROOT, HttpError
+from tests.bridge_env import BridgeEnv, bridge_env
+from tests.data.make_sample_school import make_school, to_zip, write_dir
+from tests.harness import User
+from tests.roster_helpers import api
+from tests.test_bridge_bot import messages, open_dm, poll
+
+IMPORT_DEADLINE = 400.0
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BridgeEnv]:
+    with bridge_env(tmp_path_factory.mktemp("roster")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def operator(env: BridgeEnv) -> User:
+    return env.hs.register("operator", admin=True)
+
+
+def small_school(prefix: str = "", seed: int = 7) -> dict[str, str]:
+    """Two classes (5А, 6А), 12 students with their guardians, teachers, administrators."""
+    return make_school(12, seed=seed, school_id=f"{prefix}sch-1", prefix=prefix, grades=range(5, 7))
+
+
+def state(env: BridgeEnv, user: User, room_id: str, event_type: str, key: str = "") -> Any:
+    path = (
+        f"/_matrix/client/v3/rooms/{urllib.parse.quote(room_id)}/state/{event_type}/"
+        f"{urllib.parse.quote(key)}"
+    )
+    return env.hs.request("GET", path, token=user.access_token)
+
+
+def joined(env: BridgeEnv, operator: User, room_id: str) -> set[str]:
+    """Who is joined to a room, asked through the admin API (the operator need not be in it)."""
+    path = f"/_synapse/admin/v1/rooms/{urllib.parse.quote(room_id)}/members"
+    members = env.hs.request("GET", path, token=operator.access_token)["members"]
+    return set(members)
+
+
+def people(env: BridgeEnv) -> dict[str, tuple[str, str]]:
+    """source_id → (user_id, state) from the bot's database."""
+
+    async def read() -> dict[str, tuple[str, str]]:
+        db = create_database(load(env.bot.config_path).database)
+        await db.start()
+        try:
+            rows = await db.fetch("SELECT source_id, user_id, state FROM roster_person")
+            return {r["source_id"]: (r["user_id"], r["state"]) for r in rows}
+        finally:
+            await db.stop()
+
+    # Also called from async tests: run on a thread with its own event loop.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, read()).result()
+
+
+def test_malformed_csv_gets_line_numbers_and_changes_nothing(
+    env: BridgeEnv, operator: User, tmp_path: Path
+) -> None:
+    files = small_school("bad-")
+    lines = files["users.csv"].splitlines()
+    teacher = next(i for i, line in enumerate(lines) if ",teacher," in line)
+    lines[teacher] = lines[teacher].replace(",teacher,", ",pupil,")
+    files["users.csv"] = "\n".join(lines) + "\n"
+    files["enrollments.csv"] += "bad-enr-x,,,bad-cls-nope,bad-sch-1,bad-stu-1,student,false,,\n"
+    out = env.bot.cli("--as", operator.user_id, str(write_dir(files, tmp_path / "bad")))
+    assert out.returncode == 1
+    assert f"users.csv:{teacher + 1}: роль 'pupil'" in out.stdout
+    last = len(files["enrollments.csv"].splitlines())
+    assert f"enrollments.csv:{last}: класс 'bad-cls-nope'" in out.stdout
+    with pytest.raises(HttpError) as e:
+        api(env.hs, "GET", "/schools/by_external_id/bad-sch-1", operator)
+    assert e.value.status == 404
+    assert people(env) == {}
+
+
+async def test_zip_sent_to_the_bot_builds_the_school(env: BridgeEnv, operator: User) -> None:
+    files = small_school()
+    async with env.hs.client(operator) as client:
+        room_id = await open_dm(env, client, operator)
+        data = to_zip(files)
+        upload, _ = await client.upload(
+            io.BytesIO(data),
+            content_type="application/zip",
+            filename="school.zip",
+            filesize=len(data),
+        )
+        assert isinstance(upload, UploadResponse), upload
+        await client.room_send(
+            room_id,
+            "m.room.message",
+            {
+                "msgtype": "m.file",
+                "body": "school.zip",
+                "url": upload.content_uri,
+                "info": {"mimetype": "application/zip", "size": len(data)},
+            },
+        )
+
+        def bot_said(fragment: str) -> dict[str, Any] | None:
+            for e in messages(env, operator, room_id):
+                if e["sender"] == env.bot_user_id and fragment in e["content"].get("body", ""):
+                    return e
+            return None
+
+        plan = await poll(lambda: bot_said("План импорта"), "the plan")
+        assert "учётных записей создать: " in plan["content"]["body"]
+        assert "Применить?" in plan["content"]["body"]
+        await client.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": "да"})
+        await poll(lambda: bot_said("Готово за"), "the import", IMPORT_DEADLINE)
+        codes_event = await poll(lambda: bot_said("коды-для-входа.csv"), "the sign-in codes")
+        download = await client.download(codes_event["content"]["url"])
+        body: bytes = download.body
+    assert body.startswith("\ufeff".encode())
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig")), delimiter=";"))
+    header, rows = rows[0], rows[1:]
+    assert header[:5] == ["ФИО", "Роль", "Класс", "Логин", "Код для входа"]
+    known = people(env)
+    assert len(rows) == len(known)
+    assert all(state == "created" for _, state in known.values())
+
+    school = api(env.hs, "GET", "/schools/by_external_id/sch-1", operator)
+    classes = api(env.hs, "GET", f"/schools/{school['school_id']}/classes", operator)["classes"]
+    assert sorted(c["title"] for c in classes) == ["5А", "6А"]
+    members = api(env.hs, "GET", f"/schools/{school['school_id']}/members", operator)["members"]
+    by_user = {m["user_id"]: m for m in members}
+    assert set(by_user) == {u for u, _ in known.values()}
+    roles = [tuple(m["roles"]) for m in members]
+    assert roles.count(("student",)) == 12
+    assert roles.count(("administrator",)) == 3
+
+    # A student signs in with the printed code and finds the school in their spaces.
+    student_row = next(r for r in rows if r[1] == "ученик")
+    login = env.hs.request(
+        "POST",
+        "/_matrix/client/v3/login",
+        {
+            "type": "m.login.password",
+            "identifier": {"type": "m.id.user", "user": student_row[3]},
+            "password": student_row[4],
+        },
+    )
+    student = User(student_row[3], "", student_row[4], login["access_token"], login["device_id"])
+    me = api(env.hs, "GET", "/me", student)
+    [mine] = me["schools"]
+    assert mine["roles"] == ["student"]
+    [class_id] = mine["classes"]
+    cls = next(c for c in classes if c["class_id"] == class_id)
+    assert student.user_id in joined(env, operator, cls["rooms"]["class_chat"])
+    assert student.user_id in joined(env, operator, school["rooms"]["school_space"])
+
+    # Power levels follow the roles: the homeroom teacher and the administrators.
+    power = state(env, student, cls["rooms"]["class_chat"], "m.room.power_levels")
+    admins = [m["user_id"] for m in members if "administrator" in m["roles"]]
+    assert all(power["users"].get(a) == 100 for a in admins)
+    homeroom = cls["homeroom"]
+    assert homeroom is not None
+    assert power["users"].get(homeroom) == 50
+    assert power["users"].get(student.user_id, power.get("users_default", 0)) == 0
+    # The student's guardians are in the parents chat and linked to the child.
+    parents = [m["user_id"] for m in members if student.user_id in m.get("children", [])]
+    assert parents
+    assert set(parents) <= joined(env, operator, cls["rooms"]["parents_chat"])
+    assert student.user_id not in joined(env, operator, cls["rooms"]["parents_chat"])
+
+
+def test_importing_again_changes_nothing(env: BridgeEnv, operator: User, tmp_path: Path) -> None:
+    src = write_dir(small_school(), tmp_path / "same")
+    dry = env.bot.cli("--as", operator.user_id, "--dry-run", str(src))
+    assert dry.returncode == 0, dry.stderr
+    assert "Изменений нет" in dry.stdout
+    before = people(env)
+    again = env.bot.cli("--as", operator.user_id, str(src))
+    assert again.returncode == 0, again.stderr
+    assert "Изменений нет" in again.stdout
+    assert people(env) == before
+
+
+def test_a_changed_file_moves_a_student_and_removes_a_leaver(
+    env: BridgeEnv, operator: User, tmp_path: Path
+) -> None:
+    files = small_school()
+    # stu-1 moves from 5А to 6А; stu-2 leaves the school (the export marks the
+    # student and the enrolment «tobedeleted», as OneRoster delta files do).
+    files["enrollments.csv"] = (
+        "\n".join(
+            line.replace(",cls-5a,", ",cls-6a,") if ",stu-1," in line else line
+            for line in files["enrollments.csv"].splitlines()
+        )
+        + "\n"
+    )
+    files["users.csv"] = (
+        "\n".join(
+            line.replace("stu-2,,", "stu-2,tobedeleted,", 1) if line.startswith("stu-2,") else line
+            for line in files["users.csv"].splitlines()
+        )
+        + "\n"
+    )
+    roster = read_files({k: v.encode() for k, v in files.items()})
+    # Guardians whose only child left go too.
+    gone_parents = [
+        p.source_id
+        for p in roster.people.values()
+        if "stu-2" in p.agent_ids and not any(a in roster.people for a in p.agent_ids)
+    ]
+    src = write_dir(files, tmp_path / "changed")
+    dry = env.bot.cli("--as", operator.user_id, "--dry-run", str(src))
+    assert "перевести между классами: 1" in dry.stdout, dry.stdout
+    assert "5А → 6А" in dry.stdout
+    assert f"выбывших убрать: {1 + len(gone_parents)}" in dry.stdout, dry.stdout
+    out = env.bot.cli("--as", operator.user_id, str(src))
+    assert out.returncode == 0, out.stdout + out.stderr
+    known = people(env)
+    school = api(env.hs, "GET", "/schools/by_external_id/sch-1", operator)
+    sid = school["school_id"]
+    classes = {
+        c["external_id"]: c
+        for c in api(env.hs, "GET", f"/schools/{sid}/classes", operator)["classes"]
+    }
+    members = {
+        m["user_id"]: m for m in api(env.hs, "GET", f"/schools/{sid}/members", operator)["members"]
+    }
+    moved_user = known["stu-1"][0]
+    assert members[moved_user]["classes"] == [classes["cls-6a"]["class_id"]]
+    assert known["stu-2"][0] not in members
+    assert all(known[p][0] not in members for p in gone_parents)
+    assert moved_user in joined(env, operator, classes["cls-6a"]["rooms"]["class_chat"])
+    assert moved_user not in joined(env, operator, classes["cls-5a"]["rooms"]["class_chat"])
+    dry = env.bot.cli("--as", operator.user_id, "--dry-run", str(src))
+    assert "Изменений нет" in dry.stdout
+
+
+def test_a_restart_in_the_middle_finishes_without_duplicates(
+    env: BridgeEnv, operator: User, tmp_path: Path
+) -> None:
+    files = small_school("r-", seed=11)
+    src = write_dir(files, tmp_path / "restart")
+    argv = [sys.executable, "-m", "bridge.roster_sync", "-c", str(env.bot.config_path)]
+    proc = subprocess.Popen(
+        [*argv, "--as", operator.user_id, str(src)],
+        cwd=env.bot.config_path.parent,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + IMPORT_DEADLINE
+    try:
+        while time.monotonic() < deadline:
+            started = [s for s in people(env) if s.startswith("r-")]
+            if len(started) >= 8 or proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, "the import finished before it could be interrupted"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    half = {s: v for s, v in people(env).items() if s.startswith("r-")}
+    assert half
+    out = env.bot.cli("--as", operator.user_id, str(src))
+    assert out.returncode == 0, out.stdout + out.stderr
+    known = {s: v for s, v in people(env).items() if s.startswith("r-")}
+    # Everyone who had an account or a claim keeps the same one.
+    assert all(known[s][0] == v[0] for s, v in half.items())
+    assert all(state == "created" for _, state in known.values())
+    school = api(env.hs, "GET", "/schools/by_external_id/r-sch-1", operator)
+    members = api(env.hs, "GET", f"/schools/{school['school_id']}/members", operator)["members"]
+    assert sorted(m["user_id"] for m in members) == sorted(u for u, _ in known.values())
+    # No second account for anyone: every user the server has with the prefix is known.
+    listed = env.hs.request(
+        "GET", "/_synapse/admin/v2/users?limit=1000&guests=false", token=operator.access_token
+    )["users"]
+    server_users = {u["name"] for u in listed if u["name"].startswith("@r-")}
+    assert server_users == {u for u, _ in known.values()}
+    again = env.bot.cli("--as", operator.user_id, "--dry-run", str(src))
+    assert "Изменений нет" in again.stdout
