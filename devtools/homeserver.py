@@ -147,7 +147,7 @@ class Homeserver:
         else:
             database = {
                 "name": "psycopg2",
-                "args": {**self.postgres.connect_args(), "cp_min": 2, "cp_max": 10},
+                "args": {**self.postgres.connect_args(), "cp_min": 1, "cp_max": 5},
             }
 
         config: dict[str, Any] = {
