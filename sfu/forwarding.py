@@ -137,6 +137,8 @@ class PublishedStream:
         self._keyframe_wanted = False
         self._wanted_reason = "subscriber"
         self.closed = False
+        # Set once forwarding raised; logged once, forwarding goes on.
+        self.failed = False
 
     def on_rtp(self, packet: RtpPacket) -> None:
         codec = self.codecs.get(packet.payload_type)
