@@ -3,9 +3,9 @@
 - :func:`start_process` runs a server as a subprocess on 127.0.0.1 and waits for it.
 - :func:`cpu_seconds` reads a process's user + system CPU time from ``/proc``.
 - :class:`PacketSink` turns a connected aiortc peer into a cheap receiver: it reads
-  the cleartext SRTP header (SSRC, marker bit) of each packet straight off the socket
-  and counts frames, without decrypting, so one process can stand in for many
-  subscribers. It uses aioice internals; benchmark code only.
+  the cleartext SRTP header (SSRC, marker bit) of each packet and counts frames,
+  without decrypting or depacketizing, so one process can stand in for many
+  subscribers. It uses aiortc internals; benchmark code only.
 """
 
 import os
@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -81,8 +81,27 @@ def sfu_argv(config: Path) -> list[str]:
     return [sys.executable, "-m", "sfu", "-c", str(config), "--log-level", "WARNING"]
 
 
+class _ClearHeaderSession:
+    """Stands in for the receive SRTP session: RTP is left encrypted (its header is clear)."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+
+    def unprotect(self, data: bytes) -> bytes:
+        return data
+
+    def unprotect_rtcp(self, data: bytes) -> bytes:
+        data = self._session.unprotect_rtcp(data)
+        return bytes(data)
+
+
 class PacketSink:
-    """Counts RTP packets and frames per SSRC arriving on one peer, without SRTP."""
+    """Counts RTP packets and frames per SSRC arriving on one peer, without decrypting.
+
+    Once the peer's DTLS is up, its receive path skips SRTP for RTP packets and counts
+    them from the cleartext header (SSRC, marker bit) instead of handing them to
+    aiortc's receivers; RTCP and everything else go their usual way.
+    """
 
     def __init__(self) -> None:
         self.packets = 0
@@ -90,28 +109,22 @@ class PacketSink:
         self.installed = False
 
     def install(self, pc: RTCPeerConnection) -> bool:
-        """Take over the peer's nominated ICE pair; False until ICE has nominated one."""
+        """Take over the peer's receive path; False until its DTLS is connected."""
         transceivers = pc.getTransceivers()
         if not transceivers:
             return False
-        connection = transceivers[0].receiver.transport.transport._connection
-        pair = connection._nominated.get(1)
-        if pair is None:
+        dtls = transceivers[0].receiver.transport
+        if dtls.state != "connected":
             return False
-        protocol = pair.protocol
-        original: Callable[[bytes | str, tuple[Any, ...]], None] = protocol.datagram_received
         frames = self.frames
 
-        def datagram_received(data: bytes | str, addr: tuple[Any, ...]) -> None:
-            if isinstance(data, bytes) and len(data) >= 12 and data[0] >= 128:
-                second = data[1]
-                if not 192 <= second <= 223:  # RTP, not RTCP
-                    self.packets += 1
-                    if second & 0x80:
-                        frames[int.from_bytes(data[8:12], "big")] += 1
-                    return
-            original(data, addr)
+        async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
+            if len(data) >= 12:
+                self.packets += 1
+                if data[1] & 0x80:
+                    frames[int.from_bytes(data[8:12], "big")] += 1
 
-        protocol.datagram_received = datagram_received  # type: ignore[method-assign]
+        dtls._rx_srtp = _ClearHeaderSession(dtls._rx_srtp)  # type: ignore[assignment]
+        dtls._handle_rtp_data = handle_rtp_data  # type: ignore[method-assign]
         self.installed = True
         return True
