@@ -300,6 +300,10 @@ async def measure_lesson(directory: Path, participants: int, seconds: float) -> 
         "load_generator_cores": round((load1 - load0) / elapsed, 3),
         "packets_per_second": round(packets / elapsed),
         "packets_per_cpu_second": round(packets / cpu) if cpu > 0 else None,
+        "packets_unsent_per_second": round(
+            (after["parta_sfu_packets_unsent_total"] - before["parta_sfu_packets_unsent_total"])
+            / elapsed
+        ),
         "listeners_receiving_everything": complete,
         "camera_fps_median": round(statistics.median(cameras), 1) if cameras else None,
         "camera_fps_p5": round(_percentile(sorted(cameras), 0.05), 1) if cameras else None,

@@ -384,6 +384,8 @@ class Slot:
             else:
                 stats.packets_audio += 1
                 stats.bytes_audio += len(data)
+        else:
+            self._stats.packets_unsent += 1
 
     def on_rtcp(self, packet: AnyRtcpPacket) -> None:
         """The subscriber's feedback about this slot."""
