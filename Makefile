@@ -39,8 +39,9 @@ typecheck: venv
 test: venv chromium lint typecheck
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# `make bench` lists the measurements; `make bench NAME=sfu_forwarding` runs one.
 bench: venv
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(NAME)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -17,9 +17,15 @@ participant's peer connection, before aiortc starts them:
 ``tests/test_sfu_hooks.py`` checks these against the real aiortc.
 """
 
+import asyncio
+import logging
+import random
+import socket
 from collections.abc import Callable
 from typing import Any, Final
 
+import aioice.ice
+import aioice.stun
 import aiortc
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
@@ -27,6 +33,8 @@ from aiortc.rtcrtpparameters import RTCRtpReceiveParameters, RTCRtpSendParameter
 from aiortc.rtp import AnyRtcpPacket, RtpPacket
 
 AIORTC_VERSION: Final = "1.16.0"
+
+logger = logging.getLogger(__name__)
 
 
 class UnsupportedAiortc(RuntimeError):
@@ -123,30 +131,108 @@ def dtls_transport(pc: RTCPeerConnection) -> RTCDtlsTransport | None:
 
 
 class RtpWriter:
-    """Sends ready RTP/RTCP bytes through one peer's SRTP session and ICE pair."""
+    """Sends ready RTP/RTCP bytes through one peer's SRTP session and ICE pair.
+
+    It writes straight to the nominated pair's UDP socket (the asyncio transport's
+    checks cost as much as the rest of forwarding), and drops a packet the kernel
+    will not take at once, as a router would.
+    """
 
     def __init__(self, transport: RTCDtlsTransport) -> None:
         self._dtls = transport
+        self._pair: Any = None
+        self._send: Callable[[bytes, Any], object] | None = None
+        self._addr: Any = None
 
-    def send_rtp(self, data: bytes) -> bool:
+    def _route(self) -> Callable[[bytes, Any], object] | None:
         dtls = self._dtls
         if dtls._state is not State.CONNECTED:
-            return False
+            return None
         pair = dtls.transport._connection._nominated.get(1)
         if pair is None:
+            return None
+        if pair is not self._pair:
+            self._pair = pair
+            self._addr = pair.remote_addr
+            udp = pair.protocol.transport
+            # asyncio's datagram transport keeps its socket in ``_sock``; a TURN relay
+            # has none of its own and goes through its transport.
+            sock = getattr(udp, "_sock", None)
+            self._send = sock.sendto if isinstance(sock, socket.socket) else udp.sendto
+        return self._send
+
+    def send_rtp(self, data: bytes) -> bool:
+        send = (
+            self._send if self._pair is not None and self._dtls._state is State.CONNECTED else None
+        )
+        if send is None:
+            send = self._route()
+            if send is None:
+                return False
+        try:
+            send(self._dtls._tx_srtp.protect(data), self._addr)
+        except (BlockingIOError, InterruptedError):
             return False
-        pair.protocol.transport.sendto(dtls._tx_srtp.protect(data), pair.remote_addr)
+        except OSError:
+            self._pair = None
+            return False
         return True
 
     def send_rtcp(self, data: bytes) -> bool:
-        dtls = self._dtls
-        if dtls._state is not State.CONNECTED:
+        send = self._route()
+        if send is None:
             return False
-        pair = dtls.transport._connection._nominated.get(1)
-        if pair is None:
+        try:
+            send(self._dtls._tx_srtp.protect_rtcp(data), self._addr)
+        except (BlockingIOError, InterruptedError):
             return False
-        pair.protocol.transport.sendto(dtls._tx_srtp.protect_rtcp(data), pair.remote_addr)
+        except OSError:
+            self._pair = None
+            return False
         return True
+
+
+# RFC 7675: consent is lost after 30 s without any answer to the checks.
+CONSENT_TIMEOUT: Final = 30.0
+
+
+def lenient_consent(pc: RTCPeerConnection) -> None:
+    """Make ``pc``'s ICE consent checks forgiving, as browsers' are.
+
+    aioice gives each check a single try with a 0.5 s timeout and gives up after six
+    misses in a row, so a client that answers late for half a minute (a busy laptop, a
+    congested uplink) is cut off although it is there. Here a check is retransmitted
+    and consent is lost only after ``CONSENT_TIMEOUT`` seconds without any answer.
+    """
+    for transceiver in pc.getTransceivers():
+        connection = transceiver.receiver.transport.transport._connection
+        if getattr(connection, "_parta_consent", False):
+            continue
+
+        async def query_consent(connection: Any = connection) -> None:
+            loop = asyncio.get_running_loop()
+            last_answer = loop.time()
+            while True:
+                await asyncio.sleep(aioice.ice.CONSENT_INTERVAL * (0.8 + 0.4 * random.random()))
+                for pair in list(connection._nominated.values()):
+                    request = connection.build_request(pair, nominate=False)
+                    try:
+                        await pair.protocol.request(
+                            request,
+                            pair.remote_addr,
+                            integrity_key=connection.remote_password.encode("utf8"),
+                            retransmissions=3,
+                        )
+                        last_answer = loop.time()
+                    except aioice.stun.TransactionError:
+                        pass
+                if loop.time() - last_answer > CONSENT_TIMEOUT:
+                    logger.info("ICE consent lost: no answer for %.0f s", CONSENT_TIMEOUT)
+                    connection._query_consent_task = None
+                    await connection.close()
+                    return
+
+        _patch(connection, query_consent=query_consent, _parta_consent=True)
 
 
 def _patch(obj: object, **attributes: Any) -> None:

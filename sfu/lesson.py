@@ -29,6 +29,7 @@ from sfu.aiortc_hooks import (
     RtpWriter,
     hook_receiver,
     hook_sender,
+    lenient_consent,
     offered_direction,
     sender_ssrc,
 )
@@ -344,6 +345,7 @@ class Lesson:
             raise LessonError("bad_sdp", detail=str(e) or type(e).__name__) from None
         # No await from here until createAnswer: aiortc starts transceivers in a task
         # that must find them hooked.
+        lenient_consent(pc)
         forbidden: list[Source] = []
         publishing: dict[Source, str] = {}
         for transceiver in pc.getTransceivers():
@@ -405,8 +407,15 @@ class Lesson:
 
         def on_rtp(packet: Any) -> None:
             stream = p.published.get(mid)
-            if stream is not None:
+            if stream is None:
+                return
+            try:
                 stream.on_rtp(packet)
+            except Exception:
+                # Never let one bad packet or slot end the publisher's transport.
+                if not stream.failed:
+                    logger.exception("forwarding %s's %s failed", p.user_id, source)
+                stream.failed = True
 
         hook_receiver(receiver, on_start, on_rtp)
 

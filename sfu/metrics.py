@@ -20,6 +20,8 @@ class ForwardingStats:
     bytes_audio: int = 0
     bytes_video: int = 0
     packets_dropped_blocked: int = 0
+    # Forwarded packets the transport did not take (not connected, or the socket full).
+    packets_unsent: int = 0
     keyframe_requests_join: int = 0
     keyframe_requests_subscriber: int = 0
     keyframe_requests_limited: int = 0
@@ -90,6 +92,11 @@ class _SfuCollector(Collector):
         )
         yield CounterMetricFamily(
             "parta_sfu_sender_reports", "RTCP sender reports sent", f.sender_reports
+        )
+        yield CounterMetricFamily(
+            "parta_sfu_packets_unsent",
+            "Packets to forward that the transport did not take (not connected, socket full)",
+            f.packets_unsent,
         )
         refused = CounterMetricFamily("parta_sfu_refusals", "Joins refused", labels=["code"])
         for code, n in sorted(self._refusals.items()):
