@@ -739,3 +739,21 @@ def test_operator_limits_and_school_federation(tmp_path_factory: pytest.TempPath
             {"policy": {"federation_allowed_servers": ["stranger.example"]}},
         )
         assert err.status == 403 and "stranger.example" in err.body["error"]
+
+
+async def test_students_may_write_to_the_school_bot(
+    synapse: RunningHomeserver, school: School
+) -> None:
+    """The bot is a trusted bot (module config ``trusted_bots``): DM rules don't stop it."""
+    try:
+        synapse.hs.register_user("parta-bot", "the-bots-password-1")
+    except HttpError:
+        pass  # registered by an earlier test of this session
+    bot = f"@parta-bot:{synapse.server_name}"
+    async with synapse.client(school.students[1]) as c:
+        resp = await c.room_create(is_direct=True, invite=[bot])
+        assert isinstance(resp, RoomCreateResponse), resp
+    # Other grown-ups outside the school are still out of reach.
+    async with synapse.client(school.students[1]) as c:
+        resp = await c.room_create(is_direct=True, invite=[synapse.register("adult").user_id])
+        assert isinstance(resp, RoomCreateError)
