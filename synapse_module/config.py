@@ -96,6 +96,9 @@ class PartaConfig:
     # Whether a person with an invitation code may create their account with it
     # (POST /invites/{code}/register); otherwise accounts come from the operator.
     registration_with_invite: bool = True
+    # Localparts of this server's bots that anyone may write to directly and that may
+    # write to anyone (the school bot), whatever a school's direct-message rules say.
+    trusted_bots: tuple[str, ...] = ("parta-bot",)
     # Video lessons and media tokens.
     media: MediaConfig = attrs.field(factory=MediaConfig)
     # Broadcasts: link lifetimes (they need media.enabled).

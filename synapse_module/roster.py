@@ -1480,8 +1480,13 @@ class Roster:
 
     # -- enforcement callbacks --------------------------------------------------
 
+    def _is_trusted_bot(self, user_id: str) -> bool:
+        return self.api.is_mine(user_id) and (
+            user_id.removeprefix("@").split(":", 1)[0] in self.config.trusted_bots
+        )
+
     async def user_may_create_room(self, user_id: str, room_config: dict[str, Any]) -> Verdict:
-        if user_id == self.service:
+        if user_id == self.service or self._is_trusted_bot(user_id):
             return NOT_SPAM
         person = await self.get_person(user_id)
         # Linking a new room into a school space through initial_state.
@@ -1498,6 +1503,8 @@ class Roster:
         policies = await self._policies(person)
         if room_config.get("is_direct") and len(invitees) <= 1:
             for invitee in invitees:
+                if self._is_trusted_bot(invitee):
+                    continue
                 target = await self.get_person(invitee)
                 refusal = policy.may_contact(
                     person, target, {**policies, **await self._policies(target)}
@@ -1520,6 +1527,8 @@ class Roster:
             refusal = policy.may_invite_into(a, b, room)
             return _refuse(refusal, invitee=invitee) if refusal else NOT_SPAM
         if not a.schools and not b.schools:
+            return NOT_SPAM
+        if self._is_trusted_bot(inviter) or self._is_trusted_bot(invitee):
             return NOT_SPAM
         refusal = policy.may_contact(a, b, await self._policies(a, b))
         return _refuse(refusal) if refusal else NOT_SPAM

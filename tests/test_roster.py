@@ -5,6 +5,7 @@ cell of the role × action × place table below is then tried by a real matrix-n
 """
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -739,3 +740,19 @@ def test_operator_limits_and_school_federation(tmp_path_factory: pytest.TempPath
             {"policy": {"federation_allowed_servers": ["stranger.example"]}},
         )
         assert err.status == 403 and "stranger.example" in err.body["error"]
+
+
+async def test_students_may_write_to_the_school_bot(
+    synapse: RunningHomeserver, school: School
+) -> None:
+    """The bot is a trusted bot (module config ``trusted_bots``): DM rules don't stop it."""
+    with contextlib.suppress(HttpError):  # registered by an earlier test of this session
+        synapse.hs.register_user("parta-bot", "the-bots-password-1")
+    bot = f"@parta-bot:{synapse.server_name}"
+    async with synapse.client(school.students[1]) as c:
+        resp = await c.room_create(is_direct=True, invite=[bot])
+        assert isinstance(resp, RoomCreateResponse), resp
+    # Other grown-ups outside the school are still out of reach.
+    async with synapse.client(school.students[1]) as c:
+        resp = await c.room_create(is_direct=True, invite=[synapse.register("adult").user_id])
+        assert isinstance(resp, RoomCreateError)
