@@ -213,7 +213,7 @@ async def test_viewer_http_cache_headers_and_count(relay: Relay) -> None:
             assert resp.headers["Cache-Control"] == "public, max-age=31536000, immutable"
             assert "ETag" in resp.headers
             assert "Last-Modified" in resp.headers
-        async with http.get(link + "seg-999999.ts") as resp:
+        async with http.get(link + "seg-abcdef-999999.ts") as resp:
             assert resp.status == 404
         async with http.get(link + "../../etc/passwd") as resp:
             assert resp.status == 404

@@ -15,7 +15,13 @@ def _templates(segments: list[Path]) -> dict[str, tuple[Path, int]]:
         with av.open(str(path)) as segment:
             for packet in segment.demux():
                 kind = packet.stream.type
-                if kind in ("video", "audio") and packet.size and kind not in found:
+                if kind not in ("video", "audio") or not packet.size or kind in found:
+                    continue
+                # The MP4 header needs what the demuxer learnt: a picture size, a rate.
+                # (A short audio-only segment can be misread as MP2: want AAC.)
+                ctx: Any = packet.stream.codec_context
+                known = ctx.width > 0 if kind == "video" else ctx.name == "aac"
+                if known:
                     found[kind] = (path, packet.stream.index)
         if len(found) == 2:
             break
@@ -42,6 +48,8 @@ def remux_to_mp4(segments: list[Path], target: Path) -> VideoInfo:
                     kind = packet.stream.type
                     if packet.dts is None or not packet.size or kind not in streams:
                         continue
+                    if kind == "audio" and packet.stream.codec_context.name != "aac":
+                        continue  # a misread audio-only segment (see _templates)
                     # Timestamps run on across segments (one relay clock); drop repeats.
                     dts = int(packet.dts * packet.time_base * 90_000)
                     if dts <= last_dts.get(kind, -(2**62)):

@@ -23,7 +23,7 @@ from .directory import DirectoryUnavailable
 from .relay import Broadcast
 from .whip import SERVICE_KEY
 
-SEGMENT: Final = re.compile(r"^seg-\d{6}\.ts$")
+SEGMENT: Final = re.compile(r"^seg-[0-9a-f]{6}-\d{6}\.ts$")
 SEGMENT_CACHE: Final = "public, max-age=31536000, immutable"
 STATIC_CACHE: Final = "public, max-age=3600"
 
