@@ -349,6 +349,8 @@ class Broadcasts:
         token = sign_media_token(secret, room_id, user_id, name, role.value, grants, ttl=ttl)
         return 200, {
             "whip_url": self._describe(row)["whip_url"],
+            # A browser page that publishes camera, microphone or screen with this token.
+            "speaker_page_url": f"{self._relay_url()}/speak/{broadcast_id}#token={token}",
             "token": token,
             "expires_at": (int(time.time()) + ttl) * 1000,
         }

@@ -10,7 +10,7 @@ from playwright.async_api import async_playwright
 
 from parta_common.roles import Role
 from parta_common.tokens import grant_for, sign_media_token, sign_viewer_link
-from sfu.broadcast import BroadcastConfig, setup_broadcasts
+from sfu.broadcast import SERVICE_KEY, BroadcastConfig, setup_broadcasts
 from sfu.broadcast.directory import BroadcastInfo, LinkInfo
 from tests.broadcast_support import H264Track, StaticDirectory, ToneTrack, publish
 from tests.harness import free_port
@@ -86,4 +86,52 @@ async def test_chromium_viewer_plays_the_broadcast(tmp_path: Path) -> None:
             await browser.close()
     finally:
         await speaker.pc.close()
+        await runner.cleanup()
+
+
+@pytest.mark.browser
+async def test_chromium_speaker_page_publishes_over_whip(tmp_path: Path) -> None:
+    directory = StaticDirectory()
+    directory.broadcasts["bc2"] = BroadcastInfo(
+        "bc2", "!room", "Линейка", "live", ("@anna:school",), True, False
+    )
+    port = free_port()
+    config = BroadcastConfig(token_secret=SECRET, data_dir=str(tmp_path), listen_port=port)
+    app = web.Application()
+    setup_broadcasts(app, config, directory)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    token = sign_media_token(
+        SECRET, "!room", "@anna:school", "Anna", "teacher", grant_for(Role.TEACHER)
+    )
+    try:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(
+                executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS
+            )
+            page = await browser.new_page()
+            await page.goto(f"http://127.0.0.1:{port}/speak/bc2#token={token}")
+            await page.click("#camera")
+            service = app[SERVICE_KEY]
+            deadline = time.monotonic() + 60
+            while (
+                "bc2" not in service.broadcasts
+                or len(service.broadcasts["bc2"].writer.segments) < 3
+            ):
+                message = await page.text_content("#message")
+                assert not message, message
+                assert time.monotonic() < deadline, "the speaker page did not go live"
+                await asyncio.sleep(0.25)
+            broadcast = service.broadcasts["bc2"]
+            assert await page.evaluate("window.partaSpeaking") == 1
+            source = next(iter(broadcast.speakers.values())).sources[0]
+            assert source.frames > 10 and source.keyframes >= 1
+            await page.click("#stop")
+            deadline = time.monotonic() + 20
+            while broadcast.speakers:
+                assert time.monotonic() < deadline, "DELETE did not end the session"
+                await asyncio.sleep(0.1)
+            await browser.close()
+    finally:
         await runner.cleanup()

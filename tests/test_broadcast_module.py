@@ -162,6 +162,7 @@ async def test_teacher_broadcasts_two_speakers_viewer_watches_link_revoked_then_
         status, answer = await api(hs, user, "POST", f"{path}/{bid}/speaker_token", {})
         assert status == 200
         assert answer["whip_url"] == f"{RELAY}/whip/{bid}"
+        assert answer["speaker_page_url"].startswith(f"{RELAY}/speak/{bid}#token=")
         tokens.append(answer["token"])
     one = await publish(RELAY, bid, tokens[0], H264Track(luma=60), ToneTrack(loud=True))
     two = await publish(RELAY, bid, tokens[1], H264Track(luma=180), ToneTrack(loud=False))

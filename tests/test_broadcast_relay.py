@@ -213,7 +213,7 @@ async def test_viewer_http_cache_headers_and_count(relay: Relay) -> None:
             assert resp.headers["Cache-Control"] == "public, max-age=31536000, immutable"
             assert "ETag" in resp.headers
             assert "Last-Modified" in resp.headers
-        async with http.get(link + "seg-999999.ts") as resp:
+        async with http.get(link + "seg-abcdef-999999.ts") as resp:
             assert resp.status == 404
         async with http.get(link + "../../etc/passwd") as resp:
             assert resp.status == 404
@@ -295,3 +295,35 @@ async def test_vp8_only_speaker_is_transcoded_once(relay: Relay) -> None:
         assert all(abs(v - 150) < 12 for v in lumas)
     finally:
         await pc.close()
+
+
+async def test_a_screen_share_takes_the_picture_and_gives_it_back(relay: Relay) -> None:
+    anna = await publish(
+        relay.url, BID, speaker_token("@anna:school"), H264Track(luma=40), ToneTrack(loud=True)
+    )
+    broadcast = relay.broadcast()
+    await wait_for(
+        lambda: broadcast.current is not None and not broadcast.current.screen, "Anna's camera"
+    )
+    # Boris shares his screen (a second kind of WHIP session): it wins though he is silent.
+    screen = await publish(
+        relay.url, BID, speaker_token("@boris:school"), H264Track(luma=200), None, screen=True
+    )
+    await wait_for(
+        lambda: broadcast.current is not None and broadcast.current.screen, "the screen share"
+    )
+    assert broadcast.current is not None
+    assert broadcast.current.speaker.user_id == "@boris:school"
+    # He stops sharing (WHIP DELETE): the picture goes back to Anna's camera.
+    async with aiohttp.ClientSession() as http:
+        headers = {"Authorization": "Bearer " + speaker_token("@boris:school")}
+        async with http.delete(relay.url + screen.location, headers=headers) as resp:
+            assert resp.status == 200
+    await wait_for(
+        lambda: (
+            broadcast.current is not None and broadcast.current.speaker.user_id == "@anna:school"
+        ),
+        "Anna's camera again",
+    )
+    await screen.pc.close()
+    await anna.pc.close()

@@ -174,3 +174,34 @@ def test_the_sfu_mounts_broadcasts_with_its_own_secret(tmp_path: Path) -> None:
     assert app[SERVICE_KEY].config.token_secret == secret
     paths = {r.resource.canonical for r in app.router.routes() if r.resource is not None}
     assert {"/whip/{broadcast_id}", "/watch/{link}/index.m3u8"} <= paths
+
+
+def test_recording_remuxes_segments_that_start_with_audio_only(tmp_path: Path) -> None:
+    from sfu.broadcast.hls import HlsWriter
+    from sfu.broadcast.mixer import AacEncoder
+    from sfu.broadcast.recording import remux_to_mp4
+
+    encoder = AacEncoder()
+    writer = HlsWriter(tmp_path, encoder.stream, 1.0, 6, keep_segments=True)
+    frames = encoded_frames(30)  # 15 fps, a keyframe every 5 frames
+    tick = 0
+    writer.cut(0, 0.0)
+    for second in range(3):
+        for i in range(50):  # one second of 20 ms audio ticks
+            for packet in encoder.encode(b"\x10\x00" * 960, tick * 960):
+                writer.write_audio(packet)
+            tick += 1
+            if second > 0 and i % 5 == 0:  # video from the second second on
+                n = (second - 1) * 10 + i // 5
+                pts = tick * 1800
+                if h264.is_self_contained_keyframe(frames[n]) and writer.elapsed(pts) >= 0.6:
+                    writer.cut(pts, pts / 90_000)
+                writer.write_video(frames[n], pts)
+    writer.finish(tick * 1800)
+    segments = [tmp_path / s.name for s in writer.all_segments]
+    assert len(segments) >= 3
+    info = remux_to_mp4(segments, tmp_path / "recording.mp4")
+    assert (info.width, info.height) == (320, 240)
+    with av.open(str(tmp_path / "recording.mp4")) as mp4:
+        assert sorted(s.type for s in mp4.streams) == ["audio", "video"]
+        assert sum(1 for _ in mp4.decode(video=0)) == 20

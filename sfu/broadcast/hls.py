@@ -11,6 +11,7 @@ import io
 import logging
 import math
 import os
+import secrets
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -39,8 +40,10 @@ class Segment:
     started_at: float
 
 
-def segment_name(sequence: int) -> str:
-    return f"seg-{sequence:06d}.ts"
+def segment_name(run: str, sequence: int) -> str:
+    """``seg-<run>-<sequence>.ts``: a relay that restarts mid-broadcast starts a new run, so a
+    name a CDN cached as immutable is never reused for other bytes."""
+    return f"seg-{run}-{sequence:06d}.ts"
 
 
 def render_playlist(
@@ -95,6 +98,7 @@ class HlsWriter:
     ) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
+        self.run = secrets.token_hex(3)
         self._video_holder, self._video_template = _video_template()
         self._audio_template = audio_template
         self.segment_seconds = segment_seconds
@@ -132,7 +136,7 @@ class HlsWriter:
         """Close the open segment at ``pts`` and open the next one starting there."""
         self._close_segment(pts)
         self._sequence += 1
-        path = self.directory / (segment_name(self._sequence) + ".part")
+        path = self.directory / (segment_name(self.run, self._sequence) + ".part")
         self._container = av.open(str(path), "w", format="mpegts")
         self._video = self._container.add_stream_from_template(self._video_template)
         self._audio = self._container.add_stream_from_template(self._audio_template)
@@ -179,7 +183,7 @@ class HlsWriter:
             return
         self._container.close()
         self._container = None
-        name = segment_name(self._sequence)
+        name = segment_name(self.run, self._sequence)
         part = self.directory / (name + ".part")
         duration = max(0.001, (pts - self._start_pts) / RATE)
         if self._segment_packets == 0:

@@ -1,5 +1,6 @@
 """What speakers and viewers are told, in Russian and English."""
 
+import json
 from typing import Final
 
 from aiohttp import web
@@ -78,4 +79,10 @@ def error(status: int, errcode: str, message: Message, **kwargs: object) -> web.
         {"errcode": errcode, "error": message.format(**kwargs)},
         status=status,
         headers={"Cache-Control": "no-store"},
+        dumps=readable_json,
     )
+
+
+def readable_json(value: object) -> str:
+    """JSON with Russian left readable (no \\u escapes)."""
+    return json.dumps(value, ensure_ascii=False)

@@ -9,35 +9,22 @@ from .directory import VideoInfo
 
 
 def _templates(segments: list[Path]) -> dict[str, tuple[Path, int]]:
-    """For video and audio: a segment with packets of that kind, and its stream index.
-
-    Segments from before the first picture carry audio only, and FFmpeg's probe can take
-    their AAC for MP2 with no sample rate, which the MP4 muxer refuses; so the audio
-    template comes from a segment that has video too when there is one, and only AAC
-    serves as the audio template.
-    """
+    """For video and audio: the first segment with packets of that kind, and its stream index."""
     found: dict[str, tuple[Path, int]] = {}
-    audio_only: tuple[Path, int] | None = None
     for path in segments:
         with av.open(str(path)) as segment:
-            kinds: dict[str, int] = {}
             for packet in segment.demux():
                 kind = packet.stream.type
-                if kind == "audio" and packet.stream.codec_context.name != "aac":
+                if kind not in ("video", "audio") or not packet.size or kind in found:
                     continue
-                if kind in ("video", "audio") and packet.size and kind not in kinds:
-                    kinds[kind] = packet.stream.index
-        if "video" in kinds and "video" not in found:
-            found["video"] = (path, kinds["video"])
-        if "audio" in kinds:
-            if "video" in kinds and "audio" not in found:
-                found["audio"] = (path, kinds["audio"])
-            elif audio_only is None:
-                audio_only = (path, kinds["audio"])
+                # The MP4 header needs what the demuxer learnt: a picture size, a rate.
+                # (A short audio-only segment can be misread as MP2: want AAC.)
+                ctx: Any = packet.stream.codec_context
+                known = ctx.width > 0 if kind == "video" else ctx.name == "aac"
+                if known:
+                    found[kind] = (path, packet.stream.index)
         if len(found) == 2:
             break
-    if "audio" not in found and audio_only is not None:
-        found["audio"] = audio_only
     return found
 
 
@@ -46,14 +33,12 @@ def remux_to_mp4(segments: list[Path], target: Path) -> VideoInfo:
     part = target.with_suffix(".part.mp4")
     out = av.open(str(part), "w", format="mp4", options={"movflags": "+faststart"})
     streams: dict[str, Any] = {}
-    codecs: dict[str, str] = {}
     holders = []
     try:
         for kind, (path, index) in sorted(_templates(segments).items(), reverse=True):
             holder = av.open(str(path))
             holders.append(holder)
             template = holder.streams[index]
-            codecs[kind] = template.codec_context.name
             streams[kind] = out.add_stream_from_template(template)
             streams[kind].time_base = template.time_base
         last_dts: dict[str, int] = {}
@@ -63,8 +48,8 @@ def remux_to_mp4(segments: list[Path], target: Path) -> VideoInfo:
                     kind = packet.stream.type
                     if packet.dts is None or not packet.size or kind not in streams:
                         continue
-                    if packet.stream.codec_context.name != codecs[kind]:
-                        continue  # a misprobed stream (see _templates)
+                    if kind == "audio" and packet.stream.codec_context.name != "aac":
+                        continue  # a misread audio-only segment (see _templates)
                     # Timestamps run on across segments (one relay clock); drop repeats.
                     dts = int(packet.dts * packet.time_base * 90_000)
                     if dts <= last_dts.get(kind, -(2**62)):

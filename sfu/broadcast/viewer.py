@@ -23,7 +23,7 @@ from .directory import DirectoryUnavailable
 from .relay import Broadcast
 from .whip import SERVICE_KEY
 
-SEGMENT: Final = re.compile(r"^seg-\d{6}\.ts$")
+SEGMENT: Final = re.compile(r"^seg-[0-9a-f]{6}-\d{6}\.ts$")
 SEGMENT_CACHE: Final = "public, max-age=31536000, immutable"
 STATIC_CACHE: Final = "public, max-age=3600"
 
@@ -161,7 +161,7 @@ async def status(request: web.Request) -> web.StreamResponse:
 
 async def static(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
-    if name not in ("hls.min.js", "watch.js", "watch.css", "hls.js-LICENSE.txt"):
+    if name not in ("hls.min.js", "watch.js", "watch.css", "speak.js", "hls.js-LICENSE.txt"):
         raise web.HTTPNotFound()
     path = resources.files(__package__).joinpath("static", name)
     types = {".js": "text/javascript", ".css": "text/css", ".txt": "text/plain"}
@@ -174,7 +174,14 @@ async def static(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def speak(request: web.Request) -> web.StreamResponse:
+    """The speaker page; its WHIP token is in the URL fragment, never sent to a server log."""
+    html = resources.files(__package__).joinpath("static/speak.html").read_text("utf-8")
+    return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
+
+
 def add_routes(app: web.Application) -> None:
+    app.router.add_get("/speak/{broadcast_id}", speak)
     app.router.add_get("/watch/{link}", page)
     app.router.add_get("/watch/{link}/", page)
     app.router.add_get("/watch/{link}/index.m3u8", playlist)
