@@ -26,7 +26,8 @@ def homeserver(load_module: bool) -> Iterator[RunningHomeserver]:
 async def session(token: str) -> AsyncIterator[aiohttp.ClientSession]:
     headers = {"Authorization": f"Bearer {token}"}
     connector = aiohttp.TCPConnector(limit=32)
-    async with aiohttp.ClientSession(headers=headers, connector=connector) as s:
+    timeout = aiohttp.ClientTimeout(total=None)
+    async with aiohttp.ClientSession(headers=headers, connector=connector, timeout=timeout) as s:
         yield s
 
 

@@ -17,6 +17,8 @@ from typing import Any
 import attrs
 import yaml
 
+from synapse_module.content.config import largest_upload_mib
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Rate limits high enough that a school's bulk actions (enrolling a whole school,
@@ -95,6 +97,10 @@ class Homeserver:
     # Extra top-level Synapse settings (tests raise limits, enable features).
     extra: dict[str, Any] = attrs.Factory(dict)
     load_module: bool = True
+    # A TLS federation listener (for tests of two homeservers talking over loopback):
+    # the port and a certificate/key pair; server_name is then "127.0.0.1:<port>".
+    federation_port: int | None = None
+    tls_files: tuple[Path, Path] | None = None
 
     @property
     def base_url(self) -> str:
@@ -145,22 +151,44 @@ class Homeserver:
         else:
             database = {
                 "name": "psycopg2",
-                "args": {**self.postgres.connect_args(), "cp_min": 2, "cp_max": 10},
+                "args": {**self.postgres.connect_args(), "cp_min": 1, "cp_max": 5},
             }
 
+        listeners: list[dict[str, Any]] = [
+            {
+                "port": self.port,
+                "bind_addresses": ["127.0.0.1"],
+                "type": "http",
+                "x_forwarded": False,
+                "resources": [{"names": ["client", "federation", "openid"], "compress": False}],
+            }
+        ]
+        federation: dict[str, Any] = {
+            # One machine, nobody else to talk to: no federation.
+            "federation_domain_whitelist": [],
+        }
+        if self.federation_port is not None and self.tls_files is not None:
+            listeners.append(
+                {
+                    "port": self.federation_port,
+                    "bind_addresses": ["127.0.0.1"],
+                    "type": "http",
+                    "tls": True,
+                    "resources": [{"names": ["federation"], "compress": False}],
+                }
+            )
+            federation = {
+                "tls_certificate_path": str(self.tls_files[0]),
+                "tls_private_key_path": str(self.tls_files[1]),
+                "federation_verify_certificates": False,
+                "ip_range_whitelist": ["127.0.0.1"],
+                "ip_range_blacklist": [],
+            }
         config: dict[str, Any] = {
             "server_name": self.server_name,
             "public_baseurl": f"http://127.0.0.1:{self.port}/",
             "pid_file": str(self.directory / "homeserver.pid"),
-            "listeners": [
-                {
-                    "port": self.port,
-                    "bind_addresses": ["127.0.0.1"],
-                    "type": "http",
-                    "x_forwarded": False,
-                    "resources": [{"names": ["client", "federation", "openid"], "compress": False}],
-                }
-            ],
+            "listeners": listeners,
             "database": database,
             "log_config": str(log_config),
             "media_store_path": str(self.directory / "media_store"),
@@ -169,9 +197,10 @@ class Homeserver:
             "enable_metrics": False,
             "trusted_key_servers": [],
             "suppress_key_server_warning": True,
-            # One machine, nobody else to talk to: no federation, no URL previews.
-            "federation_domain_whitelist": [],
+            **federation,
             "url_preview_enabled": False,
+            # Synapse checks this before the module's per-role limits: the largest of them.
+            "max_upload_size": f"{largest_upload_mib(self.module_config)}M",
             # Parents and students find teachers by name; the module hides students
             # from everyone outside their school.
             "user_directory": {"enabled": True, "search_all_users": True},
@@ -205,7 +234,7 @@ class Homeserver:
             stderr=subprocess.STDOUT,
         )
 
-    def wait_healthy(self, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    def wait_healthy(self, proc: subprocess.Popen[bytes], timeout: float = 180.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:

@@ -5,6 +5,7 @@ from pathlib import Path
 import attrs
 
 from parta_common.config import load_yaml
+from sfu.broadcast.config import BroadcastConfig
 
 
 def _positive(_: object, attribute: "attrs.Attribute[int]", value: int) -> None:
@@ -58,6 +59,8 @@ class SfuConfig:
     # Bitrate (bit/s) announced to publishers by REMB: camera, screen.
     camera_bitrate: int = attrs.field(default=1_000_000, validator=_positive)
     screen_bitrate: int = attrs.field(default=2_500_000, validator=_positive)
+    # Broadcasts (WHIP in, HLS out; docs/broadcasts.md); absent: none on this SFU.
+    broadcast: BroadcastConfig | None = None
 
     @token_secret.validator
     def _check_secret(self, attribute: "attrs.Attribute[str]", value: str) -> None:

@@ -578,6 +578,7 @@ class Roster:
             [
                 school_state(self._school_content(school)),
                 room_kind_state(RoomKind.SCHOOL_SPACE, sid, None),
+                self._acl_state(school.policy),
             ],
             users,
             school.logo_mxc,
@@ -588,11 +589,24 @@ class Roster:
                 kind,
                 ROOM_NAMES[kind],
                 space,
-                [room_kind_state(kind, sid, None)],
+                [room_kind_state(kind, sid, None), self._acl_state(school.policy)],
                 users,
                 allow=[] if kind is RoomKind.STAFF else [space],
             )
         return rooms
+
+    def _acl_state(self, school_policy: SchoolPolicy) -> dict[str, Any]:
+        """Server ACL of a school room: this server and the servers the school allows, so
+        other servers' events are refused by every server in the room, not only here."""
+        return {
+            "type": "m.room.server_acl",
+            "state_key": "",
+            "content": {
+                "allow": [self.api.server_name, *school_policy.federation_allowed_servers],
+                "deny": [],
+                "allow_ip_literals": False,
+            },
+        }
 
     async def _school_json(self, school: db.School) -> dict[str, Any]:
         rooms = await self.store.run("parta_school_rooms", db.rooms_of_school_txn, school.school_id)
@@ -665,6 +679,12 @@ class Roster:
         await self.api.invalidate_cache(
             cast(CachedFunction[Any], self._school_policies), (school_id,)
         )
+        if new_policy.federation_allowed_servers != school.policy.federation_allowed_servers:
+            acl = self._acl_state(new_policy)
+            for room in await self.store.run(
+                "parta_school_rooms_full", db.school_rooms_txn, school_id
+            ):
+                await self.structure.send_state(room.room_id, acl["type"], "", acl["content"])
         rooms = await self.store.run("parta_school_rooms", db.rooms_of_school_txn, school_id)
         space = rooms.get(RoomKind.SCHOOL_SPACE.value)
         if space:
@@ -738,7 +758,11 @@ class Roster:
             RoomKind.CLASS_SPACE,
             f"{title}, {cls.year}",
             school.name,
-            [class_state(content), room_kind_state(RoomKind.CLASS_SPACE, school_id, cls.class_id)],
+            [
+                class_state(content),
+                room_kind_state(RoomKind.CLASS_SPACE, school_id, cls.class_id),
+                self._acl_state(school.policy),
+            ],
             users,
             allow=staff,
         )
@@ -748,7 +772,11 @@ class Roster:
                 kind,
                 ROOM_NAMES[kind].format(title=title),
                 space,
-                [class_state(content), room_kind_state(kind, school_id, cls.class_id)],
+                [
+                    class_state(content),
+                    room_kind_state(kind, school_id, cls.class_id),
+                    self._acl_state(school.policy),
+                ],
                 users,
                 allow=([space] if kind is RoomKind.CLASS_CHAT else []) + staff,
             )
@@ -1515,8 +1543,17 @@ class Roster:
     async def check_event_allowed(
         self, event: EventBase, state_events: StateMap[EventBase]
     ) -> tuple[bool, dict[str, Any] | None]:
-        # Messages are the hot path: nothing to look up unless it is state.
-        if not event.is_state() or event.sender == self.service:
+        if event.sender == self.service:
+            return True, None
+        if not event.is_state():
+            # Messages are the hot path: only when power levels would refuse it anyway
+            # (read from the state in hand), look up whether to say why in Russian.
+            if _lacks_power(event, state_events):
+                school_room = await self.get_room(event.room_id)
+                if school_room is not None:
+                    raise forbidden(
+                        msg.SEND_ARCHIVED if school_room.archived else msg.SEND_NEEDS_STAFF
+                    )
             return True, None
         room = await self.get_room(event.room_id)
         mine = self.api.is_mine(event.sender)
@@ -1564,6 +1601,21 @@ def _put_members_txn(
 ) -> None:
     for target, roles, classes, children, homeroom_of in plan:
         db.put_member_txn(txn, school_id, target, roles, classes, children, homeroom_of, actor, ts)
+
+
+def _lacks_power(event: EventBase, state_events: StateMap[EventBase]) -> bool:
+    """Whether the room's power levels will refuse this (non-state) event."""
+    pl = state_events.get(("m.room.power_levels", ""))
+    if pl is None:
+        return False
+    content = pl.content
+    try:
+        users = content.get("users", {})
+        have = int(users.get(event.sender, content.get("users_default", 0)))
+        need = int(content.get("events", {}).get(event.type, content.get("events_default", 0)))
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return have < need
 
 
 def _hash_password(password: str) -> str:

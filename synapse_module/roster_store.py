@@ -117,16 +117,13 @@ class Invite:
 # -- reads --------------------------------------------------------------------
 
 
-def get_room_txn(txn: LoggingTransaction, room_id: str) -> SchoolRoom | None:
-    txn.execute(
-        "SELECT r.room_id, r.kind, r.school_id, r.class_id, r.unit_id, c.archived"
-        " FROM parta_rooms r LEFT JOIN parta_classes c ON c.class_id = r.class_id"
-        " WHERE r.room_id = ?",
-        (room_id,),
-    )
-    row = txn.fetchone()
-    if row is None:
-        return None
+_ROOM_SELECT = (
+    "SELECT r.room_id, r.kind, r.school_id, r.class_id, r.unit_id, c.archived"
+    " FROM parta_rooms r LEFT JOIN parta_classes c ON c.class_id = r.class_id"
+)
+
+
+def _room(row: tuple[Any, ...]) -> SchoolRoom:
     return SchoolRoom(
         room_id=row[0],
         kind=RoomKind(row[1]),
@@ -137,24 +134,15 @@ def get_room_txn(txn: LoggingTransaction, room_id: str) -> SchoolRoom | None:
     )
 
 
+def get_room_txn(txn: LoggingTransaction, room_id: str) -> SchoolRoom | None:
+    txn.execute(f"{_ROOM_SELECT} WHERE r.room_id = ?", (room_id,))
+    row = txn.fetchone()
+    return None if row is None else _room(row)
+
+
 def school_rooms_txn(txn: LoggingTransaction, school_id: str) -> list[SchoolRoom]:
-    txn.execute(
-        "SELECT r.room_id, r.kind, r.school_id, r.class_id, r.unit_id, c.archived"
-        " FROM parta_rooms r LEFT JOIN parta_classes c ON c.class_id = r.class_id"
-        " WHERE r.school_id = ?",
-        (school_id,),
-    )
-    return [
-        SchoolRoom(
-            room_id=r[0],
-            kind=RoomKind(r[1]),
-            school_id=r[2],
-            class_id=r[3],
-            unit_id=r[4],
-            archived=bool(r[5]) if r[5] is not None else False,
-        )
-        for r in txn.fetchall()
-    ]
+    txn.execute(f"{_ROOM_SELECT} WHERE r.school_id = ?", (school_id,))
+    return [_room(r) for r in txn.fetchall()]
 
 
 def get_person_txn(txn: LoggingTransaction, user_id: str) -> Person:

@@ -103,8 +103,8 @@ class Store:
         self._ready = True
 
     async def ready(self) -> None:
-        """Wait until the tables are there (at most about a minute after start-up)."""
-        for _ in range(1200):
+        """Wait until the tables are there (at most five minutes after start-up)."""
+        for _ in range(6000):
             if self._ready:
                 return
             if self._failure is not None:

@@ -161,6 +161,8 @@ def running_homeserver(
     backend: str | None = None,
     extra: dict[str, Any] | None = None,
     app_service_files: tuple[Path, ...] = (),
+    federation_port: int | None = None,
+    tls_files: tuple[Path, Path] | None = None,
 ) -> Iterator[RunningHomeserver]:
     backend = backend or choose_backend()
     db_name = None
@@ -176,6 +178,9 @@ def running_homeserver(
         load_module=load_module,
         extra=extra or {},
         app_service_files=app_service_files,
+        federation_port=federation_port,
+        tls_files=tls_files,
+        server_name=f"127.0.0.1:{federation_port}" if federation_port else "localhost",
     )
     hs.write_config()
     proc = hs.start()

@@ -190,7 +190,7 @@ async def test_role_action_place(
     async with synapse.client(who(school, role)) as c:
         ok, message = await ACTIONS[action](c, room_id)
     assert ok is allowed, f"{role} {action} {where}: {message}"
-    if not allowed and action != "send":
+    if not allowed:
         # Parta's refusals say why, in Russian and English.
         assert " / " in message, message
 
@@ -495,8 +495,9 @@ async def test_archived_class_is_read_only(synapse: RunningHomeserver, operator:
     api(synapse, "POST", f"/schools/{s.school_id}/classes/{s.class_a['class_id']}/archive", s.admin)
     for user in (s.students[0], s.teacher):
         async with synapse.client(user) as c:
-            ok, _ = await send_message(c, s.class_a["rooms"]["class_chat"])
+            ok, message = await send_message(c, s.class_a["rooms"]["class_chat"])
             assert not ok
+            assert "архив" in message and "archive" in message
     listed = api(synapse, "GET", f"/schools/{s.school_id}/classes", s.admin)["classes"]
     assert s.class_a["class_id"] not in {c["class_id"] for c in listed}
     err = api_error(
@@ -655,6 +656,8 @@ def test_structure_state_marks_rooms(synapse: RunningHomeserver, school: School)
     )
     types = {e["type"]: e for e in state}
     assert types[events.SCHOOL]["content"]["name"] == "Школа № 1"
+    # Only this server takes part, until the school's policy allows others.
+    assert types["m.room.server_acl"]["content"]["allow"] == [synapse.server_name]
     assert types["m.room.create"]["content"]["type"] == "m.space"
     assert types["m.room.create"]["sender"].startswith("@parta:")
     with pytest.raises(HttpError):
@@ -696,3 +699,43 @@ async def test_batch_enrolment_is_all_or_nothing(
     assert school.class_b["rooms"]["parents_chat"] in await joined_rooms(synapse, mum)
     err = api_error(synapse, "POST", path, school.teacher, good)
     assert err.status == 403
+
+
+def test_operator_limits_and_school_federation(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A server whose operator lets schools federate with one partner, and no more."""
+    from tests.harness import running_homeserver
+
+    config = {
+        "policy": {
+            "allowed_dm_policies": ["staff_only", "class"],
+            "federation_allowed_servers": ["partner.example"],
+        }
+    }
+    with running_homeserver(tmp_path_factory.mktemp("limits"), module_config=config) as hs:
+        operator = hs.register("op", admin=True)
+        school = api(hs, "POST", "/schools", operator, {"name": "Школа партнёров"})
+        path = f"/schools/{school['school_id']}"
+        err = api_error(hs, "PATCH", path, operator, {"policy": {"dm_policy": "school"}})
+        assert err.status == 403 and "school" in err.body["error"]
+        api(
+            hs,
+            "PATCH",
+            path,
+            operator,
+            {"policy": {"federation_allowed_servers": ["partner.example"]}},
+        )
+        state = hs.request(
+            "GET",
+            f"/_synapse/admin/v1/rooms/{school['rooms']['announcements']}/state",
+            token=operator.access_token,
+        )["state"]
+        acl = next(e for e in state if e["type"] == "m.room.server_acl")
+        assert acl["content"]["allow"] == [hs.server_name, "partner.example"]
+        err = api_error(
+            hs,
+            "PATCH",
+            path,
+            operator,
+            {"policy": {"federation_allowed_servers": ["stranger.example"]}},
+        )
+        assert err.status == 403 and "stranger.example" in err.body["error"]
