@@ -224,6 +224,29 @@ class ModuleClient:
         )
         return data
 
+    # -- polls and broadcasts ----------------------------------------------------
+
+    async def create_poll(self, as_user: str, room_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        data: dict[str, Any] = await self.request(
+            "POST", f"/rooms/{_q(room_id)}/polls", as_user, body
+        )
+        return data
+
+    async def polls(self, as_user: str, room_id: str) -> list[dict[str, Any]]:
+        return _list(await self.request("GET", f"/rooms/{_q(room_id)}/polls", as_user), "polls")
+
+    async def poll(self, as_user: str, poll_id: str) -> dict[str, Any]:
+        data: dict[str, Any] = await self.request("GET", f"/polls/{_q(poll_id)}", as_user)
+        return data
+
+    async def create_broadcast(
+        self, as_user: str, room_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        data: dict[str, Any] = await self.request(
+            "POST", f"/rooms/{_q(room_id)}/broadcasts", as_user, body
+        )
+        return data
+
     async def logout(self, access_token: str) -> None:
         """End a session the bot opened to check a password."""
         url = f"{self._base}/_matrix/client/v3/logout"

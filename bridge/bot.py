@@ -41,6 +41,10 @@ HELP = """Я школьный бот Parta. Команды (по-русски и
 • дз 7А 2026-12-01 18:00 текст — напоминание о домашнем задании до срока (homework …)
 • урок 7А [завтра 10:00] тема — начать или запланировать видеоурок (lesson …)
 • посещаемость 7А — кто был на последнем уроке (attendance 7A)
+• опрос 7А Вопрос? | ответ 1 | ответ 2 — опрос в чате класса (poll …)
+• викторина 7А Вопрос? | *верный | неверный — викторина, верный ответ со звёздочкой (quiz …)
+• результаты [7А] — итоги последнего опроса (results)
+• трансляция [7А] Название — трансляция со ссылкой для зрителей (broadcast …)
 • запланировано — что ждёт отправки (scheduled); отменить <номер> (cancel <id>)
 • код <код> или просто код — принять приглашение (code <code>)
 • ZIP-файл OneRoster (администратор) — импорт списков школы: я пришлю план, ответьте «да»
@@ -395,6 +399,60 @@ class SchoolBot:
         for a in absent:
             lines.append(f"✗ {a.get('display_name') or a['user_id']}")
         return "\n".join(lines)
+
+    async def _content_room(
+        self, sender: UserID, room_id: RoomID, command: Command
+    ) -> tuple[str, str]:
+        """The class chat named, this room when written in a room, else announcements."""
+        if command.class_name is None and not await self._is_direct(room_id):
+            return room_id, "этой комнате"
+        school = await self._school(sender, room_id)
+        return await self._target_room(sender, school, command)
+
+    async def cmd_poll(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        target, label = await self._content_room(sender, room_id, command)
+        body: dict[str, Any] = {
+            "question": command.text,
+            "answers": [
+                {"text": a, **({"correct": i in command.correct} if command.name == "quiz" else {})}
+                for i, a in enumerate(command.answers)
+            ],
+        }
+        if command.name == "quiz":
+            body["quiz"] = True
+        await self.module.create_poll(sender, target, body)
+        what = "Викторина" if command.name == "quiz" else "Опрос"
+        return f"{what} «{command.text}» опубликован в {label}. / Posted."
+
+    async def cmd_quiz(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        return await self.cmd_poll(command, room_id, sender)
+
+    async def cmd_results(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        target, label = await self._content_room(sender, room_id, command)
+        polls = await self.module.polls(sender, target)
+        if not polls:
+            return f"В {label} нет опросов / No polls there"
+        result = await self.module.poll(sender, str(polls[0]["poll_id"]))
+        lines = [
+            f"«{result.get('question', polls[0].get('question', ''))}»: "
+            f"проголосовали {result.get('voters', 0)} / voters"
+        ]
+        for answer in result.get("answers", []):
+            mark = " ✓" if answer.get("correct") else ""
+            lines.append(f"• {answer.get('text')}: {answer.get('votes', 0)}{mark}")
+        return "\n".join(lines)
+
+    async def cmd_broadcast(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        target, label = await self._content_room(sender, room_id, command)
+        broadcast = await self.module.create_broadcast(
+            sender, target, {"title": command.text, "speakers": [sender], "public": True}
+        )
+        link = broadcast.get("viewer_link") or ""
+        return (
+            f"Трансляция «{command.text}» создана в {label}. Ссылка для зрителей: {link} "
+            f"/ Broadcast created; viewer link above. Ссылку для выступающего даёт модуль "
+            f"(speaker_token)."
+        )
 
     async def cmd_scheduled(self, command: Command, room_id: RoomID, sender: UserID) -> str:
         pending = await self.scheduler.pending_for(sender)

@@ -24,6 +24,10 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "homework": ("домашнее задание", "дз", "homework"),
     "lesson": ("начать урок", "урок", "start lesson", "lesson"),
     "attendance": ("посещаемость", "attendance"),
+    "poll": ("опрос", "poll"),
+    "quiz": ("викторина", "quiz"),
+    "results": ("результаты", "results"),
+    "broadcast": ("трансляция", "broadcast"),
     "scheduled": ("запланировано", "scheduled"),
     "cancel": ("отменить", "cancel"),
     "code": ("код", "code", "redeem"),
@@ -74,6 +78,9 @@ class ClassName:
 class Command:
     name: str
     args: tuple[str, ...] = ()
+    # Poll answers; for a quiz, the indexes of the correct ones.
+    answers: tuple[str, ...] = ()
+    correct: tuple[int, ...] = ()
     text: str = ""
     role: Role | None = None
     class_name: ClassName | None = None
@@ -195,6 +202,41 @@ def _arguments(name: str, rest: str, now: datetime.datetime, tz: zoneinfo.ZoneIn
                 "/ Give two IDs: link parent @parent:server @child:server"
             )
         return Command(name, users=users)
+    if name in ("poll", "quiz"):
+        cls = parse_class(words[0]) if words else None
+        if cls is not None:
+            words = words[1:]
+        parts = [p.strip() for p in " ".join(words).split("|")]
+        question, answers = parts[0], [p for p in parts[1:] if p.lstrip("*").strip()]
+        if not question or len(answers) < 2:
+            raise CommandError(
+                "Формат: опрос 7А Вопрос? | ответ 1 | ответ 2 (в викторине правильный "
+                "ответ отметьте *) / Format: poll 7A Question? | answer 1 | answer 2"
+            )
+        correct = tuple(i for i, a in enumerate(answers) if a.startswith("*"))
+        if name == "quiz" and not correct:
+            raise CommandError(
+                "Отметьте правильный ответ звёздочкой: | *ответ / Mark the right answer with *"
+            )
+        return Command(
+            name,
+            text=question,
+            class_name=cls,
+            answers=tuple(a.lstrip("*").strip() for a in answers),
+            correct=correct,
+        )
+    if name == "results":
+        return Command(name, class_name=_find_class(words))
+    if name == "broadcast":
+        cls = parse_class(words[0]) if words else None
+        if cls is not None:
+            words = words[1:]
+        title = " ".join(words).strip()
+        if not title:
+            raise CommandError(
+                "Укажите название: трансляция Последний звонок / Give a title: broadcast …"
+            )
+        return Command(name, text=title, class_name=cls)
     if name == "attendance":
         return Command(name, class_name=_find_class(words))
     if name == "lesson":

@@ -71,4 +71,7 @@ def create_database(url: str) -> Database:
     log: Any = logging.getLogger("bridge.db")
     if not isinstance(log, TraceLogger):
         log = TraceLogger("bridge.db")
-    return Database.create(url, upgrade_table=upgrade_table, log=log)
+    # The bot's queries are small and few: a small pool leaves PostgreSQL's connection
+    # slots to Synapse.
+    db_args = {"min_size": 1, "max_size": 4} if url.startswith("postgres") else None
+    return Database.create(url, upgrade_table=upgrade_table, log=log, db_args=db_args)

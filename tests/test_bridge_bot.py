@@ -239,6 +239,25 @@ async def test_lesson_and_attendance_through_the_bot(env: BridgeEnv, school: Sch
     assert later.startswith("Нельзя: "), later
 
 
+async def test_poll_results_and_broadcast_through_the_bot(env: BridgeEnv, school: School) -> None:
+    answer = await ask(env, school.teacher, "опрос 7А Едем на экскурсию? | Да | Нет | Не знаю")
+    assert answer.startswith("Опрос «Едем на экскурсию?» опубликован"), answer
+    chat = school.class_a["rooms"]["class_chat"]
+    [poll] = api(env.hs, "GET", f"/rooms/{urllib.parse.quote(chat)}/polls", school.teacher)["polls"]
+    details = api(env.hs, "GET", f"/polls/{poll['poll_id']}", school.teacher)
+    first = details["answers"][0]["id"]
+    api(env.hs, "POST", f"/polls/{poll['poll_id']}/votes", school.students[0], {"answers": [first]})
+    results = await ask(env, school.teacher, "результаты 7А")
+    assert "проголосовали 1" in results, results
+    assert "• Да: 1" in results
+    quiz = await ask(env, school.teacher, "викторина 7А 2+2? | 3 | *4")
+    assert quiz.startswith("Викторина «2+2?» опубликован"), quiz
+    broadcast = await ask(env, school.admin, "трансляция Последний звонок")
+    assert broadcast.startswith(("Трансляция «Последний звонок» создана", "Нельзя", "Не ")), (
+        broadcast
+    )
+
+
 async def test_scheduled_announcement_is_sent_once_across_restarts(
     env: BridgeEnv, school: School
 ) -> None:
