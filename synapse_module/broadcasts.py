@@ -28,10 +28,12 @@ from parta_common.tokens import (
     verify_service_token,
 )
 
+from . import roster_store
 from .config import BroadcastsConfig, MediaConfig
 from .errors import forbidden, not_found
 from .http import json_body, requester_id
 from .media_tokens import MEDIA_DISABLED, room_id_from_path
+from .policy import RoomKind
 from .room_roles import LESSON_LEADERS, RoomRoles
 from .store import rows_as_dicts
 
@@ -468,16 +470,32 @@ class Broadcasts:
         """A two-minute login token for the broadcast's creator, to post the recording.
 
         The relay logs in with it (``m.login.token``), uploads the MP4 through the media
-        API, sends it to the room as an ``m.video`` message and logs out again.
+        API, sends it as an ``m.video`` message carrying an ``org.parta.document`` block
+        and logs out again. A broadcast of a school's room is recorded into the school's
+        documents room, so it appears among the school's documents; any other broadcast
+        into its own room.
         """
         self._check_service(request)
         row = await self._load(None, broadcast_id)
         if not row["recording"] or row["status"] != "ended":
             raise SynapseError(409, NOT_RECORDED.format(), Codes.FORBIDDEN)
+        target = row["room_id"]
+        school_room = await self._module.roster.get_room(row["room_id"])
+        if school_room is not None and school_room.school_id is not None:
+            rooms = await self._module.store.run(
+                "parta_school_rooms", roster_store.rooms_of_school_txn, school_room.school_id
+            )
+            target = rooms.get(RoomKind.DOCUMENTS.value, target)
         token = await self._api.create_login_token(row["created_by"], 2 * 60 * 1000)
         return 200, {
             "user_id": row["created_by"],
-            "room_id": row["room_id"],
+            "room_id": target,
             "title": row["title"],
             "login_token": token,
+            "document": {
+                "title": row["title"],
+                "description": "Запись трансляции / Broadcast recording",
+                "tags": ["трансляция", "broadcast"],
+                "section": "Записи трансляций",
+            },
         }

@@ -280,3 +280,39 @@ async def test_teacher_broadcasts_two_speakers_viewer_watches_link_revoked_then_
     # An ended broadcast takes no more speakers.
     status, _ = await api(hs, teacher, "POST", f"{path}/{bid}/speaker_token", {})
     assert status == 409
+
+
+async def test_a_school_broadcast_is_recorded_into_the_schools_documents(
+    hs: RunningHomeserver,
+) -> None:
+    """The relay is told to post the recording, as a document, in the documents room."""
+    from parta_common.tokens import sign_service_token
+    from tests.roster_helpers import build_school
+
+    school = build_school(hs, hs.register("op", admin=True))
+    teacher = school.teacher
+    chat = school.class_a["rooms"]["class_chat"]
+    path = f"rooms/{urllib.parse.quote(chat)}/broadcasts"
+    status, created = await api(
+        hs,
+        teacher,
+        "POST",
+        path,
+        {"title": "Последний звонок", "speakers": [teacher.user_id], "recording": True},
+    )
+    assert status == 200, created
+    bid = created["broadcast_id"]
+    status, _ = await api(hs, teacher, "POST", f"{path}/{bid}/end", {})
+    assert status == 200
+    headers = {"Authorization": f"Bearer {sign_service_token(SECRET, 'sfu')}"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{hs.api_url}/internal/broadcasts/{bid}/recording_login", json={}, headers=headers
+        ) as resp,
+    ):
+        assert resp.status == 200
+        grant = await resp.json()
+    assert grant["room_id"] == school.rooms["documents"]
+    assert grant["user_id"] == teacher.user_id
+    assert grant["document"]["title"] == "Последний звонок"

@@ -169,7 +169,7 @@ class ModuleDirectory:
                     if resp.status != 200:
                         raise DirectoryUnavailable(f"upload refused: {resp.status}")
                     content_uri = (await resp.json())["content_uri"]
-            message = {
+            message: dict[str, Any] = {
                 "msgtype": "m.video",
                 "body": filename,
                 "url": content_uri,
@@ -181,6 +181,9 @@ class ModuleDirectory:
                     "h": info.height,
                 },
             }
+            if isinstance(grant.get("document"), dict):
+                # So it is listed among the school's documents (and still plays in Element).
+                message["org.parta.document"] = grant["document"]
             room = urllib.parse.quote(grant["room_id"])
             txn = f"parta-recording-{broadcast_id}"
             send = f"{hs}/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}"
