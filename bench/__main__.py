@@ -5,6 +5,7 @@ import runpy
 import sys
 from pathlib import Path
 
+
 def names() -> list[str]:
     """Modules that run as a measurement (the others are shared pieces)."""
     here = Path(__file__).parent
