@@ -9,7 +9,7 @@ import logging
 import secrets
 import time
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 import attrs
@@ -33,6 +33,7 @@ from parta_common.roles import Role
 
 from . import policy
 from . import roster_store as db
+from .concurrency import gather_limited
 from .errors import forbidden, not_found
 from .http import check_json, json_body, requester_id
 from .policy import Person, RoomKind, SchoolPolicy, SchoolRoom, Standing
@@ -49,6 +50,9 @@ if TYPE_CHECKING:
     from . import PartaModule
 
 logger = logging.getLogger(__name__)
+
+# How many people a batch brings into their rooms at once.
+BATCH_CONCURRENCY: Final = 4
 
 # Invitation codes: no 0/O, 1/I/L; 8 characters ≈ 40 bits, shown as XXXX-XXXX.
 _CODE_ALPHABET: Final = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -928,16 +932,21 @@ class Roster:
         await self._forget(targets)
         after = await self.store.run("parta_people", db.get_people_txn, targets)
         rooms = await self.store.run("parta_school_rooms_full", db.school_rooms_txn, school_id)
-        staff_changed = False
         moved: set[str] = set()
         for target in targets:
-            staff_changed |= await self._reconcile(
-                school_id, before[target], after[target], rooms=rooms, sync_power=False
-            )
             b = before[target].standing(school_id)
             a = after[target].standing(school_id)
             if b is not None and (a is None or a.learns_in != b.learns_in):
                 moved.add(target)
+
+        # A few people at a time: Synapse persists events of different rooms in parallel.
+        def reconcile(target: str) -> Callable[[], Awaitable[bool]]:
+            return lambda: self._reconcile(
+                school_id, before[target], after[target], rooms=rooms, sync_power=False
+            )
+
+        results = await gather_limited([reconcile(t) for t in targets], BATCH_CONCURRENCY)
+        staff_changed = any(results)
         for child in sorted(moved):
             for parent in await self.store.run(
                 "parta_parents_of", db.parents_of_txn, school_id, child
@@ -1114,11 +1123,17 @@ class Roster:
         b = before.standing(school_id)
         a = after.standing(school_id)
         expected = policy.expected_rooms(after, rooms)
+        had = set() if full else set(policy.expected_rooms(before, rooms))
         # Spaces first: restricted rooms need the space membership to join.
         order = {RoomKind.SCHOOL_SPACE: 0, RoomKind.CLASS_SPACE: 1}
         for room in sorted(rooms, key=lambda r: order.get(r.kind, 2)):
             if room.room_id in expected:
-                await self.structure.ensure_joined(room.room_id, room.kind, after.user_id)
+                await self.structure.ensure_joined(
+                    room.room_id,
+                    room.kind,
+                    after.user_id,
+                    probably_absent=not full and room.room_id not in had,
+                )
             elif room.archived:
                 continue
             else:

@@ -10,6 +10,7 @@ import logging
 from typing import Any, Final
 
 from synapse.module_api import ModuleApi
+from synapse.module_api.errors import SynapseError
 
 from parta_common import events
 
@@ -182,16 +183,28 @@ class Structure:
         event = state.get(("m.room.member", user_id))
         return None if event is None else str(event.content.get("membership"))
 
-    async def ensure_joined(self, room_id: str, kind: RoomKind, user_id: str) -> bool:
-        """Put ``user_id`` into the room (invite first where the room needs it)."""
-        current = await self.membership(room_id, user_id)
+    async def ensure_joined(
+        self, room_id: str, kind: RoomKind, user_id: str, probably_absent: bool = False
+    ) -> bool:
+        """Put ``user_id`` into the room (invite first where the room needs it).
+
+        ``probably_absent``: the roster did not put them here before, so skip reading
+        their membership (the common case when enrolling); a repeated join is a no-op in
+        Synapse and an invitation to someone already in is refused and ignored.
+        """
+        current = None if probably_absent else await self.membership(room_id, user_id)
         if current == "join":
             return False
         if current == "ban":
             await self._api.update_room_membership(self.service, user_id, room_id, "leave")
             current = "leave"
         if kind not in DIRECT_JOIN and current != "invite":
-            await self._api.update_room_membership(self.service, user_id, room_id, "invite")
+            try:
+                await self._api.update_room_membership(self.service, user_id, room_id, "invite")
+            except SynapseError as e:
+                if not probably_absent or e.code != 403:
+                    raise
+                # Already in the room or already invited: the join below settles it.
         await self._api.update_room_membership(user_id, user_id, room_id, "join")
         return True
 

@@ -13,7 +13,7 @@ SECRET = "a-real-secret-of-enough-length-0123456789"
 
 
 def test_example_refuses_its_placeholder(tmp_path: Path) -> None:
-    with pytest.raises(ConfigProblem, match="token_secret.*CHANGE_ME"):
+    with pytest.raises(ConfigProblem, match=r"token_secret.*CHANGE_ME"):
         load_config(EXAMPLE)
 
 
