@@ -17,6 +17,7 @@ participant's peer connection, before aiortc starts them:
 ``tests/test_sfu_hooks.py`` checks these against the real aiortc.
 """
 
+import socket
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -123,29 +124,64 @@ def dtls_transport(pc: RTCPeerConnection) -> RTCDtlsTransport | None:
 
 
 class RtpWriter:
-    """Sends ready RTP/RTCP bytes through one peer's SRTP session and ICE pair."""
+    """Sends ready RTP/RTCP bytes through one peer's SRTP session and ICE pair.
+
+    It writes straight to the nominated pair's UDP socket (the asyncio transport's
+    checks cost as much as the rest of forwarding), and drops a packet the kernel
+    will not take at once, as a router would.
+    """
 
     def __init__(self, transport: RTCDtlsTransport) -> None:
         self._dtls = transport
+        self._pair: Any = None
+        self._send: Callable[[bytes, Any], object] | None = None
+        self._addr: Any = None
 
-    def send_rtp(self, data: bytes) -> bool:
+    def _route(self) -> Callable[[bytes, Any], object] | None:
         dtls = self._dtls
         if dtls._state is not State.CONNECTED:
-            return False
+            return None
         pair = dtls.transport._connection._nominated.get(1)
         if pair is None:
+            return None
+        if pair is not self._pair:
+            self._pair = pair
+            self._addr = pair.remote_addr
+            udp = pair.protocol.transport
+            # asyncio's datagram transport keeps its socket in ``_sock``; a TURN relay
+            # has none of its own and goes through its transport.
+            sock = getattr(udp, "_sock", None)
+            self._send = sock.sendto if isinstance(sock, socket.socket) else udp.sendto
+        return self._send
+
+    def send_rtp(self, data: bytes) -> bool:
+        send = (
+            self._send if self._pair is not None and self._dtls._state is State.CONNECTED else None
+        )
+        if send is None:
+            send = self._route()
+            if send is None:
+                return False
+        try:
+            send(self._dtls._tx_srtp.protect(data), self._addr)
+        except (BlockingIOError, InterruptedError):
             return False
-        pair.protocol.transport.sendto(dtls._tx_srtp.protect(data), pair.remote_addr)
+        except OSError:
+            self._pair = None
+            return False
         return True
 
     def send_rtcp(self, data: bytes) -> bool:
-        dtls = self._dtls
-        if dtls._state is not State.CONNECTED:
+        send = self._route()
+        if send is None:
             return False
-        pair = dtls.transport._connection._nominated.get(1)
-        if pair is None:
+        try:
+            send(self._dtls._tx_srtp.protect_rtcp(data), self._addr)
+        except (BlockingIOError, InterruptedError):
             return False
-        pair.protocol.transport.sendto(dtls._tx_srtp.protect_rtcp(data), pair.remote_addr)
+        except OSError:
+            self._pair = None
+            return False
         return True
 
 

@@ -137,6 +137,8 @@ class PublishedStream:
         self._keyframe_wanted = False
         self._wanted_reason = "subscriber"
         self.closed = False
+        # Set once forwarding raised; logged once, forwarding goes on.
+        self.failed = False
 
     def on_rtp(self, packet: RtpPacket) -> None:
         codec = self.codecs.get(packet.payload_type)
@@ -170,7 +172,8 @@ class PublishedStream:
             keyframe = is_keyframe_start(codec.mime_type, payload)
             if keyframe:
                 self._keyframe_wanted = False
-        for slot in tuple(self.consumers):
+        # A slot may leave ``consumers`` while forwarding (a switch at a keyframe).
+        for slot in self.consumers.copy():
             slot.forward(
                 self,
                 codec,
@@ -255,7 +258,8 @@ class Slot:
         self._payload_types: dict[tuple[str, ...], int] = {}
         self._mid_id = 0
         self._audio_level_id = 0
-        self._mid_element = b""
+        self._fixed_elements: list[tuple[int, bytes]] = []
+        self._fixed_extensions = b""
         self._history: list[tuple[int, bytes] | None] = [None] * HISTORY_SIZE
         self._resync = True
         self._seq_offset = 0
@@ -280,7 +284,8 @@ class Slot:
             elif ext.uri == URI_AUDIO_LEVEL and 1 <= ext.id <= 14:
                 self._audio_level_id = ext.id
         if self._mid_id:
-            self._mid_element = self.mid.encode()
+            self._fixed_elements = [(self._mid_id, self.mid.encode())]
+        self._fixed_extensions = one_byte_extensions(self._fixed_elements)
         self.ready = True
         if self.pending is not None:
             self.pending.request_keyframe("join")
@@ -357,14 +362,13 @@ class Slot:
             return  # older than the switch point: would collide with the previous source
         out_seq = (seq + self._seq_offset) % SEQ_MOD
         out_ts = (timestamp + self._ts_offset) % TS_MOD
-        elements: list[tuple[int, bytes]] = []
-        if self._mid_id:
-            elements.append((self._mid_id, self._mid_element))
-        if self._audio_level_id and audio_level is not None:
-            elements.append((self._audio_level_id, bytes((audio_level & 0x7F,))))
-        data = encode_rtp(
-            payload_type, out_seq, out_ts, self.ssrc, marker, payload, one_byte_extensions(elements)
-        )
+        if audio_level is not None and self._audio_level_id:
+            extensions = one_byte_extensions(
+                [*self._fixed_elements, (self._audio_level_id, bytes((audio_level & 0x7F,)))]
+            )
+        else:
+            extensions = self._fixed_extensions
+        data = encode_rtp(payload_type, out_seq, out_ts, self.ssrc, marker, payload, extensions)
         self._history[out_seq % HISTORY_SIZE] = (out_seq, data)
         if seq_newer(out_seq, self._last_seq):
             self._last_seq = out_seq

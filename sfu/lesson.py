@@ -405,8 +405,15 @@ class Lesson:
 
         def on_rtp(packet: Any) -> None:
             stream = p.published.get(mid)
-            if stream is not None:
+            if stream is None:
+                return
+            try:
                 stream.on_rtp(packet)
+            except Exception:
+                # Never let one bad packet or slot end the publisher's transport.
+                if not stream.failed:
+                    logger.exception("forwarding %s's %s failed", p.user_id, source)
+                stream.failed = True
 
         hook_receiver(receiver, on_start, on_rtp)
 

@@ -62,9 +62,13 @@ def encode_vp8_clip(
             b"\x80" * width if band <= r < band + 8 else bytes(row) for r in range(height)
         )
         if noise:
+            # A moving square of noise: content a camera encoder has to work for.
             patch = bytearray(luma)
-            for r in range(height // 2 - 32, height // 2 + 32):
-                patch[r * width + width // 2 - 32 : r * width + width // 2 + 32] = rng.randbytes(64)
+            side = min(width, height) // 5
+            left = (i * 12) % (width - side)
+            top = (i * 7) % (height - side)
+            for r in range(top, top + side):
+                patch[r * width + left : r * width + left + side] = rng.randbytes(side)
             luma = bytes(patch)
         _fill(frame.planes[0], luma, width, height)
         _fill(frame.planes[1], bytes((128,)) * (width * height // 4), width // 2, height // 2)
