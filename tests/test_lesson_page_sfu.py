@@ -44,24 +44,9 @@ def hs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHomeserver]:
         yield running
 
 
-# `python -m sfu` with the attendance sink that reports to the module (the SFU's
-# __main__ does not take a homeserver URL yet).
-LAUNCHER = """
-import sys
-from pathlib import Path
-from aiohttp import web
-from sfu.app import build_app
-from sfu.attendance_client import ModuleAttendance
-from sfu.config import load_config
-config = load_config(Path(sys.argv[1]))
-sink = ModuleAttendance(sys.argv[2], config.token_secret)
-web.run_app(build_app(config, sink), host=config.listen_host, port=config.listen_port, print=None)
-"""
-
-
 @pytest.fixture(scope="module")
 def sfu(tmp_path_factory: pytest.TempPathFactory, hs: RunningHomeserver) -> Iterator[str]:
-    """The real SFU in its own process, reporting attendance to the module."""
+    """The real SFU (`python -m sfu`) in its own process, reporting attendance."""
     directory: Path = tmp_path_factory.mktemp("sfu")
     config_path = directory / "sfu.yaml"
     config = {
@@ -69,12 +54,13 @@ def sfu(tmp_path_factory: pytest.TempPathFactory, hs: RunningHomeserver) -> Iter
         "listen_host": "127.0.0.1",
         "listen_port": SFU_PORT,
         "public_url": SFU_URL,
+        "homeserver_url": hs.base_url,
     }
     config_path.write_text(yaml.safe_dump(config))
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     log = (directory / "sfu.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-c", LAUNCHER, str(config_path), hs.base_url],
+        [sys.executable, "-m", "sfu", "-c", str(config_path)],
         cwd=REPO_ROOT,
         env=env,
         stdout=log,
