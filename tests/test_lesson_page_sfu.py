@@ -217,6 +217,31 @@ async def test_a_lesson_from_start_to_attendance_in_chromium(
         await teacher.click("#hands li[data-participant] button")
         await poll(teacher, "document.querySelector('#hands li[data-participant]') === null")
 
+        # The teacher shares the screen: the student gets it as its own tile, decoded,
+        # and the speaker view puts it first.
+        await teacher.click("#screen")
+        await poll(teacher, "!!window.parta.conn.published.screen")
+        await poll(
+            frame,
+            "Object.values(window.parta.conn.assignments).some(a => a && a.source === 'screen')",
+        )
+        screen_tile = ".tile:not(.local)[data-source='screen']"
+        await poll(
+            frame,
+            f'(() => {{ const v = document.querySelector("{screen_tile} video");'
+            " return v && v.videoWidth > 0; })()",
+        )
+        assert await frame.text_content(f"{screen_tile} figcaption") == "Мария Ивановна — экран"
+        await frame.click("#view")
+        await poll(frame, "document.querySelector('.tile.main')?.dataset.source === 'screen'")
+        # Students may not share unless allowed.
+        assert await frame.is_disabled("#screen")
+        await teacher.click("#screen")
+        await poll(
+            frame,
+            "!Object.values(window.parta.conn.assignments).some(a => a && a.source === 'screen')",
+        )
+
         # The teacher mutes the student: the student's microphone button is blocked.
         student_row = f"#people li[data-user='{student.user_id}']"
         await teacher.click(f"{student_row} button[data-action='mute']")
