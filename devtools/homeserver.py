@@ -17,6 +17,8 @@ from typing import Any
 import attrs
 import yaml
 
+from synapse_module.content.config import largest_upload_mib
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Rate limits high enough that a school's bulk actions (enrolling a whole school,
@@ -172,6 +174,8 @@ class Homeserver:
             # One machine, nobody else to talk to: no federation, no URL previews.
             "federation_domain_whitelist": [],
             "url_preview_enabled": False,
+            # Synapse checks this before the module's per-role limits: the largest of them.
+            "max_upload_size": f"{largest_upload_mib(self.module_config)}M",
             # Parents and students find teachers by name; the module hides students
             # from everyone outside their school.
             "user_directory": {"enabled": True, "search_all_users": True},

@@ -119,3 +119,11 @@ BATCH_DUPLICATE = Message(
     ru="Один и тот же человек указан в списке дважды.",
     en="The same person is listed twice.",
 )
+SEND_NEEDS_STAFF = Message(
+    ru="Писать сюда могут только учителя и администрация школы; здесь можно читать.",
+    en="Only the school's teachers and administration may post here; you can read it.",
+)
+SEND_ARCHIVED = Message(
+    ru="Это архив прошлого учебного года: его можно читать, но не писать в него.",
+    en="This is an archive of a past school year: you can read it but not post in it.",
+)

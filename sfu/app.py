@@ -3,10 +3,12 @@
 from pathlib import Path
 from typing import Final
 
+import attrs
 from aiohttp import web
 
 from sfu.aiortc_hooks import check_aiortc_version
 from sfu.attendance import AttendanceSink, LoggingAttendance
+from sfu.broadcast import setup_broadcasts
 from sfu.config import SfuConfig
 from sfu.lessons import Lessons
 from sfu.metrics import SfuMetrics
@@ -32,6 +34,8 @@ def build_app(config: SfuConfig, attendance: AttendanceSink | None = None) -> we
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/lesson/{room_id}/ws", socket)
     setup_static(app)  # the lesson page: /lesson/{room_id} and /lesson-assets/
+    if config.broadcast is not None:  # WHIP ingest, HLS viewers (docs/broadcasts.md)
+        setup_broadcasts(app, attrs.evolve(config.broadcast, token_secret=config.token_secret))
 
     async def on_startup(app: web.Application) -> None:
         lessons.start()

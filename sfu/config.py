@@ -5,6 +5,7 @@ from pathlib import Path
 import attrs
 
 from parta_common.config import load_yaml
+from sfu.broadcast.config import BroadcastConfig
 
 
 def _positive(_: object, attribute: "attrs.Attribute[int]", value: int) -> None:
@@ -61,6 +62,8 @@ class SfuConfig:
     # Where the SFU reaches Synapse to report attendance (the module's
     # /internal/attendance, see docs/lessons.md); null: attendance is only logged.
     homeserver_url: str | None = None
+    # Broadcasts (WHIP in, HLS out; docs/broadcasts.md); absent: none on this SFU.
+    broadcast: BroadcastConfig | None = None
 
     @token_secret.validator
     def _check_secret(self, attribute: "attrs.Attribute[str]", value: str) -> None:

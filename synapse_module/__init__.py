@@ -20,8 +20,11 @@ from parta_common import messages
 from parta_common.config import ConfigProblem
 
 from . import rules
+from .broadcasts import Broadcasts
 from .config import PartaConfig, raise_as_synapse_config_error
 from .config import parse_config as _parse_config
+from .content.api import ContentApi
+from .content.feature import Content
 from .errors import forbidden
 from .http import BASE_PATH, ApiResource, StaticPage, route_pattern
 from .lessons import Lessons
@@ -71,6 +74,9 @@ class PartaModule:
         self.room_roles = RoomRoles(api, self.roster, self.service_user_id)
         self.media_tokens = MediaTokens(self, api, config.media, self.room_roles)
         self.lessons = Lessons(self, api, config.media, self.room_roles, config.default_timezone)
+        self.broadcasts = Broadcasts(self, api, config.media, config.broadcasts, self.room_roles)
+        # Documents, articles, polls (issue 4): roles from the roster in school rooms.
+        self.content = Content(self)
         api.register_web_resource(BASE_PATH, self.resource)
         # The page an invitation link opens: join with a new or an existing account.
         api.register_web_resource("/_synapse/client/parta/join", StaticPage("join.html"))
@@ -85,7 +91,7 @@ class PartaModule:
         """Every route this module and its features serve, for the docs test."""
         return [
             (method, route_pattern(pattern), handler)
-            for owner in (cls, Roster, MediaTokens, Lessons)
+            for owner in (cls, Roster, MediaTokens, Lessons, Broadcasts, ContentApi)
             for method, pattern, handler in owner.ROUTES
         ]
 

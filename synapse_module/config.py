@@ -8,6 +8,7 @@ import attrs
 
 from parta_common.config import ConfigProblem, build
 
+from .content.config import ContentConfig
 from .policy import PolicyLimits
 
 _LOCALPART = re.compile(r"^[a-z0-9._=\-/]+$")
@@ -81,6 +82,23 @@ class MediaConfig:
 
 
 @attrs.frozen
+class BroadcastsConfig:
+    """Broadcasts (docs/broadcasts.md): how long links and speaker tokens live. The relay
+    runs in the SFU: its secret is ``media.token_secret``, its URL ``media.sfu_public_url``."""
+
+    # How long a public viewer link works, unless revoked.
+    public_link_ttl_seconds: int = attrs.field(
+        default=7 * 24 * 3600, validator=attrs.validators.ge(60)
+    )
+    # How long a personal link for a members-only broadcast works.
+    member_link_ttl_seconds: int = attrs.field(default=4 * 3600, validator=attrs.validators.ge(60))
+    # How long a speaker's WHIP bearer token can start a session.
+    speaker_token_ttl_seconds: int = attrs.field(
+        default=6 * 3600, validator=attrs.validators.ge(60)
+    )
+
+
+@attrs.frozen
 class PartaConfig:
     """Everything the server operator sets for Parta; every key has a default."""
 
@@ -102,6 +120,10 @@ class PartaConfig:
     registration_with_invite: bool = True
     # Video lessons and media tokens.
     media: MediaConfig = attrs.field(factory=MediaConfig)
+    # Broadcasts: link lifetimes (they need media.enabled).
+    broadcasts: BroadcastsConfig = attrs.field(factory=BroadcastsConfig)
+    # Documents, articles, polls: upload limits per role and kind, who may start polls.
+    content: ContentConfig = attrs.field(factory=ContentConfig)
 
 
 def parse_config(raw: Mapping[str, Any] | None) -> PartaConfig:

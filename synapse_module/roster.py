@@ -1515,8 +1515,17 @@ class Roster:
     async def check_event_allowed(
         self, event: EventBase, state_events: StateMap[EventBase]
     ) -> tuple[bool, dict[str, Any] | None]:
-        # Messages are the hot path: nothing to look up unless it is state.
-        if not event.is_state() or event.sender == self.service:
+        if event.sender == self.service:
+            return True, None
+        if not event.is_state():
+            # Messages are the hot path: only when power levels would refuse it anyway
+            # (read from the state in hand), look up whether to say why in Russian.
+            if _lacks_power(event, state_events):
+                school_room = await self.get_room(event.room_id)
+                if school_room is not None:
+                    raise forbidden(
+                        msg.SEND_ARCHIVED if school_room.archived else msg.SEND_NEEDS_STAFF
+                    )
             return True, None
         room = await self.get_room(event.room_id)
         mine = self.api.is_mine(event.sender)
@@ -1564,6 +1573,21 @@ def _put_members_txn(
 ) -> None:
     for target, roles, classes, children, homeroom_of in plan:
         db.put_member_txn(txn, school_id, target, roles, classes, children, homeroom_of, actor, ts)
+
+
+def _lacks_power(event: EventBase, state_events: StateMap[EventBase]) -> bool:
+    """Whether the room's power levels will refuse this (non-state) event."""
+    pl = state_events.get(("m.room.power_levels", ""))
+    if pl is None:
+        return False
+    content = pl.content
+    try:
+        users = content.get("users", {})
+        have = int(users.get(event.sender, content.get("users_default", 0)))
+        need = int(content.get("events", {}).get(event.type, content.get("events_default", 0)))
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return have < need
 
 
 def _hash_password(password: str) -> str:

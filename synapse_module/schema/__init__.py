@@ -4,10 +4,12 @@ from collections.abc import Sequence
 
 from synapse_module.store import Step
 
-from . import lessons, roster
+from . import broadcasts, content, lessons, roster
 
 # area name -> its steps; every feature adds its own line.
 AREAS: dict[str, Sequence[Step]] = {
     "roster": roster.STEPS,
     "lessons": lessons.STEPS,
+    "broadcasts": broadcasts.STEPS,
+    "content": content.STEPS,
 }

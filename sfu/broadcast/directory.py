@@ -1,0 +1,192 @@
+"""What the relay asks the Parta module: a broadcast's facts, a viewer link's revocation.
+
+The module is the source of truth (the ``org.parta.broadcast`` state and its own tables).
+The relay asks ``GET /_synapse/client/parta/v1/internal/...`` with a short service token
+signed with the shared secret and caches answers briefly, so a revoked link stops working
+within ``link_cache_seconds`` (plus the playlist's max-age at a CDN).
+"""
+
+import logging
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiohttp
+import attrs
+
+from parta_common.tokens import sign_service_token
+
+logger = logging.getLogger(__name__)
+
+INTERNAL = "/_synapse/client/parta/v1/internal"
+
+
+class DirectoryUnavailable(Exception):
+    """The module could not be asked (and nothing usable is cached)."""
+
+
+@attrs.frozen
+class BroadcastInfo:
+    broadcast_id: str
+    room_id: str
+    title: str
+    status: str  # scheduled | live | ended
+    speakers: tuple[str, ...]
+    public: bool
+    recording: bool
+
+    @property
+    def ended(self) -> bool:
+        return self.status == "ended"
+
+
+@attrs.frozen
+class LinkInfo:
+    link_id: str
+    broadcast_id: str
+    revoked: bool
+
+
+class Directory(Protocol):
+    async def broadcast(self, broadcast_id: str, fresh: bool = False) -> BroadcastInfo | None: ...
+
+    async def viewer_link(self, link_id: str) -> LinkInfo | None: ...
+
+    async def publish_recording(self, broadcast_id: str, mp4: Path, info: "VideoInfo") -> None: ...
+
+    async def went_live(self, broadcast_id: str) -> None: ...
+
+
+@attrs.frozen
+class VideoInfo:
+    duration_ms: int
+    width: int
+    height: int
+    size: int
+
+
+class ModuleDirectory:
+    """Asks the module over HTTP; caches every answer (including "no such thing")."""
+
+    def __init__(self, homeserver_url: str, secret: str, cache_seconds: float) -> None:
+        self._base = homeserver_url.rstrip("/") + INTERNAL
+        self._secret = secret
+        self._ttl = cache_seconds
+        self._cache: dict[str, tuple[float, Any]] = {}
+        self._session: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": "Bearer " + sign_service_token(self._secret, "parta-broadcast")}
+
+    async def _get(self, path: str, fresh: bool) -> dict[str, Any] | None:
+        now = time.monotonic()
+        cached = self._cache.get(path)
+        if cached is not None and not fresh and now - cached[0] < self._ttl:
+            value: dict[str, Any] | None = cached[1]
+            return value
+        try:
+            async with self._http().get(self._base + path, headers=self._headers()) as resp:
+                if resp.status == 404:
+                    answer = None
+                elif resp.status == 200:
+                    answer = await resp.json()
+                else:
+                    raise DirectoryUnavailable(f"module answered {resp.status} for {path}")
+        except (aiohttp.ClientError, TimeoutError) as e:
+            if cached is not None:
+                logger.warning("broadcast: module unreachable (%s); using a cached answer", e)
+                stale: dict[str, Any] | None = cached[1]
+                return stale
+            raise DirectoryUnavailable(str(e)) from None
+        self._cache[path] = (now, answer)
+        return answer
+
+    async def broadcast(self, broadcast_id: str, fresh: bool = False) -> BroadcastInfo | None:
+        raw = await self._get(f"/broadcasts/{broadcast_id}", fresh)
+        if raw is None:
+            return None
+        return BroadcastInfo(
+            broadcast_id=str(raw["broadcast_id"]),
+            room_id=str(raw["room_id"]),
+            title=str(raw["title"]),
+            status=str(raw["status"]),
+            speakers=tuple(str(s) for s in raw["speakers"]),
+            public=bool(raw["public"]),
+            recording=bool(raw["recording"]),
+        )
+
+    async def viewer_link(self, link_id: str) -> LinkInfo | None:
+        raw = await self._get(f"/viewer_links/{link_id}", False)
+        if raw is None:
+            return None
+        return LinkInfo(str(raw["link_id"]), str(raw["broadcast_id"]), bool(raw["revoked"]))
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        return self._session
+
+    async def went_live(self, broadcast_id: str) -> None:
+        url = f"{self._base}/broadcasts/{broadcast_id}/live"
+        async with self._http().post(url, json={}, headers=self._headers()) as resp:
+            if resp.status != 200:
+                raise DirectoryUnavailable(f"module answered {resp.status} to 'live'")
+
+    async def publish_recording(self, broadcast_id: str, mp4: Path, info: VideoInfo) -> None:
+        """Post the recording to the room as its creator, through the client-server API."""
+        http = self._http()
+        url = f"{self._base}/broadcasts/{broadcast_id}/recording_login"
+        async with http.post(url, json={}, headers=self._headers()) as resp:
+            if resp.status != 200:
+                raise DirectoryUnavailable(f"recording refused: {resp.status} {await resp.text()}")
+            grant = await resp.json()
+        hs = self._base.removesuffix(INTERNAL).removesuffix("/_synapse/client/parta/v1")
+        login = {
+            "type": "m.login.token",
+            "token": grant["login_token"],
+            "initial_device_display_name": "Parta: broadcast recording",
+        }
+        async with http.post(f"{hs}/_matrix/client/v3/login", json=login) as resp:
+            if resp.status != 200:
+                raise DirectoryUnavailable(f"login refused: {resp.status} {await resp.text()}")
+            auth = {"Authorization": "Bearer " + (await resp.json())["access_token"]}
+        try:
+            filename = f"{grant['title']}.mp4"
+            size = info.size
+            with mp4.open("rb") as body:
+                async with http.post(
+                    f"{hs}/_matrix/media/v3/upload",
+                    params={"filename": filename},
+                    data=body,
+                    headers={**auth, "Content-Type": "video/mp4"},
+                    timeout=aiohttp.ClientTimeout(total=600),
+                ) as resp:
+                    if resp.status != 200:
+                        raise DirectoryUnavailable(f"upload refused: {resp.status}")
+                    content_uri = (await resp.json())["content_uri"]
+            message = {
+                "msgtype": "m.video",
+                "body": filename,
+                "url": content_uri,
+                "info": {
+                    "mimetype": "video/mp4",
+                    "size": size,
+                    "duration": info.duration_ms,
+                    "w": info.width,
+                    "h": info.height,
+                },
+            }
+            room = urllib.parse.quote(grant["room_id"])
+            txn = f"parta-recording-{broadcast_id}"
+            send = f"{hs}/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}"
+            async with http.put(send, json=message, headers=auth) as resp:
+                if resp.status != 200:
+                    raise DirectoryUnavailable(f"message refused: {resp.status}")
+        finally:
+            async with http.post(f"{hs}/_matrix/client/v3/logout", json={}, headers=auth):
+                pass

@@ -1,0 +1,61 @@
+"""After the end: the kept segments become one MP4, remuxed, never re-encoded."""
+
+from pathlib import Path
+from typing import Any
+
+import av
+
+from .directory import VideoInfo
+
+
+def _templates(segments: list[Path]) -> dict[str, tuple[Path, int]]:
+    """For video and audio: the first segment with packets of that kind, and its stream index."""
+    found: dict[str, tuple[Path, int]] = {}
+    for path in segments:
+        with av.open(str(path)) as segment:
+            for packet in segment.demux():
+                kind = packet.stream.type
+                if kind in ("video", "audio") and packet.size and kind not in found:
+                    found[kind] = (path, packet.stream.index)
+        if len(found) == 2:
+            break
+    return found
+
+
+def remux_to_mp4(segments: list[Path], target: Path) -> VideoInfo:
+    """Concatenate MPEG-TS segments into ``target`` (MP4, ``+faststart``), copying packets."""
+    part = target.with_suffix(".part.mp4")
+    out = av.open(str(part), "w", format="mp4", options={"movflags": "+faststart"})
+    streams: dict[str, Any] = {}
+    holders = []
+    try:
+        for kind, (path, index) in sorted(_templates(segments).items(), reverse=True):
+            holder = av.open(str(path))
+            holders.append(holder)
+            template = holder.streams[index]
+            streams[kind] = out.add_stream_from_template(template)
+            streams[kind].time_base = template.time_base
+        last_dts: dict[str, int] = {}
+        for path in segments:
+            with av.open(str(path)) as segment:
+                for packet in segment.demux():
+                    kind = packet.stream.type
+                    if packet.dts is None or not packet.size or kind not in streams:
+                        continue
+                    # Timestamps run on across segments (one relay clock); drop repeats.
+                    dts = int(packet.dts * packet.time_base * 90_000)
+                    if dts <= last_dts.get(kind, -(2**62)):
+                        continue
+                    last_dts[kind] = dts
+                    packet.stream = streams[kind]
+                    out.mux(packet)
+    finally:
+        out.close()
+        for holder in holders:
+            holder.close()
+    part.replace(target)
+    with av.open(str(target)) as done:
+        duration = int((done.duration or 0) / 1000)
+        video = done.streams.video
+        width, height = (video[0].width, video[0].height) if video else (0, 0)
+    return VideoInfo(duration, width, height, target.stat().st_size)

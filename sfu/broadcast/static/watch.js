@@ -1,0 +1,90 @@
+// The viewer page: plays the link's HLS (hls.js, or natively on Safari) and shows the
+// live badge and viewer count. The page lives at /watch/<link>/, so every URL is relative.
+"use strict";
+(function () {
+  var TEXT = {
+    ru: { title: "Трансляция", live: "В ЭФИРЕ", waiting: "Скоро начнётся", ended: "Завершена",
+          viewers: "Зрителей: ", unmute: "Включить звук", other: "English",
+          notStarted: "Трансляция ещё не началась — страница подключится сама.",
+          ended_msg: "Трансляция завершена. Спасибо!", error: "Ошибка воспроизведения: " },
+    en: { title: "Broadcast", live: "LIVE", waiting: "Starting soon", ended: "Ended",
+          viewers: "Viewers: ", unmute: "Unmute", other: "Русский",
+          notStarted: "The broadcast has not started yet; this page will connect by itself.",
+          ended_msg: "The broadcast has ended. Thank you!", error: "Playback error: " }
+  };
+  var lang = (navigator.language || "ru").toLowerCase().indexOf("ru") === 0 ? "ru" : "en";
+  try { lang = localStorage.getItem("parta-lang") || lang; } catch (e) { /* private mode */ }
+  var viewer;
+  try {
+    viewer = sessionStorage.getItem("parta-viewer");
+    if (!viewer) {
+      viewer = Math.random().toString(36).slice(2) + Date.now().toString(36);
+      sessionStorage.setItem("parta-viewer", viewer);
+    }
+  } catch (e) { viewer = Math.random().toString(36).slice(2); }
+
+  var video = document.getElementById("video");
+  var state = { status: "waiting", title: "", viewers: 0 };
+  var hls = null;
+  var started = false;
+
+  function render() {
+    var t = TEXT[lang];
+    document.documentElement.lang = lang;
+    document.getElementById("title").textContent = state.title || t.title;
+    var badge = document.getElementById("badge");
+    badge.dataset.status = state.status;
+    badge.textContent = t[state.status] || state.status;
+    document.getElementById("viewers").textContent = t.viewers + state.viewers;
+    document.getElementById("lang").textContent = t.other;
+    document.getElementById("unmute").textContent = t.unmute;
+    var msg = "";
+    if (state.status === "waiting") msg = t.notStarted;
+    if (state.status === "ended" && !started) msg = t.ended_msg;
+    if (state.error) msg = t.error + state.error;
+    document.getElementById("message").textContent = msg;
+  }
+
+  function play() {
+    if (started) return;
+    started = true;
+    if (window.Hls && window.Hls.isSupported()) {
+      hls = new window.Hls({ liveSyncDuration: 1.5, liveMaxLatencyDuration: 6,
+                             maxLiveSyncPlaybackRate: 1.2, manifestLoadingMaxRetry: 6 });
+      hls.on(window.Hls.Events.ERROR, function (_e, data) {
+        if (data.fatal) { state.error = data.details + (data.reason ? ": " + data.reason : data.error ? ": " + data.error.message : ""); render(); }
+      });
+      hls.loadSource("index.m3u8");
+      hls.attachMedia(video);
+      window.partaHls = hls;
+    } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+      video.src = "index.m3u8";  // Safari plays HLS natively
+    }
+    video.play().catch(function () { /* autoplay refused: the controls remain */ });
+    document.getElementById("unmute").hidden = !video.muted;
+  }
+
+  function poll() {
+    fetch("status?viewer=" + encodeURIComponent(viewer), { cache: "no-store" })
+      .then(function (r) { return r.json(); })
+      .then(function (s) {
+        if (s.errcode) { state.error = s.error; render(); return; }
+        state.status = s.status; state.title = s.title; state.viewers = s.viewers;
+        if (s.status === "live") play();
+        render();
+      })
+      .catch(function () { /* try again at the next poll */ })
+      .finally(function () { setTimeout(poll, 5000); });
+  }
+
+  document.getElementById("lang").addEventListener("click", function () {
+    lang = lang === "ru" ? "en" : "ru";
+    try { localStorage.setItem("parta-lang", lang); } catch (e) { /* ignore */ }
+    render();
+  });
+  document.getElementById("unmute").addEventListener("click", function () {
+    video.muted = false; this.hidden = true;
+  });
+  render();
+  poll();
+})();

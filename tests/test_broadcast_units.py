@@ -1,0 +1,176 @@
+"""The broadcast relay's pure pieces, against real bytes."""
+
+import asyncio
+import io
+from pathlib import Path
+
+import av
+import pytest
+from aiortc import RTCPeerConnection, RTCRtpReceiver
+
+from parta_common.config import ConfigProblem, load_yaml
+from sfu.broadcast import h264
+from sfu.broadcast.config import BroadcastConfig
+from sfu.broadcast.hls import Segment, render_playlist
+from sfu.broadcast.mixer import adts_header
+from sfu.broadcast.tap import FrameTap, TapError, tap_receiver
+from tests.broadcast_support import H264Track, h264_only
+
+CONFIG = Path(__file__).resolve().parent.parent / "config" / "broadcast.example.yaml"
+
+
+def encoded_frames(count: int) -> list[bytes]:
+    track = H264Track(luma=100, gop=5)
+    out = []
+    for i in range(count):
+        frame = av.VideoFrame(320, 240, "yuv420p")
+        frame.pts = i
+        frame.time_base = track.encoder.time_base
+        out += [bytes(p) for p in track.encoder.encode(frame)]
+    return out
+
+
+def test_keyframes_are_found_in_real_h264() -> None:
+    frames = encoded_frames(10)
+    assert h264.nal_types(frames[0])[:2] == [h264.NAL_SPS, h264.NAL_PPS] or h264.NAL_SPS in (
+        h264.nal_types(frames[0])
+    )
+    keys = [h264.is_self_contained_keyframe(f) for f in frames]
+    assert keys == [True, False, False, False, False, True, False, False, False, False]
+    assert all(
+        h264.NAL_IDR not in h264.nal_types(f) for f, k in zip(frames, keys, strict=True) if not k
+    )
+
+
+def test_an_idr_without_parameter_sets_gets_the_last_ones() -> None:
+    frames = encoded_frames(6)
+    sets = h264.ParameterSets()
+    sets.complete(frames[0])
+    bare = b"".join(
+        b"\x00\x00\x00\x01" + u for u in h264.nal_units(frames[5]) if u[0] & 0x1F == h264.NAL_IDR
+    )
+    completed, key = sets.complete(bare)
+    assert key
+    assert h264.is_self_contained_keyframe(completed)
+    # A decoder starts at the completed keyframe.
+    decoder = av.CodecContext.create("h264", "r")
+    assert len(decoder.decode(av.Packet(completed))) + len(decoder.decode(None)) == 1
+
+
+def test_four_and_three_byte_start_codes() -> None:
+    unit = b"\x00\x00\x00\x01\x67\xaa\x00\x00\x01\x68\xbb\x00\x00\x00\x01\x65\xcc"
+    assert list(h264.nal_units(unit)) == [b"\x67\xaa", b"\x68\xbb", b"\x65\xcc"]
+
+
+def test_playlist_lists_window_with_discontinuity_and_end() -> None:
+    segs = [
+        Segment(7, "seg-000007.ts", 1.0, False, 1_700_000_000.0),
+        Segment(8, "seg-000008.ts", 1.43, True, 1_700_000_001.0),
+    ]
+    text = render_playlist(segs, 1.0, 2, ended=True)
+    lines = text.splitlines()
+    assert lines[:2] == ["#EXTM3U", "#EXT-X-VERSION:3"]
+    assert "#EXT-X-TARGETDURATION:2" in lines
+    assert "#EXT-X-MEDIA-SEQUENCE:7" in lines
+    assert "#EXT-X-DISCONTINUITY-SEQUENCE:2" in lines
+    assert lines.index("#EXT-X-DISCONTINUITY") == lines.index("seg-000008.ts") - 3
+    assert "#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:20.000Z" in lines
+    assert lines[-1] == "#EXT-X-ENDLIST"
+
+
+def test_adts_header_is_what_ffmpeg_reads() -> None:
+    enc = av.CodecContext.create("aac", "w")
+    enc.sample_rate, enc.layout, enc.format = 48_000, "mono", "fltp"
+    payloads = []
+    for i in range(6):
+        frame = av.AudioFrame(format="fltp", layout="mono", samples=1024)
+        frame.planes[0].update(bytes(4096))
+        frame.sample_rate = 48_000
+        frame.pts = i * 1024
+        payloads += [bytes(p) for p in enc.encode(frame)]
+    stream = b"".join(adts_header(len(p)) + p for p in payloads)
+    with av.open(io.BytesIO(stream), "r", format="aac") as container:
+        audio = container.streams.audio[0]
+        assert (audio.sample_rate, audio.codec_context.channels) == (48_000, 1)
+        assert len([p for p in container.demux(audio) if p.size]) >= len(payloads)
+
+
+def test_example_config_loads_and_bad_values_name_the_key(tmp_path: Path) -> None:
+    config = load_yaml(BroadcastConfig, CONFIG, "broadcast")
+    assert config.segment_seconds == 1.0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("token_secret: short\n")
+    with pytest.raises(ConfigProblem, match="token_secret"):
+        load_yaml(BroadcastConfig, bad)
+    bad.write_text("token_secret: long-enough-secret-123\nsegment_secs: 2\n")
+    with pytest.raises(ConfigProblem, match="segment_secs"):
+        load_yaml(BroadcastConfig, bad)
+
+
+async def test_tap_takes_frames_below_a_real_receiver() -> None:
+    """The hook against aiortc 1.16's real receiver: Annex-B frames, no decoder thread work."""
+    sender, receiver = RTCPeerConnection(), RTCPeerConnection()
+    got: list[tuple[str, bytes, int]] = []
+    taps: list[FrameTap] = []
+
+    @receiver.on("track")
+    def on_track(track: object) -> None:
+        rtp_receiver = next(
+            t.receiver for t in receiver.getTransceivers() if t.receiver.track is track
+        )
+        taps.append(tap_receiver(rtp_receiver, lambda c, d, ts: got.append((c, d, ts))))
+
+    track = H264Track(luma=50, fps=30)
+    transceiver = sender.addTransceiver(track, direction="sendonly")
+    transceiver.setCodecPreferences(h264_only())
+    await sender.setLocalDescription(await sender.createOffer())
+    await receiver.setRemoteDescription(sender.localDescription)
+    await receiver.setLocalDescription(await receiver.createAnswer())
+    await sender.setRemoteDescription(receiver.localDescription)
+    try:
+        for _ in range(200):
+            if len(got) >= 10:
+                break
+            await asyncio.sleep(0.05)
+        assert len(got) >= 10
+        codec, data, _ts = got[0]
+        assert codec == "H264"
+        assert h264.is_self_contained_keyframe(data)
+        assert [ts for _, _, ts in got] == sorted(ts for _, _, ts in got)
+        assert taps[0].frames == len(got)
+        # The receiver's decoder thread found nothing to decode and ended.
+        rtp_receiver = receiver.getTransceivers()[0].receiver
+        thread = getattr(rtp_receiver, "_RTCRtpReceiver__decoder_thread")  # noqa: B009
+        assert thread is not None
+        assert not thread.is_alive()
+        # A receiver already decoding cannot be tapped.
+        with pytest.raises(TapError):
+            tap_receiver(rtp_receiver, lambda c, d, ts: None)
+    finally:
+        await sender.close()
+        await receiver.close()
+
+
+def test_tap_refuses_an_unknown_receiver_shape() -> None:
+    class NotAReceiver:
+        pass
+
+    with pytest.raises(TapError):
+        tap_receiver(NotAReceiver(), lambda c, d, ts: None)  # type: ignore[arg-type]
+    assert RTCRtpReceiver is not None
+
+
+def test_the_sfu_mounts_broadcasts_with_its_own_secret(tmp_path: Path) -> None:
+    from sfu.app import build_app
+    from sfu.broadcast import SERVICE_KEY
+    from sfu.config import SfuConfig
+
+    secret = "the-sfu-secret-0123456789abcdef"
+    plain = build_app(SfuConfig(token_secret=secret))
+    assert SERVICE_KEY not in plain
+    app = build_app(
+        SfuConfig(token_secret=secret, broadcast=BroadcastConfig(data_dir=str(tmp_path)))
+    )
+    assert app[SERVICE_KEY].config.token_secret == secret
+    paths = {r.resource.canonical for r in app.router.routes() if r.resource is not None}
+    assert {"/whip/{broadcast_id}", "/watch/{link}/index.m3u8"} <= paths
