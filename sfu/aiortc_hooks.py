@@ -17,10 +17,15 @@ participant's peer connection, before aiortc starts them:
 ``tests/test_sfu_hooks.py`` checks these against the real aiortc.
 """
 
+import asyncio
+import logging
+import random
 import socket
 from collections.abc import Callable
 from typing import Any, Final
 
+import aioice.ice
+import aioice.stun
 import aiortc
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
@@ -28,6 +33,8 @@ from aiortc.rtcrtpparameters import RTCRtpReceiveParameters, RTCRtpSendParameter
 from aiortc.rtp import AnyRtcpPacket, RtpPacket
 
 AIORTC_VERSION: Final = "1.16.0"
+
+logger = logging.getLogger(__name__)
 
 
 class UnsupportedAiortc(RuntimeError):
@@ -183,6 +190,49 @@ class RtpWriter:
             self._pair = None
             return False
         return True
+
+
+# RFC 7675: consent is lost after 30 s without any answer to the checks.
+CONSENT_TIMEOUT: Final = 30.0
+
+
+def lenient_consent(pc: RTCPeerConnection) -> None:
+    """Make ``pc``'s ICE consent checks forgiving, as browsers' are.
+
+    aioice gives each check a single try with a 0.5 s timeout and gives up after six
+    misses in a row, so a client that answers late for half a minute (a busy laptop, a
+    congested uplink) is cut off although it is there. Here a check is retransmitted
+    and consent is lost only after ``CONSENT_TIMEOUT`` seconds without any answer.
+    """
+    for transceiver in pc.getTransceivers():
+        connection = transceiver.receiver.transport.transport._connection
+        if getattr(connection, "_parta_consent", False):
+            continue
+
+        async def query_consent(connection: Any = connection) -> None:
+            loop = asyncio.get_running_loop()
+            last_answer = loop.time()
+            while True:
+                await asyncio.sleep(aioice.ice.CONSENT_INTERVAL * (0.8 + 0.4 * random.random()))
+                for pair in list(connection._nominated.values()):
+                    request = connection.build_request(pair, nominate=False)
+                    try:
+                        await pair.protocol.request(
+                            request,
+                            pair.remote_addr,
+                            integrity_key=connection.remote_password.encode("utf8"),
+                            retransmissions=3,
+                        )
+                        last_answer = loop.time()
+                    except aioice.stun.TransactionError:
+                        pass
+                if loop.time() - last_answer > CONSENT_TIMEOUT:
+                    logger.info("ICE consent lost: no answer for %.0f s", CONSENT_TIMEOUT)
+                    connection._query_consent_task = None
+                    await connection.close()
+                    return
+
+        _patch(connection, query_consent=query_consent, _parta_consent=True)
 
 
 def _patch(obj: object, **attributes: Any) -> None:

@@ -29,6 +29,7 @@ from sfu.aiortc_hooks import (
     RtpWriter,
     hook_receiver,
     hook_sender,
+    lenient_consent,
     offered_direction,
     sender_ssrc,
 )
@@ -344,6 +345,7 @@ class Lesson:
             raise LessonError("bad_sdp", detail=str(e) or type(e).__name__) from None
         # No await from here until createAnswer: aiortc starts transceivers in a task
         # that must find them hooked.
+        lenient_consent(pc)
         forbidden: list[Source] = []
         publishing: dict[Source, str] = {}
         for transceiver in pc.getTransceivers():

@@ -25,6 +25,7 @@ from sfu.aiortc_hooks import (
     check_aiortc_version,
     hook_receiver,
     hook_sender,
+    lenient_consent,
     offered_direction,
     sender_ssrc,
 )
@@ -182,3 +183,16 @@ class _NoFeedback:
 
     def send_rtcp(self, data: bytes) -> bool:
         return False
+
+
+async def test_lenient_consent_replaces_aioice_checks_before_connecting() -> None:
+    pc = RTCPeerConnection()
+    pc.addTransceiver("video", direction="recvonly")
+    try:
+        connection = pc.getTransceivers()[0].receiver.transport.transport._connection
+        strict = connection.query_consent
+        lenient_consent(pc)
+        assert connection.query_consent is not strict
+        assert vars(connection)["_parta_consent"] is True
+    finally:
+        await pc.close()
