@@ -26,7 +26,7 @@ from aiohttp import web
 from devtools.homeserver import REPO_ROOT
 from tests.harness import RunningHomeserver, User, free_port, running_homeserver
 from tests.test_lesson_page import chromium, element_host_page, poll
-from tests.test_lessons import ClassRoom, make_class_room
+from tests.test_lessons import ClassRoom, make_class_room, wait_until_module_ready
 
 pytestmark = pytest.mark.browser
 
@@ -41,6 +41,7 @@ API = "/_synapse/client/parta/v1"
 def hs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHomeserver]:
     config = {"media": {"enabled": True, "token_secret": SECRET, "sfu_public_url": SFU_URL + "/"}}
     with running_homeserver(tmp_path_factory.mktemp("sfu-page"), module_config=config) as running:
+        wait_until_module_ready(running, SECRET)
         yield running
 
 

@@ -47,7 +47,26 @@ def hs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHomeserver]:
         }
     }
     with running_homeserver(tmp_path_factory.mktemp("lessons"), module_config=config) as running:
+        wait_until_module_ready(running, SECRET)
         yield running
+
+
+def wait_until_module_ready(hs: RunningHomeserver, secret: str, seconds: float = 180) -> None:
+    """Wait until the module's tables are migrated (a busy machine can take a while).
+
+    An empty attendance report goes through the store, so it answers 200 only once the
+    schema is there; until then the module's callbacks would fail requests.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            token = tokens.sign_service_token(secret, "sfu")
+            hs.request("POST", f"{API}/internal/attendance", {"events": []}, token)
+            return
+        except HttpError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"module not ready:\n{hs.hs.tail_output()}") from None
+            time.sleep(0.5)
 
 
 @attrs.define
@@ -79,7 +98,7 @@ async def make_class_room(hs: RunningHomeserver, students: int = 2) -> ClassRoom
         room_id = created.room_id
         for user in [teacher, *pupils, invited]:
             invite = await client.room_invite(room_id, user.user_id)
-            assert isinstance(invite, RoomInviteResponse), invite
+            assert isinstance(invite, RoomInviteResponse), (invite, hs.hs.tail_output())
     for user in [teacher, *pupils]:
         async with hs.client(user) as client:
             joined = await client.join(room_id)
