@@ -41,7 +41,7 @@ class Service:
 
 def services(hs: Homeserver) -> list[Service]:
     """The processes beside Synapse; each part adds itself here as it appears."""
-    return [_sfu_service(hs)]
+    return [_sfu_service()]
 
 
 SFU_PORT = int(os.environ.get("PARTA_SFU_PORT", "8090"))
@@ -59,13 +59,13 @@ def media_token_secret() -> str:
     return path.read_text().strip()
 
 
-def _sfu_service(hs: Homeserver) -> Service:
+def _sfu_service() -> Service:
     config = VAR / "sfu.yaml"
     url = f"http://127.0.0.1:{SFU_PORT}"
     config.write_text(
         f"token_secret: {media_token_secret()!r}\n"
         f"listen_host: 127.0.0.1\nlisten_port: {SFU_PORT}\npublic_url: {url!r}\n"
-        f"homeserver_url: {hs.base_url!r}\n"
+        f"homeserver_url: 'http://127.0.0.1:{PORT}'\n"
         f"broadcast: {{homeserver_url: 'http://127.0.0.1:{PORT}', data_dir: '{VAR}/broadcasts'}}\n"
     )
     return Service(
