@@ -27,8 +27,16 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigProblem as e:
         print(f"configuration error: {e}", file=sys.stderr)
         return 2
+    attendance = None
+    if config.homeserver_url:
+        from sfu.attendance_client import ModuleAttendance
+
+        attendance = ModuleAttendance(config.homeserver_url, config.token_secret)
+    app = build_app(config, attendance)
+    if attendance is not None:
+        app.on_cleanup.append(attendance.on_cleanup)
     web.run_app(
-        build_app(config),
+        app,
         host=config.listen_host,
         port=config.listen_port,
         print=None,

@@ -92,6 +92,10 @@ class ModuleAttendance:
             if resp.status >= 400:
                 raise AttendanceRejected(f"HTTP {resp.status}: {await resp.text()}")
 
+    async def on_cleanup(self, app: object) -> None:
+        """For ``aiohttp.web.Application.on_cleanup``."""
+        await self.close()
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()

@@ -59,6 +59,9 @@ class SfuConfig:
     # Bitrate (bit/s) announced to publishers by REMB: camera, screen.
     camera_bitrate: int = attrs.field(default=1_000_000, validator=_positive)
     screen_bitrate: int = attrs.field(default=2_500_000, validator=_positive)
+    # Where the SFU reaches Synapse to report attendance (the module's
+    # /internal/attendance, see docs/lessons.md); null: attendance is only logged.
+    homeserver_url: str | None = None
     # Broadcasts (WHIP in, HLS out; docs/broadcasts.md); absent: none on this SFU.
     broadcast: BroadcastConfig | None = None
 

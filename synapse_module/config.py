@@ -32,6 +32,26 @@ def _ttl(_inst: object, attribute: "attrs.Attribute[int]", value: int) -> None:
         raise ValueError(f"{attribute.name}: {value} is outside 30..86400 seconds")
 
 
+def _ws_url(_inst: object, attribute: "attrs.Attribute[str]", value: str) -> None:
+    if not re.match(r"^wss?://[^/\s]+(/\S*)?$", value):
+        raise ValueError(f"{attribute.name}: {value!r} is not a ws(s) URL")
+
+
+@attrs.frozen
+class LiveKitConfig:
+    """A LiveKit cluster for Element Call (the lk-jwt-service API of the module)."""
+
+    # Where clients reach LiveKit, e.g. wss://livekit.region.example.
+    url: str = attrs.field(validator=_ws_url)
+    # The API key and secret LiveKit is configured with (`keys:` in livekit.yaml).
+    api_key: str
+    api_secret: str
+
+    def __attrs_post_init__(self) -> None:
+        if len(self.api_secret) < 32:
+            raise ValueError("api_secret: must be at least 32 characters long")
+
+
 @attrs.frozen
 class MediaConfig:
     """Video lessons: the tokens the module signs for the SFU (see docs/lessons.md)."""
@@ -48,6 +68,8 @@ class MediaConfig:
     token_ttl_seconds: int = attrs.field(default=600, validator=_ttl)
     # Whether students may share their screen without the teacher allowing it.
     students_may_share_screen: bool = False
+    # A LiveKit cluster for Element Call, or null (then /livekit/* answers 404).
+    livekit: LiveKitConfig | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.enabled and not self.token_secret:

@@ -10,18 +10,22 @@ Two ways in, one answer ``{token, sfu_url, expires_at, …}``:
 The grants come from the person's role in that room (:class:`RoomRoles`).
 """
 
+import base64
+import hashlib
 import logging
+import secrets
 import time
 import urllib.parse
 from typing import TYPE_CHECKING, Any, Final
 
+import jwt
 from synapse.module_api import ModuleApi, SynapseRequest
 from synapse.module_api.errors import Codes, SynapseError
 
 from parta_common import tokens
 from parta_common.messages import Message
 
-from .config import MediaConfig
+from .config import LiveKitConfig, MediaConfig
 from .errors import forbidden
 from .http import json_body, requester_id
 from .room_roles import RoomRoles
@@ -56,6 +60,55 @@ OPENID_UNCHECKED: Final = Message(
     en="Could not check the OpenID token: {detail}",
 )
 
+LIVEKIT_OFF: Final = Message(
+    ru="На этом сервере нет LiveKit для Element Call.",
+    en="This server has no LiveKit for Element Call.",
+)
+WRONG_CLAIM: Final = Message(
+    ru="Токен OpenID принадлежит другому пользователю, чем указано в запросе.",
+    en="The OpenID token belongs to another user than the request claims.",
+)
+# How long a LiveKit token lives (lk-jwt-service: one hour).
+LIVEKIT_TTL: Final = 3600
+
+_OPENID_TOKEN: Final[dict[str, Any]] = {
+    "type": "object",
+    "required": ["access_token", "matrix_server_name"],
+    "properties": {
+        "access_token": {"type": "string", "minLength": 1, "maxLength": 1024},
+        "matrix_server_name": {"type": "string", "minLength": 1, "maxLength": 255},
+        "token_type": {"type": "string"},
+        "expires_in": {"type": "integer"},
+    },
+}
+_SFU_GET_BODY: Final[dict[str, Any]] = {
+    "type": "object",
+    "required": ["room", "openid_token", "device_id"],
+    "properties": {
+        "room": {"type": "string", "pattern": "^!", "maxLength": 255},
+        "openid_token": _OPENID_TOKEN,
+        "device_id": {"type": "string", "minLength": 1, "maxLength": 255},
+    },
+}
+_GET_TOKEN_BODY: Final[dict[str, Any]] = {
+    "type": "object",
+    "required": ["room_id", "openid_token", "member"],
+    "properties": {
+        "room_id": {"type": "string", "pattern": "^!", "maxLength": 255},
+        "slot_id": {"type": "string", "maxLength": 255},
+        "openid_token": _OPENID_TOKEN,
+        "member": {
+            "type": "object",
+            "required": ["claimed_user_id", "claimed_device_id"],
+            "properties": {
+                "id": {"type": "string", "maxLength": 255},
+                "claimed_user_id": {"type": "string", "maxLength": 255},
+                "claimed_device_id": {"type": "string", "minLength": 1, "maxLength": 255},
+            },
+        },
+    },
+}
+
 _EMPTY_BODY: Final[dict[str, Any]] = {
     "type": "object",
     "properties": {"device_id": {"type": "string", "maxLength": 255}},
@@ -65,16 +118,7 @@ _OPENID_BODY: Final[dict[str, Any]] = {
     "type": "object",
     "required": ["openid_token"],
     "properties": {
-        "openid_token": {
-            "type": "object",
-            "required": ["access_token", "matrix_server_name"],
-            "properties": {
-                "access_token": {"type": "string", "minLength": 1, "maxLength": 1024},
-                "matrix_server_name": {"type": "string", "minLength": 1, "maxLength": 255},
-                "token_type": {"type": "string"},
-                "expires_in": {"type": "integer"},
-            },
-        },
+        "openid_token": _OPENID_TOKEN,
         "device_id": {"type": "string", "maxLength": 255},
     },
     "additionalProperties": False,
@@ -96,6 +140,10 @@ class MediaTokens:
     ROUTES: Final = (
         ("POST", r"/rooms/([^/]+)/media_token", "post_media_token"),
         ("POST", r"/rooms/([^/]+)/media_token/openid", "post_media_token_openid"),
+        # The lk-jwt-service API for Element Call (advertised as livekit_service_url
+        # {BASE_PATH}/livekit in .well-known's org.matrix.msc4143.rtc_foci).
+        ("POST", r"/livekit/sfu/get", "post_livekit_sfu_get"),
+        ("POST", r"/livekit/get_token", "post_livekit_get_token"),
     )
 
     def __init__(
@@ -155,6 +203,43 @@ class MediaTokens:
             raise forbidden(OTHER_SERVER, server=self._api.server_name)
         return sub
 
+    # -- lk-jwt-service API (Element Call with a LiveKit cluster) -------------------
+
+    def _livekit(self) -> LiveKitConfig:
+        if not self._config.enabled or self._config.livekit is None:
+            raise SynapseError(404, LIVEKIT_OFF.format(), Codes.NOT_FOUND)
+        return self._config.livekit
+
+    async def post_livekit_sfu_get(self, request: SynapseRequest) -> tuple[int, dict[str, Any]]:
+        livekit = self._livekit()
+        body = json_body(request, _SFU_GET_BODY)
+        openid = body["openid_token"]
+        user_id = await self.openid_user(openid["access_token"], openid["matrix_server_name"])
+        return 200, await self._livekit_answer(livekit, user_id, body["device_id"], body["room"])
+
+    async def post_livekit_get_token(self, request: SynapseRequest) -> tuple[int, dict[str, Any]]:
+        livekit = self._livekit()
+        body = json_body(request, _GET_TOKEN_BODY)
+        openid = body["openid_token"]
+        user_id = await self.openid_user(openid["access_token"], openid["matrix_server_name"])
+        member = body["member"]
+        if member["claimed_user_id"] != user_id:
+            raise forbidden(WRONG_CLAIM)
+        return 200, await self._livekit_answer(
+            livekit, user_id, member["claimed_device_id"], body["room_id"]
+        )
+
+    async def _livekit_answer(
+        self, livekit: LiveKitConfig, user_id: str, device_id: str, room_id: str
+    ) -> dict[str, Any]:
+        role = await self._roles.role_in_room(user_id, room_id)
+        if role is None:
+            raise forbidden(NOT_A_MEMBER)
+        grants = tokens.grant_for(role, self._config.students_may_share_screen)
+        name = await self._roles.display_name(user_id, room_id)
+        token = livekit_token(livekit, f"{user_id}:{device_id}", name, room_id, grants)
+        return {"url": livekit.url, "jwt": token}
+
     async def issue(self, user_id: str, room_id: str) -> dict[str, Any]:
         """Sign a token for ``user_id`` in ``room_id`` with the grants of their role."""
         role = await self._roles.role_in_room(user_id, room_id)
@@ -177,3 +262,47 @@ class MediaTokens:
             "role": role.value,
             "grants": grants.to_claim(),
         }
+
+
+def livekit_room_alias(room_id: str) -> str:
+    """The LiveKit room for a Matrix room's call (as lk-jwt-service names it)."""
+    digest = hashlib.sha256(f"{room_id}|m.call#ROOM".encode()).digest()
+    return base64.b64encode(digest).decode("ascii").rstrip("=")
+
+
+def livekit_token(
+    config: LiveKitConfig,
+    identity: str,
+    name: str,
+    room_id: str,
+    grants: tokens.Grants,
+    now: float | None = None,
+) -> str:
+    """A LiveKit access token (HS256 with the API secret) carrying Parta's grants."""
+    issued = int(now if now is not None else time.time())
+    sources = []
+    if grants.publish_camera:
+        sources.append("camera")
+    if grants.publish_microphone:
+        sources.append("microphone")
+    if grants.publish_screen:
+        sources += ["screen_share", "screen_share_audio"]
+    payload = {
+        "iss": config.api_key,
+        "sub": identity,
+        "name": name,
+        "nbf": issued - 1,
+        "exp": issued + LIVEKIT_TTL,
+        "jti": secrets.token_hex(8),
+        "video": {
+            "room": livekit_room_alias(room_id),
+            "roomJoin": True,
+            "canPublish": bool(sources),
+            "canPublishSources": sources,
+            "canSubscribe": grants.subscribe,
+            "canPublishData": True,
+            "canUpdateOwnMetadata": True,
+            "roomAdmin": grants.moderate,
+        },
+    }
+    return jwt.encode(payload, config.api_secret, algorithm="HS256")

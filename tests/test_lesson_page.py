@@ -19,7 +19,7 @@ from aiohttp import web
 from parta_common import tokens
 from sfu.static import setup_static
 from tests.harness import RunningHomeserver, free_port, running_homeserver
-from tests.test_lessons import ClassRoom, make_class_room
+from tests.test_lessons import ClassRoom, make_class_room, wait_until_module_ready
 
 pytestmark = pytest.mark.browser
 
@@ -45,6 +45,7 @@ CHROMIUM_FLAGS = [
 def hs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHomeserver]:
     config = {"media": {"enabled": True, "token_secret": SECRET, "sfu_public_url": PAGE_URL}}
     with running_homeserver(tmp_path_factory.mktemp("page"), module_config=config) as running:
+        wait_until_module_ready(running, SECRET)
         yield running
 
 

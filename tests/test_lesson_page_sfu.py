@@ -26,7 +26,7 @@ from aiohttp import web
 from devtools.homeserver import REPO_ROOT
 from tests.harness import RunningHomeserver, User, free_port, running_homeserver
 from tests.test_lesson_page import chromium, element_host_page, poll
-from tests.test_lessons import ClassRoom, make_class_room
+from tests.test_lessons import ClassRoom, make_class_room, wait_until_module_ready
 
 pytestmark = pytest.mark.browser
 
@@ -41,27 +41,13 @@ API = "/_synapse/client/parta/v1"
 def hs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHomeserver]:
     config = {"media": {"enabled": True, "token_secret": SECRET, "sfu_public_url": SFU_URL + "/"}}
     with running_homeserver(tmp_path_factory.mktemp("sfu-page"), module_config=config) as running:
+        wait_until_module_ready(running, SECRET)
         yield running
-
-
-# `python -m sfu` with the attendance sink that reports to the module (the SFU's
-# __main__ does not take a homeserver URL yet).
-LAUNCHER = """
-import sys
-from pathlib import Path
-from aiohttp import web
-from sfu.app import build_app
-from sfu.attendance_client import ModuleAttendance
-from sfu.config import load_config
-config = load_config(Path(sys.argv[1]))
-sink = ModuleAttendance(sys.argv[2], config.token_secret)
-web.run_app(build_app(config, sink), host=config.listen_host, port=config.listen_port, print=None)
-"""
 
 
 @pytest.fixture(scope="module")
 def sfu(tmp_path_factory: pytest.TempPathFactory, hs: RunningHomeserver) -> Iterator[str]:
-    """The real SFU in its own process, reporting attendance to the module."""
+    """The real SFU (`python -m sfu`) in its own process, reporting attendance."""
     directory: Path = tmp_path_factory.mktemp("sfu")
     config_path = directory / "sfu.yaml"
     config = {
@@ -69,12 +55,13 @@ def sfu(tmp_path_factory: pytest.TempPathFactory, hs: RunningHomeserver) -> Iter
         "listen_host": "127.0.0.1",
         "listen_port": SFU_PORT,
         "public_url": SFU_URL,
+        "homeserver_url": hs.base_url,
     }
     config_path.write_text(yaml.safe_dump(config))
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     log = (directory / "sfu.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-c", LAUNCHER, str(config_path), hs.base_url],
+        [sys.executable, "-m", "sfu", "-c", str(config_path)],
         cwd=REPO_ROOT,
         env=env,
         stdout=log,
@@ -230,6 +217,31 @@ async def test_a_lesson_from_start_to_attendance_in_chromium(
         assert "Ученик 1" in (await teacher.text_content("#hands") or "")
         await teacher.click("#hands li[data-participant] button")
         await poll(teacher, "document.querySelector('#hands li[data-participant]') === null")
+
+        # The teacher shares the screen: the student gets it as its own tile, decoded,
+        # and the speaker view puts it first.
+        await teacher.click("#screen")
+        await poll(teacher, "!!window.parta.conn.published.screen")
+        await poll(
+            frame,
+            "Object.values(window.parta.conn.assignments).some(a => a && a.source === 'screen')",
+        )
+        screen_tile = ".tile:not(.local)[data-source='screen']"
+        await poll(
+            frame,
+            f'(() => {{ const v = document.querySelector("{screen_tile} video");'
+            " return v && v.videoWidth > 0; })()",
+        )
+        assert await frame.text_content(f"{screen_tile} figcaption") == "Мария Ивановна — экран"
+        await frame.click("#view")
+        await poll(frame, "document.querySelector('.tile.main')?.dataset.source === 'screen'")
+        # Students may not share unless allowed.
+        assert await frame.is_disabled("#screen")
+        await teacher.click("#screen")
+        await poll(
+            frame,
+            "!Object.values(window.parta.conn.assignments).some(a => a && a.source === 'screen')",
+        )
 
         # The teacher mutes the student: the student's microphone button is blocked.
         student_row = f"#people li[data-user='{student.user_id}']"

@@ -32,12 +32,41 @@ SFU_URL = "http://127.0.0.1:8090/"
 API = "/_synapse/client/parta/v1"
 
 
+LIVEKIT = {"url": "wss://livekit.test", "api_key": "parta", "api_secret": "l" * 40}
+
+
 @pytest.fixture(scope="module")
 def hs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHomeserver]:
     """A Synapse whose module has lessons enabled with a known secret."""
-    config = {"media": {"enabled": True, "token_secret": SECRET, "sfu_public_url": SFU_URL}}
+    config = {
+        "media": {
+            "enabled": True,
+            "token_secret": SECRET,
+            "sfu_public_url": SFU_URL,
+            "livekit": LIVEKIT,
+        }
+    }
     with running_homeserver(tmp_path_factory.mktemp("lessons"), module_config=config) as running:
+        wait_until_module_ready(running, SECRET)
         yield running
+
+
+def wait_until_module_ready(hs: RunningHomeserver, secret: str, seconds: float = 180) -> None:
+    """Wait until the module's tables are migrated (a busy machine can take a while).
+
+    An empty attendance report goes through the store, so it answers 200 only once the
+    schema is there; until then the module's callbacks would fail requests.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            token = tokens.sign_service_token(secret, "sfu")
+            hs.request("POST", f"{API}/internal/attendance", {"events": []}, token)
+            return
+        except HttpError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"module not ready:\n{hs.hs.tail_output()}") from None
+            time.sleep(0.5)
 
 
 @attrs.define
@@ -69,7 +98,7 @@ async def make_class_room(hs: RunningHomeserver, students: int = 2) -> ClassRoom
         room_id = created.room_id
         for user in [teacher, *pupils, invited]:
             invite = await client.room_invite(room_id, user.user_id)
-            assert isinstance(invite, RoomInviteResponse), invite
+            assert isinstance(invite, RoomInviteResponse), (invite, hs.hs.tail_output())
     for user in [teacher, *pupils]:
         async with hs.client(user) as client:
             joined = await client.join(room_id)
@@ -622,6 +651,8 @@ async def test_sfu_attendance_client_reports_to_the_module(hs: RunningHomeserver
         ({"sfu_public_url": "ftp://x"}, "not an http(s) URL"),
         ({"students_may_share_screen": "yes"}, "expected true or false"),
         ({"enable": True}, "unknown key(s): enable"),
+        ({"livekit": {"url": "https://x", "api_key": "k", "api_secret": "s" * 40}}, "ws(s) URL"),
+        ({"livekit": {"url": "wss://x", "api_key": "k", "api_secret": "short"}}, "32 characters"),
     ],
 )
 def test_media_config_errors_name_the_key(media: dict[str, Any], fragment: str) -> None:
@@ -658,6 +689,8 @@ def test_openapi_describes_the_lesson_endpoints(hs: RunningHomeserver) -> None:
         "/rooms/{roomId}/lessons/{lessonId}/end": ["post"],
         "/rooms/{roomId}/lessons/{lessonId}/attendance": ["get"],
         "/internal/attendance": ["post"],
+        "/livekit/sfu/get": ["post"],
+        "/livekit/get_token": ["post"],
     }.items():
         assert sorted(doc["paths"][path]) == sorted(methods), path
 
@@ -731,3 +764,79 @@ async def test_in_a_class_room_the_roster_decides(hs: RunningHomeserver, school:
         hs.request, "POST", lessons_url(class_chat), {"title": "x"}, school.students[0].access_token
     )
     assert_bilingual(error, "M_FORBIDDEN", 403)
+
+
+# -- Element Call: the lk-jwt-service API ------------------------------------------------
+
+
+def openid_token(hs: RunningHomeserver, user: User) -> dict[str, Any]:
+    answer: dict[str, Any] = hs.request(
+        "POST",
+        f"/_matrix/client/v3/user/{urllib.parse.quote(user.user_id)}/openid/request_token",
+        {},
+        user.access_token,
+    )
+    return answer
+
+
+def test_livekit_tokens_for_element_call(hs: RunningHomeserver, room: ClassRoom) -> None:
+    import jwt
+
+    from synapse_module.media_tokens import livekit_room_alias
+
+    def livekit_claims(answer: dict[str, Any]) -> dict[str, Any]:
+        assert answer["url"] == LIVEKIT["url"]
+        claims: dict[str, Any] = jwt.decode(
+            answer["jwt"], LIVEKIT["api_secret"], algorithms=["HS256"]
+        )
+        assert claims["iss"] == LIVEKIT["api_key"]
+        assert claims["video"]["room"] == livekit_room_alias(room.room_id)
+        assert claims["video"]["roomJoin"] is True
+        return claims
+
+    teacher = hs.request(
+        "POST",
+        f"{API}/livekit/sfu/get",
+        {"room": room.room_id, "openid_token": openid_token(hs, room.teacher), "device_id": "DEV"},
+    )
+    claims = livekit_claims(teacher)
+    assert claims["sub"] == f"{room.teacher.user_id}:DEV"
+    assert claims["video"]["roomAdmin"] is True
+    assert "screen_share" in claims["video"]["canPublishSources"]
+
+    pupil = room.students[0]
+    student = hs.request(
+        "POST",
+        f"{API}/livekit/get_token",
+        {
+            "room_id": room.room_id,
+            "slot_id": "m.call#ROOM",
+            "openid_token": openid_token(hs, pupil),
+            "member": {"id": "x", "claimed_user_id": pupil.user_id, "claimed_device_id": "D2"},
+        },
+    )
+    claims = livekit_claims(student)
+    assert claims["video"]["roomAdmin"] is False
+    assert claims["video"]["canPublishSources"] == ["camera", "microphone"]
+
+    # Claiming to be someone else, or not being in the room: refused.
+    error = refused(
+        hs.request,
+        "POST",
+        f"{API}/livekit/get_token",
+        {
+            "room_id": room.room_id,
+            "openid_token": openid_token(hs, pupil),
+            "member": {"claimed_user_id": room.teacher.user_id, "claimed_device_id": "D2"},
+        },
+    )
+    assert_bilingual(error, "M_FORBIDDEN", 403)
+    error = refused(
+        hs.request,
+        "POST",
+        f"{API}/livekit/sfu/get",
+        {"room": room.room_id, "openid_token": openid_token(hs, room.outsider), "device_id": "D"},
+    )
+    assert_bilingual(error, "M_FORBIDDEN", 403)
+    error = refused(hs.request, "POST", f"{API}/livekit/sfu/get", {"room": room.room_id})
+    assert_bilingual(error, "M_BAD_JSON", 400)

@@ -70,6 +70,8 @@ const STRINGS = {
     widget_denied: "Element не дал доступ к учётной записи (OpenID). Разрешите его и откройте урок снова.",
     lesson_locked_hint: "Урок закрыт",
     count: "{count} из {limit}",
+    badge_hand: "рука поднята",
+    badge_muted: "без звука",
   },
   en: {
     title: "Lesson",
@@ -140,6 +142,8 @@ const STRINGS = {
     widget_denied: "Element did not share your account (OpenID). Allow it and open the lesson again.",
     lesson_locked_hint: "Lesson locked",
     count: "{count} of {limit}",
+    badge_hand: "hand raised",
+    badge_muted: "muted",
   },
 };
 

@@ -66,10 +66,15 @@ function status(key, vars) {
   $("status").dataset.state = key;
 }
 
-function showMessage(text, { rejoin = false } = {}) {
+let messageTimer = null;
+
+/** A message above the lesson; `fade` (ms) hides a notice again by itself. */
+function showMessage(text, { rejoin = false, fade = 0 } = {}) {
+  clearTimeout(messageTimer);
   $("message-text").textContent = text;
   $("message").hidden = false;
   $("rejoin").hidden = !rejoin;
+  if (fade) messageTimer = setTimeout(hideMessage, fade);
 }
 
 function hideMessage() {
@@ -264,7 +269,7 @@ async function joinLesson() {
   const grants = page.grant.grants || {};
   const tracks = (await localMedia(grants)) ?? {};
   if (!tracks.camera && !tracks.microphone && (grants.publish_camera || grants.publish_microphone)) {
-    showMessage(t("no_media"));
+    showMessage(t("no_media"), { fade: 8000 });
   }
   const conn = new LessonConnection(socketUrl(location.href, page.roomId), page.grant.token);
   page.conn = conn;
@@ -272,7 +277,9 @@ async function joinLesson() {
   conn.addEventListener("state", render);
   conn.addEventListener("slots", renderStage);
   conn.addEventListener("speakers", renderStage);
-  conn.addEventListener("notice", (e) => showMessage(e.detail.message || e.detail.code));
+  conn.addEventListener("notice", (e) =>
+    showMessage(e.detail.message || e.detail.code, { fade: 8000 }),
+  );
   conn.addEventListener("screen_stopped", () => stopScreen());
   conn.addEventListener("closed", (e) => onClosed(e.detail));
   try {
@@ -363,7 +370,7 @@ function setupControls() {
         page.session.access_token,
       );
       setLesson(lesson);
-      showMessage(t("lesson_started", { title: lesson.title }));
+      showMessage(t("lesson_started", { title: lesson.title }), { fade: 6000 });
       render();
     } catch (error) {
       showMessage(errorText(error));
@@ -496,8 +503,8 @@ function renderPeople() {
   );
   for (const p of people) {
     const badges = [t(p.role) || p.role];
-    if (p.hand_raised) badges.push("✋");
-    if (p.audio_blocked || p.sources?.microphone?.muted !== false) badges.push("🔇");
+    if (p.hand_raised) badges.push(t("badge_hand"));
+    if (p.audio_blocked || p.sources?.microphone?.muted !== false) badges.push(t("badge_muted"));
     const item = el(
       "li",
       { "data-participant": p.id, "data-user": p.user_id },
