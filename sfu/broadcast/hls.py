@@ -85,6 +85,10 @@ def _video_template() -> Any:
     return holder, stream
 
 
+# How many audio-only segments may be held back waiting for the first picture.
+LEADING_AUDIO_ONLY_SEGMENTS = 5
+
+
 class HlsWriter:
     """Writes segments into ``directory`` and keeps the playlist text in memory."""
 
@@ -123,6 +127,9 @@ class HlsWriter:
         self.video_packets = 0
         self.audio_packets = 0
         self._segment_packets = 0
+        self._segment_video = 0
+        self._published_video = False
+        self._skipped_leading = 0
 
     @property
     def open(self) -> bool:
@@ -145,6 +152,7 @@ class HlsWriter:
         self._started_at = wall
         self._discontinuity = discontinuity and bool(self.segments)
         self._segment_packets = 0
+        self._segment_video = 0
 
     def write_video(self, access_unit: bytes, pts: int) -> None:
         if self._container is None:
@@ -158,6 +166,7 @@ class HlsWriter:
         self._last_video_dts = pts
         self.video_packets += 1
         self._segment_packets += 1
+        self._segment_video += 1
 
     def write_audio(self, packet: Any) -> None:
         if self._container is None:
@@ -186,9 +195,20 @@ class HlsWriter:
         name = segment_name(self.run, self._sequence)
         part = self.directory / (name + ".part")
         duration = max(0.001, (pts - self._start_pts) / RATE)
-        if self._segment_packets == 0:
+        leading_audio_only = (
+            self._segment_video == 0
+            and not self._published_video
+            and self._skipped_leading < LEADING_AUDIO_ONLY_SEGMENTS
+        )
+        if self._segment_packets == 0 or leading_audio_only:
+            # Until the first picture (a few seconds at most), audio-only segments are
+            # not published: a player that starts on one sets up no video pipeline and
+            # then fails when the picture arrives. A broadcast with no video at all is
+            # published audio-only after that wait.
+            self._skipped_leading += self._segment_packets > 0
             part.unlink(missing_ok=True)
             return
+        self._published_video |= self._segment_video > 0
         os.replace(part, self.directory / name)
         seg = Segment(self._sequence, name, duration, self._discontinuity, self._started_at)
         self.segments.append(seg)

@@ -111,6 +111,30 @@ async def playlist(request: web.Request) -> web.StreamResponse:
     )
 
 
+# A multivariant playlist that names both codecs, so a player sets up its video and audio
+# buffers from the start: the first segments of a broadcast may carry audio only (before
+# the first picture), and hls.js would otherwise build an audio-only pipeline from them.
+MASTER_PLAYLIST = (
+    "#EXTM3U\n"
+    "#EXT-X-VERSION:3\n"
+    "#EXT-X-INDEPENDENT-SEGMENTS\n"
+    '#EXT-X-STREAM-INF:BANDWIDTH=3000000,CODECS="avc1.42e01f,mp4a.40.2"\n'
+    "index.m3u8\n"
+)
+
+
+async def master_playlist(request: web.Request) -> web.StreamResponse:
+    try:
+        await _check_link(request)
+    except LinkRefused as r:
+        return m.error(r.status, r.errcode, r.message)
+    return web.Response(
+        text=MASTER_PLAYLIST,
+        content_type="application/vnd.apple.mpegurl",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
+
+
 async def segment(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     try:
@@ -184,6 +208,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/speak/{broadcast_id}", speak)
     app.router.add_get("/watch/{link}", page)
     app.router.add_get("/watch/{link}/", page)
+    app.router.add_get("/watch/{link}/live.m3u8", master_playlist)
     app.router.add_get("/watch/{link}/index.m3u8", playlist)
     app.router.add_get("/watch/{link}/status", status)
     app.router.add_get("/watch/{link}/{name}", segment)

@@ -54,11 +54,11 @@
       hls.on(window.Hls.Events.ERROR, function (_e, data) {
         if (data.fatal) { state.error = data.details + (data.reason ? ": " + data.reason : data.error ? ": " + data.error.message : ""); render(); }
       });
-      hls.loadSource("index.m3u8");
+      hls.loadSource("live.m3u8");
       hls.attachMedia(video);
       window.partaHls = hls;
     } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
-      video.src = "index.m3u8";  // Safari plays HLS natively
+      video.src = "live.m3u8";  // Safari plays HLS natively
     }
     video.play().catch(function () { /* autoplay refused: the controls remain */ });
     document.getElementById("unmute").hidden = !video.muted;
