@@ -16,7 +16,8 @@ from playwright.async_api import async_playwright
 
 from bench.broadcast_common import BID, BenchRelay
 from tests.broadcast_support import H264Track, ToneTrack, publish
-from tests.test_broadcast_browser import CHROMIUM_FLAGS
+from tests.browser import CHROMIUM
+from tests.browser import FLAGS as CHROMIUM_FLAGS
 
 
 async def main(seconds: float) -> None:
@@ -29,9 +30,7 @@ async def main(seconds: float) -> None:
     samples: list[float] = []
     try:
         async with async_playwright() as p:
-            browser = await p.chromium.launch(
-                executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS
-            )
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
             page = await browser.new_page()
             await page.goto(relay.link)
             deadline = time.monotonic() + 60

@@ -13,22 +13,11 @@ from parta_common.tokens import grant_for, sign_media_token, sign_viewer_link
 from sfu.broadcast import SERVICE_KEY, BroadcastConfig, setup_broadcasts
 from sfu.broadcast.directory import BroadcastInfo, LinkInfo
 from tests.broadcast_support import H264Track, StaticDirectory, ToneTrack, publish
+from tests.browser import CHROMIUM
+from tests.browser import FLAGS as CHROMIUM_FLAGS
 from tests.harness import free_port
 
 SECRET = "browser-test-secret-0123456789abc"
-CHROMIUM_FLAGS = [
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
 
 
 @pytest.mark.browser
@@ -53,9 +42,7 @@ async def test_chromium_viewer_plays_the_broadcast(tmp_path: Path) -> None:
     link = f"{base}/watch/{sign_viewer_link(SECRET, 'bc1', 'l1', 3600)}/"
     try:
         async with async_playwright() as p:
-            browser = await p.chromium.launch(
-                executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS
-            )
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
             page = await browser.new_page()
             logs: list[str] = []
             page.on("console", lambda msg: logs.append(msg.text))
@@ -107,9 +94,7 @@ async def test_chromium_speaker_page_publishes_over_whip(tmp_path: Path) -> None
     )
     try:
         async with async_playwright() as p:
-            browser = await p.chromium.launch(
-                executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS
-            )
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
             page = await browser.new_page()
             await page.goto(f"http://127.0.0.1:{port}/speak/bc2#token={token}")
             await page.click("#camera")

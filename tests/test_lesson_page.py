@@ -18,6 +18,8 @@ from aiohttp import web
 
 from parta_common import tokens
 from sfu.static import setup_static
+from tests.browser import CHROMIUM
+from tests.browser import FLAGS as CHROMIUM_FLAGS
 from tests.harness import RunningHomeserver, free_port, running_homeserver
 from tests.test_lessons import ClassRoom, make_class_room, wait_until_module_ready
 
@@ -26,19 +28,6 @@ pytestmark = pytest.mark.browser
 SECRET = secrets.token_urlsafe(32)
 PAGE_PORT = free_port()
 PAGE_URL = f"http://127.0.0.1:{PAGE_PORT}"
-CHROMIUM_FLAGS = [
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +64,7 @@ async def chromium() -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         try:
             yield browser
         finally:
