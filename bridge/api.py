@@ -173,6 +173,15 @@ class ModuleClient:
         )
         return data
 
+    async def put_members(
+        self, as_user: str, school_id: str, members: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The module's batch: all checked before anything is written."""
+        data = await self.request(
+            "POST", f"/schools/{_q(school_id)}/members/batch", as_user, {"members": members}
+        )
+        return _list(data, "members")
+
     async def remove_member(self, as_user: str, school_id: str, user_id: str) -> None:
         await self.request("DELETE", f"/schools/{_q(school_id)}/members/{_q(user_id)}", as_user)
 

@@ -43,6 +43,9 @@ logger = logging.getLogger(__name__)
 
 # Parallel requests while applying: Synapse serialises per room anyway; a few keep it busy.
 CONCURRENCY = 4
+# People per batch request (the module takes up to 1,000).
+BATCH = 250
+_TAKEN_INDEX = re.compile(r"members/(\d+) ")
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 _LOCALPART_BAD = re.compile(r"[^a-z0-9._=\-]")
 
@@ -156,6 +159,10 @@ def username_for(person: Person) -> str:
     return base
 
 
+def username_for_id(user_id: str) -> str:
+    return user_id[1:].split(":", 1)[0]
+
+
 def sign_in_code() -> str:
     raw = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(12))
     return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
@@ -175,6 +182,15 @@ class RosterSync:
             "SELECT source_id, user_id FROM roster_person WHERE state='created'"
         )
         return {r["source_id"]: r["user_id"] for r in rows}
+
+    async def claimed_people(self) -> dict[str, str]:
+        """source_id → user_id of everyone the bot has named, made or not yet."""
+        rows = await self.db.fetch("SELECT source_id, user_id FROM roster_person")
+        return {r["source_id"]: r["user_id"] for r in rows}
+
+    async def _states(self) -> dict[str, str]:
+        rows = await self.db.fetch("SELECT source_id, state FROM roster_person")
+        return {r["source_id"]: r["state"] for r in rows}
 
     async def plan(self, roster: Roster) -> Plan:
         known = await self.known_people()
@@ -278,7 +294,8 @@ class RosterSync:
             result.created_schools += 1
         class_ids = dict(s.class_ids)
         year = roster.school_year or school_year()
-        for i, cid in enumerate(s.create_classes):
+
+        async def create_class(cid: str) -> None:
             cls = roster.classes[cid]
             created = await self.module.create_class(
                 self.actor,
@@ -293,59 +310,51 @@ class RosterSync:
             )
             class_ids[cid] = str(created["class_id"])
             result.created_classes += 1
-            report("классы / classes", i + 1, len(s.create_classes))
+
+        # Each class is its own rooms, so a few are made at once.
+        await self._run_all(
+            [create_class(cid) for cid in s.create_classes],
+            lambda done: report("классы / classes", done, len(s.create_classes)),
+        )
         _add(result.timings, "school and classes", time.monotonic() - t0)
 
         t0 = time.monotonic()
-        # Accounts in waves: staff, then students (each into their class), then parents
-        # (their invitation names a child, who must be a student by then).
-        waves: list[list[str]] = [[], [], []]
-        for pid in s.create_accounts:
-            waves[_wave(wanted[pid])].append(pid)
-        accounts_done = 0
-        for wave in waves:
-            known = await self.known_people()
-
-            def tick_accounts(done: int, base: int = accounts_done) -> None:
-                report("учётные записи / accounts", base + done, len(s.create_accounts))
-
-            await self._run_all(
-                [
-                    self._account_job(
-                        roster.people[pid],
-                        wanted[pid],
-                        school_id,
-                        class_ids,
-                        known,
-                        import_id,
-                        result,
-                    )
-                    for pid in wave
-                ],
-                tick_accounts,
-            )
-            accounts_done += len(wave)
-        _add(result.timings, "accounts", time.monotonic() - t0)
+        # People in waves — staff, students, parents (a parent's children must be
+        # students by then) — each in batches the module checks whole before writing.
+        # New people's accounts are claimed here (with their sign-in code) before the
+        # module makes them, so a restart finds the same names and codes again.
+        ids = await self.claimed_people()
+        changes = await self._member_changes(roster, wanted, school_id, class_ids, ids)
+        states = await self._states()
+        changing = {c.source_id for c in changes}
+        # Claimed before a restart, and the module took them but the bot did not hear
+        # it: sent again (the module knows the code and makes nothing twice).
+        changes += [
+            MemberChange(pid, roster.people[pid].display_name, None, after)
+            for pid, after in wanted.items()
+            if states.get(pid) == "claimed" and pid not in changing
+        ]
+        changes.sort(key=lambda c: _wave(c.after))
+        for change in changes:
+            if change.source_id not in ids:
+                person = roster.people[change.source_id]
+                user_id, _code = await self._claim(person, username_for(person), import_id)
+                ids[change.source_id] = user_id
+        _add(result.timings, "claims", time.monotonic() - t0)
 
         t0 = time.monotonic()
-        # What the module holds now (accounts made above already took their first role).
-        known = await self.known_people()
-        changes = await self._member_changes(roster, wanted, school_id, class_ids, known)
-        groups: list[list[MemberChange]] = [[], []]
+        made = {sid for sid, state in states.items() if state == "created"}
+        waves: list[list[MemberChange]] = [[], [], []]
         for change in changes:
-            groups[change.after.roles == {Role.PARENT}].append(change)
-        done_so_far = 0
-        for group in groups:
-
-            def tick(done: int, base: int = done_so_far) -> None:
-                report("участники / members", base + done, len(changes))
-
-            await self._run_all(
-                [self._member_job(change, school_id, class_ids, known, result) for change in group],
-                tick,
-            )
-            done_so_far += len(group)
-        _add(result.timings, "memberships", time.monotonic() - t0)
+            waves[_wave(change.after)].append(change)
+        done = 0
+        for wave in waves:
+            for start in range(0, len(wave), BATCH):
+                chunk = wave[start : start + BATCH]
+                await self._put_batch(chunk, school_id, class_ids, ids, made, result)
+                done += len(chunk)
+                report("участники / members", done, len(changes))
+        _add(result.timings, "members", time.monotonic() - t0)
 
         t0 = time.monotonic()
         for user_id, _name in s.remove_members:
@@ -371,69 +380,6 @@ class RosterSync:
             for t in tasks:
                 t.cancel()
 
-    async def _account_job(
-        self,
-        person: Person,
-        wanted: Membership,
-        school_id: str,
-        class_ids: dict[str, str],
-        known: dict[str, str],
-        import_id: str,
-        result: Result,
-    ) -> None:
-        """Create ``person``'s account with an invitation for their first role."""
-        row = await self.db.fetchrow(
-            "SELECT user_id, state, sign_in_code FROM roster_person WHERE source_id=$1",
-            person.source_id,
-        )
-        if row is not None and row["state"] == "created":
-            return
-        if row is None:
-            user_id, code = await self._claim(person, username_for(person), import_id)
-        else:
-            user_id, code = row["user_id"], row["sign_in_code"]
-        invite_body: dict[str, Any] = {"max_uses": 1, "expires_in": 3600}
-        if Role.ADMINISTRATOR in wanted.roles:
-            invite_body["role"] = Role.ADMINISTRATOR.value
-        elif Role.TEACHER in wanted.roles:
-            invite_body["role"] = Role.TEACHER.value
-            if wanted.classes:
-                invite_body["class_id"] = class_ids[min(wanted.classes)]
-        elif Role.STUDENT in wanted.roles:
-            invite_body["role"] = Role.STUDENT.value
-            invite_body["class_id"] = class_ids[min(wanted.classes)]
-        else:
-            invite_body["role"] = Role.PARENT.value
-            invite_body["child_user_id"] = known[min(c for c in wanted.children if c in known)]
-        for _attempt in range(3):
-            invite = await self.module.create_invite(self.actor, school_id, invite_body)
-            username = user_id[1:].split(":", 1)[0]
-            try:
-                await self.module.register_with_invite(
-                    self.actor, str(invite["code"]), username, code, person.display_name
-                )
-                break
-            except ApiError as e:
-                if e.errcode != "M_USER_IN_USE":
-                    raise
-                if await self._password_works(user_id, code):
-                    # Registered before a restart; take the role it did not get yet.
-                    await self.module.redeem_invite(user_id, str(invite["code"]))
-                    break
-                # Someone else has this name: take another one.
-                user_id = f"@{username_for(person)}-{secrets.token_hex(2)}:{self.domain}"
-                await self.db.execute(
-                    "UPDATE roster_person SET user_id=$1 WHERE source_id=$2",
-                    user_id,
-                    person.source_id,
-                )
-        else:
-            raise ApiError(409, "M_USER_IN_USE", f"no free user name for {person.display_name}")
-        await self.db.execute(
-            "UPDATE roster_person SET state='created' WHERE source_id=$1", person.source_id
-        )
-        result.created_accounts += 1
-
     async def _claim(self, person: Person, username: str, import_id: str) -> tuple[str, str]:
         """Record the account (and its code) before registering it."""
         code = sign_in_code()
@@ -452,41 +398,69 @@ class RosterSync:
         )
         return user_id, code
 
-    async def _password_works(self, user_id: str, password: str) -> bool:
-        body = {
-            "type": "m.login.password",
-            "identifier": {"type": "m.id.user", "user": user_id},
-            "password": password,
-            "initial_device_display_name": "Parta roster check",
-        }
-        try:
-            data = await self.module.request(
-                "POST", "/login", self.actor, body, base="/_matrix/client/v3"
-            )
-        except ApiError:
-            return False
-        token = data.get("access_token")
-        if token:
-            await self.module.logout(token)
-        return True
-
-    async def _member_job(
+    async def _put_batch(
         self,
-        change: MemberChange,
+        chunk: list[MemberChange],
         school_id: str,
         class_ids: dict[str, str],
-        known: dict[str, str],
+        ids: dict[str, str],
+        created: set[str],
         result: Result,
     ) -> None:
-        after = change.after
-        body = {
-            "roles": sorted(r.value for r in after.roles),
-            "classes": sorted(class_ids[c] for c in after.classes),
-            "children": sorted(known[c] for c in after.children if c in known),
-            "homeroom_of": sorted(class_ids[c] for c in after.homeroom_of),
-        }
-        await self.module.put_member(self.actor, school_id, known[change.source_id], body)
-        result.set_members += 1
+        """One batch; a new person whose name turns out taken gets another and it is
+        sent again."""
+        for _attempt in range(5):
+            codes = {
+                r["source_id"]: r["sign_in_code"]
+                for r in await self.db.fetch(
+                    "SELECT source_id, sign_in_code FROM roster_person WHERE state='claimed'"
+                )
+            }
+            entries = []
+            for change in chunk:
+                after = change.after
+                entry: dict[str, Any] = {
+                    "user_id": ids[change.source_id],
+                    "roles": sorted(r.value for r in after.roles),
+                    "classes": sorted(class_ids[c] for c in after.classes),
+                    "children": sorted(ids[c] for c in after.children if c in ids),
+                    "homeroom_of": sorted(class_ids[c] for c in after.homeroom_of),
+                }
+                if change.source_id not in created:
+                    entry["account"] = {
+                        "display_name": change.display_name,
+                        "sign_in_code": codes[change.source_id],
+                    }
+                entries.append(entry)
+            try:
+                answer = await self.module.put_members(self.actor, school_id, entries)
+            except ApiError as e:
+                taken = _TAKEN_INDEX.match(e.error)
+                if e.errcode != "M_USER_IN_USE" or taken is None:
+                    raise
+                change = chunk[int(taken.group(1))]
+                if change.source_id in created:
+                    raise
+                # Someone else has this name: take another one.
+                base = username_for_id(ids[change.source_id])
+                user_id = f"@{base}-{secrets.token_hex(2)}:{self.domain}"
+                await self.db.execute(
+                    "UPDATE roster_person SET user_id=$1 WHERE source_id=$2",
+                    user_id,
+                    change.source_id,
+                )
+                ids[change.source_id] = user_id
+                continue
+            new = [c.source_id for c in chunk if c.source_id not in created]
+            for sid in new:
+                await self.db.execute(
+                    "UPDATE roster_person SET state='created' WHERE source_id=$1", sid
+                )
+                created.add(sid)
+            result.created_accounts += sum(1 for m in answer if m.get("account_created"))
+            result.set_members += len(chunk)
+            return
+        raise ApiError(409, "M_USER_IN_USE", "no free user names for this batch")
 
     async def sign_ins(self, import_id: str, roster: Roster) -> list[SignIn]:
         rows = await self.db.fetch(

@@ -115,6 +115,10 @@ NOT_A_STUDENT = Message(
     ru="Код для родителя может получить только ученик этой школы.",
     en="Only a student of this school can get a code for their parent.",
 )
+USERNAME_TAKEN = Message(
+    ru="Имя {user_id} уже занято другой учётной записью; выберите другое.",
+    en="The name {user_id} already belongs to another account; choose another.",
+)
 BATCH_DUPLICATE = Message(
     ru="Один и тот же человек указан в списке дважды.",
     en="The same person is listed twice.",

@@ -5,6 +5,8 @@ Decisions live in ``policy`` (pure), SQL in ``roster_store``, Matrix rooms in
 ``structure``; this class wires them to Synapse.
 """
 
+import hashlib
+import hmac
 import logging
 import secrets
 import time
@@ -53,6 +55,9 @@ logger = logging.getLogger(__name__)
 
 # How many people a batch brings into their rooms at once.
 BATCH_CONCURRENCY: Final = 4
+# How long a roster import's sign-in code works (it stops earlier, once the person has
+# set a password of their own).
+SIGN_IN_CODE_LIFETIME_MS: Final = 90 * 86400 * 1000
 
 # Invitation codes: no 0/O, 1/I/L; 8 characters ≈ 40 bits, shown as XXXX-XXXX.
 _CODE_ALPHABET: Final = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -139,7 +144,25 @@ BATCH_MEMBERS_SCHEMA: Final = {
             "items": {
                 **PUT_MEMBER_SCHEMA,
                 "required": ["user_id", "roles"],
-                "properties": {**PUT_MEMBER_SCHEMA["properties"], "user_id": _USER_ID},
+                "properties": {
+                    **PUT_MEMBER_SCHEMA["properties"],
+                    "user_id": _USER_ID,
+                    # A roster import's new person: the module makes the account, which
+                    # the person signs in to with this code; their rooms are joined when
+                    # they first sign in.
+                    "account": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["display_name", "sign_in_code"],
+                        "properties": {
+                            "display_name": {"type": "string", "minLength": 1, "maxLength": 256},
+                            "sign_in_code": {
+                                "type": "string",
+                                "pattern": "^[A-Za-z0-9-]{8,64}$",
+                            },
+                        },
+                    },
+                },
             },
         }
     },
@@ -291,6 +314,7 @@ class Roster:
         api.register_password_auth_provider_callbacks(
             auth_checkers={("m.login.password", ("password",)): self.check_password},
         )
+        api.register_account_validity_callbacks(on_user_login=self.on_user_login)
         if api.worker_name is None:
             api.delayed_background_call(0, self._ensure_service_account, desc="parta_service")
 
@@ -867,6 +891,7 @@ class Roster:
             raise _bad(msg.Message(ru="Неизвестная роль: {r}", en="Unknown role: {r}"), r=role)
         ids = await self.store.run("parta_school_users", db.school_user_ids_txn, school_id, None)
         people = await self.store.run("parta_people", db.get_people_txn, ids)
+        waiting = await self.store.run("parta_not_signed_in", db.not_signed_in_txn, ids)
         out = []
         for uid in ids:
             s = people[uid].standing(school_id)
@@ -878,7 +903,9 @@ class Roster:
                 s.teaches | s.learns_in | s.homeroom_of | s.children_classes
             ):
                 continue
-            out.append(_standing_json(uid, s))
+            out.append(
+                {**_standing_json(uid, s), **({"signed_in": False} if uid in waiting else {})}
+            )
         return 200, {"members": out}
 
     async def put_member(
@@ -933,9 +960,20 @@ class Roster:
         }
         batch_students = frozenset(e["user_id"] for e in entries if "student" in e["roles"])
         plan: list[tuple[str, set[Role], dict[str, Role], set[str], set[str]]] = []
+        new_accounts: list[tuple[str, str, str]] = []  # (user_id, display name, code hash)
         for index, entry in enumerate(entries):
             try:
-                await self._require_user(entry["user_id"])
+                account = entry.get("account")
+                if account is None:
+                    await self._require_user(entry["user_id"])
+                elif await self._account_to_make(entry["user_id"], account["sign_in_code"]):
+                    new_accounts.append(
+                        (
+                            entry["user_id"],
+                            account["display_name"],
+                            _code_hash(account["sign_in_code"]),
+                        )
+                    )
                 roles = {Role(r) for r in entry["roles"]}
                 children = set(entry.get("children", []))
                 homeroom_of = set(entry.get("homeroom_of", []))
@@ -953,6 +991,12 @@ class Roster:
                     e.code, f"members/{index} ({entry['user_id']}): {e.msg}", e.errcode
                 ) from None
             plan.append((entry["user_id"], roles, classes, children, homeroom_of))
+        # Everything is checked: make the accounts (the code first, so a batch sent
+        # again after a crash finds its own half-made accounts), then the roster.
+        await gather_limited(
+            [self._make_account(uid, user_id, name, h) for uid, name, h in new_accounts],
+            BATCH_CONCURRENCY,
+        )
         before = await self.store.run("parta_people", db.get_people_txn, targets)
         await self.store.run(
             "parta_put_members", _put_members_txn, school_id, plan, user_id, _now_ms()
@@ -967,10 +1011,17 @@ class Roster:
             if b is not None and (a is None or a.learns_in != b.learns_in):
                 moved.add(target)
 
+        waiting = await self.store.run("parta_not_signed_in", db.not_signed_in_txn, targets)
+
         # A few people at a time: Synapse persists events of different rooms in parallel.
         def reconcile(target: str) -> Callable[[], Awaitable[bool]]:
             return lambda: self._reconcile(
-                school_id, before[target], after[target], rooms=rooms, sync_power=False
+                school_id,
+                before[target],
+                after[target],
+                rooms=rooms,
+                sync_power=False,
+                signed_in=target not in waiting,
             )
 
         results = await gather_limited([reconcile(t) for t in targets], BATCH_CONCURRENCY)
@@ -984,12 +1035,56 @@ class Roster:
                 await self._reconcile(school_id, now, now, full=True, rooms=rooms)
         if staff_changed:
             await self._sync_power_levels(school_id, rooms)
+        made = {user_id for user_id, _, _ in new_accounts}
         return 200, {
             "members": [
-                _standing_json(t, after[t].standing(school_id) or Standing(school_id))
+                {
+                    **_standing_json(t, after[t].standing(school_id) or Standing(school_id)),
+                    **({"account_created": True} if t in made else {}),
+                    **({"signed_in": False} if t in waiting else {}),
+                }
                 for t in targets
             ]
         }
+
+    async def _account_to_make(self, user_id: str, code: str) -> bool:
+        """Whether an import's new person needs their account made (False: it is there,
+        made by an earlier try of the same import). 409 if the name is someone else's."""
+        check_json(user_id, _USER_ID)
+        if not self.api.is_mine(user_id):
+            raise not_found(msg.USER_NOT_FOUND, user_id=user_id)
+        recorded = await self.store.run("parta_get_sign_in", db.get_sign_in_code_txn, user_id)
+        exists = await self.api.check_user_exists(user_id) is not None
+        if recorded is not None and recorded[0] == _code_hash(code):
+            return not exists
+        if exists or recorded is not None:
+            raise SynapseError(409, msg.USERNAME_TAKEN.format(user_id=user_id), Codes.USER_IN_USE)
+        # 400 M_INVALID_USERNAME for a name Synapse would not take.
+        await self.api.check_username(user_id[1:].split(":", 1)[0])
+        return True
+
+    def _make_account(
+        self, user_id: str, actor: str, display_name: str, code_hash: str
+    ) -> Callable[[], Awaitable[None]]:
+        async def make() -> None:
+            now = _now_ms()
+            ours = await self.store.run(
+                "parta_put_sign_in",
+                db.put_sign_in_code_txn,
+                user_id,
+                code_hash,
+                actor,
+                now,
+                now + SIGN_IN_CODE_LIFETIME_MS,
+            )
+            if not ours:
+                raise SynapseError(
+                    409, msg.USERNAME_TAKEN.format(user_id=user_id), Codes.USER_IN_USE
+                )
+            if await self.api.check_user_exists(user_id) is None:
+                await self.api.register_user(user_id[1:].split(":", 1)[0], display_name)
+
+        return make
 
     async def _validate_member(
         self,
@@ -1140,16 +1235,28 @@ class Roster:
         full: bool = False,
         rooms: list[SchoolRoom] | None = None,
         sync_power: bool = True,
+        signed_in: bool | None = None,
     ) -> bool:
         """Bring Matrix in step with the roster for one person in one school.
 
         Returns whether the person's staff standing was or is involved (power levels
-        depend on it); with ``sync_power`` they are brought in step here too.
+        depend on it); with ``sync_power`` they are brought in step here too. Someone an
+        import made an account for, who has not signed in yet (``signed_in`` False, read
+        when None), joins no rooms now: their first sign-in does that (``on_user_login``).
         """
         if rooms is None:
             rooms = await self.store.run("parta_school_rooms_full", db.school_rooms_txn, school_id)
         b = before.standing(school_id)
         a = after.standing(school_id)
+        if signed_in is None:
+            signed_in = not await self.store.run(
+                "parta_not_signed_in", db.not_signed_in_txn, [after.user_id]
+            )
+        if not signed_in:
+            staff = bool(b and b.is_staff) or bool(a and a.is_staff)
+            if staff and sync_power:
+                await self._sync_power_levels(school_id, rooms)
+            return staff
         expected = policy.expected_rooms(after, rooms)
         had = set() if full else set(policy.expected_rooms(before, rooms))
         # Spaces first: restricted rooms need the space membership to join.
@@ -1432,13 +1539,46 @@ class Roster:
         if not isinstance(password, str):
             return None
         user_id = username if username.startswith("@") else f"@{username}:{self.api.server_name}"
-        stored = await self.store.run("parta_get_password", db.get_password_txn, user_id.lower())
+        user_id = user_id.lower()
+        stored = await self.store.run("parta_get_password", db.get_password_txn, user_id)
         if stored is None:
-            return None
+            return await self._check_sign_in_code(user_id, password)
         ok = await self.api.defer_to_thread(
             bcrypt.checkpw, password.encode("utf-8"), stored.encode("ascii")
         )
         return (user_id.lower(), None) if ok else None
+
+    async def _check_sign_in_code(self, user_id: str, code: str) -> tuple[str, None] | None:
+        """A roster import's sign-in code, in place of a password until the person sets
+        their own (or it expires)."""
+        recorded = await self.store.run("parta_get_sign_in", db.get_sign_in_code_txn, user_id)
+        if recorded is None or recorded[1] <= _now_ms():
+            return None
+        if not hmac.compare_digest(recorded[0], _code_hash(code)):
+            return None
+        if await self.store.run("parta_own_password", db.own_password_txn, user_id):
+            return None
+        return (user_id, None)
+
+    async def on_user_login(
+        self, user_id: str, auth_provider_type: str | None, auth_provider_id: str | None
+    ) -> None:
+        """The first sign-in of an imported account: join the person's school rooms now
+        (before the login answers, so their first sync shows the school)."""
+        waiting = await self.store.run("parta_not_signed_in", db.not_signed_in_txn, [user_id])
+        if not waiting:
+            return
+        person = await self.get_person(user_id)
+        empty = Person(user_id=user_id)
+        for school_id in sorted(person.schools):
+            try:
+                await self._reconcile(school_id, empty, person, signed_in=True, sync_power=False)
+            except Exception:
+                # Signing in must work even if a room is unreachable; the next sign-in
+                # tries again.
+                logger.exception("Could not join %s to school %s's rooms", user_id, school_id)
+                return
+        await self.store.run("parta_signed_in", db.mark_signed_in_txn, user_id, _now_ms())
 
     async def post_parent_invite(self, request: SynapseRequest) -> tuple[int, dict[str, Any]]:
         user_id = await requester_id(self.api, request)
@@ -1625,6 +1765,11 @@ def _lacks_power(event: EventBase, state_events: StateMap[EventBase]) -> bool:
     except (TypeError, ValueError, AttributeError):
         return False
     return have < need
+
+
+def _code_hash(code: str) -> str:
+    """Sign-in codes are random (60 bits), so a fast hash is enough, as for tokens."""
+    return hashlib.sha256(normalize_code(code).encode("ascii")).hexdigest()
 
 
 def _hash_password(password: str) -> str:

@@ -616,6 +616,70 @@ def get_password_txn(txn: LoggingTransaction, user_id: str) -> str | None:
     return str(row[0]) if row else None
 
 
+def put_sign_in_code_txn(
+    txn: LoggingTransaction, user_id: str, code_hash: str, actor: str, now: int, expires: int
+) -> bool:
+    """Record the code of an account an import makes; False if the account is already
+    recorded with another code (someone else's import, or a different person)."""
+    txn.execute("SELECT code_hash FROM parta_sign_in_codes WHERE user_id = ?", (user_id,))
+    row = txn.fetchone()
+    if row is not None:
+        return str(row[0]) == code_hash
+    txn.execute(
+        "INSERT INTO parta_sign_in_codes"
+        " (user_id, code_hash, created_by, created_ts, expires_ts, signed_in_ts)"
+        " VALUES (?, ?, ?, ?, ?, NULL)",
+        (user_id, code_hash, actor, now, expires),
+    )
+    return True
+
+
+def get_sign_in_code_txn(
+    txn: LoggingTransaction, user_id: str
+) -> tuple[str, int, int | None] | None:
+    """(code hash, expiry, first sign-in) of an imported account, or None."""
+    txn.execute(
+        "SELECT code_hash, expires_ts, signed_in_ts FROM parta_sign_in_codes WHERE user_id = ?",
+        (user_id,),
+    )
+    row = txn.fetchone()
+    return None if row is None else (str(row[0]), int(row[1]), row[2])
+
+
+def own_password_txn(txn: LoggingTransaction, user_id: str) -> bool:
+    """Whether the person has set a password of their own (Synapse's or the module's)."""
+    txn.execute("SELECT password_hash FROM users WHERE name = ?", (user_id,))
+    row = txn.fetchone()
+    if row is not None and row[0]:
+        return True
+    txn.execute("SELECT 1 FROM parta_passwords WHERE user_id = ?", (user_id,))
+    return txn.fetchone() is not None
+
+
+def not_signed_in_txn(txn: LoggingTransaction, user_ids: Iterable[str]) -> set[str]:
+    """Of ``user_ids``, the imported accounts nobody has signed in to yet."""
+    ids = list(user_ids)
+    out: set[str] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        txn.execute(
+            "SELECT user_id FROM parta_sign_in_codes"
+            f" WHERE signed_in_ts IS NULL AND user_id IN ({marks})",
+            chunk,
+        )
+        out.update(str(r[0]) for r in txn.fetchall())
+    return out
+
+
+def mark_signed_in_txn(txn: LoggingTransaction, user_id: str, now: int) -> None:
+    txn.execute(
+        "UPDATE parta_sign_in_codes SET signed_in_ts = ?"
+        " WHERE user_id = ? AND signed_in_ts IS NULL",
+        (now, user_id),
+    )
+
+
 def insert_unit_txn(
     txn: LoggingTransaction,
     unit_id: str,

@@ -159,18 +159,14 @@ async def test_zip_sent_to_the_bot_builds_the_school(env: BridgeEnv, operator: U
     assert roles.count(("student",)) == 12
     assert roles.count(("administrator",)) == 3
 
+    # Nobody has signed in yet, so nobody was put into a room: the school's rooms
+    # fill as people first sign in.
+    assert all(m.get("signed_in") is False for m in members)
+    assert not joined(env, operator, school["rooms"]["school_space"]) & set(by_user)
+
     # A student signs in with the printed code and finds the school in their spaces.
     student_row = next(r for r in rows if r[1] == "ученик")
-    login = env.hs.request(
-        "POST",
-        "/_matrix/client/v3/login",
-        {
-            "type": "m.login.password",
-            "identifier": {"type": "m.id.user", "user": student_row[3]},
-            "password": student_row[4],
-        },
-    )
-    student = User(student_row[3], "", student_row[4], login["access_token"], login["device_id"])
+    student = sign_in(env, student_row[3], student_row[4])
     me = api(env.hs, "GET", "/me", student)
     [mine] = me["schools"]
     assert mine["roles"] == ["student"]
@@ -190,8 +186,45 @@ async def test_zip_sent_to_the_bot_builds_the_school(env: BridgeEnv, operator: U
     # The student's guardians are in the parents chat and linked to the child.
     parents = [m["user_id"] for m in members if student.user_id in m.get("children", [])]
     assert parents
+    assert not set(parents) & joined(env, operator, cls["rooms"]["parents_chat"])
+    codes = {r[3]: r[4] for r in rows}
+    for parent in parents:
+        sign_in(env, parent, codes[parent])
     assert set(parents) <= joined(env, operator, cls["rooms"]["parents_chat"])
     assert student.user_id not in joined(env, operator, cls["rooms"]["parents_chat"])
+
+
+def sign_in(env: BridgeEnv, user_id: str, code: str) -> User:
+    """Sign in to an imported account with its printed code, as Element would."""
+    login = env.hs.request(
+        "POST",
+        "/_matrix/client/v3/login",
+        {
+            "type": "m.login.password",
+            "identifier": {"type": "m.id.user", "user": user_id},
+            "password": code,
+        },
+    )
+    return User(user_id, "", code, login["access_token"], login["device_id"])
+
+
+def code_of(env: BridgeEnv, source_id: str) -> tuple[str, str]:
+    """(user_id, sign-in code) the bot holds for a roster person."""
+
+    async def read() -> tuple[str, str]:
+        db = create_database(load(env.bot.config_path).database)
+        await db.start()
+        try:
+            row = await db.fetchrow(
+                "SELECT user_id, sign_in_code FROM roster_person WHERE source_id=$1", source_id
+            )
+            assert row is not None, source_id
+            return str(row["user_id"]), str(row["sign_in_code"])
+        finally:
+            await db.stop()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, read()).result()
 
 
 def test_importing_again_changes_nothing(env: BridgeEnv, operator: User, tmp_path: Path) -> None:
@@ -227,7 +260,8 @@ def test_a_changed_file_moves_a_student_and_removes_a_leaver(
         + "\n"
     )
     roster = read_files({k: v.encode() for k, v in files.items()})
-    # Guardians whose only child left go too.
+    # stu-1 has signed in (so has rooms to move between); stu-3 has not yet.
+    sign_in(env, *code_of(env, "stu-1"))
     gone_parents = [
         p.source_id
         for p in roster.people.values()

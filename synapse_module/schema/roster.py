@@ -114,4 +114,18 @@ STEPS = [
             "CREATE INDEX parta_audit_school ON parta_audit (school_id, ts)",
         ],
     ),
+    Step(
+        2,
+        "accounts made by a roster import: sign-in codes, and who has not signed in yet",
+        [
+            """CREATE TABLE parta_sign_in_codes (
+                user_id TEXT PRIMARY KEY,
+                code_hash TEXT NOT NULL,
+                created_by TEXT NOT NULL,
+                created_ts BIGINT NOT NULL,
+                expires_ts BIGINT NOT NULL,
+                signed_in_ts BIGINT
+            )""",
+        ],
+    ),
 ]
