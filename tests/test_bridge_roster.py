@@ -1,9 +1,8 @@
-"""Roster sync against a real Synapse with the module: ZIP to the bot, CLI, re-imports.
+"""Roster sync against a real Synapse with the module: ZIP to the bot, CLI, re-imports,
+and the whole 550-student sample school.
 
-A whole sample school of 550 students takes the module tens of minutes to build on
-the project's 2-core machines (see docs/benchmarks.md), so these tests import small
-schools from the same generator; the 550-student file is read and planned in
-``test_bridge_units.py``.
+An import makes the accounts and the school's structure; people join their rooms when
+they first sign in with their printed code (see docs/bridge.md).
 """
 
 import asyncio
@@ -27,6 +26,7 @@ from bridge.config import load
 from bridge.db import create_database
 from bridge.oneroster import read_files
 from devtools.homeserver import REPO_ROOT, HttpError
+from parta_common.roles import Role
 from tests.bridge_env import BridgeEnv, bridge_env
 from tests.data.make_sample_school import make_school, to_zip, write_dir
 from tests.harness import User
@@ -194,6 +194,13 @@ async def test_zip_sent_to_the_bot_builds_the_school(env: BridgeEnv, operator: U
     assert student.user_id not in joined(env, operator, cls["rooms"]["parents_chat"])
 
 
+def room_state(env: BridgeEnv, operator: User, room_id: str) -> dict[tuple[str, str], Any]:
+    """A room's state through the admin API (the operator need not be in the room)."""
+    path = f"/_synapse/admin/v1/rooms/{urllib.parse.quote(room_id)}/state"
+    events = env.hs.request("GET", path, token=operator.access_token)["state"]
+    return {(e["type"], e["state_key"]): e["content"] for e in events}
+
+
 def sign_in(env: BridgeEnv, user_id: str, code: str) -> User:
     """Sign in to an imported account with its printed code, as Element would."""
     login = env.hs.request(
@@ -338,4 +345,83 @@ def test_a_restart_in_the_middle_finishes_without_duplicates(
     server_users = {u["name"] for u in listed if u["name"].startswith("@r-")}
     assert server_users == {u for u, _ in known.values()}
     again = env.bot.cli("--as", operator.user_id, "--dry-run", str(src))
+    assert "Изменений нет" in again.stdout
+
+
+def test_a_realistic_school_of_550_students(env: BridgeEnv, operator: User, tmp_path: Path) -> None:
+    """The whole sample school (550 students, their guardians, 22 classes, the staff):
+    the spaces, rooms, roles and power levels it should have; importing again is a no-op."""
+    files = make_school(550, seed=3, school_id="big-sch", prefix="big-")
+    roster = read_files({k: v.encode() for k, v in files.items()})
+    src = write_dir(files, tmp_path / "big")
+    codes_file = tmp_path / "codes.csv"
+    out = env.bot.cli("--as", operator.user_id, "--codes", str(codes_file), str(src))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "учётных записей создать: " in out.stdout
+
+    wanted = roster.memberships("big-sch")
+    ids = {sid: uid for sid, (uid, _) in people(env).items() if sid.startswith("big-")}
+    assert set(ids) == set(wanted)
+    school = api(env.hs, "GET", "/schools/by_external_id/big-sch", operator)
+    sid = school["school_id"]
+    classes = {
+        c["external_id"]: c
+        for c in api(env.hs, "GET", f"/schools/{sid}/classes", operator)["classes"]
+    }
+    assert set(classes) == {c for c in roster.classes if c.startswith("big-")}
+    assert len(classes) == 22
+    members = {
+        m["user_id"]: m for m in api(env.hs, "GET", f"/schools/{sid}/members", operator)["members"]
+    }
+    assert set(members) == set(ids.values())
+    # Everyone has the roles, classes and children the files give them.
+    for source_id, m in wanted.items():
+        got = members[ids[source_id]]
+        assert set(got["roles"]) == {r.value for r in m.roles}, source_id
+        assert set(got["classes"]) == {classes[c]["class_id"] for c in m.classes}, source_id
+        assert set(got["children"]) == {ids[c] for c in m.children}, source_id
+        assert set(got["homeroom_of"]) == {classes[c]["class_id"] for c in m.homeroom_of}
+    roles = [tuple(m["roles"]) for m in members.values()]
+    assert roles.count(("student",)) == 550
+
+    # The school space lists every class's space; each class has its three rooms.
+    space_state = room_state(env, operator, school["rooms"]["school_space"])
+    children = {key for kind, key in space_state if kind == "m.space.child"}
+    for cls in classes.values():
+        assert {"class_space", "class_chat", "parents_chat"} <= set(cls["rooms"])
+        assert cls["rooms"]["class_space"] in children
+
+    # Power levels of every class chat: administrators 100, the class's teachers 50,
+    # nobody else raised — set already, for people who have not signed in yet.
+    admins = {u for u, m in members.items() if "administrator" in m["roles"]}
+    for cls in classes.values():
+        power = room_state(env, operator, cls["rooms"]["class_chat"])[("m.room.power_levels", "")]
+        raised = {u for u, level in power["users"].items() if level > 0 and u in members}
+        teachers = {
+            u
+            for u, m in members.items()
+            if "teacher" in m["roles"]
+            and (cls["class_id"] in m["teaches"] or cls["class_id"] in m["homeroom_of"])
+        }
+        assert {u: power["users"][u] for u in raised} == {
+            **dict.fromkeys(teachers - admins, 50),
+            **dict.fromkeys(admins, 100),
+        }, cls["title"]
+
+    # A student and a guardian sign in with their printed codes: their rooms are there.
+    rows = list(csv.reader(io.StringIO(codes_file.read_text("utf-8-sig")), delimiter=";"))[1:]
+    assert len(rows) == len(wanted)
+    student_id = next(s for s, m in wanted.items() if m.roles == {Role.STUDENT})
+    guardian_id = next(s for s, m in wanted.items() if student_id in m.children)
+    [cls_id] = wanted[student_id].classes
+    cls = classes[cls_id]
+    for source_id, room in ((student_id, "class_chat"), (guardian_id, "parents_chat")):
+        user_id, code = code_of(env, source_id)
+        assert [user_id, code] == next(r[3:5] for r in rows if r[3] == user_id)
+        sign_in(env, user_id, code)
+        assert user_id in joined(env, operator, cls["rooms"][room])
+        assert user_id in joined(env, operator, school["rooms"]["school_space"])
+
+    again = env.bot.cli("--as", operator.user_id, "--dry-run", str(src))
+    assert again.returncode == 0, again.stderr
     assert "Изменений нет" in again.stdout
