@@ -1,11 +1,12 @@
 """Importing a OneRoster school through the bot's roster sync, at several sizes, in one run.
 
-    python -m bench.bridge_import [--students 10 20 40] [--concurrency 4]
+    python -m bench.bridge_import [--students 500 1000 2000] [--concurrency 4]
 
 Each size is a fresh school (same generator as the tests: ~25 students a class, one or
 two guardians each, teachers and administrators) imported into one Synapse with the
 module and the bot's registration. Reported per size: wall time, people, seconds per
-person, the stage split (school and classes / accounts / memberships) and where the
+person, the stage split (school and classes / claims in the bot's database / the
+module's member batches, which make the accounts and write the roster) and where the
 module's time goes per endpoint. The baseline, measured in the same run on the same
 Synapse, is a bare account registration through Synapse's admin API (no module, no
 rooms): the ratio says how much a roster person costs beyond "an account exists".
@@ -104,7 +105,7 @@ async def main_async(sizes: list[int], concurrency: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--students", type=int, nargs="+", default=[10, 20, 40])
+    parser.add_argument("--students", type=int, nargs="+", default=[500, 1000, 2000])
     parser.add_argument("--concurrency", type=int, default=roster_sync.CONCURRENCY)
     args = parser.parse_args()
     asyncio.run(main_async(args.students, args.concurrency))
