@@ -234,6 +234,33 @@ def code_of(env: BridgeEnv, source_id: str) -> tuple[str, str]:
         return pool.submit(asyncio.run, read()).result()
 
 
+def test_the_code_stops_working_once_a_password_is_set(env: BridgeEnv) -> None:
+    user_id, code = code_of(env, "stu-3")
+    person = sign_in(env, user_id, code)
+    with pytest.raises(HttpError) as wrong:
+        sign_in(env, user_id, "WRNG-CODE-XXXX")
+    assert wrong.value.status == 403
+    # Element's «change password»: the code is the current password.
+    env.hs.request(
+        "POST",
+        "/_matrix/client/v3/account/password",
+        {
+            "new_password": "a-password-of-my-own",
+            "logout_devices": False,
+            "auth": {
+                "type": "m.login.password",
+                "identifier": {"type": "m.id.user", "user": user_id},
+                "password": code,
+            },
+        },
+        token=person.access_token,
+    )
+    with pytest.raises(HttpError) as old:
+        sign_in(env, user_id, code)
+    assert old.value.status == 403
+    assert sign_in(env, user_id, "a-password-of-my-own").user_id == user_id
+
+
 def test_importing_again_changes_nothing(env: BridgeEnv, operator: User, tmp_path: Path) -> None:
     src = write_dir(small_school(), tmp_path / "same")
     dry = env.bot.cli("--as", operator.user_id, "--dry-run", str(src))
