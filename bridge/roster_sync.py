@@ -468,16 +468,25 @@ class RosterSync:
             " WHERE import_id=$1 AND state='created' ORDER BY user_id",
             import_id,
         )
+        titles_of: dict[str, set[str]] = {}
+        for e in roster.enrollments:
+            if e.class_id in roster.classes:
+                titles_of.setdefault(e.user_id, set()).add(roster.classes[e.class_id].title)
+        children_of: dict[str, frozenset[str]] = {}
+        for org in roster.schools:
+            for pid, m in roster.memberships(org).items():
+                if m.children:
+                    children_of[pid] = children_of.get(pid, frozenset()) | m.children
         out = []
         for r in rows:
             person = roster.people.get(r["source_id"])
             if person is None:
                 continue
-            classes = sorted(
-                roster.classes[e.class_id].title
-                for e in roster.enrollments
-                if e.user_id == person.source_id and e.class_id in roster.classes
-            )
+            # A parent's line names the children's classes: codes are handed out by class.
+            titles = set(titles_of.get(person.source_id, ()))
+            for child in children_of.get(person.source_id, ()):
+                titles |= titles_of.get(child, set())
+            classes = sorted(titles)
             out.append(
                 SignIn(
                     person.display_name,

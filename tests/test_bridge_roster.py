@@ -444,7 +444,9 @@ def test_a_realistic_school_of_550_students(env: BridgeEnv, operator: User, tmp_
     cls = classes[cls_id]
     for source_id, room in ((student_id, "class_chat"), (guardian_id, "parents_chat")):
         user_id, code = code_of(env, source_id)
-        assert [user_id, code] == next(r[3:5] for r in rows if r[3] == user_id)
+        row = next(r for r in rows if r[3] == user_id)
+        assert row[3:5] == [user_id, code]
+        assert cls["title"] in row[2].split(", ")  # a parent's line names the child's class
         sign_in(env, user_id, code)
         assert user_id in joined(env, operator, cls["rooms"][room])
         assert user_id in joined(env, operator, school["rooms"]["school_space"])
