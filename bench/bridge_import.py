@@ -28,7 +28,7 @@ from bridge.api import ModuleClient
 from bridge.config import load
 from bridge.db import create_database
 from bridge.oneroster import read_files
-from bridge.roster_sync import RosterSync
+from bridge.roster_sync import RosterSync, SignIn
 from tests.bridge_env import BridgeEnv, bridge_env
 from tests.data.make_sample_school import make_school
 from tests.harness import User
@@ -62,6 +62,9 @@ async def import_school(
             again = await sync.plan(roster)
             noop = time.monotonic() - replan
             assert again.empty, "a second plan must find nothing to do"
+            first, later = await sign_ins(
+                session, env, result.sign_ins[:: max(1, len(result.sign_ins) // SIGN_INS)]
+            )
     finally:
         await db.stop()
     people = len(roster.memberships(f"{prefix}sch"))
@@ -74,7 +77,34 @@ async def import_school(
         "stages": result.timings,
         "endpoints": module.timings,
         "noop_plan": noop,
+        "first_sign_in": first,
+        "later_sign_in": later,
     }
+
+
+SIGN_INS = 20
+
+
+async def sign_ins(
+    session: aiohttp.ClientSession, env: BridgeEnv, people: list[SignIn]
+) -> tuple[float, float]:
+    """Mean seconds of a first sign-in with the printed code (the module joins the
+    person's rooms then) and of a second one, for a spread of the imported people."""
+
+    async def login(who: SignIn) -> float:
+        body = {
+            "type": "m.login.password",
+            "identifier": {"type": "m.id.user", "user": who.user_id},
+            "password": who.code,
+        }
+        started = time.monotonic()
+        async with session.post(f"{env.hs.base_url}/_matrix/client/v3/login", json=body) as r:
+            assert r.status == 200, await r.text()
+        return time.monotonic() - started
+
+    first = [await login(who) for who in people]
+    later = [await login(who) for who in people]
+    return sum(first) / len(first), sum(later) / len(later)
 
 
 async def main_async(sizes: list[int], concurrency: int) -> None:
@@ -91,6 +121,10 @@ async def main_async(sizes: list[int], concurrency: int) -> None:
                 f"{students:5d} students, {row['people']:5d} people, {row['classes']:3d} classes:"
                 f" {row['wall']:7.1f} s, {row['per_person']:.2f} s/person"
                 f" ({row['per_person'] / base:.0f}× baseline), re-plan {row['noop_plan']:.2f} s"
+            )
+            print(
+                f"      sign-in with the code: first {1000 * row['first_sign_in']:.0f} ms"
+                f" (joins the person's rooms), later {1000 * row['later_sign_in']:.0f} ms"
             )
             stages = ", ".join(f"{k} {v:.0f} s" for k, v in row["stages"].items())
             print(f"      stages: {stages}")
