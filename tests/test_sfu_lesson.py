@@ -365,3 +365,27 @@ async def test_waiting_room_lock_and_screen_share_permission(
         )
     )
     assert update["participant"]["may_share_screen"] is True
+
+
+async def test_turning_the_waiting_room_off_lets_those_waiting_in(
+    sfu: RunningSfu, room: str, clients: list[LessonClient]
+) -> None:
+    teacher = await join(sfu, room, clients, "teacher", Role.TEACHER)
+    await teacher.send({"type": "set_lesson", "waiting_room": True})
+    await teacher.wait_for(lambda m: m["type"] == "lesson_updated" and m["lesson"]["waiting_room"])
+    waiting = [LessonClient(sfu.url, room, token(f"w{i}", room=room)) for i in range(LIMIT)]
+    clients.extend(waiting)
+    for client in waiting:
+        assert (await client.connect())["type"] == "waiting_for_admission"
+    await teacher.wait_for(lambda m: m["type"] == "waiting_room" and len(m["queue"]) == LIMIT)
+    mark = teacher.mark()
+    await teacher.send({"type": "set_lesson", "waiting_room": False})
+    # The lesson holds LIMIT with the teacher: all but the last one get in, in order.
+    for client in waiting[:-1]:
+        assert (await client.wait_for(lambda m: m["type"] == "joined"))["lesson"][
+            "waiting_room"
+        ] is False
+    queue = await teacher.wait_for(lambda m: m["type"] == "waiting_room", since=mark)
+    assert [p["user_id"] for p in queue["queue"]] == ["@w3:school.test"]
+    assert waiting[-1].joined is None
+    assert sfu.alive(), sfu.log_text()
