@@ -5,8 +5,10 @@ as its RTP arrives after SRTP. A :class:`Slot` is one receive transceiver of one
 subscriber; it carries at most one published stream at a time and rewrites what it
 forwards into its own continuous RTP stream: its SSRC, the payload type and header
 extension ids the subscriber negotiated, and sequence numbers and timestamps offset so
-that a change of source looks like one stream to the subscriber. Video switches wait
-for a keyframe of the new source, which the slot requests. Nothing is decoded.
+that a change of source looks like one stream to the subscriber (for VP8 also the
+PictureID and TL0PICIDX in the payload descriptor, ``sfu.rtp.Vp8Pictures``). Video
+switches wait for a keyframe of the new source, which the slot requests. Nothing is
+decoded.
 
 The slot keeps the last packets it sent, to answer the subscriber's NACKs, and writes
 sender reports. Keyframe requests (PLI) go to the publisher's media SSRC, never its RTX
@@ -44,6 +46,7 @@ from sfu.metrics import ForwardingStats
 from sfu.rtp import (
     SEQ_MOD,
     TS_MOD,
+    Vp8Pictures,
     encode_rtp,
     is_keyframe_start,
     one_byte_extensions,
@@ -269,6 +272,7 @@ class Slot:
         self._last_ts = random.randrange(TS_MOD)
         self._last_time: float | None = None
         self._clock_rate = 90000 if kind == "video" else 48000
+        self._vp8 = Vp8Pictures()
         self.packets_sent = 0
         self.octets_sent = 0
 
@@ -358,10 +362,13 @@ class Slot:
             self._ts_offset = (self._last_ts + gap - timestamp) % TS_MOD
             self._first_seq = seq
             self._clock_rate = codec.clock_rate
+            self._vp8.switch()
         elif seq != self._first_seq and not seq_newer(seq, self._first_seq):
             return  # older than the switch point: would collide with the previous source
         out_seq = (seq + self._seq_offset) % SEQ_MOD
         out_ts = (timestamp + self._ts_offset) % TS_MOD
+        if codec.mime_type == "video/vp8":
+            payload = self._vp8.rewrite(payload)
         if audio_level is not None and self._audio_level_id:
             extensions = one_byte_extensions(
                 [*self._fixed_elements, (self._audio_level_id, bytes((audio_level & 0x7F,)))]
