@@ -50,6 +50,7 @@ from sfu.rtp import (
     encode_rtp,
     is_keyframe_start,
     one_byte_extensions,
+    rtp_payload,
     seq_newer,
     unwrap_rtx,
 )
@@ -272,7 +273,7 @@ class Slot:
         self._last_ts = random.randrange(TS_MOD)
         self._last_time: float | None = None
         self._clock_rate = 90000 if kind == "video" else 48000
-        self._vp8 = Vp8Pictures()
+        self._vp8: Vp8Pictures | None = None
         self.packets_sent = 0
         self.octets_sent = 0
 
@@ -362,20 +363,24 @@ class Slot:
             self._ts_offset = (self._last_ts + gap - timestamp) % TS_MOD
             self._first_seq = seq
             self._clock_rate = codec.clock_rate
-            self._vp8.switch()
+            self._vp8 = None
+            last = self._history[self._last_seq % HISTORY_SIZE]
+            if last is not None and last[0] == self._last_seq and codec.mime_type == "video/vp8":
+                self._vp8 = Vp8Pictures.continuing(rtp_payload(last[1]))
         elif seq != self._first_seq and not seq_newer(seq, self._first_seq):
             return  # older than the switch point: would collide with the previous source
         out_seq = (seq + self._seq_offset) % SEQ_MOD
         out_ts = (timestamp + self._ts_offset) % TS_MOD
-        if codec.mime_type == "video/vp8":
-            payload = self._vp8.rewrite(payload)
+        body: bytes | bytearray = payload
+        if self._vp8 is not None and codec.mime_type == "video/vp8":
+            body = self._vp8.rewrite(payload)
         if audio_level is not None and self._audio_level_id:
             extensions = one_byte_extensions(
                 [*self._fixed_elements, (self._audio_level_id, bytes((audio_level & 0x7F,)))]
             )
         else:
             extensions = self._fixed_extensions
-        data = encode_rtp(payload_type, out_seq, out_ts, self.ssrc, marker, payload, extensions)
+        data = encode_rtp(payload_type, out_seq, out_ts, self.ssrc, marker, body, extensions)
         self._history[out_seq % HISTORY_SIZE] = (out_seq, data)
         if seq_newer(out_seq, self._last_seq):
             self._last_seq = out_seq
@@ -383,7 +388,7 @@ class Slot:
             self._last_time = self._clock()
         if writer.send_rtp(data):
             self.packets_sent += 1
-            self.octets_sent += len(payload)
+            self.octets_sent += len(body)
             stats = self._stats
             if self.kind == "video":
                 stats.packets_video += 1

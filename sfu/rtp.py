@@ -26,7 +26,7 @@ def encode_rtp(
     timestamp: int,
     ssrc: int,
     marker: bool,
-    payload: bytes,
+    payload: bytes | bytearray,
     extensions: bytes = b"",
 ) -> bytes:
     """An RTP packet; ``extensions`` is a ready one-byte-header block (see below)."""
@@ -117,100 +117,127 @@ def seq_newer(a: int, b: int) -> bool:
     return a != b and ((a - b) % SEQ_MOD) < 0x8000
 
 
+def rtp_payload(packet: bytes) -> bytes:
+    """The payload of an RTP packet (after CSRCs and the header extension block)."""
+    offset = 12 + 4 * (packet[0] & 0x0F)
+    if packet[0] & 0x10 and len(packet) >= offset + 4:
+        offset += 4 + 4 * ((packet[offset + 2] << 8) | packet[offset + 3])
+    return packet[offset:]
+
+
+def vp8_picture_numbers(payload: bytes) -> tuple[int | None, int | None]:
+    """(PictureID, TL0PICIDX) of a VP8 payload descriptor, each None when absent."""
+    if len(payload) < 3 or not payload[0] & 0x80:
+        return None, None
+    flags = payload[1]
+    pos = 2
+    picture_id = None
+    if flags & 0x80:
+        if payload[2] & 0x80:
+            if len(payload) < 4:
+                return None, None
+            picture_id = ((payload[2] & 0x7F) << 8) | payload[3]
+            pos = 4
+        else:
+            picture_id = payload[2]
+            pos = 3
+    tl0picidx = None
+    if flags & 0x40:
+        if len(payload) <= pos:
+            return None, None
+        tl0picidx = payload[pos]
+    return picture_id, tl0picidx
+
+
 class Vp8Pictures:
-    """Rewrites VP8 PictureID and TL0PICIDX (RFC 7741 §4.2) of one outgoing stream.
+    """Renumbers VP8 PictureID and TL0PICIDX (RFC 7741 §4.2) of a source that follows
+    another one in the same outgoing stream, so the numbers go on without a jump.
 
-    A slot's stream is made of several sources, one after the other, each numbering its
-    pictures from its own random start. :meth:`switch` marks the next packet as the first
-    (a keyframe) of a new source: from it on, that source's PictureID is offset to
-    continue one after the last one sent, and its TL0PICIDX one after the last one sent
-    (a keyframe is a base-layer picture). The first source keeps its numbers.
+    Every source numbers its pictures from its own random start. A slot that switches
+    to a new source (on a keyframe) makes one of these with :meth:`continuing` from the
+    last packet it sent: the new source's first PictureID becomes one more than the last
+    one sent, its first TL0PICIDX one more than the last one sent (a keyframe is a
+    base-layer picture), and every later packet of the source gets the same offsets. A
+    slot's first source needs none and is forwarded untouched.
 
-    PictureIDs are always written in the 15-bit form: a 7-bit one (which wraps at 128)
-    is unwrapped against the source's previous one and written in two bytes, so such a
-    packet grows by one byte. Everything else in the payload is copied as it is; a
-    payload without these fields, or too short to hold what its flags announce, is
-    returned unchanged. Retransmitted packets get the numbers they had the first time.
+    A 7-bit PictureID (it wraps at 128) is unwrapped against the source's newest one and
+    written in the 15-bit form, so such a packet grows by one byte. Nothing else in the
+    payload changes; a payload too short for what its flags announce is returned as it
+    is. A retransmitted packet gets the numbers it had the first time.
     """
 
-    __slots__ = (
-        "_last_in_pid",
-        "_last_out_pid",
-        "_last_out_tl0",
-        "_new_pid",
-        "_new_tl0",
-        "_pid_offset",
-        "_tl0_offset",
-    )
+    __slots__ = ("_pid_last", "_pid_newest", "_pid_offset", "_tl0_last", "_tl0_offset")
 
-    def __init__(self) -> None:
-        self._pid_offset = 0
-        self._tl0_offset = 0
-        self._last_in_pid = 0
-        self._last_out_pid = -1
-        self._last_out_tl0 = -1
-        self._new_pid = True
-        self._new_tl0 = True
+    def __init__(self, last_picture_id: int | None, last_tl0picidx: int | None) -> None:
+        # The numbers last sent (None: do not touch that field), then, once the new
+        # source's first number is seen, the offset its numbers get (-1 until then).
+        self._pid_last = last_picture_id
+        self._pid_offset = -1
+        self._pid_newest = 0  # the source's newest PictureID, for unwrapping 7-bit ones
+        self._tl0_last = last_tl0picidx
+        self._tl0_offset = -1
 
-    def switch(self) -> None:
-        """The next packet starts a new source."""
-        self._new_pid = True
-        self._new_tl0 = True
+    @classmethod
+    def continuing(cls, previous: bytes) -> "Vp8Pictures | None":
+        """Numbers that go on from ``previous`` (the last payload sent), if it had any."""
+        picture_id, tl0picidx = vp8_picture_numbers(previous)
+        if picture_id is None and tl0picidx is None:
+            return None
+        return cls(picture_id, tl0picidx)
 
-    def rewrite(self, payload: bytes) -> bytes:
-        if len(payload) < 3 or not payload[0] & 0x80:  # no X: no extension fields
+    def rewrite(self, payload: bytes) -> bytes | bytearray:
+        if len(payload) < 4 or not payload[0] & 0x80:  # no X: no extension fields
             return payload
         flags = payload[1]
-        if not flags & 0xC0:  # neither I (PictureID) nor L (TL0PICIDX)
-            return payload
         pos = 2
-        picture = b""
-        if flags & 0x80:
-            high = payload[pos]
+        pid_out = -1
+        if flags & 0x80 and self._pid_last is not None:  # I: PictureID
+            high = payload[2]
             if high & 0x80:
-                if len(payload) < 4:
-                    return payload
                 value = ((high & 0x7F) << 8) | payload[3]
                 pos = 4
             else:
                 value = high
                 pos = 3
-                if not self._new_pid:  # unwrap 7 bits against the previous PictureID
-                    delta = (value - self._last_in_pid) & 0x7F
-                    value = (self._last_in_pid + delta - (128 if delta >= 64 else 0)) % (
-                        PICTURE_ID_MOD
-                    )
-            if self._new_pid:
-                self._new_pid = False
-                self._last_in_pid = value
-                if self._last_out_pid >= 0:
-                    self._pid_offset = (self._last_out_pid + 1 - value) % PICTURE_ID_MOD
-            elif (value - self._last_in_pid) % PICTURE_ID_MOD < PICTURE_ID_MOD // 2:
-                self._last_in_pid = value
-            out = (value + self._pid_offset) % PICTURE_ID_MOD
-            if (
-                self._last_out_pid < 0
-                or (out - self._last_out_pid) % PICTURE_ID_MOD < PICTURE_ID_MOD // 2
-            ):
-                self._last_out_pid = out
-            if pos == 4 and not self._pid_offset and not flags & 0x40:
-                return payload  # the first source's 15-bit numbers, nothing else to change
-            picture = bytes((0x80 | (out >> 8), out & 0xFF))
-        tl0 = b""
-        if flags & 0x40:
+            offset = self._pid_offset
+            if offset < 0:
+                offset = self._pid_offset = (self._pid_last + 1 - value) & 0x7FFF
+            elif pos == 3:
+                delta = (value - self._pid_newest) & 0x7F
+                value = (self._pid_newest + delta - (128 if delta >= 64 else 0)) & 0x7FFF
+            self._pid_newest = value
+            pid_out = (value + offset) & 0x7FFF
+            if pos == 4 and not flags & 0x40:  # what browsers send: 15 bits, no TL0PICIDX
+                data = bytearray(payload)
+                data[2] = 0x80 | pid_out >> 8
+                data[3] = pid_out & 0xFF
+                return data
+        elif flags & 0x80:
+            pos = 4 if payload[2] & 0x80 else 3
+        tl0_out = -1
+        if flags & 0x40 and self._tl0_last is not None:  # L: TL0PICIDX
             if len(payload) <= pos:
                 return payload
             value = payload[pos]
-            pos += 1
-            if self._new_tl0:
-                self._new_tl0 = False
-                if self._last_out_tl0 >= 0:
-                    self._tl0_offset = (self._last_out_tl0 + 1 - value) % TL0PICIDX_MOD
-            out = (value + self._tl0_offset) % TL0PICIDX_MOD
-            if (
-                self._last_out_tl0 < 0
-                or (out - self._last_out_tl0) % TL0PICIDX_MOD < TL0PICIDX_MOD // 2
-            ):
-                self._last_out_tl0 = out
-            tl0 = bytes((out,))
-        return b"".join((payload[:2], picture, tl0, memoryview(payload)[pos:]))
+            offset = self._tl0_offset
+            if offset < 0:
+                offset = self._tl0_offset = (self._tl0_last + 1 - value) & 0xFF
+            tl0_out = (value + offset) & 0xFF
+        if pid_out < 0 and tl0_out < 0:
+            return payload
+        if pid_out >= 0 and pos == 3:  # a 7-bit PictureID: the 15-bit form in its place
+            data = bytearray(payload[:2])
+            data += bytes((0x80 | pid_out >> 8, pid_out & 0xFF))
+            rest = 3
+            if tl0_out >= 0:
+                data.append(tl0_out)
+                rest = 4
+            data += memoryview(payload)[rest:]
+            return data
+        data = bytearray(payload)
+        if pid_out >= 0:
+            data[2] = 0x80 | pid_out >> 8
+            data[3] = pid_out & 0xFF
+        if tl0_out >= 0:
+            data[pos] = tl0_out
+        return data
