@@ -1,4 +1,4 @@
-"""SFU benchmarks: ``python -m bench.sfu_forwarding [--seconds 10] [--lesson 100]``.
+"""SFU benchmarks: ``python -m bench.sfu_forwarding [--seconds 10] [--lesson 100] [--micro]``.
 
 In one run, on this machine, with the SFU and the baseline as separate processes whose
 CPU time is read from ``/proc``:

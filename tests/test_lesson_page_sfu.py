@@ -324,7 +324,7 @@ async def test_teacher_locks_the_lesson_and_runs_the_waiting_room_in_chromium(
         assert await teacher.text_content("#teacher h2") == "Панель учителя"
 
         # Locked: the student is told so in Russian and does not get in.
-        await teacher.check("#lock")
+        await teacher.click("#lock")
         await poll(teacher, "window.parta.conn.lesson.locked === true")
         assert "Урок закрыт" in (await teacher.text_content("#count") or "")
         first_ctx = await browser.new_context(locale="ru-RU")
@@ -343,8 +343,9 @@ async def test_teacher_locks_the_lesson_and_runs_the_waiting_room_in_chromium(
         assert await teacher.evaluate("window.parta.conn.participants.size") == 1
 
         # Open again, with the waiting room on: the student waits on a screen saying so.
-        await teacher.uncheck("#lock")
-        await teacher.check("#waiting-room")
+        await teacher.click("#lock")
+        await poll(teacher, "window.parta.conn.lesson.locked === false")
+        await teacher.click("#waiting-room")
         await poll(
             teacher,
             "!window.parta.conn.lesson.locked && window.parta.conn.lesson.waiting_room",

@@ -305,9 +305,13 @@ async function joinLesson() {
   $("lesson").hidden = false;
   status("connected");
   setupControls();
+  // Students come in with the microphone off; the teacher speaks first. Off before it is
+  // published, so not a moment of it goes out (and the button never shows it on).
+  if (tracks.microphone && !grants.moderate) {
+    tracks.microphone.enabled = false;
+    conn.setMuted("microphone", true);
+  }
   await conn.startMedia(tracks);
-  // Students come in with the microphone off; the teacher speaks first.
-  if (tracks.microphone && !grants.moderate) conn.setMuted("microphone", true);
   showLocalPreview(tracks.camera);
   render();
 }
