@@ -363,6 +363,15 @@ async def test_teacher_locks_the_lesson_and_runs_the_waiting_room_in_chromium(
         # Both wait in the teacher's panel, by name, with admit and deny in her language.
         waiting = "#waiting-list li[data-participant]"
         await poll(teacher, f"document.querySelectorAll('{waiting}').length === 2")
+        # One gives up waiting and leaves the teacher's list, then comes back.
+        assert await other.text_content("#waiting-leave") == "Не ждать"
+        await other.click("#waiting-leave")
+        await poll(teacher, f"document.querySelectorAll('{waiting}').length === 1")
+        assert await other.is_hidden("#waiting")
+        assert await other.text_content("#message-text") == "Вы вышли из урока."
+        await other.click("#rejoin")
+        await other.wait_for_selector("#waiting:not([hidden])")
+        await poll(teacher, f"document.querySelectorAll('{waiting}').length === 2")
         names = await teacher.eval_on_selector_all(
             f"{waiting} .name", "nodes => nodes.map(n => n.textContent)"
         )

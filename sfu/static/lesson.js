@@ -296,7 +296,8 @@ async function joinLesson() {
     $("waiting").hidden = true;
     if (page.leaving) return;
     status("error");
-    const text = error instanceof SignallingError ? refusalText(error) : errorText(error);
+    let text = error instanceof SignallingError ? refusalText(error) : errorText(error);
+    if (error.code === "closed") text = t("disconnected");
     showMessage(text, { rejoin: !["removed", "banned", "denied"].includes(error.code) });
     return;
   }
