@@ -298,8 +298,8 @@ class Lesson:
                 setattr(self.settings, name, bool(message[name]))
         if self.waiting and not self.settings.waiting_room and not self.settings.locked:
             # Newcomers now walk in, so those already waiting do too (up to the limit).
+            limit = self._config.lesson.participants
             for waiting in list(self.waiting.values()):
-                limit = self._config.lesson.participants
                 if decide_admit_from_waiting(
                     locked=False, count=len(self.participants), limit=limit
                 ):
