@@ -363,6 +363,7 @@ class Slot:
             self._ts_offset = (self._last_ts + gap - timestamp) % TS_MOD
             self._first_seq = seq
             self._clock_rate = codec.clock_rate
+            # VP8 picture numbers go on from those of the last packet sent, if any.
             self._vp8 = None
             last = self._history[self._last_seq % HISTORY_SIZE]
             if last is not None and last[0] == self._last_seq and codec.mime_type == "video/vp8":
