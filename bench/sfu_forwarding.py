@@ -1,4 +1,4 @@
-"""SFU benchmarks: ``python -m bench.sfu_forwarding [--seconds 10] [--lesson 100]``.
+"""SFU benchmarks: ``python -m bench.sfu_forwarding [--seconds 10] [--lesson 100] [--micro]``.
 
 In one run, on this machine, with the SFU and the baseline as separate processes whose
 CPU time is read from ``/proc``:
@@ -13,6 +13,11 @@ CPU time is read from ``/proc``:
    ``--lesson`` participants. Listeners are cheap packet sinks (they count frames from
    the SRTP headers). Reported: cores the SFU used, packets it sent per second and per
    CPU-second, and the frame rate every listener received per stream.
+4. *Per-packet rewrite cost* (``--micro`` runs only this, in-process, a few seconds):
+   the VP8 PictureID/TL0PICIDX renumbering a slot does after a switch of source
+   (``sfu.rtp.Vp8Pictures``) against the RTP header rewrite every forwarded packet gets
+   (``encode_rtp``), and ``Slot.forward`` whole on a slot's first source (no
+   renumbering) and after a switch, on aiortc-packetized 640x480 frames.
 
 The load generator runs in this process, on the same machine: on a small machine it
 competes with the SFU for CPU, which makes the SFU's figures pessimistic, not rosy.
@@ -20,12 +25,14 @@ competes with the SFU for CPU, which makes the SFU's figures pessimistic, not ro
 
 import argparse
 import asyncio
+import fractions
 import json
 import logging
 import os
 import statistics
 import tempfile
 import time
+import timeit
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,13 +40,27 @@ from typing import Any
 
 import aiohttp
 import aioice.ice
+import av
 from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.codecs.vpx import Vp8Encoder
+from aiortc.rtcrtpparameters import (
+    RTCRtcpParameters,
+    RTCRtpCodecParameters,
+    RTCRtpDecodingParameters,
+    RTCRtpHeaderExtensionParameters,
+    RTCRtpReceiveParameters,
+    RTCRtpSendParameters,
+)
+from aiortc.rtp import RtpPacket
 
 from bench.sfu_load import PacketSink, cpu_seconds, free_port, own_cpu_seconds, start_process
 from parta_common.roles import Role
 from parta_common.tokens import grant_for, sign_media_token
 from sfu.aiortc_hooks import hook_receiver
 from sfu.client import LessonClient, SlotCounter
+from sfu.forwarding import URI_MID, PublishedStream, Slot
+from sfu.metrics import ForwardingStats
+from sfu.rtp import Vp8Pictures, encode_rtp, one_byte_extensions
 from sfu.synthetic import ClipTrack, encode_opus_clip, encode_vp8_clip
 
 # Missed consent checks the load generator tolerates: never gives up during a run.
@@ -313,6 +334,135 @@ async def measure_lesson(directory: Path, participants: int, seconds: float) -> 
     }
 
 
+class _CountingWriter:
+    def __init__(self) -> None:
+        self.rtp = 0
+
+    def send_rtp(self, data: bytes) -> bool:
+        self.rtp += 1
+        return True
+
+    def send_rtcp(self, data: bytes) -> bool:
+        return True
+
+
+def _vp8_payloads(frames: Sequence[bytes]) -> list[bytes]:
+    """The clip as aiortc's packetizer sends it (15-bit PictureIDs, as Chrome's)."""
+    encoder = Vp8Encoder()
+    payloads: list[bytes] = []
+    for index, frame in enumerate(frames):
+        packet = av.Packet(frame)
+        packet.pts = index
+        packet.time_base = fractions.Fraction(1, 30)
+        payloads.extend(encoder.pack(packet)[0])
+    return payloads
+
+
+def _slot(stats: ForwardingStats, writer: _CountingWriter, stream: PublishedStream) -> Slot:
+    send = RTCRtpSendParameters(
+        codecs=[RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=120)],
+        headerExtensions=[RTCRtpHeaderExtensionParameters(id=4, uri=URI_MID)],
+        muxId="3",
+        rtcp=RTCRtcpParameters(cname="bench"),
+    )
+    slot = Slot("3", "video", 0x5107, stats)
+    slot.start(send, writer)
+    slot.assign(stream)
+    return slot
+
+
+def measure_rewrite(repeat: int = 25) -> dict[str, Any]:
+    """ns per packet: RTP header rewrite, VP8 renumbering, ``Slot.forward`` before and
+    after a switch of source; all on the same packets in this process."""
+    frames = encode_vp8_clip(frames=30, width=640, height=480, bitrate=800_000, noise=True)
+    payloads = _vp8_payloads(frames) * 6
+    other = _vp8_payloads(frames[:1])  # another camera: its own random PictureIDs
+    count = len(payloads)
+    assert count * (repeat + 1) < 30000, "sequence numbers must stay newer than the switch"
+    extensions = one_byte_extensions([(4, b"3")])
+
+    def header() -> None:
+        for i, payload in enumerate(payloads):
+            encode_rtp(120, i & 0xFFFF, i * 3000 & 0xFFFFFFFF, 0x5107, False, payload, extensions)
+
+    renumber = Vp8Pictures.continuing(other[-1])
+    assert renumber is not None
+
+    def pictures() -> None:
+        for payload in payloads:
+            renumber.rewrite(payload)
+
+    stats = ForwardingStats()
+    receive = RTCRtpReceiveParameters(
+        codecs=[RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)],
+        encodings=[RTCRtpDecodingParameters(ssrc=0x1111, payloadType=96)],
+    )
+    first = PublishedStream("video", receive, _CountingWriter(), 0xABC, stats, 1.0)
+    second = PublishedStream("video", receive, _CountingWriter(), 0xABC, stats, 1.0)
+    codec = first.codecs[96]
+
+    def keyframe(seq: int, payload: bytes) -> RtpPacket:
+        packet = RtpPacket(payload_type=96, sequence_number=seq, timestamp=seq * 3000)
+        packet.payload = payload
+        return packet
+
+    # One slot carries its first source; the other switched to a second one.
+    unswitched_out, switched_out = _CountingWriter(), _CountingWriter()
+    unswitched = _slot(stats, unswitched_out, first)
+    first.on_rtp(keyframe(0, payloads[0]))
+    switched = _slot(stats, switched_out, first)
+    first.on_rtp(keyframe(1, other[0]))
+    switched.assign(second)
+    second.on_rtp(keyframe(0, payloads[0]))
+    assert switched.source is second and switched._vp8 is not None
+
+    def forward(slot: Slot, stream: PublishedStream) -> Any:
+        position = [1]
+
+        def run() -> None:
+            base = position[0]
+            for i, payload in enumerate(payloads):
+                seq = (base + i) & 0xFFFF
+                slot.forward(stream, codec, seq, seq * 3000, False, payload, None, False)
+            position[0] = base + count
+
+        return run
+
+    figures = _ns_per_packet(
+        {
+            "header_rewrite_ns": header,
+            "vp8_renumber_ns": pictures,
+            "slot_forward_first_source_ns": forward(unswitched, first),
+            "slot_forward_after_switch_ns": forward(switched, second),
+        },
+        count,
+        repeat,
+    )
+    assert unswitched_out.rtp == switched_out.rtp == 2 + count * repeat  # all went out
+    result: dict[str, Any] = {k: round(v) for k, v in figures.items()}
+    result["packets"] = count
+    result["payload_bytes_mean"] = round(statistics.mean(len(p) for p in payloads))
+    result["ratio_renumber_over_header"] = round(
+        figures["vp8_renumber_ns"] / figures["header_rewrite_ns"], 2
+    )
+    result["ratio_forward_after_switch_over_first_source"] = round(
+        figures["slot_forward_after_switch_ns"] / figures["slot_forward_first_source_ns"], 2
+    )
+    result["machine_load_average"] = round(os.getloadavg()[0], 1)
+    return result
+
+
+def _ns_per_packet(runs: dict[str, Any], count: int, repeat: int) -> dict[str, float]:
+    """Best of ``repeat`` rounds of each run (each handles ``count`` packets), in ns.
+
+    The runs take turns within a round, so a busy moment of the machine hits them alike."""
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(repeat):
+        for name, run in runs.items():
+            best[name] = min(best[name], timeit.timeit(run, number=1))
+    return {name: seconds / count * 1e9 for name, seconds in best.items()}
+
+
 def _per_frame(cpu: float, frames: int) -> float | None:
     return round(1000 * cpu / frames, 4) if frames else None
 
@@ -363,8 +513,15 @@ def main() -> None:
     )
     parser.add_argument("--lesson", type=int, default=100, help="participants; 0 skips")
     parser.add_argument("--skip-relay", action="store_true")
+    parser.add_argument(
+        "--micro", action="store_true", help="only the per-packet rewrite costs (in-process)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    rewrite = measure_rewrite()
+    print(json.dumps({"rewrite": rewrite}), flush=True)
+    if args.micro:
+        return
     # aioice gives each consent check one try with a 0.5 s timeout and drops the
     # connection after 6 misses; browsers wait 30 s for any answer. With a hundred
     # peers in this process on a busy 2-core machine the strict rule cut publishers

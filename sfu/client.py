@@ -46,9 +46,13 @@ class SlotCounter:
         self.ssrcs: set[int] = set()
         self.latencies: list[float] = []
         self.first_frame_at: float | None = None
+        # Set to a list to keep every packet (tests that look into payloads).
+        self.record: list[RtpPacket] | None = None
 
     def on_rtp(self, packet: RtpPacket) -> None:
         self.packets += 1
+        if self.record is not None:
+            self.record.append(packet)
         self.ssrcs.add(packet.ssrc)
         if packet.marker:
             self.frames += 1

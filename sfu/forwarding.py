@@ -5,8 +5,10 @@ as its RTP arrives after SRTP. A :class:`Slot` is one receive transceiver of one
 subscriber; it carries at most one published stream at a time and rewrites what it
 forwards into its own continuous RTP stream: its SSRC, the payload type and header
 extension ids the subscriber negotiated, and sequence numbers and timestamps offset so
-that a change of source looks like one stream to the subscriber. Video switches wait
-for a keyframe of the new source, which the slot requests. Nothing is decoded.
+that a change of source looks like one stream to the subscriber (for VP8 also the
+PictureID and TL0PICIDX in the payload descriptor, ``sfu.rtp.Vp8Pictures``). Video
+switches wait for a keyframe of the new source, which the slot requests. Nothing is
+decoded.
 
 The slot keeps the last packets it sent, to answer the subscriber's NACKs, and writes
 sender reports. Keyframe requests (PLI) go to the publisher's media SSRC, never its RTX
@@ -44,9 +46,11 @@ from sfu.metrics import ForwardingStats
 from sfu.rtp import (
     SEQ_MOD,
     TS_MOD,
+    Vp8Pictures,
     encode_rtp,
     is_keyframe_start,
     one_byte_extensions,
+    rtp_payload,
     seq_newer,
     unwrap_rtx,
 )
@@ -269,6 +273,7 @@ class Slot:
         self._last_ts = random.randrange(TS_MOD)
         self._last_time: float | None = None
         self._clock_rate = 90000 if kind == "video" else 48000
+        self._vp8: Vp8Pictures | None = None
         self.packets_sent = 0
         self.octets_sent = 0
 
@@ -358,17 +363,25 @@ class Slot:
             self._ts_offset = (self._last_ts + gap - timestamp) % TS_MOD
             self._first_seq = seq
             self._clock_rate = codec.clock_rate
+            # VP8 picture numbers go on from those of the last packet sent, if any.
+            self._vp8 = None
+            last = self._history[self._last_seq % HISTORY_SIZE]
+            if last is not None and last[0] == self._last_seq and codec.mime_type == "video/vp8":
+                self._vp8 = Vp8Pictures.continuing(rtp_payload(last[1]))
         elif seq != self._first_seq and not seq_newer(seq, self._first_seq):
             return  # older than the switch point: would collide with the previous source
         out_seq = (seq + self._seq_offset) % SEQ_MOD
         out_ts = (timestamp + self._ts_offset) % TS_MOD
+        body: bytes | bytearray = payload
+        if self._vp8 is not None and codec.mime_type == "video/vp8":
+            body = self._vp8.rewrite(payload)
         if audio_level is not None and self._audio_level_id:
             extensions = one_byte_extensions(
                 [*self._fixed_elements, (self._audio_level_id, bytes((audio_level & 0x7F,)))]
             )
         else:
             extensions = self._fixed_extensions
-        data = encode_rtp(payload_type, out_seq, out_ts, self.ssrc, marker, payload, extensions)
+        data = encode_rtp(payload_type, out_seq, out_ts, self.ssrc, marker, body, extensions)
         self._history[out_seq % HISTORY_SIZE] = (out_seq, data)
         if seq_newer(out_seq, self._last_seq):
             self._last_seq = out_seq
@@ -376,7 +389,7 @@ class Slot:
             self._last_time = self._clock()
         if writer.send_rtp(data):
             self.packets_sent += 1
-            self.octets_sent += len(payload)
+            self.octets_sent += len(body)
             stats = self._stats
             if self.kind == "video":
                 stats.packets_video += 1

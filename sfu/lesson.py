@@ -296,6 +296,16 @@ class Lesson:
         for name in ("locked", "waiting_room", "students_may_share_screen"):
             if name in message:
                 setattr(self.settings, name, bool(message[name]))
+        if self.waiting and not self.settings.waiting_room and not self.settings.locked:
+            # Newcomers now walk in, so those already waiting do too (up to the limit).
+            limit = self._config.lesson.participants
+            for waiting in list(self.waiting.values()):
+                if decide_admit_from_waiting(
+                    locked=False, count=len(self.participants), limit=limit
+                ):
+                    break
+                self._admit(waiting)
+            self._send_waiting_room()
         for p in list(self.participants.values()):
             self._enforce_screen(p)
         self._broadcast({"type": "lesson_updated", "lesson": self._lesson_object()})

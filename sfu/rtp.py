@@ -1,8 +1,10 @@
-"""RTP wire helpers for forwarding: header writing, keyframe detection, RTX unwrapping.
+"""RTP wire helpers for forwarding: header writing, keyframe detection, RTX unwrapping,
+VP8 picture numbering.
 
 The forwarder never decodes media. It only looks at the codec's payload descriptor to
 tell where a keyframe starts (VP8: RFC 7741; H.264: RFC 6184) so a subscriber switching
-to another source starts on a decodable picture.
+to another source starts on a decodable picture, and rewrites VP8's PictureID and
+TL0PICIDX so that the pictures of several sources number as one stream.
 """
 
 import struct
@@ -12,6 +14,8 @@ RTP_HEADER: Final = struct.Struct("!BBHII")
 ONE_BYTE_PROFILE: Final = 0xBEDE
 SEQ_MOD: Final = 1 << 16
 TS_MOD: Final = 1 << 32
+PICTURE_ID_MOD: Final = 1 << 15
+TL0PICIDX_MOD: Final = 1 << 8
 
 _H264_KEY_NALS: Final = frozenset((5, 7))  # IDR slice, SPS
 
@@ -22,7 +26,7 @@ def encode_rtp(
     timestamp: int,
     ssrc: int,
     marker: bool,
-    payload: bytes,
+    payload: bytes | bytearray,
     extensions: bytes = b"",
 ) -> bytes:
     """An RTP packet; ``extensions`` is a ready one-byte-header block (see below)."""
@@ -111,3 +115,129 @@ def unwrap_rtx(payload: bytes) -> tuple[int, bytes] | None:
 def seq_newer(a: int, b: int) -> bool:
     """Sequence number ``a`` comes after ``b`` (modulo 2^16)."""
     return a != b and ((a - b) % SEQ_MOD) < 0x8000
+
+
+def rtp_payload(packet: bytes) -> bytes:
+    """The payload of an RTP packet (after CSRCs and the header extension block)."""
+    offset = 12 + 4 * (packet[0] & 0x0F)
+    if packet[0] & 0x10 and len(packet) >= offset + 4:
+        offset += 4 + 4 * ((packet[offset + 2] << 8) | packet[offset + 3])
+    return packet[offset:]
+
+
+def vp8_picture_numbers(payload: bytes) -> tuple[int | None, int | None]:
+    """(PictureID, TL0PICIDX) of a VP8 payload descriptor, each None when absent."""
+    if len(payload) < 3 or not payload[0] & 0x80:
+        return None, None
+    flags = payload[1]
+    pos = 2
+    picture_id = None
+    if flags & 0x80:
+        if payload[2] & 0x80:
+            if len(payload) < 4:
+                return None, None
+            picture_id = ((payload[2] & 0x7F) << 8) | payload[3]
+            pos = 4
+        else:
+            picture_id = payload[2]
+            pos = 3
+    tl0picidx = None
+    if flags & 0x40:
+        if len(payload) <= pos:
+            return None, None
+        tl0picidx = payload[pos]
+    return picture_id, tl0picidx
+
+
+class Vp8Pictures:
+    """Renumbers VP8 PictureID and TL0PICIDX (RFC 7741 §4.2) of a source that follows
+    another one in the same outgoing stream, so the numbers go on without a jump.
+
+    Every source numbers its pictures from its own random start. A slot that switches
+    to a new source (on a keyframe) makes one of these with :meth:`continuing` from the
+    last packet it sent: the new source's first PictureID becomes one more than the last
+    one sent, its first TL0PICIDX one more than the last one sent (a keyframe is a
+    base-layer picture), and every later packet of the source gets the same offsets. A
+    slot's first source needs none and is forwarded untouched.
+
+    A 7-bit PictureID (it wraps at 128) is unwrapped against the source's newest one and
+    written in the 15-bit form, so such a packet grows by one byte. Nothing else in the
+    payload changes; a payload too short for what its flags announce is returned as it
+    is. A retransmitted packet gets the numbers it had the first time.
+    """
+
+    __slots__ = ("_pid_last", "_pid_newest", "_pid_offset", "_tl0_last", "_tl0_offset")
+
+    def __init__(self, last_picture_id: int | None, last_tl0picidx: int | None) -> None:
+        # The numbers last sent (None: do not touch that field), then, once the new
+        # source's first number is seen, the offset its numbers get (-1 until then).
+        self._pid_last = last_picture_id
+        self._pid_offset = -1
+        self._pid_newest = 0  # the source's newest PictureID, for unwrapping 7-bit ones
+        self._tl0_last = last_tl0picidx
+        self._tl0_offset = -1
+
+    @classmethod
+    def continuing(cls, previous: bytes) -> "Vp8Pictures | None":
+        """Numbers that go on from ``previous`` (the last payload sent), if it had any."""
+        picture_id, tl0picidx = vp8_picture_numbers(previous)
+        if picture_id is None and tl0picidx is None:
+            return None
+        return cls(picture_id, tl0picidx)
+
+    def rewrite(self, payload: bytes) -> bytes | bytearray:
+        if len(payload) < 4 or not payload[0] & 0x80:  # no X: no extension fields
+            return payload
+        flags = payload[1]
+        pos = 2
+        pid_out = -1
+        if flags & 0x80 and self._pid_last is not None:  # I: PictureID
+            high = payload[2]
+            if high & 0x80:
+                value = ((high & 0x7F) << 8) | payload[3]
+                pos = 4
+            else:
+                value = high
+                pos = 3
+            offset = self._pid_offset
+            if offset < 0:
+                offset = self._pid_offset = (self._pid_last + 1 - value) & 0x7FFF
+            elif pos == 3:
+                delta = (value - self._pid_newest) & 0x7F
+                value = (self._pid_newest + delta - (128 if delta >= 64 else 0)) & 0x7FFF
+            self._pid_newest = value
+            pid_out = (value + offset) & 0x7FFF
+            if pos == 4 and not flags & 0x40:  # what browsers send: 15 bits, no TL0PICIDX
+                data = bytearray(payload)
+                data[2] = 0x80 | pid_out >> 8
+                data[3] = pid_out & 0xFF
+                return data
+        elif flags & 0x80:
+            pos = 4 if payload[2] & 0x80 else 3
+        tl0_out = -1
+        if flags & 0x40 and self._tl0_last is not None:  # L: TL0PICIDX
+            if len(payload) <= pos:
+                return payload
+            value = payload[pos]
+            offset = self._tl0_offset
+            if offset < 0:
+                offset = self._tl0_offset = (self._tl0_last + 1 - value) & 0xFF
+            tl0_out = (value + offset) & 0xFF
+        if pid_out < 0 and tl0_out < 0:
+            return payload
+        if pid_out >= 0 and pos == 3:  # a 7-bit PictureID: the 15-bit form in its place
+            data = bytearray(payload[:2])
+            data += bytes((0x80 | pid_out >> 8, pid_out & 0xFF))
+            rest = 3
+            if tl0_out >= 0:
+                data.append(tl0_out)
+                rest = 4
+            data += memoryview(payload)[rest:]
+            return data
+        data = bytearray(payload)
+        if pid_out >= 0:
+            data[2] = 0x80 | pid_out >> 8
+            data[3] = pid_out & 0xFF
+        if tl0_out >= 0:
+            data[pos] = tl0_out
+        return data

@@ -276,3 +276,151 @@ async def test_a_lesson_from_start_to_attendance_in_chromium(
     assert set(present) == {room.teacher.user_id, student.user_id}
     assert present[student.user_id]["last_leave"] is not None
     assert [a["user_id"] for a in report["absent"]] == [room.students[1].user_id]
+
+
+@pytest.fixture(scope="module")
+def waiting_class(hs: RunningHomeserver) -> ClassRoom:
+    """A room of its own (the first journey bans its student from the other one)."""
+    return asyncio.run(make_class_room(hs, students=2))
+
+
+async def sign_in(page: Any, url: str, user: User) -> None:
+    """The standalone page's form: the Matrix user name and password."""
+    await page.goto(url)
+    await page.wait_for_selector("#signin:not([hidden])")
+    await page.fill("#user", user.localpart)
+    await page.fill("#password", user.password)
+    await page.click("#signin-button")
+
+
+async def label_of(page: Any, control: str) -> str:
+    script = f"document.querySelector('{control}').parentElement.textContent"
+    return str(await page.evaluate(script))
+
+
+async def test_teacher_locks_the_lesson_and_runs_the_waiting_room_in_chromium(
+    hs: RunningHomeserver, waiting_class: ClassRoom, sfu: str
+) -> None:
+    """Lock: a student is told and kept out. Waiting room: one admitted, one refused."""
+    room = waiting_class
+    first, second = room.students
+    room_path = urllib.parse.quote(room.room_id, safe="")
+    url = f"{sfu}/lesson/{room_path}?" + urllib.parse.urlencode({"hs": hs.base_url})
+    async with chromium() as browser:
+        teacher_ctx = await browser.new_context(locale="ru-RU")
+        teacher = await teacher_ctx.new_page()
+        await sign_in(teacher, url, room.teacher)
+        await poll(teacher, "document.querySelector('#status').dataset.state === 'connected'")
+        await poll(teacher, "!!window.parta.conn.published.camera")
+        # The panel's lock and waiting-room switches, in Russian and in English.
+        assert await teacher.is_visible("#teacher")
+        assert (await label_of(teacher, "#lock")).strip() == "Закрыть урок для новых участников"
+        assert (await label_of(teacher, "#waiting-room")).strip() == "Зал ожидания"
+        await teacher.select_option("#lang", "en")
+        assert (await label_of(teacher, "#lock")).strip() == "Lock the lesson for newcomers"
+        assert (await label_of(teacher, "#waiting-room")).strip() == "Waiting room"
+        assert await teacher.text_content("#teacher h2") == "Teacher's panel"
+        await teacher.select_option("#lang", "ru")
+        assert await teacher.text_content("#teacher h2") == "Панель учителя"
+
+        # Locked: the student is told so in Russian and does not get in.
+        await teacher.click("#lock")
+        await poll(teacher, "window.parta.conn.lesson.locked === true")
+        assert "Урок закрыт" in (await teacher.text_content("#count") or "")
+        first_ctx = await browser.new_context(locale="ru-RU")
+        student = await first_ctx.new_page()
+        await sign_in(student, url, first)
+        text = await poll(
+            student,
+            "!document.querySelector('#message').hidden && "
+            "document.querySelector('#message-text').textContent",
+        )
+        assert text.startswith("Учитель закрыл вход в урок."), text
+        assert "/" not in text  # the page's language only, not the SFU's "ru / en"
+        assert await student.is_hidden("#lesson")
+        assert await student.is_hidden("#waiting")
+        assert await student.is_visible("#rejoin")
+        assert await teacher.evaluate("window.parta.conn.participants.size") == 1
+
+        # Open again, with the waiting room on: the student waits on a screen saying so.
+        await teacher.click("#lock")
+        await poll(teacher, "window.parta.conn.lesson.locked === false")
+        await teacher.click("#waiting-room")
+        await poll(
+            teacher,
+            "!window.parta.conn.lesson.locked && window.parta.conn.lesson.waiting_room",
+        )
+        await student.click("#rejoin")
+        await student.wait_for_selector("#waiting:not([hidden])")
+        assert await student.text_content("#waiting h1") == "Зал ожидания"
+        assert "Учитель скоро впустит вас" in (await student.text_content("#waiting p") or "")
+        assert await student.is_hidden("#lesson")
+        second_ctx = await browser.new_context(locale="ru-RU")
+        other = await second_ctx.new_page()
+        await sign_in(other, url, second)
+        await other.wait_for_selector("#waiting:not([hidden])")
+
+        # Both wait in the teacher's panel, by name, with admit and deny in her language.
+        waiting = "#waiting-list li[data-participant]"
+        await poll(teacher, f"document.querySelectorAll('{waiting}').length === 2")
+        # One gives up waiting and leaves the teacher's list, then comes back.
+        assert await other.text_content("#waiting-leave") == "Не ждать"
+        await other.click("#waiting-leave")
+        await poll(teacher, f"document.querySelectorAll('{waiting}').length === 1")
+        assert await other.is_hidden("#waiting")
+        assert await other.text_content("#message-text") == "Вы вышли из урока."
+        await other.click("#rejoin")
+        await other.wait_for_selector("#waiting:not([hidden])")
+        await poll(teacher, f"document.querySelectorAll('{waiting}').length === 2")
+        names = await teacher.eval_on_selector_all(
+            f"{waiting} .name", "nodes => nodes.map(n => n.textContent)"
+        )
+        assert sorted(names) == ["Ученик 1", "Ученик 2"]
+        assert await teacher.text_content("#waiting-box h3") == "Ждут входа"
+        buttons = f"{waiting} button"
+        labels = await teacher.eval_on_selector_all(buttons, "b => b.map(n => n.textContent)")
+        assert labels == ["Впустить", "Отказать"] * 2
+        await teacher.select_option("#lang", "en")
+        labels = await teacher.eval_on_selector_all(buttons, "b => b.map(n => n.textContent)")
+        assert labels == ["Admit", "Deny"] * 2
+        assert await teacher.text_content("#waiting-box h3") == "Waiting to join"
+        await teacher.select_option("#lang", "ru")
+        # Nobody waiting is in the lesson yet.
+        assert await teacher.evaluate("window.parta.conn.participants.size") == 1
+
+        # Admitted: the student is in and decodes the teacher's camera.
+        row = f"{waiting}:has(.name:text-is('{{}}'))"
+        await teacher.click(row.format("Ученик 1") + " button[data-action='admit']")
+        await poll(student, "document.querySelector('#status').dataset.state === 'connected'")
+        assert await student.is_hidden("#waiting")
+        assert await student.is_visible("#lesson")
+        await poll(
+            student,
+            "Object.values(window.parta.conn.assignments).some(a => a && a.source === 'camera')",
+        )
+        await poll(student, "window.parta.conn.receiveStats().then(s => s.framesDecoded > 0)")
+        decoded = await frames_decoded(student)
+        await poll(
+            student,
+            f"window.parta.conn.receiveStats().then(s => s.framesDecoded > {decoded + 30})",
+        )
+        first_row = f"#people li[data-user='{first.user_id}']"
+        await poll(teacher, f'!!document.querySelector("{first_row}")')
+
+        # Refused: the other student is told so and stays out.
+        await teacher.click(row.format("Ученик 2") + " button[data-action='deny']")
+        text = await poll(
+            other,
+            "!document.querySelector('#message').hidden && "
+            "document.querySelector('#message-text').textContent",
+        )
+        assert text == "Учитель не впустил вас в урок."
+        assert await other.is_hidden("#waiting")
+        assert await other.is_hidden("#lesson")
+        await poll(teacher, "document.querySelector('#waiting-box').hidden")
+        people = await teacher.eval_on_selector_all(
+            "#people li", "nodes => nodes.map(n => n.dataset.user)"
+        )
+        assert sorted(people) == sorted([room.teacher.user_id, first.user_id])
+        for ctx in (teacher_ctx, first_ctx, second_ctx):
+            await ctx.close()

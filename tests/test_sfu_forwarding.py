@@ -189,6 +189,32 @@ def test_switching_source_keeps_one_continuous_stream() -> None:
     assert second.consumers == [slot]
 
 
+def vp8_with_picture_id(picture_id: int, key: bool) -> bytes:
+    """X and I bits, a 15-bit PictureID, then a key or delta frame's first byte."""
+    return bytes((0x90, 0x80, 0x80 | picture_id >> 8, picture_id & 0xFF)) + (
+        VP8_KEY[1:] if key else b"\x01\x00"
+    )
+
+
+def test_switching_source_continues_vp8_picture_ids() -> None:
+    clock, stats = FakeClock(), ForwardingStats()
+    first, _ = make("video", clock, stats)
+    second, _ = make("video", clock, stats)
+    out = RecordingWriter()
+    slot = Slot("3", "video", 0x5107, stats, clock)
+    slot.start(send_parameters("video", 120), out)
+    slot.assign(first)
+    first.on_rtp(rtp(500, 1000, vp8_with_picture_id(32766, key=True)))
+    first.on_rtp(rtp(501, 4000, vp8_with_picture_id(32767, key=False)))
+    slot.assign(second)
+    second.on_rtp(rtp(9000, 50, vp8_with_picture_id(1200, key=True), marker=False))
+    second.on_rtp(rtp(9001, 50, vp8_with_picture_id(1200, key=False)))
+    second.on_rtp(rtp(9002, 3050, vp8_with_picture_id(1201, key=False)))
+    pictures = [((p.payload[2] & 0x7F) << 8) | p.payload[3] for p in out.packets()]
+    assert pictures == [32766, 32767, 0, 0, 1]
+    assert [p.payload[4:] for p in out.packets()][2] == VP8_KEY[1:]
+
+
 def test_nack_is_answered_from_the_buffer_and_pli_is_rate_limited() -> None:
     clock, stats = FakeClock(), ForwardingStats()
     stream, publisher = make("video", clock, stats)

@@ -7,6 +7,8 @@ checking it is still alive.
 
 import asyncio
 import functools
+import itertools
+import struct
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -15,6 +17,8 @@ from typing import Any
 import aiohttp
 import av
 import pytest
+from aiortc.codecs.vpx import VpxPayloadDescriptor
+from aiortc.rtp import RtpPacket
 
 from parta_common.roles import Role
 from parta_common.tokens import sign_viewer_link
@@ -365,3 +369,102 @@ async def test_waiting_room_lock_and_screen_share_permission(
         )
     )
     assert update["participant"]["may_share_screen"] is True
+
+
+async def test_turning_the_waiting_room_off_lets_those_waiting_in(
+    sfu: RunningSfu, room: str, clients: list[LessonClient]
+) -> None:
+    teacher = await join(sfu, room, clients, "teacher", Role.TEACHER)
+    await teacher.send({"type": "set_lesson", "waiting_room": True})
+    await teacher.wait_for(lambda m: m["type"] == "lesson_updated" and m["lesson"]["waiting_room"])
+    waiting = [LessonClient(sfu.url, room, token(f"w{i}", room=room)) for i in range(LIMIT)]
+    clients.extend(waiting)
+    for client in waiting:
+        assert (await client.connect())["type"] == "waiting_for_admission"
+    await teacher.wait_for(lambda m: m["type"] == "waiting_room" and len(m["queue"]) == LIMIT)
+    mark = teacher.mark()
+    await teacher.send({"type": "set_lesson", "waiting_room": False})
+    # The lesson holds LIMIT with the teacher: all but the last one get in, in order.
+    for client in waiting[:-1]:
+        assert (await client.wait_for(lambda m: m["type"] == "joined"))["lesson"][
+            "waiting_room"
+        ] is False
+    queue = await teacher.wait_for(lambda m: m["type"] == "waiting_room", since=mark)
+    assert [p["user_id"] for p in queue["queue"]] == ["@w3:school.test"]
+    assert waiting[-1].joined is None
+    assert sfu.alive(), sfu.log_text()
+
+
+def vp8_size(payload: bytes) -> tuple[int, int] | None:
+    """(width, height) from a packet that starts a VP8 keyframe, else None."""
+    descriptor, frame = VpxPayloadDescriptor.parse(payload)
+    if not descriptor.partition_start or len(frame) < 10 or frame[0] & 0x01:
+        return None
+    assert frame[3:6] == b"\x9d\x01\x2a"
+    width, height = struct.unpack_from("<HH", frame, 6)
+    return width & 0x3FFF, height & 0x3FFF
+
+
+async def test_a_slot_switch_continues_vp8_picture_ids(
+    sfu: RunningSfu, room: str, clients: list[LessonClient]
+) -> None:
+    """One video slot shows three cameras in turn; PictureIDs count on without a jump.
+
+    Each camera's aiortc encoder numbers its pictures from a random start; the cameras
+    have different sizes, so the keyframes show whose pictures the slot carries."""
+    clips = {
+        size: encode_vp8_clip(frames=20, width=size[0], height=size[1])
+        for size in ((320, 240), (160, 120), (240, 176))
+    }
+    viewer = await join(sfu, room, clients, "viewer")
+    await viewer.start_media({}, video_slots=1, audio_slots=0, decode=False)
+    [counter] = viewer.counters.values()
+    record: list[RtpPacket] = []
+    counter.record = record
+
+    def frames_after(mark: int, frames: int) -> Callable[[], bool]:
+        return lambda: sum(p.marker for p in record[mark:]) >= frames
+
+    first = await join(sfu, room, clients, "first")
+    await first.start_media({"camera": ClipTrack("video", clips[320, 240], 30)}, 0, 0)
+    await viewer.wait_for(shows(first.id, "camera"))
+    await poll(frames_after(0, 15))
+    second = await join(sfu, room, clients, "second")
+    await second.start_media({"camera": ClipTrack("video", clips[160, 120], 30)}, 0, 0)
+    # The slot keeps the first camera (join order) until it goes away.
+    await first.close()
+    await viewer.wait_for(shows(second.id, "camera"))
+    await poll(lambda: any(vp8_size(p.payload) == (160, 120) for p in record))
+    await poll(frames_after(len(record), 15))
+    # A teacher's camera outranks a student's.
+    teacher = await join(sfu, room, clients, "teacher", Role.TEACHER)
+    await teacher.start_media({"camera": ClipTrack("video", clips[240, 176], 30)}, 0, 0)
+    await viewer.wait_for(shows(teacher.id, "camera"))
+    await poll(lambda: any(vp8_size(p.payload) == (240, 176) for p in record))
+    await poll(frames_after(len(record), 15))
+
+    # In sequence order (duplicates, e.g. NACK answers, once).
+    by_seq: dict[int, RtpPacket] = {}
+    base = record[0].sequence_number
+    position = 0
+    for packet in record:
+        delta = (packet.sequence_number - base) % 65536
+        position += delta - 65536 if delta >= 32768 else delta
+        base = packet.sequence_number
+        by_seq.setdefault(position, packet)
+    ordered = sorted(by_seq.items())
+    sizes = [size for _, p in ordered if (size := vp8_size(p.payload)) is not None]
+    changes = [size for size, before in zip(sizes, [None, *sizes], strict=False) if size != before]
+    assert changes == [(320, 240), (160, 120), (240, 176)], changes
+    for (seq_a, a), (seq_b, b) in itertools.pairwise(ordered):
+        id_a = VpxPayloadDescriptor.parse(a.payload)[0].picture_id
+        id_b = VpxPayloadDescriptor.parse(b.payload)[0].picture_id
+        assert id_a is not None and id_b is not None
+        step = (id_b - id_a) % 32768
+        if b.timestamp == a.timestamp:
+            assert step == 0, (seq_a, id_a, seq_b, id_b)
+        elif seq_b == seq_a + 1:
+            assert step == 1, (seq_a, id_a, seq_b, id_b)
+        else:  # packets lost on the way: at most one picture per missing packet
+            assert 1 <= step <= seq_b - seq_a, (seq_a, id_a, seq_b, id_b)
+    assert sfu.alive(), sfu.log_text()

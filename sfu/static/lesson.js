@@ -81,6 +81,13 @@ function hideMessage() {
   $("message").hidden = true;
 }
 
+/** A refusal from the SFU in the page's language (its own message, ru / en, otherwise). */
+function refusalText(error) {
+  const key = `refused_${error?.code}`;
+  const text = t(key);
+  return text !== key ? text : error?.message || error?.code || t("error");
+}
+
 function errorText(error) {
   if (error instanceof MatrixError || error instanceof SignallingError) {
     return error.message;
@@ -273,7 +280,7 @@ async function joinLesson() {
   }
   const conn = new LessonConnection(socketUrl(location.href, page.roomId), page.grant.token);
   page.conn = conn;
-  conn.addEventListener("waiting", () => status("waiting_room"));
+  conn.addEventListener("waiting", showWaiting);
   conn.addEventListener("state", render);
   conn.addEventListener("slots", renderStage);
   conn.addEventListener("speakers", renderStage);
@@ -286,25 +293,50 @@ async function joinLesson() {
     await conn.connect();
   } catch (error) {
     for (const track of Object.values(tracks)) track?.stop();
+    $("waiting").hidden = true;
+    if (page.leaving) return;
     status("error");
-    showMessage(errorText(error), { rejoin: error.code !== "removed" && error.code !== "banned" });
+    let text = error instanceof SignallingError ? refusalText(error) : errorText(error);
+    if (error.code === "closed") text = t("disconnected");
+    showMessage(text, { rejoin: !["removed", "banned", "denied"].includes(error.code) });
     return;
   }
+  $("waiting").hidden = true;
+  hideMessage();
   $("lesson").hidden = false;
   status("connected");
   setupControls();
+  // Students come in with the microphone off; the teacher speaks first. Off before it is
+  // published, so not a moment of it goes out (and the button never shows it on).
+  if (tracks.microphone && !grants.moderate) {
+    tracks.microphone.enabled = false;
+    conn.setMuted("microphone", true);
+  }
   await conn.startMedia(tracks);
-  // Students come in with the microphone off; the teacher speaks first.
-  if (tracks.microphone && !grants.moderate) conn.setMuted("microphone", true);
   showLocalPreview(tracks.camera);
   render();
 }
 
+/** The SFU seated us in the waiting room: a screen saying so until the teacher decides. */
+function showWaiting() {
+  status("waiting_room");
+  hideMessage();
+  $("waiting").hidden = false;
+  $("waiting-leave").onclick = () => {
+    page.leaving = true;
+    page.conn?.leave();
+    $("waiting").hidden = true;
+    status("left");
+    showMessage(t("left"), { rejoin: true });
+  };
+}
+
 function onClosed({ error }) {
   if (page.leaving) return;
-  status("disconnected");
+  $("waiting").hidden = true;
+  status(error ? "error" : "disconnected");
   if (error) {
-    showMessage(error.message || error.code, {
+    showMessage(refusalText(error), {
       rejoin: !["removed", "banned", "denied"].includes(error.code),
     });
   } else {
@@ -427,7 +459,8 @@ function render() {
   renderTeacher();
   renderStage();
   const lesson = page.conn?.lesson;
-  $("count").textContent = lesson ? t("count", { count: lesson.count, limit: lesson.limit }) : "";
+  const count = lesson ? t("count", { count: lesson.count, limit: lesson.limit }) : "";
+  $("count").textContent = lesson?.locked ? `${count} · ${t("lesson_locked_hint")}` : count;
 }
 
 function nameOf(participantId) {
@@ -569,8 +602,16 @@ function renderTeacher() {
         "li",
         { "data-participant": p.id },
         el("span", { class: "name" }, p.name),
-        el("button", { type: "button", class: "small", onclick: () => conn.send({ type: "admit", participant_id: p.id }) }, t("admit")),
-        el("button", { type: "button", class: "small danger", onclick: () => conn.send({ type: "deny", participant_id: p.id }) }, t("deny")),
+        el(
+          "button",
+          { type: "button", class: "small", "data-action": "admit", onclick: () => conn.send({ type: "admit", participant_id: p.id }) },
+          t("admit"),
+        ),
+        el(
+          "button",
+          { type: "button", class: "small danger", "data-action": "deny", onclick: () => conn.send({ type: "deny", participant_id: p.id }) },
+          t("deny"),
+        ),
       ),
     );
   }
