@@ -182,6 +182,12 @@ class ModuleClient:
         )
         return _list(data, "members")
 
+    async def new_sign_in_code(self, as_user: str, school_id: str, user_id: str) -> dict[str, Any]:
+        data: dict[str, Any] = await self.request(
+            "POST", f"/schools/{_q(school_id)}/members/{_q(user_id)}/sign_in_code", as_user
+        )
+        return data
+
     async def remove_member(self, as_user: str, school_id: str, user_id: str) -> None:
         await self.request("DELETE", f"/schools/{_q(school_id)}/members/{_q(user_id)}", as_user)
 

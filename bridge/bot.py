@@ -47,6 +47,7 @@ HELP = """Я школьный бот Parta. Команды (по-русски и
 • трансляция [7А] Название — трансляция со ссылкой для зрителей (broadcast …)
 • запланировано — что ждёт отправки (scheduled); отменить <номер> (cancel <id>)
 • код <код> или просто код — принять приглашение (code <code>)
+• новый код @логин:сервер (администратор) — новый код для входа взамен потерянного (new code …)
 • ZIP-файл OneRoster (администратор) — импорт списков школы: я пришлю план, ответьте «да»
 Ночью (по умолчанию 21:00–08:00) запланированное ждёт утра.
 
@@ -470,6 +471,17 @@ class SchoolBot:
         return (
             "Нет такого запланированного сообщения (или оно уже отправлено) "
             "/ No such scheduled message (or it was already sent)"
+        )
+
+    async def cmd_new_code(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        school = await self._school(sender, room_id)
+        [user_id] = command.users
+        result = await self.module.new_sign_in_code(sender, school["school_id"], user_id)
+        return (
+            f"Новый код для входа {user_id}: {result.get('code')}\n"
+            f"Логин — {user_id}, код вводится вместо пароля; действует до "
+            f"{_local_time(result.get('expires_at'), self.tz)}. Старый код больше не действует. "
+            f"/ New sign-in code (use it as the password); the old one no longer works."
         )
 
     async def cmd_code(self, command: Command, room_id: RoomID, sender: UserID) -> str:

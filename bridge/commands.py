@@ -30,6 +30,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "broadcast": ("трансляция", "broadcast"),
     "scheduled": ("запланировано", "scheduled"),
     "cancel": ("отменить", "cancel"),
+    # Before «code»: «код для входа …» must not be read as «код …».
+    "new_code": ("новый код", "код для входа", "new code", "sign-in code"),
     "code": ("код", "code", "redeem"),
     "confirm": ("да", "yes", "подтверждаю", "confirm"),
     "reject": ("нет", "no", "отмена"),
@@ -194,6 +196,14 @@ def _arguments(name: str, rest: str, now: datetime.datetime, tz: zoneinfo.ZoneIn
         return Command(name, role=role, class_name=cls)
     if name == "members":
         return Command(name, class_name=_find_class(words))
+    if name == "new_code":
+        users = tuple(w for w in words if _USER.match(w))
+        if len(users) != 1:
+            raise CommandError(
+                "Укажите логин, например: новый код @ivanov:school.ru "
+                "/ Name the login, e.g.: new code @ivanov:school.ru"
+            )
+        return Command(name, users=users)
     if name == "link_parent":
         users = tuple(w for w in words if _USER.match(w))
         if len(users) != 2:

@@ -115,6 +115,21 @@ NOT_A_STUDENT = Message(
     ru="Код для родителя может получить только ученик этой школы.",
     en="Only a student of this school can get a code for their parent.",
 )
+NOT_A_MEMBER = Message(
+    ru="{user_id} не состоит в этой школе.", en="{user_id} is not a member of this school."
+)
+CODE_NOT_IMPORTED = Message(
+    ru="Эта учётная запись создана не импортом списков: у неё нет кода для входа. "
+    "Если пароль забыт, его сбрасывает администратор сервера.",
+    en="This account was not made by a roster import, so it has no sign-in code. "
+    "A forgotten password is reset by the server's administrator.",
+)
+CODE_HAS_PASSWORD = Message(
+    ru="Человек уже задал свой пароль, код для входа ему не нужен. "
+    "Если пароль забыт, его сбрасывает администратор сервера.",
+    en="This person has already set a password of their own and needs no sign-in code. "
+    "A forgotten password is reset by the server's administrator.",
+)
 USERNAME_TAKEN = Message(
     ru="Имя {user_id} уже занято другой учётной записью; выберите другое.",
     en="The name {user_id} already belongs to another account; choose another.",

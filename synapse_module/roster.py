@@ -277,6 +277,7 @@ class Roster:
         ("POST", "/schools/([^/]+)/members/batch", "post_members_batch"),
         ("PUT", "/schools/([^/]+)/members/([^/]+)", "put_member"),
         ("DELETE", "/schools/([^/]+)/members/([^/]+)", "delete_member"),
+        ("POST", "/schools/([^/]+)/members/([^/]+)/sign_in_code", "post_sign_in_code"),
         ("POST", "/schools/([^/]+)/invites", "post_invite"),
         ("GET", "/schools/([^/]+)/invites", "get_invites"),
         ("DELETE", "/schools/([^/]+)/invites/([^/]+)", "delete_invite"),
@@ -1547,6 +1548,36 @@ class Roster:
             bcrypt.checkpw, password.encode("utf-8"), stored.encode("ascii")
         )
         return (user_id.lower(), None) if ok else None
+
+    async def post_sign_in_code(
+        self, request: SynapseRequest, school_id: str, target: str
+    ) -> tuple[int, dict[str, Any]]:
+        """A new sign-in code for an imported account whose owner lost theirs (and has
+        not set a password of their own); the old code stops working."""
+        user_id = await requester_id(self.api, request)
+        school = await self._school(school_id)
+        await self._require_manager(user_id, school)
+        if (await self.get_person(target)).standing(school_id) is None:
+            raise not_found(msg.NOT_A_MEMBER, user_id=target)
+        if await self.store.run("parta_get_sign_in", db.get_sign_in_code_txn, target) is None:
+            raise SynapseError(409, msg.CODE_NOT_IMPORTED.format(), Codes.UNKNOWN)
+        if await self.store.run("parta_own_password", db.own_password_txn, target):
+            raise SynapseError(409, msg.CODE_HAS_PASSWORD.format(), Codes.UNKNOWN)
+        raw = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(12))
+        code = f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
+        now = _now_ms()
+        expires = now + SIGN_IN_CODE_LIFETIME_MS
+        await self.store.run(
+            "parta_new_sign_in",
+            db.replace_sign_in_code_txn,
+            target,
+            _code_hash(code),
+            user_id,
+            school_id,
+            now,
+            expires,
+        )
+        return 200, {"user_id": target, "code": code, "expires_at": expires}
 
     async def _check_sign_in_code(self, user_id: str, code: str) -> tuple[str, None] | None:
         """A roster import's sign-in code, in place of a password until the person sets

@@ -634,6 +634,23 @@ def put_sign_in_code_txn(
     return True
 
 
+def replace_sign_in_code_txn(
+    txn: LoggingTransaction,
+    user_id: str,
+    code_hash: str,
+    actor: str,
+    school_id: str,
+    now: int,
+    expires: int,
+) -> None:
+    txn.execute(
+        "UPDATE parta_sign_in_codes SET code_hash = ?, created_by = ?, created_ts = ?,"
+        " expires_ts = ? WHERE user_id = ?",
+        (code_hash, actor, now, expires, user_id),
+    )
+    audit_txn(txn, now, actor, "new_sign_in_code", school_id, user_id, {})
+
+
 def get_sign_in_code_txn(
     txn: LoggingTransaction, user_id: str
 ) -> tuple[str, int, int | None] | None:

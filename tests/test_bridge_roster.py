@@ -261,6 +261,53 @@ def test_the_code_stops_working_once_a_password_is_set(env: BridgeEnv) -> None:
     assert sign_in(env, user_id, "a-password-of-my-own").user_id == user_id
 
 
+async def test_an_administrator_gives_a_new_code_for_a_lost_one(
+    env: BridgeEnv, operator: User
+) -> None:
+    """«новый код @логин» in a DM with the bot: the old code stops working."""
+    roster = read_files({k: v.encode() for k, v in small_school().items()})
+    parent = min(p.source_id for p in roster.people.values() if p.role is Role.PARENT)
+    parent_id, old_code = code_of(env, parent)
+    admin = sign_in(env, *code_of(env, "adm-1"))
+    async with env.hs.client(admin) as client:
+        room_id = await open_dm(env, client, admin)
+
+        async def ask(text: str, fragment: str) -> str:
+            before = len(messages(env, admin, room_id))
+            await client.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": text})
+
+            def answered() -> str | None:
+                for e in messages(env, admin, room_id)[before:]:
+                    body = str(e["content"].get("body", ""))
+                    if e["sender"] == env.bot_user_id and fragment in body:
+                        return body
+                return None
+
+            answer: str = await poll(answered, f"the bot's answer to {text!r}")
+            return answer
+
+        answer = await ask(f"новый код {parent_id}", "Новый код для входа")
+        new_code = answer.split(": ", 1)[1].split("\n", 1)[0].strip()
+        with pytest.raises(HttpError):
+            sign_in(env, parent_id, old_code)
+        assert sign_in(env, parent_id, new_code).user_id == parent_id
+        # Someone who set a password of their own gets no code: the bot says why.
+        student_id, _ = code_of(env, "stu-3")
+        refusal = await ask(f"новый код {student_id}", "уже задал свой пароль")
+        assert refusal.startswith("Не получилось: ")
+    # Only the school's administrators may: a student may not.
+    school = api(env.hs, "GET", "/schools/by_external_id/sch-1", operator)
+    student = sign_in(env, student_id, "a-password-of-my-own")
+    with pytest.raises(HttpError) as e:
+        api(
+            env.hs,
+            "POST",
+            f"/schools/{school['school_id']}/members/{parent_id}/sign_in_code",
+            student,
+        )
+    assert e.value.status == 403
+
+
 def test_importing_again_changes_nothing(env: BridgeEnv, operator: User, tmp_path: Path) -> None:
     src = write_dir(small_school(), tmp_path / "same")
     dry = env.bot.cli("--as", operator.user_id, "--dry-run", str(src))

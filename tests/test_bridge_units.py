@@ -107,6 +107,9 @@ NOW = datetime.datetime(2026, 11, 30, 10, 0, tzinfo=MSK)  # a Monday morning
             {"when": datetime.datetime(2026, 12, 1, 10, 0, tzinfo=MSK), "text": "Fractions"},
         ),
         ("посещаемость 7А", "attendance", {"class_name": ClassName(7, "А")}),
+        ("новый код @mama:s", "new_code", {"users": ("@mama:s",)}),
+        ("код для входа @kid:s", "new_code", {"users": ("@kid:s",)}),
+        ("new code @kid:s", "new_code", {"users": ("@kid:s",)}),
         ("код AB12CD34", "code", {"args": ("AB12CD34",)}),
         ("X7K2-9QPL", "code", {"args": ("X7K2-9QPL",)}),
         ("ABCD-EFGH", "code", {"args": ("ABCD-EFGH",)}),
@@ -132,6 +135,7 @@ def test_chat_is_not_a_command(text: str) -> None:
     ("text", "fragment"),
     [
         ("создать класс", "Укажите класс"),
+        ("новый код мама", "Укажите логин"),
         ("пригласить директора", "Кого пригласить"),
         ("связать родителя @a:s", "Нужно два адреса"),
         ("объявление родители Собрание", "Укажите класс"),
