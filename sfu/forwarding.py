@@ -65,6 +65,24 @@ MIN_SWITCH_GAP: Final = {"video": 1 / 30, "audio": 0.02}
 Clock = Callable[[], float]
 
 
+class Consumer(Protocol):
+    """What a published stream fans out to: a :class:`Slot`, or a feed to a worker."""
+
+    def forward(
+        self,
+        stream: "PublishedStream",
+        codec: "Codec",
+        seq: int,
+        timestamp: int,
+        marker: bool,
+        payload: bytes,
+        audio_level: int | None,
+        keyframe: bool,
+    ) -> None: ...
+
+    def assign(self, stream: "PublishedStream | None") -> None: ...
+
+
 class PacketWriter(Protocol):
     """Sends ready RTP / RTCP bytes to one peer (``sfu.aiortc_hooks.RtpWriter``)."""
 
@@ -123,7 +141,7 @@ class PublishedStream:
         for encoding in parameters.encodings:
             self.ssrc = encoding.ssrc
             break
-        self.consumers: list[Slot] = []
+        self.consumers: list[Consumer] = []
         self.blocked = False
         self.loudness = 0.0
         self.last_spoke = 0.0
