@@ -312,8 +312,10 @@ class Worker:
             count += 1
             try:
                 for stream in self.streams.values():
+                    # Said again once a second: the main process keeps feeding a stream
+                    # while one of its slots here has it assigned.
                     unused = not stream.consumers
-                    if unused and not stream.reported_unused:
+                    if unused and (not stream.reported_unused or count % REPORT_EVERY == 0):
                         self.control.send({"op": "unused", "id": stream.id})
                     stream.reported_unused = unused
                 if count % REPORT_EVERY == 0:

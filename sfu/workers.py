@@ -15,6 +15,7 @@ whose keyframe requests and REMBs go back over the control channel.
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import socket
@@ -249,6 +250,13 @@ class WorkerHandle:
         self._tasks = [loop.create_task(self._read()), loop.create_task(self._watch())]
         logger.info("SFU worker %d started (pid %d)", self.index, self.pid)
 
+    def counters(self) -> ForwardingStats:
+        """The worker's last reported counters, with what our end of the link dropped."""
+        counters = dataclasses.replace(self.stats)
+        if self._media is not None:
+            counters.packets_relay_dropped += self._media.records_dropped
+        return counters
+
     # -- towards the worker ------------------------------------------------------------
 
     def send(self, message: dict[str, Any]) -> None:
@@ -285,7 +293,7 @@ class WorkerHandle:
         """Make sure the worker receives ``stream``; its id there."""
         stream_id = self.pool.stream_id(stream)
         feed = self.feeds.get(stream_id)
-        if feed is None:
+        if feed is None and self.alive:
             feed = self.feeds[stream_id] = StreamFeed(self, stream, stream_id)
             self.send(
                 {
@@ -296,7 +304,8 @@ class WorkerHandle:
                 }
             )
             stream.consumers.append(feed)
-        feed.refs += 1
+        if feed is not None:
+            feed.refs += 1
         return stream_id
 
     def unfeed(self, stream: PublishedStream) -> None:
@@ -491,7 +500,7 @@ class WorkerPool:
         return stream_id
 
     def lost(self, handle: WorkerHandle) -> None:
-        add_stats(self.retired, handle.stats)
+        add_stats(self.retired, handle.counters())
         handle.stats = ForwardingStats()
         task = asyncio.get_running_loop().create_task(self._restart(handle.index))
         self._restarting.add(task)
@@ -515,7 +524,8 @@ class WorkerPool:
         total = ForwardingStats()
         add_stats(total, self.retired)
         for handle in self.workers:
-            add_stats(total, handle.stats)
+            if handle.alive:
+                add_stats(total, handle.counters())
         return total
 
     def view(self) -> WorkersView:
