@@ -21,6 +21,7 @@ and per SFU CPU-second (all SFU processes); the frame rate every listener receiv
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -59,6 +60,15 @@ def health(url: str) -> dict[str, Any]:
     with urllib.request.urlopen(f"{url}/health", timeout=5) as r:
         body: dict[str, Any] = json.loads(r.read())
         return body
+
+
+def udp_receive_drops() -> int:
+    """The kernel's count of UDP datagrams dropped for a full receive buffer."""
+    lines = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines()]
+    for names, values in itertools.pairwise(lines):
+        if names[0] == "Udp:" and values[0] == "Udp:" and "RcvbufErrors" in names:
+            return int(values[names.index("RcvbufErrors")])
+    return 0
 
 
 # -- a receiver process ------------------------------------------------------------------
@@ -106,6 +116,7 @@ async def _child(url: str, first: int, count: int) -> None:
     await stdin.readline()  # measure
     t0 = time.monotonic()
     frames0 = [dict(s.frames) for s, _ in sinks]
+    received0 = sum(s.packets for s, _ in sinks)
     packets0 = [dict(s.packets_by_ssrc) for s, _ in sinks]
     await stdin.readline()  # report
     elapsed = time.monotonic() - t0
@@ -122,7 +133,8 @@ async def _child(url: str, first: int, count: int) -> None:
             if kinds.get(sink.payload_types[ssrc]) == "audio"
         )
         listeners.append({"video_fps": video, "audio_pps": audio})
-    print(json.dumps({"listeners": listeners}), flush=True)
+    received = sum(s.packets for s, _ in sinks) - received0
+    print(json.dumps({"listeners": listeners, "received": received / elapsed}), flush=True)
     await stdin.readline()  # stop
     for client in clients:
         await client.close()
@@ -169,7 +181,7 @@ async def measure(
     listeners = participants - 1 - SPEAKERS
     load_before = os.getloadavg()
     log = directory / f"sfu-{workers}.log"
-    with start_process(sfu_argv(config), f"{url}/health", log) as pid:
+    with start_process(sfu_argv(config, "INFO"), f"{url}/health", log) as pid:
         worker_pids = [w["pid"] for w in health(url).get("workers", [])]
         publishers: list[LessonClient] = []
         teacher = LessonClient(url, ROOM, lesson_token("teacher", Role.TEACHER))
@@ -234,6 +246,7 @@ async def measure(
             cpu0 = {name: cpu_seconds(p) for name, p in sfu_pids.items()}
             receivers0 = sum(cpu_seconds(p) for p in child_pids)
             own0 = cpu_seconds(os.getpid())
+            drops0 = udp_receive_drops()
             t0 = time.monotonic()
             for child in children:
                 await _tell(child, "measure")
@@ -244,6 +257,7 @@ async def measure(
             cpu1 = {name: cpu_seconds(p) for name, p in sfu_pids.items()}
             receivers1 = sum(cpu_seconds(p) for p in child_pids)
             own1 = cpu_seconds(os.getpid())
+            drops1 = udp_receive_drops()
             elapsed = time.monotonic() - t0
             reports = [await _line(child) for child in children]
             alive = health(url).get("workers", [])
@@ -297,6 +311,10 @@ async def measure(
         "publishers_cores": round((own1 - own0) / elapsed, 3),
         "packets_per_second": round(packets / elapsed),
         "packets_per_sfu_cpu_second": round(packets / sfu_cpu) if sfu_cpu > 0 else None,
+        "packets_received_per_second": round(sum(r["received"] for r in reports)),
+        # Datagrams the kernel dropped because a receiving socket's buffer was full
+        # (machine-wide, UDP RcvbufErrors): a starved receiver shows here.
+        "udp_receive_buffer_drops_per_second": round((drops1 - drops0) / elapsed),
         "relayed_per_second": round(relayed / elapsed),
         "packets_unsent_per_second": round(
             (after["parta_sfu_packets_unsent_total"] - before["parta_sfu_packets_unsent_total"])
@@ -317,12 +335,14 @@ async def measure(
 
 
 async def run(
-    participants: int, workers: list[int], seconds: float, receivers: int
+    participants: int, workers: list[int], seconds: float, receivers: int, logs: Path | None
 ) -> dict[str, Any]:
     results: dict[str, Any] = {"runs": []}
     with tempfile.TemporaryDirectory(prefix="parta-lesson100-") as tmp:
+        directory = logs or Path(tmp)
+        directory.mkdir(parents=True, exist_ok=True)
         for count in workers:
-            row = await measure(Path(tmp), participants, count, seconds, receivers)
+            row = await measure(directory, participants, count, seconds, receivers)
             print(json.dumps(row), flush=True)
             results["runs"].append(row)
     runs = results["runs"]
@@ -348,6 +368,7 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="workers settings to compare")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--receivers", type=int, default=3, help="listener processes")
+    parser.add_argument("--logs", type=Path, help="keep the SFU logs in this directory")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
@@ -359,7 +380,7 @@ def main() -> None:
         asyncio.run(_child(args.child, args.first, args.count))
         return
     settings = [int(n) for n in args.workers.split(",") if n]
-    results = asyncio.run(run(args.participants, settings, args.seconds, args.receivers))
+    results = asyncio.run(run(args.participants, settings, args.seconds, args.receivers, args.logs))
     print(json.dumps(results, indent=2))
 
 

@@ -80,8 +80,8 @@ def start_process(argv: Sequence[str], health_url: str, log: Path) -> Iterator[i
             proc.wait()
 
 
-def sfu_argv(config: Path) -> list[str]:
-    return [sys.executable, "-m", "sfu", "-c", str(config), "--log-level", "WARNING"]
+def sfu_argv(config: Path, log_level: str = "WARNING") -> list[str]:
+    return [sys.executable, "-m", "sfu", "-c", str(config), "--log-level", log_level]
 
 
 class _ClearHeaderSession:
