@@ -275,17 +275,23 @@ async def measure(
                 await client.close()
     load_after = os.getloadavg()
     per_listener = [listener for report in reports for listener in report["listeners"]]
+    (directory / f"listeners-{workers}.json").write_text(json.dumps(per_listener))
     cores = {name: round((cpu1[name] - cpu0[name]) / elapsed, 3) for name in cpu0}
     sfu_cpu = sum(cpu1[name] - cpu0[name] for name in cpu0)
     packets = forwarded(after) - forwarded(before)
-    relayed = after.get("parta_sfu_packets_relayed_total", 0.0) - before.get(
-        "parta_sfu_packets_relayed_total", 0.0
-    )
+    relayed = {
+        direction: after.get(f'parta_sfu_packets_relayed_total{{direction="{direction}"}}', 0.0)
+        - before.get(f'parta_sfu_packets_relayed_total{{direction="{direction}"}}', 0.0)
+        for direction in ("to_workers", "to_main")
+    }
     worst_camera: list[float] = []
     screens: list[float] = []
     audio: list[float] = []
     complete = 0
+    shapes: dict[str, int] = {}
     for listener in per_listener:
+        shape = f"{len(listener['video_fps'])}v{len(listener['audio_pps'])}a"
+        shapes[shape] = shapes.get(shape, 0) + 1
         video = listener["video_fps"]
         audio.extend(listener["audio_pps"])
         if len(video) >= VIDEO_STREAMS and len(listener["audio_pps"]) >= AUDIO_STREAMS:
@@ -315,12 +321,14 @@ async def measure(
         # Datagrams the kernel dropped because a receiving socket's buffer was full
         # (machine-wide, UDP RcvbufErrors): a starved receiver shows here.
         "udp_receive_buffer_drops_per_second": round((drops1 - drops0) / elapsed),
-        "relayed_per_second": round(relayed / elapsed),
+        "relayed_per_second": {k: round(v / elapsed) for k, v in relayed.items()},
         "packets_unsent_per_second": round(
             (after["parta_sfu_packets_unsent_total"] - before["parta_sfu_packets_unsent_total"])
             / elapsed
         ),
         "listeners_receiving_everything": complete,
+        # Listeners by how many video and audio streams reached them in the window.
+        "streams_per_listener": shapes,
         "worst_camera_fps_min": round(min(worst_camera), 1) if worst_camera else None,
         "worst_camera_fps_median": round(statistics.median(worst_camera), 1)
         if worst_camera

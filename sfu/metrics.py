@@ -29,8 +29,9 @@ class ForwardingStats:
     nacks_missed: int = 0
     sender_reports: int = 0
     # Between processes (docs/sfu.md, "Several processes"): packets relayed over the
-    # local media channel, and those the channel did not take.
+    # local media channel (main → workers, workers → main), and those it did not take.
     packets_relayed: int = 0
+    packets_relayed_up: int = 0
     packets_relay_dropped: int = 0
 
 
@@ -147,11 +148,14 @@ class _SfuCollector(Collector):
             "Packets to forward that the transport did not take (not connected, socket full)",
             f.packets_unsent,
         )
-        yield CounterMetricFamily(
+        relayed = CounterMetricFamily(
             "parta_sfu_packets_relayed",
             "Packets passed between the main process and workers (local sockets)",
-            f.packets_relayed,
+            labels=["direction"],
         )
+        relayed.add_metric(["to_workers"], f.packets_relayed)
+        relayed.add_metric(["to_main"], f.packets_relayed_up)
+        yield relayed
         yield CounterMetricFamily(
             "parta_sfu_packets_relay_dropped",
             "Packets between processes that the local socket did not take",

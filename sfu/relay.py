@@ -6,8 +6,9 @@ Two channels per worker, both ``socketpair``s inherited by the worker process:
   payload), several per datagram. Main → worker: a published stream's packets, already
   classified (keyframe start, audio level), by stream id. Worker → main: the packets of
   streams published by the worker's participants, by upstream id. A socketpair has no
-  datagram queue limit, only the send buffer; a datagram the kernel will not take at
-  once is dropped, as a router would.
+  datagram queue limit, only the send buffer, kept small (:data:`SOCKET_BUFFER`, a few
+  hundred milliseconds of a lesson's streams): a receiver that falls behind loses
+  packets, as a router would, instead of forwarding seconds-old media later.
 - **control**, ``AF_UNIX`` ``SOCK_STREAM``: JSON objects, one a line.
 
 Nothing here decodes media.
@@ -36,8 +37,10 @@ MARKER: Final = 1
 KEYFRAME: Final = 2
 HAS_LEVEL: Final = 4
 # A batch is sent once the loop turns or when it reaches this size.
-BATCH_BYTES: Final = 48_000
-SOCKET_BUFFER: Final = 4 << 20
+BATCH_BYTES: Final = 16_000
+SOCKET_BUFFER: Final = 256 << 10
+# Datagrams handled per wake-up, so ICE, DTLS and signalling get their turns in between.
+READ_BATCH: Final = 4
 CONTROL_LIMIT: Final = 16 << 20
 
 RecordHandler = Callable[[int, int, int, int, int, int, int, bytes], None]
@@ -115,7 +118,7 @@ class MediaLink:
         handler = self._handler
         header = RECORD
         size = header.size
-        for _ in range(64):  # then let the loop run other work
+        for _ in range(READ_BATCH):
             try:
                 data = self._sock.recv(1 << 17)
             except (BlockingIOError, InterruptedError):

@@ -266,7 +266,7 @@ class Worker:
                 packet.ssrc,
                 packet.payload,
             )
-            self.stats.packets_relayed += 1
+            self.stats.packets_relayed_up += 1
 
         hook_receiver(receiver, on_start, on_rtp)
 
@@ -307,8 +307,13 @@ class Worker:
 
     async def _tick(self) -> None:
         count = 0
+        loop = asyncio.get_running_loop()
         while True:
+            due = loop.time() + TICK
             await asyncio.sleep(TICK)
+            late = loop.time() - due
+            if late > TICK:
+                logger.warning("worker %d: event loop %.0f ms late", self.index, late * 1000)
             count += 1
             try:
                 for stream in self.streams.values():
@@ -322,14 +327,16 @@ class Worker:
                     for peer in self.peers.values():
                         for slot in peer.slots.values():
                             slot.sender_report()
-                    self.stats.packets_relay_dropped = self.media.records_dropped
-                    self.control.send(
-                        {
-                            "op": "stats",
-                            "stats": dataclasses.asdict(self.stats),
-                            "peers": len(self.peers),
-                        }
-                    )
+                # Counters for the main process's /metrics, at most a tick old.
+                self.stats.packets_relay_dropped = self.media.records_dropped
+                self.control.send(
+                    {
+                        "op": "stats",
+                        "stats": dataclasses.asdict(self.stats),
+                        "peers": len(self.peers),
+                    }
+                )
+
             except Exception:
                 logger.exception("worker %d: periodic work failed", self.index)
 

@@ -127,7 +127,8 @@ async def test_media_reaches_subscribers_on_both_workers(
         assert isinstance(await frame_of(teacher, student.id, "camera"), av.VideoFrame)
     metrics = sfu.metrics()
     assert metrics['parta_sfu_packets_forwarded_total{kind="video"}'] > 0
-    assert metrics["parta_sfu_packets_relayed_total"] > 0
+    assert metrics['parta_sfu_packets_relayed_total{direction="to_workers"}'] > 0
+    assert metrics['parta_sfu_packets_relayed_total{direction="to_main"}'] > 0
     assert metrics['parta_sfu_worker_up{worker="0"}'] == 1
     assert metrics['parta_sfu_worker_up{worker="1"}'] == 1
     guarded_and_alive(sfu, pids)
