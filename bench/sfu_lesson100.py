@@ -322,6 +322,13 @@ async def measure(
         # (machine-wide, UDP RcvbufErrors): a starved receiver shows here.
         "udp_receive_buffer_drops_per_second": round((drops1 - drops0) / elapsed),
         "relayed_per_second": {k: round(v / elapsed) for k, v in relayed.items()},
+        "relay_dropped_per_second": round(
+            (
+                after.get("parta_sfu_packets_relay_dropped_total", 0.0)
+                - before.get("parta_sfu_packets_relay_dropped_total", 0.0)
+            )
+            / elapsed
+        ),
         "packets_unsent_per_second": round(
             (after["parta_sfu_packets_unsent_total"] - before["parta_sfu_packets_unsent_total"])
             / elapsed

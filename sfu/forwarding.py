@@ -422,6 +422,11 @@ class Slot:
             if stream is not None:
                 stream.request_keyframe("subscriber")
 
+    def remind(self) -> None:
+        """Still waiting for a new source's keyframe: ask again (its first may be lost)."""
+        if self.pending is not None and self.ready:
+            self.pending.request_keyframe("join")
+
     def sender_report(self) -> None:
         """An RTCP SR tying this slot's RTP clock to wall-clock time (for A/V sync)."""
         writer = self._writer

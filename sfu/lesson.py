@@ -546,6 +546,7 @@ class Lesson:
             for p in self.participants.values():
                 for slot in p.slots.values():
                     slot.sender_report()
+                    slot.remind()
                 for source, mid in p.active.items():
                     stream = p.published.get(mid)
                     if stream is not None:

@@ -327,6 +327,7 @@ class Worker:
                     for peer in self.peers.values():
                         for slot in peer.slots.values():
                             slot.sender_report()
+                            slot.remind()
                 # Counters for the main process's /metrics, at most a tick old.
                 self.stats.packets_relay_dropped = self.media.records_dropped
                 self.control.send(

@@ -142,6 +142,9 @@ class RemoteSlot:
     def sender_report(self) -> None:
         """The worker writes the slot's sender reports."""
 
+    def remind(self) -> None:
+        """The worker repeats the slot's keyframe requests."""
+
     def close(self) -> None:
         self.assign(None)
 

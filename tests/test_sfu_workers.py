@@ -172,11 +172,12 @@ async def test_a_selection_change_reaches_the_worker(
     await listener.wait_for(shows(speaker.id, "camera"), since=mark)
     assert listener.slot_of(speaker.id, "camera") == mid
     track = listener.tracks[mid]
-    while True:
-        frame = await asyncio.wait_for(track.recv(), 10)
-        assert isinstance(frame, av.VideoFrame)
-        if (frame.width, frame.height) == (640, 480):
-            break
+    async with asyncio.timeout(20):
+        while True:
+            frame = await track.recv()
+            assert isinstance(frame, av.VideoFrame)
+            if (frame.width, frame.height) == (640, 480):
+                break
     guarded_and_alive(sfu, pids)
 
 
