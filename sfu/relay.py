@@ -39,8 +39,9 @@ HAS_LEVEL: Final = 4
 # A batch is sent once the loop turns or when it reaches this size.
 BATCH_BYTES: Final = 16_000
 SOCKET_BUFFER: Final = 256 << 10
-# Datagrams handled per wake-up, so ICE, DTLS and signalling get their turns in between.
-READ_BATCH: Final = 4
+# Bytes of records handled per wake-up (whole datagrams), so ICE, DTLS and signalling
+# get their turns in between; the datagrams stay small, one per turn of the sender.
+READ_BUDGET: Final = 64_000
 CONTROL_LIMIT: Final = 16 << 20
 
 RecordHandler = Callable[[int, int, int, int, int, int, int, bytes], None]
@@ -118,7 +119,8 @@ class MediaLink:
         handler = self._handler
         header = RECORD
         size = header.size
-        for _ in range(READ_BATCH):
+        budget = READ_BUDGET
+        while budget > 0:
             try:
                 data = self._sock.recv(1 << 17)
             except (BlockingIOError, InterruptedError):
@@ -128,6 +130,7 @@ class MediaLink:
                 return
             if not data:
                 return
+            budget -= len(data)
             offset = 0
             end = len(data)
             while offset + size <= end:
