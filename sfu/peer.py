@@ -20,7 +20,7 @@ from aiortc import (
 )
 from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationError
 
-from sfu.aiortc_hooks import lenient_consent, offered_direction
+from sfu.aiortc_hooks import lenient_consent, offered_direction, read_in_bursts
 from sfu.config import IceServer
 from sfu.errors import LessonError
 from sfu.sources import Source
@@ -100,4 +100,5 @@ async def answer_offer(
         await pc.setLocalDescription(answer)
     except _SDP_ERRORS as e:
         raise LessonError("bad_sdp", detail=str(e) or type(e).__name__) from None
+    read_in_bursts(pc)  # its sockets exist once the answer's candidates are gathered
     return Answer(pc.localDescription.sdp, publishing, forbidden)
