@@ -328,6 +328,10 @@ class Lesson:
             p.remote = self._workers.place(
                 functools.partial(self._remote_published, p), functools.partial(self._lost, p)
             )
+            if p.remote is not None:
+                logger.info(
+                    "%s (%s) is served by worker %d", p.user_id, p.id, p.remote.worker.index
+                )
         if p.remote is not None:
             answer = await self._offer_remote(p, p.remote, sdp, sources, permitted)
         else:
