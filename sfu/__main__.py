@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--control-fd", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--media-fd", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--audio-fd", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     prefix = f"worker {args.worker} " if args.worker is not None else ""
     logging.basicConfig(
@@ -29,11 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     # aioice logs every candidate pair at INFO.
     logging.getLogger("aioice").setLevel(logging.WARNING)
     if args.worker is not None:
-        if args.control_fd is None or args.media_fd is None:
-            parser.error("--worker needs --control-fd and --media-fd")
+        if args.control_fd is None or args.media_fd is None or args.audio_fd is None:
+            parser.error("--worker needs --control-fd, --media-fd and --audio-fd")
         from sfu.worker import run_worker
 
-        return run_worker(args.worker, args.control_fd, args.media_fd)
+        return run_worker(args.worker, args.control_fd, args.media_fd, args.audio_fd)
     if args.config is None:
         parser.error("the following arguments are required: -c/--config")
     try:

@@ -1,7 +1,7 @@
 """A worker process: students' peer connections and their slots (docs/sfu.md).
 
 Started by the main process (``sfu.workers``) as ``python -m <launcher> --worker N
---control-fd C --media-fd M``, with the same launcher as the main process (so the
+--control-fd C --media-fd M --audio-fd A``, with the same launcher as the main process (so the
 tests' codec guard holds here too). It answers the offers the main process passes on,
 keeps each subscriber's :class:`~sfu.forwarding.Slot` s exactly as the single process
 does (header rewrite, NACK buffer, sender reports), and feeds them from the packets
@@ -114,7 +114,9 @@ class WorkerPeer:
 
 
 class Worker:
-    def __init__(self, index: int, control: ControlLink, media: socket.socket) -> None:
+    def __init__(
+        self, index: int, control: ControlLink, media: socket.socket, audio: socket.socket
+    ) -> None:
         self.index = index
         self.control = control
         self.stats = ForwardingStats()
@@ -122,6 +124,8 @@ class Worker:
         self.streams: dict[int, RelayedStream] = {}
         self.relaying: dict[int, bool] = {}
         self.media = MediaLink(media, self._on_record)
+        # Relayed audio comes on its own channel (receive only here).
+        self.audio = MediaLink(audio, self._on_record)
         self._ice_servers: list[dict[str, Any]] = []
         self._next_upstream = 1
         self._tasks: set[asyncio.Task[None]] = set()
@@ -143,6 +147,7 @@ class Worker:
             for peer in list(self.peers.values()):
                 await peer.pc.close()
             self.media.close()
+            self.audio.close()
             self.control.close()
 
     def _spawn(self, coroutine: Any) -> None:
@@ -342,15 +347,16 @@ class Worker:
                 logger.exception("worker %d: periodic work failed", self.index)
 
 
-async def _serve(index: int, control_fd: int, media_fd: int) -> None:
+async def _serve(index: int, control_fd: int, media_fd: int, audio_fd: int) -> None:
     control = await ControlLink.open(socket.socket(fileno=control_fd))
     media = socket.socket(fileno=media_fd)
-    worker = Worker(index, control, media)
+    audio = socket.socket(fileno=audio_fd)
+    worker = Worker(index, control, media, audio)
     await worker.run()
 
 
-def run_worker(index: int, control_fd: int, media_fd: int) -> int:
+def run_worker(index: int, control_fd: int, media_fd: int, audio_fd: int) -> int:
     # The main process stops its workers; a terminal's Ctrl-C must not beat it to it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    asyncio.run(_serve(index, control_fd, media_fd))
+    asyncio.run(_serve(index, control_fd, media_fd, audio_fd))
     return 0

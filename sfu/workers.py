@@ -176,7 +176,14 @@ class StreamFeed:
         if audio_level is not None:
             flags |= HAS_LEVEL
         self.worker.media_send(
-            self.id, codec.payload_type, flags, audio_level or 0, seq, timestamp, payload
+            self.id,
+            codec.payload_type,
+            flags,
+            audio_level or 0,
+            seq,
+            timestamp,
+            payload,
+            audio=stream.kind == "audio",
         )
 
     def assign(self, stream: PublishedStream | None) -> None:
@@ -216,6 +223,8 @@ class WorkerHandle:
         self._process: asyncio.subprocess.Process | None = None
         self._control: ControlLink | None = None
         self._media: MediaLink | None = None
+        # Audio has its own channel: a worker short of CPU loses video, not speech.
+        self._audio: MediaLink | None = None
         self._requests: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._request_ids = itertools.count(1)
         self._tasks: list[asyncio.Task[None]] = []
@@ -223,6 +232,7 @@ class WorkerHandle:
     async def start(self) -> None:
         control_ours, control_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         media_ours, media_theirs = media_pair()
+        audio_ours, audio_theirs = media_pair()
         try:
             self._process = await asyncio.create_subprocess_exec(
                 *self.pool.argv,
@@ -232,16 +242,20 @@ class WorkerHandle:
                 str(control_theirs.fileno()),
                 "--media-fd",
                 str(media_theirs.fileno()),
+                "--audio-fd",
+                str(audio_theirs.fileno()),
                 "--log-level",
                 logging.getLevelName(logging.getLogger().getEffectiveLevel()),
-                pass_fds=(control_theirs.fileno(), media_theirs.fileno()),
+                pass_fds=(control_theirs.fileno(), media_theirs.fileno(), audio_theirs.fileno()),
             )
         finally:
             control_theirs.close()
             media_theirs.close()
+            audio_theirs.close()
         self.pid = self._process.pid
         self._control = await ControlLink.open(control_ours)
         self._media = MediaLink(media_ours, self._on_record)
+        self._audio = MediaLink(audio_ours, self._on_record)
         self.alive = True
         self._control.send(
             {
@@ -256,8 +270,9 @@ class WorkerHandle:
     def counters(self) -> ForwardingStats:
         """The worker's last reported counters, with what our end of the link dropped."""
         counters = dataclasses.replace(self.stats)
-        if self._media is not None:
-            counters.packets_relay_dropped += self._media.records_dropped
+        for link in (self._media, self._audio):
+            if link is not None:
+                counters.packets_relay_dropped += link.records_dropped
         return counters
 
     # -- towards the worker ------------------------------------------------------------
@@ -285,9 +300,17 @@ class WorkerHandle:
         return reply
 
     def media_send(
-        self, ident: int, payload_type: int, flags: int, level: int, seq: int, ts: int, data: bytes
+        self,
+        ident: int,
+        payload_type: int,
+        flags: int,
+        level: int,
+        seq: int,
+        ts: int,
+        data: bytes,
+        audio: bool = False,
     ) -> None:
-        media = self._media
+        media = self._audio if audio else self._media
         if media is not None:
             media.send(ident, payload_type, flags, level, seq, ts, 0, data)
             self.pool.stats.packets_relayed += 1
@@ -422,8 +445,9 @@ class WorkerHandle:
         self.upstreams.clear()
         if self._control is not None:
             self._control.close()
-        if self._media is not None:
-            self._media.close()
+        for link in (self._media, self._audio):
+            if link is not None:
+                link.close()
         peers = list(self.peers.values())
         self.peers.clear()
         for peer in peers:
