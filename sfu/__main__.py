@@ -10,6 +10,7 @@ from aiohttp import web
 from parta_common.config import ConfigProblem
 from sfu.app import build_app
 from sfu.config import load_config
+from sfu.workers import launcher_argv
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         from sfu.attendance_client import ModuleAttendance
 
         attendance = ModuleAttendance(config.homeserver_url, config.token_secret)
-    app = build_app(config, attendance)
+    app = build_app(config, attendance, worker_argv=launcher_argv())
     if attendance is not None:
         app.on_cleanup.append(attendance.on_cleanup)
     web.run_app(

@@ -1,5 +1,6 @@
 """The SFU's aiohttp application: lesson signalling, health, metrics, the lesson page."""
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -15,7 +16,7 @@ from sfu.lessons import Lessons
 from sfu.metrics import SfuMetrics
 from sfu.signalling import LessonSocket
 from sfu.static import setup_static
-from sfu.workers import WorkerPool, launcher_argv
+from sfu.workers import WorkerPool
 
 STATIC: Final = Path(__file__).parent / "static"
 LESSONS_KEY: Final = web.AppKey("lessons", Lessons)
@@ -30,13 +31,15 @@ def build_app(
     worker_argv: Sequence[str] | None = None,
 ) -> web.Application:
     """The SFU; with ``workers`` > 1 it starts them as ``worker_argv --worker N ...``
-    (default: ``python -m`` the module this process was started with)."""
+    (default: ``python -m sfu``; ``python -m sfu`` itself passes the module it was
+    started as, so ``python -m tests.sfu_guard`` starts guarded workers)."""
     check_aiortc_version()
     app = web.Application()
     metrics = SfuMetrics(lambda: lessons.stats())
     pool: WorkerPool | None = None
     if config.workers > 1:
-        pool = WorkerPool(config, worker_argv or launcher_argv(), metrics.forwarding)
+        argv = list(worker_argv or [sys.executable, "-m", "sfu"])
+        pool = WorkerPool(config, argv, metrics.forwarding)
         metrics.workers = pool.view()
         app[WORKERS_KEY] = pool
     lessons = Lessons(config, metrics, attendance or LoggingAttendance(), pool)
