@@ -218,6 +218,9 @@ class Worker:
         except LessonError as e:
             reply["error"] = e.code
             reply["detail"] = str(e.details.get("detail", ""))
+        except Exception:
+            logger.exception("worker %d: answering an offer failed", self.index)
+            reply["error"] = "internal"
         else:
             reply["sdp"] = answer.sdp
             reply["publishing"] = {str(s): mid for s, mid in answer.publishing.items()}
