@@ -222,6 +222,24 @@ async def test_mute_and_removal_are_enforced_for_worker_participants(
     guarded_and_alive(sfu, pids)
 
 
+async def test_a_bad_offer_to_a_worker_is_refused_clearly(
+    sfu: RunningSfu, room: str, clients: list[LessonClient], pids: list[int]
+) -> None:
+    student = await join(sfu, room, clients, "student")
+    sdp = (
+        "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n"
+        "a=sendrecv\r\na=rtpmap:96 VP8/90000\r\n"
+    )
+    await student.send({"type": "offer", "sdp": sdp, "sources": {}, "request_id": "o"})
+    error = await student.wait_for(lambda m: m.get("request_id") == "o")
+    assert error["code"] == "bad_sdp"
+    assert "ICE username fragment" in error["message"]
+    assert "Не удалось установить медиасоединение" in error["message"]
+    # The connection is placed on a worker (and stays there for a good offer later).
+    assert sorted(w["participants"] for w in workers_of(sfu)) == [0, 1]
+    guarded_and_alive(sfu, pids)
+
+
 async def test_a_dying_worker_is_noticed_and_replaced(tmp_path: Path) -> None:
     made: list[LessonClient] = []
     room = "!dying:school.test"
