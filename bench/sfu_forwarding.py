@@ -99,9 +99,12 @@ async def wait_until(condition: Any, within: float = 60.0) -> None:
         await asyncio.sleep(0.1)
 
 
-def write_sfu_config(directory: Path, port: int) -> Path:
+def write_sfu_config(directory: Path, port: int, workers: int = 1) -> Path:
     path = directory / "sfu.yaml"
-    path.write_text(f"token_secret: {SECRET}\nlisten_port: {port}\nlesson:\n  participants: 1000\n")
+    path.write_text(
+        f"token_secret: {SECRET}\nlisten_port: {port}\nworkers: {workers}\n"
+        "lesson:\n  participants: 1000\n"
+    )
     return path
 
 
@@ -112,11 +115,11 @@ def sfu_command(config: Path) -> list[str]:
 
 
 async def measure_sfu_fanout(
-    directory: Path, camera: Sequence[bytes], subscribers: int, seconds: float
+    directory: Path, camera: Sequence[bytes], subscribers: int, seconds: float, workers: int = 1
 ) -> dict[str, Any]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    config = write_sfu_config(directory, port)
+    config = write_sfu_config(directory, port, workers)
     with start_process(sfu_command(config), f"{url}/health", directory / "sfu.log") as pid:
         teacher = LessonClient(url, ROOM, lesson_token("teacher", Role.TEACHER))
         await teacher.connect()
@@ -474,7 +477,7 @@ def _percentile(values: Sequence[float], q: float) -> float:
 
 
 async def run(
-    seconds: float, fanouts: Sequence[int], lesson: int, skip_relay: bool
+    seconds: float, fanouts: Sequence[int], lesson: int, skip_relay: bool, workers: int = 1
 ) -> dict[str, Any]:
     camera = encode_vp8_clip(frames=30, width=640, height=480, bitrate=800_000, noise=True)
     results: dict[str, Any] = {"fanout": []}
@@ -484,6 +487,11 @@ async def run(
             row: dict[str, Any] = {
                 "sfu": await measure_sfu_fanout(directory, camera, fanout, seconds)
             }
+            if workers > 1:
+                # The same fan-out with the subscribers on worker processes (one more hop).
+                row["sfu_workers"] = await measure_sfu_fanout(
+                    directory, camera, fanout, seconds, workers
+                )
             if not skip_relay:
                 row["relay"] = await measure_relay_fanout(directory, camera, fanout, seconds)
                 sfu_per_stream = row["sfu"]["sfu_cpu_per_stream"]
@@ -516,6 +524,9 @@ def main() -> None:
     parser.add_argument(
         "--micro", action="store_true", help="only the per-packet rewrite costs (in-process)"
     )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="also measure the fan-out with this many workers"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     rewrite = measure_rewrite()
@@ -528,7 +539,7 @@ def main() -> None:
     # off mid-run (a late answer counts as a miss), so the load generator is lenient.
     aioice.ice.CONSENT_FAILURES = BROWSER_CONSENT_CHECKS
     fanouts = [int(n) for n in args.fanout.split(",") if n]
-    results = asyncio.run(run(args.seconds, fanouts, args.lesson, args.skip_relay))
+    results = asyncio.run(run(args.seconds, fanouts, args.lesson, args.skip_relay, args.workers))
     print(json.dumps(results, indent=2))
 
 

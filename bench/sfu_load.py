@@ -6,6 +6,9 @@
   the cleartext SRTP header (SSRC, marker bit) of each packet and counts frames,
   without decrypting or depacketizing, so one process can stand in for many
   subscribers. It uses aiortc internals; benchmark code only.
+- :class:`SocketSink` does the same one layer lower and cheaper still: it counts RTP
+  straight from the UDP socket's datagram callback (before aioice's queue and the
+  DTLS transport's task), and hands STUN, DTLS and RTCP on as usual.
 """
 
 import os
@@ -77,8 +80,8 @@ def start_process(argv: Sequence[str], health_url: str, log: Path) -> Iterator[i
             proc.wait()
 
 
-def sfu_argv(config: Path) -> list[str]:
-    return [sys.executable, "-m", "sfu", "-c", str(config), "--log-level", "WARNING"]
+def sfu_argv(config: Path, log_level: str = "WARNING") -> list[str]:
+    return [sys.executable, "-m", "sfu", "-c", str(config), "--log-level", log_level]
 
 
 class _ClearHeaderSession:
@@ -126,5 +129,46 @@ class PacketSink:
 
         dtls._rx_srtp = _ClearHeaderSession(dtls._rx_srtp)  # type: ignore[assignment]
         dtls._handle_rtp_data = handle_rtp_data  # type: ignore[method-assign]
+        self.installed = True
+        return True
+
+
+class SocketSink:
+    """Counts RTP frames per SSRC as datagrams arrive on one peer's ICE sockets."""
+
+    def __init__(self) -> None:
+        self.packets = 0
+        self.frames: dict[int, int] = defaultdict(int)
+        self.packets_by_ssrc: dict[int, int] = defaultdict(int)
+        self.payload_types: dict[int, int] = {}
+        self.installed = False
+
+    def install(self, pc: RTCPeerConnection) -> bool:
+        """Take over RTP on the peer's sockets; False until its DTLS is connected."""
+        transceivers = pc.getTransceivers()
+        if not transceivers:
+            return False
+        dtls = transceivers[0].receiver.transport
+        if dtls.state != "connected":
+            return False
+        frames = self.frames
+        by_ssrc = self.packets_by_ssrc
+        payload_types = self.payload_types
+        for protocol in dtls.transport._connection._protocols:
+            original = protocol.datagram_received
+
+            def datagram_received(data: bytes, addr: Any, original: Any = original) -> None:
+                # RTP: version 2 and a payload type outside RTCP's 200-204 (64-95 & 0x7f).
+                if len(data) >= 12 and 128 <= data[0] <= 191 and not 64 <= data[1] & 0x7F <= 95:
+                    self.packets += 1
+                    ssrc = int.from_bytes(data[8:12], "big")
+                    by_ssrc[ssrc] += 1
+                    if data[1] & 0x80:
+                        frames[ssrc] += 1
+                    payload_types[ssrc] = data[1] & 0x7F
+                    return
+                original(data, addr)
+
+            protocol.datagram_received = datagram_received  # type: ignore[method-assign,assignment]
         self.installed = True
         return True

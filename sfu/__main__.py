@@ -10,18 +10,34 @@ from aiohttp import web
 from parta_common.config import ConfigProblem
 from sfu.app import build_app
 from sfu.config import load_config
+from sfu.workers import launcher_argv
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sfu", description="Parta SFU")
-    parser.add_argument("-c", "--config", type=Path, required=True, help="YAML configuration")
+    parser.add_argument("-c", "--config", type=Path, help="YAML configuration")
     parser.add_argument("--log-level", default="INFO")
+    # Internal: how the main process starts its workers (sfu/workers.py).
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--control-fd", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--media-fd", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--audio-fd", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    prefix = f"worker {args.worker} " if args.worker is not None else ""
     logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=args.log_level.upper(),
+        format=f"%(asctime)s %(levelname)s {prefix}%(name)s: %(message)s",
     )
     # aioice logs every candidate pair at INFO.
     logging.getLogger("aioice").setLevel(logging.WARNING)
+    if args.worker is not None:
+        if args.control_fd is None or args.media_fd is None or args.audio_fd is None:
+            parser.error("--worker needs --control-fd, --media-fd and --audio-fd")
+        from sfu.worker import run_worker
+
+        return run_worker(args.worker, args.control_fd, args.media_fd, args.audio_fd)
+    if args.config is None:
+        parser.error("the following arguments are required: -c/--config")
     try:
         config = load_config(args.config)
     except ConfigProblem as e:
@@ -32,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         from sfu.attendance_client import ModuleAttendance
 
         attendance = ModuleAttendance(config.homeserver_url, config.token_secret)
-    app = build_app(config, attendance)
+    app = build_app(config, attendance, worker_argv=launcher_argv())
     if attendance is not None:
         app.on_cleanup.append(attendance.on_cleanup)
     web.run_app(

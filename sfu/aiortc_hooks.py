@@ -12,7 +12,8 @@ participant's peer connection, before aiortc starts them:
   reports) with a registration for RTCP routing, and routes the subscriber's RTCP
   (NACK, PLI, FIR, receiver reports) to a callback;
 - :class:`RtpWriter` protects and sends ready RTP/RTCP bytes on the peer's transport
-  synchronously (no per-packet coroutine chain).
+  synchronously (no per-packet coroutine chain);
+- :func:`lenient_consent` and :func:`read_in_bursts` keep busy connections alive.
 
 ``tests/test_sfu_hooks.py`` checks these against the real aiortc.
 """
@@ -190,6 +191,50 @@ class RtpWriter:
             self._pair = None
             return False
         return True
+
+
+# Datagrams read from one UDP socket per turn of the event loop (asyncio reads one).
+READS_PER_WAKE: Final = 32
+
+
+def read_in_bursts(pc: RTCPeerConnection) -> None:
+    """Read each of ``pc``'s UDP sockets up to ``READS_PER_WAKE`` datagrams at a time.
+
+    asyncio's datagram transport reads one datagram each time the loop polls, so when
+    a loop turn is long (a busy SFU process) a publisher's socket, with hundreds of
+    packets a second, is read slower than it fills: the kernel drops packets, the ICE
+    consent answers among them, and after 30 s the publisher is cut off. Subscribers'
+    sockets, nearly silent, never show it. Draining a few datagrams per turn keeps
+    reading ahead of arrival.
+    """
+    loop = asyncio.get_running_loop()
+    for transceiver in pc.getTransceivers():
+        connection = transceiver.receiver.transport.transport._connection
+        for protocol in connection._protocols:
+            transport = getattr(protocol, "transport", None)
+            sock = getattr(transport, "_sock", None)
+            if not isinstance(sock, socket.socket) or getattr(transport, "_parta_bursts", False):
+                continue
+            _patch(transport, _parta_bursts=True)
+            # After the transport's own registration (also made with call_soon).
+            loop.call_soon(loop._add_reader, sock.fileno(), _burst_reader(transport, sock))  # type: ignore[attr-defined]
+
+
+def _burst_reader(transport: Any, sock: socket.socket) -> Callable[[], None]:
+    def read_ready() -> None:
+        for _ in range(READS_PER_WAKE):
+            if transport._conn_lost:
+                return
+            try:
+                data, addr = sock.recvfrom(transport.max_size)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                transport._protocol.error_received(exc)
+                return
+            transport._protocol.datagram_received(data, addr)
+
+    return read_ready
 
 
 # RFC 7675: consent is lost after 30 s without any answer to the checks.

@@ -1,7 +1,9 @@
 """The SFU's aiohttp application: lesson signalling, health, metrics, the lesson page."""
 
+import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import attrs
 from aiohttp import web
@@ -14,18 +16,33 @@ from sfu.lessons import Lessons
 from sfu.metrics import SfuMetrics
 from sfu.signalling import LessonSocket
 from sfu.static import setup_static
+from sfu.workers import WorkerPool
 
 STATIC: Final = Path(__file__).parent / "static"
 LESSONS_KEY: Final = web.AppKey("lessons", Lessons)
 METRICS_KEY: Final = web.AppKey("metrics", SfuMetrics)
 CONFIG_KEY: Final = web.AppKey("config", SfuConfig)
+WORKERS_KEY: Final = web.AppKey("workers", WorkerPool)
 
 
-def build_app(config: SfuConfig, attendance: AttendanceSink | None = None) -> web.Application:
+def build_app(
+    config: SfuConfig,
+    attendance: AttendanceSink | None = None,
+    worker_argv: Sequence[str] | None = None,
+) -> web.Application:
+    """The SFU; with ``workers`` > 1 it starts them as ``worker_argv --worker N ...``
+    (default: ``python -m sfu``; ``python -m sfu`` itself passes the module it was
+    started as, so ``python -m tests.sfu_guard`` starts guarded workers)."""
     check_aiortc_version()
     app = web.Application()
     metrics = SfuMetrics(lambda: lessons.stats())
-    lessons = Lessons(config, metrics, attendance or LoggingAttendance())
+    pool: WorkerPool | None = None
+    if config.workers > 1:
+        argv = list(worker_argv or [sys.executable, "-m", "sfu"])
+        pool = WorkerPool(config, argv, metrics.forwarding)
+        metrics.workers = pool.view()
+        app[WORKERS_KEY] = pool
+    lessons = Lessons(config, metrics, attendance or LoggingAttendance(), pool)
     app[LESSONS_KEY] = lessons
     app[METRICS_KEY] = metrics
     app[CONFIG_KEY] = config
@@ -38,10 +55,14 @@ def build_app(config: SfuConfig, attendance: AttendanceSink | None = None) -> we
         setup_broadcasts(app, attrs.evolve(config.broadcast, token_secret=config.token_secret))
 
     async def on_startup(app: web.Application) -> None:
+        if pool is not None:
+            await pool.start()
         lessons.start()
 
     async def on_shutdown(app: web.Application) -> None:
         await lessons.stop()
+        if pool is not None:
+            await pool.stop()
 
     app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)
@@ -50,9 +71,15 @@ def build_app(config: SfuConfig, attendance: AttendanceSink | None = None) -> we
 
 async def _health(request: web.Request) -> web.Response:
     stats = request.app[LESSONS_KEY].stats()
-    return web.json_response(
-        {"status": "ok", "lessons": stats.lessons, "participants": stats.participants}
-    )
+    body: dict[str, Any] = {
+        "status": "ok",
+        "lessons": stats.lessons,
+        "participants": stats.participants,
+    }
+    pool = request.app.get(WORKERS_KEY)
+    if pool is not None:
+        body["workers"] = pool.describe()
+    return web.json_response(body)
 
 
 async def _metrics(request: web.Request) -> web.Response:

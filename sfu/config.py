@@ -50,8 +50,9 @@ class SfuConfig:
     public_url: str = "http://127.0.0.1:8090"
     lesson: LessonLimits = attrs.field(factory=LessonLimits)
     ice_servers: tuple[IceServer, ...] = ()
-    # Media-forwarding processes per lesson beyond the signalling one (see docs/sfu.md).
-    workers: int = attrs.field(default=1, validator=_positive)
+    # Worker processes that carry students' media connections (docs/sfu.md, "Several
+    # processes"); 0 or 1: everything in this one process.
+    workers: int = attrs.field(default=1, validator=_not_negative)
     # Seconds a new connection has to send `join`.
     join_timeout: float = 10.0
     # Minimum seconds between two keyframe requests to one published stream.

@@ -69,6 +69,24 @@ MIN_SWITCH_GAP: Final = {"video": 1 / 30, "audio": 0.02}
 Clock = Callable[[], float]
 
 
+class Consumer(Protocol):
+    """What a published stream fans out to: a :class:`Slot`, or a feed to a worker."""
+
+    def forward(
+        self,
+        stream: "PublishedStream",
+        codec: "Codec",
+        seq: int,
+        timestamp: int,
+        marker: bool,
+        payload: bytes,
+        audio_level: int | None,
+        keyframe: bool,
+    ) -> None: ...
+
+    def assign(self, stream: "PublishedStream | None") -> None: ...
+
+
 class PacketWriter(Protocol):
     """Sends ready RTP / RTCP bytes to one peer (``sfu.aiortc_hooks.RtpWriter``)."""
 
@@ -127,7 +145,7 @@ class PublishedStream:
         for encoding in parameters.encodings:
             self.ssrc = encoding.ssrc
             break
-        self.consumers: list[Slot] = []
+        self.consumers: list[Consumer] = []
         self.blocked = False
         self.loudness = 0.0
         self.last_spoke = 0.0
@@ -416,6 +434,11 @@ class Slot:
             stream = self.pending or self.source
             if stream is not None:
                 stream.request_keyframe("subscriber")
+
+    def remind(self) -> None:
+        """Still waiting for a new source's keyframe: ask again (its first may be lost)."""
+        if self.pending is not None and self.ready:
+            self.pending.request_keyframe("join")
 
     def sender_report(self) -> None:
         """An RTCP SR tying this slot's RTP clock to wall-clock time (for A/V sync)."""

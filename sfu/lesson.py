@@ -6,6 +6,7 @@ ties them together and tells everyone what changed.
 """
 
 import asyncio
+import functools
 import logging
 import math
 import time
@@ -13,26 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
-from aiortc import (
-    RTCBundlePolicy,
-    RTCConfiguration,
-    RTCIceServer,
-    RTCPeerConnection,
-    RTCRtpTransceiver,
-    RTCSessionDescription,
-)
-from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationError
+from aiortc import RTCRtpTransceiver
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters, RTCRtpSendParameters
+from aiortc.rtp import RtpPacket
 
 from parta_common.tokens import LEEWAY, MEDIA_TOKEN_TTL, MediaClaims
-from sfu.aiortc_hooks import (
-    RtpWriter,
-    hook_receiver,
-    hook_sender,
-    lenient_consent,
-    offered_direction,
-    sender_ssrc,
-)
+from sfu.aiortc_hooks import RtpWriter, hook_receiver, hook_sender, sender_ssrc
 from sfu.attendance import AttendanceEvent, AttendanceKind, AttendanceSink, LeaveReason
 from sfu.classroom import (
     Action,
@@ -47,11 +34,13 @@ from sfu.classroom import (
 )
 from sfu.config import SfuConfig
 from sfu.errors import LessonError
-from sfu.forwarding import PublishedStream, Slot
+from sfu.forwarding import PacketWriter, PublishedStream, Slot
 from sfu.metrics import ForwardingStats
 from sfu.participant import Connection, Participant
+from sfu.peer import Answer, answer_offer, new_peer_connection
 from sfu.selection import Candidate, assign, rank_audio, rank_video
 from sfu.sources import Source, StreamKey
+from sfu.workers import RemotePeer, RemoteRtcpWriter, RemoteSlot, WorkerPool
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +66,7 @@ class Lesson:
         stats: ForwardingStats,
         attendance: AttendanceSink,
         clock: Callable[[], float] = time.time,
+        workers: WorkerPool | None = None,
     ) -> None:
         self.room_id = room_id
         self.settings = LessonSettings()
@@ -88,6 +78,7 @@ class Lesson:
         self._stats = stats
         self._attendance = attendance
         self._clock = clock
+        self._workers = workers
         self._next_id = 1
         self._speakers: list[str] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -178,6 +169,8 @@ class Lesson:
             self._broadcast({"type": "lesson_updated", "lesson": self._lesson_object()})
             self._report(participant, AttendanceKind.LEFT, reason)
             logger.info("%s left lesson %s (%s)", participant.user_id, self.room_id, reason)
+        if participant.remote is not None:
+            participant.remote.close()
         if participant.pc is not None:
             await participant.pc.close()
         if self.empty:
@@ -336,86 +329,96 @@ class Lesson:
     async def _offer(
         self, p: Participant, sdp: str, sources: dict[str, str], message: dict[str, Any]
     ) -> None:
-        if p.pc is None:
-            servers = [
-                RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential)
-                for s in self._config.ice_servers
-            ]
-            # max-bundle: aiortc's "balanced" answerer leaves the second and later
-            # m-lines of a kind on a transport it then discards.
-            p.pc = RTCPeerConnection(
-                RTCConfiguration(
-                    iceServers=servers or None, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE
-                )
+        permitted = frozenset(
+            s for s in Source if may_publish(s, p.claims.grants, self._may_share_screen(p))
+        )
+        if p.pc is None and p.remote is None and self._workers is not None and not p.moderator:
+            # Students' connections go to the least-loaded worker; moderators' stay here
+            # (their streams go to everyone). None: no worker is up, so here too.
+            p.remote = self._workers.place(
+                functools.partial(self._remote_published, p), functools.partial(self._lost, p)
             )
-        pc = p.pc
-        try:
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-        except (ValueError, InvalidAccessError, InvalidStateError, OperationError) as e:
-            raise LessonError("bad_sdp", detail=str(e) or type(e).__name__) from None
-        # No await from here until createAnswer: aiortc starts transceivers in a task
-        # that must find them hooked.
-        lenient_consent(pc)
-        forbidden: list[Source] = []
-        publishing: dict[Source, str] = {}
-        for transceiver in pc.getTransceivers():
-            mid = transceiver.mid
-            if mid is None:
-                continue
-            if mid in sources:
-                source = Source(sources[mid])
-                allowed = may_publish(source, p.claims.grants, self._may_share_screen(p))
-                if source.kind != transceiver.kind or not allowed or source in publishing:
-                    transceiver.direction = "inactive"
-                    forbidden.append(source)
-                    continue
-                transceiver.direction = "recvonly"
-                publishing[source] = mid
-                self._hook_publisher(p, transceiver, source)
-            elif offered_direction(transceiver) == "sendonly":
-                transceiver.direction = "sendonly"
-                self._hook_slot(p, transceiver)
-            else:
-                transceiver.direction = "inactive"
-        for source, mid in list(p.active.items()):
-            if publishing.get(source) != mid and mid in p.published:
-                p.published[mid].close()
-        p.active = publishing
-        try:
-            answer = await pc.createAnswer()
-            await pc.setLocalDescription(answer)
-        except (ValueError, InvalidAccessError, InvalidStateError, OperationError) as e:
-            raise LessonError("bad_sdp", detail=str(e) or type(e).__name__) from None
-        reply: dict[str, Any] = {"type": "answer", "sdp": pc.localDescription.sdp}
+            if p.remote is not None:
+                logger.info(
+                    "%s (%s) is served by worker %d", p.user_id, p.id, p.remote.worker.index
+                )
+        if p.remote is not None:
+            answer = await self._offer_remote(p, p.remote, sdp, sources, permitted)
+        else:
+            answer = await self._offer_local(p, sdp, sources, permitted)
+        if answer is None:
+            return
+        reply: dict[str, Any] = {"type": "answer", "sdp": answer.sdp}
         if "request_id" in message:
             reply["request_id"] = message["request_id"]
         p.send(reply)
-        for source in forbidden:
+        for source in answer.forbidden:
             p.send(LessonError("forbidden", detail=str(source), source=str(source)).payload())
         self._reselect(force_notify=p)
         self._broadcast_participant(p)
 
-    def _hook_publisher(
-        self, p: Participant, transceiver: RTCRtpTransceiver, source: Source
-    ) -> None:
-        mid = transceiver.mid
-        assert mid is not None
-        receiver = transceiver.receiver
+    async def _offer_local(
+        self, p: Participant, sdp: str, sources: dict[str, str], permitted: frozenset[Source]
+    ) -> Answer:
+        if p.pc is None:
+            p.pc = new_peer_connection(self._config.ice_servers)
+        return await answer_offer(
+            p.pc,
+            sdp,
+            sources,
+            permitted,
+            functools.partial(self._hook_publisher, p),
+            functools.partial(self._hook_slot, p),
+            functools.partial(self._now_publishing, p),
+        )
 
-        def on_start(parameters: RTCRtpReceiveParameters) -> None:
-            stream = PublishedStream(
-                transceiver.kind,
-                parameters,
-                RtpWriter(receiver.transport),
-                p.rtcp_ssrc,
-                self._stats,
-                self._config.keyframe_request_interval,
-            )
-            stream.blocked = transceiver.kind == "audio" and p.audio_blocked
-            p.published[mid] = stream
-            self._reselect()
+    async def _offer_remote(
+        self,
+        p: Participant,
+        remote: RemotePeer,
+        sdp: str,
+        sources: dict[str, str],
+        permitted: frozenset[Source],
+    ) -> Answer | None:
+        result = await remote.offer(sdp, sources, permitted)
+        if p.gone:
+            return None
+        for mid, kind in result["slots"]:
+            if mid not in p.slots:
+                p.slots[mid] = RemoteSlot(remote, mid, kind)
+                p.assignments[mid] = None
+        publishing = {Source(s): mid for s, mid in result["publishing"].items()}
+        self._now_publishing(p, publishing)
+        return Answer(result["sdp"], publishing, [Source(s) for s in result["forbidden"]])
 
-        def on_rtp(packet: Any) -> None:
+    def _now_publishing(self, p: Participant, publishing: dict[Source, str]) -> None:
+        for source, mid in list(p.active.items()):
+            if publishing.get(source) != mid and mid in p.published:
+                p.published[mid].close()
+        p.active = publishing
+
+    def _publish(
+        self,
+        p: Participant,
+        mid: str,
+        kind: str,
+        parameters: RTCRtpReceiveParameters,
+        writer: PacketWriter,
+    ) -> Callable[[RtpPacket], None]:
+        """A stream ``p`` started sending on ``mid``; what takes its packets."""
+        stream = PublishedStream(
+            kind,
+            parameters,
+            writer,
+            p.rtcp_ssrc,
+            self._stats,
+            self._config.keyframe_request_interval,
+        )
+        stream.blocked = kind == "audio" and p.audio_blocked
+        p.published[mid] = stream
+        self._reselect()
+
+        def on_rtp(packet: RtpPacket) -> None:
             stream = p.published.get(mid)
             if stream is None:
                 return
@@ -424,10 +427,50 @@ class Lesson:
             except Exception:
                 # Never let one bad packet or slot end the publisher's transport.
                 if not stream.failed:
-                    logger.exception("forwarding %s's %s failed", p.user_id, source)
+                    logger.exception("forwarding %s's %s (%s) failed", p.user_id, mid, kind)
                 stream.failed = True
 
+        return on_rtp
+
+    def _hook_publisher(
+        self, p: Participant, transceiver: RTCRtpTransceiver, source: Source
+    ) -> None:
+        mid = transceiver.mid
+        assert mid is not None
+        receiver = transceiver.receiver
+        route: list[Callable[[RtpPacket], None]] = []
+
+        def on_start(parameters: RTCRtpReceiveParameters) -> None:
+            route.append(
+                self._publish(p, mid, transceiver.kind, parameters, RtpWriter(receiver.transport))
+            )
+
+        def on_rtp(packet: RtpPacket) -> None:
+            if route:
+                route[0](packet)
+
         hook_receiver(receiver, on_start, on_rtp)
+
+    def _remote_published(
+        self,
+        p: Participant,
+        mid: str,
+        kind: str,
+        parameters: RTCRtpReceiveParameters,
+        remote: RemotePeer,
+    ) -> Callable[[RtpPacket], None] | None:
+        """A worker says ``p`` started sending on ``mid``."""
+        if p.gone or p.remote is not remote:
+            return None
+        return self._publish(p, mid, kind, parameters, RemoteRtcpWriter(remote))
+
+    def _lost(self, p: Participant) -> None:
+        """``p``'s worker died: the page reconnects (and lands on a live worker)."""
+        if p.gone:
+            return
+        error = LessonError("internal")
+        p.send(error.payload())
+        p.connection.close(error.kind.close_code or 4500)
 
     def _hook_slot(self, p: Participant, transceiver: RTCRtpTransceiver) -> None:
         mid = transceiver.mid
@@ -488,6 +531,9 @@ class Lesson:
                         p.slots[mid].assign(self._stream(key))
             if changed or p is force_notify:
                 p.send({"type": "slots", "assignments": _assignments(p)})
+        for p in self.participants.values():
+            if p.remote is not None:
+                p.remote.update_relays(p.published)
 
     def _stream(self, key: StreamKey | None) -> PublishedStream | None:
         if key is None:
@@ -514,6 +560,7 @@ class Lesson:
             for p in self.participants.values():
                 for slot in p.slots.values():
                     slot.sender_report()
+                    slot.remind()
                 for source, mid in p.active.items():
                     stream = p.published.get(mid)
                     if stream is not None:

@@ -12,6 +12,7 @@ from sfu.config import SfuConfig
 from sfu.lesson import Lesson
 from sfu.metrics import LessonStats, SfuMetrics
 from sfu.participant import Connection, Participant
+from sfu.workers import WorkerPool
 
 logger = logging.getLogger(__name__)
 
@@ -20,8 +21,15 @@ REPORT_EVERY = 4  # ticks: sender reports and REMB once a second
 
 
 class Lessons:
-    def __init__(self, config: SfuConfig, metrics: SfuMetrics, attendance: AttendanceSink) -> None:
+    def __init__(
+        self,
+        config: SfuConfig,
+        metrics: SfuMetrics,
+        attendance: AttendanceSink,
+        workers: WorkerPool | None = None,
+    ) -> None:
         self._config = config
+        self._workers = workers
         self._metrics = metrics
         self._attendance = attendance
         self._lessons: dict[str, Lesson] = {}
@@ -37,7 +45,12 @@ class Lessons:
         lesson = self._lessons.get(room_id)
         if lesson is None:
             lesson = Lesson(
-                room_id, self._config, self._bans, self._metrics.forwarding, self._attendance
+                room_id,
+                self._config,
+                self._bans,
+                self._metrics.forwarding,
+                self._attendance,
+                workers=self._workers,
             )
             self._lessons[room_id] = lesson
         try:

@@ -28,6 +28,11 @@ class ForwardingStats:
     nacks_answered: int = 0
     nacks_missed: int = 0
     sender_reports: int = 0
+    # Between processes (docs/sfu.md, "Several processes"): packets relayed over the
+    # local media channel (main → workers, workers → main), and those it did not take.
+    packets_relayed: int = 0
+    packets_relayed_up: int = 0
+    packets_relay_dropped: int = 0
 
 
 @dataclass(slots=True)
@@ -37,19 +42,64 @@ class LessonStats:
     waiting: int = 0
 
 
+@dataclass(slots=True)
+class WorkerState:
+    index: int
+    alive: bool
+    participants: int
+
+
+@dataclass(slots=True)
+class WorkersView:
+    """What the metrics show of the worker processes (``sfu.workers.WorkerPool``)."""
+
+    totals: Callable[[], ForwardingStats]
+    states: Callable[[], list[WorkerState]]
+    restarts: Callable[[], int]
+
+
+def add_stats(total: ForwardingStats, other: ForwardingStats) -> None:
+    for name in ForwardingStats.__slots__:
+        setattr(total, name, getattr(total, name) + getattr(other, name))
+
+
 class _SfuCollector(Collector):
     def __init__(
         self,
         forwarding: ForwardingStats,
         lessons: Callable[[], LessonStats],
         refusals: dict[str, int],
+        workers: "Callable[[], WorkersView | None]",
     ) -> None:
         self._forwarding = forwarding
         self._lessons = lessons
         self._refusals = refusals
+        self._workers = workers
 
     def collect(self) -> Iterator[Metric]:
         f = self._forwarding
+        workers = self._workers()
+        if workers is not None:
+            # One figure for the SFU: this process's counters plus the workers'.
+            f = ForwardingStats()
+            add_stats(f, self._forwarding)
+            add_stats(f, workers.totals())
+            up = GaugeMetricFamily(
+                "parta_sfu_worker_up", "Worker process running (1) or not", labels=["worker"]
+            )
+            placed = GaugeMetricFamily(
+                "parta_sfu_worker_participants",
+                "Participants whose connection lives in the worker",
+                labels=["worker"],
+            )
+            for state in workers.states():
+                up.add_metric([str(state.index)], 1 if state.alive else 0)
+                placed.add_metric([str(state.index)], state.participants)
+            yield up
+            yield placed
+            yield CounterMetricFamily(
+                "parta_sfu_worker_restarts", "Worker processes restarted", workers.restarts()
+            )
         lessons = self._lessons()
         yield GaugeMetricFamily("parta_sfu_lessons", "Lessons with participants", lessons.lessons)
         yield GaugeMetricFamily(
@@ -98,6 +148,19 @@ class _SfuCollector(Collector):
             "Packets to forward that the transport did not take (not connected, socket full)",
             f.packets_unsent,
         )
+        relayed = CounterMetricFamily(
+            "parta_sfu_packets_relayed",
+            "Packets passed between the main process and workers (local sockets)",
+            labels=["direction"],
+        )
+        relayed.add_metric(["to_workers"], f.packets_relayed)
+        relayed.add_metric(["to_main"], f.packets_relayed_up)
+        yield relayed
+        yield CounterMetricFamily(
+            "parta_sfu_packets_relay_dropped",
+            "Packets between processes that the local socket did not take",
+            f.packets_relay_dropped,
+        )
         refused = CounterMetricFamily("parta_sfu_refusals", "Joins refused", labels=["code"])
         for code, n in sorted(self._refusals.items()):
             refused.add_metric([code], n)
@@ -109,7 +172,10 @@ class SfuMetrics:
         self.forwarding = ForwardingStats()
         self.refusals: dict[str, int] = {}
         self.registry = CollectorRegistry()
-        self.registry.register(_SfuCollector(self.forwarding, lessons, self.refusals))
+        self.workers: WorkersView | None = None
+        self.registry.register(
+            _SfuCollector(self.forwarding, lessons, self.refusals, lambda: self.workers)
+        )
 
     def refused(self, code: str) -> None:
         self.refusals[code] = self.refusals.get(code, 0) + 1

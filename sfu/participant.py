@@ -9,6 +9,7 @@ from aiortc import RTCPeerConnection
 from parta_common.tokens import MediaClaims
 from sfu.forwarding import PublishedStream, Slot
 from sfu.sources import Source, StreamKey
+from sfu.workers import RemotePeer, RemoteSlot
 
 
 class Connection(Protocol):
@@ -31,7 +32,9 @@ class Participant:
         self.join_order = join_order
         self.admitted = False
         self.gone = False
+        # The peer connection: here (``pc``), or in a worker process (``remote``).
         self.pc: RTCPeerConnection | None = None
+        self.remote: RemotePeer | None = None
         # Published streams by sending mid (kept while the transceiver lives) and the
         # mid each source is published on now.
         self.published: dict[str, PublishedStream] = {}
@@ -39,7 +42,7 @@ class Participant:
         self.muted_self: dict[Source, bool] = {}
         self.audio_blocked = False
         self.screen_allowed = False
-        self.slots: dict[str, Slot] = {}
+        self.slots: dict[str, Slot | RemoteSlot] = {}
         self.assignments: dict[str, StreamKey | None] = {}
         self.rtcp_ssrc = random.getrandbits(32)
 

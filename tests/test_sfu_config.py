@@ -36,6 +36,7 @@ def test_example_with_a_secret_is_the_defaults(tmp_path: Path) -> None:
         ({"token_secret": SECRET, "lesson": {"participants": 0}}, "participants"),
         ({"token_secret": SECRET, "lesson": {"last_m": 3}}, "unknown key"),
         ({"token_secret": SECRET, "listen_port": "80"}, "listen_port"),
+        ({"token_secret": SECRET, "workers": -1}, "workers must not be negative"),
         ({"token_secret": SECRET, "ice_servers": [{"url": "stun:x"}]}, "ice_servers.0"),
     ],
 )

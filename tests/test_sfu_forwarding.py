@@ -291,3 +291,23 @@ def test_blocked_audio_is_dropped_and_levels_are_forwarded() -> None:
     assert report.ssrc == 0xA0D10
     assert report.sender_info.packet_count == 40
     assert report.sender_info.rtp_timestamp == forwarded[-1].timestamp
+
+
+def test_a_slot_still_waiting_for_a_keyframe_asks_again() -> None:
+    clock, stats = FakeClock(), ForwardingStats()
+    stream, publisher = make("video", clock, stats)
+    out = RecordingWriter()
+    slot = Slot("3", "video", 0x5107, stats, clock)
+    slot.start(send_parameters("video", 120), out)
+    slot.assign(stream)
+    assert len(publisher.plis()) == 1
+    # The keyframe's first packet never arrives; a second later the slot asks again.
+    stream.on_rtp(rtp(11, 3000, VP8_DELTA))
+    clock.now += 1.0
+    slot.remind()
+    assert len(publisher.plis()) == 2
+    stream.on_rtp(rtp(12, 6000, VP8_KEY))
+    clock.now += 1.0
+    slot.remind()  # showing the stream now: nothing to ask for
+    assert len(publisher.plis()) == 2
+    assert len(out.rtp) == 1

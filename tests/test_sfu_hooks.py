@@ -27,6 +27,7 @@ from sfu.aiortc_hooks import (
     hook_sender,
     lenient_consent,
     offered_direction,
+    read_in_bursts,
     sender_ssrc,
 )
 from sfu.forwarding import PublishedStream, Slot
@@ -196,3 +197,41 @@ async def test_lenient_consent_replaces_aioice_checks_before_connecting() -> Non
         assert vars(connection)["_parta_consent"] is True
     finally:
         await pc.close()
+
+
+async def test_read_in_bursts_drains_a_backlog_in_one_turn() -> None:
+    publisher, sfu = RTCPeerConnection(), RTCPeerConnection()
+    publisher.addTransceiver(ClipTrack("video", encode_vp8_clip(), 30), direction="sendonly")
+    packets: list[RtpPacket] = []
+
+    def hook(transceiver: RTCRtpTransceiver) -> None:
+        hook_receiver(transceiver.receiver, lambda parameters: None, packets.append)
+
+    try:
+        await connect(publisher, sfu, hook)
+        read_in_bursts(sfu)
+        await poll(lambda: len(packets) >= 10)
+        connection = sfu.getTransceivers()[0].receiver.transport.transport._connection
+        [pair] = connection._nominated.values()
+        sock = pair.protocol.transport.get_extra_info("socket")
+        # Ten datagrams wait in the socket (sent from the pair's remote address, so
+        # ICE takes them as data); one turn of the loop reads them all, where
+        # asyncio's own reader would take one.
+        publishing = publisher.getTransceivers()[0].sender.transport.transport._connection
+        [remote] = [
+            p.transport
+            for p in publishing._protocols
+            if p.transport.get_extra_info("sockname") == pair.remote_addr
+        ]
+        for _ in range(10):
+            remote.sendto(b"\x80" + bytes(30), sock.getsockname())
+        selector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
+        reader = selector.get_key(sock.fileno()).data[0]
+        queued = connection._queue.qsize()
+        reader._run()
+        assert connection._queue.qsize() - queued >= 10
+        before = len(packets)
+        await poll(lambda: len(packets) > before)  # and media goes on
+    finally:
+        await publisher.close()
+        await sfu.close()
