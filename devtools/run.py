@@ -9,6 +9,7 @@ started. ``PARTA_PORT`` moves Synapse off 8008.
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -150,7 +151,29 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], name: str, timeout: floa
     raise TimeoutError(f"{name} was not healthy at {url} in {timeout} s")
 
 
+def _busy_ports(ports: Sequence[int]) -> list[int]:
+    """Ports on 127.0.0.1 something else already listens on."""
+    busy = []
+    for port in ports:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                busy.append(port)
+    return busy
+
+
 def main() -> int:
+    busy = _busy_ports([PORT, SFU_PORT, BRIDGE_PORT])
+    if busy:
+        # Otherwise a Parta already running would answer the health checks of this one.
+        print(
+            f"Port {', '.join(map(str, busy))} on 127.0.0.1 is already in use: is Parta (or "
+            "another server) already running? Stop it first, or choose other ports with "
+            "PARTA_PORT, PARTA_SFU_PORT, PARTA_BRIDGE_PORT.",
+            file=sys.stderr,
+        )
+        return 1
     dsn = os.environ.get("PARTA_DATABASE", "").strip()
     postgres = Postgres.from_dsn(dsn) if dsn else None
     _, registration = _bridge_files()

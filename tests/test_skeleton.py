@@ -1,9 +1,15 @@
 """The homeserver of the harness really runs the module: API, login, enforcement."""
 
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from nio import LoginResponse, RoomCreateResponse, RoomPutStateError, RoomPutStateResponse
 
-from devtools.homeserver import HttpError
+from devtools.homeserver import REPO_ROOT, HttpError
 from parta_common import events
 from synapse_module import __version__
 from tests.harness import RunningHomeserver
@@ -104,3 +110,29 @@ def test_openapi_documents_every_route(synapse: RunningHomeserver) -> None:
     assert not missing, f"routes missing from openapi.yaml: {sorted(missing)}"
     for name in ("CreateSchool", "PutMember", "CreateInvite"):
         assert doc["components"]["schemas"][name]["type"] == "object"
+
+
+def test_make_run_refuses_a_port_already_taken(tmp_path: Path) -> None:
+    """A second `make run` (or another server on its port) is told so, and starts nothing:
+    otherwise the running one would answer this one's health checks."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = subprocess.run(
+            [sys.executable, "-m", "devtools.run"],
+            cwd=REPO_ROOT,
+            env={
+                **os.environ,
+                "PYTHONPATH": str(REPO_ROOT),
+                "PARTA_VAR": str(tmp_path / "var"),
+                "PARTA_SFU_PORT": str(port),
+            },
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert out.returncode == 1
+    assert f"Port {port} on 127.0.0.1 is already in use" in out.stderr
+    assert not (tmp_path / "var" / "synapse" / "homeserver.yaml").exists()
