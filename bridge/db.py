@@ -66,6 +66,15 @@ async def upgrade_v1(conn: Connection) -> None:
 upgrade_table.register(upgrade_v1, description="Scheduled messages, roster imports, roster people")
 
 
+async def upgrade_v2(conn: Connection) -> None:
+    # The name the roster last gave a person, so a changed name (a new surname) is seen
+    # and set on their account. NULL for people imported before this step.
+    await conn.execute("ALTER TABLE roster_person ADD COLUMN display_name TEXT")
+
+
+upgrade_table.register(upgrade_v2, description="Roster people's names")
+
+
 def create_database(url: str) -> Database:
     """A :class:`Database` for ``sqlite:path`` or ``postgresql://…`` with our upgrades."""
     log: Any = logging.getLogger("bridge.db")

@@ -23,6 +23,7 @@ import re
 import secrets
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,8 @@ class SchoolPlan:
     create_accounts: tuple[str, ...]
     set_members: tuple[MemberChange, ...]
     remove_members: tuple[tuple[str, str], ...]  # (user_id, display name)
+    # (source_id, user_id, name before, name now): a new surname, a corrected spelling.
+    renames: tuple[tuple[str, str, str, str], ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -79,6 +82,7 @@ class SchoolPlan:
             or self.create_accounts
             or self.set_members
             or self.remove_members
+            or self.renames
         )
 
 
@@ -114,8 +118,12 @@ class Plan:
             lines.append(f"  выбывших убрать: {len(s.remove_members)}")
             for _, name in s.remove_members[:20]:
                 lines.append(f"    {name}")
+            if s.renames:
+                lines.append(f"  переименовать: {len(s.renames)}")
+                for _, _, before, now in s.renames[:20]:
+                    lines.append(f"    {before} → {now}")
         lines.append(
-            "(schools / classes / accounts to create, people to add, move, update, remove)"
+            "(schools / classes / accounts to create, people to add, move, update, remove, rename)"
         )
         return "\n".join(lines)
 
@@ -140,6 +148,7 @@ class Result:
     created_accounts: int = 0
     set_members: int = 0
     removed: int = 0
+    renamed: int = 0
     sign_ins: list[SignIn] = attrs.Factory(list)
     seconds: float = 0.0
     timings: dict[str, float] = attrs.Factory(dict)
@@ -148,7 +157,8 @@ class Result:
         return (
             f"Готово за {self.seconds:.1f} с: школ {self.created_schools}, классов "
             f"{self.created_classes}, учётных записей {self.created_accounts}, изменено "
-            f"участников {self.set_members}, убрано {self.removed}. / Done."
+            f"участников {self.set_members}, убрано {self.removed}, переименовано "
+            f"{self.renamed}. / Done."
         )
 
 
@@ -194,6 +204,10 @@ class RosterSync:
 
     async def plan(self, roster: Roster) -> Plan:
         known = await self.known_people()
+        names = {
+            r["source_id"]: r["display_name"]
+            for r in await self.db.fetch("SELECT source_id, display_name FROM roster_person")
+        }
         by_user = {u: s for s, u in known.items()}
         schools = []
         for org in roster.schools.values():
@@ -217,6 +231,13 @@ class RosterSync:
                 for sid in current
                 if sid not in wanted
             )
+            renames = tuple(
+                (sid, known[sid], names[sid], roster.people[sid].display_name)
+                for sid in wanted
+                if sid in known
+                and names.get(sid) is not None
+                and names[sid] != roster.people[sid].display_name
+            )
             schools.append(
                 SchoolPlan(
                     source_id=org.source_id,
@@ -227,6 +248,7 @@ class RosterSync:
                     create_accounts=create_accounts,
                     set_members=tuple(changes),
                     remove_members=leavers,
+                    renames=renames,
                 )
             )
         return Plan(tuple(schools), roster)
@@ -357,6 +379,20 @@ class RosterSync:
         _add(result.timings, "members", time.monotonic() - t0)
 
         t0 = time.monotonic()
+        for source_id, user_id, _old, new in s.renames:
+            # The account's own profile (the bot may act as any local user): Synapse
+            # carries the new name into the person's rooms.
+            path = f"/profile/{urllib.parse.quote(user_id)}/displayname"
+            await self.module.request(
+                "PUT", path, user_id, {"displayname": new}, base="/_matrix/client/v3"
+            )
+            await self.db.execute(
+                "UPDATE roster_person SET display_name=$1 WHERE source_id=$2", new, source_id
+            )
+            result.renamed += 1
+        _add(result.timings, "renames", time.monotonic() - t0)
+
+        t0 = time.monotonic()
         for user_id, _name in s.remove_members:
             await self.module.remove_member(self.actor, school_id, user_id)
             result.removed += 1
@@ -389,12 +425,14 @@ class RosterSync:
             user_id = f"@{username}-{secrets.token_hex(2)}:{self.domain}"
             taken = await self.db.fetchval("SELECT 1 FROM roster_person WHERE user_id=$1", user_id)
         await self.db.execute(
-            "INSERT INTO roster_person (source_id, user_id, state, sign_in_code, import_id)"
-            " VALUES ($1, $2, 'claimed', $3, $4)",
+            "INSERT INTO roster_person"
+            " (source_id, user_id, state, sign_in_code, import_id, display_name)"
+            " VALUES ($1, $2, 'claimed', $3, $4, $5)",
             person.source_id,
             user_id,
             code,
             import_id,
+            person.display_name,
         )
         return user_id, code
 

@@ -340,6 +340,11 @@ def test_a_changed_file_moves_a_student_and_removes_a_leaver(
         )
         + "\n"
     )
+    # A teacher's surname changed (married): a rename, nothing else.
+    users = [line.split(",") for line in files["users.csv"].splitlines()]
+    teacher = next(row for row in users if row[5] == "teacher")
+    teacher[9] = "Новосёлова"
+    files["users.csv"] = "\n".join(",".join(row) for row in users) + "\n"
     roster = read_files({k: v.encode() for k, v in files.items()})
     # stu-1 has signed in (so has rooms to move between); stu-3 has not yet.
     sign_in(env, *code_of(env, "stu-1"))
@@ -353,6 +358,9 @@ def test_a_changed_file_moves_a_student_and_removes_a_leaver(
     assert "перевести между классами: 1" in dry.stdout, dry.stdout
     assert "5А → 6А" in dry.stdout
     assert f"выбывших убрать: {1 + len(gone_parents)}" in dry.stdout, dry.stdout
+    new_name = roster.people[teacher[0]].display_name
+    assert "переименовать: 1" in dry.stdout, dry.stdout
+    assert f"→ {new_name}" in dry.stdout
     out = env.bot.cli("--as", operator.user_id, str(src))
     assert out.returncode == 0, out.stdout + out.stderr
     known = people(env)
@@ -371,6 +379,11 @@ def test_a_changed_file_moves_a_student_and_removes_a_leaver(
     assert all(known[p][0] not in members for p in gone_parents)
     assert moved_user in joined(env, operator, classes["cls-6a"]["rooms"]["class_chat"])
     assert moved_user not in joined(env, operator, classes["cls-5a"]["rooms"]["class_chat"])
+    teacher_id = known[teacher[0]][0]
+    profile = env.hs.request(
+        "GET", f"/_matrix/client/v3/profile/{urllib.parse.quote(teacher_id)}/displayname"
+    )
+    assert profile["displayname"] == new_name
     dry = env.bot.cli("--as", operator.user_id, "--dry-run", str(src))
     assert "Изменений нет" in dry.stdout
 
