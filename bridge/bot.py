@@ -378,8 +378,7 @@ class SchoolBot:
             )
         when = _local_time(lesson.get("start"), self.tz)
         return (
-            f"Урок «{lesson.get('title')}» запланирован на {when} в {in_place(label)}. "
-            "/ Scheduled."
+            f"Урок «{lesson.get('title')}» запланирован на {when} в {in_place(label)}. / Scheduled."
         )
 
     async def cmd_attendance(self, command: Command, room_id: RoomID, sender: UserID) -> str:
