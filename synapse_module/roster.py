@@ -325,7 +325,7 @@ class Roster:
     # -- start-up ---------------------------------------------------------------
 
     async def _ensure_service_account(self) -> None:
-        if await self.api.check_user_exists(self.service) is None:
+        if not await self._account_exists(self.service):
             await self.api.register_user(
                 self.config.service_localpart, self.config.service_displayname
             )
