@@ -370,12 +370,16 @@ class SchoolBot:
         start = int(command.when.timestamp() * 1000) if command.when else None
         lesson = await self.module.create_lesson(sender, target, command.text, start)
         if lesson.get("status") == "live":
+            link = f" Ссылка на урок / lesson link: {lesson['url']}" if lesson.get("url") else ""
             return (
-                f"Урок «{lesson.get('title')}» начат в {label}: откройте виджет урока в комнате. "
-                f"/ The lesson has started; open its widget in the room."
+                f"Урок «{lesson.get('title')}» начат в {in_place(label)}: откройте виджет урока "
+                f"в комнате или ссылку. / The lesson has started; open its widget in the room "
+                f"or the link.{link}"
             )
         when = _local_time(lesson.get("start"), self.tz)
-        return f"Урок «{lesson.get('title')}» запланирован на {when} в {label}. / Scheduled."
+        return (
+            f"Урок «{lesson.get('title')}» запланирован на {when} в {in_place(label)}. / Scheduled."
+        )
 
     async def cmd_attendance(self, command: Command, room_id: RoomID, sender: UserID) -> str:
         target, label = await self._lesson_room(sender, room_id, command)
@@ -385,7 +389,7 @@ class SchoolBot:
             if lesson.get("started_at") is not None
         ]
         if not held:
-            return f"В {label} ещё не было уроков / No lessons held there yet"
+            return f"В {in_place(label)} ещё не было уроков / No lessons held there yet"
         last = max(held, key=lambda lesson: lesson["started_at"])
         report = await self.module.attendance(sender, target, str(last["lesson_id"]))
         present = report.get("present", [])
@@ -423,7 +427,7 @@ class SchoolBot:
             body["quiz"] = True
         await self.module.create_poll(sender, target, body)
         what = "Викторина" if command.name == "quiz" else "Опрос"
-        return f"{what} «{command.text}» опубликован в {label}. / Posted."
+        return f"{what} «{command.text}» опубликован в {in_place(label)}. / Posted."
 
     async def cmd_quiz(self, command: Command, room_id: RoomID, sender: UserID) -> str:
         return await self.cmd_poll(command, room_id, sender)
@@ -432,7 +436,7 @@ class SchoolBot:
         target, label = await self._content_room(sender, room_id, command)
         polls = await self.module.polls(sender, target)
         if not polls:
-            return f"В {label} нет опросов / No polls there"
+            return f"В {in_place(label)} нет опросов / No polls there"
         result = await self.module.poll(sender, str(polls[0]["poll_id"]))
         lines = [
             f"«{result.get('question', polls[0].get('question', ''))}»: "
@@ -450,7 +454,7 @@ class SchoolBot:
         )
         link = broadcast.get("viewer_link") or ""
         return (
-            f"Трансляция «{command.text}» создана в {label}. Ссылка для зрителей: {link} "
+            f"Трансляция «{command.text}» создана в {in_place(label)}. Ссылка для зрителей: {link} "
             f"/ Broadcast created; viewer link above. Ссылку для выступающего даёт модуль "
             f"(speaker_token)."
         )
@@ -539,6 +543,17 @@ class SchoolBot:
         if command.parents_chat:
             return _room(cls, "parents_chat"), f"чат родителей {command.class_name}"
         return _room(cls, "class_chat"), f"чат класса {command.class_name}"
+
+
+def in_place(label: str) -> str:
+    """A room's label after «в» meaning where (prepositional): «чат класса 7А» → «чате …».
+
+    Labels are made for «Отправлено в …» (accusative); «этой комнате» is already fine.
+    """
+    for to, at in (("чат ", "чате "), ("объявления ", "объявлениях ")):
+        if label.startswith(to):
+            return at + label[len(to) :]
+    return label
 
 
 ROLE_NAMES = {

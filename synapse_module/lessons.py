@@ -455,6 +455,10 @@ class Lessons:
         base = self._config.sfu_public_url.rstrip("/")
         return f"{base}/lesson/{urllib.parse.quote(room_id, safe='')}?{query}"
 
+    def lesson_json(self, lesson: Lesson) -> dict[str, Any]:
+        """A lesson as the API answers it: with the lesson page's link (as in its state)."""
+        return {**lesson.to_json(), "url": self.page_url(lesson.room_id, lesson.lesson_id)}
+
     def widget_url(self, lesson_id: str) -> str:
         """The widget URL: Element fills in (and URL-encodes) the ``$…`` variables."""
         query = urllib.parse.urlencode({"lesson": lesson_id, "hs": self._api.public_baseurl})
@@ -572,7 +576,7 @@ class Lessons:
             await self._undo_new(lesson, sender)
             raise
         logger.info("Lesson %s (%s) in %s by %s", lesson.lesson_id, lesson.status, room_id, user_id)
-        return 200, lesson.to_json()
+        return 200, self.lesson_json(lesson)
 
     async def _undo_new(self, lesson: Lesson, sender: str) -> None:
         """Leave nothing half-done when the lesson's events could not all be sent."""
@@ -599,7 +603,7 @@ class Lessons:
         if await self._roles.role_in_room(user_id, room_id) is None:
             raise forbidden(NOT_A_MEMBER)
         lessons = await self._module.store.run("parta_list_lessons", _list_lessons_txn, room_id)
-        return 200, {"lessons": [lesson.to_json() for lesson in lessons]}
+        return 200, {"lessons": [self.lesson_json(lesson) for lesson in lessons]}
 
     async def post_start(
         self, request: SynapseRequest, raw_room_id: str, lesson_id: str
@@ -617,7 +621,7 @@ class Lessons:
             )
         live = attrs.evolve(lesson, status=LIVE, started_at=now_ms())
         await self._move(lesson, live, user_id)
-        return 200, live.to_json()
+        return 200, self.lesson_json(live)
 
     async def post_end(
         self, request: SynapseRequest, raw_room_id: str, lesson_id: str
@@ -631,7 +635,7 @@ class Lessons:
             )
         ended = attrs.evolve(lesson, status=ENDED, ended_at=now_ms())
         await self._move(lesson, ended, user_id)
-        return 200, ended.to_json()
+        return 200, self.lesson_json(ended)
 
     async def _move(self, lesson: Lesson, new: Lesson, user_id: str) -> None:
         conflict = await self._module.store.run(
@@ -728,7 +732,7 @@ class Lessons:
         ]
         absent.sort(key=lambda a: (a["display_name"].casefold(), a["user_id"]))
         return {
-            "lesson": lesson.to_json(),
+            "lesson": self.lesson_json(lesson),
             "present": [
                 {
                     "user_id": a.user_id,

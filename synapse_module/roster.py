@@ -325,7 +325,7 @@ class Roster:
     # -- start-up ---------------------------------------------------------------
 
     async def _ensure_service_account(self) -> None:
-        if await self.api.check_user_exists(self.service) is None:
+        if not await self._account_exists(self.service):
             await self.api.register_user(
                 self.config.service_localpart, self.config.service_displayname
             )
@@ -1055,7 +1055,7 @@ class Roster:
         if not self.api.is_mine(user_id):
             raise not_found(msg.USER_NOT_FOUND, user_id=user_id)
         recorded = await self.store.run("parta_get_sign_in", db.get_sign_in_code_txn, user_id)
-        exists = await self.api.check_user_exists(user_id) is not None
+        exists = await self._account_exists(user_id)
         if recorded is not None and recorded[0] == _code_hash(code):
             return not exists
         if exists or recorded is not None:
@@ -1082,10 +1082,17 @@ class Roster:
                 raise SynapseError(
                     409, msg.USERNAME_TAKEN.format(user_id=user_id), Codes.USER_IN_USE
                 )
-            if await self.api.check_user_exists(user_id) is None:
+            if not await self._account_exists(user_id):
                 await self.api.register_user(user_id[1:].split(":", 1)[0], display_name)
 
         return make
+
+    async def _account_exists(self, user_id: str) -> bool:
+        """Whether the account is there, asked quietly: ``check_user_exists`` goes through
+        Synapse's login lookup, which logs "Attempted to login as … but they do not exist"
+        for every new person of an import. (A name differing only in case is still
+        refused: ``check_username`` and ``register_user`` compare case-insensitively.)"""
+        return await self.api.get_userinfo_by_id(user_id) is not None
 
     async def _validate_member(
         self,

@@ -223,11 +223,13 @@ async def test_announcement_goes_out_as_the_administrator(env: BridgeEnv, school
 
 async def test_lesson_and_attendance_through_the_bot(env: BridgeEnv, school: School) -> None:
     answer = await ask(env, school.teacher, "урок 7А Дроби")
-    assert answer.startswith("Урок «Дроби» начат в чат класса 7А"), answer
+    assert answer.startswith("Урок «Дроби» начат в чате класса 7А"), answer
     chat = school.class_a["rooms"]["class_chat"]
     [lesson] = api(env.hs, "GET", f"/rooms/{urllib.parse.quote(chat)}/lessons", school.teacher)[
         "lessons"
     ]
+    # Written in a DM, far from the class chat: the answer carries the lesson page's link.
+    assert answer.endswith(lesson["url"]), answer
     assert lesson["title"] == "Дроби"
     assert lesson["created_by"] == school.teacher.user_id
     report = await ask(env, school.teacher, "посещаемость 7А")

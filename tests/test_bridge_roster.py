@@ -148,6 +148,9 @@ async def test_zip_sent_to_the_bot_builds_the_school(env: BridgeEnv, operator: U
     known = people(env)
     assert len(rows) == len(known)
     assert all(state == "created" for _, state in known.values())
+    # Making the accounts did not look like failed logins in Synapse's log.
+    log = env.hs.hs.log_path.read_text(encoding="utf-8", errors="replace")
+    assert not [u for u, _ in known.values() if f"Attempted to login as {u} " in log]
 
     school = api(env.hs, "GET", "/schools/by_external_id/sch-1", operator)
     classes = api(env.hs, "GET", f"/schools/{school['school_id']}/classes", operator)["classes"]

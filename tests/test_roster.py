@@ -712,6 +712,24 @@ async def test_batch_enrolment_is_all_or_nothing(
     assert err.status == 403
 
 
+def test_an_import_does_not_take_a_name_someone_holds(
+    synapse: RunningHomeserver, school: School
+) -> None:
+    """A new account for a name that is already someone's: 409 naming the entry."""
+    path = f"/schools/{school.school_id}/members/batch"
+    holder = synapse.register("holder")
+    entry = {
+        "user_id": holder.user_id,
+        "roles": ["student"],
+        "classes": [school.class_b["class_id"]],
+        "account": {"display_name": "Тёзка", "sign_in_code": "ABCD-EFGH-JKLM"},
+    }
+    err = api_error(synapse, "POST", path, school.admin, {"members": [entry]})
+    assert err.status == 409 and err.body["errcode"] == "M_USER_IN_USE", err.body
+    assert "members/0" in err.body["error"]
+    assert api(synapse, "GET", "/me", holder)["schools"] == []
+
+
 def test_operator_limits_and_school_federation(tmp_path_factory: pytest.TempPathFactory) -> None:
     """A server whose operator lets schools federate with one partner, and no more."""
     from tests.harness import running_homeserver
