@@ -61,6 +61,7 @@ class Action(enum.StrEnum):
     SET_LESSON = "set_lesson"
     ADMIT = "admit"
     DENY = "deny"
+    READMIT = "readmit"
 
 
 # Actions a moderator may not turn on another moderator.
@@ -142,6 +143,9 @@ class BanList:
             del self._bans[(room_id, user_id)]
             return False
         return True
+
+    def unban(self, room_id: str, user_id: str) -> bool:
+        return self._bans.pop((room_id, user_id), None) is not None
 
     def settle_room(self, room_id: str, until: float) -> None:
         """The lesson emptied: its bans for the lesson's lifetime now end at ``until``."""

@@ -72,6 +72,8 @@ class Lesson:
         self.settings = LessonSettings()
         self.participants: dict[str, Participant] = {}
         self.waiting: dict[str, Participant] = {}
+        # Removed from this lesson (user_id → name), whom a moderator may let back in.
+        self.removed: dict[str, str] = {}
         self.hands = HandQueue()
         self._config = config
         self._bans = bans
@@ -135,6 +137,8 @@ class Lesson:
         )
         if participant.moderator and self.waiting:
             self._send_waiting_room(only=participant)
+        if participant.moderator and self.removed:
+            self._send_removed(only=participant)
         self._broadcast(
             {"type": "participant_joined", "participant": self._describe(participant)},
             exclude=participant,
@@ -257,6 +261,14 @@ class Lesson:
                 raise LessonError(refusal, limit=self._config.lesson.participants)
             self._admit(target)
             self._send_waiting_room()
+        elif action is Action.READMIT:
+            # A removal by mistake: the person may come back (with any valid token).
+            user_id = str(message["user_id"])
+            if self.removed.pop(user_id, None) is None:
+                raise LessonError("not_found", user_id=user_id)
+            self._bans.unban(self.room_id, user_id)
+            self._send_removed()
+            logger.info("%s may come back to lesson %s", user_id, self.room_id)
         elif action is Action.DENY:
             assert target is not None
             error = LessonError("denied")
@@ -277,6 +289,8 @@ class Lesson:
 
     async def _remove(self, target: Participant) -> None:
         self._bans.ban(self.room_id, target.user_id, math.inf)
+        self.removed[target.user_id] = target.claims.display_name or target.user_id
+        self._send_removed()
         error = LessonError("removed")
         for p in [*self.participants.values(), *self.waiting.values()]:
             if p.user_id == target.user_id:
@@ -601,6 +615,12 @@ class Lesson:
         targets = [only] if only else [p for p in self.participants.values() if p.moderator]
         for p in targets:
             p.send({"type": "waiting_room", "queue": queue})
+
+    def _send_removed(self, only: Participant | None = None) -> None:
+        removed = [{"user_id": u, "name": n} for u, n in self.removed.items()]
+        targets = [only] if only else [p for p in self.participants.values() if p.moderator]
+        for p in targets:
+            p.send({"type": "removed_list", "removed": removed})
 
     def _broadcast_participant(self, p: Participant) -> None:
         self._broadcast({"type": "participant_updated", "participant": self._describe(p)})

@@ -41,6 +41,7 @@ _SHAPES: Final[dict[str, dict[str, tuple[type, bool]]]] = {
     },
     "admit": {"participant_id": (str, True)},
     "deny": {"participant_id": (str, True)},
+    "readmit": {"user_id": (str, True)},
 }
 
 

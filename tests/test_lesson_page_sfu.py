@@ -255,6 +255,14 @@ async def test_a_lesson_from_start_to_attendance_in_chromium(
         await poll(frame, "!document.querySelector('#message').hidden")
         await poll(teacher, f'document.querySelector("{student_row}") === null')
 
+        # Removed by mistake: the teacher's panel lists them and lets them back in
+        # (that they can then join again is tested in test_sfu_lesson.py).
+        removed_row = f"#removed-list li[data-user='{student.user_id}']"
+        await teacher.wait_for_selector(removed_row)
+        assert await teacher.text_content("#removed-box h3") == "Удалены с урока"
+        await teacher.click(f"{removed_row} button[data-action='readmit']")
+        await poll(teacher, "document.querySelector('#removed-box').hidden")
+
         # The teacher ends the lesson from the page.
         await teacher.click("#end-lesson")
         await poll(teacher, "document.querySelector('#lesson').hidden")

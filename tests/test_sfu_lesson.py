@@ -330,6 +330,31 @@ async def test_removed_participant_cannot_come_back(
         assert refused.value.code == "banned"
 
 
+async def test_a_teacher_lets_a_removed_student_back_in(
+    sfu: RunningSfu, room: str, clients: list[LessonClient]
+) -> None:
+    """A removal by mistake is undone: the teacher sees whom they removed and readmits."""
+    teacher = await join(sfu, room, clients, "teacher", Role.TEACHER)
+    student = await join(sfu, room, clients, "oops")
+    other = await join(sfu, room, clients, "other")
+    await teacher.send({"type": "remove", "participant_id": student.id})
+    assert await student.wait_closed() == 4403
+    listed = await teacher.wait_for(lambda m: m["type"] == "removed_list" and m["removed"])
+    [removed] = listed["removed"]
+    user_id = removed["user_id"]
+    # Only a moderator may, and only someone removed.
+    await other.send({"type": "readmit", "user_id": user_id, "request_id": "r"})
+    assert (await other.wait_for(lambda m: m.get("request_id") == "r"))["code"] == "forbidden"
+    await teacher.send({"type": "readmit", "user_id": "@nobody:s", "request_id": "n"})
+    assert (await teacher.wait_for(lambda m: m.get("request_id") == "n"))["code"] == "not_found"
+    mark = teacher.mark()
+    await teacher.send({"type": "readmit", "user_id": user_id})
+    await teacher.wait_for(lambda m: m["type"] == "removed_list" and m["removed"] == [], since=mark)
+    back = LessonClient(sfu.url, room, token("oops", room=room))
+    clients.append(back)
+    assert (await back.connect())["type"] == "joined"
+
+
 async def test_waiting_room_lock_and_screen_share_permission(
     sfu: RunningSfu, room: str, clients: list[LessonClient]
 ) -> None:

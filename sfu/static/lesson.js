@@ -615,6 +615,24 @@ function renderTeacher() {
       ),
     );
   }
+  // Removed by mistake? The teacher lets them back in.
+  $("removed-box").hidden = !conn.removed.length;
+  const removed = $("removed-list");
+  removed.replaceChildren();
+  for (const r of conn.removed) {
+    removed.append(
+      el(
+        "li",
+        { "data-user": r.user_id },
+        el("span", { class: "name" }, r.name),
+        el(
+          "button",
+          { type: "button", class: "small", "data-action": "readmit", onclick: () => conn.send({ type: "readmit", user_id: r.user_id }) },
+          t("readmit"),
+        ),
+      ),
+    );
+  }
 }
 
 function showLocalPreview(track) {

@@ -55,6 +55,7 @@ export class LessonConnection extends EventTarget {
     this.hands = [];
     this.lesson = null;
     this.waitingQueue = [];
+    this.removed = [];
     this.speakers = [];
     this.slotCounts = { video: 0, audio: 0 };
     this.assignments = {};
@@ -156,6 +157,10 @@ export class LessonConnection extends EventTarget {
         break;
       case "waiting_room":
         this.waitingQueue = msg.queue || [];
+        this.emit("state");
+        break;
+      case "removed_list":
+        this.removed = msg.removed || [];
         this.emit("state");
         break;
       case "slots":
