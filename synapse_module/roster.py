@@ -1807,7 +1807,8 @@ def _lacks_power(event: EventBase, state_events: StateMap[EventBase]) -> bool:
 
 def _code_hash(code: str) -> str:
     """Sign-in codes are random (60 bits), so a fast hash is enough, as for tokens."""
-    return hashlib.sha256(normalize_code(code).encode("ascii")).hexdigest()
+    # UTF-8: whatever a person types as a password is hashed, Cyrillic included.
+    return hashlib.sha256(normalize_code(code).encode("utf-8")).hexdigest()
 
 
 def _hash_password(password: str) -> str:

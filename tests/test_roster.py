@@ -730,6 +730,46 @@ def test_an_import_does_not_take_a_name_someone_holds(
     assert api(synapse, "GET", "/me", holder)["schools"] == []
 
 
+def test_an_import_refuses_a_bad_account_name_and_makes_nothing(
+    synapse: RunningHomeserver, school: School
+) -> None:
+    """A name Synapse would not take: 400 naming the entry; the other, valid entry of
+    the same batch is not made either."""
+    path = f"/schools/{school.school_id}/members/batch"
+    good = f"@import-good-1:{synapse.server_name}"
+    entries = [
+        {
+            "user_id": good,
+            "roles": ["student"],
+            "classes": [school.class_b["class_id"]],
+            "account": {"display_name": "Хороший", "sign_in_code": "ABCD-EFGH-JKLN"},
+        },
+        {
+            "user_id": f"@Bad*Name:{synapse.server_name}",
+            "roles": ["student"],
+            "classes": [school.class_b["class_id"]],
+            "account": {"display_name": "Плохой", "sign_in_code": "ABCD-EFGH-JKLP"},
+        },
+    ]
+    err = api_error(synapse, "POST", path, school.admin, {"members": entries})
+    assert err.status == 400 and err.body["errcode"] == "M_INVALID_USERNAME", err.body
+    assert "members/1" in err.body["error"]
+    # Nothing half-done: no account, no roster row, and the code signs nobody in.
+    with pytest.raises(HttpError) as login:
+        synapse.request(
+            "POST",
+            "/_matrix/client/v3/login",
+            {
+                "type": "m.login.password",
+                "identifier": {"type": "m.id.user", "user": good},
+                "password": "ABCD-EFGH-JKLN",
+            },
+        )
+    assert login.value.status == 403
+    members = api(synapse, "GET", f"/schools/{school.school_id}/members", school.admin)
+    assert good not in {m["user_id"] for m in members["members"]}
+
+
 def test_operator_limits_and_school_federation(tmp_path_factory: pytest.TempPathFactory) -> None:
     """A server whose operator lets schools federate with one partner, and no more."""
     from tests.harness import running_homeserver
