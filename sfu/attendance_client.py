@@ -82,7 +82,7 @@ class ModuleAttendance:
     async def _post(self, body: dict[str, Any]) -> None:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
-        token = tokens.sign_service_token(self._secret, "sfu")
+        token = tokens.sign_service_token(self._secret, tokens.SERVICE_SFU)
         headers = {"Authorization": f"Bearer {token}"}
         async with self._session.post(self._url, json=body, headers=headers) as resp:
             if resp.status >= 500:

@@ -5,6 +5,7 @@ from pathlib import Path
 import attrs
 
 from parta_common.config import load_yaml
+from parta_common.tokens import MIN_SECRET_LENGTH
 from sfu.broadcast.config import BroadcastConfig
 
 
@@ -68,8 +69,11 @@ class SfuConfig:
 
     @token_secret.validator
     def _check_secret(self, attribute: "attrs.Attribute[str]", value: str) -> None:
-        if len(value) < 16:
-            raise ValueError("token_secret must be at least 16 characters")
+        if len(value) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"token_secret must be at least {MIN_SECRET_LENGTH} characters"
+                " (the same rule as the module's media.token_secret)"
+            )
 
 
 def load_config(path: Path) -> SfuConfig:

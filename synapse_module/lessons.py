@@ -677,7 +677,7 @@ class Lessons:
         try:
             if scheme.lower() != "bearer" or not token:
                 raise tokens.TokenError("no bearer token")
-            tokens.verify_service_token(token.strip(), secret)
+            tokens.verify_service_token(token.strip(), secret, frozenset({tokens.SERVICE_SFU}))
         except tokens.TokenError as e:
             logger.warning("Refused an attendance report: %s", e)
             raise SynapseError(401, BAD_SERVICE_TOKEN.format(), Codes.UNKNOWN_TOKEN) from None

@@ -536,6 +536,8 @@ async def test_attendance_lists_present_and_absent_and_exports_csv(
 
 
 async def test_forged_service_tokens_are_refused(hs: RunningHomeserver, room: ClassRoom) -> None:
+    import jwt
+
     report = [
         {
             "kind": "join",
@@ -550,6 +552,19 @@ async def test_forged_service_tokens_are_refused(hs: RunningHomeserver, room: Cl
         tokens.sign_service_token("wrong-secret-" + "x" * 32, "sfu"),
         tokens.sign_service_token(SECRET, "sfu", now=time.time() - 3600),
         student_media,  # a media token is not a service token
+        tokens.sign_service_token(SECRET, tokens.SERVICE_RELAY),  # the relay is not the SFU
+        # signed with the shared secret itself, as before keys were derived per purpose
+        jwt.encode(
+            {
+                "iss": "parta",
+                "aud": "parta-module",
+                "sub": "sfu",
+                "iat": int(time.time()),
+                "exp": int(time.time()) + 60,
+            },
+            SECRET,
+            algorithm="HS256",
+        ),
         room.teacher.access_token,  # nor is a Matrix login
     ):
         error = refused(report_attendance, hs, token, report)
