@@ -11,7 +11,6 @@ a service token signed with the shared media secret); sessions are kept per less
 summed per person in the attendance report, set against the people expected there.
 """
 
-import csv
 import datetime
 import io
 import logging
@@ -31,6 +30,7 @@ from parta_common import events, tokens
 from parta_common.messages import Message
 
 from .config import MediaConfig
+from .content.sanitize import SafeCsvWriter
 from .errors import forbidden, not_found
 from .http import json_body, requester_id
 from .media_tokens import MEDIA_DISABLED, room_id_from_path
@@ -749,7 +749,7 @@ class Lessons:
     ) -> bytes:
         """The report as CSV, UTF-8 with a BOM so that Excel reads Cyrillic names."""
         out = io.StringIO()
-        writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
+        writer = SafeCsvWriter(out, delimiter=delimiter, lineterminator="\r\n")
         if english:
             writer.writerow(["Name", "Matrix ID", "Status", "First join", "Last leave", "Minutes"])
             here, away = "present", "absent"

@@ -1,6 +1,5 @@
 """The content REST API: documents, articles, polls (see docs/api.md, "Content")."""
 
-import csv
 import html as html_lib
 import io
 import secrets
@@ -22,7 +21,7 @@ from . import sniff as sniffing
 from . import store as db
 from . import texts
 from .access import MANAGERS, STAFF
-from .sanitize import clean_html, text_of
+from .sanitize import SafeCsvWriter, clean_html, safe_article, text_of
 
 if TYPE_CHECKING:
     from .feature import Content
@@ -320,7 +319,7 @@ class ContentApi:
         )
         if article is None or article["status"] == "removed":
             raise not_found(texts.NO_SUCH_ARTICLE, id=article_id)
-        return article
+        return safe_article(article)
 
     async def _readable_article(self, user_id: str, article_id: str) -> dict[str, Any]:
         article = await self._article(article_id)
@@ -459,7 +458,10 @@ class ContentApi:
         revisions = await self.store.run(
             "content_revisions", db.list_revisions_txn, article["article_id"]
         )
-        return 200, {"article_id": article["article_id"], "revisions": revisions}
+        return 200, {
+            "article_id": article["article_id"],
+            "revisions": [safe_article(r) for r in revisions],
+        }
 
     async def record_view(self, request: SynapseRequest, article_id: str) -> tuple[int, Any]:
         user_id = await requester_id(self.api, request)
@@ -496,7 +498,7 @@ class ContentApi:
         if len(rows) > limit:
             rows = rows[:limit]
             next_batch = query.encode_cursor(rows[-1][col], rows[-1]["article_id"])
-        return 200, {"articles": rows, "next_batch": next_batch}
+        return 200, {"articles": [safe_article(r) for r in rows], "next_batch": next_batch}
 
     # -- polls ----------------------------------------------------------------------
 
@@ -715,7 +717,7 @@ class ContentApi:
         poll = await self._poll(poll_ref)
         result = await self._results(poll, user_id)
         out = io.StringIO()
-        writer = csv.writer(out)
+        writer = SafeCsvWriter(out)
         quiz_done = poll["quiz"] and poll["end_ts"] is not None
         writer.writerow(["answer_id", "answer", "votes", *(["correct"] if quiz_done else [])])
         for a in result["answers"]:
