@@ -64,6 +64,9 @@ class SfuConfig:
     # Where the SFU reaches Synapse to report attendance (the module's
     # /internal/attendance, see docs/lessons.md); null: attendance is only logged.
     homeserver_url: str | None = None
+    # Where the SFU keeps its state: the attendance journal (reports the module has not
+    # confirmed yet, sent again on the next start).
+    data_dir: str = "var/sfu"
     # Broadcasts (WHIP in, HLS out; docs/broadcasts.md); absent: none on this SFU.
     broadcast: BroadcastConfig | None = None
 
