@@ -7,6 +7,7 @@ pattern so that new endpoints are one line in :attr:`ApiResource.routes`.
 import json
 import logging
 import re
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
@@ -23,6 +24,8 @@ from synapse.module_api import (
 from synapse.module_api.errors import Codes, SynapseError
 
 from parta_common.messages import Message
+
+from .query import bad_param
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +66,9 @@ class ApiResource(DirectServeJsonResource):
         if method == "HEAD":
             method = "GET"
         path = request.path.decode("utf-8", errors="replace")
+        if "\x00" in urllib.parse.unquote(path):
+            # IDs in the path reach SQL; PostgreSQL refuses NUL in text (a 500 otherwise).
+            raise bad_param("path", "contains a NUL character")
         path_matched = False
         for route_method, pattern, handler in self.routes:
             match = pattern.match(path)

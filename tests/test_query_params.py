@@ -168,3 +168,20 @@ def test_roster_listing_parameters(synapse: RunningHomeserver, school: ClassRoom
     ):
         error = api_error(synapse, "GET", path, school.admin)
         assert_bad_param(error.status, error.body, name)
+
+
+async def test_ids_in_paths_with_nul_are_refused(
+    synapse: RunningHomeserver, school: ClassRoom
+) -> None:
+    """PostgreSQL refuses NUL in text: an ID in the path with one is 400, not 500."""
+    for path in (
+        "/articles/a%00b",
+        "/polls/a%00b",
+        f"/schools/{school.school_id}%00",
+        "/invites/a%00b",
+        f"/rooms/{q(school.room_id)}%00/polls",
+        f"/schools/{school.school_id}/classes/c%00",
+    ):
+        status, body = await api(synapse, school.admin, "GET", path)
+        assert status == 400, (path, status, body)
+        assert body["errcode"] == "M_INVALID_PARAM"
