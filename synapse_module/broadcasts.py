@@ -12,9 +12,15 @@ import json
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-from synapse.module_api import EventBase, LoggingTransaction, ModuleApi, SynapseRequest
+from synapse.module_api import (
+    NOT_SPAM,
+    EventBase,
+    LoggingTransaction,
+    ModuleApi,
+    SynapseRequest,
+)
 from synapse.module_api.errors import Codes, SynapseError
 
 from parta_common import events
@@ -88,6 +94,11 @@ RECORDING_SCHEMA: Final = {
         "h": {"type": "integer", "minimum": 0},
     },
 }
+RECORDER_ONLY_UPLOADS: Final = Message(
+    ru="Служебная учётная запись записи трансляций только загружает файлы.",
+    en="The broadcast recorder account only uploads files.",
+)
+RecorderVerdict = Literal["NOT_SPAM"] | tuple[Codes, dict[str, Any]]
 FOREIGN_MEDIA: Final = Message(
     ru="Запись должна быть загружена на этот сервер.",
     en="The recording must be uploaded to this server.",
@@ -157,6 +168,36 @@ class Broadcasts:
         self._roles = roles
         for method, pattern, handler in self.ROUTES:
             module.resource.route(method, pattern, getattr(self, handler))
+        # The recorder uploads and does nothing else: no rooms, no invites, no messages.
+        api.register_spam_checker_callbacks(
+            user_may_create_room=self._recorder_may_not_create_room,
+            user_may_invite=self._recorder_may_not_invite,
+            user_may_join_room=self._recorder_may_not_join,
+            check_event_for_spam=self._recorder_sends_nothing,
+        )
+
+    def _recorder_verdict(self, user_id: str) -> RecorderVerdict:
+        if user_id == self.recorder_user_id():
+            return Codes.FORBIDDEN, {"error": RECORDER_ONLY_UPLOADS.format()}
+        return NOT_SPAM
+
+    async def _recorder_may_not_create_room(
+        self, user_id: str, room_config: dict[str, Any]
+    ) -> RecorderVerdict:
+        return self._recorder_verdict(user_id)
+
+    async def _recorder_may_not_invite(
+        self, inviter: str, invitee: str, room_id: str
+    ) -> RecorderVerdict:
+        return self._recorder_verdict(inviter)
+
+    async def _recorder_may_not_join(
+        self, user_id: str, room_id: str, is_invited: bool
+    ) -> RecorderVerdict:
+        return self._recorder_verdict(user_id)
+
+    async def _recorder_sends_nothing(self, event: EventBase) -> RecorderVerdict:
+        return self._recorder_verdict(event.sender)
 
     # -- who is who -----------------------------------------------------------
 

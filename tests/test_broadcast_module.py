@@ -353,11 +353,35 @@ async def test_a_school_broadcast_is_recorded_into_the_schools_documents(
         ) as resp:
             assert resp.status == 200
             content_uri = (await resp.json())["content_uri"]
-        # The recorder is in no room: it cannot post the recording itself.
+        # The recorder is in no room, and may not create, join or invite into one.
         joined = hs.request(
             "GET", "/_matrix/client/v3/joined_rooms", token=signed_in["access_token"]
         )
         assert joined["joined_rooms"] == []
+        public = hs.request(
+            "POST",
+            "/_matrix/client/v3/createRoom",
+            {"preset": "public_chat", "name": "открытая"},
+            token=teacher.access_token,
+        )["room_id"]
+        for what, url, body in (
+            ("create", f"{hs.base_url}/_matrix/client/v3/createRoom", {"name": "spam"}),
+            (
+                "join a public room",
+                f"{hs.base_url}/_matrix/client/v3/join/{urllib.parse.quote(public)}",
+                {},
+            ),
+            (
+                "join a school room",
+                f"{hs.base_url}/_matrix/client/v3/join/"
+                f"{urllib.parse.quote(school.rooms['documents'])}",
+                {},
+            ),
+        ):
+            async with http.post(url, json=body, headers=auth) as resp:
+                assert resp.status == 403, (what, await resp.text())
+                if what != "join a school room":  # (the roster refuses that one first)
+                    assert "только загружает" in (await resp.json())["error"]
         # Media from another server is refused; then the module posts it.
         async with http.post(
             f"{internal}/recording",
