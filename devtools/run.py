@@ -151,16 +151,24 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], name: str, timeout: floa
     raise TimeoutError(f"{name} was not healthy at {url} in {timeout} s")
 
 
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something listens on ``host:port``.
+
+    The bind uses ``SO_REUSEADDR``, as Synapse, the SFU and the bot do: a port whose last
+    connections sit in TIME-WAIT (a Parta stopped a moment ago) is free, a listener is not.
+    """
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def _busy_ports(ports: Sequence[int]) -> list[int]:
     """Ports on 127.0.0.1 something else already listens on."""
-    busy = []
-    for port in ports:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                busy.append(port)
-    return busy
+    return [port for port in ports if port_in_use(port)]
 
 
 def main() -> int:
