@@ -116,12 +116,23 @@ def _bridge_service(hs: Homeserver) -> Service:
     )
 
 
+def write_operator_file(path: Path, user: str, password: str) -> None:
+    """``var/operator.txt``: the account's name (localpart) on the first line, its password
+    on the second (the README's shell blocks read it so)."""
+    path.write_text(f"{user}\n{password}\n")
+    path.chmod(0o600)
+
+
+def read_operator_file(path: Path) -> tuple[str, str]:
+    user, password = path.read_text().split("\n")[:2]
+    return user, password
+
+
 def _ensure_operator(hs: Homeserver) -> tuple[str, str]:
     """Create the first operator (a Synapse server admin) once; return its credentials."""
     path = VAR / "operator.txt"
     if path.exists():
-        user, password = path.read_text().split("\n")[:2]
-        return user, password
+        return read_operator_file(path)
     password = secrets.token_urlsafe(12)
     try:
         hs.register_user(OPERATOR, password, admin=True, displayname="Оператор сервера")
@@ -131,8 +142,7 @@ def _ensure_operator(hs: Homeserver) -> tuple[str, str]:
         # The account exists (operator.txt was deleted): keep it.
         print("The operator account exists already; its password is unchanged.")
         return OPERATOR, "<unchanged>"
-    path.write_text(f"{OPERATOR}\n{password}\n")
-    path.chmod(0o600)
+    write_operator_file(path, OPERATOR, password)
     return OPERATOR, password
 
 
