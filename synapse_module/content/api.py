@@ -343,9 +343,7 @@ class ContentApi:
     # -- articles -----------------------------------------------------------------
 
     async def _article(self, article_id: str) -> dict[str, Any]:
-        article = await self.store.run(
-            "content_article", db.get_article_txn, article_id, None
-        )
+        article = await self.store.run("content_article", db.get_article_txn, article_id, None)
         if article is None or article["status"] == "removed":
             raise not_found(texts.NO_SUCH_ARTICLE, id=article_id)
         return article
