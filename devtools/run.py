@@ -66,7 +66,7 @@ def _sfu_service() -> Service:
     config.write_text(
         f"token_secret: {media_token_secret()!r}\n"
         f"listen_host: 127.0.0.1\nlisten_port: {SFU_PORT}\npublic_url: {url!r}\n"
-        f"homeserver_url: 'http://127.0.0.1:{PORT}'\n"
+        f"homeserver_url: 'http://127.0.0.1:{PORT}'\ndata_dir: '{VAR}/sfu'\n"
         f"broadcast: {{homeserver_url: 'http://127.0.0.1:{PORT}', data_dir: '{VAR}/broadcasts'}}\n"
     )
     return Service(

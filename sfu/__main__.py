@@ -47,9 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     if config.homeserver_url:
         from sfu.attendance_client import ModuleAttendance
 
-        attendance = ModuleAttendance(config.homeserver_url, config.token_secret)
+        attendance = ModuleAttendance(
+            config.homeserver_url,
+            config.token_secret,
+            journal=Path(config.data_dir) / "attendance-journal.sqlite3",
+        )
     app = build_app(config, attendance, worker_argv=launcher_argv())
     if attendance is not None:
+        app.on_startup.append(attendance.start)
         app.on_cleanup.append(attendance.on_cleanup)
     web.run_app(
         app,

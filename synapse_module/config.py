@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 
 from parta_common.config import ConfigProblem, build
+from parta_common.tokens import MIN_SECRET_LENGTH
 
 from .content.config import ContentConfig
 from .policy import PolicyLimits
@@ -77,8 +78,8 @@ class MediaConfig:
                 "token_secret: required when media.enabled is true "
                 "(a random string of at least 32 characters, shared with the SFU)"
             )
-        if self.token_secret is not None and len(self.token_secret) < 32:
-            raise ValueError("token_secret: must be at least 32 characters long")
+        if self.token_secret is not None and len(self.token_secret) < MIN_SECRET_LENGTH:
+            raise ValueError(f"token_secret: must be at least {MIN_SECRET_LENGTH} characters long")
 
 
 @attrs.frozen

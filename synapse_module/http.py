@@ -25,6 +25,8 @@ from synapse.module_api.errors import Codes, SynapseError
 
 from parta_common.messages import Message
 
+from .query import bad_param
+
 logger = logging.getLogger(__name__)
 
 BASE_PATH = "/_synapse/client/parta/v1"
@@ -74,6 +76,9 @@ class ApiResource(DirectServeJsonResource):
         if method == "HEAD":
             method = "GET"
         path = request.path.decode("utf-8", errors="replace")
+        if "\x00" in urllib.parse.unquote(path):
+            # IDs in the path reach SQL; PostgreSQL refuses NUL in text (a 500 otherwise).
+            raise bad_param("path", "contains a NUL character")
         path_matched = False
         for route_method, pattern, handler in self.routes:
             match = pattern.match(path)

@@ -39,6 +39,7 @@ from .concurrency import gather_limited
 from .errors import forbidden, not_found
 from .http import check_json, json_body, requester_id
 from .policy import Person, RoomKind, SchoolPolicy, SchoolRoom, Standing
+from .query import query_string
 from .store import InvalidatedCache
 from .structure import (
     ROOM_NAMES,
@@ -1831,7 +1832,4 @@ def _standing_json(user_id: str, s: Standing) -> dict[str, Any]:
 
 
 def _query(request: SynapseRequest, name: str) -> str | None:
-    values: list[bytes] | None = request.args.get(name.encode())
-    if not values:
-        return None
-    return values[0].decode("utf-8", errors="replace")
+    return query_string(request, name)

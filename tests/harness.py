@@ -120,6 +120,28 @@ class RunningHomeserver:
         """A synchronous JSON request to the homeserver (``path`` from the root)."""
         return http_json(method, f"{self.base_url}{path}", body, token)
 
+    def sql(self, statement: str, args: tuple[Any, ...] = ()) -> None:
+        """Write straight into the homeserver's database (``?`` placeholders), as a row
+        from an older version or a hand-edited table would be."""
+        if self.hs.postgres is not None:
+            import psycopg2
+
+            conn = psycopg2.connect(**self.hs.postgres.connect_args())
+            try:
+                with conn, conn.cursor() as cur:
+                    cur.execute(statement.replace("?", "%s"), args)
+            finally:
+                conn.close()
+        else:
+            import sqlite3
+
+            lite = sqlite3.connect(self.hs.directory / "homeserver.db")
+            try:
+                with lite:
+                    lite.execute(statement, args)
+            finally:
+                lite.close()
+
     def restart(self) -> None:
         self.stop()
         self.proc = self.hs.start()

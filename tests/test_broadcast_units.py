@@ -102,7 +102,7 @@ def test_example_config_loads_and_bad_values_name_the_key(tmp_path: Path) -> Non
     bad.write_text("token_secret: short\n")
     with pytest.raises(ConfigProblem, match="token_secret"):
         load_yaml(BroadcastConfig, bad)
-    bad.write_text("token_secret: long-enough-secret-123\nsegment_secs: 2\n")
+    bad.write_text("token_secret: long-enough-secret-0123456789abcdef\nsegment_secs: 2\n")
     with pytest.raises(ConfigProblem, match="segment_secs"):
         load_yaml(BroadcastConfig, bad)
 
@@ -165,7 +165,7 @@ def test_the_sfu_mounts_broadcasts_with_its_own_secret(tmp_path: Path) -> None:
     from sfu.broadcast import SERVICE_KEY
     from sfu.config import SfuConfig
 
-    secret = "the-sfu-secret-0123456789abcdef"
+    secret = "the-sfu-secret-0123456789abcdef-0123"
     plain = build_app(SfuConfig(token_secret=secret))
     assert SERVICE_KEY not in plain
     app = build_app(

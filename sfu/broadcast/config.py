@@ -4,6 +4,8 @@ from typing import Any
 
 import attrs
 
+from parta_common.tokens import MIN_SECRET_LENGTH
+
 
 def _positive(_inst: object, attribute: "attrs.Attribute[Any]", value: float) -> None:
     if value <= 0:
@@ -11,9 +13,10 @@ def _positive(_inst: object, attribute: "attrs.Attribute[Any]", value: float) ->
 
 
 def _secret(_inst: object, attribute: "attrs.Attribute[str]", value: str) -> None:
-    if value and len(value) < 16:
+    if value and len(value) < MIN_SECRET_LENGTH:
         raise ValueError(
-            f"{attribute.name} must be at least 16 characters (shared with the module)"
+            f"{attribute.name} must be at least {MIN_SECRET_LENGTH} characters"
+            " (shared with the module, the same rule as its media.token_secret)"
         )
 
 
