@@ -28,7 +28,9 @@ from typing import Any, Final
 import aioice.ice
 import aioice.stun
 import aiortc
+import pylibsrtp
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc.clock import current_ms
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters, RTCRtpSendParameters
 from aiortc.rtp import AnyRtcpPacket, RtpPacket
@@ -91,7 +93,7 @@ def hook_receiver(
         if started:
             receiver.transport._unregister_rtp_receiver(receiver)
 
-    _patch(receiver, receive=receive, _handle_rtp_packet=handle_rtp_packet)
+    _patch(receiver, receive=receive, _handle_rtp_packet=handle_rtp_packet, _parta_on_rtp=on_rtp)
     _patch(receiver, _handle_rtcp_packet=handle_rtcp_packet, stop=stop, _parta_hooked=True)
 
 
@@ -320,18 +322,61 @@ def read_in_bursts(pc: RTCPeerConnection) -> None:
     """
     loop = asyncio.get_running_loop()
     for transceiver in pc.getTransceivers():
-        connection = transceiver.receiver.transport.transport._connection
+        dtls = transceiver.receiver.transport
+        connection = dtls.transport._connection
         for protocol in connection._protocols:
             transport = getattr(protocol, "transport", None)
             sock = getattr(transport, "_sock", None)
             if not isinstance(sock, socket.socket) or getattr(transport, "_parta_bursts", False):
                 continue
             _patch(transport, _parta_bursts=True)
+            reader = _burst_reader(transport, sock, _srtp_receiver(dtls))
             # After the transport's own registration (also made with call_soon).
-            loop.call_soon(loop._add_reader, sock.fileno(), _burst_reader(transport, sock))  # type: ignore[attr-defined]
+            loop.call_soon(loop._add_reader, sock.fileno(), reader)  # type: ignore[attr-defined]
 
 
-def _burst_reader(transport: Any, sock: socket.socket) -> Callable[[], None]:
+_pending: set["asyncio.Future[None]"] = set()
+
+
+def _srtp_receiver(dtls: RTCDtlsTransport) -> Callable[[bytes], bool]:
+    """Delivers SRTP media straight to a hooked receiver; False: not handled here.
+
+    On the way aiortc takes, each datagram is tried as STUN by aioice, queued, picked
+    up by the DTLS transport's task (a wake-up per packet), unprotected and routed to
+    the receiver's coroutine. Once DTLS is up, RTP for a receiver taken over by
+    :func:`hook_receiver` needs none of that: unprotect (pylibsrtp), parse, route,
+    call. STUN, DTLS, RTCP, and anything that fails here, go aiortc's way as before.
+    """
+
+    def receive(data: bytes) -> bool:
+        if dtls._state is not State.CONNECTED or len(data) < 12 or not 127 < data[0] < 192:
+            return False
+        if 192 <= data[1] <= 208:  # RTCP (aiortc's is_rtcp)
+            return False
+        try:  # CONNECTED: the SRTP sessions exist
+            packet = RtpPacket.parse(dtls._rx_srtp.unprotect(data), dtls._rtp_header_extensions_map)
+        except (pylibsrtp.Error, ValueError):
+            return False
+        receiver = dtls._rtp_router.route_rtp(packet)
+        on_rtp = getattr(receiver, "_parta_on_rtp", None)
+        if on_rtp is None:
+            # Not ours (or unknown): what aiortc's transport would do with it.
+            if receiver is not None:
+                task = asyncio.ensure_future(
+                    receiver._handle_rtp_packet(packet, arrival_time_ms=current_ms())
+                )
+                _pending.add(task)
+                task.add_done_callback(_pending.discard)
+            return True
+        on_rtp(packet)
+        return True
+
+    return receive
+
+
+def _burst_reader(
+    transport: Any, sock: socket.socket, srtp: Callable[[bytes], bool]
+) -> Callable[[], None]:
     def read_ready() -> None:
         for _ in range(READS_PER_WAKE):
             if transport._conn_lost:
@@ -343,7 +388,8 @@ def _burst_reader(transport: Any, sock: socket.socket) -> Callable[[], None]:
             except OSError as exc:
                 transport._protocol.error_received(exc)
                 return
-            transport._protocol.datagram_received(data, addr)
+            if not srtp(data):
+                transport._protocol.datagram_received(data, addr)
 
     return read_ready
 

@@ -212,7 +212,22 @@ async def test_read_in_bursts_drains_a_backlog_in_one_turn() -> None:
     try:
         await connect(publisher, sfu, hook)
         read_in_bursts(sfu)
+        # Once DTLS is up, media goes from the socket straight to the hooked receiver,
+        # not through the DTLS transport's task (which would call _handle_rtp_data);
+        # what arrived during the handshake waited in aiortc's queue.
+        dtls = sfu.getTransceivers()[0].receiver.transport
+        slow: list[bytes] = []
+        handle_rtp_data = dtls._handle_rtp_data
+
+        async def counting(data: bytes, arrival_time_ms: int) -> None:
+            slow.append(data)
+            await handle_rtp_data(data, arrival_time_ms)
+
+        dtls._handle_rtp_data = counting  # type: ignore[method-assign]
         await poll(lambda: len(packets) >= 10)
+        early = len(slow)
+        await poll(lambda: len(packets) >= 40)
+        assert len(slow) == early
         connection = sfu.getTransceivers()[0].receiver.transport.transport._connection
         [pair] = connection._nominated.values()
         sock = pair.protocol.transport.get_extra_info("socket")
