@@ -19,10 +19,11 @@ participant's peer connection, before aiortc starts them:
 """
 
 import asyncio
+import functools
 import logging
 import random
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
 import aioice.ice
@@ -359,19 +360,53 @@ def _srtp_receiver(dtls: RTCDtlsTransport) -> Callable[[bytes], bool]:
             return False
         receiver = dtls._rtp_router.route_rtp(packet)
         on_rtp = getattr(receiver, "_parta_on_rtp", None)
-        if on_rtp is None:
-            # Not ours (or unknown): what aiortc's transport would do with it.
-            if receiver is not None:
-                task = asyncio.ensure_future(
-                    receiver._handle_rtp_packet(packet, arrival_time_ms=current_ms())
-                )
-                _pending.add(task)
-                task.add_done_callback(_pending.discard)
-            return True
-        on_rtp(packet)
+        if on_rtp is not None:
+            on_rtp(packet)
+        elif receiver is not None:
+            # aiortc's own receiver (the broadcast relay's): what its transport would
+            # do, on this stack instead of a task's.
+            run_now(receiver._handle_rtp_packet(packet, arrival_time_ms=current_ms()))
         return True
 
     return receive
+
+
+def run_now(coro: Coroutine[Any, Any, None]) -> None:
+    """Run ``coro`` on this stack; if it suspends, a task finishes it.
+
+    aiortc's receiver handles a packet in a coroutine that, on a host UDP pair, never
+    suspends (its RTCP sends reach ``sendto`` synchronously), so a task per packet
+    would only add a wake-up. Should it suspend (a TURN relay's send), the rest runs
+    in a task, as asyncio would have run it.
+    """
+    try:
+        waiting = coro.send(None)
+    except StopIteration:
+        return
+    except Exception:
+        logger.exception("handling an RTP packet failed")
+        return
+    task = asyncio.ensure_future(_resume(coro, waiting))
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
+
+
+async def _resume(coro: Coroutine[Any, Any, None], waiting: Any) -> None:
+    while True:
+        try:
+            if waiting is None:  # a bare yield (asyncio.sleep(0))
+                await asyncio.sleep(0)
+            else:
+                await waiting
+        except BaseException as exc:  # the awaited future failed: raise it in ``coro``
+            step: Callable[[], Any] = functools.partial(coro.throw, exc)
+        else:
+            # A future's __await__ reads its own result; the value sent is ignored.
+            step = functools.partial(coro.send, None)
+        try:
+            waiting = step()
+        except StopIteration:
+            return
 
 
 def _burst_reader(
