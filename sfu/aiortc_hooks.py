@@ -397,6 +397,8 @@ async def _resume(coro: Coroutine[Any, Any, None], waiting: Any) -> None:
             if waiting is None:  # a bare yield (asyncio.sleep(0))
                 await asyncio.sleep(0)
             else:
+                # What a task does with a yielded future: take over the wait.
+                waiting._asyncio_future_blocking = False
                 await waiting
         except BaseException as exc:  # the awaited future failed: raise it in ``coro``
             step: Callable[[], Any] = functools.partial(coro.throw, exc)

@@ -28,6 +28,7 @@ from sfu.aiortc_hooks import (
     lenient_consent,
     offered_direction,
     read_in_bursts,
+    run_now,
     sender_ssrc,
 )
 from sfu.batching import gso_available
@@ -308,3 +309,33 @@ async def test_writer_sends_a_turns_packets_together_and_the_peer_gets_each(gso:
     finally:
         await subscriber.close()
         await sfu.close()
+
+
+async def test_run_now_runs_on_this_stack_and_hands_a_suspension_to_a_task() -> None:
+    steps: list[str] = []
+
+    async def at_once() -> None:
+        steps.append("at once")
+
+    run_now(at_once())
+    assert steps == ["at once"]  # before run_now returned, no loop turn
+
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str] = loop.create_future()
+    failing: asyncio.Future[str] = loop.create_future()
+
+    async def waits() -> None:
+        steps.append("before")
+        steps.append(await answer)
+        await asyncio.sleep(0)
+        try:
+            await failing
+        except KeyError as e:
+            steps.append(f"raised {e}")
+
+    run_now(waits())
+    assert steps[-1] == "before"
+    answer.set_result("after")
+    await poll(lambda: steps[-1] == "after")
+    failing.set_exception(KeyError("x"))
+    await poll(lambda: steps[-1] == "raised 'x'")
