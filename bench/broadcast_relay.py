@@ -13,9 +13,9 @@ import asyncio
 import cProfile
 import fractions
 import multiprocessing
+import os
 import random
 import time
-from pathlib import Path
 from typing import Any
 
 import av
@@ -147,7 +147,7 @@ async def relay_share(
     cpu0, wall0 = time.process_time(), time.monotonic()
     await asyncio.sleep(seconds)
     cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
-    if profiler is not None:
+    if profiler is not None and profile:
         profiler.disable()
         profiler.dump_stats(profile)
     frames = relay.broadcast().writer.video_packets - frames0
@@ -159,7 +159,7 @@ async def relay_share(
 
 
 async def main(seconds: float, video_only: bool, profile: str | None) -> None:
-    load = Path("/proc/loadavg").read_text().split()[0]
+    load = f"{os.getloadavg()[0]:.2f}"
     if video_only:
         video, fps, _ = await relay_share(seconds, "video", profile)
         decode = decode_baseline(seconds) / seconds

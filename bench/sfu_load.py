@@ -88,7 +88,7 @@ def profiled_argv(module: str, args: Sequence[str]) -> list[str]:
     """``python -m module args``, under cProfile if ``PARTA_BENCH_PROFILE`` names a directory.
 
     The profile (CPU time) is written to ``$PARTA_BENCH_PROFILE/<module>-<n>.prof`` when
-    the process exits (``bench/profiled.py``).
+    the process exits (``bench/_profiled.py``).
     """
     directory = os.environ.get("PARTA_BENCH_PROFILE")
     if not directory:
@@ -96,7 +96,7 @@ def profiled_argv(module: str, args: Sequence[str]) -> list[str]:
     Path(directory).mkdir(parents=True, exist_ok=True)
     n = len(list(Path(directory).glob(f"{module}-*.prof")))
     out = Path(directory) / f"{module}-{n}.prof"
-    return [sys.executable, "-m", "bench.profiled", str(out), "-m", module, *args]
+    return [sys.executable, "-m", "bench._profiled", str(out), "-m", module, *args]
 
 
 class _ClearHeaderSession:

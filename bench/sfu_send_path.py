@@ -120,11 +120,8 @@ async def measure(subscribers: int, rounds: int) -> dict[str, Any]:
     )
     ways: dict[str, list[Any]] = {
         "per_packet": [PerPacketWriter(_session(), s, addr) for s in socks],
-        "batched": [RtpWriter(_fake_dtls(_session(), s, addr), stats) for s in socks],  # type: ignore[arg-type]
-        "batched_without_gso": [
-            RtpWriter(_fake_dtls(_session(), s, addr), stats)  # type: ignore[arg-type]
-            for s in socks
-        ],
+        "batched": [RtpWriter(_fake_dtls(_session(), s, addr), stats) for s in socks],
+        "batched_without_gso": [RtpWriter(_fake_dtls(_session(), s, addr), stats) for s in socks],
     }
     for writer in ways["batched_without_gso"]:
         writer.gso = False

@@ -1,4 +1,4 @@
-"""``python -m bench.profiled OUT.prof -m MODULE ARGS...``: run a module under cProfile.
+"""``python -m bench._profiled OUT.prof -m MODULE ARGS...``: run a module under cProfile.
 
 The profile counts CPU time (``time.process_time``), not wall time, so a busy machine
 does not inflate system calls that merely waited for a core. Used by the SFU and relay
