@@ -132,6 +132,21 @@ def article_content(
     }
 
 
+def poll_notice_content(poll_event_id: str, text: str) -> dict[str, Any]:
+    """A plain ``m.notice`` that repeats a poll event as text, for clients without polls.
+
+    Clients that predate MSC3381 (nheko 0.11, older FluffyChat, bridges) drop events
+    of an unknown type without a trace, so a poll or its result would be invisible
+    there; this notice is what such a pupil reads. It refers to the poll event
+    (``m.reference``), so Parta and clients that care can tell it is a companion.
+    """
+    return {
+        "msgtype": "m.notice",
+        "body": text,
+        "m.relates_to": {"rel_type": "m.reference", "event_id": poll_event_id},
+    }
+
+
 def poll_start_content(poll: dict[str, Any]) -> dict[str, Any]:
     question = poll["question"]
     lines = [question] + [f"{i}. {a['text']}" for i, a in enumerate(poll["answers"], 1)]
@@ -149,6 +164,7 @@ def poll_start_content(poll: dict[str, Any]) -> dict[str, Any]:
             "answers": [{"id": a["id"], events.TEXT_FALLBACK: a["text"]} for a in poll["answers"]],
         },
         events.TEXT_FALLBACK: "\n".join(lines),
+        "body": "\n".join(lines),
         "org.parta.poll": {
             "poll_id": poll["poll_id"],
             "quiz": poll["quiz"],
@@ -560,6 +576,12 @@ class ContentApi:
         await self.store.run(
             "content_poll_started", db.poll_started_txn, {**poll, "event_id": event_id}
         )
+        lines = [f"{texts.POLL_NOTICE_TITLE.ru}: {poll['question']}"]
+        lines += [f"{i}. {a['text']}" for i, a in enumerate(answers, 1)]
+        lines.append(texts.POLL_NOTICE_HINT.ru)
+        await self._send(
+            user_id, room_id, "m.room.message", poll_notice_content(event_id, "\n".join(lines))
+        )
         return 201, {"poll_id": poll["poll_id"], "event_id": event_id, "room_id": room_id}
 
     async def list_polls(self, request: SynapseRequest, room: str) -> tuple[int, Any]:
@@ -674,6 +696,12 @@ class ContentApi:
         event_id = await self._send(user_id, poll["room_id"], events.POLL_END, content)
         await self.store.run(
             "content_poll_end", db.end_poll_txn, poll["poll_id"], self._now(), event_id
+        )
+        await self._send(
+            user_id,
+            poll["room_id"],
+            "m.room.message",
+            poll_notice_content(poll["event_id"], "\n".join(lines)),
         )
         return 200, await self._results(await self._poll(poll["poll_id"]), user_id)
 
