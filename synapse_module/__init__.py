@@ -63,6 +63,7 @@ class PartaModule:
 
         api.register_third_party_rules_callbacks(
             check_event_allowed=self.check_event_allowed,
+            on_create_room=self.on_create_room,
         )
 
         self.resource = ApiResource()
@@ -112,6 +113,13 @@ class PartaModule:
         return 200, self._openapi
 
     # -- third-party event rules ---------------------------------------------
+
+    async def on_create_room(
+        self, requester: Any, config: dict[str, Any], is_requester_admin: bool
+    ) -> None:
+        """Every room created here (the module's and people's) carries the legacy
+        ``creator`` key that older clients need (see ``rules``)."""
+        config.update(rules.creation_content_for_old_clients(config, requester.user.to_string()))
 
     async def check_event_allowed(
         self, event: EventBase, state_events: StateMap[EventBase]

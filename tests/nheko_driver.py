@@ -23,7 +23,15 @@ from pathlib import Path
 
 import attrs
 
-TOOLS = ("nheko", "Xvfb", "xdotool", "import", "dbus-run-session", "gnome-keyring-daemon")
+TOOLS = (
+    "nheko",
+    "Xvfb",
+    "xdotool",
+    "xclip",
+    "import",
+    "dbus-run-session",
+    "gnome-keyring-daemon",
+)
 WIDTH, HEIGHT = 1280, 800
 # Where nheko 0.11.3 draws its controls in a 1280×800 window (the layout is fixed:
 # the welcome page's LOGIN button, the login form's first field, the Cancel button of
@@ -183,8 +191,32 @@ class Nheko:
         time.sleep(0.3)
 
     def type(self, text: str) -> None:
-        self.xdo("type", "--delay", "25", text)
+        """Latin text is typed key by key; anything else is pasted, as xdotool cannot
+        type Cyrillic into Qt under Xvfb (its keymap has no Russian layout)."""
+        if text.isascii():
+            self.xdo("type", "--delay", "25", text)
+        else:
+            self.paste(text)
         time.sleep(0.3)
+
+    def paste(self, text: str) -> None:
+        owner = subprocess.Popen(
+            ["xclip", "-quiet", "-selection", "clipboard"],
+            env=self.env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        assert owner.stdin is not None
+        owner.stdin.write(text.encode())
+        owner.stdin.close()
+        time.sleep(0.3)
+        try:
+            self.key("ctrl+v")
+            time.sleep(0.5)
+        finally:
+            owner.terminate()
+            owner.wait(timeout=10)
 
     def window_title(self) -> str:
         window = self._window()

@@ -155,10 +155,14 @@ def open_and_read(
     message read: then the room was on screen down to the last message."""
     nheko.open_room(name or room_name(env, token, room_id))
     newest = last_event(env, token, room_id)
-    wait_for(
-        lambda: fully_read(env, user_id, token, room_id) == newest,
-        f"nheko to show {room_id} down to {newest}",
-    )
+    try:
+        wait_for(
+            lambda: fully_read(env, user_id, token, room_id) == newest,
+            f"nheko to show {room_id} down to {newest}",
+        )
+    except AssertionError:
+        nheko.screenshot("room-not-shown", settle=0)
+        raise
 
 
 def last_event(env: BridgeEnv, token: str, room_id: str) -> str:

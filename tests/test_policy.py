@@ -3,7 +3,7 @@
 import pytest
 
 from parta_common.roles import Role
-from synapse_module import policy
+from synapse_module import policy, rules
 from synapse_module.policy import Person, RoomKind, SchoolPolicy, SchoolRoom, Standing
 
 S = "sch_1"
@@ -169,3 +169,23 @@ def test_expected_rooms() -> None:
     assert content["events"]["m.room.power_levels"] == 100
     archived = policy.power_levels_content(ROOMS["a_archived"], {"@ta:x": 50})
     assert archived["users"] == {} and archived["events_default"] == 100
+
+
+@pytest.mark.parametrize(
+    ("config", "creation_content"),
+    [
+        ({}, {"creator": "@a:x"}),
+        ({"name": "n"}, {"creator": "@a:x"}),
+        ({"creation_content": {"type": "m.space"}}, {"type": "m.space", "creator": "@a:x"}),
+        ({"creation_content": {"creator": "@b:x"}}, {"creator": "@b:x"}),
+        ({"creation_content": "junk"}, "junk"),
+    ],
+)
+def test_rooms_carry_the_legacy_creator_for_old_clients(
+    config: dict[str, object], creation_content: object
+) -> None:
+    out = rules.creation_content_for_old_clients(config, "@a:x")
+    assert out["creation_content"] == creation_content
+    assert {k: v for k, v in out.items() if k != "creation_content"} == {
+        k: v for k, v in config.items() if k != "creation_content"
+    }
