@@ -123,6 +123,11 @@ class Nheko:
 
     def start(self) -> None:
         (self.home / "run").mkdir(parents=True, exist_ok=True, mode=0o700)
+        conf = self.home / ".config" / "nheko" / "nheko.conf"
+        if not conf.exists():
+            # A wider room list, so room names read whole in the screenshots.
+            conf.parent.mkdir(parents=True, exist_ok=True)
+            conf.write_text("[user]\nsidebar\\room_list_width=330\n")
         self.shots.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
