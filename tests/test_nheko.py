@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from devtools.homeserver import HttpError
+from parta_common.events import POLL_START
 from tests.bridge_env import BridgeEnv, bridge_env
 from tests.content_school import PDF
 from tests.data.make_sample_school import make_school, write_dir
@@ -204,29 +205,34 @@ def test_a_teacher_a_pupil_and_a_parent_in_nheko(env: BridgeEnv, tmp_path: Path)
                 env, token, "GET", f"/_matrix/client/v3/profile/{q(env.bot_user_id)}/displayname"
             )["displayname"]
             open_and_read(nheko, env, teacher_id, token, dm, name=bot_name)
-            nheko.send(f"урок {mine['grade']}{mine['letter']} Дроби")
+            label = f"{mine['grade']}{mine['letter']}"
 
-            def answer() -> str | None:
-                message = last_message(env, token, dm)
-                return message["content"]["body"] if message["sender"] == env.bot_user_id else None
+            def ask_bot(text: str) -> str:
+                """Type ``text`` into nheko's composer; the bot's next answer."""
+                before = last_message(env, token, dm)["event_id"]
+                nheko.send(text)
 
-            assert "начат" in str(wait_for(answer, "the bot's answer"))
+                def answer() -> str | None:
+                    message = last_message(env, token, dm)
+                    if message["sender"] != env.bot_user_id or message["event_id"] == before:
+                        return None
+                    return str(message["content"]["body"])
+
+                return str(wait_for(answer, f"the bot's answer to {text!r}"))
+
+            assert "начат" in ask_bot(f"урок {label} Дроби")
             nheko.screenshot("lesson-started-by-the-bot")
+            # nheko 0.11 has no poll button: the bot makes the poll.
+            ask_bot(f"опрос {label} Когда пишем контрольную? | Во вторник | В четверг")
+            nheko.screenshot("poll-made-by-the-bot")
         finally:
             nheko.stop()
-
-        # nheko 0.11 has no poll button and no way to attach a Parta block to a file:
-        # the poll, the document and the article come from the teacher's other client.
-        poll = request(
-            env,
-            phone.access_token,
-            "POST",
-            f"/_synapse/client/parta/v1/rooms/{q(class_chat)}/polls",
-            {
-                "question": "Когда пишем контрольную?",
-                "answers": [{"text": "Во вторник"}, {"text": "В четверг"}],
-            },
+        poll = next(
+            e for e in timeline(env, phone.access_token, class_chat) if e["type"] == POLL_START
         )
+
+        # nheko cannot attach a Parta block to a file, nor write an article: the document
+        # and the article come from the teacher's other client.
         send(
             env,
             phone.access_token,
