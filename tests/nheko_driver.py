@@ -259,14 +259,20 @@ class Nheko:
         """
         self.click(WELCOME_LOGIN)
         time.sleep(1.5)  # the page slides in
-        self.click(MATRIX_ID_FIELD)
-        self.type(user_id)
-        self.key("Tab")
-        try:
-            wait_for(lambda: "Autodiscovery failed" in self.log(), "nheko's server lookup", 20)
-        except AssertionError:
+        # Keys typed while the page is still settling can be lost: retype until nheko
+        # starts its server lookup for the Matrix ID.
+        for _ in range(3):
+            self.click(MATRIX_ID_FIELD)
+            self.key("ctrl+a")
+            self.type(user_id)
+            self.key("Tab")
+            with contextlib.suppress(AssertionError):
+                wait_for(lambda: "[debug] hostname:" in self.log(), "server lookup", 10)
+                break
+        else:
             self.screenshot("login-stuck", settle=0)
-            raise
+            raise AssertionError("nheko never looked up the server of the Matrix ID")
+        wait_for(lambda: "Autodiscovery failed" in self.log(), "the server lookup to fail")
         time.sleep(0.5)
         self.type(password)
         self.key("Tab")
