@@ -3,7 +3,8 @@ bookworm) under Xvfb, against a real Synapse with the module and the bot.
 
 One journey, as a new school's people would make it: the school is imported from
 OneRoster files, a teacher signs in to nheko with the printed code and starts a lesson
-by writing to the bot, posts a poll, a document and an article; a pupil signs in to nheko
+and makes a poll by writing to the bot (nheko has no poll button), and posts a document
+and an article from another client; a pupil signs in to nheko
 with their printed code, finds the school and the class, cannot post in the
 announcements, and reads what the teacher posted; a parent of two children sees both
 classes' parents chats. nheko is driven through its own login form (xdotool), rooms are
