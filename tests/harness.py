@@ -19,7 +19,7 @@ import aiohttp
 import attrs
 from nio import AsyncClient
 
-from devtools.homeserver import Homeserver, Postgres, http_json
+from devtools.homeserver import Homeserver, Postgres, Turn, http_json
 
 PG_ADMIN = Postgres(database="postgres")
 
@@ -163,6 +163,7 @@ def running_homeserver(
     app_service_files: tuple[Path, ...] = (),
     federation_port: int | None = None,
     tls_files: tuple[Path, Path] | None = None,
+    turn: Turn | None = None,
 ) -> Iterator[RunningHomeserver]:
     backend = backend or choose_backend()
     db_name = None
@@ -180,6 +181,7 @@ def running_homeserver(
         app_service_files=app_service_files,
         federation_port=federation_port,
         tls_files=tls_files,
+        turn=turn,
         server_name=f"127.0.0.1:{federation_port}" if federation_port else "localhost",
     )
     hs.write_config()
