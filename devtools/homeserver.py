@@ -338,6 +338,13 @@ def http_json(
     method: str, url: str, body: Any = None, token: str | None = None, timeout: float = 30
 ) -> Any:
     """A JSON request with the standard library; raises :class:`HttpError` on non-2xx."""
+    return http_json_status(method, url, body, token, timeout)[1]
+
+
+def http_json_status(
+    method: str, url: str, body: Any = None, token: str | None = None, timeout: float = 30
+) -> tuple[int, Any]:
+    """:func:`http_json` with the 2xx status code it got."""
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method)
     req.add_header("Content-Type", "application/json")
@@ -345,6 +352,7 @@ def http_json(
         req.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
+            status: int = r.status
             raw = r.read()
     except urllib.error.HTTPError as e:
         raw = e.read()
@@ -353,7 +361,7 @@ def http_json(
         except ValueError:
             parsed = raw.decode(errors="replace")
         raise HttpError(e.code, parsed) from None
-    return json.loads(raw) if raw else None
+    return status, json.loads(raw) if raw else None
 
 
 def _log_config(log_file: Path) -> dict[str, Any]:

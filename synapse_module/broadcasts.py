@@ -30,7 +30,7 @@ from parta_common.tokens import (
 
 from . import roster_store
 from .config import BroadcastsConfig, MediaConfig
-from .errors import forbidden, not_found
+from .errors import conflict, forbidden, not_found
 from .http import json_body, requester_id
 from .media_tokens import MEDIA_DISABLED, room_id_from_path
 from .policy import RoomKind
@@ -343,7 +343,7 @@ class Broadcasts:
         if user_id not in row["speakers"] and not manager:
             raise forbidden(NOT_A_SPEAKER)
         if row["status"] == "ended":
-            raise SynapseError(409, ENDED.format(), Codes.FORBIDDEN)
+            raise conflict(ENDED)
         role = Role.TEACHER if manager else Role.STUDENT
         grants = grant_for(role, students_may_share_screen=True)
         name = await self._roles.display_name(user_id, room_id)
@@ -478,7 +478,7 @@ class Broadcasts:
         self._check_service(request)
         row = await self._load(None, broadcast_id)
         if not row["recording"] or row["status"] != "ended":
-            raise SynapseError(409, NOT_RECORDED.format(), Codes.FORBIDDEN)
+            raise conflict(NOT_RECORDED)
         target = row["room_id"]
         school_room = await self._module.roster.get_room(row["room_id"])
         if school_room is not None and school_room.school_id is not None:

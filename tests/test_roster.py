@@ -824,3 +824,22 @@ async def test_students_may_write_to_the_school_bot(
     async with synapse.client(school.students[1]) as c:
         resp = await c.room_create(is_direct=True, invite=[synapse.register("adult").user_id])
         assert isinstance(resp, RoomCreateError)
+
+
+def test_me_lists_the_persons_class_rooms(synapse: RunningHomeserver, school: School) -> None:
+    """/me names the rooms of the person's classes, so a client can open them."""
+    a, b = school.class_a, school.class_b
+
+    def class_rooms(user: User) -> set[tuple[str, str, str]]:
+        me = api(synapse, "GET", "/me", user)
+        (mine,) = [s for s in me["schools"] if s["school_id"] == school.school_id]
+        return {(r["class_id"], r["kind"], r["room_id"]) for r in mine["class_rooms"]}
+
+    def rooms_of(cls: dict[str, Any], *kinds: str) -> set[tuple[str, str, str]]:
+        return {(cls["class_id"], k, cls["rooms"][k]) for k in kinds}
+
+    assert class_rooms(school.students[1]) == rooms_of(a, "class_space", "class_chat")
+    assert class_rooms(school.other_student) == rooms_of(b, "class_space", "class_chat")
+    assert class_rooms(school.parent) == rooms_of(a, "class_space", "parents_chat")
+    assert class_rooms(school.teacher) == rooms_of(a, "class_space", "class_chat", "parents_chat")
+    assert class_rooms(school.admin) == set()
