@@ -87,10 +87,11 @@ class PartaModule:
     )
 
     @classmethod
-    def routes_for_docs(cls) -> list[tuple[str, re.Pattern[str], str]]:
-        """Every route this module and its features serve, for the docs test."""
+    def routes_for_docs(cls) -> list[tuple[str, re.Pattern[str], type, str]]:
+        """Every route this module and its features serve, with the class and name of its
+        handler, for the docs test."""
         return [
-            (method, route_pattern(pattern), handler)
+            (method, route_pattern(pattern), owner, handler)
             for owner in (cls, Roster, MediaTokens, Lessons, Broadcasts, ContentApi)
             for method, pattern, handler in owner.ROUTES
         ]

@@ -8,6 +8,7 @@ session. At the end of the session, :func:`mismatches` holds each recorded answe
 the operation's response for that status; ``conftest.py`` fails the run listing them.
 """
 
+import inspect
 import json
 import re
 import urllib.parse
@@ -174,3 +175,74 @@ def mismatches(doc: dict[str, Any], seen: Iterable[Seen]) -> list[str]:
             at = "/".join(str(p) for p in error.absolute_path) or "(body)"
             problems.setdefault(where, f"{where}: {at}: {error.message}")
     return sorted(problems.values())
+
+
+# What a handler's own code raises, and the status the document must list for it.
+_RAISES = {
+    "json_body(": "400",
+    "forbidden(": "403",
+    "not_found(": "404",
+    "conflict(": "409",
+}
+
+
+def _is_matrix_error(doc: dict[str, Any], response: Any, pointer: str) -> bool:
+    media_type, schema_at = response_schema(doc, response, pointer)
+    if media_type != "application/json" or not schema_at:
+        return False
+    schema: Any = doc
+    for part in schema_at.strip("/").split("/"):
+        schema = schema[part.replace("~1", "/").replace("~0", "~")]
+    return "#/components/schemas/MatrixError" in json.dumps(schema)
+
+
+def _shape(path: str) -> str:
+    """A path template or a served route's regex, as ``/a/{}/b``."""
+    return re.sub(r"\{[^}]+\}|\(\[\^/\]\+\)", "{}", path).replace("\\.", ".")
+
+
+def route_problems(doc: dict[str, Any]) -> list[str]:
+    """Served routes the document does not fully describe: no operation, no success body,
+    no request schema for a handler that reads one, or an error its handler raises (or
+    the 401 every authenticated route can answer) missing, or an error without the
+    Matrix error schema."""
+    from synapse_module import PartaModule
+
+    operations = {
+        (method.upper(), _shape(template)): (template, method, item[method])
+        for template, item in doc["paths"].items()
+        for method in item
+        if method in METHODS
+    }
+    problems = []
+    for method, pattern, owner, name in PartaModule.routes_for_docs():
+        path_regex = pattern.pattern.removeprefix(f"^{BASE_PATH}").removesuffix("$")
+        key = (method, _shape(path_regex))
+        if key not in operations:
+            problems.append(f"{method} {path_regex}: no operation")
+            continue
+        template, lower, operation = operations[key]
+        where = f"{method} {template}"
+        responses: dict[str, Any] = operation.get("responses", {})
+        base = f"/paths/{_escape(template)}/{lower}/responses"
+        ok = [c for c in responses if c.startswith("2")]
+        bodies = [response_schema(doc, responses[c], f"{base}/{c}") for c in ok]
+        if not bodies or any(
+            media is None or (media == "application/json" and not at) for media, at in bodies
+        ):
+            problems.append(f"{where}: no success response with a body and its schema")
+        secured = operation.get("security", doc.get("security")) != []
+        if secured and "401" not in responses:
+            problems.append(f"{where}: 401 not documented")
+        source = inspect.getsource(getattr(owner, name))
+        for call, status in _RAISES.items():
+            if call in source and status not in responses:
+                problems.append(f"{where}: {status} not documented ({name} calls {call}...))")
+        if "json_body(" in source:
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if not body or "schema" not in body:
+                problems.append(f"{where}: no request body schema")
+        for code, response in responses.items():
+            if code[0] in "45" and not _is_matrix_error(doc, response, f"{base}/{code}"):
+                problems.append(f"{where}: {code} is not a Matrix error")
+    return problems
