@@ -33,17 +33,20 @@ class Seen:
     path: str  # under BASE_PATH, without the query
     status: int
     body: Any  # parsed JSON, or None for another content type
+    media_type: str = "application/json"
 
 
 RECORDED: list[Seen] = []
 
 
-def record(method: str, url: str, status: int, body: Any) -> None:
+def record(
+    method: str, url: str, status: int, body: Any, media_type: str = "application/json"
+) -> None:
     """Keep one answer if it came from the module API."""
     path = urllib.parse.urlsplit(url).path
     if not path.startswith(BASE_PATH + "/"):
         return
-    RECORDED.append(Seen(method.upper(), path.removeprefix(BASE_PATH), status, body))
+    RECORDED.append(Seen(method.upper(), path.removeprefix(BASE_PATH), status, body, media_type))
 
 
 async def _on_request_end(
@@ -62,7 +65,7 @@ async def _on_request_end(
             body = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode(errors="replace")
-    record(params.method, str(params.url), response.status, body)
+    record(params.method, str(params.url), response.status, body, response.content_type)
 
 
 def trace_config() -> aiohttp.TraceConfig:
@@ -158,6 +161,11 @@ def mismatches(doc: dict[str, Any], seen: Iterable[Seen]) -> list[str]:
             continue
         status = str(s.status) if str(s.status) in responses else "default"
         pointer = f"/paths/{_escape(template)}/{s.method.lower()}/responses/{status}"
+        if s.media_type != "application/json":
+            content = _resolve(doc, response, pointer)[0].get("content") or {}
+            if s.media_type not in content:
+                problems.setdefault(where, f"{where}: {s.media_type} not documented")
+            continue
         media_type, schema_at = response_schema(doc, response, pointer)
         if media_type is None:
             problems.setdefault(where, f"{where}: response has no content")
