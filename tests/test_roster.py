@@ -840,7 +840,7 @@ def test_me_lists_the_persons_class_rooms(synapse: RunningHomeserver, school: Sc
 
     assert class_rooms(school.students[1]) == rooms_of(a, "class_space", "class_chat")
     assert class_rooms(school.other_student) == rooms_of(b, "class_space", "class_chat")
-    assert class_rooms(school.parent) == rooms_of(a, "class_space", "parents_chat")
+    assert class_rooms(school.parent) == rooms_of(a, "parents_chat")
     assert class_rooms(school.teacher) == rooms_of(a, "class_space", "class_chat", "parents_chat")
     assert class_rooms(school.admin) == set()
 
