@@ -31,7 +31,7 @@ from parta_common.tokens import (
 from . import roster_store
 from .config import BroadcastsConfig, MediaConfig
 from .errors import conflict, forbidden, not_found
-from .http import json_body, requester_id
+from .http import EMPTY_BODY, json_body, requester_id
 from .media_tokens import MEDIA_DISABLED, room_id_from_path
 from .policy import RoomKind
 from .room_roles import LESSON_LEADERS, RoomRoles
@@ -85,7 +85,9 @@ CREATE_SCHEMA: Final = {
         "recording": {"type": "boolean"},
     },
 }
-EMPTY_SCHEMA: Final = {"type": "object", "additionalProperties": False, "properties": {}}
+EMPTY_SCHEMA: Final = EMPTY_BODY
+# The request schemas, published in the OpenAPI document under these names.
+REQUEST_SCHEMAS: Final = {"CreateBroadcast": CREATE_SCHEMA, "EmptyBody": EMPTY_SCHEMA}
 
 
 def may_run_broadcasts(role: Role | None) -> bool:

@@ -9,7 +9,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from importlib import resources
-from typing import Any
+from typing import Any, Final
 
 import jsonschema
 import jsonschema.exceptions
@@ -98,6 +98,10 @@ _NOT_OBJECT = Message(
     ru="Тело запроса должно быть объектом JSON",
     en="The request body must be a JSON object",
 )
+
+
+# An action's body: nothing, or an empty object.
+EMPTY_BODY: Final[dict[str, Any]] = {"type": "object", "additionalProperties": False}
 
 
 def json_body(request: SynapseRequest, schema: dict[str, Any]) -> dict[str, Any]:

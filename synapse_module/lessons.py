@@ -32,7 +32,7 @@ from parta_common.messages import Message
 
 from .config import MediaConfig
 from .errors import forbidden, not_found
-from .http import json_body, requester_id
+from .http import EMPTY_BODY, json_body, requester_id
 from .media_tokens import MEDIA_DISABLED, room_id_from_path
 from .room_roles import LESSON_LEADERS, RoomRoles
 from .store import rows_as_dicts
@@ -109,7 +109,7 @@ _CREATE_BODY: Final[dict[str, Any]] = {
     },
     "additionalProperties": False,
 }
-_EMPTY_BODY: Final[dict[str, Any]] = {"type": "object", "additionalProperties": False}
+_EMPTY_BODY: Final = EMPTY_BODY
 _ATTENDANCE_BODY: Final[dict[str, Any]] = {
     "type": "object",
     "required": ["events"],
@@ -135,6 +135,12 @@ _ATTENDANCE_BODY: Final[dict[str, Any]] = {
         }
     },
     "additionalProperties": False,
+}
+# The request schemas, published in the OpenAPI document under these names.
+REQUEST_SCHEMAS: Final = {
+    "CreateLesson": _CREATE_BODY,
+    "AttendanceReport": _ATTENDANCE_BODY,
+    "EmptyBody": _EMPTY_BODY,
 }
 _LESSON_ID: Final = re.compile(r"^[0-9a-f]{16}$")
 

@@ -11,6 +11,7 @@ the operation's response for that status; ``conftest.py`` fails the run listing 
 import inspect
 import json
 import re
+import sys
 import urllib.parse
 from collections.abc import Iterable
 from typing import Any
@@ -76,12 +77,9 @@ def trace_config() -> aiohttp.TraceConfig:
 
 def served_document() -> dict[str, Any]:
     """The OpenAPI document as the module serves it (request schemas filled in)."""
-    from synapse_module import _load_openapi
-    from synapse_module.roster import REQUEST_SCHEMAS
+    from synapse_module import served_openapi
 
-    doc = _load_openapi()
-    doc["components"]["schemas"].update(REQUEST_SCHEMAS)
-    return doc
+    return served_openapi()
 
 
 def _template_regex(template: str) -> re.Pattern[str]:
@@ -246,10 +244,14 @@ def route_problems(doc: dict[str, Any]) -> list[str]:
         for call, status in _RAISES.items():
             if call in source and status not in responses:
                 problems.append(f"{where}: {status} not documented ({name} calls {call}...))")
-        if "json_body(" in source:
+        used = re.search(r"json_body\(request, (\w+)\)", source)
+        if used is not None:
+            # The document's request schema is the very one the handler validates with.
+            validates_with = vars(sys.modules[owner.__module__])[used.group(1)]
             body = operation.get("requestBody", {}).get("content", {}).get("application/json")
-            if not body or "schema" not in body:
-                problems.append(f"{where}: no request body schema")
+            schema = _resolve(doc, body["schema"], "")[0] if body and "schema" in body else None
+            if schema is not validates_with:
+                problems.append(f"{where}: request schema is not {used.group(1)}")
         for code, response in responses.items():
             if code[0] in "45" and not _is_matrix_error(doc, response, f"{base}/{code}"):
                 problems.append(f"{where}: {code} is not a Matrix error")

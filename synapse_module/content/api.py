@@ -92,6 +92,14 @@ VOTE_BODY: Final = {
         }
     },
 }
+# The request schemas, published in the OpenAPI document under these names.
+REQUEST_SCHEMAS: Final = {
+    "Handin": HANDIN_BODY,
+    "NewArticle": NEW_ARTICLE_BODY,
+    "EditArticle": EDIT_ARTICLE_BODY,
+    "NewPoll": NEW_POLL_BODY,
+    "Vote": VOTE_BODY,
+}
 
 
 def _param(request: SynapseRequest, name: str) -> str | None:
