@@ -475,3 +475,14 @@ def expected_rooms(person: Person, rooms: Iterable[SchoolRoom]) -> dict[str, int
         if power is not None:
             out[room.room_id] = power
     return out
+
+
+def class_rooms_of(person: Person, rooms: Iterable[SchoolRoom]) -> list[SchoolRoom]:
+    """The class rooms (space, chat, parents chat) this person is in, as ``/me`` lists
+    them: the class rooms of :func:`expected_rooms`, by class then kind."""
+    rooms = list(rooms)
+    mine = expected_rooms(person, rooms)
+    return sorted(
+        (r for r in rooms if r.class_id is not None and r.room_id in mine),
+        key=lambda r: (r.class_id or "", r.kind.value),
+    )

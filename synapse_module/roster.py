@@ -36,7 +36,7 @@ from parta_common.roles import Role
 from . import policy
 from . import roster_store as db
 from .concurrency import gather_limited
-from .errors import forbidden, not_found
+from .errors import conflict, forbidden, not_found
 from .http import check_json, json_body, requester_id
 from .policy import Person, RoomKind, SchoolPolicy, SchoolRoom, Standing
 from .query import query_string
@@ -562,9 +562,7 @@ class Roster:
                 "parta_school_by_ext", db.get_school_by_external_txn, external_id
             )
             if taken is not None:
-                raise SynapseError(
-                    409, msg.EXTERNAL_ID_TAKEN.format(external_id=external_id), Codes.UNKNOWN
-                )
+                raise conflict(msg.EXTERNAL_ID_TAKEN, external_id=external_id)
         admins = list(dict.fromkeys(body.get("administrators", [])))
         for admin in admins:
             await self._require_user(admin)
@@ -739,15 +737,9 @@ class Roster:
         )
         for other in existing:
             if (other.grade, other.letter) == (body["grade"], letter):
-                raise SynapseError(
-                    409, msg.CLASS_EXISTS.format(title=title, year=body["year"]), Codes.UNKNOWN
-                )
+                raise conflict(msg.CLASS_EXISTS, title=title, year=body["year"])
             if body.get("external_id") and other.external_id == body["external_id"]:
-                raise SynapseError(
-                    409,
-                    msg.EXTERNAL_ID_TAKEN.format(external_id=body["external_id"]),
-                    Codes.UNKNOWN,
-                )
+                raise conflict(msg.EXTERNAL_ID_TAKEN, external_id=body["external_id"])
         homeroom = body.get("homeroom")
         if homeroom is not None:
             standing = (await self.get_person(homeroom)).standing(school_id)
@@ -1571,9 +1563,9 @@ class Roster:
         if (await self.get_person(target)).standing(school_id) is None:
             raise not_found(msg.NOT_A_MEMBER, user_id=target)
         if await self.store.run("parta_get_sign_in", db.get_sign_in_code_txn, target) is None:
-            raise SynapseError(409, msg.CODE_NOT_IMPORTED.format(), Codes.UNKNOWN)
+            raise conflict(msg.CODE_NOT_IMPORTED)
         if await self.store.run("parta_own_password", db.own_password_txn, target):
-            raise SynapseError(409, msg.CODE_HAS_PASSWORD.format(), Codes.UNKNOWN)
+            raise conflict(msg.CODE_HAS_PASSWORD)
         raw = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(12))
         code = f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
         now = _now_ms()
@@ -1643,6 +1635,9 @@ class Roster:
             school = await self.store.run("parta_get_school", db.get_school_txn, school_id)
             if school is None:
                 continue
+            all_rooms = await self.store.run(
+                "parta_school_rooms_full", db.school_rooms_txn, school_id
+            )
             schools.append(
                 {
                     "school_id": school_id,
@@ -1651,6 +1646,10 @@ class Roster:
                     "rooms": await self.store.run(
                         "parta_school_rooms", db.rooms_of_school_txn, school_id
                     ),
+                    "class_rooms": [
+                        {"class_id": r.class_id, "kind": r.kind.value, "room_id": r.room_id}
+                        for r in policy.class_rooms_of(person, all_rooms)
+                    ],
                 }
             )
         return 200, {

@@ -19,7 +19,8 @@ import aiohttp
 import attrs
 from nio import AsyncClient
 
-from devtools.homeserver import Homeserver, Postgres, http_json
+from devtools.homeserver import Homeserver, HttpError, Postgres, Turn, http_json_status
+from tests import openapi_check
 
 PG_ADMIN = Postgres(database="postgres")
 
@@ -117,8 +118,18 @@ class RunningHomeserver:
         )
 
     def request(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
-        """A synchronous JSON request to the homeserver (``path`` from the root)."""
-        return http_json(method, f"{self.base_url}{path}", body, token)
+        """A synchronous JSON request to the homeserver (``path`` from the root).
+
+        Module API answers are recorded for the OpenAPI check (tests/openapi_check.py).
+        """
+        url = f"{self.base_url}{path}"
+        try:
+            status, answer = http_json_status(method, url, body, token)
+        except HttpError as e:
+            openapi_check.record(method, url, e.status, e.body)
+            raise
+        openapi_check.record(method, url, status, answer)
+        return answer
 
     def sql(self, statement: str, args: tuple[Any, ...] = ()) -> None:
         """Write straight into the homeserver's database (``?`` placeholders), as a row
@@ -185,6 +196,7 @@ def running_homeserver(
     app_service_files: tuple[Path, ...] = (),
     federation_port: int | None = None,
     tls_files: tuple[Path, Path] | None = None,
+    turn: Turn | None = None,
 ) -> Iterator[RunningHomeserver]:
     backend = backend or choose_backend()
     db_name = None
@@ -202,6 +214,7 @@ def running_homeserver(
         app_service_files=app_service_files,
         federation_port=federation_port,
         tls_files=tls_files,
+        turn=turn,
         server_name=f"127.0.0.1:{federation_port}" if federation_port else "localhost",
     )
     hs.write_config()

@@ -169,3 +169,21 @@ def test_expected_rooms() -> None:
     assert content["events"]["m.room.power_levels"] == 100
     archived = policy.power_levels_content(ROOMS["a_archived"], {"@ta:x": 50})
     assert archived["users"] == {} and archived["events_default"] == 100
+
+
+@pytest.mark.parametrize(
+    ("who", "rooms"),
+    [
+        (STUDENT_A, ["!a"]),
+        (STUDENT_B, ["!b"]),
+        (PARENT_A, ["!ap"]),
+        (TEACHER_A, ["!a", "!ap"]),
+        (TEACHER_B, ["!b"]),
+        (ADMIN, []),  # may join every class room, is put into none
+        (OUTSIDER, []),
+    ],
+)
+def test_class_rooms_of(who: Person, rooms: list[str]) -> None:
+    """What /me lists as the person's class rooms (archived ones never)."""
+    got = policy.class_rooms_of(who, ROOMS.values())
+    assert [r.room_id for r in got] == rooms

@@ -824,3 +824,61 @@ async def test_students_may_write_to_the_school_bot(
     async with synapse.client(school.students[1]) as c:
         resp = await c.room_create(is_direct=True, invite=[synapse.register("adult").user_id])
         assert isinstance(resp, RoomCreateError)
+
+
+def test_me_lists_the_persons_class_rooms(synapse: RunningHomeserver, school: School) -> None:
+    """/me names the rooms of the person's classes, so a client can open them."""
+    a, b = school.class_a, school.class_b
+
+    def class_rooms(user: User) -> set[tuple[str, str, str]]:
+        me = api(synapse, "GET", "/me", user)
+        (mine,) = [s for s in me["schools"] if s["school_id"] == school.school_id]
+        return {(r["class_id"], r["kind"], r["room_id"]) for r in mine["class_rooms"]}
+
+    def rooms_of(cls: dict[str, Any], *kinds: str) -> set[tuple[str, str, str]]:
+        return {(cls["class_id"], k, cls["rooms"][k]) for k in kinds}
+
+    assert class_rooms(school.students[1]) == rooms_of(a, "class_space", "class_chat")
+    assert class_rooms(school.other_student) == rooms_of(b, "class_space", "class_chat")
+    assert class_rooms(school.parent) == rooms_of(a, "parents_chat")
+    assert class_rooms(school.teacher) == rooms_of(a, "class_space", "class_chat", "parents_chat")
+    assert class_rooms(school.admin) == set()
+
+
+@pytest.mark.parametrize(
+    ("raw", "errcode"),
+    [
+        (b"{not json", "M_NOT_JSON"),  # does not parse
+        (b"\xff\xfe", "M_NOT_JSON"),
+        (b"[1, 2]", "M_BAD_JSON"),  # JSON, but not an object
+        (b'{"grade": "seven"}', "M_BAD_JSON"),  # an object of the wrong shape
+    ],
+)
+async def test_bad_bodies_get_the_matrix_spec_errcodes(
+    synapse: RunningHomeserver, school: School, raw: bytes, errcode: str
+) -> None:
+    """As the Matrix spec has it: M_NOT_JSON for a body that does not parse, M_BAD_JSON
+    for valid JSON of the wrong shape; nothing is made."""
+    path = f"schools/{school.school_id}/classes"
+    async with synapse.http(school.admin) as http:
+        async with http.get(path) as resp:
+            before = (await resp.json())["classes"]
+        async with http.post(path, data=raw) as resp:
+            body = await resp.json()
+            assert resp.status == 400 and body["errcode"] == errcode, body
+            assert " / " in body["error"]
+        async with http.get(path) as resp:
+            assert (await resp.json())["classes"] == before
+
+
+def test_conflicts_are_m_bad_state(synapse: RunningHomeserver, school: School) -> None:
+    """409 has one meaning: the thing's state forbids it (here: the class exists)."""
+    err = api_error(
+        synapse,
+        "POST",
+        f"/schools/{school.school_id}/classes",
+        school.admin,
+        {"grade": 7, "letter": "А", "year": "2026/27"},
+    )
+    assert err.status == 409 and err.body["errcode"] == "M_BAD_STATE", err.body
+    assert " / " in err.body["error"]
