@@ -921,19 +921,19 @@ class Roster:
         children = set(body.get("children", []))
         homeroom_of = set(body.get("homeroom_of", []))
         if not await self._may_manage(user_id, school):
-            # A teacher may enrol a student into their own classes, nothing else.
-            me = (await self.get_person(user_id)).standing(school_id)
-            own = (me.teaches | me.homeroom_of) if me else frozenset()
-            if (
-                me is None
-                or Role.TEACHER not in me.roles
-                or roles != {Role.STUDENT}
-                or not class_ids
-                or not class_ids <= own
-                or children
-                or homeroom_of
-            ):
-                raise forbidden(msg.TEACHER_OWN_CLASSES)
+            # A teacher: only their own students, only within their own classes.
+            refusal = policy.teacher_may_put_member(
+                (await self.get_person(user_id)).standing(school_id),
+                await self.get_person(target),
+                school_id,
+                frozenset(roles),
+                frozenset(class_ids),
+                other=bool(children or homeroom_of),
+            )
+            if refusal is None and await self.api.is_user_admin(target):
+                refusal = policy.TEACHER_CHANGES_OWN_STUDENTS
+            if refusal is not None:
+                raise forbidden(refusal)
         classes = await self._validate_member(school, roles, class_ids, children, homeroom_of)
         standing = await self._put_member(
             school, target, roles, classes, children, homeroom_of, user_id
@@ -1666,6 +1666,12 @@ class Roster:
     async def user_may_create_room(self, user_id: str, room_config: dict[str, Any]) -> Verdict:
         if user_id == self.service or self._is_trusted_bot(user_id):
             return NOT_SPAM
+        # An upgrade (`/upgrade`): the new room would replace a school room.
+        predecessor = (room_config.get("creation_content") or {}).get("predecessor")
+        if isinstance(predecessor, dict):
+            old = await self.get_room(str(predecessor.get("room_id", "")))
+            if old is not None:
+                return _refuse(policy.UPGRADE_SCHOOL_ROOM)
         person = await self.get_person(user_id)
         # Linking a new room into a school space through initial_state.
         for ev in room_config.get("initial_state", []) or []:
@@ -1709,14 +1715,42 @@ class Roster:
         if self._is_trusted_bot(inviter) or self._is_trusted_bot(invitee):
             return NOT_SPAM
         refusal = policy.may_contact(a, b, await self._policies(a, b))
+        if refusal is None:
+            refusal = await self._may_grow(room_id, a, invitee)
         return _refuse(refusal) if refusal else NOT_SPAM
+
+    async def _may_grow(self, room_id: str, actor: Person, newcomer: str) -> Message | None:
+        """One more person into a room the roster does not know: the group-chat ban
+        counts who is joined or invited already, whatever order the invites came in."""
+        state = await self.api.get_room_state(
+            room_id, [("m.room.create", ""), ("m.room.member", None)]
+        )
+        create = state.get(("m.room.create", ""))
+        creator = await self.get_person(create.sender) if create is not None else Person("")
+        if not creator.schools and not actor.schools:
+            return None
+        present = sum(
+            1
+            for (kind, key), ev in state.items()
+            if kind == "m.room.member"
+            and key != newcomer
+            and not self._is_trusted_bot(key)
+            and ev.content.get("membership") in ("join", "invite")
+        )
+        return policy.may_grow_private_room(
+            creator, actor, present, await self._policies(creator, actor)
+        )
 
     async def user_may_join_room(self, user_id: str, room_id: str, is_invited: bool) -> Verdict:
         if user_id == self.service:
             return NOT_SPAM
         room = await self.get_room(room_id)
         if room is None:
-            return NOT_SPAM
+            if is_invited or self._is_trusted_bot(user_id):
+                # Counted when the invite was made.
+                return NOT_SPAM
+            refusal = await self._may_grow(room_id, await self.get_person(user_id), user_id)
+            return _refuse(refusal) if refusal else NOT_SPAM
         refusal = policy.may_join(await self.get_person(user_id), room)
         return _refuse(refusal) if refusal else NOT_SPAM
 
@@ -1760,7 +1794,11 @@ class Roster:
             school_policy = (
                 await self.get_policy(room.school_id) if room.school_id else SchoolPolicy()
             )
-            return (policy.remote_allowed(server, school_policy) is None), None
+            if policy.remote_allowed(server, school_policy) is not None:
+                return False, None
+            # An allowed server's people meet the same roster checks as local ones.
+        if event.type == "m.room.tombstone":
+            raise forbidden(policy.UPGRADE_SCHOOL_ROOM)
         if event.type in policy.MANAGED_STATE:
             raise forbidden(policy.STATE_MANAGED, event_type=event.type)
         if event.type == "m.room.member":
