@@ -6,10 +6,15 @@ cell of the role × action × place table below is then tried by a real matrix-n
 
 import asyncio
 import contextlib
+import secrets
+import subprocess
 import time
-from collections.abc import Awaitable, Callable
+import urllib.parse
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from nio import (
     AsyncClient,
@@ -19,6 +24,8 @@ from nio import (
     RoomCreateError,
     RoomCreateResponse,
     RoomInviteError,
+    RoomInviteResponse,
+    RoomPreset,
     RoomPutStateError,
     RoomPutStateResponse,
     RoomSendResponse,
@@ -26,7 +33,7 @@ from nio import (
 
 from devtools.homeserver import HttpError
 from parta_common import events
-from tests.harness import RunningHomeserver, User
+from tests.harness import RunningHomeserver, User, free_port, running_homeserver
 from tests.roster_helpers import School, api, api_error, build_school
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -51,6 +58,19 @@ async def joined_rooms(hs: RunningHomeserver, user: User) -> set[str]:
     async with hs.client(user) as c:
         resp = await c.joined_rooms()
         return set(resp.rooms)
+
+
+def self_signed(d: Path) -> tuple[Path, Path]:
+    cert, key = d / "cert.pem", d / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
 
 
 # -- what each role sees ------------------------------------------------------
@@ -197,6 +217,214 @@ async def test_role_action_place(
 
 
 # -- ways around the rules ----------------------------------------------------
+
+# The second table: ways around the roles found by review (issue 17), each a row of
+# role × path × place, tried by real clients against a server with lessons and
+# broadcasts on and a second homeserver the school allows. Each refusal carries an
+# errcode and the reason in Russian and English.
+
+
+@attrs.define
+class Ways:
+    a: RunningHomeserver
+    b: RunningHomeserver
+    school: School
+
+
+@pytest.fixture(scope="module")
+def ways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ways]:
+    d = tmp_path_factory.mktemp("ways")
+    tls = self_signed(d)
+    port_b = free_port()
+    config = {
+        "media": {
+            "enabled": True,
+            "token_secret": secrets.token_urlsafe(32),
+            "sfu_public_url": "http://127.0.0.1:8090/",
+            "livekit": {"url": "wss://livekit.test", "api_key": "p", "api_secret": "l" * 40},
+        },
+        # Server ACLs match the host without its port: both, for the loopback partner.
+        "policy": {"federation_allowed_servers": [f"127.0.0.1:{port_b}", "127.0.0.1"]},
+    }
+    with (
+        running_homeserver(
+            d / "school", module_config=config, federation_port=free_port(), tls_files=tls
+        ) as a,
+        running_homeserver(
+            d / "partner", federation_port=port_b, tls_files=tls, load_module=False
+        ) as b,
+    ):
+        school = build_school(a, a.register("op", admin=True))
+        # The school lets the partner server's people in, as far as the roster allows.
+        api(
+            a,
+            "PATCH",
+            f"/schools/{school.school_id}",
+            school.admin,
+            {"policy": {"federation_allowed_servers": [b.server_name, "127.0.0.1"]}},
+        )
+        yield Ways(a, b, school)
+
+
+Refusal = tuple[str, str]  # errcode, error
+
+
+def _refusal(e: HttpError) -> Refusal:
+    assert e.status == 403, (e.status, e.body)
+    return e.body.get("errcode", ""), e.body.get("error", "")
+
+
+def _http(hs: RunningHomeserver, method: str, path: str, user: User, body: Any = None) -> Refusal:
+    try:
+        hs.request(method, path, body if body is not None else {}, user.access_token)
+    except HttpError as e:
+        return _refusal(e)
+    raise AssertionError(f"{method} {path} succeeded but should have been refused")
+
+
+def _nio(resp: Any) -> Refusal:
+    assert not isinstance(resp, (RoomInviteResponse, JoinResponse)), "not refused"
+    return resp.status_code or "", resp.message
+
+
+def teacher_puts(name: str) -> Callable[[Ways], Awaitable[Refusal]]:
+    async def attempt(w: Ways) -> Refusal:
+        s = w.school
+        target = {
+            "admin": s.admin,
+            "other_teacher": s.other_teacher,
+            "parent": s.parent,
+            "other_student": s.other_student,
+        }[name]
+        return _http(
+            w.a,
+            "PUT",
+            f"/_synapse/client/parta/v1/schools/{s.school_id}/members/{target.user_id}",
+            s.teacher,
+            {"roles": ["student"], "classes": [s.class_a["class_id"]]},
+        )
+
+    return attempt
+
+
+async def _student_room(w: Ways, **kwargs: Any) -> str:
+    async with w.a.client(w.school.students[0]) as c:
+        resp = await c.room_create(name="Мой чат", **kwargs)
+        assert isinstance(resp, RoomCreateResponse), resp
+        return resp.room_id
+
+
+def student_own_room(path: str) -> Callable[[Ways], Awaitable[Refusal]]:
+    async def attempt(w: Ways) -> Refusal:
+        room_id = await _student_room(w, is_direct=True)
+        base = f"/_synapse/client/parta/v1/rooms/{urllib.parse.quote(room_id)}"
+        student = w.school.students[0]
+        if path == "media_token":
+            # Power 100 in their own room, still a student: a participant's grants.
+            token = w.a.request("POST", f"{base}/media_token", {}, student.access_token)
+            assert token["role"] == "student", token
+            return "M_FORBIDDEN", "— / —"
+        if path == "broadcast":
+            body = {"title": "Мой эфир", "speakers": [student.user_id], "public": True}
+            return _http(w.a, "POST", f"{base}/broadcasts", student, body)
+        return _http(w.a, "POST", f"{base}/lessons", student, {"title": "Мой урок"})
+
+    return attempt
+
+
+async def third_by_the_student(w: Ways) -> Refusal:
+    s = w.school
+    room_id = await _student_room(w, is_direct=True, invite=[s.students[1].user_id])
+    async with w.a.client(s.students[0]) as c:
+        return _nio(await c.room_invite(room_id, s.students[2].user_id))
+
+
+async def third_by_the_classmate(w: Ways) -> Refusal:
+    s = w.school
+    room_id = await _student_room(w, is_direct=True, invite=[s.students[1].user_id])
+    async with w.a.client(s.students[1]) as c:
+        assert isinstance(await c.join(room_id), JoinResponse)
+        return _nio(await c.room_invite(room_id, s.students[2].user_id))
+
+
+async def third_joins_by_id(w: Ways) -> Refusal:
+    s = w.school
+    room_id = await _student_room(
+        w, is_direct=True, preset=RoomPreset.public_chat, invite=[s.students[1].user_id]
+    )
+    async with w.a.client(s.students[1]) as c:
+        assert isinstance(await c.join(room_id), JoinResponse)
+    async with w.a.client(s.students[2]) as c:
+        return _nio(await c.join(room_id))
+
+
+async def admin_upgrades(w: Ways) -> Refusal:
+    room_id = w.school.rooms["announcements"]
+    return _http(
+        w.a,
+        "POST",
+        f"/_matrix/client/v3/rooms/{room_id}/upgrade",
+        w.school.admin,
+        {"new_version": "11"},
+    )
+
+
+async def admin_sets_alias(w: Ways) -> Refusal:
+    room_id = w.school.rooms["announcements"]
+    return _http(
+        w.a,
+        "PUT",
+        f"/_matrix/client/v3/rooms/{room_id}/state/m.room.canonical_alias/",
+        w.school.admin,
+        {"alias": f"#elsewhere:{w.a.server_name}"},
+    )
+
+
+async def remote_joins(w: Ways) -> Refusal:
+    stranger = w.b.register("partner")
+    room_id = w.school.rooms["announcements"]
+    return _http(
+        w.b, "POST", f"/_matrix/client/v3/join/{room_id}?server_name={w.a.server_name}", stranger
+    )
+
+
+# (item of issue 17, role, path, place, attempt, what the refusal says in Russian)
+WAYS_AROUND: list[tuple[str, str, str, str, Callable[[Ways], Awaitable[Refusal]], str]] = [
+    ("1", "teacher", "PUT member", "the administrator", teacher_puts("admin"), "Учитель меняет"),
+    ("1", "teacher", "PUT member", "another teacher", teacher_puts("other_teacher"), "Учитель"),
+    ("1", "teacher", "PUT member", "a parent", teacher_puts("parent"), "Учитель меняет"),
+    ("1", "teacher", "PUT member", "7Б's student", teacher_puts("other_student"), "Учитель"),
+    ("2", "student", "media_token", "own room", student_own_room("media_token"), "—"),
+    ("2", "student", "POST broadcasts", "own room", student_own_room("broadcast"), "Трансляции"),
+    ("2", "student", "POST lessons", "own room", student_own_room("lesson"), "Уроки"),
+    ("3", "student", "invite a third", "own DM", third_by_the_student, "на двоих"),
+    ("3", "classmate", "invite a third", "a DM", third_by_the_classmate, "на двоих"),
+    ("3", "student", "join by ID", "a public DM", third_joins_by_id, "на двоих"),
+    ("5", "admin", "/upgrade", "announcements", admin_upgrades, "нельзя обновить"),
+    ("5", "admin", "canonical_alias", "announcements", admin_sets_alias, "m.room.canonical_alias"),
+    ("6", "partner server", "join", "announcements", remote_joins, "по списку школы"),
+]
+
+
+@pytest.mark.parametrize(
+    ("item", "role", "path", "where", "attempt", "fragment"),
+    WAYS_AROUND,
+    ids=[f"{r[0]}-{r[1]}-{r[2]}-{r[3]}" for r in WAYS_AROUND],
+)
+async def test_ways_around_are_refused(
+    ways: Ways,
+    item: str,
+    role: str,
+    path: str,
+    where: str,
+    attempt: Callable[[Ways], Awaitable[Refusal]],
+    fragment: str,
+) -> None:
+    errcode, error = await attempt(ways)
+    assert errcode == "M_FORBIDDEN", (errcode, error)
+    assert fragment in error, error
+    # Russian first, then English.
+    assert " / " in error, error
 
 
 async def test_direct_chats_follow_the_school_policy(
