@@ -163,7 +163,10 @@ def running_homeserver(
     app_service_files: tuple[Path, ...] = (),
     federation_port: int | None = None,
     tls_files: tuple[Path, Path] | None = None,
+    federation_host: str = "127.0.0.1",
 ) -> Iterator[RunningHomeserver]:
+    """``federation_host``: the host part of the server name when federating ("localhost"
+    makes a name a server ACL can allow; ACLs refuse IP literals)."""
     backend = backend or choose_backend()
     db_name = None
     postgres = None
@@ -180,7 +183,7 @@ def running_homeserver(
         app_service_files=app_service_files,
         federation_port=federation_port,
         tls_files=tls_files,
-        server_name=f"127.0.0.1:{federation_port}" if federation_port else "localhost",
+        server_name=f"{federation_host}:{federation_port}" if federation_port else "localhost",
     )
     hs.write_config()
     proc = hs.start()

@@ -243,15 +243,19 @@ def ways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ways]:
             "sfu_public_url": "http://127.0.0.1:8090/",
             "livekit": {"url": "wss://livekit.test", "api_key": "p", "api_secret": "l" * 40},
         },
-        # Server ACLs match the host without its port: both, for the loopback partner.
-        "policy": {"federation_allowed_servers": [f"127.0.0.1:{port_b}", "127.0.0.1"]},
+        # Server ACLs match the host without its port (and refuse IP literals).
+        "policy": {"federation_allowed_servers": [f"localhost:{port_b}", "localhost"]},
     }
     with (
         running_homeserver(
             d / "school", module_config=config, federation_port=free_port(), tls_files=tls
         ) as a,
         running_homeserver(
-            d / "partner", federation_port=port_b, tls_files=tls, load_module=False
+            d / "partner",
+            federation_port=port_b,
+            tls_files=tls,
+            load_module=False,
+            federation_host="localhost",
         ) as b,
     ):
         school = build_school(a, a.register("op", admin=True))
@@ -261,7 +265,7 @@ def ways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ways]:
             "PATCH",
             f"/schools/{school.school_id}",
             school.admin,
-            {"policy": {"federation_allowed_servers": [b.server_name, "127.0.0.1"]}},
+            {"policy": {"federation_allowed_servers": [b.server_name, "localhost"]}},
         )
         yield Ways(a, b, school)
 
