@@ -29,6 +29,7 @@ from .errors import forbidden
 from .http import BASE_PATH, ApiResource, StaticPage, route_pattern
 from .lessons import Lessons
 from .media_tokens import MediaTokens
+from .parent_links import ParentLinks
 from .room_roles import RoomRoles
 from .roster import REQUEST_SCHEMAS, Roster
 from .schema import AREAS
@@ -91,7 +92,7 @@ class PartaModule:
         """Every route this module and its features serve, for the docs test."""
         return [
             (method, route_pattern(pattern), handler)
-            for owner in (cls, Roster, MediaTokens, Lessons, Broadcasts, ContentApi)
+            for owner in (cls, Roster, ParentLinks, MediaTokens, Lessons, Broadcasts, ContentApi)
             for method, pattern, handler in owner.ROUTES
         ]
 

@@ -560,3 +560,37 @@ def may_grow_private_room(
     if may_create_group_chat(actor, policies) is not None:
         return GROUP_BY_INVITES
     return None
+
+
+PARENT_LINK_NOT_YOURS: Final = Message(
+    ru="Родителей ученика подтверждает классный руководитель его класса или администратор школы.",
+    en="A student's parents are confirmed by the homeroom teacher of their class or the "
+    "school's administrator.",
+)
+PARENT_INVITES_OPEN: Final = Message(
+    ru="У вас уже {limit} действующих кода для родителей; отзовите ненужный или дождитесь, "
+    "пока его используют.",
+    en="You already have {limit} parent codes open; revoke one you do not need or wait "
+    "until it is used.",
+)
+
+
+def parent_link_waits(
+    invite_by: str, child: str, redeemer: str, redeemer_standing: Standing | None
+) -> bool:
+    """A parent code the student made themselves waits for the school's confirmation,
+    unless the roster already names the redeemer as this child's parent. Codes the
+    school's staff made take effect at once."""
+    if invite_by != child:
+        return False
+    return redeemer_standing is None or child not in redeemer_standing.children
+
+
+def may_decide_parent_link(decider: Standing | None, child: Standing | None) -> Message | None:
+    """Who confirms or refuses a waiting parent link (besides those who manage the
+    school): the school's administrators and the homeroom teacher of the child's class."""
+    if decider is not None and decider.is_admin:
+        return None
+    if decider is not None and child is not None and decider.homeroom_of & child.learns_in:
+        return None
+    return PARENT_LINK_NOT_YOURS

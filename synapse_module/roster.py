@@ -38,6 +38,7 @@ from . import roster_store as db
 from .concurrency import gather_limited
 from .errors import forbidden, not_found
 from .http import check_json, json_body, requester_id
+from .parent_links import ParentLinks, open_parent_invites_txn, request_link_txn
 from .policy import Person, RoomKind, SchoolPolicy, SchoolRoom, Standing
 from .store import InvalidatedCache
 from .structure import (
@@ -321,6 +322,10 @@ class Roster:
 
         for method, pattern, handler in self.ROUTES:
             module.resource.route(method, pattern, getattr(self, handler))
+        # Parent links from a student's own code wait for the school (issue 17).
+        self.parent_links = ParentLinks(self)
+        for method, pattern, handler in ParentLinks.ROUTES:
+            module.resource.route(method, pattern, getattr(self.parent_links, handler))
 
     # -- start-up ---------------------------------------------------------------
 
@@ -425,6 +430,23 @@ class Roster:
         if cls is None or cls.school_id != school_id:
             raise not_found(msg.CLASS_NOT_FOUND, class_id=class_id)
         return cls
+
+    async def school(self, school_id: str) -> db.School:
+        """The school (404 when there is none)."""
+        return await self._school(school_id)
+
+    async def may_manage(self, user_id: str, school: db.School) -> bool:
+        return await self._may_manage(user_id, school)
+
+    async def add_parent(self, school_id: str, parent: str, child: str, actor: str) -> Standing:
+        """Make ``parent`` a parent of ``child`` (a confirmed parent link)."""
+        return await self._update_member(
+            await self._school(school_id),
+            parent,
+            actor,
+            add_roles={Role.PARENT},
+            add_children={child},
+        )
 
     async def _require_manager(self, user_id: str, school: db.School) -> None:
         if not await self._may_manage(user_id, school):
@@ -1465,7 +1487,8 @@ class Roster:
 
     async def post_redeem(self, request: SynapseRequest, code: str) -> tuple[int, dict[str, Any]]:
         user_id = await requester_id(self.api, request)
-        return 200, await self._redeem(normalize_code(code), user_id)
+        joined = await self._redeem(normalize_code(code), user_id)
+        return (202 if joined.get("pending") else 200), joined
 
     async def _redeem(self, code: str, user_id: str) -> dict[str, Any]:
         invite = await self._usable_invite(code)
@@ -1497,6 +1520,24 @@ class Roster:
                 add_classes={invite.class_id: Role.TEACHER} if invite.class_id else {},
             )
         elif role is Role.PARENT and invite.child_user_id:
+            current = (await self.get_person(user_id)).standing(school.school_id)
+            if policy.parent_link_waits(invite.created_by, invite.child_user_id, user_id, current):
+                link = await self.store.run(
+                    "parta_request_parent_link",
+                    request_link_txn,
+                    school.school_id,
+                    invite.child_user_id,
+                    user_id,
+                    code,
+                    _now_ms(),
+                )
+                return {
+                    "school_id": school.school_id,
+                    "school_name": school.name,
+                    **_standing_json(user_id, current or Standing(school.school_id)),
+                    "pending": True,
+                    "parent_link": link.to_json(),
+                }
             standing = await self._update_member(
                 school,
                 user_id,
@@ -1625,7 +1666,17 @@ class Roster:
         standing = (await self.get_person(user_id)).standing(school.school_id)
         if standing is None or Role.STUDENT not in standing.roles:
             raise forbidden(msg.NOT_A_STUDENT)
-        # Two guardians may use the code, within two weeks.
+        limit = self.config.parent_invites_per_student
+        open_now = await self.store.run(
+            "parta_open_parent_invites",
+            open_parent_invites_txn,
+            school.school_id,
+            user_id,
+            _now_ms(),
+        )
+        if open_now >= limit:
+            raise forbidden(policy.PARENT_INVITES_OPEN, limit=limit)
+        # Two guardians may use the code, within two weeks; the school confirms each.
         invite = await self._create_invite(
             school.school_id, Role.PARENT, None, user_id, user_id, 2, 14 * 86400
         )

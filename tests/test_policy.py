@@ -248,3 +248,35 @@ def test_may_grow_private_room(creator: Person, actor: Person, present: int, all
     assert (refusal is None) is allowed
     groups = {S: SchoolPolicy(students_may_create_group_chats=True)}
     assert policy.may_grow_private_room(creator, actor, present, groups) is None
+
+
+@pytest.mark.parametrize(
+    ("invite_by", "redeemer", "waits"),
+    [
+        ("@sa:x", Person("@mum:x"), True),  # the student's own code: the school confirms
+        ("@sa:x", PARENT_A, False),  # already the child's parent in the roster
+        ("@sa:x", TEACHER_A, True),
+        ("@admin:x", Person("@mum:x"), False),  # staff made the code: at once
+    ],
+)
+def test_parent_link_waits(invite_by: str, redeemer: Person, waits: bool) -> None:
+    assert policy.parent_link_waits(invite_by, "@sa:x", redeemer.user_id, redeemer.standing(S)) is (
+        waits
+    )
+
+
+@pytest.mark.parametrize(
+    ("decider", "child", "allowed"),
+    [
+        (TEACHER_A, STUDENT_A, True),  # homeroom teacher of 7A
+        (ADMIN, STUDENT_A, True),
+        (TEACHER_B, STUDENT_A, False),  # teaches elsewhere
+        (TEACHER_AB, STUDENT_A, False),  # teaches 7A but is not its homeroom teacher
+        (PARENT_A, STUDENT_A, False),
+        (STUDENT_A2, STUDENT_A, False),
+        (TEACHER_A, STUDENT_B, False),
+    ],
+)
+def test_may_decide_parent_link(decider: Person, child: Person, allowed: bool) -> None:
+    refusal = policy.may_decide_parent_link(decider.standing(S), child.standing(S))
+    assert (refusal is None) is allowed

@@ -392,6 +392,40 @@ async def remote_joins(w: Ways) -> Refusal:
     )
 
 
+P = "/_synapse/client/parta/v1"
+
+
+async def many_parent_codes(w: Ways) -> Refusal:
+    student = w.school.students[2]
+    body = {"school_id": w.school.school_id}
+    for made in range(11):
+        try:
+            w.a.request("POST", f"{P}/me/parent_invite", body, student.access_token)
+        except HttpError as e:
+            assert made >= 2, "a student may give their parents at least two codes"
+            return _refusal(e)
+    raise AssertionError("eleven parent codes open at once")
+
+
+async def other_teacher_confirms(w: Ways) -> Refusal:
+    s = w.school
+    code = w.a.request(
+        "POST", f"{P}/me/parent_invite", {"school_id": s.school_id}, s.students[1].access_token
+    )["code"]
+    stranger = w.a.register("stranger")
+    w.a.request("POST", f"{P}/invites/{code}/redeem", {}, stranger.access_token)
+    links = w.a.request(
+        "GET", f"{P}/schools/{s.school_id}/parent_links", None, s.teacher.access_token
+    )["parent_links"]
+    link = next(x for x in links if x["parent_user_id"] == stranger.user_id)
+    return _http(
+        w.a,
+        "POST",
+        f"{P}/schools/{s.school_id}/parent_links/{link['link_id']}/confirm",
+        s.other_teacher,
+    )
+
+
 # (item of issue 17, role, path, place, attempt, what the refusal says in Russian)
 WAYS_AROUND: list[tuple[str, str, str, str, Callable[[Ways], Awaitable[Refusal]], str]] = [
     ("1", "teacher", "PUT member", "the administrator", teacher_puts("admin"), "Учитель меняет"),
@@ -407,6 +441,8 @@ WAYS_AROUND: list[tuple[str, str, str, str, Callable[[Ways], Awaitable[Refusal]]
     ("5", "admin", "/upgrade", "announcements", admin_upgrades, "нельзя обновить"),
     ("5", "admin", "canonical_alias", "announcements", admin_sets_alias, "m.room.canonical_alias"),
     ("6", "partner server", "join", "announcements", remote_joins, "по списку школы"),
+    ("7", "student", "POST parent_invite", "school", many_parent_codes, "кода для родителей"),
+    ("7", "other teacher", "confirm parent link", "7a", other_teacher_confirms, "руководитель"),
 ]
 
 
@@ -647,19 +683,55 @@ def test_codes_expire_and_can_be_revoked(synapse: RunningHomeserver, school: Sch
     assert listed[revoked["code"]]["revoked"] is True
 
 
-def test_parent_links_to_child_from_the_childs_code(
+async def test_parent_links_to_child_from_the_childs_code(
     synapse: RunningHomeserver, school: School
 ) -> None:
+    sid = school.school_id
     child = school.students[2]
-    code = api(synapse, "POST", "/me/parent_invite", child, {"school_id": school.school_id})
-    mother = synapse.register("mother")
-    joined = api(synapse, "POST", f"/invites/{code['code']}/redeem", mother)
-    assert joined["roles"] == ["parent"] and joined["children"] == [child.user_id]
-    members = api(synapse, "GET", f"/schools/{school.school_id}/members?role=parent", school.admin)
-    assert any(m["user_id"] == mother.user_id for m in members["members"])
+    code = api(synapse, "POST", "/me/parent_invite", child, {"school_id": sid})
+    mother, stranger = synapse.register("mother"), synapse.register("stranger")
+    # Whoever uses the child's code waits for the school: no role, no parents chat yet.
+    waiting = api(synapse, "POST", f"/invites/{code['code']}/redeem", mother)
+    assert waiting["pending"] is True and waiting["roles"] == []
     # The child cannot use their own code to become their own parent.
     err = api_error(synapse, "POST", f"/invites/{code['code']}/redeem", child)
     assert err.status == 400
+    api(synapse, "POST", f"/invites/{code['code']}/redeem", stranger)
+    parents_chat = school.class_a["rooms"]["parents_chat"]
+    assert parents_chat not in await joined_rooms(synapse, mother)
+    links = api(synapse, "GET", f"/schools/{sid}/parent_links", school.teacher)["parent_links"]
+    by_person = {x["parent_user_id"]: x["link_id"] for x in links}
+    assert {mother.user_id, stranger.user_id} <= set(by_person)
+    # The homeroom teacher confirms the mother and refuses the stranger.
+    done = api(
+        synapse,
+        "POST",
+        f"/schools/{sid}/parent_links/{by_person[mother.user_id]}/confirm",
+        school.teacher,
+    )
+    assert done["status"] == "confirmed" and done["decided_by"] == school.teacher.user_id
+    api(
+        synapse,
+        "POST",
+        f"/schools/{sid}/parent_links/{by_person[stranger.user_id]}/refuse",
+        school.admin,
+    )
+    err = api_error(
+        synapse,
+        "POST",
+        f"/schools/{sid}/parent_links/{by_person[stranger.user_id]}/confirm",
+        school.admin,
+    )
+    assert err.status == 409 and "рассмотрена" in err.body["error"]
+    members = api(synapse, "GET", f"/schools/{sid}/members?role=parent", school.admin)
+    parents = {m["user_id"]: m for m in members["members"]}
+    assert parents[mother.user_id]["children"] == [child.user_id]
+    assert stranger.user_id not in parents
+    assert parents_chat in await joined_rooms(synapse, mother)
+    assert parents_chat not in await joined_rooms(synapse, stranger)
+    for user in (child, school.parent, school.students[0]):
+        err = api_error(synapse, "GET", f"/schools/{sid}/parent_links", user)
+        assert err.status == 403
 
 
 def test_teachers_manage_only_their_own_classes(synapse: RunningHomeserver, school: School) -> None:
