@@ -315,7 +315,7 @@ async def _student_room(w: Ways, **kwargs: Any) -> str:
     async with w.a.client(w.school.students[0]) as c:
         resp = await c.room_create(name="Мой чат", **kwargs)
         assert isinstance(resp, RoomCreateResponse), resp
-        return resp.room_id
+        return str(resp.room_id)
 
 
 def student_own_room(path: str) -> Callable[[Ways], Awaitable[Refusal]]:
