@@ -328,6 +328,8 @@ def student_own_room(path: str) -> Callable[[Ways], Awaitable[Refusal]]:
             token = w.a.request("POST", f"{base}/media_token", {}, student.access_token)
             assert token["role"] == "student", token
             return "M_FORBIDDEN", "— / —"
+        if path == "handin":
+            return _http(w.a, "PUT", f"{base}/handin", student, {"open": True})
         if path == "broadcast":
             body = {"title": "Мой эфир", "speakers": [student.user_id], "public": True}
             return _http(w.a, "POST", f"{base}/broadcasts", student, body)
@@ -435,6 +437,7 @@ WAYS_AROUND: list[tuple[str, str, str, str, Callable[[Ways], Awaitable[Refusal]]
     ("2", "student", "media_token", "own room", student_own_room("media_token"), "—"),
     ("2", "student", "POST broadcasts", "own room", student_own_room("broadcast"), "Трансляции"),
     ("2", "student", "POST lessons", "own room", student_own_room("lesson"), "Уроки"),
+    ("2", "student", "PUT handin", "own room", student_own_room("handin"), "только учителя"),
     ("3", "student", "invite a third", "own DM", third_by_the_student, "на двоих"),
     ("3", "classmate", "invite a third", "a DM", third_by_the_classmate, "на двоих"),
     ("3", "student", "join by ID", "a public DM", third_joins_by_id, "на двоих"),
