@@ -229,6 +229,9 @@ class Ways:
     a: RunningHomeserver
     b: RunningHomeserver
     school: School
+    # A second administrator, the one the teacher tries to rewrite (so that a hole in
+    # that row cannot take the first one's rights away from the rows after it).
+    admin2: User
 
 
 @pytest.fixture(scope="module")
@@ -267,7 +270,15 @@ def ways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ways]:
             school.admin,
             {"policy": {"federation_allowed_servers": [b.server_name, "localhost"]}},
         )
-        yield Ways(a, b, school)
+        admin2 = a.register("admin2")
+        api(
+            a,
+            "PUT",
+            f"/schools/{school.school_id}/members/{admin2.user_id}",
+            school.admin,
+            {"roles": ["administrator"]},
+        )
+        yield Ways(a, b, school, admin2)
 
 
 Refusal = tuple[str, str]  # errcode, error
@@ -295,7 +306,7 @@ def teacher_puts(name: str) -> Callable[[Ways], Awaitable[Refusal]]:
     async def attempt(w: Ways) -> Refusal:
         s = w.school
         target = {
-            "admin": s.admin,
+            "admin": w.admin2,
             "other_teacher": s.other_teacher,
             "parent": s.parent,
             "other_student": s.other_student,
