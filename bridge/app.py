@@ -13,6 +13,7 @@ from mautrix.errors import MForbidden
 from mautrix.types import EventType, MessageType, RoomID, TextMessageEventContent, UserID
 from mautrix.util.async_db import Database
 
+from bridge.answered import AnsweredEvents
 from bridge.api import ModuleClient
 from bridge.bot import SchoolBot
 from bridge.config import BridgeConfig
@@ -53,6 +54,7 @@ class BridgeApp:
         self.module: ModuleClient | None = None
         self.bot: SchoolBot | None = None
         self.roster: RosterConversation | None = None
+        self._catch_up: asyncio.Task[None] | None = None
 
     async def _health(self, _: web.Request) -> web.Response:
         ok = self.appservice.ready
@@ -69,7 +71,11 @@ class BridgeApp:
             self._session, self.config.homeserver.url, self.registration.as_token
         )
         intent = self.appservice.intent
-        self.bot = SchoolBot(intent, self.module, self.scheduler, self.config.quiet_hours.timezone)
+        answered = AnsweredEvents(self.db)
+        await answered.prune()
+        self.bot = SchoolBot(
+            intent, self.module, self.scheduler, self.config.quiet_hours.timezone, answered
+        )
         self.roster = RosterConversation(self.db, self.module, self.bot)
         self.appservice.matrix_event_handler(self.bot.handle_event)
         await self._ensure_profile()
@@ -78,6 +84,8 @@ class BridgeApp:
         self.scheduler.start()
         self.appservice.ready = True
         logger.info("bot %s ready on port %d", intent.mxid, self.config.appservice.port)
+        # What arrived while the bot was down (Synapse's own redelivery may be minutes away).
+        self._catch_up = asyncio.create_task(self.bot.catch_up_all())
 
     async def _ensure_profile(self) -> None:
         intent = self.appservice.intent
@@ -93,6 +101,8 @@ class BridgeApp:
 
     async def stop(self) -> None:
         self.appservice.ready = False
+        if self._catch_up is not None:
+            self._catch_up.cancel()
         await self.scheduler.stop()
         if self.roster:
             await self.roster.stop()

@@ -7,6 +7,7 @@ in plain words.
 
 import datetime
 import logging
+import time
 import zoneinfo
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,17 +15,22 @@ from typing import Any
 from mautrix.api import Method, Path
 from mautrix.appservice import IntentAPI
 from mautrix.types import (
+    Event,
+    EventID,
     EventType,
+    InReplyTo,
     MediaMessageEventContent,
     Membership,
     MessageEvent,
     MessageType,
+    RelatesTo,
     RoomID,
     StateEvent,
     TextMessageEventContent,
     UserID,
 )
 
+from bridge.answered import ANSWERS_FIELD, CATCH_UP_EVENTS, AnsweredEvents, to_catch_up
 from bridge.api import ApiError, ModuleClient
 from bridge.commands import ClassName, Command, CommandError, parse
 from bridge.schedule import Scheduler, deliver_at
@@ -66,8 +72,11 @@ class SchoolBot:
         module: ModuleClient,
         scheduler: Scheduler,
         quiet_timezone: str = "Europe/Moscow",
+        answered: AnsweredEvents | None = None,
     ):
         self.intent = intent
+        # Without a store (a bot in a unit test) every event is taken up once per push.
+        self.answered = answered
         self.module = module
         self.scheduler = scheduler
         self.tz = zoneinfo.ZoneInfo(quiet_timezone)
@@ -82,6 +91,29 @@ class SchoolBot:
     async def load_joined_rooms(self) -> None:
         data = await self.intent.api.request(Method.GET, Path.v3.joined_rooms)
         self._joined = {RoomID(r) for r in data.get("joined_rooms", [])}
+
+    async def catch_up_all(self) -> None:
+        """After a start: answer what arrived in the bot's rooms while it was down."""
+        for room_id in sorted(self._joined):
+            await self.catch_up(room_id)
+        logger.info("caught up with %d rooms", len(self._joined))
+
+    async def catch_up(self, room_id: RoomID) -> None:
+        """Answer the room's commands after the bot's last word that it has not answered
+        (sent before it joined, or while it was down); the store keeps it to once."""
+        try:
+            page = await self.intent.api.request(
+                Method.GET,
+                Path.v3.rooms[room_id].messages,
+                query_params={"dir": "b", "limit": str(CATCH_UP_EVENTS)},
+            )
+            events = [Event.deserialize(raw) for raw in page.get("chunk", [])]
+        except Exception:
+            logger.exception("reading the history of %s failed", room_id)
+            return
+        for event in to_catch_up(events, self.mxid, int(time.time() * 1000)):
+            event.room_id = room_id
+            await self.handle_event(event)
 
     @property
     def mxid(self) -> UserID:
@@ -115,6 +147,8 @@ class SchoolBot:
             await self.intent.join_room(event.room_id)
             self._joined.add(event.room_id)
             logger.info("joined %s (invited by %s)", event.room_id, event.sender)
+            # Element sends the first message with the invitation, before the bot is in.
+            await self.catch_up(event.room_id)
         elif membership == Membership.JOIN:
             self._joined.add(event.room_id)
         elif membership in (Membership.LEAVE, Membership.BAN):
@@ -133,18 +167,25 @@ class SchoolBot:
             name = content.body or "roster.zip"
             mimetype = content.info.mimetype if content.info else None
             if direct and (name.lower().endswith(".zip") or mimetype == "application/zip"):
-                if self.on_zip is None or not content.url:
+                if self.on_zip is None or not content.url or not await self._take_up(event):
                     return
                 data = await self.intent.download_media(content.url)
-                await self.reply(event.room_id, await self.on_zip(event, data, name))
+                plan = await self.on_zip(event, data, name)
+                await self.reply(event.room_id, plan, event.event_id)
             return
         if not isinstance(content, TextMessageEventContent):
             return
         text: str | None = content.body or ""
         if not direct:
             text = self._strip_mention(content.body or "", content)
-        if text is not None:
-            await self.answer(event.room_id, event.sender, text, direct)
+        if text is not None and await self._take_up(event):
+            await self.answer(event.room_id, event.sender, text, direct, event.event_id)
+
+    async def _take_up(self, event: MessageEvent) -> bool:
+        """Whether this is the first time the bot takes up ``event`` (then it answers)."""
+        if self.answered is None:
+            return True
+        return await self.answered.claim(event.event_id, event.room_id)
 
     def _strip_mention(self, text: str, content: TextMessageEventContent) -> str | None:
         """The command after a mention of the bot, or ``None`` when not addressed."""
@@ -156,17 +197,25 @@ class SchoolBot:
                 return text[len(prefix) :].lstrip(" :,")
         return text if mentioned else None
 
-    async def answer(self, room_id: RoomID, sender: UserID, text: str, direct: bool) -> None:
+    async def answer(
+        self,
+        room_id: RoomID,
+        sender: UserID,
+        text: str,
+        direct: bool,
+        answers: EventID | None = None,
+    ) -> None:
         try:
             command = parse(text, tz=self.tz)
         except CommandError as e:
-            await self.reply(room_id, str(e))
+            await self.reply(room_id, str(e), answers)
             return
         if command is None:
             if direct:
                 await self.reply(
                     room_id,
                     "Не понял. Напишите «помощь» / I did not understand. Send «help»",
+                    answers,
                 )
             return
         try:
@@ -174,12 +223,15 @@ class SchoolBot:
         except ApiError as e:
             reply = refusal(e)
         if reply:
-            await self.reply(room_id, reply)
+            await self.reply(room_id, reply, answers)
 
-    async def reply(self, room_id: RoomID, text: str) -> None:
-        await self.intent.send_message(
-            room_id, TextMessageEventContent(msgtype=MessageType.NOTICE, body=text)
-        )
+    async def reply(self, room_id: RoomID, text: str, answers: EventID | None = None) -> None:
+        """A notice; ``answers`` names the message it answers (a reply to it)."""
+        content = TextMessageEventContent(msgtype=MessageType.NOTICE, body=text)
+        if answers is not None:
+            content.relates_to = RelatesTo(in_reply_to=InReplyTo(event_id=answers))
+            content[ANSWERS_FIELD] = answers
+        await self.intent.send_message(room_id, content)
 
     # -- commands ----------------------------------------------------------------
 

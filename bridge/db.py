@@ -75,6 +75,22 @@ async def upgrade_v2(conn: Connection) -> None:
 upgrade_table.register(upgrade_v2, description="Roster people's names")
 
 
+async def upgrade_v3(conn: Connection) -> None:
+    # The messages the bot has taken up, so each command is answered exactly once: the
+    # live push, the catch-up after joining a room and the catch-up after a restart may
+    # all bring the same event. Rows older than a month are pruned at start.
+    await conn.execute(
+        """CREATE TABLE answered_event (
+            event_id    TEXT PRIMARY KEY,
+            room_id     TEXT NOT NULL,
+            answered_at BIGINT NOT NULL
+        )"""
+    )
+
+
+upgrade_table.register(upgrade_v3, description="Commands the bot has answered")
+
+
 def create_database(url: str) -> Database:
     """A :class:`Database` for ``sqlite:path`` or ``postgresql://…`` with our upgrades."""
     log: Any = logging.getLogger("bridge.db")

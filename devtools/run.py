@@ -116,12 +116,23 @@ def _bridge_service(hs: Homeserver) -> Service:
     )
 
 
+def write_operator_file(path: Path, user: str, password: str) -> None:
+    """``var/operator.txt``: the account's name (localpart) on the first line, its password
+    on the second (the README's shell blocks read it so)."""
+    path.write_text(f"{user}\n{password}\n")
+    path.chmod(0o600)
+
+
+def read_operator_file(path: Path) -> tuple[str, str]:
+    user, password = path.read_text().split("\n")[:2]
+    return user, password
+
+
 def _ensure_operator(hs: Homeserver) -> tuple[str, str]:
     """Create the first operator (a Synapse server admin) once; return its credentials."""
     path = VAR / "operator.txt"
     if path.exists():
-        user, password = path.read_text().split("\n")[:2]
-        return user, password
+        return read_operator_file(path)
     password = secrets.token_urlsafe(12)
     try:
         hs.register_user(OPERATOR, password, admin=True, displayname="Оператор сервера")
@@ -131,8 +142,7 @@ def _ensure_operator(hs: Homeserver) -> tuple[str, str]:
         # The account exists (operator.txt was deleted): keep it.
         print("The operator account exists already; its password is unchanged.")
         return OPERATOR, "<unchanged>"
-    path.write_text(f"{OPERATOR}\n{password}\n")
-    path.chmod(0o600)
+    write_operator_file(path, OPERATOR, password)
     return OPERATOR, password
 
 
@@ -151,16 +161,24 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], name: str, timeout: floa
     raise TimeoutError(f"{name} was not healthy at {url} in {timeout} s")
 
 
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something listens on ``host:port``.
+
+    The bind uses ``SO_REUSEADDR``, as Synapse, the SFU and the bot do: a port whose last
+    connections sit in TIME-WAIT (a Parta stopped a moment ago) is free, a listener is not.
+    """
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def _busy_ports(ports: Sequence[int]) -> list[int]:
     """Ports on 127.0.0.1 something else already listens on."""
-    busy = []
-    for port in ports:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                busy.append(port)
-    return busy
+    return [port for port in ports if port_in_use(port)]
 
 
 def main() -> int:

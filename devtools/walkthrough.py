@@ -52,6 +52,15 @@ def check(condition: object, message: str) -> None:
         raise Failed(message)
 
 
+def unexpected(e: BaseException) -> str:
+    """An unforeseen error in one line (what, and where), never a traceback."""
+    frames = traceback.extract_tb(e.__traceback__)
+    where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    if isinstance(e, aiohttp.ClientConnectionError):
+        return f"cannot reach the platform: {e}. Is `make run` going?"
+    return f"{type(e).__name__}: {e}{where}"
+
+
 class Walk:
     """Runs the steps, prints ✓/✗, and remembers whether all passed."""
 
@@ -64,7 +73,7 @@ class Walk:
             detail = await body()
         except Exception as e:  # every failure is reported, the walk goes on where it can
             seconds = time.monotonic() - started
-            text = str(e) if isinstance(e, Failed) else traceback.format_exc(limit=3)
+            text = str(e) if isinstance(e, Failed) else unexpected(e)
             print(f"✗ {title} ({seconds:.1f} s)\n    {text.strip()}", flush=True)
             self.failures.append(title)
             return False
@@ -195,6 +204,10 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--headed", action="store_true", help="show the browser windows")
     args = parser.parse_args(argv)
     walk = Walk()
+    from tests.browser import chromium_missing
+
+    if (missing := chromium_missing()) is not None:
+        print(f"Note: {missing}; those steps will be ✗.\n", flush=True)
     async with aiohttp.ClientSession() as http:
         await run(walk, http, args)
     print()
@@ -207,6 +220,13 @@ async def main(argv: list[str] | None = None) -> int:
 
 async def run(walk: Walk, http: aiohttp.ClientSession, args: argparse.Namespace) -> None:
     hs = args.hs.rstrip("/")
+    if not args.codes.is_file():
+        print(
+            f"✗ the sample school's sign-in codes: no {args.codes}. Import the sample school "
+            "first, as the README says (A whole school at once), with `--codes` there."
+        )
+        walk.failures.append("the sign-in codes")
+        return
     rows = list(csv.DictReader(args.codes.open(encoding="utf-8-sig"), delimiter=";"))
     by_id = {row["Логин"]: row for row in rows}
     people: dict[str, Matrix] = {}
@@ -426,8 +446,13 @@ async def browser_lesson(
 ) -> None:
     from playwright.async_api import async_playwright
 
-    from tests.browser import CHROMIUM, FLAGS
+    from tests.browser import FLAGS, chromium_missing, chromium_path
 
+    missing = chromium_missing()
+    if missing is not None:
+        print(f"✗ 2.3–2.11 the lesson in Chromium: {missing}", flush=True)
+        walk.failures.append("the lesson in Chromium")
+        return
     teacher, student, student2 = people["teacher"], people["student"], people["student2"]
     room_path = q(rooms["class_chat"])
     sfu = lesson.get("url") or ctx.get("link", "")
@@ -454,9 +479,14 @@ async def browser_lesson(
             raise Failed(f"not connected; the page says: {shown or '(nothing)'}") from None
 
     async with async_playwright() as p:
-        browser = await p.chromium.launch(
-            executable_path=CHROMIUM, args=FLAGS, headless=not args.headed
-        )
+        try:
+            browser = await p.chromium.launch(
+                executable_path=chromium_path(), args=FLAGS, headless=not args.headed
+            )
+        except Exception as e:
+            print(f"✗ 2.3–2.11 the lesson in Chromium: it did not start: {unexpected(e)}")
+            walk.failures.append("the lesson in Chromium")
+            return
         for key in ("teacher", "student", "student2"):
             context = await browser.new_context(locale="ru-RU")
             pages[key] = await context.new_page()

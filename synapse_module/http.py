@@ -7,6 +7,7 @@ pattern so that new endpoints are one line in :attr:`ApiResource.routes`.
 import json
 import logging
 import re
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
@@ -46,6 +47,16 @@ def route_pattern(pattern: str) -> re.Pattern[str]:
     return re.compile(f"^{BASE_PATH}{pattern}$")
 
 
+def path_params(match: re.Match[str]) -> list[str]:
+    """The route's path parameters, each percent-decoded exactly once.
+
+    As Synapse's own servlets do: the pattern matches the raw path (so an encoded ``/``,
+    ``%2F``, stays inside its parameter), then each group is decoded. Handlers get the
+    decoded value (``@ann:school.ru``, ``!room:school.ru``) and never decode again.
+    """
+    return [urllib.parse.unquote(group) for group in match.groups()]
+
+
 class ApiResource(DirectServeJsonResource):
     """Routes ``(method, path regex)`` to async handlers that get the path groups."""
 
@@ -70,7 +81,7 @@ class ApiResource(DirectServeJsonResource):
                 continue
             path_matched = True
             if route_method == method:
-                return await handler(request, *match.groups())
+                return await handler(request, *path_params(match))
         if path_matched:
             raise SynapseError(
                 405, _BAD_METHOD.format(method=method, path=path), Codes.UNRECOGNIZED

@@ -15,7 +15,6 @@ import hashlib
 import logging
 import secrets
 import time
-import urllib.parse
 from typing import TYPE_CHECKING, Any, Final
 
 import jwt
@@ -125,9 +124,8 @@ _OPENID_BODY: Final[dict[str, Any]] = {
 }
 
 
-def room_id_from_path(raw: str) -> str:
-    """The room ID in a URL path segment, or 400 when it is not one."""
-    room_id = urllib.parse.unquote(raw)
+def room_id_from_path(room_id: str) -> str:
+    """The room ID of a (router-decoded) path parameter, or 400 when it is not one."""
     if not room_id.startswith("!") or len(room_id) > 255 or any(c.isspace() for c in room_id):
         raise SynapseError(400, BAD_ROOM_ID.format(room_id=room_id[:80]), Codes.INVALID_PARAM)
     return room_id

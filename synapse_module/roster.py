@@ -1175,6 +1175,9 @@ class Roster:
         school = await self._school(school_id)
         await self._require_manager(user_id, school)
         before = await self.get_person(target)
+        if before.standing(school_id) is None:
+            # Never answer "removed" for someone who was not there (a mistyped ID).
+            raise not_found(msg.NOT_A_MEMBER, user_id=target)
         parents = await self.store.run("parta_parents_of", db.parents_of_txn, school_id, target)
         await self.store.run(
             "parta_remove_member", db.remove_member_txn, school_id, target, user_id, _now_ms()

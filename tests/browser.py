@@ -2,12 +2,30 @@
 browser here): the one place that knows the executable and the flags."""
 
 import contextlib
+import os
 import shutil
 from collections.abc import AsyncIterator
 
 from playwright.async_api import Browser, async_playwright
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+def chromium_path() -> str:
+    """Debian's chromium; ``PARTA_CHROMIUM`` names another (or, in a test, a missing one)."""
+    return os.environ.get("PARTA_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def chromium_missing() -> str | None:
+    """Why there is no browser to drive, in words for a person; ``None`` when there is."""
+    path = chromium_path()
+    if os.path.isfile(path) and os.access(path, os.X_OK):
+        return None
+    return (
+        f"Chromium is not installed ({path}): the browser steps need Debian's chromium, "
+        "which `make test` installs (or `make chromium`)"
+    )
+
+
+CHROMIUM = chromium_path()
 FLAGS = [
     "--headless=new",
     "--no-sandbox",

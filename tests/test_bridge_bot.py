@@ -334,3 +334,69 @@ async def _state(env: BridgeEnv, message_id: str) -> str | None:
         return str(value) if value is not None else None
     finally:
         await db.stop()
+
+
+def answers_to(env: BridgeEnv, user: User, room_id: str, event_id: str) -> list[dict[str, Any]]:
+    """The bot's messages that answer ``event_id`` (a reply to it, and Parta's own field)."""
+    found = []
+    for e in messages(env, user, room_id, 100):
+        content = e["content"]
+        if e["sender"] == env.bot_user_id and content.get("org.parta.answers") == event_id:
+            assert content["m.relates_to"]["m.in_reply_to"]["event_id"] == event_id
+            found.append(e)
+    return found
+
+
+async def caught_up(env: BridgeEnv, times: int) -> None:
+    """Wait until the bot's log says it read its rooms' history after its ``times``-th start."""
+    await poll(
+        lambda: env.bot.log_path.read_text(errors="replace").count("caught up with") >= times,
+        "the bot to catch up after its start",
+    )
+
+
+async def test_a_dm_opened_with_its_first_message_is_answered_exactly_once(
+    env: BridgeEnv,
+) -> None:
+    """As Element does it: createRoom inviting the bot, the message at once, before the bot
+    joins. The bot answers it once; a restart does not answer it again; a command sent
+    while the bot was down is answered after it starts."""
+    user = env.hs.register("element")
+    starts = env.bot.log_path.read_text(errors="replace").count("caught up with")
+    async with env.hs.client(user) as client:
+        created = await client.room_create(invite=[env.bot_user_id], is_direct=True)
+        assert isinstance(created, RoomCreateResponse), created
+        room_id = created.room_id
+        sent = await client.room_send(
+            room_id, "m.room.message", {"msgtype": "m.text", "body": "помощь"}
+        )
+        assert isinstance(sent, RoomSendResponse), sent
+        first = sent.event_id
+        [answer] = await poll(
+            lambda: answers_to(env, user, room_id, first), "the answer to the first message"
+        )
+        assert "Я школьный бот Parta" in answer["content"]["body"]
+
+        # A restart reads the room again: the first message stays answered once.
+        env.bot.restart()
+        await caught_up(env, starts + 1)
+        after = await ask(env, user, "мои школы", room_id)
+        assert "школ" in after
+        assert len(answers_to(env, user, room_id, first)) == 1
+
+        # A command sent while the bot is down is answered once it is back.
+        env.bot.stop()
+        sent = await client.room_send(
+            room_id, "m.room.message", {"msgtype": "m.text", "body": "help"}
+        )
+        assert isinstance(sent, RoomSendResponse), sent
+        while_down = sent.event_id
+        env.bot.start()
+        [late] = await poll(
+            lambda: answers_to(env, user, room_id, while_down), "the answer after the start"
+        )
+        assert "every command above also works in English" in late["content"]["body"]
+        await caught_up(env, starts + 2)
+        await ask(env, user, "мои школы", room_id)
+        assert len(answers_to(env, user, room_id, while_down)) == 1
+        assert len(answers_to(env, user, room_id, first)) == 1

@@ -3,6 +3,7 @@
 import datetime
 import zoneinfo
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -265,3 +266,48 @@ def test_sign_in_csv_is_printable() -> None:
         "@anna:localhost",
         "ABCD-EFGH-JKLM",
     ]
+
+
+BOT = "@parta-bot:localhost"
+HOUR_MS = 3600 * 1000
+
+
+def _event(event_id: str, sender: str, age_ms: int, kind: str = "m.room.message") -> Any:
+    from mautrix.types import Event
+
+    return Event.deserialize(
+        {
+            "type": kind,
+            "event_id": event_id,
+            "room_id": "!dm:localhost",
+            "sender": sender,
+            "origin_server_ts": 10 * 24 * HOUR_MS - age_ms,
+            "content": {"msgtype": "m.text", "body": event_id}
+            if kind == "m.room.message"
+            else {"membership": "join"},
+            **({"state_key": sender} if kind == "m.room.member" else {}),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("history", "expected"),
+    [
+        # newest first, as /messages?dir=b gives them
+        ([("$c", "@ann:localhost", 1), ("$b", BOT, 2), ("$a", "@ann:localhost", 3)], ["$c"]),
+        ([("$b", "@ann:localhost", 1), ("$a", "@ann:localhost", 2)], ["$a", "$b"]),
+        ([("$a", BOT, 1)], []),
+        ([], []),
+        # a day-old command in a room the bot never spoke in is left alone
+        ([("$b", "@ann:localhost", 1), ("$a", "@ann:localhost", 25 * HOUR_MS)], ["$b"]),
+    ],
+)
+def test_catch_up_takes_the_messages_after_the_bots_last_word(
+    history: list[tuple[str, str, int]], expected: list[str]
+) -> None:
+    from bridge.answered import to_catch_up
+
+    events = [_event(*h) for h in history]
+    events.insert(0, _event("$m", "@ann:localhost", 0, "m.room.member"))  # not a message
+    taken = to_catch_up(events, BOT, now_ms=10 * 24 * HOUR_MS)
+    assert [str(e.event_id) for e in taken] == expected

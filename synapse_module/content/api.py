@@ -4,7 +4,6 @@ import csv
 import html as html_lib
 import io
 import secrets
-import urllib.parse
 from typing import TYPE_CHECKING, Any, Final
 
 from synapse.module_api import SynapseRequest
@@ -138,10 +137,6 @@ def _cursor(request: SynapseRequest) -> tuple[Any, str] | None:
     if cursor is None:
         raise _bad_param("from", "not a token from next_batch")
     return cursor
-
-
-def _unquote(part: str) -> str:
-    return urllib.parse.unquote(part)
 
 
 def article_content(
@@ -316,7 +311,7 @@ class ContentApi:
         return 200, {"documents": rows, "next_batch": next_batch}
 
     async def get_handin(self, request: SynapseRequest, room: str) -> tuple[int, Any]:
-        room_id = _unquote(room)
+        room_id = room
         await self._member(await requester_id(self.api, request), room_id)
         row = await self.store.run("content_handin", db.get_handin_txn, room_id)
         return 200, {
@@ -327,7 +322,7 @@ class ContentApi:
         }
 
     async def put_handin(self, request: SynapseRequest, room: str) -> tuple[int, Any]:
-        room_id = _unquote(room)
+        room_id = room
         user_id = await requester_id(self.api, request)
         await self._staff(user_id, room_id)
         body = json_body(request, HANDIN_BODY)
@@ -348,9 +343,7 @@ class ContentApi:
     # -- articles -----------------------------------------------------------------
 
     async def _article(self, article_id: str) -> dict[str, Any]:
-        article = await self.store.run(
-            "content_article", db.get_article_txn, _unquote(article_id), None
-        )
+        article = await self.store.run("content_article", db.get_article_txn, article_id, None)
         if article is None or article["status"] == "removed":
             raise not_found(texts.NO_SUCH_ARTICLE, id=article_id)
         return article
@@ -385,7 +378,7 @@ class ContentApi:
         return await self._article(article["article_id"])
 
     async def create_article(self, request: SynapseRequest, room: str) -> tuple[int, Any]:
-        room_id = _unquote(room)
+        room_id = room
         user_id = await requester_id(self.api, request)
         await self._staff(user_id, room_id)
         body = json_body(request, NEW_ARTICLE_BODY)
@@ -535,7 +528,7 @@ class ContentApi:
     # -- polls ----------------------------------------------------------------------
 
     async def _poll(self, poll_ref: str) -> dict[str, Any]:
-        ref = _unquote(poll_ref)
+        ref = poll_ref
         if ref.startswith("$"):
             poll = await self.store.run("content_poll", db.get_poll_txn, None, ref)
         else:
@@ -554,7 +547,7 @@ class ContentApi:
         )
 
     async def create_poll(self, request: SynapseRequest, room: str) -> tuple[int, Any]:
-        room_id = _unquote(room)
+        room_id = room
         user_id = await requester_id(self.api, request)
         role = await self._member(user_id, room_id)
         if role not in STAFF and not self.content.config.students_may_start_polls:
@@ -602,7 +595,7 @@ class ContentApi:
         return 201, {"poll_id": poll["poll_id"], "event_id": event_id, "room_id": room_id}
 
     async def list_polls(self, request: SynapseRequest, room: str) -> tuple[int, Any]:
-        room_id = _unquote(room)
+        room_id = room
         await self._member(await requester_id(self.api, request), room_id)
         limit = _int_param(request, "limit", 50, 1, 200)
         assert limit is not None
