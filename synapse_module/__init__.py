@@ -29,6 +29,7 @@ from .errors import forbidden
 from .http import BASE_PATH, ApiResource, StaticPage, route_pattern
 from .lessons import Lessons
 from .media_tokens import MediaTokens
+from .parent_links import ParentLinks
 from .room_roles import RoomRoles
 from .roster import Roster
 from .schema import AREAS
@@ -106,7 +107,7 @@ class PartaModule:
         handler, for the docs test."""
         return [
             (method, route_pattern(pattern), owner, handler)
-            for owner in (cls, Roster, MediaTokens, Lessons, Broadcasts, ContentApi)
+            for owner in (cls, Roster, ParentLinks, MediaTokens, Lessons, Broadcasts, ContentApi)
             for method, pattern, handler in owner.ROUTES
         ]
 

@@ -197,7 +197,10 @@ def running_homeserver(
     federation_port: int | None = None,
     tls_files: tuple[Path, Path] | None = None,
     turn: Turn | None = None,
+    federation_host: str = "127.0.0.1",
 ) -> Iterator[RunningHomeserver]:
+    """``federation_host``: the host part of the server name when federating ("localhost"
+    makes a name a server ACL can allow; ACLs refuse IP literals)."""
     backend = backend or choose_backend()
     db_name = None
     postgres = None
@@ -215,7 +218,7 @@ def running_homeserver(
         federation_port=federation_port,
         tls_files=tls_files,
         turn=turn,
-        server_name=f"127.0.0.1:{federation_port}" if federation_port else "localhost",
+        server_name=f"{federation_host}:{federation_port}" if federation_port else "localhost",
     )
     hs.write_config()
     proc = hs.start()
