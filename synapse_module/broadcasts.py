@@ -35,13 +35,13 @@ from parta_common.tokens import (
     verify_service_token,
 )
 
-from . import roster_store
 from .config import BroadcastsConfig, MediaConfig
 from .errors import conflict, forbidden, not_found
 from .http import EMPTY_BODY, json_body, requester_id
 from .media_tokens import MEDIA_DISABLED, room_id_from_path
-from .policy import RoomKind
 from .room_roles import LESSON_LEADERS, RoomRoles
+from .roster import store as roster_store
+from .roster.rules import RoomKind
 from .store import rows_as_dicts
 
 if TYPE_CHECKING:
@@ -174,35 +174,29 @@ class Broadcasts:
         self._roles = roles
         for method, pattern, handler in self.ROUTES:
             module.resource.route(method, pattern, getattr(self, handler))
-        # The recorder uploads and does nothing else: no rooms, no invites, no messages.
-        api.register_spam_checker_callbacks(
-            user_may_create_room=self._recorder_may_not_create_room,
-            user_may_invite=self._recorder_may_not_invite,
-            user_may_join_room=self._recorder_may_not_join,
-            check_event_for_spam=self._recorder_sends_nothing,
-        )
+
+    # -- callbacks (registered by PartaModule, see pipeline.py) --------------------
+    # The recorder uploads and does nothing else: no rooms, no invites, no messages.
 
     def _recorder_verdict(self, user_id: str) -> RecorderVerdict:
         if user_id == self.recorder_user_id():
             return Codes.FORBIDDEN, {"error": RECORDER_ONLY_UPLOADS.format()}
         return NOT_SPAM
 
-    async def _recorder_may_not_create_room(
+    async def user_may_create_room(
         self, user_id: str, room_config: dict[str, Any]
     ) -> RecorderVerdict:
         return self._recorder_verdict(user_id)
 
-    async def _recorder_may_not_invite(
-        self, inviter: str, invitee: str, room_id: str
-    ) -> RecorderVerdict:
+    async def user_may_invite(self, inviter: str, invitee: str, room_id: str) -> RecorderVerdict:
         return self._recorder_verdict(inviter)
 
-    async def _recorder_may_not_join(
+    async def user_may_join_room(
         self, user_id: str, room_id: str, is_invited: bool
     ) -> RecorderVerdict:
         return self._recorder_verdict(user_id)
 
-    async def _recorder_sends_nothing(self, event: EventBase) -> RecorderVerdict:
+    async def check_event_for_spam(self, event: EventBase) -> RecorderVerdict:
         return self._recorder_verdict(event.sender)
 
     # -- who is who -----------------------------------------------------------

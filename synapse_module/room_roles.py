@@ -22,12 +22,12 @@ from synapse.module_api import EventBase, ModuleApi, StateMap
 
 from parta_common.roles import Role
 
-from . import roster_store
-from .policy import role_outside_school
+from .roster import store as roster_store
+from .roster.rules import role_outside_school
 
 if TYPE_CHECKING:
-    from .policy import SchoolRoom
-    from .roster import Roster
+    from .roster.api import Roster
+    from .roster.rules import SchoolRoom
 
 MEMBER = "m.room.member"
 POWER_LEVELS = "m.room.power_levels"

@@ -11,9 +11,9 @@ from parta_common import events
 from parta_common.roles import Role
 
 from .. import query
-from .. import roster_store as roster_db
 from ..errors import bad_json, conflict, forbidden, not_found
 from ..http import ApiResource, json_body, requester_id
+from ..roster import store as roster_db
 from . import polls as counting
 from . import sniff as sniffing
 from . import store as db

@@ -20,7 +20,7 @@ from parta_common import events, schemas
 from parta_common.roles import Role
 
 from ..errors import bad_json, forbidden
-from ..policy import role_outside_school
+from ..roster.rules import role_outside_school
 from . import sniff as sniffing
 from . import store as db
 from . import texts
@@ -76,15 +76,6 @@ class Content:
         self.service_user_id = module.service_user_id
         api = self.api
         self.indexer = api.worker_name == self.config.indexer_worker
-        api.register_third_party_rules_callbacks(
-            check_event_allowed=self.check_event_allowed,
-            on_new_event=self.on_new_event,
-        )
-        api.register_media_repository_callbacks(
-            get_media_config_for_user=self.get_media_config_for_user,
-            is_user_allowed_to_upload_media_of_size=self.is_user_allowed_to_upload_media_of_size,
-        )
-        api.register_spam_checker_callbacks(check_media_file_for_spam=self.check_media_file)
         self.http = ContentApi(self)
         self.http.register(module.resource)
 
@@ -144,7 +135,7 @@ class Content:
         limits = self.limits_for(await self.uploader_role(user_id))
         return size <= limits.largest_bytes()
 
-    async def check_media_file(self, file_wrapper: Any, file_info: Any) -> Any:
+    async def check_media_file_for_spam(self, file_wrapper: Any, file_info: Any) -> Any:
         """Local uploads only: refuse dangerous types, record kind and size by the bytes."""
         if file_info.server_name is not None or file_info.thumbnail or file_info.url_cache:
             return NOT_SPAM

@@ -15,8 +15,8 @@ from synapse.module_api import LoggingTransaction
 
 from parta_common.roles import Role
 
-from .policy import Person, RoomKind, SchoolPolicy, SchoolRoom, Standing
-from .store import rows_as_dicts
+from ..store import rows_as_dicts
+from .rules import Person, RoomKind, SchoolPolicy, SchoolRoom, Standing
 
 
 def new_id(prefix: str) -> str:
