@@ -21,6 +21,7 @@ from parta_common.roles import Role
 
 from ..errors import bad_json, forbidden
 from ..roster.rules import role_outside_school
+from . import polls as counting
 from . import sniff as sniffing
 from . import store as db
 from . import texts
@@ -197,11 +198,11 @@ class Content:
             elif "m.new_content" in content:
                 return await self._check_edit(event, state)
             return True, None
-        if event_type == events.POLL_START:
+        if event_type in events.POLL_STARTS:
             await self._check_poll_start(event, state)
-        elif event_type == events.POLL_RESPONSE:
+        elif event_type in events.POLL_RESPONSES:
             return await self._check_poll_response(event)
-        elif event_type == events.POLL_END:
+        elif event_type in events.POLL_ENDS:
             await self._check_poll_end(event, state)
         return True, None
 
@@ -318,12 +319,12 @@ class Content:
 
     async def _check_poll_start(self, event: EventBase, state: StateMap[EventBase]) -> None:
         content = event.content
-        if not self._validate(event, events.POLL_START, content):
+        if not self._validate(event, event.type, content):
             return
         if not self.api.is_mine(event.sender):
             return
-        answers = content[events.POLL_START]["answers"]
-        if len({a["id"] for a in answers}) != len(answers):
+        answers = counting.parse_start(event.type, content).answers
+        if len({answer_id for answer_id, _ in answers}) != len(answers):
             raise bad_json(texts.DUPLICATE_ANSWER_IDS)
         role = await self.role_in_room(event.sender, event.room_id, state)
         if role not in STAFF and not (self.config.students_may_start_polls and role is not None):
@@ -344,9 +345,9 @@ class Content:
 
     async def _check_poll_response(self, event: EventBase) -> tuple[bool, dict[str, Any] | None]:
         content = event.content
-        if not self._validate(event, events.POLL_RESPONSE, content):
+        if not self._validate(event, event.type, content):
             return True, None
-        answers = content[events.POLL_RESPONSE]["answers"]
+        answers = counting.selections(event.type, content)
         if not self.api.is_mine(event.sender) or not answers:
             return True, None
         poll = await self.store.run(
@@ -367,16 +368,14 @@ class Content:
             self.api.get_current_time_msec(),
         )
         replaced = event.get_dict()
-        replaced["content"] = {
-            events.POLL_RESPONSE: {"answers": []},
-            "m.relates_to": replaced["content"]["m.relates_to"],
-            BALLOT: ballot_id,
-        }
+        replaced["content"] = counting.anonymised_response(
+            event.type, replaced["content"], BALLOT, ballot_id
+        )
         return True, replaced
 
     async def _check_poll_end(self, event: EventBase, state: StateMap[EventBase]) -> None:
         content = event.content
-        if not self._validate(event, events.POLL_END, content):
+        if not self._validate(event, event.type, content):
             return
         if not self.api.is_mine(event.sender):
             return
@@ -397,11 +396,11 @@ class Content:
         try:
             if event_type == "m.room.message":
                 await self._index_message(event)
-            elif event_type == events.POLL_START:
+            elif event_type in events.POLL_STARTS:
                 await self._index_poll_start(event)
-            elif event_type == events.POLL_RESPONSE:
+            elif event_type in events.POLL_RESPONSES:
                 await self._index_poll_response(event)
-            elif event_type == events.POLL_END:
+            elif event_type in events.POLL_ENDS:
                 await self._index_poll_end(event, state)
             elif event_type == "m.room.redaction" and isinstance(event.redacts, str):
                 await self.store.run("content_redact", db.delete_by_event_txn, event.redacts)
@@ -493,9 +492,9 @@ class Content:
 
     async def _index_poll_start(self, event: EventBase) -> None:
         content = event.content
-        if schemas.problem(events.POLL_START, content) is not None:
+        if schemas.problem(event.type, content) is not None:
             return
-        start = content[events.POLL_START]
+        start = counting.parse_start(event.type, content)
         block = content.get(POLL_BLOCK) or {}
         await self.store.run(
             "content_poll_started",
@@ -505,12 +504,10 @@ class Content:
                 "room_id": event.room_id,
                 "event_id": event.event_id,
                 "sender": event.sender,
-                "question": start["question"]["org.matrix.msc1767.text"],
-                "answers": [
-                    {"id": a["id"], "text": a["org.matrix.msc1767.text"]} for a in start["answers"]
-                ],
-                "max_selections": int(start.get("max_selections", 1)),
-                "disclosed": start.get("kind") != "org.matrix.msc3381.poll.undisclosed",
+                "question": start.question,
+                "answers": [{"id": i, "text": text} for i, text in start.answers],
+                "max_selections": start.max_selections,
+                "disclosed": start.disclosed,
                 "anonymous": False,
                 "quiz": False,
                 "correct": None,
@@ -520,7 +517,7 @@ class Content:
 
     async def _index_poll_response(self, event: EventBase) -> None:
         content = event.content
-        if schemas.problem(events.POLL_RESPONSE, content) is not None:
+        if schemas.problem(event.type, content) is not None:
             return
         poll = await self.store.run(
             "content_poll", db.get_poll_txn, None, content["m.relates_to"]["event_id"]
@@ -546,12 +543,12 @@ class Content:
             poll["poll_id"],
             event.sender,
             event.origin_server_ts,
-            [str(a) for a in content[events.POLL_RESPONSE]["answers"]],
+            counting.selections(event.type, content),
         )
 
     async def _index_poll_end(self, event: EventBase, state: StateMap[EventBase]) -> None:
         content = event.content
-        if schemas.problem(events.POLL_END, content) is not None:
+        if schemas.problem(event.type, content) is not None:
             return
         poll = await self.store.run(
             "content_poll", db.get_poll_txn, None, content["m.relates_to"]["event_id"]
