@@ -23,7 +23,7 @@ from .broadcasts import Broadcasts
 from .config import PartaConfig, raise_as_synapse_config_error
 from .config import parse_config as _parse_config
 from .content.api import ContentApi
-from .content.feature import Content
+from .content.callbacks import Content
 from .http import BASE_PATH, ApiResource, StaticPage, route_pattern
 from .lessons import Lessons
 from .media_tokens import MediaTokens
@@ -88,6 +88,7 @@ class PartaModule:
         self.broadcasts = Broadcasts(self, api, config.media, config.broadcasts, self.room_roles)
         # Documents, articles, polls (issue 4): roles from the roster in school rooms.
         self.content = Content(self)
+        ContentApi(self.content).register(self.resource)
         # Every Synapse callback, registered once; the order is pipeline.CALLBACK_ORDER.
         pipeline.register(api, self.features())
         api.register_web_resource(BASE_PATH, self.resource)

@@ -40,7 +40,6 @@ from .errors import conflict, forbidden, not_found
 from .http import EMPTY_BODY, json_body, requester_id
 from .media_tokens import MEDIA_DISABLED, room_id_from_path
 from .room_roles import LESSON_LEADERS, RoomRoles
-from .roster import store as roster_store
 from .roster.rules import RoomKind
 from .store import rows_as_dicts
 
@@ -577,9 +576,7 @@ class Broadcasts:
         target = row["room_id"]
         school_room = await self._module.roster.get_room(row["room_id"])
         if school_room is not None and school_room.school_id is not None:
-            rooms = await self._module.store.run(
-                "parta_school_rooms", roster_store.rooms_of_school_txn, school_room.school_id
-            )
+            rooms = await self._module.roster.school_wide_rooms(school_room.school_id)
             target = rooms.get(RoomKind.DOCUMENTS.value, target)
         sender = await self._roles.lesson_sender(row["created_by"], target)
         filename = f"{row['title']}.mp4"

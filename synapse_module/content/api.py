@@ -13,91 +13,25 @@ from parta_common.roles import Role
 from .. import query
 from ..errors import bad_json, conflict, forbidden, not_found
 from ..http import ApiResource, json_body, requester_id
-from ..roster import store as roster_db
+from ..requests import request_schemas
 from . import polls as counting
 from . import sniff as sniffing
 from . import store as db
 from . import texts
-from .access import MANAGERS, STAFF
+from .rules import MANAGERS, STAFF
 from .sanitize import SafeCsvWriter, clean_html, safe_article, text_of
 
 if TYPE_CHECKING:
-    from .feature import Content
+    from .callbacks import Content
 
 ROOM: Final = r"/rooms/([^/]+)"
-MXC_PATTERN: Final = r"^mxc://[A-Za-z0-9.:\-\[\]]+/[A-Za-z0-9_\-]+$"
-
-HANDIN_BODY: Final = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["open"],
-    "properties": {"open": {"type": "boolean"}},
-}
-ARTICLE_FIELDS: Final = {
-    "title": {"type": "string", "minLength": 1, "maxLength": 300},
-    "topic": {"type": "string", "maxLength": 100},
-    "cover": {"type": ["string", "null"], "pattern": MXC_PATTERN},
-    "html": {"type": "string", "minLength": 1, "maxLength": 200000},
-}
-NEW_ARTICLE_BODY: Final = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["title", "html"],
-    "properties": {**ARTICLE_FIELDS, "publish": {"type": "boolean"}},
-}
-EDIT_ARTICLE_BODY: Final = {
-    "type": "object",
-    "additionalProperties": False,
-    "minProperties": 1,
-    "properties": ARTICLE_FIELDS,
-}
-NEW_POLL_BODY: Final = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["question", "answers"],
-    "properties": {
-        "question": {"type": "string", "minLength": 1, "maxLength": 1000},
-        "answers": {
-            "type": "array",
-            "minItems": 2,
-            "maxItems": 20,
-            "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["text"],
-                "properties": {
-                    "text": {"type": "string", "minLength": 1, "maxLength": 1000},
-                    "correct": {"type": "boolean"},
-                },
-            },
-        },
-        "max_selections": {"type": "integer", "minimum": 1, "maximum": 20},
-        "disclosed": {"type": "boolean"},
-        "anonymous": {"type": "boolean"},
-        "quiz": {"type": "boolean"},
-    },
-}
-VOTE_BODY: Final = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["answers"],
-    "properties": {
-        "answers": {
-            "type": "array",
-            "minItems": 1,
-            "maxItems": 20,
-            "items": {"type": "string", "minLength": 1, "maxLength": 100},
-        }
-    },
-}
-# The request schemas, published in the OpenAPI document under these names.
-REQUEST_SCHEMAS: Final = {
-    "Handin": HANDIN_BODY,
-    "NewArticle": NEW_ARTICLE_BODY,
-    "EditArticle": EDIT_ARTICLE_BODY,
-    "NewPoll": NEW_POLL_BODY,
-    "Vote": VOTE_BODY,
-}
+# The request schemas, in requests.json beside this module (also the OpenAPI's).
+REQUEST_SCHEMAS: Final = request_schemas(__package__)
+HANDIN_BODY: Final = REQUEST_SCHEMAS["Handin"]
+NEW_ARTICLE_BODY: Final = REQUEST_SCHEMAS["NewArticle"]
+EDIT_ARTICLE_BODY: Final = REQUEST_SCHEMAS["EditArticle"]
+NEW_POLL_BODY: Final = REQUEST_SCHEMAS["NewPoll"]
+VOTE_BODY: Final = REQUEST_SCHEMAS["Vote"]
 
 
 def _param(request: SynapseRequest, name: str) -> str | None:
@@ -217,9 +151,7 @@ class ContentApi:
         school_id = _param(request, "school_id")
         if school_id and not room_ids:
             class_id = _param(request, "class_id")
-            rooms = await self.store.run(
-                "content_school_rooms", roster_db.school_rooms_txn, school_id
-            )
+            rooms = await self.content.roster.rooms_of_school(school_id)
             found = []
             for room in rooms:
                 if room.kind.value.endswith("_space"):

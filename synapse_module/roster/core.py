@@ -127,6 +127,21 @@ class RosterCore:
         ids = {s for p in people for s in p.schools}
         return {s: await self.get_policy(s) for s in ids}
 
+    # -- the interface other features use (never the roster's tables) -------------
+
+    async def rooms_of_school(self, school_id: str) -> list[SchoolRoom]:
+        """Every room the roster made for a school (its own rooms and its classes')."""
+        return await self.store.run("parta_school_room_list", db.school_rooms_txn, school_id)
+
+    async def school_wide_rooms(self, school_id: str) -> dict[str, str]:
+        """A school's own rooms (not its classes'), room kind → room ID."""
+        return await self.store.run("parta_school_rooms", db.rooms_of_school_txn, school_id)
+
+    async def students_of_class(self, class_id: str) -> list[str]:
+        """The students of a class, sorted."""
+        members = await self.store.run("parta_lesson_class_members", db.class_members_txn, class_id)
+        return sorted(u for u, role in members if role == Role.STUDENT.value)
+
     async def _forget(self, user_ids: Iterable[str] = (), room_ids: Iterable[str] = ()) -> None:
         for user_id in set(user_ids):
             await self.api.invalidate_cache(cast(CachedFunction[Any], self._people), (user_id,))

@@ -25,8 +25,8 @@ from . import polls as counting
 from . import sniff as sniffing
 from . import store as db
 from . import texts
-from .access import MANAGERS, STAFF, role_from_state
 from .config import UploadLimits
+from .rules import MANAGERS, STAFF, role_from_state
 from .sanitize import clean_html, text_of
 
 if TYPE_CHECKING:
@@ -64,21 +64,17 @@ def malformed(event_type: str, detail: str) -> SynapseError:
 
 
 class Content:
-    """Registers the content callbacks and the content API."""
+    """What Synapse asks about content (``PartaModule`` registers it, see ``pipeline``):
+    validation, media checks, indexing; and the roles the content API shares."""
 
     def __init__(self, module: "PartaModule") -> None:
-        from .api import ContentApi  # the routes need this class
-
         self.api: ModuleApi = module.api
         self.config = module.config.content
         self.store = module.store
         self.roster = module.roster
         self.room_roles = module.room_roles
         self.service_user_id = module.service_user_id
-        api = self.api
-        self.indexer = api.worker_name == self.config.indexer_worker
-        self.http = ContentApi(self)
-        self.http.register(module.resource)
+        self.indexer = self.api.worker_name == self.config.indexer_worker
 
     # -- roles ----------------------------------------------------------------------
 
