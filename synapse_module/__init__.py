@@ -19,14 +19,14 @@ from parta_common import __version__ as common_version
 from parta_common.config import ConfigProblem
 
 from . import pipeline
-from .broadcasts import Broadcasts
+from .broadcasts.api import Broadcasts
 from .config import PartaConfig, raise_as_synapse_config_error
 from .config import parse_config as _parse_config
 from .content.api import ContentApi
 from .content.callbacks import Content
 from .http import BASE_PATH, ApiResource, StaticPage, route_pattern
-from .lessons import Lessons
-from .media_tokens import MediaTokens
+from .lessons.api import Lessons
+from .media_tokens.api import MediaTokens
 from .room_roles import RoomRoles
 from .roster.api import Roster
 from .roster.parent_links import ParentLinks
@@ -49,8 +49,10 @@ def _load_openapi() -> dict[str, Any]:
 def served_openapi() -> dict[str, Any]:
     """openapi.yaml with the request schemas the module validates with filled in under
     ``components/schemas`` (each feature's ``REQUEST_SCHEMAS``): the one description."""
-    from . import broadcasts, lessons, media_tokens
+    from .broadcasts import api as broadcasts
     from .content import api as content_api
+    from .lessons import api as lessons
+    from .media_tokens import api as media_tokens
     from .roster import schemas as roster
 
     doc = _load_openapi()

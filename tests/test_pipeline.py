@@ -6,7 +6,7 @@ from nio import JoinResponse
 
 from parta_common import events, messages
 from synapse_module import pipeline
-from synapse_module.broadcasts import Broadcasts
+from synapse_module.broadcasts.api import Broadcasts
 from synapse_module.content.callbacks import Content
 from synapse_module.roster.api import Roster
 from tests.content_school import ClassRoom, make_school_class, send
