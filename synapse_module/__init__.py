@@ -67,9 +67,10 @@ def served_openapi() -> dict[str, Any]:
 class PartaModule:
     """Registers Parta's callbacks and REST API; holds no logic of its own.
 
-    Each feature is a package that takes this module and registers its own routes on
-    :attr:`resource`; the Synapse callbacks are registered here, once each, and
-    dispatched to the features in the order of ``pipeline.CALLBACK_ORDER``.
+    Each feature is a package (``api``, ``rules``, ``store``, ``events``, ``requests.json``;
+    see docs/architecture.md). Their routes are registered here on :attr:`resource`
+    (:meth:`route_owners`), and the Synapse callbacks once each, dispatched to the
+    features in the order of ``pipeline.CALLBACK_ORDER``.
     """
 
     def __init__(self, config: PartaConfig, api: ModuleApi):
@@ -80,8 +81,6 @@ class PartaModule:
         self.store = Store(api, AREAS)
 
         self.resource = ApiResource()
-        for method, pattern, handler in self.ROUTES:
-            self.resource.route(method, pattern, getattr(self, handler))
         self.roster = Roster(self)
         # Video lessons (issue 5): roles from the roster in school rooms.
         self.room_roles = RoomRoles(api, self.roster, self.service_user_id)
@@ -90,7 +89,12 @@ class PartaModule:
         self.broadcasts = Broadcasts(self, api, config.media, config.broadcasts, self.room_roles)
         # Documents, articles, polls (issue 4): roles from the roster in school rooms.
         self.content = Content(self)
-        ContentApi(self.content).register(self.resource)
+        self.content_api = ContentApi(self.content)
+        # Every route, registered here once, in this order (a route's pattern is tried
+        # in the order registered).
+        for owner in self.route_owners():
+            for method, pattern, handler in owner.ROUTES:
+                self.resource.route(method, pattern, getattr(owner, handler))
         # Every Synapse callback, registered once; the order is pipeline.CALLBACK_ORDER.
         pipeline.register(api, self.features())
         api.register_web_resource(BASE_PATH, self.resource)
@@ -101,6 +105,18 @@ class PartaModule:
         ("GET", "/version", "get_version"),
         ("GET", "/openapi.json", "get_openapi"),
     )
+
+    def route_owners(self) -> tuple[Any, ...]:
+        """Who serves the REST API, in the order their routes are registered."""
+        return (
+            self,
+            self.roster,
+            self.roster.parent_links,
+            self.media_tokens,
+            self.lessons,
+            self.broadcasts,
+            self.content_api,
+        )
 
     def features(self) -> dict[str, object]:
         """The features by the names :data:`pipeline.CALLBACK_ORDER` uses."""

@@ -111,8 +111,6 @@ class Broadcasts:
         self._media = media
         self._config = config
         self._roles = roles
-        for method, pattern, handler in self.ROUTES:
-            module.resource.route(method, pattern, getattr(self, handler))
 
     # -- callbacks (registered by PartaModule, see pipeline.py) --------------------
     # The recorder uploads and does nothing else: no rooms, no invites, no messages.
@@ -139,6 +137,17 @@ class Broadcasts:
         return self._recorder_verdict(event.sender)
 
     # -- who is who -----------------------------------------------------------
+
+    async def _open(
+        self, request: SynapseRequest, raw_room: str, schema: dict[str, Any] | None = None
+    ) -> tuple[str, str]:
+        """How a room's broadcast route opens: the room from the path (400), who asks
+        (401) and, for a route with a body, the body against ``schema`` (400)."""
+        room_id = room_id_from_path(raw_room)
+        user_id = await requester_id(self._api, request)
+        if schema is not None:
+            json_body(request, schema)
+        return room_id, user_id
 
     async def _role(self, room_id: str, user_id: str) -> Role | None:
         """``None`` unless joined (in rooms outside the roster) or in the school."""
@@ -214,8 +223,7 @@ class Broadcasts:
     # -- REST -------------------------------------------------------------------
 
     async def create(self, request: SynapseRequest, raw_room: str) -> tuple[int, dict[str, Any]]:
-        room_id = room_id_from_path(raw_room)
-        user_id = await requester_id(self._api, request)
+        room_id, user_id = await self._open(request, raw_room)
         body = json_body(request, CREATE_SCHEMA)
         self._secret()
         await self._require_manager(room_id, user_id)
@@ -246,8 +254,7 @@ class Broadcasts:
         return 200, answer
 
     async def list(self, request: SynapseRequest, raw_room: str) -> tuple[int, dict[str, Any]]:
-        room_id = room_id_from_path(raw_room)
-        user_id = await requester_id(self._api, request)
+        room_id, user_id = await self._open(request, raw_room)
         self._secret()
         await self._require_member(room_id, user_id)
 
@@ -257,8 +264,7 @@ class Broadcasts:
     async def get(
         self, request: SynapseRequest, raw_room: str, broadcast_id: str
     ) -> tuple[int, dict[str, Any]]:
-        room_id = room_id_from_path(raw_room)
-        user_id = await requester_id(self._api, request)
+        room_id, user_id = await self._open(request, raw_room)
         self._secret()
         await self._require_member(room_id, user_id)
         return 200, self._describe(await self._load(room_id, broadcast_id))
@@ -266,9 +272,7 @@ class Broadcasts:
     async def end(
         self, request: SynapseRequest, raw_room: str, broadcast_id: str
     ) -> tuple[int, dict[str, Any]]:
-        room_id = room_id_from_path(raw_room)
-        user_id = await requester_id(self._api, request)
-        json_body(request, EMPTY_SCHEMA)
+        room_id, user_id = await self._open(request, raw_room, EMPTY_SCHEMA)
         await self._require_manager(room_id, user_id)
         row = await self._load(room_id, broadcast_id)
         if row["status"] != "ended":
@@ -282,9 +286,7 @@ class Broadcasts:
     async def speaker_token(
         self, request: SynapseRequest, raw_room: str, broadcast_id: str
     ) -> tuple[int, dict[str, Any]]:
-        room_id = room_id_from_path(raw_room)
-        user_id = await requester_id(self._api, request)
-        json_body(request, EMPTY_SCHEMA)
+        room_id, user_id = await self._open(request, raw_room, EMPTY_SCHEMA)
         secret = self._secret()
         row = await self._load(room_id, broadcast_id)
         manager = may_run_broadcasts(await self._role(room_id, user_id))
@@ -327,9 +329,7 @@ class Broadcasts:
     async def revoke(
         self, request: SynapseRequest, raw_room: str, broadcast_id: str, link_id: str
     ) -> tuple[int, dict[str, Any]]:
-        room_id = room_id_from_path(raw_room)
-        user_id = await requester_id(self._api, request)
-        json_body(request, EMPTY_SCHEMA)
+        room_id, user_id = await self._open(request, raw_room, EMPTY_SCHEMA)
         await self._require_manager(room_id, user_id)
         await self._load(room_id, broadcast_id)
         now = int(time.time())

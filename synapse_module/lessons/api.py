@@ -113,8 +113,6 @@ class Lessons(LessonEvents):
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             logger.warning("Unknown time zone %r; attendance exports use UTC", timezone)
             self._tz = datetime.UTC
-        for method, pattern, handler in self.ROUTES:
-            module.resource.route(method, pattern, getattr(self, handler))
 
     # -- who may --------------------------------------------------------------------
 

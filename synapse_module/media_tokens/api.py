@@ -67,8 +67,6 @@ class MediaTokens:
         self._api = api
         self._config = config
         self._roles = roles
-        for method, pattern, handler in self.ROUTES:
-            module.resource.route(method, pattern, getattr(self, handler))
 
     @property
     def secret(self) -> str:

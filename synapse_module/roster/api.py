@@ -48,9 +48,5 @@ class Roster(UnitsApi, ClassesApi, MeApi, SignInApi, RosterCallbacks):
 
     def __init__(self, module: "PartaModule"):
         super().__init__(module)
-        for method, pattern, handler in self.ROUTES:
-            module.resource.route(method, pattern, getattr(self, handler))
         # Parent links from a student's own code wait for the school (issue 17).
         self.parent_links = ParentLinks(self)
-        for method, pattern, handler in ParentLinks.ROUTES:
-            module.resource.route(method, pattern, getattr(self.parent_links, handler))

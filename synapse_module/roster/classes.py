@@ -10,7 +10,6 @@ from parta_common import messages as msg
 from parta_common.roles import Role
 
 from ..errors import conflict
-from ..http import json_body, requester_id
 from ..query import query_string
 from . import store as db
 from .events import (
@@ -34,10 +33,9 @@ class ClassesApi(SchoolsApi):
     async def post_class(
         self, request: SynapseRequest, school_id: str
     ) -> tuple[int, dict[str, Any]]:
-        user_id = await requester_id(self.api, request)
-        body = json_body(request, CREATE_CLASS_SCHEMA)
-        school = await self._school(school_id)
-        await self._require_manager(user_id, school)
+        user_id, school, body = await self._open_body(
+            request, school_id, CREATE_CLASS_SCHEMA, "manager"
+        )
         letter = body["letter"].strip().upper()
         title = body.get("title") or class_title(body["grade"], letter)
         existing = await self.store.run(
@@ -138,9 +136,7 @@ class ClassesApi(SchoolsApi):
     async def get_classes(
         self, request: SynapseRequest, school_id: str
     ) -> tuple[int, dict[str, Any]]:
-        user_id = await requester_id(self.api, request)
-        school = await self._school(school_id)
-        await self._require_member_or_manager(user_id, school)
+        _user_id, _school = await self._open(request, school_id, "member")
         year = query_string(request, "year")
         include_archived = query_string(request, "include_archived") in ("true", "1")
         classes = await self.store.run(
@@ -151,17 +147,13 @@ class ClassesApi(SchoolsApi):
     async def get_class(
         self, request: SynapseRequest, school_id: str, class_id: str
     ) -> tuple[int, dict[str, Any]]:
-        user_id = await requester_id(self.api, request)
-        school = await self._school(school_id)
-        await self._require_member_or_manager(user_id, school)
+        _user_id, _school = await self._open(request, school_id, "member")
         return 200, await self._class_json(await self._class(school_id, class_id))
 
     async def post_archive(
         self, request: SynapseRequest, school_id: str, class_id: str
     ) -> tuple[int, dict[str, Any]]:
-        user_id = await requester_id(self.api, request)
-        school = await self._school(school_id)
-        await self._require_manager(user_id, school)
+        user_id, _school = await self._open(request, school_id, "manager")
         cls = await self._class(school_id, class_id)
         if not cls.archived:
             await self.store.run(

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 import bcrypt
-from synapse.module_api import CachedFunction, ModuleApi
+from synapse.module_api import CachedFunction, ModuleApi, SynapseRequest
 from synapse.module_api.errors import Codes, SynapseError
 
 from parta_common import messages as msg
@@ -16,7 +16,7 @@ from parta_common.messages import Message
 from parta_common.roles import Role
 
 from ..errors import forbidden, not_found
-from ..http import check_json
+from ..http import check_json, json_body, requester_id
 from ..store import InvalidatedCache
 from . import rules
 from . import store as db
@@ -59,6 +59,8 @@ def bad(message: Message, **kwargs: object) -> SynapseError:
     return SynapseError(400, message.format(**kwargs), Codes.INVALID_PARAM)
 
 
+# Who may use a school's route (see RosterCore._open).
+Access = Literal["manager", "member", "any"]
 Verdict = Literal["NOT_SPAM"] | tuple[Codes, dict[str, Any]]
 
 
@@ -210,6 +212,38 @@ class RosterCore:
 
     async def may_manage(self, user_id: str, school: db.School) -> bool:
         return await self._may_manage(user_id, school)
+
+    async def _open(
+        self, request: SynapseRequest, school_id: str, access: Access = "any"
+    ) -> tuple[str, db.School]:
+        """How a school's route opens: who asks (401), which school (404), and whether
+        they may (403: ``manager`` — its administrators or coordinators or the operator;
+        ``member`` — also anyone the school's roster names; ``any`` — the route decides)."""
+        user_id = await requester_id(self.api, request)
+        school = await self._school(school_id)
+        await self._check_access(user_id, school, access)
+        return user_id, school
+
+    async def _open_body(
+        self,
+        request: SynapseRequest,
+        school_id: str,
+        schema: dict[str, Any],
+        access: Access = "any",
+    ) -> tuple[str, db.School, dict[str, Any]]:
+        """:meth:`_open` for a route with a JSON body, checked against ``schema`` (400)
+        before the school is looked up."""
+        user_id = await requester_id(self.api, request)
+        body = json_body(request, schema)
+        school = await self._school(school_id)
+        await self._check_access(user_id, school, access)
+        return user_id, school, body
+
+    async def _check_access(self, user_id: str, school: db.School, access: Access) -> None:
+        if access == "manager":
+            await self._require_manager(user_id, school)
+        elif access == "member":
+            await self._require_member_or_manager(user_id, school)
 
     async def _require_manager(self, user_id: str, school: db.School) -> None:
         if not await self._may_manage(user_id, school):

@@ -49,9 +49,7 @@ class InvitesApi(MembersApi):
     async def post_invite(
         self, request: SynapseRequest, school_id: str
     ) -> tuple[int, dict[str, Any]]:
-        user_id = await requester_id(self.api, request)
-        body = json_body(request, CREATE_INVITE_SCHEMA)
-        school = await self._school(school_id)
+        user_id, school, body = await self._open_body(request, school_id, CREATE_INVITE_SCHEMA)
         role = Role(body["role"])
         class_id = body.get("class_id")
         child = body.get("child_user_id")
@@ -139,8 +137,7 @@ class InvitesApi(MembersApi):
     async def get_invites(
         self, request: SynapseRequest, school_id: str
     ) -> tuple[int, dict[str, Any]]:
-        user_id = await requester_id(self.api, request)
-        school = await self._school(school_id)
+        user_id, school = await self._open(request, school_id)
         created_by: str | None = None
         if not await self._may_manage(user_id, school):
             standing = (await self.get_person(user_id)).standing(school_id)
@@ -155,8 +152,7 @@ class InvitesApi(MembersApi):
     async def delete_invite(
         self, request: SynapseRequest, school_id: str, code: str
     ) -> tuple[int, dict[str, Any]]:
-        user_id = await requester_id(self.api, request)
-        school = await self._school(school_id)
+        user_id, school = await self._open(request, school_id)
         invite = await self.store.run("parta_get_invite", db.get_invite_txn, normalize_code(code))
         if invite is None or invite.school_id != school_id:
             raise not_found(msg.INVITE_UNKNOWN)

@@ -13,7 +13,7 @@ from parta_common.roles import Role
 
 from ..concurrency import gather_limited
 from ..errors import forbidden, not_found
-from ..http import check_json, json_body, requester_id
+from ..http import check_json
 from ..query import query_string
 from . import rules
 from . import store as db
@@ -50,8 +50,7 @@ class MembersApi(RosterCore):
     async def get_members(
         self, request: SynapseRequest, school_id: str
     ) -> tuple[int, dict[str, Any]]:
-        user_id = await requester_id(self.api, request)
-        school = await self._school(school_id)
+        user_id, school = await self._open(request, school_id)
         standing = await self._require_member_or_manager(user_id, school)
         if not await self._may_manage(user_id, school) and (
             standing is None or not standing.is_staff
@@ -83,9 +82,7 @@ class MembersApi(RosterCore):
     async def put_member(
         self, request: SynapseRequest, school_id: str, target: str
     ) -> tuple[int, dict[str, Any]]:
-        user_id = await requester_id(self.api, request)
-        body = json_body(request, PUT_MEMBER_SCHEMA)
-        school = await self._school(school_id)
+        user_id, school, body = await self._open_body(request, school_id, PUT_MEMBER_SCHEMA)
         await self._require_user(target)
         roles = {Role(r) for r in body["roles"]}
         class_ids = set(body.get("classes", []))
@@ -116,10 +113,9 @@ class MembersApi(RosterCore):
     ) -> tuple[int, dict[str, Any]]:
         """Many people at once (an enrolment, a roster sync): all checked first, written in
         one transaction, then Matrix brought in step for each."""
-        user_id = await requester_id(self.api, request)
-        body = json_body(request, BATCH_MEMBERS_SCHEMA)
-        school = await self._school(school_id)
-        await self._require_manager(user_id, school)
+        user_id, school, body = await self._open_body(
+            request, school_id, BATCH_MEMBERS_SCHEMA, "manager"
+        )
         entries = body["members"]
         targets = [e["user_id"] for e in entries]
         if len(set(targets)) != len(targets):
@@ -313,9 +309,7 @@ class MembersApi(RosterCore):
     async def delete_member(
         self, request: SynapseRequest, school_id: str, target: str
     ) -> tuple[int, dict[str, Any]]:
-        user_id = await requester_id(self.api, request)
-        school = await self._school(school_id)
-        await self._require_manager(user_id, school)
+        user_id, _school = await self._open(request, school_id, "manager")
         before = await self.get_person(target)
         if before.standing(school_id) is None:
             # Never answer "removed" for someone who was not there (a mistyped ID).

@@ -26,7 +26,7 @@ from . import rules
 from . import store as db
 
 if TYPE_CHECKING:
-    from .api import Roster
+    from .members import MembersApi
 
 LINK_UNKNOWN: Final = Message(
     ru="Такой заявки родителя нет: {link_id}", en="No such parent request: {link_id}"
@@ -148,7 +148,7 @@ class ParentLinks:
         ("POST", rf"{_LINKS}/([^/]+)/refuse", "post_refuse"),
     )
 
-    def __init__(self, roster: "Roster"):
+    def __init__(self, roster: "MembersApi"):
         self._roster = roster
 
     async def _decider(self, user_id: str, school_id: str) -> tuple[bool, rules.Standing | None]:

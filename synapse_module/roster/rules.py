@@ -4,6 +4,9 @@ The roster (see ``store``) is summarised per person as a :class:`Person`: their
 :class:`Standing` in each school. The rooms the module created are :class:`SchoolRoom`s.
 Every function here answers from those two alone, so the same decision holds whether
 the request came through the REST API, a client's ``/createRoom`` or federation.
+
+Longer than 600 lines because every roster decision sits in this one table-tested
+place (``tests/test_policy.py``); a third of it is the texts the refusals carry.
 """
 
 import enum

@@ -185,9 +185,7 @@ class SchoolsApi(MembersApi):
     async def get_school(
         self, request: SynapseRequest, school_id: str
     ) -> tuple[int, dict[str, Any]]:
-        user_id = await requester_id(self.api, request)
-        school = await self._school(school_id)
-        await self._require_member_or_manager(user_id, school)
+        _user_id, school = await self._open(request, school_id, "member")
         return 200, await self._school_json(school)
 
     async def get_school_by_external_id(
@@ -205,10 +203,9 @@ class SchoolsApi(MembersApi):
     async def patch_school(
         self, request: SynapseRequest, school_id: str
     ) -> tuple[int, dict[str, Any]]:
-        user_id = await requester_id(self.api, request)
-        body = json_body(request, PATCH_SCHOOL_SCHEMA)
-        school = await self._school(school_id)
-        await self._require_manager(user_id, school)
+        user_id, school, body = await self._open_body(
+            request, school_id, PATCH_SCHOOL_SCHEMA, "manager"
+        )
         if "timezone" in body:
             self._check_timezone(body["timezone"])
         new_policy = self._check_policy(body.get("policy"), school.policy)

@@ -14,7 +14,6 @@ from synapse.module_api import (
 from parta_common import messages as msg
 
 from ..errors import conflict, not_found
-from ..http import requester_id
 from . import store as db
 from .rules import Person
 
@@ -50,9 +49,7 @@ class SignInApi(MembersApi):
     ) -> tuple[int, dict[str, Any]]:
         """A new sign-in code for an imported account whose owner lost theirs (and has
         not set a password of their own); the old code stops working."""
-        user_id = await requester_id(self.api, request)
-        school = await self._school(school_id)
-        await self._require_manager(user_id, school)
+        user_id, _school = await self._open(request, school_id, "manager")
         if (await self.get_person(target)).standing(school_id) is None:
             raise not_found(msg.NOT_A_MEMBER, user_id=target)
         if await self.store.run("parta_get_sign_in", db.get_sign_in_code_txn, target) is None:
