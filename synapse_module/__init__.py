@@ -50,7 +50,7 @@ def served_openapi() -> dict[str, Any]:
     """openapi.yaml with the request schemas the module validates with filled in under
     ``components/schemas`` (each feature's ``REQUEST_SCHEMAS``): the one description."""
     from .broadcasts import api as broadcasts
-    from .content import api as content_api
+    from .content import handlers as content_api
     from .lessons import api as lessons
     from .media_tokens import api as media_tokens
     from .roster import schemas as roster

@@ -17,6 +17,7 @@ from synapse.module_api import NOT_SPAM, EventBase, ModuleApi, StateMap
 from synapse.module_api.errors import Codes, SynapseError
 
 from parta_common import events, schemas
+from parta_common.messages import Message
 from parta_common.roles import Role
 
 from ..errors import bad_json, forbidden
@@ -57,6 +58,12 @@ def parse_mxc(url: str) -> tuple[str, str] | None:
         return None
     server, _, media_id = url[len("mxc://") :].partition("/")
     return (server, media_id) if server and media_id else None
+
+
+def _too_large(message: Message, kind: str, limit: int) -> SynapseError:
+    """413: a file over the limit for its kind (``message`` says whose limit)."""
+    text = message.format(kind=kind, kind_ru=texts.KIND_RU[kind], limit_mib=limit // 1048576)
+    return SynapseError(413, text, Codes.TOO_LARGE)
 
 
 def malformed(event_type: str, detail: str) -> SynapseError:
@@ -159,15 +166,7 @@ class Content:
             self.config.student_uploads.bytes_for(found.kind),
         )
         if size > limit:
-            raise SynapseError(
-                413,
-                texts.TOO_LARGE_AT_ALL.format(
-                    kind=found.kind,
-                    kind_ru=texts.KIND_RU[found.kind],
-                    limit_mib=limit // (1024 * 1024),
-                ),
-                Codes.TOO_LARGE,
-            )
+            raise _too_large(texts.TOO_LARGE_AT_ALL, found.kind, limit)
         await self.store.run(
             "content_record_media",
             db.record_media_txn,
@@ -238,15 +237,7 @@ class Content:
             raise bad_json(texts.MISMATCHED_FILE, sniffed=found.mimetype, declared=declared)
         limit = self.limits_for(role).bytes_for(found.kind)
         if int(media["size"]) > limit:
-            raise SynapseError(
-                413,
-                texts.TOO_LARGE_FOR_KIND.format(
-                    kind=found.kind,
-                    kind_ru=texts.KIND_RU[found.kind],
-                    limit_mib=limit // (1024 * 1024),
-                ),
-                Codes.TOO_LARGE,
-            )
+            raise _too_large(texts.TOO_LARGE_FOR_KIND, found.kind, limit)
 
     def _sanitized(self, content: Mapping[str, Any]) -> dict[str, Any] | None:
         """``content`` with its HTML made safe, or ``None`` if it already was."""
