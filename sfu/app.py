@@ -8,16 +8,18 @@ from typing import Any, Final
 import attrs
 from aiohttp import web
 
+from broadcast_relay import setup_broadcasts
+from parta_common.messages import Message
 from sfu.aiortc_hooks import check_aiortc_version
 from sfu.attendance import AttendanceSink, LoggingAttendance
-from sfu.broadcast import setup_broadcasts
 from sfu.config import SfuConfig
-from sfu.lessons import Lessons
+from sfu.lesson_registry import Lessons
 from sfu.metrics import SfuMetrics
 from sfu.signalling import LessonSocket
 from sfu.static import setup_static
-from sfu.workers import WorkerPool
+from sfu.worker_pool import WorkerPool
 
+PAGE_MISSING: Final = Message("sfu.lesson_page_missing")
 STATIC: Final = Path(__file__).parent / "static"
 LESSONS_KEY: Final = web.AppKey("lessons", Lessons)
 METRICS_KEY: Final = web.AppKey("metrics", SfuMetrics)
@@ -90,5 +92,5 @@ async def _metrics(request: web.Request) -> web.Response:
 async def _lesson_page(request: web.Request) -> web.StreamResponse:
     page = STATIC / "lesson.html"
     if not page.is_file():
-        raise web.HTTPNotFound(text="Страница урока не установлена / The lesson page is missing")
+        raise web.HTTPNotFound(text=PAGE_MISSING.format())
     return web.FileResponse(page)

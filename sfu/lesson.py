@@ -3,6 +3,9 @@
 Signalling messages arrive here already parsed (``sfu.signalling``); decisions come from
 ``sfu.classroom`` and ``sfu.selection``; packets move in ``sfu.forwarding``. This class
 ties them together and tells everyone what changed.
+
+Longer than 600 lines because this is the one object that holds a live lesson's state;
+what can be decided apart from it already is (classroom, selection, forwarding).
 """
 
 import asyncio
@@ -40,7 +43,7 @@ from sfu.participant import Connection, Participant
 from sfu.peer import Answer, answer_offer, new_peer_connection
 from sfu.selection import Candidate, assign, rank_audio, rank_video
 from sfu.sources import Source, StreamKey
-from sfu.workers import RemotePeer, RemoteRtcpWriter, RemoteSlot, WorkerPool
+from sfu.worker_pool import RemotePeer, RemoteRtcpWriter, RemoteSlot, WorkerPool
 
 logger = logging.getLogger(__name__)
 

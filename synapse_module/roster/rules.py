@@ -1,0 +1,635 @@
+"""Who may do what where in a school: pure decisions, no Synapse, table-tested.
+
+The roster (see ``store``) is summarised per person as a :class:`Person`: their
+:class:`Standing` in each school. The rooms the module created are :class:`SchoolRoom`s.
+Every function here answers from those two alone, so the same decision holds whether
+the request came through the REST API, a client's ``/createRoom`` or federation.
+
+Longer than 600 lines because every roster decision sits in this one table-tested
+place (``tests/test_policy.py``); a third of it is the texts the refusals carry.
+"""
+
+import enum
+from collections.abc import Iterable, Mapping
+from typing import Any, Final, Literal
+
+import attrs
+
+from parta_common import events
+from parta_common.messages import Message
+from parta_common.roles import Role
+
+
+class RoomKind(enum.StrEnum):
+    UNIT_SPACE = "unit_space"
+    SCHOOL_SPACE = "school_space"
+    ANNOUNCEMENTS = "announcements"
+    STAFF = "staff"
+    DOCUMENTS = "documents"
+    ARTICLES = "articles"
+    CLASS_SPACE = "class_space"
+    CLASS_CHAT = "class_chat"
+    PARENTS_CHAT = "parents_chat"
+
+
+SCHOOL_WIDE_KINDS: Final = (
+    RoomKind.SCHOOL_SPACE,
+    RoomKind.ANNOUNCEMENTS,
+    RoomKind.STAFF,
+    RoomKind.DOCUMENTS,
+    RoomKind.ARTICLES,
+)
+CLASS_KINDS: Final = (RoomKind.CLASS_SPACE, RoomKind.CLASS_CHAT, RoomKind.PARENTS_CHAT)
+
+DmPolicy = Literal["staff_only", "class", "school"]
+DM_POLICIES: Final[tuple[DmPolicy, ...]] = ("staff_only", "class", "school")
+
+
+@attrs.frozen
+class SchoolPolicy:
+    """What a school's administrators tune, within :class:`PolicyLimits`."""
+
+    # Whom students may start direct chats with: only staff, also classmates, or also
+    # any student of the school.
+    dm_policy: DmPolicy = "class"
+    # Whether students may create group chats of their own (outside school rooms).
+    students_may_create_group_chats: bool = False
+    # Other homeservers whose users may take part in this school's rooms.
+    federation_allowed_servers: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dm_policy": self.dm_policy,
+            "students_may_create_group_chats": self.students_may_create_group_chats,
+            "federation_allowed_servers": list(self.federation_allowed_servers),
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> "SchoolPolicy":
+        return cls(
+            dm_policy=raw.get("dm_policy", "class"),
+            students_may_create_group_chats=bool(raw.get("students_may_create_group_chats")),
+            federation_allowed_servers=tuple(raw.get("federation_allowed_servers", ())),
+        )
+
+
+@attrs.frozen
+class PolicyLimits:
+    """The limits the server operator sets for every school's policy."""
+
+    allowed_dm_policies: tuple[DmPolicy, ...] = DM_POLICIES
+    allow_student_group_chats: bool = True
+    # Servers a school may federate with; empty: no school may federate.
+    federation_allowed_servers: tuple[str, ...] = ()
+    default: SchoolPolicy = attrs.Factory(SchoolPolicy)
+
+
+POLICY_DM_NOT_ALLOWED: Final = Message(
+    ru="Сервер не разрешает школам правило личных сообщений «{value}»; разрешены: {allowed}.",
+    en="This server does not allow schools the direct-message rule «{value}»; allowed: {allowed}.",
+)
+POLICY_GROUPS_NOT_ALLOWED: Final = Message(
+    ru="Сервер не разрешает ученикам создавать свои групповые чаты.",
+    en="This server does not allow students to create group chats of their own.",
+)
+POLICY_FEDERATION_NOT_ALLOWED: Final = Message(
+    ru="Сервер не разрешает школам связь с сервером {server}.",
+    en="This server does not allow schools to federate with {server}.",
+)
+
+
+def check_policy(policy: SchoolPolicy, limits: PolicyLimits) -> str | None:
+    """``None`` when ``policy`` is within ``limits``, else the bilingual reason."""
+    if policy.dm_policy not in limits.allowed_dm_policies:
+        return POLICY_DM_NOT_ALLOWED.format(
+            value=policy.dm_policy, allowed=", ".join(limits.allowed_dm_policies)
+        )
+    if policy.students_may_create_group_chats and not limits.allow_student_group_chats:
+        return POLICY_GROUPS_NOT_ALLOWED.format()
+    for server in policy.federation_allowed_servers:
+        if server not in limits.federation_allowed_servers:
+            return POLICY_FEDERATION_NOT_ALLOWED.format(server=server)
+    return None
+
+
+@attrs.frozen
+class SchoolRoom:
+    room_id: str
+    kind: RoomKind
+    school_id: str | None = None
+    class_id: str | None = None
+    unit_id: str | None = None
+    archived: bool = False
+
+
+@attrs.frozen
+class Standing:
+    """One person's place in one school."""
+
+    school_id: str
+    roles: frozenset[Role] = frozenset()
+    # Classes the person teaches, learns in, is homeroom teacher of, has children in.
+    teaches: frozenset[str] = frozenset()
+    learns_in: frozenset[str] = frozenset()
+    homeroom_of: frozenset[str] = frozenset()
+    children: frozenset[str] = frozenset()
+    children_classes: frozenset[str] = frozenset()
+
+    @property
+    def is_admin(self) -> bool:
+        return Role.ADMINISTRATOR in self.roles
+
+    @property
+    def is_staff(self) -> bool:
+        return bool(self.roles & {Role.ADMINISTRATOR, Role.TEACHER})
+
+
+@attrs.frozen
+class Person:
+    user_id: str
+    schools: Mapping[str, Standing] = attrs.Factory(dict)
+    # Units (regions, municipalities) this person coordinates.
+    coordinates: frozenset[str] = frozenset()
+
+    def standing(self, school_id: str | None) -> Standing | None:
+        return self.schools.get(school_id) if school_id else None
+
+    @property
+    def is_student(self) -> bool:
+        return any(Role.STUDENT in s.roles for s in self.schools.values())
+
+    @property
+    def is_parent_only(self) -> bool:
+        roles = {r for s in self.schools.values() for r in s.roles}
+        return Role.PARENT in roles and not roles & {Role.ADMINISTRATOR, Role.TEACHER}
+
+    @property
+    def is_staff_anywhere(self) -> bool:
+        return any(s.is_staff for s in self.schools.values())
+
+
+# -- rooms and power ----------------------------------------------------------
+
+
+def power_in(standing: Standing | None, room: SchoolRoom) -> int | None:
+    """The power level a person has in a school room, ``None`` if they don't belong."""
+    if standing is None or room.school_id != standing.school_id:
+        return None
+    if room.archived:
+        # Last year's rooms are read-only archives: everyone may read, nobody write.
+        return 0 if belongs_in(standing, room) else None
+    if standing.is_admin:
+        return 100
+    if not belongs_in(standing, room):
+        return None
+    if Role.TEACHER in standing.roles and room.kind is not RoomKind.SCHOOL_SPACE:
+        if room.kind in SCHOOL_WIDE_KINDS:
+            return 50
+        if room.class_id in standing.teaches or room.class_id in standing.homeroom_of:
+            return 50
+    return 0
+
+
+def belongs_in(standing: Standing, room: SchoolRoom) -> bool:
+    """Whether the roster puts this person in this room (admins may join any)."""
+    if room.school_id != standing.school_id:
+        return False
+    if standing.is_admin:
+        return True
+    kind = room.kind
+    if kind in (
+        RoomKind.SCHOOL_SPACE,
+        RoomKind.ANNOUNCEMENTS,
+        RoomKind.DOCUMENTS,
+        RoomKind.ARTICLES,
+    ):
+        return bool(standing.roles)
+    if kind is RoomKind.STAFF:
+        return standing.is_staff
+    cls = room.class_id
+    if kind in (RoomKind.CLASS_SPACE, RoomKind.CLASS_CHAT):
+        return cls in standing.teaches or cls in standing.learns_in or cls in standing.homeroom_of
+    if kind is RoomKind.PARENTS_CHAT:
+        return cls in standing.homeroom_of or cls in standing.children_classes
+    return False
+
+
+def auto_joined(standing: Standing, room: SchoolRoom) -> bool:
+    """Rooms a person is put into without asking. Administrators may join every class
+    room, but are put only into the school-wide ones, so 30 classes don't flood them."""
+    if not belongs_in(standing, room):
+        return False
+    if standing.is_admin and room.kind in CLASS_KINDS:
+        cls = room.class_id
+        return (
+            cls in standing.teaches
+            or cls in standing.learns_in
+            or cls in standing.homeroom_of
+            or (room.kind is RoomKind.PARENTS_CHAT and cls in standing.children_classes)
+        )
+    return True
+
+
+_ADMIN_ONLY_STATE: Final = (
+    "m.room.power_levels",
+    "m.room.join_rules",
+    "m.room.history_visibility",
+    "m.room.guest_access",
+    "m.room.server_acl",
+    "m.room.encryption",
+    "m.room.tombstone",
+    "m.space.child",
+    "m.space.parent",
+    "m.room.canonical_alias",
+)
+
+
+def power_levels_content(room: SchoolRoom, users: Mapping[str, int]) -> dict[str, Any]:
+    """The whole ``m.room.power_levels`` content of a school room.
+
+    The service account is the room's creator (room version 12) and so is not listed.
+    Power levels, join rules and space links are the module's: nobody else may change
+    them (100 is not enough; the module's rules refuse it too).
+    """
+    events: dict[str, int] = dict.fromkeys(_ADMIN_ONLY_STATE, 100)
+    events.update(
+        {
+            "m.room.name": 50,
+            "m.room.topic": 50,
+            "m.room.avatar": 50,
+            "m.room.pinned_events": 50,
+            "im.vector.modular.widgets": 50,
+            "org.parta.lesson": 50,
+            "org.parta.broadcast": 50,
+        }
+    )
+    content: dict[str, Any] = {
+        "users_default": 0,
+        "events_default": 0,
+        "state_default": 50,
+        "invite": 50,
+        "kick": 50,
+        "ban": 50,
+        "redact": 50,
+        "notifications": {"room": 50},
+        "events": events,
+        "users": {u: p for u, p in sorted(users.items()) if p != 0},
+    }
+    if room.kind in (RoomKind.SCHOOL_SPACE, RoomKind.CLASS_SPACE, RoomKind.UNIT_SPACE):
+        content["events_default"] = 100
+        content["invite"] = 100
+    elif room.kind in (RoomKind.ANNOUNCEMENTS, RoomKind.DOCUMENTS, RoomKind.ARTICLES):
+        content["events_default"] = 50
+    if room.archived:
+        content["events_default"] = 100
+        content["state_default"] = 100
+        content["users"] = {}
+    return content
+
+
+# -- enforcement --------------------------------------------------------------
+
+JOIN_NOT_YOURS: Final = Message(
+    ru="Эта комната принадлежит школе или классу, в которых вас нет по списку школы.",
+    en="This room belongs to a school or class that the school's roster does not put you in.",
+)
+JOIN_ARCHIVED: Final = Message(
+    ru="Это архив прошлого учебного года; новых участников в нём нет.",
+    en="This is an archive of a past school year; it takes no new members.",
+)
+INVITE_BY_ROSTER: Final = Message(
+    ru="В школьные комнаты людей добавляет список школы: попросите администратора или "
+    "учителя класса выдать код приглашения.",
+    en="People are added to school rooms by the school's roster: ask an administrator or "
+    "the class teacher for an invitation code.",
+)
+INVITE_NOT_IN_SCHOOL: Final = Message(
+    ru="{invitee} не состоит в этой школе; сначала добавьте его в список школы.",
+    en="{invitee} is not in this school; add them to the school's roster first.",
+)
+INVITE_NOT_YOUR_CLASS: Final = Message(
+    ru="Учитель может приглашать только в комнаты своих классов.",
+    en="A teacher may invite only into the rooms of their own classes.",
+)
+DM_STUDENT_OUTSIDE: Final = Message(
+    ru="Писать ученику могут только его учителя, администрация школы, одноклассники и "
+    "родители — по правилам его школы.",
+    en="A student can be written to only by their teachers, the school's administration, "
+    "classmates and parents, as the school's rules say.",
+)
+DM_STUDENT_INITIATES: Final = Message(
+    ru="По правилам школы ученик может начинать личные чаты только со своими учителями"
+    "{and_classmates}.",
+    en="By the school's rules a student may start direct chats only with their teachers"
+    "{and_classmates_en}.",
+)
+CREATE_GROUP_STUDENT: Final = Message(
+    ru="По правилам школы ученики не создают групповые чаты; попросите учителя.",
+    en="By the school's rules students do not create group chats; ask a teacher.",
+)
+CREATE_IN_SCHOOL: Final = Message(
+    ru="Комнаты внутри школы создают администраторы и учителя через Parta.",
+    en="Rooms inside a school are created by administrators and teachers through Parta.",
+)
+STATE_MANAGED: Final = Message(
+    ru="«{event_type}» в школьной комнате задаётся ролями из списка школы; измените роль "
+    "через Parta, а не вручную.",
+    en="«{event_type}» in a school room follows the roles in the school's roster; change "
+    "the role through Parta, not by hand.",
+)
+REMOTE_NOT_ALLOWED: Final = Message(
+    ru="Школа не разрешает участие пользователей сервера {server}.",
+    en="The school does not allow users of the server {server}.",
+)
+
+# State types in school rooms that follow from the roster and only the module sets.
+MANAGED_STATE: Final = frozenset(
+    {
+        "m.room.power_levels",
+        "m.room.join_rules",
+        "m.space.child",
+        "m.space.parent",
+        "m.room.history_visibility",
+        "m.room.guest_access",
+        "m.room.server_acl",
+        "m.room.encryption",
+        # An upgrade (tombstone) would leave the school for a room the module does not
+        # know; an alias would point the school's name elsewhere. Only the service account.
+        "m.room.tombstone",
+        "m.room.canonical_alias",
+    }
+)
+
+
+def may_join(person: Person, room: SchoolRoom) -> Message | None:
+    standing = person.standing(room.school_id)
+    if room.kind is RoomKind.UNIT_SPACE:
+        return None if room.unit_id in person.coordinates else JOIN_NOT_YOURS
+    if standing is None or not belongs_in(standing, room):
+        return JOIN_NOT_YOURS
+    return None
+
+
+def may_invite_into(inviter: Person, invitee: Person, room: SchoolRoom) -> Message | None:
+    """Invites into school rooms: staff only, their own classes, school members only."""
+    standing = inviter.standing(room.school_id)
+    if standing is None or not standing.is_staff:
+        return INVITE_BY_ROSTER
+    target = invitee.standing(room.school_id)
+    if target is None or not belongs_in(target, room):
+        return INVITE_NOT_IN_SCHOOL
+    if not standing.is_admin and room.kind in CLASS_KINDS:
+        cls = room.class_id
+        if cls not in standing.teaches and cls not in standing.homeroom_of:
+            return INVITE_NOT_YOUR_CLASS
+    return None
+
+
+def _can_write_to_student(
+    initiator: Person, student: Person, policies: Mapping[str, SchoolPolicy]
+) -> bool:
+    for school_id, s_standing in student.schools.items():
+        if Role.STUDENT not in s_standing.roles:
+            continue
+        i_standing = initiator.standing(school_id)
+        if i_standing is None:
+            continue
+        if i_standing.is_staff:
+            return True
+        if student.user_id in i_standing.children:
+            return True
+        if Role.STUDENT in i_standing.roles:
+            policy = policies.get(school_id, SchoolPolicy())
+            if policy.dm_policy == "school":
+                return True
+            if policy.dm_policy == "class" and (i_standing.learns_in & s_standing.learns_in):
+                return True
+    return False
+
+
+def may_contact(
+    initiator: Person, target: Person, policies: Mapping[str, SchoolPolicy]
+) -> Message | None:
+    """Whether ``initiator`` may start a private chat with (or invite) ``target``."""
+    if target.is_student and not _can_write_to_student(initiator, target, policies):
+        if initiator.is_student:
+            return _student_initiates_message(initiator, policies)
+        return DM_STUDENT_OUTSIDE
+    if initiator.is_student and not target.is_student:
+        # A student writes to an adult: a teacher or administrator of one of their
+        # schools, or their own parent.
+        for school_id in initiator.schools:
+            t_standing = target.standing(school_id)
+            if t_standing is None:
+                continue
+            if t_standing.is_staff or initiator.user_id in t_standing.children:
+                return None
+        return _student_initiates_message(initiator, policies)
+    return None
+
+
+def _student_initiates_message(initiator: Person, policies: Mapping[str, SchoolPolicy]) -> Message:
+    dm = {policies.get(s, SchoolPolicy()).dm_policy for s in initiator.schools}
+    and_ru = and_en = ""
+    if "school" in dm:
+        and_ru, and_en = " и учениками школы", " and students of the school"
+    elif "class" in dm:
+        and_ru, and_en = " и одноклассниками", " and classmates"
+    return Message(
+        ru=DM_STUDENT_INITIATES.ru.replace("{and_classmates}", and_ru),
+        en=DM_STUDENT_INITIATES.en.replace("{and_classmates_en}", and_en),
+    )
+
+
+def may_create_group_chat(person: Person, policies: Mapping[str, SchoolPolicy]) -> Message | None:
+    if not person.is_student or person.is_staff_anywhere:
+        return None
+    for school_id, standing in person.schools.items():
+        policy = policies.get(school_id, SchoolPolicy())
+        if Role.STUDENT in standing.roles and not policy.students_may_create_group_chats:
+            return CREATE_GROUP_STUDENT
+    return None
+
+
+def may_link_into_school(person: Person, school_id: str | None) -> Message | None:
+    """Adding a room to a school's space (``m.space.parent``/``child``): staff only."""
+    standing = person.standing(school_id)
+    if standing is not None and standing.is_staff:
+        return None
+    return CREATE_IN_SCHOOL
+
+
+def remote_allowed(server: str, policy: SchoolPolicy) -> Message | None:
+    if server in policy.federation_allowed_servers:
+        return None
+    return REMOTE_NOT_ALLOWED
+
+
+def hidden_from_search(target: Person, searcher: Person) -> bool:
+    """Students are found in the user directory only by people of their schools."""
+    if not target.is_student:
+        return False
+    return not (set(target.schools) & set(searcher.schools))
+
+
+def expected_rooms(person: Person, rooms: Iterable[SchoolRoom]) -> dict[str, int]:
+    """room_id → power level for every room this person should be joined to."""
+    out: dict[str, int] = {}
+    for room in rooms:
+        standing = person.standing(room.school_id)
+        if standing is None or room.archived or not auto_joined(standing, room):
+            continue
+        power = power_in(standing, room)
+        if power is not None:
+            out[room.room_id] = power
+    return out
+
+
+def class_rooms_of(person: Person, rooms: Iterable[SchoolRoom]) -> list[SchoolRoom]:
+    """The class rooms (space, chat, parents chat) this person is in, as ``/me`` lists
+    them: the class rooms of :func:`expected_rooms`, by class then kind."""
+    rooms = list(rooms)
+    mine = expected_rooms(person, rooms)
+    return sorted(
+        (r for r in rooms if r.class_id is not None and r.room_id in mine),
+        key=lambda r: (r.class_id or "", r.kind.value),
+    )
+
+
+# -- ways around the roles (issue 17) -------------------------------------------------
+
+TEACHER_CHANGES_OWN_STUDENTS: Final = Message(
+    ru="Учитель меняет только учеников своих классов и только в своих классах; "
+    "администраторов, учителей, родителей и учеников других классов меняет администратор "
+    "школы.",
+    en="A teacher changes only students of their own classes, and only within those classes; "
+    "administrators, teachers, parents and students of other classes are changed by the "
+    "school's administrator.",
+)
+GROUP_BY_INVITES: Final = Message(
+    ru="По правилам школы у ученика только личные чаты на двоих; чтобы собрать группу, "
+    "попросите учителя.",
+    en="By the school's rules a student's chats hold two people; to gather a group, ask a teacher.",
+)
+UPGRADE_SCHOOL_ROOM: Final = Message(
+    ru="Школьную комнату нельзя обновить вручную: её версию меняет только Parta.",
+    en="A school room cannot be upgraded by hand: only Parta changes its version.",
+)
+
+
+def teacher_may_put_member(
+    teacher: Standing | None,
+    target: Person,
+    school_id: str,
+    roles: frozenset[Role],
+    classes: frozenset[str],
+    other: bool = False,
+) -> Message | None:
+    """``PUT member`` by a teacher (not a manager of the school): only a student who is
+    already only in the teacher's own classes (or not in the school yet), made a student
+    of the teacher's own classes, nothing more (``other``: children or homerooms asked)."""
+    if teacher is None or Role.TEACHER not in teacher.roles:
+        return TEACHER_CHANGES_OWN_STUDENTS
+    own = teacher.teaches | teacher.homeroom_of
+    if roles != {Role.STUDENT} or not classes or not classes <= own or other:
+        return TEACHER_CHANGES_OWN_STUDENTS
+    if target.coordinates:
+        return TEACHER_CHANGES_OWN_STUDENTS
+    for sid, standing in target.schools.items():
+        if standing.roles - {Role.STUDENT} or standing.teaches or standing.children:
+            # An adult anywhere: being made a student would limit them everywhere.
+            return TEACHER_CHANGES_OWN_STUDENTS
+        if sid == school_id and not standing.learns_in <= own:
+            return TEACHER_CHANGES_OWN_STUDENTS
+    return None
+
+
+def role_outside_school(person: Person, from_power: Role) -> Role:
+    """A person's role in a room the roster does not know, from their power there
+    (``from_power``) capped by their roster roles: power in a room someone created never
+    lifts them above what the school made them. Students and parents are participants;
+    teachers, administrators and coordinators lead at most as teachers (a school's
+    administration applies to the school's rooms only). Someone the roster does not know
+    at all keeps the role their power gives (a server used without schools)."""
+    if not person.schools and not person.coordinates:
+        return from_power
+    if person.is_staff_anywhere or person.coordinates:
+        return Role.STUDENT if from_power is Role.STUDENT else Role.TEACHER
+    return Role.STUDENT
+
+
+def may_grow_private_room(
+    creator: Person,
+    actor: Person,
+    present: int,
+    policies: Mapping[str, SchoolPolicy],
+) -> Message | None:
+    """Another person into a room the roster does not know (invite, or a join not
+    invited): when the school forbids students' group chats, a room a student created, or
+    one a student adds to, holds at most two people. ``present``: joined and invited
+    people before this one."""
+    if present < 2:
+        return None
+    if may_create_group_chat(creator, policies) is not None:
+        return GROUP_BY_INVITES
+    if may_create_group_chat(actor, policies) is not None:
+        return GROUP_BY_INVITES
+    return None
+
+
+PARENT_LINK_NOT_YOURS: Final = Message(
+    ru="Родителей ученика подтверждает классный руководитель его класса или администратор школы.",
+    en="A student's parents are confirmed by the homeroom teacher of their class or the "
+    "school's administrator.",
+)
+PARENT_INVITES_OPEN: Final = Message(
+    ru="У вас уже {limit} действующих кода для родителей; отзовите ненужный или дождитесь, "
+    "пока его используют.",
+    en="You already have {limit} parent codes open; revoke one you do not need or wait "
+    "until it is used.",
+)
+
+
+def parent_link_waits(
+    invite_by: str, child: str, redeemer: str, redeemer_standing: Standing | None
+) -> bool:
+    """A parent code the student made themselves waits for the school's confirmation,
+    unless the roster already names the redeemer as this child's parent. Codes the
+    school's staff made take effect at once."""
+    if invite_by != child:
+        return False
+    return redeemer_standing is None or child not in redeemer_standing.children
+
+
+def may_decide_parent_link(decider: Standing | None, child: Standing | None) -> Message | None:
+    """Who confirms or refuses a waiting parent link (besides those who manage the
+    school): the school's administrators and the homeroom teacher of the child's class."""
+    if decider is not None and decider.is_admin:
+        return None
+    if decider is not None and child is not None and decider.homeroom_of & child.learns_in:
+        return None
+    return PARENT_LINK_NOT_YOURS
+
+
+def may_send_structure_state(sender: str, event_type: str, service_user_id: str) -> bool:
+    """Only the service account writes the state that describes the school structure."""
+    if event_type not in events.STRUCTURE_STATE_TYPES:
+        return True
+    return sender == service_user_id
+
+
+def creation_content_for_old_clients(config: dict[str, Any], creator: str) -> dict[str, Any]:
+    """``createRoom`` content with ``creation_content.creator`` filled in.
+
+    Since room version 11 the creator is the create event's sender and the ``creator``
+    key is gone; nheko 0.11 (Debian bookworm's Matrix client) still requires it and
+    drops a create event without it, so every space shows up as a plain room and every
+    chat a person starts (DMs too) disappears from its list (docs/clients.md). The
+    server ignores the key in versions 11 and 12, and older versions set it to the same
+    value anyway. A value the request set itself is kept, and malformed content is left
+    for the server to refuse.
+    """
+    raw = config.get("creation_content", {})
+    if not isinstance(raw, dict):
+        return config
+    return {**config, "creation_content": {"creator": creator, **raw}}
