@@ -58,7 +58,7 @@ typecheck: venv
 	$(BIN)/mypy
 
 test: venv chromium coturn nheko lint typecheck
-	$(BIN)/pytest $(PYTEST_ARGS)
+	PARTA_REQUIRE_DESKTOP=1 $(BIN)/pytest $(PYTEST_ARGS)
 
 # `make bench` lists the measurements; `make bench NAME=sfu_forwarding` runs one.
 bench: venv
