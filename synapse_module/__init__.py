@@ -27,6 +27,7 @@ from .content.api import ContentApi
 from .content.feature import Content
 from .errors import forbidden
 from .http import BASE_PATH, ApiResource, StaticPage, route_pattern
+from .jobs import BackgroundJobs
 from .lessons import Lessons
 from .media_tokens import MediaTokens
 from .parent_links import ParentLinks
@@ -92,6 +93,8 @@ class PartaModule:
         self.broadcasts = Broadcasts(self, api, config.media, config.broadcasts, self.room_roles)
         # Documents, articles, polls (issue 4): roles from the roster in school rooms.
         self.content = Content(self)
+        # Clean-up loops, on the one process `background_worker` names.
+        self.jobs = BackgroundJobs(self)
         api.register_web_resource(BASE_PATH, self.resource)
         # The page an invitation link opens: join with a new or an existing account.
         api.register_web_resource("/_synapse/client/parta/join", StaticPage("join.html"))
