@@ -255,11 +255,24 @@ class Homeserver:
             "app_service_config_files": [str(p) for p in self.app_service_files],
             **(self.turn.synapse_config() if self.turn else {}),
             **(self.topology.shared_config() if self.topology else {}),
+            **self.well_known(),
             **self.extra,
         }
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
         self._write_worker_configs()
         return self.config_path
+
+    def well_known(self) -> dict[str, Any]:
+        """With a LiveKit cluster configured: Synapse serves ``.well-known/matrix/client``
+        advertising the module's token service as the MatrixRTC focus (Element Call)."""
+        if not (self.module_config.get("media") or {}).get("livekit"):
+            return {}
+        from synapse_module.media_tokens import well_known_rtc_foci
+
+        return {
+            "serve_client_wellknown": True,
+            "extra_well_known_client_content": well_known_rtc_foci(self.base_url),
+        }
 
     def _write_worker_configs(self) -> None:
         if self.topology is None:

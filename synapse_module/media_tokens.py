@@ -21,8 +21,9 @@ import jwt
 from synapse.module_api import ModuleApi, SynapseRequest
 from synapse.module_api.errors import Codes, SynapseError
 
-from parta_common import tokens
+from parta_common import events, tokens
 from parta_common.messages import Message
+from parta_common.roles import Role
 
 from .config import LiveKitConfig, MediaConfig
 from .errors import forbidden
@@ -129,6 +130,32 @@ REQUEST_SCHEMAS: Final = {
     "LiveKitSfuGet": _SFU_GET_BODY,
     "LiveKitGetToken": _GET_TOKEN_BODY,
 }
+
+
+RTC_FOCI_KEY: Final = "org.matrix.msc4143.rtc_foci"
+
+
+def well_known_rtc_foci(public_baseurl: str) -> dict[str, Any]:
+    """What ``.well-known/matrix/client`` carries so that Element Call and Element X find
+    this module's lk-jwt-service API (Synapse: ``extra_well_known_client_content``)."""
+    base = public_baseurl.rstrip("/")
+    return {
+        RTC_FOCI_KEY: [
+            {"type": "livekit", "livekit_service_url": f"{base}/_synapse/client/parta/v1/livekit"}
+        ]
+    }
+
+
+def room_allows_student_screen(
+    config_allows: bool, policy_content: dict[str, Any] | None, policy_sender_role: Role | None
+) -> bool:
+    """Whether students may share their screen in a room's calls: the operator's default
+    (``media.students_may_share_screen``) unless a teacher or administrator of the room set
+    the room's ``org.parta.call_policy`` (anyone else's is ignored)."""
+    if policy_content is None or policy_sender_role not in (Role.TEACHER, Role.ADMINISTRATOR):
+        return config_allows
+    choice = policy_content.get("students_may_share_screen")
+    return choice if isinstance(choice, bool) else config_allows
 
 
 def room_id_from_path(room_id: str) -> str:
@@ -240,17 +267,28 @@ class MediaTokens:
         role = await self._roles.role_in_room(user_id, room_id)
         if role is None:
             raise forbidden(NOT_A_MEMBER)
-        grants = tokens.grant_for(role, self._config.students_may_share_screen)
+        grants = tokens.grant_for(role, await self.students_may_share_screen(room_id))
         name = await self._roles.display_name(user_id, room_id)
         token = livekit_token(livekit, f"{user_id}:{device_id}", name, room_id, grants)
         return {"url": livekit.url, "jwt": token}
+
+    async def students_may_share_screen(self, room_id: str) -> bool:
+        """The room's call policy (:func:`room_allows_student_screen`)."""
+        state = await self._api.get_room_state(room_id, [(events.CALL_POLICY, "")])
+        policy = state.get((events.CALL_POLICY, ""))
+        if policy is None:
+            return self._config.students_may_share_screen
+        sender_role = await self._roles.role_in_room(policy.sender, room_id)
+        return room_allows_student_screen(
+            self._config.students_may_share_screen, dict(policy.content), sender_role
+        )
 
     async def issue(self, user_id: str, room_id: str) -> dict[str, Any]:
         """Sign a token for ``user_id`` in ``room_id`` with the grants of their role."""
         role = await self._roles.role_in_room(user_id, room_id)
         if role is None:
             raise forbidden(NOT_A_MEMBER)
-        grants = tokens.grant_for(role, self._config.students_may_share_screen)
+        grants = tokens.grant_for(role, await self.students_may_share_screen(room_id))
         name = await self._roles.display_name(user_id, room_id)
         now = time.time()
         ttl = self._config.token_ttl_seconds

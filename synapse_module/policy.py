@@ -12,6 +12,7 @@ from typing import Any, Final, Literal
 
 import attrs
 
+from parta_common import events as events_module
 from parta_common.messages import Message
 from parta_common.roles import Role
 
@@ -257,6 +258,7 @@ def power_levels_content(room: SchoolRoom, users: Mapping[str, int]) -> dict[str
             "im.vector.modular.widgets": 50,
             "org.parta.lesson": 50,
             "org.parta.broadcast": 50,
+            events_module.CALL_POLICY: 50,
         }
     )
     content: dict[str, Any] = {
@@ -280,6 +282,8 @@ def power_levels_content(room: SchoolRoom, users: Mapping[str, int]) -> dict[str
         content["events_default"] = 100
         content["state_default"] = 100
         content["users"] = {}
+    # Who may write may join the room's call (Element Call's membership is a state event).
+    events[events_module.CALL_MEMBER] = content["events_default"]
     return content
 
 
