@@ -187,12 +187,25 @@ def ports_needed(client_readers: int = 1, federation_sender: bool = True) -> int
     return 2 + client_readers + 1 + int(federation_sender)
 
 
-def nginx_locations(upstream_names: dict[str, str] | None = None) -> str:
-    """nginx ``location`` blocks for :data:`ROUTES` (upstream per role; main otherwise)."""
-    names = upstream_names or {CLIENT_READER: "synapse_client_reader"}
-    lines = ["# Generated from devtools/workers.py ROUTES (tests/test_deploy.py checks it)."]
+NGINX_UPSTREAMS: Final[dict[str, str]] = {CLIENT_READER: "synapse_client_reader"}
+
+
+def nginx_locations() -> str:
+    """nginx ``location`` blocks for :data:`ROUTES` (an upstream per role; main otherwise),
+    as ``deploy/nginx/synapse-workers.conf`` holds them."""
+    lines = [
+        "# Generated from devtools/workers.py ROUTES: python -m devtools.workers > this file",
+        "# (tests/test_deploy.py checks that it is up to date).",
+    ]
     for role, patterns in ROUTES:
         for pattern in patterns:
-            lines.append(f"location ~ {pattern} {{ proxy_pass http://{names[role]}; }}")
-    lines.append("location / { proxy_pass http://synapse_main; }")
+            upstream = NGINX_UPSTREAMS[role]
+            lines.append(f'location ~ "{pattern}" {{ proxy_pass http://{upstream}; }}')
+    lines.append("location /_matrix/ { proxy_pass http://synapse_main; }")
+    lines.append("location /_synapse/ { proxy_pass http://synapse_main; }")
+    lines.append("location /.well-known/matrix/ { proxy_pass http://synapse_main; }")
     return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(nginx_locations(), end="")
