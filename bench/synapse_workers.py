@@ -11,7 +11,8 @@ router — the same shape tests/test_workers.py runs), one after the other, alte
 
 Figures: messages/s (all messages over the wall time of the send phase), and sync
 latency: from the moment a message is sent to its arrival in each watcher's /sync (what
-a classmate waits), p50/p95 over every (message, watcher) pair. The machine's 1-minute
+a classmate waits), p50/p95 over every (message, watcher) pair, split into the send's own
+round trip and what /sync adds after the sender's answer. The machine's 1-minute
 load average is printed beside each figure: other processes (other developers, CI)
 share its 2 cores, and there three Synapse processes compete with the load generator
 for the same CPUs, so the ratio here is a floor for what workers give on a machine with
@@ -72,7 +73,10 @@ async def measure(hs: RunningHomeserver, args: argparse.Namespace) -> dict[str, 
                 await call(s, "POST", f"{base}/join/{room_id}", {})
 
     sent_at: dict[str, float] = {}
+    answered_at: dict[str, float] = {}
+    send_times: list[float] = []
     latencies: list[float] = []
+    seen_at: list[tuple[str, float]] = []
     total = args.rooms * args.senders * args.messages
     expected = total * args.watchers
     done = asyncio.Event()
@@ -90,6 +94,7 @@ async def measure(hs: RunningHomeserver, args: argparse.Namespace) -> dict[str, 
                         marker = event.get("content", {}).get("bench")
                         if marker in sent_at:
                             latencies.append(now - sent_at[marker])
+                            seen_at.append((marker, now))
                 if len(latencies) >= expected:
                     done.set()
 
@@ -104,9 +109,13 @@ async def measure(hs: RunningHomeserver, args: argparse.Namespace) -> dict[str, 
                     f"{base}/rooms/{room_id}/send/m.room.message/{marker}",
                     {"msgtype": "m.text", "body": f"сообщение {i}", "bench": marker},
                 )
+                answered_at[marker] = time.perf_counter()
+                send_times.append(answered_at[marker] - sent_at[marker])
 
     watchers = [asyncio.create_task(watch(token)) for _, _, ws in rooms for _, token in ws]
     await asyncio.sleep(1)  # every watcher is in its long poll
+    processes = [("main", hs.proc), *((n, p) for n, p in hs.others if n not in ("redis", "router"))]
+    cpu_before = sum(cpu_seconds(p.pid) for _, p in processes)
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
     n = 0
@@ -117,6 +126,7 @@ async def measure(hs: RunningHomeserver, args: argparse.Namespace) -> dict[str, 
             n += 1
     await asyncio.gather(*senders)
     send_seconds = time.perf_counter() - start
+    cpu_used = sum(cpu_seconds(p.pid) for _, p in processes) - cpu_before
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(done.wait(), timeout=120)
     done.set()
@@ -124,14 +134,39 @@ async def measure(hs: RunningHomeserver, args: argparse.Namespace) -> dict[str, 
         task.cancel()
     await asyncio.gather(*watchers, return_exceptions=True)
     latencies.sort()
+    send_times.sort()
+    # After the sender's answer: what sync adds once the message is stored (≤ 0: a
+    # watcher had it before the sender's own answer came back).
+    after = sorted(max(0.0, t - answered_at[m]) for m, t in seen_at if m in answered_at)
     return {
         "messages": total,
         "messages_per_second": round(total / send_seconds, 1),
+        # Synapse's own CPU (every process) over the send phase: what a core buys.
+        "synapse_cores_used": round(cpu_used / send_seconds, 2),
+        "messages_per_synapse_cpu_second": round(total / cpu_used, 1),
         "sync_latency_p50_ms": round(statistics.median(latencies) * 1000, 1),
         "sync_latency_p95_ms": round(latencies[int(len(latencies) * 0.95) - 1] * 1000, 1),
+        "send_p50_ms": round(statistics.median(send_times) * 1000, 1),
+        "sync_after_send_answer_p50_ms": round(statistics.median(after) * 1000, 1),
+        "sync_after_send_answer_p95_ms": round(after[int(len(after) * 0.95) - 1] * 1000, 1),
         "deliveries_seen": f"{len(latencies)}/{expected}",
         "load_average_1m": f"{load_before:.1f} → {os.getloadavg()[0]:.1f}",
+        "rss_mib": {name: rss_mib(proc.pid) for name, proc in processes},
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib(pid: int) -> int:
+    """Resident memory of a process, MiB (/proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) // 1024
+    return 0
 
 
 def main() -> None:
@@ -152,7 +187,15 @@ def main() -> None:
             print(kind, json.dumps(figures, ensure_ascii=False), flush=True)
     print()
     print(f"cores: {os.cpu_count()}  (main + 2 workers compete for them with the load generator)")
-    for metric in ("messages_per_second", "sync_latency_p50_ms", "sync_latency_p95_ms"):
+    for metric in (
+        "messages_per_second",
+        "messages_per_synapse_cpu_second",
+        "sync_latency_p50_ms",
+        "sync_latency_p95_ms",
+        "send_p50_ms",
+        "sync_after_send_answer_p50_ms",
+        "sync_after_send_answer_p95_ms",
+    ):
         single = statistics.median(r[metric] for r in results["single"])
         workers = statistics.median(r[metric] for r in results["workers"])
         print(
