@@ -112,27 +112,27 @@ async def measure(hs: RunningHomeserver, args: argparse.Namespace) -> dict[str, 
                 answered_at[marker] = time.perf_counter()
                 send_times.append(answered_at[marker] - sent_at[marker])
 
-    watchers = [asyncio.create_task(watch(token)) for _, _, ws in rooms for _, token in ws]
+    watch_tasks = [asyncio.create_task(watch(token)) for _, _, ws in rooms for _, token in ws]
     await asyncio.sleep(1)  # every watcher is in its long poll
     processes = [("main", hs.proc), *((n, p) for n, p in hs.others if n not in ("redis", "router"))]
     cpu_before = sum(cpu_seconds(p.pid) for _, p in processes)
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
     n = 0
-    senders = []
+    send_jobs = []
     for room_id, ss, _ in rooms:
         for _, token in ss:
-            senders.append(send(token, room_id, n))
+            send_jobs.append(send(token, room_id, n))
             n += 1
-    await asyncio.gather(*senders)
+    await asyncio.gather(*send_jobs)
     send_seconds = time.perf_counter() - start
     cpu_used = sum(cpu_seconds(p.pid) for _, p in processes) - cpu_before
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(done.wait(), timeout=120)
     done.set()
-    for task in watchers:
+    for task in watch_tasks:
         task.cancel()
-    await asyncio.gather(*watchers, return_exceptions=True)
+    await asyncio.gather(*watch_tasks, return_exceptions=True)
     latencies.sort()
     send_times.sort()
     # After the sender's answer: what sync adds once the message is stored (≤ 0: a
