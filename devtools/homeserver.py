@@ -267,7 +267,7 @@ class Homeserver:
         advertising the module's token service as the MatrixRTC focus (Element Call)."""
         if not (self.module_config.get("media") or {}).get("livekit"):
             return {}
-        from synapse_module.media_tokens import well_known_rtc_foci
+        from synapse_module.media_tokens.rules import well_known_rtc_foci
 
         return {
             "serve_client_wellknown": True,

@@ -8,27 +8,24 @@ process that runs them (``background_worker``: ``main`` or a worker's ``worker_n
 ``parta_job_runs`` (job, process, start, end, result), so an operator sees where and
 when they ran.
 
-Jobs today: ``expired_invites`` — invitation codes that expired, or were revoked and made,
-more than :data:`KEEP_SPENT_INVITES_DAYS` days ago are deleted (a code names the school and, for a
-parent's code, the child; nobody needs it after that).
+Each feature hands its jobs in (a name and a coroutine function returning a one-line
+result); the job's SQL stays in that feature's store. Jobs today: ``expired_invites``
+(roster: invitation codes that expired, or were revoked and made, more than 30 days ago
+are deleted — a code names the school and, for a parent's code, the child).
 """
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Final
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Final
 
 from synapse.module_api import LoggingTransaction, ModuleApi
 
 from .store import Store
 
-if TYPE_CHECKING:
-    from . import PartaModule
-
 logger = logging.getLogger(__name__)
 
 MAIN: Final = "main"
-KEEP_SPENT_INVITES_DAYS: Final = 30
 # How often the jobs run (the first run is at start-up).
 INTERVAL_SECONDS: Final = 3600
 
@@ -60,25 +57,21 @@ def _finish_run_txn(
     )
 
 
-def _purge_spent_invites_txn(txn: LoggingTransaction, before: int) -> int:
-    txn.execute(
-        "DELETE FROM parta_invites WHERE expires_ts < ? OR (revoked AND created_ts < ?)",
-        (before, before),
-    )
-    return max(txn.rowcount, 0)
-
-
 class BackgroundJobs:
     """Runs the module's jobs every :data:`INTERVAL_SECONDS` on the named process only."""
 
-    def __init__(self, module: "PartaModule"):
-        self.api: ModuleApi = module.api
-        self.store: Store = module.store
-        self.instance = instance_name(self.api.worker_name)
-        self.active = runs_background_jobs(self.api.worker_name, module.config.background_worker)
-        self._jobs: list[tuple[str, Callable[[], Awaitable[str]]]] = [
-            ("expired_invites", self.purge_spent_invites),
-        ]
+    def __init__(
+        self,
+        api: ModuleApi,
+        store: Store,
+        background_worker: str,
+        jobs: Sequence[tuple[str, Callable[[], Awaitable[str]]]],
+    ):
+        self.api = api
+        self.store = store
+        self.instance = instance_name(api.worker_name)
+        self.active = runs_background_jobs(api.worker_name, background_worker)
+        self._jobs = list(jobs)
         if self.active:
             self.api.delayed_background_call(0, self.run_all, desc="parta_jobs_first")
             self.api.looping_background_call(
@@ -104,8 +97,3 @@ class BackgroundJobs:
                 int(time.time() * 1000),
                 result,
             )
-
-    async def purge_spent_invites(self) -> str:
-        before = int((time.time() - KEEP_SPENT_INVITES_DAYS * 86400) * 1000)
-        deleted = await self.store.run("parta_purge_invites", _purge_spent_invites_txn, before)
-        return f"deleted {deleted}"

@@ -16,7 +16,7 @@ from nio import RoomPutStateError, RoomPutStateResponse
 from devtools.homeserver import HttpError
 from parta_common import events
 from parta_common.roles import Role
-from synapse_module.media_tokens import livekit_room_alias, room_allows_student_screen
+from synapse_module.media_tokens.rules import livekit_room_alias, room_allows_student_screen
 from tests.harness import RunningHomeserver, User, running_homeserver
 from tests.roster_helpers import School, build_school
 
