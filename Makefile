@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 export PYTHONPATH := $(CURDIR)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck unit venv chromium coturn nheko bench clean
+.PHONY: run run-workers test lint typecheck unit venv chromium coturn nheko bench clean
 
 venv: $(STAMP)
 
@@ -49,6 +49,10 @@ nheko:
 
 run: venv
 	$(BIN)/python -m devtools.run
+
+# Synapse as main + workers over Redis and PostgreSQL (docs/deploy.md); data in var-workers/.
+run-workers: venv
+	PARTA_VAR=$${PARTA_VAR:-$(CURDIR)/var-workers} $(BIN)/python -m devtools.run --workers
 
 lint: venv
 	$(BIN)/ruff check .

@@ -251,8 +251,8 @@ def power_levels_content(room: SchoolRoom, users: Mapping[str, int]) -> dict[str
     Power levels, join rules and space links are the module's: nobody else may change
     them (100 is not enough; the module's rules refuse it too).
     """
-    events: dict[str, int] = dict.fromkeys(_ADMIN_ONLY_STATE, 100)
-    events.update(
+    per_type: dict[str, int] = dict.fromkeys(_ADMIN_ONLY_STATE, 100)
+    per_type.update(
         {
             "m.room.name": 50,
             "m.room.topic": 50,
@@ -261,6 +261,7 @@ def power_levels_content(room: SchoolRoom, users: Mapping[str, int]) -> dict[str
             "im.vector.modular.widgets": 50,
             "org.parta.lesson": 50,
             "org.parta.broadcast": 50,
+            events.CALL_POLICY: 50,
         }
     )
     content: dict[str, Any] = {
@@ -272,7 +273,7 @@ def power_levels_content(room: SchoolRoom, users: Mapping[str, int]) -> dict[str
         "ban": 50,
         "redact": 50,
         "notifications": {"room": 50},
-        "events": events,
+        "events": per_type,
         "users": {u: p for u, p in sorted(users.items()) if p != 0},
     }
     if room.kind in (RoomKind.SCHOOL_SPACE, RoomKind.CLASS_SPACE, RoomKind.UNIT_SPACE):
@@ -284,6 +285,8 @@ def power_levels_content(room: SchoolRoom, users: Mapping[str, int]) -> dict[str
         content["events_default"] = 100
         content["state_default"] = 100
         content["users"] = {}
+    # Who may write may join the room's call (Element Call's membership is a state event).
+    per_type[events.CALL_MEMBER] = content["events_default"]
     return content
 
 
