@@ -37,6 +37,7 @@ from . import policy
 from . import roster_store as db
 from .concurrency import gather_limited
 from .errors import forbidden, not_found
+from .first_sign_in import FirstSignInQueue
 from .http import check_json, json_body, requester_id
 from .policy import Person, RoomKind, SchoolPolicy, SchoolRoom, Standing
 from .store import InvalidatedCache
@@ -316,8 +317,13 @@ class Roster:
             auth_checkers={("m.login.password", ("password",)): self.check_password},
         )
         api.register_account_validity_callbacks(on_user_login=self.on_user_login)
+        self.first_sign_ins = FirstSignInQueue(api, self._join_first_sign_in, BATCH_CONCURRENCY)
         if api.worker_name is None:
             api.delayed_background_call(0, self._ensure_service_account, desc="parta_service")
+        if api.should_run_background_tasks():
+            api.delayed_background_call(
+                0, self._resume_first_sign_ins, desc="parta_resume_first_sign_ins"
+            )
 
         for method, pattern, handler in self.ROUTES:
             module.resource.route(method, pattern, getattr(self, handler))
@@ -330,6 +336,14 @@ class Roster:
                 self.config.service_localpart, self.config.service_displayname
             )
             logger.info("Created Parta's service account %s", self.service)
+
+    async def _resume_first_sign_ins(self) -> None:
+        """Rooms of first sign-ins that a restart interrupted: join them now."""
+        unfinished = await self.store.run("parta_unfinished_sign_ins", db.unfinished_sign_ins_txn)
+        if unfinished:
+            logger.info("Resuming the room joins of %d first sign-ins", len(unfinished))
+        for user_id in unfinished:
+            self.first_sign_ins.add(user_id)
 
     async def ratelimit_override(self, user_id: str, limiter_name: str) -> RatelimitOverride | None:
         if user_id == self.service:
@@ -1604,22 +1618,39 @@ class Roster:
     async def on_user_login(
         self, user_id: str, auth_provider_type: str | None, auth_provider_id: str | None
     ) -> None:
-        """The first sign-in of an imported account: join the person's school rooms now
-        (before the login answers, so their first sync shows the school)."""
-        waiting = await self.store.run("parta_not_signed_in", db.not_signed_in_txn, [user_id])
-        if not waiting:
+        """The first sign-in of an imported account: its school rooms are joined now.
+
+        By default in the background (see ``first_sign_in``): the login answers at once
+        and the person's client sees the rooms arrive, spaces first, within seconds.
+        """
+        if not await self.store.run(
+            "parta_start_sign_in", db.start_sign_in_txn, user_id, _now_ms()
+        ):
+            return
+        if self.config.first_sign_in_joins == "background":
+            self.first_sign_ins.add(user_id)
+            return
+        try:
+            await self._join_first_sign_in(user_id)
+        except Exception:
+            # Signing in must work even if a room is unreachable; the next sign-in
+            # (or the next start-up) tries again.
+            logger.exception("Could not join %s to their school rooms", user_id)
+
+    async def _join_first_sign_in(self, user_id: str) -> None:
+        """Join a person's rooms in every school, then mark them signed in. A roster
+        change that came meanwhile (it skipped them, as not signed in) is applied after."""
+        if not await self.store.run("parta_not_signed_in", db.not_signed_in_txn, [user_id]):
             return
         person = await self.get_person(user_id)
         empty = Person(user_id=user_id)
         for school_id in sorted(person.schools):
-            try:
-                await self._reconcile(school_id, empty, person, signed_in=True, sync_power=False)
-            except Exception:
-                # Signing in must work even if a room is unreachable; the next sign-in
-                # tries again.
-                logger.exception("Could not join %s to school %s's rooms", user_id, school_id)
-                return
+            await self._reconcile(school_id, empty, person, signed_in=True, sync_power=False)
         await self.store.run("parta_signed_in", db.mark_signed_in_txn, user_id, _now_ms())
+        now = await self.get_person(user_id)
+        if now != person:
+            for school_id in sorted(set(person.schools) | set(now.schools)):
+                await self._reconcile(school_id, person, now, signed_in=True)
 
     async def post_parent_invite(self, request: SynapseRequest) -> tuple[int, dict[str, Any]]:
         user_id = await requester_id(self.api, request)
@@ -1657,7 +1688,14 @@ class Roster:
             "operator": await self._is_operator(user_id),
             "coordinates": sorted(person.coordinates),
             "schools": schools,
+            # First sign-in: the school's rooms are still being joined (seconds).
+            **({"rooms_pending": True} if await self._rooms_pending(user_id) else {}),
         }
+
+    async def _rooms_pending(self, user_id: str) -> bool:
+        if user_id in self.first_sign_ins:
+            return True
+        return bool(await self.store.run("parta_not_signed_in", db.not_signed_in_txn, [user_id]))
 
     # -- enforcement callbacks --------------------------------------------------
 

@@ -128,4 +128,9 @@ STEPS = [
             )""",
         ],
     ),
+    Step(
+        3,
+        "first sign-ins whose rooms are still being joined (resumed at start-up)",
+        ["ALTER TABLE parta_sign_in_codes ADD COLUMN first_sign_in_ts BIGINT"],
+    ),
 ]
