@@ -793,6 +793,9 @@ class Roster:
         }
         staff_room = school_rooms.get(RoomKind.STAFF.value)
         staff = [staff_room] if staff_room else []
+        school_space = school_rooms.get(RoomKind.SCHOOL_SPACE.value)
+        # Members of the school space may join (the module decides who really may): a
+        # student's first sign-in joins it without an invitation first, one event less.
         space = await self.structure.create_space(
             RoomKind.CLASS_SPACE,
             f"{title}, {cls.year}",
@@ -803,7 +806,7 @@ class Roster:
                 self._acl_state(school.policy),
             ],
             users,
-            allow=staff,
+            allow=staff + ([school_space] if school_space else []),
         )
         rooms = {RoomKind.CLASS_SPACE: space}
         for kind in (RoomKind.CLASS_CHAT, RoomKind.PARENTS_CHAT):
@@ -819,7 +822,6 @@ class Roster:
                 users,
                 allow=([space] if kind is RoomKind.CLASS_CHAT else []) + staff,
             )
-        school_space = school_rooms.get(RoomKind.SCHOOL_SPACE.value)
         if school_space:
             await self.structure.link_child(school_space, space, order=f"{cls.grade:02d}{letter}")
         await self.store.run("parta_insert_class", db.insert_class_txn, cls, rooms, user_id)
