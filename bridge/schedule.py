@@ -4,10 +4,15 @@ A message is a row in ``scheduled_message``. Delivery:
 
 1. claim: ``pending → claimed`` in one UPDATE, so two loops (or two bot processes)
    never both take a row;
-2. send as the person who scheduled it, with the transaction id ``parta-sched-<id>``:
-   if the bot dies after the homeserver stored the event but before step 3, the retry
-   reuses the id and the homeserver answers with the same event instead of a copy;
-3. mark ``sent`` with the event id.
+2. look in the room for the message (the sender's latest messages, for content
+   ``org.parta.schedule_id`` = ``parta-sched-<id>``): if it is there, it was sent before
+   a crash and is only marked;
+3. otherwise send as the person who scheduled it, with the transaction id
+   ``parta-sched-<id>`` also carried in the content. The homeserver's transaction cache
+   alone is not enough: an application service's txn ids live in Synapse's memory, so a
+   homeserver restart between sending and step 4 would let the retry send a copy; step 2
+   catches that;
+4. mark ``sent`` with the event id.
 
 Quiet hours: nothing is delivered while the school's local clock is inside the quiet
 window; a message due then waits until the window ends.
@@ -77,15 +82,20 @@ class ScheduledMessage:
 
 # send(room_id, as_user, body, txn_id) -> event_id
 Sender = Callable[[str, str, str, str], Awaitable[str]]
+# find(room_id, as_user, txn_id) -> the event already in the room with that txn id, or None
+Finder = Callable[[str, str, str], Awaitable[str | None]]
 
 
 class Scheduler:
     """The table of scheduled messages and the loop that delivers them."""
 
-    def __init__(self, db: Database, config: BridgeConfig, send: Sender):
+    def __init__(
+        self, db: Database, config: BridgeConfig, send: Sender, find: Finder | None = None
+    ):
         self._db = db
         self._config = config
         self._send = send
+        self._find = find
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
@@ -192,10 +202,20 @@ class Scheduler:
         return bool(claimed)
 
     async def _deliver(self, message: ScheduledMessage, report: bool = False) -> Any:
+        txn_id = txn_id_for(message.id)
         try:
-            event_id = await self._send(
-                message.room_id, message.created_by, message.body, txn_id_for(message.id)
-            )
+            found = None
+            if self._find is not None:
+                # Sent before a crash (ours or the homeserver's) but not marked: the
+                # message is in the room already, carrying its txn id.
+                found = await self._find(message.room_id, message.created_by, txn_id)
+            if found is not None:
+                logger.info("scheduled message %s was already sent as %s", message.id, found)
+                event_id = found
+            else:
+                event_id = await self._send(
+                    message.room_id, message.created_by, message.body, txn_id
+                )
         except MatrixRequestError as e:
             # Refused (not allowed to post there): retrying will not help.
             logger.warning("scheduled message %s refused: %s", message.id, e)

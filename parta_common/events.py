@@ -9,6 +9,9 @@ NAMESPACE: Final = "org.parta."
 SCHOOL: Final = "org.parta.school"
 UNIT: Final = "org.parta.unit"
 CLASS: Final = "org.parta.class"
+# In a scheduled message's content: its stable transaction id, so a retry can find the
+# message in the room instead of sending it twice (bridge/schedule.py).
+SCHEDULE_ID: Final = "org.parta.schedule_id"
 ROOM_KIND: Final = "org.parta.room_kind"
 
 # Content types.

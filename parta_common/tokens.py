@@ -4,8 +4,15 @@ A *media token* lets one Matrix user into one room's lesson or broadcast on the 
 with grants derived from their role there. A *viewer link* lets anyone with the link
 watch one broadcast. Both are short-lived; both name their audience so one can never
 be used as the other.
+
+One shared secret (``media.token_secret``, at least 32 characters, in the module and the
+SFU) is never used as a signing key itself: each kind of token is signed with its own key
+derived from it (HMAC-SHA256 of the secret over ``parta/<purpose>``), so a token of one
+kind cannot pass as another even if a verifier forgot to check the audience.
 """
 
+import hashlib
+import hmac
 import secrets
 import time
 from collections.abc import Mapping
@@ -28,6 +35,23 @@ ALGORITHM: Final = "HS256"
 MEDIA_TOKEN_TTL: Final = 10 * 60
 # Leeway for clocks between the homeserver and the media server.
 LEEWAY: Final = 30
+# The shortest shared secret the module and the SFU accept.
+MIN_SECRET_LENGTH: Final = 32
+# Who may present a service token, by its ``sub``: the SFU's lessons (attendance) and
+# its broadcast relay.
+SERVICE_SFU: Final = "sfu"
+SERVICE_RELAY: Final = "parta-broadcast"
+# Purposes a signing key is derived for.
+PURPOSE_MEDIA: Final = "media"
+PURPOSE_VIEWER: Final = "viewer"
+PURPOSE_SERVICE: Final = "service"
+
+
+def purpose_key(secret: str, purpose: str) -> bytes:
+    """The signing key for one purpose, derived from the shared secret."""
+    return hmac.new(
+        secret.encode("utf-8"), b"parta/" + purpose.encode("ascii"), hashlib.sha256
+    ).digest()
 
 
 class TokenError(Exception):
@@ -104,14 +128,14 @@ def sign_media_token(
         "exp": issued + ttl,
         "jti": secrets.token_hex(8),
     }
-    return jwt.encode(payload, secret, algorithm=ALGORITHM)
+    return jwt.encode(payload, purpose_key(secret, PURPOSE_MEDIA), algorithm=ALGORITHM)
 
 
 def verify_media_token(
     token: str, secret: str, room_id: str | None = None, now: float | None = None
 ) -> MediaClaims:
     """Check signature, expiry, audience and (when given) room; return the claims."""
-    payload = _decode(token, secret, AUD_MEDIA, now)
+    payload = _decode(token, purpose_key(secret, PURPOSE_MEDIA), AUD_MEDIA, now)
     try:
         claims = MediaClaims(
             room_id=_str(payload, "room"),
@@ -149,25 +173,25 @@ def sign_viewer_link(
         "iat": issued,
         "exp": issued + ttl,
     }
-    return jwt.encode(payload, secret, algorithm=ALGORITHM)
+    return jwt.encode(payload, purpose_key(secret, PURPOSE_VIEWER), algorithm=ALGORITHM)
 
 
 def verify_viewer_link(token: str, secret: str, now: float | None = None) -> ViewerClaims:
     """Signature, expiry and audience; revocation (by ``link_id``) is the caller's check."""
-    payload = _decode(token, secret, AUD_VIEWER, now)
+    payload = _decode(token, purpose_key(secret, PURPOSE_VIEWER), AUD_VIEWER, now)
     try:
         return ViewerClaims(_str(payload, "bc"), _str(payload, "jti"), int(payload["exp"]))
     except (KeyError, TypeError, ValueError) as e:
         raise TokenError(f"malformed claims: {e}") from None
 
 
-def _decode(token: str, secret: str, audience: str, now: float | None) -> dict[str, Any]:
+def _decode(token: str, key: bytes, audience: str, now: float | None) -> dict[str, Any]:
     require = ["exp", "iat", "aud", "iss"]
     try:
         if now is None:
             payload: dict[str, Any] = jwt.decode(
                 token,
-                secret,
+                key,
                 algorithms=[ALGORITHM],
                 audience=audience,
                 issuer=ISSUER,
@@ -177,7 +201,7 @@ def _decode(token: str, secret: str, audience: str, now: float | None) -> dict[s
         else:
             payload = jwt.decode(
                 token,
-                secret,
+                key,
                 algorithms=[ALGORITHM],
                 audience=audience,
                 issuer=ISSUER,
@@ -221,13 +245,19 @@ def sign_service_token(
         "exp": issued + ttl,
         "jti": secrets.token_hex(8),
     }
-    return jwt.encode(payload, secret, algorithm=ALGORITHM)
+    return jwt.encode(payload, purpose_key(secret, PURPOSE_SERVICE), algorithm=ALGORITHM)
 
 
-def verify_service_token(token: str, secret: str, now: float | None = None) -> ServiceClaims:
-    """Signature, expiry and the service audience (a media token is refused here)."""
-    payload = _decode(token, secret, AUD_SERVICE, now)
+def verify_service_token(
+    token: str, secret: str, services: frozenset[str], now: float | None = None
+) -> ServiceClaims:
+    """Signature, expiry, the service audience (a media token is refused here) and that
+    ``sub`` is one of the ``services`` allowed on this route."""
+    payload = _decode(token, purpose_key(secret, PURPOSE_SERVICE), AUD_SERVICE, now)
     try:
-        return ServiceClaims(_str(payload, "sub"), int(payload["exp"]))
+        claims = ServiceClaims(_str(payload, "sub"), int(payload["exp"]))
     except (KeyError, TypeError, ValueError) as e:
         raise TokenError(f"malformed claims: {e}") from None
+    if claims.service not in services:
+        raise TokenError(f"service {claims.service!r} may not call this")
+    return claims

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import attrs
 
+from broadcast_relay.config import BroadcastConfig
 from parta_common.config import load_yaml
-from sfu.broadcast.config import BroadcastConfig
+from parta_common.tokens import MIN_SECRET_LENGTH
 
 
 def _positive(_: object, attribute: "attrs.Attribute[int]", value: int) -> None:
@@ -63,13 +64,19 @@ class SfuConfig:
     # Where the SFU reaches Synapse to report attendance (the module's
     # /internal/attendance, see docs/lessons.md); null: attendance is only logged.
     homeserver_url: str | None = None
+    # Where the SFU keeps its state: the attendance journal (reports the module has not
+    # confirmed yet, sent again on the next start).
+    data_dir: str = "var/sfu"
     # Broadcasts (WHIP in, HLS out; docs/broadcasts.md); absent: none on this SFU.
     broadcast: BroadcastConfig | None = None
 
     @token_secret.validator
     def _check_secret(self, attribute: "attrs.Attribute[str]", value: str) -> None:
-        if len(value) < 16:
-            raise ValueError("token_secret must be at least 16 characters")
+        if len(value) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"token_secret must be at least {MIN_SECRET_LENGTH} characters"
+                " (the same rule as the module's media.token_secret)"
+            )
 
 
 def load_config(path: Path) -> SfuConfig:

@@ -40,7 +40,7 @@ from sfu.participant import Connection, Participant
 from sfu.peer import Answer, answer_offer, new_peer_connection
 from sfu.selection import Candidate, assign, rank_audio, rank_video
 from sfu.sources import Source, StreamKey
-from sfu.workers import RemotePeer, RemoteRtcpWriter, RemoteSlot, WorkerPool
+from sfu.worker_pool import RemotePeer, RemoteRtcpWriter, RemoteSlot, WorkerPool
 
 logger = logging.getLogger(__name__)
 
@@ -456,7 +456,13 @@ class Lesson:
 
         def on_start(parameters: RTCRtpReceiveParameters) -> None:
             route.append(
-                self._publish(p, mid, transceiver.kind, parameters, RtpWriter(receiver.transport))
+                self._publish(
+                    p,
+                    mid,
+                    transceiver.kind,
+                    parameters,
+                    RtpWriter.shared(receiver.transport, self._stats),
+                )
             )
 
         def on_rtp(packet: RtpPacket) -> None:
@@ -497,7 +503,7 @@ class Lesson:
         p.assignments[mid] = None
 
         def on_start(parameters: RTCRtpSendParameters) -> None:
-            slot.start(parameters, RtpWriter(sender.transport))
+            slot.start(parameters, RtpWriter.shared(sender.transport, self._stats))
 
         hook_sender(sender, on_start, slot.on_rtcp)
 

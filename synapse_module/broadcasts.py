@@ -12,15 +12,22 @@ import json
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-from synapse.module_api import EventBase, LoggingTransaction, ModuleApi, SynapseRequest
+from synapse.module_api import (
+    NOT_SPAM,
+    EventBase,
+    LoggingTransaction,
+    ModuleApi,
+    SynapseRequest,
+)
 from synapse.module_api.errors import Codes, SynapseError
 
 from parta_common import events
 from parta_common.messages import Message
 from parta_common.roles import Role
 from parta_common.tokens import (
+    SERVICE_RELAY,
     TokenError,
     grant_for,
     sign_media_token,
@@ -30,8 +37,8 @@ from parta_common.tokens import (
 
 from . import roster_store
 from .config import BroadcastsConfig, MediaConfig
-from .errors import forbidden, not_found
-from .http import json_body, requester_id
+from .errors import conflict, forbidden, not_found
+from .http import EMPTY_BODY, json_body, requester_id
 from .media_tokens import MEDIA_DISABLED, room_id_from_path
 from .policy import RoomKind
 from .room_roles import LESSON_LEADERS, RoomRoles
@@ -71,6 +78,32 @@ BAD_SCHEDULE: Final = Message(
     en="The broadcast must end after it starts.",
 )
 
+# Only the broadcast relay's service tokens open the internal broadcast routes.
+RELAY_ONLY: Final = frozenset({SERVICE_RELAY})
+# The account the relay uploads recordings with: no room, no power, no person.
+RECORDER_SUFFIX: Final = "-recorder"
+RECORDING_SCHEMA: Final = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["content_uri", "size"],
+    "properties": {
+        "content_uri": {"type": "string", "pattern": "^mxc://[^/]+/[A-Za-z0-9_-]+$"},
+        "size": {"type": "integer", "minimum": 0},
+        "duration": {"type": "integer", "minimum": 0},
+        "w": {"type": "integer", "minimum": 0},
+        "h": {"type": "integer", "minimum": 0},
+    },
+}
+RECORDER_ONLY_UPLOADS: Final = Message(
+    ru="Служебная учётная запись записи трансляций только загружает файлы.",
+    en="The broadcast recorder account only uploads files.",
+)
+RecorderVerdict = Literal["NOT_SPAM"] | tuple[Codes, dict[str, Any]]
+FOREIGN_MEDIA: Final = Message(
+    ru="Запись должна быть загружена на этот сервер.",
+    en="The recording must be uploaded to this server.",
+)
+
 _USER_ID = {"type": "string", "pattern": "^@[^:]+:.+$", "maxLength": 255}
 CREATE_SCHEMA: Final = {
     "type": "object",
@@ -85,7 +118,13 @@ CREATE_SCHEMA: Final = {
         "recording": {"type": "boolean"},
     },
 }
-EMPTY_SCHEMA: Final = {"type": "object", "additionalProperties": False, "properties": {}}
+EMPTY_SCHEMA: Final = EMPTY_BODY
+# The request schemas, published in the OpenAPI document under these names.
+REQUEST_SCHEMAS: Final = {
+    "CreateBroadcast": CREATE_SCHEMA,
+    "BroadcastRecording": RECORDING_SCHEMA,
+    "EmptyBody": EMPTY_SCHEMA,
+}
 
 
 def may_run_broadcasts(role: Role | None) -> bool:
@@ -115,7 +154,8 @@ class Broadcasts:
         ("POST", rf"{_BROADCAST}/viewer_links/([^/]+)/revoke", "revoke"),
         ("GET", r"/internal/broadcasts/([^/]+)", "internal_broadcast"),
         ("POST", r"/internal/broadcasts/([^/]+)/live", "internal_live"),
-        ("POST", r"/internal/broadcasts/([^/]+)/recording_login", "internal_recording_login"),
+        ("POST", r"/internal/broadcasts/([^/]+)/recording_upload", "internal_recording_upload"),
+        ("POST", r"/internal/broadcasts/([^/]+)/recording", "internal_recording"),
         ("GET", r"/internal/viewer_links/([^/]+)", "internal_viewer_link"),
     )
 
@@ -134,6 +174,36 @@ class Broadcasts:
         self._roles = roles
         for method, pattern, handler in self.ROUTES:
             module.resource.route(method, pattern, getattr(self, handler))
+        # The recorder uploads and does nothing else: no rooms, no invites, no messages.
+        api.register_spam_checker_callbacks(
+            user_may_create_room=self._recorder_may_not_create_room,
+            user_may_invite=self._recorder_may_not_invite,
+            user_may_join_room=self._recorder_may_not_join,
+            check_event_for_spam=self._recorder_sends_nothing,
+        )
+
+    def _recorder_verdict(self, user_id: str) -> RecorderVerdict:
+        if user_id == self.recorder_user_id():
+            return Codes.FORBIDDEN, {"error": RECORDER_ONLY_UPLOADS.format()}
+        return NOT_SPAM
+
+    async def _recorder_may_not_create_room(
+        self, user_id: str, room_config: dict[str, Any]
+    ) -> RecorderVerdict:
+        return self._recorder_verdict(user_id)
+
+    async def _recorder_may_not_invite(
+        self, inviter: str, invitee: str, room_id: str
+    ) -> RecorderVerdict:
+        return self._recorder_verdict(inviter)
+
+    async def _recorder_may_not_join(
+        self, user_id: str, room_id: str, is_invited: bool
+    ) -> RecorderVerdict:
+        return self._recorder_verdict(user_id)
+
+    async def _recorder_sends_nothing(self, event: EventBase) -> RecorderVerdict:
+        return self._recorder_verdict(event.sender)
 
     # -- who is who -----------------------------------------------------------
 
@@ -343,7 +413,7 @@ class Broadcasts:
         if user_id not in row["speakers"] and not manager:
             raise forbidden(NOT_A_SPEAKER)
         if row["status"] == "ended":
-            raise SynapseError(409, ENDED.format(), Codes.FORBIDDEN)
+            raise conflict(ENDED)
         role = Role.TEACHER if manager else Role.STUDENT
         grants = grant_for(role, students_may_share_screen=True)
         name = await self._roles.display_name(user_id, room_id)
@@ -411,7 +481,7 @@ class Broadcasts:
         if not raw.lower().startswith("bearer "):
             raise SynapseError(401, BAD_SERVICE_TOKEN.format(), Codes.MISSING_TOKEN)
         try:
-            verify_service_token(raw[7:].strip(), self._secret())
+            verify_service_token(raw[7:].strip(), self._secret(), RELAY_ONLY)
         except TokenError:
             raise SynapseError(401, BAD_SERVICE_TOKEN.format(), Codes.UNKNOWN_TOKEN) from None
 
@@ -464,21 +534,52 @@ class Broadcasts:
             await self._set_status(row, "live")
         return 200, self._describe(row)
 
-    async def internal_recording_login(
-        self, request: SynapseRequest, broadcast_id: str
-    ) -> tuple[int, dict[str, Any]]:
-        """A two-minute login token for the broadcast's creator, to post the recording.
-
-        The relay logs in with it (``m.login.token``), uploads the MP4 through the media
-        API, sends it as an ``m.video`` message carrying an ``org.parta.document`` block
-        and logs out again. A broadcast of a school's room is recorded into the school's
-        documents room, so it appears among the school's documents; any other broadcast
-        into its own room.
-        """
-        self._check_service(request)
+    async def _recorded(self, broadcast_id: str) -> dict[str, Any]:
         row = await self._load(None, broadcast_id)
         if not row["recording"] or row["status"] != "ended":
-            raise SynapseError(409, NOT_RECORDED.format(), Codes.FORBIDDEN)
+            raise conflict(NOT_RECORDED)
+        return row
+
+    def recorder_user_id(self) -> str:
+        localpart, server = self._module.service_user_id[1:].split(":", 1)
+        return f"@{localpart}{RECORDER_SUFFIX}:{server}"
+
+    async def internal_recording_upload(
+        self, request: SynapseRequest, broadcast_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        """A two-minute login token for the recorder account, to upload the MP4.
+
+        The recorder is a robot account of the module's: it is in no room and holds no
+        power, so its login lets the relay upload media and nothing a person could do.
+        No route hands out a person's login.
+        """
+        self._check_service(request)
+        await self._recorded(broadcast_id)
+        recorder = self.recorder_user_id()
+        if not await self._api.check_user_exists(recorder):
+            await self._api.register_user(
+                recorder.split(":", 1)[0][1:], "Parta: запись трансляций / broadcast recordings"
+            )
+        token = await self._api.create_login_token(recorder, 2 * 60 * 1000)
+        return 200, {"user_id": recorder, "login_token": token}
+
+    async def internal_recording(
+        self, request: SynapseRequest, broadcast_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        """Post an uploaded recording: an ``m.video`` with an ``org.parta.document`` block.
+
+        A broadcast of a school's room is posted into the school's documents room by the
+        service account, so it appears among the school's documents; any other broadcast
+        into its own room, sent by the module in the name of the broadcast's creator
+        (the module acts there as it does for the broadcast's state). The content names
+        the creator either way.
+        """
+        self._check_service(request)
+        body = json_body(request, RECORDING_SCHEMA)
+        row = await self._recorded(broadcast_id)
+        server = body["content_uri"].removeprefix("mxc://").split("/", 1)[0]
+        if server != self._api.server_name:
+            raise SynapseError(400, FOREIGN_MEDIA.format(), Codes.INVALID_PARAM)
         target = row["room_id"]
         school_room = await self._module.roster.get_room(row["room_id"])
         if school_room is not None and school_room.school_id is not None:
@@ -486,16 +587,35 @@ class Broadcasts:
                 "parta_school_rooms", roster_store.rooms_of_school_txn, school_room.school_id
             )
             target = rooms.get(RoomKind.DOCUMENTS.value, target)
-        token = await self._api.create_login_token(row["created_by"], 2 * 60 * 1000)
-        return 200, {
-            "user_id": row["created_by"],
-            "room_id": target,
-            "title": row["title"],
-            "login_token": token,
-            "document": {
+        sender = await self._roles.lesson_sender(row["created_by"], target)
+        filename = f"{row['title']}.mp4"
+        info: dict[str, Any] = {"mimetype": "video/mp4", "size": body["size"]}
+        for key in ("duration", "w", "h"):
+            if key in body:
+                info[key] = body[key]
+        content: dict[str, Any] = {
+            "msgtype": "m.video",
+            "body": filename,
+            "url": body["content_uri"],
+            "info": info,
+            # So it is listed among the school's documents (and still plays in Element).
+            "org.parta.document": {
                 "title": row["title"],
-                "description": "Запись трансляции / Broadcast recording",
+                "description": (
+                    f"Запись трансляции, вёл(а) {row['created_by']}"
+                    f" / Broadcast recording by {row['created_by']}"
+                ),
                 "tags": ["трансляция", "broadcast"],
                 "section": "Записи трансляций",
             },
+            events.BROADCAST: {"broadcast_id": broadcast_id, "created_by": row["created_by"]},
         }
+        event = await self._api.create_and_send_event_into_room(
+            {
+                "type": "m.room.message",
+                "room_id": target,
+                "sender": sender,
+                "content": content,
+            }
+        )
+        return 200, {"room_id": target, "event_id": event.event_id, "sender": sender}

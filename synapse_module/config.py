@@ -7,6 +7,7 @@ from typing import Any, Literal
 import attrs
 
 from parta_common.config import ConfigProblem, build
+from parta_common.tokens import MIN_SECRET_LENGTH
 
 from .content.config import ContentConfig
 from .policy import PolicyLimits
@@ -77,8 +78,8 @@ class MediaConfig:
                 "token_secret: required when media.enabled is true "
                 "(a random string of at least 32 characters, shared with the SFU)"
             )
-        if self.token_secret is not None and len(self.token_secret) < 32:
-            raise ValueError("token_secret: must be at least 32 characters long")
+        if self.token_secret is not None and len(self.token_secret) < MIN_SECRET_LENGTH:
+            raise ValueError(f"token_secret: must be at least {MIN_SECRET_LENGTH} characters long")
 
 
 @attrs.frozen
@@ -112,6 +113,10 @@ class PartaConfig:
     policy: PolicyLimits = attrs.Factory(PolicyLimits)
     # Invitation codes: how long they live unless the person making one says otherwise.
     invite_default_ttl_days: int = attrs.field(default=7, validator=attrs.validators.ge(1))
+    # How many parent codes (POST /me/parent_invite) a student may have open at once.
+    parent_invites_per_student: int = attrs.field(
+        default=3, validator=[attrs.validators.ge(1), attrs.validators.le(10)]
+    )
     # Where invitation links point (a page that explains how to join); empty: the
     # homeserver's public_baseurl.
     invite_link_base: str = ""

@@ -10,7 +10,7 @@ import re
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from importlib import resources
-from typing import Any
+from typing import Any, Final
 
 import jsonschema
 import jsonschema.exceptions
@@ -24,6 +24,8 @@ from synapse.module_api import (
 from synapse.module_api.errors import Codes, SynapseError
 
 from parta_common.messages import Message
+
+from .query import bad_param
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +76,9 @@ class ApiResource(DirectServeJsonResource):
         if method == "HEAD":
             method = "GET"
         path = request.path.decode("utf-8", errors="replace")
+        if "\x00" in urllib.parse.unquote(path):
+            # IDs in the path reach SQL; PostgreSQL refuses NUL in text (a 500 otherwise).
+            raise bad_param("path", "contains a NUL character")
         path_matched = False
         for route_method, pattern, handler in self.routes:
             match = pattern.match(path)
@@ -102,20 +107,32 @@ async def requester_id(api: ModuleApi, request: SynapseRequest) -> str:
 
 
 _NOT_JSON = Message(
+    ru="Тело запроса — не JSON",
+    en="The request body is not JSON",
+)
+_NOT_OBJECT = Message(
     ru="Тело запроса должно быть объектом JSON",
     en="The request body must be a JSON object",
 )
 
 
+# An action's body: nothing, or an empty object.
+EMPTY_BODY: Final[dict[str, Any]] = {"type": "object", "additionalProperties": False}
+
+
 def json_body(request: SynapseRequest, schema: dict[str, Any]) -> dict[str, Any]:
-    """The request's JSON object, checked against a JSON Schema (400 ``M_BAD_JSON``)."""
+    """The request's JSON object, checked against a JSON Schema.
+
+    As the Matrix spec has it: a body that does not parse is 400 ``M_NOT_JSON``; JSON of
+    the wrong shape (not an object, a wrong field) is 400 ``M_BAD_JSON``.
+    """
     raw = request.content.read() if request.content is not None else b""
     try:
         body = json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError):
         raise SynapseError(400, _NOT_JSON.format(), Codes.NOT_JSON) from None
     if not isinstance(body, dict):
-        raise SynapseError(400, _NOT_JSON.format(), Codes.NOT_JSON)
+        raise SynapseError(400, _NOT_OBJECT.format(), Codes.BAD_JSON)
     check_json(body, schema)
     return body
 

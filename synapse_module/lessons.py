@@ -11,7 +11,6 @@ a service token signed with the shared media secret); sessions are kept per less
 summed per person in the attendance report, set against the people expected there.
 """
 
-import csv
 import datetime
 import io
 import logging
@@ -31,9 +30,11 @@ from parta_common import events, tokens
 from parta_common.messages import Message
 
 from .config import MediaConfig
+from .content.sanitize import SafeCsvWriter
 from .errors import forbidden, not_found
-from .http import json_body, requester_id
+from .http import EMPTY_BODY, json_body, requester_id
 from .media_tokens import MEDIA_DISABLED, room_id_from_path
+from .query import query_choice
 from .room_roles import LESSON_LEADERS, RoomRoles
 from .store import rows_as_dicts
 
@@ -84,10 +85,6 @@ BAD_START: Final = Message(
     ru="Время начала должно быть не позже чем через год.",
     en="The start time must be within a year from now.",
 )
-BAD_FORMAT: Final = Message(
-    ru="Формат «{value}» не поддерживается; можно json или csv.",
-    en="Format «{value}» is not supported; use json or csv.",
-)
 BAD_SERVICE_TOKEN: Final = Message(
     ru="Служебный токен недействителен.",
     en="The service token is not valid.",
@@ -109,7 +106,7 @@ _CREATE_BODY: Final[dict[str, Any]] = {
     },
     "additionalProperties": False,
 }
-_EMPTY_BODY: Final[dict[str, Any]] = {"type": "object", "additionalProperties": False}
+_EMPTY_BODY: Final = EMPTY_BODY
 _ATTENDANCE_BODY: Final[dict[str, Any]] = {
     "type": "object",
     "required": ["events"],
@@ -135,6 +132,12 @@ _ATTENDANCE_BODY: Final[dict[str, Any]] = {
         }
     },
     "additionalProperties": False,
+}
+# The request schemas, published in the OpenAPI document under these names.
+REQUEST_SCHEMAS: Final = {
+    "CreateLesson": _CREATE_BODY,
+    "AttendanceReport": _ATTENDANCE_BODY,
+    "EmptyBody": _EMPTY_BODY,
 }
 _LESSON_ID: Final = re.compile(r"^[0-9a-f]{16}$")
 
@@ -677,7 +680,7 @@ class Lessons:
         try:
             if scheme.lower() != "bearer" or not token:
                 raise tokens.TokenError("no bearer token")
-            tokens.verify_service_token(token.strip(), secret)
+            tokens.verify_service_token(token.strip(), secret, frozenset({tokens.SERVICE_SFU}))
         except tokens.TokenError as e:
             logger.warning("Refused an attendance report: %s", e)
             raise SynapseError(401, BAD_SERVICE_TOKEN.format(), Codes.UNKNOWN_TOKEN) from None
@@ -691,16 +694,15 @@ class Lessons:
         self, request: SynapseRequest, raw_room_id: str, lesson_id: str
     ) -> tuple[int, dict[str, Any]] | None:
         _, room_id = await self._leader(request, raw_room_id)
-        args = request.args or {}
-        fmt = _arg(args, "format", "json")
-        if fmt not in ("json", "csv"):
-            raise SynapseError(400, BAD_FORMAT.format(value=fmt[:20]), Codes.INVALID_PARAM)
+        fmt = query_choice(request, "format", ("json", "csv"), "json")
         lesson = await self._lesson(room_id, lesson_id)
         report = await self.report(lesson)
         if fmt == "json":
             return 200, report
-        semicolon = _arg(args, "delimiter", "comma") == "semicolon"
-        english = _arg(args, "lang", "ru") == "en"
+        semicolon = (
+            query_choice(request, "delimiter", ("comma", "semicolon"), "comma") == "semicolon"
+        )
+        english = query_choice(request, "lang", ("ru", "en"), "ru") == "en"
         data = self.csv_bytes(report, delimiter=";" if semicolon else ",", english=english)
         _send_file(request, data, "text/csv; charset=utf-8", f"attendance-{lesson_id}.csv")
         return None
@@ -753,7 +755,7 @@ class Lessons:
     ) -> bytes:
         """The report as CSV, UTF-8 with a BOM so that Excel reads Cyrillic names."""
         out = io.StringIO()
-        writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
+        writer = SafeCsvWriter(out, delimiter=delimiter, lineterminator="\r\n")
         if english:
             writer.writerow(["Name", "Matrix ID", "Status", "First join", "Last leave", "Minutes"])
             here, away = "present", "absent"
@@ -782,13 +784,6 @@ class Lessons:
             return ""
         moment = datetime.datetime.fromtimestamp(ms / 1000, tz=self._tz)
         return moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _arg(args: dict[bytes, list[bytes]], name: str, default: str) -> str:
-    values = args.get(name.encode("ascii"))
-    if not values:
-        return default
-    return values[0].decode("utf-8", errors="replace")
 
 
 def _send_file(synapse_request: SynapseRequest, data: bytes, content_type: str, name: str) -> None:

@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from broadcast_relay import SERVICE_KEY, BroadcastConfig, setup_broadcasts
 from parta_common.tokens import sign_viewer_link
-from sfu.broadcast import SERVICE_KEY, BroadcastConfig, setup_broadcasts
 from tests.broadcast_support import H264Track, ToneTrack, decode_lumas, publish
 from tests.harness import RunningHomeserver, User, free_port, running_homeserver
 
@@ -278,15 +278,19 @@ async def test_teacher_broadcasts_two_speakers_viewer_watches_link_revoked_then_
         mp4.write_bytes(await resp.read())
     assert len(decode_lumas([mp4])) >= 15
     # An ended broadcast takes no more speakers.
-    status, _ = await api(hs, teacher, "POST", f"{path}/{bid}/speaker_token", {})
-    assert status == 409
+    status, body = await api(hs, teacher, "POST", f"{path}/{bid}/speaker_token", {})
+    assert status == 409 and body["errcode"] == "M_BAD_STATE", body
 
 
 async def test_a_school_broadcast_is_recorded_into_the_schools_documents(
     hs: RunningHomeserver,
 ) -> None:
-    """The relay is told to post the recording, as a document, in the documents room."""
-    from parta_common.tokens import sign_service_token
+    """The relay uploads as the robot recorder; the module posts the recording into the
+    documents room as its service account, naming the creator. No route hands the relay
+    (or whoever holds the secret) a login for a person."""
+    import jwt
+
+    from parta_common.tokens import SERVICE_RELAY, SERVICE_SFU, sign_service_token
     from tests.roster_helpers import build_school
 
     school = build_school(hs, hs.register("op", admin=True))
@@ -304,15 +308,101 @@ async def test_a_school_broadcast_is_recorded_into_the_schools_documents(
     bid = created["broadcast_id"]
     status, _ = await api(hs, teacher, "POST", f"{path}/{bid}/end", {})
     assert status == 200
-    headers = {"Authorization": f"Bearer {sign_service_token(SECRET, 'sfu')}"}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(
-            f"{hs.api_url}/internal/broadcasts/{bid}/recording_login", json={}, headers=headers
-        ) as resp,
-    ):
-        assert resp.status == 200
-        grant = await resp.json()
-    assert grant["room_id"] == school.rooms["documents"]
-    assert grant["user_id"] == teacher.user_id
-    assert grant["document"]["title"] == "Последний звонок"
+    # An old-style service token (signed with the shared secret itself), a token of the
+    # SFU's lessons and a media token are all refused on the relay's routes.
+    now = int(time.time())
+    old_style = jwt.encode(
+        {"iss": "parta", "aud": "parta-module", "sub": SERVICE_RELAY, "iat": now, "exp": now + 60},
+        SECRET,
+        algorithm="HS256",
+    )
+    from parta_common.roles import Role
+    from parta_common.tokens import grant_for, sign_media_token
+
+    media = sign_media_token(SECRET, chat, teacher.user_id, "t", "teacher", grant_for(Role.TEACHER))
+    relay = {"Authorization": f"Bearer {sign_service_token(SECRET, SERVICE_RELAY)}"}
+    internal = f"{hs.api_url}/internal/broadcasts/{bid}"
+    async with aiohttp.ClientSession() as http:
+        for bad in (old_style, sign_service_token(SECRET, SERVICE_SFU), media):
+            async with http.post(
+                f"{internal}/recording_upload", json={}, headers={"Authorization": f"Bearer {bad}"}
+            ) as resp:
+                assert resp.status == 401, await resp.text()
+                assert (await resp.json())["errcode"] == "M_UNKNOWN_TOKEN"
+        # The route that minted the creator's login is gone, whatever the token.
+        for token in (old_style, relay["Authorization"][7:]):
+            async with http.post(
+                f"{internal}/recording_login", json={}, headers={"Authorization": f"Bearer {token}"}
+            ) as resp:
+                assert resp.status == 404
+        async with http.post(f"{internal}/recording_upload", json={}, headers=relay) as resp:
+            assert resp.status == 200
+            grant = await resp.json()
+        recorder = grant["user_id"]
+        assert recorder != teacher.user_id and recorder.endswith(":" + hs.server_name)
+        login = {"type": "m.login.token", "token": grant["login_token"]}
+        async with http.post(f"{hs.base_url}/_matrix/client/v3/login", json=login) as resp:
+            assert resp.status == 200
+            signed_in = await resp.json()
+        assert signed_in["user_id"] == recorder
+        auth = {"Authorization": "Bearer " + signed_in["access_token"]}
+        async with http.post(
+            f"{hs.base_url}/_matrix/media/v3/upload",
+            data=b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(64),
+            headers={**auth, "Content-Type": "video/mp4"},
+        ) as resp:
+            assert resp.status == 200
+            content_uri = (await resp.json())["content_uri"]
+        # The recorder is in no room, and may not create, join or invite into one.
+        joined = hs.request(
+            "GET", "/_matrix/client/v3/joined_rooms", token=signed_in["access_token"]
+        )
+        assert joined["joined_rooms"] == []
+        public = hs.request(
+            "POST",
+            "/_matrix/client/v3/createRoom",
+            {"preset": "public_chat", "name": "открытая"},
+            token=teacher.access_token,
+        )["room_id"]
+        for what, url, body in (
+            ("create", f"{hs.base_url}/_matrix/client/v3/createRoom", {"name": "spam"}),
+            (
+                "join a public room",
+                f"{hs.base_url}/_matrix/client/v3/join/{urllib.parse.quote(public)}",
+                {},
+            ),
+            (
+                "join a school room",
+                f"{hs.base_url}/_matrix/client/v3/join/"
+                f"{urllib.parse.quote(school.rooms['documents'])}",
+                {},
+            ),
+        ):
+            async with http.post(url, json=body, headers=auth) as resp:
+                assert resp.status == 403, (what, await resp.text())
+                if what != "join a school room":  # (the roster refuses that one first)
+                    assert "только загружает" in (await resp.json())["error"]
+        # Media from another server is refused; then the module posts it.
+        async with http.post(
+            f"{internal}/recording",
+            json={"content_uri": "mxc://elsewhere.example/abc", "size": 1},
+            headers=relay,
+        ) as resp:
+            assert resp.status == 400
+            assert (await resp.json())["errcode"] == "M_INVALID_PARAM"
+        posted_body = {"content_uri": content_uri, "size": 88, "duration": 1000, "w": 64, "h": 48}
+        async with http.post(f"{internal}/recording", json=posted_body, headers=relay) as resp:
+            assert resp.status == 200, await resp.text()
+            posted = await resp.json()
+    assert posted["room_id"] == school.rooms["documents"]
+    event = hs.request(
+        "GET",
+        f"/_matrix/client/v3/rooms/{urllib.parse.quote(posted['room_id'])}/event/"
+        f"{urllib.parse.quote(posted['event_id'])}",
+        token=school.admin.access_token,
+    )
+    assert event["sender"] == posted["sender"] != teacher.user_id
+    assert event["content"]["url"] == content_uri
+    assert event["content"]["org.parta.document"]["title"] == "Последний звонок"
+    assert teacher.user_id in event["content"]["org.parta.document"]["description"]
+    assert event["content"]["org.parta.broadcast"]["created_by"] == teacher.user_id

@@ -14,11 +14,11 @@ import pytest
 from aiohttp import web
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
+from broadcast_relay import SERVICE_KEY, BroadcastConfig, setup_broadcasts
+from broadcast_relay.broadcast import Broadcast
+from broadcast_relay.directory import BroadcastInfo, LinkInfo
 from parta_common.roles import Role
 from parta_common.tokens import grant_for, sign_media_token, sign_viewer_link
-from sfu.broadcast import SERVICE_KEY, BroadcastConfig, setup_broadcasts
-from sfu.broadcast.directory import BroadcastInfo, LinkInfo
-from sfu.broadcast.relay import Broadcast
 from tests.broadcast_support import (
     H264Track,
     StaticDirectory,
@@ -166,6 +166,12 @@ async def test_whip_refusals_and_session_end(relay: Relay) -> None:
         async with http.post(url, data="v=0", headers=stranger) as resp:
             assert resp.status == 403
             assert " / " in (await resp.json())["error"]
+        # A viewer link is not a speaker's media token (keys differ per purpose).
+        link = sign_viewer_link(SECRET, BID, "link-1", 600)
+        async with http.post(
+            url, data="v=0", headers={"Authorization": "Bearer " + link, **sdp}
+        ) as resp:
+            assert resp.status == 401
         other_room = {"Authorization": "Bearer " + speaker_token("@anna:school", "!x"), **sdp}
         async with http.post(url, data="v=0", headers=other_room) as resp:
             assert resp.status == 404
@@ -231,6 +237,10 @@ async def test_viewer_http_cache_headers_and_count(relay: Relay) -> None:
         # Unknown link IDs and forged links are refused with a bilingual page.
         unknown = sign_viewer_link(SECRET, BID, "no-such-link", 600)
         async with http.get(f"{relay.url}/watch/{unknown}/index.m3u8") as resp:
+            assert resp.status == 403
+        # A speaker's media token is not a viewer link.
+        media = speaker_token("@anna:school")
+        async with http.get(f"{relay.url}/watch/{media}/index.m3u8") as resp:
             assert resp.status == 403
         async with http.get(f"{relay.url}/watch/forged.token.here/") as resp:
             assert resp.status == 403

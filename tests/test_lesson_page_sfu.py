@@ -56,6 +56,7 @@ def sfu(tmp_path_factory: pytest.TempPathFactory, hs: RunningHomeserver) -> Iter
         "listen_port": SFU_PORT,
         "public_url": SFU_URL,
         "homeserver_url": hs.base_url,
+        "data_dir": str(directory),
     }
     config_path.write_text(yaml.safe_dump(config))
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}

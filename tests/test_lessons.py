@@ -7,6 +7,7 @@ import secrets
 import time
 import urllib.parse
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -24,7 +25,7 @@ from nio import (
 from devtools.homeserver import HttpError
 from parta_common import events, tokens
 from synapse_module.lessons import Session, summarise
-from tests.harness import RunningHomeserver, User, running_homeserver
+from tests.harness import RunningHomeserver, User, free_port, running_homeserver
 from tests.roster_helpers import School
 
 SECRET = secrets.token_urlsafe(32)
@@ -536,6 +537,8 @@ async def test_attendance_lists_present_and_absent_and_exports_csv(
 
 
 async def test_forged_service_tokens_are_refused(hs: RunningHomeserver, room: ClassRoom) -> None:
+    import jwt
+
     report = [
         {
             "kind": "join",
@@ -550,6 +553,19 @@ async def test_forged_service_tokens_are_refused(hs: RunningHomeserver, room: Cl
         tokens.sign_service_token("wrong-secret-" + "x" * 32, "sfu"),
         tokens.sign_service_token(SECRET, "sfu", now=time.time() - 3600),
         student_media,  # a media token is not a service token
+        tokens.sign_service_token(SECRET, tokens.SERVICE_RELAY),  # the relay is not the SFU
+        # signed with the shared secret itself, as before keys were derived per purpose
+        jwt.encode(
+            {
+                "iss": "parta",
+                "aud": "parta-module",
+                "sub": "sfu",
+                "iat": int(time.time()),
+                "exp": int(time.time()) + 60,
+            },
+            SECRET,
+            algorithm="HS256",
+        ),
         room.teacher.access_token,  # nor is a Matrix login
     ):
         error = refused(report_attendance, hs, token, report)
@@ -640,6 +656,61 @@ async def test_sfu_attendance_client_reports_to_the_module(hs: RunningHomeserver
         await forged.close()
     report = hs.request("GET", url, token=room.teacher.access_token)
     assert len(report["present"]) == 1
+
+
+async def test_attendance_waits_in_the_journal_while_the_module_is_away(
+    hs: RunningHomeserver, tmp_path: Path
+) -> None:
+    """Reports the module did not confirm survive an SFU restart and are sent then."""
+    from sfu.attendance import AttendanceEvent, AttendanceKind, LeaveReason
+    from sfu.attendance_client import ModuleAttendance
+
+    room = await make_class_room(hs, students=1)
+    lesson = hs.request(
+        "POST", lessons_url(room.room_id), {"title": "Химия"}, room.teacher.access_token
+    )
+    pupil = room.students[0]
+    t0 = lesson["started_at"] / 1000
+    journal = tmp_path / "sfu" / "attendance-journal.sqlite3"
+    # The module is away (nothing listens there): the reports stay in the journal.
+    away = ModuleAttendance(f"http://127.0.0.1:{free_port()}", SECRET, journal=journal)
+    joined = AttendanceEvent(
+        kind=AttendanceKind.JOINED,
+        room_id=room.room_id,
+        user_id=pupil.user_id,
+        display_name="Ученик 1",
+        role="student",
+        participant_id="p7",
+        at=t0 + 5,
+    )
+    try:
+        await away.report(joined)
+        await away.report(
+            attrs.evolve(joined, kind=AttendanceKind.LEFT, at=t0 + 125, reason=LeaveReason.LEFT)
+        )
+        assert away.pending == 2
+    finally:
+        await away.close()  # the SFU stops
+    url = lessons_url(room.room_id, f"/{lesson['lesson_id']}/attendance")
+    report = hs.request("GET", url, token=room.teacher.access_token)
+    assert report["present"] == []
+    # The SFU starts again, now reaching the module: the journal is replayed, in order.
+    back = ModuleAttendance(hs.base_url, SECRET, journal=journal)
+    try:
+        assert back.pending == 2
+        await back.start()
+
+        async def delivered() -> bool:
+            return back.pending == 0
+
+        deadline = time.monotonic() + 30
+        while not await delivered():
+            assert time.monotonic() < deadline, "the journal was not replayed"
+            await asyncio.sleep(0.1)
+    finally:
+        await back.close()
+    report = hs.request("GET", url, token=room.teacher.access_token)
+    assert [(p["user_id"], p["minutes"]) for p in report["present"]] == [(pupil.user_id, 2)]
 
 
 @pytest.mark.parametrize(

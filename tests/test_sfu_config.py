@@ -32,7 +32,8 @@ def test_example_with_a_secret_is_the_defaults(tmp_path: Path) -> None:
     ("raw", "where"),
     [
         ({}, "token_secret"),
-        ({"token_secret": "short"}, "at least 16"),
+        ({"token_secret": "short"}, "at least 32"),
+        ({"token_secret": "x" * 31}, "at least 32"),
         ({"token_secret": SECRET, "lesson": {"participants": 0}}, "participants"),
         ({"token_secret": SECRET, "lesson": {"last_m": 3}}, "unknown key"),
         ({"token_secret": SECRET, "listen_port": "80"}, "listen_port"),

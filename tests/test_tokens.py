@@ -40,10 +40,31 @@ def test_round_trip() -> None:
             tokens.sign_viewer_link(SECRET, "bc1", "l1", ttl=60, now=1000),
             None,
             1010,
-            "audience",
+            "signature",
         ),
         (
-            jwt.encode({"aud": tokens.AUD_MEDIA, "iss": "parta"}, SECRET, algorithm="HS256"),
+            tokens.sign_service_token(SECRET, tokens.SERVICE_RELAY, now=1000),
+            None,
+            1010,
+            "signature",
+        ),
+        (
+            # Signed with the shared secret itself (as before keys were derived per purpose).
+            jwt.encode(
+                {"aud": tokens.AUD_MEDIA, "iss": "parta", "exp": 2000, "iat": 1000},
+                SECRET,
+                algorithm="HS256",
+            ),
+            None,
+            1010,
+            "signature",
+        ),
+        (
+            jwt.encode(
+                {"aud": tokens.AUD_MEDIA, "iss": "parta"},
+                tokens.purpose_key(SECRET, tokens.PURPOSE_MEDIA),
+                algorithm="HS256",
+            ),
             None,
             1010,
             "exp",
@@ -94,3 +115,40 @@ def test_viewer_link() -> None:
     assert (claims.broadcast_id, claims.link_id) == ("bc1", "l1")
     with pytest.raises(tokens.TokenError):
         tokens.verify_viewer_link(link, SECRET, now=1000 + 60 + tokens.LEEWAY + 1)
+
+
+def test_a_media_token_is_not_a_viewer_link_nor_a_service_token() -> None:
+    media = _token()
+    with pytest.raises(tokens.TokenError, match="Signature"):
+        tokens.verify_viewer_link(media, SECRET, now=1010)
+    with pytest.raises(tokens.TokenError, match="Signature"):
+        tokens.verify_service_token(media, SECRET, frozenset({"sfu"}), now=1010)
+
+
+def test_keys_differ_per_purpose_and_secret() -> None:
+    keys = {
+        tokens.purpose_key(secret, purpose)
+        for secret in (SECRET, "t" * 32)
+        for purpose in (tokens.PURPOSE_MEDIA, tokens.PURPOSE_VIEWER, tokens.PURPOSE_SERVICE)
+    }
+    assert len(keys) == 6
+    assert SECRET.encode() not in keys
+
+
+@pytest.mark.parametrize(
+    ("service", "allowed", "ok"),
+    [
+        (tokens.SERVICE_SFU, {tokens.SERVICE_SFU}, True),
+        (tokens.SERVICE_RELAY, {tokens.SERVICE_RELAY}, True),
+        (tokens.SERVICE_SFU, {tokens.SERVICE_RELAY}, False),
+        (tokens.SERVICE_RELAY, {tokens.SERVICE_SFU}, False),
+        ("anyone", {tokens.SERVICE_SFU, tokens.SERVICE_RELAY}, False),
+    ],
+)
+def test_service_token_sub_is_checked(service: str, allowed: set[str], ok: bool) -> None:
+    token = tokens.sign_service_token(SECRET, service, now=1000)
+    if ok:
+        assert tokens.verify_service_token(token, SECRET, frozenset(allowed), now=1010).service
+    else:
+        with pytest.raises(tokens.TokenError, match="may not call"):
+            tokens.verify_service_token(token, SECRET, frozenset(allowed), now=1010)

@@ -1,26 +1,25 @@
 """The content REST API: documents, articles, polls (see docs/api.md, "Content")."""
 
-import csv
 import html as html_lib
 import io
 import secrets
 from typing import TYPE_CHECKING, Any, Final
 
 from synapse.module_api import SynapseRequest
-from synapse.module_api.errors import Codes, SynapseError
 
 from parta_common import events
 from parta_common.roles import Role
 
+from .. import query
 from .. import roster_store as roster_db
-from ..errors import bad_json, forbidden, not_found
+from ..errors import bad_json, conflict, forbidden, not_found
 from ..http import ApiResource, json_body, requester_id
 from . import polls as counting
 from . import sniff as sniffing
 from . import store as db
 from . import texts
 from .access import MANAGERS, STAFF
-from .sanitize import clean_html, text_of
+from .sanitize import SafeCsvWriter, clean_html, safe_article, text_of
 
 if TYPE_CHECKING:
     from .feature import Content
@@ -91,52 +90,27 @@ VOTE_BODY: Final = {
         }
     },
 }
+# The request schemas, published in the OpenAPI document under these names.
+REQUEST_SCHEMAS: Final = {
+    "Handin": HANDIN_BODY,
+    "NewArticle": NEW_ARTICLE_BODY,
+    "EditArticle": EDIT_ARTICLE_BODY,
+    "NewPoll": NEW_POLL_BODY,
+    "Vote": VOTE_BODY,
+}
 
 
 def _param(request: SynapseRequest, name: str) -> str | None:
-    values = _params(request, name)
-    return values[-1] if values else None
+    return query.query_string(request, name)
 
 
 def _params(request: SynapseRequest, name: str) -> list[str]:
-    args: dict[bytes, list[bytes]] = request.args
-    return [v.decode("utf-8", errors="replace") for v in args.get(name.encode(), [])]
+    return query.query_strings(request, name)
 
 
-def _bad_param(name: str, detail: str) -> SynapseError:
-    return SynapseError(400, texts.BAD_PARAM.format(name=name, detail=detail), Codes.INVALID_PARAM)
-
-
-def _int_param(
-    request: SynapseRequest, name: str, default: int | None, low: int, high: int
-) -> int | None:
-    raw = _param(request, name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _bad_param(name, "not an integer") from None
-    if not low <= value <= high:
-        raise _bad_param(name, f"must be between {low} and {high}")
-    return value
-
-
-def _choice(request: SynapseRequest, name: str, allowed: tuple[str, ...], default: str) -> str:
-    raw = _param(request, name) or default
-    if raw not in allowed:
-        raise _bad_param(name, f"one of {', '.join(allowed)}")
-    return raw
-
-
-def _cursor(request: SynapseRequest) -> tuple[Any, str] | None:
-    raw = _param(request, "from")
-    if not raw:
-        return None
-    cursor = db.decode_cursor(raw)
-    if cursor is None:
-        raise _bad_param("from", "not a token from next_batch")
-    return cursor
+_bad_param = query.bad_param
+_int_param = query.query_int
+_choice = query.query_choice
 
 
 def article_content(
@@ -284,8 +258,7 @@ class ContentApi:
             raise _bad_param("kind", f"one of {', '.join(sniffing.KINDS)}")
         sort = _choice(request, "sort", tuple(db.DOCUMENT_SORTS), "date")
         order = _choice(request, "dir", ("desc", "asc"), "desc" if sort != "title" else "asc")
-        limit = _int_param(request, "limit", 50, 1, 200)
-        assert limit is not None
+        limit = query.query_limit(request)
         rows = await self.store.run(
             "content_list_documents",
             db.list_documents_txn,
@@ -293,19 +266,19 @@ class ContentApi:
             kind,
             _param(request, "tag") or None,
             _param(request, "author") or None,
-            _int_param(request, "since", None, 0, 2**62),
-            _int_param(request, "until", None, 0, 2**62),
+            _int_param(request, "since", None, 0, query.BIGINT_MAX),
+            _int_param(request, "until", None, 0, query.BIGINT_MAX),
             (_param(request, "q") or "").strip() or None,
             sort,
             order == "desc",
-            _cursor(request),
+            query.query_cursor(request, numeric=sort != "title"),
             limit + 1,
         )
         col = db.DOCUMENT_SORTS[sort]
         next_batch = None
         if len(rows) > limit:
             rows = rows[:limit]
-            next_batch = db.encode_cursor(rows[-1][col], rows[-1]["event_id"])
+            next_batch = query.encode_cursor(rows[-1][col], rows[-1]["event_id"])
         for row in rows:
             row.pop("title_key", None)
         return 200, {"documents": rows, "next_batch": next_batch}
@@ -346,7 +319,7 @@ class ContentApi:
         article = await self.store.run("content_article", db.get_article_txn, article_id, None)
         if article is None or article["status"] == "removed":
             raise not_found(texts.NO_SUCH_ARTICLE, id=article_id)
-        return article
+        return safe_article(article)
 
     async def _readable_article(self, user_id: str, article_id: str) -> dict[str, Any]:
         article = await self._article(article_id)
@@ -471,7 +444,7 @@ class ContentApi:
         if article["author"] != user_id:
             raise forbidden(texts.NOT_THE_AUTHOR)
         if article["status"] != "draft":
-            raise SynapseError(409, texts.ALREADY_PUBLISHED.format(), Codes.INVALID_PARAM)
+            raise conflict(texts.ALREADY_PUBLISHED)
         await self._staff(user_id, article["room_id"])
         return 200, await self._publish(article)
 
@@ -485,7 +458,10 @@ class ContentApi:
         revisions = await self.store.run(
             "content_revisions", db.list_revisions_txn, article["article_id"]
         )
-        return 200, {"article_id": article["article_id"], "revisions": revisions}
+        return 200, {
+            "article_id": article["article_id"],
+            "revisions": [safe_article(r) for r in revisions],
+        }
 
     async def record_view(self, request: SynapseRequest, article_id: str) -> tuple[int, Any]:
         user_id = await requester_id(self.api, request)
@@ -504,8 +480,7 @@ class ContentApi:
         status = _choice(request, "status", ("published", "draft"), "published")
         sort = _choice(request, "sort", tuple(db.ARTICLE_SORTS), "date")
         order = _choice(request, "dir", ("desc", "asc"), "asc" if sort == "topic" else "desc")
-        limit = _int_param(request, "limit", 50, 1, 200)
-        assert limit is not None
+        limit = query.query_limit(request)
         rows = await self.store.run(
             "content_list_articles",
             db.list_articles_txn,
@@ -515,15 +490,15 @@ class ContentApi:
             _param(request, "topic"),
             sort,
             order == "desc",
-            _cursor(request),
+            query.query_cursor(request, numeric=sort != "topic"),
             limit + 1,
         )
         col = db.ARTICLE_SORTS[sort] if status == "published" or sort != "date" else "updated_ts"
         next_batch = None
         if len(rows) > limit:
             rows = rows[:limit]
-            next_batch = db.encode_cursor(rows[-1][col], rows[-1]["article_id"])
-        return 200, {"articles": rows, "next_batch": next_batch}
+            next_batch = query.encode_cursor(rows[-1][col], rows[-1]["article_id"])
+        return 200, {"articles": [safe_article(r) for r in rows], "next_batch": next_batch}
 
     # -- polls ----------------------------------------------------------------------
 
@@ -597,8 +572,7 @@ class ContentApi:
     async def list_polls(self, request: SynapseRequest, room: str) -> tuple[int, Any]:
         room_id = room
         await self._member(await requester_id(self.api, request), room_id)
-        limit = _int_param(request, "limit", 50, 1, 200)
-        assert limit is not None
+        limit = query.query_limit(request)
         rows = await self.store.run("content_polls", db.list_polls_txn, room_id, limit)
         return 200, {"polls": [_public_poll(p) for p in rows]}
 
@@ -648,7 +622,7 @@ class ContentApi:
         await self._member(user_id, poll["room_id"])
         body = json_body(request, VOTE_BODY)
         if poll["end_ts"] is not None:
-            raise SynapseError(409, texts.POLL_ENDED.format(), Codes.INVALID_PARAM)
+            raise conflict(texts.POLL_ENDED)
         known = {a["id"] for a in poll["answers"]}
         for answer in body["answers"]:
             if answer not in known:
@@ -691,7 +665,7 @@ class ContentApi:
         if poll["sender"] != user_id and role not in STAFF:
             raise forbidden(texts.POLL_END_NOT_ALLOWED)
         if poll["end_ts"] is not None:
-            raise SynapseError(409, texts.POLL_ENDED.format(), Codes.INVALID_PARAM)
+            raise conflict(texts.POLL_ENDED)
         tally = await self._tally(poll)
         lines = [texts.POLL_ENDED_TEXT.format(), poll["question"]]
         lines += [f"{a['text']}: {tally.counts[a['id']]}" for a in poll["answers"]]
@@ -721,7 +695,7 @@ class ContentApi:
         poll = await self._poll(poll_ref)
         await self._privileged(poll, user_id)
         if not poll["quiz"] or poll["end_ts"] is None:
-            raise SynapseError(409, texts.POLL_NOT_ENDED.format(), Codes.INVALID_PARAM)
+            raise conflict(texts.POLL_NOT_ENDED)
         if poll["anonymous"]:
             raise forbidden(texts.ANONYMOUS_NO_NAMES)
         tally = await self._tally(poll)
@@ -743,7 +717,7 @@ class ContentApi:
         poll = await self._poll(poll_ref)
         result = await self._results(poll, user_id)
         out = io.StringIO()
-        writer = csv.writer(out)
+        writer = SafeCsvWriter(out)
         quiz_done = poll["quiz"] and poll["end_ts"] is not None
         writer.writerow(["answer_id", "answer", "votes", *(["correct"] if quiz_done else [])])
         for a in result["answers"]:

@@ -6,8 +6,12 @@ Scripts, styles, iframes, objects, forms, event handlers (``on…``) and ``javas
 URLs are gone, with the content of ``script``/``style`` dropped entirely.
 """
 
+import csv
 import html as html_lib
-from typing import Final
+import io
+import re
+from collections.abc import Iterable
+from typing import Any, Final
 
 import nh3
 
@@ -61,3 +65,44 @@ def text_of(html: str) -> str:
     """Plain text of some HTML (for ``body`` fallbacks and search)."""
     stripped = nh3.clean(html, tags=set(), clean_content_tags=set(CLEAN_CONTENT_TAGS))
     return " ".join(html_lib.unescape(stripped).split())
+
+
+# What a spreadsheet reads as a formula at the start of a cell (OWASP "CSV injection").
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+_MXC: Final = re.compile(r"^mxc://[A-Za-z0-9.:\-\[\]]+/[A-Za-z0-9_\-]+$")
+
+
+# A Matrix user ID (the spec's localpart characters): no parentheses, quotes or spaces,
+# so nothing a spreadsheet could call; it stays as it is.
+_USER_ID: Final = re.compile(r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.:\-\[\]]+$")
+
+
+def csv_cell(value: object) -> object:
+    """A cell for an exported CSV: text that a spreadsheet would run as a formula gets a
+    leading apostrophe (numbers and Matrix user IDs stay as they are)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _USER_ID.match(value):
+        return "'" + value
+    return value
+
+
+class SafeCsvWriter:
+    """``csv.writer`` whose every cell goes through :func:`csv_cell` — for exports of names,
+    poll answers and other text that people (on any server) typed."""
+
+    def __init__(self, out: io.StringIO, **options: Any) -> None:
+        self._writer = csv.writer(out, **options)
+
+    def writerow(self, row: Iterable[object]) -> None:
+        self._writer.writerow([csv_cell(cell) for cell in row])
+
+
+def safe_article(row: dict[str, Any]) -> dict[str, Any]:
+    """An article (or revision) row as the API serves it: its HTML cut down to the safe
+    subset again and a cover that is not an ``mxc://`` URL dropped, whatever wrote the row
+    (an event from another server, an older version of the module, a hand-edited table)."""
+    if isinstance(row.get("html"), str):
+        row["html"] = clean_html(row["html"])
+    cover = row.get("cover")
+    if cover is not None and not (isinstance(cover, str) and _MXC.match(cover)):
+        row["cover"] = None
+    return row

@@ -4,7 +4,6 @@ One dialect for SQLite and PostgreSQL (``?`` placeholders, ``ON CONFLICT``). Lis
 use keyset pagination on ``(sort key, id)`` so every page is an index range scan.
 """
 
-import base64
 import json
 from collections.abc import Sequence
 from typing import Any, Final
@@ -15,22 +14,6 @@ from synapse_module.store import rows_as_dicts
 
 DOCUMENT_SORTS: Final = {"date": "ts", "title": "title_key", "size": "size"}
 ARTICLE_SORTS: Final = {"date": "published_ts", "topic": "topic", "views": "views"}
-
-
-def encode_cursor(value: object, key: str) -> str:
-    raw = json.dumps([value, key], ensure_ascii=False, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(token: str) -> tuple[Any, str] | None:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        value, key = json.loads(raw)
-    except (ValueError, TypeError):
-        return None
-    if not isinstance(key, str) or not isinstance(value, (str, int)):
-        return None
-    return value, key
 
 
 def _in(values: Sequence[str]) -> str:

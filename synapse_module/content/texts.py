@@ -93,8 +93,5 @@ CORRECT_ONLY_IN_QUIZ: Final = Message(
     ru="Правильные ответы задаются только для викторины (quiz: true)",
     en="Correct answers are only for quizzes (quiz: true)",
 )
-BAD_PARAM: Final = Message(
-    ru="Неверный параметр {name}: {detail}", en="Invalid parameter {name}: {detail}"
-)
 POLL_ENDED_TEXT: Final = Message(ru="Опрос завершён", en="The poll has ended")
 CORRECT_TEXT: Final = Message(ru="Правильный ответ: {answers}", en="Correct answer: {answers}")

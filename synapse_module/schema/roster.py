@@ -130,6 +130,24 @@ STEPS = [
     ),
     Step(
         3,
+        "parent links a student's own code made, waiting for the school's confirmation",
+        [
+            """CREATE TABLE parta_parent_links (
+                link_id TEXT PRIMARY KEY,
+                school_id TEXT NOT NULL,
+                child_user_id TEXT NOT NULL,
+                parent_user_id TEXT NOT NULL,
+                code TEXT NOT NULL,
+                status TEXT NOT NULL,
+                created_ts BIGINT NOT NULL,
+                decided_by TEXT,
+                decided_ts BIGINT
+            )""",
+            "CREATE INDEX parta_parent_links_school ON parta_parent_links (school_id, status)",
+        ],
+    ),
+    Step(
+        4,
         "first sign-ins whose rooms are still being joined (resumed at start-up)",
         ["ALTER TABLE parta_sign_in_codes ADD COLUMN first_sign_in_ts BIGINT"],
     ),

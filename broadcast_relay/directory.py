@@ -8,14 +8,13 @@ within ``link_cache_seconds`` (plus the playlist's max-age at a CDN).
 
 import logging
 import time
-import urllib.parse
 from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
 import attrs
 
-from parta_common.tokens import sign_service_token
+from parta_common.tokens import SERVICE_RELAY, sign_service_token
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +80,7 @@ class ModuleDirectory:
             await self._session.close()
 
     def _headers(self) -> dict[str, str]:
-        return {"Authorization": "Bearer " + sign_service_token(self._secret, "parta-broadcast")}
+        return {"Authorization": "Bearer " + sign_service_token(self._secret, SERVICE_RELAY)}
 
     async def _get(self, path: str, fresh: bool) -> dict[str, Any] | None:
         now = time.monotonic()
@@ -138,9 +137,14 @@ class ModuleDirectory:
                 raise DirectoryUnavailable(f"module answered {resp.status} to 'live'")
 
     async def publish_recording(self, broadcast_id: str, mp4: Path, info: VideoInfo) -> None:
-        """Post the recording to the room as its creator, through the client-server API."""
+        """Upload the MP4 as the module's recorder account, then ask the module to post it.
+
+        The recorder is a robot account in no room; the module posts the message (as its
+        service account in a school's documents room). The relay never holds a person's
+        login.
+        """
         http = self._http()
-        url = f"{self._base}/broadcasts/{broadcast_id}/recording_login"
+        url = f"{self._base}/broadcasts/{broadcast_id}/recording_upload"
         async with http.post(url, json={}, headers=self._headers()) as resp:
             if resp.status != 200:
                 raise DirectoryUnavailable(f"recording refused: {resp.status} {await resp.text()}")
@@ -156,12 +160,10 @@ class ModuleDirectory:
                 raise DirectoryUnavailable(f"login refused: {resp.status} {await resp.text()}")
             auth = {"Authorization": "Bearer " + (await resp.json())["access_token"]}
         try:
-            filename = f"{grant['title']}.mp4"
-            size = info.size
             with mp4.open("rb") as body:
                 async with http.post(
                     f"{hs}/_matrix/media/v3/upload",
-                    params={"filename": filename},
+                    params={"filename": f"{broadcast_id}.mp4"},
                     data=body,
                     headers={**auth, "Content-Type": "video/mp4"},
                     timeout=aiohttp.ClientTimeout(total=600),
@@ -169,27 +171,17 @@ class ModuleDirectory:
                     if resp.status != 200:
                         raise DirectoryUnavailable(f"upload refused: {resp.status}")
                     content_uri = (await resp.json())["content_uri"]
-            message: dict[str, Any] = {
-                "msgtype": "m.video",
-                "body": filename,
-                "url": content_uri,
-                "info": {
-                    "mimetype": "video/mp4",
-                    "size": size,
-                    "duration": info.duration_ms,
-                    "w": info.width,
-                    "h": info.height,
-                },
-            }
-            if isinstance(grant.get("document"), dict):
-                # So it is listed among the school's documents (and still plays in Element).
-                message["org.parta.document"] = grant["document"]
-            room = urllib.parse.quote(grant["room_id"])
-            txn = f"parta-recording-{broadcast_id}"
-            send = f"{hs}/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}"
-            async with http.put(send, json=message, headers=auth) as resp:
-                if resp.status != 200:
-                    raise DirectoryUnavailable(f"message refused: {resp.status}")
         finally:
             async with http.post(f"{hs}/_matrix/client/v3/logout", json={}, headers=auth):
                 pass
+        posted: dict[str, Any] = {
+            "content_uri": content_uri,
+            "size": info.size,
+            "duration": info.duration_ms,
+            "w": info.width,
+            "h": info.height,
+        }
+        url = f"{self._base}/broadcasts/{broadcast_id}/recording"
+        async with http.post(url, json=posted, headers=self._headers()) as resp:
+            if resp.status != 200:
+                raise DirectoryUnavailable(f"posting refused: {resp.status} {await resp.text()}")

@@ -1,8 +1,10 @@
-"""Configuration of the broadcast relay (``python -m sfu.broadcast -c file.yaml``)."""
+"""Configuration of the broadcast relay (``python -m broadcast_relay -c file.yaml``)."""
 
 from typing import Any
 
 import attrs
+
+from parta_common.tokens import MIN_SECRET_LENGTH
 
 
 def _positive(_inst: object, attribute: "attrs.Attribute[Any]", value: float) -> None:
@@ -11,9 +13,10 @@ def _positive(_inst: object, attribute: "attrs.Attribute[Any]", value: float) ->
 
 
 def _secret(_inst: object, attribute: "attrs.Attribute[str]", value: str) -> None:
-    if value and len(value) < 16:
+    if value and len(value) < MIN_SECRET_LENGTH:
         raise ValueError(
-            f"{attribute.name} must be at least 16 characters (shared with the module)"
+            f"{attribute.name} must be at least {MIN_SECRET_LENGTH} characters"
+            " (shared with the module, the same rule as its media.token_secret)"
         )
 
 
@@ -22,7 +25,7 @@ class BroadcastConfig:
     """Where the relay listens, whom it asks, how it cuts HLS.
 
     Inside the SFU (``broadcast:`` in its config) the SFU's ``token_secret`` is used and
-    ``listen_*`` are ignored; alone (``python -m sfu.broadcast``) the secret is required.
+    ``listen_*`` are ignored; alone (``python -m broadcast_relay``) the secret is required.
     """
 
     # Shared with the Synapse module (its media.token_secret): verifies speakers'
