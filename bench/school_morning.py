@@ -3,7 +3,7 @@
     PARTA_TEST_DB=sqlite   python -m bench.school_morning --students 1000
     PARTA_TEST_DB=postgres python -m bench.school_morning --students 1000
     options: [--concurrency 20] [--baseline 40] [--senders 100] [--interval 2]
-             [--delivery 60] [--samples 10] [--json results.json]
+             [--delivery 60] [--samples 10] [--presence] [--json results.json]
 
 On a fresh Synapse with the module and the bot's registration (127.0.0.1, the config
 `make run` generates; SQLite unless PARTA_TEST_DB=postgres), one process, no workers:
@@ -27,7 +27,8 @@ On a fresh Synapse with the module and the bot's registration (127.0.0.1, the co
    for stragglers. Latency from the send's start to the arrival in each recipient's
    sync (the sender excluded): p50/p95/p99; deliveries missing; HTTP errors.
 
-Synapse's RSS (max and at the end) and CPU (% of one core) are read from /proc per
+``--presence`` turns Synapse's presence on (the generated config has it off) to measure
+what it costs. Synapse's RSS (max and at the end) and CPU (% of one core) are read from /proc per
 phase. The load tool shares the machine with Synapse: write the load average beside
 any figure (it is printed). Everything stops by itself; the homeserver and the bot are
 torn down at the end. The workers topology (#15) is not measured here.
@@ -504,8 +505,14 @@ async def restart_with(m: Morning, module_config: dict[str, Any]) -> None:
 
 
 @contextlib.contextmanager
-def environment() -> Iterator[BridgeEnv]:
+def environment(presence: bool = False) -> Iterator[BridgeEnv]:
     with tempfile.TemporaryDirectory(prefix="parta-morning-") as tmp, bridge_env(Path(tmp)) as env:
+        if presence:
+            running = env.hs
+            extra = {**running.hs.extra, "presence": {"enabled": True}}
+            running.hs = attrs.evolve(running.hs, extra=extra)
+            running.hs.write_config()
+            running.restart()
         yield env
 
 
@@ -578,11 +585,14 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=2.0)
     parser.add_argument("--delivery", type=float, default=60.0, help="seconds of messages")
     parser.add_argument("--samples", type=int, default=10)
+    parser.add_argument(
+        "--presence", action="store_true", help="Synapse's presence on (the config has it off)"
+    )
     parser.add_argument("--json", type=Path, help="write the report here too")
     args = parser.parse_args()
 
     async def go() -> dict[str, Any]:
-        with environment() as env:
+        with environment(args.presence) as env:
             return await run(
                 env,
                 args.students,
@@ -596,6 +606,7 @@ def main() -> None:
 
     report = asyncio.run(go())
     report["cores"] = os.cpu_count()
+    report["presence"] = args.presence
     print(json.dumps(report, indent=2, ensure_ascii=False))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False))

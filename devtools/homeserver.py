@@ -64,6 +64,10 @@ CACHES: dict[str, Any] = {
     },
     # Events kept decoded in memory (Synapse's default, written down: 10,000).
     "event_cache_size": "10K",
+    # No presence: a pupil's "online" would be shown to everyone who shares a room with
+    # them — the whole school — and every change of it wakes every one of their /sync
+    # streams (a school-wide room makes that a thousand). Parta uses none of it.
+    "presence": {"enabled": False},
 }
 
 
