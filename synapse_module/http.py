@@ -7,6 +7,7 @@ pattern so that new endpoints are one line in :attr:`ApiResource.routes`.
 import json
 import logging
 import re
+import traceback
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from importlib import resources
@@ -101,9 +102,29 @@ _BAD_BODY = Message(
 
 
 async def requester_id(api: ModuleApi, request: SynapseRequest) -> str:
-    """The Matrix user ID behind the request's access token (401 without one)."""
-    requester = await api.get_user_by_req(request)
+    """The Matrix user ID behind the request's access token (401 without one).
+
+    Synapse tries a token it does not know as a guest macaroon, and pymacaroons raises
+    on some malformed ones (``Bearer [``: ``struct.error``, ``IndexError``...), which
+    Synapse answers with a 500. Such a token is simply unknown: 401 ``M_UNKNOWN_TOKEN``.
+    Any other failure (the database, say) stays what it is."""
+    try:
+        requester = await api.get_user_by_req(request)
+    except SynapseError:
+        raise
+    except Exception as e:
+        if not raised_in_macaroon_parser(e):
+            raise
+        raise SynapseError(401, "Invalid access token passed.", Codes.UNKNOWN_TOKEN) from e
     return requester.user.to_string()
+
+
+def raised_in_macaroon_parser(error: BaseException) -> bool:
+    """The exception came out of pymacaroons (a token that is not a macaroon at all)."""
+    return any(
+        "pymacaroons" in frame.filename.replace("\\", "/").split("/")
+        for frame in traceback.extract_tb(error.__traceback__)
+    )
 
 
 _NOT_JSON = Message(

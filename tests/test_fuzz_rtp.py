@@ -108,5 +108,5 @@ def test_vp8_renumbering_never_raises(
 @pytest.mark.parametrize("data", [b"", b"\x80", b"\x90" + b"\x00" * 11, b"\x8f" + b"\x00" * 11])
 def test_short_and_lying_headers_are_refused(data: bytes) -> None:
     """The edges hypothesis found worth pinning: empty, truncated, CSRC count past the end."""
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="RTP"):
         RtpPacket.parse(data, HeaderExtensionsMap())
