@@ -28,6 +28,7 @@ from .http import BASE_PATH, ApiResource, StaticPage, route_pattern
 from .jobs import BackgroundJobs
 from .lessons.api import Lessons
 from .media_tokens.api import MediaTokens
+from .reports.api import Reports
 from .room_roles import RoomRoles
 from .roster.api import Roster
 from .roster.parent_links import ParentLinks
@@ -54,11 +55,12 @@ def served_openapi() -> dict[str, Any]:
     from .content import handlers as content_api
     from .lessons import api as lessons
     from .media_tokens import api as media_tokens
+    from .reports import api as reports
     from .roster import schemas as roster
 
     doc = _load_openapi()
     schemas = doc["components"]["schemas"]
-    for feature in (roster, lessons, media_tokens, broadcasts, content_api):
+    for feature in (roster, lessons, media_tokens, broadcasts, content_api, reports):
         for name, schema in feature.REQUEST_SCHEMAS.items():
             assert schemas.get(name, schema) is schema, name
             schemas[name] = schema
@@ -91,6 +93,8 @@ class PartaModule:
         # Documents, articles, polls (issue 4): roles from the roster in school rooms.
         self.content = Content(self)
         self.content_api = ContentApi(self.content)
+        # Reports reach the school (issue 13): Synapse's reports, forwarded.
+        self.reports = Reports(self, api)
         # Every route, registered here once, in this order (a route's pattern is tried
         # in the order registered).
         for owner in self.route_owners():
@@ -124,6 +128,7 @@ class PartaModule:
             self.lessons,
             self.broadcasts,
             self.content_api,
+            self.reports,
         )
 
     def features(self) -> dict[str, object]:
@@ -136,7 +141,16 @@ class PartaModule:
         handler, for the docs test."""
         return [
             (method, route_pattern(pattern), owner, handler)
-            for owner in (cls, Roster, ParentLinks, MediaTokens, Lessons, Broadcasts, ContentApi)
+            for owner in (
+                cls,
+                Roster,
+                ParentLinks,
+                MediaTokens,
+                Lessons,
+                Broadcasts,
+                ContentApi,
+                Reports,
+            )
             for method, pattern, handler in owner.ROUTES
         ]
 
