@@ -24,6 +24,7 @@ from .config import PartaConfig, raise_as_synapse_config_error
 from .config import parse_config as _parse_config
 from .content.api import ContentApi
 from .content.callbacks import Content
+from .homework.api import Homework
 from .http import BASE_PATH, ApiResource, StaticPage, route_pattern
 from .jobs import BackgroundJobs
 from .lessons.api import Lessons
@@ -53,6 +54,7 @@ def served_openapi() -> dict[str, Any]:
     ``components/schemas`` (each feature's ``REQUEST_SCHEMAS``): the one description."""
     from .broadcasts import api as broadcasts
     from .content import handlers as content_api
+    from .homework import api as homework
     from .lessons import api as lessons
     from .media_tokens import api as media_tokens
     from .reports import api as reports
@@ -60,7 +62,7 @@ def served_openapi() -> dict[str, Any]:
 
     doc = _load_openapi()
     schemas = doc["components"]["schemas"]
-    for feature in (roster, lessons, media_tokens, broadcasts, content_api, reports):
+    for feature in (roster, lessons, media_tokens, broadcasts, content_api, reports, homework):
         for name, schema in feature.REQUEST_SCHEMAS.items():
             assert schemas.get(name, schema) is schema, name
             schemas[name] = schema
@@ -95,6 +97,8 @@ class PartaModule:
         self.content_api = ContentApi(self.content)
         # Reports reach the school (issue 13): Synapse's reports, forwarded.
         self.reports = Reports(self, api)
+        # Homework (issue 13): assignments and hand-ins in class chats.
+        self.homework = Homework(self)
         # Every route, registered here once, in this order (a route's pattern is tried
         # in the order registered).
         for owner in self.route_owners():
@@ -129,11 +133,17 @@ class PartaModule:
             self.broadcasts,
             self.content_api,
             self.reports,
+            self.homework,
         )
 
     def features(self) -> dict[str, object]:
         """The features by the names :data:`pipeline.CALLBACK_ORDER` uses."""
-        return {"roster": self.roster, "broadcasts": self.broadcasts, "content": self.content}
+        return {
+            "roster": self.roster,
+            "broadcasts": self.broadcasts,
+            "content": self.content,
+            "homework": self.homework,
+        }
 
     @classmethod
     def routes_for_docs(cls) -> list[tuple[str, re.Pattern[str], type, str]]:

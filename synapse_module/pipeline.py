@@ -29,8 +29,8 @@ from synapse.module_api import NOT_SPAM, EventBase, ModuleApi, StateMap
 # callback name -> the features that answer it, in the order they are asked.
 CALLBACK_ORDER: Final[Mapping[str, tuple[str, ...]]] = {
     # third-party event rules
-    "check_event_allowed": ("roster", "content"),
-    "on_new_event": ("content",),
+    "check_event_allowed": ("roster", "content", "homework"),
+    "on_new_event": ("content", "homework"),
     "on_create_room": ("roster",),
     # spam checker
     "user_may_create_room": ("roster", "broadcasts"),
@@ -92,6 +92,18 @@ def _first_refusal(chain: list[Handler]) -> Handler:
     return first_refusal
 
 
+def _every(chain: list[Handler]) -> Handler:
+    """A notification every feature hears (``on_new_event``), in order."""
+    if len(chain) == 1:
+        return chain[0]
+
+    async def every(*args: Any) -> None:
+        for handler in chain:
+            await handler(*args)
+
+    return every
+
+
 def _only(features: Mapping[str, object], callback: str) -> Handler:
     """A callback one feature answers (its result cannot be combined with another's)."""
     (handler,) = handlers(features, callback)
@@ -102,7 +114,7 @@ def register(api: ModuleApi, features: Mapping[str, object]) -> None:
     """Register every callback once, each dispatching in :data:`CALLBACK_ORDER`."""
     api.register_third_party_rules_callbacks(
         check_event_allowed=_chain_event_rules(handlers(features, "check_event_allowed")),
-        on_new_event=_only(features, "on_new_event"),
+        on_new_event=_every(handlers(features, "on_new_event")),
         on_create_room=_only(features, "on_create_room"),
     )
     api.register_spam_checker_callbacks(

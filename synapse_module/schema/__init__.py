@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 from synapse_module.store import Step
 
-from . import broadcasts, content, jobs, lessons, reports, roster
+from . import broadcasts, content, homework, jobs, lessons, reports, roster
 
 # area name -> its steps; every feature adds its own line.
 AREAS: dict[str, Sequence[Step]] = {
@@ -14,4 +14,5 @@ AREAS: dict[str, Sequence[Step]] = {
     "content": content.STEPS,
     "jobs": jobs.STEPS,
     "reports": reports.STEPS,
+    "homework": homework.STEPS,
 }
