@@ -10,7 +10,9 @@ with Synapse once and, where several features answer, asks them in the order of
   document, article or poll well-formed, may this person post it). So a refusal by the
   roster is what a person sees even when the event is also malformed; the first refusal
   (``False`` or an error raised) ends the pipeline, and content's sanitized replacement
-  is returned as Synapse's.
+  is returned as Synapse's. Homework comes last (its own block's schema, class chat,
+  who sets homework).
+- ``on_new_event``: content's indexing, then homework's; every feature hears it.
 - spam checks on rooms (``user_may_create_room``, ``user_may_invite``,
   ``user_may_join_room``): the roster, then the broadcast recorder's "uploads only"; the
   first refusal wins.
