@@ -29,8 +29,10 @@ from .errors import forbidden
 from .http import BASE_PATH, ApiResource, StaticPage, route_pattern
 from .lessons import Lessons
 from .media_tokens import MediaTokens
+from .on_behalf import OnBehalf
 from .room_roles import RoomRoles
 from .roster import REQUEST_SCHEMAS, Roster
+from .scheduled_posts import ScheduledPosts
 from .schema import AREAS
 from .store import Store
 
@@ -68,6 +70,8 @@ class PartaModule:
         self.resource = ApiResource()
         for method, pattern, handler in self.ROUTES:
             self.resource.route(method, pattern, getattr(self, handler))
+        # The school bot acting for a person, only on their own recent command.
+        self.on_behalf = OnBehalf(self)
         self.roster = Roster(self)
         self._openapi["components"]["schemas"].update(REQUEST_SCHEMAS)
         # Video lessons (issue 5): roles from the roster in school rooms.
@@ -77,6 +81,8 @@ class PartaModule:
         self.broadcasts = Broadcasts(self, api, config.media, config.broadcasts, self.room_roles)
         # Documents, articles, polls (issue 4): roles from the roster in school rooms.
         self.content = Content(self)
+        # What the bot posts later as its author (announcements, reminders), once.
+        self.scheduled_posts = ScheduledPosts(self)
         api.register_web_resource(BASE_PATH, self.resource)
         # The page an invitation link opens: join with a new or an existing account.
         api.register_web_resource("/_synapse/client/parta/join", StaticPage("join.html"))
@@ -91,7 +97,7 @@ class PartaModule:
         """Every route this module and its features serve, for the docs test."""
         return [
             (method, route_pattern(pattern), handler)
-            for owner in (cls, Roster, MediaTokens, Lessons, Broadcasts, ContentApi)
+            for owner in (cls, Roster, MediaTokens, Lessons, Broadcasts, ContentApi, ScheduledPosts)
             for method, pattern, handler in owner.ROUTES
         ]
 

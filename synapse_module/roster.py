@@ -23,6 +23,7 @@ from synapse.module_api import (
     ModuleApi,
     StateMap,
     SynapseRequest,
+    UserID,
     UserProfile,
 )
 from synapse.module_api.callbacks.ratelimit_callbacks import RatelimitOverride
@@ -190,6 +191,12 @@ REGISTER_SCHEMA: Final = {
         "display_name": {"type": "string", "minLength": 1, "maxLength": 100},
     },
 }
+DISPLAY_NAME_SCHEMA: Final = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["display_name"],
+    "properties": {"display_name": {"type": "string", "minLength": 1, "maxLength": 256}},
+}
 UNIT_SCHEMA: Final = {
     "type": "object",
     "additionalProperties": False,
@@ -218,6 +225,7 @@ REQUEST_SCHEMAS: Final = {
     "Register": REGISTER_SCHEMA,
     "CreateUnit": UNIT_SCHEMA,
     "ParentInvite": PARENT_INVITE_SCHEMA,
+    "DisplayName": DISPLAY_NAME_SCHEMA,
 }
 
 _INVITE_REFUSALS: Final[dict[str, tuple[int, Message]]] = {
@@ -279,6 +287,7 @@ class Roster:
         ("PUT", "/schools/([^/]+)/members/([^/]+)", "put_member"),
         ("DELETE", "/schools/([^/]+)/members/([^/]+)", "delete_member"),
         ("POST", "/schools/([^/]+)/members/([^/]+)/sign_in_code", "post_sign_in_code"),
+        ("PUT", "/schools/([^/]+)/members/([^/]+)/display_name", "put_display_name"),
         ("POST", "/schools/([^/]+)/invites", "post_invite"),
         ("GET", "/schools/([^/]+)/invites", "get_invites"),
         ("DELETE", "/schools/([^/]+)/invites/([^/]+)", "delete_invite"),
@@ -1589,6 +1598,32 @@ class Roster:
             expires,
         )
         return 200, {"user_id": target, "code": code, "expires_at": expires}
+
+    async def put_display_name(
+        self, request: SynapseRequest, school_id: str, target: str
+    ) -> tuple[int, dict[str, Any]]:
+        """The roster's new name for an account it imported (a changed surname): set on
+        the account, and Synapse carries it into the person's rooms."""
+        user_id = await requester_id(self.api, request)
+        body = json_body(request, DISPLAY_NAME_SCHEMA)
+        school = await self._school(school_id)
+        await self._require_manager(user_id, school)
+        if (await self.get_person(target)).standing(school_id) is None:
+            raise not_found(msg.NOT_A_MEMBER, user_id=target)
+        if await self.store.run("parta_get_sign_in", db.get_sign_in_code_txn, target) is None:
+            raise SynapseError(409, msg.CODE_NOT_IMPORTED.format(), Codes.UNKNOWN)
+        await self.api.set_displayname(UserID.from_string(target), body["display_name"])
+        await self.store.run(
+            "parta_audit_rename",
+            db.audit_txn,
+            _now_ms(),
+            user_id,
+            "member.display_name",
+            school_id,
+            target,
+            {"display_name": body["display_name"]},
+        )
+        return 200, {"user_id": target, "display_name": body["display_name"]}
 
     async def _check_sign_in_code(self, user_id: str, code: str) -> tuple[str, None] | None:
         """A roster import's sign-in code, in place of a password until the person sets
