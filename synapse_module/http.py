@@ -117,12 +117,17 @@ async def requester_id(api: ModuleApi, request: SynapseRequest) -> str:
     command — that person, once :mod:`synapse_module.on_behalf` believes it (403
     otherwise).
     """
+    return (await caller_and_person(api, request))[1]
+
+
+async def caller_and_person(api: ModuleApi, request: SynapseRequest) -> tuple[str, str]:
+    """The token's owner and the person the request acts for (see :func:`requester_id`)."""
     requester = await api.get_user_by_req(request)
     caller: str = requester.user.to_string()
     resolver = _on_behalf.get(api)
     if resolver is None:
-        return caller
-    return await resolver(caller, request)
+        return caller, caller
+    return caller, await resolver(caller, request)
 
 
 _NOT_JSON = Message(

@@ -22,7 +22,7 @@ from parta_common import events
 from parta_common.messages import Message
 
 from .errors import forbidden, not_found
-from .http import json_body, requester_id
+from .http import caller_and_person, json_body, requester_id
 from .roster_store import new_id
 from .store import rows_as_dicts
 
@@ -34,7 +34,7 @@ CREATE_SCHEMA: dict[str, Any] = {
     "required": ["room_id", "body", "schedule_id"],
     "additionalProperties": False,
     "properties": {
-        "room_id": {"type": "string", "pattern": "^![^:]+:.+$", "maxLength": 255},
+        "room_id": {"type": "string", "pattern": "^![^\\s]+$", "maxLength": 255},
         "body": {"type": "string", "minLength": 1, "maxLength": 32768},
         "schedule_id": {"type": "string", "minLength": 1, "maxLength": 255},
     },
@@ -137,9 +137,8 @@ class ScheduledPosts:
             module.resource.route(method, pattern, getattr(self, handler))
 
     async def create_post(self, request: SynapseRequest) -> tuple[int, dict[str, Any]]:
-        author = await requester_id(self._api, request)
+        caller, author = await caller_and_person(self._api, request)
         body = json_body(request, CREATE_SCHEMA)
-        caller = await self._api.get_user_by_req(request)
         command = request.requestHeaders.getRawHeaders(b"X-Parta-Command") or [b""]
         row = {
             "post_id": new_id("post"),
@@ -148,7 +147,7 @@ class ScheduledPosts:
             "body": body["body"],
             "schedule_id": body["schedule_id"],
             "command": command[0].decode("utf-8", errors="replace")[:255],
-            "created_by": caller.user.to_string(),
+            "created_by": caller,
             "created_at": int(time.time() * 1000),
         }
         await self._module.store.run("parta_post_create", _create_txn, row)
