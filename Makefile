@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 export PYTHONPATH := $(CURDIR)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck unit venv chromium bench clean
+.PHONY: run test lint typecheck unit venv chromium coturn bench clean
 
 venv: $(STAMP)
 
@@ -26,6 +26,16 @@ chromium:
 	  echo "Installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# Call tests relay media through Debian's coturn, started by the tests on loopback; the
+# package's own service must not start (policy-rc.d refuses it while installing).
+coturn:
+	@command -v turnserver >/dev/null 2>&1 || { \
+	  echo "Installing Debian's coturn for the call tests (its service stays off)"; \
+	  made=; [ -e /usr/sbin/policy-rc.d ] || { \
+	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; made=1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq coturn >/dev/null; \
+	  status=$$?; [ -z "$$made" ] || rm -f /usr/sbin/policy-rc.d; exit $$status; }
+
 run: venv
 	$(BIN)/python -m devtools.run
 
@@ -36,7 +46,7 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-test: venv chromium lint typecheck
+test: venv chromium coturn lint typecheck
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # `make bench` lists the measurements; `make bench NAME=sfu_forwarding` runs one.

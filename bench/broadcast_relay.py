@@ -3,14 +3,18 @@
 The speaker runs in a child process (its encoding is not the relay's cost); the relay runs
 here and its CPU time is read with ``time.process_time()`` over a steady window.
 Also measured: the one VP8→H.264 transcode a VP8-only speaker costs.
-``python -m bench.broadcast_relay [seconds]``
+``python -m bench.broadcast_relay [seconds] [--video-only] [--profile OUT.prof]``
+(``--video-only``: just the video path and its baseline; ``--profile``: cProfile, in CPU
+time, of the relay's video-only window, for ``python -m pstats``).
 """
 
+import argparse
 import asyncio
+import cProfile
 import fractions
 import multiprocessing
+import os
 import random
-import sys
 import time
 from typing import Any
 
@@ -119,7 +123,9 @@ def transcode_cost(seconds: float) -> float:
     return (time.process_time() - start) * seconds / (frames / FPS)
 
 
-async def relay_share(seconds: float, mode: str) -> tuple[float, float, int]:
+async def relay_share(
+    seconds: float, mode: str, profile: str | None = None
+) -> tuple[float, float, int]:
     """(share of a core, video frames/s, segments) of the relay with one speaker."""
     relay = BenchRelay()
     await relay.start()
@@ -135,9 +141,15 @@ async def relay_share(seconds: float, mode: str) -> tuple[float, float, int]:
         await asyncio.sleep(0.2)
     await asyncio.sleep(2)  # steady state
     frames0 = relay.broadcast().writer.video_packets
+    profiler = cProfile.Profile(time.process_time) if profile else None
+    if profiler is not None:
+        profiler.enable()
     cpu0, wall0 = time.process_time(), time.monotonic()
     await asyncio.sleep(seconds)
     cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+    if profiler is not None and profile:
+        profiler.disable()
+        profiler.dump_stats(profile)
     frames = relay.broadcast().writer.video_packets - frames0
     segments = len(relay.broadcast().writer.all_segments)
     await relay.broadcast().end()
@@ -146,9 +158,17 @@ async def relay_share(seconds: float, mode: str) -> tuple[float, float, int]:
     return cpu / wall, frames / wall, segments
 
 
-async def main(seconds: float) -> None:
+async def main(seconds: float, video_only: bool, profile: str | None) -> None:
+    load = f"{os.getloadavg()[0]:.2f}"
+    if video_only:
+        video, fps, _ = await relay_share(seconds, "video", profile)
+        decode = decode_baseline(seconds) / seconds
+        print(f"relay video path: {video * 100:.1f} % of a core ({fps:.1f} frames/s)")
+        print(f"baseline, decoding that video: {decode * 100:.1f} % of a core")
+        print(f"ratio relay video path / decode: {video / decode:.2f} (load average {load})")
+        return
     both, fps, segments = await relay_share(seconds, "both")
-    video, _, _ = await relay_share(seconds, "video")
+    video, _, _ = await relay_share(seconds, "video", profile)
     audio, _, _ = await relay_share(seconds, "audio")
     decode = decode_baseline(seconds) / seconds
     transcode = transcode_cost(seconds) / seconds
@@ -162,7 +182,13 @@ async def main(seconds: float) -> None:
     print(f"baseline, decoding that video (aiortc's default): {decode * 100:.1f} % of a core")
     print(f"ratio relay video path / decode: {video / decode:.2f}")
     print(f"VP8-only speaker, the one transcode (720p30): {transcode * 100:.0f} % of a core")
+    print(f"load average at the start: {load}")
 
 
 if __name__ == "__main__":
-    asyncio.run(main(float(sys.argv[1]) if len(sys.argv) > 1 else 20.0))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("seconds", type=float, nargs="?", default=20.0)
+    parser.add_argument("--video-only", action="store_true")
+    parser.add_argument("--profile", help="write a cProfile of the video-only window here")
+    args = parser.parse_args()
+    asyncio.run(main(args.seconds, args.video_only, args.profile))

@@ -81,7 +81,22 @@ def start_process(argv: Sequence[str], health_url: str, log: Path) -> Iterator[i
 
 
 def sfu_argv(config: Path, log_level: str = "WARNING") -> list[str]:
-    return [sys.executable, "-m", "sfu", "-c", str(config), "--log-level", log_level]
+    return profiled_argv("sfu", ["-c", str(config), "--log-level", log_level])
+
+
+def profiled_argv(module: str, args: Sequence[str]) -> list[str]:
+    """``python -m module args``, under cProfile if ``PARTA_BENCH_PROFILE`` names a directory.
+
+    The profile (CPU time) is written to ``$PARTA_BENCH_PROFILE/<module>-<n>.prof`` when
+    the process exits (``bench/_profiled.py``).
+    """
+    directory = os.environ.get("PARTA_BENCH_PROFILE")
+    if not directory:
+        return [sys.executable, "-m", module, *args]
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    n = len(list(Path(directory).glob(f"{module}-*.prof")))
+    out = Path(directory) / f"{module}-{n}.prof"
+    return [sys.executable, "-m", "bench._profiled", str(out), "-m", module, *args]
 
 
 class _ClearHeaderSession:

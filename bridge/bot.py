@@ -545,6 +545,12 @@ class SchoolBot:
     async def cmd_code(self, command: Command, room_id: RoomID, sender: UserID) -> str:
         code = command.args[0]
         result = await self.module.redeem_invite(sender, code)
+        if result.get("pending"):
+            return (
+                f"Код принят. Классный руководитель или администратор школы "
+                f"«{result.get('school_name', '')}» подтвердит, что вы родитель ученика. "
+                f"/ Code accepted: the school will confirm that you are the student's parent."
+            )
         roles = ", ".join(ROLE_NAMES.get(r, r) for r in result.get("roles", []))
         return (
             f"Готово: вы в школе «{result.get('school_name', '')}» ({roles}). Школа появится "

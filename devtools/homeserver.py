@@ -85,6 +85,38 @@ class Postgres:
 
 
 @attrs.frozen
+class Turn:
+    """TURN for Element's 1:1 calls: Synapse hands out short-lived credentials.
+
+    The credentials are coturn's "TURN REST API" kind (``use-auth-secret``): the user name
+    is an expiry time, the password an HMAC of it with the secret both sides read from
+    ``secret_file``.
+    """
+
+    uris: tuple[str, ...]
+    secret_file: Path
+    user_lifetime: str = "1h"
+
+    def synapse_config(self) -> dict[str, Any]:
+        return {
+            "turn_uris": list(self.uris),
+            "turn_shared_secret_path": str(self.secret_file),
+            "turn_user_lifetime": self.user_lifetime,
+            # Guests do not exist in a school; nobody without an account gets a relay.
+            "turn_allow_guests": False,
+        }
+
+
+def turn_secret(path: Path) -> str:
+    """The TURN shared secret in ``path``, made once (mode 600) and kept."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+@attrs.frozen
 class Homeserver:
     """One Synapse installation in ``directory`` with Parta loaded."""
 
@@ -101,6 +133,8 @@ class Homeserver:
     # the port and a certificate/key pair; server_name is then "127.0.0.1:<port>".
     federation_port: int | None = None
     tls_files: tuple[Path, Path] | None = None
+    # TURN for 1:1 calls; None leaves calls to direct (host/STUN) connections only.
+    turn: Turn | None = None
 
     @property
     def base_url(self) -> str:
@@ -214,6 +248,7 @@ class Homeserver:
                 else []
             ),
             "app_service_config_files": [str(p) for p in self.app_service_files],
+            **(self.turn.synapse_config() if self.turn else {}),
             **self.extra,
         }
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
@@ -303,6 +338,13 @@ def http_json(
     method: str, url: str, body: Any = None, token: str | None = None, timeout: float = 30
 ) -> Any:
     """A JSON request with the standard library; raises :class:`HttpError` on non-2xx."""
+    return http_json_status(method, url, body, token, timeout)[1]
+
+
+def http_json_status(
+    method: str, url: str, body: Any = None, token: str | None = None, timeout: float = 30
+) -> tuple[int, Any]:
+    """:func:`http_json` with the 2xx status code it got."""
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method)
     req.add_header("Content-Type", "application/json")
@@ -310,6 +352,7 @@ def http_json(
         req.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
+            status: int = r.status
             raw = r.read()
     except urllib.error.HTTPError as e:
         raw = e.read()
@@ -318,7 +361,7 @@ def http_json(
         except ValueError:
             parsed = raw.decode(errors="replace")
         raise HttpError(e.code, parsed) from None
-    return json.loads(raw) if raw else None
+    return status, json.loads(raw) if raw else None
 
 
 def _log_config(log_file: Path) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from typing import Any
 
 import attrs
 
-from devtools.homeserver import REPO_ROOT, Homeserver, HttpError, Postgres
+from devtools.homeserver import REPO_ROOT, Homeserver, HttpError, Postgres, Turn, turn_secret
 
 VAR = Path(os.environ.get("PARTA_VAR", REPO_ROOT / "var"))
 PORT = int(os.environ.get("PARTA_PORT", "8008"))
@@ -86,6 +86,28 @@ def module_config() -> dict[str, Any]:
             "sfu_public_url": SFU_PUBLIC_URL,
         }
     }
+
+
+# TURN for Element's 1:1 calls: off unless PARTA_TURN_URI names a coturn (docs/calls.md).
+TURN_URI = os.environ.get("PARTA_TURN_URI", "").strip()
+TURN_SECRET_FILE = VAR / "secrets" / "turn-secret.txt"
+
+
+def turn() -> Turn | None:
+    """Synapse's TURN settings, with the secret coturn must share (var/secrets/)."""
+    if not TURN_URI:
+        return None
+    turn_secret(TURN_SECRET_FILE)
+    return Turn(uris=(TURN_URI,), secret_file=TURN_SECRET_FILE)
+
+
+def describe_turn(settings: Turn | None) -> str:
+    if settings is None:
+        return (
+            "Calls (1:1):     TURN off: on loopback Element's calls connect directly; "
+            "set PARTA_TURN_URI (docs/calls.md)"
+        )
+    return f"Calls (1:1):     TURN {settings.uris[0]}  (secret: {settings.secret_file})"
 
 
 BRIDGE_PORT = int(os.environ.get("PARTA_BRIDGE_PORT", "29340"))
@@ -201,6 +223,7 @@ def main() -> int:
         postgres=postgres,
         module_config=module_config(),
         app_service_files=(registration,),
+        turn=turn(),
     )
     hs.write_config()
     print(f"Parta: starting Synapse with the Parta module on {hs.base_url} ", end="")
@@ -233,6 +256,7 @@ def main() -> int:
         print(f"  Module version:  {hs.base_url}/_synapse/client/parta/v1/version")
         for line in described:
             print(f"  {line}")
+        print(f"  {describe_turn(hs.turn)}")
         print(f"  Operator:        @{user}:{hs.server_name}  password: {password}")
         print(f"                   (kept in {VAR / 'operator.txt'})")
         print()

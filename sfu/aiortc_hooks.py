@@ -19,19 +19,28 @@ participant's peer connection, before aiortc starts them:
 """
 
 import asyncio
+import functools
 import logging
 import random
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
 import aioice.ice
 import aioice.stun
 import aiortc
+import pylibsrtp
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc.clock import current_ms
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters, RTCRtpSendParameters
 from aiortc.rtp import AnyRtcpPacket, RtpPacket
+from pylibsrtp import SRTP_MAX_TRAILER_LEN
+from pylibsrtp._binding import ffi as srtp_ffi  # type: ignore[import-not-found]
+from pylibsrtp._binding import lib as srtp_lib
+
+from sfu.batching import GsoRefused, gso_available, send_datagrams
+from sfu.metrics import ForwardingStats
 
 AIORTC_VERSION: Final = "1.16.0"
 
@@ -85,7 +94,7 @@ def hook_receiver(
         if started:
             receiver.transport._unregister_rtp_receiver(receiver)
 
-    _patch(receiver, receive=receive, _handle_rtp_packet=handle_rtp_packet)
+    _patch(receiver, receive=receive, _handle_rtp_packet=handle_rtp_packet, _parta_on_rtp=on_rtp)
     _patch(receiver, _handle_rtcp_packet=handle_rtcp_packet, stop=stop, _parta_hooked=True)
 
 
@@ -131,19 +140,61 @@ def dtls_transport(pc: RTCPeerConnection) -> RTCDtlsTransport | None:
     return None
 
 
+# Protected RTP one writer holds before it must send: a few frames' worth.
+BATCH_BYTES: Final = 64 * 1024
+# What pylibsrtp's own ``protect`` accepts (its 1,500-byte buffer less the trailer).
+MAX_RTP_BYTES: Final = 1500 - SRTP_MAX_TRAILER_LEN
+# pylibsrtp (libsrtp 2) ``srtp_protect(ctx, buffer, &length)`` protects in place; with
+# another signature the writer goes through ``Session.protect`` and copies.
+_PROTECT_IN_PLACE: Final = (
+    str(srtp_ffi.typeof(srtp_lib.srtp_protect))
+    == "<ctype 'srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)'>"
+)
+
+
 class RtpWriter:
     """Sends ready RTP/RTCP bytes through one peer's SRTP session and ICE pair.
 
     It writes straight to the nominated pair's UDP socket (the asyncio transport's
     checks cost as much as the rest of forwarding), and drops a packet the kernel
     will not take at once, as a router would.
+
+    RTP is batched: each packet is SRTP-protected at once, in place, into one buffer
+    (libsrtp through pylibsrtp's binding, per packet as before, without pylibsrtp's
+    copy in and copy out), and the buffer goes out at the end of the event loop's
+    turn (``sfu.batching``: runs of equal-sized packets in one ``sendmsg`` with UDP
+    GSO where the kernel has it, else one ``sendto`` each). All slots of one peer
+    share its writer (:meth:`shared`), so a subscriber's packets of a turn go out
+    together. RTCP goes out at once, unbatched.
     """
 
-    def __init__(self, transport: RTCDtlsTransport) -> None:
+    def __init__(self, transport: RTCDtlsTransport, stats: ForwardingStats | None = None) -> None:
         self._dtls = transport
+        self._stats = stats
         self._pair: Any = None
         self._send: Callable[[bytes, Any], object] | None = None
+        self._sock: socket.socket | None = None
         self._addr: Any = None
+        self._session: Any = None
+        self._ctx: Any = None
+        self._buffer = srtp_ffi.new("char[]", BATCH_BYTES)
+        self._view = memoryview(srtp_ffi.buffer(self._buffer))
+        self._length = srtp_ffi.new("int *")
+        self._lengths: list[int] = []
+        self._used = 0
+        self._flush_scheduled = False
+        self.gso = gso_available()
+
+    @classmethod
+    def shared(
+        cls, transport: RTCDtlsTransport, stats: ForwardingStats | None = None
+    ) -> "RtpWriter":
+        """The one writer of ``transport`` (made on first use)."""
+        writer = getattr(transport, "_parta_writer", None)
+        if not isinstance(writer, cls):
+            writer = cls(transport, stats)
+            _patch(transport, _parta_writer=writer)
+        return writer
 
     def _route(self) -> Callable[[bytes, Any], object] | None:
         dtls = self._dtls
@@ -153,31 +204,94 @@ class RtpWriter:
         if pair is None:
             return None
         if pair is not self._pair:
+            self.flush()
             self._pair = pair
             self._addr = pair.remote_addr
             udp = pair.protocol.transport
             # asyncio's datagram transport keeps its socket in ``_sock``; a TURN relay
             # has none of its own and goes through its transport.
             sock = getattr(udp, "_sock", None)
+            self._sock = sock if isinstance(sock, socket.socket) else None
             self._send = sock.sendto if isinstance(sock, socket.socket) else udp.sendto
         return self._send
 
     def send_rtp(self, data: bytes) -> bool:
-        send = (
-            self._send if self._pair is not None and self._dtls._state is State.CONNECTED else None
-        )
-        if send is None:
-            send = self._route()
-            if send is None:
-                return False
-        try:
-            send(self._dtls._tx_srtp.protect(data), self._addr)
-        except (BlockingIOError, InterruptedError):
+        """Protect ``data`` and queue it for the end of this loop turn (False: no route)."""
+        dtls = self._dtls
+        if (self._pair is None or dtls._state is not State.CONNECTED) and self._route() is None:
             return False
+        session = dtls._tx_srtp
+        if session is not self._session:
+            self._session = session
+            self._ctx = session._srtp[0]
+        size = len(data)
+        if size > MAX_RTP_BYTES:
+            raise ValueError("packet is too long")
+        used = self._used
+        if used + size + SRTP_MAX_TRAILER_LEN > BATCH_BYTES:
+            self.flush()
+            used = 0
+        if _PROTECT_IN_PLACE:
+            self._view[used : used + size] = data
+            length = self._length
+            length[0] = size
+            if srtp_lib.srtp_protect(self._ctx, self._buffer + used, length):
+                return False
+            size = length[0]
+        else:  # pragma: no cover - another libsrtp binding
+            protected = session.protect(data)
+            size = len(protected)
+            self._view[used : used + size] = protected
+        self._lengths.append(size)
+        self._used = used + size
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:
+                self.flush()
+        return True
+
+    def flush(self) -> None:
+        """Send what is queued now (normally called by the loop at the end of a turn)."""
+        self._flush_scheduled = False
+        lengths = self._lengths
+        if not lengths:
+            return
+        self._lengths = []
+        self._used = 0
+        sent = 0
+        try:
+            if self._pair is not None and self._dtls._state is State.CONNECTED:
+                sent = self._write(lengths)
         except OSError:
             self._pair = None
-            return False
-        return True
+        if sent < len(lengths) and self._stats is not None:
+            self._stats.packets_unsent += len(lengths) - sent
+
+    def _write(self, lengths: list[int]) -> int:
+        sock = self._sock
+        if sock is None:
+            send = self._send
+            assert send is not None
+            offset = 0
+            for sent, size in enumerate(lengths):
+                try:
+                    send(bytes(self._view[offset : offset + size]), self._addr)
+                except (BlockingIOError, InterruptedError):
+                    return sent
+                offset += size
+            return len(lengths)
+        try:
+            return send_datagrams(sock, self._addr, self._view, lengths, self.gso)
+        except GsoRefused as refused:
+            logger.info("UDP GSO refused by the kernel; sending datagrams one by one")
+            self.gso = False
+            offset = sum(lengths[: refused.sent])
+            rest = send_datagrams(
+                sock, self._addr, self._view[offset:], lengths[refused.sent :], False
+            )
+            return refused.sent + rest
 
     def send_rtcp(self, data: bytes) -> bool:
         send = self._route()
@@ -209,18 +323,97 @@ def read_in_bursts(pc: RTCPeerConnection) -> None:
     """
     loop = asyncio.get_running_loop()
     for transceiver in pc.getTransceivers():
-        connection = transceiver.receiver.transport.transport._connection
+        dtls = transceiver.receiver.transport
+        connection = dtls.transport._connection
         for protocol in connection._protocols:
             transport = getattr(protocol, "transport", None)
             sock = getattr(transport, "_sock", None)
             if not isinstance(sock, socket.socket) or getattr(transport, "_parta_bursts", False):
                 continue
             _patch(transport, _parta_bursts=True)
+            reader = _burst_reader(transport, sock, _srtp_receiver(dtls))
             # After the transport's own registration (also made with call_soon).
-            loop.call_soon(loop._add_reader, sock.fileno(), _burst_reader(transport, sock))  # type: ignore[attr-defined]
+            loop.call_soon(loop._add_reader, sock.fileno(), reader)  # type: ignore[attr-defined]
 
 
-def _burst_reader(transport: Any, sock: socket.socket) -> Callable[[], None]:
+_pending: set["asyncio.Future[None]"] = set()
+
+
+def _srtp_receiver(dtls: RTCDtlsTransport) -> Callable[[bytes], bool]:
+    """Delivers SRTP media straight to a hooked receiver; False: not handled here.
+
+    On the way aiortc takes, each datagram is tried as STUN by aioice, queued, picked
+    up by the DTLS transport's task (a wake-up per packet), unprotected and routed to
+    the receiver's coroutine. Once DTLS is up, RTP for a receiver taken over by
+    :func:`hook_receiver` needs none of that: unprotect (pylibsrtp), parse, route,
+    call. STUN, DTLS, RTCP, and anything that fails here, go aiortc's way as before.
+    """
+
+    def receive(data: bytes) -> bool:
+        if dtls._state is not State.CONNECTED or len(data) < 12 or not 127 < data[0] < 192:
+            return False
+        if 192 <= data[1] <= 208:  # RTCP (aiortc's is_rtcp)
+            return False
+        try:  # CONNECTED: the SRTP sessions exist
+            packet = RtpPacket.parse(dtls._rx_srtp.unprotect(data), dtls._rtp_header_extensions_map)
+        except (pylibsrtp.Error, ValueError):
+            return False
+        receiver = dtls._rtp_router.route_rtp(packet)
+        on_rtp = getattr(receiver, "_parta_on_rtp", None)
+        if on_rtp is not None:
+            on_rtp(packet)
+        elif receiver is not None:
+            # aiortc's own receiver (the broadcast relay's): what its transport would
+            # do, on this stack instead of a task's.
+            run_now(receiver._handle_rtp_packet(packet, arrival_time_ms=current_ms()))
+        return True
+
+    return receive
+
+
+def run_now(coro: Coroutine[Any, Any, None]) -> None:
+    """Run ``coro`` on this stack; if it suspends, a task finishes it.
+
+    aiortc's receiver handles a packet in a coroutine that, on a host UDP pair, never
+    suspends (its RTCP sends reach ``sendto`` synchronously), so a task per packet
+    would only add a wake-up. Should it suspend (a TURN relay's send), the rest runs
+    in a task, as asyncio would have run it.
+    """
+    try:
+        waiting = coro.send(None)
+    except StopIteration:
+        return
+    except Exception:
+        logger.exception("handling an RTP packet failed")
+        return
+    task = asyncio.ensure_future(_resume(coro, waiting))
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
+
+
+async def _resume(coro: Coroutine[Any, Any, None], waiting: Any) -> None:
+    while True:
+        try:
+            if waiting is None:  # a bare yield (asyncio.sleep(0))
+                await asyncio.sleep(0)
+            else:
+                # What a task does with a yielded future: take over the wait.
+                waiting._asyncio_future_blocking = False
+                await waiting
+        except BaseException as exc:  # the awaited future failed: raise it in ``coro``
+            step: Callable[[], Any] = functools.partial(coro.throw, exc)
+        else:
+            # A future's __await__ reads its own result; the value sent is ignored.
+            step = functools.partial(coro.send, None)
+        try:
+            waiting = step()
+        except StopIteration:
+            return
+
+
+def _burst_reader(
+    transport: Any, sock: socket.socket, srtp: Callable[[bytes], bool]
+) -> Callable[[], None]:
     def read_ready() -> None:
         for _ in range(READS_PER_WAKE):
             if transport._conn_lost:
@@ -232,7 +425,8 @@ def _burst_reader(transport: Any, sock: socket.socket) -> Callable[[], None]:
             except OSError as exc:
                 transport._protocol.error_received(exc)
                 return
-            transport._protocol.datagram_received(data, addr)
+            if not srtp(data):
+                transport._protocol.datagram_received(data, addr)
 
     return read_ready
 

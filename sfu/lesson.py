@@ -456,7 +456,13 @@ class Lesson:
 
         def on_start(parameters: RTCRtpReceiveParameters) -> None:
             route.append(
-                self._publish(p, mid, transceiver.kind, parameters, RtpWriter(receiver.transport))
+                self._publish(
+                    p,
+                    mid,
+                    transceiver.kind,
+                    parameters,
+                    RtpWriter.shared(receiver.transport, self._stats),
+                )
             )
 
         def on_rtp(packet: RtpPacket) -> None:
@@ -497,7 +503,7 @@ class Lesson:
         p.assignments[mid] = None
 
         def on_start(parameters: RTCRtpSendParameters) -> None:
-            slot.start(parameters, RtpWriter(sender.transport))
+            slot.start(parameters, RtpWriter.shared(sender.transport, self._stats))
 
         hook_sender(sender, on_start, slot.on_rtcp)
 

@@ -240,7 +240,7 @@ class Worker:
             upstream = self._next_upstream
             self._next_upstream += 1
             peer.upstreams[mid] = upstream
-            peer.writer = RtpWriter(receiver.transport)
+            peer.writer = RtpWriter.shared(receiver.transport, self.stats)
             # Audio always (the main process ranks by loudness); video once it is wanted.
             relaying[upstream] = kind == "audio"
             self.control.send(
@@ -291,7 +291,7 @@ class Worker:
         new_slots.append([mid, transceiver.kind])
 
         def on_start(parameters: RTCRtpSendParameters) -> None:
-            slot.start(parameters, RtpWriter(sender.transport))
+            slot.start(parameters, RtpWriter.shared(sender.transport, self.stats))
 
         hook_sender(sender, on_start, slot.on_rtcp)
 

@@ -30,8 +30,9 @@ from .http import BASE_PATH, ApiResource, StaticPage, route_pattern
 from .lessons import Lessons
 from .media_tokens import MediaTokens
 from .on_behalf import OnBehalf
+from .parent_links import ParentLinks
 from .room_roles import RoomRoles
-from .roster import REQUEST_SCHEMAS, Roster
+from .roster import Roster
 from .scheduled_posts import ScheduledPosts
 from .schema import AREAS
 from .store import Store
@@ -49,6 +50,21 @@ def _load_openapi() -> dict[str, Any]:
     return doc
 
 
+def served_openapi() -> dict[str, Any]:
+    """openapi.yaml with the request schemas the module validates with filled in under
+    ``components/schemas`` (each feature's ``REQUEST_SCHEMAS``): the one description."""
+    from . import broadcasts, lessons, media_tokens, roster, scheduled_posts
+    from .content import api as content_api
+
+    doc = _load_openapi()
+    schemas = doc["components"]["schemas"]
+    for feature in (roster, lessons, media_tokens, broadcasts, content_api, scheduled_posts):
+        for name, schema in feature.REQUEST_SCHEMAS.items():
+            assert schemas.get(name, schema) is schema, name
+            schemas[name] = schema
+    return doc
+
+
 class PartaModule:
     """Registers Parta's callbacks and REST API; holds no logic of its own.
 
@@ -60,7 +76,7 @@ class PartaModule:
         self.config = config
         self.api = api
         self.service_user_id = f"@{config.service_localpart}:{api.server_name}"
-        self._openapi = _load_openapi()
+        self._openapi = served_openapi()
         self.store = Store(api, AREAS)
 
         api.register_third_party_rules_callbacks(
@@ -73,7 +89,6 @@ class PartaModule:
         # The school bot acting for a person, only on their own recent command.
         self.on_behalf = OnBehalf(self)
         self.roster = Roster(self)
-        self._openapi["components"]["schemas"].update(REQUEST_SCHEMAS)
         # Video lessons (issue 5): roles from the roster in school rooms.
         self.room_roles = RoomRoles(api, self.roster, self.service_user_id)
         self.media_tokens = MediaTokens(self, api, config.media, self.room_roles)
@@ -93,11 +108,21 @@ class PartaModule:
     )
 
     @classmethod
-    def routes_for_docs(cls) -> list[tuple[str, re.Pattern[str], str]]:
-        """Every route this module and its features serve, for the docs test."""
+    def routes_for_docs(cls) -> list[tuple[str, re.Pattern[str], type, str]]:
+        """Every route this module and its features serve, with the class and name of its
+        handler, for the docs test."""
         return [
-            (method, route_pattern(pattern), handler)
-            for owner in (cls, Roster, MediaTokens, Lessons, Broadcasts, ContentApi, ScheduledPosts)
+            (method, route_pattern(pattern), owner, handler)
+            for owner in (
+                cls,
+                Roster,
+                ParentLinks,
+                MediaTokens,
+                Lessons,
+                Broadcasts,
+                ContentApi,
+                ScheduledPosts,
+            )
             for method, pattern, handler in owner.ROUTES
         ]
 

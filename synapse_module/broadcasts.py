@@ -37,8 +37,8 @@ from parta_common.tokens import (
 
 from . import roster_store
 from .config import BroadcastsConfig, MediaConfig
-from .errors import forbidden, not_found
-from .http import json_body, requester_id
+from .errors import conflict, forbidden, not_found
+from .http import EMPTY_BODY, json_body, requester_id
 from .media_tokens import MEDIA_DISABLED, room_id_from_path
 from .policy import RoomKind
 from .room_roles import LESSON_LEADERS, RoomRoles
@@ -118,7 +118,13 @@ CREATE_SCHEMA: Final = {
         "recording": {"type": "boolean"},
     },
 }
-EMPTY_SCHEMA: Final = {"type": "object", "additionalProperties": False, "properties": {}}
+EMPTY_SCHEMA: Final = EMPTY_BODY
+# The request schemas, published in the OpenAPI document under these names.
+REQUEST_SCHEMAS: Final = {
+    "CreateBroadcast": CREATE_SCHEMA,
+    "BroadcastRecording": RECORDING_SCHEMA,
+    "EmptyBody": EMPTY_SCHEMA,
+}
 
 
 def may_run_broadcasts(role: Role | None) -> bool:
@@ -407,7 +413,7 @@ class Broadcasts:
         if user_id not in row["speakers"] and not manager:
             raise forbidden(NOT_A_SPEAKER)
         if row["status"] == "ended":
-            raise SynapseError(409, ENDED.format(), Codes.FORBIDDEN)
+            raise conflict(ENDED)
         role = Role.TEACHER if manager else Role.STUDENT
         grants = grant_for(role, students_may_share_screen=True)
         name = await self._roles.display_name(user_id, room_id)
@@ -531,7 +537,7 @@ class Broadcasts:
     async def _recorded(self, broadcast_id: str) -> dict[str, Any]:
         row = await self._load(None, broadcast_id)
         if not row["recording"] or row["status"] != "ended":
-            raise SynapseError(409, NOT_RECORDED.format(), Codes.FORBIDDEN)
+            raise conflict(NOT_RECORDED)
         return row
 
     def recorder_user_id(self) -> str:

@@ -113,6 +113,10 @@ class PartaConfig:
     policy: PolicyLimits = attrs.Factory(PolicyLimits)
     # Invitation codes: how long they live unless the person making one says otherwise.
     invite_default_ttl_days: int = attrs.field(default=7, validator=attrs.validators.ge(1))
+    # How many parent codes (POST /me/parent_invite) a student may have open at once.
+    parent_invites_per_student: int = attrs.field(
+        default=3, validator=[attrs.validators.ge(1), attrs.validators.le(10)]
+    )
     # Where invitation links point (a page that explains how to join); empty: the
     # homeserver's public_baseurl.
     invite_link_base: str = ""

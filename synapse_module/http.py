@@ -11,7 +11,7 @@ import urllib.parse
 import weakref
 from collections.abc import Awaitable, Callable
 from importlib import resources
-from typing import Any
+from typing import Any, Final
 
 import jsonschema
 import jsonschema.exceptions
@@ -131,20 +131,32 @@ async def caller_and_person(api: ModuleApi, request: SynapseRequest) -> tuple[st
 
 
 _NOT_JSON = Message(
+    ru="Тело запроса — не JSON",
+    en="The request body is not JSON",
+)
+_NOT_OBJECT = Message(
     ru="Тело запроса должно быть объектом JSON",
     en="The request body must be a JSON object",
 )
 
 
+# An action's body: nothing, or an empty object.
+EMPTY_BODY: Final[dict[str, Any]] = {"type": "object", "additionalProperties": False}
+
+
 def json_body(request: SynapseRequest, schema: dict[str, Any]) -> dict[str, Any]:
-    """The request's JSON object, checked against a JSON Schema (400 ``M_BAD_JSON``)."""
+    """The request's JSON object, checked against a JSON Schema.
+
+    As the Matrix spec has it: a body that does not parse is 400 ``M_NOT_JSON``; JSON of
+    the wrong shape (not an object, a wrong field) is 400 ``M_BAD_JSON``.
+    """
     raw = request.content.read() if request.content is not None else b""
     try:
         body = json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError):
         raise SynapseError(400, _NOT_JSON.format(), Codes.NOT_JSON) from None
     if not isinstance(body, dict):
-        raise SynapseError(400, _NOT_JSON.format(), Codes.NOT_JSON)
+        raise SynapseError(400, _NOT_OBJECT.format(), Codes.BAD_JSON)
     check_json(body, schema)
     return body
 

@@ -32,7 +32,7 @@ from parta_common.messages import Message
 from .config import MediaConfig
 from .content.sanitize import SafeCsvWriter
 from .errors import forbidden, not_found
-from .http import json_body, requester_id
+from .http import EMPTY_BODY, json_body, requester_id
 from .media_tokens import MEDIA_DISABLED, room_id_from_path
 from .query import query_choice
 from .room_roles import LESSON_LEADERS, RoomRoles
@@ -106,7 +106,7 @@ _CREATE_BODY: Final[dict[str, Any]] = {
     },
     "additionalProperties": False,
 }
-_EMPTY_BODY: Final[dict[str, Any]] = {"type": "object", "additionalProperties": False}
+_EMPTY_BODY: Final = EMPTY_BODY
 _ATTENDANCE_BODY: Final[dict[str, Any]] = {
     "type": "object",
     "required": ["events"],
@@ -132,6 +132,12 @@ _ATTENDANCE_BODY: Final[dict[str, Any]] = {
         }
     },
     "additionalProperties": False,
+}
+# The request schemas, published in the OpenAPI document under these names.
+REQUEST_SCHEMAS: Final = {
+    "CreateLesson": _CREATE_BODY,
+    "AttendanceReport": _ATTENDANCE_BODY,
+    "EmptyBody": _EMPTY_BODY,
 }
 _LESSON_ID: Final = re.compile(r"^[0-9a-f]{16}$")
 

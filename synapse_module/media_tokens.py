@@ -122,6 +122,13 @@ _OPENID_BODY: Final[dict[str, Any]] = {
     },
     "additionalProperties": False,
 }
+# The request schemas, published in the OpenAPI document under these names.
+REQUEST_SCHEMAS: Final = {
+    "MediaTokenRequest": _EMPTY_BODY,
+    "OpenIdMediaTokenRequest": _OPENID_BODY,
+    "LiveKitSfuGet": _SFU_GET_BODY,
+    "LiveKitGetToken": _GET_TOKEN_BODY,
+}
 
 
 def room_id_from_path(room_id: str) -> str:

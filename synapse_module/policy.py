@@ -349,6 +349,10 @@ MANAGED_STATE: Final = frozenset(
         "m.room.guest_access",
         "m.room.server_acl",
         "m.room.encryption",
+        # An upgrade (tombstone) would leave the school for a room the module does not
+        # know; an alias would point the school's name elsewhere. Only the service account.
+        "m.room.tombstone",
+        "m.room.canonical_alias",
     }
 )
 
@@ -475,3 +479,129 @@ def expected_rooms(person: Person, rooms: Iterable[SchoolRoom]) -> dict[str, int
         if power is not None:
             out[room.room_id] = power
     return out
+
+
+def class_rooms_of(person: Person, rooms: Iterable[SchoolRoom]) -> list[SchoolRoom]:
+    """The class rooms (space, chat, parents chat) this person is in, as ``/me`` lists
+    them: the class rooms of :func:`expected_rooms`, by class then kind."""
+    rooms = list(rooms)
+    mine = expected_rooms(person, rooms)
+    return sorted(
+        (r for r in rooms if r.class_id is not None and r.room_id in mine),
+        key=lambda r: (r.class_id or "", r.kind.value),
+    )
+
+
+# -- ways around the roles (issue 17) -------------------------------------------------
+
+TEACHER_CHANGES_OWN_STUDENTS: Final = Message(
+    ru="Учитель меняет только учеников своих классов и только в своих классах; "
+    "администраторов, учителей, родителей и учеников других классов меняет администратор "
+    "школы.",
+    en="A teacher changes only students of their own classes, and only within those classes; "
+    "administrators, teachers, parents and students of other classes are changed by the "
+    "school's administrator.",
+)
+GROUP_BY_INVITES: Final = Message(
+    ru="По правилам школы у ученика только личные чаты на двоих; чтобы собрать группу, "
+    "попросите учителя.",
+    en="By the school's rules a student's chats hold two people; to gather a group, ask a teacher.",
+)
+UPGRADE_SCHOOL_ROOM: Final = Message(
+    ru="Школьную комнату нельзя обновить вручную: её версию меняет только Parta.",
+    en="A school room cannot be upgraded by hand: only Parta changes its version.",
+)
+
+
+def teacher_may_put_member(
+    teacher: Standing | None,
+    target: Person,
+    school_id: str,
+    roles: frozenset[Role],
+    classes: frozenset[str],
+    other: bool = False,
+) -> Message | None:
+    """``PUT member`` by a teacher (not a manager of the school): only a student who is
+    already only in the teacher's own classes (or not in the school yet), made a student
+    of the teacher's own classes, nothing more (``other``: children or homerooms asked)."""
+    if teacher is None or Role.TEACHER not in teacher.roles:
+        return TEACHER_CHANGES_OWN_STUDENTS
+    own = teacher.teaches | teacher.homeroom_of
+    if roles != {Role.STUDENT} or not classes or not classes <= own or other:
+        return TEACHER_CHANGES_OWN_STUDENTS
+    if target.coordinates:
+        return TEACHER_CHANGES_OWN_STUDENTS
+    for sid, standing in target.schools.items():
+        if standing.roles - {Role.STUDENT} or standing.teaches or standing.children:
+            # An adult anywhere: being made a student would limit them everywhere.
+            return TEACHER_CHANGES_OWN_STUDENTS
+        if sid == school_id and not standing.learns_in <= own:
+            return TEACHER_CHANGES_OWN_STUDENTS
+    return None
+
+
+def role_outside_school(person: Person, from_power: Role) -> Role:
+    """A person's role in a room the roster does not know, from their power there
+    (``from_power``) capped by their roster roles: power in a room someone created never
+    lifts them above what the school made them. Students and parents are participants;
+    teachers, administrators and coordinators lead at most as teachers (a school's
+    administration applies to the school's rooms only). Someone the roster does not know
+    at all keeps the role their power gives (a server used without schools)."""
+    if not person.schools and not person.coordinates:
+        return from_power
+    if person.is_staff_anywhere or person.coordinates:
+        return Role.STUDENT if from_power is Role.STUDENT else Role.TEACHER
+    return Role.STUDENT
+
+
+def may_grow_private_room(
+    creator: Person,
+    actor: Person,
+    present: int,
+    policies: Mapping[str, SchoolPolicy],
+) -> Message | None:
+    """Another person into a room the roster does not know (invite, or a join not
+    invited): when the school forbids students' group chats, a room a student created, or
+    one a student adds to, holds at most two people. ``present``: joined and invited
+    people before this one."""
+    if present < 2:
+        return None
+    if may_create_group_chat(creator, policies) is not None:
+        return GROUP_BY_INVITES
+    if may_create_group_chat(actor, policies) is not None:
+        return GROUP_BY_INVITES
+    return None
+
+
+PARENT_LINK_NOT_YOURS: Final = Message(
+    ru="Родителей ученика подтверждает классный руководитель его класса или администратор школы.",
+    en="A student's parents are confirmed by the homeroom teacher of their class or the "
+    "school's administrator.",
+)
+PARENT_INVITES_OPEN: Final = Message(
+    ru="У вас уже {limit} действующих кода для родителей; отзовите ненужный или дождитесь, "
+    "пока его используют.",
+    en="You already have {limit} parent codes open; revoke one you do not need or wait "
+    "until it is used.",
+)
+
+
+def parent_link_waits(
+    invite_by: str, child: str, redeemer: str, redeemer_standing: Standing | None
+) -> bool:
+    """A parent code the student made themselves waits for the school's confirmation,
+    unless the roster already names the redeemer as this child's parent. Codes the
+    school's staff made take effect at once."""
+    if invite_by != child:
+        return False
+    return redeemer_standing is None or child not in redeemer_standing.children
+
+
+def may_decide_parent_link(decider: Standing | None, child: Standing | None) -> Message | None:
+    """Who confirms or refuses a waiting parent link (besides those who manage the
+    school): the school's administrators and the homeroom teacher of the child's class."""
+    if decider is not None and decider.is_admin:
+        return None
+    if decider is not None and child is not None and decider.homeroom_of & child.learns_in:
+        return None
+    return PARENT_LINK_NOT_YOURS

@@ -5,7 +5,10 @@ and the students expected at a lesson in a class room are the class's students. 
 other room the role is derived from the room itself: only joined members have one;
 power level 100 or more is an administrator, 50 or more a teacher, anyone else a
 student. Room version 12 creators are not listed in ``m.room.power_levels`` but have
-unlimited power: they count as administrators.
+unlimited power: they count as administrators. That role is then capped by the person's
+roster roles (``policy.role_outside_school``): a student who created a room is still a
+student there, a school's teacher or administrator leads at most as a teacher; only
+people the roster does not know keep what their power gives.
 
 Everything that needs a role goes through :meth:`RoomRoles.role_in_room`, the people
 expected at a lesson through :meth:`RoomRoles.expected_attendees`, and who sends a
@@ -20,6 +23,7 @@ from synapse.module_api import EventBase, ModuleApi, StateMap
 from parta_common.roles import Role
 
 from . import roster_store
+from .policy import role_outside_school
 
 if TYPE_CHECKING:
     from .policy import SchoolRoom
@@ -126,7 +130,13 @@ class RoomRoles:
         member = state.get((MEMBER, user_id))
         if member is None or member.content.get("membership") != "join":
             return None
-        return role_from_power_level(power_level_of(user_id, state))
+        return await self._capped(user_id, role_from_power_level(power_level_of(user_id, state)))
+
+    async def _capped(self, user_id: str, from_power: Role) -> Role:
+        """Outside school rooms power never lifts anyone above their roster roles."""
+        if self._roster is None:
+            return from_power
+        return role_outside_school(await self._roster.get_person(user_id), from_power)
 
     async def expected_attendees(self, room_id: str) -> list[str]:
         """Who should attend a lesson in ``room_id``: in a class room the class's
@@ -144,6 +154,7 @@ class RoomRoles:
         for (event_type, user_id), event in state.items():
             if event_type != MEMBER or event.content.get("membership") != "join":
                 continue
-            if role_from_power_level(power_level_of(user_id, state)) is Role.STUDENT:
+            role = role_from_power_level(power_level_of(user_id, state))
+            if await self._capped(user_id, role) is Role.STUDENT:
                 expected.append(user_id)
         return sorted(expected)

@@ -37,8 +37,9 @@ from parta_common.roles import Role
 from . import policy
 from . import roster_store as db
 from .concurrency import gather_limited
-from .errors import forbidden, not_found
+from .errors import conflict, forbidden, not_found
 from .http import check_json, json_body, requester_id
+from .parent_links import ParentLinks, open_parent_invites_txn, request_link_txn
 from .policy import Person, RoomKind, SchoolPolicy, SchoolRoom, Standing
 from .query import query_string
 from .store import InvalidatedCache
@@ -331,6 +332,10 @@ class Roster:
 
         for method, pattern, handler in self.ROUTES:
             module.resource.route(method, pattern, getattr(self, handler))
+        # Parent links from a student's own code wait for the school (issue 17).
+        self.parent_links = ParentLinks(self)
+        for method, pattern, handler in ParentLinks.ROUTES:
+            module.resource.route(method, pattern, getattr(self.parent_links, handler))
 
     # -- start-up ---------------------------------------------------------------
 
@@ -435,6 +440,23 @@ class Roster:
         if cls is None or cls.school_id != school_id:
             raise not_found(msg.CLASS_NOT_FOUND, class_id=class_id)
         return cls
+
+    async def school(self, school_id: str) -> db.School:
+        """The school (404 when there is none)."""
+        return await self._school(school_id)
+
+    async def may_manage(self, user_id: str, school: db.School) -> bool:
+        return await self._may_manage(user_id, school)
+
+    async def add_parent(self, school_id: str, parent: str, child: str, actor: str) -> Standing:
+        """Make ``parent`` a parent of ``child`` (a confirmed parent link)."""
+        return await self._update_member(
+            await self._school(school_id),
+            parent,
+            actor,
+            add_roles={Role.PARENT},
+            add_children={child},
+        )
 
     async def _require_manager(self, user_id: str, school: db.School) -> None:
         if not await self._may_manage(user_id, school):
@@ -571,9 +593,7 @@ class Roster:
                 "parta_school_by_ext", db.get_school_by_external_txn, external_id
             )
             if taken is not None:
-                raise SynapseError(
-                    409, msg.EXTERNAL_ID_TAKEN.format(external_id=external_id), Codes.UNKNOWN
-                )
+                raise conflict(msg.EXTERNAL_ID_TAKEN, external_id=external_id)
         admins = list(dict.fromkeys(body.get("administrators", [])))
         for admin in admins:
             await self._require_user(admin)
@@ -748,15 +768,9 @@ class Roster:
         )
         for other in existing:
             if (other.grade, other.letter) == (body["grade"], letter):
-                raise SynapseError(
-                    409, msg.CLASS_EXISTS.format(title=title, year=body["year"]), Codes.UNKNOWN
-                )
+                raise conflict(msg.CLASS_EXISTS, title=title, year=body["year"])
             if body.get("external_id") and other.external_id == body["external_id"]:
-                raise SynapseError(
-                    409,
-                    msg.EXTERNAL_ID_TAKEN.format(external_id=body["external_id"]),
-                    Codes.UNKNOWN,
-                )
+                raise conflict(msg.EXTERNAL_ID_TAKEN, external_id=body["external_id"])
         homeroom = body.get("homeroom")
         if homeroom is not None:
             standing = (await self.get_person(homeroom)).standing(school_id)
@@ -931,19 +945,19 @@ class Roster:
         children = set(body.get("children", []))
         homeroom_of = set(body.get("homeroom_of", []))
         if not await self._may_manage(user_id, school):
-            # A teacher may enrol a student into their own classes, nothing else.
-            me = (await self.get_person(user_id)).standing(school_id)
-            own = (me.teaches | me.homeroom_of) if me else frozenset()
-            if (
-                me is None
-                or Role.TEACHER not in me.roles
-                or roles != {Role.STUDENT}
-                or not class_ids
-                or not class_ids <= own
-                or children
-                or homeroom_of
-            ):
-                raise forbidden(msg.TEACHER_OWN_CLASSES)
+            # A teacher: only their own students, only within their own classes.
+            refusal = policy.teacher_may_put_member(
+                (await self.get_person(user_id)).standing(school_id),
+                await self.get_person(target),
+                school_id,
+                frozenset(roles),
+                frozenset(class_ids),
+                other=bool(children or homeroom_of),
+            )
+            if refusal is None and await self.api.is_user_admin(target):
+                refusal = policy.TEACHER_CHANGES_OWN_STUDENTS
+            if refusal is not None:
+                raise forbidden(refusal)
         classes = await self._validate_member(school, roles, class_ids, children, homeroom_of)
         standing = await self._put_member(
             school, target, roles, classes, children, homeroom_of, user_id
@@ -1478,7 +1492,8 @@ class Roster:
 
     async def post_redeem(self, request: SynapseRequest, code: str) -> tuple[int, dict[str, Any]]:
         user_id = await requester_id(self.api, request)
-        return 200, await self._redeem(normalize_code(code), user_id)
+        joined = await self._redeem(normalize_code(code), user_id)
+        return (202 if joined.get("pending") else 200), joined
 
     async def _redeem(self, code: str, user_id: str) -> dict[str, Any]:
         invite = await self._usable_invite(code)
@@ -1510,6 +1525,24 @@ class Roster:
                 add_classes={invite.class_id: Role.TEACHER} if invite.class_id else {},
             )
         elif role is Role.PARENT and invite.child_user_id:
+            current = (await self.get_person(user_id)).standing(school.school_id)
+            if policy.parent_link_waits(invite.created_by, invite.child_user_id, user_id, current):
+                link = await self.store.run(
+                    "parta_request_parent_link",
+                    request_link_txn,
+                    school.school_id,
+                    invite.child_user_id,
+                    user_id,
+                    code,
+                    _now_ms(),
+                )
+                return {
+                    "school_id": school.school_id,
+                    "school_name": school.name,
+                    **_standing_json(user_id, current or Standing(school.school_id)),
+                    "pending": True,
+                    "parent_link": link.to_json(),
+                }
             standing = await self._update_member(
                 school,
                 user_id,
@@ -1580,9 +1613,9 @@ class Roster:
         if (await self.get_person(target)).standing(school_id) is None:
             raise not_found(msg.NOT_A_MEMBER, user_id=target)
         if await self.store.run("parta_get_sign_in", db.get_sign_in_code_txn, target) is None:
-            raise SynapseError(409, msg.CODE_NOT_IMPORTED.format(), Codes.UNKNOWN)
+            raise conflict(msg.CODE_NOT_IMPORTED)
         if await self.store.run("parta_own_password", db.own_password_txn, target):
-            raise SynapseError(409, msg.CODE_HAS_PASSWORD.format(), Codes.UNKNOWN)
+            raise conflict(msg.CODE_HAS_PASSWORD)
         raw = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(12))
         code = f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
         now = _now_ms()
@@ -1664,7 +1697,17 @@ class Roster:
         standing = (await self.get_person(user_id)).standing(school.school_id)
         if standing is None or Role.STUDENT not in standing.roles:
             raise forbidden(msg.NOT_A_STUDENT)
-        # Two guardians may use the code, within two weeks.
+        limit = self.config.parent_invites_per_student
+        open_now = await self.store.run(
+            "parta_open_parent_invites",
+            open_parent_invites_txn,
+            school.school_id,
+            user_id,
+            _now_ms(),
+        )
+        if open_now >= limit:
+            raise forbidden(policy.PARENT_INVITES_OPEN, limit=limit)
+        # Two guardians may use the code, within two weeks; the school confirms each.
         invite = await self._create_invite(
             school.school_id, Role.PARENT, None, user_id, user_id, 2, 14 * 86400
         )
@@ -1678,6 +1721,9 @@ class Roster:
             school = await self.store.run("parta_get_school", db.get_school_txn, school_id)
             if school is None:
                 continue
+            all_rooms = await self.store.run(
+                "parta_school_rooms_full", db.school_rooms_txn, school_id
+            )
             schools.append(
                 {
                     "school_id": school_id,
@@ -1686,6 +1732,10 @@ class Roster:
                     "rooms": await self.store.run(
                         "parta_school_rooms", db.rooms_of_school_txn, school_id
                     ),
+                    "class_rooms": [
+                        {"class_id": r.class_id, "kind": r.kind.value, "room_id": r.room_id}
+                        for r in policy.class_rooms_of(person, all_rooms)
+                    ],
                 }
             )
         return 200, {
@@ -1705,6 +1755,12 @@ class Roster:
     async def user_may_create_room(self, user_id: str, room_config: dict[str, Any]) -> Verdict:
         if user_id == self.service or self._is_trusted_bot(user_id):
             return NOT_SPAM
+        # An upgrade (`/upgrade`): the new room would replace a school room.
+        predecessor = (room_config.get("creation_content") or {}).get("predecessor")
+        if isinstance(predecessor, dict):
+            old = await self.get_room(str(predecessor.get("room_id", "")))
+            if old is not None:
+                return _refuse(policy.UPGRADE_SCHOOL_ROOM)
         person = await self.get_person(user_id)
         # Linking a new room into a school space through initial_state.
         for ev in room_config.get("initial_state", []) or []:
@@ -1748,14 +1804,42 @@ class Roster:
         if self._is_trusted_bot(inviter) or self._is_trusted_bot(invitee):
             return NOT_SPAM
         refusal = policy.may_contact(a, b, await self._policies(a, b))
+        if refusal is None:
+            refusal = await self._may_grow(room_id, a, invitee)
         return _refuse(refusal) if refusal else NOT_SPAM
+
+    async def _may_grow(self, room_id: str, actor: Person, newcomer: str) -> Message | None:
+        """One more person into a room the roster does not know: the group-chat ban
+        counts who is joined or invited already, whatever order the invites came in."""
+        state = await self.api.get_room_state(
+            room_id, [("m.room.create", ""), ("m.room.member", None)]
+        )
+        create = state.get(("m.room.create", ""))
+        creator = await self.get_person(create.sender) if create is not None else Person("")
+        if not creator.schools and not actor.schools:
+            return None
+        present = sum(
+            1
+            for (kind, key), ev in state.items()
+            if kind == "m.room.member"
+            and key != newcomer
+            and not self._is_trusted_bot(key)
+            and ev.content.get("membership") in ("join", "invite")
+        )
+        return policy.may_grow_private_room(
+            creator, actor, present, await self._policies(creator, actor)
+        )
 
     async def user_may_join_room(self, user_id: str, room_id: str, is_invited: bool) -> Verdict:
         if user_id == self.service:
             return NOT_SPAM
         room = await self.get_room(room_id)
         if room is None:
-            return NOT_SPAM
+            if is_invited or self._is_trusted_bot(user_id):
+                # Counted when the invite was made.
+                return NOT_SPAM
+            refusal = await self._may_grow(room_id, await self.get_person(user_id), user_id)
+            return _refuse(refusal) if refusal else NOT_SPAM
         refusal = policy.may_join(await self.get_person(user_id), room)
         return _refuse(refusal) if refusal else NOT_SPAM
 
@@ -1799,7 +1883,11 @@ class Roster:
             school_policy = (
                 await self.get_policy(room.school_id) if room.school_id else SchoolPolicy()
             )
-            return (policy.remote_allowed(server, school_policy) is None), None
+            if policy.remote_allowed(server, school_policy) is not None:
+                return False, None
+            # An allowed server's people meet the same roster checks as local ones.
+        if event.type == "m.room.tombstone":
+            raise forbidden(policy.UPGRADE_SCHOOL_ROOM)
         if event.type in policy.MANAGED_STATE:
             raise forbidden(policy.STATE_MANAGED, event_type=event.type)
         if event.type == "m.room.member":

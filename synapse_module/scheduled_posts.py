@@ -40,6 +40,8 @@ CREATE_SCHEMA: dict[str, Any] = {
     },
 }
 
+REQUEST_SCHEMAS: dict[str, Any] = {"CreateScheduledPost": CREATE_SCHEMA}
+
 NO_SUCH_POST = Message(
     ru="Нет такого запланированного сообщения: {post_id}",
     en="No such scheduled post: {post_id}",

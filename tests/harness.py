@@ -19,7 +19,8 @@ import aiohttp
 import attrs
 from nio import AsyncClient
 
-from devtools.homeserver import Homeserver, Postgres, http_json
+from devtools.homeserver import Homeserver, HttpError, Postgres, Turn, http_json_status
+from tests import openapi_check
 
 PG_ADMIN = Postgres(database="postgres")
 
@@ -117,8 +118,18 @@ class RunningHomeserver:
         )
 
     def request(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
-        """A synchronous JSON request to the homeserver (``path`` from the root)."""
-        return http_json(method, f"{self.base_url}{path}", body, token)
+        """A synchronous JSON request to the homeserver (``path`` from the root).
+
+        Module API answers are recorded for the OpenAPI check (tests/openapi_check.py).
+        """
+        url = f"{self.base_url}{path}"
+        try:
+            status, answer = http_json_status(method, url, body, token)
+        except HttpError as e:
+            openapi_check.record(method, url, e.status, e.body)
+            raise
+        openapi_check.record(method, url, status, answer)
+        return answer
 
     def sql(self, statement: str, args: tuple[Any, ...] = ()) -> None:
         """Write straight into the homeserver's database (``?`` placeholders), as a row
@@ -185,7 +196,11 @@ def running_homeserver(
     app_service_files: tuple[Path, ...] = (),
     federation_port: int | None = None,
     tls_files: tuple[Path, Path] | None = None,
+    turn: Turn | None = None,
+    federation_host: str = "127.0.0.1",
 ) -> Iterator[RunningHomeserver]:
+    """``federation_host``: the host part of the server name when federating ("localhost"
+    makes a name a server ACL can allow; ACLs refuse IP literals)."""
     backend = backend or choose_backend()
     db_name = None
     postgres = None
@@ -202,7 +217,8 @@ def running_homeserver(
         app_service_files=app_service_files,
         federation_port=federation_port,
         tls_files=tls_files,
-        server_name=f"127.0.0.1:{federation_port}" if federation_port else "localhost",
+        turn=turn,
+        server_name=f"{federation_host}:{federation_port}" if federation_port else "localhost",
     )
     hs.write_config()
     proc = hs.start()

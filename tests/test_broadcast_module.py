@@ -278,8 +278,8 @@ async def test_teacher_broadcasts_two_speakers_viewer_watches_link_revoked_then_
         mp4.write_bytes(await resp.read())
     assert len(decode_lumas([mp4])) >= 15
     # An ended broadcast takes no more speakers.
-    status, _ = await api(hs, teacher, "POST", f"{path}/{bid}/speaker_token", {})
-    assert status == 409
+    status, body = await api(hs, teacher, "POST", f"{path}/{bid}/speaker_token", {})
+    assert status == 409 and body["errcode"] == "M_BAD_STATE", body
 
 
 async def test_a_school_broadcast_is_recorded_into_the_schools_documents(

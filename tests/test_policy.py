@@ -169,3 +169,132 @@ def test_expected_rooms() -> None:
     assert content["events"]["m.room.power_levels"] == 100
     archived = policy.power_levels_content(ROOMS["a_archived"], {"@ta:x": 50})
     assert archived["users"] == {} and archived["events_default"] == 100
+
+
+@pytest.mark.parametrize(
+    ("who", "rooms"),
+    [
+        (STUDENT_A, ["!a"]),
+        (STUDENT_B, ["!b"]),
+        (PARENT_A, ["!ap"]),
+        (TEACHER_A, ["!a", "!ap"]),
+        (TEACHER_B, ["!b"]),
+        (ADMIN, []),  # may join every class room, is put into none
+        (OUTSIDER, []),
+    ],
+)
+def test_class_rooms_of(who: Person, rooms: list[str]) -> None:
+    """What /me lists as the person's class rooms (archived ones never)."""
+    got = policy.class_rooms_of(who, ROOMS.values())
+    assert [r.room_id for r in got] == rooms
+
+
+# -- ways around the roles (issue 17) ---------------------------------------------------
+
+NEWCOMER = Person("@new:x")
+STUDENT_AB = Person("@sab:x", {S: Standing(S, frozenset({Role.STUDENT}), learns_in=frozenset({B}))})
+TEACHER_AB = person("@tab:x", Role.TEACHER, teaches={A, B})
+
+
+@pytest.mark.parametrize(
+    ("teacher", "target", "classes", "allowed"),
+    [
+        (TEACHER_A, STUDENT_A, {A}, True),  # their own student, their own class
+        (TEACHER_A, NEWCOMER, {A}, True),  # someone not in the school yet
+        (TEACHER_AB, STUDENT_A, {B}, True),  # moves a student between their own classes
+        (TEACHER_A, STUDENT_B, {A}, False),  # pulls a student out of another's class
+        (TEACHER_A, STUDENT_AB, {A}, False),
+        (TEACHER_A, ADMIN, {A}, False),  # the school's administrator
+        (TEACHER_A, TEACHER_B, {A}, False),  # another teacher
+        (TEACHER_A, PARENT_A, {A}, False),  # a parent
+        (TEACHER_A, STUDENT_A, {B}, False),  # into a class not theirs
+        (TEACHER_A, Person("@c:x", coordinates=frozenset({"u"})), {A}, False),
+        (STUDENT_A, NEWCOMER, {A}, False),
+        (None, NEWCOMER, {A}, False),
+    ],
+)
+def test_teacher_may_put_member(
+    teacher: Person | None, target: Person, classes: set[str], allowed: bool
+) -> None:
+    standing = teacher.standing(S) if teacher else None
+    refusal = policy.teacher_may_put_member(
+        standing, target, S, frozenset({Role.STUDENT}), frozenset(classes)
+    )
+    assert (refusal is None) is allowed
+
+
+def test_teacher_may_put_only_students_and_nothing_more() -> None:
+    me = TEACHER_A.standing(S)
+    for roles in ({Role.TEACHER}, {Role.PARENT}, {Role.ADMINISTRATOR}, set()):
+        assert policy.teacher_may_put_member(me, NEWCOMER, S, frozenset(roles), frozenset({A}))
+    student = frozenset({Role.STUDENT})
+    assert policy.teacher_may_put_member(me, NEWCOMER, S, student, frozenset())
+    assert policy.teacher_may_put_member(me, NEWCOMER, S, student, frozenset({A}), other=True)
+
+
+@pytest.mark.parametrize(
+    ("who", "from_power", "role"),
+    [
+        (STUDENT_A, Role.ADMINISTRATOR, Role.STUDENT),  # created the room: still a student
+        (PARENT_A, Role.ADMINISTRATOR, Role.STUDENT),
+        (TEACHER_A, Role.ADMINISTRATOR, Role.TEACHER),
+        (TEACHER_A, Role.STUDENT, Role.STUDENT),
+        (ADMIN, Role.ADMINISTRATOR, Role.TEACHER),  # school administration stays in school
+        (Person("@c:x", coordinates=frozenset({"u"})), Role.ADMINISTRATOR, Role.TEACHER),
+        (OUTSIDER, Role.ADMINISTRATOR, Role.ADMINISTRATOR),  # not in any roster
+        (OUTSIDER, Role.TEACHER, Role.TEACHER),
+    ],
+)
+def test_role_outside_school(who: Person, from_power: Role, role: Role) -> None:
+    assert policy.role_outside_school(who, from_power) is role
+
+
+@pytest.mark.parametrize(
+    ("creator", "actor", "present", "allowed"),
+    [
+        (STUDENT_A, STUDENT_A, 1, True),  # the second person of a private chat
+        (STUDENT_A, STUDENT_A, 2, False),  # a third, invited by the student
+        (STUDENT_A, STUDENT_A2, 2, False),  # a third, invited by the classmate
+        (STUDENT_A, TEACHER_A, 2, False),  # a student's room stays a private chat
+        (TEACHER_A, STUDENT_A, 2, False),  # a student does not grow a teacher's group
+        (TEACHER_A, TEACHER_A, 5, True),
+        (OUTSIDER, OUTSIDER, 9, True),
+    ],
+)
+def test_may_grow_private_room(creator: Person, actor: Person, present: int, allowed: bool) -> None:
+    refusal = policy.may_grow_private_room(creator, actor, present, {S: SchoolPolicy()})
+    assert (refusal is None) is allowed
+    groups = {S: SchoolPolicy(students_may_create_group_chats=True)}
+    assert policy.may_grow_private_room(creator, actor, present, groups) is None
+
+
+@pytest.mark.parametrize(
+    ("invite_by", "redeemer", "waits"),
+    [
+        ("@sa:x", Person("@mum:x"), True),  # the student's own code: the school confirms
+        ("@sa:x", PARENT_A, False),  # already the child's parent in the roster
+        ("@sa:x", TEACHER_A, True),
+        ("@admin:x", Person("@mum:x"), False),  # staff made the code: at once
+    ],
+)
+def test_parent_link_waits(invite_by: str, redeemer: Person, waits: bool) -> None:
+    assert policy.parent_link_waits(invite_by, "@sa:x", redeemer.user_id, redeemer.standing(S)) is (
+        waits
+    )
+
+
+@pytest.mark.parametrize(
+    ("decider", "child", "allowed"),
+    [
+        (TEACHER_A, STUDENT_A, True),  # homeroom teacher of 7A
+        (ADMIN, STUDENT_A, True),
+        (TEACHER_B, STUDENT_A, False),  # teaches elsewhere
+        (TEACHER_AB, STUDENT_A, False),  # teaches 7A but is not its homeroom teacher
+        (PARENT_A, STUDENT_A, False),
+        (STUDENT_A2, STUDENT_A, False),
+        (TEACHER_A, STUDENT_B, False),
+    ],
+)
+def test_may_decide_parent_link(decider: Person, child: Person, allowed: bool) -> None:
+    refusal = policy.may_decide_parent_link(decider.standing(S), child.standing(S))
+    assert (refusal is None) is allowed

@@ -223,7 +223,7 @@ async def test_quiz_answers_stay_secret_until_the_end(
     assert "correct" not in csv_body.decode("utf-8")
     # Scores are the teacher's, and only after the end.
     status, body = await api(synapse, school.teacher, "GET", f"/polls/{created['poll_id']}/scores")
-    assert status == 409, body
+    assert status == 409 and body["errcode"] == "M_BAD_STATE", body
     status, body = await api(synapse, s1, "GET", f"/polls/{created['poll_id']}/scores")
     assert status == 403, body
 

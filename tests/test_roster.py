@@ -6,10 +6,15 @@ cell of the role × action × place table below is then tried by a real matrix-n
 
 import asyncio
 import contextlib
+import secrets
+import subprocess
 import time
-from collections.abc import Awaitable, Callable
+import urllib.parse
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from nio import (
     AsyncClient,
@@ -19,6 +24,8 @@ from nio import (
     RoomCreateError,
     RoomCreateResponse,
     RoomInviteError,
+    RoomInviteResponse,
+    RoomPreset,
     RoomPutStateError,
     RoomPutStateResponse,
     RoomSendResponse,
@@ -26,7 +33,7 @@ from nio import (
 
 from devtools.homeserver import HttpError
 from parta_common import events
-from tests.harness import RunningHomeserver, User
+from tests.harness import RunningHomeserver, User, free_port, running_homeserver
 from tests.roster_helpers import School, api, api_error, build_school
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -51,6 +58,19 @@ async def joined_rooms(hs: RunningHomeserver, user: User) -> set[str]:
     async with hs.client(user) as c:
         resp = await c.joined_rooms()
         return set(resp.rooms)
+
+
+def self_signed(d: Path) -> tuple[Path, Path]:
+    cert, key = d / "cert.pem", d / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
 
 
 # -- what each role sees ------------------------------------------------------
@@ -198,6 +218,276 @@ async def test_role_action_place(
 
 # -- ways around the rules ----------------------------------------------------
 
+# The second table: ways around the roles found by review (issue 17), each a row of
+# role × path × place, tried by real clients against a server with lessons and
+# broadcasts on and a second homeserver the school allows. Each refusal carries an
+# errcode and the reason in Russian and English.
+
+
+@attrs.define
+class Ways:
+    a: RunningHomeserver
+    b: RunningHomeserver
+    school: School
+    # A second administrator, the one the teacher tries to rewrite (so that a hole in
+    # that row cannot take the first one's rights away from the rows after it).
+    admin2: User
+
+
+@pytest.fixture(scope="module")
+def ways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ways]:
+    d = tmp_path_factory.mktemp("ways")
+    tls = self_signed(d)
+    port_b = free_port()
+    config = {
+        "media": {
+            "enabled": True,
+            "token_secret": secrets.token_urlsafe(32),
+            "sfu_public_url": "http://127.0.0.1:8090/",
+            "livekit": {"url": "wss://livekit.test", "api_key": "p", "api_secret": "l" * 40},
+        },
+        # Server ACLs match the host without its port (and refuse IP literals).
+        "policy": {"federation_allowed_servers": [f"localhost:{port_b}", "localhost"]},
+    }
+    with (
+        running_homeserver(
+            d / "school", module_config=config, federation_port=free_port(), tls_files=tls
+        ) as a,
+        running_homeserver(
+            d / "partner",
+            federation_port=port_b,
+            tls_files=tls,
+            load_module=False,
+            federation_host="localhost",
+        ) as b,
+    ):
+        school = build_school(a, a.register("op", admin=True))
+        # The school lets the partner server's people in, as far as the roster allows.
+        api(
+            a,
+            "PATCH",
+            f"/schools/{school.school_id}",
+            school.admin,
+            {"policy": {"federation_allowed_servers": [b.server_name, "localhost"]}},
+        )
+        admin2 = a.register("admin2")
+        api(
+            a,
+            "PUT",
+            f"/schools/{school.school_id}/members/{admin2.user_id}",
+            school.admin,
+            {"roles": ["administrator"]},
+        )
+        yield Ways(a, b, school, admin2)
+
+
+Refusal = tuple[str, str]  # errcode, error
+
+
+def _refusal(e: HttpError) -> Refusal:
+    assert e.status == 403, (e.status, e.body)
+    return e.body.get("errcode", ""), e.body.get("error", "")
+
+
+def _http(hs: RunningHomeserver, method: str, path: str, user: User, body: Any = None) -> Refusal:
+    try:
+        hs.request(method, path, body if body is not None else {}, user.access_token)
+    except HttpError as e:
+        return _refusal(e)
+    raise AssertionError(f"{method} {path} succeeded but should have been refused")
+
+
+def _nio(resp: Any) -> Refusal:
+    assert not isinstance(resp, (RoomInviteResponse, JoinResponse)), "not refused"
+    return resp.status_code or "", resp.message
+
+
+def teacher_puts(name: str) -> Callable[[Ways], Awaitable[Refusal]]:
+    async def attempt(w: Ways) -> Refusal:
+        s = w.school
+        target = {
+            "admin": w.admin2,
+            "other_teacher": s.other_teacher,
+            "parent": s.parent,
+            "other_student": s.other_student,
+        }[name]
+        return _http(
+            w.a,
+            "PUT",
+            f"/_synapse/client/parta/v1/schools/{s.school_id}/members/{target.user_id}",
+            s.teacher,
+            {"roles": ["student"], "classes": [s.class_a["class_id"]]},
+        )
+
+    return attempt
+
+
+async def _student_room(w: Ways, **kwargs: Any) -> str:
+    async with w.a.client(w.school.students[0]) as c:
+        resp = await c.room_create(name="Мой чат", **kwargs)
+        assert isinstance(resp, RoomCreateResponse), resp
+        return str(resp.room_id)
+
+
+def student_own_room(path: str) -> Callable[[Ways], Awaitable[Refusal]]:
+    async def attempt(w: Ways) -> Refusal:
+        room_id = await _student_room(w, is_direct=True)
+        base = f"/_synapse/client/parta/v1/rooms/{urllib.parse.quote(room_id)}"
+        student = w.school.students[0]
+        if path == "media_token":
+            # Power 100 in their own room, still a student: a participant's grants.
+            token = w.a.request("POST", f"{base}/media_token", {}, student.access_token)
+            assert token["role"] == "student", token
+            return "M_FORBIDDEN", "— / —"
+        if path == "handin":
+            return _http(w.a, "PUT", f"{base}/handin", student, {"open": True})
+        if path == "broadcast":
+            body = {"title": "Мой эфир", "speakers": [student.user_id], "public": True}
+            return _http(w.a, "POST", f"{base}/broadcasts", student, body)
+        return _http(w.a, "POST", f"{base}/lessons", student, {"title": "Мой урок"})
+
+    return attempt
+
+
+async def third_by_the_student(w: Ways) -> Refusal:
+    s = w.school
+    room_id = await _student_room(w, is_direct=True, invite=[s.students[1].user_id])
+    async with w.a.client(s.students[0]) as c:
+        return _nio(await c.room_invite(room_id, s.students[2].user_id))
+
+
+async def third_by_the_classmate(w: Ways) -> Refusal:
+    s = w.school
+    room_id = await _student_room(w, is_direct=True, invite=[s.students[1].user_id])
+    async with w.a.client(s.students[1]) as c:
+        assert isinstance(await c.join(room_id), JoinResponse)
+        return _nio(await c.room_invite(room_id, s.students[2].user_id))
+
+
+async def third_joins_by_id(w: Ways) -> Refusal:
+    s = w.school
+    room_id = await _student_room(
+        w, is_direct=True, preset=RoomPreset.public_chat, invite=[s.students[1].user_id]
+    )
+    async with w.a.client(s.students[1]) as c:
+        assert isinstance(await c.join(room_id), JoinResponse)
+    async with w.a.client(s.students[2]) as c:
+        return _nio(await c.join(room_id))
+
+
+async def admin_upgrades(w: Ways) -> Refusal:
+    room_id = w.school.rooms["announcements"]
+    return _http(
+        w.a,
+        "POST",
+        f"/_matrix/client/v3/rooms/{room_id}/upgrade",
+        w.school.admin,
+        {"new_version": "11"},
+    )
+
+
+async def admin_sets_alias(w: Ways) -> Refusal:
+    room_id = w.school.rooms["announcements"]
+    alias = f"#elsewhere-{secrets.token_hex(3)}:{w.a.server_name}"
+    # The alias exists and points to the room; only naming it the room's address is refused.
+    w.a.request(
+        "PUT",
+        f"/_matrix/client/v3/directory/room/{urllib.parse.quote(alias)}",
+        {"room_id": room_id},
+        w.school.admin.access_token,
+    )
+    return _http(
+        w.a,
+        "PUT",
+        f"/_matrix/client/v3/rooms/{room_id}/state/m.room.canonical_alias/",
+        w.school.admin,
+        {"alias": alias},
+    )
+
+
+async def remote_joins(w: Ways) -> Refusal:
+    stranger = w.b.register("partner")
+    room_id = w.school.rooms["announcements"]
+    return _http(
+        w.b, "POST", f"/_matrix/client/v3/join/{room_id}?server_name={w.a.server_name}", stranger
+    )
+
+
+P = "/_synapse/client/parta/v1"
+
+
+async def many_parent_codes(w: Ways) -> Refusal:
+    student = w.school.students[2]
+    body = {"school_id": w.school.school_id}
+    for made in range(11):
+        try:
+            w.a.request("POST", f"{P}/me/parent_invite", body, student.access_token)
+        except HttpError as e:
+            assert made >= 2, "a student may give their parents at least two codes"
+            return _refusal(e)
+    raise AssertionError("eleven parent codes open at once")
+
+
+async def other_teacher_confirms(w: Ways) -> Refusal:
+    s = w.school
+    code = w.a.request(
+        "POST", f"{P}/me/parent_invite", {"school_id": s.school_id}, s.students[1].access_token
+    )["code"]
+    stranger = w.a.register("stranger")
+    w.a.request("POST", f"{P}/invites/{code}/redeem", {}, stranger.access_token)
+    links = w.a.request(
+        "GET", f"{P}/schools/{s.school_id}/parent_links", None, s.teacher.access_token
+    )["parent_links"]
+    link = next(x for x in links if x["parent_user_id"] == stranger.user_id)
+    return _http(
+        w.a,
+        "POST",
+        f"{P}/schools/{s.school_id}/parent_links/{link['link_id']}/confirm",
+        s.other_teacher,
+    )
+
+
+# (item of issue 17, role, path, place, attempt, what the refusal says in Russian)
+WAYS_AROUND: list[tuple[str, str, str, str, Callable[[Ways], Awaitable[Refusal]], str]] = [
+    ("1", "teacher", "PUT member", "the administrator", teacher_puts("admin"), "Учитель меняет"),
+    ("1", "teacher", "PUT member", "another teacher", teacher_puts("other_teacher"), "Учитель"),
+    ("1", "teacher", "PUT member", "a parent", teacher_puts("parent"), "Учитель меняет"),
+    ("1", "teacher", "PUT member", "7Б's student", teacher_puts("other_student"), "Учитель"),
+    ("2", "student", "media_token", "own room", student_own_room("media_token"), "—"),
+    ("2", "student", "POST broadcasts", "own room", student_own_room("broadcast"), "Трансляции"),
+    ("2", "student", "POST lessons", "own room", student_own_room("lesson"), "Уроки"),
+    ("2", "student", "PUT handin", "own room", student_own_room("handin"), "только учителя"),
+    ("3", "student", "invite a third", "own DM", third_by_the_student, "на двоих"),
+    ("3", "classmate", "invite a third", "a DM", third_by_the_classmate, "на двоих"),
+    ("3", "student", "join by ID", "a public DM", third_joins_by_id, "на двоих"),
+    ("5", "admin", "/upgrade", "announcements", admin_upgrades, "нельзя обновить"),
+    ("5", "admin", "canonical_alias", "announcements", admin_sets_alias, "m.room.canonical_alias"),
+    ("6", "partner server", "join", "announcements", remote_joins, "по списку школы"),
+    ("7", "student", "POST parent_invite", "school", many_parent_codes, "кода для родителей"),
+    ("7", "other teacher", "confirm parent link", "7a", other_teacher_confirms, "руководитель"),
+]
+
+
+@pytest.mark.parametrize(
+    ("item", "role", "path", "where", "attempt", "fragment"),
+    WAYS_AROUND,
+    ids=[f"{r[0]}-{r[1]}-{r[2]}-{r[3]}" for r in WAYS_AROUND],
+)
+async def test_ways_around_are_refused(
+    ways: Ways,
+    item: str,
+    role: str,
+    path: str,
+    where: str,
+    attempt: Callable[[Ways], Awaitable[Refusal]],
+    fragment: str,
+) -> None:
+    errcode, error = await attempt(ways)
+    assert errcode == "M_FORBIDDEN", (errcode, error)
+    assert fragment in error, error
+    # Russian first, then English.
+    assert " / " in error, error
+
 
 async def test_direct_chats_follow_the_school_policy(
     synapse: RunningHomeserver, school: School, outsider: User
@@ -319,7 +609,7 @@ async def test_students_hidden_from_search_outside_school(
     student = school.students[2]
     term = student.localpart
     # The directory is filled asynchronously; poll with a deadline.
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 90  # a liveness bound: the directory lags on a busy machine
     while student.user_id not in search_directory(synapse, school.students[1], term):
         assert time.monotonic() < deadline, "classmate never found the student"
         await asyncio.sleep(0.2)
@@ -415,19 +705,55 @@ def test_codes_expire_and_can_be_revoked(synapse: RunningHomeserver, school: Sch
     assert listed[revoked["code"]]["revoked"] is True
 
 
-def test_parent_links_to_child_from_the_childs_code(
+async def test_parent_links_to_child_from_the_childs_code(
     synapse: RunningHomeserver, school: School
 ) -> None:
+    sid = school.school_id
     child = school.students[2]
-    code = api(synapse, "POST", "/me/parent_invite", child, {"school_id": school.school_id})
-    mother = synapse.register("mother")
-    joined = api(synapse, "POST", f"/invites/{code['code']}/redeem", mother)
-    assert joined["roles"] == ["parent"] and joined["children"] == [child.user_id]
-    members = api(synapse, "GET", f"/schools/{school.school_id}/members?role=parent", school.admin)
-    assert any(m["user_id"] == mother.user_id for m in members["members"])
+    code = api(synapse, "POST", "/me/parent_invite", child, {"school_id": sid})
+    mother, stranger = synapse.register("mother"), synapse.register("stranger")
+    # Whoever uses the child's code waits for the school: no role, no parents chat yet.
+    waiting = api(synapse, "POST", f"/invites/{code['code']}/redeem", mother)
+    assert waiting["pending"] is True and waiting["roles"] == []
     # The child cannot use their own code to become their own parent.
     err = api_error(synapse, "POST", f"/invites/{code['code']}/redeem", child)
     assert err.status == 400
+    api(synapse, "POST", f"/invites/{code['code']}/redeem", stranger)
+    parents_chat = school.class_a["rooms"]["parents_chat"]
+    assert parents_chat not in await joined_rooms(synapse, mother)
+    links = api(synapse, "GET", f"/schools/{sid}/parent_links", school.teacher)["parent_links"]
+    by_person = {x["parent_user_id"]: x["link_id"] for x in links}
+    assert {mother.user_id, stranger.user_id} <= set(by_person)
+    # The homeroom teacher confirms the mother and refuses the stranger.
+    done = api(
+        synapse,
+        "POST",
+        f"/schools/{sid}/parent_links/{by_person[mother.user_id]}/confirm",
+        school.teacher,
+    )
+    assert done["status"] == "confirmed" and done["decided_by"] == school.teacher.user_id
+    api(
+        synapse,
+        "POST",
+        f"/schools/{sid}/parent_links/{by_person[stranger.user_id]}/refuse",
+        school.admin,
+    )
+    err = api_error(
+        synapse,
+        "POST",
+        f"/schools/{sid}/parent_links/{by_person[stranger.user_id]}/confirm",
+        school.admin,
+    )
+    assert err.status == 409 and "рассмотрена" in err.body["error"]
+    members = api(synapse, "GET", f"/schools/{sid}/members?role=parent", school.admin)
+    parents = {m["user_id"]: m for m in members["members"]}
+    assert parents[mother.user_id]["children"] == [child.user_id]
+    assert stranger.user_id not in parents
+    assert parents_chat in await joined_rooms(synapse, mother)
+    assert parents_chat not in await joined_rooms(synapse, stranger)
+    for user in (child, school.parent, school.students[0]):
+        err = api_error(synapse, "GET", f"/schools/{sid}/parent_links", user)
+        assert err.status == 403
 
 
 def test_teachers_manage_only_their_own_classes(synapse: RunningHomeserver, school: School) -> None:
@@ -824,3 +1150,61 @@ async def test_students_may_write_to_the_school_bot(
     async with synapse.client(school.students[1]) as c:
         resp = await c.room_create(is_direct=True, invite=[synapse.register("adult").user_id])
         assert isinstance(resp, RoomCreateError)
+
+
+def test_me_lists_the_persons_class_rooms(synapse: RunningHomeserver, school: School) -> None:
+    """/me names the rooms of the person's classes, so a client can open them."""
+    a, b = school.class_a, school.class_b
+
+    def class_rooms(user: User) -> set[tuple[str, str, str]]:
+        me = api(synapse, "GET", "/me", user)
+        (mine,) = [s for s in me["schools"] if s["school_id"] == school.school_id]
+        return {(r["class_id"], r["kind"], r["room_id"]) for r in mine["class_rooms"]}
+
+    def rooms_of(cls: dict[str, Any], *kinds: str) -> set[tuple[str, str, str]]:
+        return {(cls["class_id"], k, cls["rooms"][k]) for k in kinds}
+
+    assert class_rooms(school.students[1]) == rooms_of(a, "class_space", "class_chat")
+    assert class_rooms(school.other_student) == rooms_of(b, "class_space", "class_chat")
+    assert class_rooms(school.parent) == rooms_of(a, "parents_chat")
+    assert class_rooms(school.teacher) == rooms_of(a, "class_space", "class_chat", "parents_chat")
+    assert class_rooms(school.admin) == set()
+
+
+@pytest.mark.parametrize(
+    ("raw", "errcode"),
+    [
+        (b"{not json", "M_NOT_JSON"),  # does not parse
+        (b"\xff\xfe", "M_NOT_JSON"),
+        (b"[1, 2]", "M_BAD_JSON"),  # JSON, but not an object
+        (b'{"grade": "seven"}', "M_BAD_JSON"),  # an object of the wrong shape
+    ],
+)
+async def test_bad_bodies_get_the_matrix_spec_errcodes(
+    synapse: RunningHomeserver, school: School, raw: bytes, errcode: str
+) -> None:
+    """As the Matrix spec has it: M_NOT_JSON for a body that does not parse, M_BAD_JSON
+    for valid JSON of the wrong shape; nothing is made."""
+    path = f"schools/{school.school_id}/classes"
+    async with synapse.http(school.admin) as http:
+        async with http.get(path) as resp:
+            before = (await resp.json())["classes"]
+        async with http.post(path, data=raw) as resp:
+            body = await resp.json()
+            assert resp.status == 400 and body["errcode"] == errcode, body
+            assert " / " in body["error"]
+        async with http.get(path) as resp:
+            assert (await resp.json())["classes"] == before
+
+
+def test_conflicts_are_m_bad_state(synapse: RunningHomeserver, school: School) -> None:
+    """409 has one meaning: the thing's state forbids it (here: the class exists)."""
+    err = api_error(
+        synapse,
+        "POST",
+        f"/schools/{school.school_id}/classes",
+        school.admin,
+        {"grade": 7, "letter": "А", "year": "2026/27"},
+    )
+    assert err.status == 409 and err.body["errcode"] == "M_BAD_STATE", err.body
+    assert " / " in err.body["error"]

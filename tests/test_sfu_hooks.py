@@ -28,10 +28,13 @@ from sfu.aiortc_hooks import (
     lenient_consent,
     offered_direction,
     read_in_bursts,
+    run_now,
     sender_ssrc,
 )
+from sfu.batching import gso_available
 from sfu.forwarding import PublishedStream, Slot
 from sfu.metrics import ForwardingStats
+from sfu.rtp import encode_rtp
 from sfu.synthetic import ClipTrack, encode_vp8_clip
 
 Calls = list[str]
@@ -210,7 +213,22 @@ async def test_read_in_bursts_drains_a_backlog_in_one_turn() -> None:
     try:
         await connect(publisher, sfu, hook)
         read_in_bursts(sfu)
+        # Once DTLS is up, media goes from the socket straight to the hooked receiver,
+        # not through the DTLS transport's task (which would call _handle_rtp_data);
+        # what arrived during the handshake waited in aiortc's queue.
+        dtls = sfu.getTransceivers()[0].receiver.transport
+        slow: list[bytes] = []
+        handle_rtp_data = dtls._handle_rtp_data
+
+        async def counting(data: bytes, arrival_time_ms: int) -> None:
+            slow.append(data)
+            await handle_rtp_data(data, arrival_time_ms)
+
+        dtls._handle_rtp_data = counting  # type: ignore[method-assign]
         await poll(lambda: len(packets) >= 10)
+        early = len(slow)
+        await poll(lambda: len(packets) >= 40)
+        assert len(slow) == early
         connection = sfu.getTransceivers()[0].receiver.transport.transport._connection
         [pair] = connection._nominated.values()
         sock = pair.protocol.transport.get_extra_info("socket")
@@ -235,3 +253,89 @@ async def test_read_in_bursts_drains_a_backlog_in_one_turn() -> None:
     finally:
         await publisher.close()
         await sfu.close()
+
+
+@pytest.mark.parametrize("gso", [True, False], ids=["gso", "one-by-one"])
+async def test_writer_sends_a_turns_packets_together_and_the_peer_gets_each(gso: bool) -> None:
+    """A frame's packets queued in one turn reach a real peer intact, in order, once each."""
+    subscriber, sfu = RTCPeerConnection(), RTCPeerConnection()
+    transceiver = subscriber.addTransceiver("video", direction="recvonly")
+    received: list[RtpPacket] = []
+    hook_receiver(transceiver.receiver, lambda parameters: None, received.append)
+    stats = ForwardingStats()
+    writers: list[RtpWriter] = []
+    payload_types: list[int] = []
+
+    def hook(transceiver: RTCRtpTransceiver) -> None:
+        transceiver.direction = "sendonly"
+        sender = transceiver.sender
+
+        def on_start(parameters: RTCRtpSendParameters) -> None:
+            payload_types.append(int(parameters.codecs[0].payloadType or 0))
+            writers.append(RtpWriter.shared(sender.transport, stats))
+
+        hook_sender(sender, on_start, lambda packet: None)
+
+    try:
+        await connect(subscriber, sfu, hook)
+        await poll(lambda: bool(writers))
+        [writer] = writers
+        assert RtpWriter.shared(sfu.getTransceivers()[0].sender.transport) is writer
+        writer.gso = gso and gso_available()
+        ssrc = sender_ssrc(sfu.getTransceivers()[0].sender)
+        # 40 packets of 1,100 bytes and a short last one, then a second frame: three
+        # GSO runs (the kernel's 64-segment limit is not reached; sizes change twice).
+        sizes = [1100] * 40 + [317] + [900] * 3
+        sent = [
+            encode_rtp(
+                payload_types[0],
+                1000 + i,
+                90000 + (i // 41) * 3000,
+                ssrc,
+                i in (40, 43),
+                bytes([i]) * n,
+            )
+            for i, n in enumerate(sizes)
+        ]
+        await poll(lambda: writer.send_rtp(sent[0]))  # the DTLS transport is up
+        writer.flush()
+        for data in sent[1:]:
+            assert writer.send_rtp(data)
+        await poll(lambda: len(received) >= len(sent))
+        assert [p.sequence_number for p in received] == [1000 + i for i in range(len(sent))]
+        assert [p.payload for p in received] == [bytes([i]) * n for i, n in enumerate(sizes)]
+        assert [bool(p.marker) for p in received] == [i in (40, 43) for i in range(len(sizes))]
+        assert stats.packets_unsent == 0
+    finally:
+        await subscriber.close()
+        await sfu.close()
+
+
+async def test_run_now_runs_on_this_stack_and_hands_a_suspension_to_a_task() -> None:
+    steps: list[str] = []
+
+    async def at_once() -> None:
+        steps.append("at once")
+
+    run_now(at_once())
+    assert steps == ["at once"]  # before run_now returned, no loop turn
+
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str] = loop.create_future()
+    failing: asyncio.Future[str] = loop.create_future()
+
+    async def waits() -> None:
+        steps.append("before")
+        steps.append(await answer)
+        await asyncio.sleep(0)
+        try:
+            await failing
+        except KeyError as e:
+            steps.append(f"raised {e}")
+
+    run_now(waits())
+    assert steps[-1] == "before"
+    answer.set_result("after")
+    await poll(lambda: steps[-1] == "after")
+    failing.set_exception(KeyError("x"))
+    await poll(lambda: steps[-1] == "raised 'x'")

@@ -1,5 +1,6 @@
 """The homeserver of the harness really runs the module: API, login, enforcement."""
 
+import json
 import os
 import socket
 import subprocess
@@ -12,6 +13,7 @@ from nio import LoginResponse, RoomCreateResponse, RoomPutStateError, RoomPutSta
 from devtools.homeserver import REPO_ROOT, HttpError
 from parta_common import events
 from synapse_module import __version__
+from tests import openapi_check
 from tests.harness import RunningHomeserver
 
 
@@ -89,27 +91,34 @@ async def test_module_refuses_structure_state_in_create_room(synapse: RunningHom
 
 
 def test_openapi_documents_every_route(synapse: RunningHomeserver) -> None:
-    """Docs stay true: every route the module serves is in the OpenAPI document."""
-    import re
+    """Docs stay true: every route the module serves is an operation of the OpenAPI
+    document, with its success's body and the errors its handler answers."""
+    served = synapse.request("GET", "/_synapse/client/parta/v1/openapi.json")
+    doc = openapi_check.served_document()
+    assert served == json.loads(json.dumps(doc))
+    problems = openapi_check.route_problems(doc)
+    assert not problems, "openapi.yaml:\n" + "\n".join(problems)
+    for name in ("CreateSchool", "PutMember", "CreateInvite", "CreateLesson", "NewPoll"):
+        assert served["components"]["schemas"][name]["type"] == "object"
 
-    from synapse_module.http import BASE_PATH
 
-    doc = synapse.request("GET", "/_synapse/client/parta/v1/openapi.json")
-    documented = {
-        (method.upper(), re.sub(r"\{[^}]+\}", "([^/]+)", path))
-        for path, item in doc["paths"].items()
-        for method in item
-        if method in ("get", "post", "put", "patch", "delete")
-    }
-    from synapse_module import PartaModule
-
-    served = set()
-    for method, pattern, _ in PartaModule.routes_for_docs():
-        served.add((method, pattern.pattern.removeprefix(f"^{BASE_PATH}").removesuffix("$")))
-    missing = served - documented
-    assert not missing, f"routes missing from openapi.yaml: {sorted(missing)}"
-    for name in ("CreateSchool", "PutMember", "CreateInvite"):
-        assert doc["components"]["schemas"][name]["type"] == "object"
+def test_openapi_check_catches_a_wrong_answer() -> None:
+    """The suite-wide check (conftest.py) fails on what the document does not describe."""
+    doc = openapi_check.served_document()
+    seen = [
+        openapi_check.Seen("GET", "/version", 200, {"name": "parta", "version": "1"}),
+        openapi_check.Seen("GET", "/version", 200, {"name": "other", "version": "1"}),
+        openapi_check.Seen("GET", "/me", 418, {"errcode": "M_UNKNOWN", "error": "x"}),
+        openapi_check.Seen("GET", "/schools/sch_1", 403, {"errcode": "M_NOT_JSON", "error": "x"}),
+        openapi_check.Seen("GET", "/nowhere", 404, {"errcode": "M_UNRECOGNIZED", "error": "x"}),
+        openapi_check.Seen("GET", "/nowhere", 200, {}),
+    ]
+    assert openapi_check.mismatches(doc, seen) == [
+        "GET /me 418: status not documented",
+        "GET /nowhere: no operation",
+        "GET /schools/{school_id} 403: errcode: 'M_NOT_JSON' is not one of ['M_FORBIDDEN']",
+        "GET /version 200: name: 'parta' was expected",
+    ]
 
 
 def test_make_run_refuses_a_port_already_taken(tmp_path: Path) -> None:

@@ -3,7 +3,8 @@
 School rooms: the roster decides (``Content.role_in_room`` asks it). Any other room:
 the room's power levels, read here from the state ``check_event_allowed`` already has
 (no I/O): ≥ 100 administrator, ≥ 50 teacher, joined → student, otherwise ``None`` —
-the same rule as ``synapse_module.room_roles`` uses when it reads the state itself.
+the same rule as ``synapse_module.room_roles`` uses when it reads the state itself;
+the caller then caps it by the roster (``policy.role_outside_school``).
 """
 
 from collections.abc import Mapping

@@ -6,14 +6,13 @@ import secrets
 from typing import TYPE_CHECKING, Any, Final
 
 from synapse.module_api import SynapseRequest
-from synapse.module_api.errors import Codes, SynapseError
 
 from parta_common import events
 from parta_common.roles import Role
 
 from .. import query
 from .. import roster_store as roster_db
-from ..errors import bad_json, forbidden, not_found
+from ..errors import bad_json, conflict, forbidden, not_found
 from ..http import ApiResource, json_body, requester_id
 from . import polls as counting
 from . import sniff as sniffing
@@ -90,6 +89,14 @@ VOTE_BODY: Final = {
             "items": {"type": "string", "minLength": 1, "maxLength": 100},
         }
     },
+}
+# The request schemas, published in the OpenAPI document under these names.
+REQUEST_SCHEMAS: Final = {
+    "Handin": HANDIN_BODY,
+    "NewArticle": NEW_ARTICLE_BODY,
+    "EditArticle": EDIT_ARTICLE_BODY,
+    "NewPoll": NEW_POLL_BODY,
+    "Vote": VOTE_BODY,
 }
 
 
@@ -437,7 +444,7 @@ class ContentApi:
         if article["author"] != user_id:
             raise forbidden(texts.NOT_THE_AUTHOR)
         if article["status"] != "draft":
-            raise SynapseError(409, texts.ALREADY_PUBLISHED.format(), Codes.INVALID_PARAM)
+            raise conflict(texts.ALREADY_PUBLISHED)
         await self._staff(user_id, article["room_id"])
         return 200, await self._publish(article)
 
@@ -615,7 +622,7 @@ class ContentApi:
         await self._member(user_id, poll["room_id"])
         body = json_body(request, VOTE_BODY)
         if poll["end_ts"] is not None:
-            raise SynapseError(409, texts.POLL_ENDED.format(), Codes.INVALID_PARAM)
+            raise conflict(texts.POLL_ENDED)
         known = {a["id"] for a in poll["answers"]}
         for answer in body["answers"]:
             if answer not in known:
@@ -658,7 +665,7 @@ class ContentApi:
         if poll["sender"] != user_id and role not in STAFF:
             raise forbidden(texts.POLL_END_NOT_ALLOWED)
         if poll["end_ts"] is not None:
-            raise SynapseError(409, texts.POLL_ENDED.format(), Codes.INVALID_PARAM)
+            raise conflict(texts.POLL_ENDED)
         tally = await self._tally(poll)
         lines = [texts.POLL_ENDED_TEXT.format(), poll["question"]]
         lines += [f"{a['text']}: {tally.counts[a['id']]}" for a in poll["answers"]]
@@ -688,7 +695,7 @@ class ContentApi:
         poll = await self._poll(poll_ref)
         await self._privileged(poll, user_id)
         if not poll["quiz"] or poll["end_ts"] is None:
-            raise SynapseError(409, texts.POLL_NOT_ENDED.format(), Codes.INVALID_PARAM)
+            raise conflict(texts.POLL_NOT_ENDED)
         if poll["anonymous"]:
             raise forbidden(texts.ANONYMOUS_NO_NAMES)
         tally = await self._tally(poll)

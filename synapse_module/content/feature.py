@@ -20,6 +20,7 @@ from parta_common import events, schemas
 from parta_common.roles import Role
 
 from ..errors import bad_json, forbidden
+from ..policy import role_outside_school
 from . import sniff as sniffing
 from . import store as db
 from . import texts
@@ -96,12 +97,16 @@ class Content:
 
         In a school room the roster answers. In any other room (a direct chat, a group
         someone made) the room's own power levels do: ≥ 100 administrator, ≥ 50 teacher,
-        joined → student.
+        joined → student, capped by the person's roster roles
+        (``policy.role_outside_school``: a student stays a student in a room they made).
         """
         if await self.roster.get_room(room_id) is not None:
             return await self.roster.role_in_room(user_id, room_id)
         if state is not None:
-            return role_from_state(user_id, state)
+            role = role_from_state(user_id, state)
+            if role is None:
+                return None
+            return role_outside_school(await self.roster.get_person(user_id), role)
         return await self.room_roles.role_in_room(user_id, room_id)
 
     async def _staff(self, event: EventBase, state: StateMap[EventBase]) -> bool:

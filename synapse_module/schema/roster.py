@@ -128,4 +128,22 @@ STEPS = [
             )""",
         ],
     ),
+    Step(
+        3,
+        "parent links a student's own code made, waiting for the school's confirmation",
+        [
+            """CREATE TABLE parta_parent_links (
+                link_id TEXT PRIMARY KEY,
+                school_id TEXT NOT NULL,
+                child_user_id TEXT NOT NULL,
+                parent_user_id TEXT NOT NULL,
+                code TEXT NOT NULL,
+                status TEXT NOT NULL,
+                created_ts BIGINT NOT NULL,
+                decided_by TEXT,
+                decided_ts BIGINT
+            )""",
+            "CREATE INDEX parta_parent_links_school ON parta_parent_links (school_id, status)",
+        ],
+    ),
 ]
