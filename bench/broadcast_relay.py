@@ -22,7 +22,7 @@ import av
 from aiortc import MediaStreamTrack
 
 from bench.broadcast_common import BID, BenchRelay
-from sfu.broadcast import SERVICE_KEY
+from broadcast_relay import SERVICE_KEY
 
 W, H, FPS = 1280, 720, 30
 

@@ -10,14 +10,14 @@ from aiohttp import web
 from parta_common.config import ConfigProblem
 from sfu.app import build_app
 from sfu.config import load_config
-from sfu.workers import launcher_argv
+from sfu.worker_pool import launcher_argv
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sfu", description="Parta SFU")
     parser.add_argument("-c", "--config", type=Path, help="YAML configuration")
     parser.add_argument("--log-level", default="INFO")
-    # Internal: how the main process starts its workers (sfu/workers.py).
+    # Internal: how the main process starts its workers (sfu/worker_pool.py).
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--control-fd", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--media-fd", type=int, help=argparse.SUPPRESS)
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker is not None:
         if args.control_fd is None or args.media_fd is None or args.audio_fd is None:
             parser.error("--worker needs --control-fd, --media-fd and --audio-fd")
-        from sfu.worker import run_worker
+        from sfu.worker_process import run_worker
 
         return run_worker(args.worker, args.control_fd, args.media_fd, args.audio_fd)
     if args.config is None:

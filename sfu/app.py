@@ -8,15 +8,15 @@ from typing import Any, Final
 import attrs
 from aiohttp import web
 
+from broadcast_relay import setup_broadcasts
 from sfu.aiortc_hooks import check_aiortc_version
 from sfu.attendance import AttendanceSink, LoggingAttendance
-from sfu.broadcast import setup_broadcasts
 from sfu.config import SfuConfig
-from sfu.lessons import Lessons
+from sfu.lesson_registry import Lessons
 from sfu.metrics import SfuMetrics
 from sfu.signalling import LessonSocket
 from sfu.static import setup_static
-from sfu.workers import WorkerPool
+from sfu.worker_pool import WorkerPool
 
 STATIC: Final = Path(__file__).parent / "static"
 LESSONS_KEY: Final = web.AppKey("lessons", Lessons)

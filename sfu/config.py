@@ -4,9 +4,9 @@ from pathlib import Path
 
 import attrs
 
+from broadcast_relay.config import BroadcastConfig
 from parta_common.config import load_yaml
 from parta_common.tokens import MIN_SECRET_LENGTH
-from sfu.broadcast.config import BroadcastConfig
 
 
 def _positive(_: object, attribute: "attrs.Attribute[int]", value: int) -> None:

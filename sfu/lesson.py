@@ -40,7 +40,7 @@ from sfu.participant import Connection, Participant
 from sfu.peer import Answer, answer_offer, new_peer_connection
 from sfu.selection import Candidate, assign, rank_audio, rank_video
 from sfu.sources import Source, StreamKey
-from sfu.workers import RemotePeer, RemoteRtcpWriter, RemoteSlot, WorkerPool
+from sfu.worker_pool import RemotePeer, RemoteRtcpWriter, RemoteSlot, WorkerPool
 
 logger = logging.getLogger(__name__)
 

@@ -51,7 +51,7 @@ class WorkerState:
 
 @dataclass(slots=True)
 class WorkersView:
-    """What the metrics show of the worker processes (``sfu.workers.WorkerPool``)."""
+    """What the metrics show of the worker processes (``sfu.worker_pool.WorkerPool``)."""
 
     totals: Callable[[], ForwardingStats]
     states: Callable[[], list[WorkerState]]

@@ -9,7 +9,7 @@ from aiortc import RTCPeerConnection
 from parta_common.tokens import MediaClaims
 from sfu.forwarding import PublishedStream, Slot
 from sfu.sources import Source, StreamKey
-from sfu.workers import RemotePeer, RemoteSlot
+from sfu.worker_pool import RemotePeer, RemoteSlot
 
 
 class Connection(Protocol):

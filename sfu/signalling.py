@@ -11,7 +11,7 @@ from aiohttp import WSMsgType, web
 from parta_common.tokens import MediaClaims, TokenError, verify_media_token
 from sfu.attendance import LeaveReason
 from sfu.errors import LessonError
-from sfu.lessons import Lessons
+from sfu.lesson_registry import Lessons
 from sfu.sources import Source
 
 logger = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ import attrs
 import av
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
-from sfu.broadcast.directory import BroadcastInfo, LinkInfo, VideoInfo
+from broadcast_relay.directory import BroadcastInfo, LinkInfo, VideoInfo
 
 VIDEO_CLOCK = 90_000
 

@@ -8,10 +8,10 @@ import pytest
 from aiohttp import web
 from playwright.async_api import async_playwright
 
+from broadcast_relay import SERVICE_KEY, BroadcastConfig, setup_broadcasts
+from broadcast_relay.directory import BroadcastInfo, LinkInfo
 from parta_common.roles import Role
 from parta_common.tokens import grant_for, sign_media_token, sign_viewer_link
-from sfu.broadcast import SERVICE_KEY, BroadcastConfig, setup_broadcasts
-from sfu.broadcast.directory import BroadcastInfo, LinkInfo
 from tests.broadcast_support import H264Track, StaticDirectory, ToneTrack, publish
 from tests.browser import CHROMIUM
 from tests.browser import FLAGS as CHROMIUM_FLAGS

@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from broadcast_relay import SERVICE_KEY, BroadcastConfig, setup_broadcasts
 from parta_common.tokens import sign_viewer_link
-from sfu.broadcast import SERVICE_KEY, BroadcastConfig, setup_broadcasts
 from tests.broadcast_support import H264Track, ToneTrack, decode_lumas, publish
 from tests.harness import RunningHomeserver, User, free_port, running_homeserver
 

@@ -14,11 +14,11 @@ import pytest
 from aiohttp import web
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
+from broadcast_relay import SERVICE_KEY, BroadcastConfig, setup_broadcasts
+from broadcast_relay.broadcast import Broadcast
+from broadcast_relay.directory import BroadcastInfo, LinkInfo
 from parta_common.roles import Role
 from parta_common.tokens import grant_for, sign_media_token, sign_viewer_link
-from sfu.broadcast import SERVICE_KEY, BroadcastConfig, setup_broadcasts
-from sfu.broadcast.directory import BroadcastInfo, LinkInfo
-from sfu.broadcast.relay import Broadcast
 from tests.broadcast_support import (
     H264Track,
     StaticDirectory,

@@ -8,12 +8,12 @@ import av
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpReceiver
 
+from broadcast_relay import h264
+from broadcast_relay.config import BroadcastConfig
+from broadcast_relay.hls import Segment, render_playlist
+from broadcast_relay.mixer import adts_header
+from broadcast_relay.tap import FrameTap, TapError, tap_receiver
 from parta_common.config import ConfigProblem, load_yaml
-from sfu.broadcast import h264
-from sfu.broadcast.config import BroadcastConfig
-from sfu.broadcast.hls import Segment, render_playlist
-from sfu.broadcast.mixer import adts_header
-from sfu.broadcast.tap import FrameTap, TapError, tap_receiver
 from tests.broadcast_support import H264Track, h264_only
 
 CONFIG = Path(__file__).resolve().parent.parent / "config" / "broadcast.example.yaml"
@@ -161,8 +161,8 @@ def test_tap_refuses_an_unknown_receiver_shape() -> None:
 
 
 def test_the_sfu_mounts_broadcasts_with_its_own_secret(tmp_path: Path) -> None:
+    from broadcast_relay import SERVICE_KEY
     from sfu.app import build_app
-    from sfu.broadcast import SERVICE_KEY
     from sfu.config import SfuConfig
 
     secret = "the-sfu-secret-0123456789abcdef-0123"
@@ -176,10 +176,45 @@ def test_the_sfu_mounts_broadcasts_with_its_own_secret(tmp_path: Path) -> None:
     assert {"/whip/{broadcast_id}", "/watch/{link}/index.m3u8"} <= paths
 
 
+def test_the_relay_is_a_package_of_its_own() -> None:
+    """It runs alone (``python -m broadcast_relay``); of the SFU it uses only aiortc_hooks."""
+    import ast
+
+    package = Path(__file__).resolve().parent.parent / "broadcast_relay"
+    from_sfu: set[str] = set()
+    for source in package.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text("utf-8"))):
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and node.level == 0
+                else [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            from_sfu |= {name for name in names if name == "sfu" or name.startswith("sfu.")}
+    assert from_sfu == {"sfu.aiortc_hooks"}
+
+
+def test_the_relay_command_refuses_a_config_without_a_secret(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    config = tmp_path / "broadcast.yaml"
+    config.write_text(f"data_dir: {str(tmp_path)!r}\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "broadcast_relay", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 2, run.stderr
+    assert "token_secret is required" in run.stderr
+
+
 def test_recording_remuxes_segments_that_start_with_audio_only(tmp_path: Path) -> None:
-    from sfu.broadcast.hls import HlsWriter
-    from sfu.broadcast.mixer import AacEncoder
-    from sfu.broadcast.recording import remux_to_mp4
+    from broadcast_relay.hls import HlsWriter
+    from broadcast_relay.mixer import AacEncoder
+    from broadcast_relay.recording import remux_to_mp4
 
     encoder = AacEncoder()
     writer = HlsWriter(tmp_path, encoder.stream, 1.0, 6, keep_segments=True)

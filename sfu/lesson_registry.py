@@ -12,7 +12,7 @@ from sfu.config import SfuConfig
 from sfu.lesson import Lesson
 from sfu.metrics import LessonStats, SfuMetrics
 from sfu.participant import Connection, Participant
-from sfu.workers import WorkerPool
+from sfu.worker_pool import WorkerPool
 
 logger = logging.getLogger(__name__)
 

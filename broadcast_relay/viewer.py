@@ -19,8 +19,8 @@ from parta_common.messages import Message
 from parta_common.tokens import TokenError, verify_viewer_link
 
 from . import messages as m
+from .broadcast import Broadcast
 from .directory import DirectoryUnavailable
-from .relay import Broadcast
 from .whip import SERVICE_KEY
 
 SEGMENT: Final = re.compile(r"^seg-[0-9a-f]{6}-\d{6}\.ts$")

@@ -23,8 +23,8 @@ from parta_common.tokens import MediaClaims, TokenError, verify_media_token
 from sfu.aiortc_hooks import read_in_bursts
 
 from . import messages as m
+from .broadcast import Speaker
 from .directory import DirectoryUnavailable
-from .relay import Speaker
 from .service import BroadcastService
 
 logger = logging.getLogger(__name__)

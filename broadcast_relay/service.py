@@ -6,10 +6,10 @@ import logging
 
 import aiohttp
 
+from .broadcast import Broadcast
 from .config import BroadcastConfig
 from .directory import BroadcastInfo, Directory, DirectoryUnavailable
 from .recording import remux_to_mp4
-from .relay import Broadcast
 
 logger = logging.getLogger(__name__)
 

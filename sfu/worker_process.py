@@ -1,6 +1,6 @@
 """A worker process: students' peer connections and their slots (docs/sfu.md).
 
-Started by the main process (``sfu.workers``) as ``python -m <launcher> --worker N
+Started by the main process (``sfu.worker_pool``) as ``python -m <launcher> --worker N
 --control-fd C --media-fd M --audio-fd A``, with the same launcher as the main process (so the
 tests' codec guard holds here too). It answers the offers the main process passes on,
 keeps each subscriber's :class:`~sfu.forwarding.Slot` s exactly as the single process
@@ -28,7 +28,8 @@ from sfu.errors import LessonError
 from sfu.forwarding import Clock, PublishedStream, Slot
 from sfu.metrics import ForwardingStats
 from sfu.peer import answer_offer, ice_servers_from, new_peer_connection
-from sfu.relay import (
+from sfu.sources import Source
+from sfu.worker_channel import (
     HAS_LEVEL,
     KEYFRAME,
     MARKER,
@@ -38,7 +39,6 @@ from sfu.relay import (
     encode_parameters,
     unpack_bytes,
 )
-from sfu.sources import Source
 
 logger = logging.getLogger(__name__)
 

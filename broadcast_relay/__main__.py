@@ -1,4 +1,4 @@
-"""``python -m sfu.broadcast -c broadcast.yaml``: the broadcast relay on its own."""
+"""``python -m broadcast_relay -c broadcast.yaml``: the broadcast relay on its own."""
 
 import argparse
 import logging
@@ -13,7 +13,7 @@ from . import BroadcastConfig, setup_broadcasts
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sfu.broadcast")
+    parser = argparse.ArgumentParser(prog="python -m broadcast_relay")
     parser.add_argument("-c", "--config", required=True, type=Path)
     parser.add_argument("--section", default=None, help="read one top-level key of the file")
     args = parser.parse_args(argv)

@@ -1,6 +1,6 @@
 """The main process's side of the worker processes (docs/sfu.md, "Several processes").
 
-:class:`WorkerPool` starts ``workers`` processes (``sfu.worker``), places students'
+:class:`WorkerPool` starts ``workers`` processes (``sfu.worker_process``), places students'
 peer connections on the least-loaded one, restarts a worker that dies (after telling
 its participants to reconnect) and adds the workers' counters to the metrics.
 
@@ -31,7 +31,8 @@ from sfu.config import SfuConfig
 from sfu.errors import LessonError
 from sfu.forwarding import Codec, PublishedStream
 from sfu.metrics import ForwardingStats, WorkerState, WorkersView, add_stats
-from sfu.relay import (
+from sfu.sources import Source
+from sfu.worker_channel import (
     HAS_LEVEL,
     KEYFRAME,
     MARKER,
@@ -41,7 +42,6 @@ from sfu.relay import (
     media_pair,
     pack_bytes,
 )
-from sfu.sources import Source
 
 logger = logging.getLogger(__name__)
 
@@ -570,7 +570,7 @@ class WorkerPool:
 
 
 def stream_parameters(stream: PublishedStream) -> dict[str, Any]:
-    """A published stream's codecs, for the worker's :class:`~sfu.worker.RelayedStream`."""
+    """A published stream's codecs, for the worker's :class:`~sfu.worker_process.RelayedStream`."""
     codecs = [
         {
             "mime": codec.mime_type,

@@ -1,4 +1,4 @@
-"""Configuration of the broadcast relay (``python -m sfu.broadcast -c file.yaml``)."""
+"""Configuration of the broadcast relay (``python -m broadcast_relay -c file.yaml``)."""
 
 from typing import Any
 
@@ -25,7 +25,7 @@ class BroadcastConfig:
     """Where the relay listens, whom it asks, how it cuts HLS.
 
     Inside the SFU (``broadcast:`` in its config) the SFU's ``token_secret`` is used and
-    ``listen_*`` are ignored; alone (``python -m sfu.broadcast``) the secret is required.
+    ``listen_*`` are ignored; alone (``python -m broadcast_relay``) the secret is required.
     """
 
     # Shared with the Synapse module (its media.token_secret): verifies speakers'

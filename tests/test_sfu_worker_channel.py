@@ -11,7 +11,7 @@ from aiortc.rtcrtpparameters import (
 
 from sfu.forwarding import PublishedStream
 from sfu.metrics import ForwardingStats
-from sfu.relay import (
+from sfu.worker_channel import (
     HAS_LEVEL,
     KEYFRAME,
     MARKER,
@@ -22,7 +22,7 @@ from sfu.relay import (
     encode_parameters,
     media_pair,
 )
-from sfu.workers import stream_parameters
+from sfu.worker_pool import stream_parameters
 
 Record = tuple[int, int, int, int, int, int, int, bytes]
 

@@ -1,7 +1,7 @@
 """Broadcasts: speakers publish over WHIP, anyone with a link watches HLS.
 
 Mount into an aiohttp application with :func:`setup_broadcasts`, or run alone with
-``python -m sfu.broadcast -c broadcast.yaml``. See ``docs/broadcasts.md``.
+``python -m broadcast_relay -c broadcast.yaml``. See ``docs/broadcasts.md``.
 """
 
 from aiohttp import web
