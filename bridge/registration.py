@@ -3,7 +3,7 @@
 The namespace is the bot's own account only, exclusive: the application service
 cannot act as anyone else (Synapse refuses ``?user_id=@person:server`` with its token).
 The bot reaches people through the module, naming the person and their command
-(bridge/api.py, synapse_module/on_behalf.py).
+(bridge/api.py, synapse_module/delegation/).
 
     python -m bridge.registration -c bridge.yaml [--url http://127.0.0.1:29340]
 

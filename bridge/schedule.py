@@ -31,6 +31,7 @@ from mautrix.util.async_db import Database
 
 from bridge.api import ApiError
 from bridge.config import BridgeConfig, QuietHoursConfig
+from parta_common.messages import Message
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +62,7 @@ def deliver_at(due: datetime.datetime, quiet: QuietHoursConfig) -> datetime.date
     return datetime.datetime.combine(day, end, tzinfo=tz)
 
 
-SCHEDULED_BEFORE_UPGRADE = (
-    "Запланировано до обновления бота; запланируйте заново "
-    "/ Scheduled before the bot was upgraded; schedule it again"
-)
+SCHEDULED_BEFORE_UPGRADE = Message("bot.scheduled_before_upgrade")
 
 
 def txn_id_for(message_id: str) -> str:
@@ -214,7 +212,7 @@ class Scheduler:
     async def _deliver(self, message: ScheduledMessage, report: bool = False) -> Any:
         try:
             if message.post_id is None:
-                raise ApiError(403, "M_FORBIDDEN", SCHEDULED_BEFORE_UPGRADE)
+                raise ApiError.of(403, "M_FORBIDDEN", SCHEDULED_BEFORE_UPGRADE)
             # The module sends it once: after a crash, the same event id again.
             event_id = await self._posts.send_post(message.post_id)
         except ApiError as e:

@@ -101,7 +101,7 @@ _BAD_BODY = Message(
 )
 
 
-# Resolves a trusted bot's request on a person's behalf (synapse_module/on_behalf.py).
+# Resolves a trusted bot's request on a person's behalf (synapse_module/delegation/).
 OnBehalfResolver = Callable[[str, SynapseRequest], Awaitable[str]]
 _on_behalf: "weakref.WeakKeyDictionary[ModuleApi, OnBehalfResolver]" = weakref.WeakKeyDictionary()
 
@@ -114,7 +114,7 @@ async def requester_id(api: ModuleApi, request: SynapseRequest) -> str:
     """The Matrix user ID the request acts for (401 without an access token).
 
     That is the token's owner, or — for the school bot naming a person and their
-    command — that person, once :mod:`synapse_module.on_behalf` believes it (403
+    command — that person, once :mod:`synapse_module.delegation` believes it (403
     otherwise).
     """
     return (await caller_and_person(api, request))[1]

@@ -1,4 +1,4 @@
-"""The rule for the school bot acting for a person (synapse_module/on_behalf.py), as a table.
+"""The rule for the school bot acting for a person (synapse_module/delegation/rules.py), as a table.
 
 The same rule runs against a real Synapse in tests/test_bridge_bot.py
 (``test_the_bot_acts_for_a_person_only_on_their_recent_command``); the window's edge
@@ -7,15 +7,15 @@ is here, where the clock is a number.
 
 import pytest
 
-from synapse_module.on_behalf import (
+from synapse_module.delegation.rules import CommandEvent, command_refusal, is_trusted_bot
+from synapse_module.delegation.texts import (
     BOT_NOT_IN_ROOM,
     COMMAND_TOO_OLD,
     NO_SUCH_COMMAND,
     NOT_A_TRUSTED_BOT,
     NOT_THEIR_COMMAND,
-    CommandEvent,
-    command_refusal,
 )
+from synapse_module.scheduled_posts.rules import may_send
 
 ANN = "@ann:s"
 NOW = 10_000_000
@@ -49,3 +49,28 @@ def test_command_refusal(
         window_ms=WINDOW,
     )
     assert verdict == expected
+
+
+@pytest.mark.parametrize(
+    ("user_id", "expected"),
+    [
+        ("@parta-bot:s", True),
+        ("@parta-bot:other", False),  # another server's bot of the same name
+        ("@ann:s", False),
+        ("@parta-bot:s:8448", False),
+    ],
+)
+def test_is_trusted_bot(user_id: str, expected: bool) -> None:
+    assert is_trusted_bot(user_id, "s", ("parta-bot",)) is expected
+
+
+@pytest.mark.parametrize(
+    ("caller", "trusted", "expected"),
+    [
+        ("@parta-bot:s", True, True),  # the bot, when the post is due
+        (ANN, False, True),  # its author, early
+        ("@bob:s", False, False),
+    ],
+)
+def test_who_may_send_a_scheduled_post(caller: str, trusted: bool, expected: bool) -> None:
+    assert may_send(caller, ANN, trusted) is expected

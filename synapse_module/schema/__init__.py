@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 from synapse_module.store import Step
 
-from . import broadcasts, content, lessons, posts, roster
+from . import broadcasts, content, lessons, roster, scheduled_posts
 
 # area name -> its steps; every feature adds its own line.
 AREAS: dict[str, Sequence[Step]] = {
@@ -12,5 +12,5 @@ AREAS: dict[str, Sequence[Step]] = {
     "lessons": lessons.STEPS,
     "broadcasts": broadcasts.STEPS,
     "content": content.STEPS,
-    "posts": posts.STEPS,
+    "scheduled_posts": scheduled_posts.STEPS,
 }

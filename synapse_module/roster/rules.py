@@ -1,9 +1,12 @@
 """Who may do what where in a school: pure decisions, no Synapse, table-tested.
 
-The roster (see ``roster_store``) is summarised per person as a :class:`Person`: their
+The roster (see ``store``) is summarised per person as a :class:`Person`: their
 :class:`Standing` in each school. The rooms the module created are :class:`SchoolRoom`s.
 Every function here answers from those two alone, so the same decision holds whether
 the request came through the REST API, a client's ``/createRoom`` or federation.
+
+Longer than 600 lines because every roster decision sits in this one table-tested
+place (``tests/test_policy.py``); a third of it is the texts the refusals carry.
 """
 
 import enum
@@ -12,6 +15,7 @@ from typing import Any, Final, Literal
 
 import attrs
 
+from parta_common import events
 from parta_common.messages import Message
 from parta_common.roles import Role
 
@@ -461,6 +465,39 @@ def remote_allowed(server: str, policy: SchoolPolicy) -> Message | None:
     return REMOTE_NOT_ALLOWED
 
 
+def acl_host(server_name: str) -> str:
+    """The host part of a server name, as server ACLs match it (the spec: ports ignored)."""
+    if server_name.startswith("["):  # an IPv6 literal: [::1]:8448
+        return server_name[: server_name.index("]") + 1] if "]" in server_name else server_name
+    return server_name.rsplit(":", 1)[0] if server_name.count(":") == 1 else server_name
+
+
+def _is_ip_literal(host: str) -> bool:
+    if host.startswith("["):
+        return True
+    parts = host.split(".")
+    return len(parts) == 4 and all(p.isdigit() and int(p) < 256 for p in parts)
+
+
+def acl_content(own_server: str, allowed_servers: Iterable[str]) -> dict[str, Any]:
+    """``m.room.server_acl`` content of a school room: this server and the servers the
+    school allows. Synapse matches another server's events by host, without the port, but
+    checks that an ACL does not deny itself by its full name, so each server is named both
+    ways. IP literals are allowed only when the school names a server by one (the allow
+    list still names exactly which)."""
+    names: list[str] = []
+    for server in (own_server, *allowed_servers):
+        for name in (acl_host(server), server):
+            if name not in names:
+                names.append(name)
+    others = [acl_host(server) for server in allowed_servers]
+    return {
+        "allow": names,
+        "deny": [],
+        "allow_ip_literals": any(_is_ip_literal(h) for h in others),
+    }
+
+
 def hidden_from_search(target: Person, searcher: Person) -> bool:
     """Students are found in the user directory only by people of their schools."""
     if not target.is_student:
@@ -605,3 +642,10 @@ def may_decide_parent_link(decider: Standing | None, child: Standing | None) -> 
     if decider is not None and child is not None and decider.homeroom_of & child.learns_in:
         return None
     return PARENT_LINK_NOT_YOURS
+
+
+def may_send_structure_state(sender: str, event_type: str, service_user_id: str) -> bool:
+    """Only the service account writes the state that describes the school structure."""
+    if event_type not in events.STRUCTURE_STATE_TYPES:
+        return True
+    return sender == service_user_id
