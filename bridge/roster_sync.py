@@ -45,6 +45,7 @@ from bridge.bot import school_year
 from bridge.config import BridgeConfig, load
 from bridge.db import create_database
 from bridge.oneroster import Membership, Person, Roster, RosterErrors, read_path
+from parta_common.messages import Message
 from parta_common.roles import Role
 
 logger = logging.getLogger(__name__)
@@ -656,11 +657,8 @@ async def _cli(args: argparse.Namespace) -> int:
     return 0
 
 
-_NO_TOKEN = "В файле нет токена доступа / The file holds no access token: {path}"
-_BAD_LOGIN = (
-    "В файле должны быть имя и пароль, по строке / The file must hold a name and a "
-    "password, one per line: {path}"
-)
+_NO_TOKEN = Message("roster_cli.no_token")
+_BAD_LOGIN = Message("roster_cli.bad_login")
 
 
 @contextlib.asynccontextmanager
@@ -672,12 +670,12 @@ async def signed_in(
     if args.token_file is not None:
         lines = args.token_file.read_text(encoding="utf-8").split()
         if not lines:
-            raise ApiError(400, "M_MISSING_TOKEN", _NO_TOKEN.format(path=args.token_file))
+            raise ApiError.of(400, "M_MISSING_TOKEN", _NO_TOKEN, path=str(args.token_file))
         yield lines[0]
         return
     lines = args.login.read_text(encoding="utf-8").splitlines()
     if len(lines) < 2 or not lines[0].strip() or not lines[1]:
-        raise ApiError(400, "M_INVALID_PARAM", _BAD_LOGIN.format(path=args.login))
+        raise ApiError.of(400, "M_INVALID_PARAM", _BAD_LOGIN, path=str(args.login))
     login = {
         "type": "m.login.password",
         "identifier": {"type": "m.id.user", "user": lines[0].strip()},

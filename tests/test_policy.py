@@ -321,3 +321,23 @@ def test_acl_content(own: str, allowed: list[str], hosts: list[str], ip_literals
     """School rooms' server ACL names hosts as ACLs match them (without ports)."""
     got = policy.acl_content(own, allowed)
     assert got == {"allow": hosts, "deny": [], "allow_ip_literals": ip_literals}
+
+
+@pytest.mark.parametrize(
+    ("config", "creation_content"),
+    [
+        ({}, {"creator": "@a:x"}),
+        ({"name": "n"}, {"creator": "@a:x"}),
+        ({"creation_content": {"type": "m.space"}}, {"type": "m.space", "creator": "@a:x"}),
+        ({"creation_content": {"creator": "@b:x"}}, {"creator": "@b:x"}),
+        ({"creation_content": "junk"}, "junk"),
+    ],
+)
+def test_rooms_carry_the_legacy_creator_for_old_clients(
+    config: dict[str, object], creation_content: object
+) -> None:
+    out = policy.creation_content_for_old_clients(config, "@a:x")
+    assert out["creation_content"] == creation_content
+    assert {k: v for k, v in out.items() if k != "creation_content"} == {
+        k: v for k, v in config.items() if k != "creation_content"
+    }

@@ -94,4 +94,9 @@ CORRECT_ONLY_IN_QUIZ: Final = Message(
     en="Correct answers are only for quizzes (quiz: true)",
 )
 POLL_ENDED_TEXT: Final = Message(ru="Опрос завершён", en="The poll has ended")
+POLL_NOTICE_TITLE: Final = Message(ru="Опрос", en="Poll")
+POLL_NOTICE_HINT: Final = Message(
+    ru="Если опроса с кнопками выше нет, ваше приложение не умеет опросы: проголосуйте в Element.",
+    en="If there is no poll with buttons above, your app has no polls: vote in Element.",
+)
 CORRECT_TEXT: Final = Message(ru="Правильный ответ: {answers}", en="Correct answer: {answers}")

@@ -35,10 +35,30 @@ ROOM_TOPICS: Final[dict[RoomKind, str]] = {
     RoomKind.PARENTS_CHAT: "Родители, классный руководитель и администрация / Parents, "
     "the homeroom teacher and administrators",
 }
+
+
+def legacy_creation_content(creator: str, content: dict[str, Any]) -> dict[str, Any]:
+    """``m.room.create`` content that clients written before room version 11 can read.
+
+    Since version 11 the creator is the create event's sender and ``creator`` is gone
+    from the content; nheko 0.11 (Debian bookworm) still requires it and otherwise
+    drops the create event, so a school space shows up as a plain room. The key is
+    harmless in versions 11 and 12 (the server ignores it), so every room carries it.
+    """
+    return {**content, "creator": creator}
+
+
 # Rooms the module joins people to straight from their space; for the others it
-# sends an invitation first.
+# sends an invitation first. Every membership event costs Synapse a few dozen database
+# transactions, so a first sign-in should send as few as it can.
 DIRECT_JOIN: Final = frozenset(
-    {RoomKind.ANNOUNCEMENTS, RoomKind.DOCUMENTS, RoomKind.ARTICLES, RoomKind.CLASS_CHAT}
+    {
+        RoomKind.ANNOUNCEMENTS,
+        RoomKind.DOCUMENTS,
+        RoomKind.ARTICLES,
+        RoomKind.CLASS_SPACE,
+        RoomKind.CLASS_CHAT,
+    }
 )
 
 
@@ -83,7 +103,7 @@ class Structure:
                 "topic": topic,
                 "preset": "private_chat",
                 "visibility": "private",
-                "creation_content": {"type": "m.space"},
+                "creation_content": legacy_creation_content(self.service, {"type": "m.space"}),
                 "power_level_content_override": power_levels_content(probe, users),
                 "initial_state": initial_state,
             },
@@ -123,6 +143,7 @@ class Structure:
                 "topic": ROOM_TOPICS.get(kind, ""),
                 "preset": "private_chat",
                 "visibility": "private",
+                "creation_content": legacy_creation_content(self.service, {}),
                 "power_level_content_override": power_levels_content(probe, users),
                 "initial_state": [
                     {"type": "m.room.join_rules", "state_key": "", "content": join_rule},
@@ -198,7 +219,16 @@ class Structure:
         if current == "ban":
             await self._api.update_room_membership(self.service, user_id, room_id, "leave")
             current = "leave"
-        if kind not in DIRECT_JOIN and current != "invite":
+        if kind in DIRECT_JOIN and current != "invite":
+            try:
+                await self._api.update_room_membership(user_id, user_id, room_id, "join")
+                return True
+            except SynapseError as e:
+                # A class space made before class spaces let the school space's members
+                # join (invite only): invite first, as below.
+                if e.code != 403 or kind is not RoomKind.CLASS_SPACE:
+                    raise
+        if current != "invite":
             try:
                 await self._api.update_room_membership(self.service, user_id, room_id, "invite")
             except SynapseError as e:

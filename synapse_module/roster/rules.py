@@ -251,8 +251,8 @@ def power_levels_content(room: SchoolRoom, users: Mapping[str, int]) -> dict[str
     Power levels, join rules and space links are the module's: nobody else may change
     them (100 is not enough; the module's rules refuse it too).
     """
-    events: dict[str, int] = dict.fromkeys(_ADMIN_ONLY_STATE, 100)
-    events.update(
+    per_type: dict[str, int] = dict.fromkeys(_ADMIN_ONLY_STATE, 100)
+    per_type.update(
         {
             "m.room.name": 50,
             "m.room.topic": 50,
@@ -261,6 +261,7 @@ def power_levels_content(room: SchoolRoom, users: Mapping[str, int]) -> dict[str
             "im.vector.modular.widgets": 50,
             "org.parta.lesson": 50,
             "org.parta.broadcast": 50,
+            events.CALL_POLICY: 50,
         }
     )
     content: dict[str, Any] = {
@@ -272,7 +273,7 @@ def power_levels_content(room: SchoolRoom, users: Mapping[str, int]) -> dict[str
         "ban": 50,
         "redact": 50,
         "notifications": {"room": 50},
-        "events": events,
+        "events": per_type,
         "users": {u: p for u, p in sorted(users.items()) if p != 0},
     }
     if room.kind in (RoomKind.SCHOOL_SPACE, RoomKind.CLASS_SPACE, RoomKind.UNIT_SPACE):
@@ -284,6 +285,8 @@ def power_levels_content(room: SchoolRoom, users: Mapping[str, int]) -> dict[str
         content["events_default"] = 100
         content["state_default"] = 100
         content["users"] = {}
+    # Who may write may join the room's call (Element Call's membership is a state event).
+    per_type[events.CALL_MEMBER] = content["events_default"]
     return content
 
 
@@ -649,3 +652,20 @@ def may_send_structure_state(sender: str, event_type: str, service_user_id: str)
     if event_type not in events.STRUCTURE_STATE_TYPES:
         return True
     return sender == service_user_id
+
+
+def creation_content_for_old_clients(config: dict[str, Any], creator: str) -> dict[str, Any]:
+    """``createRoom`` content with ``creation_content.creator`` filled in.
+
+    Since room version 11 the creator is the create event's sender and the ``creator``
+    key is gone; nheko 0.11 (Debian bookworm's Matrix client) still requires it and
+    drops a create event without it, so every space shows up as a plain room and every
+    chat a person starts (DMs too) disappears from its list (docs/clients.md). The
+    server ignores the key in versions 11 and 12, and older versions set it to the same
+    value anyway. A value the request set itself is kept, and malformed content is left
+    for the server to refuse.
+    """
+    raw = config.get("creation_content", {})
+    if not isinstance(raw, dict):
+        return config
+    return {**config, "creation_content": {"creator": creator, **raw}}

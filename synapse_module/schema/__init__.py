@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 from synapse_module.store import Step
 
-from . import broadcasts, content, lessons, roster, scheduled_posts
+from . import broadcasts, content, jobs, lessons, roster, scheduled_posts
 
 # area name -> its steps; every feature adds its own line.
 AREAS: dict[str, Sequence[Step]] = {
@@ -13,4 +13,5 @@ AREAS: dict[str, Sequence[Step]] = {
     "broadcasts": broadcasts.STEPS,
     "content": content.STEPS,
     "scheduled_posts": scheduled_posts.STEPS,
+    "jobs": jobs.STEPS,
 }
