@@ -106,6 +106,17 @@ def seed(hs: RunningHomeserver) -> tuple[dict[str, Any], School, User]:
         teacher,
         {"question": "Когда?", "answers": [{"text": "Сейчас"}, {"text": "Потом"}]},
     )
+    # A parent waiting for the school to confirm them (from the child's own code).
+    child_code = api(hs, "POST", "/me/parent_invite", school.students[0], {"school_id": sid})
+    waiting_parent = hs.register("parent")
+    api(hs, "POST", f"/invites/{child_code['code']}/redeem", waiting_parent)
+    (parent_link,) = [
+        candidate
+        for candidate in api(hs, "GET", f"/schools/{sid}/parent_links", school.admin)[
+            "parent_links"
+        ]
+        if candidate["parent_user_id"] == waiting_parent.user_id
+    ]
     values = {
         "school_id": sid,
         "class_id": class_id,
@@ -121,6 +132,7 @@ def seed(hs: RunningHomeserver) -> tuple[dict[str, Any], School, User]:
         "linkId": link["link_id"],
         "article_id": article["article_id"],
         "poll_id": poll["event_id"],
+        "link_id": parent_link["link_id"],
     }
     return values, school, operator
 
