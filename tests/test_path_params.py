@@ -106,17 +106,10 @@ def seed(hs: RunningHomeserver) -> tuple[dict[str, Any], School, User]:
         teacher,
         {"question": "Когда?", "answers": [{"text": "Сейчас"}, {"text": "Потом"}]},
     )
-    # A parent waiting for the school to confirm them (from the child's own code).
-    child_code = api(hs, "POST", "/me/parent_invite", school.students[0], {"school_id": sid})
-    waiting_parent = hs.register("parent")
-    api(hs, "POST", f"/invites/{child_code['code']}/redeem", waiting_parent)
-    (parent_link,) = [
-        candidate
-        for candidate in api(hs, "GET", f"/schools/{sid}/parent_links", school.admin)[
-            "parent_links"
-        ]
-        if candidate["parent_user_id"] == waiting_parent.user_id
-    ]
+    # A parent link waiting for the school: someone used a student's own parent code.
+    parent_code = api(hs, "POST", "/me/parent_invite", school.students[0], {"school_id": sid})
+    mother = hs.register(f"mother{secrets.token_hex(2)}")
+    pending = api(hs, "POST", f"/invites/{parent_code['code']}/redeem", mother)
     values = {
         "school_id": sid,
         "class_id": class_id,
@@ -132,7 +125,7 @@ def seed(hs: RunningHomeserver) -> tuple[dict[str, Any], School, User]:
         "linkId": link["link_id"],
         "article_id": article["article_id"],
         "poll_id": poll["event_id"],
-        "link_id": parent_link["link_id"],
+        "link_id": pending["parent_link"]["link_id"],
     }
     return values, school, operator
 
