@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 
+from parta_common import catalogue
 from parta_common.messages import Message
 
 logger = logging.getLogger(__name__)
@@ -21,30 +22,33 @@ BASE_PATH = "/_synapse/client/parta/v1"
 # Path segments that are IDs or codes, for grouping timings by endpoint.
 _ID = re.compile(r"(?<=/)(sch_|cls_|unit_|%40|@)[^/]*|(?<=/invites/)[^/]+")
 
-_UNREACHABLE = Message(
-    ru="Сервер Parta сейчас не отвечает, попробуйте позже",
-    en="The Parta server is not answering right now, try again later",
-)
+_UNREACHABLE = Message("bot.unreachable")
 
 
 class ApiError(Exception):
-    """The module refused or failed; ``error`` is its message ("русский / English")."""
+    """The module refused or failed.
 
-    def __init__(self, status: int, errcode: str, error: str):
+    ``error`` is its text ("русский / English" for a person); ``message``, when the module
+    sent one, the catalogue id and parameters, so the bot shows one language itself.
+    """
+
+    def __init__(
+        self, status: int, errcode: str, error: str, message: dict[str, object] | None = None
+    ):
         self.status = status
         self.errcode = errcode
         self.error = error
+        self.message = message
         super().__init__(f"{status} {errcode}: {error}")
 
-    @property
-    def russian(self) -> str:
-        """The Russian half of a bilingual message (the whole text when not bilingual)."""
-        return self.error.split(" / ", 1)[0]
+    @classmethod
+    def of(cls, status: int, errcode: str, message: Message, **params: object) -> "ApiError":
+        """A refusal the bot makes itself, from the catalogue."""
+        return cls(status, errcode, message.format(**params), message.reference(**params))
 
-    @property
-    def english(self) -> str:
-        parts = self.error.split(" / ", 1)
-        return parts[1] if len(parts) == 2 else parts[0]
+    def text(self, language: str) -> str:
+        """The reason in ``language``; the whole ``error`` when it names no catalogue text."""
+        return catalogue.from_reference(self.message, language) or self.error
 
 
 class ModuleClient:
@@ -101,12 +105,13 @@ class ModuleClient:
                             resp.status,
                             str(data.get("errcode", "M_UNKNOWN")),
                             str(data.get("error", "")),
+                            data.get(catalogue.FIELD),
                         )
-                    raise ApiError(resp.status, "M_UNKNOWN", _UNREACHABLE.format())
+                    raise ApiError.of(resp.status, "M_UNKNOWN", _UNREACHABLE)
                 return data
         except aiohttp.ClientError as e:
             logger.warning("module API %s %s failed: %s", method, path, e)
-            raise ApiError(502, "M_UNKNOWN", _UNREACHABLE.format()) from e
+            raise ApiError.of(502, "M_UNKNOWN", _UNREACHABLE) from e
 
     # -- who am I --------------------------------------------------------------
 

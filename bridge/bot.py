@@ -37,8 +37,20 @@ from bridge.answered import ANSWERS_FIELD, CATCH_UP_EVENTS, AnsweredEvents, to_c
 from bridge.api import ApiError, ModuleClient
 from bridge.commands import ClassName, Command, CommandError, parse
 from bridge.schedule import Scheduler, deliver_at
+from parta_common.catalogue import LANGUAGES
+from parta_common.messages import Message
 
 logger = logging.getLogger(__name__)
+
+NAME_THE_CLASS = Message("bot.name_the_class")
+NO_SCHOOL = Message("bot.no_school")
+SEVERAL_SCHOOLS = Message("bot.several_schools")
+NO_SUCH_CLASS = Message("bot.no_such_class")
+NO_SUCH_ROOM = Message("bot.no_such_room")
+REFUSED_FORBIDDEN = Message("bot.refused_forbidden")
+REFUSED_NOT_FOUND = Message("bot.refused_not_found")
+REFUSED_INVALID = Message("bot.refused_invalid")
+REFUSED_FAILED = Message("bot.refused_failed")
 
 HELP = """Я школьный бот Parta. Команды (по-русски или по-английски):
 • мои школы — ваши школы, роли и классы (my schools)
@@ -411,11 +423,7 @@ class SchoolBot:
     ) -> tuple[str, str]:
         if command.class_name is None:
             if await self._is_direct(room_id):
-                raise ApiError(
-                    400,
-                    "M_INVALID_PARAM",
-                    "Укажите класс, например: урок 7А Дроби / Name the class, e.g. lesson 7A …",
-                )
+                raise ApiError.of(400, "M_INVALID_PARAM", NAME_THE_CLASS)
             return room_id, "этой комнате"
         school = await self._school(sender, room_id)
         return await self._target_room(sender, school, command)
@@ -570,24 +578,15 @@ class SchoolBot:
         if len(schools) == 1:
             return schools[0]
         if not schools:
-            raise ApiError(
-                403, "M_FORBIDDEN", "Вы не состоите ни в одной школе / You are not in any school"
-            )
+            raise ApiError.of(403, "M_FORBIDDEN", NO_SCHOOL)
         names = ", ".join(str(s.get("name")) for s in schools)
-        raise ApiError(
-            400,
-            "M_INVALID_PARAM",
-            f"У вас несколько школ ({names}): напишите команду в комнате нужной школы "
-            "/ You are in several schools: send the command in a room of that school",
-        )
+        raise ApiError.of(400, "M_INVALID_PARAM", SEVERAL_SCHOOLS, names=names)
 
     async def _class_id(self, sender: UserID, school: dict[str, Any], name: ClassName) -> str:
         for cls in await self.module.classes(sender, school["school_id"]):
             if int(cls.get("grade", 0)) == name.grade and str(cls.get("letter", "")) == name.letter:
                 return str(cls["class_id"])
-        raise ApiError(
-            404, "M_NOT_FOUND", f"Нет класса {name} в этой школе / No class {name} in this school"
-        )
+        raise ApiError.of(404, "M_NOT_FOUND", NO_SUCH_CLASS, name=str(name))
 
     async def _target_room(
         self, sender: UserID, school: dict[str, Any], command: Command
@@ -628,13 +627,14 @@ ROLE_NAMES = {
 
 def refusal(error: ApiError) -> str:
     """A module refusal in plain words: what was refused and why, in both languages."""
-    if error.status == 403:
-        return f"Нельзя: {error.russian}\nNot allowed: {error.english}"
-    if error.status == 404:
-        return f"Не найдено: {error.russian}\nNot found: {error.english}"
-    if error.status in (400, 409):
-        return f"Не получилось: {error.russian}\nCould not do it: {error.english}"
-    return f"Сервер ответил ошибкой: {error.russian}\nThe server failed: {error.english}"
+    kind = {
+        403: REFUSED_FORBIDDEN,
+        404: REFUSED_NOT_FOUND,
+        400: REFUSED_INVALID,
+        409: REFUSED_INVALID,
+    }
+    message = kind.get(error.status, REFUSED_FAILED)
+    return "\n".join(message.text(lang, reason=error.text(lang)) for lang in LANGUAGES)
 
 
 def school_year(today: datetime.date | None = None) -> str:
@@ -673,7 +673,7 @@ def _room(thing: dict[str, Any], kind: str) -> str:
     rooms = _rooms(thing)
     if kind in rooms:
         return rooms[kind]
-    raise ApiError(404, "M_NOT_FOUND", f"Нет комнаты «{kind}» / No «{kind}» room")
+    raise ApiError.of(404, "M_NOT_FOUND", NO_SUCH_ROOM, kind=kind)
 
 
 def _local_time(value: Any, tz: zoneinfo.ZoneInfo) -> str:

@@ -23,6 +23,7 @@ from .broadcast import Broadcast
 from .directory import DirectoryUnavailable
 from .whip import SERVICE_KEY
 
+TITLE: Final = Message("broadcast_page.watch.title")
 SEGMENT: Final = re.compile(r"^seg-[0-9a-f]{6}-\d{6}\.ts$")
 SEGMENT_CACHE: Final = "public, max-age=31536000, immutable"
 STATIC_CACHE: Final = "public, max-age=3600"
@@ -60,7 +61,7 @@ def _refusal_page(refused: LinkRefused) -> web.Response:
     body = (
         "<!doctype html><html lang=ru><meta charset=utf-8>"
         "<meta name=viewport content='width=device-width,initial-scale=1'>"
-        f"<title>Трансляция / Broadcast</title><body style='font-family:sans-serif;"
+        f"<title>{escape(TITLE.format())}</title><body style='font-family:sans-serif;"
         f"max-width:40em;margin:3em auto;padding:0 1em' data-errcode='{refused.errcode}'>"
         f"<h1>{escape(msg.ru)}</h1><p lang=en>{escape(msg.en)}</p></body></html>"
     )
@@ -185,7 +186,14 @@ async def status(request: web.Request) -> web.StreamResponse:
 
 async def static(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
-    if name not in ("hls.min.js", "watch.js", "watch.css", "speak.js", "hls.js-LICENSE.txt"):
+    if name not in (
+        "hls.min.js",
+        "texts.js",
+        "watch.js",
+        "watch.css",
+        "speak.js",
+        "hls.js-LICENSE.txt",
+    ):
         raise web.HTTPNotFound()
     path = resources.files(__package__).joinpath("static", name)
     types = {".js": "text/javascript", ".css": "text/css", ".txt": "text/plain"}

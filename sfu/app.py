@@ -9,6 +9,7 @@ import attrs
 from aiohttp import web
 
 from broadcast_relay import setup_broadcasts
+from parta_common.messages import Message
 from sfu.aiortc_hooks import check_aiortc_version
 from sfu.attendance import AttendanceSink, LoggingAttendance
 from sfu.config import SfuConfig
@@ -18,6 +19,7 @@ from sfu.signalling import LessonSocket
 from sfu.static import setup_static
 from sfu.worker_pool import WorkerPool
 
+PAGE_MISSING: Final = Message("sfu.lesson_page_missing")
 STATIC: Final = Path(__file__).parent / "static"
 LESSONS_KEY: Final = web.AppKey("lessons", Lessons)
 METRICS_KEY: Final = web.AppKey("metrics", SfuMetrics)
@@ -90,5 +92,5 @@ async def _metrics(request: web.Request) -> web.Response:
 async def _lesson_page(request: web.Request) -> web.StreamResponse:
     page = STATIC / "lesson.html"
     if not page.is_file():
-        raise web.HTTPNotFound(text="Страница урока не установлена / The lesson page is missing")
+        raise web.HTTPNotFound(text=PAGE_MISSING.format())
     return web.FileResponse(page)

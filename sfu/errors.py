@@ -1,4 +1,5 @@
-"""Errors the lesson page shows: a code, a Russian / English message, maybe a close code."""
+"""Errors the lesson page shows: a code, a message (catalogue id ``lesson_error.<code>``, and
+its "русский / English" text), maybe a close code."""
 
 from typing import Final
 
@@ -16,60 +17,47 @@ class ErrorKind:
 
 ERRORS: Final[dict[str, ErrorKind]] = {
     "bad_request": ErrorKind(
-        Message("Некорректное сообщение: {detail}.", "Bad message: {detail}."),
+        Message("lesson_error.bad_request"),
     ),
     "join_timeout": ErrorKind(
-        Message("Не получен запрос на вход в урок.", "No request to join the lesson arrived."),
+        Message("lesson_error.join_timeout"),
         4408,
     ),
     "unauthorized": ErrorKind(
-        Message(
-            "Ссылка на урок недействительна или устарела; откройте урок заново.",
-            "The lesson token is invalid or expired; open the lesson again.",
-        ),
+        Message("lesson_error.unauthorized"),
         4401,
     ),
     "wrong_room": ErrorKind(
-        Message("Этот доступ выдан для другого урока.", "This token is for another lesson."),
+        Message("lesson_error.wrong_room"),
         4401,
     ),
     "banned": ErrorKind(
-        Message("Учитель удалил вас из этого урока.", "The teacher removed you from this lesson."),
+        Message("lesson_error.banned"),
         4403,
     ),
     "lesson_locked": ErrorKind(
-        Message("Учитель закрыл вход в урок.", "The teacher has locked the lesson."),
+        Message("lesson_error.lesson_locked"),
         4423,
     ),
     "lesson_full": ErrorKind(
-        Message(
-            "В уроке уже {limit} участников — это предел.",
-            "The lesson already has {limit} participants, its limit.",
-        ),
+        Message("lesson_error.lesson_full"),
         4429,
     ),
-    "denied": ErrorKind(
-        Message("Учитель не впустил вас в урок.", "The teacher did not let you in."), 4403
-    ),
+    "denied": ErrorKind(Message("lesson_error.denied"), 4403),
     "removed": ErrorKind(
-        Message("Учитель удалил вас из урока.", "The teacher removed you from the lesson."),
+        Message("lesson_error.removed"),
         4403,
     ),
     "forbidden": ErrorKind(
-        Message("Это вам не разрешено: {detail}.", "You are not allowed to do this: {detail}."),
+        Message("lesson_error.forbidden"),
     ),
     "not_found": ErrorKind(
-        Message("Участник не найден.", "No such participant."),
+        Message("lesson_error.not_found"),
     ),
     "bad_sdp": ErrorKind(
-        Message(
-            "Не удалось установить медиасоединение: {detail}.",
-            "Could not set up the media connection: {detail}.",
-        ),
+        Message("lesson_error.bad_sdp"),
     ),
-    "internal": ErrorKind(
-        Message("Ошибка сервера; подключитесь снова.", "Server error; please reconnect."), 4500
-    ),
+    "internal": ErrorKind(Message("lesson_error.internal"), 4500),
 }
 
 
@@ -93,6 +81,8 @@ class LessonError(Exception):
             "type": "error",
             "code": self.code,
             "message": self.kind.message.format(**fmt),
+            # The page shows the text in its own language from these (sfu/static/texts.js).
+            **self.kind.message.fields(**fmt),
         }
         for key in ("source", "participant_id"):
             if key in self.details:

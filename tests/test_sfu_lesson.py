@@ -172,6 +172,11 @@ async def test_participant_over_the_limit_is_refused_but_the_teacher_gets_in(
     assert refused.value.code == "lesson_full"
     assert f"{LIMIT} участников" in refused.value.error["message"]
     assert f"{LIMIT} participants" in refused.value.error["message"]
+    # The page picks its language from the catalogue id and parameters.
+    assert refused.value.error["org.parta.message"] == {
+        "id": "lesson_error.lesson_full",
+        "params": {"detail": "", "limit": LIMIT},
+    }
     assert await extra.wait_closed() == 4429
     teacher = await join(sfu, room, clients, "teacher", Role.TEACHER)
     assert teacher.joined is not None

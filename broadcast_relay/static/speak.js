@@ -2,20 +2,14 @@
 // Opened as /speak/<broadcast id>#token=<WHIP bearer token from the module>.
 "use strict";
 (function () {
-  var TEXT = {
-    ru: { title: "Выступление в трансляции", camera: "Выйти в эфир с камерой",
-          screen: "Показать экран", mute: "Выключить микрофон", unmute: "Включить микрофон",
-          videoOff: "Выключить камеру", videoOn: "Включить камеру", stop: "Завершить выступление",
-          live: "В ЭФИРЕ", waiting: "Не в эфире", other: "English",
-          noToken: "В ссылке нет токена докладчика: получите ссылку у школы.",
-          failed: "Не удалось выйти в эфир: " },
-    en: { title: "Speaking in a broadcast", camera: "Go live with camera",
-          screen: "Share screen", mute: "Mute microphone", unmute: "Unmute microphone",
-          videoOff: "Camera off", videoOn: "Camera on", stop: "Stop speaking",
-          live: "LIVE", waiting: "Not live", other: "Русский",
-          noToken: "This link has no speaker token: ask the school for the link.",
-          failed: "Could not go live: " }
-  };
+  // From the one catalogue (parta_common/locale/*.po), exported into texts.js.
+  var TEXT = {};
+  ["ru", "en"].forEach(function (lang) {
+    TEXT[lang] = {};
+    Object.keys(window.PARTA_TEXTS[lang]).forEach(function (id) {
+      if (id.indexOf("broadcast_page.speak.") === 0) TEXT[lang][id.slice(21)] = window.PARTA_TEXTS[lang][id];
+    });
+  });
   var lang = (navigator.language || "ru").toLowerCase().indexOf("ru") === 0 ? "ru" : "en";
   var broadcastId = location.pathname.split("/").filter(Boolean).pop();
   var token = new URLSearchParams(location.hash.slice(1)).get("token");

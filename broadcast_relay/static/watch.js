@@ -2,16 +2,14 @@
 // live badge and viewer count. The page lives at /watch/<link>/, so every URL is relative.
 "use strict";
 (function () {
-  var TEXT = {
-    ru: { title: "Трансляция", live: "В ЭФИРЕ", waiting: "Скоро начнётся", ended: "Завершена",
-          viewers: "Зрителей: ", unmute: "Включить звук", other: "English",
-          notStarted: "Трансляция ещё не началась — страница подключится сама.",
-          ended_msg: "Трансляция завершена. Спасибо!", error: "Ошибка воспроизведения: " },
-    en: { title: "Broadcast", live: "LIVE", waiting: "Starting soon", ended: "Ended",
-          viewers: "Viewers: ", unmute: "Unmute", other: "Русский",
-          notStarted: "The broadcast has not started yet; this page will connect by itself.",
-          ended_msg: "The broadcast has ended. Thank you!", error: "Playback error: " }
-  };
+  // From the one catalogue (parta_common/locale/*.po), exported into texts.js.
+  var TEXT = {};
+  ["ru", "en"].forEach(function (lang) {
+    TEXT[lang] = {};
+    Object.keys(window.PARTA_TEXTS[lang]).forEach(function (id) {
+      if (id.indexOf("broadcast_page.watch.") === 0) TEXT[lang][id.slice(21)] = window.PARTA_TEXTS[lang][id];
+    });
+  });
   var lang = (navigator.language || "ru").toLowerCase().indexOf("ru") === 0 ? "ru" : "en";
   try { lang = localStorage.getItem("parta-lang") || lang; } catch (e) { /* private mode */ }
   var viewer;

@@ -15,6 +15,9 @@ from typing import Final
 
 from aiohttp import web
 
+from parta_common.messages import Message
+
+NOT_A_ROOM: Final = Message("sfu.not_a_room")
 STATIC_DIR: Final = Path(__file__).resolve().parent
 PAGE: Final = STATIC_DIR / "lesson.html"
 _ASSET: Final = re.compile(r"^[a-z0-9][a-z0-9_-]*\.(js|css|svg)$")
@@ -35,7 +38,7 @@ _CSP: Final = (
 async def lesson_page(request: web.Request) -> web.StreamResponse:
     room_id = request.match_info["room_id"]
     if not room_id.startswith("!") or len(room_id) > 255:
-        raise web.HTTPNotFound(text="Not a Matrix room ID / Это не идентификатор комнаты Matrix")
+        raise web.HTTPNotFound(text=NOT_A_ROOM.format())
     return web.Response(
         body=PAGE.read_bytes(),
         content_type="text/html",

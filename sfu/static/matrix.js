@@ -1,5 +1,7 @@
 // The homeserver side of the page: password login and Parta's media-token endpoints.
 
+import { MESSAGE, messageText } from "./i18n.js";
+
 const API = "/_synapse/client/parta/v1";
 
 export class MatrixError extends Error {
@@ -50,7 +52,7 @@ async function request(method, url, { body, token } = {}) {
     data = null;
   }
   if (!resp.ok) {
-    throw new MatrixError(resp.status, data?.errcode, data?.error);
+    throw new MatrixError(resp.status, data?.errcode, messageText(data?.[MESSAGE]) ?? data?.error);
   }
   return data;
 }
@@ -132,7 +134,7 @@ export async function attendanceCsv(homeserver, roomId, lessonId, accessToken, l
     } catch (e) {
       data = null;
     }
-    throw new MatrixError(resp.status, data?.errcode, data?.error);
+    throw new MatrixError(resp.status, data?.errcode, messageText(data?.[MESSAGE]) ?? data?.error);
   }
   return resp.blob();
 }

@@ -2,6 +2,8 @@
 // one RTCPeerConnection per participant; the page is always the offerer, ICE is not
 // trickled.
 
+import { MESSAGE, messageText } from "./i18n.js";
+
 const PROTOCOL = 1;
 const ICE_WAIT_MS = 2000;
 const REPLY_TIMEOUT_MS = 20000;
@@ -86,6 +88,8 @@ export class LessonConnection extends EventTarget {
         } catch (e) {
           return;
         }
+        // A refusal in the page's language when the catalogue knows it ("ru / en" otherwise).
+        if (msg.type === "error") msg.message = messageText(msg[MESSAGE]) ?? msg.message;
         if (msg.type === "joined" && !settled) {
           settled = true;
           this.onJoined(msg);

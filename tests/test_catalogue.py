@@ -1,0 +1,206 @@
+"""The one catalogue of texts people read (parta_common/locale/*.po, docs/i18n.md)."""
+
+import ast
+import re
+import string
+from pathlib import Path
+
+import pytest
+
+from bridge.api import ApiError
+from bridge.bot import refusal
+from devtools import catalogue as build
+from parta_common import catalogue
+from parta_common.messages import Message
+from sfu.errors import ERRORS, LessonError
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCT = ("parta_common", "synapse_module", "sfu", "broadcast_relay", "bridge")
+CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+# Product files whose person-facing Russian is not in the catalogue yet (#18 item 3); the
+# list only shrinks. Words the bot *reads* (command names, CSV headers) are input, not
+# texts: they stay where they are parsed.
+NOT_YET: dict[str, str] = {
+    "bridge/bot.py": "bot replies, bilingual in one line",
+    "bridge/commands.py": "command words the bot accepts, and its parse errors",
+    "bridge/roster_sync.py": "roster import plan and report",
+    "bridge/oneroster.py": "OneRoster column and role names (input)",
+    "bridge/roster_bot.py": "roster import dialogue",
+    "bridge/config.py": "a configuration hint",
+    "synapse_module/broadcasts.py": "the module's Message(ru, en), after its re-layout",
+    "synapse_module/content/texts.py": "the module's Message(ru, en), after its re-layout",
+    "synapse_module/http.py": "the module's Message(ru, en), after its re-layout",
+    "synapse_module/lessons.py": "the module's Message(ru, en), after its re-layout",
+    "synapse_module/media_tokens.py": "the module's Message(ru, en), after its re-layout",
+    "synapse_module/parent_links.py": "the module's Message(ru, en), after its re-layout",
+    "synapse_module/policy.py": "the module's Message(ru, en), after its re-layout",
+    "synapse_module/query.py": "the module's Message(ru, en), after its re-layout",
+    "synapse_module/roster.py": "the module's Message(ru, en), after its re-layout",
+    "synapse_module/structure.py": "the module's Message(ru, en), after its re-layout",
+}
+# Russian that is not a text a person reads in the product: generated developer docs.
+NOT_A_TEXT: dict[str, str] = {
+    "parta_common/schemas/__main__.py": "writes docs/events.md (examples in Russian)",
+}
+
+
+def product_files() -> list[Path]:
+    return sorted(p for top in PRODUCT for p in (ROOT / top).rglob("*.py"))
+
+
+def test_the_exports_are_up_to_date() -> None:
+    assert build.stale(build.read_catalogue()) == [], "run python -m devtools.catalogue"
+
+
+def test_both_languages_have_every_id_with_the_same_parameters() -> None:
+    table = build.read_catalogue()
+    assert set(table["ru"]) == set(table["en"])
+    for message_id, russian in table["ru"].items():
+        fields = {f for _, f, _, _ in string.Formatter().parse(russian) if f}
+        english = {f for _, f, _, _ in string.Formatter().parse(table["en"][message_id]) if f}
+        assert fields == english, message_id
+
+
+def message_ids_in_code() -> dict[str, str]:
+    """Every ``Message("id")`` in the product code → where."""
+    found: dict[str, str] = {}
+    for path in product_files():
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name | ast.Attribute)
+                and (getattr(node.func, "id", None) or getattr(node.func, "attr", None))
+                == "Message"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                found[str(node.args[0].value)] = f"{path.relative_to(ROOT)}:{node.lineno}"
+    return found
+
+
+def test_every_message_id_in_code_is_in_both_languages() -> None:
+    used = message_ids_in_code()
+    assert len(used) > 50
+    missing = {mid: where for mid, where in used.items() if not catalogue.has(mid)}
+    assert missing == {}
+
+
+def test_every_key_the_lesson_page_uses_is_in_both_languages() -> None:
+    static = ROOT / "sfu" / "static"
+    keys: set[str] = set()
+    for page in static.glob("*.js"):
+        keys |= set(re.findall(r"\bt\(\s*\"([a-z_]+)\"", page.read_text("utf-8")))
+    html = (static / "lesson.html").read_text("utf-8")
+    keys |= set(re.findall(r"data-i18n(?:-title|-placeholder)?=\"([a-z_]+)\"", html))
+    assert len(keys) > 30
+    assert {k for k in keys if not catalogue.has("lesson_page." + k)} == set()
+
+
+def russian_literals(path: Path) -> list[int]:
+    """Lines of string literals with Cyrillic in ``path``, docstrings aside."""
+    tree = ast.parse(path.read_text("utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+    }
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and CYRILLIC.search(node.value)
+        and id(node) not in docstrings
+    ]
+
+
+def test_no_russian_literal_in_product_code_outside_the_catalogue() -> None:
+    found = {
+        str(path.relative_to(ROOT)): lines
+        for path in product_files()
+        if str(path.relative_to(ROOT)) not in NOT_YET | NOT_A_TEXT
+        and (lines := russian_literals(path))
+    }
+    assert found == {}
+
+
+def test_the_list_of_files_not_yet_converted_only_shrinks() -> None:
+    assert all(russian_literals(ROOT / name) for name in NOT_YET), "remove it from NOT_YET"
+
+
+def test_a_message_outside_the_catalogue_is_refused_at_import() -> None:
+    with pytest.raises(ValueError, match="not in the catalogue"):
+        Message("no.such.message")
+
+
+@pytest.mark.parametrize(
+    ("message_id", "params", "ru", "en"),
+    [
+        ("roster.school_not_found", {"school_id": "sch_1"}, "Школа не найдена: sch_1", None),
+        ("lesson_error.lesson_full", {"limit": 30}, None, "30 participants"),
+        ("bot.no_such_class", {"name": "7А"}, "Нет класса 7А", "No class 7А"),
+    ],
+)
+def test_texts_fill_in_their_parameters(
+    message_id: str, params: dict[str, object], ru: str | None, en: str | None
+) -> None:
+    message = Message(message_id)
+    assert (
+        message.format(**params)
+        == f"{message.text('ru', **params)} / {message.text('en', **params)}"
+    )
+    assert ru is None or ru in message.text("ru", **params)
+    assert en is None or en in message.text("en", **params)
+    assert message.fields(**params) == {"org.parta.message": {"id": message_id, "params": params}}
+    # Any other language falls back to Russian.
+    assert catalogue.text(message_id, "de", **params) == message.text("ru", **params)
+
+
+def test_every_sfu_error_is_a_catalogue_text_and_its_payload_names_it() -> None:
+    for code in ERRORS:
+        payload = LessonError(code, detail="x", limit=7).payload("r1")
+        reference = payload["org.parta.message"]
+        assert reference == {
+            "id": f"lesson_error.{code}",
+            "params": {"detail": "x", "limit": 7},
+        }
+        texts = [catalogue.from_reference(reference, lang) for lang in ("ru", "en")]
+        assert payload["message"] == f"{texts[0]} / {texts[1]}"
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        # A module refusal with its id: each language from the catalogue, nothing split.
+        (
+            ApiError(
+                404,
+                "M_NOT_FOUND",
+                "Школа не найдена: sch_1 / School not found: sch_1",
+                {"id": "roster.school_not_found", "params": {"school_id": "sch_1"}},
+            ),
+            "Не найдено: Школа не найдена: sch_1\nNot found: School not found: sch_1",
+        ),
+        # Without one (Synapse's own errors): the text as it came, in both lines.
+        (
+            ApiError(403, "M_FORBIDDEN", "You are not invited to this room."),
+            "Нельзя: You are not invited to this room.\n"
+            "Not allowed: You are not invited to this room.",
+        ),
+        # An id this bot does not know (a newer module): the text as it came.
+        (
+            ApiError(409, "M_BAD_STATE", "а / b", {"id": "future.thing", "params": {}}),
+            "Не получилось: а / b\nCould not do it: а / b",
+        ),
+        (
+            ApiError.of(400, "M_INVALID_PARAM", Message("bot.several_schools"), names="A, B"),
+            "Не получилось: У вас несколько школ (A, B): напишите команду в комнате нужной "
+            "школы\nCould not do it: You are in several schools (A, B): send the command in "
+            "a room of that school",
+        ),
+    ],
+)
+def test_the_bot_shows_each_language_of_a_refusal(error: ApiError, expected: str) -> None:
+    assert refusal(error) == expected
