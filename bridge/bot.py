@@ -12,9 +12,10 @@ import datetime
 import logging
 import time
 import zoneinfo
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+import attrs
 from mautrix.api import Method, Path
 from mautrix.appservice import IntentAPI
 from mautrix.types import (
@@ -35,8 +36,9 @@ from mautrix.types import (
 
 from bridge.answered import ANSWERS_FIELD, CATCH_UP_EVENTS, AnsweredEvents, to_catch_up
 from bridge.api import ApiError, ModuleClient
-from bridge.commands import ClassName, Command, CommandError, parse
+from bridge.commands import BOT_NAMES, ClassName, Command, CommandError, parse
 from bridge.schedule import Scheduler, deliver_at
+from parta_common import catalogue
 from parta_common.catalogue import LANGUAGES
 from parta_common.messages import Message
 
@@ -52,27 +54,38 @@ REFUSED_NOT_FOUND = Message("bot.refused_not_found")
 REFUSED_INVALID = Message("bot.refused_invalid")
 REFUSED_FAILED = Message("bot.refused_failed")
 
-HELP = """Я школьный бот Parta. Команды (по-русски или по-английски):
-• мои школы — ваши школы, роли и классы (my schools)
-• создать класс 7А [2026/27] — новый класс с чатами (create class 7A)
-• пригласить учителя|ученика|родителя|администратора [7А] — код и ссылка (invite …)
-• участники [7А] — кто в школе или в классе (members [7A])
-• связать родителя @родитель:сервер @ребёнок:сервер (link parent …)
-• объявление [7А | родители 7А] [завтра 09:00] текст — сейчас или по расписанию (announce …)
-• дз 7А 2026-12-01 18:00 текст — напоминание о домашнем задании до срока (homework …)
-• урок 7А [завтра 10:00] тема — начать или запланировать видеоурок (lesson …)
-• посещаемость 7А — кто был на последнем уроке (attendance 7A)
-• опрос 7А Вопрос? | ответ 1 | ответ 2 — опрос в чате класса (poll …)
-• викторина 7А Вопрос? | *верный | неверный — викторина, верный ответ со звёздочкой (quiz …)
-• результаты [7А] — итоги последнего опроса (results)
-• трансляция [7А] Название — трансляция со ссылкой для зрителей (broadcast …)
-• запланировано — что ждёт отправки (scheduled); отменить <номер> (cancel <id>)
-• код <код> или просто код — принять приглашение (code <code>)
-• новый код @логин:сервер (администратор) — новый код для входа взамен потерянного (new code …)
-• ZIP-файл OneRoster (администратор) — импорт списков школы: я пришлю план, ответьте «да»
-Ночью (по умолчанию 21:00–08:00) запланированное ждёт утра.
+HELP = Message("bot.help")
+NOT_UNDERSTOOD = Message("bot.not_understood")
+WENT_WRONG = Message("bot.went_wrong")
 
-I am Parta's school bot; every command above also works in English."""
+
+def say(language: str, message_id: str, **params: object) -> str:
+    """A catalogue text in the language of the command (docs/i18n.md)."""
+    return catalogue.text(message_id, language, **params)
+
+
+@attrs.frozen
+class Place:
+    """Where the bot posted: a room kind, with the class for a class's chats."""
+
+    kind: str  # this_room, announcements, class_chat, parents_chat
+    class_name: str = ""
+
+    def to(self, language: str) -> str:
+        """«в чат класса 7А» / «to the class chat of 7A»."""
+        return say(language, f"bot.to.{self.kind}", class_name=self.class_name)
+
+    def at(self, language: str) -> str:
+        """«в чате класса 7А» / «in the class chat of 7A»."""
+        return say(language, f"bot.at.{self.kind}", class_name=self.class_name)
+
+
+def role_names(language: str, roles: Iterable[str]) -> str:
+    return ", ".join(
+        say(language, f"bot.role.{role}") if catalogue.has(f"bot.role.{role}") else role
+        for role in roles
+    )
+
 
 # Called with (event, zip bytes, file name) for a ZIP an administrator sent.
 ZipHandler = Callable[[MessageEvent, bytes, str], Awaitable[str]]
@@ -146,10 +159,7 @@ class SchoolBot:
                 await self._on_message(event)
             except Exception:
                 logger.exception("handling %s failed", event.event_id)
-                await self.reply(
-                    event.room_id,
-                    "Что-то пошло не так, попробуйте ещё раз / Something went wrong, try again",
-                )
+                await self.reply(event.room_id, WENT_WRONG.format())
 
     async def _on_member(self, event: StateEvent) -> None:
         if event.room_id not in self._joined and event.state_key != self.mxid:
@@ -207,7 +217,7 @@ class SchoolBot:
         mentions = getattr(content, "mentions", None)
         mentioned = bool(mentions and self.mxid in (mentions.user_ids or []))
         localpart = self.mxid[1:].split(":", 1)[0]
-        for prefix in (self.mxid, localpart, "бот", "bot"):
+        for prefix in (self.mxid, localpart, *BOT_NAMES):
             if text.lower().startswith(prefix.lower()):
                 return text[len(prefix) :].lstrip(" :,")
         return text if mentioned else None
@@ -223,20 +233,16 @@ class SchoolBot:
         try:
             command = parse(text, tz=self.tz)
         except CommandError as e:
-            await self.reply(room_id, str(e), answers)
+            await self.reply(room_id, e.text(), answers)
             return
         if command is None:
-            if direct:
-                await self.reply(
-                    room_id,
-                    "Не понял. Напишите «помощь» / I did not understand. Send «help»",
-                    answers,
-                )
+            if direct:  # no command, no language to go by: both
+                await self.reply(room_id, NOT_UNDERSTOOD.format(), answers)
             return
         try:
             reply = await self.run(command, room_id, sender)
         except ApiError as e:
-            reply = refusal(e)
+            reply = refusal(e, command.language)
         if reply:
             await self.reply(room_id, reply, answers)
 
@@ -256,7 +262,7 @@ class SchoolBot:
         return result
 
     async def cmd_help(self, command: Command, room_id: RoomID, sender: UserID) -> str:
-        return HELP
+        return HELP.text(command.language)
 
     async def cmd_confirm(self, command: Command, room_id: RoomID, sender: UserID) -> str | None:
         if self.on_confirm is None:
@@ -271,14 +277,12 @@ class SchoolBot:
     async def cmd_my_schools(self, command: Command, room_id: RoomID, sender: UserID) -> str:
         me = await self.module.me(sender)
         schools = me.get("schools") or []
+        lang = command.language
         if not schools:
-            return (
-                "Вы пока не состоите ни в одной школе. Если у вас есть код приглашения, "
-                "пришлите его мне. / You are not in any school yet; send me an invite code."
-            )
-        lines = ["Ваши школы / Your schools:"]
+            return say(lang, "bot.no_schools_yet")
+        lines = [say(lang, "bot.your_schools")]
         for school in schools:
-            roles = ", ".join(ROLE_NAMES.get(r, r) for r in school.get("roles", []))
+            roles = role_names(lang, school.get("roles", []))
             line = f"• {school.get('name', school.get('school_id'))}: {roles}"
             if school.get("classes"):
                 titles = {
@@ -286,9 +290,9 @@ class SchoolBot:
                     for c in await self.module.classes(sender, school["school_id"])
                 }
                 names = sorted(titles.get(c, c) for c in school["classes"])
-                line += "; классы: " + ", ".join(names)
+                line += say(lang, "bot.school_classes", names=", ".join(names))
             if school.get("children"):
-                line += "; дети: " + ", ".join(school["children"])
+                line += say(lang, "bot.school_children", names=", ".join(school["children"]))
             lines.append(line)
         return "\n".join(lines)
 
@@ -301,10 +305,7 @@ class SchoolBot:
             "year": command.args[0] if command.args else school_year(),
         }
         created = await self.module.create_class(sender, school["school_id"], body)
-        return (
-            f"Класс {_class_title(created)} создан: пространство класса, чат класса и чат "
-            f"родителей. / Class {command.class_name} created with its space and chats."
-        )
+        return say(command.language, "bot.class_created", title=_class_title(created))
 
     async def cmd_invite(self, command: Command, room_id: RoomID, sender: UserID) -> str:
         school = await self._school(sender, room_id)
@@ -313,13 +314,18 @@ class SchoolBot:
         if command.class_name is not None:
             body["class_id"] = await self._class_id(sender, school, command.class_name)
         invite = await self.module.create_invite(sender, school["school_id"], body)
-        where = f", класс {command.class_name}" if command.class_name else ""
-        return (
-            f"Приглашение ({ROLE_NAMES[command.role.value]}{where}).\n"
-            f"Код: {invite.get('code')}\nСсылка: {invite.get('link')}\n"
-            f"Действует до {_local_time(invite.get('expires_at'), self.tz)}; "
-            f"использований: {invite.get('max_uses')}. "
-            f"Код можно прислать мне. / Send the code to me to join."
+        lang = command.language
+        role = role_names(lang, [command.role.value])
+        if command.class_name:
+            role = say(lang, "bot.invite_role_in_class", role=role, class_name=command.class_name)
+        return say(
+            lang,
+            "bot.invite_created",
+            role=role,
+            code=invite.get("code"),
+            link=invite.get("link"),
+            expires=_local_time(invite.get("expires_at"), self.tz),
+            uses=invite.get("max_uses"),
         )
 
     async def cmd_members(self, command: Command, room_id: RoomID, sender: UserID) -> str:
@@ -328,20 +334,22 @@ class SchoolBot:
         if command.class_name is not None:
             class_id = await self._class_id(sender, school, command.class_name)
         members = await self.module.members(sender, school["school_id"], class_id)
+        lang = command.language
         if not members:
-            return "Никого нет / Nobody here"
+            return say(lang, "bot.nobody")
         by_role: dict[str, list[str]] = {}
         for member in members:
             name = member.get("display_name") or member["user_id"]
             for role in member.get("roles", []):
                 by_role.setdefault(role, []).append(f"{name} ({member['user_id']})")
-        lines = [f"Участники ({len(members)}) / Members:"]
+        lines = [say(lang, "bot.members", count=len(members))]
         for role in ("administrator", "teacher", "student", "parent", "coordinator"):
             if role in by_role:
                 names = sorted(by_role[role])
                 shown = names[:50]
-                more = f" … и ещё {len(names) - 50}" if len(names) > 50 else ""
-                lines.append(f"{ROLE_NAMES[role]} ({len(names)}): " + ", ".join(shown) + more)
+                more = say(lang, "bot.and_more", count=len(names) - 50) if len(names) > 50 else ""
+                title = role_names(lang, [role])
+                lines.append(f"{title} ({len(names)}): " + ", ".join(shown) + more)
         return "\n".join(lines)
 
     async def cmd_link_parent(self, command: Command, room_id: RoomID, sender: UserID) -> str:
@@ -357,7 +365,7 @@ class SchoolBot:
             parent,
             {"roles": roles, "classes": current.get("classes", []), "children": children},
         )
-        return f"{parent} теперь родитель {child}. / {parent} is now a parent of {child}."
+        return say(command.language, "bot.parent_linked", parent=parent, child=child)
 
     async def cmd_announce(self, command: Command, room_id: RoomID, sender: UserID) -> str:
         school = await self._school(sender, room_id)
@@ -376,9 +384,10 @@ class SchoolBot:
         due_text = command.when.astimezone(self.tz).strftime("%d.%m %H:%M")
         reminder = Command(
             "homework",
-            text=f"Напоминание: домашнее задание к {due_text}: {command.text}",
+            text=say(command.language, "bot.homework_reminder", due=due_text, text=command.text),
             class_name=command.class_name,
             when=remind,
+            language=command.language,
         )
         return await self._post(reminder, school, target, label, sender, "homework")
 
@@ -387,10 +396,11 @@ class SchoolBot:
         command: Command,
         school: dict[str, Any],
         target: str,
-        label: str,
+        place: Place,
         sender: UserID,
         kind: str,
     ) -> str:
+        lang = command.language
         if command.when is None:
             now = await self.scheduler.schedule(
                 target,
@@ -403,82 +413,82 @@ class SchoolBot:
             )
             error = await self.scheduler.send_now(now)
             if error:
-                return f"Не отправлено в {label}: {error} / Not posted"
-            return f"Отправлено в {label}. / Posted to {label}."
+                return say(lang, "bot.not_posted", to=place.to(lang), error=error)
+            return say(lang, "bot.posted", to=place.to(lang))
         message = await self.scheduler.schedule(
             target, command.text, command.when, sender, school.get("school_id"), kind
         )
         quiet = self.scheduler.quiet_hours(school.get("school_id"))
         goes = deliver_at(command.when, quiet).astimezone(self.tz)
-        note = ""
-        if goes != command.when:
-            note = " (тихие часы: отправлю утром / quiet hours: it waits for the morning)"
-        return (
-            f"Запланировано №{message.id} в {label} на {goes:%d.%m.%Y %H:%M}{note}. "
-            f"/ Scheduled #{message.id}."
-        )
+        scheduled = "bot.scheduled_post" if goes == command.when else "bot.scheduled_post_quiet"
+        return say(lang, scheduled, id=message.id, to=place.to(lang), when=f"{goes:%d.%m.%Y %H:%M}")
 
     async def _lesson_room(
         self, sender: UserID, room_id: RoomID, command: Command
-    ) -> tuple[str, str]:
+    ) -> tuple[str, Place]:
         if command.class_name is None:
             if await self._is_direct(room_id):
                 raise ApiError.of(400, "M_INVALID_PARAM", NAME_THE_CLASS)
-            return room_id, "этой комнате"
+            return room_id, Place("this_room")
         school = await self._school(sender, room_id)
         return await self._target_room(sender, school, command)
 
     async def cmd_lesson(self, command: Command, room_id: RoomID, sender: UserID) -> str:
-        target, label = await self._lesson_room(sender, room_id, command)
+        target, place = await self._lesson_room(sender, room_id, command)
+        lang = command.language
         start = int(command.when.timestamp() * 1000) if command.when else None
         lesson = await self.module.create_lesson(sender, target, command.text, start)
+        title = lesson.get("title")
         if lesson.get("status") == "live":
-            link = f" Ссылка на урок / lesson link: {lesson['url']}" if lesson.get("url") else ""
-            return (
-                f"Урок «{lesson.get('title')}» начат в {in_place(label)}: откройте виджет урока "
-                f"в комнате или ссылку. / The lesson has started; open its widget in the room "
-                f"or the link.{link}"
-            )
+            link = say(lang, "bot.lesson_link", url=lesson["url"]) if lesson.get("url") else ""
+            return say(lang, "bot.lesson_started", title=title, at=place.at(lang)) + link
         when = _local_time(lesson.get("start"), self.tz)
-        return (
-            f"Урок «{lesson.get('title')}» запланирован на {when} в {in_place(label)}. / Scheduled."
-        )
+        return say(lang, "bot.lesson_scheduled", title=title, when=when, at=place.at(lang))
 
     async def cmd_attendance(self, command: Command, room_id: RoomID, sender: UserID) -> str:
-        target, label = await self._lesson_room(sender, room_id, command)
+        target, place = await self._lesson_room(sender, room_id, command)
+        lang = command.language
         held = [
             lesson
             for lesson in await self.module.lessons(sender, target)
             if lesson.get("started_at") is not None
         ]
         if not held:
-            return f"В {in_place(label)} ещё не было уроков / No lessons held there yet"
+            return say(lang, "bot.no_lessons_held", at=place.at(lang)).capitalize()
         last = max(held, key=lambda lesson: lesson["started_at"])
         report = await self.module.attendance(sender, target, str(last["lesson_id"]))
         present = report.get("present", [])
         absent = report.get("absent", [])
         lines = [
-            f"Урок «{last.get('title')}» {_local_time(last['started_at'], self.tz)}: "
-            f"были {len(present)}, не было {len(absent)}. / present {len(present)}, "
-            f"absent {len(absent)}."
+            say(
+                lang,
+                "bot.attendance",
+                title=last.get("title"),
+                when=_local_time(last["started_at"], self.tz),
+                present=len(present),
+                absent=len(absent),
+            )
         ]
         for p in present:
-            lines.append(f"✓ {p.get('display_name') or p['user_id']} — {p.get('minutes', 0)} мин")
+            name = p.get("display_name") or p["user_id"]
+            lines.append(
+                say(lang, "bot.attendance_minutes", name=name, minutes=p.get("minutes", 0))
+            )
         for a in absent:
             lines.append(f"✗ {a.get('display_name') or a['user_id']}")
         return "\n".join(lines)
 
     async def _content_room(
         self, sender: UserID, room_id: RoomID, command: Command
-    ) -> tuple[str, str]:
+    ) -> tuple[str, Place]:
         """The class chat named, this room when written in a room, else announcements."""
         if command.class_name is None and not await self._is_direct(room_id):
-            return room_id, "этой комнате"
+            return room_id, Place("this_room")
         school = await self._school(sender, room_id)
         return await self._target_room(sender, school, command)
 
     async def cmd_poll(self, command: Command, room_id: RoomID, sender: UserID) -> str:
-        target, label = await self._content_room(sender, room_id, command)
+        target, place = await self._content_room(sender, room_id, command)
         body: dict[str, Any] = {
             "question": command.text,
             "answers": [
@@ -489,44 +499,41 @@ class SchoolBot:
         if command.name == "quiz":
             body["quiz"] = True
         await self.module.create_poll(sender, target, body)
-        what = "Викторина" if command.name == "quiz" else "Опрос"
-        return f"{what} «{command.text}» опубликован в {in_place(label)}. / Posted."
+        posted = "bot.quiz_posted" if command.name == "quiz" else "bot.poll_posted"
+        lang = command.language
+        return say(lang, posted, question=command.text, at=place.at(lang))
 
     async def cmd_quiz(self, command: Command, room_id: RoomID, sender: UserID) -> str:
         return await self.cmd_poll(command, room_id, sender)
 
     async def cmd_results(self, command: Command, room_id: RoomID, sender: UserID) -> str:
-        target, label = await self._content_room(sender, room_id, command)
+        target, place = await self._content_room(sender, room_id, command)
+        lang = command.language
         polls = await self.module.polls(sender, target)
         if not polls:
-            return f"В {in_place(label)} нет опросов / No polls there"
+            return say(lang, "bot.no_polls", at=place.at(lang)).capitalize()
         result = await self.module.poll(sender, str(polls[0]["poll_id"]))
-        lines = [
-            f"«{result.get('question', polls[0].get('question', ''))}»: "
-            f"проголосовали {result.get('voters', 0)} / voters"
-        ]
+        question = result.get("question", polls[0].get("question", ""))
+        lines = [say(lang, "bot.poll_voters", question=question, voters=result.get("voters", 0))]
         for answer in result.get("answers", []):
             mark = " ✓" if answer.get("correct") else ""
             lines.append(f"• {answer.get('text')}: {answer.get('votes', 0)}{mark}")
         return "\n".join(lines)
 
     async def cmd_broadcast(self, command: Command, room_id: RoomID, sender: UserID) -> str:
-        target, label = await self._content_room(sender, room_id, command)
+        target, place = await self._content_room(sender, room_id, command)
         broadcast = await self.module.create_broadcast(
             sender, target, {"title": command.text, "speakers": [sender], "public": True}
         )
         link = broadcast.get("viewer_link") or ""
-        return (
-            f"Трансляция «{command.text}» создана в {in_place(label)}. Ссылка для зрителей: {link} "
-            f"/ Broadcast created; viewer link above. Ссылку для выступающего даёт модуль "
-            f"(speaker_token)."
-        )
+        lang = command.language
+        return say(lang, "bot.broadcast_created", title=command.text, at=place.at(lang), link=link)
 
     async def cmd_scheduled(self, command: Command, room_id: RoomID, sender: UserID) -> str:
         pending = await self.scheduler.pending_for(sender)
         if not pending:
-            return "Ничего не запланировано / Nothing scheduled"
-        lines = ["Запланировано / Scheduled:"]
+            return say(command.language, "bot.nothing_scheduled")
+        lines = [say(command.language, "bot.scheduled_list")]
         for m in pending:
             when = datetime.datetime.fromtimestamp(m.due_at / 1000, self.tz)
             lines.append(f"• №{m.id} {when:%d.%m %H:%M}: {m.body[:60]}")
@@ -534,37 +541,30 @@ class SchoolBot:
 
     async def cmd_cancel(self, command: Command, room_id: RoomID, sender: UserID) -> str:
         if await self.scheduler.cancel(command.args[0].lstrip("№#"), sender):
-            return "Отменено / Cancelled"
-        return (
-            "Нет такого запланированного сообщения (или оно уже отправлено) "
-            "/ No such scheduled message (or it was already sent)"
-        )
+            return say(command.language, "bot.cancelled")
+        return say(command.language, "bot.no_such_scheduled")
 
     async def cmd_new_code(self, command: Command, room_id: RoomID, sender: UserID) -> str:
         school = await self._school(sender, room_id)
         [user_id] = command.users
         result = await self.module.new_sign_in_code(sender, school["school_id"], user_id)
-        return (
-            f"Новый код для входа {user_id}: {result.get('code')}\n"
-            f"Логин — {user_id}, код вводится вместо пароля; действует до "
-            f"{_local_time(result.get('expires_at'), self.tz)}. Старый код больше не действует. "
-            f"/ New sign-in code (use it as the password); the old one no longer works."
+        return say(
+            command.language,
+            "bot.new_sign_in_code",
+            user_id=user_id,
+            code=result.get("code"),
+            expires=_local_time(result.get("expires_at"), self.tz),
         )
 
     async def cmd_code(self, command: Command, room_id: RoomID, sender: UserID) -> str:
         code = command.args[0]
         result = await self.module.redeem_invite(sender, code)
+        lang = command.language
+        school = result.get("school_name", "")
         if result.get("pending"):
-            return (
-                f"Код принят. Классный руководитель или администратор школы "
-                f"«{result.get('school_name', '')}» подтвердит, что вы родитель ученика. "
-                f"/ Code accepted: the school will confirm that you are the student's parent."
-            )
-        roles = ", ".join(ROLE_NAMES.get(r, r) for r in result.get("roles", []))
-        return (
-            f"Готово: вы в школе «{result.get('school_name', '')}» ({roles}). Школа появится "
-            f"в списке ваших пространств. / Done: you joined the school."
-        )
+            return say(lang, "bot.code_pending", school=school)
+        roles = role_names(lang, result.get("roles", []))
+        return say(lang, "bot.code_joined", school=school, roles=roles)
 
     # -- helpers -----------------------------------------------------------------
 
@@ -590,10 +590,9 @@ class SchoolBot:
 
     async def _target_room(
         self, sender: UserID, school: dict[str, Any], command: Command
-    ) -> tuple[str, str]:
+    ) -> tuple[str, Place]:
         if command.class_name is None:
-            room = _room(school, "announcements")
-            return room, "объявления школы"
+            return _room(school, "announcements"), Place("announcements")
         class_id = await self._class_id(sender, school, command.class_name)
         cls = next(
             c
@@ -601,32 +600,13 @@ class SchoolBot:
             if c.get("class_id") == class_id
         )
         if command.parents_chat:
-            return _room(cls, "parents_chat"), f"чат родителей {command.class_name}"
-        return _room(cls, "class_chat"), f"чат класса {command.class_name}"
+            return _room(cls, "parents_chat"), Place("parents_chat", str(command.class_name))
+        return _room(cls, "class_chat"), Place("class_chat", str(command.class_name))
 
 
-def in_place(label: str) -> str:
-    """A room's label after «в» meaning where (prepositional): «чат класса 7А» → «чате …».
-
-    Labels are made for «Отправлено в …» (accusative); «этой комнате» is already fine.
-    """
-    for to, at in (("чат ", "чате "), ("объявления ", "объявлениях ")):
-        if label.startswith(to):
-            return at + label[len(to) :]
-    return label
-
-
-ROLE_NAMES = {
-    "coordinator": "координатор",
-    "administrator": "администратор",
-    "teacher": "учитель",
-    "student": "ученик",
-    "parent": "родитель",
-}
-
-
-def refusal(error: ApiError) -> str:
-    """A module refusal in plain words: what was refused and why, in both languages."""
+def refusal(error: ApiError, language: str | None = None) -> str:
+    """A module refusal in plain words: what was refused and why, in ``language`` (both
+    when it is not known)."""
     kind = {
         403: REFUSED_FORBIDDEN,
         404: REFUSED_NOT_FOUND,
@@ -634,7 +614,8 @@ def refusal(error: ApiError) -> str:
         409: REFUSED_INVALID,
     }
     message = kind.get(error.status, REFUSED_FAILED)
-    return "\n".join(message.text(lang, reason=error.text(lang)) for lang in LANGUAGES)
+    languages = LANGUAGES if language is None else (language,)
+    return "\n".join(message.text(lang, reason=error.text(lang)) for lang in languages)
 
 
 def school_year(today: datetime.date | None = None) -> str:

@@ -10,6 +10,8 @@ import zoneinfo
 
 import attrs
 
+from parta_common.catalogue import DEFAULT_LANGUAGE
+from parta_common.messages import Message
 from parta_common.roles import Role
 
 # command name → the phrases that start it (lower case, longest first when matching)
@@ -61,10 +63,24 @@ _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$|^(\d{1,2})\.(\d{1,2})(?:\.(\d{4})
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _PARENTS = ("родители", "родителям", "parents")
 _DAY_WORDS = ("сегодня", "today", "завтра", "tomorrow")
+# How people address the bot in a group room («бот, урок 7А …»).
+BOT_NAMES = ("бот", "bot")
 
 
 class CommandError(ValueError):
-    """The text looks like a command but its arguments are wrong (message: ru / en)."""
+    """The text looks like a command but its arguments are wrong: a catalogue text, in the
+    command's language once :func:`parse` knows it (``str()``: Russian / English)."""
+
+    def __init__(self, message_id: str, **params: object) -> None:
+        self.message = Message(message_id)
+        self.params = params
+        self.language: str | None = None
+        super().__init__(self.message.format(**params))
+
+    def text(self) -> str:
+        if self.language is None:
+            return self.message.format(**self.params)
+        return self.message.text(self.language, **self.params)
 
 
 @attrs.frozen
@@ -89,6 +105,8 @@ class Command:
     users: tuple[str, ...] = ()
     when: datetime.datetime | None = None
     parents_chat: bool = False
+    # The language the command was written in: the bot answers in it (docs/i18n.md).
+    language: str = DEFAULT_LANGUAGE
 
 
 def parse_class(word: str) -> ClassName | None:
@@ -122,9 +140,7 @@ def parse_when(
                 year = int(m.group(6)) if m.group(6) else local_now.year
                 day = datetime.date(year, int(m.group(5)), int(m.group(4)))
         except ValueError:
-            raise CommandError(
-                f"Нет такой даты: {rest[0]} / There is no such date: {rest[0]}"
-            ) from None
+            raise CommandError("bot.no_such_date", date=rest[0]) from None
         rest = rest[1:]
     if rest and (t := _TIME.match(rest[0])):
         clock = datetime.time(int(t.group(1)), int(t.group(2)))
@@ -138,10 +154,13 @@ def parse_when(
         # «объявление завтра линейка»: «завтра» is part of the text.
         return None, list(words)
     if day is not None:
-        raise CommandError(
-            "После даты укажите время, например 09:00 / Give a time after the date, e.g. 09:00"
-        )
+        raise CommandError("bot.time_after_date")
     return None, rest
+
+
+def phrase_language(phrase: str) -> str:
+    """English for a command typed with an English alias; Russian otherwise (the default)."""
+    return "en" if phrase.isascii() and any(c.isalpha() for c in phrase) else DEFAULT_LANGUAGE
 
 
 def parse(
@@ -158,7 +177,12 @@ def parse(
         for phrase in sorted(phrases, key=len, reverse=True):
             if lowered == phrase or lowered.startswith(phrase + " "):
                 rest = stripped[len(phrase) :].strip()
-                return _arguments(name, rest, now, tz)
+                language = phrase_language(phrase)
+                try:
+                    return attrs.evolve(_arguments(name, rest, now, tz), language=language)
+                except CommandError as e:
+                    e.language = language
+                    raise
     words = stripped.split(" ")
     if len(words) == 1:
         word = words[0]
@@ -181,17 +205,12 @@ def _arguments(name: str, rest: str, now: datetime.datetime, tz: zoneinfo.ZoneIn
             cls = parse_class(words[0] + words[1])
             words = [words[0] + words[1], *words[2:]]
         if cls is None:
-            raise CommandError(
-                "Укажите класс, например: создать класс 7А / Name the class, e.g.: create class 7A"
-            )
+            raise CommandError("bot.create_class_format")
         return Command(name, args=tuple(words[1:]), class_name=cls)
     if name == "invite":
         role = ROLE_WORDS.get(words[0].lower()) if words else None
         if role is None:
-            raise CommandError(
-                "Кого пригласить: учителя, ученика, родителя или администратора? "
-                "/ Invite whom: teacher, student, parent or administrator?"
-            )
+            raise CommandError("bot.invite_whom")
         cls = _find_class(words[1:])
         return Command(name, role=role, class_name=cls)
     if name == "members":
@@ -199,18 +218,12 @@ def _arguments(name: str, rest: str, now: datetime.datetime, tz: zoneinfo.ZoneIn
     if name == "new_code":
         users = tuple(w for w in words if _USER.match(w))
         if len(users) != 1:
-            raise CommandError(
-                "Укажите логин, например: новый код @ivanov:school.ru "
-                "/ Name the login, e.g.: new code @ivanov:school.ru"
-            )
+            raise CommandError("bot.new_code_format")
         return Command(name, users=users)
     if name == "link_parent":
         users = tuple(w for w in words if _USER.match(w))
         if len(users) != 2:
-            raise CommandError(
-                "Нужно два адреса: связать родителя @родитель:сервер @ребёнок:сервер "
-                "/ Give two IDs: link parent @parent:server @child:server"
-            )
+            raise CommandError("bot.link_parent_format")
         return Command(name, users=users)
     if name in ("poll", "quiz"):
         cls = parse_class(words[0]) if words else None
@@ -219,15 +232,10 @@ def _arguments(name: str, rest: str, now: datetime.datetime, tz: zoneinfo.ZoneIn
         parts = [p.strip() for p in " ".join(words).split("|")]
         question, answers = parts[0], [p for p in parts[1:] if p.lstrip("*").strip()]
         if not question or len(answers) < 2:
-            raise CommandError(
-                "Формат: опрос 7А Вопрос? | ответ 1 | ответ 2 (в викторине правильный "
-                "ответ отметьте *) / Format: poll 7A Question? | answer 1 | answer 2"
-            )
+            raise CommandError("bot.poll_format")
         correct = tuple(i for i, a in enumerate(answers) if a.startswith("*"))
         if name == "quiz" and not correct:
-            raise CommandError(
-                "Отметьте правильный ответ звёздочкой: | *ответ / Mark the right answer with *"
-            )
+            raise CommandError("bot.quiz_needs_answer")
         return Command(
             name,
             text=question,
@@ -243,9 +251,7 @@ def _arguments(name: str, rest: str, now: datetime.datetime, tz: zoneinfo.ZoneIn
             words = words[1:]
         title = " ".join(words).strip()
         if not title:
-            raise CommandError(
-                "Укажите название: трансляция Последний звонок / Give a title: broadcast …"
-            )
+            raise CommandError("bot.broadcast_format")
         return Command(name, text=title, class_name=cls)
     if name == "attendance":
         return Command(name, class_name=_find_class(words))
@@ -256,9 +262,7 @@ def _arguments(name: str, rest: str, now: datetime.datetime, tz: zoneinfo.ZoneIn
         when, words = parse_when(words, now, tz)
         title = " ".join(words).strip()
         if not title:
-            raise CommandError(
-                "Укажите тему: урок 7А [завтра 10:00] Дроби / Give a title: lesson 7A Fractions"
-            )
+            raise CommandError("bot.lesson_format")
         return Command(name, text=title, class_name=cls, when=when)
     if name in ("announce", "homework"):
         parents = False
@@ -269,22 +273,17 @@ def _arguments(name: str, rest: str, now: datetime.datetime, tz: zoneinfo.ZoneIn
         if words and (cls := parse_class(words[0])) is not None:
             words = words[1:]
         if parents and cls is None:
-            raise CommandError(
-                "Укажите класс: объявление родители 7А … / Name the class: announce parents 7A …"
-            )
+            raise CommandError("bot.announce_parents_format")
         when, words = parse_when(words, now, tz)
         body = " ".join(words).strip()
         if not body:
-            raise CommandError("Нет текста / There is no text")
+            raise CommandError("bot.no_text")
         if name == "homework" and (cls is None or when is None):
-            raise CommandError(
-                "Формат: дз 7А 2026-12-01 18:00 текст задания "
-                "/ Format: homework 7A 2026-12-01 18:00 the task"
-            )
+            raise CommandError("bot.homework_format")
         return Command(name, text=body, class_name=cls, when=when, parents_chat=parents)
     if name in ("cancel", "code"):
         if len(words) != 1:
-            raise CommandError("Укажите один код / Give one code")
+            raise CommandError("bot.one_code")
         return Command(name, args=(words[0],))
     raise AssertionError(name)
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from bridge.api import ApiError
-from bridge.bot import refusal
+from bridge.bot import Place, refusal, role_names, say
+from bridge.commands import CommandError, parse
 from devtools import catalogue as build
 from parta_common import catalogue
 from parta_common.messages import Message
@@ -21,8 +22,6 @@ CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 # list only shrinks. Words the bot *reads* (command names, CSV headers) are input, not
 # texts: they stay where they are parsed.
 NOT_YET: dict[str, str] = {
-    "bridge/bot.py": "bot replies, bilingual in one line",
-    "bridge/commands.py": "command words the bot accepts, and its parse errors",
     "bridge/roster_sync.py": "roster import plan and report",
     "bridge/oneroster.py": "OneRoster column and role names (input)",
     "bridge/roster_bot.py": "roster import dialogue",
@@ -38,8 +37,9 @@ NOT_YET: dict[str, str] = {
     "synapse_module/roster.py": "the module's Message(ru, en), after its re-layout",
     "synapse_module/structure.py": "the module's Message(ru, en), after its re-layout",
 }
-# Russian that is not a text a person reads in the product: generated developer docs.
+# Russian that is not a text a person reads: what people type, generated developer docs.
 NOT_A_TEXT: dict[str, str] = {
+    "bridge/commands.py": "command, role and day words the bot reads (input)",
     "parta_common/schemas/__main__.py": "writes docs/events.md (examples in Russian)",
 }
 
@@ -204,3 +204,39 @@ def test_every_sfu_error_is_a_catalogue_text_and_its_payload_names_it() -> None:
 )
 def test_the_bot_shows_each_language_of_a_refusal(error: ApiError, expected: str) -> None:
     assert refusal(error) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("помощь", "ru"),
+        ("help", "en"),
+        ("?", "ru"),
+        ("create class 7A", "en"),
+        ("создать класс 7А", "ru"),
+        ("ABCD-1234", "ru"),  # a bare code: no words to go by, the default
+    ],
+)
+def test_the_bot_answers_in_the_language_of_the_command(text: str, language: str) -> None:
+    command = parse(text)
+    assert command is not None
+    assert command.language == language
+
+
+def test_a_wrong_command_is_explained_in_its_language() -> None:
+    for text, expected in (
+        ("invite", "Invite whom: teacher, student, parent or administrator?"),
+        ("пригласить", "Кого пригласить: учителя, ученика, родителя или администратора?"),
+    ):
+        with pytest.raises(CommandError) as e:
+            parse(text)
+        assert e.value.text() == expected
+        assert str(e.value) == Message("bot.invite_whom").format()
+
+
+def test_places_read_right_in_both_languages() -> None:
+    chat = Place("parents_chat", "7А")
+    assert say("ru", "bot.posted", to=chat.to("ru")) == "Отправлено в чат родителей 7А."
+    assert say("en", "bot.posted", to=chat.to("en")) == "Posted to the parents' chat of 7А."
+    assert chat.at("ru") == "в чате родителей 7А"
+    assert role_names("en", ["teacher", "parent", "robot"]) == "teacher, parent, robot"

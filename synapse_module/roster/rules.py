@@ -465,6 +465,39 @@ def remote_allowed(server: str, policy: SchoolPolicy) -> Message | None:
     return REMOTE_NOT_ALLOWED
 
 
+def acl_host(server_name: str) -> str:
+    """The host part of a server name, as server ACLs match it (the spec: ports ignored)."""
+    if server_name.startswith("["):  # an IPv6 literal: [::1]:8448
+        return server_name[: server_name.index("]") + 1] if "]" in server_name else server_name
+    return server_name.rsplit(":", 1)[0] if server_name.count(":") == 1 else server_name
+
+
+def _is_ip_literal(host: str) -> bool:
+    if host.startswith("["):
+        return True
+    parts = host.split(".")
+    return len(parts) == 4 and all(p.isdigit() and int(p) < 256 for p in parts)
+
+
+def acl_content(own_server: str, allowed_servers: Iterable[str]) -> dict[str, Any]:
+    """``m.room.server_acl`` content of a school room: this server and the servers the
+    school allows. Synapse matches another server's events by host, without the port, but
+    checks that an ACL does not deny itself by its full name, so each server is named both
+    ways. IP literals are allowed only when the school names a server by one (the allow
+    list still names exactly which)."""
+    names: list[str] = []
+    for server in (own_server, *allowed_servers):
+        for name in (acl_host(server), server):
+            if name not in names:
+                names.append(name)
+    others = [acl_host(server) for server in allowed_servers]
+    return {
+        "allow": names,
+        "deny": [],
+        "allow_ip_literals": any(_is_ip_literal(h) for h in others),
+    }
+
+
 def hidden_from_search(target: Person, searcher: Person) -> bool:
     """Students are found in the user directory only by people of their schools."""
     if not target.is_student:
