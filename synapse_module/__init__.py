@@ -24,6 +24,7 @@ from .config import PartaConfig, raise_as_synapse_config_error
 from .config import parse_config as _parse_config
 from .content.api import ContentApi
 from .content.callbacks import Content
+from .delegation.api import Delegation
 from .http import BASE_PATH, ApiResource, StaticPage, route_pattern
 from .jobs import BackgroundJobs
 from .lessons.api import Lessons
@@ -31,6 +32,7 @@ from .media_tokens.api import MediaTokens
 from .room_roles import RoomRoles
 from .roster.api import Roster
 from .roster.parent_links import ParentLinks
+from .scheduled_posts.api import ScheduledPosts
 from .schema import AREAS
 from .store import Store
 
@@ -55,10 +57,11 @@ def served_openapi() -> dict[str, Any]:
     from .lessons import api as lessons
     from .media_tokens import api as media_tokens
     from .roster import schemas as roster
+    from .scheduled_posts import api as scheduled_posts
 
     doc = _load_openapi()
     schemas = doc["components"]["schemas"]
-    for feature in (roster, lessons, media_tokens, broadcasts, content_api):
+    for feature in (roster, lessons, media_tokens, broadcasts, content_api, scheduled_posts):
         for name, schema in feature.REQUEST_SCHEMAS.items():
             assert schemas.get(name, schema) is schema, name
             schemas[name] = schema
@@ -82,6 +85,8 @@ class PartaModule:
         self.store = Store(api, AREAS)
 
         self.resource = ApiResource()
+        # The school bot acting for a person, only on their own recent command.
+        self.delegation = Delegation(self)
         self.roster = Roster(self)
         # Video lessons (issue 5): roles from the roster in school rooms.
         self.room_roles = RoomRoles(api, self.roster, self.service_user_id)
@@ -91,6 +96,8 @@ class PartaModule:
         # Documents, articles, polls (issue 4): roles from the roster in school rooms.
         self.content = Content(self)
         self.content_api = ContentApi(self.content)
+        # What the bot posts later as its author (announcements, reminders), once.
+        self.scheduled_posts = ScheduledPosts(self)
         # Every route, registered here once, in this order (a route's pattern is tried
         # in the order registered).
         for owner in self.route_owners():
@@ -124,6 +131,7 @@ class PartaModule:
             self.lessons,
             self.broadcasts,
             self.content_api,
+            self.scheduled_posts,
         )
 
     def features(self) -> dict[str, object]:
@@ -136,7 +144,16 @@ class PartaModule:
         handler, for the docs test."""
         return [
             (method, route_pattern(pattern), owner, handler)
-            for owner in (cls, Roster, ParentLinks, MediaTokens, Lessons, Broadcasts, ContentApi)
+            for owner in (
+                cls,
+                Roster,
+                ParentLinks,
+                MediaTokens,
+                Lessons,
+                Broadcasts,
+                ContentApi,
+                ScheduledPosts,
+            )
             for method, pattern, handler in owner.ROUTES
         ]
 

@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import urllib.parse
+import weakref
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any, Final
@@ -100,10 +101,33 @@ _BAD_BODY = Message(
 )
 
 
+# Resolves a trusted bot's request on a person's behalf (synapse_module/delegation/).
+OnBehalfResolver = Callable[[str, SynapseRequest], Awaitable[str]]
+_on_behalf: "weakref.WeakKeyDictionary[ModuleApi, OnBehalfResolver]" = weakref.WeakKeyDictionary()
+
+
+def set_on_behalf_resolver(api: ModuleApi, resolver: OnBehalfResolver) -> None:
+    _on_behalf[api] = resolver
+
+
 async def requester_id(api: ModuleApi, request: SynapseRequest) -> str:
-    """The Matrix user ID behind the request's access token (401 without one)."""
+    """The Matrix user ID the request acts for (401 without an access token).
+
+    That is the token's owner, or — for the school bot naming a person and their
+    command — that person, once :mod:`synapse_module.delegation` believes it (403
+    otherwise).
+    """
+    return (await caller_and_person(api, request))[1]
+
+
+async def caller_and_person(api: ModuleApi, request: SynapseRequest) -> tuple[str, str]:
+    """The token's owner and the person the request acts for (see :func:`requester_id`)."""
     requester = await api.get_user_by_req(request)
-    return requester.user.to_string()
+    caller: str = requester.user.to_string()
+    resolver = _on_behalf.get(api)
+    if resolver is None:
+        return caller, caller
+    return caller, await resolver(caller, request)
 
 
 _NOT_JSON = Message(

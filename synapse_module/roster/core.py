@@ -73,7 +73,7 @@ def refuse(message: Message, **kwargs: object) -> tuple[Codes, dict[str, Any]]:
 class RosterCore:
     """What every part of the roster shares, and what other features may ask:
     :meth:`get_room` (which school room is this), :meth:`get_person` (who is this person
-    here), :meth:`role_in_room`, :meth:`school`, :meth:`may_manage`."""
+    here), :meth:`role_in_room`, :meth:`school`, :meth:`may_manage`, :meth:`audit`."""
 
     # People whose first sign-in's rooms are being joined (made by ``Roster``).
     first_sign_ins: "FirstSignInQueue"
@@ -216,6 +216,20 @@ class RosterCore:
 
     async def may_manage(self, user_id: str, school: db.School) -> bool:
         return await self._may_manage(user_id, school)
+
+    async def audit(
+        self,
+        actor: str,
+        action: str,
+        school_id: str | None,
+        target: str | None,
+        details: dict[str, Any],
+    ) -> None:
+        """Append to the audit log (``parta_audit``) for another part of the module (the
+        bot's delegated requests): it writes there through the roster."""
+        await self.store.run(
+            "parta_audit", db.audit_txn, now_ms(), actor, action, school_id, target, details
+        )
 
     async def _open(
         self, request: SynapseRequest, school_id: str, access: Access = "any"
