@@ -3,6 +3,9 @@
 Every action goes through the module API with the application-service assertion of
 the person who wrote; the module decides, the bot relays its answer (or its refusal)
 in plain words.
+
+Longer than 600 lines because every command is a short handler over the same API
+client, kept beside the command table it answers; the texts move to the catalogue.
 """
 
 import datetime

@@ -25,6 +25,13 @@ POLL_START: Final = "org.matrix.msc3381.poll.start"
 POLL_RESPONSE: Final = "org.matrix.msc3381.poll.response"
 POLL_END: Final = "org.matrix.msc3381.poll.end"
 TEXT_FALLBACK: Final = "org.matrix.msc1767.text"
+# The same polls under their stable types (Matrix spec v1.7), held to the same rules.
+STABLE_POLL_START: Final = "m.poll.start"
+STABLE_POLL_RESPONSE: Final = "m.poll.response"
+STABLE_POLL_END: Final = "m.poll.end"
+POLL_STARTS: Final = frozenset({POLL_START, STABLE_POLL_START})
+POLL_RESPONSES: Final = frozenset({POLL_RESPONSE, STABLE_POLL_RESPONSE})
+POLL_ENDS: Final = frozenset({POLL_END, STABLE_POLL_END})
 
 # State event types that describe the school structure and that no person may send.
 STRUCTURE_STATE_TYPES: Final = frozenset({SCHOOL, UNIT, CLASS, ROOM_KIND})

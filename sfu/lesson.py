@@ -3,6 +3,9 @@
 Signalling messages arrive here already parsed (``sfu.signalling``); decisions come from
 ``sfu.classroom`` and ``sfu.selection``; packets move in ``sfu.forwarding``. This class
 ties them together and tells everyone what changed.
+
+Longer than 600 lines because this is the one object that holds a live lesson's state;
+what can be decided apart from it already is (classroom, selection, forwarding).
 """
 
 import asyncio

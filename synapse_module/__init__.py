@@ -13,25 +13,23 @@ from importlib import resources
 from typing import Any
 
 import yaml
-from synapse.module_api import EventBase, ModuleApi, StateMap, SynapseRequest
+from synapse.module_api import ModuleApi, SynapseRequest
 
 from parta_common import __version__ as common_version
-from parta_common import messages
 from parta_common.config import ConfigProblem
 
-from . import rules
-from .broadcasts import Broadcasts
+from . import pipeline
+from .broadcasts.api import Broadcasts
 from .config import PartaConfig, raise_as_synapse_config_error
 from .config import parse_config as _parse_config
 from .content.api import ContentApi
-from .content.feature import Content
-from .errors import forbidden
+from .content.callbacks import Content
 from .http import BASE_PATH, ApiResource, StaticPage, route_pattern
-from .lessons import Lessons
-from .media_tokens import MediaTokens
-from .parent_links import ParentLinks
+from .lessons.api import Lessons
+from .media_tokens.api import MediaTokens
 from .room_roles import RoomRoles
-from .roster import Roster
+from .roster.api import Roster
+from .roster.parent_links import ParentLinks
 from .schema import AREAS
 from .store import Store
 
@@ -51,8 +49,11 @@ def _load_openapi() -> dict[str, Any]:
 def served_openapi() -> dict[str, Any]:
     """openapi.yaml with the request schemas the module validates with filled in under
     ``components/schemas`` (each feature's ``REQUEST_SCHEMAS``): the one description."""
-    from . import broadcasts, lessons, media_tokens, roster
-    from .content import api as content_api
+    from .broadcasts import api as broadcasts
+    from .content import handlers as content_api
+    from .lessons import api as lessons
+    from .media_tokens import api as media_tokens
+    from .roster import schemas as roster
 
     doc = _load_openapi()
     schemas = doc["components"]["schemas"]
@@ -66,8 +67,10 @@ def served_openapi() -> dict[str, Any]:
 class PartaModule:
     """Registers Parta's callbacks and REST API; holds no logic of its own.
 
-    Each feature area is a class that takes this module and registers its own routes
-    on :attr:`resource` and its own callbacks with the ModuleApi.
+    Each feature is a package (``api``, ``rules``, ``store``, ``events``, ``requests.json``;
+    see docs/architecture.md). Their routes are registered here on :attr:`resource`
+    (:meth:`route_owners`), and the Synapse callbacks once each, dispatched to the
+    features in the order of ``pipeline.CALLBACK_ORDER``.
     """
 
     def __init__(self, config: PartaConfig, api: ModuleApi):
@@ -77,13 +80,7 @@ class PartaModule:
         self._openapi = served_openapi()
         self.store = Store(api, AREAS)
 
-        api.register_third_party_rules_callbacks(
-            check_event_allowed=self.check_event_allowed,
-        )
-
         self.resource = ApiResource()
-        for method, pattern, handler in self.ROUTES:
-            self.resource.route(method, pattern, getattr(self, handler))
         self.roster = Roster(self)
         # Video lessons (issue 5): roles from the roster in school rooms.
         self.room_roles = RoomRoles(api, self.roster, self.service_user_id)
@@ -92,6 +89,14 @@ class PartaModule:
         self.broadcasts = Broadcasts(self, api, config.media, config.broadcasts, self.room_roles)
         # Documents, articles, polls (issue 4): roles from the roster in school rooms.
         self.content = Content(self)
+        self.content_api = ContentApi(self.content)
+        # Every route, registered here once, in this order (a route's pattern is tried
+        # in the order registered).
+        for owner in self.route_owners():
+            for method, pattern, handler in owner.ROUTES:
+                self.resource.route(method, pattern, getattr(owner, handler))
+        # Every Synapse callback, registered once; the order is pipeline.CALLBACK_ORDER.
+        pipeline.register(api, self.features())
         api.register_web_resource(BASE_PATH, self.resource)
         # The page an invitation link opens: join with a new or an existing account.
         api.register_web_resource("/_synapse/client/parta/join", StaticPage("join.html"))
@@ -100,6 +105,22 @@ class PartaModule:
         ("GET", "/version", "get_version"),
         ("GET", "/openapi.json", "get_openapi"),
     )
+
+    def route_owners(self) -> tuple[Any, ...]:
+        """Who serves the REST API, in the order their routes are registered."""
+        return (
+            self,
+            self.roster,
+            self.roster.parent_links,
+            self.media_tokens,
+            self.lessons,
+            self.broadcasts,
+            self.content_api,
+        )
+
+    def features(self) -> dict[str, object]:
+        """The features by the names :data:`pipeline.CALLBACK_ORDER` uses."""
+        return {"roster": self.roster, "broadcasts": self.broadcasts, "content": self.content}
 
     @classmethod
     def routes_for_docs(cls) -> list[tuple[str, re.Pattern[str], type, str]]:
@@ -126,17 +147,3 @@ class PartaModule:
 
     async def get_openapi(self, request: SynapseRequest) -> tuple[int, dict[str, Any]]:
         return 200, self._openapi
-
-    # -- third-party event rules ---------------------------------------------
-
-    async def check_event_allowed(
-        self, event: EventBase, state_events: StateMap[EventBase]
-    ) -> tuple[bool, dict[str, Any] | None]:
-        if event.is_state() and not rules.may_send_structure_state(
-            event.sender, event.type, self.service_user_id
-        ):
-            if not self.api.is_mine(event.sender):
-                # Another server's event: refuse it without an error to a local user.
-                return False, None
-            raise forbidden(messages.STRUCTURE_STATE_FORBIDDEN, event_type=event.type)
-        return True, None

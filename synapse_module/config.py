@@ -10,7 +10,7 @@ from parta_common.config import ConfigProblem, build
 from parta_common.tokens import MIN_SECRET_LENGTH
 
 from .content.config import ContentConfig
-from .policy import PolicyLimits
+from .roster.rules import PolicyLimits
 
 _LOCALPART = re.compile(r"^[a-z0-9._=\-/]+$")
 

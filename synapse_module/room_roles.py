@@ -22,12 +22,11 @@ from synapse.module_api import EventBase, ModuleApi, StateMap
 
 from parta_common.roles import Role
 
-from . import roster_store
-from .policy import role_outside_school
+from .roster.rules import role_outside_school
 
 if TYPE_CHECKING:
-    from .policy import SchoolRoom
-    from .roster import Roster
+    from .roster.api import Roster
+    from .roster.rules import SchoolRoom
 
 MEMBER = "m.room.member"
 POWER_LEVELS = "m.room.power_levels"
@@ -143,10 +142,7 @@ class RoomRoles:
         students (joined or not); elsewhere the joined members who are students."""
         room = await self.school_room(room_id)
         if self._roster is not None and room is not None and room.class_id is not None:
-            members = await self._roster.store.run(
-                "parta_lesson_class_members", roster_store.class_members_txn, room.class_id
-            )
-            return sorted(u for u, role in members if role == Role.STUDENT.value)
+            return await self._roster.students_of_class(room.class_id)
         state = await self._api.get_room_state(
             room_id, [(MEMBER, None), (POWER_LEVELS, ""), (CREATE, "")]
         )

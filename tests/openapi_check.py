@@ -244,10 +244,17 @@ def route_problems(doc: dict[str, Any]) -> list[str]:
         for call, status in _RAISES.items():
             if call in source and status not in responses:
                 problems.append(f"{where}: {status} not documented ({name} calls {call}...))")
-        used = re.search(r"json_body\(request, (\w+)\)", source)
+        # The schema a handler validates its body with: directly, or through the
+        # opening helper of its feature (roster ``_open_body``, broadcasts ``_open``).
+        used = re.search(
+            r"(?:json_body\(request,|_open_body\(\s*request, \w+,|_open\(request, \w+,)"
+            r"\s*([A-Z_]+)",
+            source,
+        )
         if used is not None:
             # The document's request schema is the very one the handler validates with.
-            validates_with = vars(sys.modules[owner.__module__])[used.group(1)]
+            handler_module = getattr(owner, name).__module__  # the module that defines it
+            validates_with = vars(sys.modules[handler_module])[used.group(1)]
             body = operation.get("requestBody", {}).get("content", {}).get("application/json")
             schema = _resolve(doc, body["schema"], "")[0] if body and "schema" in body else None
             if schema is not validates_with:

@@ -24,7 +24,7 @@ from nio import (
 
 from devtools.homeserver import HttpError
 from parta_common import events, tokens
-from synapse_module.lessons import Session, summarise
+from synapse_module.lessons.rules import Session, summarise
 from tests.harness import RunningHomeserver, User, free_port, running_homeserver
 from tests.roster_helpers import School
 
@@ -853,7 +853,7 @@ def openid_token(hs: RunningHomeserver, user: User) -> dict[str, Any]:
 def test_livekit_tokens_for_element_call(hs: RunningHomeserver, room: ClassRoom) -> None:
     import jwt
 
-    from synapse_module.media_tokens import livekit_room_alias
+    from synapse_module.media_tokens.rules import livekit_room_alias
 
     def livekit_claims(answer: dict[str, Any]) -> dict[str, Any]:
         assert answer["url"] == LIVEKIT["url"]

@@ -106,6 +106,10 @@ def seed(hs: RunningHomeserver) -> tuple[dict[str, Any], School, User]:
         teacher,
         {"question": "Когда?", "answers": [{"text": "Сейчас"}, {"text": "Потом"}]},
     )
+    # A parent link waiting for the school: someone used a student's own parent code.
+    parent_code = api(hs, "POST", "/me/parent_invite", school.students[0], {"school_id": sid})
+    mother = hs.register(f"mother{secrets.token_hex(2)}")
+    pending = api(hs, "POST", f"/invites/{parent_code['code']}/redeem", mother)
     values = {
         "school_id": sid,
         "class_id": class_id,
@@ -121,6 +125,7 @@ def seed(hs: RunningHomeserver) -> tuple[dict[str, Any], School, User]:
         "linkId": link["link_id"],
         "article_id": article["article_id"],
         "poll_id": poll["event_id"],
+        "link_id": pending["parent_link"]["link_id"],
     }
     return values, school, operator
 

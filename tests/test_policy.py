@@ -3,8 +3,8 @@
 import pytest
 
 from parta_common.roles import Role
-from synapse_module import policy
-from synapse_module.policy import Person, RoomKind, SchoolPolicy, SchoolRoom, Standing
+from synapse_module.roster import rules as policy
+from synapse_module.roster.rules import Person, RoomKind, SchoolPolicy, SchoolRoom, Standing
 
 S = "sch_1"
 A, B = "cls_a", "cls_b"

@@ -1,5 +1,6 @@
 """Polls and quizzes against the real Synapse: MSC3381 as Element sends it, Parta's API."""
 
+import asyncio
 import json
 from typing import Any
 
@@ -414,3 +415,126 @@ async def test_poll_api_refuses_bad_requests(synapse: RunningHomeserver, school:
     outsider = synapse.register("outsider")
     status, answer = await api(synapse, outsider, "GET", f"/polls/{created['poll_id']}")
     assert status == 403, answer
+
+
+# -- the stable m.poll.* types (Matrix spec v1.7), held to the same rules -------------
+
+
+def _stable_start(question: str, answers: list[tuple[str, str]], **poll: Any) -> dict[str, Any]:
+    return {
+        "m.poll": {
+            "question": {"m.text": [{"body": question}]},
+            "kind": "m.disclosed",
+            "max_selections": 1,
+            "answers": [{"m.id": i, "m.text": [{"body": text}]} for i, text in answers],
+            **poll,
+        },
+        "m.text": [{"body": question}],
+    }
+
+
+async def send_stable(
+    synapse: RunningHomeserver, user: User, room_id: str, event_type: str, content: Any
+) -> str:
+    """What a client on the stable types sends, through matrix-nio."""
+    async with synapse.client(user) as client:
+        resp = await client.room_send(room_id, event_type, content)
+        assert isinstance(resp, RoomSendResponse), resp
+        return str(resp.event_id)
+
+
+async def test_stable_poll_is_indexed_counted_and_ended(
+    synapse: RunningHomeserver, school: ClassRoom
+) -> None:
+    content = _stable_start("Куда едем?", [("park", "В парк"), ("zoo", "В зоопарк")])
+    # Students may not start one, as with the unstable type.
+    status, refused = await send(
+        synapse, school.students[0], school.room_id, events.STABLE_POLL_START, content
+    )
+    assert status == 403, refused
+    assert "Only teachers and administrators may start polls" in refused["error"]
+    start_id = await send_stable(
+        synapse, school.teacher, school.room_id, events.STABLE_POLL_START, content
+    )
+    s1, s2, _ = school.students
+    for student, choice in ((s1, "zoo"), (s2, "park")):
+        await send_stable(
+            synapse,
+            student,
+            school.room_id,
+            events.STABLE_POLL_RESPONSE,
+            {
+                "m.selections": [choice],
+                "m.relates_to": {"rel_type": "m.reference", "event_id": start_id},
+            },
+        )
+    body = await wait_votes(synapse, school.teacher, q(start_id), 2)
+    assert body["question"] == "Куда едем?"
+    assert {a["id"]: a["votes"] for a in body["answers"]} == {"park": 1, "zoo": 1}
+    assert body["disclosed"] is True
+    # Only staff end someone else's poll; the teacher's stable end ends it.
+    end = {
+        "m.relates_to": {"rel_type": "m.reference", "event_id": start_id},
+        "m.text": [{"body": "Опрос завершён"}],
+    }
+    status, refused = await send(synapse, s1, school.room_id, events.STABLE_POLL_END, end)
+    assert status == 403, refused
+    await send_stable(synapse, school.teacher, school.room_id, events.STABLE_POLL_END, end)
+    # Indexing runs after the event is stored: poll with a deadline.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    loop_results = await results(synapse, school.teacher, q(start_id))
+    while not loop_results["ended"] and loop.time() < deadline:
+        await asyncio.sleep(0.1)
+        loop_results = await results(synapse, school.teacher, q(start_id))
+    assert loop_results["ended"] is True
+
+
+async def test_malformed_stable_poll_events_are_refused(
+    synapse: RunningHomeserver, school: ClassRoom
+) -> None:
+    created = await start_poll(synapse, school)
+    relates = {"rel_type": "m.reference", "event_id": created["event_id"]}
+    no_answers = _stable_start("?", [])
+    duplicate_ids = _stable_start("?", [("a", "1"), ("a", "2")])
+    for sender, event_type, content, field in [
+        (school.teacher, events.STABLE_POLL_START, no_answers, "answers"),
+        (school.teacher, events.STABLE_POLL_START, duplicate_ids, "duplicate"),
+        (
+            school.students[0],
+            events.STABLE_POLL_RESPONSE,
+            {"m.selections": "all", "m.relates_to": relates},
+            "m.selections",
+        ),
+        (school.teacher, events.STABLE_POLL_END, {"m.text": [{"body": "конец"}]}, "m.relates_to"),
+    ]:
+        status, body = await send(synapse, sender, school.room_id, event_type, content)
+        assert (status, body["errcode"]) == (400, "M_BAD_JSON"), (event_type, body)
+        assert field in body["error"], body
+
+
+async def test_stable_vote_on_an_anonymous_poll_keeps_the_choice_out_of_the_room(
+    synapse: RunningHomeserver, school: ClassRoom
+) -> None:
+    created = await start_poll(synapse, school, anonymous=True)
+    s1 = school.students[0]
+    ids = [a["id"] for a in (await results(synapse, s1, created["poll_id"]))["answers"]]
+    vote_id = await send_stable(
+        synapse,
+        s1,
+        school.room_id,
+        events.STABLE_POLL_RESPONSE,
+        {
+            "m.selections": [ids[1]],
+            "m.relates_to": {"rel_type": "m.reference", "event_id": created["event_id"]},
+        },
+    )
+    body = await wait_votes(synapse, school.teacher, created["poll_id"], 1)
+    assert [a["votes"] for a in body["answers"]] == [0, 1, 0]
+    assert "by_person" not in body
+    stored = event_by_id(await room_events(synapse, school.teacher, school.room_id), vote_id)
+    assert stored["type"] == events.STABLE_POLL_RESPONSE
+    assert stored["content"]["m.selections"] == []
+    assert ids[1] not in json.dumps(stored["content"])
+    assert stored["content"]["org.parta.ballot"].startswith("blt_")
+    assert (await results(synapse, s1, created["poll_id"]))["my_answers"] == [ids[1]]

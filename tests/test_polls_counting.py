@@ -1,8 +1,20 @@
 """MSC3381 counting rules and quiz scores, table-tested (pure functions)."""
 
+from typing import Any
+
 import pytest
 
-from synapse_module.content.polls import Response, score, tally, valid_selection
+from parta_common import events, schemas
+from synapse_module.content.polls import (
+    Response,
+    Start,
+    anonymised_response,
+    parse_start,
+    score,
+    selections,
+    tally,
+    valid_selection,
+)
 
 IDS = ("a", "b", "c")
 
@@ -58,3 +70,61 @@ def test_order_of_arrival_does_not_matter() -> None:
 )
 def test_score(chosen: tuple[str, ...], correct: tuple[str, ...], expected: int) -> None:
     assert score(chosen, correct) == expected
+
+
+_UNSTABLE_START = {
+    events.POLL_START: {
+        "question": {events.TEXT_FALLBACK: "Q"},
+        "kind": "org.matrix.msc3381.poll.undisclosed",
+        "max_selections": 2,
+        "answers": [{"id": "a", events.TEXT_FALLBACK: "A"}, {"id": "b", events.TEXT_FALLBACK: "B"}],
+    },
+    events.TEXT_FALLBACK: "Q",
+}
+_STABLE_START = {
+    "m.poll": {
+        "question": {"m.text": [{"mimetype": "text/html", "body": "<b>Q</b>"}, {"body": "Q"}]},
+        "kind": "m.undisclosed",
+        "max_selections": 2,
+        "answers": [
+            {"m.id": "a", "m.text": [{"body": "A"}]},
+            {"m.id": "b", "m.text": [{"body": "B"}]},
+        ],
+    },
+    "m.text": [{"body": "Q"}],
+}
+_RELATES = {"rel_type": "m.reference", "event_id": "$start"}
+
+
+@pytest.mark.parametrize(
+    ("event_type", "content"),
+    [(events.POLL_START, _UNSTABLE_START), (events.STABLE_POLL_START, _STABLE_START)],
+)
+def test_both_shapes_of_a_start_read_alike(event_type: str, content: dict[str, Any]) -> None:
+    assert schemas.problem(event_type, content) is None
+    assert parse_start(event_type, content) == Start("Q", (("a", "A"), ("b", "B")), 2, False)
+
+
+@pytest.mark.parametrize(
+    ("event_type", "content", "ballot_content"),
+    [
+        (
+            events.POLL_RESPONSE,
+            {events.POLL_RESPONSE: {"answers": ["b"]}, "m.relates_to": _RELATES},
+            {events.POLL_RESPONSE: {"answers": []}},
+        ),
+        (
+            events.STABLE_POLL_RESPONSE,
+            {"m.selections": ["b"], "m.relates_to": _RELATES},
+            {"m.selections": []},
+        ),
+    ],
+)
+def test_both_shapes_of_a_response_read_and_anonymise_alike(
+    event_type: str, content: dict[str, Any], ballot_content: dict[str, Any]
+) -> None:
+    assert schemas.problem(event_type, content) is None
+    assert selections(event_type, content) == ["b"]
+    anonymised = anonymised_response(event_type, content, "org.parta.ballot", "blt_1")
+    assert anonymised == {**ballot_content, "m.relates_to": _RELATES, "org.parta.ballot": "blt_1"}
+    assert schemas.problem(event_type, anonymised) is None

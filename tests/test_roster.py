@@ -609,7 +609,7 @@ async def test_students_hidden_from_search_outside_school(
     student = school.students[2]
     term = student.localpart
     # The directory is filled asynchronously; poll with a deadline.
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 90  # a liveness bound: the directory lags on a busy machine
     while student.user_id not in search_directory(synapse, school.students[1], term):
         assert time.monotonic() < deadline, "classmate never found the student"
         await asyncio.sleep(0.2)

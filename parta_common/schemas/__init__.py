@@ -3,7 +3,8 @@
 Each schema is a JSON file next to this module, named after what it describes: a block
 (``org.parta.document``, ``org.parta.article``, ``org.parta.poll``), a whole message
 that carries a block (``org.parta.document.message``, ``org.parta.article.message``) or
-an event type's content (``org.matrix.msc3381.poll.start`` …). ``docs/event-types.md``
+an event type's content (``org.matrix.msc3381.poll.start`` …, and the stable
+``m.poll.start`` … the same rules apply to). ``docs/event-types.md``
 publishes them. Schemas may ``$ref`` each other by file name.
 """
 
@@ -29,6 +30,9 @@ NAMES: Final = (
     "org.matrix.msc3381.poll.start",
     "org.matrix.msc3381.poll.response",
     "org.matrix.msc3381.poll.end",
+    "m.poll.start",
+    "m.poll.response",
+    "m.poll.end",
 )
 
 

@@ -1,6 +1,8 @@
 """Documents, articles and polls: Parta's content event types (issue 4).
 
-``feature.Content`` registers the callbacks and routes; the other modules here are pure
-(``limits``, ``sniff``, ``sanitize``, ``polls``, ``access``) or storage (``store``).
+``api`` — the routes (``ContentApi``); ``callbacks`` — what Synapse asks (``Content``:
+validation, media checks, indexing; ``PartaModule`` registers it); ``store`` — SQL;
+``rules``, ``polls``, ``sniff``, ``sanitize`` — pure decisions (table-tested);
+``requests.json`` — request schemas; ``config``, ``texts``.
 Nothing is imported here so that ``synapse_module.config`` can import ``content.config``.
 """

@@ -3,12 +3,16 @@
 MSC3381's rules: only a person's latest response sent before the poll ended counts;
 answer IDs that are not among the poll's answers are ignored; duplicates count once;
 only the first ``max_selections`` valid answers count; a response left with no valid
-answer is *spoiled*: it withdraws that person's earlier vote.
+answer is *spoiled*: it withdraws that person's earlier vote. The unstable and the
+stable event types are read into the same values (:func:`parse_start`, :func:`selections`).
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import attrs
+
+from parta_common import events
 
 
 @attrs.frozen
@@ -72,3 +76,64 @@ def tally(
 def score(chosen: Sequence[str], correct: Sequence[str]) -> int:
     """1 when a quiz answer is exactly the set of correct answers, else 0."""
     return 1 if chosen and set(chosen) == set(correct) else 0
+
+
+# -- the two shapes of a poll -------------------------------------------------------
+# Element sends MSC3381's unstable types (org.matrix.msc3381.poll.*); the Matrix spec
+# (v1.7) has the stable ones (m.poll.*). Both are read into the same values here, so the
+# module validates, counts and protects them alike. Content is schema-valid when these
+# are called.
+
+
+@attrs.frozen
+class Start:
+    question: str
+    answers: tuple[tuple[str, str], ...]  # (answer id, text)
+    max_selections: int
+    disclosed: bool
+
+
+def _text(representation: Sequence[Mapping[str, Any]]) -> str:
+    """The plain text of a stable ``m.text`` representation."""
+    for item in representation:
+        if item.get("mimetype", "text/plain") == "text/plain":
+            return str(item["body"])
+    return str(representation[0]["body"])
+
+
+def parse_start(event_type: str, content: Mapping[str, Any]) -> Start:
+    if event_type == events.STABLE_POLL_START:
+        poll = content["m.poll"]
+        return Start(
+            question=_text(poll["question"]["m.text"]),
+            answers=tuple((str(a["m.id"]), _text(a["m.text"])) for a in poll["answers"]),
+            max_selections=int(poll.get("max_selections", 1)),
+            # The spec: an unknown or missing kind is treated as undisclosed.
+            disclosed=poll.get("kind") == "m.disclosed",
+        )
+    poll = content[events.POLL_START]
+    return Start(
+        question=str(poll["question"][events.TEXT_FALLBACK]),
+        answers=tuple((str(a["id"]), str(a[events.TEXT_FALLBACK])) for a in poll["answers"]),
+        max_selections=int(poll.get("max_selections", 1)),
+        disclosed=poll.get("kind") != "org.matrix.msc3381.poll.undisclosed",
+    )
+
+
+def selections(event_type: str, content: Mapping[str, Any]) -> list[str]:
+    """The answers a response chooses (before counting rules)."""
+    if event_type == events.STABLE_POLL_RESPONSE:
+        return [str(a) for a in content["m.selections"]]
+    return [str(a) for a in content[events.POLL_RESPONSE]["answers"]]
+
+
+def anonymised_response(
+    event_type: str, content: Mapping[str, Any], ballot_key: str, ballot_id: str
+) -> dict[str, Any]:
+    """A response to an anonymous poll as the room sees it: no choice, only the ballot."""
+    emptied: dict[str, Any] = (
+        {"m.selections": []}
+        if event_type == events.STABLE_POLL_RESPONSE
+        else {events.POLL_RESPONSE: {"answers": []}}
+    )
+    return {**emptied, "m.relates_to": content["m.relates_to"], ballot_key: ballot_id}

@@ -14,7 +14,7 @@ from synapse.module_api.errors import SynapseError
 
 from parta_common import events
 
-from .policy import RoomKind, SchoolRoom, power_levels_content
+from .rules import RoomKind, SchoolRoom, power_levels_content
 
 logger = logging.getLogger(__name__)
 

@@ -10,132 +10,42 @@ Two ways in, one answer ``{token, sfu_url, expires_at, …}``:
 The grants come from the person's role in that room (:class:`RoomRoles`).
 """
 
-import base64
-import hashlib
 import logging
-import secrets
 import time
 from typing import TYPE_CHECKING, Any, Final
 
-import jwt
 from synapse.module_api import ModuleApi, SynapseRequest
 from synapse.module_api.errors import Codes, SynapseError
 
 from parta_common import tokens
-from parta_common.messages import Message
 
-from .config import LiveKitConfig, MediaConfig
-from .errors import forbidden
-from .http import json_body, requester_id
-from .room_roles import RoomRoles
+from ..config import LiveKitConfig, MediaConfig
+from ..errors import forbidden
+from ..http import json_body, requester_id
+from ..room_roles import RoomRoles
 
 if TYPE_CHECKING:
-    from . import PartaModule
+    from .. import PartaModule
+from ..requests import request_schemas
+from .rules import livekit_token, room_id_from_path
+from .texts import (
+    LIVEKIT_OFF,
+    MEDIA_DISABLED,
+    NOT_A_MEMBER,
+    OPENID_INVALID,
+    OPENID_UNCHECKED,
+    OTHER_SERVER,
+    WRONG_CLAIM,
+)
 
 logger = logging.getLogger(__name__)
 
-MEDIA_DISABLED: Final = Message(
-    ru="Видеоуроки на этом сервере не включены.",
-    en="Video lessons are not enabled on this server.",
-)
-BAD_ROOM_ID: Final = Message(
-    ru="«{room_id}» — не идентификатор комнаты Matrix.",
-    en="«{room_id}» is not a Matrix room ID.",
-)
-NOT_A_MEMBER: Final = Message(
-    ru="Вы не участник этой комнаты, поэтому не можете войти в её урок.",
-    en="You are not a member of this room, so you cannot join its lesson.",
-)
-OTHER_SERVER: Final = Message(
-    ru="Этот сервер выдаёт доступ к урокам только своим пользователям ({server}).",
-    en="This server gives access to lessons only to its own users ({server}).",
-)
-OPENID_INVALID: Final = Message(
-    ru="Токен OpenID недействителен или истёк; откройте урок заново.",
-    en="The OpenID token is invalid or has expired; open the lesson again.",
-)
-OPENID_UNCHECKED: Final = Message(
-    ru="Не удалось проверить токен OpenID: {detail}",
-    en="Could not check the OpenID token: {detail}",
-)
-
-LIVEKIT_OFF: Final = Message(
-    ru="На этом сервере нет LiveKit для Element Call.",
-    en="This server has no LiveKit for Element Call.",
-)
-WRONG_CLAIM: Final = Message(
-    ru="Токен OpenID принадлежит другому пользователю, чем указано в запросе.",
-    en="The OpenID token belongs to another user than the request claims.",
-)
-# How long a LiveKit token lives (lk-jwt-service: one hour).
-LIVEKIT_TTL: Final = 3600
-
-_OPENID_TOKEN: Final[dict[str, Any]] = {
-    "type": "object",
-    "required": ["access_token", "matrix_server_name"],
-    "properties": {
-        "access_token": {"type": "string", "minLength": 1, "maxLength": 1024},
-        "matrix_server_name": {"type": "string", "minLength": 1, "maxLength": 255},
-        "token_type": {"type": "string"},
-        "expires_in": {"type": "integer"},
-    },
-}
-_SFU_GET_BODY: Final[dict[str, Any]] = {
-    "type": "object",
-    "required": ["room", "openid_token", "device_id"],
-    "properties": {
-        "room": {"type": "string", "pattern": "^!", "maxLength": 255},
-        "openid_token": _OPENID_TOKEN,
-        "device_id": {"type": "string", "minLength": 1, "maxLength": 255},
-    },
-}
-_GET_TOKEN_BODY: Final[dict[str, Any]] = {
-    "type": "object",
-    "required": ["room_id", "openid_token", "member"],
-    "properties": {
-        "room_id": {"type": "string", "pattern": "^!", "maxLength": 255},
-        "slot_id": {"type": "string", "maxLength": 255},
-        "openid_token": _OPENID_TOKEN,
-        "member": {
-            "type": "object",
-            "required": ["claimed_user_id", "claimed_device_id"],
-            "properties": {
-                "id": {"type": "string", "maxLength": 255},
-                "claimed_user_id": {"type": "string", "maxLength": 255},
-                "claimed_device_id": {"type": "string", "minLength": 1, "maxLength": 255},
-            },
-        },
-    },
-}
-
-_EMPTY_BODY: Final[dict[str, Any]] = {
-    "type": "object",
-    "properties": {"device_id": {"type": "string", "maxLength": 255}},
-    "additionalProperties": False,
-}
-_OPENID_BODY: Final[dict[str, Any]] = {
-    "type": "object",
-    "required": ["openid_token"],
-    "properties": {
-        "openid_token": _OPENID_TOKEN,
-        "device_id": {"type": "string", "maxLength": 255},
-    },
-    "additionalProperties": False,
-}
-# The request schemas, published in the OpenAPI document under these names.
-REQUEST_SCHEMAS: Final = {
-    "MediaTokenRequest": _EMPTY_BODY,
-    "OpenIdMediaTokenRequest": _OPENID_BODY,
-    "LiveKitSfuGet": _SFU_GET_BODY,
-    "LiveKitGetToken": _GET_TOKEN_BODY,
-}
-
-
-def room_id_from_path(room_id: str) -> str:
-    """The room ID of a (router-decoded) path parameter, or 400 when it is not one."""
-    if not room_id.startswith("!") or len(room_id) > 255 or any(c.isspace() for c in room_id):
-        raise SynapseError(400, BAD_ROOM_ID.format(room_id=room_id[:80]), Codes.INVALID_PARAM)
-    return room_id
+# The request schemas, in requests.json beside this module (also the OpenAPI's).
+REQUEST_SCHEMAS: Final = request_schemas(__package__)
+_EMPTY_BODY: Final = REQUEST_SCHEMAS["MediaTokenRequest"]
+_OPENID_BODY: Final = REQUEST_SCHEMAS["OpenIdMediaTokenRequest"]
+_SFU_GET_BODY: Final = REQUEST_SCHEMAS["LiveKitSfuGet"]
+_GET_TOKEN_BODY: Final = REQUEST_SCHEMAS["LiveKitGetToken"]
 
 
 class MediaTokens:
@@ -157,8 +67,6 @@ class MediaTokens:
         self._api = api
         self._config = config
         self._roles = roles
-        for method, pattern, handler in self.ROUTES:
-            module.resource.route(method, pattern, getattr(self, handler))
 
     @property
     def secret(self) -> str:
@@ -267,47 +175,3 @@ class MediaTokens:
             "role": role.value,
             "grants": grants.to_claim(),
         }
-
-
-def livekit_room_alias(room_id: str) -> str:
-    """The LiveKit room for a Matrix room's call (as lk-jwt-service names it)."""
-    digest = hashlib.sha256(f"{room_id}|m.call#ROOM".encode()).digest()
-    return base64.b64encode(digest).decode("ascii").rstrip("=")
-
-
-def livekit_token(
-    config: LiveKitConfig,
-    identity: str,
-    name: str,
-    room_id: str,
-    grants: tokens.Grants,
-    now: float | None = None,
-) -> str:
-    """A LiveKit access token (HS256 with the API secret) carrying Parta's grants."""
-    issued = int(now if now is not None else time.time())
-    sources = []
-    if grants.publish_camera:
-        sources.append("camera")
-    if grants.publish_microphone:
-        sources.append("microphone")
-    if grants.publish_screen:
-        sources += ["screen_share", "screen_share_audio"]
-    payload = {
-        "iss": config.api_key,
-        "sub": identity,
-        "name": name,
-        "nbf": issued - 1,
-        "exp": issued + LIVEKIT_TTL,
-        "jti": secrets.token_hex(8),
-        "video": {
-            "room": livekit_room_alias(room_id),
-            "roomJoin": True,
-            "canPublish": bool(sources),
-            "canPublishSources": sources,
-            "canSubscribe": grants.subscribe,
-            "canPublishData": True,
-            "canUpdateOwnMetadata": True,
-            "roomAdmin": grants.moderate,
-        },
-    }
-    return jwt.encode(payload, config.api_secret, algorithm="HS256")

@@ -17,15 +17,17 @@ from synapse.module_api import NOT_SPAM, EventBase, ModuleApi, StateMap
 from synapse.module_api.errors import Codes, SynapseError
 
 from parta_common import events, schemas
+from parta_common.messages import Message
 from parta_common.roles import Role
 
 from ..errors import bad_json, forbidden
-from ..policy import role_outside_school
+from ..roster.rules import role_outside_school
+from . import polls as counting
 from . import sniff as sniffing
 from . import store as db
 from . import texts
-from .access import MANAGERS, STAFF, role_from_state
 from .config import UploadLimits
+from .rules import MANAGERS, STAFF, role_from_state
 from .sanitize import clean_html, text_of
 
 if TYPE_CHECKING:
@@ -58,35 +60,28 @@ def parse_mxc(url: str) -> tuple[str, str] | None:
     return (server, media_id) if server and media_id else None
 
 
+def _too_large(message: Message, kind: str, limit: int) -> SynapseError:
+    """413: a file over the limit for its kind (``message`` says whose limit)."""
+    text = message.format(kind=kind, kind_ru=texts.KIND_RU[kind], limit_mib=limit // 1048576)
+    return SynapseError(413, text, Codes.TOO_LARGE)
+
+
 def malformed(event_type: str, detail: str) -> SynapseError:
     return bad_json(texts.MALFORMED, event_type=event_type, detail=detail)
 
 
 class Content:
-    """Registers the content callbacks and the content API."""
+    """What Synapse asks about content (``PartaModule`` registers it, see ``pipeline``):
+    validation, media checks, indexing; and the roles the content API shares."""
 
     def __init__(self, module: "PartaModule") -> None:
-        from .api import ContentApi  # the routes need this class
-
         self.api: ModuleApi = module.api
         self.config = module.config.content
         self.store = module.store
         self.roster = module.roster
         self.room_roles = module.room_roles
         self.service_user_id = module.service_user_id
-        api = self.api
-        self.indexer = api.worker_name == self.config.indexer_worker
-        api.register_third_party_rules_callbacks(
-            check_event_allowed=self.check_event_allowed,
-            on_new_event=self.on_new_event,
-        )
-        api.register_media_repository_callbacks(
-            get_media_config_for_user=self.get_media_config_for_user,
-            is_user_allowed_to_upload_media_of_size=self.is_user_allowed_to_upload_media_of_size,
-        )
-        api.register_spam_checker_callbacks(check_media_file_for_spam=self.check_media_file)
-        self.http = ContentApi(self)
-        self.http.register(module.resource)
+        self.indexer = self.api.worker_name == self.config.indexer_worker
 
     # -- roles ----------------------------------------------------------------------
 
@@ -144,7 +139,7 @@ class Content:
         limits = self.limits_for(await self.uploader_role(user_id))
         return size <= limits.largest_bytes()
 
-    async def check_media_file(self, file_wrapper: Any, file_info: Any) -> Any:
+    async def check_media_file_for_spam(self, file_wrapper: Any, file_info: Any) -> Any:
         """Local uploads only: refuse dangerous types, record kind and size by the bytes."""
         if file_info.server_name is not None or file_info.thumbnail or file_info.url_cache:
             return NOT_SPAM
@@ -171,15 +166,7 @@ class Content:
             self.config.student_uploads.bytes_for(found.kind),
         )
         if size > limit:
-            raise SynapseError(
-                413,
-                texts.TOO_LARGE_AT_ALL.format(
-                    kind=found.kind,
-                    kind_ru=texts.KIND_RU[found.kind],
-                    limit_mib=limit // (1024 * 1024),
-                ),
-                Codes.TOO_LARGE,
-            )
+            raise _too_large(texts.TOO_LARGE_AT_ALL, found.kind, limit)
         await self.store.run(
             "content_record_media",
             db.record_media_txn,
@@ -206,11 +193,11 @@ class Content:
             elif "m.new_content" in content:
                 return await self._check_edit(event, state)
             return True, None
-        if event_type == events.POLL_START:
+        if event_type in events.POLL_STARTS:
             await self._check_poll_start(event, state)
-        elif event_type == events.POLL_RESPONSE:
+        elif event_type in events.POLL_RESPONSES:
             return await self._check_poll_response(event)
-        elif event_type == events.POLL_END:
+        elif event_type in events.POLL_ENDS:
             await self._check_poll_end(event, state)
         return True, None
 
@@ -250,15 +237,7 @@ class Content:
             raise bad_json(texts.MISMATCHED_FILE, sniffed=found.mimetype, declared=declared)
         limit = self.limits_for(role).bytes_for(found.kind)
         if int(media["size"]) > limit:
-            raise SynapseError(
-                413,
-                texts.TOO_LARGE_FOR_KIND.format(
-                    kind=found.kind,
-                    kind_ru=texts.KIND_RU[found.kind],
-                    limit_mib=limit // (1024 * 1024),
-                ),
-                Codes.TOO_LARGE,
-            )
+            raise _too_large(texts.TOO_LARGE_FOR_KIND, found.kind, limit)
 
     def _sanitized(self, content: Mapping[str, Any]) -> dict[str, Any] | None:
         """``content`` with its HTML made safe, or ``None`` if it already was."""
@@ -327,12 +306,12 @@ class Content:
 
     async def _check_poll_start(self, event: EventBase, state: StateMap[EventBase]) -> None:
         content = event.content
-        if not self._validate(event, events.POLL_START, content):
+        if not self._validate(event, event.type, content):
             return
         if not self.api.is_mine(event.sender):
             return
-        answers = content[events.POLL_START]["answers"]
-        if len({a["id"] for a in answers}) != len(answers):
+        answers = counting.parse_start(event.type, content).answers
+        if len({answer_id for answer_id, _ in answers}) != len(answers):
             raise bad_json(texts.DUPLICATE_ANSWER_IDS)
         role = await self.role_in_room(event.sender, event.room_id, state)
         if role not in STAFF and not (self.config.students_may_start_polls and role is not None):
@@ -353,9 +332,9 @@ class Content:
 
     async def _check_poll_response(self, event: EventBase) -> tuple[bool, dict[str, Any] | None]:
         content = event.content
-        if not self._validate(event, events.POLL_RESPONSE, content):
+        if not self._validate(event, event.type, content):
             return True, None
-        answers = content[events.POLL_RESPONSE]["answers"]
+        answers = counting.selections(event.type, content)
         if not self.api.is_mine(event.sender) or not answers:
             return True, None
         poll = await self.store.run(
@@ -376,16 +355,14 @@ class Content:
             self.api.get_current_time_msec(),
         )
         replaced = event.get_dict()
-        replaced["content"] = {
-            events.POLL_RESPONSE: {"answers": []},
-            "m.relates_to": replaced["content"]["m.relates_to"],
-            BALLOT: ballot_id,
-        }
+        replaced["content"] = counting.anonymised_response(
+            event.type, replaced["content"], BALLOT, ballot_id
+        )
         return True, replaced
 
     async def _check_poll_end(self, event: EventBase, state: StateMap[EventBase]) -> None:
         content = event.content
-        if not self._validate(event, events.POLL_END, content):
+        if not self._validate(event, event.type, content):
             return
         if not self.api.is_mine(event.sender):
             return
@@ -406,11 +383,11 @@ class Content:
         try:
             if event_type == "m.room.message":
                 await self._index_message(event)
-            elif event_type == events.POLL_START:
+            elif event_type in events.POLL_STARTS:
                 await self._index_poll_start(event)
-            elif event_type == events.POLL_RESPONSE:
+            elif event_type in events.POLL_RESPONSES:
                 await self._index_poll_response(event)
-            elif event_type == events.POLL_END:
+            elif event_type in events.POLL_ENDS:
                 await self._index_poll_end(event, state)
             elif event_type == "m.room.redaction" and isinstance(event.redacts, str):
                 await self.store.run("content_redact", db.delete_by_event_txn, event.redacts)
@@ -502,9 +479,9 @@ class Content:
 
     async def _index_poll_start(self, event: EventBase) -> None:
         content = event.content
-        if schemas.problem(events.POLL_START, content) is not None:
+        if schemas.problem(event.type, content) is not None:
             return
-        start = content[events.POLL_START]
+        start = counting.parse_start(event.type, content)
         block = content.get(POLL_BLOCK) or {}
         await self.store.run(
             "content_poll_started",
@@ -514,12 +491,10 @@ class Content:
                 "room_id": event.room_id,
                 "event_id": event.event_id,
                 "sender": event.sender,
-                "question": start["question"]["org.matrix.msc1767.text"],
-                "answers": [
-                    {"id": a["id"], "text": a["org.matrix.msc1767.text"]} for a in start["answers"]
-                ],
-                "max_selections": int(start.get("max_selections", 1)),
-                "disclosed": start.get("kind") != "org.matrix.msc3381.poll.undisclosed",
+                "question": start.question,
+                "answers": [{"id": i, "text": text} for i, text in start.answers],
+                "max_selections": start.max_selections,
+                "disclosed": start.disclosed,
                 "anonymous": False,
                 "quiz": False,
                 "correct": None,
@@ -529,7 +504,7 @@ class Content:
 
     async def _index_poll_response(self, event: EventBase) -> None:
         content = event.content
-        if schemas.problem(events.POLL_RESPONSE, content) is not None:
+        if schemas.problem(event.type, content) is not None:
             return
         poll = await self.store.run(
             "content_poll", db.get_poll_txn, None, content["m.relates_to"]["event_id"]
@@ -555,12 +530,12 @@ class Content:
             poll["poll_id"],
             event.sender,
             event.origin_server_ts,
-            [str(a) for a in content[events.POLL_RESPONSE]["answers"]],
+            counting.selections(event.type, content),
         )
 
     async def _index_poll_end(self, event: EventBase, state: StateMap[EventBase]) -> None:
         content = event.content
-        if schemas.problem(events.POLL_END, content) is not None:
+        if schemas.problem(event.type, content) is not None:
             return
         poll = await self.store.run(
             "content_poll", db.get_poll_txn, None, content["m.relates_to"]["event_id"]

@@ -1,9 +1,12 @@
 """Who may do what where in a school: pure decisions, no Synapse, table-tested.
 
-The roster (see ``roster_store``) is summarised per person as a :class:`Person`: their
+The roster (see ``store``) is summarised per person as a :class:`Person`: their
 :class:`Standing` in each school. The rooms the module created are :class:`SchoolRoom`s.
 Every function here answers from those two alone, so the same decision holds whether
 the request came through the REST API, a client's ``/createRoom`` or federation.
+
+Longer than 600 lines because every roster decision sits in this one table-tested
+place (``tests/test_policy.py``); a third of it is the texts the refusals carry.
 """
 
 import enum
@@ -12,6 +15,7 @@ from typing import Any, Final, Literal
 
 import attrs
 
+from parta_common import events
 from parta_common.messages import Message
 from parta_common.roles import Role
 
@@ -605,3 +609,10 @@ def may_decide_parent_link(decider: Standing | None, child: Standing | None) -> 
     if decider is not None and child is not None and decider.homeroom_of & child.learns_in:
         return None
     return PARENT_LINK_NOT_YOURS
+
+
+def may_send_structure_state(sender: str, event_type: str, service_user_id: str) -> bool:
+    """Only the service account writes the state that describes the school structure."""
+    if event_type not in events.STRUCTURE_STATE_TYPES:
+        return True
+    return sender == service_user_id

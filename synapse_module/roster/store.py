@@ -2,6 +2,9 @@
 
 Same SQL on SQLite and PostgreSQL: ``?`` placeholders, ``ON CONFLICT``, booleans as
 ``BOOLEAN`` (SQLite stores 0/1; read back through ``bool()``).
+
+Longer than 600 lines because every statement on the roster's tables is here: no other
+file reads them (``tests/test_layout.py``), other features ask ``RosterCore``.
 """
 
 import json
@@ -15,8 +18,8 @@ from synapse.module_api import LoggingTransaction
 
 from parta_common.roles import Role
 
-from .policy import Person, RoomKind, SchoolPolicy, SchoolRoom, Standing
-from .store import rows_as_dicts
+from ..store import rows_as_dicts
+from .rules import Person, RoomKind, SchoolPolicy, SchoolRoom, Standing
 
 
 def new_id(prefix: str) -> str:

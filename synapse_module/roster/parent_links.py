@@ -5,7 +5,7 @@ it is not a parent yet: the link waits until the child's homeroom teacher or a s
 administrator confirms it (``POST /schools/{id}/parent_links/{link}/confirm``) or refuses
 it. Only then does the person get the parent role and join the parents chat. Invitations
 a school's staff make for a parent take effect at once: the school vouches for them.
-Who may decide is ``policy.may_decide_parent_link``.
+Who may decide is ``rules.may_decide_parent_link``.
 """
 
 import time
@@ -19,14 +19,14 @@ from parta_common import messages as msg
 from parta_common.messages import Message
 from parta_common.roles import Role
 
-from . import policy
-from . import roster_store as db
-from .errors import conflict, forbidden, not_found
-from .http import requester_id
-from .store import rows_as_dicts
+from ..errors import conflict, forbidden, not_found
+from ..http import requester_id
+from ..store import rows_as_dicts
+from . import rules
+from . import store as db
 
 if TYPE_CHECKING:
-    from .roster import Roster
+    from .members import MembersApi
 
 LINK_UNKNOWN: Final = Message(
     ru="Такой заявки родителя нет: {link_id}", en="No such parent request: {link_id}"
@@ -148,10 +148,10 @@ class ParentLinks:
         ("POST", rf"{_LINKS}/([^/]+)/refuse", "post_refuse"),
     )
 
-    def __init__(self, roster: "Roster"):
+    def __init__(self, roster: "MembersApi"):
         self._roster = roster
 
-    async def _decider(self, user_id: str, school_id: str) -> tuple[bool, policy.Standing | None]:
+    async def _decider(self, user_id: str, school_id: str) -> tuple[bool, rules.Standing | None]:
         """Whether ``user_id`` manages the school, and their standing in it (403 if
         neither a manager nor staff)."""
         school = await self._roster.school(school_id)
@@ -162,12 +162,12 @@ class ParentLinks:
         return manager, standing
 
     async def _may_decide(
-        self, manager: bool, standing: policy.Standing | None, link: ParentLink
+        self, manager: bool, standing: rules.Standing | None, link: ParentLink
     ) -> bool:
         if manager:
             return True
         child = (await self._roster.get_person(link.child_user_id)).standing(link.school_id)
-        return policy.may_decide_parent_link(standing, child) is None
+        return rules.may_decide_parent_link(standing, child) is None
 
     async def get_links(
         self, request: SynapseRequest, school_id: str
@@ -192,7 +192,7 @@ class ParentLinks:
         if link is None or link.school_id != school_id:
             raise not_found(LINK_UNKNOWN, link_id=link_id)
         if not await self._may_decide(manager, standing, link):
-            raise forbidden(policy.PARENT_LINK_NOT_YOURS)
+            raise forbidden(rules.PARENT_LINK_NOT_YOURS)
         if link.status != "pending":
             raise conflict(LINK_DECIDED, status=link.status)
         if status == "confirmed":

@@ -8,7 +8,6 @@ and status (``scheduled`` → ``ended``). Tables: ``parta_broadcasts``,
 a few seconds (docs/broadcasts.md).
 """
 
-import json
 import logging
 import secrets
 import time
@@ -17,14 +16,11 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from synapse.module_api import (
     NOT_SPAM,
     EventBase,
-    LoggingTransaction,
     ModuleApi,
     SynapseRequest,
 )
 from synapse.module_api.errors import Codes, SynapseError
 
-from parta_common import events
-from parta_common.messages import Message
 from parta_common.roles import Role
 from parta_common.tokens import (
     SERVICE_RELAY,
@@ -35,103 +31,46 @@ from parta_common.tokens import (
     verify_service_token,
 )
 
-from . import roster_store
-from .config import BroadcastsConfig, MediaConfig
-from .errors import conflict, forbidden, not_found
-from .http import EMPTY_BODY, json_body, requester_id
-from .media_tokens import MEDIA_DISABLED, room_id_from_path
-from .policy import RoomKind
-from .room_roles import LESSON_LEADERS, RoomRoles
-from .store import rows_as_dicts
+from ..config import BroadcastsConfig, MediaConfig
+from ..errors import conflict, forbidden, not_found
+from ..http import EMPTY_BODY, json_body, requester_id
+from ..media_tokens.rules import room_id_from_path
+from ..media_tokens.texts import MEDIA_DISABLED
+from ..requests import request_schemas
+from ..room_roles import RoomRoles
+from ..roster.rules import RoomKind
+from . import store as db
+from .events import broadcast_state, recording_message
+from .rules import may_run_broadcasts, recorder_user_id, schedule_is_valid
+from .texts import (
+    BAD_SCHEDULE,
+    BAD_SERVICE_TOKEN,
+    ENDED,
+    FOREIGN_MEDIA,
+    NO_BROADCAST,
+    NO_LINK,
+    NOT_A_MANAGER,
+    NOT_A_MEMBER,
+    NOT_A_SPEAKER,
+    NOT_RECORDED,
+    RECORDER_ONLY_UPLOADS,
+)
 
 if TYPE_CHECKING:
-    from . import PartaModule
+    from .. import PartaModule
 
 logger = logging.getLogger(__name__)
 
 
-NOT_A_MANAGER: Final = Message(
-    ru="Трансляции в этой комнате создают и ведут только учителя и администраторы.",
-    en="Only teachers and administrators run broadcasts in this room.",
-)
-NOT_A_MEMBER: Final = Message(
-    ru="Вы не участник этой комнаты.", en="You are not a member of this room."
-)
-NOT_A_SPEAKER: Final = Message(
-    ru="Вы не докладчик этой трансляции.", en="You are not a speaker of this broadcast."
-)
-NO_BROADCAST: Final = Message(
-    ru="В этой комнате нет такой трансляции.", en="There is no such broadcast in this room."
-)
-NO_LINK: Final = Message(ru="Нет такой ссылки.", en="There is no such link.")
-ENDED: Final = Message(ru="Трансляция уже завершена.", en="The broadcast has already ended.")
-BAD_SERVICE_TOKEN: Final = Message(
-    ru="Нужен служебный токен сервера трансляций.",
-    en="A service token of the broadcast relay is required.",
-)
-NOT_RECORDED: Final = Message(
-    ru="Эта трансляция не записывается или ещё не завершена.",
-    en="This broadcast is not recorded or has not ended yet.",
-)
-BAD_SCHEDULE: Final = Message(
-    ru="Окончание трансляции должно быть позже начала.",
-    en="The broadcast must end after it starts.",
-)
-
 # Only the broadcast relay's service tokens open the internal broadcast routes.
 RELAY_ONLY: Final = frozenset({SERVICE_RELAY})
-# The account the relay uploads recordings with: no room, no power, no person.
-RECORDER_SUFFIX: Final = "-recorder"
-RECORDING_SCHEMA: Final = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["content_uri", "size"],
-    "properties": {
-        "content_uri": {"type": "string", "pattern": "^mxc://[^/]+/[A-Za-z0-9_-]+$"},
-        "size": {"type": "integer", "minimum": 0},
-        "duration": {"type": "integer", "minimum": 0},
-        "w": {"type": "integer", "minimum": 0},
-        "h": {"type": "integer", "minimum": 0},
-    },
-}
-RECORDER_ONLY_UPLOADS: Final = Message(
-    ru="Служебная учётная запись записи трансляций только загружает файлы.",
-    en="The broadcast recorder account only uploads files.",
-)
 RecorderVerdict = Literal["NOT_SPAM"] | tuple[Codes, dict[str, Any]]
-FOREIGN_MEDIA: Final = Message(
-    ru="Запись должна быть загружена на этот сервер.",
-    en="The recording must be uploaded to this server.",
-)
 
-_USER_ID = {"type": "string", "pattern": "^@[^:]+:.+$", "maxLength": 255}
-CREATE_SCHEMA: Final = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["title", "speakers"],
-    "properties": {
-        "title": {"type": "string", "minLength": 1, "maxLength": 200},
-        "speakers": {"type": "array", "items": _USER_ID, "minItems": 1, "maxItems": 20},
-        "starts_at": {"type": "integer", "minimum": 0},
-        "ends_at": {"type": "integer", "minimum": 0},
-        "public": {"type": "boolean"},
-        "recording": {"type": "boolean"},
-    },
-}
+# The request schemas, in requests.json beside this module (also the OpenAPI's).
+REQUEST_SCHEMAS: Final = {**request_schemas(__package__), "EmptyBody": EMPTY_BODY}
+CREATE_SCHEMA: Final = REQUEST_SCHEMAS["CreateBroadcast"]
+RECORDING_SCHEMA: Final = REQUEST_SCHEMAS["BroadcastRecording"]
 EMPTY_SCHEMA: Final = EMPTY_BODY
-# The request schemas, published in the OpenAPI document under these names.
-REQUEST_SCHEMAS: Final = {
-    "CreateBroadcast": CREATE_SCHEMA,
-    "BroadcastRecording": RECORDING_SCHEMA,
-    "EmptyBody": EMPTY_SCHEMA,
-}
-
-
-def may_run_broadcasts(role: Role | None) -> bool:
-    """Who may create and end broadcasts in a room and hand out their links: the room's
-    teachers and administrators (the roster's roles in school rooms, power levels
-    elsewhere; see ``room_roles.py``)."""
-    return role in LESSON_LEADERS
 
 
 def _now_ms() -> int:
@@ -172,40 +111,43 @@ class Broadcasts:
         self._media = media
         self._config = config
         self._roles = roles
-        for method, pattern, handler in self.ROUTES:
-            module.resource.route(method, pattern, getattr(self, handler))
-        # The recorder uploads and does nothing else: no rooms, no invites, no messages.
-        api.register_spam_checker_callbacks(
-            user_may_create_room=self._recorder_may_not_create_room,
-            user_may_invite=self._recorder_may_not_invite,
-            user_may_join_room=self._recorder_may_not_join,
-            check_event_for_spam=self._recorder_sends_nothing,
-        )
+
+    # -- callbacks (registered by PartaModule, see pipeline.py) --------------------
+    # The recorder uploads and does nothing else: no rooms, no invites, no messages.
 
     def _recorder_verdict(self, user_id: str) -> RecorderVerdict:
         if user_id == self.recorder_user_id():
             return Codes.FORBIDDEN, {"error": RECORDER_ONLY_UPLOADS.format()}
         return NOT_SPAM
 
-    async def _recorder_may_not_create_room(
+    async def user_may_create_room(
         self, user_id: str, room_config: dict[str, Any]
     ) -> RecorderVerdict:
         return self._recorder_verdict(user_id)
 
-    async def _recorder_may_not_invite(
-        self, inviter: str, invitee: str, room_id: str
-    ) -> RecorderVerdict:
+    async def user_may_invite(self, inviter: str, invitee: str, room_id: str) -> RecorderVerdict:
         return self._recorder_verdict(inviter)
 
-    async def _recorder_may_not_join(
+    async def user_may_join_room(
         self, user_id: str, room_id: str, is_invited: bool
     ) -> RecorderVerdict:
         return self._recorder_verdict(user_id)
 
-    async def _recorder_sends_nothing(self, event: EventBase) -> RecorderVerdict:
+    async def check_event_for_spam(self, event: EventBase) -> RecorderVerdict:
         return self._recorder_verdict(event.sender)
 
     # -- who is who -----------------------------------------------------------
+
+    async def _open(
+        self, request: SynapseRequest, raw_room: str, schema: dict[str, Any] | None = None
+    ) -> tuple[str, str]:
+        """How a room's broadcast route opens: the room from the path (400), who asks
+        (401) and, for a route with a body, the body against ``schema`` (400)."""
+        room_id = room_id_from_path(raw_room)
+        user_id = await requester_id(self._api, request)
+        if schema is not None:
+            json_body(request, schema)
+        return room_id, user_id
 
     async def _role(self, room_id: str, user_id: str) -> Role | None:
         """``None`` unless joined (in rooms outside the roster) or in the school."""
@@ -232,31 +174,25 @@ class Broadcasts:
     # -- storage --------------------------------------------------------------
 
     async def _load(self, room_id: str | None, broadcast_id: str) -> dict[str, Any]:
-        def txn(t: LoggingTransaction) -> list[dict[str, Any]]:
-            t.execute("SELECT * FROM parta_broadcasts WHERE broadcast_id = ?", (broadcast_id,))
-            return rows_as_dicts(t)
-
-        rows = await self._module.store.run("parta_broadcast_get", txn)
-        if not rows or (room_id is not None and rows[0]["room_id"] != room_id):
+        row = await self._module.store.run(
+            "parta_broadcast_get", db.get_broadcast_txn, broadcast_id
+        )
+        if row is None or (room_id is not None and row["room_id"] != room_id):
             raise not_found(NO_BROADCAST)
-        row = rows[0]
-        row["speakers"] = json.loads(row["speakers"])
-        row["public"] = bool(row["public"])
-        row["recording"] = bool(row["recording"])
         return row
 
     async def _new_link(self, broadcast_id: str, user_id: str, ttl: int) -> dict[str, Any]:
         link_id = secrets.token_urlsafe(12)
         now = int(time.time())
-
-        def txn(t: LoggingTransaction) -> None:
-            t.execute(
-                "INSERT INTO parta_viewer_links (link_id, broadcast_id, created_by, created_at,"
-                " expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, NULL)",
-                (link_id, broadcast_id, user_id, now, now + ttl),
-            )
-
-        await self._module.store.run("parta_viewer_link_add", txn)
+        await self._module.store.run(
+            "parta_viewer_link_add",
+            db.add_viewer_link_txn,
+            link_id,
+            broadcast_id,
+            user_id,
+            now,
+            ttl,
+        )
         token = sign_viewer_link(self._secret(), broadcast_id, link_id, ttl, now=now)
         return {
             "link_id": link_id,
@@ -265,23 +201,8 @@ class Broadcasts:
         }
 
     async def _send_state(self, row: dict[str, Any], sender: str) -> EventBase:
-        content = {
-            "broadcast_id": row["broadcast_id"],
-            "title": row["title"],
-            "speakers": row["speakers"],
-            "schedule": {"starts_at": row["starts_at"], "ends_at": row["ends_at"]},
-            "status": row["status"],
-            "public": row["public"],
-            "recording": row["recording"],
-        }
         return await self._api.create_and_send_event_into_room(
-            {
-                "type": events.BROADCAST,
-                "room_id": row["room_id"],
-                "sender": sender,
-                "state_key": row["broadcast_id"],
-                "content": content,
-            }
+            {**broadcast_state(row), "sender": sender}
         )
 
     def _describe(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -302,13 +223,12 @@ class Broadcasts:
     # -- REST -------------------------------------------------------------------
 
     async def create(self, request: SynapseRequest, raw_room: str) -> tuple[int, dict[str, Any]]:
-        room_id = room_id_from_path(raw_room)
-        user_id = await requester_id(self._api, request)
+        room_id, user_id = await self._open(request, raw_room)
         body = json_body(request, CREATE_SCHEMA)
         self._secret()
         await self._require_manager(room_id, user_id)
         starts, ends = body.get("starts_at"), body.get("ends_at")
-        if starts is not None and ends is not None and ends <= starts:
+        if not schedule_is_valid(starts, ends):
             raise SynapseError(400, BAD_SCHEDULE.format(), Codes.BAD_JSON)
         row = {
             "broadcast_id": "bc_" + secrets.token_urlsafe(12),
@@ -325,28 +245,7 @@ class Broadcasts:
         }
         # The state event first: if the sender may not send it, nothing is stored.
         await self._send_state(row, await self._roles.lesson_sender(user_id, room_id))
-
-        def txn(t: LoggingTransaction) -> None:
-            t.execute(
-                "INSERT INTO parta_broadcasts (broadcast_id, room_id, title, speakers, starts_at,"
-                " ends_at, public, recording, status, created_by, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    row["broadcast_id"],
-                    room_id,
-                    row["title"],
-                    json.dumps(row["speakers"]),
-                    starts,
-                    ends,
-                    row["public"],
-                    row["recording"],
-                    row["status"],
-                    user_id,
-                    row["created_at"],
-                ),
-            )
-
-        await self._module.store.run("parta_broadcast_add", txn)
+        await self._module.store.run("parta_broadcast_add", db.add_broadcast_txn, row)
         answer = self._describe(row)
         if row["public"]:
             answer["viewer_link"] = await self._new_link(
@@ -355,27 +254,17 @@ class Broadcasts:
         return 200, answer
 
     async def list(self, request: SynapseRequest, raw_room: str) -> tuple[int, dict[str, Any]]:
-        room_id = room_id_from_path(raw_room)
-        user_id = await requester_id(self._api, request)
+        room_id, user_id = await self._open(request, raw_room)
         self._secret()
         await self._require_member(room_id, user_id)
 
-        def txn(t: LoggingTransaction) -> list[dict[str, Any]]:
-            t.execute(
-                "SELECT broadcast_id FROM parta_broadcasts WHERE room_id = ?"
-                " ORDER BY created_at DESC",
-                (room_id,),
-            )
-            return rows_as_dicts(t)
-
-        ids = [r["broadcast_id"] for r in await self._module.store.run("parta_bc_list", txn)]
+        ids = await self._module.store.run("parta_bc_list", db.broadcast_ids_txn, room_id)
         return 200, {"broadcasts": [self._describe(await self._load(room_id, i)) for i in ids]}
 
     async def get(
         self, request: SynapseRequest, raw_room: str, broadcast_id: str
     ) -> tuple[int, dict[str, Any]]:
-        room_id = room_id_from_path(raw_room)
-        user_id = await requester_id(self._api, request)
+        room_id, user_id = await self._open(request, raw_room)
         self._secret()
         await self._require_member(room_id, user_id)
         return 200, self._describe(await self._load(room_id, broadcast_id))
@@ -383,30 +272,21 @@ class Broadcasts:
     async def end(
         self, request: SynapseRequest, raw_room: str, broadcast_id: str
     ) -> tuple[int, dict[str, Any]]:
-        room_id = room_id_from_path(raw_room)
-        user_id = await requester_id(self._api, request)
-        json_body(request, EMPTY_SCHEMA)
+        room_id, user_id = await self._open(request, raw_room, EMPTY_SCHEMA)
         await self._require_manager(room_id, user_id)
         row = await self._load(room_id, broadcast_id)
         if row["status"] != "ended":
             row["status"] = "ended"
             await self._send_state(row, await self._roles.lesson_sender(user_id, room_id))
-
-            def txn(t: LoggingTransaction) -> None:
-                t.execute(
-                    "UPDATE parta_broadcasts SET status = 'ended' WHERE broadcast_id = ?",
-                    (broadcast_id,),
-                )
-
-            await self._module.store.run("parta_broadcast_end", txn)
+            await self._module.store.run(
+                "parta_broadcast_end", db.set_status_txn, broadcast_id, "ended"
+            )
         return 200, self._describe(row)
 
     async def speaker_token(
         self, request: SynapseRequest, raw_room: str, broadcast_id: str
     ) -> tuple[int, dict[str, Any]]:
-        room_id = room_id_from_path(raw_room)
-        user_id = await requester_id(self._api, request)
-        json_body(request, EMPTY_SCHEMA)
+        room_id, user_id = await self._open(request, raw_room, EMPTY_SCHEMA)
         secret = self._secret()
         row = await self._load(room_id, broadcast_id)
         manager = may_run_broadcasts(await self._role(room_id, user_id))
@@ -449,27 +329,15 @@ class Broadcasts:
     async def revoke(
         self, request: SynapseRequest, raw_room: str, broadcast_id: str, link_id: str
     ) -> tuple[int, dict[str, Any]]:
-        room_id = room_id_from_path(raw_room)
-        user_id = await requester_id(self._api, request)
-        json_body(request, EMPTY_SCHEMA)
+        room_id, user_id = await self._open(request, raw_room, EMPTY_SCHEMA)
         await self._require_manager(room_id, user_id)
         await self._load(room_id, broadcast_id)
         now = int(time.time())
 
-        def txn(t: LoggingTransaction) -> int:
-            t.execute(
-                "UPDATE parta_viewer_links SET revoked_at = ?"
-                " WHERE link_id = ? AND broadcast_id = ? AND revoked_at IS NULL",
-                (now, link_id, broadcast_id),
-            )
-            changed = t.rowcount
-            t.execute(
-                "SELECT 1 FROM parta_viewer_links WHERE link_id = ? AND broadcast_id = ?",
-                (link_id, broadcast_id),
-            )
-            return changed if t.fetchone() else -1
-
-        if await self._module.store.run("parta_viewer_link_revoke", txn) < 0:
+        revoked = await self._module.store.run(
+            "parta_viewer_link_revoke", db.revoke_viewer_link_txn, link_id, broadcast_id, now
+        )
+        if revoked < 0:
             raise not_found(NO_LINK)
         return 200, {"link_id": link_id, "revoked": True}
 
@@ -495,15 +363,9 @@ class Broadcasts:
         self, request: SynapseRequest, link_id: str
     ) -> tuple[int, dict[str, Any]]:
         self._check_service(request)
-
-        def txn(t: LoggingTransaction) -> list[dict[str, Any]]:
-            t.execute("SELECT * FROM parta_viewer_links WHERE link_id = ?", (link_id,))
-            return rows_as_dicts(t)
-
-        rows = await self._module.store.run("parta_viewer_link_get", txn)
-        if not rows:
+        row = await self._module.store.run("parta_viewer_link_get", db.get_viewer_link_txn, link_id)
+        if row is None:
             raise not_found(NO_LINK)
-        row = rows[0]
         return 200, {
             "link_id": row["link_id"],
             "broadcast_id": row["broadcast_id"],
@@ -515,14 +377,9 @@ class Broadcasts:
         row["status"] = status
         sender = await self._roles.lesson_sender(row["created_by"], row["room_id"])
         await self._send_state(row, sender)
-
-        def txn(t: LoggingTransaction) -> None:
-            t.execute(
-                "UPDATE parta_broadcasts SET status = ? WHERE broadcast_id = ?",
-                (status, row["broadcast_id"]),
-            )
-
-        await self._module.store.run("parta_broadcast_status", txn)
+        await self._module.store.run(
+            "parta_broadcast_status", db.set_status_txn, row["broadcast_id"], status
+        )
 
     async def internal_live(
         self, request: SynapseRequest, broadcast_id: str
@@ -541,8 +398,7 @@ class Broadcasts:
         return row
 
     def recorder_user_id(self) -> str:
-        localpart, server = self._module.service_user_id[1:].split(":", 1)
-        return f"@{localpart}{RECORDER_SUFFIX}:{server}"
+        return recorder_user_id(self._module.service_user_id)
 
     async def internal_recording_upload(
         self, request: SynapseRequest, broadcast_id: str
@@ -583,33 +439,10 @@ class Broadcasts:
         target = row["room_id"]
         school_room = await self._module.roster.get_room(row["room_id"])
         if school_room is not None and school_room.school_id is not None:
-            rooms = await self._module.store.run(
-                "parta_school_rooms", roster_store.rooms_of_school_txn, school_room.school_id
-            )
+            rooms = await self._module.roster.school_wide_rooms(school_room.school_id)
             target = rooms.get(RoomKind.DOCUMENTS.value, target)
         sender = await self._roles.lesson_sender(row["created_by"], target)
-        filename = f"{row['title']}.mp4"
-        info: dict[str, Any] = {"mimetype": "video/mp4", "size": body["size"]}
-        for key in ("duration", "w", "h"):
-            if key in body:
-                info[key] = body[key]
-        content: dict[str, Any] = {
-            "msgtype": "m.video",
-            "body": filename,
-            "url": body["content_uri"],
-            "info": info,
-            # So it is listed among the school's documents (and still plays in Element).
-            "org.parta.document": {
-                "title": row["title"],
-                "description": (
-                    f"Запись трансляции, вёл(а) {row['created_by']}"
-                    f" / Broadcast recording by {row['created_by']}"
-                ),
-                "tags": ["трансляция", "broadcast"],
-                "section": "Записи трансляций",
-            },
-            events.BROADCAST: {"broadcast_id": broadcast_id, "created_by": row["created_by"]},
-        }
+        content = recording_message(row, body)
         event = await self._api.create_and_send_event_into_room(
             {
                 "type": "m.room.message",

@@ -1,0 +1,28 @@
+"""Pure broadcast decisions (table-tested in tests/test_broadcast_units.py)."""
+
+from typing import Final
+
+from parta_common.roles import Role
+
+from ..room_roles import LESSON_LEADERS
+
+# The account the relay uploads recordings with: no room, no power, no person.
+RECORDER_SUFFIX: Final = "-recorder"
+
+
+def may_run_broadcasts(role: Role | None) -> bool:
+    """Who may create and end broadcasts in a room and hand out their links: the room's
+    teachers and administrators (the roster's roles in school rooms, power levels
+    elsewhere; see ``room_roles.py``)."""
+    return role in LESSON_LEADERS
+
+
+def schedule_is_valid(starts_at: int | None, ends_at: int | None) -> bool:
+    """A broadcast ends after it starts (either may be left open)."""
+    return starts_at is None or ends_at is None or ends_at > starts_at
+
+
+def recorder_user_id(service_user_id: str) -> str:
+    """The recorder account beside the module's service account."""
+    localpart, server = service_user_id[1:].split(":", 1)
+    return f"@{localpart}{RECORDER_SUFFIX}:{server}"

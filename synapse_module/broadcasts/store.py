@@ -1,0 +1,86 @@
+"""Broadcasts and their viewer links in SQL (area ``broadcasts``)."""
+
+import json
+from typing import Any
+
+from synapse.module_api import LoggingTransaction
+
+from ..store import rows_as_dicts
+
+
+def get_broadcast_txn(t: LoggingTransaction, broadcast_id: str) -> dict[str, Any] | None:
+    t.execute("SELECT * FROM parta_broadcasts WHERE broadcast_id = ?", (broadcast_id,))
+    rows = rows_as_dicts(t)
+    if not rows:
+        return None
+    row = rows[0]
+    row["speakers"] = json.loads(row["speakers"])
+    row["public"] = bool(row["public"])
+    row["recording"] = bool(row["recording"])
+    return row
+
+
+def add_broadcast_txn(t: LoggingTransaction, row: dict[str, Any]) -> None:
+    t.execute(
+        "INSERT INTO parta_broadcasts (broadcast_id, room_id, title, speakers, starts_at,"
+        " ends_at, public, recording, status, created_by, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            row["broadcast_id"],
+            row["room_id"],
+            row["title"],
+            json.dumps(row["speakers"]),
+            row["starts_at"],
+            row["ends_at"],
+            row["public"],
+            row["recording"],
+            row["status"],
+            row["created_by"],
+            row["created_at"],
+        ),
+    )
+
+
+def broadcast_ids_txn(t: LoggingTransaction, room_id: str) -> list[str]:
+    t.execute(
+        "SELECT broadcast_id FROM parta_broadcasts WHERE room_id = ? ORDER BY created_at DESC",
+        (room_id,),
+    )
+    return [r["broadcast_id"] for r in rows_as_dicts(t)]
+
+
+def set_status_txn(t: LoggingTransaction, broadcast_id: str, status: str) -> None:
+    t.execute(
+        "UPDATE parta_broadcasts SET status = ? WHERE broadcast_id = ?", (status, broadcast_id)
+    )
+
+
+def add_viewer_link_txn(
+    t: LoggingTransaction, link_id: str, broadcast_id: str, user_id: str, now: int, ttl: int
+) -> None:
+    t.execute(
+        "INSERT INTO parta_viewer_links (link_id, broadcast_id, created_by, created_at,"
+        " expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, NULL)",
+        (link_id, broadcast_id, user_id, now, now + ttl),
+    )
+
+
+def revoke_viewer_link_txn(t: LoggingTransaction, link_id: str, broadcast_id: str, now: int) -> int:
+    """How many links were revoked now (0: already revoked), or -1 if there is none."""
+    t.execute(
+        "UPDATE parta_viewer_links SET revoked_at = ?"
+        " WHERE link_id = ? AND broadcast_id = ? AND revoked_at IS NULL",
+        (now, link_id, broadcast_id),
+    )
+    changed = t.rowcount
+    t.execute(
+        "SELECT 1 FROM parta_viewer_links WHERE link_id = ? AND broadcast_id = ?",
+        (link_id, broadcast_id),
+    )
+    return changed if t.fetchone() else -1
+
+
+def get_viewer_link_txn(t: LoggingTransaction, link_id: str) -> dict[str, Any] | None:
+    t.execute("SELECT * FROM parta_viewer_links WHERE link_id = ?", (link_id,))
+    rows = rows_as_dicts(t)
+    return rows[0] if rows else None

@@ -1,0 +1,127 @@
+"""The one place where Parta's Synapse callbacks are registered, and their order.
+
+Each feature implements the callbacks it cares about as methods named after them
+(``check_event_allowed``, ``user_may_invite`` …); :func:`register` registers each callback
+with Synapse once and, where several features answer, asks them in the order of
+:data:`CALLBACK_ORDER`:
+
+- ``check_event_allowed``: the roster first (who may send what where: structure state,
+  managed state, school membership, "only staff post here"), then content (is a
+  document, article or poll well-formed, may this person post it). So a refusal by the
+  roster is what a person sees even when the event is also malformed; the first refusal
+  (``False`` or an error raised) ends the pipeline, and content's sanitized replacement
+  is returned as Synapse's.
+- spam checks on rooms (``user_may_create_room``, ``user_may_invite``,
+  ``user_may_join_room``): the roster, then the broadcast recorder's "uploads only"; the
+  first refusal wins.
+- every other callback has one feature behind it (see the table).
+
+``tests/test_pipeline.py`` asserts this table and, against a real Synapse, that the
+roster's refusal comes before content's validation error.
+"""
+
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final
+
+from synapse.module_api import NOT_SPAM, EventBase, ModuleApi, StateMap
+
+# callback name -> the features that answer it, in the order they are asked.
+CALLBACK_ORDER: Final[Mapping[str, tuple[str, ...]]] = {
+    # third-party event rules
+    "check_event_allowed": ("roster", "content"),
+    "on_new_event": ("content",),
+    # spam checker
+    "user_may_create_room": ("roster", "broadcasts"),
+    "user_may_invite": ("roster", "broadcasts"),
+    "user_may_join_room": ("roster", "broadcasts"),
+    "check_event_for_spam": ("broadcasts",),
+    "check_username_for_spam": ("roster",),
+    "check_media_file_for_spam": ("content",),
+    # media repository
+    "get_media_config_for_user": ("content",),
+    "is_user_allowed_to_upload_media_of_size": ("content",),
+    # rate limits, password auth, account validity
+    "get_ratelimit_override_for_user": ("roster",),
+    "check_password": ("roster",),
+    "on_user_login": ("roster",),
+}
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+def handlers(features: Mapping[str, object], callback: str) -> list[Handler]:
+    """The methods answering ``callback``, in :data:`CALLBACK_ORDER`."""
+    found: list[Handler] = [getattr(features[name], callback) for name in CALLBACK_ORDER[callback]]
+    return found
+
+
+def _chain_event_rules(chain: list[Handler]) -> Handler:
+    if len(chain) == 1:
+        return chain[0]
+
+    async def check_event_allowed(
+        event: EventBase, state_events: StateMap[EventBase]
+    ) -> tuple[bool, dict[str, Any] | None]:
+        for handler in chain:
+            allowed, replacement = await handler(event, state_events)
+            if not allowed:
+                return False, None
+            if isinstance(replacement, dict):
+                return True, replacement
+        return True, None
+
+    return check_event_allowed
+
+
+def _first_refusal(chain: list[Handler]) -> Handler:
+    if len(chain) == 1:
+        return chain[0]
+
+    async def first_refusal(*args: Any) -> Any:
+        for handler in chain:
+            verdict = await handler(*args)
+            if verdict != NOT_SPAM:
+                return verdict
+        return NOT_SPAM
+
+    # Synapse reads a callback's signature to choose its arguments (user_may_create_room
+    # with or without room_config): show it the features' own.
+    first_refusal.__signature__ = inspect.signature(chain[0])  # type: ignore[attr-defined]
+    return first_refusal
+
+
+def _only(features: Mapping[str, object], callback: str) -> Handler:
+    """A callback one feature answers (its result cannot be combined with another's)."""
+    (handler,) = handlers(features, callback)
+    return handler
+
+
+def register(api: ModuleApi, features: Mapping[str, object]) -> None:
+    """Register every callback once, each dispatching in :data:`CALLBACK_ORDER`."""
+    api.register_third_party_rules_callbacks(
+        check_event_allowed=_chain_event_rules(handlers(features, "check_event_allowed")),
+        on_new_event=_only(features, "on_new_event"),
+    )
+    api.register_spam_checker_callbacks(
+        user_may_create_room=_first_refusal(handlers(features, "user_may_create_room")),
+        user_may_invite=_first_refusal(handlers(features, "user_may_invite")),
+        user_may_join_room=_first_refusal(handlers(features, "user_may_join_room")),
+        check_event_for_spam=_first_refusal(handlers(features, "check_event_for_spam")),
+        check_media_file_for_spam=_first_refusal(handlers(features, "check_media_file_for_spam")),
+        # True hides the user from the searcher: one feature decides.
+        check_username_for_spam=_only(features, "check_username_for_spam"),
+    )
+    api.register_media_repository_callbacks(
+        get_media_config_for_user=_only(features, "get_media_config_for_user"),
+        is_user_allowed_to_upload_media_of_size=_only(
+            features, "is_user_allowed_to_upload_media_of_size"
+        ),
+    )
+    api.register_ratelimit_callbacks(
+        get_ratelimit_override_for_user=_only(features, "get_ratelimit_override_for_user")
+    )
+    api.register_password_auth_provider_callbacks(
+        auth_checkers={("m.login.password", ("password",)): _only(features, "check_password")},
+    )
+    api.register_account_validity_callbacks(on_user_login=_only(features, "on_user_login"))

@@ -1,0 +1,52 @@
+"""The roster's REST API: which path goes to which handler. The handlers live in the
+sub-modules by subject (units, schools, classes, members, invites, sign-in codes, ``/me``,
+parent links); the callbacks Synapse calls are in ``callbacks``."""
+
+from typing import TYPE_CHECKING, Final
+
+from .callbacks import RosterCallbacks
+from .classes import ClassesApi
+from .me import MeApi
+from .parent_links import ParentLinks
+from .sign_in import SignInApi
+from .units import UnitsApi
+
+if TYPE_CHECKING:
+    from .. import PartaModule
+
+
+class Roster(UnitsApi, ClassesApi, MeApi, SignInApi, RosterCallbacks):
+    """The school model: API under ``/schools``, ``/units``, ``/invites``, ``/me``."""
+
+    # (method, path pattern under BASE_PATH, handler name)
+    ROUTES: Final = (
+        ("GET", "/me", "get_me"),
+        ("POST", "/me/parent_invite", "post_parent_invite"),
+        ("POST", "/units", "post_unit"),
+        ("PUT", "/units/([^/]+)/coordinators/([^/]+)", "put_coordinator"),
+        ("POST", "/schools", "post_school"),
+        ("GET", "/schools", "get_schools"),
+        ("GET", "/schools/by_external_id/([^/]+)", "get_school_by_external_id"),
+        ("GET", "/schools/([^/]+)", "get_school"),
+        ("PATCH", "/schools/([^/]+)", "patch_school"),
+        ("POST", "/schools/([^/]+)/classes", "post_class"),
+        ("GET", "/schools/([^/]+)/classes", "get_classes"),
+        ("GET", "/schools/([^/]+)/classes/([^/]+)", "get_class"),
+        ("POST", "/schools/([^/]+)/classes/([^/]+)/archive", "post_archive"),
+        ("GET", "/schools/([^/]+)/members", "get_members"),
+        ("POST", "/schools/([^/]+)/members/batch", "post_members_batch"),
+        ("PUT", "/schools/([^/]+)/members/([^/]+)", "put_member"),
+        ("DELETE", "/schools/([^/]+)/members/([^/]+)", "delete_member"),
+        ("POST", "/schools/([^/]+)/members/([^/]+)/sign_in_code", "post_sign_in_code"),
+        ("POST", "/schools/([^/]+)/invites", "post_invite"),
+        ("GET", "/schools/([^/]+)/invites", "get_invites"),
+        ("DELETE", "/schools/([^/]+)/invites/([^/]+)", "delete_invite"),
+        ("GET", "/invites/([^/]+)", "get_invite"),
+        ("POST", "/invites/([^/]+)/redeem", "post_redeem"),
+        ("POST", "/invites/([^/]+)/register", "post_register"),
+    )
+
+    def __init__(self, module: "PartaModule"):
+        super().__init__(module)
+        # Parent links from a student's own code wait for the school (issue 17).
+        self.parent_links = ParentLinks(self)

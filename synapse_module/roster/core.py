@@ -1,0 +1,295 @@
+"""The roster's core: cached look-ups (which school room is this, who is this person
+here) and the permission checks every route shares. The interface other features use."""
+
+import hashlib
+import logging
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
+
+import bcrypt
+from synapse.module_api import CachedFunction, ModuleApi, SynapseRequest
+from synapse.module_api.errors import Codes, SynapseError
+
+from parta_common import messages as msg
+from parta_common.messages import Message
+from parta_common.roles import Role
+
+from ..errors import forbidden, not_found
+from ..http import check_json, json_body, requester_id
+from ..store import InvalidatedCache
+from . import rules
+from . import store as db
+from .events import Structure
+from .rules import Person, SchoolPolicy, SchoolRoom, Standing
+from .schemas import USER_ID_SCHEMA
+
+if TYPE_CHECKING:
+    from .. import PartaModule
+
+logger = logging.getLogger(__name__)
+
+# How many people a batch brings into their rooms at once.
+BATCH_CONCURRENCY: Final = 4
+# How long a roster import's sign-in code works (it stops earlier, once the person has
+# set a password of their own).
+SIGN_IN_CODE_LIFETIME_MS: Final = 90 * 86400 * 1000
+
+# Invitation codes: no 0/O, 1/I/L; 8 characters ≈ 40 bits, shown as XXXX-XXXX.
+CODE_ALPHABET: Final = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+
+
+def normalize_code(code: str) -> str:
+    return "".join(c for c in code.upper() if c.isalnum())
+
+
+def format_code(code: str) -> str:
+    return f"{code[:4]}-{code[4:]}" if len(code) == 8 else code
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def class_title(grade: int, letter: str) -> str:
+    return f"{grade}{letter.upper()}"
+
+
+def bad(message: Message, **kwargs: object) -> SynapseError:
+    return SynapseError(400, message.format(**kwargs), Codes.INVALID_PARAM)
+
+
+# Who may use a school's route (see RosterCore._open).
+Access = Literal["manager", "member", "any"]
+Verdict = Literal["NOT_SPAM"] | tuple[Codes, dict[str, Any]]
+
+
+def refuse(message: Message, **kwargs: object) -> tuple[Codes, dict[str, Any]]:
+    """A spam-checker refusal whose ``error`` says why, in Russian and English."""
+    return Codes.FORBIDDEN, {"error": message.format(**kwargs)}
+
+
+class RosterCore:
+    """What every part of the roster shares, and what other features may ask:
+    :meth:`get_room` (which school room is this), :meth:`get_person` (who is this person
+    here), :meth:`role_in_room`, :meth:`school`, :meth:`may_manage`."""
+
+    def __init__(self, module: "PartaModule"):
+        self.module = module
+        self.api: ModuleApi = module.api
+        self.config = module.config
+        self.store = module.store
+        self.service = module.service_user_id
+        # Needed by Synapse's @cached on methods.
+        self.server_name = self.api.server_name
+        self.structure = Structure(self.api, self.service)
+
+        api = self.api
+        self._rooms = InvalidatedCache("parta_rooms", self._load_room, 100000)
+        self._people = InvalidatedCache("parta_people", self._load_person, 50000)
+        self._school_policies = InvalidatedCache("parta_policies", self._load_policy, 10000)
+        for cache in (self._rooms, self._people, self._school_policies):
+            api.register_cached_function(cast(CachedFunction[Any], cache))
+        if api.worker_name is None:
+            api.delayed_background_call(0, self._ensure_service_account, desc="parta_service")
+
+    # -- start-up ---------------------------------------------------------------
+
+    async def _ensure_service_account(self) -> None:
+        if not await self._account_exists(self.service):
+            await self.api.register_user(
+                self.config.service_localpart, self.config.service_displayname
+            )
+            logger.info("Created Parta's service account %s", self.service)
+
+    # -- cached lookups ---------------------------------------------------------
+
+    async def _load_room(self, room_id: str) -> SchoolRoom | None:
+        return await self.store.run("parta_get_room", db.get_room_txn, room_id)
+
+    async def _load_person(self, user_id: str) -> Person:
+        return await self.store.run("parta_get_person", db.get_person_txn, user_id)
+
+    async def _load_policy(self, school_id: str) -> SchoolPolicy:
+        school = await self.store.run("parta_get_school", db.get_school_txn, school_id)
+        return school.policy if school else SchoolPolicy()
+
+    async def get_room(self, room_id: str) -> SchoolRoom | None:
+        """The school room ``room_id`` is, or None for any other room."""
+        return await self._rooms.get(room_id)
+
+    async def get_person(self, user_id: str) -> Person:
+        """Everything the roster says about ``user_id``, in every school."""
+        return await self._people.get(user_id)
+
+    async def get_policy(self, school_id: str) -> SchoolPolicy:
+        return await self._school_policies.get(school_id)
+
+    async def _policies(self, *people: Person) -> dict[str, SchoolPolicy]:
+        ids = {s for p in people for s in p.schools}
+        return {s: await self.get_policy(s) for s in ids}
+
+    # -- the interface other features use (never the roster's tables) -------------
+
+    async def rooms_of_school(self, school_id: str) -> list[SchoolRoom]:
+        """Every room the roster made for a school (its own rooms and its classes')."""
+        return await self.store.run("parta_school_room_list", db.school_rooms_txn, school_id)
+
+    async def school_wide_rooms(self, school_id: str) -> dict[str, str]:
+        """A school's own rooms (not its classes'), room kind → room ID."""
+        return await self.store.run("parta_school_rooms", db.rooms_of_school_txn, school_id)
+
+    async def students_of_class(self, class_id: str) -> list[str]:
+        """The students of a class, sorted."""
+        members = await self.store.run("parta_lesson_class_members", db.class_members_txn, class_id)
+        return sorted(u for u, role in members if role == Role.STUDENT.value)
+
+    async def _forget(self, user_ids: Iterable[str] = (), room_ids: Iterable[str] = ()) -> None:
+        for user_id in set(user_ids):
+            await self.api.invalidate_cache(cast(CachedFunction[Any], self._people), (user_id,))
+        for room_id in set(room_ids):
+            await self.api.invalidate_cache(cast(CachedFunction[Any], self._rooms), (room_id,))
+
+    async def role_in_room(self, user_id: str, room_id: str) -> Role | None:
+        """The role that counts for ``user_id`` in a school room (None outside school
+        rooms or when the roster does not put them there). Other features ask this."""
+        room = await self.get_room(room_id)
+        if room is None or room.school_id is None:
+            return None
+        standing = (await self.get_person(user_id)).standing(room.school_id)
+        if standing is None or not rules.belongs_in(standing, room):
+            return None
+        power = rules.power_in(standing, room) or 0
+        if power >= 100:
+            return Role.ADMINISTRATOR
+        if power >= 50:
+            return Role.TEACHER
+        if Role.STUDENT in standing.roles and (
+            room.kind not in rules.CLASS_KINDS or room.class_id in standing.learns_in
+        ):
+            return Role.STUDENT
+        if Role.PARENT in standing.roles:
+            return Role.PARENT
+        if Role.TEACHER in standing.roles:
+            return Role.TEACHER
+        return Role.STUDENT if Role.STUDENT in standing.roles else None
+
+    # -- permissions ------------------------------------------------------------
+
+    async def _is_operator(self, user_id: str) -> bool:
+        return user_id == self.service or await self.api.is_user_admin(user_id)
+
+    async def _may_manage(self, user_id: str, school: db.School) -> bool:
+        """The operator, the school's administrators, and coordinators of its unit."""
+        if await self._is_operator(user_id):
+            return True
+        person = await self.get_person(user_id)
+        standing = person.standing(school.school_id)
+        if standing is not None and standing.is_admin:
+            return True
+        if school.unit_id and person.coordinates:
+            covered = await self.store.run(
+                "parta_units_under", db.units_under_txn, person.coordinates
+            )
+            return school.unit_id in covered
+        return False
+
+    async def _school(self, school_id: str) -> db.School:
+        school = await self.store.run("parta_get_school", db.get_school_txn, school_id)
+        if school is None:
+            raise not_found(msg.SCHOOL_NOT_FOUND, school_id=school_id)
+        return school
+
+    async def _class(self, school_id: str, class_id: str) -> db.SchoolClass:
+        cls = await self.store.run("parta_get_class", db.get_class_txn, class_id)
+        if cls is None or cls.school_id != school_id:
+            raise not_found(msg.CLASS_NOT_FOUND, class_id=class_id)
+        return cls
+
+    async def school(self, school_id: str) -> db.School:
+        """The school (404 when there is none)."""
+        return await self._school(school_id)
+
+    async def may_manage(self, user_id: str, school: db.School) -> bool:
+        return await self._may_manage(user_id, school)
+
+    async def _open(
+        self, request: SynapseRequest, school_id: str, access: Access = "any"
+    ) -> tuple[str, db.School]:
+        """How a school's route opens: who asks (401), which school (404), and whether
+        they may (403: ``manager`` — its administrators or coordinators or the operator;
+        ``member`` — also anyone the school's roster names; ``any`` — the route decides)."""
+        user_id = await requester_id(self.api, request)
+        school = await self._school(school_id)
+        await self._check_access(user_id, school, access)
+        return user_id, school
+
+    async def _open_body(
+        self,
+        request: SynapseRequest,
+        school_id: str,
+        schema: dict[str, Any],
+        access: Access = "any",
+    ) -> tuple[str, db.School, dict[str, Any]]:
+        """:meth:`_open` for a route with a JSON body, checked against ``schema`` (400)
+        before the school is looked up."""
+        user_id = await requester_id(self.api, request)
+        body = json_body(request, schema)
+        school = await self._school(school_id)
+        await self._check_access(user_id, school, access)
+        return user_id, school, body
+
+    async def _check_access(self, user_id: str, school: db.School, access: Access) -> None:
+        if access == "manager":
+            await self._require_manager(user_id, school)
+        elif access == "member":
+            await self._require_member_or_manager(user_id, school)
+
+    async def _require_manager(self, user_id: str, school: db.School) -> None:
+        if not await self._may_manage(user_id, school):
+            raise forbidden(msg.NOT_SCHOOL_ADMIN)
+
+    async def _require_member_or_manager(self, user_id: str, school: db.School) -> Standing | None:
+        standing = (await self.get_person(user_id)).standing(school.school_id)
+        if standing is None and not await self._may_manage(user_id, school):
+            raise forbidden(msg.NOT_IN_SCHOOL)
+        return standing
+
+    async def _require_user(self, user_id: str) -> None:
+        check_json(user_id, USER_ID_SCHEMA)
+        if not self.api.is_mine(user_id) or await self.api.check_user_exists(user_id) is None:
+            raise not_found(msg.USER_NOT_FOUND, user_id=user_id)
+
+    async def _account_exists(self, user_id: str) -> bool:
+        """Whether the account is there, asked quietly: ``check_user_exists`` goes through
+        Synapse's login lookup, which logs "Attempted to login as … but they do not exist"
+        for every new person of an import. (A name differing only in case is still
+        refused: ``check_username`` and ``register_user`` compare case-insensitively.)"""
+        return await self.api.get_userinfo_by_id(user_id) is not None
+
+    def _is_trusted_bot(self, user_id: str) -> bool:
+        return self.api.is_mine(user_id) and (
+            user_id.removeprefix("@").split(":", 1)[0] in self.config.trusted_bots
+        )
+
+
+def code_hash(code: str) -> str:
+    """Sign-in codes are random (60 bits), so a fast hash is enough, as for tokens."""
+    # UTF-8: whatever a person types as a password is hashed, Cyrillic included.
+    return hashlib.sha256(normalize_code(code).encode("utf-8")).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(rounds=10)).decode("ascii")
+
+
+def standing_json(user_id: str, s: Standing) -> dict[str, Any]:
+    return {
+        "user_id": user_id,
+        "roles": sorted(r.value for r in s.roles),
+        "classes": sorted(s.teaches | s.learns_in),
+        "teaches": sorted(s.teaches),
+        "learns_in": sorted(s.learns_in),
+        "homeroom_of": sorted(s.homeroom_of),
+        "children": sorted(s.children),
+    }

@@ -1,0 +1,244 @@
+"""Schools: create, read, change; the school's own rooms."""
+
+import zoneinfo
+from typing import TYPE_CHECKING, Any, cast
+
+import attrs
+from synapse.module_api import (
+    CachedFunction,
+    SynapseRequest,
+)
+from synapse.module_api.errors import Codes, SynapseError
+
+from parta_common import events
+from parta_common import messages as msg
+from parta_common.roles import Role
+
+from ..errors import conflict, forbidden, not_found
+from ..http import json_body, requester_id
+from . import rules
+from . import store as db
+from .events import (
+    ROOM_NAMES,
+    room_kind_state,
+    school_state,
+)
+from .rules import RoomKind, SchoolPolicy
+
+if TYPE_CHECKING:
+    pass
+
+from .core import bad, now_ms
+from .members import MembersApi
+from .schemas import CREATE_SCHOOL_SCHEMA, PATCH_SCHOOL_SCHEMA
+
+
+class SchoolsApi(MembersApi):
+    # -- schools ----------------------------------------------------------------
+
+    def _check_timezone(self, tz: str) -> None:
+        try:
+            zoneinfo.ZoneInfo(tz)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise bad(msg.BAD_TIMEZONE, tz=tz) from None
+
+    def _check_policy(self, raw: dict[str, Any] | None, base: SchoolPolicy) -> SchoolPolicy:
+        if raw is None:
+            return base
+        merged = {**base.to_json(), **raw}
+        new = SchoolPolicy.from_json(merged)
+        reason = rules.check_policy(new, self.config.policy)
+        if reason is not None:
+            raise SynapseError(403, msg.POLICY_REFUSED.format(reason=reason), Codes.FORBIDDEN)
+        return new
+
+    def _school_content(self, school: db.School) -> dict[str, Any]:
+        return {
+            "school_id": school.school_id,
+            "name": school.name,
+            "short_name": school.short_name,
+            "address": school.address,
+            "timezone": school.timezone,
+            "logo_mxc": school.logo_mxc,
+        }
+
+    async def post_school(self, request: SynapseRequest) -> tuple[int, dict[str, Any]]:
+        user_id = await requester_id(self.api, request)
+        body = json_body(request, CREATE_SCHOOL_SCHEMA)
+        unit_id = body.get("unit_id")
+        if not await self._is_operator(user_id):
+            person = await self.get_person(user_id)
+            covered = await self.store.run(
+                "parta_units_under", db.units_under_txn, person.coordinates
+            )
+            if unit_id is None or unit_id not in covered:
+                raise forbidden(msg.NOT_OPERATOR)
+        unit = None
+        if unit_id is not None:
+            unit = await self.store.run("parta_get_unit", db.get_unit_txn, unit_id)
+            if unit is None:
+                raise not_found(msg.UNIT_NOT_FOUND, unit_id=unit_id)
+        timezone = body.get("timezone", self.config.default_timezone)
+        self._check_timezone(timezone)
+        school_policy = self._check_policy(body.get("policy"), self.config.policy.default)
+        external_id = body.get("external_id")
+        if external_id is not None:
+            taken = await self.store.run(
+                "parta_school_by_ext", db.get_school_by_external_txn, external_id
+            )
+            if taken is not None:
+                raise conflict(msg.EXTERNAL_ID_TAKEN, external_id=external_id)
+        admins = list(dict.fromkeys(body.get("administrators", [])))
+        for admin in admins:
+            await self._require_user(admin)
+
+        school = db.School(
+            school_id=db.new_id("sch"),
+            name=body["name"],
+            short_name=body.get("short_name"),
+            address=body.get("address"),
+            contacts=body.get("contacts", {}),
+            logo_mxc=body.get("logo_mxc"),
+            timezone=timezone,
+            unit_id=unit_id,
+            external_id=external_id,
+            policy=school_policy,
+            created_ts=now_ms(),
+        )
+        # Rooms first (they take a while); the roster row last, so a failure half-way
+        # leaves no school that points at missing rooms.
+        rooms = await self._create_school_rooms(school, dict.fromkeys(admins, 100))
+        await self.store.run("parta_insert_school", db.insert_school_txn, school, rooms, user_id)
+        if unit is not None and unit["space_room_id"]:
+            await self.structure.link_child(unit["space_room_id"], rooms[RoomKind.SCHOOL_SPACE])
+        await self._forget(room_ids=rooms.values())
+        for admin in admins:
+            await self._put_member(school, admin, {Role.ADMINISTRATOR}, {}, set(), set(), user_id)
+        return 201, await self._school_json(school)
+
+    async def _create_school_rooms(
+        self, school: db.School, users: dict[str, int]
+    ) -> dict[RoomKind, str]:
+        sid = school.school_id
+        space = await self.structure.create_space(
+            RoomKind.SCHOOL_SPACE,
+            school.name,
+            school.address or "",
+            [
+                school_state(self._school_content(school)),
+                room_kind_state(RoomKind.SCHOOL_SPACE, sid, None),
+                self._acl_state(school.policy),
+            ],
+            users,
+            school.logo_mxc,
+        )
+        rooms = {RoomKind.SCHOOL_SPACE: space}
+        for kind in (RoomKind.ANNOUNCEMENTS, RoomKind.STAFF, RoomKind.DOCUMENTS, RoomKind.ARTICLES):
+            rooms[kind] = await self.structure.create_child_room(
+                kind,
+                ROOM_NAMES[kind],
+                space,
+                [room_kind_state(kind, sid, None), self._acl_state(school.policy)],
+                users,
+                allow=[] if kind is RoomKind.STAFF else [space],
+            )
+        return rooms
+
+    def _acl_state(self, school_policy: SchoolPolicy) -> dict[str, Any]:
+        """Server ACL of a school room: this server and the servers the school allows, so
+        other servers' events are refused by every server in the room, not only here."""
+        return {
+            "type": "m.room.server_acl",
+            "state_key": "",
+            "content": {
+                "allow": [self.api.server_name, *school_policy.federation_allowed_servers],
+                "deny": [],
+                "allow_ip_literals": False,
+            },
+        }
+
+    async def _school_json(self, school: db.School) -> dict[str, Any]:
+        rooms = await self.store.run("parta_school_rooms", db.rooms_of_school_txn, school.school_id)
+        return {
+            "school_id": school.school_id,
+            "name": school.name,
+            "short_name": school.short_name,
+            "address": school.address,
+            "contacts": school.contacts,
+            "logo_mxc": school.logo_mxc,
+            "timezone": school.timezone,
+            "unit_id": school.unit_id,
+            "external_id": school.external_id,
+            "policy": school.policy.to_json(),
+            "rooms": rooms,
+            "created_ts": school.created_ts,
+        }
+
+    async def get_schools(self, request: SynapseRequest) -> tuple[int, dict[str, Any]]:
+        user_id = await requester_id(self.api, request)
+        ids: list[str] | None = None
+        if not await self._is_operator(user_id):
+            ids = sorted((await self.get_person(user_id)).schools)
+        schools = await self.store.run("parta_list_schools", db.list_schools_txn, ids)
+        return 200, {"schools": [await self._school_json(s) for s in schools]}
+
+    async def get_school(
+        self, request: SynapseRequest, school_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        _user_id, school = await self._open(request, school_id, "member")
+        return 200, await self._school_json(school)
+
+    async def get_school_by_external_id(
+        self, request: SynapseRequest, external_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        user_id = await requester_id(self.api, request)
+        school = await self.store.run(
+            "parta_school_by_ext", db.get_school_by_external_txn, external_id
+        )
+        if school is None:
+            raise not_found(msg.SCHOOL_NOT_FOUND, school_id=external_id)
+        await self._require_member_or_manager(user_id, school)
+        return 200, await self._school_json(school)
+
+    async def patch_school(
+        self, request: SynapseRequest, school_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        user_id, school, body = await self._open_body(
+            request, school_id, PATCH_SCHOOL_SCHEMA, "manager"
+        )
+        if "timezone" in body:
+            self._check_timezone(body["timezone"])
+        new_policy = self._check_policy(body.get("policy"), school.policy)
+        updated = attrs.evolve(
+            school,
+            name=body.get("name", school.name),
+            short_name=body.get("short_name", school.short_name),
+            address=body.get("address", school.address),
+            contacts=body.get("contacts", school.contacts),
+            logo_mxc=body.get("logo_mxc", school.logo_mxc),
+            timezone=body.get("timezone", school.timezone),
+            policy=new_policy,
+        )
+        await self.store.run(
+            "parta_update_school", db.update_school_txn, updated, user_id, now_ms()
+        )
+        await self.api.invalidate_cache(
+            cast(CachedFunction[Any], self._school_policies), (school_id,)
+        )
+        if new_policy.federation_allowed_servers != school.policy.federation_allowed_servers:
+            acl = self._acl_state(new_policy)
+            for room in await self.store.run(
+                "parta_school_rooms_full", db.school_rooms_txn, school_id
+            ):
+                await self.structure.send_state(room.room_id, acl["type"], "", acl["content"])
+        rooms = await self.store.run("parta_school_rooms", db.rooms_of_school_txn, school_id)
+        space = rooms.get(RoomKind.SCHOOL_SPACE.value)
+        if space:
+            await self.structure.send_state(space, events.SCHOOL, "", self._school_content(updated))
+            if updated.name != school.name:
+                await self.structure.send_state(space, "m.room.name", "", {"name": updated.name})
+            if updated.logo_mxc and updated.logo_mxc != school.logo_mxc:
+                await self.structure.send_state(
+                    space, "m.room.avatar", "", {"url": updated.logo_mxc}
+                )
+        return 200, await self._school_json(updated)

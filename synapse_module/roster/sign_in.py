@@ -1,0 +1,105 @@
+"""Sign-in codes from a roster import, the password check that accepts them, and what
+happens when a person signs in."""
+
+import hmac
+import logging
+import secrets
+from typing import TYPE_CHECKING, Any
+
+import bcrypt
+from synapse.module_api import (
+    SynapseRequest,
+)
+
+from parta_common import messages as msg
+
+from ..errors import conflict, not_found
+from . import store as db
+from .rules import Person
+
+if TYPE_CHECKING:
+    pass
+
+from .core import CODE_ALPHABET, SIGN_IN_CODE_LIFETIME_MS, code_hash, now_ms
+from .members import MembersApi
+
+logger = logging.getLogger(__name__)
+
+
+class SignInApi(MembersApi):
+    async def check_password(
+        self, username: str, login_type: str, login_dict: dict[str, Any]
+    ) -> tuple[str, None] | None:
+        """Passwords of accounts made with an invitation code (Synapse has none for them)."""
+        password = login_dict.get("password")
+        if not isinstance(password, str):
+            return None
+        user_id = username if username.startswith("@") else f"@{username}:{self.api.server_name}"
+        user_id = user_id.lower()
+        stored = await self.store.run("parta_get_password", db.get_password_txn, user_id)
+        if stored is None:
+            return await self._check_sign_in_code(user_id, password)
+        ok = await self.api.defer_to_thread(
+            bcrypt.checkpw, password.encode("utf-8"), stored.encode("ascii")
+        )
+        return (user_id.lower(), None) if ok else None
+
+    async def post_sign_in_code(
+        self, request: SynapseRequest, school_id: str, target: str
+    ) -> tuple[int, dict[str, Any]]:
+        """A new sign-in code for an imported account whose owner lost theirs (and has
+        not set a password of their own); the old code stops working."""
+        user_id, _school = await self._open(request, school_id, "manager")
+        if (await self.get_person(target)).standing(school_id) is None:
+            raise not_found(msg.NOT_A_MEMBER, user_id=target)
+        if await self.store.run("parta_get_sign_in", db.get_sign_in_code_txn, target) is None:
+            raise conflict(msg.CODE_NOT_IMPORTED)
+        if await self.store.run("parta_own_password", db.own_password_txn, target):
+            raise conflict(msg.CODE_HAS_PASSWORD)
+        raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(12))
+        code = f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
+        now = now_ms()
+        expires = now + SIGN_IN_CODE_LIFETIME_MS
+        await self.store.run(
+            "parta_new_sign_in",
+            db.replace_sign_in_code_txn,
+            target,
+            code_hash(code),
+            user_id,
+            school_id,
+            now,
+            expires,
+        )
+        return 200, {"user_id": target, "code": code, "expires_at": expires}
+
+    async def _check_sign_in_code(self, user_id: str, code: str) -> tuple[str, None] | None:
+        """A roster import's sign-in code, in place of a password until the person sets
+        their own (or it expires)."""
+        recorded = await self.store.run("parta_get_sign_in", db.get_sign_in_code_txn, user_id)
+        if recorded is None or recorded[1] <= now_ms():
+            return None
+        if not hmac.compare_digest(recorded[0], code_hash(code)):
+            return None
+        if await self.store.run("parta_own_password", db.own_password_txn, user_id):
+            return None
+        return (user_id, None)
+
+    async def on_user_login(
+        self, user_id: str, auth_provider_type: str | None, auth_provider_id: str | None
+    ) -> None:
+        """The first sign-in of an imported account: join the person's school rooms now
+        (before the login answers, so their first sync shows the school)."""
+        waiting = await self.store.run("parta_not_signed_in", db.not_signed_in_txn, [user_id])
+        if not waiting:
+            return
+        person = await self.get_person(user_id)
+        empty = Person(user_id=user_id)
+        for school_id in sorted(person.schools):
+            try:
+                await self._reconcile(school_id, empty, person, signed_in=True, sync_power=False)
+            except Exception:
+                # Signing in must work even if a room is unreachable; the next sign-in
+                # tries again.
+                logger.exception("Could not join %s to school %s's rooms", user_id, school_id)
+                return
+        await self.store.run("parta_signed_in", db.mark_signed_in_txn, user_id, now_ms())
