@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING, Final
 
 import jwt
-from synapse.module_api.errors import Codes, SynapseError
+from synapse.module_api.errors import Codes
 
 from parta_common import tokens
 
@@ -15,6 +15,7 @@ from ..config import LiveKitConfig
 
 if TYPE_CHECKING:
     pass
+from ..errors import error
 from .texts import BAD_ROOM_ID
 
 LIVEKIT_TTL: Final = 3600
@@ -23,7 +24,7 @@ LIVEKIT_TTL: Final = 3600
 def room_id_from_path(room_id: str) -> str:
     """The room ID of a (router-decoded) path parameter, or 400 when it is not one."""
     if not room_id.startswith("!") or len(room_id) > 255 or any(c.isspace() for c in room_id):
-        raise SynapseError(400, BAD_ROOM_ID.format(room_id=room_id[:80]), Codes.INVALID_PARAM)
+        raise error(400, Codes.INVALID_PARAM, BAD_ROOM_ID, room_id=room_id[:80])
     return room_id
 
 
