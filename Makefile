@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 export PYTHONPATH := $(CURDIR)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck unit venv chromium coturn bench clean
+.PHONY: run test lint typecheck unit venv chromium coturn bench catalogue clean
 
 venv: $(STAMP)
 
@@ -52,6 +52,10 @@ test: venv chromium coturn lint typecheck
 # `make bench` lists the measurements; `make bench NAME=sfu_forwarding` runs one.
 bench: venv
 	$(BIN)/python -m bench $(NAME)
+
+# Texts people read: parta_common/locale/*.po → the JSON the code and pages read (docs/i18n.md).
+catalogue: venv
+	$(BIN)/python -m devtools.catalogue
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

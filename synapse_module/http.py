@@ -25,7 +25,7 @@ from synapse.module_api.errors import Codes
 
 from parta_common.messages import Message
 
-from .errors import error
+from .errors import matrix_error
 from .query import bad_param
 
 logger = logging.getLogger(__name__)
@@ -83,8 +83,8 @@ class ApiResource(DirectServeJsonResource):
             if route_method == method:
                 return await handler(request, *path_params(match))
         if path_matched:
-            raise error(405, Codes.UNRECOGNIZED, _BAD_METHOD, method=method, path=path)
-        raise error(404, Codes.UNRECOGNIZED, _NOT_FOUND, path=path)
+            raise matrix_error(405, Codes.UNRECOGNIZED, _BAD_METHOD, method=method, path=path)
+        raise matrix_error(404, Codes.UNRECOGNIZED, _NOT_FOUND, path=path)
 
 
 _BAD_BODY = Message("http.bad_body")
@@ -114,9 +114,9 @@ def json_body(request: SynapseRequest, schema: dict[str, Any]) -> dict[str, Any]
     try:
         body = json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError):
-        raise error(400, Codes.NOT_JSON, _NOT_JSON) from None
+        raise matrix_error(400, Codes.NOT_JSON, _NOT_JSON) from None
     if not isinstance(body, dict):
-        raise error(400, Codes.BAD_JSON, _NOT_OBJECT)
+        raise matrix_error(400, Codes.BAD_JSON, _NOT_OBJECT)
     check_json(body, schema)
     return body
 
@@ -128,7 +128,7 @@ def check_json(value: object, schema: dict[str, Any]) -> None:
     if error is None:
         return
     where = "/".join(str(p) for p in error.absolute_path) or "(body)"
-    raise error(400, Codes.BAD_JSON, _BAD_BODY, detail=f"{where}: {error.message}")
+    raise matrix_error(400, Codes.BAD_JSON, _BAD_BODY, detail=f"{where}: {error.message}")
 
 
 class StaticPage(DirectServeHtmlResource):

@@ -16,7 +16,7 @@ from synapse.module_api.errors import Codes, SynapseError
 
 from parta_common.messages import Message
 
-from .errors import error
+from .errors import matrix_error
 
 BAD_PARAM: Final = Message("query.bad_param")
 # Bounds of a number column (PostgreSQL BIGINT; SQLite INTEGER is the same 64 bits).
@@ -26,7 +26,7 @@ MAX_STRING: Final = 1000
 
 
 def bad_param(name: str, detail: str) -> SynapseError:
-    return error(400, Codes.INVALID_PARAM, BAD_PARAM, name=name, detail=detail)
+    return matrix_error(400, Codes.INVALID_PARAM, BAD_PARAM, name=name, detail=detail)
 
 
 def query_strings(request: SynapseRequest, name: str, max_length: int = MAX_STRING) -> list[str]:

@@ -32,7 +32,7 @@ from parta_common.tokens import (
 )
 
 from ..config import BroadcastsConfig, MediaConfig
-from ..errors import conflict, error, forbidden, not_found
+from ..errors import conflict, forbidden, matrix_error, not_found
 from ..http import EMPTY_BODY, json_body, requester_id
 from ..media_tokens.rules import room_id_from_path
 from ..media_tokens.texts import MEDIA_DISABLED
@@ -169,7 +169,7 @@ class Broadcasts:
 
     def _secret(self) -> str:
         if not self._media.enabled or not self._media.token_secret:
-            raise error(404, Codes.NOT_FOUND, MEDIA_DISABLED)
+            raise matrix_error(404, Codes.NOT_FOUND, MEDIA_DISABLED)
         return self._media.token_secret
 
     def _relay_url(self) -> str:
@@ -233,7 +233,7 @@ class Broadcasts:
         await self._require_manager(room_id, user_id)
         starts, ends = body.get("starts_at"), body.get("ends_at")
         if not schedule_is_valid(starts, ends):
-            raise error(400, Codes.BAD_JSON, BAD_SCHEDULE)
+            raise matrix_error(400, Codes.BAD_JSON, BAD_SCHEDULE)
         row = {
             "broadcast_id": "bc_" + secrets.token_urlsafe(12),
             "room_id": room_id,
@@ -351,11 +351,11 @@ class Broadcasts:
         header = request.requestHeaders.getRawHeaders(b"Authorization") or []
         raw = header[0].decode("latin-1") if header else ""
         if not raw.lower().startswith("bearer "):
-            raise error(401, Codes.MISSING_TOKEN, BAD_SERVICE_TOKEN)
+            raise matrix_error(401, Codes.MISSING_TOKEN, BAD_SERVICE_TOKEN)
         try:
             verify_service_token(raw[7:].strip(), self._secret(), RELAY_ONLY)
         except TokenError:
-            raise error(401, Codes.UNKNOWN_TOKEN, BAD_SERVICE_TOKEN) from None
+            raise matrix_error(401, Codes.UNKNOWN_TOKEN, BAD_SERVICE_TOKEN) from None
 
     async def internal_broadcast(
         self, request: SynapseRequest, broadcast_id: str
@@ -437,7 +437,7 @@ class Broadcasts:
         row = await self._recorded(broadcast_id)
         server = body["content_uri"].removeprefix("mxc://").split("/", 1)[0]
         if server != self._api.server_name:
-            raise error(400, Codes.INVALID_PARAM, FOREIGN_MEDIA)
+            raise matrix_error(400, Codes.INVALID_PARAM, FOREIGN_MEDIA)
         target = row["room_id"]
         school_room = await self._module.roster.get_room(row["room_id"])
         if school_room is not None and school_room.school_id is not None:

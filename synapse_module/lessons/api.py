@@ -26,7 +26,7 @@ from parta_common import events, tokens
 
 from ..config import MediaConfig
 from ..content.sanitize import SafeCsvWriter
-from ..errors import error, forbidden, not_found
+from ..errors import forbidden, matrix_error, not_found
 from ..http import EMPTY_BODY, json_body, requester_id
 from ..media_tokens.rules import room_id_from_path
 from ..media_tokens.texts import MEDIA_DISABLED
@@ -121,7 +121,7 @@ class Lessons(LessonEvents):
 
     def _require_enabled(self) -> str:
         if not self._config.enabled or self._config.token_secret is None:
-            raise error(404, Codes.NOT_FOUND, MEDIA_DISABLED)
+            raise matrix_error(404, Codes.NOT_FOUND, MEDIA_DISABLED)
         return self._config.token_secret
 
     async def _leader(self, request: SynapseRequest, raw_room_id: str) -> tuple[str, str]:
@@ -154,7 +154,7 @@ class Lessons(LessonEvents):
         now = now_ms()
         start = body.get("start", now)
         if start > now + MAX_SCHEDULE_AHEAD_MS:
-            raise error(400, Codes.INVALID_PARAM, BAD_START)
+            raise matrix_error(400, Codes.INVALID_PARAM, BAD_START)
         live = start <= now + START_NOW_WINDOW_MS
         lesson = Lesson(
             lesson_id=secrets.token_hex(8),
@@ -169,7 +169,7 @@ class Lessons(LessonEvents):
         )
         conflict = await self._module.store.run("parta_new_lesson", insert_lesson_txn, lesson)
         if conflict is not None:
-            raise error(409, Codes.BAD_STATE, LESSON_ALREADY_LIVE, title=conflict.title)
+            raise matrix_error(409, Codes.BAD_STATE, LESSON_ALREADY_LIVE, title=conflict.title)
         sender = await self._roles.lesson_sender(user_id, room_id)
         try:
             await self._publish(lesson, sender, announce=body.get("announce", True))
@@ -213,7 +213,7 @@ class Lessons(LessonEvents):
         self._empty_body(request)
         lesson = await self._lesson(room_id, lesson_id)
         if lesson.status != SCHEDULED:
-            raise error(
+            raise matrix_error(
                 409,
                 Codes.BAD_STATE,
                 LESSON_NOT_SCHEDULED,
@@ -232,7 +232,7 @@ class Lessons(LessonEvents):
         self._empty_body(request)
         lesson = await self._lesson(room_id, lesson_id)
         if lesson.status == ENDED:
-            raise error(409, Codes.BAD_STATE, LESSON_ALREADY_ENDED, title=lesson.title)
+            raise matrix_error(409, Codes.BAD_STATE, LESSON_ALREADY_ENDED, title=lesson.title)
         ended = attrs.evolve(lesson, status=ENDED, ended_at=now_ms())
         await self._move(lesson, ended, user_id)
         return 200, self.lesson_json(ended)
@@ -243,9 +243,9 @@ class Lessons(LessonEvents):
         )
         if conflict is not None:
             if conflict.lesson_id != lesson.lesson_id:
-                raise error(409, Codes.BAD_STATE, LESSON_ALREADY_LIVE, title=conflict.title)
+                raise matrix_error(409, Codes.BAD_STATE, LESSON_ALREADY_LIVE, title=conflict.title)
             # someone else moved it first
-            raise error(
+            raise matrix_error(
                 409,
                 Codes.BAD_STATE,
                 LESSON_NOT_SCHEDULED,
@@ -282,7 +282,7 @@ class Lessons(LessonEvents):
             tokens.verify_service_token(token.strip(), secret, frozenset({tokens.SERVICE_SFU}))
         except tokens.TokenError as e:
             logger.warning("Refused an attendance report: %s", e)
-            raise error(401, Codes.UNKNOWN_TOKEN, BAD_SERVICE_TOKEN) from None
+            raise matrix_error(401, Codes.UNKNOWN_TOKEN, BAD_SERVICE_TOKEN) from None
         body = json_body(request, ATTENDANCE_BODY)
         recorded = await self._module.store.run(
             "parta_attendance", record_attendance_txn, body["events"]

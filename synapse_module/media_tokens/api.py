@@ -20,7 +20,7 @@ from synapse.module_api.errors import Codes
 from parta_common import tokens
 
 from ..config import LiveKitConfig, MediaConfig
-from ..errors import error, forbidden
+from ..errors import forbidden, matrix_error
 from ..http import json_body, requester_id
 from ..room_roles import RoomRoles
 
@@ -71,7 +71,7 @@ class MediaTokens:
     @property
     def secret(self) -> str:
         if not self._config.enabled or self._config.token_secret is None:
-            raise error(404, Codes.NOT_FOUND, MEDIA_DISABLED)
+            raise matrix_error(404, Codes.NOT_FOUND, MEDIA_DISABLED)
         return self._config.token_secret
 
     async def post_media_token(
@@ -104,12 +104,14 @@ class MediaTokens:
         except Exception as e:
             code = getattr(e, "code", None)
             if code == 401:
-                raise error(401, Codes.UNKNOWN_TOKEN, OPENID_INVALID) from None
+                raise matrix_error(401, Codes.UNKNOWN_TOKEN, OPENID_INVALID) from None
             logger.warning("OpenID userinfo at %s failed: %s", url, e)
-            raise error(502, Codes.UNKNOWN, OPENID_UNCHECKED, detail=type(e).__name__) from None
+            raise matrix_error(
+                502, Codes.UNKNOWN, OPENID_UNCHECKED, detail=type(e).__name__
+            ) from None
         sub = answer.get("sub") if isinstance(answer, dict) else None
         if not isinstance(sub, str) or not sub.startswith("@"):
-            raise error(401, Codes.UNKNOWN_TOKEN, OPENID_INVALID)
+            raise matrix_error(401, Codes.UNKNOWN_TOKEN, OPENID_INVALID)
         if not self._api.is_mine(sub):
             raise forbidden(OTHER_SERVER, server=self._api.server_name)
         return sub
@@ -118,7 +120,7 @@ class MediaTokens:
 
     def _livekit(self) -> LiveKitConfig:
         if not self._config.enabled or self._config.livekit is None:
-            raise error(404, Codes.NOT_FOUND, LIVEKIT_OFF)
+            raise matrix_error(404, Codes.NOT_FOUND, LIVEKIT_OFF)
         return self._config.livekit
 
     async def post_livekit_sfu_get(self, request: SynapseRequest) -> tuple[int, dict[str, Any]]:

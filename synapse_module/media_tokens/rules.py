@@ -15,7 +15,7 @@ from ..config import LiveKitConfig
 
 if TYPE_CHECKING:
     pass
-from ..errors import error
+from ..errors import matrix_error
 from .texts import BAD_ROOM_ID
 
 LIVEKIT_TTL: Final = 3600
@@ -24,7 +24,7 @@ LIVEKIT_TTL: Final = 3600
 def room_id_from_path(room_id: str) -> str:
     """The room ID of a (router-decoded) path parameter, or 400 when it is not one."""
     if not room_id.startswith("!") or len(room_id) > 255 or any(c.isspace() for c in room_id):
-        raise error(400, Codes.INVALID_PARAM, BAD_ROOM_ID, room_id=room_id[:80])
+        raise matrix_error(400, Codes.INVALID_PARAM, BAD_ROOM_ID, room_id=room_id[:80])
     return room_id
 
 

@@ -15,7 +15,7 @@ from parta_common import messages as msg
 from parta_common.messages import Message
 from parta_common.roles import Role
 
-from ..errors import error, forbidden, not_found
+from ..errors import forbidden, matrix_error, not_found
 from ..http import check_json, json_body, requester_id
 from ..store import InvalidatedCache
 from . import rules
@@ -56,7 +56,7 @@ def class_title(grade: int, letter: str) -> str:
 
 
 def bad(message: Message, **kwargs: object) -> SynapseError:
-    return error(400, Codes.INVALID_PARAM, message, **kwargs)
+    return matrix_error(400, Codes.INVALID_PARAM, message, **kwargs)
 
 
 # Who may use a school's route (see RosterCore._open).

@@ -12,7 +12,7 @@ from parta_common import messages as msg
 from parta_common.roles import Role
 
 from ..concurrency import gather_limited
-from ..errors import error, forbidden, not_found
+from ..errors import forbidden, matrix_error, not_found
 from ..http import check_json
 from ..query import query_string
 from . import rules
@@ -226,7 +226,7 @@ class MembersApi(RosterCore):
         if recorded is not None and recorded[0] == code_hash(code):
             return not exists
         if exists or recorded is not None:
-            raise error(409, Codes.USER_IN_USE, msg.USERNAME_TAKEN, user_id=user_id)
+            raise matrix_error(409, Codes.USER_IN_USE, msg.USERNAME_TAKEN, user_id=user_id)
         # 400 M_INVALID_USERNAME for a name Synapse would not take.
         await self.api.check_username(user_id[1:].split(":", 1)[0])
         return True
@@ -246,7 +246,7 @@ class MembersApi(RosterCore):
                 now + SIGN_IN_CODE_LIFETIME_MS,
             )
             if not ours:
-                raise error(409, Codes.USER_IN_USE, msg.USERNAME_TAKEN, user_id=user_id)
+                raise matrix_error(409, Codes.USER_IN_USE, msg.USERNAME_TAKEN, user_id=user_id)
             if not await self._account_exists(user_id):
                 await self.api.register_user(user_id[1:].split(":", 1)[0], display_name)
 

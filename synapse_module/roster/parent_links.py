@@ -19,7 +19,7 @@ from parta_common import messages as msg
 from parta_common.messages import Message
 from parta_common.roles import Role
 
-from ..errors import conflict, error, forbidden, not_found
+from ..errors import conflict, forbidden, matrix_error, not_found
 from ..http import requester_id
 from ..store import rows_as_dicts
 from . import rules
@@ -170,7 +170,7 @@ class ParentLinks:
         manager, standing = await self._decider(user_id, school_id)
         status = request.args.get(b"status", [b"pending"])[0].decode("utf-8", "replace")
         if status not in STATUSES:
-            raise error(400, Codes.INVALID_PARAM, BAD_STATUS, status=status)
+            raise matrix_error(400, Codes.INVALID_PARAM, BAD_STATUS, status=status)
         links = await self._roster.store.run(
             "parta_parent_links", list_links_txn, school_id, status
         )
@@ -192,7 +192,9 @@ class ParentLinks:
         if status == "confirmed":
             child = (await self._roster.get_person(link.child_user_id)).standing(school_id)
             if child is None or Role.STUDENT not in child.roles:
-                raise error(409, Codes.FORBIDDEN, msg.CHILD_NOT_STUDENT, user_id=link.child_user_id)
+                raise matrix_error(
+                    409, Codes.FORBIDDEN, msg.CHILD_NOT_STUDENT, user_id=link.child_user_id
+                )
         now = _now_ms()
         if not await self._roster.store.run(
             "parta_decide_parent_link", decide_link_txn, link_id, status, user_id, now

@@ -14,7 +14,7 @@ from parta_common import events
 from parta_common import messages as msg
 from parta_common.roles import Role
 
-from ..errors import conflict, error, forbidden, not_found
+from ..errors import conflict, forbidden, matrix_error, not_found
 from ..http import json_body, requester_id
 from . import rules
 from . import store as db
@@ -49,7 +49,7 @@ class SchoolsApi(MembersApi):
         new = SchoolPolicy.from_json(merged)
         reason = rules.check_policy(new, self.config.policy)
         if reason is not None:
-            raise error(403, Codes.FORBIDDEN, msg.POLICY_REFUSED, reason=reason)
+            raise matrix_error(403, Codes.FORBIDDEN, msg.POLICY_REFUSED, reason=reason)
         return new
 
     def _school_content(self, school: db.School) -> dict[str, Any]:
