@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 export PYTHONPATH := $(CURDIR)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck unit venv chromium coturn bench catalogue clean
+.PHONY: run run-workers test lint typecheck unit venv chromium coturn nheko bench catalogue clean
 
 venv: $(STAMP)
 
@@ -36,8 +36,23 @@ coturn:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq coturn >/dev/null; \
 	  status=$$?; [ -z "$$made" ] || rm -f /usr/sbin/policy-rc.d; exit $$status; }
 
+# The real-client journey (tests/test_nheko.py) drives Debian's nheko under Xvfb:
+# xdotool types, xclip pastes Cyrillic, ImageMagick takes screenshots, gnome-keyring
+# (inside a private D-Bus session) holds nheko's secrets.
+NHEKO_PACKAGES := nheko xvfb xdotool xclip imagemagick dbus-x11 gnome-keyring
+nheko:
+	@command -v nheko >/dev/null 2>&1 && command -v Xvfb >/dev/null 2>&1 \
+	  && command -v xdotool >/dev/null 2>&1 && command -v xclip >/dev/null 2>&1 \
+	  && command -v import >/dev/null 2>&1 && command -v gnome-keyring-daemon >/dev/null 2>&1 || { \
+	  echo "Installing Debian's nheko and X tools for the real-client test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(NHEKO_PACKAGES) >/dev/null; }
+
 run: venv
 	$(BIN)/python -m devtools.run
+
+# Synapse as main + workers over Redis and PostgreSQL (docs/deploy.md); data in var-workers/.
+run-workers: venv
+	PARTA_VAR=$${PARTA_VAR:-$(CURDIR)/var-workers} $(BIN)/python -m devtools.run --workers
 
 lint: venv
 	$(BIN)/ruff check .
@@ -46,8 +61,8 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-test: venv chromium coturn lint typecheck
-	$(BIN)/pytest $(PYTEST_ARGS)
+test: venv chromium coturn nheko lint typecheck
+	PARTA_REQUIRE_DESKTOP=1 $(BIN)/pytest $(PYTEST_ARGS)
 
 # `make bench` lists the measurements; `make bench NAME=sfu_forwarding` runs one.
 bench: venv

@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 import yaml
 
+from devtools.workers import Topology
 from synapse_module.content.config import largest_upload_mib
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -135,6 +136,8 @@ class Homeserver:
     tls_files: tuple[Path, Path] | None = None
     # TURN for 1:1 calls; None leaves calls to direct (host/STUN) connections only.
     turn: Turn | None = None
+    # Synapse workers over Redis (PostgreSQL only); ``port`` is then the router's.
+    topology: Topology | None = None
 
     @property
     def base_url(self) -> str:
@@ -190,13 +193,15 @@ class Homeserver:
 
         listeners: list[dict[str, Any]] = [
             {
-                "port": self.port,
+                "port": self.topology.main_http_port if self.topology else self.port,
                 "bind_addresses": ["127.0.0.1"],
                 "type": "http",
                 "x_forwarded": False,
                 "resources": [{"names": ["client", "federation", "openid"], "compress": False}],
             }
         ]
+        if self.topology is not None:
+            listeners.append(self.topology.main_listener())
         federation: dict[str, Any] = {
             # One machine, nobody else to talk to: no federation.
             "federation_domain_whitelist": [],
@@ -249,20 +254,84 @@ class Homeserver:
             ),
             "app_service_config_files": [str(p) for p in self.app_service_files],
             **(self.turn.synapse_config() if self.turn else {}),
+            **(self.topology.shared_config() if self.topology else {}),
+            **self.well_known(),
             **self.extra,
         }
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+        self._write_worker_configs()
         return self.config_path
+
+    def well_known(self) -> dict[str, Any]:
+        """With a LiveKit cluster configured: Synapse serves ``.well-known/matrix/client``
+        advertising the module's token service as the MatrixRTC focus (Element Call)."""
+        if not (self.module_config.get("media") or {}).get("livekit"):
+            return {}
+        from synapse_module.media_tokens.rules import well_known_rtc_foci
+
+        return {
+            "serve_client_wellknown": True,
+            "extra_well_known_client_content": well_known_rtc_foci(self.base_url),
+        }
+
+    def _write_worker_configs(self) -> None:
+        if self.topology is None:
+            return
+        if self.postgres is None:
+            raise ValueError("Synapse workers need PostgreSQL (set a postgres database)")
+        for worker in self.topology.workers:
+            log_config = self.directory / f"{worker.name}.log.yaml"
+            log_config.write_text(
+                yaml.safe_dump(_log_config(self.directory / f"{worker.name}.log"))
+            )
+            path = self.worker_config_path(worker.name)
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(yaml.safe_dump(worker.config(log_config)))
+
+    def worker_config_path(self, name: str) -> Path:
+        return self.directory / "workers" / f"{name}.yaml"
+
+    def start_worker(self, name: str) -> subprocess.Popen[bytes]:
+        """Start one worker of :attr:`topology`; output to ``<name>.out``."""
+        return self._spawn(
+            [
+                "synapse.app.generic_worker",
+                "-c",
+                str(self.config_path),
+                "-c",
+                str(self.worker_config_path(name)),
+            ],
+            f"{name}.out",
+        )
+
+    def start_router(self) -> subprocess.Popen[bytes]:
+        """The development router on :attr:`port` in front of main and the workers."""
+        assert self.topology is not None
+        return self._spawn(
+            [
+                "devtools.router",
+                "--port",
+                str(self.port),
+                "--upstreams",
+                json.dumps(self.topology.upstreams()),
+            ],
+            "router.out",
+        )
 
     def start(self) -> subprocess.Popen[bytes]:
         """Start Synapse in the background; its output goes to ``homeserver.out``."""
+        return self._spawn(
+            ["synapse.app.homeserver", "-c", str(self.config_path)], "homeserver.out"
+        )
+
+    def _spawn(self, module_args: list[str], out_name: str) -> subprocess.Popen[bytes]:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
         )
-        out = (self.directory / "homeserver.out").open("ab")
+        out = (self.directory / out_name).open("ab")
         return subprocess.Popen(
-            [sys.executable, "-m", "synapse.app.homeserver", "-c", str(self.config_path)],
+            [sys.executable, "-m", *module_args],
             cwd=self.directory,
             env=env,
             stdout=out,

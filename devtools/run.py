@@ -1,11 +1,18 @@
 """``make run``: Parta on one machine, on SQLite unless ``PARTA_DATABASE`` names PostgreSQL.
 
+``make run-workers`` (``--workers``): Synapse as main + client reader + event persister +
+federation sender over Redis (``PARTA_REDIS``, default 127.0.0.1:6379) and PostgreSQL
+(``PARTA_DATABASE``, default the database ``parta_workers`` on 127.0.0.1:5432, created if
+missing), behind the development router on ``PARTA_PORT``; the processes' own ports
+start at ``PARTA_WORKER_PORTS`` (8011). The Makefile keeps its data in ``var-workers/``.
+
 Everything lives under ``var/`` (``PARTA_VAR`` moves it): the generated Synapse
 configuration, its database and media, the other processes' configs, and the first
 operator's credentials. A second run reuses all of it. Ctrl-C stops every process this
 started. ``PARTA_PORT`` moves Synapse off 8008.
 """
 
+import argparse
 import os
 import secrets
 import signal
@@ -23,6 +30,7 @@ from typing import Any
 import attrs
 
 from devtools.homeserver import REPO_ROOT, Homeserver, HttpError, Postgres, Turn, turn_secret
+from devtools.workers import Topology, ports_needed, standard_topology
 
 VAR = Path(os.environ.get("PARTA_VAR", REPO_ROOT / "var"))
 PORT = int(os.environ.get("PARTA_PORT", "8008"))
@@ -203,8 +211,51 @@ def _busy_ports(ports: Sequence[int]) -> list[int]:
     return [port for port in ports if port_in_use(port)]
 
 
-def main() -> int:
-    busy = _busy_ports([PORT, SFU_PORT, BRIDGE_PORT])
+WORKER_PORTS = int(os.environ.get("PARTA_WORKER_PORTS", "8011"))
+WORKERS_DATABASE = "postgresql://postgres@127.0.0.1:5432/parta_workers"
+
+
+def ensure_database(postgres: Postgres) -> None:
+    """Create ``postgres.database`` (UTF8, C collation, as Synapse wants) if it is missing."""
+    import psycopg2
+
+    admin = attrs.evolve(postgres, database="postgres")
+    conn = psycopg2.connect(**admin.connect_args())
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (postgres.database,))
+            if cur.fetchone() is None:
+                cur.execute(
+                    f"CREATE DATABASE \"{postgres.database}\" ENCODING 'UTF8' "
+                    "LC_COLLATE='C' LC_CTYPE='C' TEMPLATE template0"
+                )
+                print(f"Created the PostgreSQL database {postgres.database}.")
+    finally:
+        conn.close()
+
+
+def workers_topology() -> Topology:
+    host, _, port = os.environ.get("PARTA_REDIS", "127.0.0.1:6379").rpartition(":")
+    ports = range(WORKER_PORTS, WORKER_PORTS + ports_needed())
+    topology = standard_topology(list(ports), redis_port=int(port))
+    return attrs.evolve(topology, redis_host=host or "127.0.0.1")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Parta on this machine (make run).")
+    parser.add_argument(
+        "--workers",
+        action="store_true",
+        help="Synapse as main + workers over Redis and PostgreSQL (make run-workers)",
+    )
+    args = parser.parse_args(argv)
+    topology = workers_topology() if args.workers else None
+    ports = [PORT, SFU_PORT, BRIDGE_PORT]
+    if topology is not None:
+        ports += [topology.main_http_port, topology.main_replication_port]
+        ports += [w.port for w in topology.workers]
+    busy = _busy_ports(ports)
     if busy:
         # Otherwise a Parta already running would answer the health checks of this one.
         print(
@@ -215,7 +266,11 @@ def main() -> int:
         )
         return 1
     dsn = os.environ.get("PARTA_DATABASE", "").strip()
+    if topology is not None and not dsn:
+        dsn = WORKERS_DATABASE
     postgres = Postgres.from_dsn(dsn) if dsn else None
+    if topology is not None and postgres is not None:
+        ensure_database(postgres)
     _, registration = _bridge_files()
     hs = Homeserver(
         directory=VAR / "synapse",
@@ -224,10 +279,16 @@ def main() -> int:
         module_config=module_config(),
         app_service_files=(registration,),
         turn=turn(),
+        topology=topology,
     )
     hs.write_config()
     print(f"Parta: starting Synapse with the Parta module on {hs.base_url} ", end="")
     print(f"({'PostgreSQL ' + postgres.database if postgres else 'SQLite'}, data in {VAR})")
+    if topology is not None:
+        print(
+            f"  as main + {', '.join(w.name for w in topology.workers)} over Redis "
+            f"{topology.redis_host}:{topology.redis_port}, behind the development router"
+        )
 
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
 
@@ -239,6 +300,8 @@ def main() -> int:
     try:
         synapse = hs.start()
         children.append(("Synapse", synapse))
+        if topology is not None:
+            start_workers(hs, topology, synapse, children)
         hs.wait_healthy(synapse, timeout=120)
         user, password = _ensure_operator(hs)
         described: list[str] = []
@@ -254,6 +317,10 @@ def main() -> int:
         print("Parta is running.")
         print(f"  Homeserver:      {hs.base_url}  (server name: {hs.server_name})")
         print(f"  Module version:  {hs.base_url}/_synapse/client/parta/v1/version")
+        if topology is not None:
+            print(f"  Workers:         main :{topology.main_http_port}, ", end="")
+            print(", ".join(f"{w.name} :{w.port}" for w in topology.workers))
+            print(f"                   (routing: devtools/workers.py; logs {hs.directory}/*.log)")
         for line in described:
             print(f"  {line}")
         print(f"  {describe_turn(hs.turn)}")
@@ -283,6 +350,23 @@ def main() -> int:
                 child.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+def start_workers(
+    hs: Homeserver,
+    topology: Topology,
+    synapse: subprocess.Popen[bytes],
+    children: list[tuple[str, subprocess.Popen[bytes]]],
+) -> None:
+    """After main answers (it migrates the database): the workers, then the router."""
+    _wait_http(f"http://127.0.0.1:{topology.main_http_port}/health", synapse, "Synapse", 180)
+    for worker in topology.workers:
+        children.append((worker.name, hs.start_worker(worker.name)))
+    for worker in topology.workers:
+        _wait_http(worker.health_url, dict(children)[worker.name], worker.name, 180)
+    router = hs.start_router()
+    children.append(("router", router))
+    _wait_http(f"{hs.base_url}/_parta_router/health", router, "router")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,12 @@ DOCUMENT: Final = "org.parta.document"
 ARTICLE: Final = "org.parta.article"
 LESSON: Final = "org.parta.lesson"
 BROADCAST: Final = "org.parta.broadcast"
+# A room's call settings a teacher chooses (state key ""): {"students_may_share_screen": bool}.
+# The lesson tokens the module signs (for Parta's SFU and for LiveKit) follow it.
+CALL_POLICY: Final = "org.parta.call_policy"
+
+# MatrixRTC (MSC4143) call membership, as Element Call and Element X send it.
+CALL_MEMBER: Final = "org.matrix.msc3401.call.member"
 
 # MSC3381 polls, as Element sends and renders them.
 POLL_START: Final = "org.matrix.msc3381.poll.start"

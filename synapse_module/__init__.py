@@ -25,6 +25,7 @@ from .config import parse_config as _parse_config
 from .content.api import ContentApi
 from .content.callbacks import Content
 from .http import BASE_PATH, ApiResource, StaticPage, route_pattern
+from .jobs import BackgroundJobs
 from .lessons.api import Lessons
 from .media_tokens.api import MediaTokens
 from .room_roles import RoomRoles
@@ -97,6 +98,13 @@ class PartaModule:
                 self.resource.route(method, pattern, getattr(owner, handler))
         # Every Synapse callback, registered once; the order is pipeline.CALLBACK_ORDER.
         pipeline.register(api, self.features())
+        # Clean-up loops, on the one process `background_worker` names (docs/deploy.md).
+        self.jobs = BackgroundJobs(
+            api,
+            self.store,
+            config.background_worker,
+            [("expired_invites", self.roster.purge_spent_invites)],
+        )
         api.register_web_resource(BASE_PATH, self.resource)
         # The page an invitation link opens: join with a new or an existing account.
         api.register_web_resource("/_synapse/client/parta/join", StaticPage("join.html"))

@@ -132,6 +132,9 @@ class PartaConfig:
     broadcasts: BroadcastsConfig = attrs.field(factory=BroadcastsConfig)
     # Documents, articles, polls: upload limits per role and kind, who may start polls.
     content: ContentConfig = attrs.field(factory=ContentConfig)
+    # With Synapse workers: the one process that runs the module's background jobs
+    # (clean-up loops): "main" or a worker's worker_name (docs/deploy.md).
+    background_worker: str = attrs.field(default="main", validator=attrs.validators.min_len(1))
 
 
 def parse_config(raw: Mapping[str, Any] | None) -> PartaConfig:

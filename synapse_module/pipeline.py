@@ -31,6 +31,7 @@ CALLBACK_ORDER: Final[Mapping[str, tuple[str, ...]]] = {
     # third-party event rules
     "check_event_allowed": ("roster", "content"),
     "on_new_event": ("content",),
+    "on_create_room": ("roster",),
     # spam checker
     "user_may_create_room": ("roster", "broadcasts"),
     "user_may_invite": ("roster", "broadcasts"),
@@ -102,6 +103,7 @@ def register(api: ModuleApi, features: Mapping[str, object]) -> None:
     api.register_third_party_rules_callbacks(
         check_event_allowed=_chain_event_rules(handlers(features, "check_event_allowed")),
         on_new_event=_only(features, "on_new_event"),
+        on_create_room=_only(features, "on_create_room"),
     )
     api.register_spam_checker_callbacks(
         user_may_create_room=_first_refusal(handlers(features, "user_may_create_room")),

@@ -9,8 +9,12 @@ when PostgreSQL is not there.
 import contextlib
 import os
 import secrets
+import shutil
 import socket
 import subprocess
+import time
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +24,7 @@ import attrs
 from nio import AsyncClient
 
 from devtools.homeserver import Homeserver, HttpError, Postgres, Turn, http_json_status
+from devtools.workers import ports_needed, standard_topology
 from tests import openapi_check
 
 PG_ADMIN = Postgres(database="postgres")
@@ -89,6 +94,9 @@ class RunningHomeserver:
     hs: Homeserver
     proc: subprocess.Popen[bytes]
     backend: str
+    # Workers, the router and Redis of a worker topology (name, process), started after
+    # main and stopped before it.
+    others: list[tuple[str, subprocess.Popen[bytes]]] = attrs.Factory(list)
 
     @property
     def base_url(self) -> str:
@@ -159,13 +167,9 @@ class RunningHomeserver:
         self.hs.wait_healthy(self.proc)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        for _, proc in reversed(self.others):
+            _terminate(proc)
+        _terminate(self.proc)
 
     @contextlib.asynccontextmanager
     async def client(self, user: User) -> AsyncIterator[AsyncClient]:
@@ -230,3 +234,136 @@ def running_homeserver(
         running.stop()
         if db_name:
             drop_database(db_name)
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_http_ok(url: str, proc: subprocess.Popen[bytes], what: str, timeout: float = 180) -> None:
+    """Wait until ``url`` answers 200 (a liveness bound, not a timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{what} was not healthy at {url} in {timeout} s")
+
+
+def start_redis(directory: Path) -> tuple[int, subprocess.Popen[bytes]]:
+    """A private Redis on a free loopback port: two topologies on one machine (other test
+    runs, ``make run-workers``) must not hear each other's replication (Synapse's channel
+    is named after the server name, and every test server is "localhost")."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed (Debian's redis-server package)")
+    port = free_port()
+    out = (directory / "redis.out").open("ab")
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        cwd=directory,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    return port, proc
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            _terminate(proc)
+            raise RuntimeError(
+                f"redis-server did not start: {(directory / 'redis.out').read_text()}"
+            )
+        time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def running_workers(
+    directory: Path,
+    module_config: dict[str, Any] | None = None,
+    client_readers: int = 1,
+    federation_sender: bool = False,
+    extra: dict[str, Any] | None = None,
+) -> Iterator[RunningHomeserver]:
+    """Synapse as main + client reader(s) + an event persister (+ a federation sender) on
+    a fresh PostgreSQL database and a private Redis, behind the development router
+    (``devtools/router.py``) on :attr:`RunningHomeserver.base_url`. Always PostgreSQL:
+    Synapse's workers do not run on SQLite."""
+    directory.mkdir(parents=True, exist_ok=True)
+    redis_port, redis = start_redis(directory)
+    db_name = f"parta_test_{os.getpid()}_{secrets.token_hex(3)}"
+    postgres = create_database(db_name)
+    ports = [free_port() for _ in range(ports_needed(client_readers, federation_sender))]
+    topology = standard_topology(
+        ports,
+        redis_port=redis_port,
+        federation_sender=federation_sender,
+        client_readers=client_readers,
+    )
+    hs = Homeserver(
+        directory=directory,
+        port=free_port(),
+        postgres=postgres,
+        module_config=module_config or {},
+        extra=extra or {},
+        topology=topology,
+    )
+    hs.write_config()
+    running: RunningHomeserver | None = None
+    try:
+        proc = hs.start()
+        running = RunningHomeserver(hs=hs, proc=proc, backend="postgres")
+        running.others.append(("redis", redis))
+        router = hs.start_router()
+        running.others.append(("router", router))
+        # Main first (it migrates the database), then the workers.
+        with urllib_ok_or_tail(hs):
+            wait_http_ok(f"http://127.0.0.1:{topology.main_http_port}/health", proc, "Synapse main")
+            for worker in topology.workers:
+                wproc = hs.start_worker(worker.name)
+                running.others.append((worker.name, wproc))
+            for worker in topology.workers:
+                wproc = dict(running.others)[worker.name]
+                wait_http_ok(worker.health_url, wproc, worker.name)
+            wait_http_ok(f"{hs.base_url}/_parta_router/health", router, "router")
+        yield running
+    finally:
+        if running is not None:
+            running.stop()
+        else:
+            _terminate(redis)
+        drop_database(db_name)
+
+
+@contextlib.contextmanager
+def urllib_ok_or_tail(hs: Homeserver) -> Iterator[None]:
+    """Re-raise a start-up failure with the tails of every process's log."""
+    try:
+        yield
+    except (RuntimeError, TimeoutError) as e:
+        logs = [hs.tail_output()]
+        for path in sorted(hs.directory.glob("*.out")) + sorted(hs.directory.glob("*.log")):
+            if path.name.startswith(("homeserver",)):
+                continue
+            logs.append(
+                f"--- {path.name} ---\n"
+                + "\n".join(path.read_text(errors="replace").splitlines()[-40:])
+            )
+        raise RuntimeError(f"{e}\n" + "\n".join(logs)) from None

@@ -17,6 +17,7 @@ from tests.harness import RunningHomeserver
 DOCUMENTED_ORDER = {
     "check_event_allowed": ("roster", "content"),
     "on_new_event": ("content",),
+    "on_create_room": ("roster",),
     "user_may_create_room": ("roster", "broadcasts"),
     "user_may_invite": ("roster", "broadcasts"),
     "user_may_join_room": ("roster", "broadcasts"),

@@ -298,3 +298,46 @@ def test_parent_link_waits(invite_by: str, redeemer: Person, waits: bool) -> Non
 def test_may_decide_parent_link(decider: Person, child: Person, allowed: bool) -> None:
     refusal = policy.may_decide_parent_link(decider.standing(S), child.standing(S))
     assert (refusal is None) is allowed
+
+
+@pytest.mark.parametrize(
+    ("own", "allowed", "hosts", "ip_literals"),
+    [
+        ("school.ru", [], ["school.ru"], False),
+        # ports: the host (what remote events match) and the full name (the self-check)
+        ("school.ru", ["gym5.ru:8448"], ["school.ru", "gym5.ru", "gym5.ru:8448"], False),
+        (
+            "localhost:8008",
+            ["localhost:9000"],
+            ["localhost", "localhost:8008", "localhost:9000"],
+            False,
+        ),
+        ("school.ru", ["10.0.0.7:8448"], ["school.ru", "10.0.0.7", "10.0.0.7:8448"], True),
+        ("school.ru", ["[::1]:8448"], ["school.ru", "[::1]", "[::1]:8448"], True),
+        ("127.0.0.1:8008", ["gym5.ru"], ["127.0.0.1", "127.0.0.1:8008", "gym5.ru"], False),
+    ],
+)
+def test_acl_content(own: str, allowed: list[str], hosts: list[str], ip_literals: bool) -> None:
+    """School rooms' server ACL names hosts as ACLs match them (without ports)."""
+    got = policy.acl_content(own, allowed)
+    assert got == {"allow": hosts, "deny": [], "allow_ip_literals": ip_literals}
+
+
+@pytest.mark.parametrize(
+    ("config", "creation_content"),
+    [
+        ({}, {"creator": "@a:x"}),
+        ({"name": "n"}, {"creator": "@a:x"}),
+        ({"creation_content": {"type": "m.space"}}, {"type": "m.space", "creator": "@a:x"}),
+        ({"creation_content": {"creator": "@b:x"}}, {"creator": "@b:x"}),
+        ({"creation_content": "junk"}, "junk"),
+    ],
+)
+def test_rooms_carry_the_legacy_creator_for_old_clients(
+    config: dict[str, object], creation_content: object
+) -> None:
+    out = policy.creation_content_for_old_clients(config, "@a:x")
+    assert out["creation_content"] == creation_content
+    assert {k: v for k, v in out.items() if k != "creation_content"} == {
+        k: v for k, v in config.items() if k != "creation_content"
+    }

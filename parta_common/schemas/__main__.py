@@ -31,6 +31,26 @@ Extra properties are allowed in the message-level schemas (clients add their own
 `m.mentions`); the Parta blocks themselves allow no unknown keys, so nothing (such as a
 quiz's correct answers) can be smuggled into them.
 
+## What a client that knows nothing of Parta shows
+
+Checked with nheko 0.11.3 (Debian bookworm), which knows neither polls nor room versions
+after 10, in `tests/test_nheko.py`; screenshots in [clients.md](clients.md).
+
+| Parta event | what such a client shows | why it is shaped so |
+|---|---|---|
+| document (`m.file` …) | the file with its name and size, a download button | standard `m.file`; the title is in the Parta block only, so name files readably |
+| article (`m.text` + HTML) | the heading and the formatted text | plain `formatted_body`, no Parta-only rendering |
+| lesson started | «Урок «…» начался: <link>» from the teacher, and nheko lists the lesson widget as a link under the room's topic | an `m.text` with the lesson page link goes out with the `im.vector.modular.widgets` state (Element opens the widget) |
+| `org.parta.lesson` and widget state | one grey «Unretrieved event» line in nheko, where these state events sit | state for Parta's own pages and Element; the message above is what people read |
+| poll start | **nothing** (nheko drops event types it does not know) | so the module follows every poll start with an `m.notice` repeating the question and numbered answers and saying where to vote (`m.reference` to the poll); the start also carries a top-level `body` with the same text as its `org.matrix.msc1767.text` |
+| poll end | nothing | followed by an `m.notice` with the results (`m.reference` to the poll) |
+| broadcast recording (`m.video`) | the video file | standard `m.video` in the documents room |
+| bot answers | `m.notice` text (the lesson link included) | plain text, Russian first |
+| every room's `m.room.create` | — | carries the legacy `creator` key: without it nheko 0.11 cannot parse the room (room version 12), shows spaces as plain rooms and hides chats people start; the module adds it in `on_create_room` for every room created on the server |
+
+Element and other MSC3381 clients show the poll natively *and* the companion notice; the
+notice says «if there is no poll with buttons above…», so it reads right in both.
+
 ## Examples
 
 A document, as a teacher's client posts it after uploading the file with the standard
@@ -82,6 +102,7 @@ A quiz start (what `POST /rooms/{room_id}/polls` sends; the correct answer is *n
     ]
   },
   "org.matrix.msc1767.text": "Столица России?\\n1. Москва\\n2. Казань",
+  "body": "Столица России?\\n1. Москва\\n2. Казань",
   "org.parta.poll": {"poll_id": "pol_0123456789abcdef01234567", "quiz": true, "anonymous": false}
 }
 ```

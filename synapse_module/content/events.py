@@ -37,6 +37,22 @@ def article_content(
     }
 
 
+def poll_notice_content(poll_event_id: str, text: str) -> dict[str, Any]:
+    """A plain ``m.notice`` that repeats a poll event as text, for clients without polls.
+
+    Clients that predate MSC3381 (nheko 0.11, older FluffyChat, bridges) drop events
+    of an unknown type without a trace, so a poll or its result would be invisible
+    there; this notice is what such a pupil reads (docs/clients.md). It refers to the
+    poll event (``m.reference``), so Parta and clients that care can tell it is a
+    companion.
+    """
+    return {
+        "msgtype": "m.notice",
+        "body": text,
+        "m.relates_to": {"rel_type": "m.reference", "event_id": poll_event_id},
+    }
+
+
 def poll_start_content(poll: dict[str, Any]) -> dict[str, Any]:
     question = poll["question"]
     lines = [question] + [f"{i}. {a['text']}" for i, a in enumerate(poll["answers"], 1)]
@@ -54,6 +70,7 @@ def poll_start_content(poll: dict[str, Any]) -> dict[str, Any]:
             "answers": [{"id": a["id"], events.TEXT_FALLBACK: a["text"]} for a in poll["answers"]],
         },
         events.TEXT_FALLBACK: "\n".join(lines),
+        "body": "\n".join(lines),
         "org.parta.poll": {
             "poll_id": poll["poll_id"],
             "quiz": poll["quiz"],

@@ -20,7 +20,7 @@ from .sanitize import SafeCsvWriter
 if TYPE_CHECKING:
     pass
 
-from .events import poll_start_content
+from .events import poll_notice_content, poll_start_content
 from .handlers import (
     NEW_POLL_BODY,
     VOTE_BODY,
@@ -97,6 +97,12 @@ class PollsApi(ContentHandlers):
             raise
         await self.store.run(
             "content_poll_started", db.poll_started_txn, {**poll, "event_id": event_id}
+        )
+        lines = [f"{texts.POLL_NOTICE_TITLE.ru}: {poll['question']}"]
+        lines += [f"{i}. {a['text']}" for i, a in enumerate(answers, 1)]
+        lines.append(texts.POLL_NOTICE_HINT.ru)
+        await self._send(
+            user_id, room_id, "m.room.message", poll_notice_content(event_id, "\n".join(lines))
         )
         return 201, {"poll_id": poll["poll_id"], "event_id": event_id, "room_id": room_id}
 
@@ -212,6 +218,12 @@ class PollsApi(ContentHandlers):
         event_id = await self._send(user_id, poll["room_id"], events.POLL_END, content)
         await self.store.run(
             "content_poll_end", db.end_poll_txn, poll["poll_id"], self._now(), event_id
+        )
+        await self._send(
+            user_id,
+            poll["room_id"],
+            "m.room.message",
+            poll_notice_content(poll["event_id"], "\n".join(lines)),
         )
         return 200, await self._results(await self._poll(poll["poll_id"]), user_id)
 

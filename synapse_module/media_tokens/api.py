@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 from synapse.module_api import ModuleApi, SynapseRequest
 from synapse.module_api.errors import Codes
 
-from parta_common import tokens
+from parta_common import events, tokens
 
 from ..config import LiveKitConfig, MediaConfig
 from ..errors import forbidden, matrix_error
@@ -27,7 +27,7 @@ from ..room_roles import RoomRoles
 if TYPE_CHECKING:
     from .. import PartaModule
 from ..requests import request_schemas
-from .rules import livekit_token, room_id_from_path
+from .rules import livekit_token, room_allows_student_screen, room_id_from_path
 from .texts import (
     LIVEKIT_OFF,
     MEDIA_DISABLED,
@@ -148,17 +148,28 @@ class MediaTokens:
         role = await self._roles.role_in_room(user_id, room_id)
         if role is None:
             raise forbidden(NOT_A_MEMBER)
-        grants = tokens.grant_for(role, self._config.students_may_share_screen)
+        grants = tokens.grant_for(role, await self.students_may_share_screen(room_id))
         name = await self._roles.display_name(user_id, room_id)
         token = livekit_token(livekit, f"{user_id}:{device_id}", name, room_id, grants)
         return {"url": livekit.url, "jwt": token}
+
+    async def students_may_share_screen(self, room_id: str) -> bool:
+        """The room's call policy (:func:`room_allows_student_screen`)."""
+        state = await self._api.get_room_state(room_id, [(events.CALL_POLICY, "")])
+        policy = state.get((events.CALL_POLICY, ""))
+        if policy is None:
+            return self._config.students_may_share_screen
+        sender_role = await self._roles.role_in_room(policy.sender, room_id)
+        return room_allows_student_screen(
+            self._config.students_may_share_screen, dict(policy.content), sender_role
+        )
 
     async def issue(self, user_id: str, room_id: str) -> dict[str, Any]:
         """Sign a token for ``user_id`` in ``room_id`` with the grants of their role."""
         role = await self._roles.role_in_room(user_id, room_id)
         if role is None:
             raise forbidden(NOT_A_MEMBER)
-        grants = tokens.grant_for(role, self._config.students_may_share_screen)
+        grants = tokens.grant_for(role, await self.students_may_share_screen(room_id))
         name = await self._roles.display_name(user_id, room_id)
         now = time.time()
         ttl = self._config.token_ttl_seconds

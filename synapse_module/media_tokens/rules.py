@@ -4,12 +4,13 @@ import base64
 import hashlib
 import secrets
 import time
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import jwt
 from synapse.module_api.errors import Codes
 
 from parta_common import tokens
+from parta_common.roles import Role
 
 from ..config import LiveKitConfig
 
@@ -19,6 +20,30 @@ from ..errors import matrix_error
 from .texts import BAD_ROOM_ID
 
 LIVEKIT_TTL: Final = 3600
+RTC_FOCI_KEY: Final = "org.matrix.msc4143.rtc_foci"
+
+
+def well_known_rtc_foci(public_baseurl: str) -> dict[str, Any]:
+    """What ``.well-known/matrix/client`` carries so that Element Call and Element X find
+    this module's lk-jwt-service API (Synapse: ``extra_well_known_client_content``)."""
+    base = public_baseurl.rstrip("/")
+    return {
+        RTC_FOCI_KEY: [
+            {"type": "livekit", "livekit_service_url": f"{base}/_synapse/client/parta/v1/livekit"}
+        ]
+    }
+
+
+def room_allows_student_screen(
+    config_allows: bool, policy_content: dict[str, Any] | None, policy_sender_role: Role | None
+) -> bool:
+    """Whether students may share their screen in a room's calls: the operator's default
+    (``media.students_may_share_screen``) unless a teacher or administrator of the room set
+    the room's ``org.parta.call_policy`` (anyone else's is ignored)."""
+    if policy_content is None or policy_sender_role not in (Role.TEACHER, Role.ADMINISTRATOR):
+        return config_allows
+    choice = policy_content.get("students_may_share_screen")
+    return choice if isinstance(choice, bool) else config_allows
 
 
 def room_id_from_path(room_id: str) -> str:

@@ -33,6 +33,13 @@ class RosterCallbacks(RosterCore):
             return RatelimitOverride(per_second=1e6, burst_count=1_000_000)
         return None
 
+    async def on_create_room(
+        self, requester: Any, config: dict[str, Any], is_requester_admin: bool
+    ) -> None:
+        """Every room created here (the module's and people's) carries the legacy
+        ``creator`` key older clients need (``rules.creation_content_for_old_clients``)."""
+        config.update(rules.creation_content_for_old_clients(config, requester.user.to_string()))
+
     # -- enforcement callbacks --------------------------------------------------
 
     async def user_may_create_room(self, user_id: str, room_config: dict[str, Any]) -> Verdict:

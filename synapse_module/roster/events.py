@@ -34,6 +34,19 @@ ROOM_NAMES: Final[dict[RoomKind, str]] = {
 ROOM_TOPICS: Final[dict[RoomKind, str]] = {
     kind: Message(f"roster.room_topic.{kind.value}").format() for kind in _NAMED
 }
+
+
+def legacy_creation_content(creator: str, content: dict[str, Any]) -> dict[str, Any]:
+    """``m.room.create`` content that clients written before room version 11 can read.
+
+    Since version 11 the creator is the create event's sender and ``creator`` is gone
+    from the content; nheko 0.11 (Debian bookworm) still requires it and otherwise
+    drops the create event, so a school space shows up as a plain room. The key is
+    harmless in versions 11 and 12 (the server ignores it), so every room carries it.
+    """
+    return {**content, "creator": creator}
+
+
 # Rooms the module joins people to straight from their space; for the others it
 # sends an invitation first.
 DIRECT_JOIN: Final = frozenset(
@@ -82,7 +95,7 @@ class Structure:
                 "topic": topic,
                 "preset": "private_chat",
                 "visibility": "private",
-                "creation_content": {"type": "m.space"},
+                "creation_content": legacy_creation_content(self.service, {"type": "m.space"}),
                 "power_level_content_override": power_levels_content(probe, users),
                 "initial_state": initial_state,
             },
@@ -122,6 +135,7 @@ class Structure:
                 "topic": ROOM_TOPICS.get(kind, ""),
                 "preset": "private_chat",
                 "visibility": "private",
+                "creation_content": legacy_creation_content(self.service, {}),
                 "power_level_content_override": power_levels_content(probe, users),
                 "initial_state": [
                     {"type": "m.room.join_rules", "state_key": "", "content": join_rule},

@@ -43,6 +43,10 @@ _INVITE_REFUSALS: Final[dict[str, tuple[int, Message]]] = {
 }
 
 
+# Spent invitation codes are kept this long, then the background job deletes them.
+KEEP_SPENT_INVITES_DAYS: Final = 30
+
+
 class InvitesApi(MembersApi):
     # -- invitations ------------------------------------------------------------
 
@@ -289,3 +293,9 @@ class InvitesApi(MembersApi):
             "home_server": self.api.server_name,
             **{k: v for k, v in joined.items() if k != "user_id"},
         }
+
+    async def purge_spent_invites(self) -> str:
+        """The ``expired_invites`` background job (synapse_module/jobs.py)."""
+        before = now_ms() - KEEP_SPENT_INVITES_DAYS * 86400 * 1000
+        deleted = await self.store.run("parta_purge_invites", db.purge_spent_invites_txn, before)
+        return f"deleted {deleted}"

@@ -242,8 +242,8 @@ def power_levels_content(room: SchoolRoom, users: Mapping[str, int]) -> dict[str
     Power levels, join rules and space links are the module's: nobody else may change
     them (100 is not enough; the module's rules refuse it too).
     """
-    events: dict[str, int] = dict.fromkeys(_ADMIN_ONLY_STATE, 100)
-    events.update(
+    per_type: dict[str, int] = dict.fromkeys(_ADMIN_ONLY_STATE, 100)
+    per_type.update(
         {
             "m.room.name": 50,
             "m.room.topic": 50,
@@ -252,6 +252,7 @@ def power_levels_content(room: SchoolRoom, users: Mapping[str, int]) -> dict[str
             "im.vector.modular.widgets": 50,
             "org.parta.lesson": 50,
             "org.parta.broadcast": 50,
+            events.CALL_POLICY: 50,
         }
     )
     content: dict[str, Any] = {
@@ -263,7 +264,7 @@ def power_levels_content(room: SchoolRoom, users: Mapping[str, int]) -> dict[str
         "ban": 50,
         "redact": 50,
         "notifications": {"room": 50},
-        "events": events,
+        "events": per_type,
         "users": {u: p for u, p in sorted(users.items()) if p != 0},
     }
     if room.kind in (RoomKind.SCHOOL_SPACE, RoomKind.CLASS_SPACE, RoomKind.UNIT_SPACE):
@@ -275,6 +276,8 @@ def power_levels_content(room: SchoolRoom, users: Mapping[str, int]) -> dict[str
         content["events_default"] = 100
         content["state_default"] = 100
         content["users"] = {}
+    # Who may write may join the room's call (Element Call's membership is a state event).
+    per_type[events.CALL_MEMBER] = content["events_default"]
     return content
 
 
@@ -413,6 +416,39 @@ def remote_allowed(server: str, policy: SchoolPolicy) -> Message | None:
     return REMOTE_NOT_ALLOWED
 
 
+def acl_host(server_name: str) -> str:
+    """The host part of a server name, as server ACLs match it (the spec: ports ignored)."""
+    if server_name.startswith("["):  # an IPv6 literal: [::1]:8448
+        return server_name[: server_name.index("]") + 1] if "]" in server_name else server_name
+    return server_name.rsplit(":", 1)[0] if server_name.count(":") == 1 else server_name
+
+
+def _is_ip_literal(host: str) -> bool:
+    if host.startswith("["):
+        return True
+    parts = host.split(".")
+    return len(parts) == 4 and all(p.isdigit() and int(p) < 256 for p in parts)
+
+
+def acl_content(own_server: str, allowed_servers: Iterable[str]) -> dict[str, Any]:
+    """``m.room.server_acl`` content of a school room: this server and the servers the
+    school allows. Synapse matches another server's events by host, without the port, but
+    checks that an ACL does not deny itself by its full name, so each server is named both
+    ways. IP literals are allowed only when the school names a server by one (the allow
+    list still names exactly which)."""
+    names: list[str] = []
+    for server in (own_server, *allowed_servers):
+        for name in (acl_host(server), server):
+            if name not in names:
+                names.append(name)
+    others = [acl_host(server) for server in allowed_servers]
+    return {
+        "allow": names,
+        "deny": [],
+        "allow_ip_literals": any(_is_ip_literal(h) for h in others),
+    }
+
+
 def hidden_from_search(target: Person, searcher: Person) -> bool:
     """Students are found in the user directory only by people of their schools."""
     if not target.is_student:
@@ -541,3 +577,20 @@ def may_send_structure_state(sender: str, event_type: str, service_user_id: str)
     if event_type not in events.STRUCTURE_STATE_TYPES:
         return True
     return sender == service_user_id
+
+
+def creation_content_for_old_clients(config: dict[str, Any], creator: str) -> dict[str, Any]:
+    """``createRoom`` content with ``creation_content.creator`` filled in.
+
+    Since room version 11 the creator is the create event's sender and the ``creator``
+    key is gone; nheko 0.11 (Debian bookworm's Matrix client) still requires it and
+    drops a create event without it, so every space shows up as a plain room and every
+    chat a person starts (DMs too) disappears from its list (docs/clients.md). The
+    server ignores the key in versions 11 and 12, and older versions set it to the same
+    value anyway. A value the request set itself is kept, and malformed content is left
+    for the server to refuse.
+    """
+    raw = config.get("creation_content", {})
+    if not isinstance(raw, dict):
+        return config
+    return {**config, "creation_content": {"creator": creator, **raw}}

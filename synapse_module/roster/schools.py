@@ -150,11 +150,9 @@ class SchoolsApi(MembersApi):
         return {
             "type": "m.room.server_acl",
             "state_key": "",
-            "content": {
-                "allow": [self.api.server_name, *school_policy.federation_allowed_servers],
-                "deny": [],
-                "allow_ip_literals": False,
-            },
+            "content": rules.acl_content(
+                self.api.server_name, school_policy.federation_allowed_servers
+            ),
         }
 
     async def _school_json(self, school: db.School) -> dict[str, Any]:

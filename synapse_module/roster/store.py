@@ -750,3 +750,13 @@ def units_under_txn(txn: LoggingTransaction, unit_ids: Iterable[str]) -> set[str
         frontier = {r[0] for r in txn.fetchall()} - found
         found |= frontier
     return found
+
+
+def purge_spent_invites_txn(txn: LoggingTransaction, before: int) -> int:
+    """Delete invitation codes that expired, or were revoked and made, before ``before``
+    (ms); their uses stay (who joined with which code). The count deleted."""
+    txn.execute(
+        "DELETE FROM parta_invites WHERE expires_ts < ? OR (revoked AND created_ts < ?)",
+        (before, before),
+    )
+    return max(txn.rowcount, 0)

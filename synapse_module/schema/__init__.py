@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 from synapse_module.store import Step
 
-from . import broadcasts, content, lessons, roster
+from . import broadcasts, content, jobs, lessons, roster
 
 # area name -> its steps; every feature adds its own line.
 AREAS: dict[str, Sequence[Step]] = {
@@ -12,4 +12,5 @@ AREAS: dict[str, Sequence[Step]] = {
     "lessons": lessons.STEPS,
     "broadcasts": broadcasts.STEPS,
     "content": content.STEPS,
+    "jobs": jobs.STEPS,
 }
