@@ -88,8 +88,9 @@ SIGN_INS = 20
 async def sign_ins(
     session: aiohttp.ClientSession, env: BridgeEnv, people: list[SignIn]
 ) -> tuple[float, float]:
-    """Mean seconds of a first sign-in with the printed code (the module joins the
-    person's rooms then) and of a second one, for a spread of the imported people."""
+    """Mean seconds of a first sign-in with the printed code (the module queues the
+    person's rooms to be joined behind it: bench/school_morning.py measures those) and
+    of a second one, for a spread of the imported people."""
 
     async def login(who: SignIn) -> float:
         body = {
@@ -124,7 +125,7 @@ async def main_async(sizes: list[int], concurrency: int) -> None:
             )
             print(
                 f"      sign-in with the code: first {1000 * row['first_sign_in']:.0f} ms"
-                f" (joins the person's rooms), later {1000 * row['later_sign_in']:.0f} ms"
+                f" (the rooms follow in the background), later {1000 * row['later_sign_in']:.0f} ms"
             )
             stages = ", ".join(f"{k} {v:.0f} s" for k, v in row["stages"].items())
             print(f"      stages: {stages}")

@@ -47,6 +47,30 @@ RATE_LIMITS: dict[str, Any] = {
     "rc_reports": _GENEROUS,
 }
 
+# Synapse's in-memory caches, sized so one process's RSS stays bounded when a whole
+# school syncs at once (docs/benchmarks.md, "The school morning"). Measured there: the
+# largest holders are finished /sync answers (kept for a retry of the same request) and
+# per-user sets (who shares a room with whom, which rooms a user is in).
+CACHES: dict[str, Any] = {
+    "caches": {
+        # Every cache at half Synapse's default size …
+        "global_factor": 0.5,
+        # … and entries unused for 10 minutes dropped (Synapse: 30 minutes).
+        "expire_caches": True,
+        "cache_entry_ttl": "10m",
+        # A finished /sync answer is kept for a client's retry of the same request for
+        # 30 s (Synapse: 2 minutes): a thousand initial syncs held for 2 minutes are
+        # the RSS peak of a school morning.
+        "sync_response_cache_duration": "30s",
+    },
+    # Events kept decoded in memory (Synapse's default, written down: 10,000).
+    "event_cache_size": "10K",
+    # No presence: a pupil's "online" would be shown to everyone who shares a room with
+    # them — the whole school — and every change of it wakes every one of their /sync
+    # streams (a school-wide room makes that a thousand). Parta uses none of it.
+    "presence": {"enabled": False},
+}
+
 
 @attrs.frozen
 class Postgres:
@@ -247,6 +271,7 @@ class Homeserver:
             "allow_guest_access": False,
             **self.secrets(),
             **RATE_LIMITS,
+            **CACHES,
             "modules": (
                 [{"module": "synapse_module.PartaModule", "config": self.module_config}]
                 if self.load_module

@@ -128,6 +128,12 @@ class Matrix:
         data = await self.request("POST", "/_matrix/client/v3/login", body)
         self.token = data["access_token"]
 
+        # A first sign-in answers at once; the school's rooms follow within seconds.
+        async def rooms_joined() -> bool:
+            return not (await self.me()).get("rooms_pending")
+
+        await until(f"{self.user_id}: the school's rooms after signing in", rooms_joined)
+
     async def joined(self) -> set[str]:
         return set((await self.request("GET", "/_matrix/client/v3/joined_rooms"))["joined_rooms"])
 

@@ -2,7 +2,7 @@
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -123,6 +123,11 @@ class PartaConfig:
     # Whether a person with an invitation code may create their account with it
     # (POST /invites/{code}/register); otherwise accounts come from the operator.
     registration_with_invite: bool = True
+    # When an imported account's rooms are joined on its first sign-in: "background"
+    # (the login answers at once, the rooms follow within seconds, a few people at a
+    # time) or "during_login" (the login waits for them: ~1 s a person, for
+    # comparison in bench/school_morning.py).
+    first_sign_in_joins: Literal["background", "during_login"] = "background"
     # Localparts of this server's bots that anyone may write to directly and that may
     # write to anyone (the school bot), whatever a school's direct-message rules say.
     trusted_bots: tuple[str, ...] = ("parta-bot",)

@@ -1,5 +1,6 @@
 """Building a school through the module API, as an administrator would."""
 
+import time
 from typing import Any
 
 import attrs
@@ -22,6 +23,16 @@ def api_error(
     except HttpError as e:
         return e
     raise AssertionError(f"{method} {path} succeeded but should have failed")
+
+
+def wait_for_rooms(hs: RunningHomeserver, user: User, seconds: float = 60) -> None:
+    """After a first sign-in the login answers at once and the person's rooms are joined
+    behind it: wait (with a deadline) until /me no longer says ``rooms_pending``."""
+    deadline = time.monotonic() + seconds
+    while api(hs, "GET", "/me", user).get("rooms_pending"):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{user.user_id}'s rooms not joined within {seconds:.0f} s")
+        time.sleep(0.1)
 
 
 @attrs.define

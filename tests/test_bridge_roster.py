@@ -30,7 +30,7 @@ from parta_common.roles import Role
 from tests.bridge_env import BridgeEnv, bridge_env
 from tests.data.make_sample_school import make_school, to_zip, write_dir
 from tests.harness import User
-from tests.roster_helpers import api
+from tests.roster_helpers import api, wait_for_rooms
 from tests.test_bridge_bot import messages, open_dm, poll
 
 IMPORT_DEADLINE = 400.0
@@ -215,7 +215,9 @@ def sign_in(env: BridgeEnv, user_id: str, code: str) -> User:
             "password": code,
         },
     )
-    return User(user_id, "", code, login["access_token"], login["device_id"])
+    user = User(user_id, "", code, login["access_token"], login["device_id"])
+    wait_for_rooms(env.hs, user)
+    return user
 
 
 def code_of(env: BridgeEnv, source_id: str) -> tuple[str, str]:

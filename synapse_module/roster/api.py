@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Final
 
 from .callbacks import RosterCallbacks
 from .classes import ClassesApi
+from .core import BATCH_CONCURRENCY
+from .first_sign_in import FirstSignInQueue
 from .me import MeApi
 from .parent_links import ParentLinks
 from .sign_in import SignInApi
@@ -50,3 +52,11 @@ class Roster(UnitsApi, ClassesApi, MeApi, SignInApi, RosterCallbacks):
         super().__init__(module)
         # Parent links from a student's own code wait for the school (issue 17).
         self.parent_links = ParentLinks(self)
+        # First sign-ins: the login answers at once, the rooms are joined behind it.
+        self.first_sign_ins = FirstSignInQueue(
+            self.api, self._join_first_sign_in, BATCH_CONCURRENCY
+        )
+        if self.api.should_run_background_tasks():
+            self.api.delayed_background_call(
+                0, self._resume_first_sign_ins, desc="parta_resume_first_sign_ins"
+            )

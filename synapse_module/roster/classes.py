@@ -78,6 +78,9 @@ class ClassesApi(SchoolsApi):
         }
         staff_room = school_rooms.get(RoomKind.STAFF.value)
         staff = [staff_room] if staff_room else []
+        school_space = school_rooms.get(RoomKind.SCHOOL_SPACE.value)
+        # Members of the school space may join (the module decides who really may): a
+        # student's first sign-in joins it without an invitation first, one event less.
         space = await self.structure.create_space(
             RoomKind.CLASS_SPACE,
             f"{title}, {cls.year}",
@@ -88,7 +91,7 @@ class ClassesApi(SchoolsApi):
                 self._acl_state(school.policy),
             ],
             users,
-            allow=staff,
+            allow=staff + ([school_space] if school_space else []),
         )
         rooms = {RoomKind.CLASS_SPACE: space}
         for kind in (RoomKind.CLASS_CHAT, RoomKind.PARENTS_CHAT):
@@ -104,7 +107,6 @@ class ClassesApi(SchoolsApi):
                 users,
                 allow=([space] if kind is RoomKind.CLASS_CHAT else []) + staff,
             )
-        school_space = school_rooms.get(RoomKind.SCHOOL_SPACE.value)
         if school_space:
             await self.structure.link_child(school_space, space, order=f"{cls.grade:02d}{letter}")
         await self.store.run("parta_insert_class", db.insert_class_txn, cls, rooms, user_id)

@@ -26,6 +26,7 @@ from .schemas import USER_ID_SCHEMA
 
 if TYPE_CHECKING:
     from .. import PartaModule
+    from .first_sign_in import FirstSignInQueue
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,9 @@ class RosterCore:
     """What every part of the roster shares, and what other features may ask:
     :meth:`get_room` (which school room is this), :meth:`get_person` (who is this person
     here), :meth:`role_in_room`, :meth:`school`, :meth:`may_manage`."""
+
+    # People whose first sign-in's rooms are being joined (made by ``Roster``).
+    first_sign_ins: "FirstSignInQueue"
 
     def __init__(self, module: "PartaModule"):
         self.module = module

@@ -48,9 +48,16 @@ def legacy_creation_content(creator: str, content: dict[str, Any]) -> dict[str, 
 
 
 # Rooms the module joins people to straight from their space; for the others it
-# sends an invitation first.
+# sends an invitation first. Every membership event costs Synapse a few dozen database
+# transactions, so a first sign-in should send as few as it can.
 DIRECT_JOIN: Final = frozenset(
-    {RoomKind.ANNOUNCEMENTS, RoomKind.DOCUMENTS, RoomKind.ARTICLES, RoomKind.CLASS_CHAT}
+    {
+        RoomKind.ANNOUNCEMENTS,
+        RoomKind.DOCUMENTS,
+        RoomKind.ARTICLES,
+        RoomKind.CLASS_SPACE,
+        RoomKind.CLASS_CHAT,
+    }
 )
 
 
@@ -211,7 +218,16 @@ class Structure:
         if current == "ban":
             await self._api.update_room_membership(self.service, user_id, room_id, "leave")
             current = "leave"
-        if kind not in DIRECT_JOIN and current != "invite":
+        if kind in DIRECT_JOIN and current != "invite":
+            try:
+                await self._api.update_room_membership(user_id, user_id, room_id, "join")
+                return True
+            except SynapseError as e:
+                # A class space made before class spaces let the school space's members
+                # join (invite only): invite first, as below.
+                if e.code != 403 or kind is not RoomKind.CLASS_SPACE:
+                    raise
+        if current != "invite":
             try:
                 await self._api.update_room_membership(self.service, user_id, room_id, "invite")
             except SynapseError as e:

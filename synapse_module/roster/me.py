@@ -77,4 +77,11 @@ class MeApi(InvitesApi):
             "operator": await self._is_operator(user_id),
             "coordinates": sorted(person.coordinates),
             "schools": schools,
+            # First sign-in: the school's rooms are still being joined (seconds).
+            **({"rooms_pending": True} if await self._rooms_pending(user_id) else {}),
         }
+
+    async def _rooms_pending(self, user_id: str) -> bool:
+        if user_id in self.first_sign_ins:
+            return True
+        return bool(await self.store.run("parta_not_signed_in", db.not_signed_in_txn, [user_id]))

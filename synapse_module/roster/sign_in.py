@@ -87,19 +87,42 @@ class SignInApi(MembersApi):
     async def on_user_login(
         self, user_id: str, auth_provider_type: str | None, auth_provider_id: str | None
     ) -> None:
-        """The first sign-in of an imported account: join the person's school rooms now
-        (before the login answers, so their first sync shows the school)."""
-        waiting = await self.store.run("parta_not_signed_in", db.not_signed_in_txn, [user_id])
-        if not waiting:
+        """The first sign-in of an imported account: its school rooms are joined now.
+
+        By default in the background (see ``first_sign_in``): the login answers at once
+        and the person's client sees the rooms arrive, spaces first, within seconds.
+        """
+        if not await self.store.run("parta_start_sign_in", db.start_sign_in_txn, user_id, now_ms()):
+            return
+        if self.config.first_sign_in_joins == "background":
+            self.first_sign_ins.add(user_id)
+            return
+        try:
+            await self._join_first_sign_in(user_id)
+        except Exception:
+            # Signing in must work even if a room is unreachable; the next sign-in
+            # (or the next start-up) tries again.
+            logger.exception("Could not join %s to their school rooms", user_id)
+
+    async def _join_first_sign_in(self, user_id: str) -> None:
+        """Join a person's rooms in every school, then mark them signed in. A roster
+        change that came meanwhile (it skipped them, as not signed in) is applied after."""
+        if not await self.store.run("parta_not_signed_in", db.not_signed_in_txn, [user_id]):
             return
         person = await self.get_person(user_id)
         empty = Person(user_id=user_id)
         for school_id in sorted(person.schools):
-            try:
-                await self._reconcile(school_id, empty, person, signed_in=True, sync_power=False)
-            except Exception:
-                # Signing in must work even if a room is unreachable; the next sign-in
-                # tries again.
-                logger.exception("Could not join %s to school %s's rooms", user_id, school_id)
-                return
+            await self._reconcile(school_id, empty, person, signed_in=True, sync_power=False)
         await self.store.run("parta_signed_in", db.mark_signed_in_txn, user_id, now_ms())
+        now = await self.get_person(user_id)
+        if now != person:
+            for school_id in sorted(set(person.schools) | set(now.schools)):
+                await self._reconcile(school_id, person, now, signed_in=True)
+
+    async def _resume_first_sign_ins(self) -> None:
+        """Rooms of first sign-ins that a restart interrupted: join them now."""
+        unfinished = await self.store.run("parta_unfinished_sign_ins", db.unfinished_sign_ins_txn)
+        if unfinished:
+            logger.info("Resuming the room joins of %d first sign-ins", len(unfinished))
+        for user_id in unfinished:
+            self.first_sign_ins.add(user_id)

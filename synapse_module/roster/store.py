@@ -693,11 +693,38 @@ def not_signed_in_txn(txn: LoggingTransaction, user_ids: Iterable[str]) -> set[s
 
 
 def mark_signed_in_txn(txn: LoggingTransaction, user_id: str, now: int) -> None:
+    """The person's rooms are all joined: from now on the roster moves them directly."""
     txn.execute(
         "UPDATE parta_sign_in_codes SET signed_in_ts = ?"
         " WHERE user_id = ? AND signed_in_ts IS NULL",
         (now, user_id),
     )
+
+
+def start_sign_in_txn(txn: LoggingTransaction, user_id: str, now: int) -> bool:
+    """Journal a first sign-in whose rooms are to be joined; False if there is nothing
+    to join (not an imported account, or its rooms are joined already)."""
+    txn.execute(
+        "UPDATE parta_sign_in_codes SET first_sign_in_ts = ?"
+        " WHERE user_id = ? AND signed_in_ts IS NULL AND first_sign_in_ts IS NULL",
+        (now, user_id),
+    )
+    txn.execute(
+        "SELECT 1 FROM parta_sign_in_codes WHERE user_id = ? AND signed_in_ts IS NULL",
+        (user_id,),
+    )
+    return txn.fetchone() is not None
+
+
+def unfinished_sign_ins_txn(txn: LoggingTransaction) -> list[str]:
+    """People who signed in but whose rooms were not all joined (a restart came between),
+    oldest first."""
+    txn.execute(
+        "SELECT user_id FROM parta_sign_in_codes"
+        " WHERE signed_in_ts IS NULL AND first_sign_in_ts IS NOT NULL"
+        " ORDER BY first_sign_in_ts, user_id"
+    )
+    return [str(r[0]) for r in txn.fetchall()]
 
 
 def insert_unit_txn(

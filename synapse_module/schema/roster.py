@@ -146,4 +146,9 @@ STEPS = [
             "CREATE INDEX parta_parent_links_school ON parta_parent_links (school_id, status)",
         ],
     ),
+    Step(
+        4,
+        "first sign-ins whose rooms are still being joined (resumed at start-up)",
+        ["ALTER TABLE parta_sign_in_codes ADD COLUMN first_sign_in_ts BIGINT"],
+    ),
 ]

@@ -1,0 +1,616 @@
+"""The school morning: a whole school signs in, syncs and talks at 08:00 (issue #22).
+
+    PARTA_TEST_DB=sqlite   python -m bench.school_morning --students 1000
+    PARTA_TEST_DB=postgres python -m bench.school_morning --students 1000
+    options: [--concurrency 20] [--baseline 40] [--senders 100] [--interval 2]
+             [--delivery 60] [--samples 10] [--presence] [--json results.json]
+
+On a fresh Synapse with the module and the bot's registration (127.0.0.1, the config
+`make run` generates; SQLite unless PARTA_TEST_DB=postgres), one process, no workers:
+
+1. import: the sample school of ``--students`` pupils (``tests.data.make_sample_school``,
+   applied by ``bridge.roster_sync`` as the README's import does; ~2.4 people a pupil).
+2. baseline, same run: ``--baseline`` pupils sign in for the first time with
+   ``first_sign_in_joins: during_login`` (the old path: the login waits for the joins),
+   ``--concurrency`` at a time; then Synapse restarts with the default (background).
+3. first sign-ins: every other pupil (and one administrator, who posts announcements),
+   ``--concurrency`` at a time: wall time, p50/p95/max per login; then, polling the
+   school's member list every 2 s, when each pupil's rooms are all joined (seconds after
+   their login answered) and when the last one is.
+4. initial syncs, ``--concurrency`` at a time, as Element asks (lazy-loaded members,
+   timeline limit 10): bytes and seconds per pupil. On ``--samples`` pupils also the
+   eager sync (members not lazy-loaded: the baseline) and sliding sync (MSC4186, as
+   Element X asks, 20 rooms).
+5. delivery: every pupil long-polls /sync (lazy filter); every ``--interval`` s the
+   administrator posts an announcement and one of ``--senders`` pupils (in turn, spread
+   over the classes) posts in their class chat, for ``--delivery`` s; then up to 30 s
+   for stragglers. Latency from the send's start to the arrival in each recipient's
+   sync (the sender excluded): p50/p95/p99; deliveries missing; HTTP errors.
+
+``--presence`` turns Synapse's presence on (the generated config has it off) to measure
+what it costs. Synapse's RSS (max and at the end) and CPU (% of one core) are read from /proc per
+phase. The load tool shares the machine with Synapse: write the load average beside
+any figure (it is printed). Everything stops by itself; the homeserver and the bot are
+torn down at the end. The workers topology (#15) is not measured here.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import tempfile
+import time
+import urllib.parse
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+import attrs
+
+from bridge.api import ModuleClient
+from bridge.config import load
+from bridge.db import create_database
+from bridge.oneroster import read_files
+from bridge.roster_sync import RosterSync, SignIn
+from tests.bridge_env import BridgeEnv, bridge_env
+from tests.data.make_sample_school import make_school
+
+API = "/_synapse/client/parta/v1"
+LAZY_FILTER = {"room": {"state": {"lazy_load_members": True}, "timeline": {"limit": 10}}}
+EAGER_FILTER = {"room": {"timeline": {"limit": 10}}}
+SLIDING_SYNC = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync"
+# What Element X asks for its room list (rooms, with enough state to draw each line).
+SLIDING_REQUEST = {
+    "lists": {
+        "all_rooms": {
+            "ranges": [[0, 19]],
+            "timeline_limit": 10,
+            "required_state": [
+                ["m.room.avatar", ""],
+                ["m.room.encryption", ""],
+                ["m.room.member", "$LAZY"],
+                ["m.room.member", "$ME"],
+                ["m.room.name", ""],
+                ["m.room.canonical_alias", ""],
+                ["m.room.power_levels", ""],
+                ["m.room.join_rules", ""],
+                ["m.room.create", ""],
+                ["m.room.topic", ""],
+            ],
+        }
+    }
+}
+MARK = "morning:"
+STUDENT = "ученик"
+ADMINISTRATOR = "администратор"
+
+T = TypeVar("T")
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    """The ``q``-quantile (0..1) of ``values``, nearest rank; NaN when empty."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+def spread(values: Sequence[float], unit: float = 1.0) -> dict[str, float]:
+    return {
+        "n": len(values),
+        "p50": round(pct(values, 0.5) * unit, 3),
+        "p95": round(pct(values, 0.95) * unit, 3),
+        "p99": round(pct(values, 0.99) * unit, 3),
+        "max": round((max(values) if values else float("nan")) * unit, 3),
+    }
+
+
+def where_the_bytes_are(body: dict[str, Any]) -> dict[str, int]:
+    """KB of one /sync answer by section and event type (the ten largest)."""
+    sizes: dict[str, int] = {}
+
+    def add(key: str, value: Any) -> None:
+        sizes[key] = sizes.get(key, 0) + len(json.dumps(value, separators=(",", ":")))
+
+    for key, value in body.items():
+        if key != "rooms":
+            add(key, value)
+    for room in body.get("rooms", {}).get("join", {}).values():
+        for section in ("state", "timeline"):
+            for event in room.get(section, {}).get("events", []):
+                add(f"{section} {event.get('type')}", event)
+        for key in ("ephemeral", "account_data", "summary", "unread_notifications"):
+            add(f"room {key}", room.get(key, {}))
+    top = sorted(sizes.items(), key=lambda kv: -kv[1])[:10]
+    return {k: round(v / 1024) for k, v in top}
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+class SynapseMeter:
+    """RSS and CPU of the Synapse process, per phase (read from /proc)."""
+
+    def __init__(self, pid: Callable[[], int]) -> None:
+        self._pid = pid
+        self.max_rss_mb = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self._pid()}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def cpu_s(self) -> float:
+        fields = Path(f"/proc/{self._pid()}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    async def _sample(self) -> None:
+        while True:
+            with contextlib.suppress(OSError):
+                self.max_rss_mb = max(self.max_rss_mb, self.rss_mb())
+            await asyncio.sleep(0.5)
+
+    @contextlib.asynccontextmanager
+    async def phase(self, name: str, report: dict[str, Any]) -> AsyncIterator[None]:
+        cpu, wall, load = self.cpu_s(), time.monotonic(), load_average()
+        self.max_rss_mb = 0.0
+        self._task = asyncio.create_task(self._sample())
+        try:
+            yield
+        finally:
+            self._task.cancel()
+            elapsed = time.monotonic() - wall
+            report.setdefault("synapse", {})[name] = {
+                "seconds": round(elapsed, 1),
+                "cpu_percent": round(100 * (self.cpu_s() - cpu) / max(elapsed, 1e-9)),
+                "rss_max_mb": round(max(self.max_rss_mb, self.rss_mb())),
+                "rss_end_mb": round(self.rss_mb()),
+                "load_before": load,
+                "load_after": load_average(),
+            }
+
+
+async def limited(jobs: Sequence[Callable[[], Awaitable[T | None]]], limit: int) -> list[T]:
+    """Run ``jobs``, ``limit`` at a time; the results that are not None."""
+    queue = iter(enumerate(jobs))
+    out: list[T | None] = [None] * len(jobs)
+
+    async def worker() -> None:
+        for i, job in queue:
+            out[i] = await job()
+
+    await asyncio.gather(*(worker() for _ in range(max(1, min(limit, len(jobs))))))
+    return [o for o in out if o is not None]
+
+
+@attrs.define
+class Morning:
+    """The running scenario: the homeserver, the school, and who holds which token."""
+
+    env: BridgeEnv
+    http: aiohttp.ClientSession
+    operator: str
+    school_id: str = ""
+    announcements: str = ""
+    class_chat: dict[str, str] = attrs.Factory(dict)  # class title → room
+    pupils: list[SignIn] = attrs.Factory(list)
+    admin: SignIn | None = None
+    tokens: dict[str, str] = attrs.Factory(dict)
+    errors: list[str] = attrs.Factory(list)
+
+    @property
+    def base(self) -> str:
+        return self.env.hs.base_url
+
+    async def request(
+        self, method: str, path: str, token: str | None, body: Any = None
+    ) -> tuple[int, bytes]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            async with self.http.request(method, self.base + path, json=body, headers=headers) as r:
+                raw = await r.read()
+                if r.status != 200:
+                    self.errors.append(f"{method} {path.split('?')[0]} → {r.status} {raw[:200]!r}")
+                return r.status, raw
+        except (TimeoutError, aiohttp.ClientError) as e:
+            self.errors.append(f"{method} {path.split('?')[0]} → {type(e).__name__} {e}")
+            return 0, b""
+
+    async def json(self, method: str, path: str, token: str | None, body: Any = None) -> Any:
+        status, raw = await self.request(method, path, token, body)
+        if status != 200:
+            raise RuntimeError(f"{method} {path} → {status} {raw[:300]!r}")
+        return json.loads(raw)
+
+
+async def import_school(m: Morning, students: int) -> dict[str, Any]:
+    files = make_school(students, seed=22, school_id="morning", prefix="m-")
+    roster = read_files({k: v.encode() for k, v in files.items()})
+    db = create_database(load(m.env.bot.config_path).database)
+    await db.start()
+    started = time.monotonic()
+    try:
+        module = ModuleClient(m.http, m.base, m.env.bot.registration.as_token)
+        sync = RosterSync(db, module, m.operator, m.env.hs.server_name)
+        result = await sync.apply(await sync.plan(roster), "morning")
+    finally:
+        await db.stop()
+    wall = time.monotonic() - started
+    m.pupils = [s for s in result.sign_ins if s.role == STUDENT]
+    m.admin = next(s for s in result.sign_ins if s.role == ADMINISTRATOR)
+    school = await m.json("GET", f"{API}/schools/by_external_id/morning", m.tokens[m.operator])
+    m.school_id = school["school_id"]
+    m.announcements = school["rooms"]["announcements"]
+    classes = await m.json("GET", f"{API}/schools/{m.school_id}/classes", m.tokens[m.operator])
+    m.class_chat = {c["title"]: c["rooms"]["class_chat"] for c in classes["classes"]}
+    return {
+        "people": len(result.sign_ins),
+        "pupils": len(m.pupils),
+        "classes": len(m.class_chat),
+        "seconds": round(wall, 1),
+    }
+
+
+async def sign_in(m: Morning, who: SignIn) -> float | None:
+    """Seconds until the login answered (None when it failed: counted in errors)."""
+    body = {
+        "type": "m.login.password",
+        "identifier": {"type": "m.id.user", "user": who.user_id},
+        "password": who.code,
+    }
+    started = time.monotonic()
+    status, raw = await m.request("POST", "/_matrix/client/v3/login", None, body)
+    if status != 200:
+        return None
+    m.tokens[who.user_id] = json.loads(raw)["access_token"]
+    return time.monotonic() - started
+
+
+async def sign_ins(m: Morning, people: Sequence[SignIn], concurrency: int) -> dict[str, Any]:
+    started = time.monotonic()
+    answered: dict[str, float] = {}
+
+    def job(who: SignIn) -> Callable[[], Awaitable[float | None]]:
+        async def run() -> float | None:
+            seconds = await sign_in(m, who)
+            if seconds is not None:
+                answered[who.user_id] = time.monotonic()
+            return seconds
+
+        return run
+
+    seconds = await limited([job(p) for p in people], concurrency)
+    wall = time.monotonic() - started
+    return {
+        "people": len(people),
+        "wall_s": round(wall, 1),
+        "per_second": round(len(people) / wall, 1),
+        "login_ms": spread(seconds, 1000),
+        "_answered": answered,
+    }
+
+
+async def rooms_ready(m: Morning, answered: dict[str, float], limit_s: float) -> dict[str, Any]:
+    """Poll the member list until nobody of ``answered`` has rooms pending."""
+    ready: dict[str, float] = {}
+    deadline = time.monotonic() + limit_s
+    while len(ready) < len(answered) and time.monotonic() < deadline:
+        listed = await m.json("GET", f"{API}/schools/{m.school_id}/members", m.tokens[m.operator])
+        waiting = {x["user_id"] for x in listed["members"] if x.get("signed_in") is False}
+        now = time.monotonic()
+        for user_id in answered:
+            if user_id not in waiting and user_id not in ready:
+                ready[user_id] = now
+        if len(ready) < len(answered):
+            await asyncio.sleep(2)
+    lags = [ready[u] - answered[u] for u in ready]
+    last = max(ready.values(), default=time.monotonic()) - min(answered.values())
+    return {
+        "ready": len(ready),
+        "not_ready": len(answered) - len(ready),
+        "after_login_s": spread(lags),
+        "all_ready_after_first_login_s": round(last, 1),
+    }
+
+
+def sync_path(filter_: dict[str, Any], since: str | None = None, timeout: int = 0) -> str:
+    query = {"filter": json.dumps(filter_, separators=(",", ":")), "timeout": str(timeout)}
+    if since:
+        query["since"] = since
+    return "/_matrix/client/v3/sync?" + urllib.parse.urlencode(query)
+
+
+async def initial_syncs(
+    m: Morning, concurrency: int, samples: int
+) -> tuple[dict[str, Any], dict[str, str]]:
+    since: dict[str, str] = {}
+
+    def job(user_id: str) -> Callable[[], Awaitable[tuple[int, float]]]:
+        async def run() -> tuple[int, float]:
+            started = time.monotonic()
+            status, raw = await m.request("GET", sync_path(LAZY_FILTER), m.tokens[user_id])
+            if status == 200:
+                since[user_id] = json.loads(raw)["next_batch"]
+            return len(raw), time.monotonic() - started
+
+        return run
+
+    started = time.monotonic()
+    results = await limited([job(p.user_id) for p in m.pupils], concurrency)
+    wall = time.monotonic() - started
+    report: dict[str, Any] = {
+        "lazy": {
+            "pupils": len(results),
+            "wall_s": round(wall, 1),
+            "kb": spread([b for b, _ in results], 1 / 1024),
+            "seconds": spread([s for _, s in results]),
+        }
+    }
+    sample = m.pupils[:: max(1, len(m.pupils) // max(1, samples))][:samples]
+    if sample:
+        status, raw = await m.request("GET", sync_path(LAZY_FILTER), m.tokens[sample[0].user_id])
+        if status == 200:
+            report["lazy_kb_by_type"] = where_the_bytes_are(json.loads(raw))
+    eager, sliding = [], []
+    for p in sample:
+        token = m.tokens[p.user_id]
+        started = time.monotonic()
+        status, raw = await m.request("GET", sync_path(EAGER_FILTER), token)
+        eager.append((len(raw), time.monotonic() - started))
+        started = time.monotonic()
+        status, raw = await m.request("POST", SLIDING_SYNC, token, SLIDING_REQUEST)
+        sliding.append((len(raw) if status == 200 else -1, time.monotonic() - started))
+    for name, got in (("eager", eager), ("sliding", sliding)):
+        report[name] = {
+            "pupils": len(got),
+            "kb": spread([b for b, _ in got], 1 / 1024),
+            "seconds": spread([s for _, s in got]),
+        }
+    return report, since
+
+
+@attrs.define
+class Delivery:
+    sent: dict[str, float] = attrs.Factory(dict)  # message id → send started
+    expected: dict[str, set[str]] = attrs.Factory(dict)  # message id → recipients
+    arrived: dict[str, set[str]] = attrs.Factory(dict)
+    latencies: list[float] = attrs.Factory(list)
+    send_seconds: list[float] = attrs.Factory(list)
+    outstanding: int = 0
+    sending: bool = True
+    done: asyncio.Event = attrs.Factory(asyncio.Event)
+
+    def arrive(self, mid: str, user_id: str, now: float) -> None:
+        if user_id in self.expected.get(mid, ()) and user_id not in self.arrived[mid]:
+            self.arrived[mid].add(user_id)
+            self.latencies.append(now - self.sent[mid])
+            self.outstanding -= 1
+            self.check()
+
+    def check(self) -> None:
+        if not self.sending and self.outstanding == 0:
+            self.done.set()
+
+    def missing(self) -> int:
+        return sum(len(self.expected[i] - self.arrived.get(i, set())) for i in self.expected)
+
+
+async def follow(m: Morning, user_id: str, since: str, d: Delivery, stop: asyncio.Event) -> None:
+    """One pupil's client: long-poll /sync and note every marked message's arrival."""
+    token = m.tokens[user_id]
+    while not stop.is_set():
+        status, raw = await m.request("GET", sync_path(LAZY_FILTER, since, 10000), token)
+        if status != 200:
+            await asyncio.sleep(1)
+            continue
+        body = json.loads(raw)
+        now = time.monotonic()
+        since = body["next_batch"]
+        for room in body.get("rooms", {}).get("join", {}).values():
+            for event in room.get("timeline", {}).get("events", []):
+                text = event.get("content", {}).get("body", "")
+                if not isinstance(text, str) or not text.startswith(MARK):
+                    continue
+                d.arrive(text[len(MARK) :].split(" ", 1)[0], user_id, now)
+
+
+async def send(m: Morning, d: Delivery, sender: str, room_id: str, to: set[str]) -> None:
+    mid = f"{len(d.sent):06d}"
+    d.expected[mid] = to - {sender}
+    d.arrived[mid] = set()
+    d.outstanding += len(d.expected[mid])
+    d.sent[mid] = started = time.monotonic()
+    path = (
+        f"/_matrix/client/v3/rooms/{urllib.parse.quote(room_id)}/send/m.room.message/morning-{mid}"
+    )
+    body = {"msgtype": "m.text", "body": f"{MARK}{mid} Доброе утро / Good morning"}
+    status, _ = await m.request("PUT", path, m.tokens[sender], body)
+    d.send_seconds.append(time.monotonic() - started)
+    if status != 200:  # counted in errors; nobody is to receive it
+        d.outstanding -= len(d.expected[mid] - d.arrived[mid])
+        d.expected[mid] = set()
+
+
+async def delivery(
+    m: Morning, since: dict[str, str], senders: int, interval: float, seconds: float
+) -> dict[str, Any]:
+    d = Delivery()
+    stop = asyncio.Event()
+    followers = [asyncio.create_task(follow(m, u, s, d, stop)) for u, s in since.items()]
+    by_class: dict[str, list[str]] = {}
+    for p in m.pupils:
+        if p.user_id in since:
+            by_class.setdefault(p.classes, []).append(p.user_id)
+    everyone = set(since)
+    # Senders spread over the classes, taken in turn.
+    rng = random.Random(22)
+    pool = [u for members in by_class.values() for u in members[:3]]
+    rng.shuffle(pool)
+    pool = pool[:senders]
+    class_of = {p.user_id: p.classes for p in m.pupils}
+    assert m.admin is not None
+    await asyncio.sleep(3)  # every client is in its long poll
+    sends = []
+    started = time.monotonic()
+    tick = 0
+    while time.monotonic() - started < seconds:
+        sends.append(asyncio.create_task(send(m, d, m.admin.user_id, m.announcements, everyone)))
+        if pool:
+            who = pool[tick % len(pool)]
+            room = m.class_chat[class_of[who]]
+            sends.append(asyncio.create_task(send(m, d, who, room, set(by_class[class_of[who]]))))
+        tick += 1
+        await asyncio.sleep(max(0.0, started + tick * interval - time.monotonic()))
+    await asyncio.gather(*sends)
+    d.sending = False
+    d.check()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(d.done.wait(), 30)
+    stop.set()
+    # Long polls end within their timeout; don't wait for them.
+    for task in followers:
+        task.cancel()
+    await asyncio.gather(*followers, return_exceptions=True)
+    expected = sum(len(v) for v in d.expected.values())
+    return {
+        "syncing": len(since),
+        "messages": len(d.sent),
+        "deliveries_expected": expected,
+        "deliveries_missing": d.missing(),
+        "latency_s": spread(d.latencies),
+        "send_s": spread(d.send_seconds),
+    }
+
+
+def new_session() -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(limit=0)
+    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=600))
+
+
+async def restart_with(m: Morning, module_config: dict[str, Any]) -> None:
+    """Synapse again with ``module_config`` changed (and fresh connections to it)."""
+    running = m.env.hs
+    config = {**running.hs.module_config, **module_config}
+    running.hs = attrs.evolve(running.hs, module_config=config)
+    running.hs.write_config()
+    await m.http.close()
+    await asyncio.to_thread(running.restart)
+    m.http = new_session()
+
+
+@contextlib.contextmanager
+def environment(presence: bool = False) -> Iterator[BridgeEnv]:
+    with tempfile.TemporaryDirectory(prefix="parta-morning-") as tmp, bridge_env(Path(tmp)) as env:
+        if presence:
+            running = env.hs
+            extra = {**running.hs.extra, "presence": {"enabled": True}}
+            running.hs = attrs.evolve(running.hs, extra=extra)
+            running.hs.write_config()
+            running.restart()
+        yield env
+
+
+async def run(
+    env: BridgeEnv,
+    students: int,
+    concurrency: int = 20,
+    baseline: int = 0,
+    senders: int = 100,
+    interval: float = 2.0,
+    delivery_s: float = 60.0,
+    samples: int = 10,
+    ready_limit_s: float = 3600,
+    echo: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """The whole scenario on ``env``; returns the report (see the module docstring)."""
+    report: dict[str, Any] = {"backend": env.hs.backend, "students": students}
+    operator = await asyncio.to_thread(env.hs.register, "operator", True)
+    m = Morning(env=env, http=new_session(), operator=operator.user_id)
+    try:
+        m.tokens[operator.user_id] = operator.access_token
+        meter = SynapseMeter(lambda: env.hs.proc.pid)
+
+        async with meter.phase("import", report):
+            report["import"] = await import_school(m, students)
+        echo(f"import: {report['import']}  (load {load_average()})")
+
+        rest = list(m.pupils)
+        if baseline:
+            await restart_with(m, {"first_sign_in_joins": "during_login"})
+            eager, rest = rest[:baseline], rest[baseline:]
+            async with meter.phase("baseline_sign_ins", report):
+                result = await sign_ins(m, eager, concurrency)
+            result.pop("_answered")
+            report["baseline_sign_ins"] = result
+            echo(f"baseline (joins during the login): {result}  (load {load_average()})")
+            await restart_with(m, {"first_sign_in_joins": "background"})
+
+        assert m.admin is not None
+        async with meter.phase("sign_ins", report):
+            result = await sign_ins(m, [m.admin, *rest], concurrency)
+            answered = result.pop("_answered")
+            report["sign_ins"] = result
+            echo(f"first sign-ins: {result}  (load {load_average()})")
+            report["rooms_ready"] = await rooms_ready(m, answered, ready_limit_s)
+        echo(f"rooms joined: {report['rooms_ready']}  (load {load_average()})")
+
+        async with meter.phase("initial_syncs", report):
+            report["initial_sync"], since = await initial_syncs(m, concurrency, samples)
+        echo(f"initial sync: {report['initial_sync']}  (load {load_average()})")
+
+        async with meter.phase("delivery", report):
+            report["delivery"] = await delivery(m, since, senders, interval, delivery_s)
+        echo(f"delivery: {report['delivery']}  (load {load_average()})")
+        report["errors"] = len(m.errors)
+        report["error_samples"] = m.errors[:10]
+        echo(f"synapse: {json.dumps(report['synapse'])}")
+        echo(f"errors: {len(m.errors)} {m.errors[:5]}")
+    finally:
+        await m.http.close()
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--students", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--baseline", type=int, default=40, help="pupils on the old path")
+    parser.add_argument("--senders", type=int, default=100)
+    parser.add_argument("--interval", type=float, default=2.0)
+    parser.add_argument("--delivery", type=float, default=60.0, help="seconds of messages")
+    parser.add_argument("--samples", type=int, default=10)
+    parser.add_argument(
+        "--presence", action="store_true", help="Synapse's presence on (the config has it off)"
+    )
+    parser.add_argument("--json", type=Path, help="write the report here too")
+    args = parser.parse_args()
+
+    async def go() -> dict[str, Any]:
+        with environment(args.presence) as env:
+            return await run(
+                env,
+                args.students,
+                args.concurrency,
+                args.baseline,
+                args.senders,
+                args.interval,
+                args.delivery,
+                args.samples,
+            )
+
+    report = asyncio.run(go())
+    report["cores"] = os.cpu_count()
+    report["presence"] = args.presence
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
