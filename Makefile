@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 export PYTHONPATH := $(CURDIR)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run run-workers test lint typecheck unit venv chromium coturn nheko bench clean
+.PHONY: run run-workers test lint typecheck unit venv chromium coturn nheko bench catalogue clean
 
 venv: $(STAMP)
 
@@ -67,6 +67,10 @@ test: venv chromium coturn nheko lint typecheck
 # `make bench` lists the measurements; `make bench NAME=sfu_forwarding` runs one.
 bench: venv
 	$(BIN)/python -m bench $(NAME)
+
+# Texts people read: parta_common/locale/*.po → the JSON the code and pages read (docs/i18n.md).
+catalogue: venv
+	$(BIN)/python -m devtools.catalogue
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
