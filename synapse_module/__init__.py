@@ -24,6 +24,7 @@ from .config import PartaConfig, raise_as_synapse_config_error
 from .config import parse_config as _parse_config
 from .content.api import ContentApi
 from .content.callbacks import Content
+from .delegation.api import Delegation
 from .homework.api import Homework
 from .http import BASE_PATH, ApiResource, StaticPage, route_pattern
 from .jobs import BackgroundJobs
@@ -33,6 +34,7 @@ from .reports.api import Reports
 from .room_roles import RoomRoles
 from .roster.api import Roster
 from .roster.parent_links import ParentLinks
+from .scheduled_posts.api import ScheduledPosts
 from .schema import AREAS
 from .store import Store
 
@@ -59,10 +61,20 @@ def served_openapi() -> dict[str, Any]:
     from .media_tokens import api as media_tokens
     from .reports import api as reports
     from .roster import schemas as roster
+    from .scheduled_posts import api as scheduled_posts
 
     doc = _load_openapi()
     schemas = doc["components"]["schemas"]
-    for feature in (roster, lessons, media_tokens, broadcasts, content_api, reports, homework):
+    for feature in (
+        roster,
+        lessons,
+        media_tokens,
+        broadcasts,
+        content_api,
+        scheduled_posts,
+        reports,
+        homework,
+    ):
         for name, schema in feature.REQUEST_SCHEMAS.items():
             assert schemas.get(name, schema) is schema, name
             schemas[name] = schema
@@ -86,6 +98,8 @@ class PartaModule:
         self.store = Store(api, AREAS)
 
         self.resource = ApiResource()
+        # The school bot acting for a person, only on their own recent command.
+        self.delegation = Delegation(self)
         self.roster = Roster(self)
         # Video lessons (issue 5): roles from the roster in school rooms.
         self.room_roles = RoomRoles(api, self.roster, self.service_user_id)
@@ -95,6 +109,8 @@ class PartaModule:
         # Documents, articles, polls (issue 4): roles from the roster in school rooms.
         self.content = Content(self)
         self.content_api = ContentApi(self.content)
+        # What the bot posts later as its author (announcements, reminders), once.
+        self.scheduled_posts = ScheduledPosts(self)
         # Reports reach the school (issue 13): Synapse's reports, forwarded.
         self.reports = Reports(self, api)
         # Homework (issue 13): assignments and hand-ins in class chats.
@@ -132,6 +148,7 @@ class PartaModule:
             self.lessons,
             self.broadcasts,
             self.content_api,
+            self.scheduled_posts,
             self.reports,
             self.homework,
         )
@@ -159,7 +176,9 @@ class PartaModule:
                 Lessons,
                 Broadcasts,
                 ContentApi,
+                ScheduledPosts,
                 Reports,
+                Homework,
             )
             for method, pattern, handler in owner.ROUTES
         ]

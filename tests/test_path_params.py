@@ -121,6 +121,14 @@ def seed(hs: RunningHomeserver) -> tuple[dict[str, Any], School, User]:
     while not api(hs, "GET", f"/schools/{sid}/classes/{class_id}/homework", teacher)["homework"]:
         assert time.monotonic() < deadline, "homework not indexed"
         time.sleep(0.1)
+    # A message the teacher (with their own token) has the module send later as them.
+    post = api(
+        hs,
+        "POST",
+        "/scheduled_posts",
+        teacher,
+        {"room_id": room, "body": "Напоминание", "schedule_id": f"pp-{secrets.token_hex(4)}"},
+    )
     values = {
         "school_id": sid,
         "class_id": class_id,
@@ -138,6 +146,7 @@ def seed(hs: RunningHomeserver) -> tuple[dict[str, Any], School, User]:
         "poll_id": poll["event_id"],
         "link_id": pending["parent_link"]["link_id"],
         "event_id": homework["event_id"],
+        "post_id": post["post_id"],
     }
     return values, school, operator
 
@@ -176,6 +185,7 @@ def bodies(v: dict[str, Any], school: School) -> dict[tuple[str, str], Any]:
             "answers": [{"text": "Здесь"}, {"text": "Там"}],
         },
         ("POST", "/polls/{poll_id}/votes"): {"answers": []},
+        ("PUT", "/schools/{school_id}/members/{user_id}/display_name"): {"display_name": "Имя"},
     }
 
 
