@@ -22,6 +22,7 @@ from . import pipeline
 from .broadcasts.api import Broadcasts
 from .config import PartaConfig, raise_as_synapse_config_error
 from .config import parse_config as _parse_config
+from .confirmations.api import Confirmations
 from .content.api import ContentApi
 from .content.callbacks import Content
 from .delegation.api import Delegation
@@ -55,6 +56,7 @@ def served_openapi() -> dict[str, Any]:
     """openapi.yaml with the request schemas the module validates with filled in under
     ``components/schemas`` (each feature's ``REQUEST_SCHEMAS``): the one description."""
     from .broadcasts import api as broadcasts
+    from .confirmations import api as confirmations
     from .content import handlers as content_api
     from .homework import api as homework
     from .lessons import api as lessons
@@ -74,6 +76,7 @@ def served_openapi() -> dict[str, Any]:
         scheduled_posts,
         reports,
         homework,
+        confirmations,
     ):
         for name, schema in feature.REQUEST_SCHEMAS.items():
             assert schemas.get(name, schema) is schema, name
@@ -115,6 +118,8 @@ class PartaModule:
         self.reports = Reports(self, api)
         # Homework (issue 13): assignments and hand-ins in class chats.
         self.homework = Homework(self)
+        # Read confirmations (issue 13): who has confirmed an announcement.
+        self.confirmations = Confirmations(self)
         # Every route, registered here once, in this order (a route's pattern is tried
         # in the order registered).
         for owner in self.route_owners():
@@ -151,6 +156,7 @@ class PartaModule:
             self.scheduled_posts,
             self.reports,
             self.homework,
+            self.confirmations,
         )
 
     def features(self) -> dict[str, object]:
@@ -160,6 +166,7 @@ class PartaModule:
             "broadcasts": self.broadcasts,
             "content": self.content,
             "homework": self.homework,
+            "confirmations": self.confirmations,
         }
 
     @classmethod
@@ -179,6 +186,7 @@ class PartaModule:
                 ScheduledPosts,
                 Reports,
                 Homework,
+                Confirmations,
             )
             for method, pattern, handler in owner.ROUTES
         ]

@@ -11,8 +11,9 @@ with Synapse once and, where several features answer, asks them in the order of
   roster is what a person sees even when the event is also malformed; the first refusal
   (``False`` or an error raised) ends the pipeline, and content's sanitized replacement
   is returned as Synapse's. Homework comes last (its own block's schema, class chat,
-  who sets homework).
-- ``on_new_event``: content's indexing, then homework's; every feature hears it.
+  who sets homework), then read confirmations (who may ask for one).
+- ``on_new_event``: content's indexing, then homework's and confirmations'; every
+  feature hears it.
 - spam checks on rooms (``user_may_create_room``, ``user_may_invite``,
   ``user_may_join_room``): the roster, then the broadcast recorder's "uploads only"; the
   first refusal wins.
@@ -31,8 +32,8 @@ from synapse.module_api import NOT_SPAM, EventBase, ModuleApi, StateMap
 # callback name -> the features that answer it, in the order they are asked.
 CALLBACK_ORDER: Final[Mapping[str, tuple[str, ...]]] = {
     # third-party event rules
-    "check_event_allowed": ("roster", "content", "homework"),
-    "on_new_event": ("content", "homework"),
+    "check_event_allowed": ("roster", "content", "homework", "confirmations"),
+    "on_new_event": ("content", "homework", "confirmations"),
     "on_create_room": ("roster",),
     # spam checker
     "user_may_create_room": ("roster", "broadcasts"),

@@ -7,6 +7,7 @@ from nio import JoinResponse
 from parta_common import events, messages
 from synapse_module import pipeline
 from synapse_module.broadcasts.api import Broadcasts
+from synapse_module.confirmations.api import Confirmations
 from synapse_module.content.callbacks import Content
 from synapse_module.homework.api import Homework
 from synapse_module.roster.api import Roster
@@ -16,8 +17,8 @@ from tests.harness import RunningHomeserver
 # The documented order (docs/architecture.md, "One registration point"). Changing it
 # changes what a person is told when an event breaks two rules: change both on purpose.
 DOCUMENTED_ORDER = {
-    "check_event_allowed": ("roster", "content", "homework"),
-    "on_new_event": ("content", "homework"),
+    "check_event_allowed": ("roster", "content", "homework", "confirmations"),
+    "on_new_event": ("content", "homework", "confirmations"),
     "on_create_room": ("roster",),
     "user_may_create_room": ("roster", "broadcasts"),
     "user_may_invite": ("roster", "broadcasts"),
@@ -36,6 +37,7 @@ FEATURE_CLASSES = {
     "broadcasts": Broadcasts,
     "content": Content,
     "homework": Homework,
+    "confirmations": Confirmations,
 }
 
 

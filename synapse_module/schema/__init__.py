@@ -4,7 +4,17 @@ from collections.abc import Sequence
 
 from synapse_module.store import Step
 
-from . import broadcasts, content, homework, jobs, lessons, reports, roster, scheduled_posts
+from . import (
+    broadcasts,
+    confirmations,
+    content,
+    homework,
+    jobs,
+    lessons,
+    reports,
+    roster,
+    scheduled_posts,
+)
 
 # area name -> its steps; every feature adds its own line.
 AREAS: dict[str, Sequence[Step]] = {
@@ -16,4 +26,5 @@ AREAS: dict[str, Sequence[Step]] = {
     "jobs": jobs.STEPS,
     "reports": reports.STEPS,
     "homework": homework.STEPS,
+    "confirmations": confirmations.STEPS,
 }
