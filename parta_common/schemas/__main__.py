@@ -27,6 +27,8 @@ Events from other servers that do not match are let through but not indexed.
 | vote | `org.matrix.msc3381.poll.response`, `m.reference` to the start | `org.parta.ballot` (anonymous polls, set by the server) | `org.matrix.msc3381.poll.response` |
 | poll end | `org.matrix.msc3381.poll.end`, `m.reference` to the start | — | `org.matrix.msc3381.poll.end` |
 | homework | `m.room.message`, `m.text` whose `body` says subject, due date and text; teachers of the class and administrators, in the class chat only | `org.parta.homework` | `org.parta.homework.message` |
+| read confirmation asked | `m.room.message`, `m.text` ending «Подтвердите прочтение: ответьте +»; teachers and administrators, school rooms | `org.parta.confirm_required: true` (top level) | — |
+| read confirmation | a reply «+» (`m.in_reply_to`) or an `m.reaction` (`m.annotation`, key +, +1, 👍, ✅, ✔️) | — | — |
 | hand-in | `m.room.message` `m.file` / `m.image` / `m.video` / `m.audio` replying (`m.in_reply_to`) to the homework, by a student of the class | — | (the file message as any client sends it) |
 
 Extra properties are allowed in the message-level schemas (clients add their own, e.g.
