@@ -96,7 +96,20 @@ CORRECT_ONLY_IN_QUIZ: Final = Message(
 POLL_ENDED_TEXT: Final = Message(ru="Опрос завершён", en="The poll has ended")
 POLL_NOTICE_TITLE: Final = Message(ru="Опрос", en="Poll")
 POLL_NOTICE_HINT: Final = Message(
-    ru="Если опроса с кнопками выше нет, ваше приложение не умеет опросы: проголосуйте в Element.",
-    en="If there is no poll with buttons above, your app has no polls: vote in Element.",
+    ru="Чтобы проголосовать, ответьте на это сообщение номером ответа (например: 2).",
+    en="To vote, reply to this message with the number of your answer (e.g. 2).",
 )
+POLL_NOTICE_HINT_MANY: Final = Message(
+    ru="Чтобы проголосовать, ответьте на это сообщение номерами ответов через запятую "
+    "(например: 1, 3), не больше {max}.",
+    en="To vote, reply to this message with the numbers of your answers separated by "
+    "commas (e.g. 1, 3), at most {max}.",
+)
+POLL_NOTICE_ANONYMOUS: Final = Message(
+    ru="Опрос анонимный: номер в вашем ответе никто не увидит, в чате останется только "
+    "«голос принят».",
+    en="The poll is anonymous: nobody sees the number in your reply; the chat shows only "
+    "«vote recorded».",
+)
+REPLY_VOTE_RECORDED: Final = Message(ru="Голос принят", en="Vote recorded")
 CORRECT_TEXT: Final = Message(ru="Правильный ответ: {answers}", en="Correct answer: {answers}")
