@@ -186,7 +186,7 @@ def last_event(env: BridgeEnv, token: str, room_id: str) -> str:
 def test_a_teacher_a_pupil_and_a_parent_in_nheko(env: BridgeEnv, tmp_path: Path) -> None:
     operator = env.hs.register("operator", admin=True)
     files = make_school(12, seed=SEED, school_id="sch-1", grades=range(5, 7))
-    out = env.bot.cli("--as", operator.user_id, str(write_dir(files, tmp_path / "roster")))
+    out = env.bot.cli(*env.bot.signed_in(operator), str(write_dir(files, tmp_path / "roster")))
     assert out.returncode == 0, out.stdout + out.stderr
     people = who(files)
     school = api(env.hs, "GET", "/schools/by_external_id/sch-1", operator)
@@ -289,6 +289,48 @@ def test_a_teacher_a_pupil_and_a_parent_in_nheko(env: BridgeEnv, tmp_path: Path)
             assert (
                 "Когда пишем контрольную?\n1. Во вторник\n2. В четверг" in notice["content"]["body"]
             )
+            # The lesson link is a link: a click hands it to the desktop's browser
+            # (here a stand-in that records it) — the lesson page.
+            lesson_text = next(
+                e["content"]["body"]
+                for e in timeline(env, token, class_chat)
+                if e["type"] == "m.room.message" and "/lesson/" in e["content"].get("body", "")
+            )
+            lesson_url = lesson_text[lesson_text.index("http") :].split()[0]
+            link = nheko.find_link()
+            assert link is not None, "no link drawn in the class chat"
+            nheko.click(link)
+            wait_for(lambda: nheko.opened_urls, "nheko to open the lesson link")
+            assert nheko.opened_urls == [lesson_url]
+            assert "/lesson/" in lesson_url
+            # The pupil votes by replying with the answer's number (nheko: Alt+Up picks
+            # the newest message to reply to; a person double-clicks it).
+            created = request(
+                env,
+                phone.access_token,
+                "POST",
+                f"/_synapse/client/parta/v1/rooms/{q(class_chat)}/polls",
+                {
+                    "question": "Идём в музей в пятницу?",
+                    "answers": [{"text": "Да"}, {"text": "Нет"}],
+                },
+            )
+            poll_url = f"/_synapse/client/parta/v1/polls/{created['poll_id']}"
+            answers = [a["id"] for a in request(env, token, "GET", poll_url)["answers"]]
+            newest = last_event(env, token, class_chat)
+            wait_for(
+                lambda: fully_read(env, student_id, token, class_chat) == newest,
+                "nheko to show the new poll's notice",
+            )
+            nheko.reply_to_newest("1")
+            wait_for(
+                lambda: request(env, token, "GET", poll_url)["my_answers"] == [answers[0]],
+                "the reply to count as the pupil's vote",
+            )
+            vote = last_message(env, token, class_chat)
+            assert vote["sender"] == student_id
+            assert vote["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == newest
+            nheko.screenshot("voted-by-reply")
         finally:
             nheko.stop()
 
