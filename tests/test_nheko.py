@@ -4,14 +4,16 @@ bookworm) under Xvfb, against a real Synapse with the module and the bot.
 One journey, as a new school's people would make it: the school is imported from
 OneRoster files, a teacher signs in to nheko with the printed code and starts a lesson
 and makes a poll by writing to the bot (nheko has no poll button), and posts a document
-and an article from another client; a pupil signs in to nheko
-with their printed code, finds the school and the class, cannot post in the
-announcements, and reads what the teacher posted; a parent of two children sees both
-classes' parents chats. nheko is driven through its own login form (xdotool), rooms are
-opened with its Ctrl+K switcher. Assertions read what nheko did, not pixels: the read
-markers nheko's own device set on the server, nheko's settings and log, and what the
-server answered nheko's device. Screenshots of every step are kept under the test's
-temporary directory (pytest keeps the last runs), the important ones in docs/clients/.
+and an article from another client; a pupil signs in to nheko with their printed code,
+finds the school and the class, cannot post in the announcements, reads what the teacher
+posted, follows the lesson link and votes in a poll by replying with the answer's number;
+a parent of two children sees both classes' parents chats and follows the link of a
+parents' meeting. nheko is driven through its own login form (xdotool), rooms are opened
+with its Ctrl+K switcher. Assertions read what nheko did, not pixels: the read markers
+nheko's own device set on the server, nheko's settings and log, what the server answered
+nheko's device, the URLs nheko handed to ``xdg-open``. Screenshots of every step are kept
+under the test's temporary directory (pytest keeps the last runs), the important ones in
+docs/clients/.
 """
 
 import asyncio
@@ -334,7 +336,15 @@ def test_a_teacher_a_pupil_and_a_parent_in_nheko(env: BridgeEnv, tmp_path: Path)
         finally:
             nheko.stop()
 
-        # -- the parent of two children: both classes' parents chats --
+        # -- the parent of two children: both classes' parents chats, and the
+        # parents' meeting the teacher started there as a lesson --
+        meeting = api(
+            env.hs,
+            "POST",
+            f"/rooms/{q(mine['rooms']['parents_chat'])}/lessons",
+            phone,
+            {"title": "Родительское собрание"},
+        )
         nheko = Nheko(display, tmp_path / "parent", shots / "parent")
         try:
             parent_id, token = sign_in_with_nheko(nheko, env, people["parent"])
@@ -342,7 +352,14 @@ def test_a_teacher_a_pupil_and_a_parent_in_nheko(env: BridgeEnv, tmp_path: Path)
             assert {"5А — родители", "6А — родители"} <= set(names), names
             assert not any("класс" in name for name in names), names
             nheko.screenshot("parent-rooms")
-            open_and_read(nheko, env, parent_id, token, names["6А — родители"])
+            open_and_read(nheko, env, parent_id, token, names[f"{label} — родители"])
             nheko.screenshot("parents-chat")
+            link = nheko.find_link()
+            assert link is not None, "no link drawn in the parents chat"
+            nheko.click(link)
+            wait_for(lambda: nheko.opened_urls, "nheko to open the meeting's link")
+            [opened] = nheko.opened_urls
+            assert "/lesson/" in opened
+            assert f"lesson={meeting['lesson_id']}" in opened
         finally:
             nheko.stop()
