@@ -15,7 +15,7 @@ from parta_common import messages as msg
 from parta_common.messages import Message
 from parta_common.roles import Role
 
-from ..errors import forbidden, not_found
+from ..errors import forbidden, matrix_error, not_found
 from ..http import check_json, json_body, requester_id
 from ..store import InvalidatedCache
 from . import rules
@@ -57,7 +57,7 @@ def class_title(grade: int, letter: str) -> str:
 
 
 def bad(message: Message, **kwargs: object) -> SynapseError:
-    return SynapseError(400, message.format(**kwargs), Codes.INVALID_PARAM)
+    return matrix_error(400, Codes.INVALID_PARAM, message, **kwargs)
 
 
 # Who may use a school's route (see RosterCore._open).
@@ -67,7 +67,7 @@ Verdict = Literal["NOT_SPAM"] | tuple[Codes, dict[str, Any]]
 
 def refuse(message: Message, **kwargs: object) -> tuple[Codes, dict[str, Any]]:
     """A spam-checker refusal whose ``error`` says why, in Russian and English."""
-    return Codes.FORBIDDEN, {"error": message.format(**kwargs)}
+    return Codes.FORBIDDEN, {"error": message.format(**kwargs), **message.fields(**kwargs)}
 
 
 class RosterCore:
