@@ -175,3 +175,18 @@ class StaticPage(DirectServeHtmlResource):
             ],
         )
         respond_with_html(request, 200, self._html)
+
+
+def send_file(synapse_request: SynapseRequest, data: bytes, content_type: str, name: str) -> None:
+    """Answer with a file download (CSV exports); the handler then returns None."""
+    # Twisted's Request methods are untyped.
+    request: Any = synapse_request
+    request.setResponseCode(200)
+    request.setHeader(b"Content-Type", content_type.encode("ascii"))
+    request.setHeader(b"Content-Disposition", f'attachment; filename="{name}"'.encode("ascii"))
+    request.setHeader(b"Content-Length", str(len(data)).encode("ascii"))
+    request.setHeader(b"Access-Control-Allow-Origin", b"*")
+    request.setHeader(b"Access-Control-Expose-Headers", b"Content-Disposition")
+    request.setHeader(b"Cache-Control", b"no-store")
+    request.write(data)
+    request.finish()

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from synapse_module.homework.events import homework_content
 from tests.harness import RunningHomeserver, User, running_homeserver
 from tests.roster_helpers import API, School, api, api_error, build_school
 
@@ -110,6 +111,16 @@ def seed(hs: RunningHomeserver) -> tuple[dict[str, Any], School, User]:
     parent_code = api(hs, "POST", "/me/parent_invite", school.students[0], {"school_id": sid})
     mother = hs.register(f"mother{secrets.token_hex(2)}")
     pending = api(hs, "POST", f"/invites/{parent_code['code']}/redeem", mother)
+    homework = hs.request(
+        "PUT",
+        f"/_matrix/client/v3/rooms/{q(room)}/send/m.room.message/{secrets.token_hex(8)}",
+        homework_content("Алгебра", "№ 1", "2026-12-10", class_id),
+        teacher.access_token,
+    )
+    deadline = time.monotonic() + 30  # indexed after it is stored: wait with a deadline
+    while not api(hs, "GET", f"/schools/{sid}/classes/{class_id}/homework", teacher)["homework"]:
+        assert time.monotonic() < deadline, "homework not indexed"
+        time.sleep(0.1)
     # A message the teacher (with their own token) has the module send later as them.
     post = api(
         hs,
@@ -134,6 +145,7 @@ def seed(hs: RunningHomeserver) -> tuple[dict[str, Any], School, User]:
         "article_id": article["article_id"],
         "poll_id": poll["event_id"],
         "link_id": pending["parent_link"]["link_id"],
+        "event_id": homework["event_id"],
         "post_id": post["post_id"],
     }
     return values, school, operator

@@ -27,7 +27,7 @@ from parta_common import events, tokens
 from ..config import MediaConfig
 from ..content.sanitize import SafeCsvWriter
 from ..errors import forbidden, matrix_error, not_found
-from ..http import EMPTY_BODY, json_body, requester_id
+from ..http import EMPTY_BODY, json_body, requester_id, send_file
 from ..media_tokens.rules import room_id_from_path
 from ..media_tokens.texts import MEDIA_DISABLED
 from ..query import query_choice
@@ -303,7 +303,7 @@ class Lessons(LessonEvents):
         )
         english = query_choice(request, "lang", ("ru", "en"), "ru") == "en"
         data = self.csv_bytes(report, delimiter=";" if semicolon else ",", english=english)
-        _send_file(request, data, "text/csv; charset=utf-8", f"attendance-{lesson_id}.csv")
+        send_file(request, data, "text/csv; charset=utf-8", f"attendance-{lesson_id}.csv")
         return None
 
     async def report(self, lesson: Lesson) -> dict[str, Any]:
@@ -378,17 +378,3 @@ class Lessons(LessonEvents):
             return ""
         moment = datetime.datetime.fromtimestamp(ms / 1000, tz=self._tz)
         return moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _send_file(synapse_request: SynapseRequest, data: bytes, content_type: str, name: str) -> None:
-    # Twisted's Request methods are untyped.
-    request: Any = synapse_request
-    request.setResponseCode(200)
-    request.setHeader(b"Content-Type", content_type.encode("ascii"))
-    request.setHeader(b"Content-Disposition", f'attachment; filename="{name}"'.encode("ascii"))
-    request.setHeader(b"Content-Length", str(len(data)).encode("ascii"))
-    request.setHeader(b"Access-Control-Allow-Origin", b"*")
-    request.setHeader(b"Access-Control-Expose-Headers", b"Content-Disposition")
-    request.setHeader(b"Cache-Control", b"no-store")
-    request.write(data)
-    request.finish()

@@ -214,6 +214,16 @@ class RosterCore:
         """The school (404 when there is none)."""
         return await self._school(school_id)
 
+    async def school_class(self, school_id: str, class_id: str) -> db.SchoolClass:
+        """A class of the school (404 when there is none)."""
+        return await self._class(school_id, class_id)
+
+    async def administrators(self, school_id: str) -> list[str]:
+        """The school's administrators, sorted."""
+        return await self.store.run(
+            "parta_school_admins", db.school_user_ids_txn, school_id, [Role.ADMINISTRATOR]
+        )
+
     async def may_manage(self, user_id: str, school: db.School) -> bool:
         return await self._may_manage(user_id, school)
 
