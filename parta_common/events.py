@@ -17,6 +17,8 @@ ROOM_KIND: Final = "org.parta.room_kind"
 # Content types.
 DOCUMENT: Final = "org.parta.document"
 ARTICLE: Final = "org.parta.article"
+# A homework assignment: m.room.message (m.text fallback) with this block.
+HOMEWORK: Final = "org.parta.homework"
 LESSON: Final = "org.parta.lesson"
 BROADCAST: Final = "org.parta.broadcast"
 # A room's call settings a teacher chooses (state key ""): {"students_may_share_screen": bool}.

@@ -22,15 +22,20 @@ from . import pipeline
 from .broadcasts.api import Broadcasts
 from .config import PartaConfig, raise_as_synapse_config_error
 from .config import parse_config as _parse_config
+from .confirmations.api import Confirmations
 from .content.api import ContentApi
 from .content.callbacks import Content
+from .delegation.api import Delegation
+from .homework.api import Homework
 from .http import BASE_PATH, ApiResource, StaticPage, route_pattern
 from .jobs import BackgroundJobs
 from .lessons.api import Lessons
 from .media_tokens.api import MediaTokens
+from .reports.api import Reports
 from .room_roles import RoomRoles
 from .roster.api import Roster
 from .roster.parent_links import ParentLinks
+from .scheduled_posts.api import ScheduledPosts
 from .schema import AREAS
 from .store import Store
 
@@ -51,14 +56,28 @@ def served_openapi() -> dict[str, Any]:
     """openapi.yaml with the request schemas the module validates with filled in under
     ``components/schemas`` (each feature's ``REQUEST_SCHEMAS``): the one description."""
     from .broadcasts import api as broadcasts
+    from .confirmations import api as confirmations
     from .content import handlers as content_api
+    from .homework import api as homework
     from .lessons import api as lessons
     from .media_tokens import api as media_tokens
+    from .reports import api as reports
     from .roster import schemas as roster
+    from .scheduled_posts import api as scheduled_posts
 
     doc = _load_openapi()
     schemas = doc["components"]["schemas"]
-    for feature in (roster, lessons, media_tokens, broadcasts, content_api):
+    for feature in (
+        roster,
+        lessons,
+        media_tokens,
+        broadcasts,
+        content_api,
+        scheduled_posts,
+        reports,
+        homework,
+        confirmations,
+    ):
         for name, schema in feature.REQUEST_SCHEMAS.items():
             assert schemas.get(name, schema) is schema, name
             schemas[name] = schema
@@ -82,6 +101,8 @@ class PartaModule:
         self.store = Store(api, AREAS)
 
         self.resource = ApiResource()
+        # The school bot acting for a person, only on their own recent command.
+        self.delegation = Delegation(self)
         self.roster = Roster(self)
         # Video lessons (issue 5): roles from the roster in school rooms.
         self.room_roles = RoomRoles(api, self.roster, self.service_user_id)
@@ -91,6 +112,14 @@ class PartaModule:
         # Documents, articles, polls (issue 4): roles from the roster in school rooms.
         self.content = Content(self)
         self.content_api = ContentApi(self.content)
+        # What the bot posts later as its author (announcements, reminders), once.
+        self.scheduled_posts = ScheduledPosts(self)
+        # Reports reach the school (issue 13): Synapse's reports, forwarded.
+        self.reports = Reports(self, api)
+        # Homework (issue 13): assignments and hand-ins in class chats.
+        self.homework = Homework(self)
+        # Read confirmations (issue 13): who has confirmed an announcement.
+        self.confirmations = Confirmations(self)
         # Every route, registered here once, in this order (a route's pattern is tried
         # in the order registered).
         for owner in self.route_owners():
@@ -124,11 +153,21 @@ class PartaModule:
             self.lessons,
             self.broadcasts,
             self.content_api,
+            self.scheduled_posts,
+            self.reports,
+            self.homework,
+            self.confirmations,
         )
 
     def features(self) -> dict[str, object]:
         """The features by the names :data:`pipeline.CALLBACK_ORDER` uses."""
-        return {"roster": self.roster, "broadcasts": self.broadcasts, "content": self.content}
+        return {
+            "roster": self.roster,
+            "broadcasts": self.broadcasts,
+            "content": self.content,
+            "homework": self.homework,
+            "confirmations": self.confirmations,
+        }
 
     @classmethod
     def routes_for_docs(cls) -> list[tuple[str, re.Pattern[str], type, str]]:
@@ -136,7 +175,19 @@ class PartaModule:
         handler, for the docs test."""
         return [
             (method, route_pattern(pattern), owner, handler)
-            for owner in (cls, Roster, ParentLinks, MediaTokens, Lessons, Broadcasts, ContentApi)
+            for owner in (
+                cls,
+                Roster,
+                ParentLinks,
+                MediaTokens,
+                Lessons,
+                Broadcasts,
+                ContentApi,
+                ScheduledPosts,
+                Reports,
+                Homework,
+                Confirmations,
+            )
             for method, pattern, handler in owner.ROUTES
         ]
 

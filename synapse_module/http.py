@@ -9,6 +9,7 @@ import logging
 import re
 import traceback
 import urllib.parse
+import weakref
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any, Final
@@ -22,10 +23,11 @@ from synapse.module_api import (
     SynapseRequest,
     respond_with_html,
 )
-from synapse.module_api.errors import Codes, SynapseError
+from synapse.module_api.errors import Codes
 
 from parta_common.messages import Message
 
+from .errors import matrix_error
 from .query import bad_param
 
 logger = logging.getLogger(__name__)
@@ -35,14 +37,8 @@ BASE_PATH = "/_synapse/client/parta/v1"
 # A handler answers (code, JSON), or None when it wrote the response itself (a file).
 Handler = Callable[..., Awaitable[tuple[int, Any] | None]]
 
-_NOT_FOUND = Message(
-    ru="Нет такого адреса в API Parta: {path}",
-    en="No such endpoint in the Parta API: {path}",
-)
-_BAD_METHOD = Message(
-    ru="Метод {method} не поддерживается для {path}",
-    en="Method {method} is not supported for {path}",
-)
+_NOT_FOUND = Message("http.not_found")
+_BAD_METHOD = Message("http.bad_method")
 
 
 def route_pattern(pattern: str) -> re.Pattern[str]:
@@ -89,20 +85,34 @@ class ApiResource(DirectServeJsonResource):
             if route_method == method:
                 return await handler(request, *path_params(match))
         if path_matched:
-            raise SynapseError(
-                405, _BAD_METHOD.format(method=method, path=path), Codes.UNRECOGNIZED
-            )
-        raise SynapseError(404, _NOT_FOUND.format(path=path), Codes.UNRECOGNIZED)
+            raise matrix_error(405, Codes.UNRECOGNIZED, _BAD_METHOD, method=method, path=path)
+        raise matrix_error(404, Codes.UNRECOGNIZED, _NOT_FOUND, path=path)
 
 
-_BAD_BODY = Message(
-    ru="Неверный запрос: {detail}",
-    en="Bad request: {detail}",
-)
+_BAD_BODY = Message("http.bad_body")
+
+
+# Resolves a trusted bot's request on a person's behalf (synapse_module/delegation/).
+OnBehalfResolver = Callable[[str, SynapseRequest], Awaitable[str]]
+_on_behalf: "weakref.WeakKeyDictionary[ModuleApi, OnBehalfResolver]" = weakref.WeakKeyDictionary()
+
+
+def set_on_behalf_resolver(api: ModuleApi, resolver: OnBehalfResolver) -> None:
+    _on_behalf[api] = resolver
 
 
 async def requester_id(api: ModuleApi, request: SynapseRequest) -> str:
-    """The Matrix user ID behind the request's access token (401 without one).
+    """The Matrix user ID the request acts for (401 without an access token).
+
+    That is the token's owner, or — for the school bot naming a person and their
+    command — that person, once :mod:`synapse_module.delegation` believes it (403
+    otherwise).
+    """
+    return (await caller_and_person(api, request))[1]
+
+
+async def caller_and_person(api: ModuleApi, request: SynapseRequest) -> tuple[str, str]:
+    """The token's owner and the person the request acts for (see :func:`requester_id`).
 
     Synapse tries a token it does not know as a guest macaroon, and pymacaroons raises
     on some malformed ones (``Bearer [``: ``struct.error``, ``IndexError``...), which
@@ -116,7 +126,11 @@ async def requester_id(api: ModuleApi, request: SynapseRequest) -> str:
         if not raised_in_macaroon_parser(e):
             raise
         raise SynapseError(401, "Invalid access token passed.", Codes.UNKNOWN_TOKEN) from e
-    return requester.user.to_string()
+    caller: str = requester.user.to_string()
+    resolver = _on_behalf.get(api)
+    if resolver is None:
+        return caller, caller
+    return caller, await resolver(caller, request)
 
 
 def raised_in_macaroon_parser(error: BaseException) -> bool:
@@ -127,14 +141,8 @@ def raised_in_macaroon_parser(error: BaseException) -> bool:
     )
 
 
-_NOT_JSON = Message(
-    ru="Тело запроса — не JSON",
-    en="The request body is not JSON",
-)
-_NOT_OBJECT = Message(
-    ru="Тело запроса должно быть объектом JSON",
-    en="The request body must be a JSON object",
-)
+_NOT_JSON = Message("http.not_json")
+_NOT_OBJECT = Message("http.not_object")
 
 
 # An action's body: nothing, or an empty object.
@@ -151,9 +159,9 @@ def json_body(request: SynapseRequest, schema: dict[str, Any]) -> dict[str, Any]
     try:
         body = json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError):
-        raise SynapseError(400, _NOT_JSON.format(), Codes.NOT_JSON) from None
+        raise matrix_error(400, Codes.NOT_JSON, _NOT_JSON) from None
     if not isinstance(body, dict):
-        raise SynapseError(400, _NOT_OBJECT.format(), Codes.BAD_JSON)
+        raise matrix_error(400, Codes.BAD_JSON, _NOT_OBJECT)
     check_json(body, schema)
     return body
 
@@ -165,7 +173,7 @@ def check_json(value: object, schema: dict[str, Any]) -> None:
     if error is None:
         return
     where = "/".join(str(p) for p in error.absolute_path) or "(body)"
-    raise SynapseError(400, _BAD_BODY.format(detail=f"{where}: {error.message}"), Codes.BAD_JSON)
+    raise matrix_error(400, Codes.BAD_JSON, _BAD_BODY, detail=f"{where}: {error.message}")
 
 
 class StaticPage(DirectServeHtmlResource):
@@ -188,3 +196,18 @@ class StaticPage(DirectServeHtmlResource):
             ],
         )
         respond_with_html(request, 200, self._html)
+
+
+def send_file(synapse_request: SynapseRequest, data: bytes, content_type: str, name: str) -> None:
+    """Answer with a file download (CSV exports); the handler then returns None."""
+    # Twisted's Request methods are untyped.
+    request: Any = synapse_request
+    request.setResponseCode(200)
+    request.setHeader(b"Content-Type", content_type.encode("ascii"))
+    request.setHeader(b"Content-Disposition", f'attachment; filename="{name}"'.encode("ascii"))
+    request.setHeader(b"Content-Length", str(len(data)).encode("ascii"))
+    request.setHeader(b"Access-Control-Allow-Origin", b"*")
+    request.setHeader(b"Access-Control-Expose-Headers", b"Content-Disposition")
+    request.setHeader(b"Cache-Control", b"no-store")
+    request.write(data)
+    request.finish()

@@ -10,7 +10,10 @@ with Synapse once and, where several features answer, asks them in the order of
   document, article or poll well-formed, may this person post it). So a refusal by the
   roster is what a person sees even when the event is also malformed; the first refusal
   (``False`` or an error raised) ends the pipeline, and content's sanitized replacement
-  is returned as Synapse's.
+  is returned as Synapse's. Homework comes last (its own block's schema, class chat,
+  who sets homework), then read confirmations (who may ask for one).
+- ``on_new_event``: content's indexing, then homework's and confirmations'; every
+  feature hears it.
 - spam checks on rooms (``user_may_create_room``, ``user_may_invite``,
   ``user_may_join_room``): the roster, then the broadcast recorder's "uploads only"; the
   first refusal wins.
@@ -29,8 +32,8 @@ from synapse.module_api import NOT_SPAM, EventBase, ModuleApi, StateMap
 # callback name -> the features that answer it, in the order they are asked.
 CALLBACK_ORDER: Final[Mapping[str, tuple[str, ...]]] = {
     # third-party event rules
-    "check_event_allowed": ("roster", "content"),
-    "on_new_event": ("content",),
+    "check_event_allowed": ("roster", "content", "homework", "confirmations"),
+    "on_new_event": ("content", "homework", "confirmations"),
     "on_create_room": ("roster",),
     # spam checker
     "user_may_create_room": ("roster", "broadcasts"),
@@ -92,6 +95,18 @@ def _first_refusal(chain: list[Handler]) -> Handler:
     return first_refusal
 
 
+def _every(chain: list[Handler]) -> Handler:
+    """A notification every feature hears (``on_new_event``), in order."""
+    if len(chain) == 1:
+        return chain[0]
+
+    async def every(*args: Any) -> None:
+        for handler in chain:
+            await handler(*args)
+
+    return every
+
+
 def _only(features: Mapping[str, object], callback: str) -> Handler:
     """A callback one feature answers (its result cannot be combined with another's)."""
     (handler,) = handlers(features, callback)
@@ -102,7 +117,7 @@ def register(api: ModuleApi, features: Mapping[str, object]) -> None:
     """Register every callback once, each dispatching in :data:`CALLBACK_ORDER`."""
     api.register_third_party_rules_callbacks(
         check_event_allowed=_chain_event_rules(handlers(features, "check_event_allowed")),
-        on_new_event=_only(features, "on_new_event"),
+        on_new_event=_every(handlers(features, "on_new_event")),
         on_create_room=_only(features, "on_create_room"),
     )
     api.register_spam_checker_callbacks(

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from synapse_module.homework.events import homework_content
 from tests.harness import RunningHomeserver, User, running_homeserver
 from tests.roster_helpers import API, School, api, api_error, build_school
 
@@ -110,6 +111,24 @@ def seed(hs: RunningHomeserver) -> tuple[dict[str, Any], School, User]:
     parent_code = api(hs, "POST", "/me/parent_invite", school.students[0], {"school_id": sid})
     mother = hs.register(f"mother{secrets.token_hex(2)}")
     pending = api(hs, "POST", f"/invites/{parent_code['code']}/redeem", mother)
+    homework = hs.request(
+        "PUT",
+        f"/_matrix/client/v3/rooms/{q(room)}/send/m.room.message/{secrets.token_hex(8)}",
+        homework_content("Алгебра", "№ 1", "2026-12-10", class_id),
+        teacher.access_token,
+    )
+    deadline = time.monotonic() + 30  # indexed after it is stored: wait with a deadline
+    while not api(hs, "GET", f"/schools/{sid}/classes/{class_id}/homework", teacher)["homework"]:
+        assert time.monotonic() < deadline, "homework not indexed"
+        time.sleep(0.1)
+    # A message the teacher (with their own token) has the module send later as them.
+    post = api(
+        hs,
+        "POST",
+        "/scheduled_posts",
+        teacher,
+        {"room_id": room, "body": "Напоминание", "schedule_id": f"pp-{secrets.token_hex(4)}"},
+    )
     values = {
         "school_id": sid,
         "class_id": class_id,
@@ -126,6 +145,8 @@ def seed(hs: RunningHomeserver) -> tuple[dict[str, Any], School, User]:
         "article_id": article["article_id"],
         "poll_id": poll["event_id"],
         "link_id": pending["parent_link"]["link_id"],
+        "event_id": homework["event_id"],
+        "post_id": post["post_id"],
     }
     return values, school, operator
 
@@ -164,6 +185,7 @@ def bodies(v: dict[str, Any], school: School) -> dict[tuple[str, str], Any]:
             "answers": [{"text": "Здесь"}, {"text": "Там"}],
         },
         ("POST", "/polls/{poll_id}/votes"): {"answers": []},
+        ("PUT", "/schools/{school_id}/members/{user_id}/display_name"): {"display_name": "Имя"},
     }
 
 

@@ -7,7 +7,9 @@ from nio import JoinResponse
 from parta_common import events, messages
 from synapse_module import pipeline
 from synapse_module.broadcasts.api import Broadcasts
+from synapse_module.confirmations.api import Confirmations
 from synapse_module.content.callbacks import Content
+from synapse_module.homework.api import Homework
 from synapse_module.roster.api import Roster
 from tests.content_school import ClassRoom, make_school_class, send
 from tests.harness import RunningHomeserver
@@ -15,8 +17,8 @@ from tests.harness import RunningHomeserver
 # The documented order (docs/architecture.md, "One registration point"). Changing it
 # changes what a person is told when an event breaks two rules: change both on purpose.
 DOCUMENTED_ORDER = {
-    "check_event_allowed": ("roster", "content"),
-    "on_new_event": ("content",),
+    "check_event_allowed": ("roster", "content", "homework", "confirmations"),
+    "on_new_event": ("content", "homework", "confirmations"),
     "on_create_room": ("roster",),
     "user_may_create_room": ("roster", "broadcasts"),
     "user_may_invite": ("roster", "broadcasts"),
@@ -30,7 +32,13 @@ DOCUMENTED_ORDER = {
     "check_password": ("roster",),
     "on_user_login": ("roster",),
 }
-FEATURE_CLASSES = {"roster": Roster, "broadcasts": Broadcasts, "content": Content}
+FEATURE_CLASSES = {
+    "roster": Roster,
+    "broadcasts": Broadcasts,
+    "content": Content,
+    "homework": Homework,
+    "confirmations": Confirmations,
+}
 
 
 def test_callback_order_is_the_documented_one() -> None:

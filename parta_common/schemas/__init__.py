@@ -26,6 +26,7 @@ NAMES: Final = (
     "org.parta.document.message",
     "org.parta.article",
     "org.parta.article.message",
+    "org.parta.homework.message",
     "org.parta.poll",
     "org.matrix.msc3381.poll.start",
     "org.matrix.msc3381.poll.response",

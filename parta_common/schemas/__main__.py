@@ -26,6 +26,10 @@ Events from other servers that do not match are let through but not indexed.
 | poll start | `org.matrix.msc3381.poll.start` (MSC3381, with `org.matrix.msc1767.text` fallbacks) | `org.parta.poll` (optional) | `org.matrix.msc3381.poll.start` |
 | vote | `org.matrix.msc3381.poll.response`, `m.reference` to the start | `org.parta.ballot` (anonymous polls, set by the server) | `org.matrix.msc3381.poll.response` |
 | poll end | `org.matrix.msc3381.poll.end`, `m.reference` to the start | — | `org.matrix.msc3381.poll.end` |
+| homework | `m.room.message`, `m.text` whose `body` says subject, due date and text; teachers of the class and administrators, in the class chat only | `org.parta.homework` | `org.parta.homework.message` |
+| read confirmation asked | `m.room.message`, `m.text` ending «Подтвердите прочтение: ответьте +»; teachers and administrators, school rooms | `org.parta.confirm_required: true` (top level) | — |
+| read confirmation | a reply «+» (`m.in_reply_to`) or an `m.reaction` (`m.annotation`, key +, +1, 👍, ✅, ✔️) | — | — |
+| hand-in | `m.room.message` `m.file` / `m.image` / `m.video` / `m.audio` replying (`m.in_reply_to`) to the homework, by a student of the class | — | (the file message as any client sends it) |
 
 Extra properties are allowed in the message-level schemas (clients add their own, e.g.
 `m.mentions`); the Parta blocks themselves allow no unknown keys, so nothing (such as a
@@ -43,6 +47,8 @@ after 10, in `tests/test_nheko.py`; screenshots in [clients.md](clients.md).
 | lesson started | «Урок «…» начался: <link>» from the teacher, and nheko lists the lesson widget as a link under the room's topic | an `m.text` with the lesson page link goes out with the `im.vector.modular.widgets` state (Element opens the widget) |
 | `org.parta.lesson` and widget state | one grey «Unretrieved event» line in nheko, where these state events sit | state for Parta's own pages and Element; the message above is what people read |
 | poll start | **nothing** (nheko drops event types it does not know) | so the module follows every poll start with an `m.notice` repeating the question and numbered answers and saying where to vote (`m.reference` to the poll); the start also carries a top-level `body` with the same text as its `org.matrix.msc1767.text` |
+| homework (`m.text`) | «Домашнее задание — Алгебра, к 2026-12-10:» and the text, and «Файлы: …» with the names of attached files | a plain `m.text` body: any client shows the assignment; the files' `mxc://` URLs are in the block for Parta's lists |
+| complaints room notice | the report as text, with a matrix.to link | an `m.notice` from `@parta`; the `org.parta.report` key (reporter, room, event, sender, school, class) is for tools |
 | poll end | nothing | followed by an `m.notice` with the results (`m.reference` to the poll) |
 | broadcast recording (`m.video`) | the video file | standard `m.video` in the documents room |
 | bot answers | `m.notice` text (the lesson link included) | plain text, Russian first |
@@ -113,6 +119,34 @@ A vote, exactly as Element sends it:
 {
   "org.matrix.msc3381.poll.response": {"answers": ["5f1c2a9e"]},
   "m.relates_to": {"rel_type": "m.reference", "event_id": "$start-event-id"}
+}
+```
+
+A homework assignment (``synapse_module.homework.events.homework_content`` builds it):
+
+```json
+{
+  "msgtype": "m.text",
+  "body": "Домашнее задание — Алгебра, к 2026-12-10:\n№ 12, 14\nФайлы: лист.pdf",
+  "org.parta.homework": {
+    "subject": "Алгебра",
+    "text": "№ 12, 14",
+    "due": "2026-12-10",
+    "class_id": "cls_0123456789ab",
+    "files": [{"url": "mxc://school.example.ru/AbCd", "name": "лист.pdf", "mimetype": "application/pdf"}]
+  }
+}
+```
+
+The module also refuses an assignment whose `due` is no calendar date, that is posted
+anywhere but the chat of the class it names (400), or by someone who does not teach that
+class (403). A hand-in, as Element sends a file reply:
+
+```json
+{
+  "msgtype": "m.file", "body": "kletka.pdf", "url": "mxc://school.example.ru/EfGh",
+  "info": {"mimetype": "application/pdf", "size": 48213},
+  "m.relates_to": {"m.in_reply_to": {"event_id": "$homework-event-id"}}
 }
 ```
 

@@ -4,7 +4,17 @@ from collections.abc import Sequence
 
 from synapse_module.store import Step
 
-from . import broadcasts, content, jobs, lessons, roster
+from . import (
+    broadcasts,
+    confirmations,
+    content,
+    homework,
+    jobs,
+    lessons,
+    reports,
+    roster,
+    scheduled_posts,
+)
 
 # area name -> its steps; every feature adds its own line.
 AREAS: dict[str, Sequence[Step]] = {
@@ -12,5 +22,9 @@ AREAS: dict[str, Sequence[Step]] = {
     "lessons": lessons.STEPS,
     "broadcasts": broadcasts.STEPS,
     "content": content.STEPS,
+    "scheduled_posts": scheduled_posts.STEPS,
     "jobs": jobs.STEPS,
+    "reports": reports.STEPS,
+    "homework": homework.STEPS,
+    "confirmations": confirmations.STEPS,
 }

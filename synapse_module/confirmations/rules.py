@@ -1,0 +1,78 @@
+"""Read confirmations: pure decisions (what confirms, who is expected, the status)."""
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from ..roster.rules import Standing
+
+# In an m.room.message's content: this message asks its readers to confirm.
+CONFIRM_REQUIRED: Final = "org.parta.confirm_required"
+# Reactions (m.annotation keys) that confirm; a reply confirms when its text is one too.
+CONFIRMING: Final = frozenset({"+", "+1", "👍", "✅", "✔️"})
+# The class of people in no class (staff, …) in the status.
+NO_CLASS: Final = ""
+
+
+def asks_confirmation(content: Mapping[str, Any]) -> bool:
+    return content.get(CONFIRM_REQUIRED) is True
+
+
+def _reply_text(body: str) -> str:
+    """A reply's own text, without the quoted fallback lines (``> …``) clients add."""
+    lines = [line for line in body.splitlines() if not line.startswith(">")]
+    return "\n".join(lines).strip()
+
+
+def confirmation_target(event_type: str, content: Mapping[str, Any]) -> str | None:
+    """The event a reaction (``m.annotation`` with a confirming key) or a reply «+»
+    confirms; None for anything else."""
+    relates = content.get("m.relates_to")
+    if not isinstance(relates, Mapping):
+        return None
+    if event_type == "m.reaction":
+        if relates.get("rel_type") != "m.annotation" or relates.get("key") not in CONFIRMING:
+            return None
+        target = relates.get("event_id")
+    elif event_type == "m.room.message":
+        reply = relates.get("m.in_reply_to")
+        body = content.get("body")
+        if not isinstance(reply, Mapping) or not isinstance(body, str):
+            return None
+        if _reply_text(body) not in CONFIRMING:
+            return None
+        target = reply.get("event_id")
+    else:
+        return None
+    return target if isinstance(target, str) and target.startswith("$") else None
+
+
+def classes_of(standing: Standing | None) -> list[str]:
+    """The classes a person counts under: a student's, a parent's children's; staff none."""
+    if standing is None:
+        return [NO_CLASS]
+    classes = sorted(standing.learns_in | standing.children_classes)
+    return classes or [NO_CLASS]
+
+
+def may_mark(standing: Standing | None) -> bool:
+    return standing is not None and standing.is_staff
+
+
+def may_see(standing: Standing | None, user_id: str, sender: str) -> bool:
+    return user_id == sender or (standing is not None and standing.is_admin)
+
+
+def status(expected: Mapping[str, list[str]], confirmed: Mapping[str, int]) -> dict[str, Any]:
+    """Who has and has not confirmed, per class. ``expected``: user → their classes;
+    ``confirmed``: user → when (ms). A person counts once, listed under each class."""
+    by_class: dict[str, dict[str, list[str]]] = {}
+    for user_id in sorted(expected):
+        for class_id in expected[user_id]:
+            group = by_class.setdefault(class_id, {"confirmed": [], "not_confirmed": []})
+            group["confirmed" if user_id in confirmed else "not_confirmed"].append(user_id)
+    done = sum(1 for u in expected if u in confirmed)
+    return {
+        "expected": len(expected),
+        "confirmed": done,
+        "classes": [{"class_id": c, **by_class[c]} for c in sorted(by_class)],
+    }

@@ -1,0 +1,14 @@
+"""What a person reads about read confirmations (catalogue ``rules.confirm_*``)."""
+
+from typing import Final
+
+from parta_common.messages import Message
+
+PROMPT: Final = Message("rules.confirm_prompt")
+ONLY_STAFF: Final = Message("rules.confirm_only_staff")
+ONLY_SCHOOL_ROOMS: Final = Message("rules.confirm_only_school_rooms")
+NOT_FOUND: Final = Message("rules.confirm_not_found")
+WHO_SEES: Final = Message("rules.confirm_who_sees")
+CSV_HEADER: Final = Message("rules.confirm_csv_header")
+YES: Final = Message("rules.confirm_yes")
+NO: Final = Message("rules.confirm_no")

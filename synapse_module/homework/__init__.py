@@ -1,0 +1,3 @@
+"""Homework: ``api`` (routes, ``Homework``), ``callbacks`` (checks and indexes the
+assignment and hand-in events), ``rules`` (pure), ``store`` (SQL), ``events`` (the
+content an assignment is sent with), ``texts``, ``requests.json`` (none: reads only)."""
