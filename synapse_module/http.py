@@ -23,7 +23,7 @@ from synapse.module_api import (
     SynapseRequest,
     respond_with_html,
 )
-from synapse.module_api.errors import Codes
+from synapse.module_api.errors import Codes, SynapseError
 
 from parta_common.messages import Message
 

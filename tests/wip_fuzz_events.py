@@ -19,11 +19,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-import schemathesis
-from schemathesis import GenerationMode
 from nio import JoinResponse, RoomSendError, RoomSendResponse
+from schemathesis import GenerationMode
 
 from parta_common import events, schemas
 from tests.content_school import ClassRoom, make_school_class, matrix, q
@@ -200,7 +200,7 @@ async def latest_event_id(synapse: RunningHomeserver, school: ClassRoom) -> str:
 
 def same_json(a: Any, b: Any) -> bool:
     """Equal as JSON (Synapse gives integers back for floats like 1.0)."""
-    return json.loads(json.dumps(a)) == json.loads(json.dumps(b)) or _loose(a) == _loose(b)
+    return bool(json.loads(json.dumps(a)) == json.loads(json.dumps(b)) or _loose(a) == _loose(b))
 
 
 def _loose(value: Any) -> Any:
