@@ -7,6 +7,7 @@ pattern so that new endpoints are one line in :attr:`ApiResource.routes`.
 import json
 import logging
 import re
+import traceback
 import urllib.parse
 import weakref
 from collections.abc import Awaitable, Callable
@@ -22,7 +23,7 @@ from synapse.module_api import (
     SynapseRequest,
     respond_with_html,
 )
-from synapse.module_api.errors import Codes
+from synapse.module_api.errors import Codes, SynapseError
 
 from parta_common.messages import Message
 
@@ -111,13 +112,33 @@ async def requester_id(api: ModuleApi, request: SynapseRequest) -> str:
 
 
 async def caller_and_person(api: ModuleApi, request: SynapseRequest) -> tuple[str, str]:
-    """The token's owner and the person the request acts for (see :func:`requester_id`)."""
-    requester = await api.get_user_by_req(request)
+    """The token's owner and the person the request acts for (see :func:`requester_id`).
+
+    Synapse tries a token it does not know as a guest macaroon, and pymacaroons raises
+    on some malformed ones (``Bearer [``: ``struct.error``, ``IndexError``...), which
+    Synapse answers with a 500. Such a token is simply unknown: 401 ``M_UNKNOWN_TOKEN``.
+    Any other failure (the database, say) stays what it is."""
+    try:
+        requester = await api.get_user_by_req(request)
+    except SynapseError:
+        raise
+    except Exception as e:
+        if not raised_in_macaroon_parser(e):
+            raise
+        raise SynapseError(401, "Invalid access token passed.", Codes.UNKNOWN_TOKEN) from e
     caller: str = requester.user.to_string()
     resolver = _on_behalf.get(api)
     if resolver is None:
         return caller, caller
     return caller, await resolver(caller, request)
+
+
+def raised_in_macaroon_parser(error: BaseException) -> bool:
+    """The exception came out of pymacaroons (a token that is not a macaroon at all)."""
+    return any(
+        "pymacaroons" in frame.filename.replace("\\", "/").split("/")
+        for frame in traceback.extract_tb(error.__traceback__)
+    )
 
 
 _NOT_JSON = Message("http.not_json")

@@ -38,11 +38,13 @@ class ClassesApi(SchoolsApi):
         )
         letter = body["letter"].strip().upper()
         title = body.get("title") or class_title(body["grade"], letter)
+        # Every year's classes: a title is unique within its year, an external id
+        # within the school (the table's constraint), checked before any room exists.
         existing = await self.store.run(
-            "parta_list_classes", db.list_classes_txn, school_id, body["year"], True
+            "parta_list_classes", db.list_classes_txn, school_id, None, True
         )
         for other in existing:
-            if (other.grade, other.letter) == (body["grade"], letter):
+            if (other.year, other.grade, other.letter) == (body["year"], body["grade"], letter):
                 raise conflict(msg.CLASS_EXISTS, title=title, year=body["year"])
             if body.get("external_id") and other.external_id == body["external_id"]:
                 raise conflict(msg.EXTERNAL_ID_TAKEN, external_id=body["external_id"])
