@@ -28,6 +28,7 @@ from .http import BASE_PATH, ApiResource, StaticPage, route_pattern
 from .jobs import BackgroundJobs
 from .lessons.api import Lessons
 from .media_tokens.api import MediaTokens
+from .privacy.api import Privacy
 from .room_roles import RoomRoles
 from .roster.api import Roster
 from .roster.parent_links import ParentLinks
@@ -54,11 +55,12 @@ def served_openapi() -> dict[str, Any]:
     from .content import handlers as content_api
     from .lessons import api as lessons
     from .media_tokens import api as media_tokens
+    from .privacy import api as privacy
     from .roster import schemas as roster
 
     doc = _load_openapi()
     schemas = doc["components"]["schemas"]
-    for feature in (roster, lessons, media_tokens, broadcasts, content_api):
+    for feature in (roster, lessons, media_tokens, broadcasts, content_api, privacy):
         for name, schema in feature.REQUEST_SCHEMAS.items():
             assert schemas.get(name, schema) is schema, name
             schemas[name] = schema
@@ -91,6 +93,8 @@ class PartaModule:
         # Documents, articles, polls (issue 4): roles from the roster in school rooms.
         self.content = Content(self)
         self.content_api = ContentApi(self.content)
+        # Privacy (issue 12): the audit log's check and export.
+        self.privacy = Privacy(self)
         # Every route, registered here once, in this order (a route's pattern is tried
         # in the order registered).
         for owner in self.route_owners():
@@ -103,7 +107,10 @@ class PartaModule:
             api,
             self.store,
             config.background_worker,
-            [("expired_invites", self.roster.purge_spent_invites)],
+            [
+                ("expired_invites", self.roster.purge_spent_invites),
+                ("audit_seal", self.privacy.seal),
+            ],
         )
         api.register_web_resource(BASE_PATH, self.resource)
         # The page an invitation link opens: join with a new or an existing account.
@@ -124,6 +131,7 @@ class PartaModule:
             self.lessons,
             self.broadcasts,
             self.content_api,
+            self.privacy,
         )
 
     def features(self) -> dict[str, object]:
@@ -136,7 +144,16 @@ class PartaModule:
         handler, for the docs test."""
         return [
             (method, route_pattern(pattern), owner, handler)
-            for owner in (cls, Roster, ParentLinks, MediaTokens, Lessons, Broadcasts, ContentApi)
+            for owner in (
+                cls,
+                Roster,
+                ParentLinks,
+                MediaTokens,
+                Lessons,
+                Broadcasts,
+                ContentApi,
+                Privacy,
+            )
             for method, pattern, handler in owner.ROUTES
         ]
 

@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = ROOT / "synapse_module"
-FEATURES = ("roster", "content", "lessons", "broadcasts", "media_tokens")
+FEATURES = ("roster", "content", "lessons", "broadcasts", "media_tokens", "privacy")
 PRODUCT = ("synapse_module", "sfu", "bridge", "broadcast_relay", "parta_common")
 LONG = 600
 # What a long file's docstring says, at its top, to explain itself.

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 from synapse_module.store import Step
 
-from . import broadcasts, content, jobs, lessons, roster
+from . import broadcasts, content, jobs, lessons, privacy, roster
 
 # area name -> its steps; every feature adds its own line.
 AREAS: dict[str, Sequence[Step]] = {
@@ -13,4 +13,6 @@ AREAS: dict[str, Sequence[Step]] = {
     "broadcasts": broadcasts.STEPS,
     "content": content.STEPS,
     "jobs": jobs.STEPS,
+    # after roster: it chains roster's audit table
+    "privacy": privacy.STEPS,
 }
