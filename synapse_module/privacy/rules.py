@@ -1,11 +1,15 @@
-"""Pure decisions of privacy: is the audit chain whole, and where it first breaks."""
+"""Pure decisions of privacy: is the audit chain whole and where it first breaks; who
+records and reads consents; what a missing consent changes in lessons and broadcasts."""
 
 import io
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import attrs
+
+from parta_common.roles import Role
+from parta_common.tokens import Grants
 
 from ..audit import GENESIS, Entry
 from ..content.sanitize import SafeCsvWriter
@@ -100,3 +104,56 @@ def entries_csv(entries: Sequence[Entry]) -> str:
             [e.seq, e.audit_id, e.ts, e.actor, e.action, *where, e.details, e.prev_hash, e.hash]
         )
     return "\ufeff" + out.getvalue()
+
+
+# -- consents ------------------------------------------------------------------------
+
+PURPOSES = ("communication", "video_lessons", "broadcasts", "photos")
+# The grade from which a student records their own consent (about 14 years old) unless
+# the school sets another; ``None`` in a school's setting: never (guardians only).
+DEFAULT_SELF_CONSENT_GRADE = 8
+
+Relation = Literal["manager", "guardian", "self", "other"]
+
+
+def may_record_consent(
+    relation: Relation, subject_is_student: bool, grade: int | None, self_from_grade: int | None
+) -> bool:
+    """Who records a person's consent: the school's managers (on paper), a guardian of the
+    child (with their account), the person themself when an adult (not a student) or a
+    student from the school's grade on."""
+    if relation in ("manager", "guardian"):
+        return True
+    if relation == "self":
+        if not subject_is_student:
+            return True
+        return self_from_grade is not None and grade is not None and grade >= self_from_grade
+    return False
+
+
+def may_read_consents(relation: Relation) -> bool:
+    return relation != "other"
+
+
+def consent_via(relation: Relation) -> Literal["paper", "account"]:
+    """A manager records a paper form (its number required); others use their account."""
+    return "paper" if relation == "manager" else "account"
+
+
+NO_VIDEO_CONSENT = "no_video_consent"
+
+
+def lesson_grants(
+    role: Role | None, grants: Grants, in_school_room: bool, video_consent: bool
+) -> tuple[Grants, str | None]:
+    """A student in a school's room without consent to video lessons joins with camera
+    and microphone not publishable; the reason goes to the teacher's panel."""
+    if role is Role.STUDENT and in_school_room and not video_consent:
+        off = attrs.evolve(grants, publish_camera=False, publish_microphone=False)
+        return off, NO_VIDEO_CONSENT
+    return grants, None
+
+
+def may_speak_in_broadcast(manager: bool, in_school_room: bool, broadcasts_consent: bool) -> bool:
+    """A student speaker (not one who runs broadcasts) needs consent to broadcasts."""
+    return manager or not in_school_room or broadcasts_consent

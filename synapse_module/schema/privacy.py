@@ -21,4 +21,22 @@ STEPS = [
             "INSERT INTO parta_audit_head (id, seq, hash) VALUES (1, 0, '')",
         ],
     ),
+    Step(
+        2,
+        "consents: per school, person and purpose — who granted, how, when, withdrawn when",
+        [
+            """CREATE TABLE parta_consents (
+                school_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                purpose TEXT NOT NULL,
+                granted BOOLEAN NOT NULL,
+                recorded_by TEXT NOT NULL,
+                via TEXT NOT NULL,
+                document_number TEXT,
+                granted_ts BIGINT,
+                withdrawn_ts BIGINT,
+                PRIMARY KEY (school_id, user_id, purpose)
+            )""",
+        ],
+    ),
 ]
