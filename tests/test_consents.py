@@ -191,6 +191,10 @@ def test_who_may_record_and_read_consents(hs: RunningHomeserver, school: School)
     stranger = hs.register("stranger")
     err = api_error(hs, "GET", consents_path(school, stranger), school.admin)
     assert err.status == 404
+    # Recorded: by the guardian with their account, by the administrator on paper.
+    api(hs, "PUT", consents_path(school, child), school.parent, {"consents": {"photos": True}})
+    body = {"consents": {"communication": True}, "document_number": "№ 18/2026"}
+    api(hs, "PUT", consents_path(school, other_child), school.admin, body)
     # The changes and the administrator's reads are in the school's audit log.
     entries = api(hs, "GET", f"/schools/{school.school_id}/audit", school.admin)["entries"]
     actions = [(e["action"], e["actor"], e["target"]) for e in entries]
@@ -199,5 +203,9 @@ def test_who_may_record_and_read_consents(hs: RunningHomeserver, school: School)
     paper = [
         e for e in entries if e["action"] == "consent.put" and e["actor"] == school.admin.user_id
     ]
-    assert paper and paper[-1]["details"]["document_number"] == "№ 17/2026"
+    assert paper[-1]["details"] == {
+        "consents": {"communication": True},
+        "via": "paper",
+        "document_number": "№ 18/2026",
+    }
     assert api(hs, "GET", "/audit/verify", hs.register("op2", admin=True))["ok"]
