@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 export PYTHONPATH := $(CURDIR)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run run-workers test lint typecheck unit venv chromium coturn nheko bench clean
+.PHONY: run run-workers test lint typecheck unit venv chromium coturn nheko bench catalogue clean
 
 venv: $(STAMP)
 
@@ -47,6 +47,12 @@ nheko:
 	  echo "Installing Debian's nheko and X tools for the real-client test"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(NHEKO_PACKAGES) >/dev/null; }
 
+# docker-compose.yml is validated by Debian's docker-compose (`config` needs no engine).
+compose:
+	@command -v docker-compose >/dev/null 2>&1 || { \
+	  echo "Installing Debian's docker-compose to validate docker-compose.yml"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
+
 run: venv
 	$(BIN)/python -m devtools.run
 
@@ -61,12 +67,16 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-test: venv chromium coturn nheko lint typecheck
-	PARTA_REQUIRE_DESKTOP=1 $(BIN)/pytest $(PYTEST_ARGS)
+test: venv chromium coturn nheko compose lint typecheck
+	PARTA_REQUIRE_TOOLS=1 $(BIN)/pytest $(PYTEST_ARGS)
 
 # `make bench` lists the measurements; `make bench NAME=sfu_forwarding` runs one.
 bench: venv
 	$(BIN)/python -m bench $(NAME)
+
+# Texts people read: parta_common/locale/*.po → the JSON the code and pages read (docs/i18n.md).
+catalogue: venv
+	$(BIN)/python -m devtools.catalogue
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,14 +1,25 @@
-"""The module's REST API, called as the person the bot acts for.
+"""The module's REST API, called for the person the bot acts for.
 
-Every request carries the application service's token and the user assertion
-``?user_id=@person:server``: the module sees the person, so its rules (may this
-teacher invite into that class?) apply once, in the module.
+The bot's application service owns only the bot's own user: it cannot act as anyone
+through the homeserver. It calls the module as itself and names the person and the
+command it carries out (their message, :data:`COMMAND`)::
+
+    X-Parta-On-Behalf-Of: @person:server
+    X-Parta-Command: $event_id
+
+and the module believes it only for that person's own recent message in a room of the
+bot's (synapse_module/delegation/); its rules (may this teacher invite into that
+class?) then apply once, in the module. The roster CLI instead calls with the person's
+own access token (``acts_for_others=False``).
 """
 
+import contextlib
+import contextvars
 import logging
 import re
 import time
 import urllib.parse
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -21,6 +32,24 @@ logger = logging.getLogger(__name__)
 BASE_PATH = "/_synapse/client/parta/v1"
 # Path segments that are IDs or codes, for grouping timings by endpoint.
 _ID = re.compile(r"(?<=/)(sch_|cls_|unit_|%40|@)[^/]*|(?<=/invites/)[^/]+")
+
+ON_BEHALF_HEADER = "X-Parta-On-Behalf-Of"
+COMMAND_HEADER = "X-Parta-Command"
+
+# The event id of the command the bot is carrying out now (set per task: a command's
+# handler and the tasks it starts see it, another command's do not).
+COMMAND: contextvars.ContextVar[str | None] = contextvars.ContextVar("parta_command", default=None)
+
+
+@contextlib.contextmanager
+def carrying_out(event_id: str | None) -> Iterator[None]:
+    """Calls made inside act on the command ``event_id`` (a person's message)."""
+    token = COMMAND.set(event_id)
+    try:
+        yield
+    finally:
+        COMMAND.reset(token)
+
 
 _UNREACHABLE = Message("bot.unreachable")
 
@@ -52,12 +81,24 @@ class ApiError(Exception):
 
 
 class ModuleClient:
-    """Typed calls to the module API; ``as_user`` is the person the bot acts for."""
+    """Typed calls to the module API; ``as_user`` is the person the bot acts for.
 
-    def __init__(self, session: aiohttp.ClientSession, homeserver_url: str, as_token: str):
+    With ``acts_for_others`` (the bot's own token) each call names ``as_user`` and the
+    command in :data:`COMMAND`; without (a person's own token) ``as_user`` is only
+    who the caller is, and the token speaks for itself.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        homeserver_url: str,
+        token: str,
+        acts_for_others: bool = True,
+    ):
         self._session = session
         self._base = homeserver_url.rstrip("/")
-        self._token = as_token
+        self._token = token
+        self._acts_for_others = acts_for_others
         # (method, path with IDs replaced by {id}) → [calls, seconds]: where time goes.
         self.timings: dict[str, list[float]] = {}
 
@@ -65,14 +106,20 @@ class ModuleClient:
         self,
         method: str,
         path: str,
-        as_user: str,
+        as_user: str | None,
         body: Any = None,
         query: dict[str, str] | None = None,
         base: str = BASE_PATH,
     ) -> Any:
-        params = {"user_id": as_user, **(query or {})}
+        """``as_user`` ``None``: the caller itself (the bot's own calls)."""
+        params = dict(query or {})
         url = f"{self._base}{base}{path}"
         headers = {"Authorization": f"Bearer {self._token}"}
+        if self._acts_for_others and as_user is not None:
+            headers[ON_BEHALF_HEADER] = as_user
+            command = COMMAND.get()
+            if command is not None:
+                headers[COMMAND_HEADER] = command
         started = time.monotonic()
         try:
             return await self._request(method, url, params, body, headers)
@@ -115,9 +162,9 @@ class ModuleClient:
 
     # -- who am I --------------------------------------------------------------
 
-    async def whoami(self, as_user: str) -> str:
-        """The user the homeserver sees behind the assertion (proves it works)."""
-        data = await self.request("GET", "/account/whoami", as_user, base="/_matrix/client/v3")
+    async def whoami(self) -> str:
+        """The user behind the token."""
+        data = await self.request("GET", "/account/whoami", None, base="/_matrix/client/v3")
         return str(data["user_id"])
 
     async def me(self, as_user: str) -> dict[str, Any]:
@@ -193,6 +240,17 @@ class ModuleClient:
         )
         return data
 
+    async def set_display_name(
+        self, as_user: str, school_id: str, user_id: str, display_name: str
+    ) -> None:
+        """The roster's new name for an account it imported."""
+        await self.request(
+            "PUT",
+            f"/schools/{_q(school_id)}/members/{_q(user_id)}/display_name",
+            as_user,
+            {"display_name": display_name},
+        )
+
     async def remove_member(self, as_user: str, school_id: str, user_id: str) -> None:
         await self.request("DELETE", f"/schools/{_q(school_id)}/members/{_q(user_id)}", as_user)
 
@@ -266,6 +324,23 @@ class ModuleClient:
             "POST", f"/rooms/{_q(room_id)}/broadcasts", as_user, body
         )
         return data
+
+    # -- posts sent later as their author (announcements, reminders) ---------------
+
+    async def create_post(self, as_user: str, room_id: str, body: str, schedule_id: str) -> str:
+        """Record a post ``as_user`` asked for; the module's ``post_id``."""
+        data = await self.request(
+            "POST",
+            "/scheduled_posts",
+            as_user,
+            {"room_id": room_id, "body": body, "schedule_id": schedule_id},
+        )
+        return str(data["post_id"])
+
+    async def send_post(self, post_id: str) -> str:
+        """Have the module send the post as its author (once); the event id."""
+        data = await self.request("POST", f"/scheduled_posts/{_q(post_id)}/send", None)
+        return str(data["event_id"])
 
     async def logout(self, access_token: str) -> None:
         """End a session the bot opened to check a password."""

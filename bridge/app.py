@@ -1,18 +1,13 @@
 """The running bot: the application service, its database, the scheduler, /health."""
 
 import asyncio
-import json
 import logging
 
 import aiohttp
 from aiohttp import web
-from mautrix.api import Method, Path
-from mautrix.appservice import AppService, AppServiceAPI
+from mautrix.appservice import AppService
 from mautrix.appservice.state_store import ASStateStore
-from mautrix.client import ClientAPI
 from mautrix.client.state_store import MemoryStateStore
-from mautrix.errors import MForbidden
-from mautrix.types import EventType, MessageType, RoomID, TextMessageEventContent, UserID
 from mautrix.util.async_db import Database
 
 from bridge.answered import AnsweredEvents
@@ -23,7 +18,6 @@ from bridge.db import create_database
 from bridge.registration import APPSERVICE_ID, Registration
 from bridge.roster_bot import RosterConversation
 from bridge.schedule import Scheduler
-from parta_common import events
 
 logger = logging.getLogger(__name__)
 
@@ -52,9 +46,10 @@ class BridgeApp:
             state_store=MemoryASStateStore(),
         )
         self.appservice.app.router.add_get("/health", self._health)
-        self.scheduler = Scheduler(self.db, config, self.send_as, self.find_sent)
+        # The module client needs the HTTP session, made in start().
         self._session: aiohttp.ClientSession | None = None
         self.module: ModuleClient | None = None
+        self.scheduler: Scheduler | None = None
         self.bot: SchoolBot | None = None
         self.roster: RosterConversation | None = None
         self._catch_up: asyncio.Task[None] | None = None
@@ -63,12 +58,6 @@ class BridgeApp:
         ok = self.appservice.ready
         return web.json_response({"ok": ok}, status=200 if ok else 503)
 
-    async def send_as(self, room_id: str, user_id: str, body: str, txn_id: str) -> str:
-        return await send_as(self.appservice.intent.api, room_id, user_id, body, txn_id)
-
-    async def find_sent(self, room_id: str, user_id: str, txn_id: str) -> str | None:
-        return await find_sent(self.appservice.intent.api, room_id, user_id, txn_id)
-
     async def start(self) -> None:
         await self.db.start()
         await self.appservice.start(self.config.appservice.host, self.config.appservice.port)
@@ -76,6 +65,7 @@ class BridgeApp:
         self.module = ModuleClient(
             self._session, self.config.homeserver.url, self.registration.as_token
         )
+        self.scheduler = Scheduler(self.db, self.config, self.module)
         intent = self.appservice.intent
         answered = AnsweredEvents(self.db)
         await answered.prune()
@@ -109,65 +99,11 @@ class BridgeApp:
         self.appservice.ready = False
         if self._catch_up is not None:
             self._catch_up.cancel()
-        await self.scheduler.stop()
+        if self.scheduler:
+            await self.scheduler.stop()
         if self.roster:
             await self.roster.stop()
         await self.appservice.stop()
         if self._session:
             await self._session.close()
         await self.db.stop()
-
-
-async def send_as(api: AppServiceAPI, room_id: str, user_id: str, body: str, txn_id: str) -> str:
-    """Send a text message as ``user_id`` (the AS assertion) with a fixed txn id.
-
-    The homeserver remembers an application service's transaction ids (per request
-    path) for a while, but only in memory: after a restart of the homeserver it sends
-    again. So the content also carries the txn id (``org.parta.schedule_id``), and the
-    scheduler looks for it in the room (:func:`find_sent`) before every send.
-    """
-    client = ClientAPI(UserID(user_id), api=api.user(UserID(user_id)))
-    content = TextMessageEventContent(msgtype=MessageType.TEXT, body=body)
-    content[events.SCHEDULE_ID] = txn_id
-    try:
-        event_id = await client.send_message_event(
-            RoomID(room_id), EventType.ROOM_MESSAGE, content, txn_id=txn_id
-        )
-    except MForbidden as e:
-        if "not in room" not in str(e.message):
-            raise
-        # A school room the person belongs to but never opened: join as them
-        # (the homeserver and the module decide whether they may), then post.
-        await client.join_room(RoomID(room_id), max_retries=0)
-        event_id = await client.send_message_event(
-            RoomID(room_id), EventType.ROOM_MESSAGE, content, txn_id=txn_id
-        )
-    return str(event_id)
-
-
-# How far back a retry looks for its own message (the sender's messages only).
-FIND_SENT_LIMIT = 100
-
-
-async def find_sent(api: AppServiceAPI, room_id: str, user_id: str, txn_id: str) -> str | None:
-    """The event id of ``user_id``'s message carrying ``txn_id`` among their latest
-    messages in the room, or ``None`` (also when they cannot read the room)."""
-    client = ClientAPI(UserID(user_id), api=api.user(UserID(user_id)))
-    only_theirs = {"senders": [user_id], "types": [str(EventType.ROOM_MESSAGE)]}
-    try:
-        page = await client.api.request(
-            Method.GET,
-            Path.v3.rooms[room_id].messages,
-            query_params={
-                "dir": "b",
-                "limit": str(FIND_SENT_LIMIT),
-                "filter": json.dumps(only_theirs),
-            },
-        )
-    except MForbidden:
-        return None
-    for event in page.get("chunk", []):
-        content = event.get("content")
-        if isinstance(content, dict) and content.get(events.SCHEDULE_ID) == txn_id:
-            return str(event["event_id"])
-    return None

@@ -1,8 +1,9 @@
-"""The school bot: reads commands in a DM or when mentioned, acts as the person.
+"""The school bot: reads commands in a DM or when mentioned, acts for the person.
 
-Every action goes through the module API with the application-service assertion of
-the person who wrote; the module decides, the bot relays its answer (or its refusal)
-in plain words.
+Every action goes through the module API, naming the person who wrote and their message
+(the command, :func:`bridge.api.carrying_out`); the module decides, the bot relays its
+answer (or its refusal) in plain words. The bot cannot act as anyone through the
+homeserver: its application service owns only its own user.
 
 Longer than 600 lines because every command is a short handler over the same API
 client, kept beside the command table it answers; the texts move to the catalogue.
@@ -35,7 +36,7 @@ from mautrix.types import (
 )
 
 from bridge.answered import ANSWERS_FIELD, CATCH_UP_EVENTS, AnsweredEvents, to_catch_up
-from bridge.api import ApiError, ModuleClient
+from bridge.api import ApiError, ModuleClient, carrying_out
 from bridge.commands import BOT_NAMES, ClassName, Command, CommandError, parse
 from bridge.schedule import Scheduler, deliver_at
 from parta_common import catalogue
@@ -111,9 +112,8 @@ class SchoolBot:
         self.on_zip: ZipHandler | None = None
         self.on_confirm: ConfirmHandler | None = None
         self._member_counts: dict[RoomID, int] = {}
-        # Rooms the bot is in. The registration's non-exclusive namespace for every
-        # user (needed for the assertion) makes Synapse push events from all rooms;
-        # everything outside these rooms is dropped at once.
+        # Rooms the bot is in; Synapse pushes only their events (and invitations), and
+        # anything else is dropped at once.
         self._joined: set[RoomID] = set()
 
     async def load_joined_rooms(self) -> None:
@@ -195,7 +195,8 @@ class SchoolBot:
                 if self.on_zip is None or not content.url or not await self._take_up(event):
                     return
                 data = await self.intent.download_media(content.url)
-                plan = await self.on_zip(event, data, name)
+                with carrying_out(event.event_id):
+                    plan = await self.on_zip(event, data, name)
                 await self.reply(event.room_id, plan, event.event_id)
             return
         if not isinstance(content, TextMessageEventContent):
@@ -240,7 +241,8 @@ class SchoolBot:
                 await self.reply(room_id, NOT_UNDERSTOOD.format(), answers)
             return
         try:
-            reply = await self.run(command, room_id, sender)
+            with carrying_out(answers):
+                reply = await self.run(command, room_id, sender)
         except ApiError as e:
             reply = refusal(e, command.language)
         if reply:

@@ -91,6 +91,18 @@ async def upgrade_v3(conn: Connection) -> None:
 upgrade_table.register(upgrade_v3, description="Commands the bot has answered")
 
 
+async def upgrade_v4(conn: Connection) -> None:
+    # The bot no longer posts as people: a scheduled message is the module's post
+    # (POST /scheduled_posts), sent by the module as its author. Rows from before have
+    # no post and fail with a note. An import keeps the command («да») it carries out,
+    # to resume with after a restart.
+    await conn.execute("ALTER TABLE scheduled_message ADD COLUMN post_id TEXT")
+    await conn.execute("ALTER TABLE roster_import ADD COLUMN command_event TEXT")
+
+
+upgrade_table.register(upgrade_v4, description="Scheduled posts in the module; import commands")
+
+
 def create_database(url: str) -> Database:
     """A :class:`Database` for ``sqlite:path`` or ``postgresql://…`` with our upgrades."""
     log: Any = logging.getLogger("bridge.db")

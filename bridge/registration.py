@@ -1,14 +1,15 @@
 """The application-service registration Synapse loads (``app_service_config_files``).
 
-The bot's own account is in an exclusive namespace; every other local user is in a
-non-exclusive one, which is what lets the bot act *as the person who asked* through
-the application-service user assertion (``?user_id=@person:server`` with the AS
-token) without owning anyone's account.
+The namespace is the bot's own account only, exclusive: the application service
+cannot act as anyone else (Synapse refuses ``?user_id=@person:server`` with its token).
+The bot reaches people through the module, naming the person and their command
+(bridge/api.py, synapse_module/delegation/).
 
     python -m bridge.registration -c bridge.yaml [--url http://127.0.0.1:29340]
 
 writes the file named by ``appservice.registration`` once, with fresh random tokens;
-an existing file is kept (its tokens are what Synapse already trusts).
+an existing file keeps its tokens (what Synapse already trusts), and its namespaces are
+rewritten when they are not the bot's alone (a registration from before that change).
 """
 
 import argparse
@@ -52,12 +53,8 @@ class Registration:
             "sender_localpart": self.sender_localpart,
             "rate_limited": False,
             "namespaces": {
-                "users": [
-                    {"exclusive": True, "regex": f"^{bot}$"},
-                    # Not exclusive: people keep their accounts; the bot may only assert
-                    # them, so the module sees the person who asked.
-                    {"exclusive": False, "regex": f"^@.*:{re.escape(domain)}$"},
-                ],
+                # The bot's own user, and nobody else's.
+                "users": [{"exclusive": True, "regex": f"^{bot}$"}],
                 "aliases": [],
                 "rooms": [],
             },
@@ -82,7 +79,13 @@ class Registration:
 def ensure_registration(config: BridgeConfig, path: Path, url: str | None = None) -> Registration:
     """Read the registration at ``path``, or write a new one with random tokens."""
     if path.exists():
-        return Registration.read(path)
+        reg = Registration.read(path)
+        wanted = reg.as_dict(config.homeserver.domain)
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if data.get("namespaces") != wanted["namespaces"]:
+            data["namespaces"] = wanted["namespaces"]
+            path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return reg
     url = url or f"http://{config.appservice.host}:{config.appservice.port}"
     reg = Registration.generate(url, config.appservice.bot_localpart)
     path.parent.mkdir(parents=True, exist_ok=True)

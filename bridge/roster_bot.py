@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import logging
 import time
+from typing import Any
 
 from mautrix.types import (
     FileInfo,
@@ -22,7 +23,7 @@ from mautrix.types import (
 )
 from mautrix.util.async_db import Database
 
-from bridge.api import ApiError, ModuleClient
+from bridge.api import COMMAND, ApiError, ModuleClient, carrying_out
 from bridge.bot import SchoolBot, refusal
 from bridge.oneroster import RosterErrors, read_files, zip_files
 from bridge.roster_sync import RosterSync, import_id_for, sign_in_csv
@@ -98,7 +99,13 @@ class RosterConversation:
                 "UPDATE roster_import SET state='rejected' WHERE id=$1", row["id"]
             )
             return "Импорт отменён, ничего не изменено / Import cancelled, nothing changed"
-        await self.db.execute("UPDATE roster_import SET state='running' WHERE id=$1", row["id"])
+        # The import acts on this answer (the «да»): the module lets the bot act for the
+        # person for a while after it (bot_command_window_seconds).
+        await self.db.execute(
+            "UPDATE roster_import SET state='running', command_event=$1 WHERE id=$2",
+            COMMAND.get(),
+            row["id"],
+        )
         self._start(row["id"])
         return "Начинаю импорт, напишу, когда закончу. / Importing; I will report when done."
 
@@ -114,15 +121,21 @@ class RosterConversation:
 
     async def _run(self, import_id: str) -> None:
         row = await self.db.fetchrow(
-            "SELECT requested_by, room_id, source FROM roster_import WHERE id=$1", import_id
+            "SELECT requested_by, room_id, source, command_event FROM roster_import WHERE id=$1",
+            import_id,
         )
         if row is None:
             return
-        room_id = RoomID(row["room_id"])
+        with carrying_out(row["command_event"]):
+            await self._run_import(import_id, row["requested_by"], RoomID(row["room_id"]), row)
+
+    async def _run_import(
+        self, import_id: str, requested_by: str, room_id: RoomID, row: Any
+    ) -> None:
         try:
             data = base64.b64decode(row["source"])
             roster = read_files(zip_files(data))
-            sync = self._sync(row["requested_by"])
+            sync = self._sync(requested_by)
             plan = await sync.plan(roster)
             result = await sync.apply(plan, import_id)
         except ApiError as e:

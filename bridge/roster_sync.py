@@ -1,7 +1,12 @@
 """Roster sync: make the module's schools match OneRoster files, changing only the difference.
 
-    python -m bridge.roster_sync -c bridge.yaml [--as @operator:server] [--dry-run]
-        [--codes sign-in.csv] path/to/oneroster.zip|dir
+    python -m bridge.roster_sync -c bridge.yaml (--login var/operator.txt | --token-file F)
+        [--dry-run] [--codes sign-in.csv] path/to/oneroster.zip|dir
+
+The CLI acts with the person's own rights: it signs in with their name and password
+(``--login``, a file of two lines as ``make run`` writes ``var/operator.txt``; the session
+is ended afterwards) or uses their access token (``--token-file``). The bot's own import
+(a ZIP sent in a direct chat) acts for the person on their «да» instead.
 
 The plan compares what the files say with what the module holds now (schools and
 classes found by ``external_id`` = the OneRoster ``sourcedId``; people through the
@@ -19,6 +24,7 @@ one resumable flow whose steps share the claims above; the planning is pure.
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import io
 import logging
@@ -26,8 +32,7 @@ import re
 import secrets
 import sys
 import time
-import urllib.parse
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +42,10 @@ from mautrix.util.async_db import Database
 
 from bridge.api import ApiError, ModuleClient
 from bridge.bot import school_year
-from bridge.config import load
+from bridge.config import BridgeConfig, load
 from bridge.db import create_database
 from bridge.oneroster import Membership, Person, Roster, RosterErrors, read_path
-from bridge.registration import Registration
+from parta_common.messages import Message
 from parta_common.roles import Role
 
 logger = logging.getLogger(__name__)
@@ -383,12 +388,9 @@ class RosterSync:
 
         t0 = time.monotonic()
         for source_id, user_id, _old, new in s.renames:
-            # The account's own profile (the bot may act as any local user): Synapse
-            # carries the new name into the person's rooms.
-            path = f"/profile/{urllib.parse.quote(user_id)}/displayname"
-            await self.module.request(
-                "PUT", path, user_id, {"displayname": new}, base="/_matrix/client/v3"
-            )
+            # The module sets it on the imported account; Synapse carries the new name
+            # into the person's rooms.
+            await self.module.set_display_name(self.actor, school_id, user_id, new)
             await self.db.execute(
                 "UPDATE roster_person SET display_name=$1 WHERE source_id=$2", new, source_id
             )
@@ -622,13 +624,12 @@ async def _cli(args: argparse.Namespace) -> int:
             print(f"  {problem}")
         return 1
     config = load(args.config)
-    registration = Registration.read(Path(config.appservice.registration))
-    actor = args.actor or f"@operator:{config.homeserver.domain}"
     db = create_database(config.database)
     await db.start()
     try:
-        async with aiohttp.ClientSession() as session:
-            module = ModuleClient(session, config.homeserver.url, registration.as_token)
+        async with aiohttp.ClientSession() as session, signed_in(session, config, args) as token:
+            module = ModuleClient(session, config.homeserver.url, token, acts_for_others=False)
+            actor = await module.whoami()
             sync = RosterSync(db, module, actor, config.homeserver.domain)
             plan = await sync.plan(roster)
             print(plan.describe())
@@ -656,13 +657,61 @@ async def _cli(args: argparse.Namespace) -> int:
     return 0
 
 
+_NO_TOKEN = Message("roster_cli.no_token")
+_BAD_LOGIN = Message("roster_cli.bad_login")
+
+
+@contextlib.asynccontextmanager
+async def signed_in(
+    session: aiohttp.ClientSession, config: BridgeConfig, args: argparse.Namespace
+) -> AsyncIterator[str]:
+    """The access token the CLI acts with: the file's, or a session opened (and ended)
+    with the name and password in ``--login``."""
+    if args.token_file is not None:
+        lines = args.token_file.read_text(encoding="utf-8").split()
+        if not lines:
+            raise ApiError.of(400, "M_MISSING_TOKEN", _NO_TOKEN, path=str(args.token_file))
+        yield lines[0]
+        return
+    lines = args.login.read_text(encoding="utf-8").splitlines()
+    if len(lines) < 2 or not lines[0].strip() or not lines[1]:
+        raise ApiError.of(400, "M_INVALID_PARAM", _BAD_LOGIN, path=str(args.login))
+    login = {
+        "type": "m.login.password",
+        "identifier": {"type": "m.id.user", "user": lines[0].strip()},
+        "password": lines[1],
+        "initial_device_display_name": "Parta roster sync",
+    }
+    url = f"{config.homeserver.url.rstrip('/')}/_matrix/client/v3/login"
+    async with session.post(url, json=login) as resp:
+        data = await resp.json(content_type=None)
+        if resp.status != 200 or not isinstance(data, dict):
+            error = data.get("error", "") if isinstance(data, dict) else ""
+            raise ApiError(resp.status, "M_FORBIDDEN", str(error))
+    token = str(data["access_token"])
+    try:
+        yield token
+    finally:
+        module = ModuleClient(session, config.homeserver.url, token, acts_for_others=False)
+        await module.logout(token)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bridge.roster_sync", description="Import a OneRoster 1.1 CSV roster"
     )
     parser.add_argument("path", type=Path, help="a ZIP file or a directory of CSV files")
     parser.add_argument("-c", "--config", type=Path, default=Path("bridge.yaml"))
-    parser.add_argument("--as", dest="actor", help="act as this user (default @operator)")
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument(
+        "--login",
+        type=Path,
+        help="a file with the name and the password of the person the import acts as, "
+        "one per line (var/operator.txt)",
+    )
+    who.add_argument(
+        "--token-file", type=Path, help="a file with that person's access token instead"
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     parser.add_argument("--codes", type=Path, help="where to write the sign-in codes CSV")
     args = parser.parse_args(argv)

@@ -2,17 +2,16 @@
 
 A message is a row in ``scheduled_message``. Delivery:
 
+0. when the person's command schedules it, the module records it as their post
+   (``POST /scheduled_posts``, on their command — the bot cannot post as anyone itself),
+   with the id ``parta-sched-<id>`` that the message's content will carry
+   (``org.parta.schedule_id``);
 1. claim: ``pending → claimed`` in one UPDATE, so two loops (or two bot processes)
    never both take a row;
-2. look in the room for the message (the sender's latest messages, for content
-   ``org.parta.schedule_id`` = ``parta-sched-<id>``): if it is there, it was sent before
-   a crash and is only marked;
-3. otherwise send as the person who scheduled it, with the transaction id
-   ``parta-sched-<id>`` also carried in the content. The homeserver's transaction cache
-   alone is not enough: an application service's txn ids live in Synapse's memory, so a
-   homeserver restart between sending and step 4 would let the retry send a copy; step 2
-   catches that;
-4. mark ``sent`` with the event id.
+2. the bot asks the module to send the post (``POST /scheduled_posts/{post_id}/send``, as
+   the bot): the module sends it as its author exactly once — a second call, after a
+   crash of the bot or of the homeserver, answers with the same event id;
+3. mark ``sent`` with the event id.
 
 Quiet hours: nothing is delivered while the school's local clock is inside the quiet
 window; a message due then waits until the window ends.
@@ -25,14 +24,14 @@ import logging
 import secrets
 import time
 import zoneinfo
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
-from mautrix.errors import MatrixRequestError
 from mautrix.util.async_db import Database
 
+from bridge.api import ApiError
 from bridge.config import BridgeConfig, QuietHoursConfig
+from parta_common.messages import Message
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +62,9 @@ def deliver_at(due: datetime.datetime, quiet: QuietHoursConfig) -> datetime.date
     return datetime.datetime.combine(day, end, tzinfo=tz)
 
 
+SCHEDULED_BEFORE_UPGRADE = Message("bot.scheduled_before_upgrade")
+
+
 def txn_id_for(message_id: str) -> str:
     return f"parta-sched-{message_id}"
 
@@ -78,24 +80,29 @@ class ScheduledMessage:
     created_by: str
     state: str
     event_id: str | None
+    post_id: str | None = None
 
 
-# send(room_id, as_user, body, txn_id) -> event_id
-Sender = Callable[[str, str, str, str], Awaitable[str]]
-# find(room_id, as_user, txn_id) -> the event already in the room with that txn id, or None
-Finder = Callable[[str, str, str], Awaitable[str | None]]
+class Posts(Protocol):
+    """The module's scheduled posts (:class:`bridge.api.ModuleClient`)."""
+
+    async def create_post(self, as_user: str, room_id: str, body: str, schedule_id: str) -> str:
+        """Record ``as_user``'s post (on their command); its ``post_id``."""
+
+    async def send_post(self, post_id: str) -> str:
+        """Send the post as its author, once; the event id."""
+
+
+COLUMNS = "id, kind, school_id, room_id, body, due_at, created_by, state, event_id, post_id"
 
 
 class Scheduler:
     """The table of scheduled messages and the loop that delivers them."""
 
-    def __init__(
-        self, db: Database, config: BridgeConfig, send: Sender, find: Finder | None = None
-    ):
+    def __init__(self, db: Database, config: BridgeConfig, posts: Posts):
         self._db = db
         self._config = config
-        self._send = send
-        self._find = find
+        self._posts = posts
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
@@ -109,11 +116,14 @@ class Scheduler:
         kind: str = "announcement",
         wake: bool = True,
     ) -> ScheduledMessage:
+        """Record the message, first as the person's post in the module (which refuses a
+        person the bot does not carry out a command of)."""
         message_id = secrets.token_hex(8)
         due_ms = int(due.timestamp() * 1000)
+        post_id = await self._posts.create_post(created_by, room_id, body, txn_id_for(message_id))
         await self._db.execute(
             "INSERT INTO scheduled_message (id, kind, school_id, room_id, body, due_at,"
-            " created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            " created_by, post_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             message_id,
             kind,
             school_id,
@@ -121,11 +131,12 @@ class Scheduler:
             body,
             due_ms,
             created_by,
+            post_id,
         )
         if wake:
             self._wake.set()
         return ScheduledMessage(
-            message_id, kind, school_id, room_id, body, due_ms, created_by, "pending", None
+            message_id, kind, school_id, room_id, body, due_ms, created_by, "pending", None, post_id
         )
 
     def quiet_hours(self, school_id: str | None) -> QuietHoursConfig:
@@ -137,17 +148,15 @@ class Scheduler:
 
     async def get(self, message_id: str) -> ScheduledMessage | None:
         row = await self._db.fetchrow(
-            "SELECT id, kind, school_id, room_id, body, due_at, created_by, state, event_id"
-            " FROM scheduled_message WHERE id=$1",
+            f"SELECT {COLUMNS} FROM scheduled_message WHERE id=$1",
             message_id,
         )
         return ScheduledMessage(**dict(row)) if row else None
 
     async def pending_for(self, created_by: str) -> list[ScheduledMessage]:
         rows = await self._db.fetch(
-            "SELECT id, kind, school_id, room_id, body, due_at, created_by, state, event_id"
-            " FROM scheduled_message WHERE created_by=$1 AND state IN ('pending', 'claimed')"
-            " ORDER BY due_at",
+            f"SELECT {COLUMNS} FROM scheduled_message WHERE created_by=$1"
+            " AND state IN ('pending', 'claimed') ORDER BY due_at",
             created_by,
         )
         return [ScheduledMessage(**dict(r)) for r in rows]
@@ -166,8 +175,7 @@ class Scheduler:
         now = now or datetime.datetime.now(datetime.UTC)
         now_ms = int(now.timestamp() * 1000)
         rows = await self._db.fetch(
-            "SELECT id, kind, school_id, room_id, body, due_at, created_by, state, event_id"
-            " FROM scheduled_message WHERE due_at <= $1 AND attempts < $2 AND"
+            f"SELECT {COLUMNS} FROM scheduled_message WHERE due_at <= $1 AND attempts < $2 AND"
             " (state='pending' OR (state='claimed' AND claimed_at <= $3)) ORDER BY due_at",
             now_ms,
             MAX_ATTEMPTS,
@@ -202,21 +210,18 @@ class Scheduler:
         return bool(claimed)
 
     async def _deliver(self, message: ScheduledMessage, report: bool = False) -> Any:
-        txn_id = txn_id_for(message.id)
         try:
-            found = None
-            if self._find is not None:
-                # Sent before a crash (ours or the homeserver's) but not marked: the
-                # message is in the room already, carrying its txn id.
-                found = await self._find(message.room_id, message.created_by, txn_id)
-            if found is not None:
-                logger.info("scheduled message %s was already sent as %s", message.id, found)
-                event_id = found
-            else:
-                event_id = await self._send(
-                    message.room_id, message.created_by, message.body, txn_id
+            if message.post_id is None:
+                raise ApiError.of(403, "M_FORBIDDEN", SCHEDULED_BEFORE_UPGRADE)
+            # The module sends it once: after a crash, the same event id again.
+            event_id = await self._posts.send_post(message.post_id)
+        except ApiError as e:
+            if e.status >= 500:
+                logger.warning("scheduled message %s not delivered: %s", message.id, e)
+                await self._db.execute(
+                    "UPDATE scheduled_message SET last_error=$1 WHERE id=$2", str(e), message.id
                 )
-        except MatrixRequestError as e:
+                return e.error if report else 0
             # Refused (not allowed to post there): retrying will not help.
             logger.warning("scheduled message %s refused: %s", message.id, e)
             await self._db.execute(
@@ -224,7 +229,7 @@ class Scheduler:
                 str(e),
                 message.id,
             )
-            return str(e.message) if report else 0
+            return e.error if report else 0
         except Exception as e:
             # Stays claimed: retried with the same transaction id after a pause.
             logger.warning("scheduled message %s not delivered: %s", message.id, e)

@@ -1,10 +1,11 @@
 """Export the text catalogue: ``parta_common/locale/{ru,en}.po`` → JSON for code and pages.
 
 ``python -m devtools.catalogue`` writes ``parta_common/locale/catalogue.json`` (read by the
-Python processes) and the pages' tables ``sfu/static/texts.js`` (lesson page: ids under
-``lesson_page.`` and ``lesson_error.``) and ``broadcast_relay/static/texts.js`` (viewer and
-speaker pages: ``broadcast_page.``). ``--check`` changes nothing and exits 1 when an export
-is stale. Needs Babel (a dev dependency); nothing at run time does.
+Python processes) and the pages' tables ``sfu/static/texts.js`` (lesson page: its own
+texts, the SFU's and the module's refusals it may show) and
+``broadcast_relay/static/texts.js`` (viewer and speaker pages: ``broadcast_page.``).
+``--check`` changes nothing and exits 1 when an export is stale. Needs Babel (a dev
+dependency); nothing at run time does.
 """
 
 import argparse
@@ -61,7 +62,10 @@ def _json(value: object) -> str:
 
 def exports(table: dict[str, dict[str, str]]) -> dict[Path, str]:
     """Every generated file and its content."""
-    lesson = _subset(table, ("lesson_page.", "lesson_error."))
+    # The lesson page shows the SFU's refusals and the module's (media token, lessons, HTTP).
+    lesson = _subset(
+        table, ("lesson_page.", "lesson_error.", "lessons.", "media_tokens.", "http.", "query.")
+    )
     broadcast = _subset(table, ("broadcast_page.",))
     return {
         CATALOGUE: _json(table),

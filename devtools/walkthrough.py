@@ -5,7 +5,7 @@ Not a test of the suite: it runs against the Parta that ``make run`` started (sa
 
     .venv/bin/python -m tests.data.make_sample_school var/sample.zip --zip --students 550
     PYTHONPATH=. .venv/bin/python -m bridge.roster_sync -c var/bridge/bridge.yaml \\
-        --as @operator:localhost --codes var/codes.csv var/sample.zip
+        --login var/operator.txt --codes var/codes.csv var/sample.zip
     PYTHONPATH=. .venv/bin/python -m devtools.walkthrough [--class 5А]
 
 1. Import: an administrator, the class's homeroom teacher, a student of it and that

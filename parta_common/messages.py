@@ -14,24 +14,20 @@ from parta_common import catalogue
 
 @attrs.frozen
 class Message:
-    id: str = ""
-    # Transitional (#18): texts of the module not moved into the catalogue yet, inline.
-    inline_ru: str | None = attrs.field(default=None, kw_only=True, alias="ru")
-    inline_en: str | None = attrs.field(default=None, kw_only=True, alias="en")
+    id: str
 
     def __attrs_post_init__(self) -> None:
-        inline = self.inline_ru is not None and self.inline_en is not None
-        if inline == bool(self.id) or not (inline or catalogue.has(self.id)):
+        if not catalogue.has(self.id):
             raise ValueError(f"message {self.id!r} is not in the catalogue (parta_common/locale)")
 
     @property
     def ru(self) -> str:
         """The Russian template (``{name}`` parameters unfilled)."""
-        return self.inline_ru if self.inline_ru is not None else catalogue.texts()["ru"][self.id]
+        return catalogue.texts()["ru"][self.id]
 
     @property
     def en(self) -> str:
-        return self.inline_en if self.inline_en is not None else catalogue.texts()["en"][self.id]
+        return catalogue.texts()["en"][self.id]
 
     def text(self, language: str, **params: object) -> str:
         return (self.en if language == "en" else self.ru).format(**params)
@@ -45,7 +41,7 @@ class Message:
 
     def fields(self, **params: object) -> dict[str, object]:
         """The extra fields of a Matrix error body (``additional_fields``): id and params."""
-        return {catalogue.FIELD: self.reference(**params)} if self.id else {}
+        return {catalogue.FIELD: self.reference(**params)}
 
 
 STRUCTURE_STATE_FORBIDDEN: Final = Message("roster.structure_state_forbidden")
@@ -85,3 +81,4 @@ USERNAME_TAKEN = Message("roster.username_taken")
 BATCH_DUPLICATE = Message("roster.batch_duplicate")
 SEND_NEEDS_STAFF = Message("roster.send_needs_staff")
 SEND_ARCHIVED = Message("roster.send_archived")
+UNKNOWN_ROLE = Message("roster.unknown_role")

@@ -24,6 +24,7 @@ from .config import PartaConfig, raise_as_synapse_config_error
 from .config import parse_config as _parse_config
 from .content.api import ContentApi
 from .content.callbacks import Content
+from .delegation.api import Delegation
 from .http import BASE_PATH, ApiResource, StaticPage, route_pattern
 from .jobs import BackgroundJobs
 from .lessons.api import Lessons
@@ -32,6 +33,7 @@ from .privacy.api import Privacy
 from .room_roles import RoomRoles
 from .roster.api import Roster
 from .roster.parent_links import ParentLinks
+from .scheduled_posts.api import ScheduledPosts
 from .schema import AREAS
 from .store import Store
 
@@ -57,10 +59,19 @@ def served_openapi() -> dict[str, Any]:
     from .media_tokens import api as media_tokens
     from .privacy import api as privacy
     from .roster import schemas as roster
+    from .scheduled_posts import api as scheduled_posts
 
     doc = _load_openapi()
     schemas = doc["components"]["schemas"]
-    for feature in (roster, lessons, media_tokens, broadcasts, content_api, privacy):
+    for feature in (
+        roster,
+        lessons,
+        media_tokens,
+        broadcasts,
+        content_api,
+        scheduled_posts,
+        privacy,
+    ):
         for name, schema in feature.REQUEST_SCHEMAS.items():
             assert schemas.get(name, schema) is schema, name
             schemas[name] = schema
@@ -84,6 +95,8 @@ class PartaModule:
         self.store = Store(api, AREAS)
 
         self.resource = ApiResource()
+        # The school bot acting for a person, only on their own recent command.
+        self.delegation = Delegation(self)
         self.roster = Roster(self)
         # Video lessons (issue 5): roles from the roster in school rooms.
         self.room_roles = RoomRoles(api, self.roster, self.service_user_id)
@@ -93,6 +106,8 @@ class PartaModule:
         # Documents, articles, polls (issue 4): roles from the roster in school rooms.
         self.content = Content(self)
         self.content_api = ContentApi(self.content)
+        # What the bot posts later as its author (announcements, reminders), once.
+        self.scheduled_posts = ScheduledPosts(self)
         # Privacy (issue 12): the audit log's check and export.
         self.privacy = Privacy(self)
         # Every route, registered here once, in this order (a route's pattern is tried
@@ -131,6 +146,7 @@ class PartaModule:
             self.lessons,
             self.broadcasts,
             self.content_api,
+            self.scheduled_posts,
             self.privacy,
         )
 
@@ -152,6 +168,7 @@ class PartaModule:
                 Lessons,
                 Broadcasts,
                 ContentApi,
+                ScheduledPosts,
                 Privacy,
             )
             for method, pattern, handler in owner.ROUTES

@@ -131,6 +131,11 @@ class PartaConfig:
     # Localparts of this server's bots that anyone may write to directly and that may
     # write to anyone (the school bot), whatever a school's direct-message rules say.
     trusted_bots: tuple[str, ...] = ("parta-bot",)
+    # How long after a person's command a trusted bot may act for them with it
+    # (X-Parta-On-Behalf-Of): long enough for a roster import confirmed with «да».
+    bot_command_window_seconds: int = attrs.field(
+        default=1800, validator=[attrs.validators.ge(10), attrs.validators.le(86400)]
+    )
     # Video lessons and media tokens.
     media: MediaConfig = attrs.field(factory=MediaConfig)
     # Broadcasts: link lifetimes (they need media.enabled).

@@ -5,27 +5,27 @@ from synapse.module_api.errors import Codes, SynapseError
 from parta_common.messages import Message
 
 
-def _error(status: int, errcode: str, message: Message, params: dict[str, object]) -> SynapseError:
+def matrix_error(status: int, errcode: str, message: Message, /, **params: object) -> SynapseError:
     """The text for plain clients ("русский / English") and its catalogue id for the rest."""
     return SynapseError(
         status, message.format(**params), errcode, additional_fields=message.fields(**params)
     )
 
 
-def forbidden(message: Message, **kwargs: object) -> SynapseError:
-    return _error(403, Codes.FORBIDDEN, message, kwargs)
+def forbidden(message: Message, /, **kwargs: object) -> SynapseError:
+    return matrix_error(403, Codes.FORBIDDEN, message, **kwargs)
 
 
-def bad_json(message: Message, **kwargs: object) -> SynapseError:
-    return _error(400, Codes.BAD_JSON, message, kwargs)
+def bad_json(message: Message, /, **kwargs: object) -> SynapseError:
+    return matrix_error(400, Codes.BAD_JSON, message, **kwargs)
 
 
-def not_found(message: Message, **kwargs: object) -> SynapseError:
-    return _error(404, Codes.NOT_FOUND, message, kwargs)
+def not_found(message: Message, /, **kwargs: object) -> SynapseError:
+    return matrix_error(404, Codes.NOT_FOUND, message, **kwargs)
 
 
-def conflict(message: Message, **kwargs: object) -> SynapseError:
+def conflict(message: Message, /, **kwargs: object) -> SynapseError:
     """409 ``M_BAD_STATE``: the thing's state forbids this (ended, published, taken).
 
     The one other 409 is ``M_USER_IN_USE``, an account name someone else holds."""
-    return _error(409, Codes.BAD_STATE, message, kwargs)
+    return matrix_error(409, Codes.BAD_STATE, message, **kwargs)

@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import urllib.parse
+import weakref
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any, Final
@@ -21,10 +22,11 @@ from synapse.module_api import (
     SynapseRequest,
     respond_with_html,
 )
-from synapse.module_api.errors import Codes, SynapseError
+from synapse.module_api.errors import Codes
 
 from parta_common.messages import Message
 
+from .errors import matrix_error
 from .query import bad_param
 
 logger = logging.getLogger(__name__)
@@ -34,14 +36,8 @@ BASE_PATH = "/_synapse/client/parta/v1"
 # A handler answers (code, JSON), or None when it wrote the response itself (a file).
 Handler = Callable[..., Awaitable[tuple[int, Any] | None]]
 
-_NOT_FOUND = Message(
-    ru="Нет такого адреса в API Parta: {path}",
-    en="No such endpoint in the Parta API: {path}",
-)
-_BAD_METHOD = Message(
-    ru="Метод {method} не поддерживается для {path}",
-    en="Method {method} is not supported for {path}",
-)
+_NOT_FOUND = Message("http.not_found")
+_BAD_METHOD = Message("http.bad_method")
 
 
 def route_pattern(pattern: str) -> re.Pattern[str]:
@@ -88,32 +84,44 @@ class ApiResource(DirectServeJsonResource):
             if route_method == method:
                 return await handler(request, *path_params(match))
         if path_matched:
-            raise SynapseError(
-                405, _BAD_METHOD.format(method=method, path=path), Codes.UNRECOGNIZED
-            )
-        raise SynapseError(404, _NOT_FOUND.format(path=path), Codes.UNRECOGNIZED)
+            raise matrix_error(405, Codes.UNRECOGNIZED, _BAD_METHOD, method=method, path=path)
+        raise matrix_error(404, Codes.UNRECOGNIZED, _NOT_FOUND, path=path)
 
 
-_BAD_BODY = Message(
-    ru="Неверный запрос: {detail}",
-    en="Bad request: {detail}",
-)
+_BAD_BODY = Message("http.bad_body")
+
+
+# Resolves a trusted bot's request on a person's behalf (synapse_module/delegation/).
+OnBehalfResolver = Callable[[str, SynapseRequest], Awaitable[str]]
+_on_behalf: "weakref.WeakKeyDictionary[ModuleApi, OnBehalfResolver]" = weakref.WeakKeyDictionary()
+
+
+def set_on_behalf_resolver(api: ModuleApi, resolver: OnBehalfResolver) -> None:
+    _on_behalf[api] = resolver
 
 
 async def requester_id(api: ModuleApi, request: SynapseRequest) -> str:
-    """The Matrix user ID behind the request's access token (401 without one)."""
+    """The Matrix user ID the request acts for (401 without an access token).
+
+    That is the token's owner, or — for the school bot naming a person and their
+    command — that person, once :mod:`synapse_module.delegation` believes it (403
+    otherwise).
+    """
+    return (await caller_and_person(api, request))[1]
+
+
+async def caller_and_person(api: ModuleApi, request: SynapseRequest) -> tuple[str, str]:
+    """The token's owner and the person the request acts for (see :func:`requester_id`)."""
     requester = await api.get_user_by_req(request)
-    return requester.user.to_string()
+    caller: str = requester.user.to_string()
+    resolver = _on_behalf.get(api)
+    if resolver is None:
+        return caller, caller
+    return caller, await resolver(caller, request)
 
 
-_NOT_JSON = Message(
-    ru="Тело запроса — не JSON",
-    en="The request body is not JSON",
-)
-_NOT_OBJECT = Message(
-    ru="Тело запроса должно быть объектом JSON",
-    en="The request body must be a JSON object",
-)
+_NOT_JSON = Message("http.not_json")
+_NOT_OBJECT = Message("http.not_object")
 
 
 # An action's body: nothing, or an empty object.
@@ -130,9 +138,9 @@ def json_body(request: SynapseRequest, schema: dict[str, Any]) -> dict[str, Any]
     try:
         body = json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError):
-        raise SynapseError(400, _NOT_JSON.format(), Codes.NOT_JSON) from None
+        raise matrix_error(400, Codes.NOT_JSON, _NOT_JSON) from None
     if not isinstance(body, dict):
-        raise SynapseError(400, _NOT_OBJECT.format(), Codes.BAD_JSON)
+        raise matrix_error(400, Codes.BAD_JSON, _NOT_OBJECT)
     check_json(body, schema)
     return body
 
@@ -144,7 +152,7 @@ def check_json(value: object, schema: dict[str, Any]) -> None:
     if error is None:
         return
     where = "/".join(str(p) for p in error.absolute_path) or "(body)"
-    raise SynapseError(400, _BAD_BODY.format(detail=f"{where}: {error.message}"), Codes.BAD_JSON)
+    raise matrix_error(400, Codes.BAD_JSON, _BAD_BODY, detail=f"{where}: {error.message}")
 
 
 class StaticPage(DirectServeHtmlResource):

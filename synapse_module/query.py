@@ -16,9 +16,9 @@ from synapse.module_api.errors import Codes, SynapseError
 
 from parta_common.messages import Message
 
-BAD_PARAM: Final = Message(
-    ru="Неверный параметр {name}: {detail}", en="Invalid parameter {name}: {detail}"
-)
+from .errors import matrix_error
+
+BAD_PARAM: Final = Message("query.bad_param")
 # Bounds of a number column (PostgreSQL BIGINT; SQLite INTEGER is the same 64 bits).
 BIGINT_MAX: Final = 2**63 - 1
 # Longest string parameter (IDs, search text, tags, names).
@@ -26,7 +26,7 @@ MAX_STRING: Final = 1000
 
 
 def bad_param(name: str, detail: str) -> SynapseError:
-    return SynapseError(400, BAD_PARAM.format(name=name, detail=detail), Codes.INVALID_PARAM)
+    return matrix_error(400, Codes.INVALID_PARAM, BAD_PARAM, name=name, detail=detail)
 
 
 def query_strings(request: SynapseRequest, name: str, max_length: int = MAX_STRING) -> list[str]:

@@ -18,6 +18,7 @@ from bridge.registration import Registration
 from devtools.homeserver import REPO_ROOT
 from tests.harness import (
     RunningHomeserver,
+    User,
     create_database,
     drop_database,
     free_port,
@@ -81,6 +82,16 @@ class BotProcess:
     def tail(self, lines: int = 40) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
+
+    def signed_in(self, user: User, login: bool = False) -> list[str]:
+        """The roster CLI's arguments to act as ``user``: their access token in a file,
+        or (``login``) their name and password as ``make run`` keeps the operator's."""
+        path = self.config_path.parent / f"{user.localpart}.{'login' if login else 'token'}"
+        path.write_text(
+            f"{user.localpart}\n{user.password}\n" if login else f"{user.access_token}\n"
+        )
+        path.chmod(0o600)
+        return ["--login" if login else "--token-file", str(path)]
 
     def cli(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
         """``python -m bridge.roster_sync`` with this bot's configuration."""

@@ -240,6 +240,9 @@ def route_problems(doc: dict[str, Any]) -> list[str]:
         secured = operation.get("security", doc.get("security")) != []
         if secured and "401" not in responses:
             problems.append(f"{where}: 401 not documented")
+        if secured and "403" not in responses:
+            # requester_id refuses a bot acting for a person without their command.
+            problems.append(f"{where}: 403 not documented (X-Parta-On-Behalf-Of)")
         source = inspect.getsource(getattr(owner, name))
         for call, status in _RAISES.items():
             if call in source and status not in responses:

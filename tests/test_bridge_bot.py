@@ -6,7 +6,6 @@ matrix-nio clients; what it does goes through the module as the person who asked
 
 import asyncio
 import datetime
-import logging
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -14,14 +13,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-from mautrix.appservice import AppServiceAPI
-from mautrix.types import UserID
 from nio import AsyncClient, RoomCreateResponse, RoomSendResponse
 
-from bridge.app import send_as
+from bridge.api import ModuleClient, carrying_out
 from bridge.config import load
 from bridge.db import create_database
 from bridge.schedule import Scheduler, txn_id_for
+from parta_common import events
 from parta_common import messages as msg
 from tests.bridge_env import BridgeEnv, bridge_env
 from tests.harness import User
@@ -96,26 +94,107 @@ async def ask(env: BridgeEnv, user: User, text: str, room_id: str | None = None)
         return answer
 
 
-async def test_assertion_makes_the_module_see_the_person(env: BridgeEnv) -> None:
+async def test_the_bot_token_cannot_become_a_person(env: BridgeEnv) -> None:
+    """The registration names only the bot: Synapse refuses its token with ``?user_id=``."""
     alice = env.hs.register("alice")
-    token = env.bot.registration.as_token
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = {"Authorization": f"Bearer {env.bot.registration.as_token}"}
     async with aiohttp.ClientSession(headers=headers) as s:
         params = {"user_id": alice.user_id}
-        async with s.get(f"{env.hs.api_url}/me", params=params) as r:
-            assert r.status == 200, await r.text()
-            assert (await r.json())["user_id"] == alice.user_id
-        async with s.get(f"{env.hs.base_url}/_matrix/client/v3/account/whoami", params=params) as r:
-            assert (await r.json())["user_id"] == alice.user_id
-    # Without the AS token the assertion is worthless.
-    async with aiohttp.ClientSession(
-        headers={"Authorization": f"Bearer {alice.access_token}"}
-    ) as s:
-        bob = env.hs.register("bob")
-        async with s.get(f"{env.hs.api_url}/me", params={"user_id": bob.user_id}) as r:
-            assert r.status in (200, 403)
-            if r.status == 200:
-                assert (await r.json())["user_id"] == alice.user_id
+        for url in (f"{env.hs.api_url}/me", f"{env.hs.base_url}/_matrix/client/v3/account/whoami"):
+            async with s.get(url, params=params) as r:
+                assert r.status == 403, await r.text()
+                assert (await r.json())["errcode"] in ("M_FORBIDDEN", "M_EXCLUSIVE")
+        # As itself it is the bot, nobody else.
+        async with s.get(f"{env.hs.base_url}/_matrix/client/v3/account/whoami") as r:
+            assert (await r.json())["user_id"] == env.bot_user_id
+    async with aiohttp.ClientSession(headers=headers) as s:
+        body = {"room_id": "!r:x", "body": "x", "schedule_id": "x"}
+        async with s.post(f"{env.hs.api_url}/scheduled_posts", json=body, params=params) as r:
+            assert r.status == 403, await r.text()
+
+
+async def _as_bot(
+    env: BridgeEnv,
+    method: str,
+    path: str,
+    person: str | None,
+    command: str | None,
+    body: Any = None,
+) -> tuple[int, dict[str, Any]]:
+    headers = {"Authorization": f"Bearer {env.bot.registration.as_token}"}
+    if person is not None:
+        headers["X-Parta-On-Behalf-Of"] = person
+    if command is not None:
+        headers["X-Parta-Command"] = command
+    async with (
+        aiohttp.ClientSession(headers=headers) as s,
+        s.request(method, f"{env.hs.api_url}{path}", json=body) as r,
+    ):
+        data: dict[str, Any] = await r.json()
+        return r.status, data
+
+
+def _refused(answer: tuple[int, dict[str, Any]], english: str) -> None:
+    status, data = answer
+    assert status == 403, data
+    assert data["errcode"] == "M_FORBIDDEN"
+    ru, en = data["error"].split(" / ")
+    assert english in en, data
+    assert any("а" <= c <= "я" for c in ru.lower()), data
+
+
+async def test_the_bot_acts_for_a_person_only_on_their_recent_command(
+    env: BridgeEnv, school: School
+) -> None:
+    student = school.students[0]
+    async with env.hs.client(student) as client:
+        dm = await open_dm(env, client, student)
+        sent = await client.room_send(dm, "m.room.message", {"msgtype": "m.text", "body": "?"})
+        assert isinstance(sent, RoomSendResponse), sent
+        command = sent.event_id
+    async with env.hs.client(school.teacher) as client:
+        # A room the bot is not in.
+        other = await client.room_create(name="без бота")
+        assert isinstance(other, RoomCreateResponse), other
+        elsewhere = await client.room_send(
+            other.room_id, "m.room.message", {"msgtype": "m.text", "body": "?"}
+        )
+        assert isinstance(elsewhere, RoomSendResponse), elsewhere
+    me = student.user_id
+    # No command, an unknown one, someone else's, one outside the bot's rooms: refused.
+    _refused(await _as_bot(env, "GET", "/me", me, None), "both the person and their command")
+    _refused(await _as_bot(env, "GET", "/me", me, "$nothing:x"), "is not on this server")
+    _refused(await _as_bot(env, "GET", "/me", school.admin.user_id, command), "was not sent by")
+    _refused(
+        await _as_bot(env, "GET", "/me", school.teacher.user_id, elsewhere.event_id),
+        "not sent in a room the bot",
+    )
+    # Only the school bot may name a person, even with the person's own command.
+    async with (
+        aiohttp.ClientSession(
+            headers={
+                "Authorization": f"Bearer {school.teacher.access_token}",
+                "X-Parta-On-Behalf-Of": me,
+                "X-Parta-Command": command,
+            }
+        ) as s,
+        s.get(f"{env.hs.api_url}/me") as r,
+    ):
+        _refused((r.status, await r.json()), "Only the school bot")
+    # With the student's own command: the student, with a student's rights only.
+    status, data = await _as_bot(env, "GET", "/me", me, command)
+    assert (status, data["user_id"]) == (200, me)
+    school_id = school.school_id
+    status, data = await _as_bot(
+        env,
+        "POST",
+        f"/schools/{school_id}/classes",
+        me,
+        command,
+        {"grade": 9, "letter": "Я", "year": "2026/27"},
+    )
+    assert status == 403, data
+    assert data["error"] == msg.NOT_SCHOOL_ADMIN.format()
 
 
 async def test_bot_answers_help_in_russian(env: BridgeEnv) -> None:
@@ -268,45 +347,55 @@ async def test_scheduled_announcement_is_sent_once_across_restarts(
 ) -> None:
     room = school.rooms["announcements"]
     config = load(env.bot.config_path)
-    env.bot.stop()
+    admin = school.admin
+    async with env.hs.client(admin) as client:
+        dm = await open_dm(env, client, admin)
+        env.bot.stop()
+        # The administrator's command the posts are made on (the bot answers it later).
+        sent = await client.room_send(
+            dm, "m.room.message", {"msgtype": "m.text", "body": "запланировано"}
+        )
+        assert isinstance(sent, RoomSendResponse), sent
     db = create_database(config.database)
     await db.start()
     try:
-
-        async def never(*_: Any) -> str:
-            raise AssertionError("the test's scheduler does not send")
-
-        scheduler = Scheduler(db, config, never)
-        now = datetime.datetime.now(datetime.UTC)
-        soon = await scheduler.schedule(
-            room,
-            "Запланировано: уроки сокращены",
-            now + datetime.timedelta(seconds=2),
-            school.admin.user_id,
-        )
-        # A message the bot had claimed and sent just before it crashed, without
-        # recording it: the retry must find it in the room and not repeat it.
-        crashed = await scheduler.schedule(
-            room,
-            "Запланировано: до краша",
-            now - datetime.timedelta(minutes=1),
-            school.admin.user_id,
-        )
         async with aiohttp.ClientSession() as session:
-            as_api = AppServiceAPI(
-                env.hs.base_url,
-                UserID(env.bot_user_id),
-                token=env.bot.registration.as_token,
-                client_session=session,
-                log=logging.getLogger("test.appservice"),  # type: ignore[arg-type]
-            )
-            await send_as(as_api, room, school.admin.user_id, crashed.body, txn_id_for(crashed.id))
+            module = ModuleClient(session, env.hs.base_url, env.bot.registration.as_token)
+            scheduler = Scheduler(db, config, module)
+            now = datetime.datetime.now(datetime.UTC)
+            with carrying_out(sent.event_id):
+                soon = await scheduler.schedule(
+                    room,
+                    "Запланировано: уроки сокращены",
+                    now + datetime.timedelta(seconds=2),
+                    admin.user_id,
+                )
+                # A message the bot had claimed and had the module send just before it
+                # crashed, without recording it: the retry must not repeat it.
+                crashed = await scheduler.schedule(
+                    room,
+                    "Запланировано: до краша",
+                    now - datetime.timedelta(minutes=1),
+                    admin.user_id,
+                )
+            assert crashed.post_id is not None
+            # The bot sends as itself: no command, no person named.
+            first_event = await module.send_post(crashed.post_id)
         await db.execute(
             "UPDATE scheduled_message SET state='claimed', claimed_at=0, attempts=1 WHERE id=$1",
             crashed.id,
         )
     finally:
         await db.stop()
+    event = env.hs.request(
+        "GET",
+        f"/_matrix/client/v3/rooms/{urllib.parse.quote(room)}/event/"
+        f"{urllib.parse.quote(first_event)}",
+        token=admin.access_token,
+    )
+    # Posted as its author, carrying its schedule id.
+    assert event["sender"] == admin.user_id
+    assert event["content"][events.SCHEDULE_ID] == txn_id_for(crashed.id)
     # The homeserver restarts too before the retry: its application-service transaction
     # cache (in memory) forgets the txn id, so only the marker in the room prevents a copy.
     env.hs.restart()
@@ -323,6 +412,16 @@ async def test_scheduled_announcement_is_sent_once_across_restarts(
         return await _state(env, crashed.id) == "sent"
 
     await poll(crashed_sent, "the crashed message to be finished")
+    # The bot recorded the event the module had sent before the crash.
+    db = create_database(config.database)
+    await db.start()
+    try:
+        recorded = await db.fetchval(
+            "SELECT event_id FROM scheduled_message WHERE id=$1", crashed.id
+        )
+    finally:
+        await db.stop()
+    assert recorded == first_event
     env.bot.restart()
     # After another restart, a fresh message goes out; the earlier ones stay single.
     answer = await ask(env, school.admin, "объявление После перезапуска")

@@ -93,7 +93,7 @@ def test_malformed_csv_gets_line_numbers_and_changes_nothing(
     lines[teacher] = lines[teacher].replace(",teacher,", ",pupil,")
     files["users.csv"] = "\n".join(lines) + "\n"
     files["enrollments.csv"] += "bad-enr-x,,,bad-cls-nope,bad-sch-1,bad-stu-1,student,false,,\n"
-    out = env.bot.cli("--as", operator.user_id, str(write_dir(files, tmp_path / "bad")))
+    out = env.bot.cli(*env.bot.signed_in(operator), str(write_dir(files, tmp_path / "bad")))
     assert out.returncode == 1
     assert f"users.csv:{teacher + 1}: роль 'pupil'" in out.stdout
     last = len(files["enrollments.csv"].splitlines())
@@ -316,11 +316,12 @@ async def test_an_administrator_gives_a_new_code_for_a_lost_one(
 
 def test_importing_again_changes_nothing(env: BridgeEnv, operator: User, tmp_path: Path) -> None:
     src = write_dir(small_school(), tmp_path / "same")
-    dry = env.bot.cli("--as", operator.user_id, "--dry-run", str(src))
+    dry = env.bot.cli(*env.bot.signed_in(operator), "--dry-run", str(src))
     assert dry.returncode == 0, dry.stderr
     assert "Изменений нет" in dry.stdout
     before = people(env)
-    again = env.bot.cli("--as", operator.user_id, str(src))
+    # As the README does: the operator's name and password from a file.
+    again = env.bot.cli(*env.bot.signed_in(operator, login=True), str(src))
     assert again.returncode == 0, again.stderr
     assert "Изменений нет" in again.stdout
     assert people(env) == before
@@ -360,14 +361,14 @@ def test_a_changed_file_moves_a_student_and_removes_a_leaver(
         if "stu-2" in p.agent_ids and not any(a in roster.people for a in p.agent_ids)
     ]
     src = write_dir(files, tmp_path / "changed")
-    dry = env.bot.cli("--as", operator.user_id, "--dry-run", str(src))
+    dry = env.bot.cli(*env.bot.signed_in(operator), "--dry-run", str(src))
     assert "перевести между классами: 1" in dry.stdout, dry.stdout
     assert "5А → 6А" in dry.stdout
     assert f"выбывших убрать: {1 + len(gone_parents)}" in dry.stdout, dry.stdout
     new_name = roster.people[teacher[0]].display_name
     assert "переименовать: 1" in dry.stdout, dry.stdout
     assert f"→ {new_name}" in dry.stdout
-    out = env.bot.cli("--as", operator.user_id, str(src))
+    out = env.bot.cli(*env.bot.signed_in(operator), str(src))
     assert out.returncode == 0, out.stdout + out.stderr
     known = people(env)
     school = api(env.hs, "GET", "/schools/by_external_id/sch-1", operator)
@@ -390,7 +391,7 @@ def test_a_changed_file_moves_a_student_and_removes_a_leaver(
         "GET", f"/_matrix/client/v3/profile/{urllib.parse.quote(teacher_id)}/displayname"
     )
     assert profile["displayname"] == new_name
-    dry = env.bot.cli("--as", operator.user_id, "--dry-run", str(src))
+    dry = env.bot.cli(*env.bot.signed_in(operator), "--dry-run", str(src))
     assert "Изменений нет" in dry.stdout
 
 
@@ -401,7 +402,7 @@ def test_a_restart_in_the_middle_finishes_without_duplicates(
     src = write_dir(files, tmp_path / "restart")
     argv = [sys.executable, "-m", "bridge.roster_sync", "-c", str(env.bot.config_path)]
     proc = subprocess.Popen(
-        [*argv, "--as", operator.user_id, str(src)],
+        [*argv, *env.bot.signed_in(operator), str(src)],
         cwd=env.bot.config_path.parent,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
         stdout=subprocess.DEVNULL,
@@ -422,7 +423,7 @@ def test_a_restart_in_the_middle_finishes_without_duplicates(
             proc.kill()
     half = {s: v for s, v in people(env).items() if s.startswith("r-")}
     assert half
-    out = env.bot.cli("--as", operator.user_id, str(src))
+    out = env.bot.cli(*env.bot.signed_in(operator), str(src))
     assert out.returncode == 0, out.stdout + out.stderr
     known = {s: v for s, v in people(env).items() if s.startswith("r-")}
     # Everyone who had an account or a claim keeps the same one.
@@ -437,7 +438,7 @@ def test_a_restart_in_the_middle_finishes_without_duplicates(
     )["users"]
     server_users = {u["name"] for u in listed if u["name"].startswith("@r-")}
     assert server_users == {u for u, _ in known.values()}
-    again = env.bot.cli("--as", operator.user_id, "--dry-run", str(src))
+    again = env.bot.cli(*env.bot.signed_in(operator), "--dry-run", str(src))
     assert "Изменений нет" in again.stdout
 
 
@@ -448,7 +449,7 @@ def test_a_realistic_school_of_550_students(env: BridgeEnv, operator: User, tmp_
     roster = read_files({k: v.encode() for k, v in files.items()})
     src = write_dir(files, tmp_path / "big")
     codes_file = tmp_path / "codes.csv"
-    out = env.bot.cli("--as", operator.user_id, "--codes", str(codes_file), str(src))
+    out = env.bot.cli(*env.bot.signed_in(operator), "--codes", str(codes_file), str(src))
     assert out.returncode == 0, out.stdout + out.stderr
     assert "учётных записей создать: " in out.stdout
 
@@ -517,6 +518,6 @@ def test_a_realistic_school_of_550_students(env: BridgeEnv, operator: User, tmp_
         assert user_id in joined(env, operator, cls["rooms"][room])
         assert user_id in joined(env, operator, school["rooms"]["school_space"])
 
-    again = env.bot.cli("--as", operator.user_id, "--dry-run", str(src))
+    again = env.bot.cli(*env.bot.signed_in(operator), "--dry-run", str(src))
     assert again.returncode == 0, again.stderr
     assert "Изменений нет" in again.stdout

@@ -59,12 +59,22 @@ async def db(url: str) -> AsyncIterator[Database]:
 
 
 class Recorder:
+    """A typed fake of the module's scheduled posts (bridge.schedule.Posts): these tests
+    are about the bot's table; the module's side runs against Synapse in
+    tests/test_bridge_bot.py."""
+
     def __init__(self) -> None:
+        self.posts: dict[str, tuple[str, str, str, str]] = {}
         self.sent: list[tuple[str, str, str, str]] = []
 
-    async def __call__(self, room_id: str, user_id: str, body: str, txn_id: str) -> str:
+    async def create_post(self, as_user: str, room_id: str, body: str, schedule_id: str) -> str:
+        post_id = f"post_{len(self.posts)}"
+        self.posts[post_id] = (room_id, as_user, body, schedule_id)
+        return post_id
+
+    async def send_post(self, post_id: str) -> str:
         await asyncio.sleep(0.01)  # let a competing loop run in between
-        self.sent.append((room_id, user_id, body, txn_id))
+        self.sent.append(self.posts[post_id])
         return f"$event{len(self.sent)}"
 
 

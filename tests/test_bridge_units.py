@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from bridge.commands import ClassName, CommandError, parse
 from bridge.config import BridgeConfig, ConfigProblem, QuietHoursConfig, load
 from bridge.oneroster import RosterErrors, read_files, zip_files
-from bridge.registration import Registration
+from bridge.registration import Registration, ensure_registration
 from bridge.roster_sync import SignIn, sign_in_csv
 from bridge.schedule import deliver_at, is_quiet
 from parta_common.config import build
@@ -45,11 +46,30 @@ def test_bad_config_names_the_key(raw: dict[str, object], fragment: str) -> None
 
 def test_registration_namespaces() -> None:
     reg = Registration.generate("http://127.0.0.1:1", "parta-bot").as_dict("example.org")
-    users = reg["namespaces"]["users"]
-    assert users[0] == {"exclusive": True, "regex": r"^@parta\-bot:example\.org$"}
-    assert users[1]["exclusive"] is False
+    # The bot's own user only, exclusive: it cannot act as anybody else.
+    assert reg["namespaces"] == {
+        "users": [{"exclusive": True, "regex": r"^@parta\-bot:example\.org$"}],
+        "aliases": [],
+        "rooms": [],
+    }
     assert reg["as_token"] != reg["hs_token"]
     assert len(reg["as_token"]) >= 40
+
+
+def test_an_old_registration_loses_its_catch_all_namespace(tmp_path: Path) -> None:
+    """A registration from before (every local user, non-exclusive) keeps its tokens and
+    is narrowed to the bot alone when ``make run`` / ``bridge.registration`` sees it."""
+    path = tmp_path / "registration.yaml"
+    old = Registration.generate("http://127.0.0.1:1", "parta-bot")
+    data = old.as_dict("localhost")
+    data["namespaces"]["users"].append({"exclusive": False, "regex": "^@.*:localhost$"})
+    path.write_text(yaml.safe_dump(data))
+    assert ensure_registration(BridgeConfig(), path) == old
+    again = yaml.safe_load(path.read_text())
+    assert again["namespaces"]["users"] == [
+        {"exclusive": True, "regex": r"^@parta\-bot:localhost$"}
+    ]
+    assert (again["as_token"], again["hs_token"]) == (old.as_token, old.hs_token)
 
 
 NOW = datetime.datetime(2026, 11, 30, 10, 0, tzinfo=MSK)  # a Monday morning

@@ -171,3 +171,36 @@ def test_make_secrets_makes_what_compose_reads(tmp_path: Path) -> None:
     before = {p.name: p.read_bytes() for p in secrets.iterdir() if p.is_file()}
     subprocess.run(["sh", str(script)], cwd=tmp_path, env=env, capture_output=True, check=True)
     assert before == {p.name: p.read_bytes() for p in secrets.iterdir() if p.is_file()}
+
+
+@pytest.mark.skipif(
+    shutil.which("docker-compose") is None and not os.environ.get("PARTA_REQUIRE_TOOLS"),
+    reason="needs Debian's docker-compose (make test installs it)",
+)
+def test_docker_compose_config_validates(tmp_path: Path) -> None:
+    """The compose file as Compose itself reads it: `docker-compose config` (no engine
+    needed) with only the one value an operator must set in .env."""
+    env = {**os.environ, "PARTA_SERVER_NAME": "school.example"}
+    env.pop("PARTA_VERSION", None)
+    done = subprocess.run(
+        ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    resolved = yaml.safe_load(done.stdout)
+    assert {"synapse", "postgres", "redis", "nginx"} <= set(resolved["services"])
+    # Without it, Compose refuses with the message the operator needs.
+    env.pop("PARTA_SERVER_NAME")
+    refused = subprocess.run(
+        ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert refused.returncode != 0 and "PARTA_SERVER_NAME" in refused.stderr

@@ -39,10 +39,10 @@ from tests.roster_helpers import api
 from tests.test_bridge_bot import open_dm
 from tests.test_bridge_roster import code_of, sign_in
 
-# `make test` installs the tools and sets PARTA_REQUIRE_DESKTOP: there a missing tool fails
+# `make test` installs the tools and sets PARTA_REQUIRE_TOOLS: there a missing tool fails
 # the journey instead of skipping it; a bare pytest elsewhere skips with the reason.
 pytestmark = pytest.mark.skipif(
-    bool(missing_tools()) and not os.environ.get("PARTA_REQUIRE_DESKTOP"),
+    bool(missing_tools()) and not os.environ.get("PARTA_REQUIRE_TOOLS"),
     reason=f"nheko journey needs {', '.join(missing_tools())} (make test installs them)",
 )
 

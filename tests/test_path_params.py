@@ -110,6 +110,14 @@ def seed(hs: RunningHomeserver) -> tuple[dict[str, Any], School, User]:
     parent_code = api(hs, "POST", "/me/parent_invite", school.students[0], {"school_id": sid})
     mother = hs.register(f"mother{secrets.token_hex(2)}")
     pending = api(hs, "POST", f"/invites/{parent_code['code']}/redeem", mother)
+    # A message the teacher (with their own token) has the module send later as them.
+    post = api(
+        hs,
+        "POST",
+        "/scheduled_posts",
+        teacher,
+        {"room_id": room, "body": "Напоминание", "schedule_id": f"pp-{secrets.token_hex(4)}"},
+    )
     values = {
         "school_id": sid,
         "class_id": class_id,
@@ -126,6 +134,7 @@ def seed(hs: RunningHomeserver) -> tuple[dict[str, Any], School, User]:
         "article_id": article["article_id"],
         "poll_id": poll["event_id"],
         "link_id": pending["parent_link"]["link_id"],
+        "post_id": post["post_id"],
     }
     return values, school, operator
 
@@ -164,6 +173,7 @@ def bodies(v: dict[str, Any], school: School) -> dict[tuple[str, str], Any]:
             "answers": [{"text": "Здесь"}, {"text": "Там"}],
         },
         ("POST", "/polls/{poll_id}/votes"): {"answers": []},
+        ("PUT", "/schools/{school_id}/members/{user_id}/display_name"): {"display_name": "Имя"},
     }
 
 

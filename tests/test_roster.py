@@ -32,7 +32,7 @@ from nio import (
 )
 
 from devtools.homeserver import HttpError
-from parta_common import events
+from parta_common import catalogue, events
 from tests.harness import RunningHomeserver, User, free_port, running_homeserver
 from tests.roster_helpers import School, api, api_error, build_school
 
@@ -903,6 +903,10 @@ def test_bad_requests_are_400_with_a_reason(
     assert err.status == 400, err.body
     assert err.body["errcode"] in ("M_BAD_JSON", "M_INVALID_PARAM", "M_NOT_JSON")
     assert fragment in err.body["error"]
+    # The text's catalogue id and parameters make the same text in each language.
+    reference = err.body["org.parta.message"]
+    texts = [catalogue.from_reference(reference, lang) for lang in catalogue.LANGUAGES]
+    assert err.body["error"] == " / ".join(str(t) for t in texts)
 
 
 def test_not_json_and_unknowns(synapse: RunningHomeserver, school: School) -> None:

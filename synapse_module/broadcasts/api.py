@@ -19,7 +19,7 @@ from synapse.module_api import (
     ModuleApi,
     SynapseRequest,
 )
-from synapse.module_api.errors import Codes, SynapseError
+from synapse.module_api.errors import Codes
 
 from parta_common.roles import Role
 from parta_common.tokens import (
@@ -32,7 +32,7 @@ from parta_common.tokens import (
 )
 
 from ..config import BroadcastsConfig, MediaConfig
-from ..errors import conflict, forbidden, not_found
+from ..errors import conflict, forbidden, matrix_error, not_found
 from ..http import EMPTY_BODY, json_body, requester_id
 from ..media_tokens.rules import room_id_from_path
 from ..media_tokens.texts import MEDIA_DISABLED
@@ -53,6 +53,7 @@ from .texts import (
     NOT_A_MEMBER,
     NOT_A_SPEAKER,
     NOT_RECORDED,
+    RECORDER_NAME,
     RECORDER_ONLY_UPLOADS,
 )
 
@@ -117,7 +118,10 @@ class Broadcasts:
 
     def _recorder_verdict(self, user_id: str) -> RecorderVerdict:
         if user_id == self.recorder_user_id():
-            return Codes.FORBIDDEN, {"error": RECORDER_ONLY_UPLOADS.format()}
+            return Codes.FORBIDDEN, {
+                "error": RECORDER_ONLY_UPLOADS.format(),
+                **RECORDER_ONLY_UPLOADS.fields(),
+            }
         return NOT_SPAM
 
     async def user_may_create_room(
@@ -165,7 +169,7 @@ class Broadcasts:
 
     def _secret(self) -> str:
         if not self._media.enabled or not self._media.token_secret:
-            raise SynapseError(404, MEDIA_DISABLED.format(), Codes.NOT_FOUND)
+            raise matrix_error(404, Codes.NOT_FOUND, MEDIA_DISABLED)
         return self._media.token_secret
 
     def _relay_url(self) -> str:
@@ -229,7 +233,7 @@ class Broadcasts:
         await self._require_manager(room_id, user_id)
         starts, ends = body.get("starts_at"), body.get("ends_at")
         if not schedule_is_valid(starts, ends):
-            raise SynapseError(400, BAD_SCHEDULE.format(), Codes.BAD_JSON)
+            raise matrix_error(400, Codes.BAD_JSON, BAD_SCHEDULE)
         row = {
             "broadcast_id": "bc_" + secrets.token_urlsafe(12),
             "room_id": room_id,
@@ -349,11 +353,11 @@ class Broadcasts:
         header = request.requestHeaders.getRawHeaders(b"Authorization") or []
         raw = header[0].decode("latin-1") if header else ""
         if not raw.lower().startswith("bearer "):
-            raise SynapseError(401, BAD_SERVICE_TOKEN.format(), Codes.MISSING_TOKEN)
+            raise matrix_error(401, Codes.MISSING_TOKEN, BAD_SERVICE_TOKEN)
         try:
             verify_service_token(raw[7:].strip(), self._secret(), RELAY_ONLY)
         except TokenError:
-            raise SynapseError(401, BAD_SERVICE_TOKEN.format(), Codes.UNKNOWN_TOKEN) from None
+            raise matrix_error(401, Codes.UNKNOWN_TOKEN, BAD_SERVICE_TOKEN) from None
 
     async def internal_broadcast(
         self, request: SynapseRequest, broadcast_id: str
@@ -415,9 +419,7 @@ class Broadcasts:
         await self._recorded(broadcast_id)
         recorder = self.recorder_user_id()
         if not await self._api.check_user_exists(recorder):
-            await self._api.register_user(
-                recorder.split(":", 1)[0][1:], "Parta: запись трансляций / broadcast recordings"
-            )
+            await self._api.register_user(recorder.split(":", 1)[0][1:], RECORDER_NAME.format())
         token = await self._api.create_login_token(recorder, 2 * 60 * 1000)
         return 200, {"user_id": recorder, "login_token": token}
 
@@ -437,7 +439,7 @@ class Broadcasts:
         row = await self._recorded(broadcast_id)
         server = body["content_uri"].removeprefix("mxc://").split("/", 1)[0]
         if server != self._api.server_name:
-            raise SynapseError(400, FOREIGN_MEDIA.format(), Codes.INVALID_PARAM)
+            raise matrix_error(400, Codes.INVALID_PARAM, FOREIGN_MEDIA)
         target = row["room_id"]
         school_room = await self._module.roster.get_room(row["room_id"])
         if school_room is not None and school_room.school_id is not None:

@@ -5,6 +5,8 @@ from typing import Any
 
 from parta_common import events
 
+from .texts import RECORDING_DESCRIPTION, RECORDING_SECTION, RECORDING_TAG
+
 
 def broadcast_state(row: dict[str, Any]) -> dict[str, Any]:
     """The ``org.parta.broadcast`` state event of a broadcast (state key = its ID)."""
@@ -39,12 +41,9 @@ def recording_message(row: dict[str, Any], body: dict[str, Any]) -> dict[str, An
         # So it is listed among the school's documents (and still plays in Element).
         "org.parta.document": {
             "title": row["title"],
-            "description": (
-                f"Запись трансляции, вёл(а) {row['created_by']}"
-                f" / Broadcast recording by {row['created_by']}"
-            ),
-            "tags": ["трансляция", "broadcast"],
-            "section": "Записи трансляций",
+            "description": RECORDING_DESCRIPTION.format(user_id=row["created_by"]),
+            "tags": [RECORDING_TAG.ru, RECORDING_TAG.en],
+            "section": RECORDING_SECTION.ru,
         },
         events.BROADCAST: {"broadcast_id": row["broadcast_id"], "created_by": row["created_by"]},
     }

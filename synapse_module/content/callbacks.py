@@ -20,7 +20,7 @@ from parta_common import events, schemas
 from parta_common.messages import Message
 from parta_common.roles import Role
 
-from ..errors import bad_json, forbidden
+from ..errors import bad_json, forbidden, matrix_error
 from ..roster.rules import role_outside_school
 from . import polls as counting
 from . import sniff as sniffing
@@ -62,8 +62,14 @@ def parse_mxc(url: str) -> tuple[str, str] | None:
 
 def _too_large(message: Message, kind: str, limit: int) -> SynapseError:
     """413: a file over the limit for its kind (``message`` says whose limit)."""
-    text = message.format(kind=kind, kind_ru=texts.KIND_RU[kind], limit_mib=limit // 1048576)
-    return SynapseError(413, text, Codes.TOO_LARGE)
+    return matrix_error(
+        413,
+        Codes.TOO_LARGE,
+        message,
+        kind=kind,
+        kind_ru=texts.KIND_RU[kind],
+        limit_mib=limit // 1048576,
+    )
 
 
 def malformed(event_type: str, detail: str) -> SynapseError:
@@ -158,9 +164,7 @@ class Content:
             size = await self.api.defer_to_thread(os.path.getsize, path)
         found = sniffing.sniff(bytes(head[: sniffing.HEAD_BYTES]))
         if found.forbidden is not None:
-            raise SynapseError(
-                415, texts.FORBIDDEN_FILE.format(what=found.forbidden), Codes.FORBIDDEN
-            )
+            raise matrix_error(415, Codes.FORBIDDEN, texts.FORBIDDEN_FILE, what=found.forbidden)
         limit = max(
             self.config.staff_uploads.bytes_for(found.kind),
             self.config.student_uploads.bytes_for(found.kind),

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 from synapse.module_api import ModuleApi, SynapseRequest
-from synapse.module_api.errors import Codes, SynapseError
+from synapse.module_api.errors import Codes
 
 from parta_common import events, tokens
 
 from ..config import MediaConfig
 from ..content.sanitize import SafeCsvWriter
-from ..errors import forbidden, not_found
+from ..errors import forbidden, matrix_error, not_found
 from ..http import EMPTY_BODY, json_body, requester_id
 from ..media_tokens.rules import room_id_from_path
 from ..media_tokens.texts import MEDIA_DISABLED
@@ -64,6 +64,9 @@ from .store import (
 from .texts import (
     BAD_SERVICE_TOKEN,
     BAD_START,
+    CSV_ABSENT,
+    CSV_HEADER,
+    CSV_PRESENT,
     LESSON_ALREADY_ENDED,
     LESSON_ALREADY_LIVE,
     LESSON_NOT_SCHEDULED,
@@ -118,7 +121,7 @@ class Lessons(LessonEvents):
 
     def _require_enabled(self) -> str:
         if not self._config.enabled or self._config.token_secret is None:
-            raise SynapseError(404, MEDIA_DISABLED.format(), Codes.NOT_FOUND)
+            raise matrix_error(404, Codes.NOT_FOUND, MEDIA_DISABLED)
         return self._config.token_secret
 
     async def _leader(self, request: SynapseRequest, raw_room_id: str) -> tuple[str, str]:
@@ -151,7 +154,7 @@ class Lessons(LessonEvents):
         now = now_ms()
         start = body.get("start", now)
         if start > now + MAX_SCHEDULE_AHEAD_MS:
-            raise SynapseError(400, BAD_START.format(), Codes.INVALID_PARAM)
+            raise matrix_error(400, Codes.INVALID_PARAM, BAD_START)
         live = start <= now + START_NOW_WINDOW_MS
         lesson = Lesson(
             lesson_id=secrets.token_hex(8),
@@ -166,9 +169,7 @@ class Lessons(LessonEvents):
         )
         conflict = await self._module.store.run("parta_new_lesson", insert_lesson_txn, lesson)
         if conflict is not None:
-            raise SynapseError(
-                409, LESSON_ALREADY_LIVE.format(title=conflict.title), Codes.BAD_STATE
-            )
+            raise matrix_error(409, Codes.BAD_STATE, LESSON_ALREADY_LIVE, title=conflict.title)
         sender = await self._roles.lesson_sender(user_id, room_id)
         try:
             await self._publish(lesson, sender, announce=body.get("announce", True))
@@ -212,12 +213,13 @@ class Lessons(LessonEvents):
         self._empty_body(request)
         lesson = await self._lesson(room_id, lesson_id)
         if lesson.status != SCHEDULED:
-            raise SynapseError(
+            raise matrix_error(
                 409,
-                LESSON_NOT_SCHEDULED.format(
-                    title=lesson.title, status_ru=STATUS_RU[lesson.status], status_en=lesson.status
-                ),
                 Codes.BAD_STATE,
+                LESSON_NOT_SCHEDULED,
+                title=lesson.title,
+                status_ru=STATUS_RU[lesson.status],
+                status_en=lesson.status,
             )
         live = attrs.evolve(lesson, status=LIVE, started_at=now_ms())
         await self._move(lesson, live, user_id)
@@ -230,9 +232,7 @@ class Lessons(LessonEvents):
         self._empty_body(request)
         lesson = await self._lesson(room_id, lesson_id)
         if lesson.status == ENDED:
-            raise SynapseError(
-                409, LESSON_ALREADY_ENDED.format(title=lesson.title), Codes.BAD_STATE
-            )
+            raise matrix_error(409, Codes.BAD_STATE, LESSON_ALREADY_ENDED, title=lesson.title)
         ended = attrs.evolve(lesson, status=ENDED, ended_at=now_ms())
         await self._move(lesson, ended, user_id)
         return 200, self.lesson_json(ended)
@@ -243,14 +243,16 @@ class Lessons(LessonEvents):
         )
         if conflict is not None:
             if conflict.lesson_id != lesson.lesson_id:
-                message = LESSON_ALREADY_LIVE.format(title=conflict.title)
-            else:  # someone else moved it first
-                message = LESSON_NOT_SCHEDULED.format(
-                    title=conflict.title,
-                    status_ru=STATUS_RU.get(conflict.status, conflict.status),
-                    status_en=conflict.status,
-                )
-            raise SynapseError(409, message, Codes.BAD_STATE)
+                raise matrix_error(409, Codes.BAD_STATE, LESSON_ALREADY_LIVE, title=conflict.title)
+            # someone else moved it first
+            raise matrix_error(
+                409,
+                Codes.BAD_STATE,
+                LESSON_NOT_SCHEDULED,
+                title=conflict.title,
+                status_ru=STATUS_RU.get(conflict.status, conflict.status),
+                status_en=conflict.status,
+            )
         sender = await self._roles.lesson_sender(user_id, lesson.room_id)
         try:
             await self._publish(new, sender, announce=new.status == LIVE)
@@ -280,7 +282,7 @@ class Lessons(LessonEvents):
             tokens.verify_service_token(token.strip(), secret, frozenset({tokens.SERVICE_SFU}))
         except tokens.TokenError as e:
             logger.warning("Refused an attendance report: %s", e)
-            raise SynapseError(401, BAD_SERVICE_TOKEN.format(), Codes.UNKNOWN_TOKEN) from None
+            raise matrix_error(401, Codes.UNKNOWN_TOKEN, BAD_SERVICE_TOKEN) from None
         body = json_body(request, ATTENDANCE_BODY)
         recorded = await self._module.store.run(
             "parta_attendance", record_attendance_txn, body["events"]
@@ -353,14 +355,9 @@ class Lessons(LessonEvents):
         """The report as CSV, UTF-8 with a BOM so that Excel reads Cyrillic names."""
         out = io.StringIO()
         writer = SafeCsvWriter(out, delimiter=delimiter, lineterminator="\r\n")
-        if english:
-            writer.writerow(["Name", "Matrix ID", "Status", "First join", "Last leave", "Minutes"])
-            here, away = "present", "absent"
-        else:
-            writer.writerow(
-                ["Участник", "Matrix ID", "Статус", "Первый вход", "Последний выход", "Минут"]
-            )
-            here, away = "присутствовал", "отсутствовал"
+        lang = "en" if english else "ru"
+        writer.writerow(CSV_HEADER.text(lang).split(";"))
+        here, away = CSV_PRESENT.text(lang), CSV_ABSENT.text(lang)
         for p in report["present"]:
             writer.writerow(
                 [

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     pass
 
 from .rules import ENDED, LIVE, WIDGET, Lesson
-from .texts import LESSON_STARTED_NOTICE
+from .texts import LESSON_STARTED_NOTICE, WIDGET_NAME
 
 
 class LessonEvents:
@@ -63,7 +63,7 @@ class LessonEvents:
         return {
             "type": "m.custom",
             "url": self.widget_url(lesson.lesson_id),
-            "name": f"Урок: {lesson.title}",
+            "name": WIDGET_NAME.text("ru", title=lesson.title),
             "id": lesson.widget_id,
             "creatorUserId": lesson.created_by,
             "waitForIframeLoad": True,

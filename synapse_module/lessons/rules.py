@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
+from parta_common.messages import Message
+
 if TYPE_CHECKING:
     pass
 
@@ -26,7 +28,7 @@ MAX_SCHEDULE_AHEAD_MS: Final = 366 * 24 * 3600 * 1000
 # How many attendance events one report may carry.
 MAX_ATTENDANCE_EVENTS: Final = 500
 
-STATUS_RU: Final = {SCHEDULED: "запланирован", LIVE: "идёт", ENDED: "завершён"}
+STATUS_RU: Final = {s: Message(f"lessons.status.{s}").ru for s in (SCHEDULED, LIVE, ENDED)}
 LESSON_ID: Final = re.compile(r"^[0-9a-f]{16}$")
 
 

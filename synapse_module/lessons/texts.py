@@ -8,39 +8,16 @@ if TYPE_CHECKING:
     pass
 
 
-ONLY_TEACHERS: Final = Message(
-    ru="Уроки в этой комнате ведут только учителя и администраторы.",
-    en="Only teachers and administrators run lessons in this room.",
-)
-NOT_A_MEMBER: Final = Message(
-    ru="Вы не участник этой комнаты.",
-    en="You are not a member of this room.",
-)
-NO_SUCH_LESSON: Final = Message(
-    ru="В этой комнате нет урока «{lesson_id}».",
-    en="There is no lesson «{lesson_id}» in this room.",
-)
-LESSON_ALREADY_LIVE: Final = Message(
-    ru="В этой комнате уже идёт урок «{title}»; сначала завершите его.",
-    en="Lesson «{title}» is already live in this room; end it first.",
-)
-LESSON_NOT_SCHEDULED: Final = Message(
-    ru="Урок «{title}» уже {status_ru}.",
-    en="Lesson «{title}» is already {status_en}.",
-)
-LESSON_ALREADY_ENDED: Final = Message(
-    ru="Урок «{title}» уже завершён.",
-    en="Lesson «{title}» has already ended.",
-)
-BAD_START: Final = Message(
-    ru="Время начала должно быть не позже чем через год.",
-    en="The start time must be within a year from now.",
-)
-BAD_SERVICE_TOKEN: Final = Message(
-    ru="Служебный токен недействителен.",
-    en="The service token is not valid.",
-)
-LESSON_STARTED_NOTICE: Final = Message(
-    ru="Урок «{title}» начался: {url}",
-    en="Lesson «{title}» has started: {url}",
-)
+ONLY_TEACHERS: Final = Message("lessons.only_teachers")
+NOT_A_MEMBER: Final = Message("lessons.not_a_member")
+NO_SUCH_LESSON: Final = Message("lessons.no_such_lesson")
+LESSON_ALREADY_LIVE: Final = Message("lessons.lesson_already_live")
+LESSON_NOT_SCHEDULED: Final = Message("lessons.lesson_not_scheduled")
+LESSON_ALREADY_ENDED: Final = Message("lessons.lesson_already_ended")
+BAD_START: Final = Message("lessons.bad_start")
+BAD_SERVICE_TOKEN: Final = Message("lessons.bad_service_token")
+LESSON_STARTED_NOTICE: Final = Message("lessons.lesson_started_notice")
+WIDGET_NAME: Final = Message("lessons.widget_name")
+CSV_HEADER: Final = Message("lessons.csv_header")  # columns, separated by ";"
+CSV_PRESENT: Final = Message("lessons.csv_present")
+CSV_ABSENT: Final = Message("lessons.csv_absent")

@@ -15,12 +15,12 @@ import time
 from typing import TYPE_CHECKING, Any, Final
 
 from synapse.module_api import ModuleApi, SynapseRequest
-from synapse.module_api.errors import Codes, SynapseError
+from synapse.module_api.errors import Codes
 
 from parta_common import events, tokens
 
 from ..config import LiveKitConfig, MediaConfig
-from ..errors import forbidden
+from ..errors import forbidden, matrix_error
 from ..http import json_body, requester_id
 from ..room_roles import RoomRoles
 
@@ -72,7 +72,7 @@ class MediaTokens:
     @property
     def secret(self) -> str:
         if not self._config.enabled or self._config.token_secret is None:
-            raise SynapseError(404, MEDIA_DISABLED.format(), Codes.NOT_FOUND)
+            raise matrix_error(404, Codes.NOT_FOUND, MEDIA_DISABLED)
         return self._config.token_secret
 
     async def post_media_token(
@@ -105,14 +105,14 @@ class MediaTokens:
         except Exception as e:
             code = getattr(e, "code", None)
             if code == 401:
-                raise SynapseError(401, OPENID_INVALID.format(), Codes.UNKNOWN_TOKEN) from None
+                raise matrix_error(401, Codes.UNKNOWN_TOKEN, OPENID_INVALID) from None
             logger.warning("OpenID userinfo at %s failed: %s", url, e)
-            raise SynapseError(
-                502, OPENID_UNCHECKED.format(detail=type(e).__name__), Codes.UNKNOWN
+            raise matrix_error(
+                502, Codes.UNKNOWN, OPENID_UNCHECKED, detail=type(e).__name__
             ) from None
         sub = answer.get("sub") if isinstance(answer, dict) else None
         if not isinstance(sub, str) or not sub.startswith("@"):
-            raise SynapseError(401, OPENID_INVALID.format(), Codes.UNKNOWN_TOKEN)
+            raise matrix_error(401, Codes.UNKNOWN_TOKEN, OPENID_INVALID)
         if not self._api.is_mine(sub):
             raise forbidden(OTHER_SERVER, server=self._api.server_name)
         return sub
@@ -121,7 +121,7 @@ class MediaTokens:
 
     def _livekit(self) -> LiveKitConfig:
         if not self._config.enabled or self._config.livekit is None:
-            raise SynapseError(404, LIVEKIT_OFF.format(), Codes.NOT_FOUND)
+            raise matrix_error(404, Codes.NOT_FOUND, LIVEKIT_OFF)
         return self._config.livekit
 
     async def post_livekit_sfu_get(self, request: SynapseRequest) -> tuple[int, dict[str, Any]]:

@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any, Final
 
 import jwt
-from synapse.module_api.errors import Codes, SynapseError
+from synapse.module_api.errors import Codes
 
 from parta_common import tokens
 from parta_common.roles import Role
@@ -16,6 +16,7 @@ from ..config import LiveKitConfig
 
 if TYPE_CHECKING:
     pass
+from ..errors import matrix_error
 from .texts import BAD_ROOM_ID
 
 LIVEKIT_TTL: Final = 3600
@@ -48,7 +49,7 @@ def room_allows_student_screen(
 def room_id_from_path(room_id: str) -> str:
     """The room ID of a (router-decoded) path parameter, or 400 when it is not one."""
     if not room_id.startswith("!") or len(room_id) > 255 or any(c.isspace() for c in room_id):
-        raise SynapseError(400, BAD_ROOM_ID.format(room_id=room_id[:80]), Codes.INVALID_PARAM)
+        raise matrix_error(400, Codes.INVALID_PARAM, BAD_ROOM_ID, room_id=room_id[:80])
     return room_id
 
 

@@ -40,6 +40,7 @@ class Roster(UnitsApi, ClassesApi, MeApi, SignInApi, RosterCallbacks):
         ("PUT", "/schools/([^/]+)/members/([^/]+)", "put_member"),
         ("DELETE", "/schools/([^/]+)/members/([^/]+)", "delete_member"),
         ("POST", "/schools/([^/]+)/members/([^/]+)/sign_in_code", "post_sign_in_code"),
+        ("PUT", "/schools/([^/]+)/members/([^/]+)/display_name", "put_display_name"),
         ("POST", "/schools/([^/]+)/invites", "post_invite"),
         ("GET", "/schools/([^/]+)/invites", "get_invites"),
         ("DELETE", "/schools/([^/]+)/invites/([^/]+)", "delete_invite"),

@@ -15,7 +15,7 @@ from parta_common import messages as msg
 from parta_common.messages import Message
 from parta_common.roles import Role
 
-from ..errors import forbidden, not_found
+from ..errors import forbidden, matrix_error, not_found
 from ..http import check_json, json_body, requester_id
 from ..store import InvalidatedCache
 from . import rules
@@ -57,7 +57,7 @@ def class_title(grade: int, letter: str) -> str:
 
 
 def bad(message: Message, **kwargs: object) -> SynapseError:
-    return SynapseError(400, message.format(**kwargs), Codes.INVALID_PARAM)
+    return matrix_error(400, Codes.INVALID_PARAM, message, **kwargs)
 
 
 # Who may use a school's route (see RosterCore._open).
@@ -67,13 +67,13 @@ Verdict = Literal["NOT_SPAM"] | tuple[Codes, dict[str, Any]]
 
 def refuse(message: Message, **kwargs: object) -> tuple[Codes, dict[str, Any]]:
     """A spam-checker refusal whose ``error`` says why, in Russian and English."""
-    return Codes.FORBIDDEN, {"error": message.format(**kwargs)}
+    return Codes.FORBIDDEN, {"error": message.format(**kwargs), **message.fields(**kwargs)}
 
 
 class RosterCore:
     """What every part of the roster shares, and what other features may ask:
     :meth:`get_room` (which school room is this), :meth:`get_person` (who is this person
-    here), :meth:`role_in_room`, :meth:`school`, :meth:`may_manage`."""
+    here), :meth:`role_in_room`, :meth:`school`, :meth:`may_manage`, :meth:`audit`."""
 
     # People whose first sign-in's rooms are being joined (made by ``Roster``).
     first_sign_ins: "FirstSignInQueue"
@@ -216,6 +216,20 @@ class RosterCore:
 
     async def may_manage(self, user_id: str, school: db.School) -> bool:
         return await self._may_manage(user_id, school)
+
+    async def audit(
+        self,
+        actor: str,
+        action: str,
+        school_id: str | None,
+        target: str | None,
+        details: dict[str, Any],
+    ) -> None:
+        """Append to the audit log (``parta_audit``) for another part of the module (the
+        bot's delegated requests): it writes there through the roster."""
+        await self.store.run(
+            "parta_audit", db.audit_txn, now_ms(), actor, action, school_id, target, details
+        )
 
     async def _open(
         self, request: SynapseRequest, school_id: str, access: Access = "any"

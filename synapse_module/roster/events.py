@@ -13,27 +13,26 @@ from synapse.module_api import ModuleApi
 from synapse.module_api.errors import SynapseError
 
 from parta_common import events
+from parta_common.messages import Message
 
 from .rules import RoomKind, SchoolRoom, power_levels_content
 
 logger = logging.getLogger(__name__)
 
+_NAMED = (
+    RoomKind.ANNOUNCEMENTS,
+    RoomKind.STAFF,
+    RoomKind.DOCUMENTS,
+    RoomKind.ARTICLES,
+    RoomKind.CLASS_CHAT,
+    RoomKind.PARENTS_CHAT,
+)
+# Room names are the school's language (Russian, one name a room); topics carry both.
 ROOM_NAMES: Final[dict[RoomKind, str]] = {
-    RoomKind.ANNOUNCEMENTS: "Объявления",
-    RoomKind.STAFF: "Учительская",
-    RoomKind.DOCUMENTS: "Документы",
-    RoomKind.ARTICLES: "Статьи",
-    RoomKind.CLASS_CHAT: "{title} — класс",
-    RoomKind.PARENTS_CHAT: "{title} — родители",
+    kind: Message(f"roster.room_name.{kind.value}").ru for kind in _NAMED
 }
 ROOM_TOPICS: Final[dict[RoomKind, str]] = {
-    RoomKind.ANNOUNCEMENTS: "Официальные объявления школы / The school's announcements",
-    RoomKind.STAFF: "Администрация и учителя / Administrators and teachers",
-    RoomKind.DOCUMENTS: "Документы школы / School documents",
-    RoomKind.ARTICLES: "Статьи школы / School articles",
-    RoomKind.CLASS_CHAT: "Ученики и учителя класса / The class's students and teachers",
-    RoomKind.PARENTS_CHAT: "Родители, классный руководитель и администрация / Parents, "
-    "the homeroom teacher and administrators",
+    kind: Message(f"roster.room_topic.{kind.value}").format() for kind in _NAMED
 }
 
 

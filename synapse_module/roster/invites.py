@@ -7,13 +7,13 @@ import attrs
 from synapse.module_api import (
     SynapseRequest,
 )
-from synapse.module_api.errors import Codes, SynapseError
+from synapse.module_api.errors import Codes
 
 from parta_common import messages as msg
 from parta_common.messages import Message
 from parta_common.roles import Role
 
-from ..errors import forbidden, not_found
+from ..errors import forbidden, matrix_error, not_found
 from ..http import json_body, requester_id
 from . import rules
 from . import store as db
@@ -180,7 +180,7 @@ class InvitesApi(MembersApi):
             reason = "used_up"
         if reason is not None:
             status, message = _INVITE_REFUSALS[reason]
-            raise SynapseError(status, message.format(), Codes.FORBIDDEN)
+            raise matrix_error(status, Codes.FORBIDDEN, message)
         return invite
 
     async def get_invite(self, request: SynapseRequest, code: str) -> tuple[int, dict[str, Any]]:
@@ -213,7 +213,7 @@ class InvitesApi(MembersApi):
         )
         if reason is not None:
             status, message = _INVITE_REFUSALS[reason]
-            raise SynapseError(status, message.format(), Codes.FORBIDDEN)
+            raise matrix_error(status, Codes.FORBIDDEN, message)
         school = await self._school(invite.school_id)
         role = invite.role
         if role is Role.STUDENT and invite.class_id:
@@ -274,7 +274,7 @@ class InvitesApi(MembersApi):
         if not self.config.registration_with_invite:
             raise forbidden(msg.REGISTRATION_CLOSED)
         if len(body["password"]) < 8:
-            raise SynapseError(400, msg.PASSWORD_WEAK.format(), Codes.WEAK_PASSWORD)
+            raise matrix_error(400, Codes.WEAK_PASSWORD, msg.PASSWORD_WEAK)
         normalized = normalize_code(code)
         await self._usable_invite(normalized)
         localpart = body["username"]

@@ -12,7 +12,7 @@ from parta_common import messages as msg
 from parta_common.roles import Role
 
 from ..concurrency import gather_limited
-from ..errors import forbidden, not_found
+from ..errors import forbidden, matrix_error, not_found
 from ..http import check_json
 from ..query import query_string
 from . import rules
@@ -59,7 +59,7 @@ class MembersApi(RosterCore):
         role = query_string(request, "role")
         class_id = query_string(request, "class_id")
         if role is not None and role not in {r.value for r in Role}:
-            raise bad(msg.Message(ru="Неизвестная роль: {r}", en="Unknown role: {r}"), r=role)
+            raise bad(msg.UNKNOWN_ROLE, r=role)
         ids = await self.store.run("parta_school_users", db.school_user_ids_txn, school_id, None)
         people = await self.store.run("parta_people", db.get_people_txn, ids)
         waiting = await self.store.run("parta_not_signed_in", db.not_signed_in_txn, ids)
@@ -226,7 +226,7 @@ class MembersApi(RosterCore):
         if recorded is not None and recorded[0] == code_hash(code):
             return not exists
         if exists or recorded is not None:
-            raise SynapseError(409, msg.USERNAME_TAKEN.format(user_id=user_id), Codes.USER_IN_USE)
+            raise matrix_error(409, Codes.USER_IN_USE, msg.USERNAME_TAKEN, user_id=user_id)
         # 400 M_INVALID_USERNAME for a name Synapse would not take.
         await self.api.check_username(user_id[1:].split(":", 1)[0])
         return True
@@ -246,9 +246,7 @@ class MembersApi(RosterCore):
                 now + SIGN_IN_CODE_LIFETIME_MS,
             )
             if not ours:
-                raise SynapseError(
-                    409, msg.USERNAME_TAKEN.format(user_id=user_id), Codes.USER_IN_USE
-                )
+                raise matrix_error(409, Codes.USER_IN_USE, msg.USERNAME_TAKEN, user_id=user_id)
             if not await self._account_exists(user_id):
                 await self.api.register_user(user_id[1:].split(":", 1)[0], display_name)
 

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 from synapse.module_api import LoggingTransaction, SynapseRequest
-from synapse.module_api.errors import Codes, SynapseError
+from synapse.module_api.errors import Codes
 
 from parta_common import messages as msg
 from parta_common.messages import Message
 from parta_common.roles import Role
 
-from ..errors import conflict, forbidden, not_found
+from ..errors import conflict, forbidden, matrix_error, not_found
 from ..http import requester_id
 from ..store import rows_as_dicts
 from . import rules
@@ -28,15 +28,9 @@ from . import store as db
 if TYPE_CHECKING:
     from .members import MembersApi
 
-LINK_UNKNOWN: Final = Message(
-    ru="Такой заявки родителя нет: {link_id}", en="No such parent request: {link_id}"
-)
-LINK_DECIDED: Final = Message(
-    ru="Заявка уже рассмотрена: {status}.", en="The request has been decided already: {status}."
-)
-BAD_STATUS: Final = Message(
-    ru="Неизвестное состояние заявки: {status}", en="Unknown request status: {status}"
-)
+LINK_UNKNOWN: Final = Message("roster.link_unknown")
+LINK_DECIDED: Final = Message("roster.link_decided")
+BAD_STATUS: Final = Message("roster.bad_status")
 STATUSES: Final = ("pending", "confirmed", "refused")
 
 
@@ -176,7 +170,7 @@ class ParentLinks:
         manager, standing = await self._decider(user_id, school_id)
         status = request.args.get(b"status", [b"pending"])[0].decode("utf-8", "replace")
         if status not in STATUSES:
-            raise SynapseError(400, BAD_STATUS.format(status=status), Codes.INVALID_PARAM)
+            raise matrix_error(400, Codes.INVALID_PARAM, BAD_STATUS, status=status)
         links = await self._roster.store.run(
             "parta_parent_links", list_links_txn, school_id, status
         )
@@ -198,10 +192,8 @@ class ParentLinks:
         if status == "confirmed":
             child = (await self._roster.get_person(link.child_user_id)).standing(school_id)
             if child is None or Role.STUDENT not in child.roles:
-                raise SynapseError(
-                    409,
-                    msg.CHILD_NOT_STUDENT.format(user_id=link.child_user_id),
-                    Codes.FORBIDDEN,
+                raise matrix_error(
+                    409, Codes.FORBIDDEN, msg.CHILD_NOT_STUDENT, user_id=link.child_user_id
                 )
         now = _now_ms()
         if not await self._roster.store.run(

@@ -84,18 +84,9 @@ class PolicyLimits:
     default: SchoolPolicy = attrs.Factory(SchoolPolicy)
 
 
-POLICY_DM_NOT_ALLOWED: Final = Message(
-    ru="Сервер не разрешает школам правило личных сообщений «{value}»; разрешены: {allowed}.",
-    en="This server does not allow schools the direct-message rule «{value}»; allowed: {allowed}.",
-)
-POLICY_GROUPS_NOT_ALLOWED: Final = Message(
-    ru="Сервер не разрешает ученикам создавать свои групповые чаты.",
-    en="This server does not allow students to create group chats of their own.",
-)
-POLICY_FEDERATION_NOT_ALLOWED: Final = Message(
-    ru="Сервер не разрешает школам связь с сервером {server}.",
-    en="This server does not allow schools to federate with {server}.",
-)
+POLICY_DM_NOT_ALLOWED: Final = Message("roster.policy_dm_not_allowed")
+POLICY_GROUPS_NOT_ALLOWED: Final = Message("roster.policy_groups_not_allowed")
+POLICY_FEDERATION_NOT_ALLOWED: Final = Message("roster.policy_federation_not_allowed")
 
 
 def check_policy(policy: SchoolPolicy, limits: PolicyLimits) -> str | None:
@@ -292,58 +283,19 @@ def power_levels_content(room: SchoolRoom, users: Mapping[str, int]) -> dict[str
 
 # -- enforcement --------------------------------------------------------------
 
-JOIN_NOT_YOURS: Final = Message(
-    ru="Эта комната принадлежит школе или классу, в которых вас нет по списку школы.",
-    en="This room belongs to a school or class that the school's roster does not put you in.",
-)
-JOIN_ARCHIVED: Final = Message(
-    ru="Это архив прошлого учебного года; новых участников в нём нет.",
-    en="This is an archive of a past school year; it takes no new members.",
-)
-INVITE_BY_ROSTER: Final = Message(
-    ru="В школьные комнаты людей добавляет список школы: попросите администратора или "
-    "учителя класса выдать код приглашения.",
-    en="People are added to school rooms by the school's roster: ask an administrator or "
-    "the class teacher for an invitation code.",
-)
-INVITE_NOT_IN_SCHOOL: Final = Message(
-    ru="{invitee} не состоит в этой школе; сначала добавьте его в список школы.",
-    en="{invitee} is not in this school; add them to the school's roster first.",
-)
-INVITE_NOT_YOUR_CLASS: Final = Message(
-    ru="Учитель может приглашать только в комнаты своих классов.",
-    en="A teacher may invite only into the rooms of their own classes.",
-)
-DM_STUDENT_OUTSIDE: Final = Message(
-    ru="Писать ученику могут только его учителя, администрация школы, одноклассники и "
-    "родители — по правилам его школы.",
-    en="A student can be written to only by their teachers, the school's administration, "
-    "classmates and parents, as the school's rules say.",
-)
-DM_STUDENT_INITIATES: Final = Message(
-    ru="По правилам школы ученик может начинать личные чаты только со своими учителями"
-    "{and_classmates}.",
-    en="By the school's rules a student may start direct chats only with their teachers"
-    "{and_classmates_en}.",
-)
-CREATE_GROUP_STUDENT: Final = Message(
-    ru="По правилам школы ученики не создают групповые чаты; попросите учителя.",
-    en="By the school's rules students do not create group chats; ask a teacher.",
-)
-CREATE_IN_SCHOOL: Final = Message(
-    ru="Комнаты внутри школы создают администраторы и учителя через Parta.",
-    en="Rooms inside a school are created by administrators and teachers through Parta.",
-)
-STATE_MANAGED: Final = Message(
-    ru="«{event_type}» в школьной комнате задаётся ролями из списка школы; измените роль "
-    "через Parta, а не вручную.",
-    en="«{event_type}» in a school room follows the roles in the school's roster; change "
-    "the role through Parta, not by hand.",
-)
-REMOTE_NOT_ALLOWED: Final = Message(
-    ru="Школа не разрешает участие пользователей сервера {server}.",
-    en="The school does not allow users of the server {server}.",
-)
+JOIN_NOT_YOURS: Final = Message("roster.join_not_yours")
+JOIN_ARCHIVED: Final = Message("roster.join_archived")
+INVITE_BY_ROSTER: Final = Message("roster.invite_by_roster")
+INVITE_NOT_IN_SCHOOL: Final = Message("roster.invite_not_in_school")
+INVITE_NOT_YOUR_CLASS: Final = Message("roster.invite_not_your_class")
+DM_STUDENT_OUTSIDE: Final = Message("roster.dm_student_outside")
+DM_STUDENT_INITIATES: Final = Message("roster.dm_student_initiates")
+DM_STUDENT_INITIATES_SCHOOL: Final = Message("roster.dm_student_initiates_school")
+DM_STUDENT_INITIATES_CLASS: Final = Message("roster.dm_student_initiates_class")
+CREATE_GROUP_STUDENT: Final = Message("roster.create_group_student")
+CREATE_IN_SCHOOL: Final = Message("roster.create_in_school")
+STATE_MANAGED: Final = Message("roster.state_managed")
+REMOTE_NOT_ALLOWED: Final = Message("roster.remote_not_allowed")
 
 # State types in school rooms that follow from the roster and only the module sets.
 MANAGED_STATE: Final = frozenset(
@@ -433,15 +385,11 @@ def may_contact(
 
 def _student_initiates_message(initiator: Person, policies: Mapping[str, SchoolPolicy]) -> Message:
     dm = {policies.get(s, SchoolPolicy()).dm_policy for s in initiator.schools}
-    and_ru = and_en = ""
     if "school" in dm:
-        and_ru, and_en = " и учениками школы", " and students of the school"
-    elif "class" in dm:
-        and_ru, and_en = " и одноклассниками", " and classmates"
-    return Message(
-        ru=DM_STUDENT_INITIATES.ru.replace("{and_classmates}", and_ru),
-        en=DM_STUDENT_INITIATES.en.replace("{and_classmates_en}", and_en),
-    )
+        return DM_STUDENT_INITIATES_SCHOOL
+    if "class" in dm:
+        return DM_STUDENT_INITIATES_CLASS
+    return DM_STUDENT_INITIATES
 
 
 def may_create_group_chat(person: Person, policies: Mapping[str, SchoolPolicy]) -> Message | None:
@@ -534,23 +482,9 @@ def class_rooms_of(person: Person, rooms: Iterable[SchoolRoom]) -> list[SchoolRo
 
 # -- ways around the roles (issue 17) -------------------------------------------------
 
-TEACHER_CHANGES_OWN_STUDENTS: Final = Message(
-    ru="Учитель меняет только учеников своих классов и только в своих классах; "
-    "администраторов, учителей, родителей и учеников других классов меняет администратор "
-    "школы.",
-    en="A teacher changes only students of their own classes, and only within those classes; "
-    "administrators, teachers, parents and students of other classes are changed by the "
-    "school's administrator.",
-)
-GROUP_BY_INVITES: Final = Message(
-    ru="По правилам школы у ученика только личные чаты на двоих; чтобы собрать группу, "
-    "попросите учителя.",
-    en="By the school's rules a student's chats hold two people; to gather a group, ask a teacher.",
-)
-UPGRADE_SCHOOL_ROOM: Final = Message(
-    ru="Школьную комнату нельзя обновить вручную: её версию меняет только Parta.",
-    en="A school room cannot be upgraded by hand: only Parta changes its version.",
-)
+TEACHER_CHANGES_OWN_STUDENTS: Final = Message("roster.teacher_changes_own_students")
+GROUP_BY_INVITES: Final = Message("roster.group_by_invites")
+UPGRADE_SCHOOL_ROOM: Final = Message("roster.upgrade_school_room")
 
 
 def teacher_may_put_member(
@@ -613,17 +547,8 @@ def may_grow_private_room(
     return None
 
 
-PARENT_LINK_NOT_YOURS: Final = Message(
-    ru="Родителей ученика подтверждает классный руководитель его класса или администратор школы.",
-    en="A student's parents are confirmed by the homeroom teacher of their class or the "
-    "school's administrator.",
-)
-PARENT_INVITES_OPEN: Final = Message(
-    ru="У вас уже {limit} действующих кода для родителей; отзовите ненужный или дождитесь, "
-    "пока его используют.",
-    en="You already have {limit} parent codes open; revoke one you do not need or wait "
-    "until it is used.",
-)
+PARENT_LINK_NOT_YOURS: Final = Message("roster.parent_link_not_yours")
+PARENT_INVITES_OPEN: Final = Message("roster.parent_invites_open")
 
 
 def parent_link_waits(

@@ -15,5 +15,6 @@ CREATE_INVITE_SCHEMA: Final = REQUEST_SCHEMAS["CreateInvite"]
 REGISTER_SCHEMA: Final = REQUEST_SCHEMAS["Register"]
 UNIT_SCHEMA: Final = REQUEST_SCHEMAS["CreateUnit"]
 PARENT_INVITE_SCHEMA: Final = REQUEST_SCHEMAS["ParentInvite"]
+DISPLAY_NAME_SCHEMA: Final = REQUEST_SCHEMAS["DisplayName"]
 # A Matrix user ID, as the routes check path parameters.
 USER_ID_SCHEMA: Final[dict[str, Any]] = PUT_MEMBER_SCHEMA["properties"]["children"]["items"]

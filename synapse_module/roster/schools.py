@@ -8,13 +8,13 @@ from synapse.module_api import (
     CachedFunction,
     SynapseRequest,
 )
-from synapse.module_api.errors import Codes, SynapseError
+from synapse.module_api.errors import Codes
 
 from parta_common import events
 from parta_common import messages as msg
 from parta_common.roles import Role
 
-from ..errors import conflict, forbidden, not_found
+from ..errors import conflict, forbidden, matrix_error, not_found
 from ..http import json_body, requester_id
 from . import rules
 from . import store as db
@@ -49,7 +49,7 @@ class SchoolsApi(MembersApi):
         new = SchoolPolicy.from_json(merged)
         reason = rules.check_policy(new, self.config.policy)
         if reason is not None:
-            raise SynapseError(403, msg.POLICY_REFUSED.format(reason=reason), Codes.FORBIDDEN)
+            raise matrix_error(403, Codes.FORBIDDEN, msg.POLICY_REFUSED, reason=reason)
         return new
 
     def _school_content(self, school: db.School) -> dict[str, Any]:

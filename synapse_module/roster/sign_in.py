@@ -1,5 +1,5 @@
-"""Sign-in codes from a roster import, the password check that accepts them, and what
-happens when a person signs in."""
+"""Sign-in codes from a roster import, the password check that accepts them, what
+happens when a person signs in, and the roster's renames of the accounts it imported."""
 
 import hmac
 import logging
@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import bcrypt
 from synapse.module_api import (
     SynapseRequest,
+    UserID,
 )
 
 from parta_common import messages as msg
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 from .core import CODE_ALPHABET, SIGN_IN_CODE_LIFETIME_MS, code_hash, now_ms
 from .members import MembersApi
+from .schemas import DISPLAY_NAME_SCHEMA
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +73,31 @@ class SignInApi(MembersApi):
             expires,
         )
         return 200, {"user_id": target, "code": code, "expires_at": expires}
+
+    async def put_display_name(
+        self, request: SynapseRequest, school_id: str, target: str
+    ) -> tuple[int, dict[str, Any]]:
+        """The roster's new name for an account it imported (a changed surname): set on
+        the account, and Synapse carries it into the person's rooms."""
+        user_id, _school, body = await self._open_body(
+            request, school_id, DISPLAY_NAME_SCHEMA, "manager"
+        )
+        if (await self.get_person(target)).standing(school_id) is None:
+            raise not_found(msg.NOT_A_MEMBER, user_id=target)
+        if await self.store.run("parta_get_sign_in", db.get_sign_in_code_txn, target) is None:
+            raise conflict(msg.CODE_NOT_IMPORTED)
+        await self.api.set_displayname(UserID.from_string(target), body["display_name"])
+        await self.store.run(
+            "parta_audit_rename",
+            db.audit_txn,
+            now_ms(),
+            user_id,
+            "member.display_name",
+            school_id,
+            target,
+            {"display_name": body["display_name"]},
+        )
+        return 200, {"user_id": target, "display_name": body["display_name"]}
 
     async def _check_sign_in_code(self, user_id: str, code: str) -> tuple[str, None] | None:
         """A roster import's sign-in code, in place of a password until the person sets

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 from synapse_module.store import Step
 
-from . import broadcasts, content, jobs, lessons, privacy, roster
+from . import broadcasts, content, jobs, lessons, privacy, roster, scheduled_posts
 
 # area name -> its steps; every feature adds its own line.
 AREAS: dict[str, Sequence[Step]] = {
@@ -12,6 +12,7 @@ AREAS: dict[str, Sequence[Step]] = {
     "lessons": lessons.STEPS,
     "broadcasts": broadcasts.STEPS,
     "content": content.STEPS,
+    "scheduled_posts": scheduled_posts.STEPS,
     "jobs": jobs.STEPS,
     # after roster: it chains roster's audit table
     "privacy": privacy.STEPS,
