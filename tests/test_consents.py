@@ -209,3 +209,26 @@ def test_who_may_record_and_read_consents(hs: RunningHomeserver, school: School)
         "document_number": "№ 18/2026",
     }
     assert api(hs, "GET", "/audit/verify", hs.register("op2", admin=True))["ok"]
+
+
+def test_a_student_without_broadcasts_consent_is_not_a_speaker(
+    hs: RunningHomeserver, school: School
+) -> None:
+    with_consent, without = school.students[1], school.students[2]
+    body = {"consents": {"broadcasts": True}, "document_number": "№ 19/2026"}
+    api(hs, "PUT", consents_path(school, with_consent), school.admin, body)
+    room = urllib.parse.quote(school.class_a["rooms"]["class_chat"], safe="")
+    speakers = [school.teacher.user_id, with_consent.user_id, without.user_id]
+    created = api(
+        hs,
+        "POST",
+        f"/rooms/{room}/broadcasts",
+        school.teacher,
+        {"title": "Концерт", "speakers": speakers},
+    )
+    token_path = f"/rooms/{room}/broadcasts/{created['broadcast_id']}/speaker_token"
+    assert api(hs, "POST", token_path, with_consent, {})["token"]
+    assert api(hs, "POST", token_path, school.teacher, {})["token"]
+    err = api_error(hs, "POST", token_path, without, {})
+    assert err.status == 403 and err.body["errcode"] == "M_FORBIDDEN"
+    assert "трансляц" in err.body["error"] and "broadcasts" in err.body["error"]
