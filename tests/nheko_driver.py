@@ -39,6 +39,7 @@ WIDTH, HEIGHT = 1280, 800
 WELCOME_LOGIN = (721, 532)
 MATRIX_ID_FIELD = (640, 372)
 ENCRYPTION_CANCEL = (1213, 761)
+LINK = (0, 119, 181)
 
 LAUNCH = """
 echo -n parta-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null
@@ -119,7 +120,16 @@ class Nheko:
             "XDG_DATA_HOME": str(self.home / ".local" / "share"),
             "LANG": "C.UTF-8",
             "QT_QPA_PLATFORM": "xcb",
+            # No browser here: Qt opens links with xdg-open, which records the URL.
+            "PATH": f"{self.home / 'bin'}:{os.environ.get('PATH', '')}",
+            "BROWSER": str(self.home / "bin" / "xdg-open"),
         }
+
+    @property
+    def opened_urls(self) -> list[str]:
+        """The URLs nheko asked the desktop to open (a clicked link), in order."""
+        path = self.home / "opened-urls.txt"
+        return path.read_text().splitlines() if path.exists() else []
 
     def start(self) -> None:
         (self.home / "run").mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -129,6 +139,10 @@ class Nheko:
             conf.parent.mkdir(parents=True, exist_ok=True)
             conf.write_text("[user]\nsidebar\\room_list_width=330\n")
         self.shots.mkdir(parents=True, exist_ok=True)
+        opener = self.home / "bin" / "xdg-open"
+        opener.parent.mkdir(parents=True, exist_ok=True)
+        opener.write_text(f'#!/bin/sh\nprintf "%s\\n" "$1" >> "{self.home}/opened-urls.txt"\n')
+        opener.chmod(0o755)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             ["dbus-run-session", "--", "sh", "-c", LAUNCH],
@@ -222,6 +236,29 @@ class Nheko:
         finally:
             owner.terminate()
             owner.wait(timeout=10)
+
+    def find_link(self, top: int = 100) -> tuple[int, int] | None:
+        """The middle of the topmost line of link-coloured text in the timeline.
+
+        nheko draws links in its theme's link colour (light theme: #0077b5); the room
+        list, the header's topic links (above ``top``) and the composer are left out.
+        """
+        shot = self.screenshot("find-link", settle=0.5)
+        from PIL import Image
+
+        with Image.open(shot) as image:
+            rgb = image.convert("RGB")
+            for y in range(top, HEIGHT - 50):
+                xs = [x for x in range(380, WIDTH - 70) if rgb.getpixel((x, y)) == LINK]
+                if len(xs) >= 20:
+                    return (xs[0] + xs[-1]) // 2, y
+        return None
+
+    def reply_to_newest(self, text: str) -> None:
+        """Alt+Up (nheko's shortcut: reply to the newest message), then send ``text``."""
+        self.key("alt+Up")
+        time.sleep(0.5)
+        self.send(text)
 
     def window_title(self) -> str:
         window = self._window()

@@ -4,14 +4,16 @@ bookworm) under Xvfb, against a real Synapse with the module and the bot.
 One journey, as a new school's people would make it: the school is imported from
 OneRoster files, a teacher signs in to nheko with the printed code and starts a lesson
 and makes a poll by writing to the bot (nheko has no poll button), and posts a document
-and an article from another client; a pupil signs in to nheko
-with their printed code, finds the school and the class, cannot post in the
-announcements, and reads what the teacher posted; a parent of two children sees both
-classes' parents chats. nheko is driven through its own login form (xdotool), rooms are
-opened with its Ctrl+K switcher. Assertions read what nheko did, not pixels: the read
-markers nheko's own device set on the server, nheko's settings and log, and what the
-server answered nheko's device. Screenshots of every step are kept under the test's
-temporary directory (pytest keeps the last runs), the important ones in docs/clients/.
+and an article from another client; a pupil signs in to nheko with their printed code,
+finds the school and the class, cannot post in the announcements, reads what the teacher
+posted, follows the lesson link and votes in a poll by replying with the answer's number;
+a parent of two children sees both classes' parents chats and follows the link of a
+parents' meeting. nheko is driven through its own login form (xdotool), rooms are opened
+with its Ctrl+K switcher. Assertions read what nheko did, not pixels: the read markers
+nheko's own device set on the server, nheko's settings and log, what the server answered
+nheko's device, the URLs nheko handed to ``xdg-open``. Screenshots of every step are kept
+under the test's temporary directory (pytest keeps the last runs), the important ones in
+docs/clients/.
 """
 
 import asyncio
@@ -186,7 +188,7 @@ def last_event(env: BridgeEnv, token: str, room_id: str) -> str:
 def test_a_teacher_a_pupil_and_a_parent_in_nheko(env: BridgeEnv, tmp_path: Path) -> None:
     operator = env.hs.register("operator", admin=True)
     files = make_school(12, seed=SEED, school_id="sch-1", grades=range(5, 7))
-    out = env.bot.cli("--as", operator.user_id, str(write_dir(files, tmp_path / "roster")))
+    out = env.bot.cli(*env.bot.signed_in(operator), str(write_dir(files, tmp_path / "roster")))
     assert out.returncode == 0, out.stdout + out.stderr
     people = who(files)
     school = api(env.hs, "GET", "/schools/by_external_id/sch-1", operator)
@@ -289,10 +291,60 @@ def test_a_teacher_a_pupil_and_a_parent_in_nheko(env: BridgeEnv, tmp_path: Path)
             assert (
                 "Когда пишем контрольную?\n1. Во вторник\n2. В четверг" in notice["content"]["body"]
             )
+            # The lesson link is a link: a click hands it to the desktop's browser
+            # (here a stand-in that records it) — the lesson page.
+            lesson_text = next(
+                e["content"]["body"]
+                for e in timeline(env, token, class_chat)
+                if e["type"] == "m.room.message" and "/lesson/" in e["content"].get("body", "")
+            )
+            lesson_url = lesson_text[lesson_text.index("http") :].split()[0]
+            link = nheko.find_link()
+            assert link is not None, "no link drawn in the class chat"
+            nheko.click(link)
+            wait_for(lambda: nheko.opened_urls, "nheko to open the lesson link")
+            assert nheko.opened_urls == [lesson_url]
+            assert "/lesson/" in lesson_url
+            # The pupil votes by replying with the answer's number (nheko: Alt+Up picks
+            # the newest message to reply to; a person double-clicks it).
+            created = request(
+                env,
+                phone.access_token,
+                "POST",
+                f"/_synapse/client/parta/v1/rooms/{q(class_chat)}/polls",
+                {
+                    "question": "Идём в музей в пятницу?",
+                    "answers": [{"text": "Да"}, {"text": "Нет"}],
+                },
+            )
+            poll_url = f"/_synapse/client/parta/v1/polls/{created['poll_id']}"
+            answers = [a["id"] for a in request(env, token, "GET", poll_url)["answers"]]
+            newest = last_event(env, token, class_chat)
+            wait_for(
+                lambda: fully_read(env, student_id, token, class_chat) == newest,
+                "nheko to show the new poll's notice",
+            )
+            nheko.reply_to_newest("1")
+            wait_for(
+                lambda: request(env, token, "GET", poll_url)["my_answers"] == [answers[0]],
+                "the reply to count as the pupil's vote",
+            )
+            vote = last_message(env, token, class_chat)
+            assert vote["sender"] == student_id
+            assert vote["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == newest
+            nheko.screenshot("voted-by-reply")
         finally:
             nheko.stop()
 
-        # -- the parent of two children: both classes' parents chats --
+        # -- the parent of two children: both classes' parents chats, and the
+        # parents' meeting the teacher started there as a lesson --
+        meeting = api(
+            env.hs,
+            "POST",
+            f"/rooms/{q(mine['rooms']['parents_chat'])}/lessons",
+            phone,
+            {"title": "Родительское собрание"},
+        )
         nheko = Nheko(display, tmp_path / "parent", shots / "parent")
         try:
             parent_id, token = sign_in_with_nheko(nheko, env, people["parent"])
@@ -300,7 +352,14 @@ def test_a_teacher_a_pupil_and_a_parent_in_nheko(env: BridgeEnv, tmp_path: Path)
             assert {"5А — родители", "6А — родители"} <= set(names), names
             assert not any("класс" in name for name in names), names
             nheko.screenshot("parent-rooms")
-            open_and_read(nheko, env, parent_id, token, names["6А — родители"])
+            open_and_read(nheko, env, parent_id, token, names[f"{label} — родители"])
             nheko.screenshot("parents-chat")
+            link = nheko.find_link()
+            assert link is not None, "no link drawn in the parents chat"
+            nheko.click(link)
+            wait_for(lambda: nheko.opened_urls, "nheko to open the meeting's link")
+            [opened] = nheko.opened_urls
+            assert "/lesson/" in opened
+            assert f"lesson={meeting['lesson_id']}" in opened
         finally:
             nheko.stop()

@@ -5,7 +5,7 @@ import json
 from typing import Any
 
 import pytest
-from nio import RoomSendResponse
+from nio import RoomSendError, RoomSendResponse
 
 from parta_common import events, schemas
 from tests.content_school import ClassRoom, api, make_school_class, matrix, q, room_events, send
@@ -538,3 +538,144 @@ async def test_stable_vote_on_an_anonymous_poll_keeps_the_choice_out_of_the_room
     assert ids[1] not in json.dumps(stored["content"])
     assert stored["content"]["org.parta.ballot"].startswith("blt_")
     assert (await results(synapse, s1, created["poll_id"]))["my_answers"] == [ids[1]]
+
+
+# -- voting by reply: clients without polls (nheko 0.11) ------------------------------
+
+
+def poll_notice(timeline: list[Any], start_id: str) -> dict[str, Any]:
+    """The ``m.notice`` that repeats an API poll as text (it refers to the start event)."""
+    for event in timeline:
+        content = event["content"]
+        if (
+            event["type"] == "m.room.message"
+            and content.get("msgtype") == "m.notice"
+            and content.get("m.relates_to", {}).get("event_id") == start_id
+        ):
+            found: dict[str, Any] = event
+            return found
+    raise AssertionError(f"no notice for {start_id}")
+
+
+async def reply(synapse: RunningHomeserver, user: User, room_id: str, to: str, body: str) -> Any:
+    """A plain text reply, as a client without polls sends it (reply fallback included)."""
+    async with synapse.client(user) as client:
+        return await client.room_send(
+            room_id,
+            "m.room.message",
+            {
+                "msgtype": "m.text",
+                "body": f"> <@teacher:x> Опрос\n\n{body}",
+                "m.relates_to": {"m.in_reply_to": {"event_id": to}},
+            },
+        )
+
+
+async def test_a_reply_with_a_number_is_a_vote_and_a_later_reply_replaces_it(
+    synapse: RunningHomeserver, school: ClassRoom
+) -> None:
+    created = await start_poll(synapse, school)
+    s1, s2, s3 = school.students
+    timeline = await room_events(synapse, school.teacher, school.room_id)
+    notice = poll_notice(timeline, created["event_id"])
+    assert "ответьте на это сообщение номером ответа" in notice["content"]["body"]
+    ids = [a["id"] for a in (await results(synapse, s1, created["poll_id"]))["answers"]]
+
+    sent = await reply(synapse, s1, school.room_id, notice["event_id"], "2")
+    assert isinstance(sent, RoomSendResponse), sent
+    # Chat in reply to the poll is not a vote; nor is a number with no such answer.
+    assert isinstance(
+        await reply(synapse, s2, school.room_id, notice["event_id"], "спасибо"), RoomSendResponse
+    )
+    assert isinstance(
+        await reply(synapse, s2, school.room_id, notice["event_id"], "7"), RoomSendResponse
+    )
+    # A reply to the poll event itself counts too.
+    assert isinstance(
+        await reply(synapse, s3, school.room_id, created["event_id"], "1"), RoomSendResponse
+    )
+    body = await wait_votes(synapse, school.teacher, created["poll_id"], 2)
+    assert [a["votes"] for a in body["answers"]] == [1, 1, 0]
+    assert (await results(synapse, s1, created["poll_id"]))["my_answers"] == [ids[1]]
+    assert (await results(synapse, s2, created["poll_id"]))["my_answers"] == []
+
+    # A later reply replaces the earlier vote (MSC3381: the latest response counts).
+    assert isinstance(
+        await reply(synapse, s1, school.room_id, notice["event_id"], "3"), RoomSendResponse
+    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    while (await results(synapse, s1, created["poll_id"]))["my_answers"] != [ids[2]]:
+        assert loop.time() < deadline, "the second reply did not replace the vote"
+        await asyncio.sleep(0.1)
+    body = await results(synapse, school.teacher, created["poll_id"])
+    assert [a["votes"] for a in body["answers"]] == [1, 0, 1]
+    assert body["voters"] == 2
+    # The reply counted once: one response row per reply event.
+    people = {p["user_id"]: p["answers"] for p in body["by_person"]}
+    assert people == {s1.user_id: [ids[2]], s3.user_id: [ids[0]]}
+
+
+async def test_a_reply_chooses_several_answers_up_to_max_selections(
+    synapse: RunningHomeserver, school: ClassRoom
+) -> None:
+    created = await start_poll(synapse, school, max_selections=2)
+    s1 = school.students[0]
+    timeline = await room_events(synapse, school.teacher, school.room_id)
+    notice = poll_notice(timeline, created["event_id"])
+    assert "номерами ответов через запятую" in notice["content"]["body"]
+    ids = [a["id"] for a in (await results(synapse, s1, created["poll_id"]))["answers"]]
+    sent = await reply(synapse, s1, school.room_id, notice["event_id"], "1, 3, 2")
+    assert isinstance(sent, RoomSendResponse), sent
+    body = await wait_votes(synapse, school.teacher, created["poll_id"], 1)
+    # The same counting as a native response: the first max_selections answers count.
+    assert [a["votes"] for a in body["answers"]] == [1, 0, 1]
+    assert (await results(synapse, s1, created["poll_id"]))["my_answers"] == [ids[0], ids[2]]
+
+
+async def test_a_reply_to_an_ended_poll_is_refused_and_a_non_member_cannot_vote(
+    synapse: RunningHomeserver, school: ClassRoom
+) -> None:
+    created = await start_poll(synapse, school)
+    s1 = school.students[0]
+    timeline = await room_events(synapse, school.teacher, school.room_id)
+    notice = poll_notice(timeline, created["event_id"])
+    outsider = synapse.register("outsider")
+    refused = await reply(synapse, outsider, school.room_id, notice["event_id"], "1")
+    assert isinstance(refused, RoomSendError)
+    assert refused.status_code == "M_FORBIDDEN"
+
+    status, ended = await api(synapse, school.teacher, "POST", f"/polls/{created['poll_id']}/end")
+    assert status == 200, ended
+    refused = await reply(synapse, s1, school.room_id, notice["event_id"], "2")
+    assert isinstance(refused, RoomSendError)
+    assert "Опрос уже завершён" in refused.message
+    # Chat in reply to an ended poll is still chat.
+    sent = await reply(synapse, s1, school.room_id, notice["event_id"], "жаль")
+    assert isinstance(sent, RoomSendResponse), sent
+    body = await results(synapse, school.teacher, created["poll_id"])
+    assert body["voters"] == 0
+
+
+async def test_a_reply_to_an_anonymous_poll_shows_no_number_in_the_room(
+    synapse: RunningHomeserver, school: ClassRoom
+) -> None:
+    created = await start_poll(synapse, school, anonymous=True)
+    s1, s2 = school.students[:2]
+    timeline = await room_events(synapse, school.teacher, school.room_id)
+    notice = poll_notice(timeline, created["event_id"])
+    assert "номер в вашем ответе никто не увидит" in notice["content"]["body"]
+    ids = [a["id"] for a in (await results(synapse, s1, created["poll_id"]))["answers"]]
+    sent = await reply(synapse, s1, school.room_id, notice["event_id"], "3")
+    assert isinstance(sent, RoomSendResponse), sent
+    sent2 = await reply(synapse, s2, school.room_id, notice["event_id"], "3")
+    assert isinstance(sent2, RoomSendResponse), sent2
+    body = await wait_votes(synapse, school.teacher, created["poll_id"], 2)
+    assert "by_person" not in body
+    assert (await results(synapse, s1, created["poll_id"]))["my_answers"] == [ids[2]]
+    stored = event_by_id(await room_events(synapse, school.teacher, school.room_id), sent.event_id)
+    assert stored["content"]["body"] == "Голос принят"
+    assert "3" not in json.dumps(stored["content"], ensure_ascii=False).replace(
+        notice["event_id"], ""
+    ).replace(stored["content"]["org.parta.ballot"], "")
+    assert stored["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == notice["event_id"]

@@ -10,6 +10,7 @@ from synapse_module.content.polls import (
     Start,
     anonymised_response,
     parse_start,
+    reply_selection,
     score,
     selections,
     tally,
@@ -128,3 +129,24 @@ def test_both_shapes_of_a_response_read_and_anonymise_alike(
     anonymised = anonymised_response(event_type, content, "org.parta.ballot", "blt_1")
     assert anonymised == {**ballot_content, "m.relates_to": _RELATES, "org.parta.ballot": "blt_1"}
     assert schemas.problem(event_type, anonymised) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("2", ("b",)),
+        (" 2. ", ("b",)),
+        ("2, 3", ("b", "c")),
+        ("1;3", ("a", "c")),
+        ("3 1", ("c", "a")),
+        ("> <@t:x> Опрос: когда?\n> 1. Пн\n\n2", ("b",)),  # the quoted reply fallback
+        ("4", None),  # no fourth answer: chat, not a vote
+        ("0", None),
+        ("2 варианта", None),
+        ("я за 2", None),
+        ("", None),
+        ("> 2", None),
+    ],
+)
+def test_reply_selection(body: str, expected: tuple[str, ...] | None) -> None:
+    assert reply_selection(body, IDS) == expected

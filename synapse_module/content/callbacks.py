@@ -3,6 +3,10 @@
 ``check_event_allowed`` validates every Parta event type against its JSON schema and
 applies who-may-post rules; ordinary messages cost three dict look-ups. Indexing runs in
 ``on_new_event`` on one process only (``content.indexer_worker``).
+
+Longer than 600 lines because one event's whole path (check, then index) for each content
+type — documents, articles, polls and votes by reply — reads best side by side; the pure
+decisions are in ``rules.py`` and ``polls.py``, the SQL in ``store.py``.
 """
 
 import contextlib
@@ -20,7 +24,7 @@ from parta_common import events, schemas
 from parta_common.messages import Message
 from parta_common.roles import Role
 
-from ..errors import bad_json, forbidden, matrix_error
+from ..errors import bad_json, conflict, forbidden, matrix_error
 from ..roster.rules import role_outside_school
 from . import polls as counting
 from . import sniff as sniffing
@@ -196,6 +200,8 @@ class Content:
                 return await self._check_article(event, state)
             elif "m.new_content" in content:
                 return await self._check_edit(event, state)
+            elif _replied_to(content) is not None:
+                return await self._check_reply_vote(event)
             return True, None
         if event_type in events.POLL_STARTS:
             await self._check_poll_start(event, state)
@@ -364,6 +370,55 @@ class Content:
         )
         return True, replaced
 
+    async def _reply_vote(self, event: EventBase) -> tuple[dict[str, Any], tuple[str, ...]] | None:
+        """The poll a text reply votes in and its choice, if it is a vote (not chat)."""
+        content = event.content
+        target = _replied_to(content)
+        body = content.get("body")
+        if target is None or not isinstance(body, str) or content.get("msgtype") != "m.text":
+            return None
+        if counting.reply_numbers(body) is None:
+            return None  # not numbers: ordinary chat, no database look-up
+        poll = await self.store.run("content_poll_of_reply", db.poll_of_reply_txn, target)
+        if poll is None or poll["event_id"] is None:
+            return None
+        chosen = counting.reply_selection(body, [a["id"] for a in poll["answers"]])
+        return None if chosen is None else (poll, chosen)
+
+    async def _check_reply_vote(self, event: EventBase) -> tuple[bool, dict[str, Any] | None]:
+        """A reply with answer numbers to a poll or its notice (docs/content.md)."""
+        if not self.api.is_mine(event.sender):
+            return True, None
+        found = await self._reply_vote(event)
+        if found is None:
+            return True, None
+        poll, chosen = found
+        if poll["end_ts"] is not None:
+            raise conflict(texts.POLL_ENDED)
+        if not poll["anonymous"]:
+            return True, None  # counted when stored (on_new_event)
+        # Anonymous: the number would tell the room the choice. It goes into a ballot and
+        # the room sees only «vote recorded», as with an anonymised native response.
+        ballot_id = new_id("blt_")
+        await self.store.run(
+            "content_ballot",
+            db.add_ballot_txn,
+            ballot_id,
+            poll["poll_id"],
+            event.sender,
+            list(chosen),
+            self.api.get_current_time_msec(),
+        )
+        replaced = event.get_dict()
+        recorded = texts.REPLY_VOTE_RECORDED.ru
+        replaced["content"] = {
+            "msgtype": "m.text",
+            "body": recorded,
+            "m.relates_to": {"m.in_reply_to": {"event_id": _replied_to(event.content)}},
+            BALLOT: ballot_id,
+        }
+        return True, replaced
+
     async def _check_poll_end(self, event: EventBase, state: StateMap[EventBase]) -> None:
         content = event.content
         if not self._validate(event, event.type, content):
@@ -398,8 +453,45 @@ class Content:
         except Exception:
             logger.exception("Parta could not index %s %s", event_type, event.event_id)
 
+    async def _index_reply_vote(self, event: EventBase) -> None:
+        """A reply vote is counted as a response (keyed by its event: exactly once)."""
+        ballot = event.content.get(BALLOT)
+        if isinstance(ballot, str):
+            target = _replied_to(event.content)
+            poll = (
+                await self.store.run("content_poll_of_reply", db.poll_of_reply_txn, target)
+                if target is not None
+                else None
+            )
+            if poll is not None and poll["anonymous"]:
+                await self.store.run(
+                    "content_cast_ballot",
+                    db.cast_ballot_txn,
+                    ballot,
+                    poll["poll_id"],
+                    event.sender,
+                    event.event_id,
+                    event.origin_server_ts,
+                )
+            return
+        found = await self._reply_vote(event)
+        if found is None or found[0]["anonymous"]:
+            return  # an anonymous poll counts only what went through a ballot
+        poll, chosen = found
+        await self.store.run(
+            "content_poll_response",
+            db.add_response_txn,
+            event.event_id,
+            poll["poll_id"],
+            event.sender,
+            event.origin_server_ts,
+            list(chosen),
+        )
+
     async def _index_message(self, event: EventBase) -> None:
         content = event.content
+        if _replied_to(content) is not None:
+            await self._index_reply_vote(event)
         if events.DOCUMENT in content:
             if schemas.problem("org.parta.document.message", content) is None:
                 await self._index_document(event)
@@ -555,6 +647,18 @@ class Content:
             event.origin_server_ts,
             event.event_id,
         )
+
+
+def _replied_to(content: Mapping[str, Any]) -> str | None:
+    """The event a message replies to (``m.in_reply_to``), if any."""
+    relation = content.get("m.relates_to")
+    if not isinstance(relation, Mapping):
+        return None
+    reply = relation.get("m.in_reply_to")
+    if not isinstance(reply, Mapping):
+        return None
+    target = reply.get("event_id")
+    return target if isinstance(target, str) else None
 
 
 __all__ = ["MANAGERS", "Content"]

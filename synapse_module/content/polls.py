@@ -7,6 +7,7 @@ answer is *spoiled*: it withdraws that person's earlier vote. The unstable and t
 stable event types are read into the same values (:func:`parse_start`, :func:`selections`).
 """
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -71,6 +72,33 @@ def tally(
         for answer in chosen:
             counts[answer] += 1
     return Tally(counts, choices)
+
+
+_NUMBERS = re.compile(r"\s*\d{1,3}(?:\s*[,;\s]\s*\d{1,3})*\s*\.?\s*")
+
+
+def reply_numbers(body: str) -> list[int] | None:
+    """The numbers a text reply gives («2», «2, 3»), or ``None`` if it is not only numbers.
+
+    The quoted reply fallback (lines starting with ``>``) is dropped first.
+    """
+    text = "\n".join(line for line in body.splitlines() if not line.startswith(">")).strip()
+    if not text or _NUMBERS.fullmatch(text) is None:
+        return None
+    return [int(n) for n in re.findall(r"\d+", text)]
+
+
+def reply_selection(body: str, answer_ids: Sequence[str]) -> tuple[str, ...] | None:
+    """The answers a text reply to a poll chooses by number, or ``None`` (ordinary chat).
+
+    For clients without polls (docs/content.md, "Voting by reply"): numbers 1..n of the
+    poll's answers; one out of range makes the reply chat, not a vote. ``max_selections``
+    and duplicates are left to :func:`valid_selection`, as for a native response.
+    """
+    numbers = reply_numbers(body)
+    if numbers is None or any(n < 1 or n > len(answer_ids) for n in numbers):
+        return None
+    return tuple(answer_ids[n - 1] for n in numbers)
 
 
 def score(chosen: Sequence[str], correct: Sequence[str]) -> int:

@@ -100,9 +100,17 @@ class PollsApi(ContentHandlers):
         )
         lines = [f"{texts.POLL_NOTICE_TITLE.ru}: {poll['question']}"]
         lines += [f"{i}. {a['text']}" for i, a in enumerate(answers, 1)]
-        lines.append(texts.POLL_NOTICE_HINT.ru)
-        await self._send(
+        if max_selections > 1:
+            lines.append(texts.POLL_NOTICE_HINT_MANY.text("ru", max=max_selections))
+        else:
+            lines.append(texts.POLL_NOTICE_HINT.ru)
+        if anonymous:
+            lines.append(texts.POLL_NOTICE_ANONYMOUS.ru)
+        notice_id = await self._send(
             user_id, room_id, "m.room.message", poll_notice_content(event_id, "\n".join(lines))
+        )
+        await self.store.run(
+            "content_poll_notice", db.add_poll_notice_txn, notice_id, poll["poll_id"]
         )
         return 201, {"poll_id": poll["poll_id"], "event_id": event_id, "room_id": room_id}
 

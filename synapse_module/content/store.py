@@ -567,3 +567,20 @@ def cast_ballot_txn(
         return
     txn.execute("DELETE FROM content_poll_ballots WHERE ballot_id = ?", (ballot_id,))
     add_response_txn(txn, event_id, poll_id, user_id, ts, json.loads(row[0]))
+
+
+def add_poll_notice_txn(txn: LoggingTransaction, event_id: str, poll_id: str) -> None:
+    txn.execute(
+        "INSERT INTO content_poll_notices (event_id, poll_id) VALUES (?, ?)"
+        " ON CONFLICT (event_id) DO NOTHING",
+        (event_id, poll_id),
+    )
+
+
+def poll_of_reply_txn(txn: LoggingTransaction, event_id: str) -> dict[str, Any] | None:
+    """The poll a reply to ``event_id`` answers: the poll's own event or its notice."""
+    txn.execute("SELECT poll_id FROM content_poll_notices WHERE event_id = ?", (event_id,))
+    row = txn.fetchone()
+    if row is not None:
+        return get_poll_txn(txn, str(row[0]), None)
+    return get_poll_txn(txn, None, event_id)

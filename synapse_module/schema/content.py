@@ -135,4 +135,14 @@ STEPS = [
             )""",
         ],
     ),
+    Step(
+        2,
+        "poll notices: the text companion of an API poll, which people answer by reply",
+        [
+            """CREATE TABLE content_poll_notices (
+                event_id TEXT PRIMARY KEY,
+                poll_id TEXT NOT NULL
+            )""",
+        ],
+    ),
 ]
