@@ -31,6 +31,7 @@ from .http import BASE_PATH, ApiResource, StaticPage, route_pattern
 from .jobs import BackgroundJobs
 from .lessons.api import Lessons
 from .media_tokens.api import MediaTokens
+from .privacy.api import Privacy
 from .reports.api import Reports
 from .room_roles import RoomRoles
 from .roster.api import Roster
@@ -61,6 +62,7 @@ def served_openapi() -> dict[str, Any]:
     from .homework import api as homework
     from .lessons import api as lessons
     from .media_tokens import api as media_tokens
+    from .privacy import api as privacy
     from .reports import api as reports
     from .roster import schemas as roster
     from .scheduled_posts import api as scheduled_posts
@@ -77,6 +79,7 @@ def served_openapi() -> dict[str, Any]:
         reports,
         homework,
         confirmations,
+        privacy,
     ):
         for name, schema in feature.REQUEST_SCHEMAS.items():
             assert schemas.get(name, schema) is schema, name
@@ -120,6 +123,8 @@ class PartaModule:
         self.homework = Homework(self)
         # Read confirmations (issue 13): who has confirmed an announcement.
         self.confirmations = Confirmations(self)
+        # Privacy (issue 12): the audit log's check and export.
+        self.privacy = Privacy(self)
         # Every route, registered here once, in this order (a route's pattern is tried
         # in the order registered).
         for owner in self.route_owners():
@@ -132,7 +137,10 @@ class PartaModule:
             api,
             self.store,
             config.background_worker,
-            [("expired_invites", self.roster.purge_spent_invites)],
+            [
+                ("expired_invites", self.roster.purge_spent_invites),
+                ("audit_seal", self.privacy.seal),
+            ],
         )
         api.register_web_resource(BASE_PATH, self.resource)
         # The page an invitation link opens: join with a new or an existing account.
@@ -157,6 +165,7 @@ class PartaModule:
             self.reports,
             self.homework,
             self.confirmations,
+            self.privacy,
         )
 
     def features(self) -> dict[str, object]:
@@ -187,6 +196,7 @@ class PartaModule:
                 Reports,
                 Homework,
                 Confirmations,
+                Privacy,
             )
             for method, pattern, handler in owner.ROUTES
         ]

@@ -11,7 +11,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = ROOT / "synapse_module"
-FEATURES = ("roster", "content", "lessons", "broadcasts", "media_tokens", "scheduled_posts")
+FEATURES = (
+    "roster",
+    "content",
+    "lessons",
+    "broadcasts",
+    "media_tokens",
+    "scheduled_posts",
+    "privacy",
+)
 PRODUCT = ("synapse_module", "sfu", "bridge", "broadcast_relay", "parta_common")
 LONG = 600
 # What a long file's docstring says, at its top, to explain itself.

@@ -298,6 +298,8 @@ class Broadcasts:
             raise forbidden(NOT_A_SPEAKER)
         if row["status"] == "ended":
             raise conflict(ENDED)
+        # A student speaker needs consent to broadcasts (privacy.rules).
+        await self._module.privacy.check_broadcast_speaker(manager, user_id, room_id)
         role = Role.TEACHER if manager else Role.STUDENT
         grants = grant_for(role, students_may_share_screen=True)
         name = await self._roles.display_name(user_id, room_id)

@@ -64,6 +64,7 @@ class MediaTokens:
     def __init__(
         self, module: "PartaModule", api: ModuleApi, config: MediaConfig, roles: RoomRoles
     ):
+        self._module = module
         self._api = api
         self._config = config
         self._roles = roles
@@ -149,6 +150,7 @@ class MediaTokens:
         if role is None:
             raise forbidden(NOT_A_MEMBER)
         grants = tokens.grant_for(role, await self.students_may_share_screen(room_id))
+        grants, _why = await self._module.privacy.lesson_grants(role, user_id, room_id, grants)
         name = await self._roles.display_name(user_id, room_id)
         token = livekit_token(livekit, f"{user_id}:{device_id}", name, room_id, grants)
         return {"url": livekit.url, "jwt": token}
@@ -170,6 +172,8 @@ class MediaTokens:
         if role is None:
             raise forbidden(NOT_A_MEMBER)
         grants = tokens.grant_for(role, await self.students_may_share_screen(room_id))
+        # No consent to video lessons: camera and microphone off (privacy.rules).
+        grants, why = await self._module.privacy.lesson_grants(role, user_id, room_id, grants)
         name = await self._roles.display_name(user_id, room_id)
         now = time.time()
         ttl = self._config.token_ttl_seconds
@@ -185,4 +189,6 @@ class MediaTokens:
             "display_name": name,
             "role": role.value,
             "grants": grants.to_claim(),
+            # Why camera and microphone are off, for the person and the teacher's panel.
+            "no_video_consent": why is not None,
         }

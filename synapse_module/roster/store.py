@@ -18,6 +18,7 @@ from synapse.module_api import LoggingTransaction
 
 from parta_common.roles import Role
 
+from .. import audit
 from ..store import rows_as_dicts
 from .rules import Person, RoomKind, SchoolPolicy, SchoolRoom, Standing
 
@@ -341,20 +342,8 @@ def audit_txn(
     target: str | None,
     details: dict[str, Any],
 ) -> None:
-    """Append to the audit log of administrators' actions (never updated or deleted)."""
-    txn.execute(
-        "INSERT INTO parta_audit (audit_id, ts, actor, action, school_id, target, details)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (
-            new_id("aud"),
-            ts,
-            actor,
-            action,
-            school_id,
-            target,
-            json.dumps(details, ensure_ascii=False, sort_keys=True),
-        ),
-    )
+    """Append to the audit log (hash-chained; the one writer is :mod:`synapse_module.audit`)."""
+    audit.append_txn(txn, ts, actor, action, school_id, target, details)
 
 
 def insert_school_txn(

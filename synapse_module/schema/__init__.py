@@ -11,6 +11,7 @@ from . import (
     homework,
     jobs,
     lessons,
+    privacy,
     reports,
     roster,
     scheduled_posts,
@@ -27,4 +28,6 @@ AREAS: dict[str, Sequence[Step]] = {
     "reports": reports.STEPS,
     "homework": homework.STEPS,
     "confirmations": confirmations.STEPS,
+    # after roster: it chains roster's audit table
+    "privacy": privacy.STEPS,
 }

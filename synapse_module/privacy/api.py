@@ -1,0 +1,225 @@
+"""Privacy's routes: the audit log's check and export; consents and their enforcement.
+
+* ``GET /audit/verify`` — the server operator: is the hash chain whole, and if not, the
+  first broken entry (the same report as ``python -m synapse_module.privacy.verify``);
+* ``GET /schools/{schoolId}/audit?format=json|csv`` — the school's administrators, its
+  unit's coordinators and the operator: every entry about the school, for an inspector.
+  The export is itself a read of personal data, so it is audited first;
+* ``GET|PUT /schools/{schoolId}/members/{userId}/consents`` — a person's consents by
+  purpose (who may: :func:`rules.may_record_consent`); every change and every
+  administrator's read is audited. Media tokens and broadcast speakers ask
+  :meth:`Privacy.lesson_grants` / :meth:`Privacy.check_broadcast_speaker`.
+"""
+
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+from synapse.module_api import SynapseRequest
+
+from parta_common.roles import Role
+from parta_common.tokens import Grants
+
+from .. import audit
+from ..errors import bad_json, forbidden, not_found
+from ..http import json_body, requester_id
+from ..query import query_choice
+from ..requests import request_schemas
+from . import store as db
+from .rules import (
+    DEFAULT_SELF_CONSENT_GRADE,
+    Relation,
+    consent_via,
+    entries_csv,
+    entry_json,
+    lesson_grants,
+    may_read_consents,
+    may_record_consent,
+    may_speak_in_broadcast,
+    verify_report,
+)
+from .texts import (
+    CONSENT_NOT_ALLOWED,
+    CONSENT_READ_NOT_ALLOWED,
+    DOCUMENT_NUMBER_REQUIRED,
+    NO_BROADCAST_CONSENT,
+    NOT_IN_SCHOOL,
+    VERIFY_OPERATOR_ONLY,
+)
+
+if TYPE_CHECKING:
+    from .. import PartaModule
+
+REQUEST_SCHEMAS: Final = request_schemas(__package__)
+_PUT_CONSENTS: Final = REQUEST_SCHEMAS["PutConsentsRequest"]
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+class Privacy:
+    ROUTES: Final = (
+        ("GET", r"/audit/verify", "get_audit_verify"),
+        ("GET", r"/schools/([^/]+)/audit", "get_school_audit"),
+        ("GET", r"/schools/([^/]+)/members/([^/]+)/consents", "get_consents"),
+        ("PUT", r"/schools/([^/]+)/members/([^/]+)/consents", "put_consents"),
+    )
+
+    def __init__(self, module: "PartaModule"):
+        self._module = module
+        self._api = module.api
+        # Chain each entry right after the transaction that wrote it commits.
+        audit.on_append(self._seal_soon)
+
+    def _seal_soon(self) -> None:
+        self._api.run_as_background_process("parta_audit_seal", self.seal)
+
+    async def seal(self) -> str:
+        """Chain the entries not chained yet (also the background job ``audit_seal``)."""
+        sealed = await self._module.store.run_read_committed("parta_audit_seal", audit.seal_txn)
+        return f"chained {sealed}"
+
+    async def get_audit_verify(self, request: SynapseRequest) -> tuple[int, dict[str, Any]]:
+        user_id = await requester_id(self._api, request)
+        if not await self._module.roster._is_operator(user_id):
+            raise forbidden(VERIFY_OPERATOR_ONLY)
+        await self.seal()
+        entries, head, pending = await self._module.store.run("parta_audit_chain", audit.chain_txn)
+        return 200, verify_report(entries, head, pending)
+
+    async def get_school_audit(
+        self, request: SynapseRequest, school_id: str
+    ) -> tuple[int, dict[str, Any]] | None:
+        fmt = query_choice(request, "format", ("json", "csv"), "json")
+        user_id, school = await self._module.roster._open(request, school_id, "manager")
+
+        def record_txn(txn: Any) -> None:
+            # The read is recorded before it is made.
+            audit.append_txn(
+                txn,
+                int(time.time() * 1000),
+                user_id,
+                "audit.export",
+                school.school_id,
+                school.school_id,
+                {"format": fmt},
+            )
+
+        await self._module.store.run("parta_audit_export", record_txn)
+        await self.seal()  # the export shows every entry chained, its own record too
+        entries = await self._module.store.run(
+            "parta_school_audit", audit.school_entries_txn, school.school_id
+        )
+        if fmt == "json":
+            return 200, {
+                "school_id": school.school_id,
+                "entries": [entry_json(e) for e in entries],
+            }
+        data = entries_csv(entries).encode("utf-8")
+        disposition = f'attachment; filename="audit-{school.school_id}.csv"'.encode("ascii")
+        request.setResponseCode(200)
+        request.setHeader(b"Content-Type", b"text/csv; charset=utf-8")  # type: ignore[no-untyped-call]
+        request.setHeader(b"Content-Disposition", disposition)  # type: ignore[no-untyped-call]
+        request.setHeader(b"Content-Length", str(len(data)).encode("ascii"))  # type: ignore[no-untyped-call]
+        request.write(data)  # type: ignore[no-untyped-call]
+        request.finish()
+        return None
+
+    # -- consents ---------------------------------------------------------------
+
+    async def _relation(self, actor: str, school: Any, subject: str) -> Relation:
+        roster = self._module.roster
+        if await roster._may_manage(actor, school):
+            return "manager"
+        if actor == subject:
+            return "self"
+        standing = (await roster.get_person(actor)).standing(school.school_id)
+        if standing is not None and subject in standing.children:
+            return "guardian"
+        return "other"
+
+    async def _subject(self, school: Any, user_id: str) -> tuple[bool, int | None]:
+        """Whether ``user_id`` is a student of the school, and their grade (404 if not in it)."""
+        roster = self._module.roster
+        standing = (await roster.get_person(user_id)).standing(school.school_id)
+        if standing is None or not standing.roles:
+            raise not_found(NOT_IN_SCHOOL, user_id=user_id)
+        grades = [(await roster._class(school.school_id, c)).grade for c in standing.learns_in]
+        return Role.STUDENT in standing.roles, max(grades, default=None)
+
+    async def get_consents(
+        self, request: SynapseRequest, school_id: str, user_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        actor, school = await self._module.roster._open(request, school_id, "any")
+        relation = await self._relation(actor, school, user_id)
+        if not may_read_consents(relation):
+            raise forbidden(CONSENT_READ_NOT_ALLOWED)
+        await self._subject(school, user_id)
+        if relation == "manager":  # an administrator's read of personal data is recorded
+            await self._module.store.run(
+                "parta_consent_read",
+                db.audit_read_txn,
+                _now(),
+                actor,
+                "consent.read",
+                school.school_id,
+                user_id,
+            )
+        consents = await self._module.store.run(
+            "parta_consents", db.consents_txn, school.school_id, user_id
+        )
+        return 200, {"school_id": school.school_id, "user_id": user_id, "consents": consents}
+
+    async def put_consents(
+        self, request: SynapseRequest, school_id: str, user_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        actor, school = await self._module.roster._open(request, school_id, "any")
+        body = json_body(request, _PUT_CONSENTS)
+        relation = await self._relation(actor, school, user_id)
+        is_student, grade = await self._subject(school, user_id)
+        if not may_record_consent(relation, is_student, grade, DEFAULT_SELF_CONSENT_GRADE):
+            raise forbidden(CONSENT_NOT_ALLOWED)
+        via = consent_via(relation)
+        document = body.get("document_number")
+        if via == "paper" and not document:
+            raise bad_json(DOCUMENT_NUMBER_REQUIRED)
+        consents = await self._module.store.run(
+            "parta_put_consents",
+            db.put_consents_txn,
+            _now(),
+            actor,
+            school.school_id,
+            user_id,
+            dict(body["consents"]),
+            via,
+            document if via == "paper" else None,
+        )
+        return 200, {"school_id": school.school_id, "user_id": user_id, "consents": consents}
+
+    # -- enforcement (media tokens, broadcasts) -------------------------------------
+
+    async def _has(self, room_id: str, user_id: str, purpose: str) -> tuple[bool, bool]:
+        """(is this a school's room, has the person consented there to ``purpose``)."""
+        room = await self._module.room_roles.school_room(room_id)
+        if room is None or room.school_id is None:
+            return False, False
+        granted = await self._module.store.run(
+            "parta_has_consent", db.has_consent_txn, room.school_id, user_id, purpose
+        )
+        return True, granted
+
+    async def lesson_grants(
+        self, role: Role | None, user_id: str, room_id: str, grants: Grants
+    ) -> tuple[Grants, str | None]:
+        """The grants of a lesson's media token after consent (rules.lesson_grants)."""
+        if role is not Role.STUDENT:
+            return grants, None
+        in_school, consented = await self._has(room_id, user_id, "video_lessons")
+        return lesson_grants(role, grants, in_school, consented)
+
+    async def check_broadcast_speaker(self, manager: bool, user_id: str, room_id: str) -> None:
+        if manager:
+            return
+        in_school, consented = await self._has(room_id, user_id, "broadcasts")
+        if not may_speak_in_broadcast(manager, in_school, consented):
+            raise forbidden(NO_BROADCAST_CONSENT)

@@ -1,0 +1,159 @@
+"""Pure decisions of privacy: is the audit chain whole and where it first breaks; who
+records and reads consents; what a missing consent changes in lessons and broadcasts."""
+
+import io
+import json
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import attrs
+
+from parta_common.roles import Role
+from parta_common.tokens import Grants
+
+from ..audit import GENESIS, Entry
+from ..content.sanitize import SafeCsvWriter
+
+
+@attrs.frozen
+class Break:
+    """The first broken place of the chain: the entry number, its id when it exists, why."""
+
+    seq: int
+    audit_id: str | None
+    reason: str  # "edited" | "missing" | "relinked" | "truncated"
+
+    def describe(self) -> str:
+        where = f"entry #{self.seq}" + (f" ({self.audit_id})" if self.audit_id else "")
+        return {
+            "edited": f"{where} was changed after it was written",
+            "missing": f"{where} was removed",
+            "relinked": f"{where} does not follow the entry before it",
+            "truncated": f"entries from #{self.seq} on were removed",
+        }[self.reason]
+
+
+def first_break(entries: Sequence[Entry], head: tuple[int, str]) -> Break | None:
+    """Walk the chain in order of ``seq``; ``None`` when it is whole up to ``head``."""
+    expected_seq, prev_hash = 1, GENESIS
+    for entry in entries:
+        if entry.seq != expected_seq:
+            # A gap: the entry numbered ``expected_seq`` is gone.
+            return Break(expected_seq, None, "missing")
+        if entry.prev_hash != prev_hash:
+            return Break(entry.seq, entry.audit_id, "relinked")
+        if entry.expected_hash() != entry.hash:
+            return Break(entry.seq, entry.audit_id, "edited")
+        expected_seq, prev_hash = entry.seq + 1, entry.hash
+    head_seq, head_hash = head
+    if head_seq >= expected_seq:
+        return Break(expected_seq, None, "truncated")
+    if head_seq != expected_seq - 1 or head_hash != prev_hash:
+        # The head names fewer entries than there are, or another last hash.
+        return Break(expected_seq - 1, entries[-1].audit_id if entries else None, "relinked")
+    return None
+
+
+def verify_report(entries: Sequence[Entry], head: tuple[int, str], pending: int) -> dict[str, Any]:
+    """What ``verify`` answers (the CLI prints it, ``GET /audit/verify`` returns it)."""
+    broken = first_break(entries, head)
+    report: dict[str, Any] = {
+        "ok": broken is None,
+        "entries": len(entries),
+        # Written and not chained yet (a moment's work after each write; the background
+        # job chains whatever is left, e.g. entries older than the chain).
+        "not_chained_yet": pending,
+    }
+    if broken is not None:
+        report["first_broken"] = {
+            "seq": broken.seq,
+            "audit_id": broken.audit_id,
+            "reason": broken.reason,
+            "description": broken.describe(),
+        }
+    return report
+
+
+def entry_json(entry: Entry) -> dict[str, Any]:
+    """One entry as an inspector's export shows it."""
+    return {
+        "seq": entry.seq,
+        "audit_id": entry.audit_id,
+        "ts": entry.ts,
+        "actor": entry.actor,
+        "action": entry.action,
+        "school_id": entry.school_id,
+        "target": entry.target,
+        "details": json.loads(entry.details),
+        "prev_hash": entry.prev_hash,
+        "hash": entry.hash,
+    }
+
+
+CSV_COLUMNS = ("seq", "audit_id", "ts", "actor", "action", "school_id", "target", "details")
+
+
+def entries_csv(entries: Sequence[Entry]) -> str:
+    """The export as CSV (a BOM so spreadsheets read UTF-8; text cells made safe)."""
+    out = io.StringIO()
+    writer = SafeCsvWriter(out)
+    writer.writerow([*CSV_COLUMNS, "prev_hash", "hash"])
+    for e in entries:
+        where = [e.school_id or "", e.target or ""]
+        writer.writerow(
+            [e.seq, e.audit_id, e.ts, e.actor, e.action, *where, e.details, e.prev_hash, e.hash]
+        )
+    return "\ufeff" + out.getvalue()
+
+
+# -- consents ------------------------------------------------------------------------
+
+PURPOSES = ("communication", "video_lessons", "broadcasts", "photos")
+# The grade from which a student records their own consent (about 14 years old) unless
+# the school sets another; ``None`` in a school's setting: never (guardians only).
+DEFAULT_SELF_CONSENT_GRADE = 8
+
+Relation = Literal["manager", "guardian", "self", "other"]
+
+
+def may_record_consent(
+    relation: Relation, subject_is_student: bool, grade: int | None, self_from_grade: int | None
+) -> bool:
+    """Who records a person's consent: the school's managers (on paper), a guardian of the
+    child (with their account), the person themself when an adult (not a student) or a
+    student from the school's grade on."""
+    if relation in ("manager", "guardian"):
+        return True
+    if relation == "self":
+        if not subject_is_student:
+            return True
+        return self_from_grade is not None and grade is not None and grade >= self_from_grade
+    return False
+
+
+def may_read_consents(relation: Relation) -> bool:
+    return relation != "other"
+
+
+def consent_via(relation: Relation) -> Literal["paper", "account"]:
+    """A manager records a paper form (its number required); others use their account."""
+    return "paper" if relation == "manager" else "account"
+
+
+NO_VIDEO_CONSENT = "no_video_consent"
+
+
+def lesson_grants(
+    role: Role | None, grants: Grants, in_school_room: bool, video_consent: bool
+) -> tuple[Grants, str | None]:
+    """A student in a school's room without consent to video lessons joins with camera
+    and microphone not publishable; the reason goes to the teacher's panel."""
+    if role is Role.STUDENT and in_school_room and not video_consent:
+        off = attrs.evolve(grants, publish_camera=False, publish_microphone=False)
+        return off, NO_VIDEO_CONSENT
+    return grants, None
+
+
+def may_speak_in_broadcast(manager: bool, in_school_room: bool, broadcasts_consent: bool) -> bool:
+    """A student speaker (not one who runs broadcasts) needs consent to broadcasts."""
+    return manager or not in_school_room or broadcasts_consent

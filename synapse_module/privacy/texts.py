@@ -1,0 +1,12 @@
+"""What a person reads about privacy (ids in the catalogue, parta_common/locale)."""
+
+from typing import Final
+
+from parta_common.messages import Message
+
+VERIFY_OPERATOR_ONLY: Final = Message("privacy.verify_operator_only")
+CONSENT_NOT_ALLOWED: Final = Message("privacy.consent_not_allowed")
+CONSENT_READ_NOT_ALLOWED: Final = Message("privacy.consent_read_not_allowed")
+DOCUMENT_NUMBER_REQUIRED: Final = Message("privacy.document_number_required")
+NOT_IN_SCHOOL: Final = Message("privacy.not_in_school")
+NO_BROADCAST_CONSENT: Final = Message("privacy.no_broadcast_consent")
