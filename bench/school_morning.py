@@ -236,7 +236,9 @@ async def import_school(m: Morning, students: int) -> dict[str, Any]:
     await db.start()
     started = time.monotonic()
     try:
-        module = ModuleClient(m.http, m.base, m.env.bot.registration.as_token)
+        # As the roster CLI does: with the operator's own token (the bot acts for a person
+        # only on their command).
+        module = ModuleClient(m.http, m.base, m.tokens[m.operator], acts_for_others=False)
         sync = RosterSync(db, module, m.operator, m.env.hs.server_name)
         result = await sync.apply(await sync.plan(roster), "morning")
     finally:
