@@ -198,9 +198,10 @@ def actor(path: str, school: School, operator: User) -> User:
 
 
 def shape(value: Any, ids: dict[str, str]) -> Any:
-    """``value`` with its seed IDs named and every other scalar reduced to its type."""
+    """``value`` with its seed IDs named (as values and as keys, e.g. a member's classes by
+    class ID) and every other scalar reduced to its type."""
     if isinstance(value, dict):
-        return {k: shape(v, ids) for k, v in value.items()}
+        return {ids.get(k, k): shape(v, ids) for k, v in value.items()}
     if isinstance(value, list):
         return sorted((shape(v, ids) for v in value), key=json.dumps)
     if isinstance(value, str) and value in ids:
