@@ -171,9 +171,34 @@ def check_json(value: object, schema: dict[str, Any]) -> None:
     validator = jsonschema.Draft202012Validator(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(value))
     if error is None:
-        return
+        nul = _nul_at(value, ())
+        if nul is None:
+            return
+        # PostgreSQL cannot store U+0000 in text: refuse it here, naming the field, rather
+        # than fail in a transaction later.
+        where = "/".join(nul) or "(body)"
+        raise matrix_error(400, Codes.BAD_JSON, _BAD_BODY, detail=f"{where}: contains U+0000")
     where = "/".join(str(p) for p in error.absolute_path) or "(body)"
     raise matrix_error(400, Codes.BAD_JSON, _BAD_BODY, detail=f"{where}: {error.message}")
+
+
+def _nul_at(value: object, path: tuple[str, ...]) -> tuple[str, ...] | None:
+    """Where in a JSON value a string (or a key) holds U+0000, if anywhere."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                return (*path, key.replace("\x00", "\\0"))
+            found = _nul_at(item, (*path, key))
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _nul_at(item, (*path, str(i)))
+            if found is not None:
+                return found
+    return None
 
 
 class StaticPage(DirectServeHtmlResource):

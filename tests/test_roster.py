@@ -1182,6 +1182,8 @@ def test_me_lists_the_persons_class_rooms(synapse: RunningHomeserver, school: Sc
         (b"\xff\xfe", "M_NOT_JSON"),
         (b"[1, 2]", "M_BAD_JSON"),  # JSON, but not an object
         (b'{"grade": "seven"}', "M_BAD_JSON"),  # an object of the wrong shape
+        # U+0000, which PostgreSQL cannot store (the API fuzzer found a 500 with it)
+        (b'{"grade": 7, "letter": "\\u0000", "year": "2026/27"}', "M_BAD_JSON"),
     ],
 )
 async def test_bad_bodies_get_the_matrix_spec_errcodes(
