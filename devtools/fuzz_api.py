@@ -109,6 +109,7 @@ def fuzz_operation(
     examples: int,
     modes: Iterable[GenerationMode],
     tally: Tally,
+    derandomize: bool = False,
 ) -> None:
     """Send ``examples`` generated requests for one operation; findings go to ``tally``."""
     names = [p.name for p in operation.path_parameters]
@@ -126,7 +127,7 @@ def fuzz_operation(
         max_examples=examples,
         deadline=None,
         database=None,
-        derandomize=False,
+        derandomize=derandomize,
         phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
@@ -162,6 +163,7 @@ def fuzz_role(
     examples: int,
     negative: bool = True,
     only: str | None = None,
+    derandomize: bool = False,
 ) -> Tally:
     """Every operation of the served document, as one caller."""
     doc = served_document()
@@ -172,7 +174,9 @@ def fuzz_role(
         operation = result.ok()  # type: ignore[union-attr]  # the document is valid
         if only and not re.search(only, f"{operation.method.upper()} {operation.path}"):
             continue
-        fuzz_operation(operation, doc, base_url, token, known, role, examples, modes, tally)
+        fuzz_operation(
+            operation, doc, base_url, token, known, role, examples, modes, tally, derandomize
+        )
     return tally
 
 
@@ -209,12 +213,19 @@ def seed(hs: Any) -> tuple[dict[str, str | None], dict[str, str]]:
 
 
 def fuzz_all(
-    hs: Any, examples: int, negative: bool = True, only: str | None = None
+    hs: Any,
+    examples: int,
+    negative: bool = True,
+    only: str | None = None,
+    derandomize: bool = False,
 ) -> dict[str, Tally]:
+    """``derandomize``: the same requests every run (the CI profile, so a new finding
+    fails the change that caused it, not a later one); the long runner explores."""
     tokens, known = seed(hs)
     base = hs.base_url + BASE_PATH
     return {
-        role: fuzz_role(base, tokens[role], known, role, examples, negative, only) for role in ROLES
+        role: fuzz_role(base, tokens[role], known, role, examples, negative, only, derandomize)
+        for role in ROLES
     }
 
 
