@@ -100,6 +100,15 @@ class BroadcastsConfig:
 
 
 @attrs.frozen
+class PrivacyConfig:
+    """Export and erasure of a person's data (docs/privacy.md)."""
+
+    # Synapse's own `media_store_path`: the export reads the files a person uploaded
+    # from it. Null: the export lists the files without their bytes.
+    media_store_path: str | None = None
+
+
+@attrs.frozen
 class PartaConfig:
     """Everything the server operator sets for Parta; every key has a default."""
 
@@ -142,6 +151,8 @@ class PartaConfig:
     broadcasts: BroadcastsConfig = attrs.field(factory=BroadcastsConfig)
     # Documents, articles, polls: upload limits per role and kind, who may start polls.
     content: ContentConfig = attrs.field(factory=ContentConfig)
+    # Children's data: where the export finds uploaded files.
+    privacy: PrivacyConfig = attrs.field(factory=PrivacyConfig)
     # With Synapse workers: the one process that runs the module's background jobs
     # (clean-up loops): "main" or a worker's worker_name (docs/deploy.md).
     background_worker: str = attrs.field(default="main", validator=attrs.validators.min_len(1))

@@ -8,7 +8,10 @@
 * ``GET|PUT /schools/{schoolId}/members/{userId}/consents`` — a person's consents by
   purpose (who may: :func:`rules.may_record_consent`); every change and every
   administrator's read is audited. Media tokens and broadcast speakers ask
-  :meth:`Privacy.lesson_grants` / :meth:`Privacy.check_broadcast_speaker`.
+  :meth:`Privacy.lesson_grants` / :meth:`Privacy.check_broadcast_speaker`;
+* ``POST /schools/{schoolId}/members/{userId}/export`` — a zip of everything Parta and
+  Synapse hold about the person in the school (:mod:`.export`): the school's
+  administrators, the person's guardian, the person. Audited before it is made.
 """
 
 import time
@@ -24,6 +27,7 @@ from ..errors import bad_json, forbidden, not_found
 from ..http import json_body, requester_id
 from ..query import query_choice
 from ..requests import request_schemas
+from . import export
 from . import store as db
 from .rules import (
     DEFAULT_SELF_CONSENT_GRADE,
@@ -32,6 +36,7 @@ from .rules import (
     entries_csv,
     entry_json,
     lesson_grants,
+    may_export,
     may_read_consents,
     may_record_consent,
     may_speak_in_broadcast,
@@ -41,6 +46,7 @@ from .texts import (
     CONSENT_NOT_ALLOWED,
     CONSENT_READ_NOT_ALLOWED,
     DOCUMENT_NUMBER_REQUIRED,
+    EXPORT_NOT_ALLOWED,
     NO_BROADCAST_CONSENT,
     NOT_IN_SCHOOL,
     VERIFY_OPERATOR_ONLY,
@@ -57,12 +63,24 @@ def _now() -> int:
     return int(time.time() * 1000)
 
 
+def _send_file(request: SynapseRequest, data: bytes, content_type: str, name: str) -> None:
+    """Answer 200 with ``data`` as a download named ``name``."""
+    disposition = f'attachment; filename="{name}"'.encode("ascii", "replace")
+    request.setResponseCode(200)
+    request.setHeader(b"Content-Type", content_type.encode("ascii"))  # type: ignore[no-untyped-call]
+    request.setHeader(b"Content-Disposition", disposition)  # type: ignore[no-untyped-call]
+    request.setHeader(b"Content-Length", str(len(data)).encode("ascii"))  # type: ignore[no-untyped-call]
+    request.write(data)  # type: ignore[no-untyped-call]
+    request.finish()
+
+
 class Privacy:
     ROUTES: Final = (
         ("GET", r"/audit/verify", "get_audit_verify"),
         ("GET", r"/schools/([^/]+)/audit", "get_school_audit"),
         ("GET", r"/schools/([^/]+)/members/([^/]+)/consents", "get_consents"),
         ("PUT", r"/schools/([^/]+)/members/([^/]+)/consents", "put_consents"),
+        ("POST", r"/schools/([^/]+)/members/([^/]+)/export", "post_export"),
     )
 
     def __init__(self, module: "PartaModule"):
@@ -116,13 +134,7 @@ class Privacy:
                 "entries": [entry_json(e) for e in entries],
             }
         data = entries_csv(entries).encode("utf-8")
-        disposition = f'attachment; filename="audit-{school.school_id}.csv"'.encode("ascii")
-        request.setResponseCode(200)
-        request.setHeader(b"Content-Type", b"text/csv; charset=utf-8")  # type: ignore[no-untyped-call]
-        request.setHeader(b"Content-Disposition", disposition)  # type: ignore[no-untyped-call]
-        request.setHeader(b"Content-Length", str(len(data)).encode("ascii"))  # type: ignore[no-untyped-call]
-        request.write(data)  # type: ignore[no-untyped-call]
-        request.finish()
+        _send_file(request, data, "text/csv; charset=utf-8", f"audit-{school.school_id}.csv")
         return None
 
     # -- consents ---------------------------------------------------------------
@@ -195,6 +207,69 @@ class Privacy:
             document if via == "paper" else None,
         )
         return 200, {"school_id": school.school_id, "user_id": user_id, "consents": consents}
+
+    # -- export -----------------------------------------------------------------------
+
+    async def post_export(self, request: SynapseRequest, school_id: str, user_id: str) -> None:
+        actor, school = await self._module.roster._open(request, school_id, "any")
+        relation = await self._relation(actor, school, user_id)
+        if not may_export(relation):
+            raise forbidden(EXPORT_NOT_ALLOWED)
+        await self._subject(school, user_id)
+        data = await self.person_data(actor, relation, school.school_id, user_id)
+        media_store = self._module.config.privacy.media_store_path
+        archive, _files = await self._api.defer_to_thread(export.archive_bytes, data, media_store)
+        name = f"parta-{school.school_id}-{user_id.lstrip('@').split(':')[0]}.zip"
+        _send_file(request, archive, "application/zip", name)
+
+    async def person_data(
+        self, actor: str, relation: Relation, school_id: str, user_id: str
+    ) -> dict[str, Any]:
+        """Everything about ``user_id`` in the school (``data.json``); the read is
+        recorded first (``privacy.export``), so the export lists its own entry."""
+        now = _now()
+        await self._module.store.run(
+            "parta_export_audit",
+            db.audit_read_txn,
+            now,
+            actor,
+            "privacy.export",
+            school_id,
+            user_id,
+            {"relation": relation},
+        )
+        await self.seal()
+        rooms = [r.room_id for r in await self._module.roster.rooms_of_school(school_id)]
+        store = self._module.store
+        sections: dict[str, Any] = await store.run(
+            "parta_export_rows", db.person_rows_txn, school_id, user_id, rooms
+        )
+        sections["poll_answers"] = export.with_quiz_scores(sections["poll_answers"])
+        sections["consents"] = await store.run(
+            "parta_export_consents", db.consents_txn, school_id, user_id
+        )
+        sections["messages"] = await store.run(
+            "parta_export_messages", db.messages_txn, user_id, rooms
+        )
+        sections["files"] = await store.run("parta_export_files", db.uploads_txn, user_id)
+        return export.document(
+            user_id, school_id, actor, now, await self._profile(user_id), sections
+        )
+
+    async def _profile(self, user_id: str) -> dict[str, Any]:
+        if not self._api.is_mine(user_id):
+            return {"user_id": user_id}
+        info = await self._api.get_userinfo_by_id(user_id)
+        profile = await self._api.get_profile_for_user(user_id.split(":")[0].lstrip("@"))
+        threepids = await self._api.get_threepids_for_user(user_id)
+        return {
+            "user_id": user_id,
+            "display_name": profile.display_name,
+            "avatar_url": profile.avatar_url,
+            "created_ts": info.creation_ts * 1000 if info else None,
+            "deactivated": bool(info and info.is_deactivated),
+            "contacts": [{"medium": t["medium"], "address": t["address"]} for t in threepids],
+        }
 
     # -- enforcement (media tokens, broadcasts) -------------------------------------
 

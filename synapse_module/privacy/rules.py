@@ -135,6 +135,11 @@ def may_read_consents(relation: Relation) -> bool:
     return relation != "other"
 
 
+def may_export(relation: Relation) -> bool:
+    """A person's data goes to the school's managers, their guardian, themselves."""
+    return relation in ("manager", "guardian", "self")
+
+
 def consent_via(relation: Relation) -> Literal["paper", "account"]:
     """A manager records a paper form (its number required); others use their account."""
     return "paper" if relation == "manager" else "account"
