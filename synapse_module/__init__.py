@@ -140,6 +140,8 @@ class PartaModule:
             [
                 ("expired_invites", self.roster.purge_spent_invites),
                 ("audit_seal", self.privacy.seal),
+                # Erasures a crash cut short carry on (at start-up, then hourly).
+                ("erasures", self.privacy.resume_erasures),
             ],
         )
         api.register_web_resource(BASE_PATH, self.resource)

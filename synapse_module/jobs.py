@@ -11,7 +11,9 @@ when they ran.
 Each feature hands its jobs in (a name and a coroutine function returning a one-line
 result); the job's SQL stays in that feature's store. Jobs today: ``expired_invites``
 (roster: invitation codes that expired, or were revoked and made, more than 30 days ago
-are deleted — a code names the school and, for a parent's code, the child).
+are deleted — a code names the school and, for a parent's code, the child),
+``audit_seal`` (privacy: chains audit entries not chained yet), ``erasures`` (privacy:
+erasures a crash cut short carry on from their journal).
 """
 
 import logging

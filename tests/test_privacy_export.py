@@ -145,3 +145,17 @@ def test_who_may_export_and_that_every_export_is_audited(
         school.admin.user_id,
         subject.user_id,
     }
+
+
+def test_reads_of_personal_data_are_audited(hs: RunningHomeserver, seeded: Seeded) -> None:
+    """#12 item 4: an administrator's member list, a teacher's quiz scores by person."""
+    school = seeded.school
+    sid = school.school_id
+    api(hs, "GET", f"/schools/{sid}/members?role=student", school.admin)
+    api(hs, "GET", f"/polls/{seeded.poll_id}/scores", school.teacher)
+    entries = api(hs, "GET", f"/schools/{sid}/audit", school.admin)["entries"]
+    members = [e for e in entries if e["action"] == "members.read"]
+    assert members and members[-1]["actor"] == school.admin.user_id
+    assert members[-1]["details"] == {"role": "student"}
+    scores = [e for e in entries if e["action"] == "quiz_scores.read"]
+    assert [(e["actor"], e["target"]) for e in scores] == [(school.teacher.user_id, seeded.poll_id)]

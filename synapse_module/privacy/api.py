@@ -11,9 +11,13 @@
   :meth:`Privacy.lesson_grants` / :meth:`Privacy.check_broadcast_speaker`;
 * ``POST /schools/{schoolId}/members/{userId}/export`` — a zip of everything Parta and
   Synapse hold about the person in the school (:mod:`.export`): the school's
-  administrators, the person's guardian, the person. Audited before it is made.
+  administrators, the person's guardian, the person. Audited before it is made;
+* ``POST /schools/{schoolId}/members/{userId}/erase`` and ``GET
+  /schools/{schoolId}/erasures/{erasureId}`` — the school's administrators erase a person
+  (:mod:`.erasure`: journalled steps, resumable), and follow it.
 """
 
+import secrets
 import time
 from typing import TYPE_CHECKING, Any, Final
 
@@ -23,12 +27,13 @@ from parta_common.roles import Role
 from parta_common.tokens import Grants
 
 from .. import audit
-from ..errors import bad_json, forbidden, not_found
-from ..http import json_body, requester_id
+from ..errors import bad_json, conflict, forbidden, not_found
+from ..http import json_body, requester_id, send_file
 from ..query import query_choice
 from ..requests import request_schemas
 from . import export
 from . import store as db
+from .erasure import Erasure
 from .rules import (
     DEFAULT_SELF_CONSENT_GRADE,
     Relation,
@@ -46,6 +51,8 @@ from .texts import (
     CONSENT_NOT_ALLOWED,
     CONSENT_READ_NOT_ALLOWED,
     DOCUMENT_NUMBER_REQUIRED,
+    ERASE_MEMBER_ELSEWHERE,
+    ERASURE_NOT_FOUND,
     EXPORT_NOT_ALLOWED,
     NO_BROADCAST_CONSENT,
     NOT_IN_SCHOOL,
@@ -57,21 +64,23 @@ if TYPE_CHECKING:
 
 REQUEST_SCHEMAS: Final = request_schemas(__package__)
 _PUT_CONSENTS: Final = REQUEST_SCHEMAS["PutConsentsRequest"]
+_ERASE: Final = REQUEST_SCHEMAS["EraseRequest"]
 
 
 def _now() -> int:
     return int(time.time() * 1000)
 
 
-def _send_file(request: SynapseRequest, data: bytes, content_type: str, name: str) -> None:
-    """Answer 200 with ``data`` as a download named ``name``."""
-    disposition = f'attachment; filename="{name}"'.encode("ascii", "replace")
-    request.setResponseCode(200)
-    request.setHeader(b"Content-Type", content_type.encode("ascii"))  # type: ignore[no-untyped-call]
-    request.setHeader(b"Content-Disposition", disposition)  # type: ignore[no-untyped-call]
-    request.setHeader(b"Content-Length", str(len(data)).encode("ascii"))  # type: ignore[no-untyped-call]
-    request.write(data)  # type: ignore[no-untyped-call]
-    request.finish()
+def _erasure_json(journal: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "erasure_id": journal["erasure_id"],
+        "school_id": journal["school_id"],
+        "status": "done" if journal["finished_ts"] is not None else "running",
+        "messages": journal["messages"],
+        "steps_done": journal["done"],
+        "started_ts": journal["started_ts"],
+        "finished_ts": journal["finished_ts"],
+    }
 
 
 class Privacy:
@@ -81,6 +90,8 @@ class Privacy:
         ("GET", r"/schools/([^/]+)/members/([^/]+)/consents", "get_consents"),
         ("PUT", r"/schools/([^/]+)/members/([^/]+)/consents", "put_consents"),
         ("POST", r"/schools/([^/]+)/members/([^/]+)/export", "post_export"),
+        ("POST", r"/schools/([^/]+)/members/([^/]+)/erase", "post_erase"),
+        ("GET", r"/schools/([^/]+)/erasures/([^/]+)", "get_erasure"),
     )
 
     def __init__(self, module: "PartaModule"):
@@ -88,6 +99,7 @@ class Privacy:
         self._api = module.api
         # Chain each entry right after the transaction that wrote it commits.
         audit.on_append(self._seal_soon)
+        self.erasure = Erasure(module)
 
     def _seal_soon(self) -> None:
         self._api.run_as_background_process("parta_audit_seal", self.seal)
@@ -134,7 +146,7 @@ class Privacy:
                 "entries": [entry_json(e) for e in entries],
             }
         data = entries_csv(entries).encode("utf-8")
-        _send_file(request, data, "text/csv; charset=utf-8", f"audit-{school.school_id}.csv")
+        send_file(request, data, "text/csv; charset=utf-8", f"audit-{school.school_id}.csv")
         return None
 
     # -- consents ---------------------------------------------------------------
@@ -220,7 +232,7 @@ class Privacy:
         media_store = self._module.config.privacy.media_store_path
         archive, _files = await self._api.defer_to_thread(export.archive_bytes, data, media_store)
         name = f"parta-{school.school_id}-{user_id.lstrip('@').split(':')[0]}.zip"
-        _send_file(request, archive, "application/zip", name)
+        send_file(request, archive, "application/zip", name)
 
     async def person_data(
         self, actor: str, relation: Relation, school_id: str, user_id: str
@@ -270,6 +282,61 @@ class Privacy:
             "deactivated": bool(info and info.is_deactivated),
             "contacts": [{"medium": t["medium"], "address": t["address"]} for t in threepids],
         }
+
+    # -- erasure ----------------------------------------------------------------------
+
+    async def post_erase(
+        self, request: SynapseRequest, school_id: str, user_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        actor, school = await self._module.roster._open(request, school_id, "manager")
+        body = json_body(request, _ERASE)
+        store = self._module.store
+        latest = await store.run(
+            "parta_erasure_latest", db.latest_erasure_txn, school.school_id, user_id
+        )
+        person = await self._module.roster.get_person(user_id)
+        if latest is not None and latest["finished_ts"] is None:
+            erasure_id = latest["erasure_id"]  # cut short: carry on from its journal
+        elif person.standing(school.school_id) is not None:
+            if set(person.schools) - {school.school_id}:
+                raise conflict(ERASE_MEMBER_ELSEWHERE, user_id=user_id)
+            erasure_id = f"era_{secrets.token_hex(8)}"
+            await store.run(
+                "parta_erasure_new",
+                db.new_erasure_txn,
+                _now(),
+                erasure_id,
+                school.school_id,
+                user_id,
+                actor,
+                body.get("messages", "redact"),
+            )
+        elif latest is not None:
+            return 200, _erasure_json(latest)  # erased already: nothing to do twice
+        else:
+            raise not_found(NOT_IN_SCHOOL, user_id=user_id)
+        self._api.run_as_background_process("parta_erasure", self.erasure.run, erasure_id)
+        journal = await store.run("parta_erasure", db.erasure_txn, erasure_id)
+        assert journal is not None
+        return 202, _erasure_json(journal)
+
+    async def resume_erasures(self) -> str:
+        """The background job ``erasures``: every unfinished erasure carries on."""
+        unfinished = await self._module.store.run(
+            "parta_erasures_unfinished", db.unfinished_erasures_txn
+        )
+        for erasure_id in unfinished:
+            self._api.run_as_background_process("parta_erasure", self.erasure.run, erasure_id)
+        return f"resumed {len(unfinished)}"
+
+    async def get_erasure(
+        self, request: SynapseRequest, school_id: str, erasure_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        _actor, school = await self._module.roster._open(request, school_id, "manager")
+        journal = await self._module.store.run("parta_erasure", db.erasure_txn, erasure_id)
+        if journal is None or journal["school_id"] != school.school_id:
+            raise not_found(ERASURE_NOT_FOUND, erasure_id=erasure_id)
+        return 200, _erasure_json(journal)
 
     # -- enforcement (media tokens, broadcasts) -------------------------------------
 

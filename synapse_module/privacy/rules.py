@@ -162,3 +162,61 @@ def lesson_grants(
 def may_speak_in_broadcast(manager: bool, in_school_room: bool, broadcasts_consent: bool) -> bool:
     """A student speaker (not one who runs broadcasts) needs consent to broadcasts."""
     return manager or not in_school_room or broadcasts_consent
+
+
+# -- erasure ------------------------------------------------------------------------
+
+# The steps of an erasure, in order; the journal (parta_erasures.done) records each.
+ERASURE_STEPS: tuple[str, ...] = ("roster", "messages", "media", "module_rows", "account")
+MessagesRule = Literal["redact", "keep_anonymised"]
+# What stands where an erased person's ID was, in rows others still need (a poll a
+# teacher started, a consent a parent recorded for another child).
+ERASED: str = "erased"
+
+# Rows that are the person's own: deleted. (table, column naming the person)
+ERASE_ROWS: tuple[tuple[str, str], ...] = (
+    ("parta_school_roles", "user_id"),
+    ("parta_class_members", "user_id"),
+    ("parta_guardians", "parent_user_id"),
+    ("parta_guardians", "child_user_id"),
+    ("parta_consents", "user_id"),
+    ("parta_confirmations", "user_id"),
+    ("content_article_views", "user_id"),
+    ("content_poll_responses", "user_id"),
+    ("content_poll_ballots", "user_id"),
+    ("parta_handins", "student"),
+    ("parta_room_sessions", "user_id"),
+    ("parta_notice_rooms", "user_id"),
+    ("parta_unit_coordinators", "user_id"),
+    ("parta_invite_uses", "user_id"),
+    ("parta_invites", "child_user_id"),
+    ("parta_passwords", "user_id"),
+    ("parta_sign_in_codes", "user_id"),
+    ("parta_parent_links", "child_user_id"),
+    ("parta_parent_links", "parent_user_id"),
+    ("parta_scheduled_posts", "author"),
+    ("content_documents", "sender"),
+)
+# Rows others still need: the person's ID replaced by ERASED (NULL for a homeroom).
+MARK_ROWS: tuple[tuple[str, str], ...] = (
+    ("parta_consents", "recorded_by"),
+    ("parta_confirm_requests", "sender"),
+    ("content_room_settings", "changed_by"),
+    ("content_articles", "author"),
+    ("content_article_revisions", "editor"),
+    ("content_polls", "sender"),
+    ("parta_homework", "sender"),
+    ("parta_lessons", "created_by"),
+    ("parta_broadcasts", "created_by"),
+    ("parta_viewer_links", "created_by"),
+    ("parta_invites", "created_by"),
+    ("parta_sign_in_codes", "created_by"),
+    ("parta_parent_links", "decided_by"),
+    ("parta_scheduled_posts", "created_by"),
+    ("parta_erasures", "requested_by"),
+)
+
+
+def steps_left(done: Sequence[str]) -> list[str]:
+    """The erasure's steps not journalled as done yet, in order."""
+    return [step for step in ERASURE_STEPS if step not in done]

@@ -1,6 +1,8 @@
 """Privacy's tables: consents (the audit log is :mod:`synapse_module.audit`)."""
 
+import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from synapse.module_api import LoggingTransaction
@@ -205,3 +207,150 @@ def uploads_txn(txn: LoggingTransaction, user_id: str) -> list[dict[str, Any]]:
         (user_id,),
     )
     return rows_as_dicts(txn)
+
+
+# -- erasure: the journal, and what each step removes ------------------------------------
+
+
+def subject_hash(user_id: str) -> str:
+    return hashlib.sha256(user_id.encode("utf-8")).hexdigest()
+
+
+def new_erasure_txn(
+    txn: LoggingTransaction,
+    now: int,
+    erasure_id: str,
+    school_id: str,
+    user_id: str,
+    actor: str,
+    messages: str,
+) -> None:
+    """Journal a new erasure of ``user_id``; audited (``privacy.erase``)."""
+    txn.execute(
+        "INSERT INTO parta_erasures (erasure_id, school_id, user_id, subject_sha256,"
+        " requested_by, messages, done, started_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (erasure_id, school_id, user_id, subject_hash(user_id), actor, messages, "[]", now),
+    )
+    audit.append_txn(txn, now, actor, "privacy.erase", school_id, user_id, {"messages": messages})
+
+
+def latest_erasure_txn(
+    txn: LoggingTransaction, school_id: str, user_id: str
+) -> dict[str, Any] | None:
+    """The person's latest erasure in the school (found by the SHA-256 of their ID)."""
+    txn.execute(
+        "SELECT erasure_id FROM parta_erasures WHERE school_id = ? AND subject_sha256 = ?"
+        " ORDER BY started_ts DESC",
+        (school_id, subject_hash(user_id)),
+    )
+    row = txn.fetchone()
+    return erasure_txn(txn, row[0]) if row else None
+
+
+def erasure_txn(txn: LoggingTransaction, erasure_id: str) -> dict[str, Any] | None:
+    txn.execute(
+        "SELECT erasure_id, school_id, user_id, subject_sha256, requested_by, messages,"
+        " done, started_ts, finished_ts FROM parta_erasures WHERE erasure_id = ?",
+        (erasure_id,),
+    )
+    rows = rows_as_dicts(txn)
+    if not rows:
+        return None
+    row = rows[0]
+    row["done"] = json.loads(row["done"])
+    return row
+
+
+def unfinished_erasures_txn(txn: LoggingTransaction) -> list[str]:
+    txn.execute("SELECT erasure_id FROM parta_erasures WHERE finished_ts IS NULL")
+    return [r[0] for r in txn.fetchall()]
+
+
+def step_done_txn(txn: LoggingTransaction, erasure_id: str, step: str) -> None:
+    txn.execute("SELECT done FROM parta_erasures WHERE erasure_id = ?", (erasure_id,))
+    row = txn.fetchone()
+    done = json.loads(row[0]) if row else []
+    if step not in done:
+        done.append(step)
+    txn.execute(
+        "UPDATE parta_erasures SET done = ? WHERE erasure_id = ?", (json.dumps(done), erasure_id)
+    )
+
+
+def finish_erasure_txn(
+    txn: LoggingTransaction, now: int, erasure_id: str, counts: dict[str, int]
+) -> None:
+    """The tombstone (``privacy.erased``), and the journal forgets whom it erased (only
+    the SHA-256 of the ID stays, so asking again answers "done")."""
+    txn.execute(
+        "SELECT school_id, user_id, requested_by, messages, done FROM parta_erasures"
+        " WHERE erasure_id = ? AND finished_ts IS NULL",
+        (erasure_id,),
+    )
+    row = txn.fetchone()
+    if row is None:
+        return  # finished already: the tombstone is written once
+    school_id, user_id, actor, messages, done = row
+    txn.execute(
+        "UPDATE parta_erasures SET user_id = NULL, finished_ts = ? WHERE erasure_id = ?",
+        (now, erasure_id),
+    )
+    details = {"erasure_id": erasure_id, "messages": messages, "steps": json.loads(done)}
+    audit.append_txn(txn, now, actor, "privacy.erased", school_id, user_id, details)
+
+
+def unredacted_txn(txn: LoggingTransaction, user_id: str, room_id: str, limit: int) -> list[str]:
+    """Messages the person sent in a room that no redaction names yet (a redaction sent
+    before a crash is not sent again)."""
+    txn.execute(
+        "SELECT e.event_id FROM events e WHERE e.room_id = ? AND e.sender = ?"
+        " AND e.state_key IS NULL AND e.type != 'm.room.redaction' AND e.outlier = ?"
+        " AND NOT EXISTS (SELECT 1 FROM redactions r WHERE r.redacts = e.event_id)"
+        " ORDER BY e.stream_ordering LIMIT ?",
+        (room_id, user_id, False, limit),
+    )
+    return [r[0] for r in txn.fetchall()]
+
+
+def delete_uploads_txn(txn: LoggingTransaction, media_ids: list[str]) -> None:
+    """Synapse's rows of the person's uploads (after their files are gone)."""
+    for media_id in media_ids:
+        for table in ("local_media_repository_thumbnails", "local_media_repository"):
+            txn.execute(f"DELETE FROM {table} WHERE media_id = ?", (media_id,))
+        txn.execute("DELETE FROM content_media WHERE media_id = ?", (media_id,))
+
+
+def erase_rows_txn(
+    txn: LoggingTransaction,
+    user_id: str,
+    erase: Sequence[tuple[str, str]],
+    mark: Sequence[tuple[str, str]],
+    marker: str,
+) -> int:
+    """Delete the person's own rows, put ``marker`` where others' rows named them."""
+    removed = 0
+    # A document's tags go with the document.
+    txn.execute(
+        "DELETE FROM content_document_tags WHERE doc_id IN"
+        " (SELECT doc_id FROM content_documents WHERE sender = ?)",
+        (user_id,),
+    )
+    for table, column in erase:
+        txn.execute(f"DELETE FROM {table} WHERE {column} = ?", (user_id,))
+        removed += max(txn.rowcount, 0)
+    for table, column in mark:
+        txn.execute(f"UPDATE {table} SET {column} = ? WHERE {column} = ?", (marker, user_id))
+    txn.execute(
+        "UPDATE parta_classes SET homeroom_user_id = NULL WHERE homeroom_user_id = ?", (user_id,)
+    )
+    txn.execute(
+        "SELECT broadcast_id, speakers FROM parta_broadcasts WHERE speakers LIKE ?",
+        (f"%{user_id}%",),
+    )
+    for broadcast_id, speakers in txn.fetchall():
+        kept = [s for s in json.loads(speakers) if s != user_id]
+        txn.execute(
+            "UPDATE parta_broadcasts SET speakers = ? WHERE broadcast_id = ?",
+            (json.dumps(kept), broadcast_id),
+        )
+    return removed

@@ -1,4 +1,4 @@
-"""Tables of privacy (issue 12): the audit log's hash chain."""
+"""Tables of privacy (issue 12): the audit log's hash chain, consents, the erasure journal."""
 
 from synapse_module.store import Step
 
@@ -37,6 +37,24 @@ STEPS = [
                 withdrawn_ts BIGINT,
                 PRIMARY KEY (school_id, user_id, purpose)
             )""",
+        ],
+    ),
+    Step(
+        3,
+        "erasure journal: one row per erasure, the steps done; the person's ID only while it runs",
+        [
+            """CREATE TABLE parta_erasures (
+                erasure_id TEXT PRIMARY KEY,
+                school_id TEXT NOT NULL,
+                user_id TEXT,
+                subject_sha256 TEXT NOT NULL,
+                requested_by TEXT NOT NULL,
+                messages TEXT NOT NULL,
+                done TEXT NOT NULL,
+                started_ts BIGINT NOT NULL,
+                finished_ts BIGINT
+            )""",
+            "CREATE INDEX parta_erasures_subject ON parta_erasures (subject_sha256)",
         ],
     ),
 ]
