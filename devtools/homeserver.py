@@ -267,6 +267,9 @@ class Homeserver:
             # Parents and students find teachers by name; the module hides students
             # from everyone outside their school.
             "user_directory": {"enabled": True, "search_all_users": True},
+            # Schools' retention rules become m.room.retention in their rooms (the
+            # module's job); Synapse's purge job deletes what is older, daily.
+            "retention": {"enabled": True, "purge_jobs": [{"interval": "1d"}]},
             "enable_registration": False,
             "allow_guest_access": False,
             **self.secrets(),

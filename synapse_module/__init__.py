@@ -142,6 +142,8 @@ class PartaModule:
                 ("audit_seal", self.privacy.seal),
                 # Erasures a crash cut short carry on (at start-up, then hourly).
                 ("erasures", self.privacy.resume_erasures),
+                # Schools' retention rules (idempotent: a rule met already changes nothing).
+                ("retention", self.privacy.retention.apply_all),
             ],
         )
         api.register_web_resource(BASE_PATH, self.resource)

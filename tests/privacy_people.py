@@ -4,6 +4,7 @@ paper — beside a classmate who did the same, whose data must never show up in 
 
 import json
 import secrets
+import sqlite3
 import time
 import urllib.parse
 import urllib.request
@@ -128,3 +129,24 @@ def seed(hs: RunningHomeserver, messages: int = 3, files: int = 1) -> Seeded:
     attendance(hs, room_id, subject, start)
     attendance(hs, room_id, classmate, start)
     return Seeded(school, room_id, subject, classmate, media_ids, file_bytes, texts, poll_id)
+
+
+def rows(
+    hs: RunningHomeserver, statement: str, args: tuple[Any, ...] = ()
+) -> list[tuple[Any, ...]]:
+    """Read the homeserver's database directly (the scan is the test's own eyes)."""
+    if hs.hs.postgres is not None:
+        import psycopg2
+
+        conn = psycopg2.connect(**hs.hs.postgres.connect_args())
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute(statement.replace("?", "%s"), args)
+                return list(cur.fetchall())
+        finally:
+            conn.close()
+    lite = sqlite3.connect(hs.hs.directory / "homeserver.db")
+    try:
+        return list(lite.execute(statement, args).fetchall())
+    finally:
+        lite.close()

@@ -5,7 +5,6 @@ messages are redacted, their account deactivated and erased; and an erasure cut 
 by a kill -9 finishes after a restart without doing anything twice."""
 
 import json
-import sqlite3
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ import pytest
 from devtools.homeserver import HttpError
 from synapse_module.privacy.erasure import PAUSE_AFTER_ENV
 from tests.harness import RunningHomeserver, running_homeserver
-from tests.privacy_people import MODULE_CONFIG, Seeded, seed
+from tests.privacy_people import MODULE_CONFIG, Seeded, rows, seed
 from tests.roster_helpers import api
 
 
@@ -25,27 +24,6 @@ from tests.roster_helpers import api
 def hs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHomeserver]:
     with running_homeserver(tmp_path_factory.mktemp("erase"), MODULE_CONFIG) as running:
         yield running
-
-
-def rows(
-    hs: RunningHomeserver, statement: str, args: tuple[Any, ...] = ()
-) -> list[tuple[Any, ...]]:
-    """Read the homeserver's database directly (the scan is the test's own eyes)."""
-    if hs.hs.postgres is not None:
-        import psycopg2
-
-        conn = psycopg2.connect(**hs.hs.postgres.connect_args())
-        try:
-            with conn, conn.cursor() as cur:
-                cur.execute(statement.replace("?", "%s"), args)
-                return list(cur.fetchall())
-        finally:
-            conn.close()
-    lite = sqlite3.connect(hs.hs.directory / "homeserver.db")
-    try:
-        return list(lite.execute(statement, args).fetchall())
-    finally:
-        lite.close()
 
 
 def module_tables(hs: RunningHomeserver) -> list[str]:

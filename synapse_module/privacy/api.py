@@ -21,6 +21,7 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Any, Final
 
+import attrs
 from synapse.module_api import SynapseRequest
 
 from parta_common.roles import Role
@@ -34,6 +35,7 @@ from ..requests import request_schemas
 from . import export
 from . import store as db
 from .erasure import Erasure
+from .retention import Retention
 from .rules import (
     DEFAULT_SELF_CONSENT_GRADE,
     Relation,
@@ -45,6 +47,7 @@ from .rules import (
     may_read_consents,
     may_record_consent,
     may_speak_in_broadcast,
+    retention_refusal,
     verify_report,
 )
 from .texts import (
@@ -56,6 +59,7 @@ from .texts import (
     EXPORT_NOT_ALLOWED,
     NO_BROADCAST_CONSENT,
     NOT_IN_SCHOOL,
+    RETENTION_OUT_OF_RANGE,
     VERIFY_OPERATOR_ONLY,
 )
 
@@ -65,6 +69,7 @@ if TYPE_CHECKING:
 REQUEST_SCHEMAS: Final = request_schemas(__package__)
 _PUT_CONSENTS: Final = REQUEST_SCHEMAS["PutConsentsRequest"]
 _ERASE: Final = REQUEST_SCHEMAS["EraseRequest"]
+_PUT_RETENTION: Final = REQUEST_SCHEMAS["PutRetentionRequest"]
 
 
 def _now() -> int:
@@ -92,6 +97,9 @@ class Privacy:
         ("POST", r"/schools/([^/]+)/members/([^/]+)/export", "post_export"),
         ("POST", r"/schools/([^/]+)/members/([^/]+)/erase", "post_erase"),
         ("GET", r"/schools/([^/]+)/erasures/([^/]+)", "get_erasure"),
+        ("GET", r"/schools/([^/]+)/retention", "get_retention"),
+        ("PUT", r"/schools/([^/]+)/retention", "put_retention"),
+        ("POST", r"/schools/([^/]+)/retention/apply", "post_retention_apply"),
     )
 
     def __init__(self, module: "PartaModule"):
@@ -100,6 +108,7 @@ class Privacy:
         # Chain each entry right after the transaction that wrote it commits.
         audit.on_append(self._seal_soon)
         self.erasure = Erasure(module)
+        self.retention = Retention(module)
 
     def _seal_soon(self) -> None:
         self._api.run_as_background_process("parta_audit_seal", self.seal)
@@ -337,6 +346,47 @@ class Privacy:
         if journal is None or journal["school_id"] != school.school_id:
             raise not_found(ERASURE_NOT_FOUND, erasure_id=erasure_id)
         return 200, _erasure_json(journal)
+
+    # -- retention --------------------------------------------------------------------
+
+    async def _retention_json(self, school_id: str) -> dict[str, Any]:
+        rules = await self._module.store.run("parta_retention", db.retention_txn, school_id)
+        limits = self._module.config.privacy.retention_limits
+        return {"school_id": school_id, "rules": rules, "limits": attrs.asdict(limits)}
+
+    async def get_retention(
+        self, request: SynapseRequest, school_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        _actor, school = await self._module.roster._open(request, school_id, "manager")
+        return 200, await self._retention_json(school.school_id)
+
+    async def put_retention(
+        self, request: SynapseRequest, school_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        actor, school = await self._module.roster._open(request, school_id, "manager")
+        rules: dict[str, int | None] = dict(json_body(request, _PUT_RETENTION)["rules"])
+        limits = self._module.config.privacy.retention_limits
+        for kind, days in rules.items():
+            allowed = retention_refusal(kind, days, limits) if days is not None else None
+            if allowed is not None:
+                raise bad_json(
+                    RETENTION_OUT_OF_RANGE, kind=kind, days=days, min=allowed[0], max=allowed[1]
+                )
+        await self._module.store.run(
+            "parta_put_retention", db.put_retention_txn, _now(), actor, school.school_id, rules
+        )
+        return 200, await self._retention_json(school.school_id)
+
+    async def post_retention_apply(
+        self, request: SynapseRequest, school_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        """Apply the school's rules now (what the job does daily)."""
+        actor, school = await self._module.roster._open(request, school_id, "manager")
+        changed = await self.retention.apply(school.school_id, _now())
+        await self._module.roster.audit(
+            actor, "retention.apply", school.school_id, school.school_id, changed
+        )
+        return 200, {"school_id": school.school_id, **changed}
 
     # -- enforcement (media tokens, broadcasts) -------------------------------------
 

@@ -220,3 +220,30 @@ MARK_ROWS: tuple[tuple[str, str], ...] = (
 def steps_left(done: Sequence[str]) -> list[str]:
     """The erasure's steps not journalled as done yet, in order."""
     return [step for step in ERASURE_STEPS if step not in done]
+
+
+# -- retention ----------------------------------------------------------------------
+
+# Kinds a school sets a rule for: rooms (through m.room.retention) and the module's data.
+RETENTION_ROOM_KINDS: tuple[str, ...] = ("class_chat", "parents_chat", "announcements", "staff")
+RETENTION_DATA_KINDS: tuple[str, ...] = ("attendance",)
+DAY_MS = 86_400_000
+
+
+def retention_refusal(kind: str, days: int, limits: Any) -> tuple[int, int] | None:
+    """``None`` when ``days`` is within the operator's limits for ``kind``, else the
+    allowed range (``limits``: config.RetentionLimits)."""
+    longest = int(getattr(limits, kind))
+    if limits.min_days <= days <= longest:
+        return None
+    return int(limits.min_days), longest
+
+
+def retention_content(days: int) -> dict[str, int]:
+    """The ``m.room.retention`` state for a room kept ``days`` days."""
+    return {"max_lifetime": days * DAY_MS}
+
+
+def retention_cutoff(now_ms: int, days: int) -> int:
+    """Rows that ended before this are older than the rule."""
+    return now_ms - days * DAY_MS

@@ -354,3 +354,51 @@ def erase_rows_txn(
             (json.dumps(kept), broadcast_id),
         )
     return removed
+
+
+# -- retention -------------------------------------------------------------------------
+
+
+def retention_txn(txn: LoggingTransaction, school_id: str) -> dict[str, int]:
+    txn.execute("SELECT kind, days FROM parta_retention WHERE school_id = ?", (school_id,))
+    return {str(k): int(d) for k, d in txn.fetchall()}
+
+
+def schools_with_retention_txn(txn: LoggingTransaction) -> list[str]:
+    txn.execute("SELECT DISTINCT school_id FROM parta_retention ORDER BY school_id")
+    return [r[0] for r in txn.fetchall()]
+
+
+def put_retention_txn(
+    txn: LoggingTransaction,
+    now: int,
+    actor: str,
+    school_id: str,
+    rules: dict[str, int | None],
+) -> dict[str, int]:
+    """Set (a number) or drop (null: kept as long as the operator's limit) each rule."""
+    for kind, days in rules.items():
+        txn.execute(
+            "DELETE FROM parta_retention WHERE school_id = ? AND kind = ?", (school_id, kind)
+        )
+        if days is not None:
+            txn.execute(
+                "INSERT INTO parta_retention (school_id, kind, days, set_by, set_ts)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (school_id, kind, days, actor, now),
+            )
+    audit.append_txn(txn, now, actor, "retention.put", school_id, school_id, {"rules": rules})
+    return retention_txn(txn, school_id)
+
+
+def purge_attendance_txn(txn: LoggingTransaction, room_ids: list[str], cutoff: int) -> int:
+    """Lesson sessions in these rooms that ended (or, still open, began) before ``cutoff``."""
+    removed = 0
+    for room_id in room_ids:
+        txn.execute(
+            "DELETE FROM parta_room_sessions WHERE room_id = ?"
+            " AND COALESCE(left_at, joined_at) < ?",
+            (room_id, cutoff),
+        )
+        removed += max(txn.rowcount, 0)
+    return removed

@@ -1,4 +1,5 @@
-"""Tables of privacy (issue 12): the audit log's hash chain, consents, the erasure journal."""
+"""Tables of privacy (issue 12): the audit log's hash chain, consents, the erasure journal,
+retention rules."""
 
 from synapse_module.store import Step
 
@@ -55,6 +56,20 @@ STEPS = [
                 finished_ts BIGINT
             )""",
             "CREATE INDEX parta_erasures_subject ON parta_erasures (subject_sha256)",
+        ],
+    ),
+    Step(
+        4,
+        "retention: a school's rule per room kind and data kind, in days",
+        [
+            """CREATE TABLE parta_retention (
+                school_id TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                days INTEGER NOT NULL,
+                set_by TEXT NOT NULL,
+                set_ts BIGINT NOT NULL,
+                PRIMARY KEY (school_id, kind)
+            )""",
         ],
     ),
 ]
