@@ -144,7 +144,9 @@ class PartaModule:
         )
         api.register_web_resource(BASE_PATH, self.resource)
         # The page an invitation link opens: join with a new or an existing account.
-        api.register_web_resource("/_synapse/client/parta/join", StaticPage("join.html"))
+        api.register_web_resource(
+            "/_synapse/client/parta/join", StaticPage("join.html", {"texts.js": "join_texts.js"})
+        )
 
     ROUTES = (
         ("GET", "/version", "get_version"),
