@@ -314,11 +314,14 @@ class Content:
                     return self._replacement(event)
         return True, None
 
+    def _valid_and_local(self, event: EventBase) -> bool:
+        """What the poll rules apply to: valid content (``_validate`` refuses a local event
+        whose content is not) sent by one of this server's users."""
+        return self._validate(event, event.type, event.content) and self.api.is_mine(event.sender)
+
     async def _check_poll_start(self, event: EventBase, state: StateMap[EventBase]) -> None:
         content = event.content
-        if not self._validate(event, event.type, content):
-            return
-        if not self.api.is_mine(event.sender):
+        if not self._valid_and_local(event):
             return
         answers = counting.parse_start(event.type, content).answers
         if len({answer_id for answer_id, _ in answers}) != len(answers):
@@ -419,9 +422,7 @@ class Content:
 
     async def _check_poll_end(self, event: EventBase, state: StateMap[EventBase]) -> None:
         content = event.content
-        if not self._validate(event, event.type, content):
-            return
-        if not self.api.is_mine(event.sender):
+        if not self._valid_and_local(event):
             return
         poll = await self._related_poll(content)
         if poll is None or poll["sender"] == event.sender:
