@@ -15,6 +15,7 @@ from . import (
     reports,
     roster,
     scheduled_posts,
+    service_tokens,
 )
 
 # area name -> its steps; every feature adds its own line.
@@ -30,4 +31,5 @@ AREAS: dict[str, Sequence[Step]] = {
     "confirmations": confirmations.STEPS,
     # after roster: it chains roster's audit table
     "privacy": privacy.STEPS,
+    "service_tokens": service_tokens.STEPS,
 }
