@@ -11,7 +11,7 @@ A new area is a new line; areas that depend on another's tables come after it.
 from collections.abc import Sequence
 from typing import Final
 
-from . import jobs
+from . import jobs, service_tokens
 from .broadcasts import schema as broadcasts
 from .confirmations import schema as confirmations
 from .content import schema as content
@@ -36,4 +36,5 @@ AREAS: Final[dict[str, Sequence[Step]]] = {
     "confirmations": confirmations.STEPS,
     # After roster: its first step chains the roster's audit table.
     "privacy": privacy.STEPS,
+    "service_tokens": service_tokens.STEPS,
 }
