@@ -101,7 +101,7 @@ class PartaModule:
         self.api = api
         self.service_user_id = f"@{config.service_localpart}:{api.server_name}"
         self._openapi = served_openapi()
-        self.store = Store(api, AREAS)
+        self.store = Store(api, AREAS, config.sqlite_synchronous)
 
         self.resource = ApiResource()
         # The school bot acting for a person, only on their own recent command.

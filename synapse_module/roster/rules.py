@@ -40,6 +40,9 @@ SCHOOL_WIDE_KINDS: Final = (
     RoomKind.ARTICLES,
 )
 CLASS_KINDS: Final = (RoomKind.CLASS_SPACE, RoomKind.CLASS_CHAT, RoomKind.PARENTS_CHAT)
+# The order a person joins their rooms in (others: stage 2): a restricted room lets
+# in members of its space, so the school space first, then class spaces, then the rest.
+JOIN_STAGE: Final = {RoomKind.SCHOOL_SPACE: 0, RoomKind.CLASS_SPACE: 1}
 
 DmPolicy = Literal["staff_only", "class", "school"]
 DM_POLICIES: Final[tuple[DmPolicy, ...]] = ("staff_only", "class", "school")
