@@ -10,6 +10,7 @@ from synapse_module.broadcasts.api import Broadcasts
 from synapse_module.confirmations.api import Confirmations
 from synapse_module.content.callbacks import Content
 from synapse_module.homework.api import Homework
+from synapse_module.quiet_hours.api import QuietHoursFeature
 from synapse_module.roster.api import Roster
 from tests.content_school import ClassRoom, make_school_class, send
 from tests.harness import RunningHomeserver
@@ -17,7 +18,7 @@ from tests.harness import RunningHomeserver
 # The documented order (docs/architecture.md, "One registration point"). Changing it
 # changes what a person is told when an event breaks two rules: change both on purpose.
 DOCUMENTED_ORDER = {
-    "check_event_allowed": ("roster", "content", "homework", "confirmations"),
+    "check_event_allowed": ("roster", "content", "homework", "confirmations", "quiet_hours"),
     "on_new_event": ("content", "homework", "confirmations"),
     "on_create_room": ("roster",),
     "user_may_create_room": ("roster", "broadcasts"),
@@ -38,6 +39,7 @@ FEATURE_CLASSES = {
     "content": Content,
     "homework": Homework,
     "confirmations": Confirmations,
+    "quiet_hours": QuietHoursFeature,
 }
 
 

@@ -12,6 +12,7 @@ from . import (
     jobs,
     lessons,
     privacy,
+    quiet_hours,
     reports,
     roster,
     scheduled_posts,
@@ -28,6 +29,7 @@ AREAS: dict[str, Sequence[Step]] = {
     "reports": reports.STEPS,
     "homework": homework.STEPS,
     "confirmations": confirmations.STEPS,
+    "quiet_hours": quiet_hours.STEPS,
     # after roster: it chains roster's audit table
     "privacy": privacy.STEPS,
 }
