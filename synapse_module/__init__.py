@@ -31,6 +31,7 @@ from .http import BASE_PATH, ApiResource, StaticPage, route_pattern
 from .jobs import BackgroundJobs
 from .lessons.api import Lessons
 from .media_tokens.api import MediaTokens
+from .migrations import AREAS
 from .privacy.api import Privacy
 from .quiet_hours.api import QuietHoursFeature
 from .reports.api import Reports
@@ -38,7 +39,6 @@ from .room_roles import RoomRoles
 from .roster.api import Roster
 from .roster.parent_links import ParentLinks
 from .scheduled_posts.api import ScheduledPosts
-from .schema import AREAS
 from .store import Store
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def served_openapi() -> dict[str, Any]:
     from .privacy import api as privacy
     from .quiet_hours import api as quiet_hours
     from .reports import api as reports
-    from .roster import schemas as roster
+    from .roster import requests as roster
     from .scheduled_posts import api as scheduled_posts
 
     doc = _load_openapi()
@@ -149,7 +149,9 @@ class PartaModule:
         )
         api.register_web_resource(BASE_PATH, self.resource)
         # The page an invitation link opens: join with a new or an existing account.
-        api.register_web_resource("/_synapse/client/parta/join", StaticPage("join.html"))
+        api.register_web_resource(
+            "/_synapse/client/parta/join", StaticPage("join.html", {"texts.js": "join_texts.js"})
+        )
 
     ROUTES = (
         ("GET", "/version", "get_version"),

@@ -1,4 +1,4 @@
-"""Held messages in SQL (area ``quiet_hours``, synapse_module/schema/quiet_hours.py)."""
+"""Held messages in SQL (area ``quiet_hours``, schema.py beside it)."""
 
 import hashlib
 import json

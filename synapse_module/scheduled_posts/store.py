@@ -1,5 +1,5 @@
-"""Scheduled posts in SQL (area ``scheduled_posts``, synapse_module/schema/scheduled_posts.py).
-A message already sent before a crash is found again by ``synapse_module/sent_once.py``."""
+"""Scheduled posts in SQL (area ``scheduled_posts``, schema.py beside it). A message
+already sent before a crash is found again by ``synapse_module/sent_once.py``."""
 
 import secrets
 from typing import Any, Final
