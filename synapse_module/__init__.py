@@ -33,6 +33,7 @@ from .lessons.api import Lessons
 from .media_tokens.api import MediaTokens
 from .migrations import AREAS
 from .privacy.api import Privacy
+from .quiet_hours.api import QuietHoursFeature
 from .reports.api import Reports
 from .room_roles import RoomRoles
 from .roster.api import Roster
@@ -63,6 +64,7 @@ def served_openapi() -> dict[str, Any]:
     from .lessons import api as lessons
     from .media_tokens import api as media_tokens
     from .privacy import api as privacy
+    from .quiet_hours import api as quiet_hours
     from .reports import api as reports
     from .roster import requests as roster
     from .scheduled_posts import api as scheduled_posts
@@ -79,6 +81,7 @@ def served_openapi() -> dict[str, Any]:
         reports,
         homework,
         confirmations,
+        quiet_hours,
         privacy,
     ):
         for name, schema in feature.REQUEST_SCHEMAS.items():
@@ -123,6 +126,8 @@ class PartaModule:
         self.homework = Homework(self)
         # Read confirmations (issue 13): who has confirmed an announcement.
         self.confirmations = Confirmations(self)
+        # Quiet hours (issue 13): staff messages to students and parents wait for morning.
+        self.quiet_hours = QuietHoursFeature(self)
         # Privacy (issue 12): the audit log's check and export.
         self.privacy = Privacy(self)
         # Every route, registered here once, in this order (a route's pattern is tried
@@ -167,6 +172,7 @@ class PartaModule:
             self.reports,
             self.homework,
             self.confirmations,
+            self.quiet_hours,
             self.privacy,
         )
 
@@ -178,6 +184,7 @@ class PartaModule:
             "content": self.content,
             "homework": self.homework,
             "confirmations": self.confirmations,
+            "quiet_hours": self.quiet_hours,
         }
 
     @classmethod
@@ -198,6 +205,7 @@ class PartaModule:
                 Reports,
                 Homework,
                 Confirmations,
+                QuietHoursFeature,
                 Privacy,
             )
             for method, pattern, handler in owner.ROUTES

@@ -136,6 +136,11 @@ class RosterCore:
     async def get_policy(self, school_id: str) -> SchoolPolicy:
         return await self._school_policies.get(school_id)
 
+    async def school_timezone(self, school_id: str) -> str:
+        """The school's IANA time zone (the server's default if it has none)."""
+        school = await self.store.run("parta_get_school", db.get_school_txn, school_id)
+        return school.timezone if school and school.timezone else self.config.default_timezone
+
     async def _policies(self, *people: Person) -> dict[str, SchoolPolicy]:
         ids = {s for p in people for s in p.schools}
         return {s: await self.get_policy(s) for s in ids}
