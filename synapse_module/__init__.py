@@ -38,6 +38,7 @@ from .roster.api import Roster
 from .roster.parent_links import ParentLinks
 from .scheduled_posts.api import ScheduledPosts
 from .schema import AREAS
+from .statistics.api import Statistics
 from .store import Store
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ def served_openapi() -> dict[str, Any]:
     from .reports import api as reports
     from .roster import schemas as roster
     from .scheduled_posts import api as scheduled_posts
+    from .statistics import api as statistics
 
     doc = _load_openapi()
     schemas = doc["components"]["schemas"]
@@ -80,6 +82,7 @@ def served_openapi() -> dict[str, Any]:
         homework,
         confirmations,
         privacy,
+        statistics,
     ):
         for name, schema in feature.REQUEST_SCHEMAS.items():
             assert schemas.get(name, schema) is schema, name
@@ -125,6 +128,8 @@ class PartaModule:
         self.confirmations = Confirmations(self)
         # Privacy (issue 12): the audit log's check and export.
         self.privacy = Privacy(self)
+        # Statistics (issue 11): daily rows per school, JSON and XLSX per unit or school.
+        self.statistics = Statistics(self)
         # Every route, registered here once, in this order (a route's pattern is tried
         # in the order registered).
         for owner in self.route_owners():
@@ -140,6 +145,7 @@ class PartaModule:
             [
                 ("expired_invites", self.roster.purge_spent_invites),
                 ("audit_seal", self.privacy.seal),
+                ("statistics", self.statistics.snapshot),
             ],
         )
         api.register_web_resource(BASE_PATH, self.resource)
@@ -166,6 +172,7 @@ class PartaModule:
             self.homework,
             self.confirmations,
             self.privacy,
+            self.statistics,
         )
 
     def features(self) -> dict[str, object]:
@@ -197,6 +204,7 @@ class PartaModule:
                 Homework,
                 Confirmations,
                 Privacy,
+                Statistics,
             )
             for method, pattern, handler in owner.ROUTES
         ]

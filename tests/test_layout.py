@@ -19,6 +19,7 @@ FEATURES = (
     "media_tokens",
     "scheduled_posts",
     "privacy",
+    "statistics",
 )
 PRODUCT = ("synapse_module", "sfu", "bridge", "broadcast_relay", "parta_common")
 LONG = 600

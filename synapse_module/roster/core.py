@@ -157,6 +157,9 @@ class RosterCore:
         """Every room the roster made for these schools, archived class rooms included."""
         return await self.store.run("parta_rooms_of_schools", db.rooms_of_schools_txn, school_ids)
 
+    async def all_schools(self) -> list[db.School]:
+        return await self.store.run("parta_list_schools", db.list_schools_txn, None)
+
     async def unit_to_read(
         self, user_id: str, unit_id: str
     ) -> tuple[dict[str, Any], list[db.School]]:

@@ -15,6 +15,7 @@ from . import (
     reports,
     roster,
     scheduled_posts,
+    statistics,
 )
 
 # area name -> its steps; every feature adds its own line.
@@ -28,6 +29,7 @@ AREAS: dict[str, Sequence[Step]] = {
     "reports": reports.STEPS,
     "homework": homework.STEPS,
     "confirmations": confirmations.STEPS,
+    "statistics": statistics.STEPS,
     # after roster: it chains roster's audit table
     "privacy": privacy.STEPS,
 }
