@@ -9,12 +9,15 @@ journal, lessons, broadcasts and 29 days of daily rows per school), not through
 thousands of API calls. Each size: ``GET /units/{region}/statistics`` (the default
 period: 29 days of rows + today live) and ``…/statistics.xlsx`` timed over a few runs
 (median), and the workbook built in-process from the JSON. Growth from the smallest to
-the largest size is printed against linear (schools ratio); the load average beside.
+the largest size is printed against linear (schools ratio); the load average beside, and
+Synapse's CPU seconds per request (from /proc, which a loaded machine does not inflate the
+way it inflates wall time) beside a baseline in the same run (``GET /units/{region}``).
 """
 
 import argparse
 import datetime
 import json
+import os
 import secrets
 import sqlite3
 import statistics as stats
@@ -315,6 +318,20 @@ BROADCAST_COLUMNS = (
 LINK_COLUMNS = "link_id, broadcast_id, created_by, created_at, expires_at, revoked_at"
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used: unlike wall time, it does not grow
+    with the other processes on a loaded machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_of(hs: RunningHomeserver, path: str, token: str) -> float:
+    """Synapse's CPU seconds for one request."""
+    before = cpu_seconds(hs.proc.pid)
+    get(hs, path, token)
+    return cpu_seconds(hs.proc.pid) - before
+
+
 def get(hs: RunningHomeserver, path: str, token: str) -> tuple[float, bytes]:
     req = urllib.request.Request(f"{hs.base_url}{API}{path}")
     req.add_header("Authorization", f"Bearer {token}")
@@ -355,16 +372,23 @@ def measure(sizes: Sequence[int], students: int, runs: int) -> Iterator[dict[str
             path = f"/units/{region['unit_id']}/statistics"
             get(hs, path, operator.access_token)  # warm the caches once
             token = operator.access_token
+            unit = f"/units/{region['unit_id']}"
+            baseline_s = stats.median(get(hs, unit, token)[0] for _ in range(runs))
             json_s = stats.median(get(hs, path, token)[0] for _ in range(runs))
             xlsx_s = stats.median(get(hs, f"{path}.xlsx", token)[0] for _ in range(runs))
+            json_cpu = stats.median(cpu_of(hs, path, token) for _ in range(runs))
+            xlsx_cpu = stats.median(cpu_of(hs, f"{path}.xlsx", token) for _ in range(runs))
             report = json.loads(get(hs, path, token)[1])
             build_s = stats.median(_timed(workbook_bytes, report) for _ in range(runs))
             assert report["totals"]["schools"] == size, report["totals"]
             yield {
                 "schools": size,
                 "students": size * students,
+                "baseline_s": round(baseline_s, 3),
                 "json_s": round(json_s, 3),
                 "xlsx_s": round(xlsx_s, 3),
+                "json_cpu_s": round(json_cpu, 3),
+                "xlsx_cpu_s": round(xlsx_cpu, 3),
                 "workbook_build_s": round(build_s, 3),
                 "messages_today": report["track"][-1]["messages"],
                 "load": load_average(),
@@ -390,7 +414,7 @@ def main() -> None:
         print(json.dumps(row, ensure_ascii=False), flush=True)
     first, last = rows[0], rows[-1]
     scale = last["schools"] / first["schools"]
-    for key in ("json_s", "xlsx_s", "workbook_build_s"):
+    for key in ("json_s", "xlsx_s", "json_cpu_s", "xlsx_cpu_s", "workbook_build_s"):
         growth = last[key] / first[key] if first[key] else float("inf")
         print(
             f"{key}: ×{growth:.2f} from {first['schools']} to {last['schools']} schools"
