@@ -31,13 +31,13 @@ from .http import BASE_PATH, ApiResource, StaticPage, route_pattern
 from .jobs import BackgroundJobs
 from .lessons.api import Lessons
 from .media_tokens.api import MediaTokens
+from .migrations import AREAS
 from .privacy.api import Privacy
 from .reports.api import Reports
 from .room_roles import RoomRoles
 from .roster.api import Roster
 from .roster.parent_links import ParentLinks
 from .scheduled_posts.api import ScheduledPosts
-from .schema import AREAS
 from .statistics.api import Statistics
 from .store import Store
 
@@ -65,7 +65,7 @@ def served_openapi() -> dict[str, Any]:
     from .media_tokens import api as media_tokens
     from .privacy import api as privacy
     from .reports import api as reports
-    from .roster import schemas as roster
+    from .roster import requests as roster
     from .scheduled_posts import api as scheduled_posts
     from .statistics import api as statistics
 
@@ -104,7 +104,7 @@ class PartaModule:
         self.api = api
         self.service_user_id = f"@{config.service_localpart}:{api.server_name}"
         self._openapi = served_openapi()
-        self.store = Store(api, AREAS)
+        self.store = Store(api, AREAS, config.sqlite_synchronous)
 
         self.resource = ApiResource()
         # The school bot acting for a person, only on their own recent command.
@@ -150,7 +150,9 @@ class PartaModule:
         )
         api.register_web_resource(BASE_PATH, self.resource)
         # The page an invitation link opens: join with a new or an existing account.
-        api.register_web_resource("/_synapse/client/parta/join", StaticPage("join.html"))
+        api.register_web_resource(
+            "/_synapse/client/parta/join", StaticPage("join.html", {"texts.js": "join_texts.js"})
+        )
 
     ROUTES = (
         ("GET", "/version", "get_version"),

@@ -42,6 +42,9 @@ SCHOOL_WIDE_KINDS: Final = (
 )
 CLASS_KINDS: Final = (RoomKind.CLASS_SPACE, RoomKind.CLASS_CHAT, RoomKind.PARENTS_CHAT)
 UNIT_KINDS: Final = (RoomKind.UNIT_SPACE, RoomKind.UNIT_ANNOUNCEMENTS)
+# The order a person joins their rooms in (others: stage 2): a restricted room lets
+# in members of its space, so the school space first, then class spaces, then the rest.
+JOIN_STAGE: Final = {RoomKind.SCHOOL_SPACE: 0, RoomKind.CLASS_SPACE: 1}
 
 DmPolicy = Literal["staff_only", "class", "school"]
 DM_POLICIES: Final[tuple[DmPolicy, ...]] = ("staff_only", "class", "school")

@@ -16,16 +16,16 @@ from typing import Any
 from synapse.module_api import SynapseRequest
 
 from parta_common import events
-from parta_common import messages as msg
 
 from ..errors import not_found
 from ..http import json_body, requester_id
 from . import rules
 from . import store as db
+from . import texts as msg
 from .core import RosterCore, now_ms
 from .events import ROOM_NAMES, room_kind_state
+from .requests import UNIT_SCHEMA
 from .rules import RoomKind, UnitAction
-from .schemas import UNIT_SCHEMA
 
 
 def unit_json(unit: dict[str, Any]) -> dict[str, Any]:
