@@ -11,7 +11,6 @@ import bcrypt
 from synapse.module_api import CachedFunction, ModuleApi, SynapseRequest
 from synapse.module_api.errors import Codes, SynapseError
 
-from parta_common import messages as msg
 from parta_common.messages import Message
 from parta_common.roles import Role
 
@@ -20,9 +19,10 @@ from ..http import check_json, json_body, requester_id
 from ..store import InvalidatedCache
 from . import rules
 from . import store as db
+from . import texts as msg
 from .events import Structure
+from .requests import USER_ID_SCHEMA
 from .rules import Person, SchoolPolicy, SchoolRoom, Standing
-from .schemas import USER_ID_SCHEMA
 
 if TYPE_CHECKING:
     from .. import PartaModule
@@ -137,6 +137,11 @@ class RosterCore:
 
     async def get_policy(self, school_id: str) -> SchoolPolicy:
         return await self._school_policies.get(school_id)
+
+    async def school_timezone(self, school_id: str) -> str:
+        """The school's IANA time zone (the server's default if it has none)."""
+        school = await self.store.run("parta_get_school", db.get_school_txn, school_id)
+        return school.timezone if school and school.timezone else self.config.default_timezone
 
     async def _policies(self, *people: Person) -> dict[str, SchoolPolicy]:
         ids = {s for p in people for s in p.schools}
