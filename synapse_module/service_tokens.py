@@ -12,7 +12,25 @@ import time
 from synapse.module_api import LoggingTransaction
 
 from parta_common import tokens
-from synapse_module.store import Store
+from synapse_module.store import Step, Store
+
+# Migrations of this table (registered in ``migrations.py`` as area "service_tokens").
+STEPS = [
+    Step(
+        1,
+        "spent service tokens",
+        [
+            """
+            CREATE TABLE IF NOT EXISTS parta_spent_service_tokens (
+                token_id TEXT NOT NULL PRIMARY KEY,
+                expires_ts BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS parta_spent_service_tokens_expiry"
+            " ON parta_spent_service_tokens (expires_ts)",
+        ],
+    ),
+]
 
 
 def spend_txn(txn: LoggingTransaction, token_id: str, expires_ts: int, now: int) -> bool:
@@ -31,7 +49,9 @@ async def spend_service_token(
 ) -> tokens.ServiceClaims:
     """Verify ``token`` for one of ``services`` and spend it, or :class:`TokenError`."""
     claims = tokens.verify_service_token(token, secret, services)
-    fresh = await store.run(
+    # READ COMMITTED: concurrent spends (each also drops expired rows) queue on the rows
+    # they share instead of failing to serialize on PostgreSQL.
+    fresh = await store.run_read_committed(
         "parta_service_token_spend",
         spend_txn,
         claims.token_id,

@@ -3,7 +3,7 @@ viewers get signed, expiring, revocable links; the relay asks about links and br
 
 State: ``org.parta.broadcast`` (state key = broadcast ID) with title, speakers, schedule
 and status (``scheduled`` → ``ended``). Tables: ``parta_broadcasts``,
-``parta_viewer_links`` (schema/broadcasts.py). The relay learns revocations by asking
+``parta_viewer_links`` (broadcasts/schema.py). The relay learns revocations by asking
 ``GET internal/viewer_links/{link_id}`` with a service token and caching the answer for
 a few seconds (docs/broadcasts.md).
 """

@@ -10,7 +10,7 @@ file reads them (``tests/test_layout.py``), other features ask ``RosterCore``.
 import json
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import attrs
@@ -21,6 +21,14 @@ from parta_common.roles import Role
 from .. import audit
 from ..store import rows_as_dicts
 from .rules import Person, RoomKind, SchoolPolicy, SchoolRoom, Standing
+
+
+def in_chunks(user_ids: Iterable[str], size: int = 500) -> Iterator[tuple[list[str], str]]:
+    """``user_ids`` sorted, in chunks for ``IN (…)``: (chunk, its ``?, ?, …`` marks)."""
+    ids = sorted(set(user_ids))
+    for start in range(0, len(ids), size):
+        chunk = ids[start : start + size]
+        yield chunk, ",".join("?" * len(chunk))
 
 
 def new_id(prefix: str) -> str:
@@ -163,9 +171,7 @@ def get_people_txn(txn: LoggingTransaction, user_ids: Iterable[str]) -> dict[str
     children: dict[tuple[str, str], set[str]] = defaultdict(set)
     children_classes: dict[tuple[str, str], set[str]] = defaultdict(set)
     coordinates: dict[str, set[str]] = defaultdict(set)
-    for chunk_start in range(0, len(ids), 500):
-        chunk = ids[chunk_start : chunk_start + 500]
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in in_chunks(ids):
         txn.execute(
             f"SELECT school_id, user_id, role FROM parta_school_roles WHERE user_id IN ({marks})",
             chunk,
@@ -384,22 +390,32 @@ def insert_school_txn(
     )
 
 
-def update_school_txn(txn: LoggingTransaction, school: School, actor: str, ts: int) -> None:
-    txn.execute(
-        "UPDATE parta_schools SET name = ?, short_name = ?, address = ?, contacts = ?,"
-        " logo_mxc = ?, timezone = ?, policy = ? WHERE school_id = ?",
-        (
-            school.name,
-            school.short_name,
-            school.address,
-            json.dumps(school.contacts, ensure_ascii=False),
-            school.logo_mxc,
-            school.timezone,
-            json.dumps(school.policy.to_json()),
-            school.school_id,
-        ),
-    )
-    audit_txn(txn, ts, actor, "school.update", school.school_id, None, {})
+_SCHOOL_COLUMNS = ("name", "short_name", "address", "contacts", "logo_mxc", "timezone", "policy")
+
+
+def update_school_txn(
+    txn: LoggingTransaction, school: School, changed: frozenset[str], actor: str, ts: int
+) -> None:
+    """Write only the ``changed`` columns of ``school``: two administrators editing
+    different fields at once both keep their edit. Run READ COMMITTED, so concurrent
+    edits of the one row queue on its lock instead of failing to serialize."""
+    values = {
+        "name": school.name,
+        "short_name": school.short_name,
+        "address": school.address,
+        "contacts": json.dumps(school.contacts, ensure_ascii=False),
+        "logo_mxc": school.logo_mxc,
+        "timezone": school.timezone,
+        "policy": json.dumps(school.policy.to_json()),
+    }
+    columns = [c for c in _SCHOOL_COLUMNS if c in changed]
+    if columns:
+        txn.execute(
+            f"UPDATE parta_schools SET {', '.join(f'{c} = ?' for c in columns)}"
+            " WHERE school_id = ?",
+            (*(values[c] for c in columns), school.school_id),
+        )
+    audit_txn(txn, ts, actor, "school.update", school.school_id, None, {"fields": columns})
 
 
 def insert_class_txn(
@@ -626,6 +642,40 @@ def put_sign_in_code_txn(
     return True
 
 
+def import_accounts_txn(
+    txn: LoggingTransaction, user_ids: Iterable[str]
+) -> tuple[dict[str, str], set[str]]:
+    """For an import's new people, in a few queries: the code hashes already recorded
+    (user → hash) and which accounts Synapse already has."""
+    codes: dict[str, str] = {}
+    existing: set[str] = set()
+    for chunk, marks in in_chunks(user_ids):
+        txn.execute(
+            f"SELECT user_id, code_hash FROM parta_sign_in_codes WHERE user_id IN ({marks})",
+            chunk,
+        )
+        codes.update((str(u), str(h)) for u, h in txn.fetchall())
+        txn.execute(f"SELECT name FROM users WHERE name IN ({marks})", chunk)
+        existing.update(str(u) for (u,) in txn.fetchall())
+    return codes, existing
+
+
+def put_sign_in_codes_txn(
+    txn: LoggingTransaction,
+    accounts: Iterable[tuple[str, str]],
+    actor: str,
+    now: int,
+    expires: int,
+) -> list[str]:
+    """:func:`put_sign_in_code_txn` for many (user, code hash) at once; the users
+    already recorded with another code."""
+    return [
+        user_id
+        for user_id, code_hash in accounts
+        if not put_sign_in_code_txn(txn, user_id, code_hash, actor, now, expires)
+    ]
+
+
 def replace_sign_in_code_txn(
     txn: LoggingTransaction,
     user_id: str,
@@ -667,11 +717,8 @@ def own_password_txn(txn: LoggingTransaction, user_id: str) -> bool:
 
 def not_signed_in_txn(txn: LoggingTransaction, user_ids: Iterable[str]) -> set[str]:
     """Of ``user_ids``, the imported accounts nobody has signed in to yet."""
-    ids = list(user_ids)
     out: set[str] = set()
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ", ".join("?" for _ in chunk)
+    for chunk, marks in in_chunks(user_ids):
         txn.execute(
             "SELECT user_id FROM parta_sign_in_codes"
             f" WHERE signed_in_ts IS NULL AND user_id IN ({marks})",
