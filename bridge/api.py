@@ -15,6 +15,7 @@ own access token (``acts_for_others=False``).
 
 import contextlib
 import contextvars
+import json
 import logging
 import re
 import time
@@ -142,8 +143,11 @@ class ModuleClient:
             async with self._session.request(
                 method, url, params=params, json=body, headers=headers
             ) as resp:
+                raw = await resp.read()
+                if resp.status < 400 and resp.content_type == "application/zip":
+                    return raw  # an archive (a person's data export)
                 try:
-                    data = await resp.json(content_type=None)
+                    data = json.loads(raw) if raw else None
                 except ValueError:
                     data = None
                 if resp.status >= 400:
@@ -255,6 +259,12 @@ class ModuleClient:
             as_user,
             {"display_name": display_name},
         )
+
+    async def export_person(self, as_user: str, school_id: str, user_id: str) -> bytes:
+        """The zip of everything about ``user_id`` in the school (docs/privacy.md)."""
+        path = f"/schools/{_q(school_id)}/members/{_q(user_id)}/export"
+        data: bytes = await self.request("POST", path, as_user)
+        return data
 
     async def remove_member(self, as_user: str, school_id: str, user_id: str) -> None:
         await self.request("DELETE", f"/schools/{_q(school_id)}/members/{_q(user_id)}", as_user)

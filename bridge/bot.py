@@ -23,6 +23,7 @@ from mautrix.types import (
     Event,
     EventID,
     EventType,
+    FileInfo,
     InReplyTo,
     MediaMessageEventContent,
     Membership,
@@ -248,6 +249,13 @@ class SchoolBot:
         if reply:
             await self.reply(room_id, reply, answers)
 
+    async def send_file(self, room_id: RoomID, data: bytes, name: str, mime_type: str) -> None:
+        """Upload ``data`` and post it as a file message."""
+        mxc = await self.intent.upload_media(data, mime_type=mime_type, filename=name)
+        info = FileInfo(mimetype=mime_type, size=len(data))
+        content = MediaMessageEventContent(msgtype=MessageType.FILE, body=name, url=mxc, info=info)
+        await self.intent.send_message(room_id, content)
+
     async def reply(self, room_id: RoomID, text: str, answers: EventID | None = None) -> None:
         """A notice; ``answers`` names the message it answers (a reply to it)."""
         content = TextMessageEventContent(msgtype=MessageType.NOTICE, body=text)
@@ -368,6 +376,21 @@ class SchoolBot:
             {"roles": roles, "classes": current.get("classes", []), "children": children},
         )
         return say(command.language, "bot.parent_linked", parent=parent, child=child)
+
+    async def cmd_export(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        """«выгрузить данные @логин»: the archive of everything about that person, as a
+        file in this direct chat only (a child's data is not for a group room)."""
+        lang = command.language
+        if not await self._is_direct(room_id):
+            return say(lang, "bot.export_direct_only")
+        person = command.users[0]
+        if ":" not in person:
+            person = f"{person}:{self.mxid.split(':', 1)[1]}"
+        school = await self._school(sender, room_id)
+        data = await self.module.export_person(sender, school["school_id"], person)
+        name = f"parta-{person[1:].split(':', 1)[0]}.zip"
+        await self.send_file(room_id, data, name, "application/zip")
+        return say(lang, "bot.export_ready", user_id=person)
 
     async def cmd_announce(self, command: Command, room_id: RoomID, sender: UserID) -> str:
         school = await self._school(sender, room_id)

@@ -35,6 +35,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     # Before «code»: «код для входа …» must not be read as «код …».
     "new_code": ("новый код", "код для входа", "new code", "sign-in code"),
     "code": ("код", "code", "redeem"),
+    "export": ("выгрузить данные", "выгрузка данных", "export data"),
     "confirm": ("да", "yes", "подтверждаю", "confirm"),
     "reject": ("нет", "no", "отмена"),
 }
@@ -59,6 +60,8 @@ ROLE_WORDS: dict[str, Role] = {
 CLASS_LETTER = "[А-ЯЁA-Zа-яёa-z]"
 _CLASS = re.compile(rf"^(1[01]|[1-9])\s*[-‐]?\s*({CLASS_LETTER})$")
 _USER = re.compile(r"^@[^:\s]+:\S+$")
+# «выгрузить данные @логин»: the server may be left out (the bot's own is meant).
+_LOGIN = re.compile(r"^@[^:\s]+(:\S+)?$")
 _INVITE_CODE = re.compile(r"^[A-Za-z0-9]{4}-[A-Za-z0-9]{4}$")
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{5,63}$")
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$|^(\d{1,2})\.(\d{1,2})(?:\.(\d{4}))?$")
@@ -225,6 +228,11 @@ def _arguments(name: str, rest: str, now: datetime.datetime, tz: zoneinfo.ZoneIn
         users = tuple(w for w in words if _USER.match(w))
         if len(users) != 1:
             raise CommandError("bot.new_code_format")
+        return Command(name, users=users)
+    if name == "export":
+        users = tuple(w for w in words if _LOGIN.match(w))
+        if len(users) != 1 or len(words) != 1:
+            raise CommandError("bot.export_format")
         return Command(name, users=users)
     if name == "link_parent":
         users = tuple(w for w in words if _USER.match(w))

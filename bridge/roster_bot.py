@@ -18,10 +18,7 @@ import time
 from typing import Any
 
 from mautrix.types import (
-    FileInfo,
-    MediaMessageEventContent,
     MessageEvent,
-    MessageType,
     RoomID,
     UserID,
 )
@@ -181,16 +178,7 @@ class RosterConversation:
 
     async def _send_codes(self, room_id: RoomID, data: bytes) -> None:
         name = _say(CODES_LANGUAGE, "codes_file")
-        mxc = await self.bot.intent.upload_media(data, mime_type="text/csv", filename=name)
-        await self.bot.intent.send_message(
-            room_id,
-            MediaMessageEventContent(
-                msgtype=MessageType.FILE,
-                body=name,
-                url=mxc,
-                info=FileInfo(mimetype="text/csv", size=len(data)),
-            ),
-        )
+        await self.bot.send_file(room_id, data, name, "text/csv")
 
     async def stop(self) -> None:
         for task in list(self._tasks):

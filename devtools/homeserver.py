@@ -267,13 +267,16 @@ class Homeserver:
             # Parents and students find teachers by name; the module hides students
             # from everyone outside their school.
             "user_directory": {"enabled": True, "search_all_users": True},
+            # Schools' retention rules become m.room.retention in their rooms (the
+            # module's job); Synapse's purge job deletes what is older, daily.
+            "retention": {"enabled": True, "purge_jobs": [{"interval": "1d"}]},
             "enable_registration": False,
             "allow_guest_access": False,
             **self.secrets(),
             **RATE_LIMITS,
             **CACHES,
             "modules": (
-                [{"module": "synapse_module.PartaModule", "config": self.module_config}]
+                [{"module": "synapse_module.PartaModule", "config": self.parta_config()}]
                 if self.load_module
                 else []
             ),
@@ -286,6 +289,13 @@ class Homeserver:
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
         self._write_worker_configs()
         return self.config_path
+
+    def parta_config(self) -> dict[str, Any]:
+        """The module's config, told where this Synapse keeps uploads (the export of a
+        person's data reads their files from there) unless it says so itself."""
+        privacy = {"media_store_path": str(self.directory / "media_store")}
+        privacy.update(self.module_config.get("privacy") or {})
+        return {**self.module_config, "privacy": privacy}
 
     def well_known(self) -> dict[str, Any]:
         """With a LiveKit cluster configured: Synapse serves ``.well-known/matrix/client``

@@ -102,6 +102,8 @@ class MediaClaims:
     issued_at: int
     expires_at: int
     token_id: str = attrs.field(factory=lambda: secrets.token_hex(8))
+    # Why grants were narrowed (``no_video_consent``): shown to the lesson's moderators.
+    restrictions: tuple[str, ...] = ()
 
 
 def sign_media_token(
@@ -113,9 +115,10 @@ def sign_media_token(
     grants: Grants,
     ttl: int = MEDIA_TOKEN_TTL,
     now: float | None = None,
+    restrictions: tuple[str, ...] = (),
 ) -> str:
     issued = int(now if now is not None else time.time())
-    payload = {
+    payload: dict[str, Any] = {
         "iss": ISSUER,
         "aud": AUD_MEDIA,
         "sub": user_id,
@@ -128,6 +131,8 @@ def sign_media_token(
         "exp": issued + ttl,
         "jti": secrets.token_hex(8),
     }
+    if restrictions:
+        payload["restrictions"] = list(restrictions)
     return jwt.encode(payload, purpose_key(secret, PURPOSE_MEDIA), algorithm=ALGORITHM)
 
 
@@ -146,12 +151,19 @@ def verify_media_token(
             issued_at=int(payload["iat"]),
             expires_at=int(payload["exp"]),
             token_id=_str(payload, "jti"),
+            restrictions=_restrictions(payload.get("restrictions", [])),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise TokenError(f"malformed claims: {e}") from None
     if room_id is not None and claims.room_id != room_id:
         raise TokenError("token is for another room")
     return claims
+
+
+def _restrictions(raw: object) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(r, str) for r in raw):
+        raise TokenError("restrictions claim is not a list of strings")
+    return tuple(raw)
 
 
 @attrs.frozen

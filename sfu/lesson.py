@@ -144,6 +144,10 @@ class Lesson:
             self._send_waiting_room(only=participant)
         if participant.moderator and self.removed:
             self._send_removed(only=participant)
+        if participant.moderator:
+            self._send_restrictions(only=participant)
+        elif participant.claims.restrictions:
+            self._send_restrictions()
         self._broadcast(
             {"type": "participant_joined", "participant": self._describe(participant)},
             exclude=participant,
@@ -631,6 +635,18 @@ class Lesson:
         targets = [only] if only else [p for p in self.participants.values() if p.moderator]
         for p in targets:
             p.send({"type": "removed_list", "removed": removed})
+
+    def _send_restrictions(self, only: Participant | None = None) -> None:
+        """Why some students' camera and microphone are off (``no_video_consent``): for
+        moderators only — a child's consent is not their classmates' business."""
+        restricted = [
+            {"participant_id": p.id, "reasons": list(p.claims.restrictions)}
+            for p in self.participants.values()
+            if p.claims.restrictions
+        ]
+        targets = [only] if only else [p for p in self.participants.values() if p.moderator]
+        for p in targets:
+            p.send({"type": "restrictions", "participants": restricted})
 
     def _broadcast_participant(self, p: Participant) -> None:
         self._broadcast({"type": "participant_updated", "participant": self._describe(p)})

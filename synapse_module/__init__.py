@@ -151,6 +151,10 @@ class PartaModule:
                 ("expired_invites", self.roster.purge_spent_invites),
                 ("audit_seal", self.privacy.seal),
                 ("statistics", self.statistics.snapshot),
+                # Erasures a crash cut short carry on (at start-up, then hourly).
+                ("erasures", self.privacy.resume_erasures),
+                # Schools' retention rules (idempotent: a rule met already changes nothing).
+                ("retention", self.privacy.retention.apply_all),
             ],
         )
         api.register_web_resource(BASE_PATH, self.resource)

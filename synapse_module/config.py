@@ -99,6 +99,36 @@ class BroadcastsConfig:
     )
 
 
+def _days(_inst: object, attribute: "attrs.Attribute[int]", value: int) -> None:
+    if not 1 <= value <= 36500:
+        raise ValueError(f"{attribute.name}: {value} is outside 1..36500 days")
+
+
+@attrs.frozen
+class RetentionLimits:
+    """The longest a school may keep each kind of data, in days: a school's own rule
+    (PUT /schools/{id}/retention) must lie between ``min_days`` and these."""
+
+    class_chat: int = attrs.field(default=1825, validator=_days)
+    parents_chat: int = attrs.field(default=1825, validator=_days)
+    announcements: int = attrs.field(default=1825, validator=_days)
+    staff: int = attrs.field(default=1825, validator=_days)
+    attendance: int = attrs.field(default=1095, validator=_days)
+    # No school may set a rule shorter than this (a mistyped "1" must not wipe a year).
+    min_days: int = attrs.field(default=30, validator=_days)
+
+
+@attrs.frozen
+class PrivacyConfig:
+    """Export, erasure and retention of a person's data (docs/privacy.md)."""
+
+    # Synapse's own `media_store_path`: the export reads the files a person uploaded
+    # from it, the erasure deletes them there. Null: neither touches files.
+    media_store_path: str | None = None
+    # The operator's limits for schools' retention rules.
+    retention_limits: RetentionLimits = attrs.field(factory=RetentionLimits)
+
+
 @attrs.frozen
 class PartaConfig:
     """Everything the server operator sets for Parta; every key has a default."""
@@ -147,6 +177,8 @@ class PartaConfig:
     broadcasts: BroadcastsConfig = attrs.field(factory=BroadcastsConfig)
     # Documents, articles, polls: upload limits per role and kind, who may start polls.
     content: ContentConfig = attrs.field(factory=ContentConfig)
+    # Children's data: where the export finds uploaded files.
+    privacy: PrivacyConfig = attrs.field(factory=PrivacyConfig)
     # With Synapse workers: the one process that runs the module's background jobs
     # (clean-up loops): "main" or a worker's worker_name (docs/deploy.md).
     background_worker: str = attrs.field(default="main", validator=attrs.validators.min_len(1))

@@ -12,7 +12,9 @@ Each feature hands its jobs in (a name and a coroutine function returning a one-
 result); the job's SQL stays in that feature's store. Jobs today: ``expired_invites``
 (roster: invitation codes that expired, or were revoked and made, more than 30 days ago
 are deleted — a code names the school and, for a parent's code, the child), ``audit_seal``
-(privacy), ``statistics`` (the daily rows per school, docs/statistics.md).
+(privacy: chains audit entries not chained yet), ``statistics`` (the daily rows per
+school, docs/statistics.md), ``erasures`` (privacy: erasures a crash cut short carry on
+from their journal), ``retention`` (privacy: schools' retention rules).
 """
 
 import logging

@@ -6,8 +6,11 @@ matrix-nio clients; what it does goes through the module as the person who asked
 
 import asyncio
 import datetime
+import io
+import json
 import time
 import urllib.parse
+import zipfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -525,3 +528,40 @@ async def test_homework_listed_per_class_and_per_child(env: BridgeEnv, school: S
     answer = await ask(env, school.parent, "дз")
     assert f"Ребёнок {student.user_id}:" in answer and "Алгебра: № 125, 126" in answer
     assert await ask(env, school.other_student, "homework") == "No homework."
+
+
+async def test_a_parent_gets_the_childs_data_as_a_file_in_the_dm(
+    env: BridgeEnv, school: School
+) -> None:
+    """«выгрузить данные @логин» (#12): the archive arrives as a zip in the direct chat;
+    a classmate's parent asking is refused in plain words."""
+    child = school.students[0]
+    login = "@" + child.localpart  # the server may be left out
+    first = await ask(env, school.parent, f"выгрузить данные {login}")
+    assert first.endswith(".zip"), first  # the file comes first, then the words
+    token = school.parent.access_token
+    rooms = env.hs.request("GET", "/_matrix/client/v3/joined_rooms", token=token)
+
+    def from_bot() -> list[dict[str, Any]]:
+        return [
+            e
+            for room_id in rooms["joined_rooms"]
+            for e in messages(env, school.parent, room_id)
+            if e["sender"] == env.bot_user_id
+        ]
+
+    notice = f"Архив данных {child.user_id}"
+    await poll(lambda: any(notice in e["content"]["body"] for e in from_bot()), "the notice")
+    files = [e for e in from_bot() if e["content"].get("msgtype") == "m.file"]
+    assert files, "no archive in the parent's DM"
+    mxc = files[-1]["content"]["url"]
+    server, media_id = mxc.removeprefix("mxc://").split("/", 1)
+    url = f"{env.hs.base_url}/_matrix/client/v1/media/download/{server}/{media_id}"
+    headers = {"Authorization": f"Bearer {school.parent.access_token}"}
+    async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as r:
+        archive = zipfile.ZipFile(io.BytesIO(await r.read()))
+    data = json.loads(archive.read("data.json"))
+    assert data["user_id"] == child.user_id
+    assert "Роли в школе" in archive.read("index.html").decode()
+    refused = await ask(env, school.parent, f"выгрузить данные {school.students[2].user_id}")
+    assert refused.startswith("Нельзя: "), refused

@@ -25,6 +25,7 @@ from aiohttp import web
 
 from devtools.homeserver import REPO_ROOT
 from tests.harness import RunningHomeserver, User, free_port, running_homeserver
+from tests.roster_helpers import School, api, build_school
 from tests.test_lesson_page import chromium, element_host_page, poll
 from tests.test_lessons import ClassRoom, make_class_room, wait_until_module_ready
 
@@ -433,3 +434,70 @@ async def test_teacher_locks_the_lesson_and_runs_the_waiting_room_in_chromium(
         assert sorted(people) == sorted([room.teacher.user_id, first.user_id])
         for ctx in (teacher_ctx, first_ctx, second_ctx):
             await ctx.close()
+
+
+@pytest.fixture(scope="module")
+def consent_school(hs: RunningHomeserver) -> School:
+    """A school whose 7А has paper consent to video lessons for its first student only."""
+    school = build_school(hs, hs.register("operator", admin=True))
+    first = school.students[0]
+    path = f"/schools/{school.school_id}/members/{first.user_id}/consents"
+    body = {"consents": {"video_lessons": True}, "document_number": "№ 7"}
+    api(hs, "PUT", path, school.admin, body)
+    return school
+
+
+async def test_the_teacher_sees_why_a_student_without_video_consent_has_no_camera(
+    hs: RunningHomeserver, consent_school: School, sfu: str
+) -> None:
+    """#12: admitted with camera and microphone off; the teacher's panel says why, beside
+    that student only; the student is told; a classmate is told nothing of it."""
+    school = consent_school
+    consented, refused = school.students[0], school.students[-1]
+    room_id = school.class_a["rooms"]["class_chat"]
+    room_path = urllib.parse.quote(room_id, safe="")
+    url = f"{sfu}/lesson/{room_path}?" + urllib.parse.urlencode({"hs": hs.base_url})
+    async with chromium() as browser:
+        teacher_ctx = await browser.new_context(locale="ru-RU")
+        teacher = await teacher_ctx.new_page()
+        await sign_in(teacher, url, school.teacher)
+        await poll(teacher, "document.querySelector('#status').dataset.state === 'connected'")
+        assert await teacher.is_hidden("#consent-notice")
+
+        pages = {}
+        for student in (consented, refused):
+            ctx = await browser.new_context(locale="ru-RU")
+            pages[student.user_id] = await ctx.new_page()
+            await sign_in(pages[student.user_id], url, student)
+        without, with_consent = pages[refused.user_id], pages[consented.user_id]
+        for page in (without, with_consent):
+            await poll(page, "document.querySelector('#status').dataset.state === 'connected'")
+
+        # The student without consent: no camera published, and a notice saying why.
+        assert await without.evaluate("window.parta.grant.no_video_consent") is True
+        assert await without.evaluate("window.parta.grant.grants.publish_camera") is False
+        assert await without.evaluate("!window.parta.conn.published.camera")
+        assert await without.is_visible("#consent-notice")
+        notice = await without.text_content("#consent-notice") or ""
+        assert notice.startswith("Камера и микрофон выключены: нет согласия на видеоуроки")
+        # The one with consent publishes the fake camera and sees no notice.
+        await poll(with_consent, "!!window.parta.conn.published.camera")
+        assert await with_consent.is_hidden("#consent-notice")
+        # Students are not told about each other's consents.
+        assert await with_consent.evaluate("window.parta.conn.restrictions.size") == 0
+
+        # The teacher's panel: the reason beside the student without consent only.
+        row = f"#people li[data-user='{refused.user_id}'] .restriction"
+        await teacher.wait_for_selector(row)
+        assert await teacher.get_attribute(row, "data-reason") == "no_video_consent"
+        assert (
+            await teacher.text_content(row)
+            == "Камера и микрофон выключены: нет согласия на видеоуроки"
+        )
+        other_row = f"#people li[data-user='{consented.user_id}'] .restriction"
+        assert await teacher.query_selector(other_row) is None
+        await teacher.select_option("#lang", "en")
+        assert (
+            await teacher.text_content(row)
+            == "Camera and microphone off: no consent to video lessons"
+        )

@@ -28,6 +28,20 @@ def test_round_trip() -> None:
     assert claims.user_id == "@t:hs"
     assert claims.grants.moderate
     assert claims.display_name == "Учитель"
+    assert claims.restrictions == ()
+
+
+def test_restrictions_travel_signed() -> None:
+    """Why a student's grants were narrowed reaches the SFU inside the signed token."""
+    token = _token(restrictions=("no_video_consent",))
+    claims = tokens.verify_media_token(token, SECRET, now=1010)
+    assert claims.restrictions == ("no_video_consent",)
+    key = tokens.purpose_key(SECRET, tokens.PURPOSE_MEDIA)
+    payload = jwt.decode(token, key, algorithms=["HS256"], options={"verify_signature": False})
+    payload["restrictions"] = "no_video_consent"
+    bad = jwt.encode(payload, key, algorithm="HS256")
+    with pytest.raises(tokens.TokenError, match="restrictions"):
+        tokens.verify_media_token(bad, SECRET, now=1010)
 
 
 @pytest.mark.parametrize(

@@ -311,6 +311,8 @@ async function joinLesson() {
   $("lesson").hidden = false;
   status("connected");
   setupControls();
+  // No consent to video lessons: the pupil is told why camera and microphone are off.
+  $("consent-notice").hidden = !page.grant.no_video_consent;
   // Students come in with the microphone off; the teacher speaks first. Off before it is
   // published, so not a moment of it goes out (and the button never shows it on).
   if (tracks.microphone && !grants.moderate) {
@@ -549,6 +551,10 @@ function renderPeople() {
       el("span", { class: "name" }, nameOf(p.id)),
       el("span", { class: "badges" }, badges.join(" ")),
     );
+    // Moderators are told why a student's camera and microphone are off.
+    for (const reason of conn.restrictions.get(p.id) || []) {
+      item.append(el("span", { class: "restriction", "data-reason": reason }, t(`reason_${reason}`) || reason));
+    }
     if (moderator && p.id !== conn.you && !p.moderator) {
       const actions = el("span", { class: "actions" });
       const send = (msg) => () => conn.send({ ...msg, participant_id: p.id });

@@ -58,6 +58,8 @@ export class LessonConnection extends EventTarget {
     this.lesson = null;
     this.waitingQueue = [];
     this.removed = [];
+    // Moderators only: why a student's camera and microphone are off, by participant id.
+    this.restrictions = new Map();
     this.speakers = [];
     this.slotCounts = { video: 0, audio: 0 };
     this.assignments = {};
@@ -165,6 +167,12 @@ export class LessonConnection extends EventTarget {
         break;
       case "removed_list":
         this.removed = msg.removed || [];
+        this.emit("state");
+        break;
+      case "restrictions":
+        this.restrictions = new Map(
+          (msg.participants || []).map((r) => [r.participant_id, r.reasons || []]),
+        );
         this.emit("state");
         break;
       case "slots":

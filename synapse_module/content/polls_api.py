@@ -251,6 +251,15 @@ class PollsApi(ContentHandlers):
             raise forbidden(texts.ANONYMOUS_NO_NAMES)
         tally = await self._tally(poll)
         correct = poll["correct"] or []
+        # Scores by person: a read of personal data, recorded (docs/privacy.md).
+        room = await self.content.roster.get_room(poll["room_id"])
+        await self.content.roster.audit(
+            user_id,
+            "quiz_scores.read",
+            room.school_id if room is not None else None,
+            poll["poll_id"],
+            {"room_id": poll["room_id"]},
+        )
         scores = [
             {"user_id": u, "answers": list(c), "score": counting.score(c, correct)}
             for u, c in sorted(tally.choices.items())

@@ -296,10 +296,19 @@ class Lessons(LessonEvents):
     async def get_attendance(
         self, request: SynapseRequest, raw_room_id: str, lesson_id: str
     ) -> tuple[int, dict[str, Any]] | None:
-        _, room_id = await self._leader(request, raw_room_id)
+        user_id, room_id = await self._leader(request, raw_room_id)
         fmt = query_choice(request, "format", ("json", "csv"), "json")
         lesson = await self._lesson(room_id, lesson_id)
         report = await self.report(lesson)
+        # A read of personal data (who was there, when): recorded (docs/privacy.md).
+        room = await self._module.roster.get_room(room_id)
+        await self._module.roster.audit(
+            user_id,
+            "attendance.read",
+            room.school_id if room is not None else None,
+            room_id,
+            {"lesson_id": lesson_id, "format": fmt},
+        )
         if fmt == "json":
             return 200, report
         semicolon = (

@@ -178,7 +178,15 @@ class MediaTokens:
         now = time.time()
         ttl = self._config.token_ttl_seconds
         token = tokens.sign_media_token(
-            self.secret, room_id, user_id, name, role.value, grants, ttl=ttl, now=now
+            self.secret,
+            room_id,
+            user_id,
+            name,
+            role.value,
+            grants,
+            ttl=ttl,
+            now=now,
+            restrictions=(why,) if why else (),
         )
         return {
             "token": token,

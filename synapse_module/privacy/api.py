@@ -8,23 +8,34 @@
 * ``GET|PUT /schools/{schoolId}/members/{userId}/consents`` — a person's consents by
   purpose (who may: :func:`rules.may_record_consent`); every change and every
   administrator's read is audited. Media tokens and broadcast speakers ask
-  :meth:`Privacy.lesson_grants` / :meth:`Privacy.check_broadcast_speaker`.
+  :meth:`Privacy.lesson_grants` / :meth:`Privacy.check_broadcast_speaker`;
+* ``POST /schools/{schoolId}/members/{userId}/export`` — a zip of everything Parta and
+  Synapse hold about the person in the school (:mod:`.export`): the school's
+  administrators, the person's guardian, the person. Audited before it is made;
+* ``POST /schools/{schoolId}/members/{userId}/erase`` and ``GET
+  /schools/{schoolId}/erasures/{erasureId}`` — the school's administrators erase a person
+  (:mod:`.erasure`: journalled steps, resumable), and follow it.
 """
 
+import secrets
 import time
 from typing import TYPE_CHECKING, Any, Final
 
+import attrs
 from synapse.module_api import SynapseRequest
 
 from parta_common.roles import Role
 from parta_common.tokens import Grants
 
 from .. import audit
-from ..errors import bad_json, forbidden, not_found
-from ..http import json_body, requester_id
+from ..errors import bad_json, conflict, forbidden, not_found
+from ..http import json_body, requester_id, send_file
 from ..query import query_choice
 from ..requests import request_schemas
+from . import export
 from . import store as db
+from .erasure import Erasure
+from .retention import Retention
 from .rules import (
     DEFAULT_SELF_CONSENT_GRADE,
     Relation,
@@ -32,17 +43,23 @@ from .rules import (
     entries_csv,
     entry_json,
     lesson_grants,
+    may_export,
     may_read_consents,
     may_record_consent,
     may_speak_in_broadcast,
+    retention_refusal,
     verify_report,
 )
 from .texts import (
     CONSENT_NOT_ALLOWED,
     CONSENT_READ_NOT_ALLOWED,
     DOCUMENT_NUMBER_REQUIRED,
+    ERASE_MEMBER_ELSEWHERE,
+    ERASURE_NOT_FOUND,
+    EXPORT_NOT_ALLOWED,
     NO_BROADCAST_CONSENT,
     NOT_IN_SCHOOL,
+    RETENTION_OUT_OF_RANGE,
     VERIFY_OPERATOR_ONLY,
 )
 
@@ -51,10 +68,24 @@ if TYPE_CHECKING:
 
 REQUEST_SCHEMAS: Final = request_schemas(__package__)
 _PUT_CONSENTS: Final = REQUEST_SCHEMAS["PutConsentsRequest"]
+_ERASE: Final = REQUEST_SCHEMAS["EraseRequest"]
+_PUT_RETENTION: Final = REQUEST_SCHEMAS["PutRetentionRequest"]
 
 
 def _now() -> int:
     return int(time.time() * 1000)
+
+
+def _erasure_json(journal: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "erasure_id": journal["erasure_id"],
+        "school_id": journal["school_id"],
+        "status": "done" if journal["finished_ts"] is not None else "running",
+        "messages": journal["messages"],
+        "steps_done": journal["done"],
+        "started_ts": journal["started_ts"],
+        "finished_ts": journal["finished_ts"],
+    }
 
 
 class Privacy:
@@ -63,6 +94,12 @@ class Privacy:
         ("GET", r"/schools/([^/]+)/audit", "get_school_audit"),
         ("GET", r"/schools/([^/]+)/members/([^/]+)/consents", "get_consents"),
         ("PUT", r"/schools/([^/]+)/members/([^/]+)/consents", "put_consents"),
+        ("POST", r"/schools/([^/]+)/members/([^/]+)/export", "post_export"),
+        ("POST", r"/schools/([^/]+)/members/([^/]+)/erase", "post_erase"),
+        ("GET", r"/schools/([^/]+)/erasures/([^/]+)", "get_erasure"),
+        ("GET", r"/schools/([^/]+)/retention", "get_retention"),
+        ("PUT", r"/schools/([^/]+)/retention", "put_retention"),
+        ("POST", r"/schools/([^/]+)/retention/apply", "post_retention_apply"),
     )
 
     def __init__(self, module: "PartaModule"):
@@ -70,6 +107,8 @@ class Privacy:
         self._api = module.api
         # Chain each entry right after the transaction that wrote it commits.
         audit.on_append(self._seal_soon)
+        self.erasure = Erasure(module)
+        self.retention = Retention(module)
 
     def _seal_soon(self) -> None:
         self._api.run_as_background_process("parta_audit_seal", self.seal)
@@ -116,13 +155,7 @@ class Privacy:
                 "entries": [entry_json(e) for e in entries],
             }
         data = entries_csv(entries).encode("utf-8")
-        disposition = f'attachment; filename="audit-{school.school_id}.csv"'.encode("ascii")
-        request.setResponseCode(200)
-        request.setHeader(b"Content-Type", b"text/csv; charset=utf-8")  # type: ignore[no-untyped-call]
-        request.setHeader(b"Content-Disposition", disposition)  # type: ignore[no-untyped-call]
-        request.setHeader(b"Content-Length", str(len(data)).encode("ascii"))  # type: ignore[no-untyped-call]
-        request.write(data)  # type: ignore[no-untyped-call]
-        request.finish()
+        send_file(request, data, "text/csv; charset=utf-8", f"audit-{school.school_id}.csv")
         return None
 
     # -- consents ---------------------------------------------------------------
@@ -195,6 +228,165 @@ class Privacy:
             document if via == "paper" else None,
         )
         return 200, {"school_id": school.school_id, "user_id": user_id, "consents": consents}
+
+    # -- export -----------------------------------------------------------------------
+
+    async def post_export(self, request: SynapseRequest, school_id: str, user_id: str) -> None:
+        actor, school = await self._module.roster._open(request, school_id, "any")
+        relation = await self._relation(actor, school, user_id)
+        if not may_export(relation):
+            raise forbidden(EXPORT_NOT_ALLOWED)
+        await self._subject(school, user_id)
+        data = await self.person_data(actor, relation, school.school_id, user_id)
+        media_store = self._module.config.privacy.media_store_path
+        archive, _files = await self._api.defer_to_thread(export.archive_bytes, data, media_store)
+        name = f"parta-{school.school_id}-{user_id.lstrip('@').split(':')[0]}.zip"
+        send_file(request, archive, "application/zip", name)
+
+    async def person_data(
+        self, actor: str, relation: Relation, school_id: str, user_id: str
+    ) -> dict[str, Any]:
+        """Everything about ``user_id`` in the school (``data.json``); the read is
+        recorded first (``privacy.export``), so the export lists its own entry."""
+        now = _now()
+        await self._module.store.run(
+            "parta_export_audit",
+            db.audit_read_txn,
+            now,
+            actor,
+            "privacy.export",
+            school_id,
+            user_id,
+            {"relation": relation},
+        )
+        await self.seal()
+        rooms = [r.room_id for r in await self._module.roster.rooms_of_school(school_id)]
+        store = self._module.store
+        sections: dict[str, Any] = await store.run(
+            "parta_export_rows", db.person_rows_txn, school_id, user_id, rooms
+        )
+        sections["poll_answers"] = export.with_quiz_scores(sections["poll_answers"])
+        sections["consents"] = await store.run(
+            "parta_export_consents", db.consents_txn, school_id, user_id
+        )
+        sections["messages"] = await store.run(
+            "parta_export_messages", db.messages_txn, user_id, rooms
+        )
+        sections["files"] = await store.run("parta_export_files", db.uploads_txn, user_id)
+        return export.document(
+            user_id, school_id, actor, now, await self._profile(user_id), sections
+        )
+
+    async def _profile(self, user_id: str) -> dict[str, Any]:
+        if not self._api.is_mine(user_id):
+            return {"user_id": user_id}
+        info = await self._api.get_userinfo_by_id(user_id)
+        profile = await self._api.get_profile_for_user(user_id.split(":")[0].lstrip("@"))
+        threepids = await self._api.get_threepids_for_user(user_id)
+        return {
+            "user_id": user_id,
+            "display_name": profile.display_name,
+            "avatar_url": profile.avatar_url,
+            "created_ts": info.creation_ts * 1000 if info else None,
+            "deactivated": bool(info and info.is_deactivated),
+            "contacts": [{"medium": t["medium"], "address": t["address"]} for t in threepids],
+        }
+
+    # -- erasure ----------------------------------------------------------------------
+
+    async def post_erase(
+        self, request: SynapseRequest, school_id: str, user_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        actor, school = await self._module.roster._open(request, school_id, "manager")
+        body = json_body(request, _ERASE)
+        store = self._module.store
+        latest = await store.run(
+            "parta_erasure_latest", db.latest_erasure_txn, school.school_id, user_id
+        )
+        person = await self._module.roster.get_person(user_id)
+        if latest is not None and latest["finished_ts"] is None:
+            erasure_id = latest["erasure_id"]  # cut short: carry on from its journal
+        elif person.standing(school.school_id) is not None:
+            if set(person.schools) - {school.school_id}:
+                raise conflict(ERASE_MEMBER_ELSEWHERE, user_id=user_id)
+            erasure_id = f"era_{secrets.token_hex(8)}"
+            await store.run(
+                "parta_erasure_new",
+                db.new_erasure_txn,
+                _now(),
+                erasure_id,
+                school.school_id,
+                user_id,
+                actor,
+                body.get("messages", "redact"),
+            )
+        elif latest is not None:
+            return 200, _erasure_json(latest)  # erased already: nothing to do twice
+        else:
+            raise not_found(NOT_IN_SCHOOL, user_id=user_id)
+        self._api.run_as_background_process("parta_erasure", self.erasure.run, erasure_id)
+        journal = await store.run("parta_erasure", db.erasure_txn, erasure_id)
+        assert journal is not None
+        return 202, _erasure_json(journal)
+
+    async def resume_erasures(self) -> str:
+        """The background job ``erasures``: every unfinished erasure carries on."""
+        unfinished = await self._module.store.run(
+            "parta_erasures_unfinished", db.unfinished_erasures_txn
+        )
+        for erasure_id in unfinished:
+            self._api.run_as_background_process("parta_erasure", self.erasure.run, erasure_id)
+        return f"resumed {len(unfinished)}"
+
+    async def get_erasure(
+        self, request: SynapseRequest, school_id: str, erasure_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        _actor, school = await self._module.roster._open(request, school_id, "manager")
+        journal = await self._module.store.run("parta_erasure", db.erasure_txn, erasure_id)
+        if journal is None or journal["school_id"] != school.school_id:
+            raise not_found(ERASURE_NOT_FOUND, erasure_id=erasure_id)
+        return 200, _erasure_json(journal)
+
+    # -- retention --------------------------------------------------------------------
+
+    async def _retention_json(self, school_id: str) -> dict[str, Any]:
+        rules = await self._module.store.run("parta_retention", db.retention_txn, school_id)
+        limits = self._module.config.privacy.retention_limits
+        return {"school_id": school_id, "rules": rules, "limits": attrs.asdict(limits)}
+
+    async def get_retention(
+        self, request: SynapseRequest, school_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        _actor, school = await self._module.roster._open(request, school_id, "manager")
+        return 200, await self._retention_json(school.school_id)
+
+    async def put_retention(
+        self, request: SynapseRequest, school_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        actor, school = await self._module.roster._open(request, school_id, "manager")
+        rules: dict[str, int | None] = dict(json_body(request, _PUT_RETENTION)["rules"])
+        limits = self._module.config.privacy.retention_limits
+        for kind, days in rules.items():
+            allowed = retention_refusal(kind, days, limits) if days is not None else None
+            if allowed is not None:
+                raise bad_json(
+                    RETENTION_OUT_OF_RANGE, kind=kind, days=days, min=allowed[0], max=allowed[1]
+                )
+        await self._module.store.run(
+            "parta_put_retention", db.put_retention_txn, _now(), actor, school.school_id, rules
+        )
+        return 200, await self._retention_json(school.school_id)
+
+    async def post_retention_apply(
+        self, request: SynapseRequest, school_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        """Apply the school's rules now (what the job does daily)."""
+        actor, school = await self._module.roster._open(request, school_id, "manager")
+        changed = await self.retention.apply(school.school_id, _now())
+        await self._module.roster.audit(
+            actor, "retention.apply", school.school_id, school.school_id, changed
+        )
+        return 200, {"school_id": school.school_id, **changed}
 
     # -- enforcement (media tokens, broadcasts) -------------------------------------
 

@@ -135,6 +135,11 @@ def may_read_consents(relation: Relation) -> bool:
     return relation != "other"
 
 
+def may_export(relation: Relation) -> bool:
+    """A person's data goes to the school's managers, their guardian, themselves."""
+    return relation in ("manager", "guardian", "self")
+
+
 def consent_via(relation: Relation) -> Literal["paper", "account"]:
     """A manager records a paper form (its number required); others use their account."""
     return "paper" if relation == "manager" else "account"
@@ -157,3 +162,88 @@ def lesson_grants(
 def may_speak_in_broadcast(manager: bool, in_school_room: bool, broadcasts_consent: bool) -> bool:
     """A student speaker (not one who runs broadcasts) needs consent to broadcasts."""
     return manager or not in_school_room or broadcasts_consent
+
+
+# -- erasure ------------------------------------------------------------------------
+
+# The steps of an erasure, in order; the journal (parta_erasures.done) records each.
+ERASURE_STEPS: tuple[str, ...] = ("roster", "messages", "media", "module_rows", "account")
+MessagesRule = Literal["redact", "keep_anonymised"]
+# What stands where an erased person's ID was, in rows others still need (a poll a
+# teacher started, a consent a parent recorded for another child).
+ERASED: str = "erased"
+
+# Rows that are the person's own: deleted. (table, column naming the person)
+ERASE_ROWS: tuple[tuple[str, str], ...] = (
+    ("parta_school_roles", "user_id"),
+    ("parta_class_members", "user_id"),
+    ("parta_guardians", "parent_user_id"),
+    ("parta_guardians", "child_user_id"),
+    ("parta_consents", "user_id"),
+    ("parta_confirmations", "user_id"),
+    ("content_article_views", "user_id"),
+    ("content_poll_responses", "user_id"),
+    ("content_poll_ballots", "user_id"),
+    ("parta_handins", "student"),
+    ("parta_room_sessions", "user_id"),
+    ("parta_notice_rooms", "user_id"),
+    ("parta_unit_coordinators", "user_id"),
+    ("parta_invite_uses", "user_id"),
+    ("parta_invites", "child_user_id"),
+    ("parta_passwords", "user_id"),
+    ("parta_sign_in_codes", "user_id"),
+    ("parta_parent_links", "child_user_id"),
+    ("parta_parent_links", "parent_user_id"),
+    ("parta_scheduled_posts", "author"),
+    ("content_documents", "sender"),
+)
+# Rows others still need: the person's ID replaced by ERASED (NULL for a homeroom).
+MARK_ROWS: tuple[tuple[str, str], ...] = (
+    ("parta_consents", "recorded_by"),
+    ("parta_confirm_requests", "sender"),
+    ("content_room_settings", "changed_by"),
+    ("content_articles", "author"),
+    ("content_article_revisions", "editor"),
+    ("content_polls", "sender"),
+    ("parta_homework", "sender"),
+    ("parta_lessons", "created_by"),
+    ("parta_broadcasts", "created_by"),
+    ("parta_viewer_links", "created_by"),
+    ("parta_invites", "created_by"),
+    ("parta_sign_in_codes", "created_by"),
+    ("parta_parent_links", "decided_by"),
+    ("parta_scheduled_posts", "created_by"),
+    ("parta_erasures", "requested_by"),
+)
+
+
+def steps_left(done: Sequence[str]) -> list[str]:
+    """The erasure's steps not journalled as done yet, in order."""
+    return [step for step in ERASURE_STEPS if step not in done]
+
+
+# -- retention ----------------------------------------------------------------------
+
+# Kinds a school sets a rule for: rooms (through m.room.retention) and the module's data.
+RETENTION_ROOM_KINDS: tuple[str, ...] = ("class_chat", "parents_chat", "announcements", "staff")
+RETENTION_DATA_KINDS: tuple[str, ...] = ("attendance",)
+DAY_MS = 86_400_000
+
+
+def retention_refusal(kind: str, days: int, limits: Any) -> tuple[int, int] | None:
+    """``None`` when ``days`` is within the operator's limits for ``kind``, else the
+    allowed range (``limits``: config.RetentionLimits)."""
+    longest = int(getattr(limits, kind))
+    if limits.min_days <= days <= longest:
+        return None
+    return int(limits.min_days), longest
+
+
+def retention_content(days: int) -> dict[str, int]:
+    """The ``m.room.retention`` state for a room kept ``days`` days."""
+    return {"max_lifetime": days * DAY_MS}
+
+
+def retention_cutoff(now_ms: int, days: int) -> int:
+    """Rows that ended before this are older than the rule."""
+    return now_ms - days * DAY_MS

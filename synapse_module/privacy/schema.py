@@ -1,4 +1,5 @@
-"""Tables of privacy (issue 12): the audit log's hash chain."""
+"""Tables of privacy (issue 12): the audit log's hash chain, consents, the erasure journal,
+retention rules."""
 
 from synapse_module.store import Step
 
@@ -36,6 +37,38 @@ STEPS = [
                 granted_ts BIGINT,
                 withdrawn_ts BIGINT,
                 PRIMARY KEY (school_id, user_id, purpose)
+            )""",
+        ],
+    ),
+    Step(
+        3,
+        "erasure journal: one row per erasure, the steps done; the person's ID only while it runs",
+        [
+            """CREATE TABLE parta_erasures (
+                erasure_id TEXT PRIMARY KEY,
+                school_id TEXT NOT NULL,
+                user_id TEXT,
+                subject_sha256 TEXT NOT NULL,
+                requested_by TEXT NOT NULL,
+                messages TEXT NOT NULL,
+                done TEXT NOT NULL,
+                started_ts BIGINT NOT NULL,
+                finished_ts BIGINT
+            )""",
+            "CREATE INDEX parta_erasures_subject ON parta_erasures (subject_sha256)",
+        ],
+    ),
+    Step(
+        4,
+        "retention: a school's rule per room kind and data kind, in days",
+        [
+            """CREATE TABLE parta_retention (
+                school_id TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                days INTEGER NOT NULL,
+                set_by TEXT NOT NULL,
+                set_ts BIGINT NOT NULL,
+                PRIMARY KEY (school_id, kind)
             )""",
         ],
     ),

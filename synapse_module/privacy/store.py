@@ -1,5 +1,8 @@
 """Privacy's tables: consents (the audit log is :mod:`synapse_module.audit`)."""
 
+import hashlib
+import json
+from collections.abc import Sequence
 from typing import Any
 
 from synapse.module_api import LoggingTransaction
@@ -77,6 +80,325 @@ def put_consents_txn(
 
 
 def audit_read_txn(
-    txn: LoggingTransaction, now: int, actor: str, action: str, school_id: str, target: str
+    txn: LoggingTransaction,
+    now: int,
+    actor: str,
+    action: str,
+    school_id: str,
+    target: str,
+    details: dict[str, Any] | None = None,
 ) -> None:
-    audit.append_txn(txn, now, actor, action, school_id, target, {})
+    audit.append_txn(txn, now, actor, action, school_id, target, details or {})
+
+
+# -- a person's data, for the export (and the erasure) --------------------------------
+#
+# Privacy is the one feature that reads every feature's rows about one person: what
+# Parta and Synapse hold about them is the export's very subject. Each query names the
+# person and is limited to the school (its ID, or its rooms).
+
+
+def _marks(values: list[str]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+def person_rows_txn(
+    txn: LoggingTransaction, school_id: str, user_id: str, room_ids: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Every row of Parta's tables about ``user_id`` in the school, by section."""
+    rooms = room_ids or [""]
+    r = _marks(rooms)
+    queries: dict[str, tuple[str, tuple[Any, ...]]] = {
+        "roles": (
+            "SELECT role FROM parta_school_roles WHERE school_id = ? AND user_id = ? ORDER BY role",
+            (school_id, user_id),
+        ),
+        "classes": (
+            "SELECT c.class_id, c.grade, c.letter, c.year, m.role FROM parta_class_members m"
+            " JOIN parta_classes c ON c.class_id = m.class_id"
+            " WHERE c.school_id = ? AND m.user_id = ? ORDER BY c.grade, c.letter",
+            (school_id, user_id),
+        ),
+        "guardians": (
+            "SELECT parent_user_id, child_user_id FROM parta_guardians"
+            " WHERE school_id = ? AND (parent_user_id = ? OR child_user_id = ?)"
+            " ORDER BY parent_user_id, child_user_id",
+            (school_id, user_id, user_id),
+        ),
+        "attendance": (
+            f"SELECT room_id, session_id, display_name, joined_at, left_at"
+            f" FROM parta_room_sessions WHERE user_id = ? AND room_id IN ({r})"
+            f" ORDER BY joined_at",
+            (user_id, *rooms),
+        ),
+        "poll_answers": (
+            f"SELECT p.poll_id, p.room_id, p.question, p.answers AS choices, p.quiz,"
+            f" p.correct, p.end_ts, a.answers, a.ts FROM content_poll_responses a"
+            f" JOIN content_polls p ON p.poll_id = a.poll_id"
+            f" WHERE a.user_id = ? AND p.room_id IN ({r}) ORDER BY a.ts",
+            (user_id, *rooms),
+        ),
+        "homework_handins": (
+            f"SELECT h.event_id, h.homework_id, h.name, h.url, h.ts FROM parta_handins h"
+            f" JOIN parta_homework w ON w.event_id = h.homework_id"
+            f" WHERE h.student = ? AND w.room_id IN ({r}) ORDER BY h.ts",
+            (user_id, *rooms),
+        ),
+        "read_confirmations": (
+            f"SELECT c.request_id, q.room_id, c.ts FROM parta_confirmations c"
+            f" JOIN parta_confirm_requests q ON q.event_id = c.request_id"
+            f" WHERE c.user_id = ? AND q.room_id IN ({r}) ORDER BY c.ts",
+            (user_id, *rooms),
+        ),
+        "article_views": (
+            f"SELECT v.article_id, a.title, v.ts FROM content_article_views v"
+            f" JOIN content_articles a ON a.article_id = v.article_id"
+            f" WHERE v.user_id = ? AND a.room_id IN ({r}) ORDER BY v.ts",
+            (user_id, *rooms),
+        ),
+        "audit": (
+            "SELECT seq, audit_id, ts, actor, action, target, details FROM parta_audit"
+            " WHERE school_id = ? AND (actor = ? OR target = ?) ORDER BY ts, audit_id",
+            (school_id, user_id, user_id),
+        ),
+    }
+    out: dict[str, list[dict[str, Any]]] = {}
+    for section, (sql, args) in queries.items():
+        txn.execute(sql, args)
+        out[section] = rows_as_dicts(txn)
+    return out
+
+
+def messages_txn(
+    txn: LoggingTransaction, user_id: str, room_ids: list[str]
+) -> list[dict[str, Any]]:
+    """What the person sent in the school's rooms, oldest first, from Synapse's ``events``
+    and ``event_json`` (per room: Synapse's ``(room_id, stream_ordering)`` index)."""
+    out: list[dict[str, Any]] = []
+    for room_id in room_ids:
+        txn.execute(
+            "SELECT e.event_id, e.type, e.origin_server_ts, e.state_key, j.json"
+            " FROM events e JOIN event_json j ON j.event_id = e.event_id"
+            " WHERE e.room_id = ? AND e.sender = ? AND e.outlier = ?"
+            " ORDER BY e.stream_ordering",
+            (room_id, user_id, False),
+        )
+        for event_id, kind, ts, state_key, raw in txn.fetchall():
+            content = json.loads(raw).get("content", {})
+            out.append(
+                {
+                    "event_id": event_id,
+                    "room_id": room_id,
+                    "type": kind,
+                    "state_key": state_key,
+                    "ts": ts,
+                    "content": content,
+                }
+            )
+    out.sort(key=lambda m: (m["ts"], m["event_id"]))
+    return out
+
+
+def uploads_txn(txn: LoggingTransaction, user_id: str) -> list[dict[str, Any]]:
+    """The files the person uploaded (Synapse's ``local_media_repository``)."""
+    txn.execute(
+        "SELECT media_id, media_type, media_length, upload_name, created_ts"
+        " FROM local_media_repository WHERE user_id = ? ORDER BY created_ts, media_id",
+        (user_id,),
+    )
+    return rows_as_dicts(txn)
+
+
+# -- erasure: the journal, and what each step removes ------------------------------------
+
+
+def subject_hash(user_id: str) -> str:
+    return hashlib.sha256(user_id.encode("utf-8")).hexdigest()
+
+
+def new_erasure_txn(
+    txn: LoggingTransaction,
+    now: int,
+    erasure_id: str,
+    school_id: str,
+    user_id: str,
+    actor: str,
+    messages: str,
+) -> None:
+    """Journal a new erasure of ``user_id``; audited (``privacy.erase``)."""
+    txn.execute(
+        "INSERT INTO parta_erasures (erasure_id, school_id, user_id, subject_sha256,"
+        " requested_by, messages, done, started_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (erasure_id, school_id, user_id, subject_hash(user_id), actor, messages, "[]", now),
+    )
+    audit.append_txn(txn, now, actor, "privacy.erase", school_id, user_id, {"messages": messages})
+
+
+def latest_erasure_txn(
+    txn: LoggingTransaction, school_id: str, user_id: str
+) -> dict[str, Any] | None:
+    """The person's latest erasure in the school (found by the SHA-256 of their ID)."""
+    txn.execute(
+        "SELECT erasure_id FROM parta_erasures WHERE school_id = ? AND subject_sha256 = ?"
+        " ORDER BY started_ts DESC",
+        (school_id, subject_hash(user_id)),
+    )
+    row = txn.fetchone()
+    return erasure_txn(txn, row[0]) if row else None
+
+
+def erasure_txn(txn: LoggingTransaction, erasure_id: str) -> dict[str, Any] | None:
+    txn.execute(
+        "SELECT erasure_id, school_id, user_id, subject_sha256, requested_by, messages,"
+        " done, started_ts, finished_ts FROM parta_erasures WHERE erasure_id = ?",
+        (erasure_id,),
+    )
+    rows = rows_as_dicts(txn)
+    if not rows:
+        return None
+    row = rows[0]
+    row["done"] = json.loads(row["done"])
+    return row
+
+
+def unfinished_erasures_txn(txn: LoggingTransaction) -> list[str]:
+    txn.execute("SELECT erasure_id FROM parta_erasures WHERE finished_ts IS NULL")
+    return [r[0] for r in txn.fetchall()]
+
+
+def step_done_txn(txn: LoggingTransaction, erasure_id: str, step: str) -> None:
+    txn.execute("SELECT done FROM parta_erasures WHERE erasure_id = ?", (erasure_id,))
+    row = txn.fetchone()
+    done = json.loads(row[0]) if row else []
+    if step not in done:
+        done.append(step)
+    txn.execute(
+        "UPDATE parta_erasures SET done = ? WHERE erasure_id = ?", (json.dumps(done), erasure_id)
+    )
+
+
+def finish_erasure_txn(
+    txn: LoggingTransaction, now: int, erasure_id: str, counts: dict[str, int]
+) -> None:
+    """The tombstone (``privacy.erased``), and the journal forgets whom it erased (only
+    the SHA-256 of the ID stays, so asking again answers "done")."""
+    txn.execute(
+        "SELECT school_id, user_id, requested_by, messages, done FROM parta_erasures"
+        " WHERE erasure_id = ? AND finished_ts IS NULL",
+        (erasure_id,),
+    )
+    row = txn.fetchone()
+    if row is None:
+        return  # finished already: the tombstone is written once
+    school_id, user_id, actor, messages, done = row
+    txn.execute(
+        "UPDATE parta_erasures SET user_id = NULL, finished_ts = ? WHERE erasure_id = ?",
+        (now, erasure_id),
+    )
+    details = {"erasure_id": erasure_id, "messages": messages, "steps": json.loads(done)}
+    audit.append_txn(txn, now, actor, "privacy.erased", school_id, user_id, details)
+
+
+def unredacted_txn(txn: LoggingTransaction, user_id: str, room_id: str, limit: int) -> list[str]:
+    """Messages the person sent in a room that no redaction names yet (a redaction sent
+    before a crash is not sent again)."""
+    txn.execute(
+        "SELECT e.event_id FROM events e WHERE e.room_id = ? AND e.sender = ?"
+        " AND e.state_key IS NULL AND e.type != 'm.room.redaction' AND e.outlier = ?"
+        " AND NOT EXISTS (SELECT 1 FROM redactions r WHERE r.redacts = e.event_id)"
+        " ORDER BY e.stream_ordering LIMIT ?",
+        (room_id, user_id, False, limit),
+    )
+    return [r[0] for r in txn.fetchall()]
+
+
+def delete_uploads_txn(txn: LoggingTransaction, media_ids: list[str]) -> None:
+    """Synapse's rows of the person's uploads (after their files are gone)."""
+    for media_id in media_ids:
+        for table in ("local_media_repository_thumbnails", "local_media_repository"):
+            txn.execute(f"DELETE FROM {table} WHERE media_id = ?", (media_id,))
+        txn.execute("DELETE FROM content_media WHERE media_id = ?", (media_id,))
+
+
+def erase_rows_txn(
+    txn: LoggingTransaction,
+    user_id: str,
+    erase: Sequence[tuple[str, str]],
+    mark: Sequence[tuple[str, str]],
+    marker: str,
+) -> int:
+    """Delete the person's own rows, put ``marker`` where others' rows named them."""
+    removed = 0
+    # A document's tags go with the document.
+    txn.execute(
+        "DELETE FROM content_document_tags WHERE doc_id IN"
+        " (SELECT doc_id FROM content_documents WHERE sender = ?)",
+        (user_id,),
+    )
+    for table, column in erase:
+        txn.execute(f"DELETE FROM {table} WHERE {column} = ?", (user_id,))
+        removed += max(txn.rowcount, 0)
+    for table, column in mark:
+        txn.execute(f"UPDATE {table} SET {column} = ? WHERE {column} = ?", (marker, user_id))
+    txn.execute(
+        "UPDATE parta_classes SET homeroom_user_id = NULL WHERE homeroom_user_id = ?", (user_id,)
+    )
+    txn.execute(
+        "SELECT broadcast_id, speakers FROM parta_broadcasts WHERE speakers LIKE ?",
+        (f"%{user_id}%",),
+    )
+    for broadcast_id, speakers in txn.fetchall():
+        kept = [s for s in json.loads(speakers) if s != user_id]
+        txn.execute(
+            "UPDATE parta_broadcasts SET speakers = ? WHERE broadcast_id = ?",
+            (json.dumps(kept), broadcast_id),
+        )
+    return removed
+
+
+# -- retention -------------------------------------------------------------------------
+
+
+def retention_txn(txn: LoggingTransaction, school_id: str) -> dict[str, int]:
+    txn.execute("SELECT kind, days FROM parta_retention WHERE school_id = ?", (school_id,))
+    return {str(k): int(d) for k, d in txn.fetchall()}
+
+
+def schools_with_retention_txn(txn: LoggingTransaction) -> list[str]:
+    txn.execute("SELECT DISTINCT school_id FROM parta_retention ORDER BY school_id")
+    return [r[0] for r in txn.fetchall()]
+
+
+def put_retention_txn(
+    txn: LoggingTransaction,
+    now: int,
+    actor: str,
+    school_id: str,
+    rules: dict[str, int | None],
+) -> dict[str, int]:
+    """Set (a number) or drop (null: kept as long as the operator's limit) each rule."""
+    for kind, days in rules.items():
+        txn.execute(
+            "DELETE FROM parta_retention WHERE school_id = ? AND kind = ?", (school_id, kind)
+        )
+        if days is not None:
+            txn.execute(
+                "INSERT INTO parta_retention (school_id, kind, days, set_by, set_ts)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (school_id, kind, days, actor, now),
+            )
+    audit.append_txn(txn, now, actor, "retention.put", school_id, school_id, {"rules": rules})
+    return retention_txn(txn, school_id)
+
+
+def purge_attendance_txn(txn: LoggingTransaction, room_ids: list[str], cutoff: int) -> int:
+    """Lesson sessions in these rooms that ended (or, still open, began) before ``cutoff``."""
+    removed = 0
+    for room_id in room_ids:
+        txn.execute(
+            "DELETE FROM parta_room_sessions WHERE room_id = ?"
+            " AND COALESCE(left_at, joined_at) < ?",
+            (room_id, cutoff),
+        )
+        removed += max(txn.rowcount, 0)
+    return removed

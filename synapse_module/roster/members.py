@@ -62,6 +62,10 @@ class MembersApi(RosterCore):
         class_id = query_string(request, "class_id")
         if role is not None and role not in {r.value for r in Role}:
             raise bad(msg.UNKNOWN_ROLE, r=role)
+        if await self._may_manage(user_id, school):
+            # An administrator's read of personal data is recorded (docs/privacy.md).
+            details = {k: v for k, v in (("role", role), ("class_id", class_id)) if v}
+            await self.audit(user_id, "members.read", school_id, school_id, details)
         ids = await self.store.run("parta_school_users", db.school_user_ids_txn, school_id, None)
         people = await self.store.run("parta_people", db.get_people_txn, ids)
         waiting = await self.store.run("parta_not_signed_in", db.not_signed_in_txn, ids)
@@ -327,13 +331,20 @@ class MembersApi(RosterCore):
         self, request: SynapseRequest, school_id: str, target: str
     ) -> tuple[int, dict[str, Any]]:
         user_id, _school = await self._open(request, school_id, "manager")
-        before = await self.get_person(target)
-        if before.standing(school_id) is None:
+        if not await self.remove_from_school(school_id, target, user_id):
             # Never answer "removed" for someone who was not there (a mistyped ID).
             raise not_found(msg.NOT_A_MEMBER, user_id=target)
+        return 200, {"user_id": target, "removed": True}
+
+    async def remove_from_school(self, school_id: str, target: str, actor: str) -> bool:
+        """Take ``target`` out of the school's roster and rooms (power levels re-derived);
+        ``False`` when they were not in it (the erasure's roster step, run again)."""
+        before = await self.get_person(target)
+        if before.standing(school_id) is None:
+            return False
         parents = await self.store.run("parta_parents_of", db.parents_of_txn, school_id, target)
         await self.store.run(
-            "parta_remove_member", db.remove_member_txn, school_id, target, user_id, now_ms()
+            "parta_remove_member", db.remove_member_txn, school_id, target, actor, now_ms()
         )
         await self._forget([target, *parents])
         after = await self.get_person(target)
@@ -344,7 +355,7 @@ class MembersApi(RosterCore):
             # Their child left: they may no longer belong in the class's parents chat.
             now = await self.get_person(parent)
             await self._reconcile(school_id, now, now, full=True)
-        return 200, {"user_id": target, "removed": True}
+        return True
 
     async def _update_member(
         self,

@@ -1,0 +1,163 @@
+"""Erasure of a person: a journal of steps (``parta_erasures``) run in order, each one
+safe to run again, so an erasure cut short (a crash, a kill -9) finishes when asked again
+or when the background process starts (the job ``erasures``), and nothing is done twice.
+
+Steps (:data:`~.rules.ERASURE_STEPS`):
+
+``roster``       out of the school's roster and rooms; power levels re-derived
+``messages``     every message they sent in the school's rooms redacted by the service
+                 account (or kept, with the account anonymised, per the school's rule);
+                 a message a redaction already names is skipped
+``media``        their uploads: files from the media store, then Synapse's rows
+``module_rows``  Parta's rows about them deleted, others' rows that named them marked
+``account``      deactivated and erased through Synapse's admin API (profile, devices,
+                 e-mail and phone gone; Synapse's own erasure flag set)
+
+then the tombstone (``privacy.erased`` in the audit log) and the journal forgets the ID.
+"""
+
+import logging
+import os
+import shutil
+import urllib.parse
+from typing import TYPE_CHECKING, Any, Final
+
+from . import store as db
+from .export import media_path
+from .rules import ERASE_ROWS, ERASED, MARK_ROWS, steps_left
+
+if TYPE_CHECKING:
+    from .. import PartaModule
+
+logger = logging.getLogger(__name__)
+
+# For the kill -9 test only: after this step ("messages", or "messages:2" for the second
+# redaction) the erasure waits for good (and the test kills Synapse); a restart finishes.
+PAUSE_AFTER_ENV: Final = "PARTA_ERASURE_PAUSE_AFTER"
+REDACT_BATCH: Final = 200
+
+
+class Erasure:
+    def __init__(self, module: "PartaModule"):
+        self._module = module
+        self._api = module.api
+        self._running: set[str] = set()
+
+    async def run(self, erasure_id: str) -> None:
+        """Carry the journalled erasure through its remaining steps (once at a time)."""
+        if erasure_id in self._running:
+            return
+        self._running.add(erasure_id)
+        try:
+            await self._run(erasure_id)
+        finally:
+            self._running.discard(erasure_id)
+
+    async def _run(self, erasure_id: str) -> None:
+        store = self._module.store
+        journal = await store.run("parta_erasure", db.erasure_txn, erasure_id)
+        if journal is None or journal["finished_ts"] is not None:
+            return
+        user_id: str = journal["user_id"]
+        counts: dict[str, int] = {}
+        for step in steps_left(journal["done"]):
+            counts[step] = await getattr(self, f"_step_{step}")(journal, user_id)
+            await store.run("parta_erasure_step", db.step_done_txn, erasure_id, step)
+            logger.info("Erasure %s: %s done (%d)", erasure_id, step, counts[step])
+            await self._pause_if_asked(step)
+        now = self._api.get_current_time_msec()
+        await store.run("parta_erasure_finish", db.finish_erasure_txn, now, erasure_id, counts)
+
+    async def _pause_if_asked(self, point: str) -> None:
+        """The kill -9 test's hook: wait here for good when the environment says so."""
+        if os.environ.get(PAUSE_AFTER_ENV) == point:
+            logger.warning("Erasure paused after %s (%s)", point, PAUSE_AFTER_ENV)
+            while True:
+                await self._api.sleep(3600)
+
+    async def _rooms(self, school_id: str) -> list[str]:
+        return [r.room_id for r in await self._module.roster.rooms_of_school(school_id)]
+
+    async def _step_roster(self, journal: dict[str, Any], user_id: str) -> int:
+        roster = self._module.roster
+        removed = await roster.remove_from_school(
+            journal["school_id"], user_id, journal["requested_by"]
+        )
+        return int(removed)
+
+    async def _step_messages(self, journal: dict[str, Any], user_id: str) -> int:
+        if journal["messages"] != "redact":
+            return 0  # kept; the account step takes their name off them
+        service = self._module.service_user_id
+        redacted = 0
+        for room_id in await self._rooms(journal["school_id"]):
+            while True:
+                batch = await self._module.store.run(
+                    "parta_erasure_unredacted", db.unredacted_txn, user_id, room_id, REDACT_BATCH
+                )
+                if not batch:
+                    break
+                for event_id in batch:
+                    await self._api.create_and_send_event_into_room(
+                        {
+                            "type": "m.room.redaction",
+                            "room_id": room_id,
+                            "sender": service,
+                            "redacts": event_id,
+                            "content": {"redacts": event_id, "reason": "erasure"},
+                        }
+                    )
+                    redacted += 1
+                    await self._pause_if_asked(f"messages:{redacted}")
+        return redacted
+
+    async def _step_media(self, journal: dict[str, Any], user_id: str) -> int:
+        uploads = await self._module.store.run("parta_erasure_media", db.uploads_txn, user_id)
+        media_ids = [u["media_id"] for u in uploads]
+        media_store = self._module.config.privacy.media_store_path
+        if media_store is not None:
+            await self._api.defer_to_thread(_remove_files, media_store, media_ids)
+        await self._module.store.run("parta_erasure_media_rows", db.delete_uploads_txn, media_ids)
+        return len(media_ids)
+
+    async def _step_module_rows(self, journal: dict[str, Any], user_id: str) -> int:
+        removed: int = await self._module.store.run(
+            "parta_erasure_rows", db.erase_rows_txn, user_id, ERASE_ROWS, MARK_ROWS, ERASED
+        )
+        await self._module.roster._forget([user_id])
+        return removed
+
+    async def _step_account(self, journal: dict[str, Any], user_id: str) -> int:
+        """Synapse's admin API: deactivate with erase, as the service account with a
+        token made for this call and thrown away after it."""
+        if not self._api.is_mine(user_id):
+            return 0
+        info = await self._api.get_userinfo_by_id(user_id)
+        if info is None or info.is_deactivated:
+            return 0  # done before a crash (or never an account here)
+        service = self._module.service_user_id
+        if not await self._api.is_user_admin(service):
+            await self._api.set_user_admin(service, True)
+        _device, token, _, _ = await self._api.register_device(service, "parta-erasure")
+        base = self._api.public_baseurl.rstrip("/")
+        headers: Any = {b"Authorization": [f"Bearer {token}".encode("ascii")]}
+        client = self._api.http_client
+        try:
+            url = f"{base}/_synapse/admin/v1/deactivate/{urllib.parse.quote(user_id, safe='')}"
+            await client.post_json_get_json(url, {"erase": True}, headers=headers)
+        finally:
+            # Logging out ends the token and its device (ModuleApi.invalidate_access_token
+            # fails in Synapse 1.163: it treats the Requester it gets as a dict).
+            await client.post_json_get_json(f"{base}/_matrix/client/v3/logout", {}, headers)
+        return 1
+
+
+def _remove_files(media_store: str, media_ids: list[str]) -> None:
+    for media_id in media_ids:
+        path = media_path(media_store, media_id)
+        if os.path.isfile(path):
+            os.remove(path)
+        thumbnails = os.path.join(
+            media_store, "local_thumbnails", media_id[0:2], media_id[2:4], media_id[4:]
+        )
+        shutil.rmtree(thumbnails, ignore_errors=True)

@@ -1,0 +1,161 @@
+"""Export of a person's data (#12 item 2): everything Parta and Synapse hold about them in
+the school, as a zip with data.json, a readable Russian index.html and the files they
+uploaded — and nothing of anyone else. Against a real Synapse with the module."""
+
+import io
+import json
+import time
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.harness import RunningHomeserver, User, running_homeserver
+from tests.privacy_people import MODULE_CONFIG, Seeded, raw, seed
+from tests.roster_helpers import API, api
+
+
+@pytest.fixture(scope="module")
+def hs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHomeserver]:
+    with running_homeserver(tmp_path_factory.mktemp("export"), MODULE_CONFIG) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def seeded(hs: RunningHomeserver) -> Seeded:
+    return seed(hs)
+
+
+def export(hs: RunningHomeserver, seeded: Seeded, user: User, subject: User) -> tuple[int, bytes]:
+    path = f"{API}/schools/{seeded.school.school_id}/members/{subject.user_id}/export"
+    status, headers, body = raw(hs, "POST", path, user.access_token)
+    if status == 200:
+        assert headers["Content-Type"] == "application/zip"
+    return status, body
+
+
+def wait_indexed(hs: RunningHomeserver, seeded: Seeded) -> None:
+    """Votes are indexed as their events arrive: wait until both are counted."""
+    deadline = time.monotonic() + 30
+    while True:
+        results = api(hs, "GET", f"/polls/{seeded.poll_id}", seeded.school.teacher)
+        if results.get("voters") == 2 or time.monotonic() > deadline:
+            return
+        time.sleep(0.1)
+
+
+def test_the_parent_gets_a_readable_archive_of_everything_about_the_child(
+    hs: RunningHomeserver, seeded: Seeded
+) -> None:
+    wait_indexed(hs, seeded)
+    school, subject = seeded.school, seeded.subject
+    status, body = export(hs, seeded, school.parent, subject)
+    assert status == 200, body[:500]
+    archive = zipfile.ZipFile(io.BytesIO(body))
+    names = set(archive.namelist())
+    assert {"data.json", "index.html"} <= names
+    data: dict[str, Any] = json.loads(archive.read("data.json"))
+    assert data["user_id"] == subject.user_id
+    assert data["made_by"] == school.parent.user_id
+    assert data["profile"]["user_id"] == subject.user_id
+    assert data["roles"] == [{"role": "student"}]
+    assert [c["class_id"] for c in data["classes"]] == [school.class_a["class_id"]]
+    assert data["guardians"] == [
+        {"parent_user_id": school.parent.user_id, "child_user_id": subject.user_id}
+    ]
+    consent = data["consents"]["video_lessons"]
+    assert consent["granted"] is True and consent["document_number"] == "№ 12"
+
+    bodies = [m["content"].get("body") for m in data["messages"]]
+    for text in seeded.messages:
+        assert text in bodies
+    assert "homework-0.pdf" in bodies
+    assert all(m["room_id"] in school_rooms(hs, seeded) for m in data["messages"])
+
+    # The file itself, byte for byte.
+    [upload] = data["files"]
+    assert upload["media_id"] == seeded.media_ids[0] and upload["in_archive"] is True
+    assert archive.read(f"media/{seeded.media_ids[0]}") == seeded.file_bytes
+
+    [session] = data["attendance"]
+    assert session["room_id"] == seeded.room_id and session["left_at"] > session["joined_at"]
+    [answer] = data["poll_answers"]
+    assert answer["poll_id"] == seeded.poll_id and answer["quiz"] is True
+    assert answer["score"] == 1
+
+    actions = {e["action"] for e in data["audit"]}
+    assert {"consent.put", "privacy.export"} <= actions
+    assert all(subject.user_id in (e["actor"], e["target"]) for e in data["audit"])
+
+    # Nothing of the classmate: not their messages, file, answers, attendance.
+    text = archive.read("data.json").decode()
+    assert seeded.classmate.user_id not in text
+    assert "Чужое сообщение" not in text
+    assert len([n for n in names if n.startswith("media/")]) == 1
+
+    # The index reads in Russian, every section with its count.
+    page = archive.read("index.html").decode()
+    assert '<html lang="ru">' in page
+    for heading in (
+        "Профиль",
+        "Роли в школе",
+        "Согласия",
+        "Сообщения в комнатах школы",
+        "Загруженные файлы",
+        "Посещение уроков",
+        "Ответы в опросах и баллы за тесты",
+        "Записи журнала действий о человеке",
+    ):
+        assert f"<h2>{heading}</h2>" in page, heading
+    assert "Сообщение ученика № 0" in page
+
+
+def school_rooms(hs: RunningHomeserver, seeded: Seeded) -> set[str]:
+    rooms = set(seeded.school.class_a["rooms"].values())
+    rooms.update(seeded.school.class_b["rooms"].values())
+    rooms.update(
+        api(hs, "GET", f"/schools/{seeded.school.school_id}", seeded.school.admin)["rooms"].values()
+    )
+    return rooms
+
+
+def test_who_may_export_and_that_every_export_is_audited(
+    hs: RunningHomeserver, seeded: Seeded
+) -> None:
+    school, subject = seeded.school, seeded.subject
+    for user in (school.admin, subject):
+        status, _ = export(hs, seeded, user, subject)
+        assert status == 200, user.user_id
+    for user in (seeded.classmate, school.teacher, school.other_student):
+        status, body = export(hs, seeded, user, subject)
+        assert status == 403, (user.user_id, body)
+        refusal = json.loads(body)
+        assert refusal["errcode"] == "M_FORBIDDEN"
+        assert refusal["org.parta.message"]["id"] == "privacy.export_not_allowed"
+    # The parent has no child but the first student.
+    status, _ = export(hs, seeded, school.parent, seeded.classmate)
+    assert status == 403
+    audit = api(hs, "GET", f"/schools/{school.school_id}/audit", school.admin)["entries"]
+    exports = [
+        e for e in audit if e["action"] == "privacy.export" and e["target"] == subject.user_id
+    ]
+    assert {e["actor"] for e in exports} >= {
+        school.parent.user_id,
+        school.admin.user_id,
+        subject.user_id,
+    }
+
+
+def test_reads_of_personal_data_are_audited(hs: RunningHomeserver, seeded: Seeded) -> None:
+    """#12 item 4: an administrator's member list, a teacher's quiz scores by person."""
+    school = seeded.school
+    sid = school.school_id
+    api(hs, "GET", f"/schools/{sid}/members?role=student", school.admin)
+    api(hs, "GET", f"/polls/{seeded.poll_id}/scores", school.teacher)
+    entries = api(hs, "GET", f"/schools/{sid}/audit", school.admin)["entries"]
+    members = [e for e in entries if e["action"] == "members.read"]
+    assert members and members[-1]["actor"] == school.admin.user_id
+    assert members[-1]["details"] == {"role": "student"}
+    scores = [e for e in entries if e["action"] == "quiz_scores.read"]
+    assert [(e["actor"], e["target"]) for e in scores] == [(school.teacher.user_id, seeded.poll_id)]
