@@ -39,6 +39,7 @@ from .room_roles import RoomRoles
 from .roster.api import Roster
 from .roster.parent_links import ParentLinks
 from .scheduled_posts.api import ScheduledPosts
+from .statistics.api import Statistics
 from .store import Store
 
 logger = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ def served_openapi() -> dict[str, Any]:
     from .reports import api as reports
     from .roster import requests as roster
     from .scheduled_posts import api as scheduled_posts
+    from .statistics import api as statistics
 
     doc = _load_openapi()
     schemas = doc["components"]["schemas"]
@@ -83,6 +85,7 @@ def served_openapi() -> dict[str, Any]:
         confirmations,
         quiet_hours,
         privacy,
+        statistics,
     ):
         for name, schema in feature.REQUEST_SCHEMAS.items():
             assert schemas.get(name, schema) is schema, name
@@ -104,7 +107,7 @@ class PartaModule:
         self.api = api
         self.service_user_id = f"@{config.service_localpart}:{api.server_name}"
         self._openapi = served_openapi()
-        self.store = Store(api, AREAS)
+        self.store = Store(api, AREAS, config.sqlite_synchronous)
 
         self.resource = ApiResource()
         # The school bot acting for a person, only on their own recent command.
@@ -130,6 +133,8 @@ class PartaModule:
         self.quiet_hours = QuietHoursFeature(self)
         # Privacy (issue 12): the audit log's check and export.
         self.privacy = Privacy(self)
+        # Statistics (issue 11): daily rows per school, JSON and XLSX per unit or school.
+        self.statistics = Statistics(self)
         # Every route, registered here once, in this order (a route's pattern is tried
         # in the order registered).
         for owner in self.route_owners():
@@ -145,6 +150,7 @@ class PartaModule:
             [
                 ("expired_invites", self.roster.purge_spent_invites),
                 ("audit_seal", self.privacy.seal),
+                ("statistics", self.statistics.snapshot),
             ],
         )
         api.register_web_resource(BASE_PATH, self.resource)
@@ -174,6 +180,7 @@ class PartaModule:
             self.confirmations,
             self.quiet_hours,
             self.privacy,
+            self.statistics,
         )
 
     def features(self) -> dict[str, object]:
@@ -207,6 +214,7 @@ class PartaModule:
                 Confirmations,
                 QuietHoursFeature,
                 Privacy,
+                Statistics,
             )
             for method, pattern, handler in owner.ROUTES
         ]

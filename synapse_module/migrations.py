@@ -11,7 +11,7 @@ A new area is a new line; areas that depend on another's tables come after it.
 from collections.abc import Sequence
 from typing import Final
 
-from . import jobs
+from . import jobs, service_tokens
 from .broadcasts import schema as broadcasts
 from .confirmations import schema as confirmations
 from .content import schema as content
@@ -22,6 +22,7 @@ from .quiet_hours import schema as quiet_hours
 from .reports import schema as reports
 from .roster import schema as roster
 from .scheduled_posts import schema as scheduled_posts
+from .statistics import schema as statistics
 from .store import Step
 
 # area name -> its steps, in the order the areas are migrated.
@@ -38,4 +39,7 @@ AREAS: Final[dict[str, Sequence[Step]]] = {
     "quiet_hours": quiet_hours.STEPS,
     # After roster: its first step chains the roster's audit table.
     "privacy": privacy.STEPS,
+    "service_tokens": service_tokens.STEPS,
+    # Reads Synapse's events and user_ips, and its own tables only.
+    "statistics": statistics.STEPS,
 }
