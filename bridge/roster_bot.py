@@ -25,8 +25,8 @@ from mautrix.util.async_db import Database
 
 from bridge.api import COMMAND, ApiError, ModuleClient, carrying_out
 from bridge.bot import SchoolBot, refusal
-from bridge.oneroster import RosterErrors, read_files, zip_files
 from bridge.roster_sync import RosterSync, import_id_for, sign_in_csv
+from parta_common.oneroster import RosterErrors, read_files, zip_files
 
 logger = logging.getLogger(__name__)
 

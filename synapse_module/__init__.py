@@ -27,7 +27,8 @@ from .content.api import ContentApi
 from .content.callbacks import Content
 from .delegation.api import Delegation
 from .homework.api import Homework
-from .http import BASE_PATH, ApiResource, StaticPage, route_pattern
+from .http import BASE_PATH, ApiResource, StaticBundle, StaticPage, route_pattern
+from .imports.api import Imports
 from .jobs import BackgroundJobs
 from .lessons.api import Lessons
 from .media_tokens.api import MediaTokens
@@ -41,6 +42,8 @@ from .schema import AREAS
 from .store import Store
 
 logger = logging.getLogger(__name__)
+
+CONSOLE_PATH = "/_synapse/client/parta/console"
 
 __version__ = common_version
 __all__ = ["PartaConfig", "PartaModule", "__version__"]
@@ -60,6 +63,7 @@ def served_openapi() -> dict[str, Any]:
     from .confirmations import api as confirmations
     from .content import handlers as content_api
     from .homework import api as homework
+    from .imports import api as imports
     from .lessons import api as lessons
     from .media_tokens import api as media_tokens
     from .privacy import api as privacy
@@ -80,6 +84,7 @@ def served_openapi() -> dict[str, Any]:
         homework,
         confirmations,
         privacy,
+        imports,
     ):
         for name, schema in feature.REQUEST_SCHEMAS.items():
             assert schemas.get(name, schema) is schema, name
@@ -125,6 +130,8 @@ class PartaModule:
         self.confirmations = Confirmations(self)
         # Privacy (issue 12): the audit log's check and export.
         self.privacy = Privacy(self)
+        # Roster imports through the API (issue 11): the console's OneRoster import.
+        self.imports = Imports(self)
         # Every route, registered here once, in this order (a route's pattern is tried
         # in the order registered).
         for owner in self.route_owners():
@@ -145,6 +152,9 @@ class PartaModule:
         api.register_web_resource(BASE_PATH, self.resource)
         # The page an invitation link opens: join with a new or an existing account.
         api.register_web_resource("/_synapse/client/parta/join", StaticPage("join.html"))
+        # The console: where administrators and coordinators work in a browser
+        # (docs/console.md); a static bundle that calls only the API above.
+        api.register_web_resource(CONSOLE_PATH, StaticBundle("console", CONSOLE_PATH))
 
     ROUTES = (
         ("GET", "/version", "get_version"),
@@ -166,6 +176,7 @@ class PartaModule:
             self.homework,
             self.confirmations,
             self.privacy,
+            self.imports,
         )
 
     def features(self) -> dict[str, object]:
@@ -197,6 +208,7 @@ class PartaModule:
                 Homework,
                 Confirmations,
                 Privacy,
+                Imports,
             )
             for method, pattern, handler in owner.ROUTES
         ]

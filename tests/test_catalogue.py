@@ -23,7 +23,7 @@ CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 # texts: they stay where they are parsed.
 NOT_YET: dict[str, str] = {
     "bridge/roster_sync.py": "roster import plan and report",
-    "bridge/oneroster.py": "OneRoster column and role names (input)",
+    "parta_common/oneroster.py": "OneRoster column and role names (input)",
     "bridge/roster_bot.py": "roster import dialogue",
     "bridge/config.py": "a configuration hint",
 }

@@ -63,6 +63,7 @@ class MembersApi(RosterCore):
         ids = await self.store.run("parta_school_users", db.school_user_ids_txn, school_id, None)
         people = await self.store.run("parta_people", db.get_people_txn, ids)
         waiting = await self.store.run("parta_not_signed_in", db.not_signed_in_txn, ids)
+        names = await self.store.run("parta_display_names", db.display_names_txn, ids)
         out = []
         for uid in ids:
             s = people[uid].standing(school_id)
@@ -75,7 +76,11 @@ class MembersApi(RosterCore):
             ):
                 continue
             out.append(
-                {**standing_json(uid, s), **({"signed_in": False} if uid in waiting else {})}
+                {
+                    **standing_json(uid, s),
+                    "display_name": names.get(uid, uid),
+                    **({"signed_in": False} if uid in waiting else {}),
+                }
             )
         return 200, {"members": out}
 
@@ -116,7 +121,14 @@ class MembersApi(RosterCore):
         user_id, school, body = await self._open_body(
             request, school_id, BATCH_MEMBERS_SCHEMA, "manager"
         )
-        entries = body["members"]
+        return 200, {"members": await self.members_batch(user_id, school, body["members"])}
+
+    async def members_batch(
+        self, user_id: str, school: db.School, entries: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """A batch of members from a manager of the school (``POST .../members/batch``
+        and the roster import: one path, one set of checks)."""
+        school_id = school.school_id
         targets = [e["user_id"] for e in entries]
         if len(set(targets)) != len(targets):
             raise bad(msg.BATCH_DUPLICATE)
@@ -203,17 +215,15 @@ class MembersApi(RosterCore):
                 await self._reconcile(school_id, now, now, full=True, rooms=rooms)
         if staff_changed:
             await self._sync_power_levels(school_id, rooms)
-        made = {user_id for user_id, _, _ in new_accounts}
-        return 200, {
-            "members": [
-                {
-                    **standing_json(t, after[t].standing(school_id) or Standing(school_id)),
-                    **({"account_created": True} if t in made else {}),
-                    **({"signed_in": False} if t in waiting else {}),
-                }
-                for t in targets
-            ]
-        }
+        made = {uid for uid, _, _ in new_accounts}
+        return [
+            {
+                **standing_json(t, after[t].standing(school_id) or Standing(school_id)),
+                **({"account_created": True} if t in made else {}),
+                **({"signed_in": False} if t in waiting else {}),
+            }
+            for t in targets
+        ]
 
     async def _account_to_make(self, user_id: str, code: str) -> bool:
         """Whether an import's new person needs their account made (False: it is there,
@@ -308,6 +318,12 @@ class MembersApi(RosterCore):
         self, request: SynapseRequest, school_id: str, target: str
     ) -> tuple[int, dict[str, Any]]:
         user_id, _school = await self._open(request, school_id, "manager")
+        await self.remove_member(user_id, school_id, target)
+        return 200, {"user_id": target, "removed": True}
+
+    async def remove_member(self, user_id: str, school_id: str, target: str) -> None:
+        """Take someone out of a school (``DELETE .../members/{user}``, the import's
+        leavers); the caller has checked ``user_id`` manages the school."""
         before = await self.get_person(target)
         if before.standing(school_id) is None:
             # Never answer "removed" for someone who was not there (a mistyped ID).
@@ -322,7 +338,6 @@ class MembersApi(RosterCore):
             # Their child left: they may no longer belong in the class's parents chat.
             now = await self.get_person(parent)
             await self._reconcile(school_id, now, now, full=True)
-        return 200, {"user_id": target, "removed": True}
 
     async def _update_member(
         self,

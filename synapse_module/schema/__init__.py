@@ -9,6 +9,7 @@ from . import (
     confirmations,
     content,
     homework,
+    imports,
     jobs,
     lessons,
     privacy,
@@ -30,4 +31,5 @@ AREAS: dict[str, Sequence[Step]] = {
     "confirmations": confirmations.STEPS,
     # after roster: it chains roster's audit table
     "privacy": privacy.STEPS,
+    "imports": imports.STEPS,
 }
