@@ -91,8 +91,8 @@ def role_names(language: str, roles: Iterable[str]) -> str:
 
 # Called with (event, zip bytes, file name) for a ZIP an administrator sent.
 ZipHandler = Callable[[MessageEvent, bytes, str], Awaitable[str]]
-# Called with (room_id, user_id, yes) when someone answers a pending import plan.
-ConfirmHandler = Callable[[RoomID, UserID, bool], Awaitable[str | None]]
+# Called with (room_id, user_id, yes, language) when someone answers a pending import plan.
+ConfirmHandler = Callable[[RoomID, UserID, bool, str], Awaitable[str | None]]
 
 
 class SchoolBot:
@@ -270,12 +270,12 @@ class SchoolBot:
     async def cmd_confirm(self, command: Command, room_id: RoomID, sender: UserID) -> str | None:
         if self.on_confirm is None:
             return None
-        return await self.on_confirm(room_id, sender, True)
+        return await self.on_confirm(room_id, sender, True, command.language)
 
     async def cmd_reject(self, command: Command, room_id: RoomID, sender: UserID) -> str | None:
         if self.on_confirm is None:
             return None
-        return await self.on_confirm(room_id, sender, False)
+        return await self.on_confirm(room_id, sender, False, command.language)
 
     async def cmd_my_schools(self, command: Command, room_id: RoomID, sender: UserID) -> str:
         me = await self.module.me(sender)

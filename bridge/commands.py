@@ -55,7 +55,9 @@ ROLE_WORDS: dict[str, Role] = {
     "parent": Role.PARENT,
 }
 
-_CLASS = re.compile(r"^(1[01]|[1-9])\s*[-‐]?\s*([А-ЯЁA-Zа-яёa-z])$")
+# The letter of a class («7А», «7A»): what people type and what school files hold.
+CLASS_LETTER = "[А-ЯЁA-Zа-яёa-z]"
+_CLASS = re.compile(rf"^(1[01]|[1-9])\s*[-‐]?\s*({CLASS_LETTER})$")
 _USER = re.compile(r"^@[^:\s]+:\S+$")
 _INVITE_CODE = re.compile(r"^[A-Za-z0-9]{4}-[A-Za-z0-9]{4}$")
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{5,63}$")

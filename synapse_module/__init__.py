@@ -151,7 +151,9 @@ class PartaModule:
         )
         api.register_web_resource(BASE_PATH, self.resource)
         # The page an invitation link opens: join with a new or an existing account.
-        api.register_web_resource("/_synapse/client/parta/join", StaticPage("join.html"))
+        api.register_web_resource(
+            "/_synapse/client/parta/join", StaticPage("join.html", {"texts.js": "join_texts.js"})
+        )
         # The console: where administrators and coordinators work in a browser
         # (docs/console.md); a static bundle that calls only the API above.
         api.register_web_resource(CONSOLE_PATH, StaticBundle("console", CONSOLE_PATH))

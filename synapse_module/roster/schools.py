@@ -217,8 +217,13 @@ class SchoolsApi(MembersApi):
             timezone=body.get("timezone", school.timezone),
             policy=new_policy,
         )
-        await self.store.run(
-            "parta_update_school", db.update_school_txn, updated, user_id, now_ms()
+        await self.store.run_read_committed(
+            "parta_update_school",
+            db.update_school_txn,
+            updated,
+            frozenset(body),
+            user_id,
+            now_ms(),
         )
         await self.api.invalidate_cache(
             cast(CachedFunction[Any], self._school_policies), (school_id,)

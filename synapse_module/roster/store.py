@@ -384,22 +384,32 @@ def insert_school_txn(
     )
 
 
-def update_school_txn(txn: LoggingTransaction, school: School, actor: str, ts: int) -> None:
-    txn.execute(
-        "UPDATE parta_schools SET name = ?, short_name = ?, address = ?, contacts = ?,"
-        " logo_mxc = ?, timezone = ?, policy = ? WHERE school_id = ?",
-        (
-            school.name,
-            school.short_name,
-            school.address,
-            json.dumps(school.contacts, ensure_ascii=False),
-            school.logo_mxc,
-            school.timezone,
-            json.dumps(school.policy.to_json()),
-            school.school_id,
-        ),
-    )
-    audit_txn(txn, ts, actor, "school.update", school.school_id, None, {})
+_SCHOOL_COLUMNS = ("name", "short_name", "address", "contacts", "logo_mxc", "timezone", "policy")
+
+
+def update_school_txn(
+    txn: LoggingTransaction, school: School, changed: frozenset[str], actor: str, ts: int
+) -> None:
+    """Write only the ``changed`` columns of ``school``: two administrators editing
+    different fields at once both keep their edit. Run READ COMMITTED, so concurrent
+    edits of the one row queue on its lock instead of failing to serialize."""
+    values = {
+        "name": school.name,
+        "short_name": school.short_name,
+        "address": school.address,
+        "contacts": json.dumps(school.contacts, ensure_ascii=False),
+        "logo_mxc": school.logo_mxc,
+        "timezone": school.timezone,
+        "policy": json.dumps(school.policy.to_json()),
+    }
+    columns = [c for c in _SCHOOL_COLUMNS if c in changed]
+    if columns:
+        txn.execute(
+            f"UPDATE parta_schools SET {', '.join(f'{c} = ?' for c in columns)}"
+            " WHERE school_id = ?",
+            (*(values[c] for c in columns), school.school_id),
+        )
+    audit_txn(txn, ts, actor, "school.update", school.school_id, None, {"fields": columns})
 
 
 def insert_class_txn(
