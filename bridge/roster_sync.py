@@ -51,15 +51,18 @@ from parta_common.roles import Role
 from parta_common.roster_plan import (
     MemberChange,
     SchoolPlan,
+    batch_entry,
     card_classes,
     changes,
     children_of,
+    class_body,
     class_titles,
     plan_school,
     school_year,
     sign_in_code,
     username_for,
     wave,
+    with_resends,
 )
 
 logger = logging.getLogger(__name__)
@@ -285,17 +288,7 @@ class RosterSync:
 
         async def create_class(cid: str) -> None:
             cls = roster.classes[cid]
-            created = await self.module.create_class(
-                self.actor,
-                school_id,
-                {
-                    "grade": cls.grade,
-                    "letter": cls.letter,
-                    "year": year,
-                    "title": cls.title,
-                    "external_id": cls.source_id,
-                },
-            )
+            created = await self.module.create_class(self.actor, school_id, class_body(cls, year))
             class_ids[cid] = str(created["class_id"])
             result.created_classes += 1
 
@@ -314,15 +307,11 @@ class RosterSync:
         ids = await self.claimed_people()
         changes = await self._member_changes(roster, wanted, school_id, class_ids, ids)
         states = await self._states()
-        changing = {c.source_id for c in changes}
         # Claimed before a restart, and the module took them but the bot did not hear
         # it: sent again (the module knows the code and makes nothing twice).
-        changes += [
-            MemberChange(pid, roster.people[pid].display_name, None, after)
-            for pid, after in wanted.items()
-            if states.get(pid) == "claimed" and pid not in changing
-        ]
-        changes.sort(key=lambda c: wave(c.after))
+        changes = with_resends(
+            roster, s.source_id, changes, [sid for sid, st in states.items() if st == "claimed"]
+        )
         for change in changes:
             if change.source_id not in ids:
                 person = roster.people[change.source_id]
@@ -417,22 +406,20 @@ class RosterSync:
                     "SELECT source_id, sign_in_code FROM roster_person WHERE state='claimed'"
                 )
             }
-            entries = []
-            for change in chunk:
-                after = change.after
-                entry: dict[str, Any] = {
-                    "user_id": ids[change.source_id],
-                    "roles": sorted(r.value for r in after.roles),
-                    "classes": sorted(class_ids[c] for c in after.classes),
-                    "children": sorted(ids[c] for c in after.children if c in ids),
-                    "homeroom_of": sorted(class_ids[c] for c in after.homeroom_of),
-                }
-                if change.source_id not in created:
-                    entry["account"] = {
+            entries = [
+                batch_entry(
+                    change,
+                    ids,
+                    class_ids,
+                    None
+                    if change.source_id in created
+                    else {
                         "display_name": change.display_name,
                         "sign_in_code": codes[change.source_id],
-                    }
-                entries.append(entry)
+                    },
+                )
+                for change in chunk
+            ]
             try:
                 answer = await self.module.put_members(self.actor, school_id, entries)
             except ApiError as e:

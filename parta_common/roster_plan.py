@@ -10,10 +10,12 @@ in come from this module only.
 import datetime
 import re
 import secrets
+from collections.abc import Iterable
+from typing import Any
 
 import attrs
 
-from parta_common.oneroster import Membership, Person, Roster
+from parta_common.oneroster import HomeroomClass, Membership, Person, Roster
 from parta_common.roles import Role
 
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -112,6 +114,56 @@ def plan_school(
             and names[sid] != roster.people[sid].display_name
         ),
     )
+
+
+def batch_entry(
+    change: MemberChange,
+    ids: dict[str, str],
+    class_ids: dict[str, str],
+    account: dict[str, str] | None,
+) -> dict[str, Any]:
+    """One entry of ``POST .../members/batch`` for a change of the plan (``account``:
+    the new account's display name and sign-in code, when it is to be made)."""
+    after = change.after
+    entry: dict[str, Any] = {
+        "user_id": ids[change.source_id],
+        "roles": sorted(r.value for r in after.roles),
+        "classes": sorted(class_ids[c] for c in after.classes),
+        "children": sorted(ids[c] for c in after.children if c in ids),
+        "homeroom_of": sorted(class_ids[c] for c in after.homeroom_of),
+    }
+    if account is not None:
+        entry["account"] = account
+    return entry
+
+
+def class_body(cls: HomeroomClass, year: str) -> dict[str, Any]:
+    """The body of ``POST .../classes`` for a class of the files."""
+    return {
+        "grade": cls.grade,
+        "letter": cls.letter,
+        "year": year,
+        "title": cls.title,
+        "external_id": cls.source_id,
+    }
+
+
+def with_resends(
+    roster: Roster, org_id: str, planned: Iterable[MemberChange], claimed: Iterable[str]
+) -> list[MemberChange]:
+    """The plan's member changes, plus the people named (``claimed``) before a restart
+    whom the module took without the importer hearing it: sent again (the module knows
+    their code and makes nothing twice). Staff first, parents last."""
+    out = list(planned)
+    changing = {c.source_id for c in out}
+    wanted = roster.memberships(org_id)
+    out += [
+        MemberChange(sid, roster.people[sid].display_name, None, wanted[sid])
+        for sid in claimed
+        if sid in wanted and sid not in changing
+    ]
+    out.sort(key=lambda c: wave(c.after))
+    return out
 
 
 def changes(

@@ -25,14 +25,17 @@ from parta_common.oneroster import Membership, Roster, RosterErrors
 from parta_common.roster_plan import (
     MemberChange,
     SchoolPlan,
+    batch_entry,
     card_classes,
     children_of,
+    class_body,
     class_titles,
     plan_school,
     school_year,
     sign_in_code,
     username_for,
     wave,
+    with_resends,
 )
 
 from ..errors import bad_json, conflict, matrix_error, not_found
@@ -278,33 +281,19 @@ class Imports:
         year = roster.school_year or school_year()
         for cid in plan.create_classes:
             cls = roster.classes[cid]
-            created = await self._roster.create_class(
-                actor,
-                school,
-                {
-                    "grade": cls.grade,
-                    "letter": cls.letter,
-                    "year": year,
-                    "title": cls.title,
-                    "external_id": cls.source_id,
-                },
-            )
+            created = await self._roster.create_class(actor, school, class_body(cls, year))
             class_ids[cid] = str(created["class_id"])
             result["created_classes"] += 1
             done += 1
             await self._progress(import_id, "classes", done, total)
 
         people = await self._module.store.run("parta_import_people", db.people_txn, school_id)
-        # Named before a restart, and the roster took them but the job did not hear it:
-        # sent again (the module knows the code and makes nothing twice).
-        changing = {c.source_id for c in plan.set_members}
-        wanted = roster.memberships(org_id)
-        changes = list(plan.set_members) + [
-            MemberChange(sid, roster.people[sid].display_name, None, wanted[sid])
-            for sid, p in people.items()
-            if p.state == "claimed" and sid in wanted and sid not in changing
-        ]
-        changes.sort(key=lambda c: wave(c.after))
+        changes = with_resends(
+            roster,
+            org_id,
+            plan.set_members,
+            [sid for sid, p in people.items() if p.state == "claimed"],
+        )
         for change in changes:
             if change.source_id not in people:
                 person = roster.people[change.source_id]
@@ -367,7 +356,7 @@ class Imports:
     ) -> list[dict[str, Any]]:
         ids = {sid: p.user_id for sid, p in people.items()}
         entries = [
-            rules.batch_entry(
+            batch_entry(
                 c,
                 ids,
                 class_ids,

@@ -117,27 +117,6 @@ def total_steps(plan: SchoolPlan) -> int:
     )
 
 
-def batch_entry(
-    change: MemberChange,
-    ids: dict[str, str],
-    class_ids: dict[str, str],
-    account: dict[str, str] | None,
-) -> dict[str, Any]:
-    """One entry of ``POST .../members/batch`` for a change of the plan (``account``:
-    the new account's display name and sign-in code, when it is to be made)."""
-    after = change.after
-    entry: dict[str, Any] = {
-        "user_id": ids[change.source_id],
-        "roles": sorted(r.value for r in after.roles),
-        "classes": sorted(class_ids[c] for c in after.classes),
-        "children": sorted(ids[c] for c in after.children if c in ids),
-        "homeroom_of": sorted(class_ids[c] for c in after.homeroom_of),
-    }
-    if account is not None:
-        entry["account"] = account
-    return entry
-
-
 def problems_text(errors: RosterErrors, limit: int = 20) -> str:
     """The files' problems in one line for the error text (all of them are in the
     answer's ``problems``)."""
