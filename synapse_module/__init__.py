@@ -32,13 +32,13 @@ from .imports.api import Imports
 from .jobs import BackgroundJobs
 from .lessons.api import Lessons
 from .media_tokens.api import MediaTokens
+from .migrations import AREAS
 from .privacy.api import Privacy
 from .reports.api import Reports
 from .room_roles import RoomRoles
 from .roster.api import Roster
 from .roster.parent_links import ParentLinks
 from .scheduled_posts.api import ScheduledPosts
-from .schema import AREAS
 from .store import Store
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def served_openapi() -> dict[str, Any]:
     from .media_tokens import api as media_tokens
     from .privacy import api as privacy
     from .reports import api as reports
-    from .roster import schemas as roster
+    from .roster import requests as roster
     from .scheduled_posts import api as scheduled_posts
 
     doc = _load_openapi()

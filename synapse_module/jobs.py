@@ -21,9 +21,29 @@ from typing import Final
 
 from synapse.module_api import LoggingTransaction, ModuleApi
 
-from .store import Store
+from .store import Step, Store
 
 logger = logging.getLogger(__name__)
+
+# The schema area ``jobs`` (synapse_module/migrations.py): one row per run.
+STEPS = [
+    Step(
+        1,
+        "background job runs",
+        [
+            """
+            CREATE TABLE IF NOT EXISTS parta_job_runs (
+                job TEXT NOT NULL,
+                instance TEXT NOT NULL,
+                started_ts BIGINT NOT NULL,
+                finished_ts BIGINT,
+                result TEXT
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS parta_job_runs_job ON parta_job_runs (job, started_ts)",
+        ],
+    ),
+]
 
 MAIN: Final = "main"
 # How often the jobs run (the first run is at start-up).

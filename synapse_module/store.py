@@ -1,10 +1,11 @@
 """The module's own tables in Synapse's database, and their migrations.
 
 Each feature area (roster, lessons, broadcasts, documents, …) keeps its own numbered,
-described steps in ``synapse_module/schema/<area>.py`` as ``STEPS``; the version of each
-area is kept in ``parta_schema``, so areas evolve independently. Steps run in order, each
-in its own transaction, on the main process only; workers wait until the schema is
-there. A database whose area is newer than the code is refused, never "repaired".
+described steps in its package's ``schema.py`` as ``STEPS``, all listed in order in
+``migrations.py`` (the one registry); the version of each area is kept in
+``parta_schema``, so areas evolve independently. Steps run in order, each in its own
+transaction, on the main process only; workers wait until the schema is there. A
+database whose area is newer than the code is refused, never "repaired".
 
 SQL is written once for both SQLite and PostgreSQL: ``?`` placeholders (Synapse rewrites
 them), TEXT / BIGINT / BOOLEAN columns, JSON as TEXT, ``INSERT … ON CONFLICT``.

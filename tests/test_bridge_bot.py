@@ -20,7 +20,7 @@ from bridge.config import load
 from bridge.db import create_database
 from bridge.schedule import Scheduler, txn_id_for
 from parta_common import events
-from parta_common import messages as msg
+from synapse_module.roster import texts as msg
 from tests.bridge_env import BridgeEnv, bridge_env
 from tests.harness import User
 from tests.roster_helpers import School, api, build_school

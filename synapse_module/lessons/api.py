@@ -32,6 +32,7 @@ from ..media_tokens.rules import room_id_from_path
 from ..media_tokens.texts import MEDIA_DISABLED
 from ..query import query_choice
 from ..room_roles import LESSON_LEADERS, RoomRoles
+from ..service_tokens import spend_service_token
 
 if TYPE_CHECKING:
     from .. import PartaModule
@@ -279,7 +280,9 @@ class Lessons(LessonEvents):
         try:
             if scheme.lower() != "bearer" or not token:
                 raise tokens.TokenError("no bearer token")
-            tokens.verify_service_token(token.strip(), secret, frozenset({tokens.SERVICE_SFU}))
+            await spend_service_token(
+                self._module.store, token.strip(), secret, frozenset({tokens.SERVICE_SFU})
+            )
         except tokens.TokenError as e:
             logger.warning("Refused an attendance report: %s", e)
             raise matrix_error(401, Codes.UNKNOWN_TOKEN, BAD_SERVICE_TOKEN) from None

@@ -11,7 +11,6 @@ import bcrypt
 from synapse.module_api import CachedFunction, ModuleApi, SynapseRequest
 from synapse.module_api.errors import Codes, SynapseError
 
-from parta_common import messages as msg
 from parta_common.messages import Message
 from parta_common.roles import Role
 
@@ -20,9 +19,10 @@ from ..http import check_json, json_body, requester_id
 from ..store import InvalidatedCache
 from . import rules
 from . import store as db
+from . import texts as msg
 from .events import Structure
+from .requests import USER_ID_SCHEMA
 from .rules import Person, SchoolPolicy, SchoolRoom, Standing
-from .schemas import USER_ID_SCHEMA
 
 # A school as other features receive it through the roster's interface.
 School = db.School

@@ -8,7 +8,6 @@ from synapse.module_api import (
 )
 from synapse.module_api.errors import Codes, SynapseError
 
-from parta_common import messages as msg
 from parta_common.roles import Role
 
 from ..concurrency import gather_limited
@@ -17,6 +16,7 @@ from ..http import check_json
 from ..query import query_string
 from . import rules
 from . import store as db
+from . import texts as msg
 from .rules import Person, RoomKind, SchoolRoom, Standing
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ from .core import (
     now_ms,
     standing_json,
 )
-from .schemas import BATCH_MEMBERS_SCHEMA, PUT_MEMBER_SCHEMA, USER_ID_SCHEMA
+from .requests import BATCH_MEMBERS_SCHEMA, PUT_MEMBER_SCHEMA, USER_ID_SCHEMA
 
 
 class MembersApi(RosterCore):

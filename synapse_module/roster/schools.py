@@ -11,13 +11,13 @@ from synapse.module_api import (
 from synapse.module_api.errors import Codes
 
 from parta_common import events
-from parta_common import messages as msg
 from parta_common.roles import Role
 
 from ..errors import conflict, forbidden, matrix_error, not_found
 from ..http import json_body, requester_id
 from . import rules
 from . import store as db
+from . import texts as msg
 from .events import (
     ROOM_NAMES,
     room_kind_state,
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 from .core import bad, now_ms
 from .members import MembersApi
-from .schemas import CREATE_SCHOOL_SCHEMA, PATCH_SCHOOL_SCHEMA
+from .requests import CREATE_SCHOOL_SCHEMA, PATCH_SCHOOL_SCHEMA
 
 
 class SchoolsApi(MembersApi):

@@ -7,11 +7,11 @@ from synapse.module_api import (
 )
 
 from parta_common import events
-from parta_common import messages as msg
 
 from ..errors import forbidden, not_found
 from ..http import json_body, requester_id
 from . import store as db
+from . import texts as msg
 from .events import (
     room_kind_state,
 )
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     pass
 
 from .core import RosterCore, now_ms
-from .schemas import UNIT_SCHEMA
+from .requests import UNIT_SCHEMA
 
 
 class UnitsApi(RosterCore):

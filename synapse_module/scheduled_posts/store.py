@@ -1,4 +1,4 @@
-"""Scheduled posts in SQL (area ``scheduled_posts``, synapse_module/schema/scheduled_posts.py),
+"""Scheduled posts in SQL (area ``scheduled_posts``, schema.py beside it),
 and the one look-up in Synapse's own tables: a message already sent before a crash."""
 
 import secrets
