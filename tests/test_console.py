@@ -89,7 +89,7 @@ async def test_an_administrator_imports_the_sample_school_and_prints_the_codes(
     paths = sorted(str(p) for p in folder.iterdir() if p.suffix == ".csv")
 
     async with chromium() as browser:
-        page = await browser.new_page(viewport={"width": 1200, "height": 900})
+        page = await browser.new_page(viewport={"width": 1200, "height": 1060})
         await page.goto(synapse.base_url + CONSOLE)
         await expect(page.locator("#signin h1")).to_have_text("Вход")
         await shot(page, "signin")

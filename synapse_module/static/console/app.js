@@ -6,6 +6,7 @@ import * as api from "./api.js";
 import { h, clear } from "./dom.js";
 import { language, pickLanguage, setLanguage, t, translate } from "./i18n.js";
 import { VIEWS } from "./school.js";
+import { UNIT_TABS, unitView, unitsList, unitsOf } from "./units.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
@@ -119,6 +120,44 @@ async function homeView() {
   if (me.operator) section.append(h("p", { class: "hint" }, t("schools.operator")));
   clear(main).append(section);
   focusHeading();
+  if (me.operator || me.coordinates.length) {
+    // The coordinators' subtree (the operator: every unit); none on a server without it.
+    let units = null;
+    try {
+      units = await unitsOf();
+    } catch {
+      // A server without the coordinators' routes: no territories to show.
+    }
+    if (units === null) return;
+    const panel = h(
+      "section",
+      { class: "panel", id: "units-panel" },
+      h("h2", {}, t("unit.title")),
+      units.length ? unitsList(units) : h("p", {}, t("unit.no_units")),
+    );
+    if (me.operator) panel.append(regionForm());
+    main.append(panel);
+  }
+}
+
+/** The operator makes a region; its coordinator is appointed on the region's page. */
+function regionForm() {
+  const name = h("input", { id: "region-name", required: true, maxlength: 200 });
+  const form = h(
+    "form",
+    { id: "region-form", class: "inline" },
+    h("div", { class: "field" }, h("label", { for: "region-name" }, t("unit.region_name")), name),
+    h("button", { type: "submit", class: "primary" }, t("unit.create_region")),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const unit = await act(
+      () => api.call("POST", "/units", { kind: "region", name: name.value.trim() }),
+      t("unit.region_created"),
+    );
+    if (unit) location.hash = `#/u/${encodeURIComponent(unit.unit_id)}/people`;
+  });
+  return form;
 }
 
 const TABS = ["card", "classes", "members", "import", "codes", "invites", "lessons"];
@@ -160,6 +199,41 @@ async function schoolView(schoolId, tab, arg) {
   focusHeading();
 }
 
+function unitNav(unitId, active) {
+  clear(nav).append(
+    h(
+      "ul",
+      {},
+      h("li", {}, h("a", { href: "#/" }, t("nav.schools"))),
+      UNIT_TABS.map((tab) =>
+        h(
+          "li",
+          {},
+          h(
+            "a",
+            {
+              href: `#/u/${encodeURIComponent(unitId)}/${tab}`,
+              "aria-current": tab === active ? "page" : null,
+              id: `tab-${tab}`,
+            },
+            t(`unit.tab_${tab}`),
+          ),
+        ),
+      ),
+    ),
+  );
+  nav.hidden = false;
+  nav.setAttribute("aria-label", t("nav.label"));
+}
+
+async function unitPage(unitId, tab) {
+  unitNav(unitId, tab);
+  const section = h("section", { class: "panel", id: `view-${tab}` });
+  clear(main).append(section);
+  await unitView({ section, heading, say, act, refresh: () => route() }, unitId, tab);
+  focusHeading();
+}
+
 // -- the router ------------------------------------------------------------------
 
 export async function route() {
@@ -176,6 +250,8 @@ export async function route() {
   try {
     if (parts[0] === "s" && parts[1]) {
       await schoolView(parts[1], parts[2] || "card", parts[3]);
+    } else if (parts[0] === "u" && parts[1]) {
+      await unitPage(parts[1], parts[2] || "people");
     } else {
       await homeView();
     }
