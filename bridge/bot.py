@@ -37,7 +37,7 @@ from mautrix.types import (
 
 from bridge.answered import ANSWERS_FIELD, CATCH_UP_EVENTS, AnsweredEvents, to_catch_up
 from bridge.api import ApiError, ModuleClient, carrying_out
-from bridge.commands import BOT_NAMES, ClassName, Command, CommandError, parse
+from bridge.commands import BOT_NAMES, HOMEWORK_LIST, ClassName, Command, CommandError, parse
 from bridge.schedule import Scheduler, deliver_at
 from parta_common import catalogue
 from parta_common.catalogue import LANGUAGES
@@ -376,6 +376,8 @@ class SchoolBot:
         return await self._post(command, school, target, label, sender, "announcement")
 
     async def cmd_homework(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        if command.args == (HOMEWORK_LIST,):
+            return await self._homework_list(command, sender)
         school = await self._school(sender, room_id)
         target, label = await self._target_room(sender, school, command)
         assert command.when is not None
@@ -393,6 +395,35 @@ class SchoolBot:
             language=command.language,
         )
         return await self._post(reminder, school, target, label, sender, "homework")
+
+    async def _homework_list(self, command: Command, sender: UserID) -> str:
+        """«дз»: the homework of the sender's classes and of each child, earliest due
+        first, as the module lists it (``GET /me/homework``)."""
+        lang = command.language
+        mine = await self.module.my_homework(sender)
+        groups = [("", mine.get("homework") or [])]
+        groups += [(str(c["user_id"]), c.get("homework") or []) for c in mine.get("children", [])]
+        lines: list[str] = []
+        for child, items in groups:
+            if child:
+                lines.append(say(lang, "bot.homework_child", child=child))
+            elif not items:
+                continue
+            for item in items or ():
+                lines.append(
+                    say(
+                        lang,
+                        "bot.homework_item",
+                        due=item["due"],
+                        subject=item["subject"],
+                        text=item["text"],
+                    )
+                )
+            if not items:
+                lines.append(say(lang, "bot.homework_none_for_child"))
+        if not lines:
+            return say(lang, "bot.homework_none")
+        return "\n".join([say(lang, "bot.homework_title"), *lines])
 
     async def _post(
         self,

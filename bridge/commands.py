@@ -69,6 +69,10 @@ _DAY_WORDS = ("сегодня", "today", "завтра", "tomorrow")
 BOT_NAMES = ("бот", "bot")
 
 
+# «дз» with nothing after it lists homework instead of scheduling a reminder.
+HOMEWORK_LIST = "list"
+
+
 class CommandError(ValueError):
     """The text looks like a command but its arguments are wrong: a catalogue text, in the
     command's language once :func:`parse` knows it (``str()``: Russian / English)."""
@@ -266,6 +270,9 @@ def _arguments(name: str, rest: str, now: datetime.datetime, tz: zoneinfo.ZoneIn
         if not title:
             raise CommandError("bot.lesson_format")
         return Command(name, text=title, class_name=cls, when=when)
+    if name == "homework" and not words:
+        # «дз» alone: the homework of my classes and my children (GET /me/homework).
+        return Command(name, args=(HOMEWORK_LIST,))
     if name in ("announce", "homework"):
         parents = False
         cls = None

@@ -34,6 +34,7 @@ from .lessons.api import Lessons
 from .media_tokens.api import MediaTokens
 from .migrations import AREAS
 from .privacy.api import Privacy
+from .quiet_hours.api import QuietHoursFeature
 from .reports.api import Reports
 from .room_roles import RoomRoles
 from .roster.api import Roster
@@ -67,6 +68,7 @@ def served_openapi() -> dict[str, Any]:
     from .lessons import api as lessons
     from .media_tokens import api as media_tokens
     from .privacy import api as privacy
+    from .quiet_hours import api as quiet_hours
     from .reports import api as reports
     from .roster import requests as roster
     from .scheduled_posts import api as scheduled_posts
@@ -83,6 +85,7 @@ def served_openapi() -> dict[str, Any]:
         reports,
         homework,
         confirmations,
+        quiet_hours,
         privacy,
         imports,
     ):
@@ -106,7 +109,7 @@ class PartaModule:
         self.api = api
         self.service_user_id = f"@{config.service_localpart}:{api.server_name}"
         self._openapi = served_openapi()
-        self.store = Store(api, AREAS)
+        self.store = Store(api, AREAS, config.sqlite_synchronous)
 
         self.resource = ApiResource()
         # The school bot acting for a person, only on their own recent command.
@@ -128,6 +131,8 @@ class PartaModule:
         self.homework = Homework(self)
         # Read confirmations (issue 13): who has confirmed an announcement.
         self.confirmations = Confirmations(self)
+        # Quiet hours (issue 13): staff messages to students and parents wait for morning.
+        self.quiet_hours = QuietHoursFeature(self)
         # Privacy (issue 12): the audit log's check and export.
         self.privacy = Privacy(self)
         # Roster imports through the API (issue 11): the console's OneRoster import.
@@ -177,6 +182,7 @@ class PartaModule:
             self.reports,
             self.homework,
             self.confirmations,
+            self.quiet_hours,
             self.privacy,
             self.imports,
         )
@@ -189,6 +195,7 @@ class PartaModule:
             "content": self.content,
             "homework": self.homework,
             "confirmations": self.confirmations,
+            "quiet_hours": self.quiet_hours,
         }
 
     @classmethod
@@ -209,6 +216,7 @@ class PartaModule:
                 Reports,
                 Homework,
                 Confirmations,
+                QuietHoursFeature,
                 Privacy,
                 Imports,
             )

@@ -19,6 +19,7 @@ from .homework import schema as homework
 from .imports import schema as imports
 from .lessons import schema as lessons
 from .privacy import schema as privacy
+from .quiet_hours import schema as quiet_hours
 from .reports import schema as reports
 from .roster import schema as roster
 from .scheduled_posts import schema as scheduled_posts
@@ -35,6 +36,7 @@ AREAS: Final[dict[str, Sequence[Step]]] = {
     "reports": reports.STEPS,
     "homework": homework.STEPS,
     "confirmations": confirmations.STEPS,
+    "quiet_hours": quiet_hours.STEPS,
     # After roster: its first step chains the roster's audit table.
     "privacy": privacy.STEPS,
     "service_tokens": service_tokens.STEPS,

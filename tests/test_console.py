@@ -9,6 +9,7 @@ import os
 import struct
 import time
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from playwright.async_api import Page, expect
 from devtools.homeserver import HttpError
 from tests.browser import chromium
 from tests.data.make_sample_school import make_school, write_dir
-from tests.harness import RunningHomeserver, User
+from tests.harness import RunningHomeserver, User, running_homeserver
 from tests.roster_helpers import api
 
 pytestmark = pytest.mark.browser
@@ -26,6 +27,20 @@ CONSOLE = "/_synapse/client/parta/console/"
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "console"
 # Deadlines for what the server does behind the page (not timing assertions).
 IMPORT_DEADLINE_MS = 240_000
+
+
+@pytest.fixture(scope="module")
+def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHomeserver]:
+    """A Synapse with video lessons on, so the lessons page has lessons to list."""
+    config = {
+        "media": {
+            "enabled": True,
+            "token_secret": "console-test-secret-of-thirty-two-chars!",
+            "sfu_public_url": "http://127.0.0.1:9/",
+        }
+    }
+    with running_homeserver(tmp_path_factory.mktemp("console"), module_config=config) as running:
+        yield running
 
 
 def png(width: int, height: int) -> bytes:
@@ -193,7 +208,22 @@ async def test_an_administrator_imports_the_sample_school_and_prints_the_codes(
         assert invite_code in [i["code"] for i in invites["invites"]]
         await shot(page, "invites")
 
+        # Lessons and attendance: a lesson of 5А, its attendance, the CSV.
+        fifth_class = next(c for c in classes["classes"] if c["title"] == "5А")
+        room = fifth_class["rooms"]["class_chat"]
+        api(synapse, "POST", f"/rooms/{room}/lessons", admin, {"title": "Дроби"})
+        await page.click("#tab-lessons")
+        await page.select_option("#lessons-class", fifth_class["class_id"])
+        await page.click("#lessons-list button:has-text('Дроби')")
+        await expect(page.locator("#attendance tbody tr.absent")).to_have_count(fifth)
+        async with page.expect_download() as waiting:
+            await page.click("#b-attendance-csv")
+        report = (await (await waiting.value).path()).read_bytes().decode("utf-8-sig")
+        assert report.count("\n") >= fifth
+        await shot(page, "lessons")
+
         # English on the switch; a refusal of the module in the page's language.
+        await page.click("#tab-invites")
         await page.click("#lang")
         await expect(page.locator("#view-invites h1")).to_have_text("Invitations")
         await page.select_option("#invite-role", "parent")

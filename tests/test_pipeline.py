@@ -10,6 +10,7 @@ from synapse_module.broadcasts.api import Broadcasts
 from synapse_module.confirmations.api import Confirmations
 from synapse_module.content.callbacks import Content
 from synapse_module.homework.api import Homework
+from synapse_module.quiet_hours.api import QuietHoursFeature
 from synapse_module.roster import texts as roster_texts
 from synapse_module.roster.api import Roster
 from tests.content_school import ClassRoom, make_school_class, send
@@ -18,7 +19,7 @@ from tests.harness import RunningHomeserver
 # The documented order (docs/architecture.md, "One registration point"). Changing it
 # changes what a person is told when an event breaks two rules: change both on purpose.
 DOCUMENTED_ORDER = {
-    "check_event_allowed": ("roster", "content", "homework", "confirmations"),
+    "check_event_allowed": ("roster", "content", "homework", "confirmations", "quiet_hours"),
     "on_new_event": ("content", "homework", "confirmations"),
     "on_create_room": ("roster",),
     "user_may_create_room": ("roster", "broadcasts"),
@@ -39,6 +40,7 @@ FEATURE_CLASSES = {
     "content": Content,
     "homework": Homework,
     "confirmations": Confirmations,
+    "quiet_hours": QuietHoursFeature,
 }
 
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Final
 
 from .callbacks import RosterCallbacks
 from .classes import ClassesApi
-from .core import BATCH_CONCURRENCY
+from .core import FIRST_SIGN_IN_CONCURRENCY
 from .first_sign_in import FirstSignInQueue
 from .me import MeApi
 from .parent_links import ParentLinks
@@ -55,7 +55,7 @@ class Roster(UnitsApi, ClassesApi, MeApi, SignInApi, RosterCallbacks):
         self.parent_links = ParentLinks(self)
         # First sign-ins: the login answers at once, the rooms are joined behind it.
         self.first_sign_ins = FirstSignInQueue(
-            self.api, self._join_first_sign_in, BATCH_CONCURRENCY
+            self.api, self._join_first_sign_in, FIRST_SIGN_IN_CONCURRENCY
         )
         if self.api.should_run_background_tasks():
             self.api.delayed_background_call(

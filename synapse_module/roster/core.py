@@ -35,6 +35,13 @@ logger = logging.getLogger(__name__)
 
 # How many people a batch brings into their rooms at once.
 BATCH_CONCURRENCY: Final = 4
+# How many accounts an import makes at once (each a few transactions in Synapse).
+ACCOUNTS_AT_ONCE: Final = 8
+# How many people's first sign-ins have their rooms joined at once, and how many rooms
+# of one person at once (each join is a chain of transactions: more in flight keeps
+# Synapse's database connection and its event persister busy instead of waiting).
+FIRST_SIGN_IN_CONCURRENCY: Final = 20
+ROOMS_AT_ONCE: Final = 4
 # How long a roster import's sign-in code works (it stops earlier, once the person has
 # set a password of their own).
 SIGN_IN_CODE_LIFETIME_MS: Final = 90 * 86400 * 1000
@@ -131,6 +138,11 @@ class RosterCore:
 
     async def get_policy(self, school_id: str) -> SchoolPolicy:
         return await self._school_policies.get(school_id)
+
+    async def school_timezone(self, school_id: str) -> str:
+        """The school's IANA time zone (the server's default if it has none)."""
+        school = await self.store.run("parta_get_school", db.get_school_txn, school_id)
+        return school.timezone if school and school.timezone else self.config.default_timezone
 
     async def _policies(self, *people: Person) -> dict[str, SchoolPolicy]:
         ids = {s for p in people for s in p.schools}

@@ -19,6 +19,8 @@ from parta_common import events
 from parta_common.messages import Message
 from parta_common.roles import Role
 
+from ..quiet_hours.rules import QuietHours, rules_from_json, rules_to_json
+
 
 class RoomKind(enum.StrEnum):
     UNIT_SPACE = "unit_space"
@@ -40,6 +42,9 @@ SCHOOL_WIDE_KINDS: Final = (
     RoomKind.ARTICLES,
 )
 CLASS_KINDS: Final = (RoomKind.CLASS_SPACE, RoomKind.CLASS_CHAT, RoomKind.PARENTS_CHAT)
+# The order a person joins their rooms in (others: stage 2): a restricted room lets
+# in members of its space, so the school space first, then class spaces, then the rest.
+JOIN_STAGE: Final = {RoomKind.SCHOOL_SPACE: 0, RoomKind.CLASS_SPACE: 1}
 
 DmPolicy = Literal["staff_only", "class", "school"]
 DM_POLICIES: Final[tuple[DmPolicy, ...]] = ("staff_only", "class", "school")
@@ -56,12 +61,16 @@ class SchoolPolicy:
     students_may_create_group_chats: bool = False
     # Other homeservers whose users may take part in this school's rooms.
     federation_allowed_servers: tuple[str, ...] = ()
+    # Quiet hours per role (teacher, administrator): their messages to students and
+    # parents wait for the morning (synapse_module/quiet_hours). None by default.
+    quiet_hours: tuple[QuietHours, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
             "dm_policy": self.dm_policy,
             "students_may_create_group_chats": self.students_may_create_group_chats,
             "federation_allowed_servers": list(self.federation_allowed_servers),
+            "quiet_hours": rules_to_json(self.quiet_hours),
         }
 
     @classmethod
@@ -70,6 +79,7 @@ class SchoolPolicy:
             dm_policy=raw.get("dm_policy", "class"),
             students_may_create_group_chats=bool(raw.get("students_may_create_group_chats")),
             federation_allowed_servers=tuple(raw.get("federation_allowed_servers", ())),
+            quiet_hours=rules_from_json(raw.get("quiet_hours")),
         )
 
 
@@ -272,10 +282,15 @@ def power_levels_content(room: SchoolRoom, users: Mapping[str, int]) -> dict[str
         content["invite"] = 100
     elif room.kind in (RoomKind.ANNOUNCEMENTS, RoomKind.DOCUMENTS, RoomKind.ARTICLES):
         content["events_default"] = 50
+    if room.kind is RoomKind.ANNOUNCEMENTS:
+        # Everyone may react, so that anyone can confirm reading (👍); the module lets
+        # through only confirming reactions from people below 50 (confirmations/).
+        per_type["m.reaction"] = 0
     if room.archived:
         content["events_default"] = 100
         content["state_default"] = 100
         content["users"] = {}
+        per_type.pop("m.reaction", None)
     # Who may write may join the room's call (Element Call's membership is a state event).
     per_type[events.CALL_MEMBER] = content["events_default"]
     return content

@@ -10,7 +10,7 @@ file reads them (``tests/test_layout.py``), other features ask ``RosterCore``.
 import json
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import attrs
@@ -21,6 +21,14 @@ from parta_common.roles import Role
 from .. import audit
 from ..store import rows_as_dicts
 from .rules import Person, RoomKind, SchoolPolicy, SchoolRoom, Standing
+
+
+def in_chunks(user_ids: Iterable[str], size: int = 500) -> Iterator[tuple[list[str], str]]:
+    """``user_ids`` sorted, in chunks for ``IN (…)``: (chunk, its ``?, ?, …`` marks)."""
+    ids = sorted(set(user_ids))
+    for start in range(0, len(ids), size):
+        chunk = ids[start : start + size]
+        yield chunk, ",".join("?" * len(chunk))
 
 
 def new_id(prefix: str) -> str:
@@ -163,9 +171,7 @@ def get_people_txn(txn: LoggingTransaction, user_ids: Iterable[str]) -> dict[str
     children: dict[tuple[str, str], set[str]] = defaultdict(set)
     children_classes: dict[tuple[str, str], set[str]] = defaultdict(set)
     coordinates: dict[str, set[str]] = defaultdict(set)
-    for chunk_start in range(0, len(ids), 500):
-        chunk = ids[chunk_start : chunk_start + 500]
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in in_chunks(ids):
         txn.execute(
             f"SELECT school_id, user_id, role FROM parta_school_roles WHERE user_id IN ({marks})",
             chunk,
@@ -636,6 +642,40 @@ def put_sign_in_code_txn(
     return True
 
 
+def import_accounts_txn(
+    txn: LoggingTransaction, user_ids: Iterable[str]
+) -> tuple[dict[str, str], set[str]]:
+    """For an import's new people, in a few queries: the code hashes already recorded
+    (user → hash) and which accounts Synapse already has."""
+    codes: dict[str, str] = {}
+    existing: set[str] = set()
+    for chunk, marks in in_chunks(user_ids):
+        txn.execute(
+            f"SELECT user_id, code_hash FROM parta_sign_in_codes WHERE user_id IN ({marks})",
+            chunk,
+        )
+        codes.update((str(u), str(h)) for u, h in txn.fetchall())
+        txn.execute(f"SELECT name FROM users WHERE name IN ({marks})", chunk)
+        existing.update(str(u) for (u,) in txn.fetchall())
+    return codes, existing
+
+
+def put_sign_in_codes_txn(
+    txn: LoggingTransaction,
+    accounts: Iterable[tuple[str, str]],
+    actor: str,
+    now: int,
+    expires: int,
+) -> list[str]:
+    """:func:`put_sign_in_code_txn` for many (user, code hash) at once; the users
+    already recorded with another code."""
+    return [
+        user_id
+        for user_id, code_hash in accounts
+        if not put_sign_in_code_txn(txn, user_id, code_hash, actor, now, expires)
+    ]
+
+
 def replace_sign_in_code_txn(
     txn: LoggingTransaction,
     user_id: str,
@@ -677,11 +717,8 @@ def own_password_txn(txn: LoggingTransaction, user_id: str) -> bool:
 
 def not_signed_in_txn(txn: LoggingTransaction, user_ids: Iterable[str]) -> set[str]:
     """Of ``user_ids``, the imported accounts nobody has signed in to yet."""
-    ids = list(user_ids)
     out: set[str] = set()
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ", ".join("?" for _ in chunk)
+    for chunk, marks in in_chunks(user_ids):
         txn.execute(
             "SELECT user_id FROM parta_sign_in_codes"
             f" WHERE signed_in_ts IS NULL AND user_id IN ({marks})",

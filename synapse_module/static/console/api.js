@@ -151,3 +151,10 @@ export async function mediaUrl(mxc) {
   if (!resp.ok) return null;
   return URL.createObjectURL(await resp.blob());
 }
+
+/** A school's classes, by grade and letter (archived ones too when asked). */
+export async function classesOf(school, archived = false) {
+  const q = archived ? "?archived=true" : "";
+  const { classes } = await call("GET", `/schools/${encodeURIComponent(school.school_id)}/classes${q}`);
+  return classes.sort((a, b) => a.grade - b.grade || a.letter.localeCompare(b.letter));
+}

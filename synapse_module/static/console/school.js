@@ -1,22 +1,17 @@
-// A school's pages: card, classes, members, invitations, lessons and attendance. The
-// import and the printed codes are in roster_import.js. Each view gets
+// A school's pages: card, classes, members, invitations. Lessons and attendance are in
+// lessons.js, the import and the printed codes in roster_import.js. Each view gets
 // {school, section, arg, heading, say, act, refresh}.
 
 import * as api from "./api.js";
 import { clear, field, h, select } from "./dom.js";
-import { dateTime, language, roleName, t } from "./i18n.js";
+import { dateTime, roleName, t } from "./i18n.js";
+import { lessonsView } from "./lessons.js";
 import { codesView, importView } from "./roster_import.js";
 
 const enc = encodeURIComponent;
 
 function schoolPath(school, rest = "") {
   return `/schools/${enc(school.school_id)}${rest}`;
-}
-
-export async function classesOf(school, archived = false) {
-  const q = archived ? "?archived=true" : "";
-  const { classes } = await api.call("GET", schoolPath(school, `/classes${q}`));
-  return classes.sort((a, b) => a.grade - b.grade || a.letter.localeCompare(b.letter));
 }
 
 function schoolYear() {
@@ -99,7 +94,7 @@ async function cardView({ school, section, heading, act }) {
 // -- classes ----------------------------------------------------------------------------
 
 async function classesView({ school, section, heading, act, refresh }) {
-  const classes = await classesOf(school, true);
+  const classes = await api.classesOf(school, true);
   const grade = h("input", { type: "number", min: 1, max: 11, required: true, value: 1 });
   const letter = h("input", { maxlength: 2, required: true, value: "А", size: 3 });
   const year = h("input", { value: schoolYear(), pattern: "[0-9]{4}/[0-9]{2}", required: true });
@@ -198,7 +193,7 @@ const ROLES = ["administrator", "teacher", "student", "parent"];
 const SHOWN = 200;
 
 async function membersView({ school, section, heading, act, refresh }) {
-  const classes = await classesOf(school);
+  const classes = await api.classesOf(school);
   const titles = Object.fromEntries(classes.map((c) => [c.class_id, c.title]));
   const classOptions = [["", t("members.any_class")], ...classes.map((c) => [c.class_id, c.title])];
   const role = select("role", [["", t("members.any_role")], ...ROLES.map((r) => [r, roleName(r)])]);
@@ -366,7 +361,7 @@ async function membersView({ school, section, heading, act, refresh }) {
 // -- invitations -------------------------------------------------------------------------------
 
 async function invitesView({ school, section, heading, act, refresh }) {
-  const classes = await classesOf(school);
+  const classes = await api.classesOf(school);
   const titles = Object.fromEntries(classes.map((c) => [c.class_id, c.title]));
   const { invites } = await api.call("GET", schoolPath(school, "/invites"));
   const role = select("role", ROLES.map((r) => [r, roleName(r)]), "parent");
@@ -473,120 +468,6 @@ async function invitesView({ school, section, heading, act, refresh }) {
           ),
         )
       : h("p", {}, t("invites.none")),
-  );
-}
-
-// -- lessons and attendance --------------------------------------------------------------------
-
-async function lessonsView({ school, section, heading, act }) {
-  const classes = await classesOf(school);
-  const cls = select("class_id", [["", "—"], ...classes.map((c) => [c.class_id, c.title])]);
-  cls.id = "lessons-class";
-  const list = h("div", { id: "lessons-list" });
-  const report = h("div", { id: "attendance" });
-  const showAttendance = async (room, lesson) => {
-    const path = `/rooms/${enc(room)}/lessons/${enc(lesson.lesson_id)}/attendance`;
-    const data = await act(() => api.call("GET", path));
-    if (!data) return;
-    const csv = h(
-      "button",
-      {
-        type: "button",
-        id: "b-attendance-csv",
-        onclick: () =>
-          act(() =>
-            api.download(
-              `${path}?format=csv&lang=${language()}&delimiter=semicolon`,
-              `attendance-${lesson.lesson_id}.csv`,
-            ),
-          ),
-      },
-      t("lessons.csv"),
-    );
-    clear(report).append(
-      h("h2", { tabindex: "-1" }, t("lessons.attendance", { title: lesson.title })),
-      csv,
-      h(
-        "div",
-        { class: "scroll" },
-        h(
-          "table",
-          {},
-          h(
-            "thead",
-            {},
-            h(
-              "tr",
-              {},
-              ["name", "state", "minutes", "first_join"].map((k) =>
-                h("th", { scope: "col" }, t(`lessons.col_${k}`)),
-              ),
-            ),
-          ),
-          h(
-            "tbody",
-            {},
-            data.present.map((p) =>
-              h(
-                "tr",
-                {},
-                h("th", { scope: "row" }, p.display_name),
-                h("td", {}, t("lessons.present")),
-                h("td", {}, String(p.minutes)),
-                h("td", {}, dateTime(p.first_join)),
-              ),
-            ),
-            data.absent.map((p) =>
-              h(
-                "tr",
-                { class: "absent" },
-                h("th", { scope: "row" }, p.display_name),
-                h("td", {}, t("lessons.absent")),
-                h("td", {}, "0"),
-                h("td", {}, "—"),
-              ),
-            ),
-          ),
-        ),
-      ),
-    );
-    report.querySelector("h2").focus();
-  };
-  cls.addEventListener("change", async () => {
-    clear(list);
-    clear(report);
-    const c = classes.find((x) => x.class_id === cls.value);
-    const room = c?.rooms?.class_chat;
-    if (!room) return;
-    const data = await act(() => api.call("GET", `/rooms/${enc(room)}/lessons`));
-    if (!data) return;
-    if (!data.lessons.length) {
-      list.append(h("p", {}, t("lessons.none")));
-      return;
-    }
-    list.append(
-      h(
-        "ul",
-        { class: "lessons" },
-        data.lessons.map((lesson) =>
-          h(
-            "li",
-            {},
-            h(
-              "button",
-              { type: "button", class: "link", onclick: () => showAttendance(room, lesson) },
-              `${lesson.title} — ${dateTime(lesson.started_at || lesson.start)} (${t(`lessons.status_${lesson.status}`)})`,
-            ),
-          ),
-        ),
-      ),
-    );
-  });
-  section.append(
-    heading(t("lessons.title")),
-    field(t("lessons.class"), cls),
-    list,
-    report,
   );
 }
 
