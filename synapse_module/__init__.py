@@ -40,6 +40,7 @@ from .room_roles import RoomRoles
 from .roster.api import Roster
 from .roster.parent_links import ParentLinks
 from .scheduled_posts.api import ScheduledPosts
+from .statistics.api import Statistics
 from .store import Store
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ def served_openapi() -> dict[str, Any]:
     from .reports import api as reports
     from .roster import requests as roster
     from .scheduled_posts import api as scheduled_posts
+    from .statistics import api as statistics
 
     doc = _load_openapi()
     schemas = doc["components"]["schemas"]
@@ -87,6 +89,7 @@ def served_openapi() -> dict[str, Any]:
         confirmations,
         quiet_hours,
         privacy,
+        statistics,
         imports,
     ):
         for name, schema in feature.REQUEST_SCHEMAS.items():
@@ -135,6 +138,8 @@ class PartaModule:
         self.quiet_hours = QuietHoursFeature(self)
         # Privacy (issue 12): the audit log's check and export.
         self.privacy = Privacy(self)
+        # Statistics (issue 11): daily rows per school, JSON and XLSX per unit or school.
+        self.statistics = Statistics(self)
         # Roster imports through the API (issue 11): the console's OneRoster import.
         self.imports = Imports(self)
         # Every route, registered here once, in this order (a route's pattern is tried
@@ -152,6 +157,7 @@ class PartaModule:
             [
                 ("expired_invites", self.roster.purge_spent_invites),
                 ("audit_seal", self.privacy.seal),
+                ("statistics", self.statistics.snapshot),
             ],
         )
         api.register_web_resource(BASE_PATH, self.resource)
@@ -184,6 +190,7 @@ class PartaModule:
             self.confirmations,
             self.quiet_hours,
             self.privacy,
+            self.statistics,
             self.imports,
         )
 
@@ -218,6 +225,7 @@ class PartaModule:
                 Confirmations,
                 QuietHoursFeature,
                 Privacy,
+                Statistics,
                 Imports,
             )
             for method, pattern, handler in owner.ROUTES

@@ -11,7 +11,8 @@ when they ran.
 Each feature hands its jobs in (a name and a coroutine function returning a one-line
 result); the job's SQL stays in that feature's store. Jobs today: ``expired_invites``
 (roster: invitation codes that expired, or were revoked and made, more than 30 days ago
-are deleted — a code names the school and, for a parent's code, the child).
+are deleted — a code names the school and, for a parent's code, the child), ``audit_seal``
+(privacy), ``statistics`` (the daily rows per school, docs/statistics.md).
 """
 
 import logging

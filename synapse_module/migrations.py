@@ -23,6 +23,7 @@ from .quiet_hours import schema as quiet_hours
 from .reports import schema as reports
 from .roster import schema as roster
 from .scheduled_posts import schema as scheduled_posts
+from .statistics import schema as statistics
 from .store import Step
 
 # area name -> its steps, in the order the areas are migrated.
@@ -40,6 +41,8 @@ AREAS: Final[dict[str, Sequence[Step]]] = {
     # After roster: its first step chains the roster's audit table.
     "privacy": privacy.STEPS,
     "service_tokens": service_tokens.STEPS,
+    # Reads Synapse's events and user_ips, and its own tables only.
+    "statistics": statistics.STEPS,
     # The console's roster imports (issue 11).
     "imports": imports.STEPS,
 }

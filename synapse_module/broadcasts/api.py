@@ -8,6 +8,7 @@ and status (``scheduled`` → ``ended``). Tables: ``parta_broadcasts``,
 a few seconds (docs/broadcasts.md).
 """
 
+import builtins
 import logging
 import secrets
 import time
@@ -458,3 +459,10 @@ class Broadcasts:
             }
         )
         return 200, {"room_id": target, "event_id": event.event_id, "sender": sender}
+
+    async def created_between(self, start: int, end: int) -> "builtins.list[tuple[str, int]]":
+        """Broadcasts created in ``[start, end)`` (ms): room, viewer links — the look-up
+        statistics use (issue 11), so they never read the broadcasts' tables."""
+        return await self._module.store.run(
+            "parta_broadcasts_created", db.created_between_txn, start, end
+        )

@@ -56,6 +56,7 @@ from .rules import (
 from .store import (
     delete_lesson_txn,
     get_lesson_txn,
+    held_between_txn,
     insert_lesson_txn,
     list_lessons_txn,
     record_attendance_txn,
@@ -381,3 +382,8 @@ class Lessons(LessonEvents):
             return ""
         moment = datetime.datetime.fromtimestamp(ms / 1000, tz=self._tz)
         return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+    async def held_between(self, start: int, end: int, now: int) -> list[tuple[str, int, int]]:
+        """Lessons started in ``[start, end)`` (ms): room, minutes, people — the look-up
+        statistics use (issue 11), so they never read the lessons' tables."""
+        return await self._module.store.run("parta_lessons_held", held_between_txn, start, end, now)

@@ -26,6 +26,7 @@ _NAMED = (
     RoomKind.ARTICLES,
     RoomKind.CLASS_CHAT,
     RoomKind.PARENTS_CHAT,
+    RoomKind.UNIT_ANNOUNCEMENTS,
 )
 # Room names are the school's language (Russian, one name a room); topics carry both.
 ROOM_NAMES: Final[dict[RoomKind, str]] = {

@@ -239,6 +239,9 @@ class MembersApi(RosterCore):
                 await self._reconcile(school_id, now, now, full=True, rooms=rooms)
         if staff_changed:
             await self._sync_power_levels(school_id, rooms)
+        for target in targets:
+            if before[target].reads_units != after[target].reads_units:
+                await self._sync_unit_rooms(before[target], after[target])
         made = {uid for uid, _, _ in new_accounts}
         return [
             {
@@ -349,7 +352,10 @@ class MembersApi(RosterCore):
             "parta_remove_member", db.remove_member_txn, school_id, target, user_id, now_ms()
         )
         await self._forget([target, *parents])
-        await self._reconcile(school_id, before, await self.get_person(target))
+        after = await self.get_person(target)
+        await self._reconcile(school_id, before, after)
+        if before.reads_units != after.reads_units:
+            await self._sync_unit_rooms(before, after)
         for parent in parents:
             # Their child left: they may no longer belong in the class's parents chat.
             now = await self.get_person(parent)
@@ -410,6 +416,8 @@ class MembersApi(RosterCore):
         await self._forget([target])
         after = await self.get_person(target)
         await self._reconcile(school.school_id, before, after)
+        if before.reads_units != after.reads_units:
+            await self._sync_unit_rooms(before, after)
         # A student who moved class takes their parents' parents chat along.
         b = before.standing(school.school_id)
         a = after.standing(school.school_id)

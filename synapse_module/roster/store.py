@@ -20,7 +20,7 @@ from parta_common.roles import Role
 
 from .. import audit
 from ..store import rows_as_dicts
-from .rules import Person, RoomKind, SchoolPolicy, SchoolRoom, Standing
+from .rules import Person, RoomKind, SchoolPolicy, SchoolRoom, Standing, unit_chain, units_read
 
 
 def in_chunks(user_ids: Iterable[str], size: int = 500) -> Iterator[tuple[list[str], str]]:
@@ -171,6 +171,7 @@ def get_people_txn(txn: LoggingTransaction, user_ids: Iterable[str]) -> dict[str
     children: dict[tuple[str, str], set[str]] = defaultdict(set)
     children_classes: dict[tuple[str, str], set[str]] = defaultdict(set)
     coordinates: dict[str, set[str]] = defaultdict(set)
+    admin_units: dict[str, set[str]] = defaultdict(set)
     for chunk, marks in in_chunks(ids):
         txn.execute(
             f"SELECT school_id, user_id, role FROM parta_school_roles WHERE user_id IN ({marks})",
@@ -210,6 +211,14 @@ def get_people_txn(txn: LoggingTransaction, user_ids: Iterable[str]) -> dict[str
         )
         for unit_id, user_id in txn.fetchall():
             coordinates[user_id].add(unit_id)
+        txn.execute(
+            "SELECT r.user_id, s.unit_id FROM parta_school_roles r"
+            " JOIN parta_schools s ON s.school_id = r.school_id"
+            f" WHERE r.role = 'administrator' AND s.unit_id IS NOT NULL AND r.user_id IN ({marks})",
+            chunk,
+        )
+        for user_id, unit_id in txn.fetchall():
+            admin_units[user_id].add(unit_id)
 
     schools: dict[str, dict[str, Standing]] = defaultdict(dict)
     keys = set(roles) | set(classes) | set(children)
@@ -224,7 +233,17 @@ def get_people_txn(txn: LoggingTransaction, user_ids: Iterable[str]) -> dict[str
             children=frozenset(children.get((user_id, school_id), ())),
             children_classes=frozenset(children_classes.get((user_id, school_id), ())),
         )
-    return {u: Person(u, dict(schools.get(u, {})), frozenset(coordinates.get(u, ()))) for u in ids}
+    # The unit tree is small (a region's municipalities): read it only when needed.
+    parents = unit_parents_txn(txn) if coordinates or admin_units else {}
+    return {
+        u: Person(
+            u,
+            dict(schools.get(u, {})),
+            frozenset(coordinates.get(u, ())),
+            units_read(parents, coordinates.get(u, ()), admin_units.get(u, ())),
+        )
+        for u in ids
+    }
 
 
 def school_user_ids_txn(
@@ -784,27 +803,107 @@ def insert_unit_txn(
     kind: str,
     name: str,
     parent_id: str | None,
-    room_id: str,
+    rooms: dict[RoomKind, str],
     ts: int,
     actor: str,
 ) -> None:
+    """A unit and its rooms (its coordinators' space and announcement room)."""
     txn.execute(
         "INSERT INTO parta_units (unit_id, kind, name, parent_id, space_room_id, created_ts)"
         " VALUES (?, ?, ?, ?, ?, ?)",
-        (unit_id, kind, name, parent_id, room_id, ts),
+        (unit_id, kind, name, parent_id, rooms[RoomKind.UNIT_SPACE], ts),
     )
-    txn.execute(
+    insert_unit_rooms_txn(txn, unit_id, rooms)
+    audit_txn(txn, ts, actor, "unit.create", None, unit_id, {"name": name, "kind": kind})
+
+
+def insert_unit_rooms_txn(
+    txn: LoggingTransaction, unit_id: str, rooms: dict[RoomKind, str]
+) -> None:
+    txn.executemany(
         "INSERT INTO parta_rooms (room_id, school_id, class_id, unit_id, kind)"
         " VALUES (?, NULL, NULL, ?, ?)",
-        (room_id, unit_id, RoomKind.UNIT_SPACE.value),
+        [(room_id, unit_id, kind.value) for kind, room_id in rooms.items()],
     )
-    audit_txn(txn, ts, actor, "unit.create", None, unit_id, {"name": name, "kind": kind})
 
 
 def get_unit_txn(txn: LoggingTransaction, unit_id: str) -> dict[str, Any] | None:
     txn.execute("SELECT * FROM parta_units WHERE unit_id = ?", (unit_id,))
     rows = rows_as_dicts(txn)
     return rows[0] if rows else None
+
+
+def list_units_txn(txn: LoggingTransaction, unit_ids: Iterable[str] | None) -> list[dict[str, Any]]:
+    """Units (all of them when ``unit_ids`` is None) with their coordinators, rooms and
+    schools, by kind (regions first) and name."""
+    if unit_ids is None:
+        txn.execute("SELECT * FROM parta_units")
+        units = rows_as_dicts(txn)
+    else:
+        ids = sorted(set(unit_ids))
+        units = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            txn.execute(f"SELECT * FROM parta_units WHERE unit_id IN ({marks})", chunk)
+            units.extend(rows_as_dicts(txn))
+    by_id = {u["unit_id"]: {**u, "coordinators": [], "schools": [], "rooms": {}} for u in units}
+    if not by_id:
+        return []
+    marks = ",".join("?" * len(by_id))
+    keys = list(by_id)
+    txn.execute(
+        f"SELECT unit_id, user_id FROM parta_unit_coordinators WHERE unit_id IN ({marks})"
+        " ORDER BY user_id",
+        keys,
+    )
+    for unit_id, user_id in txn.fetchall():
+        by_id[unit_id]["coordinators"].append(user_id)
+    txn.execute(
+        f"SELECT unit_id, school_id, name FROM parta_schools WHERE unit_id IN ({marks})"
+        " ORDER BY name, school_id",
+        keys,
+    )
+    for unit_id, school_id, name in txn.fetchall():
+        by_id[unit_id]["schools"].append({"school_id": school_id, "name": name})
+    txn.execute(f"SELECT unit_id, kind, room_id FROM parta_rooms WHERE unit_id IN ({marks})", keys)
+    for unit_id, kind, room_id in txn.fetchall():
+        by_id[unit_id]["rooms"][kind] = room_id
+    order = {"region": 0, "municipality": 1}
+    return sorted(by_id.values(), key=lambda u: (order.get(u["kind"], 2), u["name"], u["unit_id"]))
+
+
+def unit_place_txn(
+    txn: LoggingTransaction, unit_id: str
+) -> tuple[dict[str, Any], tuple[str, ...]] | None:
+    """The unit's row and its chain (itself, then the units above it), or None."""
+    unit = get_unit_txn(txn, unit_id)
+    if unit is None:
+        return None
+    return unit, unit_chain(unit_parents_txn(txn), unit_id)
+
+
+def unit_parents_txn(txn: LoggingTransaction) -> dict[str, str | None]:
+    """Every unit's parent: the whole tree (a few hundred rows for a region)."""
+    txn.execute("SELECT unit_id, parent_id FROM parta_units")
+    return {str(r[0]): (str(r[1]) if r[1] is not None else None) for r in txn.fetchall()}
+
+
+def unit_rooms_txn(txn: LoggingTransaction, unit_ids: Iterable[str]) -> list[SchoolRoom]:
+    ids = sorted(set(unit_ids))
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    txn.execute(f"{_ROOM_SELECT} WHERE r.unit_id IN ({marks})", ids)
+    return [_room(r) for r in txn.fetchall()]
+
+
+def unit_coordinators_txn(txn: LoggingTransaction, unit_id: str) -> list[str]:
+    txn.execute(
+        "SELECT user_id FROM parta_unit_coordinators WHERE unit_id = ? ORDER BY user_id",
+        (unit_id,),
+    )
+    return [str(r[0]) for r in txn.fetchall()]
 
 
 def add_coordinator_txn(
@@ -816,6 +915,19 @@ def add_coordinator_txn(
         (unit_id, user_id),
     )
     audit_txn(txn, ts, actor, "unit.coordinator", None, user_id, {"unit_id": unit_id})
+
+
+def remove_coordinator_txn(
+    txn: LoggingTransaction, unit_id: str, user_id: str, actor: str, ts: int
+) -> bool:
+    txn.execute(
+        "DELETE FROM parta_unit_coordinators WHERE unit_id = ? AND user_id = ?",
+        (unit_id, user_id),
+    )
+    if txn.rowcount <= 0:
+        return False
+    audit_txn(txn, ts, actor, "unit.coordinator_removed", None, user_id, {"unit_id": unit_id})
+    return True
 
 
 def units_under_txn(txn: LoggingTransaction, unit_ids: Iterable[str]) -> set[str]:
@@ -830,6 +942,15 @@ def units_under_txn(txn: LoggingTransaction, unit_ids: Iterable[str]) -> set[str
     return found
 
 
+def school_ids_in_units_txn(txn: LoggingTransaction, unit_ids: Iterable[str]) -> list[str]:
+    ids = sorted(set(unit_ids))
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    txn.execute(f"SELECT school_id FROM parta_schools WHERE unit_id IN ({marks})", ids)
+    return sorted(str(r[0]) for r in txn.fetchall())
+
+
 def purge_spent_invites_txn(txn: LoggingTransaction, before: int) -> int:
     """Delete invitation codes that expired, or were revoked and made, before ``before``
     (ms); their uses stay (who joined with which code). The count deleted."""
@@ -838,3 +959,34 @@ def purge_spent_invites_txn(txn: LoggingTransaction, before: int) -> int:
         (before, before),
     )
     return max(txn.rowcount, 0)
+
+
+# -- what statistics ask (through RosterCore, issue 11) -------------------------------
+
+
+def school_people_txn(
+    txn: LoggingTransaction, school_ids: Iterable[str]
+) -> list[tuple[str, str, str, bool]]:
+    """Everyone on these schools' rosters: school, role, user, and whether they have
+    taken up their account (False: an import made it and nobody has signed in yet)."""
+    out: list[tuple[str, str, str, bool]] = []
+    for chunk, marks in in_chunks(school_ids):
+        txn.execute(
+            "SELECT r.school_id, r.role, r.user_id,"
+            " c.user_id IS NULL OR c.first_sign_in_ts IS NOT NULL OR c.signed_in_ts IS NOT NULL"
+            " FROM parta_school_roles r LEFT JOIN parta_sign_in_codes c ON c.user_id = r.user_id"
+            f" WHERE r.school_id IN ({marks})",
+            chunk,
+        )
+        out.extend(
+            (str(s), str(role), str(u), bool(claimed)) for s, role, u, claimed in txn.fetchall()
+        )
+    return out
+
+
+def rooms_of_schools_txn(txn: LoggingTransaction, school_ids: Iterable[str]) -> list[SchoolRoom]:
+    out: list[SchoolRoom] = []
+    for chunk, marks in in_chunks(school_ids):
+        txn.execute(f"{_ROOM_SELECT} WHERE r.school_id IN ({marks})", chunk)
+        out.extend(_room(r) for r in txn.fetchall())
+    return out
