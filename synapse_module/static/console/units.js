@@ -163,11 +163,10 @@ function lineChart(track, series, title) {
     svg("text", { x: pad.left - 6, y: y(max) + 4, "text-anchor": "end", "font-size": 11 }, String(max)),
     svg("text", { x: pad.left - 6, y: y(0) + 4, "text-anchor": "end", "font-size": 11 }, "0"),
   );
-  if (track.length) {
-    chart.append(
-      svg("text", { x: x(0), y: height - 8, "font-size": 11 }, track[0].day),
-      svg("text", { x: x(track.length - 1), y: height - 8, "font-size": 11, "text-anchor": "end" }, track[track.length - 1].day),
-    );
+  if (track.length) chart.append(svg("text", { x: x(0), y: height - 8, "font-size": 11 }, track[0].day));
+  if (track.length > 1) {
+    const last = track[track.length - 1].day;
+    chart.append(svg("text", { x: x(track.length - 1), y: height - 8, "font-size": 11, "text-anchor": "end" }, last));
   }
   series.forEach(([key], n) => {
     const points = track.map((d, i) => `${x(i)},${y(d[key] || 0)}`).join(" ");
@@ -177,7 +176,12 @@ function lineChart(track, series, title) {
   const legend = h(
     "ul",
     { class: "legend" },
-    series.map(([, label], n) => h("li", {}, h("span", { class: "swatch", style: `background:${colours[n % 3]}` }), label)),
+    series.map(([, label], n) => {
+      // The page's CSP allows no inline style attribute; the CSSOM property is fine.
+      const swatch = h("span", { class: "swatch" });
+      swatch.style.background = colours[n % 3];
+      return h("li", {}, swatch, label);
+    }),
   );
   return h("figure", { class: "chart-box" }, chart, legend, h("figcaption", {}, title));
 }
