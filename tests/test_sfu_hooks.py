@@ -1,6 +1,7 @@
 """The private aiortc hooks, against the pinned aiortc: packets in and out, no codecs."""
 
 import asyncio
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from aiortc.rtp import AnyRtcpPacket, RtpPacket
 
 from sfu.aiortc_hooks import (
     AIORTC_VERSION,
+    ReceivedRtp,
     RtpWriter,
     check_aiortc_version,
     hook_receiver,
@@ -34,7 +36,7 @@ from sfu.aiortc_hooks import (
 from sfu.batching import gso_available
 from sfu.forwarding import PublishedStream, Slot
 from sfu.metrics import ForwardingStats
-from sfu.rtp import encode_rtp
+from sfu.rtp import encode_rtp, seq_newer
 from sfu.synthetic import ClipTrack, encode_vp8_clip
 
 Calls = list[str]
@@ -229,6 +231,12 @@ async def test_read_in_bursts_drains_a_backlog_in_one_turn() -> None:
         early = len(slow)
         await poll(lambda: len(packets) >= 40)
         assert len(slow) == early
+        # After an SSRC's first packet, its packets take the short parse, intact.
+        assert isinstance(packets[-1], ReceivedRtp)
+        assert [p.ssrc for p in packets[-10:]] == [packets[-1].ssrc] * 10
+        numbers = [p.sequence_number for p in packets[-10:]]
+        assert all(seq_newer(b, a) for a, b in itertools.pairwise(numbers))
+        assert all(p.payload and p.payload_type == packets[-1].payload_type for p in packets[-10:])
         connection = sfu.getTransceivers()[0].receiver.transport.transport._connection
         [pair] = connection._nominated.values()
         sock = pair.protocol.transport.get_extra_info("socket")
