@@ -148,6 +148,7 @@ BATCH_BYTES: Final = 64 * 1024
 MAX_RTP_BYTES: Final = 1500 - SRTP_MAX_TRAILER_LEN
 # pylibsrtp (libsrtp 2) ``srtp_protect(ctx, buffer, &length)`` protects in place; with
 # another signature the writer goes through ``Session.protect`` and copies.
+_srtp_protect: Final = srtp_lib.srtp_protect
 _PROTECT_IN_PLACE: Final = (
     str(srtp_ffi.typeof(srtp_lib.srtp_protect))
     == "<ctype 'srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)'>"
@@ -237,7 +238,7 @@ class RtpWriter:
             self._view[used : used + size] = data
             length = self._length
             length[0] = size
-            if srtp_lib.srtp_protect(self._ctx, self._buffer + used, length):
+            if _srtp_protect(self._ctx, self._buffer + used, length):
                 return False
             size = length[0]
         else:  # pragma: no cover - another libsrtp binding
@@ -363,8 +364,8 @@ def _srtp_receiver(dtls: RTCDtlsTransport) -> Callable[[bytes], bool]:
     buffer = srtp_ffi.new("char[]", RX_BUFFER_BYTES)
     view = memoryview(srtp_ffi.buffer(buffer))
     length = srtp_ffi.new("int *")
-    # SSRC -> (the hooked receiver, its callback, the audio-level extension id or 0).
-    routes: dict[int, tuple[Any, Callable[[RtpPacket], None], int]] = {}
+    # SSRC -> (its receiver, what takes its packets, the extension ids to read).
+    routes: dict[int, tuple[Any, Callable[[RtpPacket], None], int, int]] = {}
     router = dtls._rtp_router
     session: Any = None
     ctx: Any = None
@@ -379,7 +380,7 @@ def _srtp_receiver(dtls: RTCDtlsTransport) -> Callable[[bytes], bool]:
         ssrc = _SSRC.unpack_from(data, 8)[0]
         route = routes.get(ssrc)
         if route is not None and size <= RX_BUFFER_BYTES:
-            receiver, on_rtp, audio_level_id = route
+            receiver, on_rtp, audio_level_id, abs_send_time_id = route
             payload_types = router.payload_type_table.get(data[1] & 0x7F, ())
             if router.ssrc_table.get(ssrc) is receiver and receiver in payload_types:
                 rx = dtls._rx_srtp
@@ -389,7 +390,7 @@ def _srtp_receiver(dtls: RTCDtlsTransport) -> Callable[[bytes], bool]:
                 length[0] = size
                 if srtp_lib.srtp_unprotect(ctx, buffer, length):
                     return False
-                received = parse_received(view[: length[0]], audio_level_id)
+                received = parse_received(view[: length[0]], audio_level_id, abs_send_time_id)
                 if received is None:
                     return False
                 on_rtp(received)
@@ -400,17 +401,30 @@ def _srtp_receiver(dtls: RTCDtlsTransport) -> Callable[[bytes], bool]:
         except (pylibsrtp.Error, ValueError):
             return False
         receiver = router.route_rtp(packet)
+        if receiver is None:
+            return True
+        ids = dtls._rtp_header_extensions_map._HeaderExtensionsMap__ids  # type: ignore[attr-defined]
         hooked = getattr(receiver, "_parta_on_rtp", None)
         if hooked is not None:
-            routes[packet.ssrc] = (receiver, hooked, _audio_level_id(dtls))
-            hooked(packet)
-        elif receiver is not None:
-            # aiortc's own receiver (the broadcast relay's): what its transport would
-            # do, on this stack instead of a task's.
-            run_now(receiver._handle_rtp_packet(packet, arrival_time_ms=current_ms()))
+            routes[packet.ssrc] = (receiver, hooked, ids.audio_level or 0, 0)
+        else:
+            # aiortc's own receiver (the broadcast relay's), which reads the send time
+            # for its bandwidth estimate (REMB).
+            hooked = _aiortc_receiving(receiver)
+            routes[packet.ssrc] = (receiver, hooked, ids.audio_level or 0, ids.abs_send_time or 0)
+        hooked(packet)
         return True
 
     return receive
+
+
+def _aiortc_receiving(receiver: Any) -> Callable[[RtpPacket], None]:
+    """What aiortc's transport does with a packet for ``receiver``, on this stack."""
+
+    def deliver(packet: RtpPacket) -> None:
+        run_now(receiver._handle_rtp_packet(packet, arrival_time_ms=current_ms()))
+
+    return deliver
 
 
 # What pylibsrtp's session buffers hold; a longer datagram goes aiortc's way.
@@ -419,14 +433,10 @@ _SSRC: Final = struct.Struct("!I")
 _EXTENSION_HEADER: Final = struct.Struct("!HH")
 
 
-def _audio_level_id(dtls: RTCDtlsTransport) -> int:
-    ids = dtls._rtp_header_extensions_map._HeaderExtensionsMap__ids  # type: ignore[attr-defined]
-    return int(ids.audio_level or 0)
-
-
 class ReceivedRtp(RtpPacket):
-    """An RTP packet as :func:`parse_received` reads it: header fields, payload, and of
-    the header extensions only the audio level (RFC 6464); CSRCs are skipped."""
+    """An RTP packet as :func:`parse_received` reads it: header fields, payload, padding
+    size, and of the header extensions only the audio level (RFC 6464) and the absolute
+    send time; CSRCs are skipped."""
 
     def __init__(
         self,
@@ -436,7 +446,8 @@ class ReceivedRtp(RtpPacket):
         timestamp: int,
         ssrc: int,
         payload: bytes,
-        audio_level: tuple[bool, int] | None,
+        extensions: HeaderExtensions,
+        padding_size: int,
     ) -> None:
         self.version = 2
         self.marker = marker
@@ -445,29 +456,30 @@ class ReceivedRtp(RtpPacket):
         self.timestamp = timestamp
         self.ssrc = ssrc
         self.csrc = []
-        self.extensions = (
-            _NO_EXTENSIONS if audio_level is None else HeaderExtensions(audio_level=audio_level)
-        )
+        self.extensions = extensions
         self.payload = payload
-        self.padding_size = 0
+        self.padding_size = padding_size
 
 
 # Shared by every packet without an audio level (nothing writes to it).
 _NO_EXTENSIONS: Final = HeaderExtensions()
 
 
-def parse_received(data: memoryview, audio_level_id: int) -> ReceivedRtp | None:
+def parse_received(
+    data: memoryview, audio_level_id: int, abs_send_time_id: int = 0
+) -> ReceivedRtp | None:
     """An unprotected RTP packet (version 2 checked by the caller), or None if malformed.
 
     The same fields and the same refusals as aiortc's ``RtpPacket.parse`` (truncated
-    CSRCs or extension block, bad padding), without building its extension objects.
+    CSRCs or extension block, bad padding), without building its extension objects:
+    only the extensions with the ids given (0: not wanted) are read.
     """
     size = len(data)
     first, second, sequence_number, timestamp, ssrc = RTP_HEADER.unpack_from(data)
     pos = 12 + 4 * (first & 0x0F)
     if size < pos:
         return None
-    level = None
+    extensions = _NO_EXTENSIONS
     if first & 0x10:
         if size < pos + 4:
             return None
@@ -476,9 +488,12 @@ def parse_received(data: memoryview, audio_level_id: int) -> ReceivedRtp | None:
         pos = start + 4 * words
         if size < pos:
             return None
-        if audio_level_id:
-            level = _audio_level(data, start, pos, profile, audio_level_id)
+        if audio_level_id or abs_send_time_id:
+            extensions = _read_extensions(
+                data, start, pos, profile, audio_level_id, abs_send_time_id
+            )
     end = size
+    padding = 0
     if first & 0x20:
         padding = data[size - 1]
         if not padding or padding > size - pos:
@@ -491,23 +506,25 @@ def parse_received(data: memoryview, audio_level_id: int) -> ReceivedRtp | None:
         timestamp,
         ssrc,
         data[pos:end].tobytes(),
-        level,
+        extensions,
+        padding,
     )
 
 
-def _audio_level(
-    data: memoryview, pos: int, end: int, profile: int, wanted: int
-) -> tuple[bool, int] | None:
-    """The (voice, level) of extension ``wanted`` in a one- or two-byte-header block.
+def _read_extensions(
+    data: memoryview, pos: int, end: int, profile: int, audio_level_id: int, abs_send_time_id: int
+) -> HeaderExtensions:
+    """The audio level and absolute send time in a one- or two-byte-header block.
 
-    Read as aiortc reads the block (the last element with that id counts; profile
+    Read as aiortc reads the block (the last element with an id counts; profile
     0x1000 only for two-byte headers); where aiortc would refuse a truncated block,
     what was read before the truncation is kept.
     """
     level = None
+    send_time = None
     two_bytes = profile == 0x1000
     if not two_bytes and profile != 0xBEDE:
-        return None
+        return _NO_EXTENSIONS
     while pos < end:
         byte = data[pos]
         if byte == 0:  # padding
@@ -523,11 +540,15 @@ def _audio_level(
             pos += 1
         if end < pos + size:
             break
-        if ext_id == wanted and size:
+        if ext_id == audio_level_id and size:
             value = data[pos]
             level = (bool(value & 0x80), value & 0x7F)
+        elif ext_id == abs_send_time_id and size == 3:
+            send_time = (data[pos] << 16) | (data[pos + 1] << 8) | data[pos + 2]
         pos += size
-    return level
+    if level is None and send_time is None:
+        return _NO_EXTENSIONS
+    return HeaderExtensions(audio_level=level, abs_send_time=send_time)
 
 
 def run_now(coro: Coroutine[Any, Any, None]) -> None:

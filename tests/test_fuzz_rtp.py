@@ -119,20 +119,30 @@ def test_short_and_lying_headers_are_refused(data: bytes) -> None:
 
 
 AUDIO_LEVEL_ID = 3
+ABS_SEND_TIME_ID = 5
 
 
-def _audio_level_map() -> HeaderExtensionsMap:
+def _extensions_map() -> HeaderExtensionsMap:
     extensions = HeaderExtensionsMap()
-    uri = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
     extensions.configure(
-        RTCRtpParameters(headerExtensions=[RTCRtpHeaderExtensionParameters(AUDIO_LEVEL_ID, uri)])
+        RTCRtpParameters(
+            headerExtensions=[
+                RTCRtpHeaderExtensionParameters(
+                    AUDIO_LEVEL_ID, "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+                ),
+                RTCRtpHeaderExtensionParameters(
+                    ABS_SEND_TIME_ID,
+                    "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
+                ),
+            ]
+        )
     )
     return extensions
 
 
 # RTP with an extension block of a few elements (ids around the audio level's), as
 # browsers send it, and with random flags, CSRC counts and padding around it.
-extension_element = st.tuples(st.integers(0, 15), st.binary(min_size=1, max_size=3))
+extension_element = st.tuples(st.integers(0, 15), st.binary(min_size=1, max_size=4))
 with_extensions = st.builds(
     lambda first, second, elements, two_bytes, rest: _with_block(
         first, second, elements, two_bytes, rest
@@ -163,17 +173,20 @@ def _with_block(
 @PROFILE
 @given(data=st.one_of(rtp_like.filter(lambda b: len(b) >= 12), with_extensions))
 def test_the_fast_parse_reads_what_aiortc_reads(data: bytes) -> None:
-    """Where aiortc parses a packet, ``parse_received`` gives the same fields and audio
-    level; it never raises (it may keep a packet aiortc refuses for a malformed block)."""
-    mine = parse_received(memoryview(data), AUDIO_LEVEL_ID)
+    """Where aiortc parses a packet, ``parse_received`` gives the same fields, audio
+    level and send time; it never raises (it may keep a packet aiortc refuses for a
+    malformed extension block)."""
+    mine = parse_received(memoryview(data), AUDIO_LEVEL_ID, ABS_SEND_TIME_ID)
     try:
-        theirs = RtpPacket.parse(data, _audio_level_map())
+        theirs = RtpPacket.parse(data, _extensions_map())
     except (ValueError, struct.error):
         return
     assert mine is not None
     fields = ("marker", "payload_type", "sequence_number", "timestamp", "ssrc", "payload")
     assert [getattr(mine, f) for f in fields] == [getattr(theirs, f) for f in fields]
+    assert mine.padding_size == theirs.padding_size
     assert mine.extensions.audio_level == theirs.extensions.audio_level
+    assert mine.extensions.abs_send_time == theirs.extensions.abs_send_time
 
 
 def test_the_fast_parse_reads_a_browsers_audio_level() -> None:
