@@ -21,9 +21,11 @@ participant's peer connection, before aiortc starts them:
 import asyncio
 import functools
 import logging
+import math
 import random
 import socket
 import struct
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
@@ -35,7 +37,14 @@ from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransc
 from aiortc.clock import current_ms
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters, RTCRtpSendParameters
-from aiortc.rtp import AnyRtcpPacket, HeaderExtensions, RtpPacket
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    AnyRtcpPacket,
+    HeaderExtensions,
+    RtcpPsfbPacket,
+    RtpPacket,
+    unpack_remb_fci,
+)
 from pylibsrtp import SRTP_MAX_TRAILER_LEN
 from pylibsrtp._binding import ffi as srtp_ffi  # type: ignore[import-not-found]
 from pylibsrtp._binding import lib as srtp_lib
@@ -634,6 +643,37 @@ def _burst_reader(
             _held.flush()
 
     return read_ready
+
+
+# libwebrtc's REMB pacing: at most one per interval unless the estimate falls further.
+REMB_INTERVAL: Final = 0.2
+REMB_DROP: Final = 0.97
+
+
+def pace_remb(receiver: RTCRtpReceiver, clock: Callable[[], float] = time.monotonic) -> None:
+    """Send ``receiver``'s REMBs as libwebrtc does: one per ``REMB_INTERVAL`` seconds,
+    at once only when the estimate falls below ``REMB_DROP`` of the last one sent.
+
+    aiortc's remote bitrate estimator asks for a REMB on every packet while its
+    detector sees overuse, which a busy machine's arrival jitter looks like: the
+    broadcast relay then protected and sent a REMB for half its speaker's packets or
+    more. Other RTCP (NACK, PLI, receiver reports) goes out as before.
+    """
+    send = receiver._send_rtcp
+    last_time = -math.inf
+    last_bitrate = 0
+
+    async def send_rtcp(packet: AnyRtcpPacket) -> None:
+        nonlocal last_time, last_bitrate
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            bitrate = unpack_remb_fci(packet.fci)[0]
+            now = clock()
+            if now - last_time < REMB_INTERVAL and bitrate >= last_bitrate * REMB_DROP:
+                return
+            last_time, last_bitrate = now, bitrate
+        await send(packet)
+
+    _patch(receiver, _send_rtcp=send_rtcp)
 
 
 # RFC 7675: consent is lost after 30 s without any answer to the checks.
