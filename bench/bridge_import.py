@@ -52,7 +52,11 @@ async def import_school(
     await db.start()
     try:
         async with aiohttp.ClientSession() as session:
-            module = ModuleClient(session, env.hs.base_url, env.bot.registration.as_token)
+            # As the roster CLI does: with the operator's own token (the bot acts for a
+            # person only on their command).
+            module = ModuleClient(
+                session, env.hs.base_url, operator.access_token, acts_for_others=False
+            )
             sync = RosterSync(db, module, operator.user_id, env.hs.server_name)
             started = time.monotonic()
             plan = await sync.plan(roster)

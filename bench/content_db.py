@@ -8,19 +8,24 @@ import contextlib
 import secrets
 import sqlite3
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from synapse_module.schema.content import STEPS
+from synapse_module.content.schema import STEPS
 
 
 class Cursor:
-    """Just enough of Synapse's ``LoggingTransaction`` for the content SQL."""
+    """Just enough of Synapse's ``LoggingTransaction`` for the module's SQL (the content
+    benchmarks; tests/test_migrations.py). ``call_after`` callbacks are kept, not run."""
 
     def __init__(self, raw: Any, postgres: bool):
         self._raw = raw
         self._postgres = postgres
+        self.after: list[Callable[[], object]] = []
+
+    def call_after(self, callback: Callable[[], object]) -> None:
+        self.after.append(callback)
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> None:
         if self._postgres:

@@ -2,11 +2,15 @@
 
     PARTA_TEST_DB=sqlite   python -m bench.school_morning --students 1000
     PARTA_TEST_DB=postgres python -m bench.school_morning --students 1000
+    python -m bench school_morning --workers --students 1000
     options: [--concurrency 20] [--baseline 40] [--senders 100] [--interval 2]
-             [--delivery 60] [--samples 10] [--presence] [--json results.json]
+             [--delivery 60] [--samples 10] [--presence] [--workers] [--json results.json]
 
 On a fresh Synapse with the module and the bot's registration (127.0.0.1, the config
-`make run` generates; SQLite unless PARTA_TEST_DB=postgres), one process, no workers:
+`make run` generates; SQLite unless PARTA_TEST_DB=postgres), one process — or, with
+``--workers``, on PostgreSQL as main + client reader + event persister over Redis behind
+the development router (``tests.harness.running_workers``; no baseline there, it needs a
+restart with another module config):
 
 1. import: the sample school of ``--students`` pupils (``tests.data.make_sample_school``,
    applied by ``bridge.roster_sync`` as the README's import does; ~2.4 people a pupil).
@@ -28,10 +32,11 @@ On a fresh Synapse with the module and the bot's registration (127.0.0.1, the co
    sync (the sender excluded): p50/p95/p99; deliveries missing; HTTP errors.
 
 ``--presence`` turns Synapse's presence on (the generated config has it off) to measure
-what it costs. Synapse's RSS (max and at the end) and CPU (% of one core) are read from /proc per
-phase. The load tool shares the machine with Synapse: write the load average beside
-any figure (it is printed). Everything stops by itself; the homeserver and the bot are
-torn down at the end. The workers topology (#15) is not measured here.
+what it costs. The RSS (max and at the end) and CPU (% of one core) of every process
+(Synapse's, each worker's, Redis, the router, the bot) are read from /proc per phase.
+The load tool shares the machine with Synapse: write the load average beside any figure
+(it is printed). Everything stops by itself; the homeserver and the bot are torn down at
+the end. The last lines printed are the issue's figures, one a line (after the JSON).
 """
 
 import argparse
@@ -132,48 +137,74 @@ def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-class SynapseMeter:
-    """RSS and CPU of the Synapse process, per phase (read from /proc)."""
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
-    def __init__(self, pid: Callable[[], int]) -> None:
-        self._pid = pid
-        self.max_rss_mb = 0.0
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class ProcessMeter:
+    """RSS and CPU of each process (Synapse's, the workers', Redis, the router, the
+    bot), per phase, read from /proc."""
+
+    def __init__(self, pids: Callable[[], dict[str, int]]) -> None:
+        self._pids = pids
+        self.max_rss_mb: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
 
-    def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self._pid()}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
-
-    def cpu_s(self) -> float:
-        fields = Path(f"/proc/{self._pid()}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    def _each(self, read: Callable[[int], float]) -> dict[str, float]:
+        out = {}
+        for name, pid in self._pids().items():
+            with contextlib.suppress(OSError):
+                out[name] = read(pid)
+        return out
 
     async def _sample(self) -> None:
         while True:
-            with contextlib.suppress(OSError):
-                self.max_rss_mb = max(self.max_rss_mb, self.rss_mb())
+            for name, rss in self._each(_rss_mb).items():
+                self.max_rss_mb[name] = max(self.max_rss_mb.get(name, 0.0), rss)
             await asyncio.sleep(0.5)
 
     @contextlib.asynccontextmanager
     async def phase(self, name: str, report: dict[str, Any]) -> AsyncIterator[None]:
-        cpu, wall, load = self.cpu_s(), time.monotonic(), load_average()
-        self.max_rss_mb = 0.0
+        cpu, wall, load = self._each(_cpu_s), time.monotonic(), load_average()
+        self.max_rss_mb = {}
         self._task = asyncio.create_task(self._sample())
         try:
             yield
         finally:
             self._task.cancel()
-            elapsed = time.monotonic() - wall
-            report.setdefault("synapse", {})[name] = {
+            elapsed = max(time.monotonic() - wall, 1e-9)
+            rss, cpu_now = self._each(_rss_mb), self._each(_cpu_s)
+            report.setdefault("processes", {})[name] = {
                 "seconds": round(elapsed, 1),
-                "cpu_percent": round(100 * (self.cpu_s() - cpu) / max(elapsed, 1e-9)),
-                "rss_max_mb": round(max(self.max_rss_mb, self.rss_mb())),
-                "rss_end_mb": round(self.rss_mb()),
                 "load_before": load,
                 "load_after": load_average(),
+                "cpu_percent": {
+                    p: round(100 * (cpu_now[p] - cpu.get(p, 0.0)) / elapsed) for p in cpu_now
+                },
+                "rss_max_mb": {
+                    p: round(max(self.max_rss_mb.get(p, 0.0), r)) for p, r in rss.items()
+                },
+                "rss_end_mb": {p: round(r) for p, r in rss.items()},
             }
+
+
+def process_ids(env: BridgeEnv) -> dict[str, int]:
+    """Synapse's processes by name ("synapse" alone, or "main" and the workers, Redis
+    and the router), and the bot's."""
+    hs = env.hs
+    pids = {("main" if hs.others else "synapse"): hs.proc.pid}
+    pids.update((name, proc.pid) for name, proc in hs.others)
+    if env.bot.proc is not None:
+        pids["bot"] = env.bot.proc.pid
+    return pids
 
 
 async def limited(jobs: Sequence[Callable[[], Awaitable[T | None]]], limit: int) -> list[T]:
@@ -507,8 +538,11 @@ async def restart_with(m: Morning, module_config: dict[str, Any]) -> None:
 
 
 @contextlib.contextmanager
-def environment(presence: bool = False) -> Iterator[BridgeEnv]:
-    with tempfile.TemporaryDirectory(prefix="parta-morning-") as tmp, bridge_env(Path(tmp)) as env:
+def environment(presence: bool = False, workers: bool = False) -> Iterator[BridgeEnv]:
+    with (
+        tempfile.TemporaryDirectory(prefix="parta-morning-") as tmp,
+        bridge_env(Path(tmp), workers=workers) as env,
+    ):
         if presence:
             running = env.hs
             extra = {**running.hs.extra, "presence": {"enabled": True}}
@@ -531,12 +565,19 @@ async def run(
     echo: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """The whole scenario on ``env``; returns the report (see the module docstring)."""
-    report: dict[str, Any] = {"backend": env.hs.backend, "students": students}
+    topology = (
+        "workers: " + ", ".join(n for n, _ in env.hs.others) if env.hs.others else "one process"
+    )
+    report: dict[str, Any] = {
+        "backend": env.hs.backend,
+        "students": students,
+        "topology": topology,
+    }
     operator = await asyncio.to_thread(env.hs.register, "operator", True)
     m = Morning(env=env, http=new_session(), operator=operator.user_id)
     try:
         m.tokens[operator.user_id] = operator.access_token
-        meter = SynapseMeter(lambda: env.hs.proc.pid)
+        meter = ProcessMeter(lambda: process_ids(env))
 
         async with meter.phase("import", report):
             report["import"] = await import_school(m, students)
@@ -571,11 +612,66 @@ async def run(
         echo(f"delivery: {report['delivery']}  (load {load_average()})")
         report["errors"] = len(m.errors)
         report["error_samples"] = m.errors[:10]
-        echo(f"synapse: {json.dumps(report['synapse'])}")
+        echo(f"processes: {json.dumps(report['processes'])}")
         echo(f"errors: {len(m.errors)} {m.errors[:5]}")
     finally:
         await m.http.close()
     return report
+
+
+def summary(report: dict[str, Any]) -> list[str]:
+    """The figures issue #22 asks for, one line each (the JSON report has the rest)."""
+    lines = [
+        f"{report['students']} students, {report['backend']}, {report['topology']};"
+        f" import: {report['import']['people']} people in {report['import']['seconds']} s",
+    ]
+    if "baseline_sign_ins" in report:
+        b = report["baseline_sign_ins"]
+        lines.append(
+            f"baseline sign-ins (the login waits for the joins): {b['people']} in"
+            f" {b['wall_s']} s; p50 {b['login_ms']['p50']:.0f} ms,"
+            f" p95 {b['login_ms']['p95']:.0f} ms"
+        )
+    si, ready = report["sign_ins"], report["rooms_ready"]
+    lines += [
+        f"first sign-ins: {si['people']} in {si['wall_s']} s ({si['per_second']}/s);"
+        f" p50 {si['login_ms']['p50']:.0f} ms, p95 {si['login_ms']['p95']:.0f} ms",
+        f"rooms joined behind them: {ready['ready']} ready, {ready['not_ready']} not;"
+        f" after the login p50 {ready['after_login_s']['p50']} s, p95"
+        f" {ready['after_login_s']['p95']} s; all {ready['all_ready_after_first_login_s']} s"
+        " after the first login",
+    ]
+    sync = report["initial_sync"]
+    kinds = [("lazy", "lazy-loaded members"), ("eager", "full members"), ("sliding", "sliding")]
+    lines.append(
+        "initial sync per pupil: "
+        + "; ".join(
+            f"{label} {sync[k]['kb']['p50']:.0f} KB (p95 {sync[k]['kb']['p95']:.0f} KB,"
+            f" {sync[k]['seconds']['p50']} s)"
+            for k, label in kinds
+            if sync.get(k, {}).get("pupils")
+        )
+    )
+    d = report["delivery"]
+    lines.append(
+        f"delivery: {d['syncing']} syncing, {d['messages']} messages,"
+        f" {d['deliveries_expected']} deliveries, {d['deliveries_missing']} missing;"
+        f" p50 {d['latency_s']['p50']} s, p95 {d['latency_s']['p95']} s,"
+        f" p99 {d['latency_s']['p99']} s; sends p50 {d['send_s']['p50']} s"
+    )
+    lines.append(f"HTTP errors: {report['errors']}")
+    rss: dict[str, int] = {}
+    for phase in report["processes"].values():
+        for name, mb in phase["rss_max_mb"].items():
+            rss[name] = max(rss.get(name, 0), mb)
+    lines.append("RSS max (MB): " + ", ".join(f"{n} {mb}" for n, mb in rss.items()))
+    for name, phase in report["processes"].items():
+        cpu = ", ".join(f"{n} {c}" for n, c in phase["cpu_percent"].items())
+        lines.append(
+            f"{name}: {phase['seconds']} s, CPU % of a core: {cpu};"
+            f" load {phase['load_before']} → {phase['load_after']}"
+        )
+    return lines
 
 
 def main() -> None:
@@ -590,16 +686,22 @@ def main() -> None:
     parser.add_argument(
         "--presence", action="store_true", help="Synapse's presence on (the config has it off)"
     )
+    parser.add_argument(
+        "--workers",
+        action="store_true",
+        help="PostgreSQL, main + client reader + event persister over Redis (no baseline)",
+    )
     parser.add_argument("--json", type=Path, help="write the report here too")
     args = parser.parse_args()
 
     async def go() -> dict[str, Any]:
-        with environment(args.presence) as env:
+        with environment(args.presence, args.workers) as env:
             return await run(
                 env,
                 args.students,
                 args.concurrency,
-                args.baseline,
+                # The baseline restarts Synapse with another module config: one process.
+                0 if args.workers else args.baseline,
                 args.senders,
                 args.interval,
                 args.delivery,
@@ -610,6 +712,7 @@ def main() -> None:
     report["cores"] = os.cpu_count()
     report["presence"] = args.presence
     print(json.dumps(report, indent=2, ensure_ascii=False))
+    print("\n".join(summary(report)))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False))
 

@@ -171,6 +171,11 @@ class ModuleClient:
         data: dict[str, Any] = await self.request("GET", "/me", as_user)
         return data
 
+    async def my_homework(self, as_user: str) -> dict[str, Any]:
+        """``GET /me/homework``: the person's homework and, per child, a parent's."""
+        data: dict[str, Any] = await self.request("GET", "/me/homework", as_user)
+        return data
+
     # -- schools and classes ----------------------------------------------------
 
     async def schools(self, as_user: str) -> list[dict[str, Any]]:

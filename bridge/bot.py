@@ -37,7 +37,7 @@ from mautrix.types import (
 
 from bridge.answered import ANSWERS_FIELD, CATCH_UP_EVENTS, AnsweredEvents, to_catch_up
 from bridge.api import ApiError, ModuleClient, carrying_out
-from bridge.commands import BOT_NAMES, ClassName, Command, CommandError, parse
+from bridge.commands import BOT_NAMES, HOMEWORK_LIST, ClassName, Command, CommandError, parse
 from bridge.schedule import Scheduler, deliver_at
 from parta_common import catalogue
 from parta_common.catalogue import LANGUAGES
@@ -90,8 +90,8 @@ def role_names(language: str, roles: Iterable[str]) -> str:
 
 # Called with (event, zip bytes, file name) for a ZIP an administrator sent.
 ZipHandler = Callable[[MessageEvent, bytes, str], Awaitable[str]]
-# Called with (room_id, user_id, yes) when someone answers a pending import plan.
-ConfirmHandler = Callable[[RoomID, UserID, bool], Awaitable[str | None]]
+# Called with (room_id, user_id, yes, language) when someone answers a pending import plan.
+ConfirmHandler = Callable[[RoomID, UserID, bool, str], Awaitable[str | None]]
 
 
 class SchoolBot:
@@ -269,12 +269,12 @@ class SchoolBot:
     async def cmd_confirm(self, command: Command, room_id: RoomID, sender: UserID) -> str | None:
         if self.on_confirm is None:
             return None
-        return await self.on_confirm(room_id, sender, True)
+        return await self.on_confirm(room_id, sender, True, command.language)
 
     async def cmd_reject(self, command: Command, room_id: RoomID, sender: UserID) -> str | None:
         if self.on_confirm is None:
             return None
-        return await self.on_confirm(room_id, sender, False)
+        return await self.on_confirm(room_id, sender, False, command.language)
 
     async def cmd_my_schools(self, command: Command, room_id: RoomID, sender: UserID) -> str:
         me = await self.module.me(sender)
@@ -375,6 +375,8 @@ class SchoolBot:
         return await self._post(command, school, target, label, sender, "announcement")
 
     async def cmd_homework(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        if command.args == (HOMEWORK_LIST,):
+            return await self._homework_list(command, sender)
         school = await self._school(sender, room_id)
         target, label = await self._target_room(sender, school, command)
         assert command.when is not None
@@ -392,6 +394,35 @@ class SchoolBot:
             language=command.language,
         )
         return await self._post(reminder, school, target, label, sender, "homework")
+
+    async def _homework_list(self, command: Command, sender: UserID) -> str:
+        """«дз»: the homework of the sender's classes and of each child, earliest due
+        first, as the module lists it (``GET /me/homework``)."""
+        lang = command.language
+        mine = await self.module.my_homework(sender)
+        groups = [("", mine.get("homework") or [])]
+        groups += [(str(c["user_id"]), c.get("homework") or []) for c in mine.get("children", [])]
+        lines: list[str] = []
+        for child, items in groups:
+            if child:
+                lines.append(say(lang, "bot.homework_child", child=child))
+            elif not items:
+                continue
+            for item in items or ():
+                lines.append(
+                    say(
+                        lang,
+                        "bot.homework_item",
+                        due=item["due"],
+                        subject=item["subject"],
+                        text=item["text"],
+                    )
+                )
+            if not items:
+                lines.append(say(lang, "bot.homework_none_for_child"))
+        if not lines:
+            return say(lang, "bot.homework_none")
+        return "\n".join([say(lang, "bot.homework_title"), *lines])
 
     async def _post(
         self,

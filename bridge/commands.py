@@ -55,7 +55,9 @@ ROLE_WORDS: dict[str, Role] = {
     "parent": Role.PARENT,
 }
 
-_CLASS = re.compile(r"^(1[01]|[1-9])\s*[-‐]?\s*([А-ЯЁA-Zа-яёa-z])$")
+# The letter of a class («7А», «7A»): what people type and what school files hold.
+CLASS_LETTER = "[А-ЯЁA-Zа-яёa-z]"
+_CLASS = re.compile(rf"^(1[01]|[1-9])\s*[-‐]?\s*({CLASS_LETTER})$")
 _USER = re.compile(r"^@[^:\s]+:\S+$")
 _INVITE_CODE = re.compile(r"^[A-Za-z0-9]{4}-[A-Za-z0-9]{4}$")
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{5,63}$")
@@ -65,6 +67,10 @@ _PARENTS = ("родители", "родителям", "parents")
 _DAY_WORDS = ("сегодня", "today", "завтра", "tomorrow")
 # How people address the bot in a group room («бот, урок 7А …»).
 BOT_NAMES = ("бот", "bot")
+
+
+# «дз» with nothing after it lists homework instead of scheduling a reminder.
+HOMEWORK_LIST = "list"
 
 
 class CommandError(ValueError):
@@ -264,6 +270,9 @@ def _arguments(name: str, rest: str, now: datetime.datetime, tz: zoneinfo.ZoneIn
         if not title:
             raise CommandError("bot.lesson_format")
         return Command(name, text=title, class_name=cls, when=when)
+    if name == "homework" and not words:
+        # «дз» alone: the homework of my classes and my children (GET /me/homework).
+        return Command(name, args=(HOMEWORK_LIST,))
     if name in ("announce", "homework"):
         parents = False
         cls = None

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import attrs
 
+from parta_common import catalogue
 from parta_common.config import ConfigProblem, load_yaml
 
 _LOCALPART = re.compile(r"^[a-z0-9._=\-/]+$")
@@ -58,7 +59,8 @@ class AppserviceConfig:
     port: int = 29340
     # The bot's own account. Must differ from the module's service account (`parta`).
     bot_localpart: str = attrs.field(default="parta-bot", validator=_localpart)
-    bot_displayname: str = "Школьный бот Parta"
+    # Shown to people in every language; the default is the catalogue's Russian name.
+    bot_displayname: str = catalogue.text("bot.display_name")
 
 
 @attrs.frozen

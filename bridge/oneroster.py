@@ -20,6 +20,8 @@ from pathlib import Path
 
 import attrs
 
+from bridge.commands import CLASS_LETTER
+from parta_common.messages import Message
 from parta_common.roles import Role
 
 REQUIRED_FILES = ("orgs.csv", "classes.csv", "users.csv", "enrollments.csv")
@@ -43,15 +45,37 @@ USER_ROLES: dict[str, Role | None] = {
     "relative": Role.PARENT,
     "proctor": None,
 }
-_CLASS_TITLE = re.compile(r"(1[01]|[1-9])\s*[-«\"]?\s*([А-ЯЁA-Z])", re.IGNORECASE)
+_CLASS_TITLE = re.compile(rf"(1[01]|[1-9])\s*[-«\"]?\s*({CLASS_LETTER})")
+
+
+@attrs.frozen
+class Problem:
+    """What is wrong where («users.csv:5»): a catalogue text (``roster_file.*``)."""
+
+    where: str
+    message: Message
+    params: dict[str, object] = attrs.field(factory=dict)
+
+    def text(self, language: str) -> str:
+        return f"{self.where}: {self.message.text(language, **self.params)}"
+
+    def __str__(self) -> str:
+        """Both languages, for a reader whose language is not known."""
+        return f"{self.where}: {self.message.format(**self.params)}"
+
+
+def _problem(where: str, message_id: str, **params: object) -> Problem:
+    return Problem(where, Message(f"roster_file.{message_id}"), params)
 
 
 class RosterErrors(ValueError):
-    """The files cannot be imported; ``problems`` are «file:line: what is wrong»."""
+    """The files cannot be imported; ``found`` says what is wrong where, ``problems`` the
+    same in both languages («file:line: что не так / what is wrong»)."""
 
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("\n".join(problems))
+    def __init__(self, found: list[Problem]):
+        self.found = found
+        self.problems = [str(p) for p in found]
+        super().__init__("\n".join(self.problems))
 
 
 @attrs.frozen
@@ -161,10 +185,10 @@ class Roster:
 
 def read_files(files: Mapping[str, bytes]) -> Roster:
     """Parse and check the CSV files (name → bytes); :class:`RosterErrors` on any problem."""
-    problems: list[str] = []
+    problems: list[Problem] = []
     for name in REQUIRED_FILES:
         if name not in files:
-            problems.append(f"{name}: нет файла / the file is missing")
+            problems.append(_problem(name, "missing_file"))
     if problems:
         raise RosterErrors(problems)
     parsed = {name: _rows(name, files[name], problems) for name in files if name in _COLUMNS}
@@ -179,10 +203,10 @@ def read_files(files: Mapping[str, bytes]) -> Roster:
     def unique(name: str, line: int, source_id: str) -> bool:
         ids = seen.setdefault(name, set())
         if not source_id:
-            problems.append(f"{name}:{line}: пустой sourcedId / empty sourcedId")
+            problems.append(_problem(f"{name}:{line}", "empty_id"))
             return False
         if source_id in ids:
-            problems.append(f"{name}:{line}: sourcedId {source_id} повторяется / is repeated")
+            problems.append(_problem(f"{name}:{line}", "repeated_id", source_id=source_id))
             return False
         ids.add(source_id)
         return True
@@ -192,7 +216,7 @@ def read_files(files: Mapping[str, bytes]) -> Roster:
             continue
         if row["type"] == "school":
             if not row["name"]:
-                problems.append(f"orgs.csv:{line}: у школы нет названия / the school has no name")
+                problems.append(_problem(f"orgs.csv:{line}", "school_no_name"))
             schools[row["sourcedId"]] = Org(
                 row["sourcedId"], row["name"], row["type"], row.get("identifier", "")
             )
@@ -204,14 +228,12 @@ def read_files(files: Mapping[str, bytes]) -> Roster:
             continue
         if row["schoolSourcedId"] not in schools:
             problems.append(
-                f"classes.csv:{line}: школа {row['schoolSourcedId']!r} не найдена в orgs.csv "
-                f"/ school not found in orgs.csv"
+                _problem(f"classes.csv:{line}", "school_not_found", school=row["schoolSourcedId"])
             )
             continue
         if row["classType"] not in ("homeroom", "scheduled"):
             problems.append(
-                f"classes.csv:{line}: classType {row['classType']!r}: ожидается homeroom или "
-                f"scheduled / expected homeroom or scheduled"
+                _problem(f"classes.csv:{line}", "bad_class_type", class_type=row["classType"])
             )
             continue
         if row["classType"] != "homeroom":
@@ -219,10 +241,7 @@ def read_files(files: Mapping[str, bytes]) -> Roster:
             continue
         grade, letter = _grade_letter(row)
         if grade is None or letter is None:
-            problems.append(
-                f"classes.csv:{line}: не понять класс из {row['title']!r} (нужно вроде «7А») "
-                f"/ cannot read a class like «7А» from the title"
-            )
+            problems.append(_problem(f"classes.csv:{line}", "bad_class_title", title=row["title"]))
             continue
         classes[row["sourcedId"]] = HomeroomClass(
             row["sourcedId"], row["schoolSourcedId"], row["title"], grade, letter
@@ -240,23 +259,24 @@ def read_files(files: Mapping[str, bytes]) -> Roster:
         role_name = row["role"].strip().lower()
         if role_name not in USER_ROLES:
             problems.append(
-                f"users.csv:{line}: роль {row['role']!r} не из OneRoster "
-                f"/ role is not a OneRoster role ({', '.join(USER_ROLES)})"
+                _problem(
+                    f"users.csv:{line}",
+                    "bad_user_role",
+                    role=row["role"],
+                    roles=", ".join(USER_ROLES),
+                )
             )
             continue
         role = USER_ROLES[role_name]
         if role is None:
             continue
         if not row["givenName"] or not row["familyName"]:
-            problems.append(f"users.csv:{line}: нет имени или фамилии / no given or family name")
+            problems.append(_problem(f"users.csv:{line}", "no_name"))
             continue
         orgs = _ids(row["orgSourcedIds"])
         unknown_orgs = [o for o in orgs if o not in schools and o not in seen.get("orgs.csv", ())]
         if unknown_orgs:
-            problems.append(
-                f"users.csv:{line}: организация {unknown_orgs[0]!r} не найдена в orgs.csv "
-                f"/ org not found in orgs.csv"
-            )
+            problems.append(_problem(f"users.csv:{line}", "org_not_found", org=unknown_orgs[0]))
             continue
         people[row["sourcedId"]] = Person(
             source_id=row["sourcedId"],
@@ -273,8 +293,7 @@ def read_files(files: Mapping[str, bytes]) -> Roster:
         for agent in person.agent_ids:
             if agent not in people and agent not in gone:
                 problems.append(
-                    f"users.csv:{agents_at[pid]}: agentSourcedIds: {agent!r} не найден "
-                    f"/ not found among users"
+                    _problem(f"users.csv:{agents_at[pid]}", "agent_not_found", agent=agent)
                 )
 
     enrollments: list[Enrollment] = []
@@ -285,22 +304,22 @@ def read_files(files: Mapping[str, bytes]) -> Roster:
             continue
         if row["classSourcedId"] not in classes:
             problems.append(
-                f"enrollments.csv:{line}: класс {row['classSourcedId']!r} не найден в classes.csv "
-                f"/ class not found in classes.csv"
+                _problem(
+                    f"enrollments.csv:{line}", "class_not_found", class_id=row["classSourcedId"]
+                )
             )
             continue
         if row["userSourcedId"] in gone:
             continue
         if row["userSourcedId"] not in people:
             problems.append(
-                f"enrollments.csv:{line}: пользователь {row['userSourcedId']!r} не найден "
-                f"в users.csv / user not found in users.csv"
+                _problem(f"enrollments.csv:{line}", "user_not_found", user=row["userSourcedId"])
             )
             continue
         kind = row["role"].strip().lower()
         if kind not in ("student", "teacher", "aide", "administrator", "proctor"):
             problems.append(
-                f"enrollments.csv:{line}: роль {row['role']!r} не из OneRoster / unknown role"
+                _problem(f"enrollments.csv:{line}", "bad_enrollment_role", role=row["role"])
             )
             continue
         if kind == "proctor":
@@ -346,26 +365,28 @@ def zip_files(data: bytes) -> dict[str, bytes]:
                     files[name] = z.read(info)
             return files
     except zipfile.BadZipFile:
-        raise RosterErrors(["Это не ZIP-архив / This is not a ZIP file"]) from None
+        raise RosterErrors([_problem("ZIP", "not_zip")]) from None
 
 
-def _rows(name: str, data: bytes, problems: list[str]) -> list[tuple[int, dict[str, str]]] | None:
+def _rows(
+    name: str, data: bytes, problems: list[Problem]
+) -> list[tuple[int, dict[str, str]]] | None:
     """The rows with their line numbers; ``None`` when the file itself is unusable."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
-        problems.append(f"{name}:{line}: не UTF-8 / not UTF-8")
+        problems.append(_problem(f"{name}:{line}", "not_utf8"))
         return None
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
-        problems.append(f"{name}:1: пустой файл / empty file")
+        problems.append(_problem(f"{name}:1", "empty_file"))
         return None
     missing = [c for c in _COLUMNS[name] if c not in header]
     if missing:
-        problems.append(f"{name}:1: нет столбцов / missing columns: {', '.join(missing)}")
+        problems.append(_problem(f"{name}:1", "missing_columns", columns=", ".join(missing)))
         return None
     rows: list[tuple[int, dict[str, str]]] = []
     try:
@@ -375,13 +396,14 @@ def _rows(name: str, data: bytes, problems: list[str]) -> list[tuple[int, dict[s
                 continue
             if len(values) != len(header):
                 problems.append(
-                    f"{name}:{line}: {len(values)} значений вместо {len(header)} "
-                    f"/ {len(values)} values instead of {len(header)}"
+                    _problem(
+                        f"{name}:{line}", "value_count", values=len(values), expected=len(header)
+                    )
                 )
                 continue
             rows.append((line, {h: v.strip() for h, v in zip(header, values, strict=True)}))
     except csv.Error as e:
-        problems.append(f"{name}:{reader.line_num}: {e}")
+        problems.append(_problem(f"{name}:{reader.line_num}", "bad_csv", detail=str(e)))
     return rows
 
 

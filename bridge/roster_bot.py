@@ -1,5 +1,8 @@
 """A roster ZIP sent to the bot: plan, confirmation («да»/«yes»), import, sign-in codes.
 
+A ZIP carries no words to tell the language by, so what the bot says about it comes in
+both; the answer to «да»/«yes» comes in the language of the answer (docs/i18n.md).
+
 The ZIP is kept in ``roster_import`` until the person answers; a confirmed import is
 ``running`` until it finishes, and a bot restarted in the middle resumes it (the sync
 itself skips what is already done).
@@ -8,6 +11,7 @@ itself skips what is already done).
 import asyncio
 import base64
 import contextlib
+import functools
 import hashlib
 import logging
 import time
@@ -26,11 +30,31 @@ from mautrix.util.async_db import Database
 from bridge.api import COMMAND, ApiError, ModuleClient, carrying_out
 from bridge.bot import SchoolBot, refusal
 from bridge.oneroster import RosterErrors, read_files, zip_files
-from bridge.roster_sync import RosterSync, import_id_for, sign_in_csv
+from bridge.roster_sync import (
+    CODES_LANGUAGE,
+    RosterSync,
+    import_id_for,
+    in_every_language,
+    sign_in_csv,
+)
+from parta_common import catalogue
+from parta_common.catalogue import LANGUAGES
 
 logger = logging.getLogger(__name__)
 
-MAX_ZIP_BYTES = 20 * 1024 * 1024
+MAX_ZIP_MB = 20
+MAX_ZIP_BYTES = MAX_ZIP_MB * 1024 * 1024
+# Problems shown in the answer to a rejected ZIP; the rest are counted.
+SHOWN_PROBLEMS = 30
+
+
+def _say(language: str, what: str, **params: object) -> str:
+    return catalogue.text(f"roster_import.{what}", language, **params)
+
+
+def _both(what: str, **params: object) -> str:
+    """One line per language."""
+    return "\n".join(_say(lang, what, **params) for lang in LANGUAGES)
 
 
 class RosterConversation:
@@ -47,18 +71,11 @@ class RosterConversation:
 
     async def on_zip(self, event: MessageEvent, data: bytes, name: str) -> str:
         if len(data) > MAX_ZIP_BYTES:
-            return "Файл слишком большой (больше 20 МБ) / The file is too large (over 20 MB)"
+            return _both("too_large", limit_mb=MAX_ZIP_MB)
         try:
             roster = read_files(zip_files(data))
         except RosterErrors as e:
-            shown = e.problems[:30]
-            more = f"\n… и ещё {len(e.problems) - 30}" if len(e.problems) > 30 else ""
-            return (
-                "Файлы не приняты, ничего не изменено. Исправьте и пришлите снова:\n"
-                + "\n".join(shown)
-                + more
-                + "\n/ Files rejected, nothing changed."
-            )
+            return in_every_language(functools.partial(_rejected, e))
         try:
             plan = await self._sync(event.sender).plan(roster)
         except ApiError as e:
@@ -80,12 +97,15 @@ class RosterConversation:
             base64.b64encode(data).decode(),
             int(time.time() * 1000),
         )
-        return (
-            f"План импорта «{name}»:\n{plan.describe()}\n\n"
-            "Применить? Ответьте «да» или «нет». / Apply? Answer «yes» or «no»."
+        return in_every_language(
+            lambda lang: (
+                f"{_say(lang, 'plan', name=name)}\n{plan.describe(lang)}\n\n" + _say(lang, "apply")
+            )
         )
 
-    async def on_confirm(self, room_id: RoomID, sender: UserID, yes: bool) -> str | None:
+    async def on_confirm(
+        self, room_id: RoomID, sender: UserID, yes: bool, language: str
+    ) -> str | None:
         row = await self.db.fetchrow(
             "SELECT id FROM roster_import WHERE room_id=$1 AND requested_by=$2"
             " AND state='awaiting'",
@@ -98,7 +118,7 @@ class RosterConversation:
             await self.db.execute(
                 "UPDATE roster_import SET state='rejected' WHERE id=$1", row["id"]
             )
-            return "Импорт отменён, ничего не изменено / Import cancelled, nothing changed"
+            return _say(language, "cancelled")
         # The import acts on this answer (the «да»): the module lets the bot act for the
         # person for a while after it (bot_command_window_seconds).
         await self.db.execute(
@@ -107,7 +127,7 @@ class RosterConversation:
             row["id"],
         )
         self._start(row["id"])
-        return "Начинаю импорт, напишу, когда закончу. / Importing; I will report when done."
+        return _say(language, "started")
 
     async def resume(self) -> None:
         for row in await self.db.fetch("SELECT id FROM roster_import WHERE state='running'"):
@@ -140,14 +160,12 @@ class RosterConversation:
             result = await sync.apply(plan, import_id)
         except ApiError as e:
             await self.db.execute("UPDATE roster_import SET state='failed' WHERE id=$1", import_id)
-            await self.bot.reply(room_id, "Импорт остановлен. " + refusal(e))
+            await self.bot.reply(room_id, _both("stopped") + "\n" + refusal(e))
             return
         except Exception:
             logger.exception("roster import %s failed", import_id)
             await self.db.execute("UPDATE roster_import SET state='failed' WHERE id=$1", import_id)
-            await self.bot.reply(
-                room_id, "Импорт остановлен из-за ошибки / The import stopped on an error"
-            )
+            await self.bot.reply(room_id, _both("stopped_on_error"))
             return
         await self.db.execute(
             "UPDATE roster_import SET state='done', finished_at=$1, source='' WHERE id=$2",
@@ -162,7 +180,7 @@ class RosterConversation:
         return str(self.bot.intent.api.base_url)
 
     async def _send_codes(self, room_id: RoomID, data: bytes) -> None:
-        name = "коды-для-входа.csv"
+        name = _say(CODES_LANGUAGE, "codes_file")
         mxc = await self.bot.intent.upload_media(data, mime_type="text/csv", filename=name)
         await self.bot.intent.send_message(
             room_id,
@@ -180,3 +198,10 @@ class RosterConversation:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def _rejected(error: RosterErrors, language: str) -> str:
+    shown = [p.text(language) for p in error.found[:SHOWN_PROBLEMS]]
+    hidden = len(error.found) - len(shown)
+    more = [_say(language, "more_problems", count=hidden)] if hidden else []
+    return "\n".join([_say(language, "rejected"), *shown, *more])

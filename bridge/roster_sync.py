@@ -45,6 +45,8 @@ from bridge.bot import school_year
 from bridge.config import BridgeConfig, load
 from bridge.db import create_database
 from bridge.oneroster import Membership, Person, Roster, RosterErrors, read_path
+from parta_common import catalogue
+from parta_common.catalogue import LANGUAGES
 from parta_common.messages import Message
 from parta_common.roles import Role
 
@@ -103,36 +105,42 @@ class Plan:
     def empty(self) -> bool:
         return all(s.empty for s in self.schools)
 
-    def describe(self) -> str:
+    def describe(self, language: str | None = None) -> str:
+        """The plan in ``language``; in each language, one after the other, for ``None``."""
+        if language is None:
+            return in_every_language(self.describe)
         if self.empty:
-            return "Изменений нет: всё уже как в файлах. / Nothing to change."
+            return _say(language, "nothing")
         lines = []
         for s in self.schools:
-            lines.append(f"Школа «{s.name}»" + (" — создать" if s.school_id is None else ""))
+            lines.append(
+                _say(language, "school" if s.school_id is not None else "new_school", name=s.name)
+            )
             moves = [c for c in s.set_members if c.before and c.before.classes != c.after.classes]
             new = [c for c in s.set_members if c.before is None]
             other = len(s.set_members) - len(moves) - len(new)
-            lines.append(f"  классов создать: {len(s.create_classes)}")
-            lines.append(f"  учётных записей создать: {len(s.create_accounts)}")
-            lines.append(f"  добавить в школу: {len(new)}")
-            lines.append(f"  перевести между классами: {len(moves)}")
+
+            def count(what: str, n: int) -> None:
+                lines.append("  " + _say(language, what, count=n))
+
+            count("create_classes", len(s.create_classes))
+            count("create_accounts", len(s.create_accounts))
+            count("add_members", len(new))
+            count("move_members", len(moves))
             for c in moves[:20]:
                 assert c.before is not None
                 lines.append(
                     f"    {c.display_name}: {self._titles(c.before.classes)} → "
                     f"{self._titles(c.after.classes)}"
                 )
-            lines.append(f"  изменить роли или детей: {other}")
-            lines.append(f"  выбывших убрать: {len(s.remove_members)}")
+            count("other_changes", other)
+            count("remove_members", len(s.remove_members))
             for _, name in s.remove_members[:20]:
                 lines.append(f"    {name}")
             if s.renames:
-                lines.append(f"  переименовать: {len(s.renames)}")
+                count("renames", len(s.renames))
                 for _, _, before, now in s.renames[:20]:
                     lines.append(f"    {before} → {now}")
-        lines.append(
-            "(schools / classes / accounts to create, people to add, move, update, remove, rename)"
-        )
         return "\n".join(lines)
 
     def _titles(self, classes: frozenset[str]) -> str:
@@ -161,13 +169,30 @@ class Result:
     seconds: float = 0.0
     timings: dict[str, float] = attrs.Factory(dict)
 
-    def describe(self) -> str:
-        return (
-            f"Готово за {self.seconds:.1f} с: школ {self.created_schools}, классов "
-            f"{self.created_classes}, учётных записей {self.created_accounts}, изменено "
-            f"участников {self.set_members}, убрано {self.removed}, переименовано "
-            f"{self.renamed}. / Done."
+    def describe(self, language: str | None = None) -> str:
+        """What was done, in ``language`` (each language, one line each, for ``None``)."""
+        if language is None:
+            return "\n".join(self.describe(lang) for lang in LANGUAGES)
+        return _say(
+            language,
+            "done",
+            seconds=f"{self.seconds:.1f}",
+            schools=self.created_schools,
+            classes=self.created_classes,
+            accounts=self.created_accounts,
+            members=self.set_members,
+            removed=self.removed,
+            renamed=self.renamed,
         )
+
+
+def _say(language: str, what: str, **params: object) -> str:
+    return catalogue.text(f"roster_plan.{what}", language, **params)
+
+
+def in_every_language(render: Callable[[str], str]) -> str:
+    """A text for a reader whose language is not known: each language, a blank line between."""
+    return "\n\n".join(render(lang) for lang in LANGUAGES)
 
 
 def username_for(person: Person) -> str:
@@ -344,7 +369,7 @@ class RosterSync:
         # Each class is its own rooms, so a few are made at once.
         await self._run_all(
             [create_class(cid) for cid in s.create_classes],
-            lambda done: report("классы / classes", done, len(s.create_classes)),
+            lambda done: report(_both("stage_classes"), done, len(s.create_classes)),
         )
         _add(result.timings, "school and classes", time.monotonic() - t0)
 
@@ -383,7 +408,7 @@ class RosterSync:
                 chunk = wave[start : start + BATCH]
                 await self._put_batch(chunk, school_id, class_ids, ids, made, result)
                 done += len(chunk)
-                report("участники / members", done, len(changes))
+                report(_both("stage_members"), done, len(changes))
         _add(result.timings, "members", time.monotonic() - t0)
 
         t0 = time.monotonic()
@@ -533,7 +558,7 @@ class RosterSync:
             out.append(
                 SignIn(
                     person.display_name,
-                    _ROLE_RU.get(person.role, person.role.value),
+                    _role_name(person.role),
                     ", ".join(classes),
                     r["user_id"],
                     r["sign_in_code"],
@@ -543,13 +568,17 @@ class RosterSync:
         return out
 
 
-_ROLE_RU = {
-    Role.ADMINISTRATOR: "администратор",
-    Role.TEACHER: "учитель",
-    Role.STUDENT: "ученик",
-    Role.PARENT: "родитель",
-    Role.COORDINATOR: "координатор",
-}
+# The sign-in codes table is printed for the school: in Russian, the school's language.
+CODES_LANGUAGE = "ru"
+
+
+def _role_name(role: Role) -> str:
+    message_id = f"bot.role.{role.value}"
+    return catalogue.text(message_id, CODES_LANGUAGE) if catalogue.has(message_id) else role.value
+
+
+def _both(what: str, **params: object) -> str:
+    return Message(f"roster_plan.{what}").format(**params)
 
 
 def _changes(
@@ -582,7 +611,12 @@ def sign_in_csv(sign_ins: list[SignIn], homeserver_url: str) -> bytes:
     """A printable table for the school: UTF-8 with BOM (Excel opens it right), «;»."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    writer.writerow(["ФИО", "Роль", "Класс", "Логин", "Код для входа", "Сервер"])
+    writer.writerow(
+        [
+            catalogue.text(f"roster_codes.{column}", CODES_LANGUAGE)
+            for column in ("name", "role", "class", "login", "code", "server")
+        ]
+    )
     for s in sign_ins:
         writer.writerow([s.display_name, s.role, s.classes, s.user_id, s.code, homeserver_url])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
@@ -619,7 +653,7 @@ async def _cli(args: argparse.Namespace) -> int:
         files = load_files(args.path)
         roster = read_path(args.path)
     except RosterErrors as e:
-        print("Файлы не приняты, ничего не изменено / Files rejected, nothing changed:")
+        print(Message("roster_cli.rejected").format())
         for problem in e.problems:
             print(f"  {problem}")
         return 1
@@ -640,7 +674,7 @@ async def _cli(args: argparse.Namespace) -> int:
             print(result.describe())
             for stage, seconds in result.timings.items():
                 print(f"  {stage}: {seconds:.1f} s")
-            print("Запросы к модулю / module requests (calls, total s, mean ms):")
+            print(Message("roster_cli.requests").format())
             for key, (calls, seconds) in sorted(module.timings.items(), key=lambda kv: -kv[1][1])[
                 :8
             ]:
@@ -648,9 +682,15 @@ async def _cli(args: argparse.Namespace) -> int:
             if result.sign_ins:
                 out = args.codes or Path(f"sign-in-{digest[:8]}.csv")
                 out.write_bytes(sign_in_csv(result.sign_ins, config.homeserver.url))
-                print(f"Коды для входа / sign-in codes: {out} ({len(result.sign_ins)})")
+                print(Message("roster_cli.codes").format(path=out, count=len(result.sign_ins)))
     except ApiError as e:
-        print(f"Сервер отказал / The server refused: {e.error}", file=sys.stderr)
+        print(
+            "\n".join(
+                catalogue.text("roster_cli.refused", lang, reason=e.text(lang))
+                for lang in LANGUAGES
+            ),
+            file=sys.stderr,
+        )
         return 1
     finally:
         await db.stop()

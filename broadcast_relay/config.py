@@ -44,7 +44,8 @@ class BroadcastConfig:
     playlist_segments: int = attrs.field(default=6, validator=_positive)
     # A viewer counts as watching if their page reported within this many seconds.
     viewer_window_seconds: float = attrs.field(default=30.0, validator=_positive)
-    # How long the module's answer about a viewer link (revoked or not) is trusted.
+    # How long the module's answer about a viewer link (revoked or not) is trusted by the
+    # page and the live badge (the playlist and segments: at most one segment).
     link_cache_seconds: float = attrs.field(default=5.0, validator=_positive)
     # STUN/TURN URLs offered to aiortc for speakers behind NAT (empty: host candidates).
     ice_servers: tuple[str, ...] = ()

@@ -2,10 +2,14 @@
 
 The module is the source of truth (the ``org.parta.broadcast`` state and its own tables).
 The relay asks ``GET /_synapse/client/parta/v1/internal/...`` with a short service token
-signed with the shared secret and caches answers briefly, so a revoked link stops working
-within ``link_cache_seconds`` (plus the playlist's max-age at a CDN).
+signed with the shared secret and caches answers briefly. A viewer link's revocation is
+asked again when the cached answer is older than the caller's ``max_age``: the playlist
+and the segments pass one segment's length, so a revoked link stops at the next segment;
+the page and the live badge use ``link_cache_seconds``. Concurrent questions about the same
+thing share one request to the module, so a thousand viewers of one link cost one call.
 """
 
+import asyncio
 import logging
 import time
 from pathlib import Path
@@ -50,7 +54,10 @@ class LinkInfo:
 class Directory(Protocol):
     async def broadcast(self, broadcast_id: str, fresh: bool = False) -> BroadcastInfo | None: ...
 
-    async def viewer_link(self, link_id: str) -> LinkInfo | None: ...
+    async def viewer_link(self, link_id: str, max_age: float | None = None) -> LinkInfo | None:
+        """The link, from a cached answer at most ``max_age`` seconds old (default: the
+        directory's own cache time)."""
+        ...
 
     async def publish_recording(self, broadcast_id: str, mp4: Path, info: "VideoInfo") -> None: ...
 
@@ -73,6 +80,7 @@ class ModuleDirectory:
         self._secret = secret
         self._ttl = cache_seconds
         self._cache: dict[str, tuple[float, Any]] = {}
+        self._asking: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
         self._session: aiohttp.ClientSession | None = None
 
     async def close(self) -> None:
@@ -82,12 +90,35 @@ class ModuleDirectory:
     def _headers(self) -> dict[str, str]:
         return {"Authorization": "Bearer " + sign_service_token(self._secret, SERVICE_RELAY)}
 
-    async def _get(self, path: str, fresh: bool) -> dict[str, Any] | None:
+    async def _get(
+        self, path: str, fresh: bool, max_age: float | None = None
+    ) -> dict[str, Any] | None:
         now = time.monotonic()
         cached = self._cache.get(path)
-        if cached is not None and not fresh and now - cached[0] < self._ttl:
+        ttl = self._ttl if max_age is None else min(self._ttl, max_age)
+        if cached is not None and not fresh and now - cached[0] < ttl:
             value: dict[str, Any] | None = cached[1]
             return value
+        asking = self._asking.get(path)
+        if asking is not None:
+            return await asyncio.shield(asking)
+        future: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
+        self._asking[path] = future
+        try:
+            answer = await self._ask(path, now, cached)
+        except BaseException as e:
+            future.set_exception(e)
+            future.exception()  # retrieved: no "never retrieved" warning when no one waits
+            raise
+        else:
+            future.set_result(answer)
+            return answer
+        finally:
+            del self._asking[path]
+
+    async def _ask(
+        self, path: str, now: float, cached: tuple[float, Any] | None
+    ) -> dict[str, Any] | None:
         try:
             async with self._http().get(self._base + path, headers=self._headers()) as resp:
                 if resp.status == 404:
@@ -119,8 +150,8 @@ class ModuleDirectory:
             recording=bool(raw["recording"]),
         )
 
-    async def viewer_link(self, link_id: str) -> LinkInfo | None:
-        raw = await self._get(f"/viewer_links/{link_id}", False)
+    async def viewer_link(self, link_id: str, max_age: float | None = None) -> LinkInfo | None:
+        raw = await self._get(f"/viewer_links/{link_id}", False, max_age)
         if raw is None:
             return None
         return LinkInfo(str(raw["link_id"]), str(raw["broadcast_id"]), bool(raw["revoked"]))

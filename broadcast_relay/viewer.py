@@ -3,7 +3,9 @@
 Everything lives under the viewer link's own path, ``/watch/{link}/``, so the page
 refers to ``index.m3u8`` and segments relatively and a CDN caches per link. Each request
 checks the link: signature and expiry (no network), then revocation (the module, cached
-for ``link_cache_seconds``). Playlists are cacheable for half a segment, segments forever.
+for ``link_cache_seconds``, and for at most one segment's length on the playlist and the
+segments, so a revoked link stops at the next segment). Playlists are cacheable for half a
+segment, segments forever.
 """
 
 import re
@@ -36,8 +38,9 @@ class LinkRefused(Exception):
         self.message = message
 
 
-async def _check_link(request: web.Request) -> str:
-    """The broadcast ID the request's link opens, or :class:`LinkRefused`."""
+async def _check_link(request: web.Request, per_segment: bool = False) -> str:
+    """The broadcast ID the request's link opens, or :class:`LinkRefused`. With
+    ``per_segment`` (the playlist and segments) revocation is at most a segment old."""
     service = request.app[SERVICE_KEY]
     try:
         claims = verify_viewer_link(request.match_info["link"], service.config.token_secret)
@@ -46,7 +49,8 @@ async def _check_link(request: web.Request) -> str:
             raise LinkRefused(410, "M_FORBIDDEN", m.LINK_EXPIRED) from None
         raise LinkRefused(403, "M_FORBIDDEN", m.LINK_INVALID) from None
     try:
-        link = await service.directory.viewer_link(claims.link_id)
+        max_age = service.config.segment_seconds if per_segment else None
+        link = await service.directory.viewer_link(claims.link_id, max_age)
     except DirectoryUnavailable:
         raise LinkRefused(503, "M_UNAVAILABLE", m.UNAVAILABLE) from None
     if link is None or link.broadcast_id != claims.broadcast_id:
@@ -92,7 +96,7 @@ def _broadcast(request: web.Request, broadcast_id: str) -> Broadcast | None:
 
 async def playlist(request: web.Request) -> web.StreamResponse:
     try:
-        broadcast_id = await _check_link(request)
+        broadcast_id = await _check_link(request, per_segment=True)
     except LinkRefused as r:
         return m.error(r.status, r.errcode, r.message)
     broadcast = _broadcast(request, broadcast_id)
@@ -139,7 +143,7 @@ async def master_playlist(request: web.Request) -> web.StreamResponse:
 async def segment(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     try:
-        broadcast_id = await _check_link(request)
+        broadcast_id = await _check_link(request, per_segment=True)
     except LinkRefused as r:
         return m.error(r.status, r.errcode, r.message)
     broadcast = _broadcast(request, broadcast_id)

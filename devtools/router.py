@@ -55,8 +55,12 @@ def make_app(upstreams: dict[str, list[str]]) -> web.Application:
     session_key = web.AppKey("session", aiohttp.ClientSession)
 
     async def start(app: web.Application) -> None:
+        # No cap on connections upstream: aiohttp's default of 100 would queue the 101st
+        # client's long-poll /sync behind the others' (a school morning holds 1,000).
         app[session_key] = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10), auto_decompress=False
+            connector=aiohttp.TCPConnector(limit=0),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+            auto_decompress=False,
         )
 
     async def stop(app: web.Application) -> None:

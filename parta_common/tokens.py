@@ -230,6 +230,8 @@ def _str(payload: Mapping[str, Any], key: str) -> str:
 class ServiceClaims:
     service: str
     expires_at: int
+    # Unique per token: the module accepts each service token once (a replay is refused).
+    token_id: str
 
 
 def sign_service_token(
@@ -255,7 +257,7 @@ def verify_service_token(
     ``sub`` is one of the ``services`` allowed on this route."""
     payload = _decode(token, purpose_key(secret, PURPOSE_SERVICE), AUD_SERVICE, now)
     try:
-        claims = ServiceClaims(_str(payload, "sub"), int(payload["exp"]))
+        claims = ServiceClaims(_str(payload, "sub"), int(payload["exp"]), _str(payload, "jti"))
     except (KeyError, TypeError, ValueError) as e:
         raise TokenError(f"malformed claims: {e}") from None
     if claims.service not in services:

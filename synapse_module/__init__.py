@@ -31,13 +31,15 @@ from .http import BASE_PATH, ApiResource, StaticPage, route_pattern
 from .jobs import BackgroundJobs
 from .lessons.api import Lessons
 from .media_tokens.api import MediaTokens
+from .migrations import AREAS
 from .privacy.api import Privacy
+from .quiet_hours.api import QuietHoursFeature
 from .reports.api import Reports
 from .room_roles import RoomRoles
 from .roster.api import Roster
 from .roster.parent_links import ParentLinks
 from .scheduled_posts.api import ScheduledPosts
-from .schema import AREAS
+from .statistics.api import Statistics
 from .store import Store
 
 logger = logging.getLogger(__name__)
@@ -63,9 +65,11 @@ def served_openapi() -> dict[str, Any]:
     from .lessons import api as lessons
     from .media_tokens import api as media_tokens
     from .privacy import api as privacy
+    from .quiet_hours import api as quiet_hours
     from .reports import api as reports
-    from .roster import schemas as roster
+    from .roster import requests as roster
     from .scheduled_posts import api as scheduled_posts
+    from .statistics import api as statistics
 
     doc = _load_openapi()
     schemas = doc["components"]["schemas"]
@@ -79,7 +83,9 @@ def served_openapi() -> dict[str, Any]:
         reports,
         homework,
         confirmations,
+        quiet_hours,
         privacy,
+        statistics,
     ):
         for name, schema in feature.REQUEST_SCHEMAS.items():
             assert schemas.get(name, schema) is schema, name
@@ -101,7 +107,7 @@ class PartaModule:
         self.api = api
         self.service_user_id = f"@{config.service_localpart}:{api.server_name}"
         self._openapi = served_openapi()
-        self.store = Store(api, AREAS)
+        self.store = Store(api, AREAS, config.sqlite_synchronous)
 
         self.resource = ApiResource()
         # The school bot acting for a person, only on their own recent command.
@@ -123,8 +129,12 @@ class PartaModule:
         self.homework = Homework(self)
         # Read confirmations (issue 13): who has confirmed an announcement.
         self.confirmations = Confirmations(self)
+        # Quiet hours (issue 13): staff messages to students and parents wait for morning.
+        self.quiet_hours = QuietHoursFeature(self)
         # Privacy (issue 12): the audit log's check and export.
         self.privacy = Privacy(self)
+        # Statistics (issue 11): daily rows per school, JSON and XLSX per unit or school.
+        self.statistics = Statistics(self)
         # Every route, registered here once, in this order (a route's pattern is tried
         # in the order registered).
         for owner in self.route_owners():
@@ -140,11 +150,14 @@ class PartaModule:
             [
                 ("expired_invites", self.roster.purge_spent_invites),
                 ("audit_seal", self.privacy.seal),
+                ("statistics", self.statistics.snapshot),
             ],
         )
         api.register_web_resource(BASE_PATH, self.resource)
         # The page an invitation link opens: join with a new or an existing account.
-        api.register_web_resource("/_synapse/client/parta/join", StaticPage("join.html"))
+        api.register_web_resource(
+            "/_synapse/client/parta/join", StaticPage("join.html", {"texts.js": "join_texts.js"})
+        )
 
     ROUTES = (
         ("GET", "/version", "get_version"),
@@ -165,7 +178,9 @@ class PartaModule:
             self.reports,
             self.homework,
             self.confirmations,
+            self.quiet_hours,
             self.privacy,
+            self.statistics,
         )
 
     def features(self) -> dict[str, object]:
@@ -176,6 +191,7 @@ class PartaModule:
             "content": self.content,
             "homework": self.homework,
             "confirmations": self.confirmations,
+            "quiet_hours": self.quiet_hours,
         }
 
     @classmethod
@@ -196,7 +212,9 @@ class PartaModule:
                 Reports,
                 Homework,
                 Confirmations,
+                QuietHoursFeature,
                 Privacy,
+                Statistics,
             )
             for method, pattern, handler in owner.ROUTES
         ]

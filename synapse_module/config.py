@@ -128,6 +128,11 @@ class PartaConfig:
     # time) or "during_login" (the login waits for them: ~1 s a person, for
     # comparison in bench/school_morning.py).
     first_sign_in_joins: Literal["background", "during_login"] = "background"
+    # On SQLite only (make run): "normal" — a commit does not wait for the disk (WAL
+    # mode: consistent after any crash, a power cut may lose the last commits) — or
+    # "full", Synapse's own (an fsync every commit: a school's first morning of
+    # membership events then waits on the disk). PostgreSQL is not touched.
+    sqlite_synchronous: Literal["normal", "full"] = "normal"
     # Localparts of this server's bots that anyone may write to directly and that may
     # write to anyone (the school bot), whatever a school's direct-message rules say.
     trusted_bots: tuple[str, ...] = ("parta-bot",)

@@ -202,17 +202,30 @@ def _nul_at(value: object, path: tuple[str, ...]) -> tuple[str, ...] | None:
 
 
 class StaticPage(DirectServeHtmlResource):
-    """One HTML page of the module's package, served for every path below it."""
+    """One HTML page of the module's package, served for every path below it but its
+    scripts: ``scripts`` maps a last path segment (``texts.js``) to a file beside the page."""
 
     isLeaf = True
 
-    def __init__(self, filename: str):
+    def __init__(self, filename: str, scripts: dict[str, str] | None = None):
         super().__init__()
-        self._html = (
-            resources.files(__package__).joinpath("static", filename).read_text(encoding="utf-8")
-        )
+        self._html = _static(filename)
+        self._scripts = {
+            name.encode("ascii"): _static(file).encode("utf-8")
+            for name, file in (scripts or {}).items()
+        }
 
     async def _async_render_GET(self, request: SynapseRequest) -> None:
+        script = self._scripts.get(request.path.rsplit(b"/", 1)[-1])
+        if script is not None:
+            # Twisted's Request methods are untyped.
+            raw: Any = request
+            raw.setResponseCode(200)
+            raw.setHeader(b"Content-Type", b"text/javascript; charset=utf-8")
+            raw.setHeader(b"Content-Length", str(len(script)).encode("ascii"))
+            raw.write(script)
+            raw.finish()
+            return
         request.responseHeaders.setRawHeaders(
             b"Content-Security-Policy",
             [
@@ -221,6 +234,10 @@ class StaticPage(DirectServeHtmlResource):
             ],
         )
         respond_with_html(request, 200, self._html)
+
+
+def _static(filename: str) -> str:
+    return resources.files(__package__).joinpath("static", filename).read_text(encoding="utf-8")
 
 
 def send_file(synapse_request: SynapseRequest, data: bytes, content_type: str, name: str) -> None:

@@ -11,7 +11,8 @@ when they ran.
 Each feature hands its jobs in (a name and a coroutine function returning a one-line
 result); the job's SQL stays in that feature's store. Jobs today: ``expired_invites``
 (roster: invitation codes that expired, or were revoked and made, more than 30 days ago
-are deleted — a code names the school and, for a parent's code, the child).
+are deleted — a code names the school and, for a parent's code, the child), ``audit_seal``
+(privacy), ``statistics`` (the daily rows per school, docs/statistics.md).
 """
 
 import logging
@@ -21,9 +22,29 @@ from typing import Final
 
 from synapse.module_api import LoggingTransaction, ModuleApi
 
-from .store import Store
+from .store import Step, Store
 
 logger = logging.getLogger(__name__)
+
+# The schema area ``jobs`` (synapse_module/migrations.py): one row per run.
+STEPS = [
+    Step(
+        1,
+        "background job runs",
+        [
+            """
+            CREATE TABLE IF NOT EXISTS parta_job_runs (
+                job TEXT NOT NULL,
+                instance TEXT NOT NULL,
+                started_ts BIGINT NOT NULL,
+                finished_ts BIGINT,
+                result TEXT
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS parta_job_runs_job ON parta_job_runs (job, started_ts)",
+        ],
+    ),
+]
 
 MAIN: Final = "main"
 # How often the jobs run (the first run is at start-up).

@@ -11,7 +11,9 @@ with Synapse once and, where several features answer, asks them in the order of
   roster is what a person sees even when the event is also malformed; the first refusal
   (``False`` or an error raised) ends the pipeline, and content's sanitized replacement
   is returned as Synapse's. Homework comes last (its own block's schema, class chat,
-  who sets homework), then read confirmations (who may ask for one).
+  who sets homework), then read confirmations (who may ask for one), and quiet hours
+  last: only a message every other feature allows is held for the morning (and checked
+  again when it is sent).
 - ``on_new_event``: content's indexing, then homework's and confirmations'; every
   feature hears it.
 - spam checks on rooms (``user_may_create_room``, ``user_may_invite``,
@@ -32,7 +34,7 @@ from synapse.module_api import NOT_SPAM, EventBase, ModuleApi, StateMap
 # callback name -> the features that answer it, in the order they are asked.
 CALLBACK_ORDER: Final[Mapping[str, tuple[str, ...]]] = {
     # third-party event rules
-    "check_event_allowed": ("roster", "content", "homework", "confirmations"),
+    "check_event_allowed": ("roster", "content", "homework", "confirmations", "quiet_hours"),
     "on_new_event": ("content", "homework", "confirmations"),
     "on_create_room": ("roster",),
     # spam checker

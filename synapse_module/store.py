@@ -1,16 +1,18 @@
 """The module's own tables in Synapse's database, and their migrations.
 
 Each feature area (roster, lessons, broadcasts, documents, …) keeps its own numbered,
-described steps in ``synapse_module/schema/<area>.py`` as ``STEPS``; the version of each
-area is kept in ``parta_schema``, so areas evolve independently. Steps run in order, each
-in its own transaction, on the main process only; workers wait until the schema is
-there. A database whose area is newer than the code is refused, never "repaired".
+described steps in its package's ``schema.py`` as ``STEPS``, all listed in order in
+``migrations.py`` (the one registry); the version of each area is kept in
+``parta_schema``, so areas evolve independently. Steps run in order, each in its own
+transaction, on the main process only; workers wait until the schema is there. A
+database whose area is newer than the code is refused, never "repaired".
 
 SQL is written once for both SQLite and PostgreSQL: ``?`` placeholders (Synapse rewrites
 them), TEXT / BIGINT / BOOLEAN columns, JSON as TEXT, ``INSERT … ON CONFLICT``.
 """
 
 import logging
+import sqlite3
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
@@ -80,14 +82,40 @@ def _versions_txn(txn: LoggingTransaction) -> dict[str, int]:
     return {str(a): int(v) for a, v in txn.fetchall()}
 
 
-class Store:
-    """Runs the migrations once, then database interactions once the schema is there."""
+def _sqlite_synchronous_txn(txn: LoggingTransaction, level: str) -> bool:
+    """Set SQLite's ``synchronous`` on Synapse's connection; False on PostgreSQL.
 
-    def __init__(self, api: ModuleApi, areas: dict[str, Sequence[Step]]):
+    SQLite refuses the change inside a transaction; Synapse's interaction has not begun
+    one before its first statement, and Python's driver begins one only for DML.
+    """
+    if not isinstance(txn.txn, sqlite3.Cursor):
+        return False
+    txn.execute(f"PRAGMA synchronous = {'NORMAL' if level == 'normal' else 'FULL'}")
+    return True
+
+
+class Store:
+    """Runs the migrations once, then database interactions once the schema is there.
+
+    ``sqlite_synchronous`` ("normal" or "full"): on SQLite (``make run``: one process,
+    one connection), how hard each commit waits for the disk. Synapse leaves SQLite at
+    FULL: in WAL mode that is an fsync on every commit, and a membership event is a few
+    dozen commits, so a school's first morning waited on the disk, not the CPU. NORMAL
+    in WAL mode keeps the database consistent after a crash and loses at most the last
+    commits on a power cut (not on a crash of Synapse); PostgreSQL is untouched.
+    """
+
+    def __init__(
+        self,
+        api: ModuleApi,
+        areas: dict[str, Sequence[Step]],
+        sqlite_synchronous: str = "full",
+    ):
         for area, steps in areas.items():
             _check_steps(area, steps)
         self._api = api
         self._areas = dict(areas)
+        self._sqlite_synchronous = sqlite_synchronous
         self._ready = False
         self._failure: Exception | None = None
         if api.worker_name is None:
@@ -95,6 +123,10 @@ class Store:
 
     async def _migrate(self) -> None:
         try:
+            if await self._api.run_db_interaction(
+                "parta_sqlite_synchronous", _sqlite_synchronous_txn, self._sqlite_synchronous
+            ):
+                logger.info("SQLite: synchronous = %s", self._sqlite_synchronous)
             done = await self._api.run_db_interaction("parta_migrate", _migrate_txn, self._areas)
         except Exception as e:
             logger.critical("Parta could not migrate its tables: %s", e)

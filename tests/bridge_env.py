@@ -117,11 +117,17 @@ class BridgeEnv:
 
 
 @contextlib.contextmanager
-def bridge_env(directory: Path, quiet_hours: dict[str, str] | None = None) -> Iterator[BridgeEnv]:
-    """Synapse with the module and the bot's registration, and the bot running."""
-    from tests.harness import choose_backend
+def bridge_env(
+    directory: Path, quiet_hours: dict[str, str] | None = None, workers: bool = False
+) -> Iterator[BridgeEnv]:
+    """Synapse with the module and the bot's registration, and the bot running.
 
-    backend = choose_backend()
+    ``workers``: Synapse as main + client reader + event persister over Redis
+    (:func:`tests.harness.running_workers`, always PostgreSQL) instead of one process.
+    """
+    from tests.harness import choose_backend, running_workers
+
+    backend = "postgres" if workers else choose_backend()
     port = free_port()
     bot_db_name = None
     database = None
@@ -156,12 +162,21 @@ def bridge_env(directory: Path, quiet_hours: dict[str, str] | None = None) -> It
                 "sfu_public_url": "http://127.0.0.1:9/",
             }
         }
-        with running_homeserver(
-            directory / "synapse",
-            module_config=module_config,
-            backend=backend,
-            app_service_files=(registration_path,),
-        ) as hs:
+        synapse = (
+            running_workers(
+                directory / "synapse",
+                module_config=module_config,
+                app_service_files=(registration_path,),
+            )
+            if workers
+            else running_homeserver(
+                directory / "synapse",
+                module_config=module_config,
+                backend=backend,
+                app_service_files=(registration_path,),
+            )
+        )
+        with synapse as hs:
             config_path, _ = configure(hs.base_url)
             bot = BotProcess(
                 config_path=config_path,

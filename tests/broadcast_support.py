@@ -7,19 +7,25 @@ silence, so the relay's active-speaker choice can be steered.
 """
 
 import asyncio
+import contextlib
 import fractions
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import attrs
 import av
+from aiohttp import web
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
+from broadcast_relay import BroadcastConfig, setup_broadcasts
 from broadcast_relay.directory import BroadcastInfo, LinkInfo, VideoInfo
+
+if TYPE_CHECKING:
+    from tests.harness import RunningHomeserver, User
 
 VIDEO_CLOCK = 90_000
 
@@ -162,7 +168,7 @@ class StaticDirectory:
     async def broadcast(self, broadcast_id: str, fresh: bool = False) -> BroadcastInfo | None:
         return self.broadcasts.get(broadcast_id)
 
-    async def viewer_link(self, link_id: str) -> LinkInfo | None:
+    async def viewer_link(self, link_id: str, max_age: float | None = None) -> LinkInfo | None:
         return self.links.get(link_id)
 
     async def publish_recording(self, broadcast_id: str, mp4: Path, info: VideoInfo) -> None:
@@ -184,3 +190,46 @@ def decode_lumas(paths: Sequence[Path]) -> list[int]:
                 row = bytes(plane)[plane.line_size * (frame.height // 2) :][: frame.width]
                 lumas.append(sum(row) // len(row))
     return lumas
+
+
+@contextlib.asynccontextmanager
+async def relay_asking(
+    hs: "RunningHomeserver", secret: str, port: int, data_dir: Path, **config: Any
+) -> AsyncIterator[web.Application]:
+    """The relay on 127.0.0.1:``port`` asking the module of ``hs`` (``config`` overrides)."""
+    settings = BroadcastConfig(
+        token_secret=secret,
+        homeserver_url=hs.base_url,
+        data_dir=str(data_dir),
+        listen_port=port,
+        **config,
+    )
+    app = web.Application()
+    setup_broadcasts(app, settings)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield app
+    finally:
+        await runner.cleanup()
+
+
+async def module_api(
+    hs: "RunningHomeserver", user: "User", method: str, path: str, body: Any = None
+) -> tuple[int, Any]:
+    """A module API call as ``user``: (status, JSON body)."""
+    async with hs.http(user) as http, http.request(method, path, json=body) as resp:
+        return resp.status, await resp.json()
+
+
+@contextlib.contextmanager
+def homeserver_with_media(
+    directory: Path, secret: str, relay: str
+) -> Iterator["RunningHomeserver"]:
+    """Synapse with the module, media on (``secret``), broadcasts served by ``relay``."""
+    from tests.harness import running_homeserver
+
+    config = {"media": {"enabled": True, "token_secret": secret, "sfu_public_url": relay + "/"}}
+    with running_homeserver(directory, module_config=config) as running:
+        yield running

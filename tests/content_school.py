@@ -1,13 +1,14 @@
 """A small school for the content tests (built through the roster API: an administrator,
 class 7А with its teacher and students), plus raw Matrix HTTP helpers."""
 
+import asyncio
 import secrets
 import urllib.parse
 from typing import Any
 
 import aiohttp
 import attrs
-from nio import JoinResponse
+from nio import JoinedRoomsResponse, JoinResponse
 
 from tests.harness import RunningHomeserver, User
 from tests.roster_helpers import api as roster_api
@@ -170,6 +171,35 @@ async def room_events(synapse: RunningHomeserver, user: User, room_id: str) -> l
     assert status == 200, body
     chunk: list[Any] = body["chunk"]
     return chunk
+
+
+async def joined_rooms(synapse: RunningHomeserver, user: User) -> set[str]:
+    async with synapse.client(user) as client:
+        resp = await client.joined_rooms()
+        assert isinstance(resp, JoinedRoomsResponse), resp
+        return set(resp.rooms)
+
+
+async def parta_notice(
+    synapse: RunningHomeserver, user: User, contains: str, seconds: float = 60
+) -> str:
+    """``user`` accepts the invitation to their «Parta» room and reads the module's
+    notice containing ``contains`` (sent in the background: poll with a deadline)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    async with synapse.client(user) as client:
+        while True:
+            sync = await client.sync(timeout=0)
+            for room_id in sync.rooms.invite:
+                assert isinstance(await client.join(room_id), JoinResponse)
+            for room_id in await joined_rooms(synapse, user):
+                for event in await room_events(synapse, user, room_id):
+                    body = event.get("content", {}).get("body", "")
+                    if event.get("sender", "").startswith("@parta:") and contains in body:
+                        return str(body)
+            if loop.time() > deadline:
+                raise AssertionError(f"no notice with {contains!r} for {user.user_id}")
+            await asyncio.sleep(0.5)
 
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n"

@@ -301,6 +301,7 @@ def running_workers(
     client_readers: int = 1,
     federation_sender: bool = False,
     extra: dict[str, Any] | None = None,
+    app_service_files: tuple[Path, ...] = (),
 ) -> Iterator[RunningHomeserver]:
     """Synapse as main + client reader(s) + an event persister (+ a federation sender) on
     a fresh PostgreSQL database and a private Redis, behind the development router
@@ -324,6 +325,7 @@ def running_workers(
         module_config=module_config or {},
         extra=extra or {},
         topology=topology,
+        app_service_files=app_service_files,
     )
     hs.write_config()
     running: RunningHomeserver | None = None

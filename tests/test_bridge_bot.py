@@ -20,10 +20,11 @@ from bridge.config import load
 from bridge.db import create_database
 from bridge.schedule import Scheduler, txn_id_for
 from parta_common import events
-from parta_common import messages as msg
+from synapse_module.homework.events import homework_content
+from synapse_module.roster import texts as msg
 from tests.bridge_env import BridgeEnv, bridge_env
 from tests.harness import User
-from tests.roster_helpers import School, api, build_school
+from tests.roster_helpers import School, api, build_school, wait_for_rooms
 
 DEADLINE = 60.0
 
@@ -505,3 +506,22 @@ async def test_a_dm_opened_with_its_first_message_is_answered_exactly_once(
         await ask(env, user, "мои школы", room_id)
         assert len(answers_to(env, user, room_id, while_down)) == 1
         assert len(answers_to(env, user, room_id, first)) == 1
+
+
+async def test_homework_listed_per_class_and_per_child(env: BridgeEnv, school: School) -> None:
+    """«дз» alone: the homework the module lists for the person (GET /me/homework)."""
+    wait_for_rooms(env.hs, school.teacher)
+    chat = school.class_a["rooms"]["class_chat"]
+    content = homework_content("Алгебра", "№ 125, 126", "2026-12-10", school.class_a["class_id"])
+    async with env.hs.client(school.teacher) as client:
+        sent = await client.room_send(chat, "m.room.message", content)
+        assert isinstance(sent, RoomSendResponse), sent
+    student = school.students[0]
+    await poll(
+        lambda: api(env.hs, "GET", "/me/homework", student)["homework"], "the homework indexed"
+    )
+    answer = await ask(env, student, "дз")
+    assert answer.startswith("Домашние задания") and "к 2026-12-10 — Алгебра: № 125, 126" in answer
+    answer = await ask(env, school.parent, "дз")
+    assert f"Ребёнок {student.user_id}:" in answer and "Алгебра: № 125, 126" in answer
+    assert await ask(env, school.other_student, "homework") == "No homework."

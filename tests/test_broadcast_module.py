@@ -12,10 +12,18 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from broadcast_relay import SERVICE_KEY, BroadcastConfig, setup_broadcasts
+from broadcast_relay import SERVICE_KEY
 from parta_common.tokens import sign_viewer_link
-from tests.broadcast_support import H264Track, ToneTrack, decode_lumas, publish
-from tests.harness import RunningHomeserver, User, free_port, running_homeserver
+from tests.broadcast_support import (
+    H264Track,
+    ToneTrack,
+    decode_lumas,
+    homeserver_with_media,
+    publish,
+    relay_asking,
+)
+from tests.broadcast_support import module_api as api
+from tests.harness import RunningHomeserver, User, free_port
 
 SECRET = "module-test-secret-0123456789abcdef-0123456789"
 RELAY_PORT = free_port()
@@ -24,29 +32,14 @@ RELAY = f"http://127.0.0.1:{RELAY_PORT}"
 
 @pytest.fixture(scope="module")
 def hs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHomeserver]:
-    config = {"media": {"enabled": True, "token_secret": SECRET, "sfu_public_url": RELAY + "/"}}
-    with running_homeserver(tmp_path_factory.mktemp("bc-hs"), module_config=config) as running:
+    with homeserver_with_media(tmp_path_factory.mktemp("bc-hs"), SECRET, RELAY) as running:
         yield running
 
 
 @pytest.fixture
 async def relay(hs: RunningHomeserver, tmp_path: Path) -> AsyncIterator[web.Application]:
-    config = BroadcastConfig(
-        token_secret=SECRET,
-        homeserver_url=hs.base_url,
-        data_dir=str(tmp_path),
-        listen_port=RELAY_PORT,
-        link_cache_seconds=1.0,
-    )
-    app = web.Application()
-    setup_broadcasts(app, config)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", RELAY_PORT).start()
-    try:
+    async with relay_asking(hs, SECRET, RELAY_PORT, tmp_path, link_cache_seconds=1.0) as app:
         yield app
-    finally:
-        await runner.cleanup()
 
 
 async def wait_for(check: Callable[[], Any], what: str, deadline_s: float = 30.0) -> Any:
@@ -77,13 +70,6 @@ def make_room(hs: RunningHomeserver, teacher: User, *members: User) -> str:
         )
         hs.request("POST", f"/_matrix/client/v3/rooms/{quoted}/join", {}, member.access_token)
     return room_id
-
-
-async def api(
-    hs: RunningHomeserver, user: User, method: str, path: str, body: Any = None
-) -> tuple[int, Any]:
-    async with hs.http(user) as http, http.request(method, path, json=body) as resp:
-        return resp.status, await resp.json()
 
 
 async def fetch(url: str) -> tuple[int, bytes, dict[str, str]]:
@@ -320,7 +306,12 @@ async def test_a_school_broadcast_is_recorded_into_the_schools_documents(
     from parta_common.tokens import grant_for, sign_media_token
 
     media = sign_media_token(SECRET, chat, teacher.user_id, "t", "teacher", grant_for(Role.TEACHER))
-    relay = {"Authorization": f"Bearer {sign_service_token(SECRET, SERVICE_RELAY)}"}
+
+    def relay_auth() -> dict[str, str]:
+        # The relay signs a token per request; the module accepts each one once.
+        return {"Authorization": f"Bearer {sign_service_token(SECRET, SERVICE_RELAY)}"}
+
+    relay = relay_auth()
     internal = f"{hs.api_url}/internal/broadcasts/{bid}"
     async with aiohttp.ClientSession() as http:
         for bad in (old_style, sign_service_token(SECRET, SERVICE_SFU), media):
@@ -338,6 +329,10 @@ async def test_a_school_broadcast_is_recorded_into_the_schools_documents(
         async with http.post(f"{internal}/recording_upload", json={}, headers=relay) as resp:
             assert resp.status == 200
             grant = await resp.json()
+        # The same token again (a replayed request) is refused.
+        async with http.post(f"{internal}/recording_upload", json={}, headers=relay) as resp:
+            assert resp.status == 401
+            assert (await resp.json())["errcode"] == "M_UNKNOWN_TOKEN"
         recorder = grant["user_id"]
         assert recorder != teacher.user_id and recorder.endswith(":" + hs.server_name)
         login = {"type": "m.login.token", "token": grant["login_token"]}
@@ -386,12 +381,14 @@ async def test_a_school_broadcast_is_recorded_into_the_schools_documents(
         async with http.post(
             f"{internal}/recording",
             json={"content_uri": "mxc://elsewhere.example/abc", "size": 1},
-            headers=relay,
+            headers=relay_auth(),
         ) as resp:
             assert resp.status == 400
             assert (await resp.json())["errcode"] == "M_INVALID_PARAM"
         posted_body = {"content_uri": content_uri, "size": 88, "duration": 1000, "w": 64, "h": 48}
-        async with http.post(f"{internal}/recording", json=posted_body, headers=relay) as resp:
+        async with http.post(
+            f"{internal}/recording", json=posted_body, headers=relay_auth()
+        ) as resp:
             assert resp.status == 200, await resp.text()
             posted = await resp.json()
     assert posted["room_id"] == school.rooms["documents"]

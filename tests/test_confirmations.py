@@ -14,6 +14,7 @@ from synapse_module.roster.rules import Standing
 from tests.content_school import api, matrix, q
 from tests.harness import RunningHomeserver, User
 from tests.roster_helpers import School, build_school, wait_for_rooms
+from tests.roster_helpers import api as roster_api
 
 REPLY = {"m.in_reply_to": {"event_id": "$a"}}
 
@@ -218,3 +219,138 @@ async def test_a_parent_confirms_in_the_parents_chat_under_the_childs_class(
     body = await wait_status(synapse, school.admin, path, 1)
     a = school.class_a["class_id"]
     assert group(body, a)["confirmed"] == [school.parent.user_id]
+
+
+def test_who_and_the_children_in_scope() -> None:
+    assert rules.who("@p:x") == "@p:x" and rules.who("@p:x", "@c:x") == "@p:x/@c:x"
+    children = {"@c1:x": frozenset({"7a"}), "@c2:x": frozenset({"5b"})}
+    assert rules.children_in_scope(children, "7a") == ["@c1:x"]
+    assert rules.children_in_scope(children, None) == ["@c1:x", "@c2:x"]
+    parent = Standing("s", frozenset({Role.PARENT}), children=frozenset(children))
+    assert rules.expected_entries("@p:x", parent, True, children, None) == {
+        "@p:x/@c1:x": ["7a"],
+        "@p:x/@c2:x": ["5b"],
+    }
+    # not per child: once, under both classes
+    assert rules.expected_entries("@p:x", parent, False, children, None) == {"@p:x": [""]}
+    assert rules.expected_entries("@t:x", None, True, {}, "7a") == {"@t:x": [""]}
+
+
+async def test_in_the_announcements_room_members_confirm_with_a_reaction_only(
+    synapse: RunningHomeserver, school: School
+) -> None:
+    """Members have power 0 there and posting needs 50: ``m.reaction`` is opened to 0
+    in its power levels, and the module lets through only confirming reactions."""
+    room = school.rooms["announcements"]
+    asked = await send(
+        synapse,
+        school.admin,
+        room,
+        "m.room.message",
+        ask_content("Завтра линейка в 8:30", by_reaction=True),
+    )
+    assert isinstance(asked, RoomSendResponse), asked
+    aid = asked.event_id
+    status, event = await matrix(
+        synapse, school.students[0], "GET", f"/_matrix/client/v3/rooms/{q(room)}/event/{q(aid)}"
+    )
+    assert status == 200 and event["content"]["body"].endswith("поставьте 👍")
+    react = {"rel_type": "m.annotation", "event_id": aid, "key": "👍"}
+    ok = await send(synapse, school.students[0], room, "m.reaction", {"m.relates_to": react})
+    assert isinstance(ok, RoomSendResponse), ok
+    angry = await send(
+        synapse, school.students[1], room, "m.reaction", {"m.relates_to": {**react, "key": "😡"}}
+    )
+    assert isinstance(angry, RoomSendError) and angry.status_code == "M_FORBIDDEN", angry
+    reply = {
+        "msgtype": "m.text",
+        "body": "+",
+        "m.relates_to": {"m.in_reply_to": {"event_id": aid}},
+    }
+    refused = await send(synapse, school.students[1], room, "m.room.message", reply)
+    assert isinstance(refused, RoomSendError), refused  # posting still needs 50
+    # a member who cannot react confirms through the API (the bot's command)
+    status, mine = await api(
+        synapse, school.students[1], "POST", f"/rooms/{q(room)}/confirmations/{q(aid)}", {}
+    )
+    assert status == 200 and mine["confirmed"] == [school.students[1].user_id], mine
+    path = f"/rooms/{q(room)}/confirmations/{q(aid)}"
+    body = await wait_status(synapse, school.admin, path, 2)
+    a = school.class_a["class_id"]
+    s0, s1, s2 = (s.user_id for s in school.students)
+    assert group(body, a)["confirmed"] == sorted([s0, s1])
+    assert s2 in group(body, a)["not_confirmed"]
+    # the sender does not confirm their own; an outsider of the room cannot
+    status, err = await api(synapse, school.admin, "POST", f"{path}", {})
+    assert status == 403, err
+
+
+async def test_a_parent_of_two_children_confirms_per_child(
+    synapse: RunningHomeserver, school: School
+) -> None:
+    """The school asks per child (``org.parta.confirm_per_child``): a parent of a 7А and a
+    7Б pupil is expected twice in the announcements room, once in 7А's parents chat."""
+    parent, child_a, child_b = school.parent, school.students[0], school.other_student
+    roster_api(
+        synapse,
+        "PUT",
+        f"/schools/{school.school_id}/members/{parent.user_id}",
+        school.admin,
+        {"roles": ["parent"], "children": [child_a.user_id, child_b.user_id]},
+    )
+    wait_for_rooms(synapse, parent)
+    a, b = school.class_a["class_id"], school.class_b["class_id"]
+    room = school.rooms["announcements"]
+    asked = await send(
+        synapse,
+        school.admin,
+        room,
+        "m.room.message",
+        ask_content("Согласие на экскурсию", by_reaction=True, per_child=True),
+    )
+    assert isinstance(asked, RoomSendResponse), asked
+    path = f"/rooms/{q(room)}/confirmations/{q(asked.event_id)}"
+    for_a, for_b = f"{parent.user_id}/{child_a.user_id}", f"{parent.user_id}/{child_b.user_id}"
+
+    status, mine = await api(synapse, parent, "POST", path, {"children": [child_a.user_id]})
+    assert status == 200 and mine["confirmed"] == [for_a], mine
+    status, again = await api(synapse, parent, "POST", path, {"children": [child_a.user_id]})
+    assert status == 200 and again["confirmed"] == [for_a], again  # counted once
+    status, err = await api(
+        synapse, parent, "POST", path, {"children": [school.students[1].user_id]}
+    )
+    assert status == 403 and err["errcode"] == "M_FORBIDDEN", err
+    body = await wait_status(synapse, school.admin, path, 1)
+    assert body["confirmed"] == 1
+    assert for_a in group(body, a)["confirmed"] and for_b in group(body, b)["not_confirmed"]
+    assert parent.user_id not in str(group(body, "")), body  # not also as a person
+
+    # a reaction from any client confirms for every child in the room's scope
+    react = {"rel_type": "m.annotation", "event_id": asked.event_id, "key": "👍"}
+    ok = await send(synapse, parent, room, "m.reaction", {"m.relates_to": react})
+    assert isinstance(ok, RoomSendResponse), ok
+    body = await wait_status(synapse, school.admin, path, 2)
+    assert for_b in group(body, b)["confirmed"] and body["confirmed"] == 2
+
+    # in 7А's parents chat only the 7А child is in scope
+    chat = school.class_a["rooms"]["parents_chat"]
+    asked = await send(
+        synapse,
+        school.teacher,
+        chat,
+        "m.room.message",
+        ask_content("Деньги на театр", per_child=True),
+    )
+    assert isinstance(asked, RoomSendResponse), asked
+    reply = {
+        "msgtype": "m.text",
+        "body": "+",
+        "m.relates_to": {"m.in_reply_to": {"event_id": asked.event_id}},
+    }
+    ok = await send(synapse, parent, chat, "m.room.message", reply)
+    assert isinstance(ok, RoomSendResponse), ok
+    body = await wait_status(
+        synapse, school.teacher, f"/rooms/{q(chat)}/confirmations/{q(asked.event_id)}", 1
+    )
+    assert group(body, a)["confirmed"] == [for_a]
+    assert all(for_b not in g["not_confirmed"] + g["confirmed"] for g in body["classes"])

@@ -134,3 +134,15 @@ def test_a_restart_resumes_the_rooms_of_unfinished_first_sign_ins(
         # Someone who never signed in is still kept out until they do.
         assert never not in members(hs, operator, room_id)
     assert never in still_waiting(hs, school)
+
+
+def test_on_sqlite_a_commit_does_not_wait_for_the_disk(hs: RunningHomeserver) -> None:
+    """The module sets ``synchronous = NORMAL`` on Synapse's SQLite connection (the first
+    morning's joins waited on an fsync per commit); PostgreSQL is left alone."""
+    said = "SQLite: synchronous = normal"
+    deadline = time.monotonic() + 60
+    while hs.backend == "sqlite" and said not in hs.hs.log_path.read_text(errors="replace"):
+        assert time.monotonic() < deadline, hs.hs.tail_output()
+        time.sleep(0.2)
+    log = hs.hs.log_path.read_text(errors="replace")
+    assert (said in log) == (hs.backend == "sqlite")

@@ -5,6 +5,8 @@ import time
 import pytest
 from nio import AsyncClient, LoginResponse
 
+from parta_common import catalogue
+from parta_common.messages import Message
 from tests.browser import chromium
 from tests.harness import RunningHomeserver
 from tests.roster_helpers import api
@@ -50,10 +52,15 @@ async def test_invitation_link_registers_a_student_in_chromium(synapse: RunningH
         await page.click("#b-register")
         await page.wait_for_selector("#done:not([hidden])")
         assert "Готово" in await page.inner_text("#done")
-        # The same link once more: the code was for one person only.
+        # The same link once more: the code was for one person only. In English, the
+        # page's texts and the refusal (by its id) come from the catalogue, nothing split.
         await page.goto(invite["link"] + "?lang=en")
         await page.wait_for_selector("#invite .error")
-        assert "used as many times" in await page.inner_text("#invite")
+        refused = await page.inner_text("#invite")
+        assert refused == Message("roster.invite_used_up").text("en")
+        assert await page.inner_text("h1") == catalogue.text("join_page.title", "en")
+        assert await page.inner_text("#b-login") == catalogue.text("join_page.login", "en")
+        assert await page.title() == catalogue.text("join_page.page_title", "en")
 
     client = AsyncClient(synapse.base_url, f"@{username}:{synapse.server_name}")
     try:

@@ -4,12 +4,14 @@ order (``synapse_module/pipeline.py``), and that order seen from a real client."
 import pytest
 from nio import JoinResponse
 
-from parta_common import events, messages
+from parta_common import events
 from synapse_module import pipeline
 from synapse_module.broadcasts.api import Broadcasts
 from synapse_module.confirmations.api import Confirmations
 from synapse_module.content.callbacks import Content
 from synapse_module.homework.api import Homework
+from synapse_module.quiet_hours.api import QuietHoursFeature
+from synapse_module.roster import texts as roster_texts
 from synapse_module.roster.api import Roster
 from tests.content_school import ClassRoom, make_school_class, send
 from tests.harness import RunningHomeserver
@@ -17,7 +19,7 @@ from tests.harness import RunningHomeserver
 # The documented order (docs/architecture.md, "One registration point"). Changing it
 # changes what a person is told when an event breaks two rules: change both on purpose.
 DOCUMENTED_ORDER = {
-    "check_event_allowed": ("roster", "content", "homework", "confirmations"),
+    "check_event_allowed": ("roster", "content", "homework", "confirmations", "quiet_hours"),
     "on_new_event": ("content", "homework", "confirmations"),
     "on_create_room": ("roster",),
     "user_may_create_room": ("roster", "broadcasts"),
@@ -38,6 +40,7 @@ FEATURE_CLASSES = {
     "content": Content,
     "homework": Homework,
     "confirmations": Confirmations,
+    "quiet_hours": QuietHoursFeature,
 }
 
 
@@ -88,7 +91,7 @@ async def test_roster_refusal_comes_before_content_validation(
 
     status, body = await send(synapse, student, announcements, events.POLL_START, _malformed_poll())
     assert (status, body["errcode"]) == (403, "M_FORBIDDEN"), body
-    assert body["error"] == messages.SEND_NEEDS_STAFF.format()
+    assert body["error"] == roster_texts.SEND_NEEDS_STAFF.format()
 
     status, body = await send(synapse, teacher, announcements, events.POLL_START, _malformed_poll())
     assert (status, body["errcode"]) == (400, "M_BAD_JSON"), body
@@ -110,4 +113,4 @@ async def test_structure_state_refusal_comes_first(
         body={"name": "Не та школа"},
     )
     assert (status, body["errcode"]) == (403, "M_FORBIDDEN"), body
-    assert body["error"] == messages.STRUCTURE_STATE_FORBIDDEN.format(event_type=events.SCHOOL)
+    assert body["error"] == roster_texts.STRUCTURE_STATE_FORBIDDEN.format(event_type=events.SCHOOL)

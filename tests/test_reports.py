@@ -5,12 +5,12 @@ import asyncio
 from typing import Any
 
 import pytest
-from nio import JoinedRoomsResponse, JoinResponse, RoomCreateResponse, RoomSendResponse
+from nio import JoinResponse, RoomCreateResponse, RoomSendResponse
 
 from parta_common.roles import Role
 from synapse_module.reports import rules
 from synapse_module.roster.rules import Person, RoomKind, SchoolRoom, Standing
-from tests.content_school import matrix, q, room_events
+from tests.content_school import joined_rooms, matrix, parta_notice, q, room_events
 from tests.harness import RunningHomeserver, User
 from tests.roster_helpers import School, api, build_school, wait_for_rooms
 
@@ -115,13 +115,6 @@ async def report(synapse: RunningHomeserver, user: User, room_id: str, event_id:
     assert status == 200, body
 
 
-async def joined(synapse: RunningHomeserver, user: User) -> set[str]:
-    async with synapse.client(user) as client:
-        resp = await client.joined_rooms()
-        assert isinstance(resp, JoinedRoomsResponse), resp
-        return set(resp.rooms)
-
-
 async def forwarded(
     synapse: RunningHomeserver, reader: User, event_id: str, seconds: float = 60
 ) -> tuple[str, dict[str, Any]]:
@@ -130,7 +123,7 @@ async def forwarded(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     while True:
-        for room_id in await joined(synapse, reader):
+        for room_id in await joined_rooms(synapse, reader):
             for event in await room_events(synapse, reader, room_id):
                 about = event.get("content", {}).get("org.parta.report", {})
                 if about.get("event_id") == event_id:
@@ -146,25 +139,6 @@ async def members(synapse: RunningHomeserver, user: User, room_id: str) -> set[s
     )
     assert status == 200, body
     return set(body["joined"])
-
-
-async def confirmation(synapse: RunningHomeserver, reporter: User, seconds: float = 60) -> str:
-    """The reporter accepts the invitation to their «Parta» room and reads the notice."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    async with synapse.client(reporter) as client:
-        while True:
-            sync = await client.sync(timeout=0)
-            for room_id in sync.rooms.invite:
-                assert isinstance(await client.join(room_id), JoinResponse)
-            for room_id in await joined(synapse, reporter):
-                for event in await room_events(synapse, reporter, room_id):
-                    body = event.get("content", {}).get("body", "")
-                    if event.get("sender", "").startswith("@parta:") and "Жалоба" in body:
-                        return str(body)
-            if loop.time() > deadline:
-                raise AssertionError("no confirmation for the reporter")
-            await asyncio.sleep(0.5)
 
 
 async def test_a_students_report_reaches_the_homeroom_teacher_and_no_one_else(
@@ -202,8 +176,8 @@ async def test_a_students_report_reaches_the_homeroom_teacher_and_no_one_else(
         async with synapse.client(outsider) as client:
             assert not isinstance(await client.join(complaints), JoinResponse)
 
-    assert "Жалоба передана классному руководителю и администрации" in await confirmation(
-        synapse, reporter
+    assert "Жалоба передана классному руководителю и администрации" in await parta_notice(
+        synapse, reporter, "Жалоба"
     )
 
 
@@ -238,7 +212,7 @@ async def test_a_direct_message_to_a_student_is_escalated_to_the_students_school
     assert "личная переписка ученика" in body
     assert notice["content"]["org.parta.report"]["class_id"] == school.class_a["class_id"]
     # the 7Б teacher (not the reporter's homeroom teacher) is not told
-    assert complaints not in await joined(synapse, school.other_teacher)
+    assert complaints not in await joined_rooms(synapse, school.other_teacher)
     assert school.admin.user_id in await members(synapse, school.teacher, complaints)
 
 

@@ -1,4 +1,9 @@
 // The lesson page: sign in (own form or Element widget) → media token → SFU.
+//
+// Longer than 600 lines because it is the page's one state (`page`) with every step that
+// changes it and the rendering those steps call; what stands apart already is apart: the
+// SFU protocol (sfu.js), the Matrix calls (matrix.js), the widget API (widget.js) and the
+// texts (i18n.js).
 
 import { pickLanguage, setLanguage, language, t, translate } from "./i18n.js";
 import {

@@ -3,11 +3,12 @@ viewers get signed, expiring, revocable links; the relay asks about links and br
 
 State: ``org.parta.broadcast`` (state key = broadcast ID) with title, speakers, schedule
 and status (``scheduled`` → ``ended``). Tables: ``parta_broadcasts``,
-``parta_viewer_links`` (schema/broadcasts.py). The relay learns revocations by asking
+``parta_viewer_links`` (broadcasts/schema.py). The relay learns revocations by asking
 ``GET internal/viewer_links/{link_id}`` with a service token and caching the answer for
 a few seconds (docs/broadcasts.md).
 """
 
+import builtins
 import logging
 import secrets
 import time
@@ -28,7 +29,6 @@ from parta_common.tokens import (
     grant_for,
     sign_media_token,
     sign_viewer_link,
-    verify_service_token,
 )
 
 from ..config import BroadcastsConfig, MediaConfig
@@ -39,6 +39,7 @@ from ..media_tokens.texts import MEDIA_DISABLED
 from ..requests import request_schemas
 from ..room_roles import RoomRoles
 from ..roster.rules import RoomKind
+from ..service_tokens import spend_service_token
 from . import store as db
 from .events import broadcast_state, recording_message
 from .rules import may_run_broadcasts, recorder_user_id, schedule_is_valid
@@ -349,26 +350,28 @@ class Broadcasts:
 
     # -- what the relay asks ----------------------------------------------------
 
-    def _check_service(self, request: SynapseRequest) -> None:
+    async def _check_service(self, request: SynapseRequest) -> None:
         header = request.requestHeaders.getRawHeaders(b"Authorization") or []
         raw = header[0].decode("latin-1") if header else ""
         if not raw.lower().startswith("bearer "):
             raise matrix_error(401, Codes.MISSING_TOKEN, BAD_SERVICE_TOKEN)
         try:
-            verify_service_token(raw[7:].strip(), self._secret(), RELAY_ONLY)
+            await spend_service_token(
+                self._module.store, raw[7:].strip(), self._secret(), RELAY_ONLY
+            )
         except TokenError:
             raise matrix_error(401, Codes.UNKNOWN_TOKEN, BAD_SERVICE_TOKEN) from None
 
     async def internal_broadcast(
         self, request: SynapseRequest, broadcast_id: str
     ) -> tuple[int, dict[str, Any]]:
-        self._check_service(request)
+        await self._check_service(request)
         return 200, self._describe(await self._load(None, broadcast_id))
 
     async def internal_viewer_link(
         self, request: SynapseRequest, link_id: str
     ) -> tuple[int, dict[str, Any]]:
-        self._check_service(request)
+        await self._check_service(request)
         row = await self._module.store.run("parta_viewer_link_get", db.get_viewer_link_txn, link_id)
         if row is None:
             raise not_found(NO_LINK)
@@ -391,7 +394,7 @@ class Broadcasts:
         self, request: SynapseRequest, broadcast_id: str
     ) -> tuple[int, dict[str, Any]]:
         """The relay reports the first segment: the state says ``live``."""
-        self._check_service(request)
+        await self._check_service(request)
         row = await self._load(None, broadcast_id)
         if row["status"] == "scheduled":
             await self._set_status(row, "live")
@@ -415,7 +418,7 @@ class Broadcasts:
         power, so its login lets the relay upload media and nothing a person could do.
         No route hands out a person's login.
         """
-        self._check_service(request)
+        await self._check_service(request)
         await self._recorded(broadcast_id)
         recorder = self.recorder_user_id()
         if not await self._api.check_user_exists(recorder):
@@ -434,7 +437,7 @@ class Broadcasts:
         (the module acts there as it does for the broadcast's state). The content names
         the creator either way.
         """
-        self._check_service(request)
+        await self._check_service(request)
         body = json_body(request, RECORDING_SCHEMA)
         row = await self._recorded(broadcast_id)
         server = body["content_uri"].removeprefix("mxc://").split("/", 1)[0]
@@ -456,3 +459,10 @@ class Broadcasts:
             }
         )
         return 200, {"room_id": target, "event_id": event.event_id, "sender": sender}
+
+    async def created_between(self, start: int, end: int) -> "builtins.list[tuple[str, int]]":
+        """Broadcasts created in ``[start, end)`` (ms): room, viewer links — the look-up
+        statistics use (issue 11), so they never read the broadcasts' tables."""
+        return await self._module.store.run(
+            "parta_broadcasts_created", db.created_between_txn, start, end
+        )

@@ -84,3 +84,15 @@ def get_viewer_link_txn(t: LoggingTransaction, link_id: str) -> dict[str, Any] |
     t.execute("SELECT * FROM parta_viewer_links WHERE link_id = ?", (link_id,))
     rows = rows_as_dicts(t)
     return rows[0] if rows else None
+
+
+def created_between_txn(t: LoggingTransaction, start: int, end: int) -> list[tuple[str, int]]:
+    """Broadcasts created in ``[start, end)``: room and viewer links made for each (every
+    member who watches gets a personal link; a public link counts once) — statistics."""
+    t.execute(
+        "SELECT b.room_id, b.broadcast_id, COUNT(v.link_id) FROM parta_broadcasts b"
+        " LEFT JOIN parta_viewer_links v ON v.broadcast_id = b.broadcast_id"
+        " WHERE b.created_at >= ? AND b.created_at < ? GROUP BY b.room_id, b.broadcast_id",
+        (start, end),
+    )
+    return [(str(room_id), int(links)) for room_id, _b, links in t.fetchall()]

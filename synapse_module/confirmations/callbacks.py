@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from synapse.module_api import EventBase, StateMap
 
 from ..errors import forbidden
+from ..roster.rules import RoomKind, Standing
 from . import rules, texts
 from .store import confirm_txn, get_request_txn, insert_request_txn
 
@@ -24,6 +25,9 @@ class ConfirmationCallbacks:
     async def check_event_allowed(
         self, event: EventBase, state: StateMap[EventBase]
     ) -> tuple[bool, dict[str, Any] | None]:
+        if event.type == "m.reaction":
+            await self._check_reaction(event)
+            return True, None
         if event.type != "m.room.message" or rules.CONFIRM_REQUIRED not in event.content:
             return True, None
         if not self._module.api.is_mine(event.sender):
@@ -38,6 +42,51 @@ class ConfirmationCallbacks:
         ):
             raise forbidden(texts.ONLY_STAFF)
         return True, None
+
+    async def _check_reaction(self, event: EventBase) -> None:
+        """Announcements rooms let everyone react (power levels: ``m.reaction`` 0) so that
+        anyone can confirm; students and parents may react there only to confirm."""
+        if rules.confirmation_target(event.type, event.content) is not None:
+            return
+        room = await self._module.roster.get_room(event.room_id)
+        if room is None or room.kind is not RoomKind.ANNOUNCEMENTS or room.school_id is None:
+            return
+        if event.sender == self._module.service_user_id:
+            return
+        person = await self._module.roster.get_person(event.sender)
+        standing = person.standing(room.school_id)
+        if standing is None or not standing.is_staff:
+            raise forbidden(texts.ONLY_CONFIRMING_REACTIONS)
+
+    async def children_classes(self, standing: Standing | None) -> dict[str, frozenset[str]]:
+        """A parent's children in the school, each with the classes they learn in."""
+        if standing is None:
+            return {}
+        found: dict[str, frozenset[str]] = {}
+        for child in sorted(standing.children):
+            theirs = (await self._module.roster.get_person(child)).standing(standing.school_id)
+            found[child] = theirs.learns_in if theirs is not None else frozenset()
+        return found
+
+    async def confirms_for(self, request: dict[str, Any], user_id: str) -> list[str]:
+        """For whom a person's confirmation of ``request`` counts: ``[""]`` (themselves),
+        or, for a request per child, each of a parent's children in the room's scope."""
+        if not request["per_child"]:
+            return [""]
+        person = await self._module.roster.get_person(user_id)
+        standing = person.standing(request["school_id"])
+        room = await self._module.roster.get_room(request["room_id"])
+        children = rules.children_in_scope(
+            await self.children_classes(standing), room.class_id if room else None
+        )
+        return children or [""]
+
+    async def record(
+        self, request: dict[str, Any], user_id: str, children: list[str], ts: int
+    ) -> None:
+        await self._module.store.run(
+            "parta_confirm", confirm_txn, request["event_id"], user_id, children, ts
+        )
 
     async def on_new_event(self, event: EventBase, state: StateMap[EventBase]) -> None:
         if not self._module.content.indexer:
@@ -64,6 +113,7 @@ class ConfirmationCallbacks:
                 room.school_id,
                 event.sender,
                 event.origin_server_ts,
+                rules.asks_per_child(content),
             )
             return
         target = rules.confirmation_target(event.type, content)
@@ -74,4 +124,5 @@ class ConfirmationCallbacks:
             return
         if event.sender == request["sender"]:
             return
-        await store.run("parta_confirm", confirm_txn, target, event.sender, event.origin_server_ts)
+        children = await self.confirms_for(request, event.sender)
+        await self.record(request, event.sender, children, event.origin_server_ts)

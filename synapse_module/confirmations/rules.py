@@ -7,6 +7,8 @@ from ..roster.rules import Standing
 
 # In an m.room.message's content: this message asks its readers to confirm.
 CONFIRM_REQUIRED: Final = "org.parta.confirm_required"
+# Beside it: parents confirm for each of their children (a permission slip per child).
+CONFIRM_PER_CHILD: Final = "org.parta.confirm_per_child"
 # Reactions (m.annotation keys) that confirm; a reply confirms when its text is one too.
 CONFIRMING: Final = frozenset({"+", "+1", "👍", "✅", "✔️"})
 # The class of people in no class (staff, …) in the status.
@@ -15,6 +17,44 @@ NO_CLASS: Final = ""
 
 def asks_confirmation(content: Mapping[str, Any]) -> bool:
     return content.get(CONFIRM_REQUIRED) is True
+
+
+def asks_per_child(content: Mapping[str, Any]) -> bool:
+    return asks_confirmation(content) and content.get(CONFIRM_PER_CHILD) is True
+
+
+def who(user_id: str, child_id: str = "") -> str:
+    """How a confirmation is listed: the person, or ``parent/child`` for a parent's
+    confirmation for one child (``/@`` never occurs inside a Matrix user ID)."""
+    return f"{user_id}/{child_id}" if child_id else user_id
+
+
+def children_in_scope(
+    children_classes: Mapping[str, frozenset[str]], room_class: str | None
+) -> list[str]:
+    """The children a parent confirms for in a room: those in the room's class (a class
+    room), or all of them (a school-wide room)."""
+    return sorted(
+        child
+        for child, classes in children_classes.items()
+        if room_class is None or room_class in classes
+    )
+
+
+def expected_entries(
+    user_id: str,
+    standing: Standing | None,
+    per_child: bool,
+    children_classes: Mapping[str, frozenset[str]],
+    room_class: str | None,
+) -> dict[str, list[str]]:
+    """Who is expected to confirm, for one member: themselves under their classes or,
+    when the request is per child and they are a parent, once per child in scope under
+    that child's class."""
+    children = children_in_scope(children_classes, room_class) if per_child else []
+    if not children:
+        return {user_id: classes_of(standing)}
+    return {who(user_id, c): sorted(children_classes[c]) or [NO_CLASS] for c in children}
 
 
 def _reply_text(body: str) -> str:

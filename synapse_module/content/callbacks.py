@@ -314,11 +314,14 @@ class Content:
                     return self._replacement(event)
         return True, None
 
+    def _valid_and_local(self, event: EventBase) -> bool:
+        """What the poll rules apply to: valid content (``_validate`` refuses a local event
+        whose content is not) sent by one of this server's users."""
+        return self._validate(event, event.type, event.content) and self.api.is_mine(event.sender)
+
     async def _check_poll_start(self, event: EventBase, state: StateMap[EventBase]) -> None:
         content = event.content
-        if not self._validate(event, event.type, content):
-            return
-        if not self.api.is_mine(event.sender):
+        if not self._valid_and_local(event):
             return
         answers = counting.parse_start(event.type, content).answers
         if len({answer_id for answer_id, _ in answers}) != len(answers):
@@ -347,9 +350,7 @@ class Content:
         answers = counting.selections(event.type, content)
         if not self.api.is_mine(event.sender) or not answers:
             return True, None
-        poll = await self.store.run(
-            "content_poll", db.get_poll_txn, None, content["m.relates_to"]["event_id"]
-        )
+        poll = await self._related_poll(content)
         if poll is None or not poll["anonymous"]:
             return True, None
         # An anonymous poll: the choice goes into the module's table, the room only learns
@@ -421,13 +422,9 @@ class Content:
 
     async def _check_poll_end(self, event: EventBase, state: StateMap[EventBase]) -> None:
         content = event.content
-        if not self._validate(event, event.type, content):
+        if not self._valid_and_local(event):
             return
-        if not self.api.is_mine(event.sender):
-            return
-        poll = await self.store.run(
-            "content_poll", db.get_poll_txn, None, content["m.relates_to"]["event_id"]
-        )
+        poll = await self._related_poll(content)
         if poll is None or poll["sender"] == event.sender:
             return
         if not await self._staff(event, state):
@@ -464,20 +461,38 @@ class Content:
                 else None
             )
             if poll is not None and poll["anonymous"]:
-                await self.store.run(
-                    "content_cast_ballot",
-                    db.cast_ballot_txn,
-                    ballot,
-                    poll["poll_id"],
-                    event.sender,
-                    event.event_id,
-                    event.origin_server_ts,
-                )
+                await self._count_vote(event, poll, ballot, [])
             return
         found = await self._reply_vote(event)
         if found is None or found[0]["anonymous"]:
             return  # an anonymous poll counts only what went through a ballot
         poll, chosen = found
+        await self._count_vote(event, poll, None, list(chosen))
+
+    async def _related_poll(self, content: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The indexed poll a response or an end (already validated) relates to."""
+        poll: dict[str, Any] | None = await self.store.run(
+            "content_poll", db.get_poll_txn, None, content["m.relates_to"]["event_id"]
+        )
+        return poll
+
+    async def _count_vote(
+        self, event: EventBase, poll: dict[str, Any], ballot: str | None, chosen: list[str]
+    ) -> None:
+        """One vote, native or by reply, into the poll's count (keyed by its event: exactly
+        once): through its ``ballot`` when it has one (an anonymous poll: who voted is kept
+        apart from what was chosen), else as the voter's response naming ``chosen``."""
+        if ballot is not None:
+            await self.store.run(
+                "content_cast_ballot",
+                db.cast_ballot_txn,
+                ballot,
+                poll["poll_id"],
+                event.sender,
+                event.event_id,
+                event.origin_server_ts,
+            )
+            return
         await self.store.run(
             "content_poll_response",
             db.add_response_txn,
@@ -485,7 +500,7 @@ class Content:
             poll["poll_id"],
             event.sender,
             event.origin_server_ts,
-            list(chosen),
+            chosen,
         )
 
     async def _index_message(self, event: EventBase) -> None:
@@ -602,40 +617,20 @@ class Content:
         content = event.content
         if schemas.problem(event.type, content) is not None:
             return
-        poll = await self.store.run(
-            "content_poll", db.get_poll_txn, None, content["m.relates_to"]["event_id"]
-        )
+        poll = await self._related_poll(content)
         if poll is None:
             return
         ballot = content.get(BALLOT)
         if poll["anonymous"] and isinstance(ballot, str):
-            await self.store.run(
-                "content_cast_ballot",
-                db.cast_ballot_txn,
-                ballot,
-                poll["poll_id"],
-                event.sender,
-                event.event_id,
-                event.origin_server_ts,
-            )
-            return
-        await self.store.run(
-            "content_poll_response",
-            db.add_response_txn,
-            event.event_id,
-            poll["poll_id"],
-            event.sender,
-            event.origin_server_ts,
-            counting.selections(event.type, content),
-        )
+            await self._count_vote(event, poll, ballot, [])
+        else:
+            await self._count_vote(event, poll, None, counting.selections(event.type, content))
 
     async def _index_poll_end(self, event: EventBase, state: StateMap[EventBase]) -> None:
         content = event.content
         if schemas.problem(event.type, content) is not None:
             return
-        poll = await self.store.run(
-            "content_poll", db.get_poll_txn, None, content["m.relates_to"]["event_id"]
-        )
+        poll = await self._related_poll(content)
         if poll is None:
             return
         if event.sender != poll["sender"] and not await self._staff(event, state):

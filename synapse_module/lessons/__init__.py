@@ -1,3 +1,3 @@
-"""Video lessons: ``api`` (routes, ``Lessons``), ``rules`` (pure: statuses, attendance
-summary), ``store`` (SQL), ``events`` (the lesson state, widget and notice it sends),
-``texts``, ``requests.json`` (request schemas)."""
+"""Video lessons: ``api`` (routes, ``Lessons``), ``rules`` (pure: statuses, attendance summary),
+``store`` (SQL), ``schema`` (its tables' migrations), ``events`` (the lesson state, widget and
+notice it sends), ``texts``, ``requests.json`` (request schemas)."""

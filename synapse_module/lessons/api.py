@@ -32,6 +32,7 @@ from ..media_tokens.rules import room_id_from_path
 from ..media_tokens.texts import MEDIA_DISABLED
 from ..query import query_choice
 from ..room_roles import LESSON_LEADERS, RoomRoles
+from ..service_tokens import spend_service_token
 
 if TYPE_CHECKING:
     from .. import PartaModule
@@ -55,6 +56,7 @@ from .rules import (
 from .store import (
     delete_lesson_txn,
     get_lesson_txn,
+    held_between_txn,
     insert_lesson_txn,
     list_lessons_txn,
     record_attendance_txn,
@@ -279,7 +281,9 @@ class Lessons(LessonEvents):
         try:
             if scheme.lower() != "bearer" or not token:
                 raise tokens.TokenError("no bearer token")
-            tokens.verify_service_token(token.strip(), secret, frozenset({tokens.SERVICE_SFU}))
+            await spend_service_token(
+                self._module.store, token.strip(), secret, frozenset({tokens.SERVICE_SFU})
+            )
         except tokens.TokenError as e:
             logger.warning("Refused an attendance report: %s", e)
             raise matrix_error(401, Codes.UNKNOWN_TOKEN, BAD_SERVICE_TOKEN) from None
@@ -378,3 +382,8 @@ class Lessons(LessonEvents):
             return ""
         moment = datetime.datetime.fromtimestamp(ms / 1000, tz=self._tz)
         return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+    async def held_between(self, start: int, end: int, now: int) -> list[tuple[str, int, int]]:
+        """Lessons started in ``[start, end)`` (ms): room, minutes, people — the look-up
+        statistics use (issue 11), so they never read the lessons' tables."""
+        return await self._module.store.run("parta_lessons_held", held_between_txn, start, end, now)

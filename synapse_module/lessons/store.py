@@ -156,3 +156,24 @@ def sessions_txn(
 
 
 # -- the feature ----------------------------------------------------------------------
+
+
+def held_between_txn(
+    txn: LoggingTransaction, start: int, end: int, now: int
+) -> list[tuple[str, int, int]]:
+    """Lessons started in ``[start, end)``: room, minutes held (a live one until ``now``),
+    and how many different people were in it (statistics, issue 11)."""
+    txn.execute(
+        "SELECT l.room_id, l.lesson_id, l.started_at, l.ended_at, COUNT(DISTINCT s.user_id)"
+        " FROM parta_lessons l LEFT JOIN parta_room_sessions s ON s.room_id = l.room_id"
+        " AND s.joined_at < COALESCE(l.ended_at, ?)"
+        " AND (s.left_at IS NULL OR s.left_at > l.started_at)"
+        " WHERE l.started_at >= ? AND l.started_at < ?"
+        " GROUP BY l.room_id, l.lesson_id, l.started_at, l.ended_at",
+        (now, start, end),
+    )
+    out = []
+    for room_id, _lesson_id, started, ended, people in txn.fetchall():
+        held_ms = (int(ended) if ended is not None else now) - int(started)
+        out.append((str(room_id), max(held_ms, 0) // 60_000, int(people)))
+    return out

@@ -163,10 +163,15 @@ class Reports(ReportEvents):
         return room_id
 
     async def _confirm(self, reporter: str) -> None:
-        room_id = await self._module.store.run("parta_notice_room", notice_room_txn, reporter)
+        await self.tell(reporter, texts.RECEIVED.format())
+
+    async def tell(self, user_id: str, body: str) -> None:
+        """A notice to ``user_id`` in their «Parta» room from the service account (made on
+        the first notice, kept for the next; quiet hours tell teachers there too)."""
+        room_id = await self._module.store.run("parta_notice_room", notice_room_txn, user_id)
         if room_id is None:
-            room_id = await self.create_notice_room(reporter)
+            room_id = await self.create_notice_room(user_id)
             await self._module.store.run(
-                "parta_put_notice_room", put_notice_room_txn, reporter, room_id
+                "parta_put_notice_room", put_notice_room_txn, user_id, room_id
             )
-        await self.notice(room_id, texts.RECEIVED.format())
+        await self.notice(room_id, body)

@@ -7,6 +7,8 @@ units and their coordinators.
 - ``core`` — cached look-ups and the interface other features use;
 - ``rules`` — every decision as a pure function (table-tested);
 - ``store`` — SQL transactions; only the roster reads its tables;
+- ``schema`` — its tables' migrations (area ``roster``);
 - ``events`` — the rooms and the state the roster sends into them;
-- ``requests.json`` — request schemas (validator and OpenAPI read the same file).
+- ``requests.json`` — request schemas (validator and OpenAPI read the same file),
+  ``requests`` the names the handlers use.
 """

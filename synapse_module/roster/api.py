@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Final
 
 from .callbacks import RosterCallbacks
 from .classes import ClassesApi
-from .core import BATCH_CONCURRENCY
+from .core import FIRST_SIGN_IN_CONCURRENCY
 from .first_sign_in import FirstSignInQueue
 from .me import MeApi
 from .parent_links import ParentLinks
@@ -25,7 +25,10 @@ class Roster(UnitsApi, ClassesApi, MeApi, SignInApi, RosterCallbacks):
         ("GET", "/me", "get_me"),
         ("POST", "/me/parent_invite", "post_parent_invite"),
         ("POST", "/units", "post_unit"),
+        ("GET", "/units", "get_units"),
+        ("GET", "/units/([^/]+)", "get_unit"),
         ("PUT", "/units/([^/]+)/coordinators/([^/]+)", "put_coordinator"),
+        ("DELETE", "/units/([^/]+)/coordinators/([^/]+)", "delete_coordinator"),
         ("POST", "/schools", "post_school"),
         ("GET", "/schools", "get_schools"),
         ("GET", "/schools/by_external_id/([^/]+)", "get_school_by_external_id"),
@@ -55,7 +58,7 @@ class Roster(UnitsApi, ClassesApi, MeApi, SignInApi, RosterCallbacks):
         self.parent_links = ParentLinks(self)
         # First sign-ins: the login answers at once, the rooms are joined behind it.
         self.first_sign_ins = FirstSignInQueue(
-            self.api, self._join_first_sign_in, BATCH_CONCURRENCY
+            self.api, self._join_first_sign_in, FIRST_SIGN_IN_CONCURRENCY
         )
         if self.api.should_run_background_tasks():
             self.api.delayed_background_call(

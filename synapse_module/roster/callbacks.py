@@ -11,11 +11,11 @@ from synapse.module_api import (
 )
 from synapse.module_api.callbacks.ratelimit_callbacks import RatelimitOverride
 
-from parta_common import messages as msg
 from parta_common.messages import Message
 
 from ..errors import forbidden
 from . import rules
+from . import texts as msg
 from .rules import Person, SchoolPolicy
 
 if TYPE_CHECKING:

@@ -6,12 +6,12 @@ from synapse.module_api import (
     SynapseRequest,
 )
 
-from parta_common import messages as msg
 from parta_common.roles import Role
 
 from ..errors import conflict
 from ..query import query_string
 from . import store as db
+from . import texts as msg
 from .events import (
     ROOM_NAMES,
     class_state,
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     pass
 
 from .core import bad, class_title, now_ms
-from .schemas import CREATE_CLASS_SCHEMA
+from .requests import CREATE_CLASS_SCHEMA
 from .schools import SchoolsApi
 
 

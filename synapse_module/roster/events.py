@@ -26,6 +26,7 @@ _NAMED = (
     RoomKind.ARTICLES,
     RoomKind.CLASS_CHAT,
     RoomKind.PARENTS_CHAT,
+    RoomKind.UNIT_ANNOUNCEMENTS,
 )
 # Room names are the school's language (Russian, one name a room); topics carry both.
 ROOM_NAMES: Final[dict[RoomKind, str]] = {
@@ -79,14 +80,7 @@ class Structure:
         allow: list[str] | None = None,
     ) -> str:
         probe = SchoolRoom(room_id="", kind=kind)
-        join_rule: dict[str, Any] = (
-            {
-                "join_rule": "restricted",
-                "allow": [{"type": "m.room_membership", "room_id": r} for r in allow],
-            }
-            if allow
-            else {"join_rule": "invite"}
-        )
+        join_rule = _join_rule(allow)
         initial_state = [
             {"type": "m.room.join_rules", "state_key": "", "content": join_rule},
             *state,
@@ -126,14 +120,7 @@ class Structure:
         allow the staff room, so administrators can open any class's rooms.
         """
         probe = SchoolRoom(room_id="", kind=kind)
-        join_rule: dict[str, Any] = (
-            {
-                "join_rule": "restricted",
-                "allow": [{"type": "m.room_membership", "room_id": r} for r in allow],
-            }
-            if allow
-            else {"join_rule": "invite"}
-        )
+        join_rule = _join_rule(allow)
         via = [self._api.server_name]
         room_id, _ = await self._api.create_room(
             self.service,
@@ -260,3 +247,14 @@ def room_kind_state(kind: RoomKind, school_id: str | None, class_id: str | None)
     if class_id:
         content["class_id"] = class_id
     return {"type": events.ROOM_KIND, "state_key": "", "content": content}
+
+
+def _join_rule(allow: list[str] | None) -> dict[str, Any]:
+    """``m.room.join_rules`` content: restricted to members of the ``allow`` rooms, else
+    invite only."""
+    if not allow:
+        return {"join_rule": "invite"}
+    return {
+        "join_rule": "restricted",
+        "allow": [{"type": "m.room_membership", "room_id": r} for r in allow],
+    }

@@ -9,7 +9,6 @@ from synapse.module_api import (
 )
 from synapse.module_api.errors import Codes
 
-from parta_common import messages as msg
 from parta_common.messages import Message
 from parta_common.roles import Role
 
@@ -17,6 +16,7 @@ from ..errors import forbidden, matrix_error, not_found
 from ..http import json_body, requester_id
 from . import rules
 from . import store as db
+from . import texts as msg
 from .parent_links import request_link_txn
 from .rules import Standing
 
@@ -33,7 +33,7 @@ from .core import (
     standing_json,
 )
 from .members import MembersApi
-from .schemas import CREATE_INVITE_SCHEMA, REGISTER_SCHEMA
+from .requests import CREATE_INVITE_SCHEMA, REGISTER_SCHEMA
 
 _INVITE_REFUSALS: Final[dict[str, tuple[int, Message]]] = {
     "unknown": (404, msg.INVITE_UNKNOWN),

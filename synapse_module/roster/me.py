@@ -6,13 +6,13 @@ from synapse.module_api import (
     SynapseRequest,
 )
 
-from parta_common import messages as msg
 from parta_common.roles import Role
 
 from ..errors import forbidden
 from ..http import json_body, requester_id
 from . import rules
 from . import store as db
+from . import texts as msg
 from .parent_links import open_parent_invites_txn
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 from .core import now_ms, standing_json
 from .invites import InvitesApi
-from .schemas import PARENT_INVITE_SCHEMA
+from .requests import PARENT_INVITE_SCHEMA
 
 
 class MeApi(InvitesApi):

@@ -8,7 +8,6 @@ from synapse.module_api import (
 )
 from synapse.module_api.errors import Codes, SynapseError
 
-from parta_common import messages as msg
 from parta_common.roles import Role
 
 from ..concurrency import gather_limited
@@ -17,13 +16,16 @@ from ..http import check_json
 from ..query import query_string
 from . import rules
 from . import store as db
-from .rules import Person, RoomKind, SchoolRoom, Standing
+from . import texts as msg
+from .rules import JOIN_STAGE, Person, SchoolRoom, Standing
 
 if TYPE_CHECKING:
     pass
 
 from .core import (
+    ACCOUNTS_AT_ONCE,
     BATCH_CONCURRENCY,
+    ROOMS_AT_ONCE,
     SIGN_IN_CODE_LIFETIME_MS,
     RosterCore,
     bad,
@@ -31,7 +33,7 @@ from .core import (
     now_ms,
     standing_json,
 )
-from .schemas import BATCH_MEMBERS_SCHEMA, PUT_MEMBER_SCHEMA, USER_ID_SCHEMA
+from .requests import BATCH_MEMBERS_SCHEMA, PUT_MEMBER_SCHEMA, USER_ID_SCHEMA
 
 
 class MembersApi(RosterCore):
@@ -129,12 +131,22 @@ class MembersApi(RosterCore):
         batch_students = frozenset(e["user_id"] for e in entries if "student" in e["roles"])
         plan: list[tuple[str, set[Role], dict[str, Role], set[str], set[str]]] = []
         new_accounts: list[tuple[str, str, str]] = []  # (user_id, display name, code hash)
+        recorded, existing = await self.store.run(
+            "parta_import_accounts",
+            db.import_accounts_txn,
+            [e["user_id"] for e in entries if "account" in e],
+        )
         for index, entry in enumerate(entries):
             try:
                 account = entry.get("account")
                 if account is None:
                     await self._require_user(entry["user_id"])
-                elif await self._account_to_make(entry["user_id"], account["sign_in_code"]):
+                elif await self._account_to_make(
+                    entry["user_id"],
+                    account["sign_in_code"],
+                    recorded.get(entry["user_id"]),
+                    entry["user_id"] in existing,
+                ):
                     new_accounts.append(
                         (
                             entry["user_id"],
@@ -159,11 +171,23 @@ class MembersApi(RosterCore):
                     e.code, f"members/{index} ({entry['user_id']}): {e.msg}", e.errcode
                 ) from None
             plan.append((entry["user_id"], roles, classes, children, homeroom_of))
-        # Everything is checked: make the accounts (the code first, so a batch sent
-        # again after a crash finds its own half-made accounts), then the roster.
+        # Everything is checked: make the accounts (the codes first, in one transaction,
+        # so a batch sent again after a crash finds its own half-made accounts), then
+        # the roster.
+        made_ts = now_ms()
+        taken = await self.store.run(
+            "parta_put_sign_ins",
+            db.put_sign_in_codes_txn,
+            [(uid, h) for uid, _, h in new_accounts],
+            user_id,
+            made_ts,
+            made_ts + SIGN_IN_CODE_LIFETIME_MS,
+        )
+        if taken:
+            raise matrix_error(409, Codes.USER_IN_USE, msg.USERNAME_TAKEN, user_id=taken[0])
         await gather_limited(
-            [self._make_account(uid, user_id, name, h) for uid, name, h in new_accounts],
-            BATCH_CONCURRENCY,
+            [self._make_account(uid, name) for uid, name, _ in new_accounts],
+            ACCOUNTS_AT_ONCE,
         )
         before = await self.store.run("parta_people", db.get_people_txn, targets)
         await self.store.run(
@@ -203,6 +227,9 @@ class MembersApi(RosterCore):
                 await self._reconcile(school_id, now, now, full=True, rooms=rooms)
         if staff_changed:
             await self._sync_power_levels(school_id, rooms)
+        for target in targets:
+            if before[target].reads_units != after[target].reads_units:
+                await self._sync_unit_rooms(before[target], after[target])
         made = {user_id for user_id, _, _ in new_accounts}
         return 200, {
             "members": [
@@ -215,15 +242,17 @@ class MembersApi(RosterCore):
             ]
         }
 
-    async def _account_to_make(self, user_id: str, code: str) -> bool:
+    async def _account_to_make(
+        self, user_id: str, code: str, recorded: str | None, exists: bool
+    ) -> bool:
         """Whether an import's new person needs their account made (False: it is there,
-        made by an earlier try of the same import). 409 if the name is someone else's."""
+        made by an earlier try of the same import). 409 if the name is someone else's.
+        ``recorded``: the code hash the roster has for them; ``exists``: Synapse has the
+        account (both read for the whole batch at once)."""
         check_json(user_id, USER_ID_SCHEMA)
         if not self.api.is_mine(user_id):
             raise not_found(msg.USER_NOT_FOUND, user_id=user_id)
-        recorded = await self.store.run("parta_get_sign_in", db.get_sign_in_code_txn, user_id)
-        exists = await self._account_exists(user_id)
-        if recorded is not None and recorded[0] == code_hash(code):
+        if recorded is not None and recorded == code_hash(code):
             return not exists
         if exists or recorded is not None:
             raise matrix_error(409, Codes.USER_IN_USE, msg.USERNAME_TAKEN, user_id=user_id)
@@ -231,24 +260,14 @@ class MembersApi(RosterCore):
         await self.api.check_username(user_id[1:].split(":", 1)[0])
         return True
 
-    def _make_account(
-        self, user_id: str, actor: str, display_name: str, code_hash: str
-    ) -> Callable[[], Awaitable[None]]:
+    def _make_account(self, user_id: str, display_name: str) -> Callable[[], Awaitable[None]]:
         async def make() -> None:
-            now = now_ms()
-            ours = await self.store.run(
-                "parta_put_sign_in",
-                db.put_sign_in_code_txn,
-                user_id,
-                code_hash,
-                actor,
-                now,
-                now + SIGN_IN_CODE_LIFETIME_MS,
-            )
-            if not ours:
-                raise matrix_error(409, Codes.USER_IN_USE, msg.USERNAME_TAKEN, user_id=user_id)
-            if not await self._account_exists(user_id):
+            try:
                 await self.api.register_user(user_id[1:].split(":", 1)[0], display_name)
+            except SynapseError as e:
+                # Made meanwhile by the same import sent again: its code is recorded.
+                if e.errcode != Codes.USER_IN_USE:
+                    raise
 
         return make
 
@@ -317,7 +336,10 @@ class MembersApi(RosterCore):
             "parta_remove_member", db.remove_member_txn, school_id, target, user_id, now_ms()
         )
         await self._forget([target, *parents])
-        await self._reconcile(school_id, before, await self.get_person(target))
+        after = await self.get_person(target)
+        await self._reconcile(school_id, before, after)
+        if before.reads_units != after.reads_units:
+            await self._sync_unit_rooms(before, after)
         for parent in parents:
             # Their child left: they may no longer belong in the class's parents chat.
             now = await self.get_person(parent)
@@ -379,6 +401,8 @@ class MembersApi(RosterCore):
         await self._forget([target])
         after = await self.get_person(target)
         await self._reconcile(school.school_id, before, after)
+        if before.reads_units != after.reads_units:
+            await self._sync_unit_rooms(before, after)
         # A student who moved class takes their parents' parents chat along.
         b = before.standing(school.school_id)
         a = after.standing(school.school_id)
@@ -426,28 +450,40 @@ class MembersApi(RosterCore):
             return staff
         expected = rules.expected_rooms(after, rooms)
         had = set() if full else set(rules.expected_rooms(before, rooms))
-        # Spaces first: restricted rooms need the space membership to join.
-        order = {RoomKind.SCHOOL_SPACE: 0, RoomKind.CLASS_SPACE: 1}
-        for room in sorted(rooms, key=lambda r: order.get(r.kind, 2)):
+        # Spaces first: restricted rooms need the space membership to join. The rooms of
+        # one stage are joined together: each membership event is a chain of a few dozen
+        # database transactions, and rooms do not wait for each other in Synapse.
+        jobs: dict[int, list[Callable[[], Awaitable[bool]]]] = {}
+        for room in rooms:
             if room.room_id in expected:
-                await self.structure.ensure_joined(
-                    room.room_id,
-                    room.kind,
-                    after.user_id,
-                    probably_absent=not full and room.room_id not in had,
+                jobs.setdefault(JOIN_STAGE.get(room.kind, 2), []).append(
+                    self._joining(room, after.user_id, not full and room.room_id not in had)
                 )
-            elif room.archived:
-                continue
-            else:
+            elif not room.archived:
                 was_in = full or (b is not None and rules.belongs_in(b, room))
                 now_in = a is not None and rules.belongs_in(a, room)
                 if was_in and not now_in:
-                    await self.structure.ensure_left(room.room_id, after.user_id)
+                    jobs.setdefault(3, []).append(self._leaving(room, after.user_id))
+        for stage in sorted(jobs):
+            await gather_limited(jobs[stage], ROOMS_AT_ONCE)
         # Power levels change only when someone's staff standing changed.
         staff = bool(b and b.is_staff) or bool(a and a.is_staff)
         if staff and sync_power:
             await self._sync_power_levels(school_id, rooms)
         return staff
+
+    def _joining(
+        self, room: SchoolRoom, user_id: str, probably_absent: bool
+    ) -> Callable[[], Awaitable[bool]]:
+        def join() -> Awaitable[bool]:
+            return self.structure.ensure_joined(
+                room.room_id, room.kind, user_id, probably_absent=probably_absent
+            )
+
+        return join
+
+    def _leaving(self, room: SchoolRoom, user_id: str) -> Callable[[], Awaitable[bool]]:
+        return lambda: self.structure.ensure_left(room.room_id, user_id)
 
     async def _sync_power_levels(self, school_id: str, rooms: list[SchoolRoom]) -> None:
         staff = await self.store.run(

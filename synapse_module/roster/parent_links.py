@@ -15,7 +15,6 @@ import attrs
 from synapse.module_api import LoggingTransaction, SynapseRequest
 from synapse.module_api.errors import Codes
 
-from parta_common import messages as msg
 from parta_common.messages import Message
 from parta_common.roles import Role
 
@@ -24,6 +23,7 @@ from ..http import requester_id
 from ..store import rows_as_dicts
 from . import rules
 from . import store as db
+from . import texts as msg
 
 if TYPE_CHECKING:
     from .members import MembersApi

@@ -19,9 +19,12 @@ from parta_common import events
 from parta_common.messages import Message
 from parta_common.roles import Role
 
+from ..quiet_hours.rules import QuietHours, rules_from_json, rules_to_json
+
 
 class RoomKind(enum.StrEnum):
     UNIT_SPACE = "unit_space"
+    UNIT_ANNOUNCEMENTS = "unit_announcements"
     SCHOOL_SPACE = "school_space"
     ANNOUNCEMENTS = "announcements"
     STAFF = "staff"
@@ -40,6 +43,10 @@ SCHOOL_WIDE_KINDS: Final = (
     RoomKind.ARTICLES,
 )
 CLASS_KINDS: Final = (RoomKind.CLASS_SPACE, RoomKind.CLASS_CHAT, RoomKind.PARENTS_CHAT)
+UNIT_KINDS: Final = (RoomKind.UNIT_SPACE, RoomKind.UNIT_ANNOUNCEMENTS)
+# The order a person joins their rooms in (others: stage 2): a restricted room lets
+# in members of its space, so the school space first, then class spaces, then the rest.
+JOIN_STAGE: Final = {RoomKind.SCHOOL_SPACE: 0, RoomKind.CLASS_SPACE: 1}
 
 DmPolicy = Literal["staff_only", "class", "school"]
 DM_POLICIES: Final[tuple[DmPolicy, ...]] = ("staff_only", "class", "school")
@@ -56,12 +63,16 @@ class SchoolPolicy:
     students_may_create_group_chats: bool = False
     # Other homeservers whose users may take part in this school's rooms.
     federation_allowed_servers: tuple[str, ...] = ()
+    # Quiet hours per role (teacher, administrator): their messages to students and
+    # parents wait for the morning (synapse_module/quiet_hours). None by default.
+    quiet_hours: tuple[QuietHours, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
             "dm_policy": self.dm_policy,
             "students_may_create_group_chats": self.students_may_create_group_chats,
             "federation_allowed_servers": list(self.federation_allowed_servers),
+            "quiet_hours": rules_to_json(self.quiet_hours),
         }
 
     @classmethod
@@ -70,6 +81,7 @@ class SchoolPolicy:
             dm_policy=raw.get("dm_policy", "class"),
             students_may_create_group_chats=bool(raw.get("students_may_create_group_chats")),
             federation_allowed_servers=tuple(raw.get("federation_allowed_servers", ())),
+            quiet_hours=rules_from_json(raw.get("quiet_hours")),
         )
 
 
@@ -141,6 +153,9 @@ class Person:
     schools: Mapping[str, Standing] = attrs.Factory(dict)
     # Units (regions, municipalities) this person coordinates.
     coordinates: frozenset[str] = frozenset()
+    # Units whose coordinators' announcements this person reads: those above a unit
+    # they coordinate and those above a school they administer (its own unit included).
+    reads_units: frozenset[str] = frozenset()
 
     def standing(self, school_id: str | None) -> Standing | None:
         return self.schools.get(school_id) if school_id else None
@@ -270,12 +285,22 @@ def power_levels_content(room: SchoolRoom, users: Mapping[str, int]) -> dict[str
     if room.kind in (RoomKind.SCHOOL_SPACE, RoomKind.CLASS_SPACE, RoomKind.UNIT_SPACE):
         content["events_default"] = 100
         content["invite"] = 100
-    elif room.kind in (RoomKind.ANNOUNCEMENTS, RoomKind.DOCUMENTS, RoomKind.ARTICLES):
+    elif room.kind in (
+        RoomKind.ANNOUNCEMENTS,
+        RoomKind.DOCUMENTS,
+        RoomKind.ARTICLES,
+        RoomKind.UNIT_ANNOUNCEMENTS,
+    ):
         content["events_default"] = 50
+    if room.kind is RoomKind.ANNOUNCEMENTS:
+        # Everyone may react, so that anyone can confirm reading (👍); the module lets
+        # through only confirming reactions from people below 50 (confirmations/).
+        per_type["m.reaction"] = 0
     if room.archived:
         content["events_default"] = 100
         content["state_default"] = 100
         content["users"] = {}
+        per_type.pop("m.reaction", None)
     # Who may write may join the room's call (Element Call's membership is a state event).
     per_type[events.CALL_MEMBER] = content["events_default"]
     return content
@@ -318,8 +343,8 @@ MANAGED_STATE: Final = frozenset(
 
 def may_join(person: Person, room: SchoolRoom) -> Message | None:
     standing = person.standing(room.school_id)
-    if room.kind is RoomKind.UNIT_SPACE:
-        return None if room.unit_id in person.coordinates else JOIN_NOT_YOURS
+    if room.kind in UNIT_KINDS:
+        return None if unit_room_power(person, room) is not None else JOIN_NOT_YOURS
     if standing is None or not belongs_in(standing, room):
         return JOIN_NOT_YOURS
     return None
@@ -594,3 +619,109 @@ def creation_content_for_old_clients(config: dict[str, Any], creator: str) -> di
     if not isinstance(raw, dict):
         return config
     return {**config, "creation_content": {"creator": creator, **raw}}
+
+
+# -- regions and municipalities (units) and their coordinators (issue 11) ------------
+
+UNIT_NOT_YOURS: Final = Message("roster.unit_not_yours")
+UNIT_APPOINT_ABOVE: Final = Message("roster.unit_appoint_above")
+UNIT_TOP_LEVEL: Final = Message("roster.unit_top_level")
+UNIT_KIND_ORDER: Final = Message("roster.unit_kind_order")
+OPERATOR_ONLY: Final = Message("roster.not_operator")
+
+UnitKind = Literal["region", "municipality"]
+
+
+class UnitAction(enum.StrEnum):
+    # See the unit, its coordinators, schools and statistics.
+    READ = "read"
+    # Create a unit below it (a municipality in a region).
+    CREATE_UNIT = "create_unit"
+    # Appoint or remove its coordinators.
+    APPOINT = "appoint"
+    # Create a school in it, and manage the schools in it (administrators, classes…).
+    MANAGE_SCHOOLS = "manage_schools"
+
+
+@attrs.frozen
+class UnitPlace:
+    """A unit where it stands: its kind and the units from it up to the top (itself
+    first). ``None`` in place of a unit is the top level, above every region."""
+
+    unit_id: str
+    kind: UnitKind
+    chain: tuple[str, ...]
+
+
+def unit_chain(parents: Mapping[str, str | None], unit_id: str) -> tuple[str, ...]:
+    """``unit_id`` and the units above it, nearest first (``parents``: unit → parent)."""
+    chain: list[str] = []
+    current: str | None = unit_id
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = parents.get(current)
+    return tuple(chain)
+
+
+def unit_refusal(
+    is_operator: bool,
+    coordinates: frozenset[str],
+    target: UnitPlace | None,
+    action: UnitAction,
+    new_kind: UnitKind | None = None,
+) -> Message | None:
+    """May someone (the server operator, or the coordinator of ``coordinates``) do
+    ``action`` at ``target``? Each coordinator sees and manages exactly the subtree of the
+    units they coordinate: the unit and everything below it. Coordinators are appointed
+    from above (the operator, or a coordinator of a unit higher up), never by their
+    peers. ``new_kind``: for :attr:`UnitAction.CREATE_UNIT`, the kind of the new unit (a
+    region at the top level only, a municipality inside a region or at the top)."""
+    if action is UnitAction.CREATE_UNIT and new_kind is not None:
+        if new_kind == "region" and target is not None:
+            return UNIT_KIND_ORDER
+        if new_kind == "municipality" and target is not None and target.kind != "region":
+            return UNIT_KIND_ORDER
+    if is_operator:
+        return None
+    if target is None:
+        # Above every unit: a region, or a school outside every unit.
+        return UNIT_TOP_LEVEL if action is UnitAction.CREATE_UNIT else OPERATOR_ONLY
+    if action is UnitAction.APPOINT:
+        return None if coordinates & set(target.chain[1:]) else UNIT_APPOINT_ABOVE
+    return None if coordinates & set(target.chain) else UNIT_NOT_YOURS
+
+
+def unit_room_power(person: Person, room: SchoolRoom) -> int | None:
+    """The power a person has in a unit's room (its coordinators' space and announcement
+    room), ``None`` when they don't belong: the unit's coordinators 100 (they post), the
+    coordinators below and the administrators of schools below 0 (they read)."""
+    if room.kind not in UNIT_KINDS or room.unit_id is None:
+        return None
+    if room.unit_id in person.coordinates:
+        return 100
+    if room.unit_id in person.reads_units:
+        return 0
+    return None
+
+
+def expected_unit_rooms(person: Person, rooms: Iterable[SchoolRoom]) -> dict[str, int]:
+    """room_id → power level for every unit room this person should be joined to."""
+    out: dict[str, int] = {}
+    for room in rooms:
+        power = unit_room_power(person, room)
+        if power is not None:
+            out[room.room_id] = power
+    return out
+
+
+def units_read(
+    parents: Mapping[str, str | None], coordinates: Iterable[str], school_units: Iterable[str]
+) -> frozenset[str]:
+    """:attr:`Person.reads_units`: the units above those one coordinates, and a school's
+    unit with those above it for each school one administers (``school_units``)."""
+    out: set[str] = set()
+    for unit_id in coordinates:
+        out.update(unit_chain(parents, unit_id)[1:])
+    for unit_id in school_units:
+        out.update(unit_chain(parents, unit_id))
+    return frozenset(out)

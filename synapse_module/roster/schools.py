@@ -11,13 +11,13 @@ from synapse.module_api import (
 from synapse.module_api.errors import Codes
 
 from parta_common import events
-from parta_common import messages as msg
 from parta_common.roles import Role
 
-from ..errors import conflict, forbidden, matrix_error, not_found
+from ..errors import conflict, matrix_error, not_found
 from ..http import json_body, requester_id
 from . import rules
 from . import store as db
+from . import texts as msg
 from .events import (
     ROOM_NAMES,
     room_kind_state,
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 from .core import bad, now_ms
 from .members import MembersApi
-from .schemas import CREATE_SCHOOL_SCHEMA, PATCH_SCHOOL_SCHEMA
+from .requests import CREATE_SCHOOL_SCHEMA, PATCH_SCHOOL_SCHEMA
 
 
 class SchoolsApi(MembersApi):
@@ -66,18 +66,12 @@ class SchoolsApi(MembersApi):
         user_id = await requester_id(self.api, request)
         body = json_body(request, CREATE_SCHOOL_SCHEMA)
         unit_id = body.get("unit_id")
-        if not await self._is_operator(user_id):
-            person = await self.get_person(user_id)
-            covered = await self.store.run(
-                "parta_units_under", db.units_under_txn, person.coordinates
-            )
-            if unit_id is None or unit_id not in covered:
-                raise forbidden(msg.NOT_OPERATOR)
-        unit = None
+        unit: dict[str, Any] | None = None
+        place: rules.UnitPlace | None = None
         if unit_id is not None:
-            unit = await self.store.run("parta_get_unit", db.get_unit_txn, unit_id)
-            if unit is None:
-                raise not_found(msg.UNIT_NOT_FOUND, unit_id=unit_id)
+            unit, place = await self._unit_place(unit_id)
+        # Schools outside every unit: the operator only.
+        await self._require_unit(user_id, place, rules.UnitAction.MANAGE_SCHOOLS)
         timezone = body.get("timezone", self.config.default_timezone)
         self._check_timezone(timezone)
         school_policy = self._check_policy(body.get("policy"), self.config.policy.default)
@@ -176,7 +170,15 @@ class SchoolsApi(MembersApi):
         user_id = await requester_id(self.api, request)
         ids: list[str] | None = None
         if not await self._is_operator(user_id):
-            ids = sorted((await self.get_person(user_id)).schools)
+            person = await self.get_person(user_id)
+            # A coordinator's: the schools of every unit in their subtree too.
+            units = await self.store.run(
+                "parta_units_under", db.units_under_txn, person.coordinates
+            )
+            below = await self.store.run(
+                "parta_schools_in_units", db.school_ids_in_units_txn, units
+            )
+            ids = sorted(set(person.schools) | set(below))
         schools = await self.store.run("parta_list_schools", db.list_schools_txn, ids)
         return 200, {"schools": [await self._school_json(s) for s in schools]}
 
@@ -217,8 +219,13 @@ class SchoolsApi(MembersApi):
             timezone=body.get("timezone", school.timezone),
             policy=new_policy,
         )
-        await self.store.run(
-            "parta_update_school", db.update_school_txn, updated, user_id, now_ms()
+        await self.store.run_read_committed(
+            "parta_update_school",
+            db.update_school_txn,
+            updated,
+            frozenset(body),
+            user_id,
+            now_ms(),
         )
         await self.api.invalidate_cache(
             cast(CachedFunction[Any], self._school_policies), (school_id,)

@@ -12,10 +12,9 @@ from synapse.module_api import (
     UserID,
 )
 
-from parta_common import messages as msg
-
 from ..errors import conflict, not_found
 from . import store as db
+from . import texts as msg
 from .rules import Person
 
 if TYPE_CHECKING:
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
 
 from .core import CODE_ALPHABET, SIGN_IN_CODE_LIFETIME_MS, code_hash, now_ms
 from .members import MembersApi
-from .schemas import DISPLAY_NAME_SCHEMA
+from .requests import DISPLAY_NAME_SCHEMA
 
 logger = logging.getLogger(__name__)
 

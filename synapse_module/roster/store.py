@@ -10,7 +10,7 @@ file reads them (``tests/test_layout.py``), other features ask ``RosterCore``.
 import json
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import attrs
@@ -20,7 +20,15 @@ from parta_common.roles import Role
 
 from .. import audit
 from ..store import rows_as_dicts
-from .rules import Person, RoomKind, SchoolPolicy, SchoolRoom, Standing
+from .rules import Person, RoomKind, SchoolPolicy, SchoolRoom, Standing, unit_chain, units_read
+
+
+def in_chunks(user_ids: Iterable[str], size: int = 500) -> Iterator[tuple[list[str], str]]:
+    """``user_ids`` sorted, in chunks for ``IN (…)``: (chunk, its ``?, ?, …`` marks)."""
+    ids = sorted(set(user_ids))
+    for start in range(0, len(ids), size):
+        chunk = ids[start : start + size]
+        yield chunk, ",".join("?" * len(chunk))
 
 
 def new_id(prefix: str) -> str:
@@ -163,9 +171,8 @@ def get_people_txn(txn: LoggingTransaction, user_ids: Iterable[str]) -> dict[str
     children: dict[tuple[str, str], set[str]] = defaultdict(set)
     children_classes: dict[tuple[str, str], set[str]] = defaultdict(set)
     coordinates: dict[str, set[str]] = defaultdict(set)
-    for chunk_start in range(0, len(ids), 500):
-        chunk = ids[chunk_start : chunk_start + 500]
-        marks = ",".join("?" * len(chunk))
+    admin_units: dict[str, set[str]] = defaultdict(set)
+    for chunk, marks in in_chunks(ids):
         txn.execute(
             f"SELECT school_id, user_id, role FROM parta_school_roles WHERE user_id IN ({marks})",
             chunk,
@@ -204,6 +211,14 @@ def get_people_txn(txn: LoggingTransaction, user_ids: Iterable[str]) -> dict[str
         )
         for unit_id, user_id in txn.fetchall():
             coordinates[user_id].add(unit_id)
+        txn.execute(
+            "SELECT r.user_id, s.unit_id FROM parta_school_roles r"
+            " JOIN parta_schools s ON s.school_id = r.school_id"
+            f" WHERE r.role = 'administrator' AND s.unit_id IS NOT NULL AND r.user_id IN ({marks})",
+            chunk,
+        )
+        for user_id, unit_id in txn.fetchall():
+            admin_units[user_id].add(unit_id)
 
     schools: dict[str, dict[str, Standing]] = defaultdict(dict)
     keys = set(roles) | set(classes) | set(children)
@@ -218,7 +233,17 @@ def get_people_txn(txn: LoggingTransaction, user_ids: Iterable[str]) -> dict[str
             children=frozenset(children.get((user_id, school_id), ())),
             children_classes=frozenset(children_classes.get((user_id, school_id), ())),
         )
-    return {u: Person(u, dict(schools.get(u, {})), frozenset(coordinates.get(u, ()))) for u in ids}
+    # The unit tree is small (a region's municipalities): read it only when needed.
+    parents = unit_parents_txn(txn) if coordinates or admin_units else {}
+    return {
+        u: Person(
+            u,
+            dict(schools.get(u, {})),
+            frozenset(coordinates.get(u, ())),
+            units_read(parents, coordinates.get(u, ()), admin_units.get(u, ())),
+        )
+        for u in ids
+    }
 
 
 def school_user_ids_txn(
@@ -384,22 +409,32 @@ def insert_school_txn(
     )
 
 
-def update_school_txn(txn: LoggingTransaction, school: School, actor: str, ts: int) -> None:
-    txn.execute(
-        "UPDATE parta_schools SET name = ?, short_name = ?, address = ?, contacts = ?,"
-        " logo_mxc = ?, timezone = ?, policy = ? WHERE school_id = ?",
-        (
-            school.name,
-            school.short_name,
-            school.address,
-            json.dumps(school.contacts, ensure_ascii=False),
-            school.logo_mxc,
-            school.timezone,
-            json.dumps(school.policy.to_json()),
-            school.school_id,
-        ),
-    )
-    audit_txn(txn, ts, actor, "school.update", school.school_id, None, {})
+_SCHOOL_COLUMNS = ("name", "short_name", "address", "contacts", "logo_mxc", "timezone", "policy")
+
+
+def update_school_txn(
+    txn: LoggingTransaction, school: School, changed: frozenset[str], actor: str, ts: int
+) -> None:
+    """Write only the ``changed`` columns of ``school``: two administrators editing
+    different fields at once both keep their edit. Run READ COMMITTED, so concurrent
+    edits of the one row queue on its lock instead of failing to serialize."""
+    values = {
+        "name": school.name,
+        "short_name": school.short_name,
+        "address": school.address,
+        "contacts": json.dumps(school.contacts, ensure_ascii=False),
+        "logo_mxc": school.logo_mxc,
+        "timezone": school.timezone,
+        "policy": json.dumps(school.policy.to_json()),
+    }
+    columns = [c for c in _SCHOOL_COLUMNS if c in changed]
+    if columns:
+        txn.execute(
+            f"UPDATE parta_schools SET {', '.join(f'{c} = ?' for c in columns)}"
+            " WHERE school_id = ?",
+            (*(values[c] for c in columns), school.school_id),
+        )
+    audit_txn(txn, ts, actor, "school.update", school.school_id, None, {"fields": columns})
 
 
 def insert_class_txn(
@@ -626,6 +661,40 @@ def put_sign_in_code_txn(
     return True
 
 
+def import_accounts_txn(
+    txn: LoggingTransaction, user_ids: Iterable[str]
+) -> tuple[dict[str, str], set[str]]:
+    """For an import's new people, in a few queries: the code hashes already recorded
+    (user → hash) and which accounts Synapse already has."""
+    codes: dict[str, str] = {}
+    existing: set[str] = set()
+    for chunk, marks in in_chunks(user_ids):
+        txn.execute(
+            f"SELECT user_id, code_hash FROM parta_sign_in_codes WHERE user_id IN ({marks})",
+            chunk,
+        )
+        codes.update((str(u), str(h)) for u, h in txn.fetchall())
+        txn.execute(f"SELECT name FROM users WHERE name IN ({marks})", chunk)
+        existing.update(str(u) for (u,) in txn.fetchall())
+    return codes, existing
+
+
+def put_sign_in_codes_txn(
+    txn: LoggingTransaction,
+    accounts: Iterable[tuple[str, str]],
+    actor: str,
+    now: int,
+    expires: int,
+) -> list[str]:
+    """:func:`put_sign_in_code_txn` for many (user, code hash) at once; the users
+    already recorded with another code."""
+    return [
+        user_id
+        for user_id, code_hash in accounts
+        if not put_sign_in_code_txn(txn, user_id, code_hash, actor, now, expires)
+    ]
+
+
 def replace_sign_in_code_txn(
     txn: LoggingTransaction,
     user_id: str,
@@ -667,11 +736,8 @@ def own_password_txn(txn: LoggingTransaction, user_id: str) -> bool:
 
 def not_signed_in_txn(txn: LoggingTransaction, user_ids: Iterable[str]) -> set[str]:
     """Of ``user_ids``, the imported accounts nobody has signed in to yet."""
-    ids = list(user_ids)
     out: set[str] = set()
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ", ".join("?" for _ in chunk)
+    for chunk, marks in in_chunks(user_ids):
         txn.execute(
             "SELECT user_id FROM parta_sign_in_codes"
             f" WHERE signed_in_ts IS NULL AND user_id IN ({marks})",
@@ -722,27 +788,107 @@ def insert_unit_txn(
     kind: str,
     name: str,
     parent_id: str | None,
-    room_id: str,
+    rooms: dict[RoomKind, str],
     ts: int,
     actor: str,
 ) -> None:
+    """A unit and its rooms (its coordinators' space and announcement room)."""
     txn.execute(
         "INSERT INTO parta_units (unit_id, kind, name, parent_id, space_room_id, created_ts)"
         " VALUES (?, ?, ?, ?, ?, ?)",
-        (unit_id, kind, name, parent_id, room_id, ts),
+        (unit_id, kind, name, parent_id, rooms[RoomKind.UNIT_SPACE], ts),
     )
-    txn.execute(
+    insert_unit_rooms_txn(txn, unit_id, rooms)
+    audit_txn(txn, ts, actor, "unit.create", None, unit_id, {"name": name, "kind": kind})
+
+
+def insert_unit_rooms_txn(
+    txn: LoggingTransaction, unit_id: str, rooms: dict[RoomKind, str]
+) -> None:
+    txn.executemany(
         "INSERT INTO parta_rooms (room_id, school_id, class_id, unit_id, kind)"
         " VALUES (?, NULL, NULL, ?, ?)",
-        (room_id, unit_id, RoomKind.UNIT_SPACE.value),
+        [(room_id, unit_id, kind.value) for kind, room_id in rooms.items()],
     )
-    audit_txn(txn, ts, actor, "unit.create", None, unit_id, {"name": name, "kind": kind})
 
 
 def get_unit_txn(txn: LoggingTransaction, unit_id: str) -> dict[str, Any] | None:
     txn.execute("SELECT * FROM parta_units WHERE unit_id = ?", (unit_id,))
     rows = rows_as_dicts(txn)
     return rows[0] if rows else None
+
+
+def list_units_txn(txn: LoggingTransaction, unit_ids: Iterable[str] | None) -> list[dict[str, Any]]:
+    """Units (all of them when ``unit_ids`` is None) with their coordinators, rooms and
+    schools, by kind (regions first) and name."""
+    if unit_ids is None:
+        txn.execute("SELECT * FROM parta_units")
+        units = rows_as_dicts(txn)
+    else:
+        ids = sorted(set(unit_ids))
+        units = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            txn.execute(f"SELECT * FROM parta_units WHERE unit_id IN ({marks})", chunk)
+            units.extend(rows_as_dicts(txn))
+    by_id = {u["unit_id"]: {**u, "coordinators": [], "schools": [], "rooms": {}} for u in units}
+    if not by_id:
+        return []
+    marks = ",".join("?" * len(by_id))
+    keys = list(by_id)
+    txn.execute(
+        f"SELECT unit_id, user_id FROM parta_unit_coordinators WHERE unit_id IN ({marks})"
+        " ORDER BY user_id",
+        keys,
+    )
+    for unit_id, user_id in txn.fetchall():
+        by_id[unit_id]["coordinators"].append(user_id)
+    txn.execute(
+        f"SELECT unit_id, school_id, name FROM parta_schools WHERE unit_id IN ({marks})"
+        " ORDER BY name, school_id",
+        keys,
+    )
+    for unit_id, school_id, name in txn.fetchall():
+        by_id[unit_id]["schools"].append({"school_id": school_id, "name": name})
+    txn.execute(f"SELECT unit_id, kind, room_id FROM parta_rooms WHERE unit_id IN ({marks})", keys)
+    for unit_id, kind, room_id in txn.fetchall():
+        by_id[unit_id]["rooms"][kind] = room_id
+    order = {"region": 0, "municipality": 1}
+    return sorted(by_id.values(), key=lambda u: (order.get(u["kind"], 2), u["name"], u["unit_id"]))
+
+
+def unit_place_txn(
+    txn: LoggingTransaction, unit_id: str
+) -> tuple[dict[str, Any], tuple[str, ...]] | None:
+    """The unit's row and its chain (itself, then the units above it), or None."""
+    unit = get_unit_txn(txn, unit_id)
+    if unit is None:
+        return None
+    return unit, unit_chain(unit_parents_txn(txn), unit_id)
+
+
+def unit_parents_txn(txn: LoggingTransaction) -> dict[str, str | None]:
+    """Every unit's parent: the whole tree (a few hundred rows for a region)."""
+    txn.execute("SELECT unit_id, parent_id FROM parta_units")
+    return {str(r[0]): (str(r[1]) if r[1] is not None else None) for r in txn.fetchall()}
+
+
+def unit_rooms_txn(txn: LoggingTransaction, unit_ids: Iterable[str]) -> list[SchoolRoom]:
+    ids = sorted(set(unit_ids))
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    txn.execute(f"{_ROOM_SELECT} WHERE r.unit_id IN ({marks})", ids)
+    return [_room(r) for r in txn.fetchall()]
+
+
+def unit_coordinators_txn(txn: LoggingTransaction, unit_id: str) -> list[str]:
+    txn.execute(
+        "SELECT user_id FROM parta_unit_coordinators WHERE unit_id = ? ORDER BY user_id",
+        (unit_id,),
+    )
+    return [str(r[0]) for r in txn.fetchall()]
 
 
 def add_coordinator_txn(
@@ -754,6 +900,19 @@ def add_coordinator_txn(
         (unit_id, user_id),
     )
     audit_txn(txn, ts, actor, "unit.coordinator", None, user_id, {"unit_id": unit_id})
+
+
+def remove_coordinator_txn(
+    txn: LoggingTransaction, unit_id: str, user_id: str, actor: str, ts: int
+) -> bool:
+    txn.execute(
+        "DELETE FROM parta_unit_coordinators WHERE unit_id = ? AND user_id = ?",
+        (unit_id, user_id),
+    )
+    if txn.rowcount <= 0:
+        return False
+    audit_txn(txn, ts, actor, "unit.coordinator_removed", None, user_id, {"unit_id": unit_id})
+    return True
 
 
 def units_under_txn(txn: LoggingTransaction, unit_ids: Iterable[str]) -> set[str]:
@@ -768,6 +927,15 @@ def units_under_txn(txn: LoggingTransaction, unit_ids: Iterable[str]) -> set[str
     return found
 
 
+def school_ids_in_units_txn(txn: LoggingTransaction, unit_ids: Iterable[str]) -> list[str]:
+    ids = sorted(set(unit_ids))
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    txn.execute(f"SELECT school_id FROM parta_schools WHERE unit_id IN ({marks})", ids)
+    return sorted(str(r[0]) for r in txn.fetchall())
+
+
 def purge_spent_invites_txn(txn: LoggingTransaction, before: int) -> int:
     """Delete invitation codes that expired, or were revoked and made, before ``before``
     (ms); their uses stay (who joined with which code). The count deleted."""
@@ -776,3 +944,34 @@ def purge_spent_invites_txn(txn: LoggingTransaction, before: int) -> int:
         (before, before),
     )
     return max(txn.rowcount, 0)
+
+
+# -- what statistics ask (through RosterCore, issue 11) -------------------------------
+
+
+def school_people_txn(
+    txn: LoggingTransaction, school_ids: Iterable[str]
+) -> list[tuple[str, str, str, bool]]:
+    """Everyone on these schools' rosters: school, role, user, and whether they have
+    taken up their account (False: an import made it and nobody has signed in yet)."""
+    out: list[tuple[str, str, str, bool]] = []
+    for chunk, marks in in_chunks(school_ids):
+        txn.execute(
+            "SELECT r.school_id, r.role, r.user_id,"
+            " c.user_id IS NULL OR c.first_sign_in_ts IS NOT NULL OR c.signed_in_ts IS NOT NULL"
+            " FROM parta_school_roles r LEFT JOIN parta_sign_in_codes c ON c.user_id = r.user_id"
+            f" WHERE r.school_id IN ({marks})",
+            chunk,
+        )
+        out.extend(
+            (str(s), str(role), str(u), bool(claimed)) for s, role, u, claimed in txn.fetchall()
+        )
+    return out
+
+
+def rooms_of_schools_txn(txn: LoggingTransaction, school_ids: Iterable[str]) -> list[SchoolRoom]:
+    out: list[SchoolRoom] = []
+    for chunk, marks in in_chunks(school_ids):
+        txn.execute(f"{_ROOM_SELECT} WHERE r.school_id IN ({marks})", chunk)
+        out.extend(_room(r) for r in txn.fetchall())
+    return out

@@ -17,9 +17,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 from synapse.module_api import ModuleApi, SynapseRequest
 
+from parta_common import events
+
 from ..errors import forbidden, not_found
 from ..http import caller_and_person, json_body, requester_id
 from ..requests import request_schemas
+from ..sent_once import find_sent_txn
 from . import store as db
 from .events import post_event
 from .rules import may_send
@@ -86,9 +89,10 @@ class ScheduledPosts:
         if post["sending_at"] is not None:
             found = await self._api.run_db_interaction(
                 "parta_post_find",
-                db.find_sent_txn,
+                find_sent_txn,
                 post["room_id"],
                 post["author"],
+                events.SCHEDULE_ID,
                 post["schedule_id"],
             )
             if found is not None:

@@ -1,7 +1,6 @@
-"""The message a scheduled post becomes, and recognising it again after a crash: its
-content carries ``org.parta.schedule_id``."""
+"""The message a scheduled post becomes; its content carries ``org.parta.schedule_id``, by
+which ``synapse_module/sent_once.py`` recognises it again after a crash."""
 
-import json
 from typing import Any
 
 from parta_common import events
@@ -15,12 +14,3 @@ def post_event(room_id: str, author: str, body: str, schedule_id: str) -> dict[s
         "sender": author,
         "content": {"msgtype": "m.text", "body": body, events.SCHEDULE_ID: schedule_id},
     }
-
-
-def carries_schedule_id(event_json: str, schedule_id: str) -> bool:
-    """Whether a stored event (its JSON) is the message of ``schedule_id``."""
-    try:
-        content = json.loads(event_json).get("content", {})
-    except (ValueError, AttributeError):
-        return False
-    return isinstance(content, dict) and content.get(events.SCHEDULE_ID) == schedule_id

@@ -1,5 +1,5 @@
-"""Scheduled posts in SQL (area ``scheduled_posts``, synapse_module/schema/scheduled_posts.py),
-and the one look-up in Synapse's own tables: a message already sent before a crash."""
+"""Scheduled posts in SQL (area ``scheduled_posts``, schema.py beside it). A message
+already sent before a crash is found again by ``synapse_module/sent_once.py``."""
 
 import secrets
 from typing import Any, Final
@@ -7,8 +7,6 @@ from typing import Any, Final
 from synapse.module_api import LoggingTransaction
 
 from ..store import rows_as_dicts
-from .events import carries_schedule_id
-from .rules import FIND_SENT_LIMIT
 
 _COLUMNS: Final = (
     "post_id",
@@ -61,20 +59,3 @@ def sent_txn(txn: LoggingTransaction, post_id: str, event_id: str, now: int) -> 
     txn.execute("SELECT event_id FROM parta_scheduled_posts WHERE post_id = ?", (post_id,))
     row = txn.fetchone()
     return str(row[0]) if row and row[0] else event_id
-
-
-def find_sent_txn(
-    txn: LoggingTransaction, room_id: str, author: str, schedule_id: str
-) -> str | None:
-    """The author's latest message in the room carrying ``schedule_id`` (Synapse's
-    ``events`` and ``event_json`` tables, as delegation/store.py reads them), or ``None``."""
-    txn.execute(
-        "SELECT e.event_id, j.json FROM events e JOIN event_json j ON j.event_id = e.event_id"
-        " WHERE e.room_id = ? AND e.sender = ? AND e.type = 'm.room.message'"
-        " ORDER BY e.stream_ordering DESC LIMIT ?",
-        (room_id, author, FIND_SENT_LIMIT),
-    )
-    for event_id, raw in txn.fetchall():
-        if carries_schedule_id(str(raw), schedule_id):
-            return str(event_id)
-    return None

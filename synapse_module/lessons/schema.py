@@ -41,4 +41,9 @@ STEPS = [
             " ON parta_room_sessions (room_id, joined_at)",
         ],
     ),
+    Step(
+        2,
+        "lessons by start time (statistics: the lessons held on a day)",
+        ["CREATE INDEX IF NOT EXISTS parta_lessons_started ON parta_lessons (started_at)"],
+    ),
 ]

@@ -32,4 +32,9 @@ STEPS = [
             "CREATE INDEX parta_viewer_links_broadcast ON parta_viewer_links (broadcast_id)",
         ],
     ),
+    Step(
+        2,
+        "broadcasts by creation time (statistics: the broadcasts of a day)",
+        ["CREATE INDEX parta_broadcasts_created ON parta_broadcasts (created_at)"],
+    ),
 ]

@@ -1,0 +1,43 @@
+"""What a person reads about the roster (Russian and English, from the catalogue)."""
+
+from typing import Final
+
+from parta_common.messages import Message
+
+STRUCTURE_STATE_FORBIDDEN: Final = Message("roster.structure_state_forbidden")
+
+NOT_OPERATOR: Final = Message("roster.not_operator")
+NOT_SCHOOL_ADMIN: Final = Message("roster.not_school_admin")
+NOT_SCHOOL_STAFF: Final = Message("roster.not_school_staff")
+NOT_IN_SCHOOL: Final = Message("roster.not_in_school")
+TEACHER_OWN_CLASSES: Final = Message("roster.teacher_own_classes")
+SCHOOL_NOT_FOUND: Final = Message("roster.school_not_found")
+CLASS_NOT_FOUND: Final = Message("roster.class_not_found")
+UNIT_NOT_FOUND: Final = Message("roster.unit_not_found")
+NOT_COORDINATOR: Final = Message("roster.not_coordinator")
+USER_NOT_FOUND: Final = Message("roster.user_not_found")
+CLASS_EXISTS: Final = Message("roster.class_exists")
+EXTERNAL_ID_TAKEN: Final = Message("roster.external_id_taken")
+CLASS_ARCHIVED: Final = Message("roster.class_archived")
+ROLE_NEEDS_CLASS: Final = Message("roster.role_needs_class")
+PARENT_NEEDS_CHILD: Final = Message("roster.parent_needs_child")
+CHILD_NOT_STUDENT: Final = Message("roster.child_not_student")
+CLASSES_NEED_ROLE: Final = Message("roster.classes_need_role")
+INVITE_UNKNOWN: Final = Message("roster.invite_unknown")
+INVITE_EXPIRED: Final = Message("roster.invite_expired")
+INVITE_REVOKED: Final = Message("roster.invite_revoked")
+INVITE_USED_UP: Final = Message("roster.invite_used_up")
+INVITE_OWN_CHILD: Final = Message("roster.invite_own_child")
+REGISTRATION_CLOSED: Final = Message("roster.registration_closed")
+PASSWORD_WEAK: Final = Message("roster.password_weak")
+POLICY_REFUSED: Final = Message("roster.policy_refused")
+BAD_TIMEZONE: Final = Message("roster.bad_timezone")
+NOT_A_STUDENT: Final = Message("roster.not_a_student")
+NOT_A_MEMBER: Final = Message("roster.not_a_member")
+CODE_NOT_IMPORTED: Final = Message("roster.code_not_imported")
+CODE_HAS_PASSWORD: Final = Message("roster.code_has_password")
+USERNAME_TAKEN: Final = Message("roster.username_taken")
+BATCH_DUPLICATE: Final = Message("roster.batch_duplicate")
+SEND_NEEDS_STAFF: Final = Message("roster.send_needs_staff")
+SEND_ARCHIVED: Final = Message("roster.send_archived")
+UNKNOWN_ROLE: Final = Message("roster.unknown_role")
