@@ -27,8 +27,8 @@ from bridge import roster_sync
 from bridge.api import ModuleClient
 from bridge.config import load
 from bridge.db import create_database
-from bridge.oneroster import read_files
 from bridge.roster_sync import RosterSync, SignIn
+from parta_common.oneroster import read_files
 from tests.bridge_env import BridgeEnv, bridge_env
 from tests.data.make_sample_school import make_school
 from tests.harness import User

@@ -66,6 +66,7 @@ async def seed_school(hs: RunningHomeserver, operator: User, size: int) -> tuple
             "POST",
             f"{hs.api_url}/schools",
             {"name": f"Школа {size}", "administrators": [admin.user_id]},
+            ok=(200, 201),
         )
     sid, room = school["school_id"], school["rooms"]["announcements"]
     students_n = size // 2
@@ -105,8 +106,8 @@ async def seed_school(hs: RunningHomeserver, operator: User, size: int) -> tuple
         "INSERT INTO parta_guardians (school_id, parent_user_id, child_user_id) VALUES (?, ?, ?)",
         guardians,
     )
-    # The school's rooms are the service account's (invite-only space, announcements
-    # restricted to it): it puts each person in, as the roster does, by the admin join API.
+    # The school's rooms are the service account's: it puts each person into the
+    # announcements room by the admin join API (the module's join rules apply).
     service = f"@parta:{hs.server_name}"
     async with session(operator.access_token) as s:
         await call(s, "PUT", f"{hs.base_url}/_synapse/admin/v2/users/{service}", {"admin": True})
@@ -116,9 +117,10 @@ async def seed_school(hs: RunningHomeserver, operator: User, size: int) -> tuple
 
         async def join(user_id: str) -> None:
             async with sem:
-                for room_id in (school["rooms"]["school_space"], room):
-                    url = f"{hs.base_url}/_synapse/admin/v1/join/{urllib.parse.quote(room_id)}"
-                    await call(s, "POST", url, {"user_id": user_id})
+                # invited by the service account, then joined (an invitation admits to
+                # the restricted room without joining the school space first)
+                url = f"{hs.base_url}/_synapse/admin/v1/join/{urllib.parse.quote(room)}"
+                await call(s, "POST", url, {"user_id": user_id})
 
         await asyncio.gather(*(join(u) for u in students + parents + staff))
     return admin, room

@@ -541,6 +541,31 @@ def main() -> None:
     fanouts = [int(n) for n in args.fanout.split(",") if n]
     results = asyncio.run(run(args.seconds, fanouts, args.lesson, args.skip_relay, args.workers))
     print(json.dumps(results, indent=2))
+    for line in goal_lines(results):
+        print(line)
+
+
+def goal_lines(results: dict[str, Any]) -> list[str]:
+    """Issue 19's goals as this run measured them, each beside its baseline."""
+    load = f"load average {os.getloadavg()[0]:.1f}"
+    lines = []
+    for row in results["fanout"]:
+        sfu = row["sfu"]
+        n = sfu["subscribers"]
+        lines.append(
+            f"SFU, {n} subscribers: {sfu['packets_per_cpu_second']:,} delivered packets per "
+            f"SFU CPU-second ({sfu['packets_per_second']:,} packets/s at "
+            f"{sfu['sfu_cpu_fraction']:.3f} cores; goal ≥ 100,000; {load})"
+        )
+        ratio = row.get("cpu_per_frame_ratio_relay_over_sfu")
+        if ratio is not None:
+            lines.append(
+                f"MediaRelay / SFU, CPU per delivered frame, {n} subscribers: {ratio}× "
+                f"(relay {row['relay']['relay_cpu_fraction']:.3f} cores at "
+                f"{row['relay']['fps_per_subscriber']} fps, SFU {sfu['sfu_cpu_fraction']:.3f} "
+                f"at {sfu['fps_per_subscriber']} fps; goal ≥ 30× at 3; {load})"
+            )
+    return lines
 
 
 if __name__ == "__main__":

@@ -30,6 +30,25 @@ class MemoryASStateStore(ASStateStore, MemoryStateStore):
         MemoryStateStore.__init__(self)
 
 
+class EveryTransaction(set[str]):
+    """What mautrix keeps as "transactions already handled": here, none.
+
+    mautrix skips a transaction whose ID it has seen. Synapse on SQLite numbers its
+    application-service transactions from 1 again after every restart (its counter is
+    the highest ID still in its table, and handled ones are deleted), so the bot, still
+    running, took the new transactions for old ones and dropped them: after a homeserver
+    restart it did not join new direct chats or hear commands until it was restarted too.
+    Every transaction is handled instead; what arrives twice does no harm, because every
+    command is taken up once (``answered.py``) and joining a room again changes nothing.
+    """
+
+    def __contains__(self, item: object) -> bool:
+        return False
+
+    def add(self, element: str) -> None:
+        pass
+
+
 class BridgeApp:
     def __init__(self, config: BridgeConfig, registration: Registration):
         self.config = config
@@ -45,6 +64,7 @@ class BridgeApp:
             log=logging.getLogger("bridge.appservice"),
             state_store=MemoryASStateStore(),
         )
+        self.appservice.transactions = EveryTransaction()
         self.appservice.app.router.add_get("/health", self._health)
         # The module client needs the HTTP session, made in start().
         self._session: aiohttp.ClientSession | None = None

@@ -43,6 +43,7 @@ from bridge.schedule import Scheduler, deliver_at
 from parta_common import catalogue
 from parta_common.catalogue import LANGUAGES
 from parta_common.messages import Message
+from parta_common.roster_plan import school_year
 
 logger = logging.getLogger(__name__)
 
@@ -672,13 +673,6 @@ def refusal(error: ApiError, language: str | None = None) -> str:
     message = kind.get(error.status, REFUSED_FAILED)
     languages = LANGUAGES if language is None else (language,)
     return "\n".join(message.text(lang, reason=error.text(lang)) for lang in languages)
-
-
-def school_year(today: datetime.date | None = None) -> str:
-    """«2026/27» from September, the previous year's until then."""
-    today = today or datetime.date.today()
-    start = today.year if today.month >= 9 else today.year - 1
-    return f"{start}/{(start + 1) % 100:02d}"
 
 
 def _class_title(cls: Any) -> str:

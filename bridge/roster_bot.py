@@ -26,7 +26,6 @@ from mautrix.util.async_db import Database
 
 from bridge.api import COMMAND, ApiError, ModuleClient, carrying_out
 from bridge.bot import SchoolBot, refusal
-from bridge.oneroster import RosterErrors, read_files, zip_files
 from bridge.roster_sync import (
     CODES_LANGUAGE,
     RosterSync,
@@ -36,6 +35,7 @@ from bridge.roster_sync import (
 )
 from parta_common import catalogue
 from parta_common.catalogue import LANGUAGES
+from parta_common.oneroster import RosterErrors, read_files, zip_files
 
 logger = logging.getLogger(__name__)
 

@@ -41,14 +41,29 @@ import attrs
 from mautrix.util.async_db import Database
 
 from bridge.api import ApiError, ModuleClient
-from bridge.bot import school_year
 from bridge.config import BridgeConfig, load
 from bridge.db import create_database
-from bridge.oneroster import Membership, Person, Roster, RosterErrors, read_path
 from parta_common import catalogue
 from parta_common.catalogue import LANGUAGES
 from parta_common.messages import Message
+from parta_common.oneroster import Membership, Person, Roster, RosterErrors, read_path
 from parta_common.roles import Role
+from parta_common.roster_plan import (
+    MemberChange,
+    SchoolPlan,
+    batch_entry,
+    card_classes,
+    changes,
+    children_of,
+    class_body,
+    class_titles,
+    plan_school,
+    school_year,
+    sign_in_code,
+    username_for,
+    wave,
+    with_resends,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,43 +72,8 @@ CONCURRENCY = 4
 # People per batch request (the module takes up to 1,000).
 BATCH = 250
 _TAKEN_INDEX = re.compile(r"members/(\d+) ")
-_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-_LOCALPART_BAD = re.compile(r"[^a-z0-9._=\-]")
 
 Progress = Callable[[str, int, int], None]
-
-
-@attrs.frozen
-class MemberChange:
-    source_id: str
-    display_name: str
-    before: Membership | None
-    after: Membership
-
-
-@attrs.frozen
-class SchoolPlan:
-    source_id: str
-    name: str
-    school_id: str | None
-    create_classes: tuple[str, ...]
-    class_ids: dict[str, str]
-    create_accounts: tuple[str, ...]
-    set_members: tuple[MemberChange, ...]
-    remove_members: tuple[tuple[str, str], ...]  # (user_id, display name)
-    # (source_id, user_id, name before, name now): a new surname, a corrected spelling.
-    renames: tuple[tuple[str, str, str, str], ...] = ()
-
-    @property
-    def empty(self) -> bool:
-        return not (
-            self.school_id is None
-            or self.create_classes
-            or self.create_accounts
-            or self.set_members
-            or self.remove_members
-            or self.renames
-        )
 
 
 @attrs.frozen
@@ -116,9 +96,7 @@ class Plan:
             lines.append(
                 _say(language, "school" if s.school_id is not None else "new_school", name=s.name)
             )
-            moves = [c for c in s.set_members if c.before and c.before.classes != c.after.classes]
-            new = [c for c in s.set_members if c.before is None]
-            other = len(s.set_members) - len(moves) - len(new)
+            moves, new, other = s.moves, s.new_members, s.other_changes
 
             def count(what: str, n: int) -> None:
                 lines.append("  " + _say(language, what, count=n))
@@ -195,20 +173,8 @@ def in_every_language(render: Callable[[str], str]) -> str:
     return "\n\n".join(render(lang) for lang in LANGUAGES)
 
 
-def username_for(person: Person) -> str:
-    base = _LOCALPART_BAD.sub("", person.username.lower()) if person.username else ""
-    if not base:
-        base = "u-" + _LOCALPART_BAD.sub("-", person.source_id.lower())
-    return base
-
-
 def username_for_id(user_id: str) -> str:
     return user_id[1:].split(":", 1)[0]
-
-
-def sign_in_code() -> str:
-    raw = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(12))
-    return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
 
 
 class RosterSync:
@@ -244,7 +210,6 @@ class RosterSync:
         by_user = {u: s for s, u in known.items()}
         schools = []
         for org in roster.schools.values():
-            wanted = roster.memberships(org.source_id)
             existing = await self.module.school_by_external_id(self.actor, org.source_id)
             school_id = str(existing["school_id"]) if existing else None
             class_ids: dict[str, str] = {}
@@ -252,37 +217,8 @@ class RosterSync:
             if school_id:
                 class_ids = await self._class_ids(school_id)
                 current = await self._current(school_id, class_ids, by_user)
-            create_classes = tuple(
-                c.source_id
-                for c in roster.classes.values()
-                if c.school_id == org.source_id and c.source_id not in class_ids
-            )
-            create_accounts = tuple(pid for pid in wanted if pid not in known)
-            changes = _changes(roster, wanted, current)
-            leavers = tuple(
-                (known[sid], roster.people[sid].display_name if sid in roster.people else sid)
-                for sid in current
-                if sid not in wanted
-            )
-            renames = tuple(
-                (sid, known[sid], names[sid], roster.people[sid].display_name)
-                for sid in wanted
-                if sid in known
-                and names.get(sid) is not None
-                and names[sid] != roster.people[sid].display_name
-            )
             schools.append(
-                SchoolPlan(
-                    source_id=org.source_id,
-                    name=org.name,
-                    school_id=school_id,
-                    create_classes=create_classes,
-                    class_ids=class_ids,
-                    create_accounts=create_accounts,
-                    set_members=tuple(changes),
-                    remove_members=leavers,
-                    renames=renames,
-                )
+                plan_school(roster, org.source_id, school_id, class_ids, known, names, current)
             )
         return Plan(tuple(schools), roster)
 
@@ -321,7 +257,7 @@ class RosterSync:
         known: dict[str, str],
     ) -> list[MemberChange]:
         by_user = {u: s for s, u in known.items()}
-        return _changes(roster, wanted, await self._current(school_id, class_ids, by_user))
+        return changes(roster, wanted, await self._current(school_id, class_ids, by_user))
 
     async def apply(self, plan: Plan, import_id: str, progress: Progress | None = None) -> Result:
         started = time.monotonic()
@@ -352,17 +288,7 @@ class RosterSync:
 
         async def create_class(cid: str) -> None:
             cls = roster.classes[cid]
-            created = await self.module.create_class(
-                self.actor,
-                school_id,
-                {
-                    "grade": cls.grade,
-                    "letter": cls.letter,
-                    "year": year,
-                    "title": cls.title,
-                    "external_id": cls.source_id,
-                },
-            )
+            created = await self.module.create_class(self.actor, school_id, class_body(cls, year))
             class_ids[cid] = str(created["class_id"])
             result.created_classes += 1
 
@@ -381,15 +307,11 @@ class RosterSync:
         ids = await self.claimed_people()
         changes = await self._member_changes(roster, wanted, school_id, class_ids, ids)
         states = await self._states()
-        changing = {c.source_id for c in changes}
         # Claimed before a restart, and the module took them but the bot did not hear
         # it: sent again (the module knows the code and makes nothing twice).
-        changes += [
-            MemberChange(pid, roster.people[pid].display_name, None, after)
-            for pid, after in wanted.items()
-            if states.get(pid) == "claimed" and pid not in changing
-        ]
-        changes.sort(key=lambda c: _wave(c.after))
+        changes = with_resends(
+            roster, s.source_id, changes, [sid for sid, st in states.items() if st == "claimed"]
+        )
         for change in changes:
             if change.source_id not in ids:
                 person = roster.people[change.source_id]
@@ -401,11 +323,11 @@ class RosterSync:
         made = {sid for sid, state in states.items() if state == "created"}
         waves: list[list[MemberChange]] = [[], [], []]
         for change in changes:
-            waves[_wave(change.after)].append(change)
+            waves[wave(change.after)].append(change)
         done = 0
-        for wave in waves:
-            for start in range(0, len(wave), BATCH):
-                chunk = wave[start : start + BATCH]
+        for people in waves:
+            for start in range(0, len(people), BATCH):
+                chunk = people[start : start + BATCH]
                 await self._put_batch(chunk, school_id, class_ids, ids, made, result)
                 done += len(chunk)
                 report(_both("stage_members"), done, len(changes))
@@ -484,22 +406,20 @@ class RosterSync:
                     "SELECT source_id, sign_in_code FROM roster_person WHERE state='claimed'"
                 )
             }
-            entries = []
-            for change in chunk:
-                after = change.after
-                entry: dict[str, Any] = {
-                    "user_id": ids[change.source_id],
-                    "roles": sorted(r.value for r in after.roles),
-                    "classes": sorted(class_ids[c] for c in after.classes),
-                    "children": sorted(ids[c] for c in after.children if c in ids),
-                    "homeroom_of": sorted(class_ids[c] for c in after.homeroom_of),
-                }
-                if change.source_id not in created:
-                    entry["account"] = {
+            entries = [
+                batch_entry(
+                    change,
+                    ids,
+                    class_ids,
+                    None
+                    if change.source_id in created
+                    else {
                         "display_name": change.display_name,
                         "sign_in_code": codes[change.source_id],
-                    }
-                entries.append(entry)
+                    },
+                )
+                for change in chunk
+            ]
             try:
                 answer = await self.module.put_members(self.actor, school_id, entries)
             except ApiError as e:
@@ -536,30 +456,18 @@ class RosterSync:
             " WHERE import_id=$1 AND state='created' ORDER BY user_id",
             import_id,
         )
-        titles_of: dict[str, set[str]] = {}
-        for e in roster.enrollments:
-            if e.class_id in roster.classes:
-                titles_of.setdefault(e.user_id, set()).add(roster.classes[e.class_id].title)
-        children_of: dict[str, frozenset[str]] = {}
-        for org in roster.schools:
-            for pid, m in roster.memberships(org).items():
-                if m.children:
-                    children_of[pid] = children_of.get(pid, frozenset()) | m.children
+        titles_of = class_titles(roster)
+        children = children_of(roster)
         out = []
         for r in rows:
             person = roster.people.get(r["source_id"])
             if person is None:
                 continue
-            # A parent's line names the children's classes: codes are handed out by class.
-            titles = set(titles_of.get(person.source_id, ()))
-            for child in children_of.get(person.source_id, ()):
-                titles |= titles_of.get(child, set())
-            classes = sorted(titles)
             out.append(
                 SignIn(
                     person.display_name,
                     _role_name(person.role),
-                    ", ".join(classes),
+                    card_classes(person.source_id, titles_of, children),
                     r["user_id"],
                     r["sign_in_code"],
                 )
@@ -579,28 +487,6 @@ def _role_name(role: Role) -> str:
 
 def _both(what: str, **params: object) -> str:
     return Message(f"roster_plan.{what}").format(**params)
-
-
-def _changes(
-    roster: Roster, wanted: dict[str, Membership], current: dict[str, Membership]
-) -> list[MemberChange]:
-    """Who must be set, staff first and parents last (the module checks children exist)."""
-    changes = []
-    for pid, after in wanted.items():
-        before = current.get(pid)
-        if before != after:
-            changes.append(MemberChange(pid, roster.people[pid].display_name, before, after))
-    changes.sort(key=lambda c: _wave(c.after))
-    return changes
-
-
-def _wave(m: Membership) -> int:
-    """0 staff, 1 students, 2 parents: the order people can be added in."""
-    if m.roles & {Role.ADMINISTRATOR, Role.TEACHER, Role.COORDINATOR}:
-        return 0
-    if Role.STUDENT in m.roles:
-        return 1
-    return 2
 
 
 def _add(timings: dict[str, float], key: str, seconds: float) -> None:
@@ -647,7 +533,7 @@ class ProgressBar:
 async def _cli(args: argparse.Namespace) -> int:
     import hashlib
 
-    from bridge.oneroster import load_files
+    from parta_common.oneroster import load_files
 
     try:
         files = load_files(args.path)

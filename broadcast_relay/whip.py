@@ -20,7 +20,7 @@ from aiortc import (
 )
 
 from parta_common.tokens import MediaClaims, TokenError, verify_media_token
-from sfu.aiortc_hooks import read_in_bursts
+from sfu.aiortc_hooks import pace_remb, read_in_bursts
 
 from . import messages as m
 from .broadcast import Speaker
@@ -125,6 +125,8 @@ async def publish(request: web.Request) -> web.StreamResponse:
         await pc.setLocalDescription(await pc.createAnswer())
         # Media from the socket straight to the receivers, no task hop per packet.
         read_in_bursts(pc)
+        for transceiver in pc.getTransceivers():
+            pace_remb(transceiver.receiver)
     except (ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
         await broadcast.detach(session_id)
         return m.error(400, "M_BAD_JSON", m.BAD_SDP, reason=str(e) or type(e).__name__)

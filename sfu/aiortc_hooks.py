@@ -21,8 +21,11 @@ participant's peer connection, before aiortc starts them:
 import asyncio
 import functools
 import logging
+import math
 import random
 import socket
+import struct
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
@@ -34,13 +37,21 @@ from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransc
 from aiortc.clock import current_ms
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters, RTCRtpSendParameters
-from aiortc.rtp import AnyRtcpPacket, RtpPacket
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    AnyRtcpPacket,
+    HeaderExtensions,
+    RtcpPsfbPacket,
+    RtpPacket,
+    unpack_remb_fci,
+)
 from pylibsrtp import SRTP_MAX_TRAILER_LEN
 from pylibsrtp._binding import ffi as srtp_ffi  # type: ignore[import-not-found]
 from pylibsrtp._binding import lib as srtp_lib
 
 from sfu.batching import GsoRefused, gso_available, send_datagrams
 from sfu.metrics import ForwardingStats
+from sfu.rtp import RTP_HEADER
 
 AIORTC_VERSION: Final = "1.16.0"
 
@@ -146,6 +157,7 @@ BATCH_BYTES: Final = 64 * 1024
 MAX_RTP_BYTES: Final = 1500 - SRTP_MAX_TRAILER_LEN
 # pylibsrtp (libsrtp 2) ``srtp_protect(ctx, buffer, &length)`` protects in place; with
 # another signature the writer goes through ``Session.protect`` and copies.
+_srtp_protect: Final = srtp_lib.srtp_protect
 _PROTECT_IN_PLACE: Final = (
     str(srtp_ffi.typeof(srtp_lib.srtp_protect))
     == "<ctype 'srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)'>"
@@ -235,7 +247,7 @@ class RtpWriter:
             self._view[used : used + size] = data
             length = self._length
             length[0] = size
-            if srtp_lib.srtp_protect(self._ctx, self._buffer + used, length):
+            if _srtp_protect(self._ctx, self._buffer + used, length):
                 return False
             size = length[0]
         else:  # pragma: no cover - another libsrtp binding
@@ -246,10 +258,13 @@ class RtpWriter:
         self._used = used + size
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            try:
-                asyncio.get_running_loop().call_soon(self.flush)
-            except RuntimeError:
-                self.flush()
+            if _held.reading:
+                _held.writers.append(self)
+            else:
+                try:
+                    asyncio.get_running_loop().call_soon(self.flush)
+                except RuntimeError:
+                    self.flush()
         return True
 
     def flush(self) -> None:
@@ -347,28 +362,202 @@ def _srtp_receiver(dtls: RTCDtlsTransport) -> Callable[[bytes], bool]:
     the receiver's coroutine. Once DTLS is up, RTP for a receiver taken over by
     :func:`hook_receiver` needs none of that: unprotect (pylibsrtp), parse, route,
     call. STUN, DTLS, RTCP, and anything that fails here, go aiortc's way as before.
+
+    Once a packet of an SSRC has been routed to a hooked receiver, the SSRC's later
+    packets take a shorter way still: unprotected in place in one buffer (libsrtp
+    through pylibsrtp's binding, without its copy in and copy out), their header read
+    with one ``struct`` call and only the audio-level extension looked for
+    (:func:`parse_received`: no extension objects, no ``mid`` decoding), while
+    aiortc's router still names that receiver for the SSRC.
     """
+    buffer = srtp_ffi.new("char[]", RX_BUFFER_BYTES)
+    view = memoryview(srtp_ffi.buffer(buffer))
+    length = srtp_ffi.new("int *")
+    # SSRC -> (its receiver, what takes its packets, the extension ids to read).
+    routes: dict[int, tuple[Any, Callable[[RtpPacket], None], int, int]] = {}
+    router = dtls._rtp_router
+    session: Any = None
+    ctx: Any = None
 
     def receive(data: bytes) -> bool:
+        nonlocal session, ctx
         if dtls._state is not State.CONNECTED or len(data) < 12 or not 127 < data[0] < 192:
             return False
         if 192 <= data[1] <= 208:  # RTCP (aiortc's is_rtcp)
             return False
+        size = len(data)
+        ssrc = _SSRC.unpack_from(data, 8)[0]
+        route = routes.get(ssrc)
+        if route is not None and size <= RX_BUFFER_BYTES:
+            receiver, on_rtp, audio_level_id, abs_send_time_id = route
+            payload_types = router.payload_type_table.get(data[1] & 0x7F, ())
+            if router.ssrc_table.get(ssrc) is receiver and receiver in payload_types:
+                rx = dtls._rx_srtp
+                if rx is not session:
+                    session, ctx = rx, rx._srtp[0]
+                view[:size] = data
+                length[0] = size
+                if srtp_lib.srtp_unprotect(ctx, buffer, length):
+                    return False
+                received = parse_received(view[: length[0]], audio_level_id, abs_send_time_id)
+                if received is None:
+                    return False
+                on_rtp(received)
+                return True
+            del routes[ssrc]
         try:  # CONNECTED: the SRTP sessions exist
             packet = RtpPacket.parse(dtls._rx_srtp.unprotect(data), dtls._rtp_header_extensions_map)
         except (pylibsrtp.Error, ValueError):
             return False
-        receiver = dtls._rtp_router.route_rtp(packet)
-        on_rtp = getattr(receiver, "_parta_on_rtp", None)
-        if on_rtp is not None:
-            on_rtp(packet)
-        elif receiver is not None:
-            # aiortc's own receiver (the broadcast relay's): what its transport would
-            # do, on this stack instead of a task's.
-            run_now(receiver._handle_rtp_packet(packet, arrival_time_ms=current_ms()))
+        receiver = router.route_rtp(packet)
+        if receiver is None:
+            return True
+        ids = dtls._rtp_header_extensions_map._HeaderExtensionsMap__ids  # type: ignore[attr-defined]
+        hooked = getattr(receiver, "_parta_on_rtp", None)
+        if hooked is not None:
+            routes[packet.ssrc] = (receiver, hooked, ids.audio_level or 0, 0)
+        else:
+            # aiortc's own receiver (the broadcast relay's), which reads the send time
+            # for its bandwidth estimate (REMB).
+            hooked = _aiortc_receiving(receiver)
+            routes[packet.ssrc] = (receiver, hooked, ids.audio_level or 0, ids.abs_send_time or 0)
+        hooked(packet)
         return True
 
     return receive
+
+
+def _aiortc_receiving(receiver: Any) -> Callable[[RtpPacket], None]:
+    """What aiortc's transport does with a packet for ``receiver``, on this stack."""
+
+    def deliver(packet: RtpPacket) -> None:
+        run_now(receiver._handle_rtp_packet(packet, arrival_time_ms=current_ms()))
+
+    return deliver
+
+
+# What pylibsrtp's session buffers hold; a longer datagram goes aiortc's way.
+RX_BUFFER_BYTES: Final = 1500
+_SSRC: Final = struct.Struct("!I")
+_EXTENSION_HEADER: Final = struct.Struct("!HH")
+
+
+class ReceivedRtp(RtpPacket):
+    """An RTP packet as :func:`parse_received` reads it: header fields, payload, padding
+    size, and of the header extensions only the audio level (RFC 6464) and the absolute
+    send time; CSRCs are skipped."""
+
+    def __init__(
+        self,
+        marker: int,
+        payload_type: int,
+        sequence_number: int,
+        timestamp: int,
+        ssrc: int,
+        payload: bytes,
+        extensions: HeaderExtensions,
+        padding_size: int,
+    ) -> None:
+        self.version = 2
+        self.marker = marker
+        self.payload_type = payload_type
+        self.sequence_number = sequence_number
+        self.timestamp = timestamp
+        self.ssrc = ssrc
+        self.csrc = []
+        self.extensions = extensions
+        self.payload = payload
+        self.padding_size = padding_size
+
+
+# Shared by every packet without an audio level (nothing writes to it).
+_NO_EXTENSIONS: Final = HeaderExtensions()
+
+
+def parse_received(
+    data: memoryview, audio_level_id: int, abs_send_time_id: int = 0
+) -> ReceivedRtp | None:
+    """An unprotected RTP packet (version 2 checked by the caller), or None if malformed.
+
+    The same fields and the same refusals as aiortc's ``RtpPacket.parse`` (truncated
+    CSRCs or extension block, bad padding), without building its extension objects:
+    only the extensions with the ids given (0: not wanted) are read.
+    """
+    size = len(data)
+    first, second, sequence_number, timestamp, ssrc = RTP_HEADER.unpack_from(data)
+    pos = 12 + 4 * (first & 0x0F)
+    if size < pos:
+        return None
+    extensions = _NO_EXTENSIONS
+    if first & 0x10:
+        if size < pos + 4:
+            return None
+        profile, words = _EXTENSION_HEADER.unpack_from(data, pos)
+        start = pos + 4
+        pos = start + 4 * words
+        if size < pos:
+            return None
+        if audio_level_id or abs_send_time_id:
+            extensions = _read_extensions(
+                data, start, pos, profile, audio_level_id, abs_send_time_id
+            )
+    end = size
+    padding = 0
+    if first & 0x20:
+        padding = data[size - 1]
+        if not padding or padding > size - pos:
+            return None
+        end -= padding
+    return ReceivedRtp(
+        second >> 7,
+        second & 0x7F,
+        sequence_number,
+        timestamp,
+        ssrc,
+        data[pos:end].tobytes(),
+        extensions,
+        padding,
+    )
+
+
+def _read_extensions(
+    data: memoryview, pos: int, end: int, profile: int, audio_level_id: int, abs_send_time_id: int
+) -> HeaderExtensions:
+    """The audio level and absolute send time in a one- or two-byte-header block.
+
+    Read as aiortc reads the block (the last element with an id counts; profile
+    0x1000 only for two-byte headers); where aiortc would refuse a truncated block,
+    what was read before the truncation is kept.
+    """
+    level = None
+    send_time = None
+    two_bytes = profile == 0x1000
+    if not two_bytes and profile != 0xBEDE:
+        return _NO_EXTENSIONS
+    while pos < end:
+        byte = data[pos]
+        if byte == 0:  # padding
+            pos += 1
+            continue
+        if two_bytes:
+            if end < pos + 2:
+                break
+            ext_id, size = byte, data[pos + 1]
+            pos += 2
+        else:
+            ext_id, size = byte >> 4, (byte & 0x0F) + 1
+            pos += 1
+        if end < pos + size:
+            break
+        if ext_id == audio_level_id and size:
+            value = data[pos]
+            level = (bool(value & 0x80), value & 0x7F)
+        elif ext_id == abs_send_time_id and size == 3:
+            send_time = (data[pos] << 16) | (data[pos + 1] << 8) | data[pos + 2]
+        pos += size
+    if level is None and send_time is None:
+        return _NO_EXTENSIONS
+    return HeaderExtensions(audio_level=level, abs_send_time=send_time)
 
 
 def run_now(coro: Coroutine[Any, Any, None]) -> None:
@@ -411,24 +600,80 @@ async def _resume(coro: Coroutine[Any, Any, None], waiting: Any) -> None:
             return
 
 
+class _HeldFlushes:
+    """Writers that queued packets while a burst reader ran: flushed when it ends.
+
+    What a burst of datagrams makes the SFU forward then leaves in the same turn of
+    the loop, without one more turn (and ``epoll`` call) for the writers' flushes.
+    """
+
+    def __init__(self) -> None:
+        self.reading = False
+        self.writers: list[RtpWriter] = []
+
+    def flush(self) -> None:
+        self.reading = False
+        writers, self.writers = self.writers, []
+        for writer in writers:
+            writer.flush()
+
+
+_held = _HeldFlushes()
+
+
 def _burst_reader(
     transport: Any, sock: socket.socket, srtp: Callable[[bytes], bool]
 ) -> Callable[[], None]:
     def read_ready() -> None:
-        for _ in range(READS_PER_WAKE):
-            if transport._conn_lost:
-                return
-            try:
-                data, addr = sock.recvfrom(transport.max_size)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                transport._protocol.error_received(exc)
-                return
-            if not srtp(data):
-                transport._protocol.datagram_received(data, addr)
+        _held.reading = True
+        try:
+            for _ in range(READS_PER_WAKE):
+                if transport._conn_lost:
+                    return
+                try:
+                    data, addr = sock.recvfrom(transport.max_size)
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError as exc:
+                    transport._protocol.error_received(exc)
+                    return
+                if not srtp(data):
+                    transport._protocol.datagram_received(data, addr)
+        finally:
+            _held.flush()
 
     return read_ready
+
+
+# libwebrtc's REMB pacing: at most one per interval unless the estimate falls further.
+REMB_INTERVAL: Final = 0.2
+REMB_DROP: Final = 0.97
+
+
+def pace_remb(receiver: RTCRtpReceiver, clock: Callable[[], float] = time.monotonic) -> None:
+    """Send ``receiver``'s REMBs as libwebrtc does: one per ``REMB_INTERVAL`` seconds,
+    at once only when the estimate falls below ``REMB_DROP`` of the last one sent.
+
+    aiortc's remote bitrate estimator asks for a REMB on every packet while its
+    detector sees overuse, which a busy machine's arrival jitter looks like: the
+    broadcast relay then protected and sent a REMB for half its speaker's packets or
+    more. Other RTCP (NACK, PLI, receiver reports) goes out as before.
+    """
+    send = receiver._send_rtcp
+    last_time = -math.inf
+    last_bitrate = 0
+
+    async def send_rtcp(packet: AnyRtcpPacket) -> None:
+        nonlocal last_time, last_bitrate
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            bitrate = unpack_remb_fci(packet.fci)[0]
+            now = clock()
+            if now - last_time < REMB_INTERVAL and bitrate >= last_bitrate * REMB_DROP:
+                return
+            last_time, last_bitrate = now, bitrate
+        await send(packet)
+
+    _patch(receiver, _send_rtcp=send_rtcp)
 
 
 # RFC 7675: consent is lost after 30 s without any answer to the checks.

@@ -47,16 +47,24 @@ class AttendanceEvent:
 
 
 class AttendanceSink(Protocol):
-    """Where the SFU reports attendance."""
+    """Where the SFU reports attendance: first kept, then delivered.
 
-    async def report(self, event: AttendanceEvent) -> None:
-        """Record ``event``; may raise, the SFU logs the failure."""
+    :meth:`keep` runs synchronously where the join or leave happens, before the person or
+    anyone else is told of it, so an SFU killed right after cannot lose it (the fault
+    runner, ``devtools/faults.py``, found joins lost that way when keeping was itself
+    a background task)."""
+
+    def keep(self, event: AttendanceEvent) -> int:
+        """Keep ``event`` durably; the handle :meth:`deliver` takes."""
+
+    async def deliver(self, kept: int) -> None:
+        """Deliver what :meth:`keep` kept; may raise, the SFU logs the failure."""
 
 
 class LoggingAttendance:
     """The default sink: attendance goes to the log only."""
 
-    async def report(self, event: AttendanceEvent) -> None:
+    def keep(self, event: AttendanceEvent) -> int:
         logger.info(
             "attendance: %s %s (%s) in %s as %s at %.3f%s",
             event.user_id,
@@ -67,3 +75,7 @@ class LoggingAttendance:
             event.at,
             f" ({event.reason})" if event.reason else "",
         )
+        return 0
+
+    async def deliver(self, kept: int) -> None:
+        pass

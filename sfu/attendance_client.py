@@ -139,10 +139,17 @@ class ModuleAttendance:
     def payload(cls, event: AttendanceEvent) -> dict[str, Any]:
         return {"events": [cls.entry(event)]}
 
+    def keep(self, event: AttendanceEvent) -> int:
+        """Journal ``event`` (synchronously: a commit to the journal file)."""
+        return self._journal.append(self.entry(event))
+
     async def report(self, event: AttendanceEvent) -> None:
-        """Journal ``event`` and send what is pending; :class:`AttendanceRejected` if the
-        module refused this report (it is dropped then: sending again would not help)."""
-        seq = self._journal.append(self.entry(event))
+        """:meth:`keep` and :meth:`deliver` in one."""
+        await self.deliver(self.keep(event))
+
+    async def deliver(self, seq: int) -> None:
+        """Send what is pending; :class:`AttendanceRejected` if the module refused the
+        report ``seq`` (it is dropped then: sending again would not help)."""
         try:
             rejected = await self.flush()
         except (aiohttp.ClientError, TimeoutError) as e:

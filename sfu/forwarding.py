@@ -48,10 +48,10 @@ from sfu.rtp import (
     TS_MOD,
     Vp8Pictures,
     encode_rtp,
-    is_keyframe_start,
+    is_h264_keyframe_start,
+    is_vp8_keyframe_start,
     one_byte_extensions,
     rtp_payload,
-    seq_newer,
     unwrap_rtx,
 )
 
@@ -67,6 +67,11 @@ SPEAKING_LOUDNESS: Final = 70.0
 MIN_SWITCH_GAP: Final = {"video": 1 / 30, "audio": 0.02}
 
 Clock = Callable[[], float]
+# What tells a keyframe's first packet, by (lower-case) codec: sfu.rtp.is_keyframe_start.
+_KEYFRAME_START: Final[dict[str, Callable[[bytes], bool]]] = {
+    "video/vp8": is_vp8_keyframe_start,
+    "video/h264": is_h264_keyframe_start,
+}
 
 
 class Consumer(Protocol):
@@ -191,7 +196,8 @@ class PublishedStream:
                     self.last_spoke = self._clock()
             keyframe = False
         else:
-            keyframe = is_keyframe_start(codec.mime_type, payload)
+            starts_keyframe = _KEYFRAME_START.get(codec.mime_type)
+            keyframe = starts_keyframe is not None and starts_keyframe(payload)
             if keyframe:
                 self._keyframe_wanted = False
         # A slot may leave ``consumers`` while forwarding (a switch at a keyframe).
@@ -278,6 +284,10 @@ class Slot:
         self._stats = stats
         self._clock = clock
         self._payload_types: dict[tuple[str, ...], int] = {}
+        # The last codec forwarded and its payload type here (one lookup per codec).
+        self._codec: Codec | None = None
+        self._payload_type = 0
+        self._video = kind == "video"
         self._mid_id = 0
         self._audio_level_id = 0
         self._fixed_elements: list[tuple[int, bytes]] = []
@@ -298,6 +308,7 @@ class Slot:
     def start(self, parameters: RTCRtpSendParameters, writer: PacketWriter) -> None:
         """The subscriber's transport is up: learn its payload types and extension ids."""
         self._writer = writer
+        self._codec = None
         for codec in parameters.codecs:
             if codec.payloadType is not None and not _is_rtx(codec):
                 self._payload_types.setdefault(Codec.from_parameters(codec).key, codec.payloadType)
@@ -366,9 +377,13 @@ class Slot:
         writer = self._writer
         if writer is None or not self.ready:
             return
-        payload_type = self._payload_types.get(codec.key)
-        if payload_type is None:
-            return
+        if codec is self._codec:
+            payload_type = self._payload_type
+        else:
+            found = self._payload_types.get(codec.key)
+            if found is None:
+                return
+            self._codec, self._payload_type = codec, payload_type = codec, found
         if self._resync:
             self._resync = False
             self._seq_offset = (self._last_seq + 1 - seq) % SEQ_MOD
@@ -386,7 +401,7 @@ class Slot:
             last = self._history[self._last_seq % HISTORY_SIZE]
             if last is not None and last[0] == self._last_seq and codec.mime_type == "video/vp8":
                 self._vp8 = Vp8Pictures.continuing(rtp_payload(last[1]))
-        elif seq != self._first_seq and not seq_newer(seq, self._first_seq):
+        elif (seq - self._first_seq) % SEQ_MOD >= 0x8000:
             return  # older than the switch point: would collide with the previous source
         out_seq = (seq + self._seq_offset) % SEQ_MOD
         out_ts = (timestamp + self._ts_offset) % TS_MOD
@@ -401,20 +416,19 @@ class Slot:
             extensions = self._fixed_extensions
         data = encode_rtp(payload_type, out_seq, out_ts, self.ssrc, marker, body, extensions)
         self._history[out_seq % HISTORY_SIZE] = (out_seq, data)
-        if seq_newer(out_seq, self._last_seq):
+        if 0 < (out_seq - self._last_seq) % SEQ_MOD < 0x8000:  # seq_newer, inline
             self._last_seq = out_seq
             self._last_ts = out_ts
             self._last_time = self._clock()
         if writer.send_rtp(data):
             self.packets_sent += 1
             self.octets_sent += len(body)
-            stats = self._stats
-            if self.kind == "video":
-                stats.packets_video += 1
-                stats.bytes_video += len(data)
+            if self._video:
+                self._stats.packets_video += 1
+                self._stats.bytes_video += len(data)
             else:
-                stats.packets_audio += 1
-                stats.bytes_audio += len(data)
+                self._stats.packets_audio += 1
+                self._stats.bytes_audio += len(data)
         else:
             self._stats.packets_unsent += 1
 

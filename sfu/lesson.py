@@ -121,6 +121,8 @@ class Lesson:
         self.waiting.pop(participant.id, None)
         participant.admitted = True
         self.participants[participant.id] = participant
+        # The join is kept before anyone is told of it (see AttendanceSink).
+        self._report(participant, AttendanceKind.JOINED, None)
         lesson = self._lesson_object()
         limits = self._config.lesson
         participant.send(
@@ -151,7 +153,6 @@ class Lesson:
             exclude=participant,
         )
         self._broadcast({"type": "lesson_updated", "lesson": lesson}, exclude=participant)
-        self._report(participant, AttendanceKind.JOINED, None)
         logger.info(
             "%s joined lesson %s as %s (%s)",
             participant.user_id,
@@ -666,13 +667,19 @@ class Lesson:
             at=self._clock(),
             reason=reason,
         )
-        task = asyncio.get_running_loop().create_task(self._deliver(event))
+        # Kept now, before the person or anyone else hears of it; delivered in the background.
+        try:
+            kept = self._attendance.keep(event)
+        except Exception:
+            logger.exception("attendance report for %s not kept", event.user_id)
+            return
+        task = asyncio.get_running_loop().create_task(self._deliver(event, kept))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _deliver(self, event: AttendanceEvent) -> None:
+    async def _deliver(self, event: AttendanceEvent, kept: int) -> None:
         try:
-            await self._attendance.report(event)
+            await self._attendance.deliver(kept)
         except Exception:
             logger.exception("attendance report for %s failed", event.user_id)
 

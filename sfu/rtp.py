@@ -33,7 +33,7 @@ def encode_rtp(
     first = 0x90 if extensions else 0x80
     second = (0x80 if marker else 0) | payload_type
     header = RTP_HEADER.pack(first, second, sequence_number, timestamp, ssrc)
-    return header + extensions + payload
+    return b"".join((header, extensions, payload))
 
 
 def one_byte_extensions(elements: list[tuple[int, bytes]]) -> bytes:

@@ -27,7 +27,8 @@ from .content.api import ContentApi
 from .content.callbacks import Content
 from .delegation.api import Delegation
 from .homework.api import Homework
-from .http import BASE_PATH, ApiResource, StaticPage, route_pattern
+from .http import BASE_PATH, ApiResource, StaticBundle, StaticPage, route_pattern
+from .imports.api import Imports
 from .jobs import BackgroundJobs
 from .lessons.api import Lessons
 from .media_tokens.api import MediaTokens
@@ -43,6 +44,8 @@ from .statistics.api import Statistics
 from .store import Store
 
 logger = logging.getLogger(__name__)
+
+CONSOLE_PATH = "/_synapse/client/parta/console"
 
 __version__ = common_version
 __all__ = ["PartaConfig", "PartaModule", "__version__"]
@@ -62,6 +65,7 @@ def served_openapi() -> dict[str, Any]:
     from .confirmations import api as confirmations
     from .content import handlers as content_api
     from .homework import api as homework
+    from .imports import api as imports
     from .lessons import api as lessons
     from .media_tokens import api as media_tokens
     from .privacy import api as privacy
@@ -86,6 +90,7 @@ def served_openapi() -> dict[str, Any]:
         quiet_hours,
         privacy,
         statistics,
+        imports,
     ):
         for name, schema in feature.REQUEST_SCHEMAS.items():
             assert schemas.get(name, schema) is schema, name
@@ -135,6 +140,8 @@ class PartaModule:
         self.privacy = Privacy(self)
         # Statistics (issue 11): daily rows per school, JSON and XLSX per unit or school.
         self.statistics = Statistics(self)
+        # Roster imports through the API (issue 11): the console's OneRoster import.
+        self.imports = Imports(self)
         # Every route, registered here once, in this order (a route's pattern is tried
         # in the order registered).
         for owner in self.route_owners():
@@ -162,6 +169,9 @@ class PartaModule:
         api.register_web_resource(
             "/_synapse/client/parta/join", StaticPage("join.html", {"texts.js": "join_texts.js"})
         )
+        # The console: where administrators and coordinators work in a browser
+        # (docs/console.md); a static bundle that calls only the API above.
+        api.register_web_resource(CONSOLE_PATH, StaticBundle("console", CONSOLE_PATH))
 
     ROUTES = (
         ("GET", "/version", "get_version"),
@@ -185,6 +195,7 @@ class PartaModule:
             self.quiet_hours,
             self.privacy,
             self.statistics,
+            self.imports,
         )
 
     def features(self) -> dict[str, object]:
@@ -219,6 +230,7 @@ class PartaModule:
                 QuietHoursFeature,
                 Privacy,
                 Statistics,
+                Imports,
             )
             for method, pattern, handler in owner.ROUTES
         ]

@@ -236,6 +236,61 @@ class StaticPage(DirectServeHtmlResource):
         respond_with_html(request, 200, self._html)
 
 
+class StaticBundle(DirectServeHtmlResource):
+    """A folder of the module's package (``static/<folder>``) served as a page bundle:
+    ``index.html`` at the root, the other files by name (plain ES modules and CSS, no
+    build step). Only the files in the folder, read once; anything else is a 404."""
+
+    isLeaf = True
+    _TYPES: Final = {
+        ".html": "text/html; charset=utf-8",
+        ".js": "text/javascript; charset=utf-8",
+        ".css": "text/css; charset=utf-8",
+        ".svg": "image/svg+xml",
+    }
+
+    def __init__(self, folder: str, prefix: str):
+        super().__init__()
+        self._prefix = prefix.rstrip("/")
+        root = resources.files(__package__).joinpath("static", folder)
+        self._files: dict[str, tuple[bytes, str]] = {}
+        for entry in root.iterdir():
+            kind = self._TYPES.get("." + entry.name.rpartition(".")[2])
+            if entry.is_file() and kind is not None:
+                self._files[entry.name] = (entry.read_bytes(), kind)
+
+    async def _async_render_GET(self, synapse_request: SynapseRequest) -> None:
+        request: Any = synapse_request  # Twisted's Request methods are untyped
+        path = synapse_request.path.decode("utf-8", errors="replace")
+        if path == self._prefix:
+            # Relative module paths resolve against the folder, so it ends in "/".
+            request.redirect((self._prefix + "/").encode("ascii"))
+            request.finish()
+            return
+        name = path[len(self._prefix) :].lstrip("/") or "index.html"
+        found = self._files.get(name)
+        request.setHeader(
+            b"Content-Security-Policy",
+            b"default-src 'self'; img-src 'self' blob: data:; frame-ancestors 'none'; "
+            b"base-uri 'none'; form-action 'self'",
+        )
+        request.setHeader(b"X-Content-Type-Options", b"nosniff")
+        request.setHeader(b"Referrer-Policy", b"no-referrer")
+        if found is None:
+            request.setResponseCode(404)
+            request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+            request.write(b"Not found")
+            request.finish()
+            return
+        data, kind = found
+        request.setResponseCode(200)
+        request.setHeader(b"Content-Type", kind.encode("ascii"))
+        request.setHeader(b"Content-Length", str(len(data)).encode("ascii"))
+        request.setHeader(b"Cache-Control", b"no-cache")
+        request.write(data)
+        request.finish()
+
+
 def _static(filename: str) -> str:
     return resources.files(__package__).joinpath("static", filename).read_text(encoding="utf-8")
 

@@ -16,6 +16,7 @@ from .broadcasts import schema as broadcasts
 from .confirmations import schema as confirmations
 from .content import schema as content
 from .homework import schema as homework
+from .imports import schema as imports
 from .lessons import schema as lessons
 from .privacy import schema as privacy
 from .quiet_hours import schema as quiet_hours
@@ -42,4 +43,6 @@ AREAS: Final[dict[str, Sequence[Step]]] = {
     "service_tokens": service_tokens.STEPS,
     # Reads Synapse's events and user_ips, and its own tables only.
     "statistics": statistics.STEPS,
+    # The console's roster imports (issue 11).
+    "imports": imports.STEPS,
 }

@@ -8,11 +8,16 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
 import attrs
+from mautrix.util.async_db import Database
 
+from bridge.api import ModuleClient
+from bridge.config import BridgeConfig, load
+from bridge.db import create_database as bot_database
 from bridge.local import write_config
 from bridge.registration import Registration
 from devtools.homeserver import REPO_ROOT
@@ -114,6 +119,23 @@ class BridgeEnv:
     @property
     def bot_user_id(self) -> str:
         return f"@parta-bot:{self.hs.server_name}"
+
+    @contextlib.asynccontextmanager
+    async def bot_side(self) -> AsyncIterator[tuple[BridgeConfig, Database, ModuleClient]]:
+        """The bot's configuration, its database and a module client with its token, as
+        the bot's own code has them (to schedule or read what the bot keeps)."""
+        config = load(self.bot.config_path)
+        db = bot_database(config.database)
+        await db.start()
+        try:
+            async with aiohttp.ClientSession() as session:
+                yield (
+                    config,
+                    db,
+                    ModuleClient(session, self.hs.base_url, self.bot.registration.as_token),
+                )
+        finally:
+            await db.stop()
 
 
 @contextlib.contextmanager

@@ -24,8 +24,8 @@ from nio import UploadResponse
 
 from bridge.config import load
 from bridge.db import create_database
-from bridge.oneroster import read_files
 from devtools.homeserver import REPO_ROOT, HttpError
+from parta_common.oneroster import read_files
 from parta_common.roles import Role
 from tests.bridge_env import BridgeEnv, bridge_env
 from tests.data.make_sample_school import make_school, to_zip, write_dir

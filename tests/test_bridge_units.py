@@ -10,11 +10,11 @@ import yaml
 
 from bridge.commands import ClassName, CommandError, parse
 from bridge.config import BridgeConfig, ConfigProblem, QuietHoursConfig, load
-from bridge.oneroster import RosterErrors, read_files, zip_files
 from bridge.registration import Registration, ensure_registration
 from bridge.roster_sync import SignIn, sign_in_csv
 from bridge.schedule import deliver_at, is_quiet
 from parta_common.config import build
+from parta_common.oneroster import RosterErrors, read_files, zip_files
 from parta_common.roles import Role
 from tests.data.make_sample_school import make_school, to_zip
 

@@ -1,17 +1,23 @@
 """Property tests: the SFU's packet parsers on arbitrary bytes.
 
-The SFU reads media from the network (sfu/aiortc_hooks.py's fast path parses RTP with
-aiortc's ``RtpPacket.parse`` and catches ``ValueError``; RTCP goes aiortc's way, whose
+The SFU reads media from the network (sfu/aiortc_hooks.py's fast path parses an SSRC's
+first packet with aiortc's ``RtpPacket.parse`` and catches ``ValueError``, the SSRC's
+later ones with its own ``parse_received``; RTCP goes aiortc's way, whose
 ``RtcpPacket.parse`` has the same contract) and then looks into payloads with sfu/rtp.py.
 Whatever bytes arrive, the parsers raise nothing but their documented ``ValueError``
-and the payload helpers raise nothing at all.
+(``parse_received``: nothing, None for what it refuses), ``parse_received`` reads every
+packet aiortc reads as aiortc does, and the payload helpers raise nothing at all.
 """
 
+import struct
+
 import pytest
+from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
 from aiortc.rtp import HeaderExtensionsMap, RtcpPacket, RtpPacket
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sfu.aiortc_hooks import parse_received
 from sfu.rtp import (
     Vp8Pictures,
     encode_rtp,
@@ -110,3 +116,93 @@ def test_short_and_lying_headers_are_refused(data: bytes) -> None:
     """The edges hypothesis found worth pinning: empty, truncated, CSRC count past the end."""
     with pytest.raises(ValueError, match="RTP"):
         RtpPacket.parse(data, HeaderExtensionsMap())
+
+
+AUDIO_LEVEL_ID = 3
+ABS_SEND_TIME_ID = 5
+
+
+def _extensions_map() -> HeaderExtensionsMap:
+    extensions = HeaderExtensionsMap()
+    extensions.configure(
+        RTCRtpParameters(
+            headerExtensions=[
+                RTCRtpHeaderExtensionParameters(
+                    AUDIO_LEVEL_ID, "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+                ),
+                RTCRtpHeaderExtensionParameters(
+                    ABS_SEND_TIME_ID,
+                    "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
+                ),
+            ]
+        )
+    )
+    return extensions
+
+
+# RTP with an extension block of a few elements (ids around the audio level's), as
+# browsers send it, and with random flags, CSRC counts and padding around it.
+extension_element = st.tuples(st.integers(0, 15), st.binary(min_size=1, max_size=4))
+with_extensions = st.builds(
+    lambda first, second, elements, two_bytes, rest: _with_block(
+        first, second, elements, two_bytes, rest
+    ),
+    st.integers(0, 255),
+    st.integers(0, 255),
+    st.lists(extension_element, max_size=4),
+    st.booleans(),
+    st.binary(max_size=40),
+)
+
+
+def _with_block(
+    first: int, second: int, elements: list[tuple[int, bytes]], two_bytes: bool, rest: bytes
+) -> bytes:
+    block = bytearray()
+    for ext_id, value in elements:
+        if two_bytes:
+            block += bytes((ext_id, len(value))) + value
+        else:
+            block += bytes(((ext_id << 4) | (len(value) - 1),)) + value
+    block += bytes(-len(block) % 4)
+    profile = 0x1000 if two_bytes else 0xBEDE
+    header = bytes((0x90 | (first & 0x2F), second)) + bytes(10)
+    return header + struct.pack("!HH", profile, len(block) // 4) + bytes(block) + rest
+
+
+@PROFILE
+@given(data=st.one_of(rtp_like.filter(lambda b: len(b) >= 12), with_extensions))
+def test_the_fast_parse_reads_what_aiortc_reads(data: bytes) -> None:
+    """Where aiortc parses a packet, ``parse_received`` gives the same fields, audio
+    level and send time; it never raises (it may keep a packet aiortc refuses for a
+    malformed extension block)."""
+    mine = parse_received(memoryview(data), AUDIO_LEVEL_ID, ABS_SEND_TIME_ID)
+    try:
+        theirs = RtpPacket.parse(data, _extensions_map())
+    except (ValueError, struct.error):
+        return
+    assert mine is not None
+    fields = ("marker", "payload_type", "sequence_number", "timestamp", "ssrc", "payload")
+    assert [getattr(mine, f) for f in fields] == [getattr(theirs, f) for f in fields]
+    assert mine.padding_size == theirs.padding_size
+    assert mine.extensions.audio_level == theirs.extensions.audio_level
+    assert mine.extensions.abs_send_time == theirs.extensions.abs_send_time
+
+
+def test_the_fast_parse_reads_a_browsers_audio_level() -> None:
+    """Chrome's audio: mid (id 4) and audio level (id 3, voice, -42 dBov) in one block."""
+    block = bytes((0x40, ord("1"), 0x30, 0x80 | 42))
+    header = bytes((0x90, 0x80 | 111)) + struct.pack("!HII", 7, 960, 0xABCD)
+    data = header + struct.pack("!HH", 0xBEDE, 1) + block + b"opus"
+    packet = parse_received(memoryview(data), AUDIO_LEVEL_ID)
+    assert packet is not None
+    assert (packet.marker, packet.payload_type, packet.sequence_number) == (1, 111, 7)
+    assert (packet.timestamp, packet.ssrc, packet.payload) == (960, 0xABCD, b"opus")
+    assert packet.extensions.audio_level == (True, 42)
+    unwanted = parse_received(memoryview(data), 0)
+    assert unwanted is not None
+    assert unwanted.extensions.audio_level is None
+    # An extension block longer than the packet, or padding past the payload: refused.
+    assert parse_received(memoryview(data[:16]), AUDIO_LEVEL_ID) is None
+    padded = bytes((data[0] | 0x20,)) + data[1:-1] + bytes((200,))
+    assert parse_received(memoryview(padded), AUDIO_LEVEL_ID) is None

@@ -12,6 +12,7 @@ member, ending a lesson) meets the same state in both. The answers must agree in
 ``errcode`` and shape, where an ID of school A and its counterpart in B count as equal.
 """
 
+import base64
 import json
 import re
 import secrets
@@ -129,8 +130,12 @@ def seed(hs: RunningHomeserver) -> tuple[dict[str, Any], School, User]:
         teacher,
         {"room_id": room, "body": "Напоминание", "schedule_id": f"pp-{secrets.token_hex(4)}"},
     )
+    # A roster import whose plan is empty (the school in the files has nobody yet):
+    # applying it is done at once, so its answers do not change between two calls.
+    roster_import = api(hs, "POST", f"/schools/{sid}/imports", school.admin, empty_roster())
     values = {
         "school_id": sid,
+        "import_id": roster_import["import_id"],
         "class_id": class_id,
         # The one removed by DELETE .../members/{user_id}: a member nobody else needs.
         "user_id": school.other_student.user_id,
@@ -149,6 +154,17 @@ def seed(hs: RunningHomeserver) -> tuple[dict[str, Any], School, User]:
         "post_id": post["post_id"],
     }
     return values, school, operator
+
+
+def empty_roster() -> dict[str, Any]:
+    """OneRoster files naming one school and nobody in it (for the import routes)."""
+    files = {
+        "orgs.csv": "sourcedId,name,type\nsch-empty,Школа,school\n",
+        "classes.csv": "sourcedId,title,classType,schoolSourcedId\n",
+        "users.csv": "sourcedId,enabledUser,orgSourcedIds,role,givenName,familyName\n",
+        "enrollments.csv": "sourcedId,classSourcedId,schoolSourcedId,userSourcedId,role\n",
+    }
+    return {"files": {k: base64.b64encode(v.encode()).decode() for k, v in files.items()}}
 
 
 def bodies(v: dict[str, Any], school: School) -> dict[tuple[str, str], Any]:
@@ -186,6 +202,7 @@ def bodies(v: dict[str, Any], school: School) -> dict[tuple[str, str], Any]:
         },
         ("POST", "/polls/{poll_id}/votes"): {"answers": []},
         ("PUT", "/schools/{school_id}/members/{user_id}/display_name"): {"display_name": "Имя"},
+        ("POST", "/schools/{school_id}/imports/{import_id}/apply"): {},
     }
 
 

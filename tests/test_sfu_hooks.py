@@ -1,6 +1,7 @@
 """The private aiortc hooks, against the pinned aiortc: packets in and out, no codecs."""
 
 import asyncio
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -17,16 +18,26 @@ from aiortc.rtcrtpparameters import (
     RTCRtpReceiveParameters,
     RTCRtpSendParameters,
 )
-from aiortc.rtp import AnyRtcpPacket, RtpPacket
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_PSFB_PLI,
+    AnyRtcpPacket,
+    RtcpPsfbPacket,
+    RtpPacket,
+    pack_remb_fci,
+    unpack_remb_fci,
+)
 
 from sfu.aiortc_hooks import (
     AIORTC_VERSION,
+    ReceivedRtp,
     RtpWriter,
     check_aiortc_version,
     hook_receiver,
     hook_sender,
     lenient_consent,
     offered_direction,
+    pace_remb,
     read_in_bursts,
     run_now,
     sender_ssrc,
@@ -34,7 +45,7 @@ from sfu.aiortc_hooks import (
 from sfu.batching import gso_available
 from sfu.forwarding import PublishedStream, Slot
 from sfu.metrics import ForwardingStats
-from sfu.rtp import encode_rtp
+from sfu.rtp import encode_rtp, seq_newer
 from sfu.synthetic import ClipTrack, encode_vp8_clip
 
 Calls = list[str]
@@ -229,6 +240,12 @@ async def test_read_in_bursts_drains_a_backlog_in_one_turn() -> None:
         early = len(slow)
         await poll(lambda: len(packets) >= 40)
         assert len(slow) == early
+        # After an SSRC's first packet, its packets take the short parse, intact.
+        assert isinstance(packets[-1], ReceivedRtp)
+        assert [p.ssrc for p in packets[-10:]] == [packets[-1].ssrc] * 10
+        numbers = [p.sequence_number for p in packets[-10:]]
+        assert all(seq_newer(b, a) for a, b in itertools.pairwise(numbers))
+        assert all(p.payload and p.payload_type == packets[-1].payload_type for p in packets[-10:])
         connection = sfu.getTransceivers()[0].receiver.transport.transport._connection
         [pair] = connection._nominated.values()
         sock = pair.protocol.transport.get_extra_info("socket")
@@ -239,7 +256,8 @@ async def test_read_in_bursts_drains_a_backlog_in_one_turn() -> None:
         [remote] = [
             p.transport
             for p in publishing._protocols
-            if p.transport.get_extra_info("sockname") == pair.remote_addr
+            # By port: the pair may name the publisher's socket by another of its addresses.
+            if p.transport.get_extra_info("sockname")[1] == pair.remote_addr[1]
         ]
         for _ in range(10):
             remote.sendto(b"\x80" + bytes(30), sock.getsockname())
@@ -339,3 +357,41 @@ async def test_run_now_runs_on_this_stack_and_hands_a_suspension_to_a_task() -> 
     await poll(lambda: steps[-1] == "after")
     failing.set_exception(KeyError("x"))
     await poll(lambda: steps[-1] == "raised 'x'")
+
+
+async def test_remb_is_paced_as_libwebrtc_paces_it() -> None:
+    """One REMB per 200 ms unless the estimate falls 3 % or more; other RTCP untouched."""
+    pc = RTCPeerConnection()
+    try:
+        receiver = pc.addTransceiver("video", direction="recvonly").receiver
+        sent: list[AnyRtcpPacket] = []
+
+        async def record(packet: AnyRtcpPacket) -> None:
+            sent.append(packet)
+
+        receiver._send_rtcp = record  # type: ignore[method-assign]
+        now = [100.0]
+        pace_remb(receiver, clock=lambda: now[0])
+
+        def remb(bitrate: int) -> RtcpPsfbPacket:
+            fci = pack_remb_fci(bitrate, [5])
+            return RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0, fci=fci)
+
+        await receiver._send_rtcp(remb(1_000_000))  # the first: sent
+        await receiver._send_rtcp(remb(990_000))  # 1 % lower within 200 ms: held
+        now[0] += 0.1
+        await receiver._send_rtcp(remb(960_000))  # 4 % lower: sent at once
+        await receiver._send_rtcp(remb(1_500_000))  # higher within 200 ms: held
+        pli = RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=1, media_ssrc=5)
+        await receiver._send_rtcp(pli)  # other RTCP: always
+        now[0] += 0.2
+        await receiver._send_rtcp(remb(2_000_000))  # the interval has passed: sent
+        rembs = [
+            unpack_remb_fci(p.fci)[0]
+            for p in sent
+            if isinstance(p, RtcpPsfbPacket) and p.fmt == RTCP_PSFB_APP
+        ]
+        assert rembs == [1_000_000, 960_000, 2_000_000]
+        assert pli in sent
+    finally:
+        await pc.close()

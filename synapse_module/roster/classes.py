@@ -36,6 +36,14 @@ class ClassesApi(SchoolsApi):
         user_id, school, body = await self._open_body(
             request, school_id, CREATE_CLASS_SCHEMA, "manager"
         )
+        return 201, await self.create_class(user_id, school, body)
+
+    async def create_class(
+        self, user_id: str, school: db.School, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A class and its rooms, for a manager of the school (``POST .../classes`` and
+        the roster import: one path)."""
+        school_id = school.school_id
         letter = body["letter"].strip().upper()
         title = body.get("title") or class_title(body["grade"], letter)
         # Every year's classes: a title is unique within its year, an external id
@@ -115,7 +123,7 @@ class ClassesApi(SchoolsApi):
         await self._forget(room_ids=rooms.values())
         if homeroom is not None:
             await self._update_member(school, homeroom, user_id, add_homeroom={cls.class_id})
-        return 201, await self._class_json(cls)
+        return await self._class_json(cls)
 
     async def _class_json(self, cls: db.SchoolClass) -> dict[str, Any]:
         fresh = await self.store.run("parta_get_class", db.get_class_txn, cls.class_id)

@@ -24,6 +24,9 @@ from .events import Structure
 from .requests import USER_ID_SCHEMA
 from .rules import Person, SchoolPolicy, SchoolRoom, Standing
 
+# A school as other features receive it through the roster's interface.
+School = db.School
+
 if TYPE_CHECKING:
     from .. import PartaModule
     from .first_sign_in import FirstSignInQueue
@@ -318,6 +321,29 @@ class RosterCore:
 
     async def may_manage(self, user_id: str, school: db.School) -> bool:
         return await self._may_manage(user_id, school)
+
+    async def require_manager(self, user_id: str, school: db.School) -> None:
+        """403 unless ``user_id`` manages the school (the same check as the routes')."""
+        await self._require_manager(user_id, school)
+
+    async def classes_of_school(self, school_id: str) -> list[db.SchoolClass]:
+        """Every class of the school, archived ones too."""
+        return await self.store.run(
+            "parta_list_classes", db.list_classes_txn, school_id, None, True
+        )
+
+    async def standings(self, user_ids: Iterable[str], school_id: str) -> dict[str, Standing]:
+        """What each of these people is in the school (absent: nothing)."""
+        people = await self.store.run("parta_people", db.get_people_txn, list(user_ids))
+        out = {}
+        for uid, person in people.items():
+            standing = person.standing(school_id)
+            if standing is not None:
+                out[uid] = standing
+        return out
+
+    async def account_exists(self, user_id: str) -> bool:
+        return await self._account_exists(user_id)
 
     async def audit(
         self,

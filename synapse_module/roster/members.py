@@ -69,6 +69,7 @@ class MembersApi(RosterCore):
         ids = await self.store.run("parta_school_users", db.school_user_ids_txn, school_id, None)
         people = await self.store.run("parta_people", db.get_people_txn, ids)
         waiting = await self.store.run("parta_not_signed_in", db.not_signed_in_txn, ids)
+        names = await self.store.run("parta_display_names", db.display_names_txn, ids)
         out = []
         for uid in ids:
             s = people[uid].standing(school_id)
@@ -81,7 +82,11 @@ class MembersApi(RosterCore):
             ):
                 continue
             out.append(
-                {**standing_json(uid, s), **({"signed_in": False} if uid in waiting else {})}
+                {
+                    **standing_json(uid, s),
+                    "display_name": names.get(uid, uid),
+                    **({"signed_in": False} if uid in waiting else {}),
+                }
             )
         return 200, {"members": out}
 
@@ -122,7 +127,14 @@ class MembersApi(RosterCore):
         user_id, school, body = await self._open_body(
             request, school_id, BATCH_MEMBERS_SCHEMA, "manager"
         )
-        entries = body["members"]
+        return 200, {"members": await self.members_batch(user_id, school, body["members"])}
+
+    async def members_batch(
+        self, user_id: str, school: db.School, entries: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """A batch of members from a manager of the school (``POST .../members/batch``
+        and the roster import: one path, one set of checks)."""
+        school_id = school.school_id
         targets = [e["user_id"] for e in entries]
         if len(set(targets)) != len(targets):
             raise bad(msg.BATCH_DUPLICATE)
@@ -234,17 +246,15 @@ class MembersApi(RosterCore):
         for target in targets:
             if before[target].reads_units != after[target].reads_units:
                 await self._sync_unit_rooms(before[target], after[target])
-        made = {user_id for user_id, _, _ in new_accounts}
-        return 200, {
-            "members": [
-                {
-                    **standing_json(t, after[t].standing(school_id) or Standing(school_id)),
-                    **({"account_created": True} if t in made else {}),
-                    **({"signed_in": False} if t in waiting else {}),
-                }
-                for t in targets
-            ]
-        }
+        made = {uid for uid, _, _ in new_accounts}
+        return [
+            {
+                **standing_json(t, after[t].standing(school_id) or Standing(school_id)),
+                **({"account_created": True} if t in made else {}),
+                **({"signed_in": False} if t in waiting else {}),
+            }
+            for t in targets
+        ]
 
     async def _account_to_make(
         self, user_id: str, code: str, recorded: str | None, exists: bool
@@ -331,10 +341,15 @@ class MembersApi(RosterCore):
         self, request: SynapseRequest, school_id: str, target: str
     ) -> tuple[int, dict[str, Any]]:
         user_id, _school = await self._open(request, school_id, "manager")
+        await self.remove_member(user_id, school_id, target)
+        return 200, {"user_id": target, "removed": True}
+
+    async def remove_member(self, user_id: str, school_id: str, target: str) -> None:
+        """Take someone out of a school (``DELETE .../members/{user}``, the import's
+        leavers); the caller has checked ``user_id`` manages the school."""
         if not await self.remove_from_school(school_id, target, user_id):
             # Never answer "removed" for someone who was not there (a mistyped ID).
             raise not_found(msg.NOT_A_MEMBER, user_id=target)
-        return 200, {"user_id": target, "removed": True}
 
     async def remove_from_school(self, school_id: str, target: str, actor: str) -> bool:
         """Take ``target`` out of the school's roster and rooms (power levels re-derived);

@@ -81,11 +81,18 @@ class SignInApi(MembersApi):
         user_id, _school, body = await self._open_body(
             request, school_id, DISPLAY_NAME_SCHEMA, "manager"
         )
+        await self.rename_member(user_id, school_id, target, body["display_name"])
+        return 200, {"user_id": target, "display_name": body["display_name"]}
+
+    async def rename_member(
+        self, user_id: str, school_id: str, target: str, display_name: str
+    ) -> None:
+        """A manager sets an imported account's name (the route, the import's renames)."""
         if (await self.get_person(target)).standing(school_id) is None:
             raise not_found(msg.NOT_A_MEMBER, user_id=target)
         if await self.store.run("parta_get_sign_in", db.get_sign_in_code_txn, target) is None:
             raise conflict(msg.CODE_NOT_IMPORTED)
-        await self.api.set_displayname(UserID.from_string(target), body["display_name"])
+        await self.api.set_displayname(UserID.from_string(target), display_name)
         await self.store.run(
             "parta_audit_rename",
             db.audit_txn,
@@ -94,9 +101,8 @@ class SignInApi(MembersApi):
             "member.display_name",
             school_id,
             target,
-            {"display_name": body["display_name"]},
+            {"display_name": display_name},
         )
-        return 200, {"user_id": target, "display_name": body["display_name"]}
 
     async def _check_sign_in_code(self, user_id: str, code: str) -> tuple[str, None] | None:
         """A roster import's sign-in code, in place of a password until the person sets

@@ -747,6 +747,21 @@ def not_signed_in_txn(txn: LoggingTransaction, user_ids: Iterable[str]) -> set[s
     return out
 
 
+def display_names_txn(txn: LoggingTransaction, user_ids: Iterable[str]) -> dict[str, str]:
+    """Synapse's profile names of local people (``profiles``), for the members list."""
+    ids = list(user_ids)
+    out: dict[str, str] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        txn.execute(
+            f"SELECT full_user_id, displayname FROM profiles WHERE full_user_id IN ({marks})",
+            chunk,
+        )
+        out.update((str(r[0]), str(r[1])) for r in txn.fetchall() if r[1])
+    return out
+
+
 def mark_signed_in_txn(txn: LoggingTransaction, user_id: str, now: int) -> None:
     """The person's rooms are all joined: from now on the roster moves them directly."""
     txn.execute(

@@ -15,6 +15,7 @@ import csv
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -355,16 +356,34 @@ def load_files(path: Path) -> dict[str, bytes]:
     return zip_files(path.read_bytes())
 
 
+# What a ZIP may unpack to: a 2,000-pupil school's files are ~1 MB.
+MAX_UNPACKED = 200 * 1024 * 1024
+
+
 def zip_files(data: bytes) -> dict[str, bytes]:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
             files = {}
-            for info in z.infolist():
+            wanted = [
+                info
+                for info in z.infolist()
+                if info.filename.rsplit("/", 1)[-1] in REQUIRED_FILES + OPTIONAL_FILES
+            ]
+            if sum(info.file_size for info in wanted) > MAX_UNPACKED:
+                raise RosterErrors([_problem("ZIP", "too_big", megabytes=MAX_UNPACKED // 2**20)])
+            for info in wanted:
                 name = info.filename.rsplit("/", 1)[-1]
                 if name in REQUIRED_FILES + OPTIONAL_FILES:
                     files[name] = z.read(info)
             return files
-    except zipfile.BadZipFile:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        NotImplementedError,
+        EOFError,
+        RuntimeError,
+        zlib.error,
+    ):
         raise RosterErrors([_problem("ZIP", "not_zip")]) from None
 
 
