@@ -25,19 +25,24 @@ import asyncio
 import concurrent.futures
 import contextlib
 import datetime
+import json
 import os
 import random
 import secrets
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Callable, Coroutine
+import urllib.request
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, Final
 
 import attrs
+import av
+import yaml
 from nio import RoomSendResponse
 
 from bridge.api import carrying_out
@@ -47,13 +52,14 @@ from parta_common.roles import Role
 from parta_common.tokens import grant_for, sign_media_token
 from sfu.client import LessonClient
 from tests.bridge_env import BridgeEnv, bridge_env
+from tests.broadcast_support import H264Track, ToneTrack, decode_lumas, publish
 from tests.data.make_sample_school import make_school, write_dir
-from tests.harness import User
+from tests.harness import User, free_port
 from tests.roster_helpers import School, api, build_school
 from tests.sfu_support import RunningSfu, running_sfu
 
 VICTIMS: Final = ("synapse", "bot")
-SCENARIOS: Final = ("import", "announcement", "lesson")
+SCENARIOS: Final = ("import", "announcement", "lesson", "broadcast")
 # Liveness bounds (how long to wait for something that must happen), not timings.
 IMPORT_DEADLINE: Final = 600.0
 SENT_DEADLINE: Final = 180.0
@@ -344,6 +350,157 @@ def lesson_round(env: BridgeEnv, school: School, directory: Path, rnd: random.Ra
     return result
 
 
+# The speaker's picture before and after the relay's restart (brightness tells them apart).
+BEFORE_LUMA: Final = 60
+AFTER_LUMA: Final = 180
+
+
+@contextlib.contextmanager
+def _relay(directory: Path, config: dict[str, Any]) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -m broadcast_relay`` on ``config["listen_port"]``, until it listens."""
+    path = directory / "relay.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with (directory / "relay.log").open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "broadcast_relay", "-c", str(path)],
+            cwd=REPO_ROOT,
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", config["listen_port"]), 1):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the relay did not start") from None
+                time.sleep(0.1)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _segments(directory: Path) -> list[Path]:
+    return sorted(directory.glob("seg-*.ts"))
+
+
+async def _speak_until(
+    url: str, bid: str, token: str, luma: int, done: Callable[[], bool], then: Callable[[], None]
+) -> None:
+    """Publish a picture of ``luma`` until ``done()``, then call ``then`` while still live."""
+    speaker = await publish(url, bid, token, H264Track(luma=luma), ToneTrack(loud=True))
+    try:
+        deadline = time.monotonic() + SENT_DEADLINE
+        while not done():
+            if time.monotonic() > deadline:
+                raise AssertionError("the relay wrote no segments")
+            await asyncio.sleep(0.1)
+        then()
+    finally:
+        await speaker.pc.close()
+
+
+def broadcast_round(env: BridgeEnv, school: School, directory: Path, rnd: random.Random) -> Round:
+    secret = env.hs.hs.module_config["media"]["token_secret"]
+    teacher = school.teacher
+    path = f"/rooms/{urllib.parse.quote(school.class_a['rooms']['class_chat'])}/broadcasts"
+    title = f"Линейка {secrets.token_hex(3)}"
+    body = {"title": title, "speakers": [teacher.user_id], "recording": True}
+    bid = api(env.hs, "POST", path, teacher, body)["broadcast_id"]
+    token = api(env.hs, "POST", f"{path}/{bid}/speaker_token", teacher, {})["token"]
+    before = rnd.randint(1, 3)
+    result = Round("broadcast", "relay", f"{before} segments")
+    relay_dir = directory / f"relay-{secrets.token_hex(3)}"
+    relay_dir.mkdir()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    config = {
+        "token_secret": secret,
+        "homeserver_url": env.hs.base_url,
+        "data_dir": str(relay_dir / "data"),
+        "listen_port": port,
+    }
+    kept = relay_dir / "data" / bid
+
+    with _relay(relay_dir, config) as proc:
+
+        def kill_relay() -> None:
+            proc.kill()
+            proc.wait()
+
+        _in_thread(
+            lambda: _speak_until(
+                url, bid, token, BEFORE_LUMA, lambda: len(_segments(kept)) >= before, kill_relay
+            )
+        )
+    first_run = set(_segments(kept))
+    result.point = f"{len(first_run)} segments"
+    with _relay(relay_dir, config):
+        try:
+            _in_thread(
+                lambda: _speak_until(
+                    url,
+                    bid,
+                    token,
+                    AFTER_LUMA,
+                    lambda: len(set(_segments(kept)) - first_run) >= 2,
+                    lambda: api(env.hs, "POST", f"{path}/{bid}/end", teacher, {}),
+                )
+            )
+        except (AssertionError, ConnectionError, TimeoutError) as e:
+            result.problems.append(f"the broadcast could not be resumed: {e!r}")
+            return result
+        posted = _recording(env, school, bid)
+    if posted is None:
+        result.problems.append("no recording was posted")
+        return result
+    server, media_id = posted.removeprefix("mxc://").split("/", 1)
+    mp4 = relay_dir / "downloaded.mp4"
+    download = urllib.request.Request(
+        f"{env.hs.base_url}/_matrix/client/v1/media/download/{server}/{media_id}",
+        headers={"Authorization": f"Bearer {school.admin.access_token}"},
+    )
+    with urllib.request.urlopen(download, timeout=60) as answer:
+        mp4.write_bytes(answer.read())
+    try:
+        lumas = decode_lumas([mp4])
+    except av.FFmpegError as e:
+        result.problems.append(f"the recording does not play: {e!r}")
+        return result
+    # Pictures from before the kill and after the restart, in that order.
+    near = [b for b in (BEFORE_LUMA, AFTER_LUMA) if any(abs(x - b) < 20 for x in lumas)]
+    if near != [BEFORE_LUMA, AFTER_LUMA]:
+        result.problems.append(f"the recording lacks a part: pictures near {near}")
+    elif max(i for i, x in enumerate(lumas) if abs(x - BEFORE_LUMA) < 20) > min(
+        i for i, x in enumerate(lumas) if abs(x - AFTER_LUMA) < 20
+    ):
+        result.problems.append("the recording's parts are out of order")
+    return result
+
+
+def _recording(env: BridgeEnv, school: School, bid: str) -> str | None:
+    """The content URI of broadcast ``bid``'s recording in the documents room, once posted."""
+    room = school.rooms["documents"]
+    deadline = time.monotonic() + SENT_DEADLINE
+    while time.monotonic() < deadline:
+        chunk = _in_thread(lambda: _messages(env, school.admin, room))
+        for event in chunk:
+            content = event.get("content", {})
+            if content.get("msgtype") == "m.video" and bid in json.dumps(content):
+                return str(content["url"])
+        time.sleep(0.5)
+    return None
+
+
 @attrs.define
 class Report:
     rounds: list[Round] = attrs.Factory(list)
@@ -368,11 +525,14 @@ def run(
     report = Report()
     for _ in range(repetitions):
         for scenario in scenarios:
-            for victim in VICTIMS if scenario != "lesson" else ("sfu",):
+            one = {"lesson": ("sfu",), "broadcast": ("relay",)}
+            for victim in one.get(scenario, VICTIMS):
                 if scenario == "import":
                     done = import_round(env, operator, directory, rnd, victim)
                 elif scenario == "announcement":
                     done = announcement_round(env, school, rnd, victim)
+                elif scenario == "broadcast":
+                    done = broadcast_round(env, school, directory, rnd)
                 else:
                     done = lesson_round(env, school, directory, rnd)
                 report.rounds.append(done)

@@ -31,7 +31,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BridgeEnv]:
 
 @pytest.mark.timeout(1800)
 def test_killed_mid_work_nothing_is_lost_or_doubled(env: BridgeEnv, tmp_path: Path) -> None:
-    report = faults.run(env, tmp_path, REPETITIONS, seed=16)
+    scenarios = ("import", "announcement", "lesson")
+    report = faults.run(env, tmp_path, REPETITIONS, seed=16, scenarios=scenarios)
     assert not report.problems, "\n".join(r.line() for r in report.rounds)
     # Import and announcements with each of Synapse and the bot killed; the lesson, the SFU.
     assert len(report.rounds) == REPETITIONS * 5
@@ -73,3 +74,13 @@ async def test_a_join_is_journaled_before_the_person_is_told(tmp_path: Path) -> 
     finally:
         journal.close()
     assert [(r["kind"], r["user_id"]) for r in reports] == [("join", "@anna:school.test")]
+
+
+@pytest.mark.timeout(900)
+def test_a_broadcast_survives_its_relay_killed(env: BridgeEnv, tmp_path: Path) -> None:
+    """The relay killed mid-broadcast and restarted: the speaker publishes again, and the
+    recording has what was received before the kill and after (it had only the second
+    part: the killed run's segments were left out, and its clock started again at 0)."""
+    report = faults.run(env, tmp_path, 1, seed=16, scenarios=("broadcast",))
+    assert not report.problems, "\n".join(r.line() for r in report.rounds)
+    assert [r.scenario for r in report.rounds] == ["broadcast"]
