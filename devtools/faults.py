@@ -22,6 +22,7 @@ restarts it and checks the outcome:
 
 import argparse
 import asyncio
+import base64
 import concurrent.futures
 import contextlib
 import datetime
@@ -48,6 +49,7 @@ from nio import RoomSendResponse
 from bridge.api import carrying_out
 from bridge.schedule import Scheduler
 from devtools.homeserver import REPO_ROOT
+from devtools.private_postgres import PrivateCluster, private_postgres
 from parta_common.roles import Role
 from parta_common.tokens import grant_for, sign_media_token
 from sfu.client import LessonClient
@@ -59,7 +61,7 @@ from tests.roster_helpers import School, api, build_school
 from tests.sfu_support import RunningSfu, running_sfu
 
 VICTIMS: Final = ("synapse", "bot")
-SCENARIOS: Final = ("import", "announcement", "lesson", "broadcast")
+SCENARIOS: Final = ("import", "announcement", "lesson", "broadcast", "postgres", "disk")
 # Liveness bounds (how long to wait for something that must happen), not timings.
 IMPORT_DEADLINE: Final = 600.0
 SENT_DEADLINE: Final = 180.0
@@ -77,12 +79,17 @@ class Round:
     def line(self) -> str:
         verdict = "ok" if not self.problems else "; ".join(self.problems)
         killed = "" if self.killed else " (finished before the kill)"
-        return f"{self.scenario:13} kill -9 {self.victim:8} at {self.point:18}{killed} {verdict}"
+        fault = {"postgres": "restart", "disk full": "fill"}.get(self.victim, "kill -9")
+        return f"{self.scenario:13} {fault} {self.victim:9} at {self.point:18}{killed} {verdict}"
 
 
-def kill(env: BridgeEnv, victim: str) -> None:
-    """``kill -9`` the victim, then start it again (as systemd or Docker would)."""
-    if victim == "synapse":
+def kill(env: BridgeEnv, victim: str, cluster: PrivateCluster | None = None) -> None:
+    """``kill -9`` the victim, then start it again (as systemd or Docker would); PostgreSQL
+    (a private cluster) is restarted, every connection to it closed."""
+    if victim == "postgres":
+        assert cluster is not None, "the postgres scenario needs a private cluster"
+        cluster.restart()
+    elif victim == "synapse":
         env.hs.proc.kill()
         env.hs.proc.wait()
         env.hs.restart()
@@ -142,7 +149,12 @@ def _finish(proc: subprocess.Popen[str]) -> tuple[int, str]:
 
 
 def import_round(
-    env: BridgeEnv, operator: User, directory: Path, rnd: random.Random, victim: str
+    env: BridgeEnv,
+    operator: User,
+    directory: Path,
+    rnd: random.Random,
+    victim: str,
+    cluster: PrivateCluster | None = None,
 ) -> Round:
     prefix = f"f{secrets.token_hex(3)}-"
     src = write_dir(
@@ -167,7 +179,7 @@ def import_round(
         time.sleep(0.05)
     result.killed = proc.poll() is None
     result.point = f"{len(people(env, prefix))} people"
-    kill(env, victim)
+    kill(env, victim, cluster)
     code, out = _finish(proc)
     # A crash of the server is a clear failure of the run (or survived): never a hang.
     if code not in (0, 1):
@@ -501,6 +513,86 @@ def _recording(env: BridgeEnv, school: School, bid: str) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def full_disk(directory: Path, size: str = "16m") -> Iterator[Path]:
+    """A small tmpfs mounted at ``directory`` (as root); unmounted afterwards."""
+    directory.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(directory)], check=True
+    )
+    try:
+        yield directory
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], check=False)
+
+
+def _fill(disk: Path) -> Path:
+    """Fill ``disk`` to the last byte; the file to delete to free it again."""
+    filler = disk / "filler"
+    with filler.open("wb") as out, contextlib.suppress(OSError):
+        while True:
+            out.write(bytes(65536))
+            out.flush()
+    return filler
+
+
+def disk_round(directory: Path) -> Round:
+    """An import applied through the API while the disk of Synapse's database (SQLite on a
+    16 MB tmpfs) is full: it stops with a clear error; once space is freed, applied again,
+    the roster equals the files."""
+    from devtools.homeserver import HttpError
+    from tests.harness import running_homeserver
+
+    result = Round("disk", "disk full", "import")
+    synapse = directory / f"synapse-{secrets.token_hex(3)}"
+    synapse.mkdir()
+    with full_disk(directory / f"disk-{synapse.name}") as disk:
+        (disk / "media_store").mkdir()
+        (synapse / "homeserver.db").symlink_to(disk / "homeserver.db")
+        (synapse / "media_store").symlink_to(disk / "media_store")
+        with running_homeserver(synapse, module_config={}, backend="sqlite") as hs:
+            operator = hs.register("op", admin=True)
+            admin = hs.register("director")
+            body = {"name": "Школа на полном диске", "administrators": [admin.user_id]}
+            sid = api(hs, "POST", "/schools", operator, body)["school_id"]
+            files = make_school(12, seed=5, prefix="df-", grades=range(5, 7))
+            sent = {"files": {k: base64.b64encode(v.encode()).decode() for k, v in files.items()}}
+            planned = api(hs, "POST", f"/schools/{sid}/imports", admin, sent)
+            path = f"/schools/{sid}/imports/{planned['import_id']}"
+            filler = _fill(disk)
+            try:
+                api(hs, "POST", f"{path}/apply", admin, {})
+            except HttpError as e:  # refused at once: it must say why
+                if e.status >= 500 and e.body.get("errcode") != "M_RESOURCE_LIMIT_EXCEEDED":
+                    result.problems.append(f"apply on a full disk: {e.status} {e.body}")
+            state = _settled(hs, path, admin)
+            error = state.get("error") or {}
+            if state["state"] != "failed" or error.get("errcode") != "M_RESOURCE_LIMIT_EXCEEDED":
+                result.problems.append(f"on a full disk: {state['state']} {error}")
+            elif " / " not in error.get("error", ""):
+                result.problems.append(f"the error is not in Russian and English: {error}")
+            filler.unlink()
+            api(hs, "POST", f"{path}/apply", admin, {})
+            state = _settled(hs, path, admin)
+            if state["state"] != "done":
+                result.problems.append(f"the retry ended {state['state']}: {state.get('error')}")
+            again = api(hs, "POST", f"/schools/{sid}/imports", admin, sent)
+            if not again["plan"]["empty"]:
+                result.problems.append(
+                    f"the roster differs from the files: {again['plan']['counts']}"
+                )
+    return result
+
+
+def _settled(hs: Any, path: str, user: User) -> dict[str, Any]:
+    deadline = time.monotonic() + IMPORT_DEADLINE
+    while (state := api(hs, "GET", path, user))["state"] == "running":
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    return dict(state)
+
+
 @attrs.define
 class Report:
     rounds: list[Round] = attrs.Factory(list)
@@ -517,15 +609,23 @@ def run(
     seed: int,
     scenarios: tuple[str, ...] = SCENARIOS,
     echo: Callable[[str], None] | None = None,
+    cluster: PrivateCluster | None = None,
 ) -> Report:
-    """Every scenario × victim, ``repetitions`` times, kill points drawn from ``seed``."""
+    """Every scenario × victim, ``repetitions`` times, kill points drawn from ``seed``.
+
+    ``postgres`` needs ``env`` on the private ``cluster`` it restarts."""
     rnd = random.Random(seed)
     operator = env.hs.register("operator", admin=True)
     school = build_school(env.hs, operator)
     report = Report()
     for _ in range(repetitions):
         for scenario in scenarios:
-            one = {"lesson": ("sfu",), "broadcast": ("relay",)}
+            one = {
+                "lesson": ("sfu",),
+                "broadcast": ("relay",),
+                "postgres": ("postgres",),
+                "disk": ("disk full",),
+            }
             for victim in one.get(scenario, VICTIMS):
                 if scenario == "import":
                     done = import_round(env, operator, directory, rnd, victim)
@@ -533,6 +633,10 @@ def run(
                     done = announcement_round(env, school, rnd, victim)
                 elif scenario == "broadcast":
                     done = broadcast_round(env, school, directory, rnd)
+                elif scenario == "disk":
+                    done = disk_round(directory)
+                elif scenario == "postgres":
+                    done = import_round(env, operator, directory, rnd, victim, cluster)
                 else:
                     done = lesson_round(env, school, directory, rnd)
                 report.rounds.append(done)
@@ -557,8 +661,12 @@ def main(argv: list[str] | None = None) -> int:
             directory.mkdir(parents=True, exist_ok=True)
         else:
             directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        env = stack.enter_context(bridge_env(directory))
-        report = run(env, directory, args.rounds, seed, scenarios, echo=print)
+        # PostgreSQL is restarted only when it is a private cluster; then everything runs on it.
+        cluster = stack.enter_context(private_postgres()) if "postgres" in scenarios else None
+        env = stack.enter_context(
+            bridge_env(directory, pg_admin=cluster.admin if cluster else None)
+        )
+        report = run(env, directory, args.rounds, seed, scenarios, echo=print, cluster=cluster)
     killed = sum(r.killed for r in report.rounds)
     print(
         f"seed {seed}: {len(report.rounds)} rounds ({killed} killed mid-work) in "

@@ -38,7 +38,7 @@ from parta_common.roster_plan import (
     with_resends,
 )
 
-from ..errors import bad_json, conflict, matrix_error, not_found
+from ..errors import bad_json, conflict, disk_full, disk_full_error, matrix_error, not_found
 from ..http import EMPTY_BODY, json_body, requester_id
 from ..requests import request_schemas
 from . import rules
@@ -54,6 +54,9 @@ REQUEST_SCHEMAS: Final = request_schemas(__package__)
 _CREATE: Final = REQUEST_SCHEMAS["CreateImportRequest"]
 # People per batch (the module takes up to 1,000; the bot sends 250 too).
 BATCH: Final = 250
+# Marking a failed import on a full disk: tried every 5 s for an hour.
+FINISH_ATTEMPTS: Final = 720
+FINISH_RETRY_SECONDS: Final = 5.0
 
 
 def _now() -> int:
@@ -244,19 +247,33 @@ class Imports:
                 "parta_import_finish", db.finish_txn, import_id, "failed", None, e.error_dict(None)
             )
             return
-        except Exception:
-            await self._module.store.run(
-                "parta_import_finish",
-                db.finish_txn,
-                import_id,
-                "failed",
-                None,
-                {"errcode": Codes.UNKNOWN, "error": "internal error"},
-            )
-            raise
+        except Exception as e:
+            if not disk_full(e):
+                await self._finish_failed(
+                    import_id, {"errcode": Codes.UNKNOWN, "error": "internal error"}
+                )
+                raise
+            # Stopped with nothing half-done (each step is its own transaction, rolled back):
+            # applied again once there is space, only what is left is done.
+            await self._finish_failed(import_id, disk_full_error().error_dict(None))
+            return
         await self._module.store.run(
             "parta_import_finish", db.finish_txn, import_id, "done", result, None
         )
+
+    async def _finish_failed(self, import_id: str, error: dict[str, Any]) -> None:
+        """Mark the import failed; on a full disk that write may fail too, so it is tried
+        again until it lands (else the import stayed "running" and could not be resumed)."""
+        for attempt in range(FINISH_ATTEMPTS):
+            try:
+                await self._module.store.run(
+                    "parta_import_finish", db.finish_txn, import_id, "failed", None, error
+                )
+                return
+            except Exception as e:
+                if not disk_full(e) or attempt == FINISH_ATTEMPTS - 1:
+                    raise
+                await self._api.sleep(FINISH_RETRY_SECONDS)
 
     async def _progress(self, import_id: str, stage: str, done: int, total: int) -> None:
         await self._module.store.run(
