@@ -357,6 +357,24 @@ class ModuleClient:
         data = await self.request("POST", f"/scheduled_posts/{_q(post_id)}/send", None)
         return str(data["event_id"])
 
+    # -- reminders to confirm reading (the bot as itself) --------------------------
+
+    async def confirmations_due(self) -> list[dict[str, Any]]:
+        """Requests whose reminder is due, each with whom to remind."""
+        return _list(await self.request("GET", "/internal/confirmations/due", None), "due")
+
+    async def confirmations_reminded(
+        self, event_id: str, people: list[dict[str, str]]
+    ) -> list[dict[str, str]]:
+        """Record that the bot reminds ``people`` of a request; those recorded now."""
+        data = await self.request(
+            "POST",
+            "/internal/confirmations/reminded",
+            None,
+            {"event_id": event_id, "people": people},
+        )
+        return [{"user_id": p["user_id"], "child_id": p["child_id"]} for p in data["reminded"]]
+
     async def logout(self, access_token: str) -> None:
         """End a session the bot opened to check a password."""
         url = f"{self._base}/_matrix/client/v3/logout"
