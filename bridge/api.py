@@ -180,6 +180,11 @@ class ModuleClient:
         data: dict[str, Any] = await self.request("GET", "/me/homework", as_user)
         return data
 
+    async def class_homework(self, as_user: str, school_id: str, class_id: str) -> list[Any]:
+        """``GET /schools/{id}/classes/{cid}/homework``: the class's, earliest due first."""
+        path = f"/schools/{_q(school_id)}/classes/{_q(class_id)}/homework"
+        return _list(await self.request("GET", path, as_user), "homework")
+
     # -- schools and classes ----------------------------------------------------
 
     async def schools(self, as_user: str) -> list[dict[str, Any]]:

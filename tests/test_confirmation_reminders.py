@@ -8,8 +8,10 @@ homeserver sends none again.
 """
 
 import asyncio
+import datetime
 import time
 import urllib.parse
+import zoneinfo
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,9 +25,11 @@ from synapse_module.clock import CLOCK_FILE_VARIABLE
 from synapse_module.confirmations import rules
 from synapse_module.confirmations.callbacks import ENGLISH_PROMPTS
 from synapse_module.confirmations.events import ask_content
+from synapse_module.homework.events import homework_content
 from tests.bridge_env import BridgeEnv, bridge_env
 from tests.harness import User
 from tests.roster_helpers import School, api, build_school, wait_for_rooms
+from tests.test_bridge_bot import ask as ask_bot
 
 DEADLINE = 60.0
 HOUR = 3600.0
@@ -233,3 +237,39 @@ async def test_the_one_who_has_not_confirmed_is_reminded_once_across_restarts(
 async def _sent_to(env: BridgeEnv, request_id: str, user: User) -> list[dict[str, Any]]:
     rows = [r for r in await reminder_rows(env, request_id) if r["user_id"] == user.user_id]
     return rows if rows and all(r["state"] == "sent" for r in rows) else []
+
+
+async def test_a_homework_reminder_names_the_assignments_the_module_lists(
+    env: BridgeEnv, school: School
+) -> None:
+    """«дз 7А <срок> [предмет]»: the reminder's text is the class's homework list."""
+    hs = env.hs
+    wait_for_rooms(hs, school.teacher)
+    chat = school.class_a["rooms"]["class_chat"]
+    cid = school.class_a["class_id"]
+    msk = zoneinfo.ZoneInfo("Europe/Moscow")
+    due = datetime.datetime.now(msk).replace(second=0, microsecond=0) + datetime.timedelta(hours=2)
+    when = due.strftime("%Y-%m-%d %H:%M")
+    refused = await ask_bot(env, school.teacher, f"дз 7А {when}")
+    assert "нет задания" in refused, refused
+
+    assignment = homework_content("Алгебра", "№ 125, 126", due.date().isoformat(), cid)
+    await ask(env, school.teacher, chat, assignment)
+    listed = f"/schools/{school.school_id}/classes/{cid}/homework"
+    await poll(lambda: api(hs, "GET", listed, school.teacher)["homework"], "the homework listed")
+    assert "нет задания" in await ask_bot(env, school.teacher, f"дз 7А {when} история")
+    await ask_bot(env, school.teacher, f"дз 7А {when} алгебра")
+
+    def reminders() -> list[str]:
+        path = f"/_matrix/client/v3/rooms/{q(chat)}/messages?dir=b&limit=50"
+        chunk = hs.request("GET", path, token=school.teacher.access_token)["chunk"]
+        return [
+            e["content"]["body"]
+            for e in chunk
+            if e["sender"] == school.teacher.user_id
+            and e["content"].get("body", "").startswith("Напоминание: домашнее задание")
+        ]
+
+    # Due in two hours, reminded 18 hours before: at once, as the teacher.
+    got = await poll(reminders, "the homework reminder in the class chat")
+    assert got == [f"Напоминание: домашнее задание к {due:%d.%m %H:%M}: Алгебра — № 125, 126"]
