@@ -196,6 +196,8 @@ ERASE_ROWS: tuple[tuple[str, str], ...] = (
     ("parta_parent_links", "parent_user_id"),
     ("parta_scheduled_posts", "author"),
     ("content_documents", "sender"),
+    ("parta_stats_seen", "user_id"),
+    ("parta_held_messages", "sender"),
 )
 # Rows others still need: the person's ID replaced by ERASED (NULL for a homeroom).
 MARK_ROWS: tuple[tuple[str, str], ...] = (
