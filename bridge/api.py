@@ -180,6 +180,11 @@ class ModuleClient:
         data: dict[str, Any] = await self.request("GET", "/me/homework", as_user)
         return data
 
+    async def class_homework(self, as_user: str, school_id: str, class_id: str) -> list[Any]:
+        """``GET /schools/{id}/classes/{cid}/homework``: the class's, earliest due first."""
+        path = f"/schools/{_q(school_id)}/classes/{_q(class_id)}/homework"
+        return _list(await self.request("GET", path, as_user), "homework")
+
     # -- schools and classes ----------------------------------------------------
 
     async def schools(self, as_user: str) -> list[dict[str, Any]]:
@@ -356,6 +361,24 @@ class ModuleClient:
         """Have the module send the post as its author (once); the event id."""
         data = await self.request("POST", f"/scheduled_posts/{_q(post_id)}/send", None)
         return str(data["event_id"])
+
+    # -- reminders to confirm reading (the bot as itself) --------------------------
+
+    async def confirmations_due(self) -> list[dict[str, Any]]:
+        """Requests whose reminder is due, each with whom to remind."""
+        return _list(await self.request("GET", "/internal/confirmations/due", None), "due")
+
+    async def confirmations_reminded(
+        self, event_id: str, people: list[dict[str, str]]
+    ) -> list[dict[str, str]]:
+        """Record that the bot reminds ``people`` of a request; those recorded now."""
+        data = await self.request(
+            "POST",
+            "/internal/confirmations/reminded",
+            None,
+            {"event_id": event_id, "people": people},
+        )
+        return [{"user_id": p["user_id"], "child_id": p["child_id"]} for p in data["reminded"]]
 
     async def logout(self, access_token: str) -> None:
         """End a session the bot opened to check a password."""

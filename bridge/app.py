@@ -16,6 +16,7 @@ from bridge.bot import SchoolBot
 from bridge.config import BridgeConfig
 from bridge.db import create_database
 from bridge.registration import APPSERVICE_ID, Registration
+from bridge.reminders import ConfirmationReminders
 from bridge.roster_bot import RosterConversation
 from bridge.schedule import Scheduler
 
@@ -93,6 +94,8 @@ class BridgeApp:
             intent, self.module, self.scheduler, self.config.quiet_hours.timezone, answered
         )
         self.roster = RosterConversation(self.db, self.module, self.bot)
+        reminders = ConfirmationReminders(self.db, self.module, intent)
+        self.scheduler.also.append(reminders.run_due)
         self.appservice.matrix_event_handler(self.bot.handle_event)
         await self._ensure_profile()
         await self.bot.load_joined_rooms()

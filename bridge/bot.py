@@ -52,6 +52,7 @@ NO_SCHOOL = Message("bot.no_school")
 SEVERAL_SCHOOLS = Message("bot.several_schools")
 NO_SUCH_CLASS = Message("bot.no_such_class")
 NO_SUCH_ROOM = Message("bot.no_such_room")
+HOMEWORK_NOT_LISTED = Message("bot.homework_not_listed")
 REFUSED_FORBIDDEN = Message("bot.refused_forbidden")
 REFUSED_NOT_FOUND = Message("bot.refused_not_found")
 REFUSED_INVALID = Message("bot.refused_invalid")
@@ -410,14 +411,35 @@ class SchoolBot:
         if remind < now:
             remind = now
         due_text = command.when.astimezone(self.tz).strftime("%d.%m %H:%M")
+        listed = await self._homework_due(command, school, sender)
         reminder = Command(
             "homework",
-            text=say(command.language, "bot.homework_reminder", due=due_text, text=command.text),
+            text=say(command.language, "bot.homework_reminder", due=due_text, text=listed),
             class_name=command.class_name,
             when=remind,
             language=command.language,
         )
         return await self._post(reminder, school, target, label, sender, "homework")
+
+    async def _homework_due(self, command: Command, school: dict[str, Any], sender: UserID) -> str:
+        """What the reminder says: the class's assignments due that day as the module
+        lists them (``GET …/classes/{cid}/homework``), those of the subject the command
+        names if it names one; none listed is a refusal (post the assignment first)."""
+        assert command.when is not None and command.class_name is not None
+        class_id = await self._class_id(sender, school, command.class_name)
+        day = command.when.astimezone(self.tz).date().isoformat()
+        subject = command.text.casefold()
+        items = [
+            item
+            for item in await self.module.class_homework(sender, school["school_id"], class_id)
+            if item.get("due") == day
+            and str(item.get("subject", "")).casefold().startswith(subject)
+        ]
+        if not items:
+            raise ApiError.of(
+                404, "M_NOT_FOUND", HOMEWORK_NOT_LISTED, name=str(command.class_name), due=day
+            )
+        return "; ".join(f"{item['subject']} — {item['text']}" for item in items)
 
     async def _homework_list(self, command: Command, sender: UserID) -> str:
         """«дз»: the homework of the sender's classes and of each child, earliest due

@@ -293,10 +293,12 @@ def _arguments(name: str, rest: str, now: datetime.datetime, tz: zoneinfo.ZoneIn
             raise CommandError("bot.announce_parents_format")
         when, words = parse_when(words, now, tz)
         body = " ".join(words).strip()
-        if not body:
-            raise CommandError("bot.no_text")
         if name == "homework" and (cls is None or when is None):
             raise CommandError("bot.homework_format")
+        # A homework reminder's text is the module's list (bridge/bot.py); words after
+        # the time only pick a subject.
+        if not body and name != "homework":
+            raise CommandError("bot.no_text")
         return Command(name, text=body, class_name=cls, when=when, parents_chat=parents)
     if name in ("cancel", "code"):
         if len(words) != 1:

@@ -103,6 +103,30 @@ async def upgrade_v4(conn: Connection) -> None:
 upgrade_table.register(upgrade_v4, description="Scheduled posts in the module; import commands")
 
 
+async def upgrade_v5(conn: Connection) -> None:
+    # Reminders to confirm reading an announcement (bridge/reminders.py): each one a
+    # row, sent exactly once; the bot's direct chat with each person it reminds.
+    await conn.execute(
+        """CREATE TABLE confirm_reminder (
+            request_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            child_id TEXT NOT NULL,
+            room_id TEXT NOT NULL,
+            language TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending',
+            claimed_at BIGINT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            event_id TEXT,
+            last_error TEXT,
+            PRIMARY KEY (request_id, user_id, child_id)
+        )"""
+    )
+    await conn.execute("CREATE TABLE direct_room (user_id TEXT PRIMARY KEY, room_id TEXT NOT NULL)")
+
+
+upgrade_table.register(upgrade_v5, description="Reminders to confirm reading; direct rooms")
+
+
 def create_database(url: str) -> Database:
     """A :class:`Database` for ``sqlite:path`` or ``postgresql://…`` with our upgrades."""
     log: Any = logging.getLogger("bridge.db")

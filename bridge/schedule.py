@@ -24,6 +24,7 @@ import logging
 import secrets
 import time
 import zoneinfo
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import attrs
@@ -105,6 +106,9 @@ class Scheduler:
         self._posts = posts
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        # Other jobs run on each tick after the scheduled messages (the reminders to
+        # confirm reading, bridge/reminders.py).
+        self.also: list[Callable[[], Awaitable[object]]] = []
 
     async def schedule(
         self,
@@ -258,10 +262,11 @@ class Scheduler:
 
     async def _loop(self) -> None:
         while True:
-            try:
-                await self.run_due()
-            except Exception:
-                logger.exception("scheduler tick failed")
+            for job in (self.run_due, *self.also):
+                try:
+                    await job()
+                except Exception:
+                    logger.exception("scheduler tick failed")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(

@@ -1,5 +1,11 @@
 """Read confirmations: who has and who has not confirmed a message, per class, as JSON
-or CSV. Requests and confirmations are Matrix events (``callbacks.py``)."""
+or CSV. Requests and confirmations are Matrix events (``callbacks.py``).
+
+The school bot reminds, once, those who have not confirmed: it asks which requests are
+due (``GET /internal/confirmations/due``: the school's ``confirmation_reminder_hours``
+after the request, by the module's clock) and records whom it reminds before it writes
+to them (``POST /internal/confirmations/reminded``); a request's round is then done, and
+a person recorded is never reminded of it again, across restarts of either side."""
 
 import io
 import time
@@ -7,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from synapse.module_api import SynapseRequest
 
+from ..clock import Clock, clock_from_environment
 from ..content.sanitize import SafeCsvWriter
 from ..errors import forbidden, not_found
 from ..http import json_body, requester_id, send_file
@@ -15,7 +22,14 @@ from ..query import query_choice
 from ..requests import request_schemas
 from . import rules, texts
 from .callbacks import ConfirmationCallbacks
-from .store import confirmed_txn, get_request_txn
+from .store import (
+    confirmed_txn,
+    get_request_txn,
+    mark_reminders_done_txn,
+    record_reminders_txn,
+    reminded_txn,
+    unreminded_requests_txn,
+)
 
 if TYPE_CHECKING:
     from .. import PartaModule
@@ -25,16 +39,86 @@ REQUEST_SCHEMAS: Final = request_schemas(__package__)
 
 
 CONFIRM_SCHEMA: Final = REQUEST_SCHEMAS["Confirm"]
+REMINDED_SCHEMA: Final = REQUEST_SCHEMAS["ConfirmationsReminded"]
+# Requests looked at per call of the due route (the oldest first).
+DUE_BATCH: Final = 50
 
 
 class Confirmations(ConfirmationCallbacks):
     ROUTES: Final = (
         ("GET", r"/rooms/([^/]+)/confirmations/([^/]+)", "get_confirmations"),
         ("POST", r"/rooms/([^/]+)/confirmations/([^/]+)", "post_confirmation"),
+        ("GET", r"/internal/confirmations/due", "get_due"),
+        ("POST", r"/internal/confirmations/reminded", "post_reminded"),
     )
 
-    def __init__(self, module: "PartaModule"):
+    def __init__(self, module: "PartaModule", clock: Clock | None = None):
         super().__init__(module)
+        self.clock: Clock = clock or clock_from_environment()
+
+    async def _bot(self, request: SynapseRequest) -> str:
+        """The school bot, calling as itself: only it sends reminders."""
+        caller = await requester_id(self._module.api, request)
+        if not self._module.delegation.is_trusted_bot(caller):
+            raise forbidden(texts.ONLY_THE_BOT)
+        return caller
+
+    async def get_due(self, request: SynapseRequest) -> tuple[int, dict[str, Any]]:
+        """Requests whose reminder is due, each with whom to remind: expected, not
+        confirmed, not reminded. A request of a school that sets no reminder is done."""
+        bot = await self._bot(request)
+        now = self.clock.now_ms()
+        store = self._module.store
+        asked_before = now - rules.MS_PER_HOUR  # the shortest delay a school may set
+        due: list[dict[str, Any]] = []
+        for asked in await store.run(
+            "parta_confirm_unreminded", unreminded_requests_txn, asked_before, DUE_BATCH
+        ):
+            policy = await self._module.roster.get_policy(asked["school_id"])
+            state = rules.reminder_state(asked["ts"], policy.confirmation_reminder_hours, now)
+            if state == "never":
+                await store.run(
+                    "parta_confirm_reminders_done", mark_reminders_done_txn, asked["event_id"]
+                )
+            if state != "due":
+                continue
+            expected = await self._expected(asked)
+            expected.pop(bot, None)
+            confirmed = await store.run("parta_confirmed", confirmed_txn, asked["event_id"])
+            reminded = await store.run("parta_confirm_reminded", reminded_txn, asked["event_id"])
+            people = rules.to_remind(expected, confirmed, reminded)
+            due.append(
+                {
+                    "event_id": asked["event_id"],
+                    "room_id": asked["room_id"],
+                    "school_id": asked["school_id"],
+                    "language": asked["language"],
+                    "people": [{"user_id": u, "child_id": c} for u, c in people],
+                }
+            )
+        return 200, {"due": due}
+
+    async def post_reminded(self, request: SynapseRequest) -> tuple[int, dict[str, Any]]:
+        """The bot is about to remind ``people`` of a request: recorded once; the answer
+        lists those recorded now, the only ones the bot writes to."""
+        await self._bot(request)
+        body = json_body(request, REMINDED_SCHEMA)
+        event_id = body["event_id"]
+        store = self._module.store
+        if await store.run("parta_confirm_get", get_request_txn, event_id) is None:
+            raise not_found(texts.NOT_FOUND, event_id=event_id[:80])
+        people = [(p["user_id"], p.get("child_id", "")) for p in body["people"]]
+        new = await store.run(
+            "parta_confirm_remind",
+            record_reminders_txn,
+            event_id,
+            people,
+            int(time.time() * 1000),
+        )
+        return 200, {
+            "event_id": event_id,
+            "reminded": [{"user_id": u, "child_id": c} for u, c in new],
+        }
 
     async def get_confirmations(
         self, request: SynapseRequest, raw_room_id: str, event_id: str

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# The request lines in English: a request ending with one was written in English.
+ENGLISH_PROMPTS = (texts.PROMPT.text("en"), texts.PROMPT_REACTION.text("en"))
+
 
 class ConfirmationCallbacks:
     def __init__(self, module: "PartaModule"):
@@ -114,6 +117,7 @@ class ConfirmationCallbacks:
                 event.sender,
                 event.origin_server_ts,
                 rules.asks_per_child(content),
+                rules.request_language(content.get("body"), ENGLISH_PROMPTS),
             )
             return
         target = rules.confirmation_target(event.type, content)

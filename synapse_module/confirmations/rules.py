@@ -1,7 +1,7 @@
 """Read confirmations: pure decisions (what confirms, who is expected, the status)."""
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from ..roster.rules import Standing
 
@@ -13,6 +13,7 @@ CONFIRM_PER_CHILD: Final = "org.parta.confirm_per_child"
 CONFIRMING: Final = frozenset({"+", "+1", "👍", "✅", "✔️"})
 # The class of people in no class (staff, …) in the status.
 NO_CLASS: Final = ""
+MS_PER_HOUR: Final = 3_600_000
 
 
 def asks_confirmation(content: Mapping[str, Any]) -> bool:
@@ -116,3 +117,36 @@ def status(expected: Mapping[str, list[str]], confirmed: Mapping[str, int]) -> d
         "confirmed": done,
         "classes": [{"class_id": c, **by_class[c]} for c in sorted(by_class)],
     }
+
+
+def unwho(entry: str) -> tuple[str, str]:
+    """:func:`who` undone: (person, child or ``""``)."""
+    user_id, sep, child = entry.partition("/@")
+    return (user_id, f"@{child}") if sep else (user_id, "")
+
+
+def request_language(body: object, english_prompts: tuple[str, ...]) -> str:
+    """The language a request was written in: English when its text ends with an
+    English request line (:func:`events.ask_content`), else Russian, the school's."""
+    if isinstance(body, str) and body.rstrip().endswith(english_prompts):
+        return "en"
+    return "ru"
+
+
+ReminderState = Literal["wait", "due", "never"]
+
+
+def reminder_state(asked_ts: int, hours: int | None, now_ms: int) -> ReminderState:
+    """Whether the single reminder about a request is due: ``hours`` after it was asked
+    (the school's ``confirmation_reminder_hours``); never while the school sets none."""
+    if hours is None:
+        return "never"
+    return "due" if now_ms >= asked_ts + hours * MS_PER_HOUR else "wait"
+
+
+def to_remind(
+    expected: Mapping[str, list[str]], confirmed: Mapping[str, int], reminded: set[str]
+) -> list[tuple[str, str]]:
+    """Who is reminded: (person, child) for each expected entry neither confirmed nor
+    reminded before, in order."""
+    return [unwho(e) for e in sorted(expected) if e not in confirmed and e not in reminded]

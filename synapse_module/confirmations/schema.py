@@ -49,4 +49,24 @@ STEPS = [
             "ALTER TABLE parta_confirmations_by_child RENAME TO parta_confirmations",
         ],
     ),
+    Step(
+        3,
+        "the bot's single reminder to those who have not confirmed",
+        [
+            "ALTER TABLE parta_confirm_requests ADD COLUMN language TEXT NOT NULL DEFAULT 'ru'",
+            "ALTER TABLE parta_confirm_requests ADD COLUMN reminders_done BOOLEAN NOT NULL"
+            " DEFAULT FALSE",
+            "CREATE INDEX parta_confirm_requests_reminders ON parta_confirm_requests"
+            " (reminders_done, ts)",
+            """
+            CREATE TABLE parta_confirm_reminders (
+                request_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                child_id TEXT NOT NULL,
+                ts BIGINT NOT NULL,
+                PRIMARY KEY (request_id, user_id, child_id)
+            )
+            """,
+        ],
+    ),
 ]

@@ -16,26 +16,23 @@ def insert_request_txn(
     sender: str,
     ts: int,
     per_child: bool = False,
+    language: str = "ru",
 ) -> None:
     txn.execute("SELECT 1 FROM parta_confirm_requests WHERE event_id = ?", (event_id,))
     if txn.fetchone():
         return
     txn.execute(
-        "INSERT INTO parta_confirm_requests (event_id, room_id, school_id, sender, ts, per_child)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (event_id, room_id, school_id, sender, ts, per_child),
+        "INSERT INTO parta_confirm_requests"
+        " (event_id, room_id, school_id, sender, ts, per_child, language)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (event_id, room_id, school_id, sender, ts, per_child, language),
     )
 
 
-def get_request_txn(txn: LoggingTransaction, event_id: str) -> dict[str, Any] | None:
-    txn.execute(
-        "SELECT event_id, room_id, school_id, sender, ts, per_child FROM parta_confirm_requests"
-        " WHERE event_id = ?",
-        (event_id,),
-    )
-    r = txn.fetchone()
-    if r is None:
-        return None
+_REQUEST_COLUMNS = "event_id, room_id, school_id, sender, ts, per_child, language"
+
+
+def _request(r: Sequence[Any]) -> dict[str, Any]:
     return {
         "event_id": r[0],
         "room_id": r[1],
@@ -43,7 +40,70 @@ def get_request_txn(txn: LoggingTransaction, event_id: str) -> dict[str, Any] | 
         "sender": r[3],
         "ts": r[4],
         "per_child": bool(r[5]),
+        "language": r[6],
     }
+
+
+def get_request_txn(txn: LoggingTransaction, event_id: str) -> dict[str, Any] | None:
+    txn.execute(
+        f"SELECT {_REQUEST_COLUMNS} FROM parta_confirm_requests WHERE event_id = ?",
+        (event_id,),
+    )
+    r = txn.fetchone()
+    return None if r is None else _request(r)
+
+
+def unreminded_requests_txn(
+    txn: LoggingTransaction, asked_before: int, limit: int
+) -> list[dict[str, Any]]:
+    """The oldest requests asked before ``asked_before`` (ms) whose reminder round is
+    not done."""
+    txn.execute(
+        f"SELECT {_REQUEST_COLUMNS} FROM parta_confirm_requests"
+        " WHERE reminders_done = ? AND ts <= ? ORDER BY ts LIMIT ?",
+        (False, asked_before, limit),
+    )
+    return [_request(r) for r in txn.fetchall()]
+
+
+def reminded_txn(txn: LoggingTransaction, request_id: str) -> set[str]:
+    """Who has been reminded of a request, by :func:`rules.who`."""
+    txn.execute(
+        "SELECT user_id, child_id FROM parta_confirm_reminders WHERE request_id = ?",
+        (request_id,),
+    )
+    return {who(r[0], r[1]) for r in txn.fetchall()}
+
+
+def record_reminders_txn(
+    txn: LoggingTransaction, request_id: str, people: Sequence[tuple[str, str]], ts: int
+) -> list[tuple[str, str]]:
+    """Record that the reminder round of a request is done and whom it reminds; the
+    (person, child) pairs recorded now (a pair recorded before is not reminded again)."""
+    new: list[tuple[str, str]] = []
+    for user_id, child_id in people:
+        txn.execute(
+            "SELECT 1 FROM parta_confirm_reminders WHERE request_id = ? AND user_id = ?"
+            " AND child_id = ?",
+            (request_id, user_id, child_id),
+        )
+        if txn.fetchone():
+            continue
+        txn.execute(
+            "INSERT INTO parta_confirm_reminders (request_id, user_id, child_id, ts)"
+            " VALUES (?, ?, ?, ?)",
+            (request_id, user_id, child_id, ts),
+        )
+        new.append((user_id, child_id))
+    mark_reminders_done_txn(txn, request_id)
+    return new
+
+
+def mark_reminders_done_txn(txn: LoggingTransaction, request_id: str) -> None:
+    txn.execute(
+        "UPDATE parta_confirm_requests SET reminders_done = ? WHERE event_id = ?",
+        (True, request_id),
+    )
 
 
 def confirm_txn(

@@ -17,3 +17,4 @@ ONLY_CONFIRMING_REACTIONS: Final = Message("rules.confirm_only_confirming_reacti
 NOT_A_MEMBER: Final = Message("rules.confirm_not_a_member")
 NOT_YOUR_CHILD: Final = Message("rules.confirm_not_your_child")
 OWN_REQUEST: Final = Message("rules.confirm_own_request")
+ONLY_THE_BOT: Final = Message("rules.confirm_only_the_bot")

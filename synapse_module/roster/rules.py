@@ -66,6 +66,9 @@ class SchoolPolicy:
     # Quiet hours per role (teacher, administrator): their messages to students and
     # parents wait for the morning (synapse_module/quiet_hours). None by default.
     quiet_hours: tuple[QuietHours, ...] = ()
+    # Hours after an announcement asking for confirmation when the bot reminds, once,
+    # those who have not confirmed (synapse_module/confirmations); None: no reminders.
+    confirmation_reminder_hours: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -73,6 +76,7 @@ class SchoolPolicy:
             "students_may_create_group_chats": self.students_may_create_group_chats,
             "federation_allowed_servers": list(self.federation_allowed_servers),
             "quiet_hours": rules_to_json(self.quiet_hours),
+            "confirmation_reminder_hours": self.confirmation_reminder_hours,
         }
 
     @classmethod
@@ -82,6 +86,7 @@ class SchoolPolicy:
             students_may_create_group_chats=bool(raw.get("students_may_create_group_chats")),
             federation_allowed_servers=tuple(raw.get("federation_allowed_servers", ())),
             quiet_hours=rules_from_json(raw.get("quiet_hours")),
+            confirmation_reminder_hours=raw.get("confirmation_reminder_hours"),
         )
 
 

@@ -20,6 +20,14 @@ export function say(text, kind = "info") {
 
 /** Run an action; its refusal is said, never thrown at the person. */
 export async function act(action, done) {
+  // A change (one that says `done`) can take seconds — a school makes its rooms: say so,
+  // and take no second click meanwhile (a second school of the same name).
+  const held = done ? [...main.querySelectorAll("button:not([disabled])")] : [];
+  if (done) {
+    held.forEach((b) => (b.disabled = true));
+    main.setAttribute("aria-busy", "true");
+    say(t("working"), "info");
+  }
   try {
     const result = await action();
     if (done) say(done, "ok");
@@ -27,6 +35,9 @@ export async function act(action, done) {
   } catch (e) {
     say(e.message || String(e), "error");
     return undefined;
+  } finally {
+    held.forEach((b) => (b.disabled = false));
+    main.removeAttribute("aria-busy");
   }
 }
 

@@ -144,7 +144,8 @@ async function peopleView({ unit, units, section, heading, act, refresh }) {
 
 // -- statistics -----------------------------------------------------------------------------
 
-const percent = (x) => `${Math.round((x || 0) * 100)} %`;
+// The API's shares are percents already (rules.share: 15.0 is 15 %).
+const percent = (x) => `${Math.round(x || 0)} %`;
 
 /** A line chart of the day-by-day track (one line per series), drawn as SVG. */
 function lineChart(track, series, title) {
@@ -194,13 +195,13 @@ function barChart(schools, key, title) {
   const height = rowH * schools.length + 8;
   const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": title, class: "chart" }, svg("title", {}, title));
   schools.forEach((s, i) => {
-    const share = Math.max(0, Math.min(1, s[key] || 0));
+    const share = Math.max(0, Math.min(100, s[key] || 0)) / 100;
     const y0 = i * rowH + 4;
     chart.append(
       svg("text", { x: label - 8, y: y0 + 16, "text-anchor": "end", "font-size": 12 }, s.name.length > 32 ? `${s.name.slice(0, 31)}…` : s.name),
       svg("rect", { x: label, y: y0, width: width - label - 60, height: rowH - 8, fill: "#eef1f6" }),
       svg("rect", { x: label, y: y0, width: (width - label - 60) * share, height: rowH - 8, fill: "#1f5fbf" }),
-      svg("text", { x: width - 52, y: y0 + 16, "font-size": 12 }, percent(share)),
+      svg("text", { x: width - 52, y: y0 + 16, "font-size": 12 }, percent(share * 100)),
     );
   });
   return h("figure", { class: "chart-box" }, chart, h("figcaption", {}, title));
@@ -221,9 +222,9 @@ async function statisticsView({ unit, section, heading, act }) {
     const tt = report.totals;
     const figures = [
       ["schools", tt.schools],
-      ["students", `${tt.students} (${percent(tt.students_signed_in_share)})`],
-      ["teachers", `${tt.teachers} (${percent(tt.teachers_signed_in_share)})`],
-      ["parents", `${tt.parents} (${percent(tt.parents_signed_in_share)})`],
+      ["students", `${tt.students_signed_in} / ${tt.students} (${percent(tt.students_signed_in_share)})`],
+      ["teachers", `${tt.teachers_signed_in} / ${tt.teachers} (${percent(tt.teachers_signed_in_share)})`],
+      ["parents", `${tt.parents_signed_in} / ${tt.parents} (${percent(tt.parents_signed_in_share)})`],
       ["active_classes", `${tt.active_classes} / ${tt.classes}`],
       ["messages_per_week", tt.messages_per_week],
       ["lessons", `${tt.lessons} (${tt.lesson_minutes} ${t("stats.minutes")})`],
