@@ -1,5 +1,11 @@
-"""After the end: the kept segments become one MP4, remuxed, never re-encoded."""
+"""After the end: the kept segments become one MP4, remuxed, never re-encoded.
 
+A relay killed mid-broadcast and restarted starts a new run (``seg-<run>-<n>.ts``) with
+its clock at 0 again: the segments the killed run left on disk come first in the
+recording, and each later run's timestamps are shifted to follow on.
+"""
+
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +34,26 @@ def _templates(segments: list[Path]) -> dict[str, tuple[Path, int]]:
     return found
 
 
+# The gap put between two runs in the recording (90 kHz: 1/30 s).
+RUN_GAP = 3000
+
+
+def _run_of(path: Path) -> str:
+    """The run of a segment named ``seg-<run>-<sequence>.ts`` ("" for other names)."""
+    parts = path.name.split("-")
+    return parts[1] if len(parts) == 3 and parts[0] == "seg" else ""
+
+
+def earlier_runs(directory: Path, current_run: str) -> list[Path]:
+    """Complete segments of this broadcast left by a killed relay (other runs), oldest first."""
+    runs: dict[str, list[Path]] = {}
+    for path in directory.glob("seg-*.ts"):
+        if (run := _run_of(path)) and run != current_run:
+            runs.setdefault(run, []).append(path)
+    ordered = sorted(runs.values(), key=lambda paths: min(p.stat().st_mtime for p in paths))
+    return [path for paths in ordered for path in sorted(paths)]
+
+
 def remux_to_mp4(segments: list[Path], target: Path) -> VideoInfo:
     """Concatenate MPEG-TS segments into ``target`` (MP4, ``+faststart``), copying packets."""
     part = target.with_suffix(".part.mp4")
@@ -42,7 +68,13 @@ def remux_to_mp4(segments: list[Path], target: Path) -> VideoInfo:
             streams[kind] = out.add_stream_from_template(template)
             streams[kind].time_base = template.time_base
         last_dts: dict[str, int] = {}
+        run: str | None = None
+        shift: int | None = 0
         for path in segments:
+            if _run_of(path) != run:
+                # A new run's clock started again: shift it to follow the last packet.
+                shift = 0 if run is None else None
+                run = _run_of(path)
             with av.open(str(path)) as segment:
                 for packet in segment.demux():
                     kind = packet.stream.type
@@ -52,6 +84,14 @@ def remux_to_mp4(segments: list[Path], target: Path) -> VideoInfo:
                         continue  # a misread audio-only segment (see _templates)
                     # Timestamps run on across segments (one relay clock); drop repeats.
                     dts = int(packet.dts * packet.time_base * 90_000)
+                    if shift is None:
+                        shift = max(last_dts.values(), default=0) + RUN_GAP - dts
+                    if shift:
+                        moved = int(Fraction(shift, 90_000) / packet.time_base)
+                        packet.dts += moved
+                        if packet.pts is not None:
+                            packet.pts += moved
+                        dts += shift
                     if dts <= last_dts.get(kind, -(2**62)):
                         continue
                     last_dts[kind] = dts

@@ -9,7 +9,7 @@ import aiohttp
 from .broadcast import Broadcast
 from .config import BroadcastConfig
 from .directory import BroadcastInfo, Directory, DirectoryUnavailable
-from .recording import remux_to_mp4
+from .recording import earlier_runs, remux_to_mp4
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,10 @@ class BroadcastService:
             self.recordings[broadcast.id] = asyncio.ensure_future(self._record(broadcast))
 
     async def _record(self, broadcast: Broadcast) -> None:
-        segments = [broadcast.directory / s.name for s in broadcast.writer.all_segments]
+        # What a killed relay had received of this broadcast comes first (a resumed run).
+        segments = earlier_runs(broadcast.directory, broadcast.writer.run) + [
+            broadcast.directory / s.name for s in broadcast.writer.all_segments
+        ]
         target = broadcast.directory / "recording.mp4"
         try:
             loop = asyncio.get_running_loop()

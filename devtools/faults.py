@@ -22,38 +22,46 @@ restarts it and checks the outcome:
 
 import argparse
 import asyncio
+import base64
 import concurrent.futures
 import contextlib
 import datetime
+import json
 import os
 import random
 import secrets
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Callable, Coroutine
+import urllib.request
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, Final
 
 import attrs
+import av
+import yaml
 from nio import RoomSendResponse
 
 from bridge.api import carrying_out
 from bridge.schedule import Scheduler
 from devtools.homeserver import REPO_ROOT
+from devtools.private_postgres import PrivateCluster, private_postgres
 from parta_common.roles import Role
 from parta_common.tokens import grant_for, sign_media_token
 from sfu.client import LessonClient
 from tests.bridge_env import BridgeEnv, bridge_env
+from tests.broadcast_support import H264Track, ToneTrack, decode_lumas, publish
 from tests.data.make_sample_school import make_school, write_dir
-from tests.harness import User
+from tests.harness import User, free_port
 from tests.roster_helpers import School, api, build_school
 from tests.sfu_support import RunningSfu, running_sfu
 
 VICTIMS: Final = ("synapse", "bot")
-SCENARIOS: Final = ("import", "announcement", "lesson")
+SCENARIOS: Final = ("import", "announcement", "lesson", "broadcast", "postgres", "disk")
 # Liveness bounds (how long to wait for something that must happen), not timings.
 IMPORT_DEADLINE: Final = 600.0
 SENT_DEADLINE: Final = 180.0
@@ -71,12 +79,17 @@ class Round:
     def line(self) -> str:
         verdict = "ok" if not self.problems else "; ".join(self.problems)
         killed = "" if self.killed else " (finished before the kill)"
-        return f"{self.scenario:13} kill -9 {self.victim:8} at {self.point:18}{killed} {verdict}"
+        fault = {"postgres": "restart", "disk full": "fill"}.get(self.victim, "kill -9")
+        return f"{self.scenario:13} {fault} {self.victim:9} at {self.point:18}{killed} {verdict}"
 
 
-def kill(env: BridgeEnv, victim: str) -> None:
-    """``kill -9`` the victim, then start it again (as systemd or Docker would)."""
-    if victim == "synapse":
+def kill(env: BridgeEnv, victim: str, cluster: PrivateCluster | None = None) -> None:
+    """``kill -9`` the victim, then start it again (as systemd or Docker would); PostgreSQL
+    (a private cluster) is restarted, every connection to it closed."""
+    if victim == "postgres":
+        assert cluster is not None, "the postgres scenario needs a private cluster"
+        cluster.restart()
+    elif victim == "synapse":
         env.hs.proc.kill()
         env.hs.proc.wait()
         env.hs.restart()
@@ -136,7 +149,12 @@ def _finish(proc: subprocess.Popen[str]) -> tuple[int, str]:
 
 
 def import_round(
-    env: BridgeEnv, operator: User, directory: Path, rnd: random.Random, victim: str
+    env: BridgeEnv,
+    operator: User,
+    directory: Path,
+    rnd: random.Random,
+    victim: str,
+    cluster: PrivateCluster | None = None,
 ) -> Round:
     prefix = f"f{secrets.token_hex(3)}-"
     src = write_dir(
@@ -161,7 +179,7 @@ def import_round(
         time.sleep(0.05)
     result.killed = proc.poll() is None
     result.point = f"{len(people(env, prefix))} people"
-    kill(env, victim)
+    kill(env, victim, cluster)
     code, out = _finish(proc)
     # A crash of the server is a clear failure of the run (or survived): never a hang.
     if code not in (0, 1):
@@ -344,6 +362,237 @@ def lesson_round(env: BridgeEnv, school: School, directory: Path, rnd: random.Ra
     return result
 
 
+# The speaker's picture before and after the relay's restart (brightness tells them apart).
+BEFORE_LUMA: Final = 60
+AFTER_LUMA: Final = 180
+
+
+@contextlib.contextmanager
+def _relay(directory: Path, config: dict[str, Any]) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -m broadcast_relay`` on ``config["listen_port"]``, until it listens."""
+    path = directory / "relay.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with (directory / "relay.log").open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "broadcast_relay", "-c", str(path)],
+            cwd=REPO_ROOT,
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", config["listen_port"]), 1):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the relay did not start") from None
+                time.sleep(0.1)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _segments(directory: Path) -> list[Path]:
+    return sorted(directory.glob("seg-*.ts"))
+
+
+async def _speak_until(
+    url: str, bid: str, token: str, luma: int, done: Callable[[], bool], then: Callable[[], None]
+) -> None:
+    """Publish a picture of ``luma`` until ``done()``, then call ``then`` while still live."""
+    speaker = await publish(url, bid, token, H264Track(luma=luma), ToneTrack(loud=True))
+    try:
+        deadline = time.monotonic() + SENT_DEADLINE
+        while not done():
+            if time.monotonic() > deadline:
+                raise AssertionError("the relay wrote no segments")
+            await asyncio.sleep(0.1)
+        then()
+    finally:
+        await speaker.pc.close()
+
+
+def broadcast_round(env: BridgeEnv, school: School, directory: Path, rnd: random.Random) -> Round:
+    secret = env.hs.hs.module_config["media"]["token_secret"]
+    teacher = school.teacher
+    path = f"/rooms/{urllib.parse.quote(school.class_a['rooms']['class_chat'])}/broadcasts"
+    title = f"Линейка {secrets.token_hex(3)}"
+    body = {"title": title, "speakers": [teacher.user_id], "recording": True}
+    bid = api(env.hs, "POST", path, teacher, body)["broadcast_id"]
+    token = api(env.hs, "POST", f"{path}/{bid}/speaker_token", teacher, {})["token"]
+    before = rnd.randint(1, 3)
+    result = Round("broadcast", "relay", f"{before} segments")
+    relay_dir = directory / f"relay-{secrets.token_hex(3)}"
+    relay_dir.mkdir()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    config = {
+        "token_secret": secret,
+        "homeserver_url": env.hs.base_url,
+        "data_dir": str(relay_dir / "data"),
+        "listen_port": port,
+    }
+    kept = relay_dir / "data" / bid
+
+    with _relay(relay_dir, config) as proc:
+
+        def kill_relay() -> None:
+            proc.kill()
+            proc.wait()
+
+        _in_thread(
+            lambda: _speak_until(
+                url, bid, token, BEFORE_LUMA, lambda: len(_segments(kept)) >= before, kill_relay
+            )
+        )
+    first_run = set(_segments(kept))
+    result.point = f"{len(first_run)} segments"
+    with _relay(relay_dir, config):
+        try:
+            _in_thread(
+                lambda: _speak_until(
+                    url,
+                    bid,
+                    token,
+                    AFTER_LUMA,
+                    lambda: len(set(_segments(kept)) - first_run) >= 2,
+                    lambda: api(env.hs, "POST", f"{path}/{bid}/end", teacher, {}),
+                )
+            )
+        except (AssertionError, ConnectionError, TimeoutError) as e:
+            result.problems.append(f"the broadcast could not be resumed: {e!r}")
+            return result
+        posted = _recording(env, school, bid)
+    if posted is None:
+        result.problems.append("no recording was posted")
+        return result
+    server, media_id = posted.removeprefix("mxc://").split("/", 1)
+    mp4 = relay_dir / "downloaded.mp4"
+    download = urllib.request.Request(
+        f"{env.hs.base_url}/_matrix/client/v1/media/download/{server}/{media_id}",
+        headers={"Authorization": f"Bearer {school.admin.access_token}"},
+    )
+    with urllib.request.urlopen(download, timeout=60) as answer:
+        mp4.write_bytes(answer.read())
+    try:
+        lumas = decode_lumas([mp4])
+    except av.FFmpegError as e:
+        result.problems.append(f"the recording does not play: {e!r}")
+        return result
+    # Pictures from before the kill and after the restart, in that order.
+    near = [b for b in (BEFORE_LUMA, AFTER_LUMA) if any(abs(x - b) < 20 for x in lumas)]
+    if near != [BEFORE_LUMA, AFTER_LUMA]:
+        result.problems.append(f"the recording lacks a part: pictures near {near}")
+    elif max(i for i, x in enumerate(lumas) if abs(x - BEFORE_LUMA) < 20) > min(
+        i for i, x in enumerate(lumas) if abs(x - AFTER_LUMA) < 20
+    ):
+        result.problems.append("the recording's parts are out of order")
+    return result
+
+
+def _recording(env: BridgeEnv, school: School, bid: str) -> str | None:
+    """The content URI of broadcast ``bid``'s recording in the documents room, once posted."""
+    room = school.rooms["documents"]
+    deadline = time.monotonic() + SENT_DEADLINE
+    while time.monotonic() < deadline:
+        chunk = _in_thread(lambda: _messages(env, school.admin, room))
+        for event in chunk:
+            content = event.get("content", {})
+            if content.get("msgtype") == "m.video" and bid in json.dumps(content):
+                return str(content["url"])
+        time.sleep(0.5)
+    return None
+
+
+@contextlib.contextmanager
+def full_disk(directory: Path, size: str = "16m") -> Iterator[Path]:
+    """A small tmpfs mounted at ``directory`` (as root); unmounted afterwards."""
+    directory.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(directory)], check=True
+    )
+    try:
+        yield directory
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], check=False)
+
+
+def _fill(disk: Path) -> Path:
+    """Fill ``disk`` to the last byte; the file to delete to free it again."""
+    filler = disk / "filler"
+    with filler.open("wb") as out, contextlib.suppress(OSError):
+        while True:
+            out.write(bytes(65536))
+            out.flush()
+    return filler
+
+
+def disk_round(directory: Path) -> Round:
+    """An import applied through the API while the disk of Synapse's database (SQLite on a
+    16 MB tmpfs) is full: it stops with a clear error; once space is freed, applied again,
+    the roster equals the files."""
+    from devtools.homeserver import HttpError
+    from tests.harness import running_homeserver
+
+    result = Round("disk", "disk full", "import")
+    synapse = directory / f"synapse-{secrets.token_hex(3)}"
+    synapse.mkdir()
+    with full_disk(directory / f"disk-{synapse.name}") as disk:
+        (disk / "media_store").mkdir()
+        (synapse / "homeserver.db").symlink_to(disk / "homeserver.db")
+        (synapse / "media_store").symlink_to(disk / "media_store")
+        with running_homeserver(synapse, module_config={}, backend="sqlite") as hs:
+            operator = hs.register("op", admin=True)
+            admin = hs.register("director")
+            body = {"name": "Школа на полном диске", "administrators": [admin.user_id]}
+            sid = api(hs, "POST", "/schools", operator, body)["school_id"]
+            files = make_school(12, seed=5, prefix="df-", grades=range(5, 7))
+            sent = {"files": {k: base64.b64encode(v.encode()).decode() for k, v in files.items()}}
+            planned = api(hs, "POST", f"/schools/{sid}/imports", admin, sent)
+            path = f"/schools/{sid}/imports/{planned['import_id']}"
+            filler = _fill(disk)
+            try:
+                api(hs, "POST", f"{path}/apply", admin, {})
+            except HttpError as e:  # refused at once: it must say why
+                if e.status >= 500 and e.body.get("errcode") != "M_RESOURCE_LIMIT_EXCEEDED":
+                    result.problems.append(f"apply on a full disk: {e.status} {e.body}")
+            state = _settled(hs, path, admin)
+            error = state.get("error") or {}
+            if state["state"] != "failed" or error.get("errcode") != "M_RESOURCE_LIMIT_EXCEEDED":
+                result.problems.append(f"on a full disk: {state['state']} {error}")
+            elif " / " not in error.get("error", ""):
+                result.problems.append(f"the error is not in Russian and English: {error}")
+            filler.unlink()
+            api(hs, "POST", f"{path}/apply", admin, {})
+            state = _settled(hs, path, admin)
+            if state["state"] != "done":
+                result.problems.append(f"the retry ended {state['state']}: {state.get('error')}")
+            again = api(hs, "POST", f"/schools/{sid}/imports", admin, sent)
+            if not again["plan"]["empty"]:
+                result.problems.append(
+                    f"the roster differs from the files: {again['plan']['counts']}"
+                )
+    return result
+
+
+def _settled(hs: Any, path: str, user: User) -> dict[str, Any]:
+    deadline = time.monotonic() + IMPORT_DEADLINE
+    while (state := api(hs, "GET", path, user))["state"] == "running":
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    return dict(state)
+
+
 @attrs.define
 class Report:
     rounds: list[Round] = attrs.Factory(list)
@@ -360,19 +609,34 @@ def run(
     seed: int,
     scenarios: tuple[str, ...] = SCENARIOS,
     echo: Callable[[str], None] | None = None,
+    cluster: PrivateCluster | None = None,
 ) -> Report:
-    """Every scenario × victim, ``repetitions`` times, kill points drawn from ``seed``."""
+    """Every scenario × victim, ``repetitions`` times, kill points drawn from ``seed``.
+
+    ``postgres`` needs ``env`` on the private ``cluster`` it restarts."""
     rnd = random.Random(seed)
     operator = env.hs.register("operator", admin=True)
     school = build_school(env.hs, operator)
     report = Report()
     for _ in range(repetitions):
         for scenario in scenarios:
-            for victim in VICTIMS if scenario != "lesson" else ("sfu",):
+            one = {
+                "lesson": ("sfu",),
+                "broadcast": ("relay",),
+                "postgres": ("postgres",),
+                "disk": ("disk full",),
+            }
+            for victim in one.get(scenario, VICTIMS):
                 if scenario == "import":
                     done = import_round(env, operator, directory, rnd, victim)
                 elif scenario == "announcement":
                     done = announcement_round(env, school, rnd, victim)
+                elif scenario == "broadcast":
+                    done = broadcast_round(env, school, directory, rnd)
+                elif scenario == "disk":
+                    done = disk_round(directory)
+                elif scenario == "postgres":
+                    done = import_round(env, operator, directory, rnd, victim, cluster)
                 else:
                     done = lesson_round(env, school, directory, rnd)
                 report.rounds.append(done)
@@ -397,8 +661,12 @@ def main(argv: list[str] | None = None) -> int:
             directory.mkdir(parents=True, exist_ok=True)
         else:
             directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        env = stack.enter_context(bridge_env(directory))
-        report = run(env, directory, args.rounds, seed, scenarios, echo=print)
+        # PostgreSQL is restarted only when it is a private cluster; then everything runs on it.
+        cluster = stack.enter_context(private_postgres()) if "postgres" in scenarios else None
+        env = stack.enter_context(
+            bridge_env(directory, pg_admin=cluster.admin if cluster else None)
+        )
+        report = run(env, directory, args.rounds, seed, scenarios, echo=print, cluster=cluster)
     killed = sum(r.killed for r in report.rounds)
     print(
         f"seed {seed}: {len(report.rounds)} rounds ({killed} killed mid-work) in "

@@ -1,8 +1,37 @@
 """Matrix errors the module answers with: Russian / English text, and the catalogue id."""
 
+import errno
+import sqlite3
+
 from synapse.module_api.errors import Codes, SynapseError
 
 from parta_common.messages import Message
+
+DISK_FULL = Message("http.disk_full")
+# PostgreSQL's SQLSTATE for "disk full" (class 53, insufficient resources).
+_PG_DISK_FULL = "53100"
+
+
+def disk_full(error: BaseException) -> bool:
+    """``error`` (or what caused it) says the disk is full: SQLite's ``SQLITE_FULL``,
+    PostgreSQL's 53100, or ``ENOSPC`` from writing a file."""
+    seen: BaseException | None = error
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
+            return True
+        if isinstance(seen, sqlite3.OperationalError) and "disk is full" in str(seen):
+            return True
+        if getattr(seen, "pgcode", None) == _PG_DISK_FULL:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def disk_full_error() -> SynapseError:
+    """507 ``M_RESOURCE_LIMIT_EXCEEDED``: nothing was written; try again once there is space."""
+    return matrix_error(507, Codes.RESOURCE_LIMIT_EXCEEDED, DISK_FULL)
 
 
 def matrix_error(status: int, errcode: str, message: Message, /, **params: object) -> SynapseError:

@@ -27,7 +27,7 @@ from synapse.module_api.errors import Codes, SynapseError
 
 from parta_common.messages import Message
 
-from .errors import matrix_error
+from .errors import disk_full, disk_full_error, matrix_error
 from .query import bad_param
 
 logger = logging.getLogger(__name__)
@@ -83,7 +83,15 @@ class ApiResource(DirectServeJsonResource):
                 continue
             path_matched = True
             if route_method == method:
-                return await handler(request, *path_params(match))
+                try:
+                    return await handler(request, *path_params(match))
+                except SynapseError:
+                    raise
+                except Exception as e:
+                    # A full disk is the operator's to fix, not a bug: say so (not 500).
+                    if disk_full(e):
+                        raise disk_full_error() from e
+                    raise
         if path_matched:
             raise matrix_error(405, Codes.UNRECOGNIZED, _BAD_METHOD, method=method, path=path)
         raise matrix_error(404, Codes.UNRECOGNIZED, _NOT_FOUND, path=path)

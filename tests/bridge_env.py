@@ -20,7 +20,7 @@ from bridge.config import BridgeConfig, load
 from bridge.db import create_database as bot_database
 from bridge.local import write_config
 from bridge.registration import Registration
-from devtools.homeserver import REPO_ROOT
+from devtools.homeserver import REPO_ROOT, Postgres
 from tests.harness import (
     RunningHomeserver,
     User,
@@ -140,22 +140,27 @@ class BridgeEnv:
 
 @contextlib.contextmanager
 def bridge_env(
-    directory: Path, quiet_hours: dict[str, str] | None = None, workers: bool = False
+    directory: Path,
+    quiet_hours: dict[str, str] | None = None,
+    workers: bool = False,
+    pg_admin: Postgres | None = None,
 ) -> Iterator[BridgeEnv]:
     """Synapse with the module and the bot's registration, and the bot running.
 
     ``workers``: Synapse as main + client reader + event persister over Redis
     (:func:`tests.harness.running_workers`, always PostgreSQL) instead of one process.
+    ``pg_admin``: Synapse and the bot on PostgreSQL in that cluster (a private one).
     """
-    from tests.harness import choose_backend, running_workers
+    from tests.harness import PG_ADMIN, choose_backend, running_workers
 
-    backend = "postgres" if workers else choose_backend()
+    backend = "postgres" if workers or pg_admin else choose_backend()
+    admin = pg_admin or PG_ADMIN
     port = free_port()
     bot_db_name = None
     database = None
     if backend == "postgres":
         bot_db_name = f"parta_bot_{os.getpid()}_{secrets.token_hex(3)}"
-        pg = create_database(bot_db_name)
+        pg = create_database(bot_db_name, admin)
         auth = pg.user + (f":{pg.password}" if pg.password else "")
         database = f"postgresql://{auth}@{pg.host}:{pg.port}/{pg.database}"
     bot_dir = directory / "bot"
@@ -196,6 +201,7 @@ def bridge_env(
                 module_config=module_config,
                 backend=backend,
                 app_service_files=(registration_path,),
+                pg_admin=admin,
             )
         )
         with synapse as hs:
@@ -214,4 +220,4 @@ def bridge_env(
                 bot.stop()
     finally:
         if bot_db_name:
-            drop_database(bot_db_name)
+            drop_database(bot_db_name, admin)

@@ -47,10 +47,11 @@ def postgres_answers() -> bool:
     return True
 
 
-def create_database(name: str) -> Postgres:
+def create_database(name: str, admin: Postgres = PG_ADMIN) -> Postgres:
+    """A new database ``name`` on ``admin``'s cluster (the shared one unless told)."""
     import psycopg2
 
-    conn = psycopg2.connect(**PG_ADMIN.connect_args())
+    conn = psycopg2.connect(**admin.connect_args())
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute(
@@ -58,13 +59,13 @@ def create_database(name: str) -> Postgres:
             "ENCODING 'UTF8' LC_COLLATE='C' LC_CTYPE='C' TEMPLATE template0"
         )
     conn.close()
-    return attrs.evolve(PG_ADMIN, database=name)
+    return attrs.evolve(admin, database=name)
 
 
-def drop_database(name: str) -> None:
+def drop_database(name: str, admin: Postgres = PG_ADMIN) -> None:
     import psycopg2
 
-    conn = psycopg2.connect(**PG_ADMIN.connect_args())
+    conn = psycopg2.connect(**admin.connect_args())
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -202,15 +203,17 @@ def running_homeserver(
     tls_files: tuple[Path, Path] | None = None,
     turn: Turn | None = None,
     federation_host: str = "127.0.0.1",
+    pg_admin: Postgres = PG_ADMIN,
 ) -> Iterator[RunningHomeserver]:
     """``federation_host``: the host part of the server name when federating ("localhost"
-    makes a name a server ACL can allow; ACLs refuse IP literals)."""
+    makes a name a server ACL can allow; ACLs refuse IP literals). ``pg_admin``: the
+    cluster of the PostgreSQL backend (a private one for a test that restarts it)."""
     backend = backend or choose_backend()
     db_name = None
     postgres = None
     if backend == "postgres":
         db_name = f"parta_test_{os.getpid()}_{secrets.token_hex(3)}"
-        postgres = create_database(db_name)
+        postgres = create_database(db_name, pg_admin)
     hs = Homeserver(
         directory=directory,
         port=free_port(),
@@ -233,7 +236,7 @@ def running_homeserver(
     finally:
         running.stop()
         if db_name:
-            drop_database(db_name)
+            drop_database(db_name, pg_admin)
 
 
 def _terminate(proc: subprocess.Popen[bytes]) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from devtools import faults
+from devtools.private_postgres import private_postgres
 from sfu.client import LessonClient
 from tests.bridge_env import BridgeEnv, bridge_env
 from tests.sfu_support import ROOM, running_sfu, token
@@ -31,7 +32,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BridgeEnv]:
 
 @pytest.mark.timeout(1800)
 def test_killed_mid_work_nothing_is_lost_or_doubled(env: BridgeEnv, tmp_path: Path) -> None:
-    report = faults.run(env, tmp_path, REPETITIONS, seed=16)
+    scenarios = ("import", "announcement", "lesson")
+    report = faults.run(env, tmp_path, REPETITIONS, seed=16, scenarios=scenarios)
     assert not report.problems, "\n".join(r.line() for r in report.rounds)
     # Import and announcements with each of Synapse and the bot killed; the lesson, the SFU.
     assert len(report.rounds) == REPETITIONS * 5
@@ -73,3 +75,50 @@ async def test_a_join_is_journaled_before_the_person_is_told(tmp_path: Path) -> 
     finally:
         journal.close()
     assert [(r["kind"], r["user_id"]) for r in reports] == [("join", "@anna:school.test")]
+
+
+@pytest.mark.timeout(900)
+def test_a_broadcast_survives_its_relay_killed(env: BridgeEnv, tmp_path: Path) -> None:
+    """The relay killed mid-broadcast and restarted: the speaker publishes again, and the
+    recording has what was received before the kill and after (it had only the second
+    part: the killed run's segments were left out, and its clock started again at 0)."""
+    report = faults.run(env, tmp_path, 1, seed=16, scenarios=("broadcast",))
+    assert not report.problems, "\n".join(r.line() for r in report.rounds)
+    assert [r.scenario for r in report.rounds] == ["broadcast"]
+
+
+@pytest.mark.timeout(900)
+def test_an_import_survives_a_postgresql_restart(tmp_path: Path) -> None:
+    """Synapse and the bot on a private cluster, restarted while the CLI imports: the import
+    finishes or stops with a clear error, and run again the roster equals the files."""
+    with private_postgres() as cluster, bridge_env(tmp_path, pg_admin=cluster.admin) as env:
+        report = faults.run(env, tmp_path, 1, seed=16, scenarios=("postgres",), cluster=cluster)
+    assert not report.problems, "\n".join(r.line() for r in report.rounds)
+    assert [(r.scenario, r.victim) for r in report.rounds] == [("import", "postgres")]
+    assert report.rounds[0].killed, "the restart fell after the import"
+
+
+@pytest.mark.timeout(600)
+def test_an_import_on_a_full_disk_stops_clearly_and_resumes(tmp_path: Path) -> None:
+    """SQLite on a full tmpfs: the import stopped with "internal error" (M_UNKNOWN) before;
+    now M_RESOURCE_LIMIT_EXCEEDED in Russian and English, and applied again once space is
+    freed it finishes with the roster equal to the files."""
+    round_ = faults.disk_round(tmp_path)
+    assert not round_.problems, round_.line()
+
+
+def test_a_full_disk_is_recognised_through_its_causes() -> None:
+    import errno
+    import sqlite3
+
+    from synapse_module.errors import disk_full
+
+    class PgDiskFull(Exception):
+        pgcode = "53100"
+
+    wrapped = RuntimeError("persisting failed")
+    wrapped.__cause__ = sqlite3.OperationalError("database or disk is full")
+    for full in (OSError(errno.ENOSPC, "No space left"), PgDiskFull(), wrapped):
+        assert disk_full(full), full
+    for other in (OSError(errno.EACCES, "denied"), sqlite3.OperationalError("locked"), KeyError()):
+        assert not disk_full(other), other

@@ -18,6 +18,7 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Any, Final
 
+import attrs
 from synapse.module_api import SynapseRequest
 from synapse.module_api.errors import Codes, SynapseError
 
@@ -38,7 +39,7 @@ from parta_common.roster_plan import (
     with_resends,
 )
 
-from ..errors import bad_json, conflict, matrix_error, not_found
+from ..errors import bad_json, conflict, disk_full, disk_full_error, matrix_error, not_found
 from ..http import EMPTY_BODY, json_body, requester_id
 from ..requests import request_schemas
 from . import rules
@@ -54,6 +55,9 @@ REQUEST_SCHEMAS: Final = request_schemas(__package__)
 _CREATE: Final = REQUEST_SCHEMAS["CreateImportRequest"]
 # People per batch (the module takes up to 1,000; the bot sends 250 too).
 BATCH: Final = 250
+# Marking a failed import on a full disk: tried every 5 s for an hour.
+FINISH_ATTEMPTS: Final = 720
+FINISH_RETRY_SECONDS: Final = 5.0
 
 
 def _now() -> int:
@@ -72,6 +76,9 @@ class Imports:
         self._module = module
         self._api = module.api
         self._roster: RosterFeature = module.roster
+        # Imports that failed while their failure could not be written (a full disk):
+        # answered as failed meanwhile, written at the latest when applied again.
+        self._failing: dict[str, dict[str, Any]] = {}
         if self._api.should_run_background_tasks():
             self._api.delayed_background_call(
                 0, self._fail_interrupted, desc="parta_imports_interrupted"
@@ -92,6 +99,13 @@ class Imports:
         return user_id, school
 
     async def _import(self, school_id: str, import_id: str) -> db.Import:
+        imp = await self._stored(school_id, import_id)
+        error = self._failing.get(import_id)
+        if error is not None and imp.state == "running":
+            return attrs.evolve(imp, state="failed", error=error)
+        return imp
+
+    async def _stored(self, school_id: str, import_id: str) -> db.Import:
         imp = await self._module.store.run("parta_get_import", db.get_import_txn, import_id)
         if imp is None or imp.school_id != school_id:
             raise not_found(IMPORT_NOT_FOUND, import_id=import_id)
@@ -145,6 +159,10 @@ class Imports:
                 "parta_import_finish", db.finish_txn, import_id, "done", _EMPTY_RESULT, None
             )
             return 200, _import_json(await self._import(school_id, import_id))
+        if (error := self._failing.pop(import_id, None)) is not None:
+            await self._module.store.run(
+                "parta_import_finish", db.finish_txn, import_id, "failed", None, error
+            )
         started = await self._module.store.run(
             "parta_import_start", db.start_txn, import_id, user_id
         )
@@ -244,19 +262,37 @@ class Imports:
                 "parta_import_finish", db.finish_txn, import_id, "failed", None, e.error_dict(None)
             )
             return
-        except Exception:
-            await self._module.store.run(
-                "parta_import_finish",
-                db.finish_txn,
-                import_id,
-                "failed",
-                None,
-                {"errcode": Codes.UNKNOWN, "error": "internal error"},
-            )
-            raise
+        except Exception as e:
+            if not disk_full(e):
+                await self._finish_failed(
+                    import_id, {"errcode": Codes.UNKNOWN, "error": "internal error"}
+                )
+                raise
+            # Stopped with nothing half-done (each step is its own transaction, rolled back):
+            # applied again once there is space, only what is left is done.
+            await self._finish_failed(import_id, disk_full_error().error_dict(None))
+            return
         await self._module.store.run(
             "parta_import_finish", db.finish_txn, import_id, "done", result, None
         )
+
+    async def _finish_failed(self, import_id: str, error: dict[str, Any]) -> None:
+        """Mark the import failed; on a full disk that write may fail too, so it is tried
+        again until it lands (else the import stayed "running" and could not be resumed)."""
+        self._failing[import_id] = error
+        for attempt in range(FINISH_ATTEMPTS):
+            if import_id not in self._failing:
+                return  # written by an apply meanwhile
+            try:
+                await self._module.store.run(
+                    "parta_import_finish", db.finish_txn, import_id, "failed", None, error
+                )
+                self._failing.pop(import_id, None)
+                return
+            except Exception as e:
+                if not disk_full(e) or attempt == FINISH_ATTEMPTS - 1:
+                    raise
+                await self._api.sleep(FINISH_RETRY_SECONDS)
 
     async def _progress(self, import_id: str, stage: str, done: int, total: int) -> None:
         await self._module.store.run(
