@@ -424,3 +424,22 @@ def download(hs: RunningHomeserver, path: str, user: User) -> bytes:
         )
         data: bytes = answer.read()
     return data
+
+
+def test_names_people_typed_are_stored_as_text_in_the_workbook() -> None:
+    """A school named with a control character (the API fuzzer's) answered 500, and one
+    starting with ``=`` would have been a formula in the region's file."""
+    from synapse_module.statistics.workbook import _append
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    _append(sheet, ["Школа\x01 № 1", '=HYPERLINK("http://evil.example")', 5])
+    out = io.BytesIO()
+    book.save(out)
+    read = openpyxl.load_workbook(io.BytesIO(out.getvalue())).active
+    assert read is not None
+    name, formula, number = (c for c in read[1])
+    assert name.value == "Школа № 1"
+    assert formula.value == '=HYPERLINK("http://evil.example")' and formula.data_type == "s"
+    assert number.value == 5

@@ -7,6 +7,7 @@ import io
 from typing import Any, Final
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.chart import BarChart, LineChart, Reference
 from openpyxl.utils import get_column_letter
 
@@ -33,6 +34,16 @@ def header(name: str) -> str:
     return Message(f"statistics.col.{name}").ru
 
 
+def _append(sheet: Any, values: list[Any]) -> None:
+    """One row; names typed by people (a school's) may hold control characters, which
+    XLSX cannot store (dropped), or start with ``=``, which stays text, never a formula."""
+    row = [ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v for v in values]
+    sheet.append(row)
+    for cell in sheet[sheet.max_row]:
+        if isinstance(cell.value, str) and cell.value.startswith("="):
+            cell.data_type = "s"
+
+
 def workbook_bytes(report: dict[str, Any]) -> bytes:
     """The report of ``Statistics.build`` as an XLSX file."""
     book = Workbook()
@@ -51,20 +62,20 @@ def _summary(sheet: Any, report: dict[str, Any]) -> None:
     title = Message("statistics.title").text(
         "ru", name=report["unit"]["name"], start=report["from"], end=report["to"]
     )
-    sheet.append([title])
-    sheet.append([Message("statistics.indicator").ru, Message("statistics.value").ru])
+    _append(sheet, [title])
+    _append(sheet, [Message("statistics.indicator").ru, Message("statistics.value").ru])
     totals = report["totals"]
-    sheet.append([header("schools"), totals["schools"]])
+    _append(sheet, [header("schools"), totals["schools"]])
     for name in SCHOOL_COLUMNS:
-        sheet.append([header(name), totals[name]])
+        _append(sheet, [header(name), totals[name]])
     sheet.column_dimensions["A"].width = 44
     sheet.column_dimensions["B"].width = 14
 
 
 def _schools(sheet: Any, report: dict[str, Any]) -> None:
-    sheet.append([header("school"), *(header(n) for n in SCHOOL_COLUMNS)])
+    _append(sheet, [header("school"), *(header(n) for n in SCHOOL_COLUMNS)])
     for school in report["schools"]:
-        sheet.append([school["name"], *(school[n] for n in SCHOOL_COLUMNS)])
+        _append(sheet, [school["name"], *(school[n] for n in SCHOOL_COLUMNS)])
     sheet.column_dimensions["A"].width = 36
     for column in range(2, len(SCHOOL_COLUMNS) + 2):
         sheet.column_dimensions[get_column_letter(column)].width = 14
@@ -87,9 +98,9 @@ def _schools(sheet: Any, report: dict[str, Any]) -> None:
 
 
 def _track(sheet: Any, report: dict[str, Any]) -> None:
-    sheet.append([header("day"), *(header(n) for n in TRACK_COLUMNS)])
+    _append(sheet, [header("day"), *(header(n) for n in TRACK_COLUMNS)])
     for day in report["track"]:
-        sheet.append([day["day"], *(day[n] for n in TRACK_COLUMNS)])
+        _append(sheet, [day["day"], *(day[n] for n in TRACK_COLUMNS)])
     sheet.column_dimensions["A"].width = 12
     for column in range(2, len(TRACK_COLUMNS) + 2):
         sheet.column_dimensions[get_column_letter(column)].width = 14
