@@ -133,8 +133,19 @@ def seed(hs: RunningHomeserver) -> tuple[dict[str, Any], School, User]:
     # A roster import whose plan is empty (the school in the files has nobody yet):
     # applying it is done at once, so its answers do not change between two calls.
     roster_import = api(hs, "POST", f"/schools/{sid}/imports", school.admin, empty_roster())
+    # An erasure (of a pupil who joined for it), for GET .../erasures/{erasure_id}.
+    leaver = hs.register(f"leaver{secrets.token_hex(2)}")
+    api(
+        hs,
+        "PUT",
+        f"/schools/{sid}/members/{q(leaver.user_id)}",
+        school.admin,
+        {"roles": ["student"], "classes": [class_id]},
+    )
+    erasure = api(hs, "POST", f"/schools/{sid}/members/{q(leaver.user_id)}/erase", school.admin, {})
     values = {
         "school_id": sid,
+        "erasure_id": erasure["erasure_id"],
         "import_id": roster_import["import_id"],
         "class_id": class_id,
         # The one removed by DELETE .../members/{user_id}: a member nobody else needs.
