@@ -1,7 +1,7 @@
 """``python -m bench`` lists the measurements; ``python -m bench NAME [ARGS]`` runs one."""
 
 import pkgutil
-import runpy
+import subprocess
 import sys
 from pathlib import Path
 
@@ -29,9 +29,9 @@ def main() -> int:
     if name not in names():
         print(f"no such measurement: {name}; try: {', '.join(names())}", file=sys.stderr)
         return 2
-    sys.argv = [f"bench.{name}", *sys.argv[2:]]
-    runpy.run_module(f"bench.{name}", run_name="__main__")
-    return 0
+    # Its own interpreter, as ``python -m bench.NAME``: a measurement that starts
+    # processes with multiprocessing's spawn finds its functions in its own __main__.
+    return subprocess.call([sys.executable, "-m", f"bench.{name}", *sys.argv[2:]])
 
 
 if __name__ == "__main__":
