@@ -33,7 +33,8 @@ restart with another module config):
 
 ``--presence`` turns Synapse's presence on (the generated config has it off) to measure
 what it costs. The RSS (max and at the end) and CPU (% of one core) of every process
-(Synapse's, each worker's, Redis, the router, the bot) are read from /proc per phase.
+(Synapse's, each worker's, Redis, the router, the bot, this load tool) are read from
+/proc per phase.
 The load tool shares the machine with Synapse: write the load average beside any figure
 (it is printed). Everything stops by itself; the homeserver and the bot are torn down at
 the end. The last lines printed are the issue's figures, one a line (after the JSON).
@@ -198,12 +199,14 @@ class ProcessMeter:
 
 def process_ids(env: BridgeEnv) -> dict[str, int]:
     """Synapse's processes by name ("synapse" alone, or "main" and the workers, Redis
-    and the router), and the bot's."""
+    and the router), the bot's and this load tool's own."""
     hs = env.hs
     pids = {("main" if hs.others else "synapse"): hs.proc.pid}
     pids.update((name, proc.pid) for name, proc in hs.others)
     if env.bot.proc is not None:
         pids["bot"] = env.bot.proc.pid
+    # The load tool shares the machine: its own CPU says whether it kept up.
+    pids["load tool"] = os.getpid()
     return pids
 
 
