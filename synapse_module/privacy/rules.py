@@ -225,6 +225,7 @@ ERASE_ROWS: tuple[tuple[str, str], ...] = (
     ("content_documents", "sender"),
     ("parta_stats_seen", "user_id"),
     ("parta_held_messages", "sender"),
+    ("parta_room_growth", "user_id"),
 )
 # Rows others still need: the person's ID replaced by ERASED (NULL for a homeroom).
 MARK_ROWS: tuple[tuple[str, str], ...] = (
