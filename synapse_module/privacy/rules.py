@@ -208,6 +208,10 @@ ERASE_ROWS: tuple[tuple[str, str], ...] = (
     ("parta_guardians", "child_user_id"),
     ("parta_consents", "user_id"),
     ("parta_confirmations", "user_id"),
+    ("parta_confirmations_by_child", "user_id"),
+    ("parta_confirmations_by_child", "child_id"),
+    ("parta_confirm_reminders", "user_id"),
+    ("parta_confirm_reminders", "child_id"),
     ("content_article_views", "user_id"),
     ("content_poll_responses", "user_id"),
     ("content_poll_ballots", "user_id"),
@@ -226,6 +230,7 @@ ERASE_ROWS: tuple[tuple[str, str], ...] = (
     ("parta_stats_seen", "user_id"),
     ("parta_held_messages", "sender"),
     ("parta_room_growth", "user_id"),
+    ("parta_import_people", "user_id"),
 )
 # Rows others still need: the person's ID replaced by ERASED (NULL for a homeroom).
 MARK_ROWS: tuple[tuple[str, str], ...] = (
@@ -244,6 +249,8 @@ MARK_ROWS: tuple[tuple[str, str], ...] = (
     ("parta_parent_links", "decided_by"),
     ("parta_scheduled_posts", "created_by"),
     ("parta_erasures", "requested_by"),
+    ("parta_imports", "actor"),
+    ("parta_retention", "set_by"),
 )
 
 
