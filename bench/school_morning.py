@@ -20,7 +20,9 @@ restart with another module config):
 3. first sign-ins: every other pupil (and one administrator, who posts announcements),
    ``--concurrency`` at a time: wall time, p50/p95/max per login; then, polling the
    school's member list every 2 s, when each pupil's rooms are all joined (seconds after
-   their login answered) and when the last one is.
+   their login answered) and when the last one is; then the rows of Synapse's user
+   directory (pairs of people sharing a private room, people in public rooms; again at
+   the end) read from its database.
 4. initial syncs, ``--concurrency`` at a time, as Element asks (lazy-loaded members,
    timeline limit 10): bytes and seconds per pupil. On ``--samples`` pupils also the
    eager sync (members not lazy-loaded: the baseline) and sliding sync (MSC4186, as
@@ -354,6 +356,23 @@ async def rooms_ready(m: Morning, answered: dict[str, float], limit_s: float) ->
         "not_ready": len(answered) - len(ready),
         "after_login_s": spread(lags),
         "all_ready_after_first_login_s": round(last, 1),
+        "people_per_s": round(len(ready) / last, 2) if last > 0 else None,
+    }
+
+
+def user_directory(m: Morning) -> dict[str, int]:
+    """Synapse's user directory, read from its database: the rows it keeps for people
+    who share a private room (one per pair and room) and for people in public rooms (one
+    per person and room), and how many events it has still to process."""
+    hs = m.env.hs
+    [(pairs,)] = hs.rows("SELECT COUNT(*) FROM users_who_share_private_rooms")
+    [(public,)] = hs.rows("SELECT COUNT(*) FROM users_in_public_rooms")
+    [(newest,)] = hs.rows("SELECT MAX(stream_ordering) FROM events")
+    [(done,)] = hs.rows("SELECT stream_id FROM user_directory_stream_pos")
+    return {
+        "users_who_share_private_rooms": int(pairs),
+        "users_in_public_rooms": int(public),
+        "events_behind": int(newest or 0) - int(done or 0),
     }
 
 
@@ -650,6 +669,8 @@ async def run(
             echo(f"first sign-ins: {result}  (load {load_average()})")
             report["rooms_ready"] = await rooms_ready(m, answered, ready_limit_s)
         echo(f"rooms joined: {report['rooms_ready']}  (load {load_average()})")
+        report["user_directory_when_joined"] = await asyncio.to_thread(user_directory, m)
+        echo(f"user directory: {report['user_directory_when_joined']}")
 
         async with meter.phase("initial_syncs", report):
             report["initial_sync"], since = await initial_syncs(m, concurrency, samples)
@@ -658,6 +679,8 @@ async def run(
         async with meter.phase("delivery", report):
             report["delivery"] = await delivery(m, since, senders, interval, delivery_s)
         echo(f"delivery: {report['delivery']}  (load {load_average()})")
+        report["user_directory_at_end"] = await asyncio.to_thread(user_directory, m)
+        echo(f"user directory at the end: {report['user_directory_at_end']}")
         report["errors"] = len(m.errors)
         report["error_samples"] = m.errors[:10]
         echo(f"processes: {json.dumps(report['processes'])}")
@@ -687,8 +710,15 @@ def summary(report: dict[str, Any]) -> list[str]:
         f"rooms joined behind them: {ready['ready']} ready, {ready['not_ready']} not;"
         f" after the login p50 {ready['after_login_s']['p50']} s, p95"
         f" {ready['after_login_s']['p95']} s; all {ready['all_ready_after_first_login_s']} s"
-        " after the first login",
+        f" after the first login ({ready['people_per_s']} people/s)",
     ]
+    for when in ("when_joined", "at_end"):
+        u = report[f"user_directory_{when}"]
+        lines.append(
+            f"user directory {when.replace('_', ' ')}: {u['users_who_share_private_rooms']}"
+            f" rows users_who_share_private_rooms, {u['users_in_public_rooms']}"
+            f" users_in_public_rooms, {u['events_behind']} events behind"
+        )
     sync = report["initial_sync"]
     kinds = [("lazy", "lazy-loaded members"), ("eager", "full members"), ("sliding", "sliding")]
     lines.append(

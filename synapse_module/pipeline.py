@@ -41,6 +41,7 @@ CALLBACK_ORDER: Final[Mapping[str, tuple[str, ...]]] = {
     "user_may_create_room": ("roster", "broadcasts"),
     "user_may_invite": ("roster", "broadcasts"),
     "user_may_join_room": ("roster", "broadcasts"),
+    "user_may_publish_room": ("roster",),
     "check_event_for_spam": ("broadcasts",),
     "check_username_for_spam": ("roster",),
     "check_media_file_for_spam": ("content",),
@@ -126,6 +127,7 @@ def register(api: ModuleApi, features: Mapping[str, object]) -> None:
         user_may_create_room=_first_refusal(handlers(features, "user_may_create_room")),
         user_may_invite=_first_refusal(handlers(features, "user_may_invite")),
         user_may_join_room=_first_refusal(handlers(features, "user_may_join_room")),
+        user_may_publish_room=_only(features, "user_may_publish_room"),
         check_event_for_spam=_first_refusal(handlers(features, "check_event_for_spam")),
         check_media_file_for_spam=_first_refusal(handlers(features, "check_media_file_for_spam")),
         # True hides the user from the searcher: one feature decides.

@@ -162,6 +162,27 @@ class RunningHomeserver:
             finally:
                 lite.close()
 
+    def rows(self, statement: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Read from the homeserver's database (``?`` placeholders): what Synapse keeps
+        beside what its APIs show (the user directory's tables)."""
+        if self.hs.postgres is not None:
+            import psycopg2
+
+            conn = psycopg2.connect(**self.hs.postgres.connect_args())
+            try:
+                with conn, conn.cursor() as cur:
+                    cur.execute(statement.replace("?", "%s"), args)
+                    return [tuple(r) for r in cur.fetchall()]
+            finally:
+                conn.close()
+        import sqlite3
+
+        lite = sqlite3.connect(self.hs.directory / "homeserver.db")
+        try:
+            return [tuple(r) for r in lite.execute(statement, args).fetchall()]
+        finally:
+            lite.close()
+
     def restart(self) -> None:
         self.stop()
         self.proc = self.hs.start()

@@ -77,19 +77,22 @@ def test_a_stranger_on_another_server_cannot_join_school_rooms(
 ) -> None:
     a, b = servers
     stranger = b.register("stranger")
-    for room_id in (school.rooms["announcements"], school.class_a["rooms"]["class_chat"]):
-        with pytest.raises(HttpError) as info:
-            b.request(
-                "POST",
-                f"/_matrix/client/v3/join/{room_id}?server_name={a.server_name}",
-                {},
-                stranger.access_token,
-            )
-        assert info.value.status in (403, 404)
-    # And nothing of theirs reached the school's room.
-    members = a.request(
-        "GET",
-        f"/_synapse/admin/v1/rooms/{school.rooms['announcements']}/members",
-        token=a.register("op2", admin=True).access_token,
-    )["members"]
-    assert stranger.user_id not in members
+    # The school-wide rooms are open (join rule public, #22), the class chat restricted.
+    open_rooms = [school.rooms[k] for k in ("school_space", "announcements", "documents")]
+    for room_id in (*open_rooms, school.class_a["rooms"]["class_chat"]):
+        for action in ("join", "knock"):
+            with pytest.raises(HttpError) as info:
+                b.request(
+                    "POST",
+                    f"/_matrix/client/v3/{action}/{room_id}?server_name={a.server_name}",
+                    {},
+                    stranger.access_token,
+                )
+            assert info.value.status in (403, 404), (action, info.value.status)
+    # And nothing of theirs reached the school's rooms.
+    op = a.register("op2", admin=True)
+    for room_id in open_rooms:
+        members = a.request(
+            "GET", f"/_synapse/admin/v1/rooms/{room_id}/members", token=op.access_token
+        )["members"]
+        assert stranger.user_id not in members

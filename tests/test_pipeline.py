@@ -25,6 +25,7 @@ DOCUMENTED_ORDER = {
     "user_may_create_room": ("roster", "broadcasts"),
     "user_may_invite": ("roster", "broadcasts"),
     "user_may_join_room": ("roster", "broadcasts"),
+    "user_may_publish_room": ("roster",),
     "check_event_for_spam": ("broadcasts",),
     "check_username_for_spam": ("roster",),
     "check_media_file_for_spam": ("content",),

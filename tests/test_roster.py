@@ -406,12 +406,21 @@ async def admin_sets_alias(w: Ways) -> Refusal:
     )
 
 
-async def remote_joins(w: Ways) -> Refusal:
-    stranger = w.b.register("partner")
-    room_id = w.school.rooms["announcements"]
-    return _http(
-        w.b, "POST", f"/_matrix/client/v3/join/{room_id}?server_name={w.a.server_name}", stranger
-    )
+def remote_joins(kind: str) -> Callable[[Ways], Awaitable[Refusal]]:
+    """Someone of a server the school allows, not on its roster, joins a school-wide
+    room (open, join rule public, since #22: the roster is asked at make_join)."""
+
+    async def attempt(w: Ways) -> Refusal:
+        stranger = w.b.register("partner")
+        room_id = w.school.rooms[kind]
+        return _http(
+            w.b,
+            "POST",
+            f"/_matrix/client/v3/join/{room_id}?server_name={w.a.server_name}",
+            stranger,
+        )
+
+    return attempt
 
 
 P = "/_synapse/client/parta/v1"
@@ -463,7 +472,11 @@ WAYS_AROUND: list[tuple[str, str, str, str, Callable[[Ways], Awaitable[Refusal]]
     ("3", "student", "join by ID", "a public DM", third_joins_by_id, "на двоих"),
     ("5", "admin", "/upgrade", "announcements", admin_upgrades, "нельзя обновить"),
     ("5", "admin", "canonical_alias", "announcements", admin_sets_alias, "m.room.canonical_alias"),
-    ("6", "partner server", "join", "announcements", remote_joins, "по списку школы"),
+    # The school-wide rooms are open (join rule public): the roster still refuses.
+    *[
+        ("6", "partner server", "join", kind, remote_joins(kind), "по списку школы")
+        for kind in ("announcements", "school_space", "documents", "articles")
+    ],
     ("7", "student", "POST parent_invite", "school", many_parent_codes, "кода для родителей"),
     ("7", "other teacher", "confirm parent link", "7a", other_teacher_confirms, "руководитель"),
 ]
@@ -488,6 +501,34 @@ async def test_ways_around_are_refused(
     assert fragment in error, error
     # Russian first, then English.
     assert " / " in error, error
+
+
+def test_a_partner_server_cannot_knock_on_or_peek_into_open_rooms(ways: Ways) -> None:
+    """The school-wide rooms are open to the user directory, not to knocks; a server the
+    school allows gets nothing of them without someone of the roster."""
+    stranger = ways.b.register("knocker")
+    server_admin = ways.a.register("op-knock", admin=True)
+    for kind in ("announcements", "school_space", "documents", "articles"):
+        room_id = ways.school.rooms[kind]
+        with pytest.raises(HttpError) as info:
+            ways.b.request(
+                "POST",
+                f"/_matrix/client/v3/knock/{room_id}?server_name={ways.a.server_name}",
+                {},
+                stranger.access_token,
+            )
+        assert info.value.status == 403, (kind, info.value.status, info.value.body)
+        with pytest.raises(HttpError) as info:
+            ways.b.request(
+                "GET", f"/_matrix/client/v3/rooms/{room_id}/messages", None, stranger.access_token
+            )
+        assert info.value.status in (403, 404), (kind, info.value.status, info.value.body)
+        members = ways.a.request(
+            "GET",
+            f"/_synapse/admin/v1/rooms/{room_id}/members",
+            token=server_admin.access_token,
+        )["members"]
+        assert stranger.user_id not in members
 
 
 async def test_direct_chats_follow_the_school_policy(

@@ -2,6 +2,7 @@
 sub-modules by subject (units, schools, classes, members, people appointed by name,
 invites, sign-in codes, ``/me``, parent links); the callbacks Synapse calls are in ``callbacks``."""
 
+import logging
 from typing import TYPE_CHECKING, Final
 
 from .accounts import AccountsApi
@@ -15,6 +16,8 @@ from .sign_in import SignInApi
 
 if TYPE_CHECKING:
     from .. import PartaModule
+
+logger = logging.getLogger(__name__)
 
 
 class Roster(AccountsApi, ClassesApi, MeApi, SignInApi, RosterCallbacks):
@@ -63,6 +66,14 @@ class Roster(AccountsApi, ClassesApi, MeApi, SignInApi, RosterCallbacks):
             self.api, self._join_first_sign_in, FIRST_SIGN_IN_CONCURRENCY
         )
         if self.api.should_run_background_tasks():
-            self.api.delayed_background_call(
-                0, self._resume_first_sign_ins, desc="parta_resume_first_sign_ins"
-            )
+            self.api.delayed_background_call(0, self._start_up, desc="parta_roster_start_up")
+
+    async def _start_up(self) -> None:
+        """Open older schools' school-wide rooms, then resume the first sign-ins a
+        restart interrupted (their joins then go straight into open rooms)."""
+        try:
+            await self._open_school_wide_rooms()
+        except Exception:
+            # Joins still work (an invitation first); the next start-up tries again.
+            logger.exception("Could not open the school-wide rooms of older schools")
+        await self._resume_first_sign_ins()

@@ -148,6 +148,14 @@ class RosterCallbacks(RosterCore):
         refusal = rules.may_join(await self.get_person(user_id), room)
         return refuse(refusal) if refusal else NOT_SPAM
 
+    async def user_may_publish_room(self, user_id: str, room_id: str) -> Verdict:
+        """No school room goes into the room directory, whoever asks (a server
+        administrator too): the school-wide rooms are open (``rules.OPEN_KINDS``) for
+        Synapse's user directory, not to be listed."""
+        if await self.get_room(room_id) is not None:
+            return refuse(rules.PUBLISH_SCHOOL_ROOM)
+        return NOT_SPAM
+
     async def check_username_for_spam(self, user_profile: UserProfile, requester_id: str) -> bool:
         """True hides the user from the searcher's user-directory results."""
         target = await self.get_person(user_profile["user_id"])

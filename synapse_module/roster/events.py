@@ -15,7 +15,7 @@ from synapse.module_api.errors import SynapseError
 from parta_common import events
 from parta_common.messages import Message
 
-from .rules import RoomKind, SchoolRoom, power_levels_content
+from .rules import OPEN_KINDS, RoomKind, SchoolRoom, power_levels_content
 
 logger = logging.getLogger(__name__)
 
@@ -48,11 +48,12 @@ def legacy_creation_content(creator: str, content: dict[str, Any]) -> dict[str, 
     return {**content, "creator": creator}
 
 
-# Rooms the module joins people to straight from their space; for the others it
-# sends an invitation first. Every membership event costs Synapse a few dozen database
-# transactions, so a first sign-in should send as few as it can.
+# Rooms the module joins people to straight away (open, or restricted to their space);
+# for the others it sends an invitation first. Every membership event costs Synapse a
+# few dozen database transactions, so a first sign-in should send as few as it can.
 DIRECT_JOIN: Final = frozenset(
     {
+        RoomKind.SCHOOL_SPACE,
         RoomKind.ANNOUNCEMENTS,
         RoomKind.DOCUMENTS,
         RoomKind.ARTICLES,
@@ -60,6 +61,13 @@ DIRECT_JOIN: Final = frozenset(
         RoomKind.CLASS_CHAT,
     }
 )
+# Of those, the rooms an older school may still have invite-only (a school space made
+# before school-wide rooms were open and not yet opened at start-up, a class space made
+# before class spaces let the school space's members in): a refused join is retried
+# after an invitation.
+INVITE_IF_REFUSED: Final = frozenset({RoomKind.SCHOOL_SPACE, RoomKind.CLASS_SPACE})
+OPEN_JOIN_RULE: Final = {"join_rule": "public"}
+FORBIDDEN_GUESTS: Final = {"guest_access": "forbidden"}
 
 
 class Structure:
@@ -80,9 +88,11 @@ class Structure:
         allow: list[str] | None = None,
     ) -> str:
         probe = SchoolRoom(room_id="", kind=kind)
-        join_rule = _join_rule(allow)
+        join_rule = _join_rule(kind, allow)
         initial_state = [
             {"type": "m.room.join_rules", "state_key": "", "content": join_rule},
+            # (The private_chat preset would let guests join a room that is open.)
+            {"type": "m.room.guest_access", "state_key": "", "content": dict(FORBIDDEN_GUESTS)},
             *state,
         ]
         if avatar_mxc:
@@ -120,7 +130,7 @@ class Structure:
         allow the staff room, so administrators can open any class's rooms.
         """
         probe = SchoolRoom(room_id="", kind=kind)
-        join_rule = _join_rule(allow)
+        join_rule = _join_rule(kind, allow)
         via = [self._api.server_name]
         room_id, _ = await self._api.create_room(
             self.service,
@@ -141,7 +151,7 @@ class Structure:
                     {
                         "type": "m.room.guest_access",
                         "state_key": "",
-                        "content": {"guest_access": "forbidden"},
+                        "content": dict(FORBIDDEN_GUESTS),
                     },
                     {
                         "type": "m.space.parent",
@@ -210,9 +220,8 @@ class Structure:
                 await self._api.update_room_membership(user_id, user_id, room_id, "join")
                 return True
             except SynapseError as e:
-                # A class space made before class spaces let the school space's members
-                # join (invite only): invite first, as below.
-                if e.code != 403 or kind is not RoomKind.CLASS_SPACE:
+                # An older school's space still invite only: invite first, as below.
+                if e.code != 403 or kind not in INVITE_IF_REFUSED:
                     raise
         if current != "invite":
             try:
@@ -223,6 +232,24 @@ class Structure:
                 # Already in the room or already invited: the join below settles it.
         await self._api.update_room_membership(user_id, user_id, room_id, "join")
         return True
+
+    async def open_room(self, room_id: str) -> bool:
+        """Make a school-wide room of an older school open (``OPEN_KINDS``): join rule
+        public, guests forbidden. True when anything was sent; nothing when it is open."""
+        wanted = {
+            ("m.room.guest_access", ""): dict(FORBIDDEN_GUESTS),
+            ("m.room.join_rules", ""): dict(OPEN_JOIN_RULE),
+        }
+        state = await self._api.get_room_state(room_id, list(wanted))
+        sent = False
+        # Guests first: the room is never open to them, not even for a moment.
+        for key in wanted:
+            current = state.get(key)
+            if current is not None and dict(current.content) == wanted[key]:
+                continue
+            await self.send_state(room_id, key[0], key[1], wanted[key])
+            sent = True
+        return sent
 
     async def ensure_left(self, room_id: str, user_id: str) -> bool:
         current = await self.membership(room_id, user_id)
@@ -249,9 +276,12 @@ def room_kind_state(kind: RoomKind, school_id: str | None, class_id: str | None)
     return {"type": events.ROOM_KIND, "state_key": "", "content": content}
 
 
-def _join_rule(allow: list[str] | None) -> dict[str, Any]:
-    """``m.room.join_rules`` content: restricted to members of the ``allow`` rooms, else
-    invite only."""
+def _join_rule(kind: RoomKind, allow: list[str] | None) -> dict[str, Any]:
+    """``m.room.join_rules`` content: public for the school-wide rooms every student is
+    in (``OPEN_KINDS``: the roster still decides every join), else restricted to members
+    of the ``allow`` rooms, else invite only."""
+    if kind in OPEN_KINDS:
+        return dict(OPEN_JOIN_RULE)
     if not allow:
         return {"join_rule": "invite"}
     return {

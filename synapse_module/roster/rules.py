@@ -43,6 +43,16 @@ SCHOOL_WIDE_KINDS: Final = (
     RoomKind.ARTICLES,
 )
 CLASS_KINDS: Final = (RoomKind.CLASS_SPACE, RoomKind.CLASS_CHAT, RoomKind.PARENTS_CHAT)
+# The rooms every student of a school is in: ``join_rule: public`` in Matrix terms, so
+# that Synapse's user directory keeps one row per member (``users_in_public_rooms``)
+# instead of one per pair of members (``users_who_share_private_rooms``: O(N) rows a
+# join, ~N² over a school's first morning). Who may join is still the roster's answer
+# alone (``may_join``, asked of every local join and every other server's make_join);
+# no school room is published in the room directory (``user_may_publish_room``).
+# docs/architecture.md, "First sign-ins".
+OPEN_KINDS: Final = frozenset(
+    {RoomKind.SCHOOL_SPACE, RoomKind.ANNOUNCEMENTS, RoomKind.DOCUMENTS, RoomKind.ARTICLES}
+)
 UNIT_KINDS: Final = (RoomKind.UNIT_SPACE, RoomKind.UNIT_ANNOUNCEMENTS)
 # The order a person joins their rooms in (others: stage 2): a restricted room lets
 # in members of its space, so the school space first, then class spaces, then the rest.
@@ -515,6 +525,7 @@ def class_rooms_of(person: Person, rooms: Iterable[SchoolRoom]) -> list[SchoolRo
 TEACHER_CHANGES_OWN_STUDENTS: Final = Message("roster.teacher_changes_own_students")
 GROUP_BY_INVITES: Final = Message("roster.group_by_invites")
 UPGRADE_SCHOOL_ROOM: Final = Message("roster.upgrade_school_room")
+PUBLISH_SCHOOL_ROOM: Final = Message("roster.publish_school_room")
 
 
 def teacher_may_put_member(

@@ -1,5 +1,6 @@
 """Schools: create, read, change; the school's own rooms."""
 
+import logging
 import zoneinfo
 from typing import TYPE_CHECKING, Any, cast
 
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 from .core import bad, now_ms
 from .members import MembersApi
 from .requests import CREATE_SCHOOL_SCHEMA, PATCH_SCHOOL_SCHEMA
+
+logger = logging.getLogger(__name__)
 
 
 class SchoolsApi(MembersApi):
@@ -137,6 +140,21 @@ class SchoolsApi(MembersApi):
                 allow=[] if kind is RoomKind.STAFF else [space],
             )
         return rooms
+
+    async def _open_school_wide_rooms(self) -> int:
+        """Schools made before their school-wide rooms were open (``rules.OPEN_KINDS``):
+        the service account opens them now (join rule public, guests forbidden), once —
+        a room already open is only read. Returns how many rooms it changed."""
+        rooms = await self.store.run(
+            "parta_open_kinds_rooms", db.school_rooms_of_kinds_txn, rules.OPEN_KINDS
+        )
+        opened = 0
+        for room in rooms:
+            if await self.structure.open_room(room.room_id):
+                opened += 1
+        if opened:
+            logger.info("Opened %d school-wide rooms of older schools (join rule public)", opened)
+        return opened
 
     def _acl_state(self, school_policy: SchoolPolicy) -> dict[str, Any]:
         """Server ACL of a school room: this server and the servers the school allows, so

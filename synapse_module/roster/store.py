@@ -999,3 +999,17 @@ def rooms_of_schools_txn(txn: LoggingTransaction, school_ids: Iterable[str]) -> 
         txn.execute(f"{_ROOM_SELECT} WHERE r.school_id IN ({marks})", chunk)
         out.extend(_room(r) for r in txn.fetchall())
     return out
+
+
+def school_rooms_of_kinds_txn(
+    txn: LoggingTransaction, kinds: Iterable[RoomKind]
+) -> list[SchoolRoom]:
+    """Every school's own rooms (not its classes') of these kinds."""
+    wanted = sorted(k.value for k in kinds)
+    marks = ",".join("?" * len(wanted))
+    txn.execute(
+        f"{_ROOM_SELECT} WHERE r.school_id IS NOT NULL AND r.class_id IS NULL"
+        f" AND r.kind IN ({marks}) ORDER BY r.school_id, r.kind",
+        wanted,
+    )
+    return [_room(r) for r in txn.fetchall()]
