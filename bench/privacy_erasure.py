@@ -1,12 +1,12 @@
 """Erasure of a student with 500 / 1,000 / 5,000 messages and 200 files, and how it grows
 (``python -m bench privacy_erasure [--sizes 500,1000,5000] [--files 200] [--baseline 500]
-[--concurrency 8]``).
+[--concurrency 8] [--profile DIR]``).
 
 One Synapse with the module (PostgreSQL when it answers, else SQLite; ``PARTA_TEST_DB``
 chooses), one school per size, seeded as ``bench/privacy_export.py`` does: the student
 sends N messages into the class chat and uploads the files (each posted as ``m.file``), a
 classmate writes N/10 beside them. Timed: ``POST …/erase`` until the journal says
-``done``, and each step as the journal reports it (polled every 50 ms), so the
+``done``, and each step as the journal reports it (polled every 0.2 s), so the
 ``messages`` step — one redaction per message and file, N + files of them — is timed on
 its own. Each size is checked afterwards: every one of the student's messages redacted
 exactly once; and the class chat's forward extremities are counted (the redactions in
@@ -20,11 +20,16 @@ squares over the sizes; 1 is linear).
 """
 
 import argparse
+import contextlib
 import json
 import math
 import os
+import shutil
+import signal
+import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +49,29 @@ def configure(hs: RunningHomeserver, concurrency: int) -> None:
     hs.restart()
 
 
-def erase(hs: RunningHomeserver, n: int, files: int, concurrency: int) -> dict[str, Any]:
+@contextlib.contextmanager
+def sampled(pid: int, out: Path | None) -> Iterator[None]:
+    """py-spy samples Synapse (``pid``) into ``out`` (collapsed stacks) while inside."""
+    if out is None:
+        yield
+        return
+    spy = shutil.which("py-spy")
+    if spy is None:
+        raise SystemExit("--profile needs py-spy on PATH (pip install py-spy)")
+    cmd = [spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200"]
+    proc = subprocess.Popen(
+        [*cmd, "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT)  # py-spy writes its file and stops
+        proc.wait(timeout=60)
+
+
+def erase(
+    hs: RunningHomeserver, n: int, files: int, concurrency: int, profile: Path | None
+) -> dict[str, Any]:
     school = build_school(hs, hs.register("operator", admin=True), name=f"Школа {n}")
     subject, other = school.students[0], school.students[1]
     for user in (subject, other):
@@ -55,19 +82,21 @@ def erase(hs: RunningHomeserver, n: int, files: int, concurrency: int) -> dict[s
     seed_s = time.monotonic() - t0
 
     path = f"/schools/{school.school_id}/members/{subject.user_id}/erase"
-    t0 = time.monotonic()
-    journal = api(hs, "POST", path, school.admin, {"messages": "redact"})
-    follow = f"/schools/{school.school_id}/erasures/{journal['erasure_id']}"
+    out = profile / f"erase-{n}-at-{concurrency}.txt" if profile else None
     seen: dict[str, float] = {}
-    while True:
-        now = time.monotonic() - t0
-        for step in journal["steps_done"]:
-            seen.setdefault(step, now)
-        if journal["status"] == "done":
-            break
-        time.sleep(0.05)
-        journal = api(hs, "GET", follow, school.admin)
-    erase_s = time.monotonic() - t0
+    with sampled(hs.proc.pid, out):
+        t0 = time.monotonic()
+        journal = api(hs, "POST", path, school.admin, {"messages": "redact"})
+        follow = f"/schools/{school.school_id}/erasures/{journal['erasure_id']}"
+        while True:
+            now = time.monotonic() - t0
+            for step in journal["steps_done"]:
+                seen.setdefault(step, now)
+            if journal["status"] == "done":
+                break
+            time.sleep(0.2)  # each ask costs Synapse a little: not too often
+            journal = api(hs, "GET", follow, school.admin)
+        erase_s = time.monotonic() - t0
 
     counts = rows(
         hs,
@@ -123,8 +152,15 @@ def main() -> None:
         help="messages of the one-at-a-time baseline (0: none)",
     )
     parser.add_argument("--concurrency", type=int, default=8, help="privacy.erasure_concurrency")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="a folder: py-spy samples Synapse during each erasure (collapsed stacks)",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -138,7 +174,7 @@ def main() -> None:
             if concurrency != configured:
                 configure(hs, concurrency)
                 configured = concurrency
-            result = erase(hs, n, args.files, concurrency)
+            result = erase(hs, n, args.files, concurrency, args.profile)
             results.append(result)
             print(json.dumps(result, ensure_ascii=False), flush=True)
 
