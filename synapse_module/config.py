@@ -133,6 +133,12 @@ class PrivacyConfig:
     media_store_path: str | None = None
     # The operator's limits for schools' retention rules.
     retention_limits: RetentionLimits = attrs.field(factory=RetentionLimits)
+    # How many redactions an erasure has in flight at once in a room (Synapse persists
+    # the ones queued together in one transaction); 1: one after another, the path
+    # before #12's measurement, kept for comparison in bench/privacy_erasure.py.
+    erasure_concurrency: int = attrs.field(
+        default=8, validator=[attrs.validators.ge(1), attrs.validators.le(32)]
+    )
 
 
 @attrs.frozen

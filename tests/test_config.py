@@ -48,6 +48,7 @@ def test_empty_config_gives_defaults() -> None:
         ({"service_localpart": "Bad Name"}, (), "not a valid Matrix localpart"),
         ({"default_timezone": None}, ("default_timezone",), "got null"),
         ({"service_displayname": "CHANGE_ME"}, ("service_displayname",), "placeholder"),
+        ({"privacy": {"erasure_concurrency": 0}}, (), "erasure_concurrency"),
     ],
 )
 def test_wrong_config_names_the_key(

@@ -6,8 +6,9 @@ Steps (:data:`~.rules.ERASURE_STEPS`):
 
 ``roster``       out of the school's roster and rooms; power levels re-derived
 ``messages``     every message they sent in the school's rooms redacted by the service
-                 account (or kept, with the account anonymised, per the school's rule);
-                 a message a redaction already names is skipped
+                 account, several at a time (``privacy.erasure_concurrency``), or kept,
+                 with the account anonymised, per the request; a message a redaction
+                 already names is skipped
 ``media``        their uploads: files from the media store, then Synapse's rows
 ``module_rows``  Parta's rows about them deleted, others' rows that named them marked
 ``account``      deactivated and erased through Synapse's admin API (profile, devices,
@@ -20,8 +21,10 @@ import logging
 import os
 import shutil
 import urllib.parse
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
+from ..concurrency import gather_limited
 from . import store as db
 from .admin import admin_session
 from .export import media_path
@@ -87,30 +90,47 @@ class Erasure:
         return int(removed)
 
     async def _step_messages(self, journal: dict[str, Any], user_id: str) -> int:
+        """Redact what they sent, room by room: up to ``REDACT_BATCH`` messages no
+        redaction names yet, ``erasure_concurrency`` redactions in flight at once, all of
+        a batch landed (or failed) before the next is read — so a message is never asked
+        twice, and after a crash the next run finds only the ones still unredacted."""
         if journal["messages"] != "redact":
             return 0  # kept; the account step takes their name off them
-        service = self._module.service_user_id
+        at_once = self._module.config.privacy.erasure_concurrency
+        pause_at = _pause_at_redaction()
         redacted = 0
+        store = self._module.store
         for room_id in await self._rooms(journal["school_id"]):
+            after: int | None = None
             while True:
-                batch = await self._module.store.run(
-                    "parta_erasure_unredacted", db.unredacted_txn, user_id, room_id, REDACT_BATCH
+                batch = await store.run(
+                    "parta_erasure_unredacted",
+                    db.unredacted_txn,
+                    user_id,
+                    room_id,
+                    after,
+                    REDACT_BATCH,
                 )
                 if not batch:
                     break
-                for event_id in batch:
-                    await self._api.create_and_send_event_into_room(
-                        {
-                            "type": "m.room.redaction",
-                            "room_id": room_id,
-                            "sender": service,
-                            "redacts": event_id,
-                            "content": {"redacts": event_id, "reason": "erasure"},
-                        }
-                    )
-                    redacted += 1
-                    await self._pause_if_asked(f"messages:{redacted}")
+                if pause_at is not None and redacted < pause_at:
+                    batch = batch[: pause_at - redacted]  # the kill -9 test stops right there
+                await gather_limited([self._redaction(room_id, e) for e, _ in batch], at_once)
+                redacted += len(batch)
+                after = batch[-1][1]
+                await self._pause_if_asked(f"messages:{redacted}")
         return redacted
+
+    def _redaction(self, room_id: str, event_id: str) -> Callable[[], Awaitable[object]]:
+        return lambda: self._api.create_and_send_event_into_room(
+            {
+                "type": "m.room.redaction",
+                "room_id": room_id,
+                "sender": self._module.service_user_id,
+                "redacts": event_id,
+                "content": {"redacts": event_id, "reason": "erasure"},
+            }
+        )
 
     async def _step_media(self, journal: dict[str, Any], user_id: str) -> int:
         uploads = await self._module.store.run("parta_erasure_media", db.uploads_txn, user_id)
@@ -140,6 +160,14 @@ class Erasure:
             quoted = urllib.parse.quote(user_id, safe="")
             await admin.post_json(f"/_synapse/admin/v1/deactivate/{quoted}", {"erase": True})
         return 1
+
+
+def _pause_at_redaction() -> int | None:
+    """The kill -9 test's redaction count to stop after (``messages:N``), if any."""
+    point = os.environ.get(PAUSE_AFTER_ENV, "")
+    if point.startswith("messages:") and point[len("messages:") :].isdigit():
+        return int(point[len("messages:") :])
+    return None
 
 
 def _remove_files(media_store: str, media_ids: list[str]) -> None:

@@ -300,17 +300,23 @@ def finish_erasure_txn(
     audit.append_txn(txn, now, actor, "privacy.erased", school_id, user_id, details)
 
 
-def unredacted_txn(txn: LoggingTransaction, user_id: str, room_id: str, limit: int) -> list[str]:
+def unredacted_txn(
+    txn: LoggingTransaction, user_id: str, room_id: str, after: int | None, limit: int
+) -> list[tuple[str, int]]:
     """Messages the person sent in a room that no redaction names yet (a redaction sent
-    before a crash is not sent again)."""
+    before a crash is not sent again), oldest first: ``(event_id, stream_ordering)``.
+    ``after``: the last stream ordering of the previous batch, so each batch starts
+    where the last one ended instead of walking past the redacted ones again."""
+    since = "" if after is None else " AND e.stream_ordering > ?"
     txn.execute(
-        "SELECT e.event_id FROM events e WHERE e.room_id = ? AND e.sender = ?"
-        " AND e.state_key IS NULL AND e.type != 'm.room.redaction' AND e.outlier = ?"
+        "SELECT e.event_id, e.stream_ordering FROM events e WHERE e.room_id = ?"
+        " AND e.sender = ? AND e.state_key IS NULL AND e.type != 'm.room.redaction'"
+        f" AND e.outlier = ?{since}"
         " AND NOT EXISTS (SELECT 1 FROM redactions r WHERE r.redacts = e.event_id)"
         " ORDER BY e.stream_ordering LIMIT ?",
-        (room_id, user_id, False, limit),
+        (room_id, user_id, False, *(() if after is None else (after,)), limit),
     )
-    return [r[0] for r in txn.fetchall()]
+    return [(str(r[0]), int(r[1])) for r in txn.fetchall()]
 
 
 def delete_uploads_txn(txn: LoggingTransaction, media_ids: list[str]) -> None:
