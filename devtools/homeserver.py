@@ -485,12 +485,23 @@ def _log_config(log_file: Path) -> dict[str, Any]:
                 "maxBytes": 50 * 1024 * 1024,
                 "backupCount": 2,
                 "encoding": "utf8",
-            }
+            },
+            # Lines written in batches, as Synapse's own generated log config does: a
+            # school morning logs every /sync answered (hundreds a second), and a write
+            # a line held the reactor each time (docs/benchmarks.md, "The school
+            # morning"). WARNING and above are written at once.
+            "buffer": {
+                "class": "synapse.logging.handlers.PeriodicallyFlushingMemoryHandler",
+                "target": "file",
+                "capacity": 200,
+                "flushLevel": 30,
+                "period": 1,
+            },
         },
         "loggers": {
             "synapse.storage.SQL": {"level": "WARNING"},
             "synapse_module": {"level": "DEBUG"},
         },
-        "root": {"level": "INFO", "handlers": ["file"]},
+        "root": {"level": "INFO", "handlers": ["buffer"]},
         "disable_existing_loggers": False,
     }
