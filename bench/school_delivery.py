@@ -1,7 +1,7 @@
 """The school morning's delivery phase under several Synapse setups, in turn (issue #22).
 
     python -m bench school_delivery --students 150 [--senders 50] [--interval 2]
-        [--delivery 30] [--rounds 2] [--variants generated,log_unbuffered]
+        [--delivery 30] [--rounds 2] [--variants gc_default,generated]
         [--py-spy SECONDS] [--profile-dir DIR] [--json results.json]
 
 One school on one Synapse process with the module and the bot's registration (PostgreSQL
@@ -44,7 +44,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import yaml
 
 from bench.school_morning import (
     Morning,
@@ -63,17 +62,6 @@ from devtools.homeserver import Homeserver
 from tests.bridge_env import BridgeEnv, bridge_env
 
 
-def _log_unbuffered(hs: Homeserver) -> dict[str, Any]:
-    """Synapse's log written line by line, as the generated config did before #22's
-    delivery profile (a file handler straight on the root logger)."""
-    path = hs.directory / "log-unbuffered.yaml"
-    config = yaml.safe_load((hs.directory / "log.yaml").read_text())
-    config["handlers"] = {"file": config["handlers"]["file"]}
-    config["root"]["handlers"] = ["file"]
-    path.write_text(yaml.safe_dump(config))
-    return {"log_config": str(path)}
-
-
 def _pool(hs: Homeserver, connections: int) -> dict[str, Any]:
     if hs.postgres is None:
         return {}
@@ -87,14 +75,11 @@ THIS_CHECKOUT = homeserver.REPO_ROOT
 # settings that name a file in its directory).
 VARIANTS: dict[str, Callable[[Homeserver], dict[str, Any]]] = {
     "generated": lambda hs: {},
-    "log_unbuffered": _log_unbuffered,
+    # Python's own thresholds for Synapse's collector (the generated config's before
+    # the delivery profile).
+    "gc_default": lambda hs: {"gc_thresholds": [700, 10, 10]},
     # Twice the generated config's PostgreSQL connections (5).
     "pool_10": lambda hs: _pool(hs, 10),
-    # Python's collector less often (Synapse runs it itself: the youngest generation
-    # when over gc_thresholds[0] new objects and 1 s has passed, the next after
-    # gc_thresholds[1] of those, the oldest after gc_thresholds[2]; Python's default
-    # 700 / 10 / 10). (Synapse 1.163's gc_min_interval does not reach its collector.)
-    "gc_relaxed": lambda hs: {"gc_thresholds": [10000, 50, 20]},
     # What unread counts and push cost (not a setting to use: no badges, no push).
     "push_off": lambda hs: {"push": {"enabled": False}},
 }
@@ -272,7 +257,7 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=2.0)
     parser.add_argument("--delivery", type=float, default=30.0, help="seconds of messages")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--variants", default="generated,log_unbuffered")
+    parser.add_argument("--variants", default="gc_default,generated")
     parser.add_argument("--py-spy", type=float, default=0.0, help="seconds to record")
     parser.add_argument("--profile-dir", type=Path)
     parser.add_argument("--top", type=Path, help="print a recorded profile's heaviest frames")

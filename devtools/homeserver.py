@@ -65,6 +65,14 @@ CACHES: dict[str, Any] = {
     },
     # Events kept decoded in memory (Synapse's default, written down: 10,000).
     "event_cache_size": "10K",
+    # Python's garbage collector less often. Synapse runs it itself (automatic
+    # collection off): the youngest generation at most once a second when over the
+    # first threshold of new objects, the middle one after the second threshold of
+    # those, a full collection after the third (Python's default 700 / 10 / 10). With
+    # a school long-polling, the collector was 10–14 % of Synapse's busy time, half of
+    # it with these (docs/benchmarks.md, "The school morning", the delivery profile).
+    # (Synapse's gc_min_interval is read but does not reach its collector in 1.163.)
+    "gc_thresholds": [10000, 50, 20],
     # No presence: a pupil's "online" would be shown to everyone who shares a room with
     # them — the whole school — and every change of it wakes every one of their /sync
     # streams (a school-wide room makes that a thousand). Parta uses none of it.
@@ -485,23 +493,12 @@ def _log_config(log_file: Path) -> dict[str, Any]:
                 "maxBytes": 50 * 1024 * 1024,
                 "backupCount": 2,
                 "encoding": "utf8",
-            },
-            # Lines written in batches, as Synapse's own generated log config does: a
-            # school morning logs every /sync answered (hundreds a second), and a write
-            # a line held the reactor each time (docs/benchmarks.md, "The school
-            # morning"). WARNING and above are written at once.
-            "buffer": {
-                "class": "synapse.logging.handlers.PeriodicallyFlushingMemoryHandler",
-                "target": "file",
-                "capacity": 200,
-                "flushLevel": 30,
-                "period": 1,
-            },
+            }
         },
         "loggers": {
             "synapse.storage.SQL": {"level": "WARNING"},
             "synapse_module": {"level": "DEBUG"},
         },
-        "root": {"level": "INFO", "handlers": ["buffer"]},
+        "root": {"level": "INFO", "handlers": ["file"]},
         "disable_existing_loggers": False,
     }
