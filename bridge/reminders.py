@@ -185,7 +185,15 @@ class ConfirmationReminders:
             user_id,
             room_id,
         )
-        return room_id
+        # Another bot process made one at the same moment (two reminders of one person,
+        # per child): the one stored first is the chat; this one's invitation is taken
+        # back and the room left.
+        kept = await self._db.fetchval("SELECT room_id FROM direct_room WHERE user_id=$1", user_id)
+        if kept != room_id:
+            logger.info("direct chat with %s made twice; keeping %s", user_id, kept)
+            await self._intent.kick_user(room_id, user_id, "")  # the invitation taken back
+            await self._intent.leave_room(room_id)
+        return RoomID(str(kept))
 
     async def _put(self, room_id: RoomID, reminder: Reminder) -> str:
         """Send with a transaction id of its own (a resend within the homeserver's

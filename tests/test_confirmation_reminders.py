@@ -9,17 +9,24 @@ homeserver sends none again.
 
 import asyncio
 import datetime
+import functools
+import logging
 import time
 import urllib.parse
 import zoneinfo
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import aiohttp
 import pytest
+from mautrix.appservice import AppServiceAPI, IntentAPI
+from mautrix.types import UserID
+from mautrix.util.logging import TraceLogger
 from nio import RoomSendResponse
 
-from bridge.reminders import REMINDER_ID, message_link
+from bridge.app import MemoryASStateStore
+from bridge.reminders import REMINDER_ID, ConfirmationReminders, message_link
 from devtools.homeserver import HttpError
 from synapse_module.clock import CLOCK_FILE_VARIABLE
 from synapse_module.confirmations import rules
@@ -273,3 +280,100 @@ async def test_a_homework_reminder_names_the_assignments_the_module_lists(
     # Due in two hours, reminded 18 hours before: at once, as the teacher.
     got = await poll(reminders, "the homework reminder in the class chat")
     assert got == [f"Напоминание: домашнее задание к {due:%d.%m %H:%M}: Алгебра — № 125, 126"]
+
+
+async def test_two_bots_reminding_at_once_post_each_reminder_once(
+    env: BridgeEnv, school: School, clock: ModuleClock
+) -> None:
+    """Two bot processes (here: the bot's own code twice, on its database) take up the
+    same due request at the same moment: the module's ``reminded`` route never answers
+    500, each person is recorded by exactly one call, and each reminder is posted once —
+    a parent of two children gets two (one per child) in one direct chat."""
+    hs = env.hs
+    sid = school.school_id
+    api(hs, "PATCH", f"/schools/{sid}", school.admin,
+        {"policy": {"confirmation_reminder_hours": 24}})  # fmt: skip
+    chat = school.class_a["rooms"]["parents_chat"]
+    two_children = hs.register("parent-two")
+    children = [school.students[1].user_id, school.students[2].user_id]
+    api(hs, "PUT", f"/schools/{sid}/members/{two_children.user_id}", school.admin,
+        {"roles": ["parent"], "children": children})  # fmt: skip
+    wait_for_rooms(hs, two_children)
+    env.bot.stop()  # only the two below take it up
+    try:
+        # The module's route, called by two bots at once with the same people.
+        url = f"{hs.base_url}/_synapse/client/parta/v1/internal/confirmations/reminded"
+        headers = {"Authorization": f"Bearer {env.bot.registration.as_token}"}
+        people = [{"user_id": f"@someone{n}:{hs.server_name}", "child_id": ""} for n in range(40)]
+        async with aiohttp.ClientSession(headers=headers) as session:
+
+            async def post(request_id: str) -> tuple[int, Any]:
+                body = {"event_id": request_id, "people": people}
+                async with session.post(url, json=body) as resp:
+                    return resp.status, await resp.json()
+
+            for n in range(6):
+                asked = await ask(env, school.teacher, chat, ask_content(f"Собрание №{n}"))
+                await poll(functools.partial(_indexed, env, school, chat, asked), "the request")
+                answers = await asyncio.gather(post(asked), post(asked), post(asked))
+                assert [status for status, _ in answers] == [200, 200, 200], answers
+                recorded = [p["user_id"] for _, body in answers for p in body["reminded"]]
+                assert sorted(recorded) == sorted(p["user_id"] for p in people), answers
+
+        # The bot's own code twice, at the same moment, on a request per child.
+        clock.set(time.time())
+        asked = await ask(env, school.teacher, chat, ask_content("Разрешение на экскурсию",
+                                                                 per_child=True))  # fmt: skip
+        clock.set(time.time() + 25 * HOUR)
+        async with (
+            env.bot_side() as (_, db_one, module_one),
+            env.bot_side() as (_, db_two, module_two),
+            aiohttp.ClientSession() as http_one,
+            aiohttp.ClientSession() as http_two,
+        ):
+            bots = [
+                ConfirmationReminders(db_one, module_one, _bot_intent(env, http_one)),
+                ConfirmationReminders(db_two, module_two, _bot_intent(env, http_two)),
+            ]
+            await asyncio.gather(*(bot.run_due() for bot in bots))
+            for _ in range(3):  # whatever a claim left over (it is retried after a pause)
+                await asyncio.gather(*(bot.send_pending() for bot in bots))
+        rows = [r for r in await reminder_rows(env, asked) if r["user_id"] == two_children.user_id]
+        assert rows == [
+            {"user_id": two_children.user_id, "child_id": c, "state": "sent"}
+            for c in sorted(children)
+        ]
+        room = await direct_room(env, two_children)
+        assert room is not None
+        got = [c for c in reminders_in(env, two_children, room) if asked in c[REMINDER_ID]]
+        assert sorted(c[REMINDER_ID] for c in got) == sorted(
+            f"{asked}|{two_children.user_id}|{c}" for c in children
+        )
+        # One direct chat: an invitation to a second one, if two were made, taken back.
+        sync = "/_matrix/client/v3/sync?timeout=0"
+        invited = hs.request("GET", sync, token=two_children.access_token)["rooms"]
+        assert not invited.get("invite"), invited.get("invite")
+    finally:
+        env.bot.start()
+
+
+def _bot_intent(env: BridgeEnv, session: aiohttp.ClientSession) -> IntentAPI:
+    """The bot's intent as ``bridge.app`` makes it (its application-service token)."""
+    intent: IntentAPI = AppServiceAPI(
+        base_url=env.hs.base_url,
+        bot_mxid=UserID(env.bot_user_id),
+        token=env.bot.registration.as_token,
+        state_store=MemoryASStateStore(),
+        client_session=session,
+        log=cast(TraceLogger, logging.getLogger("bridge.appservice")),
+    ).bot_intent()
+    return intent
+
+
+def _indexed(env: BridgeEnv, school: School, chat: str, asked: str) -> bool:
+    """Whether the module has taken up a confirmation request (its status answers)."""
+    try:
+        api(env.hs, "GET", f"/rooms/{q(chat)}/confirmations/{q(asked)}", school.teacher)
+    except HttpError:
+        return False
+    return True

@@ -12,10 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nio import RoomSendError, RoomSendResponse
+from nio import (
+    JoinResponse,
+    RoomCreateError,
+    RoomCreateResponse,
+    RoomPutStateResponse,
+    RoomRedactResponse,
+    RoomSendError,
+    RoomSendResponse,
+)
 
 from parta_common.roles import Role
 from synapse_module.clock import CLOCK_FILE_VARIABLE
+from synapse_module.homework.events import homework_content
 from synapse_module.quiet_hours import rules
 from synapse_module.quiet_hours.callbacks import HELD_ERRCODE, HELD_FIELD
 from tests.content_school import api, matrix, parta_notice, q, room_events
@@ -98,13 +107,67 @@ def test_urgent(content: dict[str, Any], urgent: bool) -> None:
     assert rules.is_urgent(content) is urgent
 
 
-def test_held_messages_are_new_messages_and_polls_not_edits() -> None:
-    text = {"msgtype": "m.text", "body": "x"}
-    assert rules.is_held_message("m.room.message", text)
-    assert rules.is_held_message("org.matrix.msc3381.poll.start", {})
-    assert not rules.is_held_message("m.reaction", {})
-    edit = {**text, "m.relates_to": {"rel_type": "m.replace", "event_id": "$a"}}
-    assert not rules.is_held_message("m.room.message", edit)
+EDIT = {"rel_type": "m.replace", "event_id": "$earlier"}
+NEW = {"msgtype": "m.text", "body": "Собрание в 19:00"}
+MENTION = {"user_ids": ["@parent:x"]}
+ROOM = {"room": True}
+
+
+@pytest.mark.parametrize(
+    ("event_type", "content", "is_state", "action"),
+    [
+        ("m.room.message", {"msgtype": "m.text", "body": "x"}, False, rules.HOLD),
+        ("m.room.message", {"msgtype": "m.file", "url": "mxc://a/b"}, False, rules.HOLD),
+        ("m.room.message", {"body": "x", "m.relates_to": {"rel_type": "m.thread"}}, False, "hold"),
+        ("m.sticker", {"body": "🙂", "url": "mxc://a/b"}, False, rules.HOLD),
+        ("m.room.encrypted", {"algorithm": "m.megolm.v1.aes-sha2"}, False, rules.HOLD),
+        ("m.poll.start", {}, False, rules.HOLD),
+        ("org.matrix.msc3381.poll.start", {}, False, rules.HOLD),
+        ("m.poll.end", {}, False, rules.HOLD),
+        ("com.example.nudge", {"body": "x"}, False, rules.HOLD),
+        # edits: silent only when m.mentions says nobody is mentioned
+        ("m.room.message", {**NEW, "m.relates_to": EDIT, "m.mentions": {}}, False, rules.PASS),
+        ("m.room.message", {**NEW, "m.new_content": NEW, "m.relates_to": EDIT}, False, "hold"),
+        ("m.room.message", {**NEW, "m.relates_to": EDIT, "m.mentions": MENTION}, False, "hold"),
+        ("m.room.message", {**NEW, "m.relates_to": EDIT, "m.mentions": ROOM}, False, "hold"),
+        ("m.room.encrypted", {"m.relates_to": EDIT, "m.mentions": {}}, False, rules.HOLD),
+        ("m.reaction", {"m.relates_to": {"rel_type": "m.annotation"}}, False, rules.PASS),
+        ("m.room.redaction", {}, False, rules.PASS),
+        ("m.poll.response", {}, False, rules.PASS),
+        ("org.matrix.msc3381.poll.response", {}, False, rules.PASS),
+        ("m.key.verification.start", {}, False, rules.PASS),
+        ("m.call.invite", {"lifetime": 60000}, False, rules.REFUSE_CALL),
+        ("org.matrix.msc4075.rtc.notification", {}, False, rules.REFUSE_CALL),
+        ("m.call.hangup", {}, False, rules.PASS),
+        ("m.call.answer", {}, False, rules.PASS),
+        ("org.matrix.msc3401.call.member", {"application": "m.call"}, True, rules.REFUSE_CALL),
+        ("org.matrix.msc3401.call.member", {}, True, rules.PASS),  # leaving the call
+        ("m.room.member", {"membership": "invite"}, True, rules.REFUSE_INVITE),
+        ("m.room.member", {"membership": "join"}, True, rules.PASS),
+        ("m.room.topic", {"topic": "x"}, True, rules.PASS),
+        ("m.room.name", {"name": "x"}, True, rules.PASS),
+        ("m.room.pinned_events", {"pinned": ["$a"]}, True, rules.PASS),
+    ],
+)
+def test_what_quiet_hours_do_with_each_event(
+    event_type: str, content: dict[str, Any], is_state: bool, action: str
+) -> None:
+    assert rules.quiet_action(event_type, content, is_state) == action
+
+
+@pytest.mark.parametrize(
+    ("roles", "held"),
+    [
+        ({Role.STUDENT}, True),
+        ({Role.PARENT}, True),
+        ({Role.PARENT, Role.TEACHER}, False),  # a colleague
+        ({Role.TEACHER}, False),
+        ({Role.ADMINISTRATOR}, False),
+        (set(), False),
+    ],
+)
+def test_whom_quiet_hours_protect(roles: set[Role], held: bool) -> None:
+    assert rules.is_held_reader(roles) is held
 
 
 def test_policy_json_round_trip() -> None:
@@ -263,3 +326,186 @@ async def test_a_teachers_evening_message_waits_for_the_morning(
     ):
         assert loop.time() < deadline, "the administrator's held message did not arrive"
         await asyncio.sleep(0.5)
+
+
+async def attempt(
+    synapse: RunningHomeserver,
+    user: User,
+    room_id: str,
+    event_type: str,
+    content: dict[str, Any],
+    state_key: str | None = None,
+) -> str:
+    """What a plain client sees: ``sent``, ``held`` (ORG.PARTA.HELD) or ``refused`` (a
+    quiet-hours refusal); anything else is returned as its error, to fail the table."""
+    async with synapse.client(user) as client:
+        if state_key is None:
+            resp: Any = await client.room_send(room_id, event_type, content)
+        else:
+            resp = await client.room_put_state(room_id, event_type, content, state_key)
+    if isinstance(resp, RoomSendResponse | RoomPutStateResponse):
+        return "sent"
+    if resp.status_code == HELD_ERRCODE:
+        return "held"
+    if resp.status_code == "M_FORBIDDEN" and "тихие часы" in resp.message:
+        return "refused"
+    return f"{resp.status_code}: {resp.message}"
+
+
+async def test_every_way_around_quiet_hours(
+    quiet_synapse: RunningHomeserver, school: School, clock: SchoolClock
+) -> None:
+    """A teacher at 22:00 tries every kind of event a plain Matrix client can send to
+    parents and students: messages in any disguise are held, calls and invitations are
+    refused, what notifies nobody goes through; a direct chat with a parent is held like
+    the parents chat, one with a colleague is not. The held direct message arrives at
+    08:00."""
+    synapse = quiet_synapse
+    teacher, parent = school.teacher, school.parent
+    parents = school.class_a["rooms"]["parents_chat"]
+    class_chat = school.class_a["rooms"]["class_chat"]
+
+    clock.set(moscow(8, 14))  # Tuesday afternoon: what the evening builds on
+    async with synapse.client(teacher) as client:
+        earlier = await client.room_send(
+            parents, "m.room.message", {"msgtype": "m.text", "body": "Завтра экскурсия"}
+        )
+        assert isinstance(earlier, RoomSendResponse), earlier
+        to_parent = await client.room_create(is_direct=True, invite=[parent.user_id])
+        to_colleague = await client.room_create(is_direct=True, invite=[school.admin.user_id])
+        assert isinstance(to_parent, RoomCreateResponse), to_parent
+        assert isinstance(to_colleague, RoomCreateResponse), to_colleague
+    for user, room in ((parent, to_parent.room_id), (school.admin, to_colleague.room_id)):
+        async with synapse.client(user) as client:
+            assert isinstance(await client.join(room), JoinResponse)
+    direct = to_parent.room_id
+    target = earlier.event_id
+    edit = {"rel_type": "m.replace", "event_id": target}
+    new = {"msgtype": "m.text", "body": "Экскурсия переносится"}
+    ciphertext = {
+        "algorithm": "m.megolm.v1.aes-sha2",
+        "ciphertext": "AwgAEnACgAkLmt6qF84IK++J7UDH2Za1YVchHyprqTqsg2yyOwAtHaZTwyNg37af",
+        "sender_key": "IlRMeOPX2e0MurIyfWEucYBRVOEEUMrOHqn/8mLqMjA",
+        "session_id": "X3lUlvLELLYxeTx4yOVu6UDpasGEVO0Jbu+QFnm0cKQ",
+        "device_id": teacher.device_id or "DEVICE",
+    }
+    poll = "org.matrix.msc3381.poll.start"
+    text = "org.matrix.msc1767.text"
+    msc_poll = {
+        poll: {
+            "question": {text: "Когда собрание?"},
+            "kind": "org.matrix.msc3381.poll.disclosed",
+            "max_selections": 1,
+            "answers": [{"id": "a", text: "В четверг"}, {"id": "b", text: "В пятницу"}],
+        },
+        text: "Когда собрание?\n1. В четверг\n2. В пятницу",
+    }
+    stable_poll = {
+        "m.poll": {
+            "question": {"m.text": [{"body": "Когда собрание?"}]},
+            "kind": "m.disclosed",
+            "max_selections": 1,
+            "answers": [
+                {"m.id": "a", "m.text": [{"body": "В четверг"}]},
+                {"m.id": "b", "m.text": [{"body": "В пятницу"}]},
+            ],
+        },
+        "m.text": [{"body": "Когда собрание?"}],
+    }
+    due = (moscow(8, 14) + dt.timedelta(days=3)).date().isoformat()
+    call_member = {
+        "application": "m.call",
+        "call_id": "",
+        "scope": "m.room",
+        "device_id": teacher.device_id or "DEVICE",
+        "focus_active": {"type": "livekit"},
+        "foci_preferred": [],
+    }
+    # (what, room, event type, content, state key, expected)
+    table: list[tuple[str, str, str, dict[str, Any], str | None, str]] = [
+        ("encrypted message", parents, "m.room.encrypted", ciphertext, None, "held"),
+        ("sticker", parents, "m.sticker",
+         {"body": "🙂", "url": "mxc://example.org/sticker", "info": {}}, None, "held"),
+        ("thread reply", parents, "m.room.message",
+         {"msgtype": "m.text", "body": "И ещё",
+          "m.relates_to": {"rel_type": "m.thread", "event_id": target}}, None, "held"),
+        ("edit without m.mentions", parents, "m.room.message",
+         {**new, "body": "* " + new["body"], "m.new_content": new, "m.relates_to": edit},
+         None, "held"),
+        ("edit mentioning a parent", parents, "m.room.message",
+         {**new, "m.new_content": new, "m.relates_to": edit,
+          "m.mentions": {"user_ids": [parent.user_id]}}, None, "held"),
+        ("silent edit", parents, "m.room.message",
+         {**new, "m.new_content": new, "m.relates_to": edit, "m.mentions": {}}, None, "sent"),
+        ("reaction", parents, "m.reaction",
+         {"m.relates_to": {"rel_type": "m.annotation", "event_id": target, "key": "👍"}},
+         None, "sent"),
+        ("MSC3381 poll", parents, poll, msc_poll, None, "held"),
+        ("stable poll", parents, "m.poll.start", stable_poll, None, "held"),
+        ("homework", class_chat, "m.room.message",
+         homework_content("Алгебра", "№ 1", due, school.class_a["class_id"]), None, "held"),
+        ("custom event type", parents, "com.example.nudge", {"body": "Проверьте дневники"},
+         None, "held"),
+        ("topic", parents, "m.room.topic", {"topic": "Экскурсия в среду"}, "", "sent"),
+        ("pinned events", parents, "m.room.pinned_events", {"pinned": [target]}, "", "sent"),
+        ("joining a group call", parents, "org.matrix.msc3401.call.member", call_member,
+         teacher.user_id, "refused"),
+        ("leaving a group call", parents, "org.matrix.msc3401.call.member", {},
+         teacher.user_id, "sent"),
+        ("direct message to a parent", direct, "m.room.message",
+         {"msgtype": "m.text", "body": "Как дела у Пети?"}, None, "held"),
+        ("encrypted direct message", direct, "m.room.encrypted",
+         {**ciphertext, "session_id": "other"}, None, "held"),
+        ("call to a parent", direct, "m.call.invite",
+         {"call_id": "c1", "version": "1", "lifetime": 60000, "party_id": "p",
+          "offer": {"type": "offer", "sdp": "v=0"}}, None, "refused"),
+        ("hanging up", direct, "m.call.hangup",
+         {"call_id": "c1", "version": "1", "party_id": "p"}, None, "sent"),
+        ("direct message to a colleague", to_colleague.room_id, "m.room.message",
+         {"msgtype": "m.text", "body": "Завтра педсовет"}, None, "sent"),
+    ]  # fmt: skip
+
+    clock.set(moscow(8, 22))  # Tuesday, 22:00
+    got = {
+        what: await attempt(synapse, teacher, room, kind, content, key)
+        for what, room, kind, content, key, _ in table
+    }
+    assert got == {what: expected for what, *_, expected in table}
+
+    # A new direct chat with a student: the invitation is refused (it would ring now).
+    async with synapse.client(teacher) as client:
+        invited = await client.room_create(is_direct=True, invite=[school.students[1].user_id])
+        assert isinstance(invited, RoomCreateError), invited
+        assert invited.status_code == "M_FORBIDDEN" and "тихие часы" in invited.message, invited
+        assert "You can invite after 09.12.2026 08:00" in invited.message.split(" / ")[1]
+        # A redaction notifies nobody: the teacher may take a message back at night.
+        redacted = await client.room_redact(parents, target)
+        assert isinstance(redacted, RoomRedactResponse), redacted
+
+    # Nothing held reached the parent; what went through did.
+    events = await room_events(synapse, parent, parents)
+    mine = [e for e in events if e["sender"] == teacher.user_id]
+    assert not [e for e in mine if e["type"] in ("m.room.encrypted", "m.sticker", poll)]
+    assert [e["type"] for e in mine if e["content"].get("m.relates_to", {}).get("rel_type")] == [
+        "m.reaction",
+        "m.room.message",  # the silent edit
+    ]
+    assert await bodies_from(synapse, parent, direct, teacher) == []
+
+    # Wednesday 08:00: the direct message arrives as the teacher, with the rest.
+    clock.set(moscow(9, 8))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while "Как дела у Пети?" not in await bodies_from(synapse, parent, direct, teacher):
+        assert loop.time() < deadline, "the held direct message did not arrive after 08:00"
+        await asyncio.sleep(0.5)
+    arrived = [
+        e["type"]
+        for e in await room_events(synapse, parent, direct)
+        if e["sender"] == teacher.user_id and "state_key" not in e
+    ]
+    assert sorted(arrived) == [
+        "m.call.hangup",
+        "m.room.encrypted",
+        "m.room.message",
+    ]

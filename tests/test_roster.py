@@ -534,6 +534,44 @@ async def test_inviting_through_a_new_dm_is_refused(
         assert "Writing" not in resp.message and " / " in resp.message
 
 
+async def test_two_invites_at_once_cannot_both_pass(
+    synapse: RunningHomeserver, school: School
+) -> None:
+    await invites_at_once(synapse, school)
+
+
+async def invites_at_once(hs: RunningHomeserver, school: School, rounds: int = 8) -> None:
+    """The two-person limit of a student's direct chat holds for invites sent at the same
+    moment (and for an invite racing a classmate's join of a public one): of each pair,
+    exactly one gets in, in every round. (Also run on workers, tests/test_workers.py.)"""
+    owner, first, second = school.students
+    async with (
+        hs.client(owner) as a,
+        hs.client(owner) as b,
+        hs.client(second) as joiner,
+    ):
+        for n in range(rounds):
+            made = await a.room_create(is_direct=True)
+            assert isinstance(made, RoomCreateResponse), made
+            both = await asyncio.gather(
+                a.room_invite(made.room_id, first.user_id),
+                b.room_invite(made.room_id, second.user_id),
+            )
+            passed = [r for r in both if isinstance(r, RoomInviteResponse)]
+            assert len(passed) == 1, (n, both)
+            refused = [r for r in both if isinstance(r, RoomInviteError)]
+            assert "на двоих" in refused[0].message, refused[0].message
+            # An invite racing a join of a public one: one of them.
+            public = await a.room_create(is_direct=True, preset=RoomPreset.public_chat)
+            assert isinstance(public, RoomCreateResponse), public
+            raced = await asyncio.gather(
+                a.room_invite(public.room_id, first.user_id),
+                joiner.join(public.room_id),
+            )
+            ok = [r for r in raced if isinstance(r, RoomInviteResponse | JoinResponse)]
+            assert len(ok) == 1, (n, raced)
+
+
 async def test_invites_into_school_rooms(synapse: RunningHomeserver, school: School) -> None:
     chat_a = school.class_a["rooms"]["class_chat"]
     async with synapse.client(school.students[1]) as c:

@@ -88,6 +88,40 @@ def test_day_figures_table() -> None:
     assert set(out) == {"s1", "s2"}
 
 
+TODAY = datetime.date(2026, 12, 7)
+
+
+def _track(first: datetime.date, messages: list[int]) -> dict[datetime.date, Figures]:
+    return {first + datetime.timedelta(n): Figures(messages=m) for n, m in enumerate(messages)}
+
+
+@pytest.mark.parametrize(
+    ("tracks", "per_week"),
+    [
+        # 30 days of 2 messages a day: 14 a week, as a 30-day average.
+        ([_track(datetime.date(2026, 11, 8), [2] * 30)], 14.0),
+        # A school three days old in a 30-day period: its three days, not thirty.
+        ([_track(datetime.date(2026, 12, 5), [10, 5, 6])], 49.0),
+        # Shorter than a week: one day's 10 messages are 70 a week; two days' 3 are 10.5.
+        ([_track(datetime.date(2026, 12, 7), [10])], 70.0),
+        ([_track(datetime.date(2026, 12, 6), [1, 2])], 10.5),
+        # Exactly a week: its messages.
+        ([_track(datetime.date(2026, 12, 1), [1, 2, 3, 4, 5, 6, 7])], 28.0),
+        # A fortnight: half of it.
+        ([_track(datetime.date(2026, 11, 24), [2] * 14)], 14.0),
+        # Two schools: their weeks together, each over its own days.
+        ([_track(datetime.date(2026, 11, 8), [2] * 30), _track(TODAY, [3])], 35.0),
+        # No days (a period in the future, or before the school existed): 0.
+        ([{}], 0.0),
+        ([], 0.0),
+    ],
+)
+def test_messages_per_week_is_a_weekly_rate_for_any_period(
+    tracks: list[dict[datetime.date, Figures]], per_week: float
+) -> None:
+    assert rules.per_week(tracks) == pytest.approx(per_week)
+
+
 def test_period_and_shares_table() -> None:
     d1, d2 = datetime.date(2026, 12, 1), datetime.date(2026, 12, 2)
     track = {
@@ -98,7 +132,7 @@ def test_period_and_shares_table() -> None:
     # The roster as on the last day; activity summed.
     assert (period.students, period.students_signed_in, period.classes) == (12, 6, 2)
     assert (period.messages, period.lessons) == (10, 2)
-    derived = rules.derived(Figures(students=12, students_signed_in=6, messages=10), 14)
+    derived = rules.derived(Figures(students=12, students_signed_in=6, messages=10), 5.04)
     assert derived["students_signed_in_share"] == 50.0
     assert derived["messages_per_week"] == 5.0
     assert derived["teachers_signed_in_share"] == 0.0  # nobody of nobody
@@ -326,8 +360,16 @@ def test_statistics_of_a_seeded_school(hs: RunningHomeserver) -> None:
     assert report["totals"]["schools"] == 1
     assert report["totals"]["students_signed_in_share"] == 50.0
     assert report["totals"]["average_attendance"] == 3.0
+    # The school is a day old: its messages a week are today's × 7, not averaged over
+    # the 30 days of the period it did not exist in (nor over days still to come).
+    week = round(expected["messages"] * 7.0, 1)
+    assert report["totals"]["messages_per_week"] == week
+    ahead = (datetime.datetime.now(MSK).date() + datetime.timedelta(6)).isoformat()
+    to_come = api(hs, "GET", f"/units/{m}/statistics?from={today}&to={ahead}", coord)
+    assert (to_come["days"], to_come["totals"]["messages_per_week"]) == (7, week)
     [row] = report["schools"]
     assert row["school_id"] == sid and row["name"] == "Школа № 7"
+    assert row["messages_per_week"] == week
     assert {k: row[k] for k in expected} == expected
     assert report["track"][-1]["day"] == today
     assert report["track"][-1]["messages"] == expected["messages"]
@@ -396,6 +438,11 @@ def test_statistics_of_a_seeded_school(hs: RunningHomeserver) -> None:
 
     snapshot = wait_for(yesterdays_row, "yesterday's row from the job after a restart")
     assert {k: snapshot["totals"][k] for k in expected} == expected
+    assert snapshot["totals"]["messages_per_week"] == week  # one day: × 7
+    # The default period: the school's three days (created two days ago), today's none.
+    three = api(hs, "GET", f"/units/{m}/statistics", coord)
+    assert len(three["track"]) == 3, three["track"]
+    assert three["totals"]["messages_per_week"] == round(expected["messages"] * 7 / 3, 1)
     assert snapshot["track"][0]["day"] == yesterday
     # Take the evidence away from Synapse's tables, restart again: the row stays.
     hs.sql(

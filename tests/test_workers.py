@@ -17,13 +17,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-from nio import SyncResponse
+from nio import AsyncClient, RoomCreateResponse, RoomInviteResponse, SyncResponse
 
 from devtools.workers import CLIENT_READER, route
 from synapse_module.jobs import runs_background_jobs
 from tests.harness import RunningHomeserver, User, running_workers
 from tests.roster_helpers import School, api, build_school
-from tests.test_roster import ACTIONS, MATRIX, place, who
+from tests.test_roster import ACTIONS, MATRIX, invites_at_once, place, who
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -242,3 +242,43 @@ def test_a_background_job_runs_on_the_named_process_only(cluster: RunningHomeser
     # Every job (the invitation clean-up, the audit log's sealing) ran there and only there.
     assert {instance for _, instance, _ in runs()} == {BACKGROUND}
     assert [job for job, _, _ in runs()].count("expired_invites") == 1
+
+
+async def test_two_invites_at_once_cannot_both_pass_on_workers(
+    cluster: RunningHomeserver, school: School
+) -> None:
+    """Main writes through the event persister: the state main reads next may not have the
+    invite just made yet; the module's claims (roster/growth.py) count it anyway."""
+    await invites_at_once(cluster, school)
+
+
+async def test_two_invites_through_two_processes_cannot_both_pass(
+    cluster: RunningHomeserver, school: School
+) -> None:
+    """Synapse queues a room's membership changes per process only: two invites made at
+    the same moment on two processes (main and a generic worker, which serves
+    ``/rooms/{id}/invite`` too) each ran the two-person check alone. Exactly one passes."""
+    topology = cluster.hs.topology
+    assert topology is not None
+    reader = next(w for w in topology.workers if w.name.startswith(CLIENT_READER))
+    urls = (
+        f"http://127.0.0.1:{topology.main_http_port}",
+        reader.health_url.removesuffix("/health"),
+    )
+    owner, first, second = school.students
+    clients = [AsyncClient(url, owner.user_id, device_id=owner.device_id) for url in urls]
+    for c in clients:
+        c.access_token, c.user_id = owner.access_token, owner.user_id
+    try:
+        for n in range(8):
+            made = await clients[0].room_create(is_direct=True)
+            assert isinstance(made, RoomCreateResponse), made
+            both = await asyncio.gather(
+                clients[0].room_invite(made.room_id, first.user_id),
+                clients[1].room_invite(made.room_id, second.user_id),
+            )
+            passed = [r for r in both if isinstance(r, RoomInviteResponse)]
+            assert len(passed) == 1, (n, both)
+    finally:
+        for c in clients:
+            await c.close()

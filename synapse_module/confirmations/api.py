@@ -108,7 +108,7 @@ class Confirmations(ConfirmationCallbacks):
         if await store.run("parta_confirm_get", get_request_txn, event_id) is None:
             raise not_found(texts.NOT_FOUND, event_id=event_id[:80])
         people = [(p["user_id"], p.get("child_id", "")) for p in body["people"]]
-        new = await store.run(
+        new = await store.run_read_committed(
             "parta_confirm_remind",
             record_reminders_txn,
             event_id,

@@ -79,22 +79,21 @@ def record_reminders_txn(
     txn: LoggingTransaction, request_id: str, people: Sequence[tuple[str, str]], ts: int
 ) -> list[tuple[str, str]]:
     """Record that the reminder round of a request is done and whom it reminds; the
-    (person, child) pairs recorded now (a pair recorded before is not reminded again)."""
+    (person, child) pairs recorded now (a pair recorded before is not reminded again).
+
+    Two bots (or a bot's retry) recording the same pairs at once: each pair is inserted
+    with ``ON CONFLICT DO NOTHING`` and counted only where the row was inserted, so one
+    of the calls gets it and the other an empty list, never a unique-key error. Run READ
+    COMMITTED: the later insert waits for the earlier one and then does nothing."""
     new: list[tuple[str, str]] = []
-    for user_id, child_id in people:
-        txn.execute(
-            "SELECT 1 FROM parta_confirm_reminders WHERE request_id = ? AND user_id = ?"
-            " AND child_id = ?",
-            (request_id, user_id, child_id),
-        )
-        if txn.fetchone():
-            continue
+    for user_id, child_id in dict.fromkeys(people):
         txn.execute(
             "INSERT INTO parta_confirm_reminders (request_id, user_id, child_id, ts)"
-            " VALUES (?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?) ON CONFLICT (request_id, user_id, child_id) DO NOTHING",
             (request_id, user_id, child_id, ts),
         )
-        new.append((user_id, child_id))
+        if txn.rowcount == 1:
+            new.append((user_id, child_id))
     mark_reminders_done_txn(txn, request_id)
     return new
 
@@ -113,15 +112,8 @@ def confirm_txn(
     themselves) counts; later ones change nothing."""
     for child_id in children:
         txn.execute(
-            "SELECT 1 FROM parta_confirmations WHERE request_id = ? AND user_id = ?"
-            " AND child_id = ?",
-            (request_id, user_id, child_id),
-        )
-        if txn.fetchone():
-            continue
-        txn.execute(
             "INSERT INTO parta_confirmations (request_id, user_id, child_id, ts)"
-            " VALUES (?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?) ON CONFLICT (request_id, user_id, child_id) DO NOTHING",
             (request_id, user_id, child_id, ts),
         )
 

@@ -72,4 +72,17 @@ STEPS = [
             )""",
         ],
     ),
+    Step(
+        5,
+        "audit log anchors: where the kept chain starts after retention removed its oldest entries",
+        [
+            """CREATE TABLE parta_audit_anchors (
+                seq BIGINT PRIMARY KEY,
+                hash TEXT NOT NULL,
+                ts BIGINT NOT NULL,
+                removed BIGINT NOT NULL,
+                audit_id TEXT NOT NULL
+            )""",
+        ],
+    ),
 ]

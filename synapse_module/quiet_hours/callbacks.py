@@ -15,9 +15,12 @@ from typing import TYPE_CHECKING, Any, Final
 from synapse.module_api import EventBase, StateMap
 from synapse.module_api.errors import SynapseError
 
+from parta_common.roles import Role
+
 from .. import audit
 from ..clock import Clock, clock_from_environment
-from ..roster.rules import RoomKind
+from ..errors import forbidden
+from ..roster.rules import RoomKind, Standing
 from . import rules, texts
 from .store import digest, hold_txn
 
@@ -32,6 +35,8 @@ HELD_KINDS: Final = frozenset({RoomKind.ANNOUNCEMENTS, RoomKind.CLASS_CHAT, Room
 HELD_ERRCODE: Final = "ORG.PARTA.HELD"
 # Where the refusal names the held message and when it goes (beside org.parta.message).
 HELD_FIELD: Final = "org.parta.held"
+# The audit's room kind for a room the roster does not know (a direct chat).
+DIRECT: Final = "direct"
 
 
 class QuietHoursCallbacks:
@@ -46,40 +51,84 @@ class QuietHoursCallbacks:
         self, event: EventBase, state: StateMap[EventBase]
     ) -> tuple[bool, dict[str, Any] | None]:
         content = event.content
-        if not rules.is_held_message(event.type, content):
+        action = rules.quiet_action(event.type, content, event.is_state())
+        if action == rules.PASS:
             return True, None
-        if content.get(rules.HELD_ID) in self._releasing:
+        if not event.is_state() and content.get(rules.HELD_ID) in self._releasing:
             return True, None
         sender = event.sender
         if not self._api.is_mine(sender) or sender == self._module.service_user_id:
             return True, None
-        roster = self._module.roster
-        room = await roster.get_room(event.room_id)
-        if room is None or room.school_id is None or room.kind not in HELD_KINDS:
+        found = await self._quiet_school(event, state, action)
+        if found is None:
             return True, None
-        policy = await roster.get_policy(room.school_id)
-        if not policy.quiet_hours:
-            return True, None
-        standing = (await roster.get_person(sender)).standing(room.school_id)
-        if standing is None:
-            return True, None
-        rule = rules.rule_for(policy.quiet_hours, standing.roles)
-        if rule is None:
-            return True, None
-        timezone = await roster.school_timezone(room.school_id)
+        school_id, kind, rule, roles = found
+        timezone = await self._module.roster.school_timezone(school_id)
         zone = zoneinfo.ZoneInfo(timezone)
         local = dt.datetime.fromtimestamp(self.clock.now_ms() / 1000, zone)
         if not rules.is_quiet(rule, local):
             return True, None
         until = rules.quiet_until(rule, local)
-        if rules.is_urgent(content) and rules.may_send_urgent(standing.roles):
-            await self._audit_urgent(event, room.school_id, room.kind, until)
+        room_name = _room_name(state, sender)
+        if action != rules.HOLD:
+            message = texts.CALL if action == rules.REFUSE_CALL else texts.INVITE
+            raise forbidden(message, **_when(until, timezone, room_name))
+        if rules.is_urgent(content) and rules.may_send_urgent(roles):
+            await self._audit_urgent(event, school_id, kind, until)
             return True, None
-        await self._hold(event, room.school_id, until, timezone, _room_name(state))
+        await self._hold(event, school_id, until, timezone, room_name)
         return False, None  # not reached: _hold raises the refusal
 
+    async def _quiet_school(
+        self, event: EventBase, state: StateMap[EventBase], action: str
+    ) -> tuple[str, str, rules.QuietHours, frozenset[Role]] | None:
+        """The school whose quiet hours hold this event, the room's kind (``direct``
+        for a room the roster does not know), the rule and the sender's roles there; or
+        ``None``. A school room: its announcements, class and parents chats. Any other
+        room (a direct chat, a group the teacher made): when a student or parent of a
+        school where the sender is held (not their own child) is in it or invited."""
+        roster = self._module.roster
+        sender = await roster.get_person(event.sender)
+        if not sender.is_staff_anywhere:
+            return None
+        invitee = event.state_key if action == rules.REFUSE_INVITE else None
+        room = await roster.get_room(event.room_id)
+        if room is not None:
+            if room.school_id is None or room.kind not in HELD_KINDS:
+                return None
+            schools: list[str] = [room.school_id]
+            kind = room.kind.value
+        else:
+            schools = sorted(sender.schools)
+            kind = DIRECT
+        readers = [invitee] if invitee else (_members(state) if room is None else [])
+        for school_id in schools:
+            standing = sender.standing(school_id)
+            if standing is None:
+                continue
+            rule = rules.rule_for((await roster.get_policy(school_id)).quiet_hours, standing.roles)
+            if rule is None:
+                continue
+            if (room is None or invitee) and not await self._any_held_reader(
+                readers, event.sender, school_id, standing
+            ):
+                continue
+            return school_id, kind, rule, standing.roles
+        return None
+
+    async def _any_held_reader(
+        self, readers: list[str], sender: str, school_id: str, standing: Standing
+    ) -> bool:
+        for reader in readers:
+            if reader == sender or reader in standing.children:
+                continue
+            of_reader = (await self._module.roster.get_person(reader)).standing(school_id)
+            if of_reader is not None and rules.is_held_reader(of_reader.roles):
+                return True
+        return False
+
     async def _audit_urgent(
-        self, event: EventBase, school_id: str, kind: RoomKind, until: dt.datetime
+        self, event: EventBase, school_id: str, kind: str, until: dt.datetime
     ) -> None:
         await self._module.store.run(
             "parta_quiet_urgent",
@@ -91,7 +140,7 @@ class QuietHoursCallbacks:
             event.room_id,
             {
                 "event_id": event.event_id,
-                "room_kind": kind.value,
+                "room_kind": kind,
                 "quiet_until": until.isoformat(),
             },
         )
@@ -112,15 +161,13 @@ class QuietHoursCallbacks:
             "release_at": int(until.timestamp() * 1000),
         }
         held_id, release_at, new = await self._module.store.run("parta_hold", hold_txn, row)
-        when = dt.datetime.fromtimestamp(release_at / 1000, zoneinfo.ZoneInfo(timezone))
-        params = {
-            "room": room,
-            "date": when.strftime("%d.%m.%Y"),
-            "time": when.strftime("%H:%M"),
-            "timezone": timezone,
-        }
+        params = _when(
+            dt.datetime.fromtimestamp(release_at / 1000, zoneinfo.ZoneInfo(timezone)),
+            timezone,
+            room,
+        )
         if new:
-            logger.info("Held %s by %s until %s", held_id, event.sender, when.isoformat())
+            logger.info("Held %s by %s until %s", held_id, event.sender, release_at)
             self._api.delayed_background_call(
                 0,
                 self._module.reports.tell,
@@ -139,7 +186,33 @@ class QuietHoursCallbacks:
         )
 
 
-def _room_name(state: StateMap[EventBase]) -> str:
+def _when(until: dt.datetime, timezone: str, room: str) -> dict[str, str]:
+    return {
+        "room": room,
+        "date": until.strftime("%d.%m.%Y"),
+        "time": until.strftime("%H:%M"),
+        "timezone": timezone,
+    }
+
+
+def _members(state: StateMap[EventBase]) -> list[str]:
+    """Who is in the room or invited to it (the state before the event)."""
+    return [
+        key
+        for (kind, key), ev in state.items()
+        if kind == "m.room.member" and ev.content.get("membership") in ("join", "invite")
+    ]
+
+
+def _room_name(state: StateMap[EventBase], sender: str) -> str:
+    """The room's name; for a room without one (a direct chat), its other members'."""
     name = state.get(("m.room.name", ""))
     value = name.content.get("name") if name is not None else None
-    return value if isinstance(value, str) and value else "—"
+    if isinstance(value, str) and value:
+        return value
+    others = []
+    for (kind, key), ev in sorted(state.items()):
+        if kind == "m.room.member" and key != sender:
+            shown = ev.content.get("displayname")
+            others.append(shown if isinstance(shown, str) and shown else key)
+    return ", ".join(others[:3]) or "—"

@@ -12,7 +12,7 @@ in the school's time zone. ``weekends``: Saturday and Sunday are quiet all day.
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import attrs
 
@@ -27,8 +27,51 @@ HELD_ID: Final = "org.parta.held_id"
 URGENT: Final = "org.parta.urgent"
 # A message whose text begins with one of these words is urgent too (any client can).
 URGENT_WORDS: Final = ("срочно", "urgent")
-# The event types held: messages (text, files, homework, confirmation requests) and polls.
-HELD_TYPES: Final = frozenset({"m.room.message", "org.matrix.msc3381.poll.start"})
+# What quiet hours do with an event a held role sends to students or parents
+# (:func:`quiet_action`): hold it for the morning, refuse it (it cannot wait: a call
+# rung at 08:00 is no call), or let it through (it notifies nobody and says nothing new).
+HOLD: Final = "hold"
+REFUSE_CALL: Final = "refuse_call"
+REFUSE_INVITE: Final = "refuse_invite"
+PASS: Final = "pass"
+Action = Literal["hold", "refuse_call", "refuse_invite", "pass"]
+# Events that ring people now: a 1:1 call's invite, a group call's ring (MSC4075).
+CALL_RINGS: Final = frozenset(
+    {
+        "m.call.invite",
+        "m.call.notify",
+        "org.matrix.msc4075.call.notify",
+        "org.matrix.msc4075.rtc.notification",
+        "m.rtc.notification",
+    }
+)
+# State that puts a person into a group call (MatrixRTC): joining is refused, leaving
+# (empty content) is not.
+CALL_MEMBERSHIPS: Final = frozenset(
+    {"org.matrix.msc3401.call.member", "m.call.member", "m.rtc.member"}
+)
+# Events that notify nobody (Matrix's default push rules) and carry no new message:
+# a reaction (``.m.rule.reaction``), a redaction, a vote, the rest of a call someone
+# else placed (answering a parent's call is fine), device verification.
+PASSING: Final = frozenset(
+    {
+        "m.reaction",
+        "m.room.redaction",
+        "m.poll.response",
+        "org.matrix.msc3381.poll.response",
+        "m.call.answer",
+        "m.call.candidates",
+        "m.call.hangup",
+        "m.call.reject",
+        "m.call.select_answer",
+        "m.call.negotiate",
+        "m.call.sdp_stream_metadata_changed",
+        "org.matrix.call.sdp_stream_metadata_changed",
+        "m.call.asserted_identity",
+        "org.matrix.call.asserted_identity",
+    }
+)
+PASSING_PREFIXES: Final = ("m.key.verification.",)
 
 _HHMM: Final = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 
@@ -112,13 +155,44 @@ def quiet_until(rule: QuietHours, local: dt.datetime) -> dt.datetime:
     return candidate
 
 
-def is_held_message(event_type: str, content: Mapping[str, Any]) -> bool:
-    """A message quiet hours hold: a new message or poll, not an edit of one sent before
-    (edits notify nobody: Matrix's default push rules suppress them)."""
-    if event_type not in HELD_TYPES:
-        return False
+def quiet_action(event_type: str, content: Mapping[str, Any], is_state: bool) -> Action:
+    """What quiet hours do with this event from a held role in a room of students or
+    parents (the table in docs/school-rules.md, tested in tests/test_quiet_hours.py).
+
+    Held: every message-like event — ``m.room.message`` of any kind (replies, threads,
+    homework, files), stickers, polls (start and end), anything encrypted (the server
+    cannot see what it is), Parta's and any custom event types. Refused: what rings
+    (``m.call.invite``, a group call's ring or joining one) and inviting a student or
+    parent (the callback checks whom). Passed: state other than those (the roster decides
+    who may set it; none notifies), reactions, redactions, votes, the rest of a call,
+    and an edit that says it mentions nobody (``m.mentions`` present and empty: Matrix's
+    ``.m.rule.suppress_edits`` then silences it, and the legacy body-mention rules are
+    off). An edit without ``m.mentions``, or mentioning someone, notifies: held.
+    """
+    if is_state:
+        if event_type in CALL_MEMBERSHIPS and content:
+            return REFUSE_CALL
+        if event_type == "m.room.member" and content.get("membership") == "invite":
+            return REFUSE_INVITE
+        return PASS
+    if event_type in CALL_RINGS:
+        return REFUSE_CALL
+    if event_type in PASSING or event_type.startswith(PASSING_PREFIXES):
+        return PASS
+    if event_type != "m.room.encrypted" and is_silent_edit(content):
+        return PASS
+    return HOLD
+
+
+def is_silent_edit(content: Mapping[str, Any]) -> bool:
+    """An edit (``m.replace``) whose ``m.mentions`` says it mentions nobody."""
     relates = content.get("m.relates_to")
-    return not (isinstance(relates, Mapping) and relates.get("rel_type") == "m.replace")
+    if not (isinstance(relates, Mapping) and relates.get("rel_type") == "m.replace"):
+        return False
+    mentions = content.get("m.mentions")
+    return (
+        isinstance(mentions, Mapping) and not mentions.get("user_ids") and not mentions.get("room")
+    )
 
 
 def is_urgent(content: Mapping[str, Any]) -> bool:
@@ -133,6 +207,13 @@ def is_urgent(content: Mapping[str, Any]) -> bool:
         first.startswith(word) and not first[len(word) : len(word) + 1].isalpha()
         for word in URGENT_WORDS
     )
+
+
+def is_held_reader(roles: Iterable[Role]) -> bool:
+    """Whom quiet hours keep messages from: a school's students and parents (not a
+    parent who is also its staff: a colleague)."""
+    held = set(roles)
+    return bool(held & {Role.STUDENT, Role.PARENT}) and not held & set(HELD_ROLES)
 
 
 def may_send_urgent(roles: Iterable[Role]) -> bool:

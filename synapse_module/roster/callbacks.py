@@ -1,7 +1,8 @@
 """The callbacks that hold every Matrix client to what the roster says (spam checker,
 event rules, user directory). ``PartaModule`` registers them; these only decide."""
 
-from typing import TYPE_CHECKING, Any
+import time
+from typing import TYPE_CHECKING, Any, Final
 
 from synapse.module_api import (
     NOT_SPAM,
@@ -14,7 +15,7 @@ from synapse.module_api.callbacks.ratelimit_callbacks import RatelimitOverride
 from parta_common.messages import Message
 
 from ..errors import forbidden
-from . import rules
+from . import growth, rules
 from . import texts as msg
 from .rules import Person, SchoolPolicy
 
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
     pass
 
 from .core import RosterCore, Verdict, refuse
+
+# A private room a student makes or adds to holds this many people when the school
+# forbids students' group chats (``rules.may_grow_private_room``).
+LIMIT: Final = 2
 
 
 class RosterCallbacks(RosterCore):
@@ -100,7 +105,9 @@ class RosterCallbacks(RosterCore):
 
     async def _may_grow(self, room_id: str, actor: Person, newcomer: str) -> Message | None:
         """One more person into a room the roster does not know: the group-chat ban
-        counts who is joined or invited already, whatever order the invites came in."""
+        counts who is joined or invited already, whatever order the invites came in, and
+        (``growth.py``) who was let in a moment ago, so two invites at once cannot both
+        pass."""
         state = await self.api.get_room_state(
             room_id, [("m.room.create", ""), ("m.room.member", None)]
         )
@@ -108,17 +115,25 @@ class RosterCallbacks(RosterCore):
         creator = await self.get_person(create.sender) if create is not None else Person("")
         if not creator.schools and not actor.schools:
             return None
-        present = sum(
-            1
+        policies = await self._policies(creator, actor)
+        refusal = rules.may_grow_private_room(creator, actor, LIMIT, policies)
+        if refusal is None:  # no limit for these people: nothing to count
+            return None
+        members = {
+            key: str(ev.content.get("membership"))
             for (kind, key), ev in state.items()
-            if kind == "m.room.member"
-            and key != newcomer
-            and not self._is_trusted_bot(key)
-            and ev.content.get("membership") in ("join", "invite")
+            if kind == "m.room.member" and not self._is_trusted_bot(key)
+        }
+        present = await self.store.run_read_committed(
+            "parta_room_growth",
+            growth.claim_txn,
+            room_id,
+            newcomer,
+            members,
+            LIMIT,
+            int(time.time() * 1000),
         )
-        return rules.may_grow_private_room(
-            creator, actor, present, await self._policies(creator, actor)
-        )
+        return rules.may_grow_private_room(creator, actor, present, policies)
 
     async def user_may_join_room(self, user_id: str, room_id: str, is_invited: bool) -> Verdict:
         if user_id == self.service:

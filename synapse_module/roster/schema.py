@@ -151,4 +151,17 @@ STEPS = [
         "first sign-ins whose rooms are still being joined (resumed at start-up)",
         ["ALTER TABLE parta_sign_in_codes ADD COLUMN first_sign_in_ts BIGINT"],
     ),
+    Step(
+        5,
+        "people just let into a private room, counted by the two-person limit until its state"
+        " has them",
+        [
+            """CREATE TABLE parta_room_growth (
+                room_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                claimed_ts BIGINT NOT NULL,
+                PRIMARY KEY (room_id, user_id)
+            )""",
+        ],
+    ),
 ]

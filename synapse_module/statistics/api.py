@@ -154,16 +154,17 @@ class Statistics:
                     "school_id": school.school_id,
                     "name": school.name,
                     "unit_id": school.unit_id,
-                    **_figures_json(figures, n_days),
+                    **_figures_json(figures, rules.per_week([track])),
                 }
             )
         totals = rules.period_figures(totals_track)
+        totals_per_week = rules.per_week(per_school.get(s.school_id, {}) for s in schools)
         return {
             "unit": head,
             "from": start.isoformat(),
             "to": end.isoformat(),
             "days": n_days,
-            "totals": {"schools": len(schools), **_figures_json(totals, n_days)},
+            "totals": {"schools": len(schools), **_figures_json(totals, totals_per_week)},
             "schools": school_rows,
             "track": [
                 {"day": day.isoformat(), **{f: getattr(totals_track[day], f) for f in rules.FIELDS}}
@@ -245,8 +246,11 @@ class Statistics:
         return f"{written} past day rows, {len(schools)} schools today"
 
 
-def _figures_json(figures: Figures, n_days: int) -> dict[str, Any]:
-    return {**{f: getattr(figures, f) for f in rules.FIELDS}, **rules.derived(figures, n_days)}
+def _figures_json(figures: Figures, messages_per_week: float) -> dict[str, Any]:
+    return {
+        **{f: getattr(figures, f) for f in rules.FIELDS},
+        **rules.derived(figures, messages_per_week),
+    }
 
 
 def _unit_head(unit: dict[str, Any]) -> dict[str, Any]:

@@ -197,16 +197,30 @@ def share(part: int, whole: int) -> float:
     return round(100.0 * part / whole, 1) if whole else 0.0
 
 
-def derived(figures: Figures, n_days: int) -> dict[str, float]:
-    """What a reader wants beside the counts: shares, a week's messages, the average
-    attendance of a lesson."""
+def per_week(tracks: Iterable[Mapping[datetime.date, Figures]]) -> float:
+    """Messages a week of one school's track (or the sum over several schools' tracks):
+    each school's messages × 7 / the days it has figures for in the period — the days it
+    existed, up to today (counted whole) — so a school that is three days old is not
+    averaged over thirty, future days do not count, and a period shorter than a week
+    gives its days' rate scaled to seven days. Summed over schools: a region's messages a
+    week are its schools' together. Unrounded; a track of no days is 0."""
+    total = 0.0
+    for track in tracks:
+        if track:
+            total += sum(f.messages for f in track.values()) * 7 / len(track)
+    return total
+
+
+def derived(figures: Figures, messages_per_week: float) -> dict[str, float]:
+    """What a reader wants beside the counts: shares, messages a week (:func:`per_week`),
+    the average attendance of a lesson."""
     out: dict[str, float] = {}
     for role in ROLES:
         whole = getattr(figures, f"{role}s")
         out[f"{role}s_registered_share"] = share(getattr(figures, f"{role}s_registered"), whole)
         out[f"{role}s_signed_in_share"] = share(getattr(figures, f"{role}s_signed_in"), whole)
     out["active_classes_share"] = share(figures.active_classes, figures.classes)
-    out["messages_per_week"] = round(figures.messages * 7 / max(n_days, 1), 1)
+    out["messages_per_week"] = round(messages_per_week, 1)
     out["average_attendance"] = (
         round(figures.lesson_attendees / figures.lessons, 1) if figures.lessons else 0.0
     )
