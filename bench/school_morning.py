@@ -50,6 +50,7 @@ import contextlib
 import json
 import os
 import random
+import secrets
 import tempfile
 import time
 import urllib.parse
@@ -434,6 +435,9 @@ async def initial_syncs(
 
 @attrs.define
 class Delivery:
+    # In each send's transaction id: a second delivery phase on the same homeserver
+    # (bench/school_delivery.py) must not be answered from Synapse's transaction cache.
+    nonce: str = attrs.Factory(lambda: secrets.token_hex(4))
     sent: dict[str, float] = attrs.Factory(dict)  # message id → send started
     expected: dict[str, set[str]] = attrs.Factory(dict)  # message id → recipients
     arrived: dict[str, set[str]] = attrs.Factory(dict)
@@ -525,7 +529,8 @@ async def send(m: Morning, d: Delivery, sender: str, room_id: str, to: set[str])
     d.outstanding += len(d.expected[mid])
     d.sent[mid] = started = time.monotonic()
     path = (
-        f"/_matrix/client/v3/rooms/{urllib.parse.quote(room_id)}/send/m.room.message/morning-{mid}"
+        f"/_matrix/client/v3/rooms/{urllib.parse.quote(room_id)}/send/m.room.message/"
+        f"morning-{d.nonce}-{mid}"
     )
     body = {"msgtype": "m.text", "body": f"{MARK}{mid} Доброе утро / Good morning"}
     status, _ = await m.request("PUT", path, m.tokens[sender], body)

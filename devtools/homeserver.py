@@ -65,6 +65,14 @@ CACHES: dict[str, Any] = {
     },
     # Events kept decoded in memory (Synapse's default, written down: 10,000).
     "event_cache_size": "10K",
+    # Python's garbage collector less often. Synapse runs it itself (automatic
+    # collection off): the youngest generation at most once a second when over the
+    # first threshold of new objects, the middle one after the second threshold of
+    # those, a full collection after the third (Python's default 700 / 10 / 10). With
+    # a school long-polling, the collector was 10–14 % of Synapse's busy time, half of
+    # it with these (docs/benchmarks.md, "The school morning", the delivery profile).
+    # (Synapse's gc_min_interval is read but does not reach its collector in 1.163.)
+    "gc_thresholds": [10000, 50, 20],
     # No presence: a pupil's "online" would be shown to everyone who shares a room with
     # them — the whole school — and every change of it wakes every one of their /sync
     # streams (a school-wide room makes that a thousand). Parta uses none of it.

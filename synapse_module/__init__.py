@@ -148,7 +148,7 @@ class PartaModule:
             for method, pattern, handler in owner.ROUTES:
                 self.resource.route(method, pattern, getattr(owner, handler))
         # Every Synapse callback, registered once; the order is pipeline.CALLBACK_ORDER.
-        pipeline.register(api, self.features())
+        pipeline.register(api, self.features(), indexes_here=self.content.indexer)
         # Clean-up loops, on the one process `background_worker` names (docs/deploy.md).
         self.jobs = BackgroundJobs(
             api,

@@ -15,7 +15,8 @@ with Synapse once and, where several features answer, asks them in the order of
   last: only a message every other feature allows is held for the morning (and checked
   again when it is sent).
 - ``on_new_event``: content's indexing, then homework's and confirmations'; every
-  feature hears it.
+  feature hears it. Registered only on the process that indexes
+  (``content.indexer_worker``, :func:`third_party_rules`).
 - spam checks on rooms (``user_may_create_room``, ``user_may_invite``,
   ``user_may_join_room``): the roster, then the broadcast recorder's "uploads only"; the
   first refusal wins.
@@ -116,13 +117,25 @@ def _only(features: Mapping[str, object], callback: str) -> Handler:
     return handler
 
 
-def register(api: ModuleApi, features: Mapping[str, object]) -> None:
-    """Register every callback once, each dispatching in :data:`CALLBACK_ORDER`."""
-    api.register_third_party_rules_callbacks(
-        check_event_allowed=_chain_event_rules(handlers(features, "check_event_allowed")),
-        on_new_event=_every(handlers(features, "on_new_event")),
-        on_create_room=_only(features, "on_create_room"),
-    )
+def third_party_rules(
+    features: Mapping[str, object], indexes_here: bool
+) -> dict[str, Handler | None]:
+    """The event-rules callbacks to register. ``on_new_event`` only on the process that
+    indexes (``content.indexer_worker``; its hearers do nothing elsewhere): Synapse calls
+    it for every event on every process that hears of it, after reading the room's whole
+    current state to hand over — a school-wide room's thousands of member events, for
+    each message, on every worker — and it wakes nobody's /sync until that returns."""
+    return {
+        "check_event_allowed": _chain_event_rules(handlers(features, "check_event_allowed")),
+        "on_new_event": _every(handlers(features, "on_new_event")) if indexes_here else None,
+        "on_create_room": _only(features, "on_create_room"),
+    }
+
+
+def register(api: ModuleApi, features: Mapping[str, object], indexes_here: bool) -> None:
+    """Register every callback once, each dispatching in :data:`CALLBACK_ORDER`
+    (``on_new_event`` only where ``indexes_here``)."""
+    api.register_third_party_rules_callbacks(**third_party_rules(features, indexes_here))
     api.register_spam_checker_callbacks(
         user_may_create_room=_first_refusal(handlers(features, "user_may_create_room")),
         user_may_invite=_first_refusal(handlers(features, "user_may_invite")),

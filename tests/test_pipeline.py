@@ -60,6 +60,19 @@ def test_every_feature_named_answers_its_callback(callback: str, feature: str) -
     assert callable(getattr(FEATURE_CLASSES[feature], callback, None)), (feature, callback)
 
 
+def test_on_new_event_is_registered_only_where_events_are_indexed() -> None:
+    """Synapse reads a room's whole current state for every event it hands to
+    ``on_new_event``, on every process that hears of the event: only the indexing process
+    (``content.indexer_worker``) registers it; the rules are registered everywhere."""
+    here = pipeline.third_party_rules(FEATURE_CLASSES, indexes_here=True)
+    elsewhere = pipeline.third_party_rules(FEATURE_CLASSES, indexes_here=False)
+    assert here["on_new_event"] is not None
+    assert elsewhere["on_new_event"] is None
+    for rules in (here, elsewhere):
+        assert rules["check_event_allowed"] is not None
+        assert rules["on_create_room"] is not None
+
+
 @pytest.fixture(scope="module")
 def school(synapse: RunningHomeserver) -> ClassRoom:
     return make_school_class(synapse, students=1)
