@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from bridge.config import load as load_bridge
+from devtools.homeserver import CACHES
 from devtools.workers import nginx_locations
 from sfu.config import load_config as load_sfu
 from synapse_module import PartaModule
@@ -204,3 +205,10 @@ def test_docker_compose_config_validates(tmp_path: Path) -> None:
         timeout=120,
     )
     assert refused.returncode != 0 and "PARTA_SERVER_NAME" in refused.stderr
+
+
+def test_production_synapse_carries_the_school_mornings_settings() -> None:
+    """Presence off, the caches' sizes and the collector's thresholds measured for a
+    whole school syncing (docs/benchmarks.md) are the same in production as in the
+    config `make run` generates."""
+    assert {key: HOMESERVER.get(key) for key in CACHES} == CACHES
