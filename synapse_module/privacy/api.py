@@ -14,7 +14,8 @@
   administrators, the person's guardian, the person. Audited before it is made;
 * ``POST /schools/{schoolId}/members/{userId}/erase`` and ``GET
   /schools/{schoolId}/erasures/{erasureId}`` — the school's administrators erase a person
-  (:mod:`.erasure`: journalled steps, resumable), and follow it.
+  (:mod:`.erasure`: journalled steps, resumable; the account only when no school holds
+  them any more), and follow it.
 """
 
 import secrets
@@ -28,7 +29,7 @@ from parta_common.roles import Role
 from parta_common.tokens import Grants
 
 from .. import audit
-from ..errors import bad_json, conflict, forbidden, not_found
+from ..errors import bad_json, forbidden, not_found
 from ..http import json_body, requester_id, send_file
 from ..query import query_choice
 from ..requests import request_schemas
@@ -54,7 +55,6 @@ from .texts import (
     CONSENT_NOT_ALLOWED,
     CONSENT_READ_NOT_ALLOWED,
     DOCUMENT_NUMBER_REQUIRED,
-    ERASE_MEMBER_ELSEWHERE,
     ERASURE_NOT_FOUND,
     EXPORT_NOT_ALLOWED,
     NO_BROADCAST_CONSENT,
@@ -83,6 +83,8 @@ def _erasure_json(journal: dict[str, Any]) -> dict[str, Any]:
         "status": "done" if journal["finished_ts"] is not None else "running",
         "messages": journal["messages"],
         "steps_done": journal["done"],
+        # null until decided; "school": the account stays (another school holds them).
+        "scope": journal["scope"],
         "started_ts": journal["started_ts"],
         "finished_ts": journal["finished_ts"],
     }
@@ -307,8 +309,8 @@ class Privacy:
         if latest is not None and latest["finished_ts"] is None:
             erasure_id = latest["erasure_id"]  # cut short: carry on from its journal
         elif person.standing(school.school_id) is not None:
-            if set(person.schools) - {school.school_id}:
-                raise conflict(ERASE_MEMBER_ELSEWHERE, user_id=user_id)
+            # In another school too: this school's part now; the account goes with the
+            # last school that erases them (erasure.py, the scope).
             erasure_id = f"era_{secrets.token_hex(8)}"
             await store.run(
                 "parta_erasure_new",

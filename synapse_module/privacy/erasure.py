@@ -2,18 +2,28 @@
 safe to run again, so an erasure cut short (a crash, a kill -9) finishes when asked again
 or when the background process starts (the job ``erasures``), and nothing is done twice.
 
-Steps (:data:`~.rules.ERASURE_STEPS`):
+Steps (:data:`~.rules.SCHOOL_STEPS`, then :data:`~.rules.ACCOUNT_STEPS`):
 
 ``roster``       out of the school's roster and rooms; power levels re-derived
 ``messages``     every message they sent in the school's rooms redacted by the service
-                 account (or kept, with the account anonymised, per the school's rule);
-                 a message a redaction already names is skipped
+                 account (or kept, per the request); their membership events there
+                 redacted too (display name and avatar gone from the school's rooms);
+                 an event a redaction already names is skipped
+``school_rows``  the school's rows about them deleted (consents, attendance, answers in
+                 its rooms, …), the school's rows that named them marked
+
+then the **scope**, decided once and journalled: ``school`` when another school still
+holds the person (or they coordinate a unit) — the erasure ends here, the account and
+the other school's data stay — else ``account``, and:
+
 ``media``        their uploads: files from the media store, then Synapse's rows
-``module_rows``  Parta's rows about them deleted, others' rows that named them marked
+``module_rows``  every row of Parta's about them deleted, others' rows marked
 ``account``      deactivated and erased through Synapse's admin API (profile, devices,
                  e-mail and phone gone; Synapse's own erasure flag set)
 
 then the tombstone (``privacy.erased`` in the audit log) and the journal forgets the ID.
+Two schools erasing the same person at once each take their own part; whichever decides
+last finds no school and takes the account (each account step is safe to run twice).
 """
 
 import logging
@@ -24,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from . import store as db
 from .export import media_path
-from .rules import ERASE_ROWS, ERASED, MARK_ROWS, steps_left
+from .rules import ERASE_ROWS, ERASED, MARK_ROWS, scope_of, steps_left
 
 if TYPE_CHECKING:
     from .. import PartaModule
@@ -60,13 +70,34 @@ class Erasure:
             return
         user_id: str = journal["user_id"]
         counts: dict[str, int] = {}
-        for step in steps_left(journal["done"]):
-            counts[step] = await getattr(self, f"_step_{step}")(journal, user_id)
-            await store.run("parta_erasure_step", db.step_done_txn, erasure_id, step)
-            logger.info("Erasure %s: %s done (%d)", erasure_id, step, counts[step])
-            await self._pause_if_asked(step)
+        scope: str | None = journal["scope"]
+        for step in steps_left(journal["done"], scope):
+            await self._step(journal, user_id, step, counts)
+        if scope is None:
+            scope = await store.run(
+                "parta_erasure_scope", db.decide_scope_txn, erasure_id, await self._scope(user_id)
+            )
+            logger.info("Erasure %s: scope %s", erasure_id, scope)
+            await self._pause_if_asked("scope")
+            for step in steps_left(journal["done"], scope):
+                if step not in counts:
+                    await self._step(journal, user_id, step, counts)
         now = self._api.get_current_time_msec()
         await store.run("parta_erasure_finish", db.finish_erasure_txn, now, erasure_id, counts)
+
+    async def _step(
+        self, journal: dict[str, Any], user_id: str, step: str, counts: dict[str, int]
+    ) -> None:
+        counts[step] = await getattr(self, f"_step_{step}")(journal, user_id)
+        erasure_id = journal["erasure_id"]
+        await self._module.store.run("parta_erasure_step", db.step_done_txn, erasure_id, step)
+        logger.info("Erasure %s: %s done (%d)", erasure_id, step, counts[step])
+        await self._pause_if_asked(step)
+
+    async def _scope(self, user_id: str) -> str:
+        """``account`` when no school holds the person any more (nor a unit), else ``school``."""
+        person = await self._module.roster.get_person(user_id)
+        return scope_of(bool(person.schools), bool(person.coordinates))
 
     async def _pause_if_asked(self, point: str) -> None:
         """The kill -9 test's hook: wait here for good when the environment says so."""
@@ -83,33 +114,54 @@ class Erasure:
         removed = await roster.remove_from_school(
             journal["school_id"], user_id, journal["requested_by"]
         )
+        # Last years' read-only class rooms too (the roster never takes anyone out of
+        # them; an erasure of the whole account leaves every room with the account).
+        for room in await roster.rooms_of_school(journal["school_id"]):
+            if room.archived:
+                await roster.structure.ensure_left(room.room_id, user_id)
         return int(removed)
 
     async def _step_messages(self, journal: dict[str, Any], user_id: str) -> int:
-        if journal["messages"] != "redact":
-            return 0  # kept; the account step takes their name off them
+        """Their messages in the school's rooms redacted (``redact``; ``keep_anonymised``
+        keeps them), then their membership events there (name and avatar), either way."""
+        queries = [db.unredacted_txn] if journal["messages"] == "redact" else []
+        queries.append(db.unredacted_memberships_txn)
         service = self._module.service_user_id
         redacted = 0
         for room_id in await self._rooms(journal["school_id"]):
-            while True:
-                batch = await self._module.store.run(
-                    "parta_erasure_unredacted", db.unredacted_txn, user_id, room_id, REDACT_BATCH
-                )
-                if not batch:
-                    break
-                for event_id in batch:
-                    await self._api.create_and_send_event_into_room(
-                        {
-                            "type": "m.room.redaction",
-                            "room_id": room_id,
-                            "sender": service,
-                            "redacts": event_id,
-                            "content": {"redacts": event_id, "reason": "erasure"},
-                        }
+            for query in queries:
+                while True:
+                    batch = await self._module.store.run(
+                        "parta_erasure_unredacted", query, user_id, room_id, REDACT_BATCH
                     )
-                    redacted += 1
-                    await self._pause_if_asked(f"messages:{redacted}")
+                    if not batch:
+                        break
+                    for event_id in batch:
+                        await self._api.create_and_send_event_into_room(
+                            {
+                                "type": "m.room.redaction",
+                                "room_id": room_id,
+                                "sender": service,
+                                "redacts": event_id,
+                                "content": {"redacts": event_id, "reason": "erasure"},
+                            }
+                        )
+                        redacted += 1
+                        await self._pause_if_asked(f"messages:{redacted}")
         return redacted
+
+    async def _step_school_rows(self, journal: dict[str, Any], user_id: str) -> int:
+        school_id = journal["school_id"]
+        removed: int = await self._module.store.run(
+            "parta_erasure_school_rows",
+            db.erase_school_rows_txn,
+            user_id,
+            school_id,
+            await self._rooms(school_id),
+            ERASED,
+        )
+        await self._module.roster._forget([user_id])
+        return removed
 
     async def _step_media(self, journal: dict[str, Any], user_id: str) -> int:
         uploads = await self._module.store.run("parta_erasure_media", db.uploads_txn, user_id)

@@ -72,4 +72,9 @@ STEPS = [
             )""",
         ],
     ),
+    Step(
+        5,
+        "erasure scope: school (the account stays, another school holds them) or account",
+        ["ALTER TABLE parta_erasures ADD COLUMN scope TEXT"],
+    ),
 ]
