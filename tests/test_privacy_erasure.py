@@ -468,3 +468,43 @@ def test_a_schools_part_killed_midway_finishes_after_a_restart(
     assert done["steps_done"] == ["roster", "messages", "school_rows"]
     assert done["scope"] == "school"
     assert_gone_from_a_only(hs, seeded, second, before, b_before)
+
+
+def test_the_operator_erases_a_whole_account_in_every_school_at_once(
+    hs: RunningHomeserver,
+) -> None:
+    seeded = seed(hs)
+    second = seed_second_school(hs, seeded)
+    subject = seeded.subject
+    path = f"/users/{urllib.parse.quote(subject.user_id, safe='')}/erase"
+    for user in (seeded.school.admin, second.school.admin, subject):
+        with pytest.raises(HttpError) as refused:
+            api(hs, "POST", path, user, {})
+        assert refused.value.status == 403
+        assert refused.value.body["org.parta.message"]["id"] == (
+            "privacy.erase_account_operator_only"
+        )
+    operator = hs.register("operator", admin=True)
+    started = api(hs, "POST", path, operator, {"messages": "redact"})
+    assert {e["school_id"] for e in started["erasures"]} == {
+        seeded.school.school_id,
+        second.school.school_id,
+    }
+    assert {e["asked"] for e in started["erasures"]} == {"account"}
+    scopes = []
+    for erasure, school in zip(
+        sorted(started["erasures"], key=lambda e: e["school_id"]),
+        sorted([seeded.school, second.school], key=lambda s: s.school_id),
+        strict=True,
+    ):
+        scopes.append(done_in(hs, school, erasure["erasure_id"])["scope"])
+    assert "account" in scopes  # the last school's part took the account
+    assert traces(hs, [subject.user_id, *seeded.media_ids]) == {}
+    assert not can_sign_in(hs, subject)
+    for school in (seeded.school, second.school):
+        rooms = school_rooms(hs, school)
+        assert set(redactions_in(hs, subject.user_id, rooms).values()) == {1}
+    # Nobody left to erase: a Matrix error, not a 500.
+    with pytest.raises(HttpError) as gone:
+        api(hs, "POST", path, operator, {})
+    assert gone.value.status == 404

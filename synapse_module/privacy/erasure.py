@@ -75,7 +75,10 @@ class Erasure:
             await self._step(journal, user_id, step, counts)
         if scope is None:
             scope = await store.run(
-                "parta_erasure_scope", db.decide_scope_txn, erasure_id, await self._scope(user_id)
+                "parta_erasure_scope",
+                db.decide_scope_txn,
+                erasure_id,
+                await self._scope(user_id, journal["asked"] == "account"),
             )
             logger.info("Erasure %s: scope %s", erasure_id, scope)
             await self._pause_if_asked("scope")
@@ -94,10 +97,11 @@ class Erasure:
         logger.info("Erasure %s: %s done (%d)", erasure_id, step, counts[step])
         await self._pause_if_asked(step)
 
-    async def _scope(self, user_id: str) -> str:
-        """``account`` when no school holds the person any more (nor a unit), else ``school``."""
+    async def _scope(self, user_id: str, whole_account: bool) -> str:
+        """``account`` when no school holds the person any more (nor a unit, unless the
+        operator asked for the whole account), else ``school``."""
         person = await self._module.roster.get_person(user_id)
-        return scope_of(bool(person.schools), bool(person.coordinates))
+        return scope_of(bool(person.schools), bool(person.coordinates) and not whole_account)
 
     async def _pause_if_asked(self, point: str) -> None:
         """The kill -9 test's hook: wait here for good when the environment says so."""

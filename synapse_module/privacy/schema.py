@@ -74,7 +74,11 @@ STEPS = [
     ),
     Step(
         5,
-        "erasure scope: school (the account stays, another school holds them) or account",
-        ["ALTER TABLE parta_erasures ADD COLUMN scope TEXT"],
+        "erasure scope: school (the account stays, another school holds them) or account;"
+        " what was asked (the operator: the whole account)",
+        [
+            "ALTER TABLE parta_erasures ADD COLUMN scope TEXT",
+            "ALTER TABLE parta_erasures ADD COLUMN asked TEXT",
+        ],
     ),
 ]

@@ -225,14 +225,17 @@ def new_erasure_txn(
     user_id: str,
     actor: str,
     messages: str,
+    asked: str = "school",
 ) -> None:
-    """Journal a new erasure of ``user_id``; audited (``privacy.erase``)."""
+    """Journal a new erasure of ``user_id`` (``asked``: the school's part, or the whole
+    account); audited (``privacy.erase``)."""
     txn.execute(
         "INSERT INTO parta_erasures (erasure_id, school_id, user_id, subject_sha256,"
-        " requested_by, messages, done, started_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (erasure_id, school_id, user_id, subject_hash(user_id), actor, messages, "[]", now),
+        " requested_by, messages, done, started_ts, asked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (erasure_id, school_id, user_id, subject_hash(user_id), actor, messages, "[]", now, asked),
     )
-    audit.append_txn(txn, now, actor, "privacy.erase", school_id, user_id, {"messages": messages})
+    details = {"messages": messages, "asked": asked}
+    audit.append_txn(txn, now, actor, "privacy.erase", school_id, user_id, details)
 
 
 def latest_erasure_txn(
@@ -251,7 +254,7 @@ def latest_erasure_txn(
 def erasure_txn(txn: LoggingTransaction, erasure_id: str) -> dict[str, Any] | None:
     txn.execute(
         "SELECT erasure_id, school_id, user_id, subject_sha256, requested_by, messages,"
-        " done, scope, started_ts, finished_ts FROM parta_erasures WHERE erasure_id = ?",
+        " done, scope, asked, started_ts, finished_ts FROM parta_erasures WHERE erasure_id = ?",
         (erasure_id,),
     )
     rows = rows_as_dicts(txn)
