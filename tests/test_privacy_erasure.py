@@ -491,7 +491,7 @@ def test_the_operator_erases_a_whole_account_in_every_school_at_once(
         second.school.school_id,
     }
     assert {e["asked"] for e in started["erasures"]} == {"account"}
-    scopes = []
+    scopes: list[str] = []
     for erasure, school in zip(
         sorted(started["erasures"], key=lambda e: e["school_id"]),
         sorted([seeded.school, second.school], key=lambda s: s.school_id),
