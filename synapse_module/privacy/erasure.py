@@ -137,8 +137,9 @@ class Erasure:
         queries.append(db.unredacted_memberships_txn)
         service = self._module.service_user_id
         redacted = 0
-        for room_id in await self._rooms(journal["school_id"]):
-            for query in queries:
+        rooms = await self._rooms(journal["school_id"])
+        for query in queries:  # every message first, then the memberships
+            for room_id in rooms:
                 while True:
                     batch = await self._module.store.run(
                         "parta_erasure_unredacted", query, user_id, room_id, REDACT_BATCH
