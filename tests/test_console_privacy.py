@@ -36,7 +36,7 @@ def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHomeser
 
 async def shot(page: Page, folder: Path, name: str) -> None:
     # Playwright makes the folder.
-    await page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+    await page.screenshot(path=str(folder / f"{name}.png"))  # the phone's screen
 
 
 async def tab_to(page: Page, selector: str, tries: int = 150) -> None:

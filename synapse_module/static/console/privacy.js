@@ -105,7 +105,7 @@ function progressBox(member) {
     const done = new Set(status.steps_done);
     const kept = status.scope === "school";
     clear(list).append(
-      [...SCHOOL_STEPS, ...ACCOUNT_STEPS].map((step) => {
+      ...[...SCHOOL_STEPS, ...ACCOUNT_STEPS].map((step) => {
         let state = done.has(step) ? "done" : "waiting";
         if (kept && ACCOUNT_STEPS.includes(step)) state = "kept";
         return h(
