@@ -29,11 +29,14 @@ restart with another module config):
    administrator posts an announcement and one of ``--senders`` pupils (in turn, spread
    over the classes) posts in their class chat, for ``--delivery`` s; then up to 30 s
    for stragglers. Latency from the send's start to the arrival in each recipient's
-   sync (the sender excluded): p50/p95/p99; deliveries missing; HTTP errors.
+   sync (the sender excluded): p50/p95/p99; deliveries missing; HTTP errors. A sync
+   whose timeline is limited (more new events than its limit) is filled from /messages
+   as Element does, and counted.
 
 ``--presence`` turns Synapse's presence on (the generated config has it off) to measure
 what it costs. The RSS (max and at the end) and CPU (% of one core) of every process
-(Synapse's, each worker's, Redis, the router, the bot) are read from /proc per phase.
+(Synapse's, each worker's, Redis, the router, the bot, this load tool) are read from
+/proc per phase.
 The load tool shares the machine with Synapse: write the load average beside any figure
 (it is printed). Everything stops by itself; the homeserver and the bot are torn down at
 the end. The last lines printed are the issue's figures, one a line (after the JSON).
@@ -198,12 +201,14 @@ class ProcessMeter:
 
 def process_ids(env: BridgeEnv) -> dict[str, int]:
     """Synapse's processes by name ("synapse" alone, or "main" and the workers, Redis
-    and the router), and the bot's."""
+    and the router), the bot's and this load tool's own."""
     hs = env.hs
     pids = {("main" if hs.others else "synapse"): hs.proc.pid}
     pids.update((name, proc.pid) for name, proc in hs.others)
     if env.bot.proc is not None:
         pids["bot"] = env.bot.proc.pid
+    # The load tool shares the machine: its own CPU says whether it kept up.
+    pids["load tool"] = os.getpid()
     return pids
 
 
@@ -417,6 +422,10 @@ class Delivery:
     send_seconds: list[float] = attrs.Factory(list)
     outstanding: int = 0
     sending: bool = True
+    # Wall clock (ms) when the delivery began: where a gap's backfill stops.
+    started_ms: int = attrs.Factory(lambda: int(time.time() * 1000))
+    limited_syncs: int = 0  # syncs whose timeline had a gap (more than its limit)
+    backfilled: int = 0  # deliveries that came through /messages, filling such a gap
     done: asyncio.Event = attrs.Factory(asyncio.Event)
 
     def arrive(self, mid: str, user_id: str, now: float) -> None:
@@ -434,8 +443,45 @@ class Delivery:
         return sum(len(self.expected[i] - self.arrived.get(i, set())) for i in self.expected)
 
 
+def _note_marked(d: Delivery, events: list[Any], user_id: str, now: float) -> int:
+    """Note the marked messages among ``events``; how many there were."""
+    marked = 0
+    for event in events:
+        text = event.get("content", {}).get("body", "")
+        if isinstance(text, str) and text.startswith(MARK):
+            marked += 1
+            d.arrive(text[len(MARK) :].split(" ", 1)[0], user_id, now)
+    return marked
+
+
+async def backfill(m: Morning, d: Delivery, user_id: str, room_id: str, prev_batch: str) -> None:
+    """A limited timeline (more events since the last sync than its limit) leaves a gap;
+    a client fills it from /messages, as Element does. Page back to the delivery's
+    start, counting what arrives this way as arriving now."""
+    token, start = m.tokens[user_id], prev_batch
+    lazy = urllib.parse.quote(json.dumps({"lazy_load_members": True}))
+    room = urllib.parse.quote(room_id)
+    for _ in range(20):
+        path = (
+            f"/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=20"
+            f"&from={urllib.parse.quote(start)}&filter={lazy}"
+        )
+        status, raw = await m.request("GET", path, token)
+        if status != 200:
+            return
+        body = json.loads(raw)
+        chunk = body.get("chunk", [])
+        d.backfilled += _note_marked(d, chunk, user_id, time.monotonic())
+        if not chunk or "end" not in body:
+            return
+        if min(e.get("origin_server_ts", 0) for e in chunk) < d.started_ms:
+            return
+        start = body["end"]
+
+
 async def follow(m: Morning, user_id: str, since: str, d: Delivery, stop: asyncio.Event) -> None:
-    """One pupil's client: long-poll /sync and note every marked message's arrival."""
+    """One pupil's client: long-poll /sync and note every marked message's arrival,
+    filling a limited timeline's gap from /messages as a real client does."""
     token = m.tokens[user_id]
     while not stop.is_set():
         status, raw = await m.request("GET", sync_path(LAZY_FILTER, since, 10000), token)
@@ -445,12 +491,12 @@ async def follow(m: Morning, user_id: str, since: str, d: Delivery, stop: asynci
         body = json.loads(raw)
         now = time.monotonic()
         since = body["next_batch"]
-        for room in body.get("rooms", {}).get("join", {}).values():
-            for event in room.get("timeline", {}).get("events", []):
-                text = event.get("content", {}).get("body", "")
-                if not isinstance(text, str) or not text.startswith(MARK):
-                    continue
-                d.arrive(text[len(MARK) :].split(" ", 1)[0], user_id, now)
+        for room_id, room in body.get("rooms", {}).get("join", {}).items():
+            timeline = room.get("timeline", {})
+            _note_marked(d, timeline.get("events", []), user_id, now)
+            if timeline.get("limited") and timeline.get("prev_batch"):
+                d.limited_syncs += 1
+                await backfill(m, d, user_id, room_id, timeline["prev_batch"])
 
 
 async def send(m: Morning, d: Delivery, sender: str, room_id: str, to: set[str]) -> None:
@@ -516,6 +562,8 @@ async def delivery(
         "messages": len(d.sent),
         "deliveries_expected": expected,
         "deliveries_missing": d.missing(),
+        "limited_syncs": d.limited_syncs,
+        "backfilled": d.backfilled,
         "latency_s": spread(d.latencies),
         "send_s": spread(d.send_seconds),
     }
@@ -655,7 +703,8 @@ def summary(report: dict[str, Any]) -> list[str]:
     d = report["delivery"]
     lines.append(
         f"delivery: {d['syncing']} syncing, {d['messages']} messages,"
-        f" {d['deliveries_expected']} deliveries, {d['deliveries_missing']} missing;"
+        f" {d['deliveries_expected']} deliveries, {d['deliveries_missing']} missing"
+        f" ({d['backfilled']} through /messages after {d['limited_syncs']} limited syncs);"
         f" p50 {d['latency_s']['p50']} s, p95 {d['latency_s']['p95']} s,"
         f" p99 {d['latency_s']['p99']} s; sends p50 {d['send_s']['p50']} s"
     )

@@ -14,7 +14,12 @@ Two steps, so that the chain never makes the action's own transaction conflict:
    READ COMMITTED and first updates the one row of ``parta_audit_head`` (the last
    entry's number and hash): sealers queue on that row lock (PostgreSQL; SQLite has one
    writer), each sees what the one before it sealed, and the chain stays linear. Sealing
-   fills the three chain columns of a row once; nothing updates or deletes an entry.
+   fills the three chain columns of a row once; nothing updates an entry.
+
+Entries leave only from the front, by the retention rules (``privacy.store.trim_audit_txn``):
+the oldest entries are deleted and an **anchor** records the last one removed (its number
+and hash) together with the ``audit.trim`` entry that says so; the chain is then checked
+from the anchor (:func:`chain_txn` returns it).
 """
 
 import hashlib
@@ -29,6 +34,7 @@ from synapse.module_api import LoggingTransaction
 from .store import rows_as_dicts
 
 GENESIS = ""  # the prev_hash of the first entry
+TRIM_ACTION = "audit.trim"  # the entry that records a trim of the chain's front
 
 
 @attrs.frozen
@@ -171,16 +177,57 @@ def seal_txn(txn: LoggingTransaction) -> int:
 _COLUMNS = "seq, prev_hash, audit_id, ts, actor, action, school_id, target, details, hash"
 
 
-def chain_txn(txn: LoggingTransaction) -> tuple[list[Entry], tuple[int, str], int]:
-    """Every chained entry in order, the head ``(seq, hash)``, and how many entries are
-    not chained yet (written a moment ago, or before the chain existed)."""
-    txn.execute(f"SELECT {_COLUMNS} FROM parta_audit WHERE seq IS NOT NULL ORDER BY seq")
+@attrs.frozen
+class Anchor:
+    """Where the kept chain starts: the last entry removed by retention (its number and
+    hash), when, and the ``audit.trim`` entry that recorded it."""
+
+    seq: int
+    hash: str
+    ts: int
+    removed: int
+    audit_id: str
+
+    def json(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+def anchor_txn(txn: LoggingTransaction) -> Anchor | None:
+    """The latest anchor (``None``: nothing was ever trimmed; the chain starts at #1)."""
+    txn.execute(
+        "SELECT seq, hash, ts, removed, audit_id FROM parta_audit_anchors ORDER BY seq DESC LIMIT 1"
+    )
+    row = txn.fetchone()
+    if row is None:
+        return None
+    return Anchor(int(row[0]), str(row[1]), int(row[2]), int(row[3]), str(row[4]))
+
+
+def chain_txn(
+    txn: LoggingTransaction,
+) -> tuple[list[Entry], tuple[int, str], int, Anchor | None]:
+    """Every chained entry after the anchor in order, the head ``(seq, hash)``, how many
+    entries are not chained yet (written a moment ago, or before the chain existed), and
+    the anchor."""
+    anchor = anchor_txn(txn)
+    txn.execute(
+        f"SELECT {_COLUMNS} FROM parta_audit WHERE seq > ? ORDER BY seq",
+        (anchor.seq if anchor else 0,),
+    )
     entries = [Entry.from_row(r) for r in rows_as_dicts(txn)]
     txn.execute("SELECT seq, hash FROM parta_audit_head WHERE id = 1")
     head = txn.fetchone()
     txn.execute("SELECT COUNT(*) FROM parta_audit WHERE seq IS NULL")
     (pending,) = txn.fetchone() or (0,)
-    return entries, (int(head[0]), str(head[1])) if head else (0, GENESIS), int(pending)
+    return entries, (int(head[0]), str(head[1])) if head else (0, GENESIS), int(pending), anchor
+
+
+def entries_after_txn(txn: LoggingTransaction, seq: int, limit: int) -> list[Entry]:
+    """Up to ``limit`` chained entries after number ``seq``, in order."""
+    txn.execute(
+        f"SELECT {_COLUMNS} FROM parta_audit WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
+    )
+    return [Entry.from_row(r) for r in rows_as_dicts(txn)]
 
 
 def school_entries_txn(txn: LoggingTransaction, school_id: str) -> list[Entry]:

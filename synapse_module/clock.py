@@ -1,4 +1,5 @@
-"""The time the module's school rules read (quiet hours), and the one hook tests use.
+"""The time the module's school rules read (quiet hours, reminders, retention), and the
+one hook tests use.
 
 Everything that decides by the school's wall clock asks :class:`Clock` rather than
 ``time.time()``, so a test can say "it is 22:00 now" and then "it is 08:00" without
@@ -6,7 +7,8 @@ sleeping. The hook is an environment variable read once at start-up:
 ``PARTA_TEST_CLOCK_FILE`` names a file holding Unix seconds (a number); while it is set,
 the module's rules read the time from that file (a file the test rewrites). It is meant
 for tests only, and the module logs a warning when it is in use. Timestamps the module
-records for people (the audit log, row times) stay the real time.
+records for people (the audit log, row times) stay the real time: retention measures
+them against the clock's "now", so a test puts now a rule's days after a real moment.
 """
 
 import logging

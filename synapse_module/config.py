@@ -107,13 +107,19 @@ def _days(_inst: object, attribute: "attrs.Attribute[int]", value: int) -> None:
 @attrs.frozen
 class RetentionLimits:
     """The longest a school may keep each kind of data, in days: a school's own rule
-    (PUT /schools/{id}/retention) must lie between ``min_days`` and these."""
+    (PUT /schools/{id}/retention) must lie between ``min_days`` and these. What the
+    module deletes itself (attendance, recordings, the audit log) is kept this long
+    when a school sets no rule."""
 
     class_chat: int = attrs.field(default=1825, validator=_days)
     parents_chat: int = attrs.field(default=1825, validator=_days)
     announcements: int = attrs.field(default=1825, validator=_days)
     staff: int = attrs.field(default=1825, validator=_days)
     attendance: int = attrs.field(default=1095, validator=_days)
+    # Recordings of broadcasts (video files posted as documents).
+    recordings: int = attrs.field(default=1095, validator=_days)
+    # The audit log: a school's entries (entries of no school, the operator's, keep this).
+    audit: int = attrs.field(default=1825, validator=_days)
     # No school may set a rule shorter than this (a mistyped "1" must not wipe a year).
     min_days: int = attrs.field(default=30, validator=_days)
 

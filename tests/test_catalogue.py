@@ -23,6 +23,7 @@ CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 # where they are parsed.
 NOT_A_TEXT: dict[str, str] = {
     "bridge/commands.py": "command, role and day words the bot reads (input)",
+    "parta_common/person_names.py": "the letters a typed name is transliterated from (input)",
     "parta_common/schemas/__main__.py": "writes docs/events.md (examples in Russian)",
     "synapse_module/quiet_hours/rules.py": "«срочно», an urgent message's first word (input)",
 }

@@ -2,11 +2,14 @@
 administrator signs in, imports the sample OneRoster school through the page (the plan
 first, then the progress to 100 %), opens the printable codes, searches members; the
 page at a phone's width; the main actions by keyboard alone. Screenshots of the main
-pages go to docs/console/ (``PARTA_CONSOLE_SHOTS=0`` skips writing them)."""
+pages go to a folder in the system's temporary directory (``parta-console-shots``), to
+docs/console/ with ``PARTA_CONSOLE_SHOTS=docs`` (to refresh the docs' pictures on
+purpose), to any other folder named there, and nowhere with ``PARTA_CONSOLE_SHOTS=0``."""
 
 import base64
 import os
 import struct
+import tempfile
 import time
 import zlib
 from collections.abc import Iterator
@@ -24,7 +27,7 @@ from tests.roster_helpers import api
 pytestmark = pytest.mark.browser
 
 CONSOLE = "/_synapse/client/parta/console/"
-SHOTS = Path(__file__).resolve().parent.parent / "docs" / "console"
+DOCS_SHOTS = Path(__file__).resolve().parent.parent / "docs" / "console"
 # Deadlines for what the server does behind the page (not timing assertions).
 IMPORT_DEADLINE_MS = 240_000
 
@@ -68,10 +71,17 @@ def png(width: int, height: int) -> bytes:
 
 
 async def shot(page: Page, name: str, full_page: bool = True) -> None:
-    if os.environ.get("PARTA_CONSOLE_SHOTS", "1") == "0":
+    where = os.environ.get("PARTA_CONSOLE_SHOTS", "")
+    if where == "0":
         return
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
+    if where == "docs":
+        folder = DOCS_SHOTS
+    elif where:
+        folder = Path(where)
+    else:
+        folder = Path(tempfile.gettempdir()) / "parta-console-shots"
+    folder.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(folder / f"{name}.png"), full_page=full_page)
 
 
 async def sign_in(page: Page, base_url: str, user: User) -> None:

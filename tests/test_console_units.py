@@ -134,3 +134,91 @@ async def test_the_coordinators_chain_and_the_statistics_file(
         # the page says so.
         units = api(synapse, "GET", "/units", municipal)["units"]
         assert [u["name"] for u in units] == ["Энский район"]
+
+
+async def test_the_operator_appoints_a_coordinator_by_name_who_signs_in_with_the_card(
+    synapse: RunningHomeserver,
+) -> None:
+    """Someone with no account yet: the operator names «Петрова Анна», the module makes her
+    account, the page shows her printable card with the code, and she signs in with it and
+    finds her region. In a school's members, a teacher is added by name the same way."""
+    operator = synapse.register("op", admin=True)
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1200, "height": 1060})
+        await sign_in(page, synapse.base_url, operator)
+        await page.fill("#region-name", "Заречная область")
+        await page.click("#region-form button[type=submit]")
+        await expect(page.locator("#view-people h1")).to_contain_text(
+            "Заречная область", timeout=SERVER_MS
+        )
+        await page.fill("#coordinator", "Петрова Анна")
+        await page.click("#coordinator-form button[type=submit]")
+        card = page.locator("#new-card .card")
+        await expect(card).to_be_visible(timeout=SERVER_MS)
+        await expect(page.locator("#status")).to_have_text(
+            "Учётная запись создана и назначена координатором: Петрова Анна. "
+            "Код для входа — на карточке."
+        )
+        await expect(card.locator("h3")).to_have_text("Петрова Анна")
+        await expect(card.locator(".card-school")).to_have_text("Заречная область")
+        await expect(card).to_contain_text("Координатор региона")
+        login = await card.locator("dd.mono >> nth=0").inner_text()
+        code = await card.locator(".code").inner_text()
+        assert login.startswith("@anna.petrova") and login.endswith(f":{synapse.server_name}")
+        assert len(code) == 14 and code.count("-") == 2
+        await expect(page.locator("#coordinators")).to_contain_text(login)
+        await shot(page, "coordinator-card")
+        # Printed, the page is the card alone (cut along its dashed border).
+        await page.emulate_media(media="print")
+        assert await card.is_visible()
+        assert not await page.is_visible("#coordinators")
+        assert not await page.is_visible("#coordinator-form")
+        assert not await page.is_visible("#b-print-card")
+        assert not await page.is_visible("#nav")
+        await page.emulate_media(media="screen")
+        # The code is shown once: the page reloaded shows no card.
+        await page.reload()
+        await expect(page.locator("#view-people h1")).to_contain_text(
+            "Заречная область", timeout=SERVER_MS
+        )
+        assert await page.locator("#new-card").count() == 0
+        await sign_out(page)
+
+        # She signs in with the login and the code from the card and sees her region.
+        await page.fill("#username", login.removeprefix("@").split(":")[0])
+        await page.fill("#password", code)
+        await page.click("#b-signin")
+        await expect(page.locator("#logout")).to_be_visible(timeout=SERVER_MS)
+        await expect(page.locator("#who")).to_have_text(login)
+        await expect(page.locator("#units")).to_contain_text("Заречная область", timeout=SERVER_MS)
+        await open_unit(page, "Заречная область")
+        await sign_out(page)
+
+        # A school's members: a teacher with no account, added by name.
+        school = api(synapse, "POST", "/schools", operator, {"name": "Школа № 3 г. Заречного"})
+        await sign_in(page, synapse.base_url, operator)
+        await page.goto(page.url.split("#")[0] + f"#/s/{school['school_id']}/members")
+        await expect(page.locator("#view-members h1")).to_be_visible(timeout=SERVER_MS)
+        await page.fill("#new-member", "Смирнов Олег Петрович")
+        await page.select_option("#new-member-role", "teacher")
+        await page.click("#member-form button[type=submit]")
+        card = page.locator("#new-card .card")
+        await expect(card).to_be_visible(timeout=SERVER_MS)
+        await expect(card.locator("h3")).to_have_text("Смирнов Олег Петрович")
+        await expect(card.locator(".card-school")).to_have_text("Школа № 3 г. Заречного")
+        await expect(card).to_contain_text("учитель")
+        teacher = await card.locator("dd.mono >> nth=0").inner_text()
+        assert teacher.startswith("@oleg.smirnov")
+        await expect(page.locator("#members")).to_contain_text("Смирнов Олег Петрович")
+        await page.emulate_media(media="print")
+        assert await card.is_visible()
+        assert not await page.is_visible("#members")
+        await page.emulate_media(media="screen")
+        # A pupil is not made this way: the module's refusal, in the page's words.
+        await page.fill("#new-member", "Козлов Ваня")
+        await page.select_option("#new-member-role", "student")
+        await page.click("#member-form button[type=submit]")
+        await expect(page.locator("#status")).to_have_attribute("data-kind", "error")
+        await expect(page.locator("#status")).to_contain_text("только администраторов и учителей")
+    members = api(synapse, "GET", f"/schools/{school['school_id']}/members", operator)
+    assert [m["display_name"] for m in members["members"]] == ["Смирнов Олег Петрович"]

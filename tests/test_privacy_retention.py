@@ -1,22 +1,41 @@
 """Retention (#12 item 5): a school's rules within the operator's limits; applied, they
-put m.room.retention into the school's rooms and delete attendance older than the rule
-and nothing younger. The clock is in the data (sessions reported as of long ago), so
-nothing sleeps."""
+put m.room.retention into the school's rooms (an archived class's too), delete
+attendance and broadcast recordings older than the rule and nothing younger, and trim
+the audit log's front with an anchor that verify starts from.
 
+Nothing sleeps. Attendance carries its clock in the data (sessions reported as of long
+ago). Recordings and audit entries keep their real time; the module's "now" is a file
+the test sets (``PARTA_TEST_CLOCK_FILE``), put exactly the rule's days after a real
+moment between what must go and what must stay."""
+
+import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import attrs
 import pytest
 import yaml
 
 from devtools.homeserver import HttpError
+from parta_common import tokens
+from synapse_module.audit import GENESIS, TRIM_ACTION, Anchor, Entry, entry_hash
+from synapse_module.clock import CLOCK_FILE_VARIABLE
 from synapse_module.config import RetentionLimits
-from synapse_module.privacy.rules import DAY_MS, retention_cutoff, retention_refusal
-from tests.harness import RunningHomeserver, running_homeserver
-from tests.privacy_people import MODULE_CONFIG, attendance, rows
-from tests.roster_helpers import School, api, build_school
+from synapse_module.privacy.rules import (
+    DAY_MS,
+    Break,
+    audit_trim_point,
+    first_break,
+    retention_cutoff,
+    retention_refusal,
+)
+from tests.harness import RunningHomeserver, User, running_homeserver
+from tests.privacy_people import MODULE_CONFIG, SECRET, attendance, raw, rows, send
+from tests.roster_helpers import API, School, api, build_school, wait_for_rooms
+from tests.test_privacy import both_verify
 
 LIMITS = RetentionLimits()
 
@@ -31,6 +50,10 @@ LIMITS = RetentionLimits()
         ("attendance", 30, None),
         ("attendance", 1096, (30, 1095)),
         ("parents_chat", 1, (30, 1825)),
+        ("recordings", 1095, None),
+        ("recordings", 1096, (30, 1095)),
+        ("audit", 1825, None),
+        ("audit", 29, (30, 1825)),
     ],
 )
 def test_a_schools_rule_lies_within_the_operators_limits(
@@ -43,15 +66,130 @@ def test_the_cutoff_is_the_rule_before_now() -> None:
     assert retention_cutoff(100 * DAY_MS, 30) == 70 * DAY_MS
 
 
-@pytest.fixture(scope="module")
-def hs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHomeserver]:
-    with running_homeserver(tmp_path_factory.mktemp("retention"), MODULE_CONFIG) as running:
-        yield running
+# -- the audit log's front, as a table -----------------------------------------------
+
+
+def _chain(spec: list[tuple[int, str | None]]) -> list[Entry]:
+    """Entries (ts in days, school) chained from #1."""
+    entries, prev = [], GENESIS
+    for seq, (day, school) in enumerate(spec, start=1):
+        fields = (seq, prev, f"aud_{seq}", day * DAY_MS, "@a:x", "member.put", school, None, "{}")
+        entries.append(Entry(*fields, hash=entry_hash(*fields)))
+        prev = entries[-1].hash
+    return entries
+
+
+# Now is day 1000; school s1 keeps 100 days (cutoff day 900), s2 keeps 500 (day 500);
+# the rest keep the operator's limit, 800 days (day 200).
+NOW_CUTOFFS = {"s1": 900 * DAY_MS, "s2": 500 * DAY_MS}
+LIMIT_CUTOFF = 200 * DAY_MS
+MIXED = _chain([(100, "s1"), (150, None), (300, "s1"), (400, "s2"), (600, "s2"), (950, "s1")])
+
+
+@pytest.mark.parametrize(
+    ("case", "entries", "expected"),
+    [
+        # Each of #1–#4 is older than its own rule (s2's day 400 < 500); s2's day-600
+        # entry is not: the front goes through #4, #5 and all after it stay.
+        ("mixed schools", MIXED, 4),
+        # An entry of no school keeps the operator's limit: day 150 < 200 goes.
+        ("no school", MIXED[:2], 2),
+        # A young entry first: nothing goes, even the older ones behind it.
+        ("young first", _chain([(950, "s1"), (100, "s1")]), None),
+        # A school without a rule keeps the operator's limit (day 300 > 200 stays).
+        ("school without rule", _chain([(100, "s3"), (300, "s3")]), 1),
+        # The walk stops before a broken entry: the evidence stays.
+        ("edited", [MIXED[0], attrs.evolve(MIXED[1], actor="@b:x"), *MIXED[2:]], 1),
+        ("missing", [MIXED[0], *MIXED[2:]], 1),
+        ("empty", [], None),
+    ],
+)
+def test_the_audit_front_goes_as_far_as_every_entrys_rule_lets_it(
+    case: str, entries: list[Entry], expected: int | None
+) -> None:
+    point = audit_trim_point(entries, (0, GENESIS), NOW_CUTOFFS, LIMIT_CUTOFF)
+    assert (point.seq if point else None) == expected, case
+
+
+def _trimmed(through: int) -> tuple[list[Entry], Anchor]:
+    """MIXED with its front through ``through`` removed and the audit.trim entry added."""
+    last = MIXED[through - 1]
+    details = json.dumps({"through_hash": last.hash, "through_seq": last.seq, "removed": through})
+    seq = len(MIXED) + 1
+    fields = (seq, MIXED[-1].hash, "aud_trim", 2000, "@a:x", TRIM_ACTION, None, None, details)
+    trim = Entry(*fields, hash=entry_hash(*fields))
+    return [*MIXED[through:], trim], Anchor(last.seq, last.hash, 2000, through, "aud_trim")
+
+
+KEPT, ANCHOR = _trimmed(4)
+KEPT_HEAD = (KEPT[-1].seq, KEPT[-1].hash)
+
+
+@pytest.mark.parametrize(
+    ("case", "entries", "anchor", "expected"),
+    [
+        ("from the anchor", KEPT, ANCHOR, None),
+        ("a kept entry edited", [attrs.evolve(KEPT[0], actor="@b:x"), *KEPT[1:]], ANCHOR,
+         Break(5, "aud_5", "edited")),
+        ("the first kept removed", KEPT[1:], ANCHOR, Break(5, None, "missing")),
+        ("no anchor: the front is missing", KEPT, None, Break(1, None, "missing")),
+        # Entries after the anchor removed by hand and the anchor moved over them: the
+        # chain links, but the audit.trim entry names another anchor.
+        ("anchor moved forward", KEPT[1:], attrs.evolve(ANCHOR, seq=5, hash=KEPT[0].hash),
+         Break(5, "aud_trim", "anchor")),
+        ("anchor's record gone", KEPT[:-1], ANCHOR, Break(7, None, "truncated")),
+    ],
+)  # fmt: skip
+def test_verify_starts_from_the_anchor(
+    case: str, entries: list[Entry], anchor: Anchor | None, expected: Break | None
+) -> None:
+    assert first_break(entries, KEPT_HEAD, anchor) == expected, case
+
+
+# -- against the real Synapse ------------------------------------------------------
+
+
+@attrs.define
+class ModuleClock:
+    """The module's clock: a file of Unix seconds the test rewrites."""
+
+    path: Path
+
+    def set_ms(self, ms: int) -> None:
+        # Half a millisecond more, so that reading it back (float seconds × 1000,
+        # truncated) gives ``ms`` exactly.
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(f"{(ms + 0.5) / 1000:.4f}", encoding="utf-8")
+        tmp.replace(self.path)
+
+    def real(self) -> None:
+        self.set_ms(int(time.time() * 1000))
 
 
 @pytest.fixture(scope="module")
-def school(hs: RunningHomeserver) -> School:
-    return build_school(hs, hs.register("operator", admin=True))
+def clock(tmp_path_factory: pytest.TempPathFactory) -> ModuleClock:
+    made = ModuleClock(tmp_path_factory.mktemp("clock") / "now")
+    made.real()
+    return made
+
+
+@pytest.fixture(scope="module")
+def hs(tmp_path_factory: pytest.TempPathFactory, clock: ModuleClock) -> Iterator[RunningHomeserver]:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(CLOCK_FILE_VARIABLE, str(clock.path))
+        with running_homeserver(tmp_path_factory.mktemp("retention"), MODULE_CONFIG) as running:
+            env.delenv(CLOCK_FILE_VARIABLE)
+            yield running
+
+
+@pytest.fixture(scope="module")
+def operator(hs: RunningHomeserver) -> User:
+    return hs.register("operator", admin=True)
+
+
+@pytest.fixture(scope="module")
+def school(hs: RunningHomeserver, operator: User) -> School:
+    return build_school(hs, operator)
 
 
 def sessions(hs: RunningHomeserver, school: School, room_id: str) -> list[dict[str, Any]]:
@@ -62,8 +200,9 @@ def sessions(hs: RunningHomeserver, school: School, room_id: str) -> list[dict[s
 
 
 def test_retention_removes_what_is_older_than_the_rule_and_nothing_younger(
-    hs: RunningHomeserver, school: School
+    hs: RunningHomeserver, school: School, clock: ModuleClock
 ) -> None:
+    clock.real()
     sid = school.school_id
     room = school.class_a["rooms"]["class_chat"]
     now = int(time.time() * 1000)
@@ -95,7 +234,13 @@ def test_retention_removes_what_is_older_than_the_rule_and_nothing_younger(
         assert state == {"max_lifetime": days * DAY_MS}
     # Applied again: nothing more to do.
     again = api(hs, "POST", f"/schools/{sid}/retention/apply", school.admin)
-    assert again == {"school_id": sid, "rooms_changed": 0, "attendance_removed": 0}
+    assert again == {
+        "school_id": sid,
+        "rooms_changed": 0,
+        "attendance_removed": 0,
+        "recordings_removed": 0,
+        "audit_removed": 0,
+    }
 
     # A rule shortened to 250 days takes the 300-day-old session too.
     api(hs, "PUT", f"/schools/{sid}/retention", school.admin, {"rules": {"attendance": 250}})
@@ -121,3 +266,253 @@ def test_retention_rules_are_the_administrators_and_within_limits(
         assert e.value.status == 403
     entries = api(hs, "GET", f"/schools/{sid}/audit", school.admin)["entries"]
     assert any(e["action"] == "retention.put" for e in entries)
+
+
+# -- recordings of broadcasts ------------------------------------------------------------
+
+MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(64)
+
+
+def relay(hs: RunningHomeserver, broadcast_id: str, what: str, body: dict[str, Any]) -> Any:
+    """The broadcast relay's call to the module (a service token per request)."""
+    token = tokens.sign_service_token(SECRET, tokens.SERVICE_RELAY)
+    path = f"{API}/internal/broadcasts/{broadcast_id}/{what}"
+    status, _, answer = raw(hs, "POST", path, token, json.dumps(body).encode())
+    assert status == 200, answer
+    return json.loads(answer)
+
+
+def post_recording(hs: RunningHomeserver, school: School, title: str) -> dict[str, Any]:
+    """A recorded broadcast of 7А's chat, ended, its MP4 uploaded by the recorder account
+    and posted by the module (as the relay does it): room, event and media IDs."""
+    base = f"/rooms/{quote(school.class_a['rooms']['class_chat'], safe='')}/broadcasts"
+    teacher = school.teacher
+    body = {"title": title, "speakers": [teacher.user_id], "recording": True}
+    broadcast_id = api(hs, "POST", base, teacher, body)["broadcast_id"]
+    api(hs, "POST", f"{base}/{broadcast_id}/end", teacher, {})
+    grant = relay(hs, broadcast_id, "recording_upload", {})
+    login = {"type": "m.login.token", "token": grant["login_token"]}
+    token = hs.request("POST", "/_matrix/client/v3/login", login)["access_token"]
+    path = f"/_matrix/media/v3/upload?filename={quote(title)}.mp4"
+    status, _, uploaded = raw(hs, "POST", path, token, MP4, "video/mp4")
+    assert status == 200, uploaded
+    uri = json.loads(uploaded)["content_uri"]
+    hs.request("POST", "/_matrix/client/v3/logout", {}, token)
+    posted = relay(hs, broadcast_id, "recording", {"content_uri": uri, "size": len(MP4)})
+    return {**posted, "media_id": uri.rsplit("/", 1)[1]}
+
+
+def event(hs: RunningHomeserver, user: User, room_id: str, event_id: str) -> dict[str, Any]:
+    path = f"/_matrix/client/v3/rooms/{quote(room_id, safe='')}/event/{quote(event_id, safe='')}"
+    found: dict[str, Any] = hs.request("GET", path, token=user.access_token)
+    return found
+
+
+def media_file(hs: RunningHomeserver, media_id: str) -> Path:
+    root = Path(hs.hs.directory) / "media_store" / "local_content"
+    return root / media_id[0:2] / media_id[2:4] / media_id[4:]
+
+
+def test_a_recording_older_than_the_rule_goes_and_a_young_one_stays(
+    hs: RunningHomeserver, school: School, clock: ModuleClock
+) -> None:
+    clock.real()
+    sid = school.school_id
+    # Beyond the operator's limits: refused, said in Russian and English, nothing stored.
+    for kind, days in (("recordings", 1096), ("audit", 29)):
+        body = {"rules": {"recordings": 60, kind: days}}
+        with pytest.raises(HttpError) as e:
+            api(hs, "PUT", f"/schools/{sid}/retention", school.admin, body)
+        assert e.value.status == 400
+        assert e.value.body["org.parta.message"] == {
+            "id": "privacy.retention_out_of_range",
+            "params": {
+                "kind": kind,
+                "days": days,
+                "min": 30,
+                "max": 1095 if kind == "recordings" else 1825,
+            },
+        }
+        assert "Срок хранения" in e.value.body["error"] and "Retention" in e.value.body["error"]
+    rules = api(hs, "GET", f"/schools/{sid}/retention", school.admin)
+    assert "recordings" not in rules["rules"] and rules["limits"]["recordings"] == 1095
+    api(hs, "PUT", f"/schools/{sid}/retention", school.admin, {"rules": {"recordings": 30}})
+    old = post_recording(hs, school, "Линейка 1 сентября")
+    young = post_recording(hs, school, "Последний звонок")
+    assert old["room_id"] == young["room_id"] == school.rooms["documents"]
+    reader = school.admin
+    old_ts = event(hs, reader, old["room_id"], old["event_id"])["origin_server_ts"]
+    young_ts = event(hs, reader, young["room_id"], young["event_id"])["origin_server_ts"]
+    assert young_ts - old_ts >= 2
+    for posted in (old, young):
+        assert media_file(hs, posted["media_id"]).is_file()
+
+    # "Now" is 30 days after a moment between the two: the first is older than the rule.
+    clock.set_ms((old_ts + young_ts) // 2 + 30 * DAY_MS)
+    applied = api(hs, "POST", f"/schools/{sid}/retention/apply", school.admin)
+    assert applied["recordings_removed"] == 1
+
+    gone = event(hs, reader, old["room_id"], old["event_id"])
+    assert gone["content"] == {} and "redacted_because" in gone["unsigned"]
+    assert not media_file(hs, old["media_id"]).exists()
+    for table, column, value in (
+        ("local_media_repository", "media_id", old["media_id"]),
+        ("content_media", "media_id", old["media_id"]),
+        ("content_documents", "doc_id", old["event_id"]),
+        ("parta_broadcast_recordings", "event_id", old["event_id"]),
+    ):
+        assert rows(hs, f"SELECT 1 FROM {table} WHERE {column} = ?", (value,)) == [], table
+    kept = event(hs, reader, young["room_id"], young["event_id"])
+    assert kept["content"]["url"].endswith("/" + young["media_id"])
+    assert media_file(hs, young["media_id"]).read_bytes() == MP4
+
+    # Audited, as the administrator who asked; applied again, nothing more goes.
+    entries = api(hs, "GET", f"/schools/{sid}/audit", school.admin)["entries"]
+    applies = [e for e in entries if e["action"] == "retention.apply"]
+    assert applies[-1]["actor"] == school.admin.user_id
+    assert applies[-1]["details"]["recordings_removed"] == 1
+    again = api(hs, "POST", f"/schools/{sid}/retention/apply", school.admin)
+    assert again["recordings_removed"] == 0
+    # Thirty days after the young one, it goes too.
+    clock.set_ms(young_ts + 30 * DAY_MS + 1)
+    applied = api(hs, "POST", f"/schools/{sid}/retention/apply", school.admin)
+    assert applied["recordings_removed"] == 1
+    assert not media_file(hs, young["media_id"]).exists()
+    clock.real()
+
+
+# -- the end of the year ------------------------------------------------------------
+
+
+def room_retention(hs: RunningHomeserver, operator: User, room_id: str) -> Any:
+    """The room's m.room.retention content, read with Synapse's admin API."""
+    path = f"/_synapse/admin/v1/rooms/{quote(room_id, safe='')}/state"
+    state = hs.request("GET", path, token=operator.access_token)["state"]
+    found = [e["content"] for e in state if e["type"] == "m.room.retention"]
+    return found[0] if found else None
+
+
+def test_an_archived_class_keeps_its_rooms_rules_and_its_young_messages(
+    hs: RunningHomeserver, school: School, operator: User, clock: ModuleClock
+) -> None:
+    clock.real()
+    sid = school.school_id
+    rooms_b = school.class_b["rooms"]
+    wait_for_rooms(hs, school.other_teacher)
+    last_word = {"msgtype": "m.text", "body": "Итоги года"}
+    said = send(hs, school.other_teacher, rooms_b["class_chat"], last_word)
+    class_a_chat = school.class_a["rooms"]["class_chat"]
+    class_a_rule = room_retention(hs, operator, class_a_chat)
+    # The rules change and nobody applies them; archiving the class puts them in its rooms.
+    rules = {"class_chat": 400, "parents_chat": 500}
+    api(hs, "PUT", f"/schools/{sid}/retention", school.admin, {"rules": rules})
+    api(hs, "POST", f"/schools/{sid}/classes/{school.class_b['class_id']}/archive", school.admin)
+    for kind, days in rules.items():
+        assert room_retention(hs, operator, rooms_b[kind]) == {"max_lifetime": days * DAY_MS}
+    # 7А (not archived) keeps what it had until the job or an apply.
+    assert room_retention(hs, operator, class_a_chat) == class_a_rule
+    # Nothing younger than the rule is gone: the year's last message is still there.
+    message = event(hs, school.other_teacher, rooms_b["class_chat"], said)
+    assert message["content"]["body"] == "Итоги года"
+    entries = api(hs, "GET", f"/schools/{sid}/audit", school.admin)["entries"]
+    class_id = school.class_b["class_id"]
+    archived = [e for e in entries if e["action"] == "retention.apply" and e["target"] == class_id]
+    assert archived and archived[-1]["details"]["rooms_changed"] == 2
+
+
+# -- the audit log (last: it removes the front of this homeserver's log) ----------------
+
+
+def chain(hs: RunningHomeserver) -> list[dict[str, Any]]:
+    found = rows(
+        hs,
+        "SELECT seq, audit_id, ts, school_id, action, actor, hash FROM parta_audit"
+        " WHERE seq IS NOT NULL ORDER BY seq",
+    )
+    keys = ("seq", "audit_id", "ts", "school_id", "action", "actor", "hash")
+    return [dict(zip(keys, r, strict=True)) for r in found]
+
+
+def test_the_audit_logs_front_goes_by_the_rule_and_verify_starts_from_the_anchor(
+    hs: RunningHomeserver, school: School, operator: User, clock: ModuleClock
+) -> None:
+    clock.real()
+    sid = school.school_id
+    assert both_verify(hs, operator)["anchor"] is None
+    # Everything so far is the past; the rule is the first entry of "now".
+    api(hs, "PUT", f"/schools/{sid}/retention", school.admin, {"rules": {"audit": 30}})
+    api(hs, "GET", f"/schools/{sid}/members/{school.students[1].user_id}/consents", school.admin)
+    assert both_verify(hs, operator)["ok"]  # (chains what is pending)
+    before = chain(hs)
+    rule = [e for e in before if e["action"] == "retention.put"][-1]
+    split = rule["ts"]
+    # What must go: the front older than the rule — every entry before it is this
+    # school's (30 days) or of no school (the operator's limit, which keeps it).
+    front = []
+    for entry in before:
+        if entry["ts"] >= split or entry["school_id"] != sid:
+            break
+        front.append(entry)
+    assert len(front) >= 10 and front[-1]["seq"] < rule["seq"]
+    assert {"school.create", "class.create", "member.put"} <= {e["action"] for e in front}
+
+    clock.set_ms(split + 30 * DAY_MS)  # the rule's 30 days after the rule was set
+    applied = api(hs, "POST", f"/schools/{sid}/retention/apply", school.admin)
+    clock.real()
+    assert applied["audit_removed"] == len(front)
+
+    after = chain(hs)
+    gone = {e["audit_id"] for e in front}
+    assert not gone & {e["audit_id"] for e in after}
+    assert [e["audit_id"] for e in after[: len(before) - len(front)]] == [
+        e["audit_id"] for e in before[len(front) :]
+    ]
+    trim = [e for e in after if e["action"] == "audit.trim"]
+    assert len(trim) == 1 and trim[0]["actor"] == school.admin.user_id
+
+    report = both_verify(hs, operator)
+    assert report["ok"], report
+    anchor = report["anchor"]
+    assert anchor["seq"] == front[-1]["seq"] and anchor["hash"] == front[-1]["hash"]
+    assert anchor["removed"] == len(front) and anchor["audit_id"] == trim[0]["audit_id"]
+    assert report["entries"] == len(after)
+    export = api(hs, "GET", f"/schools/{sid}/audit", school.admin)
+    assert export["anchor"]["seq"] == anchor["seq"]
+    assert min(e["seq"] for e in export["entries"]) > anchor["seq"]
+
+    # A kept entry edited by hand: verify names it.
+    first = after[0]
+    hs.sql("UPDATE parta_audit SET actor = ? WHERE seq = ?", ("@someone_else:test", first["seq"]))
+    report = both_verify(hs, operator)
+    assert not report["ok"]
+    assert report["first_broken"]["seq"] == first["seq"]
+    assert report["first_broken"]["audit_id"] == first["audit_id"]
+    assert report["first_broken"]["reason"] == "edited"
+    hs.sql("UPDATE parta_audit SET actor = ? WHERE seq = ?", (first["actor"], first["seq"]))
+    assert both_verify(hs, operator)["ok"]
+
+    # The first kept entry removed, and the anchor moved over it to hide that: found.
+    aside = "CREATE TABLE parta_audit_aside AS SELECT * FROM parta_audit WHERE seq = ?"
+    hs.sql(aside, (first["seq"],))
+    hs.sql("DELETE FROM parta_audit WHERE seq = ?", (first["seq"],))
+    report = both_verify(hs, operator)
+    assert report["first_broken"]["seq"] == first["seq"]
+    assert report["first_broken"]["reason"] == "missing"
+    hs.sql(
+        "UPDATE parta_audit_anchors SET seq = ?, hash = ? WHERE seq = ?",
+        (first["seq"], first["hash"], anchor["seq"]),
+    )
+    report = both_verify(hs, operator)
+    assert report["first_broken"]["reason"] == "anchor"
+    assert report["first_broken"]["audit_id"] == trim[0]["audit_id"]
+    hs.sql(
+        "UPDATE parta_audit_anchors SET seq = ?, hash = ? WHERE seq = ?",
+        (anchor["seq"], anchor["hash"], first["seq"]),
+    )
+    hs.sql("INSERT INTO parta_audit SELECT * FROM parta_audit_aside")
+    hs.sql("DROP TABLE parta_audit_aside")
+    assert both_verify(hs, operator)["ok"]
+
+    # Applied again at the real time: everything left is younger than the rule.
+    assert api(hs, "POST", f"/schools/{sid}/retention/apply", school.admin)["audit_removed"] == 0
+    assert both_verify(hs, operator)["ok"]

@@ -458,7 +458,33 @@ class Broadcasts:
                 "content": content,
             }
         )
+        # Kept for the school's retention rule (``recordings``), which removes it later.
+        await self._module.store.run(
+            "parta_recording_posted",
+            db.add_recording_txn,
+            {
+                "event_id": event.event_id,
+                "broadcast_id": broadcast_id,
+                "room_id": target,
+                "school_id": school_room.school_id if school_room is not None else None,
+                "media_id": body["content_uri"].rsplit("/", 1)[1],
+                "posted_ts": event.origin_server_ts,
+            },
+        )
         return 200, {"room_id": target, "event_id": event.event_id, "sender": sender}
+
+    async def recordings_posted_before(
+        self, school_id: str, before: int
+    ) -> "builtins.list[dict[str, Any]]":
+        """A school's recordings posted before ``before`` (ms): event, room, media — what
+        retention (privacy) removes."""
+        return await self._module.store.run(
+            "parta_recordings_before", db.recordings_before_txn, school_id, before
+        )
+
+    async def forget_recording(self, event_id: str) -> None:
+        """The recording is gone (redacted, its media deleted): forget it."""
+        await self._module.store.run("parta_recording_forget", db.forget_recording_txn, event_id)
 
     async def created_between(self, start: int, end: int) -> "builtins.list[tuple[str, int]]":
         """Broadcasts created in ``[start, end)`` (ms): room, viewer links — the look-up

@@ -1,4 +1,4 @@
-"""Tables of the broadcasts area: broadcasts and their viewer links."""
+"""Tables of the broadcasts area: broadcasts, their viewer links, their recordings."""
 
 from synapse_module.store import Step
 
@@ -36,5 +36,21 @@ STEPS = [
         2,
         "broadcasts by creation time (statistics: the broadcasts of a day)",
         ["CREATE INDEX parta_broadcasts_created ON parta_broadcasts (created_at)"],
+    ),
+    Step(
+        3,
+        "recordings posted: which event and media, of which school, when (retention)",
+        [
+            """CREATE TABLE parta_broadcast_recordings (
+                event_id TEXT PRIMARY KEY,
+                broadcast_id TEXT NOT NULL,
+                room_id TEXT NOT NULL,
+                school_id TEXT,
+                media_id TEXT NOT NULL,
+                posted_ts BIGINT NOT NULL
+            )""",
+            "CREATE INDEX parta_broadcast_recordings_school"
+            " ON parta_broadcast_recordings (school_id, posted_ts)",
+        ],
     ),
 ]

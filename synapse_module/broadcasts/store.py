@@ -96,3 +96,35 @@ def created_between_txn(t: LoggingTransaction, start: int, end: int) -> list[tup
         (start, end),
     )
     return [(str(room_id), int(links)) for room_id, _b, links in t.fetchall()]
+
+
+def add_recording_txn(t: LoggingTransaction, row: dict[str, Any]) -> None:
+    t.execute(
+        "INSERT INTO parta_broadcast_recordings (event_id, broadcast_id, room_id, school_id,"
+        " media_id, posted_ts) VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            row["event_id"],
+            row["broadcast_id"],
+            row["room_id"],
+            row["school_id"],
+            row["media_id"],
+            row["posted_ts"],
+        ),
+    )
+
+
+def recordings_before_txn(
+    t: LoggingTransaction, school_id: str, before: int
+) -> list[dict[str, Any]]:
+    """A school's recordings posted before ``before`` (ms), oldest first."""
+    t.execute(
+        "SELECT event_id, broadcast_id, room_id, media_id, posted_ts"
+        " FROM parta_broadcast_recordings WHERE school_id = ? AND posted_ts < ?"
+        " ORDER BY posted_ts, event_id",
+        (school_id, before),
+    )
+    return rows_as_dicts(t)
+
+
+def forget_recording_txn(t: LoggingTransaction, event_id: str) -> None:
+    t.execute("DELETE FROM parta_broadcast_recordings WHERE event_id = ?", (event_id,))

@@ -118,6 +118,8 @@ class Privacy:
         audit.on_append(self._seal_soon)
         self.erasure = Erasure(module)
         self.retention = Retention(module)
+        # A class archived at the end of the year: its rooms keep the school's rules.
+        module.roster.class_archived_hooks.append(self.retention.class_archived)
 
     def _seal_soon(self) -> None:
         self._api.run_as_background_process("parta_audit_seal", self.seal)
@@ -132,8 +134,10 @@ class Privacy:
         if not await self._module.roster._is_operator(user_id):
             raise forbidden(VERIFY_OPERATOR_ONLY)
         await self.seal()
-        entries, head, pending = await self._module.store.run("parta_audit_chain", audit.chain_txn)
-        return 200, verify_report(entries, head, pending)
+        entries, head, pending, anchor = await self._module.store.run(
+            "parta_audit_chain", audit.chain_txn
+        )
+        return 200, verify_report(entries, head, pending, anchor)
 
     async def get_school_audit(
         self, request: SynapseRequest, school_id: str
@@ -159,9 +163,12 @@ class Privacy:
             "parta_school_audit", audit.school_entries_txn, school.school_id
         )
         if fmt == "json":
+            anchor = await self._module.store.run("parta_audit_anchor", audit.anchor_txn)
             return 200, {
                 "school_id": school.school_id,
                 "entries": [entry_json(e) for e in entries],
+                # Entries up to the anchor were removed by retention (null: none).
+                "anchor": anchor.json() if anchor else None,
             }
         data = entries_csv(entries).encode("utf-8")
         send_file(request, data, "text/csv; charset=utf-8", f"audit-{school.school_id}.csv")
@@ -419,13 +426,14 @@ class Privacy:
     async def post_retention_apply(
         self, request: SynapseRequest, school_id: str
     ) -> tuple[int, dict[str, Any]]:
-        """Apply the school's rules now (what the job does daily)."""
+        """Apply the school's rules now (what the job does hourly), then trim the audit
+        log's front as far as every school's rule lets it go. Audited."""
         actor, school = await self._module.roster._open(request, school_id, "manager")
-        changed = await self.retention.apply(school.school_id, _now())
-        await self._module.roster.audit(
-            actor, "retention.apply", school.school_id, school.school_id, changed
-        )
-        return 200, {"school_id": school.school_id, **changed}
+        retention = self.retention
+        now = retention.now()
+        changed = await retention.apply(school.school_id, now, actor)
+        trimmed = await retention.trim_audit(now, actor)
+        return 200, {"school_id": school.school_id, **changed, "audit_removed": trimmed}
 
     # -- enforcement (media tokens, broadcasts) -------------------------------------
 

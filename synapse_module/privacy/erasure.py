@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Final
 from synapse.api.errors import SynapseError
 
 from . import store as db
+from .admin import admin_session
 from .export import media_path
 from .rules import ERASE_ROWS, ERASED, MARK_ROWS, scope_of, steps_left
 
@@ -191,26 +192,15 @@ class Erasure:
 
     async def _step_account(self, journal: dict[str, Any], user_id: str) -> int:
         """Synapse's admin API: deactivate with erase, as the service account with a
-        token made for this call and thrown away after it."""
+        token made for this call and thrown away after it (:mod:`.admin`)."""
         if not self._api.is_mine(user_id):
             return 0
         info = await self._api.get_userinfo_by_id(user_id)
         if info is None or info.is_deactivated:
             return 0  # done before a crash (or never an account here)
-        service = self._module.service_user_id
-        if not await self._api.is_user_admin(service):
-            await self._api.set_user_admin(service, True)
-        _device, token, _, _ = await self._api.register_device(service, "parta-erasure")
-        base = self._api.public_baseurl.rstrip("/")
-        headers: Any = {b"Authorization": [f"Bearer {token}".encode("ascii")]}
-        client = self._api.http_client
-        try:
-            url = f"{base}/_synapse/admin/v1/deactivate/{urllib.parse.quote(user_id, safe='')}"
-            await client.post_json_get_json(url, {"erase": True}, headers=headers)
-        finally:
-            # Logging out ends the token and its device (ModuleApi.invalidate_access_token
-            # fails in Synapse 1.163: it treats the Requester it gets as a dict).
-            await client.post_json_get_json(f"{base}/_matrix/client/v3/logout", {}, headers)
+        async with admin_session(self._module, "parta-erasure") as admin:
+            quoted = urllib.parse.quote(user_id, safe="")
+            await admin.post_json(f"/_synapse/admin/v1/deactivate/{quoted}", {"erase": True})
         return 1
 
 

@@ -3,7 +3,7 @@ records and reads consents; what a missing consent changes in lessons and broadc
 
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -11,7 +11,7 @@ import attrs
 from parta_common.roles import Role
 from parta_common.tokens import Grants
 
-from ..audit import GENESIS, Entry
+from ..audit import GENESIS, TRIM_ACTION, Anchor, Entry
 from ..content.sanitize import SafeCsvWriter
 
 
@@ -21,7 +21,7 @@ class Break:
 
     seq: int
     audit_id: str | None
-    reason: str  # "edited" | "missing" | "relinked" | "truncated"
+    reason: str  # "edited" | "missing" | "relinked" | "truncated" | "anchor"
 
     def describe(self) -> str:
         where = f"entry #{self.seq}" + (f" ({self.audit_id})" if self.audit_id else "")
@@ -30,13 +30,32 @@ class Break:
             "missing": f"{where} was removed",
             "relinked": f"{where} does not follow the entry before it",
             "truncated": f"entries from #{self.seq} on were removed",
+            "anchor": (
+                f"the chain's anchor (entries up to #{self.seq} removed by retention) is not"
+                f" the one its {TRIM_ACTION} entry {self.audit_id} recorded"
+            ),
         }[self.reason]
 
 
-def first_break(entries: Sequence[Entry], head: tuple[int, str]) -> Break | None:
-    """Walk the chain in order of ``seq``; ``None`` when it is whole up to ``head``."""
-    expected_seq, prev_hash = 1, GENESIS
-    for entry in entries:
+def _records_anchor(entry: Entry, anchor: Anchor) -> bool:
+    """Whether ``entry`` is the ``audit.trim`` entry that set ``anchor``."""
+    if entry.action != TRIM_ACTION or entry.audit_id != anchor.audit_id:
+        return False
+    details = json.loads(entry.details)
+    return bool(
+        details.get("through_seq") == anchor.seq and details.get("through_hash") == anchor.hash
+    )
+
+
+def first_break(
+    entries: Sequence[Entry], head: tuple[int, str], anchor: Anchor | None = None
+) -> Break | None:
+    """Walk the chain in order of ``seq`` from the anchor (the start when ``None``);
+    ``None`` when it is whole up to ``head`` and the anchor is the one its ``audit.trim``
+    entry recorded."""
+    expected_seq, prev_hash = (anchor.seq + 1, anchor.hash) if anchor else (1, GENESIS)
+    kept = [e for e in entries if anchor is None or e.seq > anchor.seq]
+    for entry in kept:
         if entry.seq != expected_seq:
             # A gap: the entry numbered ``expected_seq`` is gone.
             return Break(expected_seq, None, "missing")
@@ -50,19 +69,27 @@ def first_break(entries: Sequence[Entry], head: tuple[int, str]) -> Break | None
         return Break(expected_seq, None, "truncated")
     if head_seq != expected_seq - 1 or head_hash != prev_hash:
         # The head names fewer entries than there are, or another last hash.
-        return Break(expected_seq - 1, entries[-1].audit_id if entries else None, "relinked")
+        return Break(expected_seq - 1, kept[-1].audit_id if kept else None, "relinked")
+    if anchor is not None and not any(_records_anchor(e, anchor) for e in kept):
+        # Moved forward by hand (more entries gone than the trim removed), or its
+        # record is gone: either way the front of the chain cannot be trusted.
+        return Break(anchor.seq, anchor.audit_id, "anchor")
     return None
 
 
-def verify_report(entries: Sequence[Entry], head: tuple[int, str], pending: int) -> dict[str, Any]:
+def verify_report(
+    entries: Sequence[Entry], head: tuple[int, str], pending: int, anchor: Anchor | None = None
+) -> dict[str, Any]:
     """What ``verify`` answers (the CLI prints it, ``GET /audit/verify`` returns it)."""
-    broken = first_break(entries, head)
+    broken = first_break(entries, head, anchor)
     report: dict[str, Any] = {
         "ok": broken is None,
-        "entries": len(entries),
+        "entries": len([e for e in entries if anchor is None or e.seq > anchor.seq]),
         # Written and not chained yet (a moment's work after each write; the background
         # job chains whatever is left, e.g. entries older than the chain).
         "not_chained_yet": pending,
+        # Where the kept chain starts: the last entry retention removed (null: #1).
+        "anchor": anchor.json() if anchor else None,
     }
     if broken is not None:
         report["first_broken"] = {
@@ -255,7 +282,7 @@ def scope_of(held_by_schools: bool, coordinates_units: bool) -> Scope:
 
 # Kinds a school sets a rule for: rooms (through m.room.retention) and the module's data.
 RETENTION_ROOM_KINDS: tuple[str, ...] = ("class_chat", "parents_chat", "announcements", "staff")
-RETENTION_DATA_KINDS: tuple[str, ...] = ("attendance",)
+RETENTION_DATA_KINDS: tuple[str, ...] = ("attendance", "recordings", "audit")
 DAY_MS = 86_400_000
 
 
@@ -276,3 +303,36 @@ def retention_content(days: int) -> dict[str, int]:
 def retention_cutoff(now_ms: int, days: int) -> int:
     """Rows that ended before this are older than the rule."""
     return now_ms - days * DAY_MS
+
+
+def audit_trim_point(
+    entries: Sequence[Entry],
+    after: tuple[int, str],
+    cutoffs: Mapping[str, int],
+    default_cutoff: int,
+) -> Entry | None:
+    """The last entry of the chain's front that may go (``None``: none), walking from
+    ``after`` (the anchor's ``(seq, hash)``, or ``(0, GENESIS)``).
+
+    One chain runs across schools, so only a front can go: an entry goes when it is
+    older than its school's rule (``cutoffs``: school → the time before which its
+    entries go) or, an entry of no school or of a school without a rule, than the
+    operator's limit (``default_cutoff``) — and so is every entry before it. The walk
+    stops at the first entry to keep, and at the first that is not whole (changed,
+    missing, re-linked): a trim never removes the evidence of a break.
+    """
+    expected_seq, prev_hash = after[0] + 1, after[1]
+    last: Entry | None = None
+    for entry in entries:
+        if (
+            entry.seq != expected_seq
+            or entry.prev_hash != prev_hash
+            or entry.expected_hash() != entry.hash
+        ):
+            break
+        school = entry.school_id
+        if entry.ts >= (cutoffs.get(school, default_cutoff) if school else default_cutoff):
+            break
+        last = entry
+        expected_seq, prev_hash = entry.seq + 1, entry.hash
+    return last

@@ -74,6 +74,19 @@ STEPS = [
     ),
     Step(
         5,
+        "audit log anchors: where the kept chain starts after retention removed its oldest entries",
+        [
+            """CREATE TABLE parta_audit_anchors (
+                seq BIGINT PRIMARY KEY,
+                hash TEXT NOT NULL,
+                ts BIGINT NOT NULL,
+                removed BIGINT NOT NULL,
+                audit_id TEXT NOT NULL
+            )""",
+        ],
+    ),
+    Step(
+        6,
         "erasure scope: school (the account stays, another school holds them) or account;"
         " what was asked (the operator: the whole account)",
         [

@@ -10,6 +10,7 @@ from synapse.module_api import LoggingTransaction
 
 from .. import audit
 from ..store import rows_as_dicts
+from .rules import DAY_MS, audit_trim_point
 
 
 def consents_txn(txn: LoggingTransaction, school_id: str, user_id: str) -> dict[str, Any]:
@@ -524,9 +525,10 @@ def retention_txn(txn: LoggingTransaction, school_id: str) -> dict[str, int]:
     return {str(k): int(d) for k, d in txn.fetchall()}
 
 
-def schools_with_retention_txn(txn: LoggingTransaction) -> list[str]:
-    txn.execute("SELECT DISTINCT school_id FROM parta_retention ORDER BY school_id")
-    return [r[0] for r in txn.fetchall()]
+def rules_of_kind_txn(txn: LoggingTransaction, kind: str) -> dict[str, int]:
+    """Every school's rule for ``kind``: school → days (schools without one absent)."""
+    txn.execute("SELECT school_id, days FROM parta_retention WHERE kind = ?", (kind,))
+    return {str(s): int(d) for s, d in txn.fetchall()}
 
 
 def put_retention_txn(
@@ -561,4 +563,77 @@ def purge_attendance_txn(txn: LoggingTransaction, room_ids: list[str], cutoff: i
             (room_id, cutoff),
         )
         removed += max(txn.rowcount, 0)
+    return removed
+
+
+def is_redacted_txn(txn: LoggingTransaction, event_id: str) -> bool:
+    """Whether a redaction names the event already (one sent before a crash)."""
+    txn.execute("SELECT 1 FROM redactions WHERE redacts = ?", (event_id,))
+    return txn.fetchone() is not None
+
+
+def forget_recording_rows_txn(txn: LoggingTransaction, event_id: str, media_id: str) -> None:
+    """The module's own rows about a removed recording: the documents list's (its
+    redaction removes them too, a moment later) and the upload's."""
+    txn.execute("DELETE FROM content_document_tags WHERE doc_id = ?", (event_id,))
+    txn.execute("DELETE FROM content_documents WHERE doc_id = ?", (event_id,))
+    txn.execute("DELETE FROM content_media WHERE media_id = ?", (media_id,))
+
+
+TRIM_BATCH = 1000
+
+
+def trim_audit_txn(
+    txn: LoggingTransaction,
+    now: int,
+    ts: int,
+    actor: str,
+    rules: dict[str, int],
+    limit_days: int,
+) -> int:
+    """Remove the front of the audit chain that every entry's rule lets go (at ``now``;
+    ``rules``: school → days, others keep ``limit_days``), record the anchor and the
+    ``audit.trim`` entry (written at ``ts``, chained here); how many entries went.
+
+    Run READ COMMITTED: the seal first takes the head's row lock, so no entry is chained
+    while the front goes, and the trim's own entry is chained before this commits — the
+    anchor never exists without its record.
+    """
+    audit.seal_txn(txn)
+    anchor = audit.anchor_txn(txn)
+    start = (anchor.seq, anchor.hash) if anchor else (0, audit.GENESIS)
+    cutoffs = {school: now - days * DAY_MS for school, days in rules.items()}
+    default_cutoff = now - limit_days * DAY_MS
+    after, last = start, None
+    while True:
+        batch = audit.entries_after_txn(txn, after[0], TRIM_BATCH)
+        point = audit_trim_point(batch, after, cutoffs, default_cutoff)
+        if point is None:
+            break
+        last, after = point, (point.seq, point.hash)
+        if point is not batch[-1]:
+            break
+    if last is None:
+        return 0
+    txn.execute(
+        "SELECT DISTINCT school_id FROM parta_audit WHERE seq > ? AND seq <= ?",
+        (start[0], last.seq),
+    )
+    schools = sorted(str(r[0]) for r in txn.fetchall() if r[0] is not None)
+    txn.execute("DELETE FROM parta_audit WHERE seq > ? AND seq <= ?", (start[0], last.seq))
+    removed = last.seq - start[0]
+    details = {
+        "through_seq": last.seq,
+        "through_hash": last.hash,
+        "removed": removed,
+        # The rules the removed entries' schools had (others: the operator's limit).
+        "rules": {school: rules[school] for school in schools if school in rules},
+        "limit_days": limit_days,
+    }
+    audit_id = audit.append_txn(txn, ts, actor, audit.TRIM_ACTION, None, None, details)
+    audit.seal_txn(txn)
+    txn.execute(
+        "INSERT INTO parta_audit_anchors (seq, hash, ts, removed, audit_id) VALUES (?, ?, ?, ?, ?)",
+        (last.seq, last.hash, ts, removed, audit_id),
+    )
     return removed

@@ -4,7 +4,9 @@
     python -m synapse_module.privacy.verify --database /data/homeserver.db
 
 Prints the report as JSON; exit status 0 when the chain is whole, 1 when it names the
-first broken entry, 2 when the database cannot be read.
+first broken entry, 2 when the database cannot be read. When retention removed the
+chain's oldest entries, the check starts at the anchor (the last entry removed, recorded
+by an ``audit.trim`` entry that must still be in the chain).
 """
 
 import argparse
@@ -51,10 +53,10 @@ def verify_database(database: str) -> dict[str, Any]:
     conn, placeholder = _connect(database)
     try:
         cursor = _Cursor(conn.cursor(), placeholder)
-        entries, head, pending = chain_txn(cast(Any, cursor))
+        entries, head, pending, anchor = chain_txn(cast(Any, cursor))
     finally:
         conn.close()
-    return verify_report(entries, head, pending)
+    return verify_report(entries, head, pending, anchor)
 
 
 def main(argv: list[str] | None = None) -> int:

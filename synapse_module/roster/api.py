@@ -1,9 +1,10 @@
 """The roster's REST API: which path goes to which handler. The handlers live in the
-sub-modules by subject (units, schools, classes, members, invites, sign-in codes, ``/me``,
-parent links); the callbacks Synapse calls are in ``callbacks``."""
+sub-modules by subject (units, schools, classes, members, people appointed by name,
+invites, sign-in codes, ``/me``, parent links); the callbacks Synapse calls are in ``callbacks``."""
 
 from typing import TYPE_CHECKING, Final
 
+from .accounts import AccountsApi
 from .callbacks import RosterCallbacks
 from .classes import ClassesApi
 from .core import FIRST_SIGN_IN_CONCURRENCY
@@ -11,13 +12,12 @@ from .first_sign_in import FirstSignInQueue
 from .me import MeApi
 from .parent_links import ParentLinks
 from .sign_in import SignInApi
-from .units import UnitsApi
 
 if TYPE_CHECKING:
     from .. import PartaModule
 
 
-class Roster(UnitsApi, ClassesApi, MeApi, SignInApi, RosterCallbacks):
+class Roster(AccountsApi, ClassesApi, MeApi, SignInApi, RosterCallbacks):
     """The school model: API under ``/schools``, ``/units``, ``/invites``, ``/me``."""
 
     # (method, path pattern under BASE_PATH, handler name)
@@ -27,6 +27,7 @@ class Roster(UnitsApi, ClassesApi, MeApi, SignInApi, RosterCallbacks):
         ("POST", "/units", "post_unit"),
         ("GET", "/units", "get_units"),
         ("GET", "/units/([^/]+)", "get_unit"),
+        ("POST", "/units/([^/]+)/coordinators", "post_coordinator"),
         ("PUT", "/units/([^/]+)/coordinators/([^/]+)", "put_coordinator"),
         ("DELETE", "/units/([^/]+)/coordinators/([^/]+)", "delete_coordinator"),
         ("POST", "/schools", "post_school"),
@@ -39,6 +40,7 @@ class Roster(UnitsApi, ClassesApi, MeApi, SignInApi, RosterCallbacks):
         ("GET", "/schools/([^/]+)/classes/([^/]+)", "get_class"),
         ("POST", "/schools/([^/]+)/classes/([^/]+)/archive", "post_archive"),
         ("GET", "/schools/([^/]+)/members", "get_members"),
+        ("POST", "/schools/([^/]+)/members", "post_member"),
         ("POST", "/schools/([^/]+)/members/batch", "post_members_batch"),
         ("PUT", "/schools/([^/]+)/members/([^/]+)", "put_member"),
         ("DELETE", "/schools/([^/]+)/members/([^/]+)", "delete_member"),

@@ -177,4 +177,6 @@ class ClassesApi(SchoolsApi):
             room = await self.get_room(room_id)
             if room is not None:
                 await self.structure.set_power_levels(room, {})
+        for hook in self.class_archived_hooks:  # the school's retention rules
+            await hook(user_id, school_id, class_id, list(rooms.values()))
         return 200, await self._class_json(cls)

@@ -4,7 +4,7 @@ here) and the permission checks every route shares. The interface other features
 import hashlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 import bcrypt
@@ -74,6 +74,8 @@ def bad(message: Message, **kwargs: object) -> SynapseError:
 
 # Who may use a school's route (see RosterCore._open).
 Access = Literal["manager", "member", "any"]
+# (actor, school_id, class_id, the class's room IDs) after a class is archived.
+ClassArchivedHook = Callable[[str, str, str, list[str]], Awaitable[None]]
 Verdict = Literal["NOT_SPAM"] | tuple[Codes, dict[str, Any]]
 
 
@@ -99,6 +101,9 @@ class RosterCore:
         # Needed by Synapse's @cached on methods.
         self.server_name = self.api.server_name
         self.structure = Structure(self.api, self.service)
+        # Called after a class is archived (actor, school, class, its rooms): privacy's
+        # retention puts the school's rules into the archived rooms.
+        self.class_archived_hooks: list[ClassArchivedHook] = []
 
         api = self.api
         self._rooms = InvalidatedCache("parta_rooms", self._load_room, 100000)

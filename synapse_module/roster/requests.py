@@ -16,5 +16,7 @@ REGISTER_SCHEMA: Final = REQUEST_SCHEMAS["Register"]
 UNIT_SCHEMA: Final = REQUEST_SCHEMAS["CreateUnit"]
 PARENT_INVITE_SCHEMA: Final = REQUEST_SCHEMAS["ParentInvite"]
 DISPLAY_NAME_SCHEMA: Final = REQUEST_SCHEMAS["DisplayName"]
+NEW_COORDINATOR_SCHEMA: Final = REQUEST_SCHEMAS["NewCoordinator"]
+NEW_MEMBER_SCHEMA: Final = REQUEST_SCHEMAS["NewMember"]
 # A Matrix user ID, as the routes check path parameters.
 USER_ID_SCHEMA: Final[dict[str, Any]] = PUT_MEMBER_SCHEMA["properties"]["children"]["items"]

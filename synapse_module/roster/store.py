@@ -661,6 +661,15 @@ def put_sign_in_code_txn(
     return True
 
 
+def forget_sign_in_code_txn(txn: LoggingTransaction, user_id: str, code_hash: str) -> None:
+    """Take back a code recorded for an account that could not be made (the name was
+    taken meanwhile): nothing is left of the attempt."""
+    txn.execute(
+        "DELETE FROM parta_sign_in_codes WHERE user_id = ? AND code_hash = ?",
+        (user_id, code_hash),
+    )
+
+
 def import_accounts_txn(
     txn: LoggingTransaction, user_ids: Iterable[str]
 ) -> tuple[dict[str, str], set[str]]:

@@ -133,6 +133,13 @@ class UnitsApi(RosterCore):
         unit, place = await self._unit_place(unit_id)
         await self._require_unit(user_id, place, UnitAction.APPOINT)
         await self._require_user(target)
+        await self._appoint(user_id, unit, target)
+        return 200, {"unit_id": unit_id, "user_id": target}
+
+    async def _appoint(self, user_id: str, unit: dict[str, Any], target: str) -> None:
+        """Make ``target`` a coordinator of ``unit`` (checked by the caller): the row and
+        its audit entry, power in the unit's rooms, the rooms joined."""
+        unit_id = unit["unit_id"]
         await self._ensure_unit_announcements(unit)
         before = await self.get_person(target)
         await self.store.run(
@@ -141,7 +148,6 @@ class UnitsApi(RosterCore):
         await self._forget([target])
         await self._sync_unit_power(unit_id)
         await self._sync_unit_rooms(before, await self.get_person(target))
-        return 200, {"unit_id": unit_id, "user_id": target}
 
     async def delete_coordinator(
         self, request: SynapseRequest, unit_id: str, target: str

@@ -85,8 +85,7 @@ async function signInView() {
     if (ok) {
       password.value = "";
       say(t("signin.done"), "ok");
-      location.hash = "#/";
-      route();
+      go("#/");
     }
   });
   if (flows.sso) {
@@ -247,7 +246,28 @@ async function unitPage(unitId, tab) {
 
 // -- the router ------------------------------------------------------------------
 
-export async function route() {
+// One view at a time, the newest last: a route asked for while another is still loading
+// waits for it, and a route already superseded by a newer one does not render at all
+// (signing in sets the hash *and* routes; without this, two home views raced and the
+// link a person had just focused was replaced under them).
+let routing = Promise.resolve();
+let routeSeq = 0;
+
+export function route() {
+  const mine = ++routeSeq;
+  routing = routing
+    .catch(() => undefined)
+    .then(() => (mine === routeSeq ? render() : undefined));
+  return routing;
+}
+
+/** Show `hash`: a change of hash routes by itself, the same hash routes once here. */
+function go(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
+async function render() {
   const who = document.getElementById("who");
   const logout = document.getElementById("logout");
   const session = api.current();
@@ -294,8 +314,7 @@ async function start() {
     await api.logout();
     cache = { me: null, schools: null };
     say(t("signin.logged_out"), "ok");
-    location.hash = "#/";
-    route();
+    go("#/");
   });
   showLang();
   // Back from the homeserver's SSO: exchange the one-time login token.

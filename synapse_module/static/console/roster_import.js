@@ -234,6 +234,45 @@ function errorOf(error) {
 
 // -- printed sign-in codes -------------------------------------------------------------------
 
+/** One printed sign-in card: where (school or territory), who, what they are, the login,
+ * the code and the server. The import's cards and a person made by name look the same. */
+export function signInCard({ place, name, line, user_id, code }) {
+  return h(
+    "article",
+    { class: "card" },
+    h("p", { class: "card-school" }, place),
+    h("h3", {}, name),
+    h("p", {}, line),
+    h("dl", {},
+      h("dt", {}, t("codes.login")), h("dd", { class: "mono" }, user_id),
+      h("dt", {}, t("codes.code")), h("dd", { class: "mono code" }, code),
+      h("dt", {}, t("codes.server")), h("dd", { class: "mono" }, location.origin),
+    ),
+    h("p", { class: "card-help" }, t("codes.help")),
+  );
+}
+
+/** What a form naming a person was given: a Matrix ID, else a name («Петрова Анна Сергеевна»:
+ * surname, given name, the rest a patronymic) for the module to make an account for. */
+export function personFrom(text) {
+  const who = text.trim();
+  if (who.startsWith("@")) return { user_id: who };
+  const [family = "", given = "", ...rest] = who.split(/\s+/);
+  return { family_name: family, given_name: given, middle_name: rest.join(" ") };
+}
+
+/** The card of someone just made by name (the code is in that one answer only), with its
+ * Печать button; while it is in the view, printing the page prints the card alone. */
+export function newPersonCard(card) {
+  return h(
+    "div",
+    { class: "new-card", id: "new-card" },
+    h("p", { class: "hint no-print" }, t("codes.once")),
+    h("div", { class: "cards" }, signInCard(card)),
+    h("button", { type: "button", class: "primary no-print", id: "b-print-card", onclick: () => window.print() }, t("codes.print")),
+  );
+}
+
 export async function codesView({ school, section, heading, act, arg }) {
   const importId = arg || sessionStorage.getItem(LAST + school.school_id);
   section.append(heading(t("codes.title")));
@@ -258,26 +297,19 @@ export async function codesView({ school, section, heading, act, arg }) {
   ]);
   role.id = "codes-role";
   const cards = h("div", { class: "cards", id: "cards" });
-  const server = location.origin;
   const render = () => {
     const shown = data.sign_ins.filter(
       (s) => (!cls.value || s.classes === cls.value) && (!role.value || s.role === role.value),
     );
     clear(cards).append(
       ...shown.map((s) =>
-        h(
-          "article",
-          { class: "card" },
-          h("p", { class: "card-school" }, school.name),
-          h("h3", {}, s.display_name),
-          h("p", {}, `${roleName(s.role)}${s.classes ? ` · ${s.classes}` : ""}`),
-          h("dl", {},
-            h("dt", {}, t("codes.login")), h("dd", { class: "mono" }, s.user_id),
-            h("dt", {}, t("codes.code")), h("dd", { class: "mono code" }, s.code),
-            h("dt", {}, t("codes.server")), h("dd", { class: "mono" }, server),
-          ),
-          h("p", { class: "card-help" }, t("codes.help")),
-        ),
+        signInCard({
+          place: school.name,
+          name: s.display_name,
+          line: `${roleName(s.role)}${s.classes ? ` · ${s.classes}` : ""}`,
+          user_id: s.user_id,
+          code: s.code,
+        }),
       ),
     );
     count.textContent = t("codes.count", { count: shown.length });

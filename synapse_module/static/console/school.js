@@ -7,7 +7,7 @@ import { clear, field, h, select } from "./dom.js";
 import { dateTime, roleName, t } from "./i18n.js";
 import { lessonsView } from "./lessons.js";
 import { eraseMember, exportMember } from "./privacy.js";
-import { codesView, importView } from "./roster_import.js";
+import { codesView, importView, newPersonCard, personFrom } from "./roster_import.js";
 
 const enc = encodeURIComponent;
 
@@ -193,7 +193,7 @@ async function classesView({ school, section, heading, act, refresh }) {
 const ROLES = ["administrator", "teacher", "student", "parent"];
 const SHOWN = 200;
 
-async function membersView({ school, section, heading, say, act, refresh }) {
+async function membersView({ school, section, heading, act, say, refresh }) {
   const classes = await api.classesOf(school);
   const titles = Object.fromEntries(classes.map((c) => [c.class_id, c.title]));
   const classOptions = [["", t("members.any_class")], ...classes.map((c) => [c.class_id, c.title])];
@@ -324,8 +324,14 @@ async function membersView({ school, section, heading, say, act, refresh }) {
   cls.addEventListener("change", load);
   search.addEventListener("input", render);
 
-  // Add someone who already has an account.
-  const newUser = h("input", { id: "new-member", placeholder: "@name:server", required: true, pattern: "@[^:]+:.+" });
+  // Add someone: who has an account by their Matrix ID; who has none (an administrator
+  // or a teacher) by name — the module makes the account and answers its sign-in code.
+  const newUser = h("input", {
+    id: "new-member",
+    placeholder: t("members.user_id_placeholder"),
+    required: true,
+    maxlength: 255,
+  });
   const newRole = select("role", ROLES.map((r) => [r, roleName(r)]), "teacher");
   newRole.id = "new-member-role";
   const newClass = select("class_id", [["", "—"], ...classes.map((c) => [c.class_id, c.title])]);
@@ -333,23 +339,46 @@ async function membersView({ school, section, heading, say, act, refresh }) {
   const addForm = h(
     "form",
     { id: "member-form", class: "inline" },
-    field(t("members.user_id"), newUser),
+    field(t("members.user_id"), newUser, t("members.user_id_hint")),
     field(t("members.role"), newRole),
     field(t("members.class"), newClass, t("members.class_hint")),
     h("button", { type: "submit", class: "primary" }, t("members.add")),
   );
+  const madeBox = h("div", { id: "member-made" });
   addForm.addEventListener("submit", async (event) => {
     event.preventDefault();
     const body = { roles: [newRole.value] };
     if (newClass.value) body.classes = [newClass.value];
-    const done = await act(
-      () => api.call("PUT", schoolPath(school, `/members/${enc(newUser.value.trim())}`), body),
+    const person = personFrom(newUser.value);
+    if (person.user_id) {
+      const done = await act(
+        () => api.call("PUT", schoolPath(school, `/members/${enc(person.user_id)}`), body),
+        t("members.added"),
+      );
+      if (done) {
+        newUser.value = "";
+        load();
+      }
+      return;
+    }
+    const made = await act(
+      () => api.call("POST", schoolPath(school, "/members"), { ...person, ...body }),
       t("members.added"),
     );
-    if (done) {
-      newUser.value = "";
-      load();
-    }
+    if (!made) return;
+    newUser.value = "";
+    const where = made.classes.map((c) => titles[c] || c).join(", ");
+    clear(madeBox).append(
+      newPersonCard({
+        place: school.name,
+        name: made.display_name,
+        line: `${made.roles.map(roleName).join(", ")}${where ? ` · ${where}` : ""}`,
+        user_id: made.user_id,
+        code: made.code,
+      }),
+    );
+    say(t("members.added_new", { name: made.display_name }), "ok");
+    load();
   });
 
   section.append(
@@ -385,6 +414,7 @@ async function membersView({ school, section, heading, say, act, refresh }) {
     ),
     h("h2", {}, t("members.add_title")),
     addForm,
+    madeBox,
   );
   await load();
   void refresh;

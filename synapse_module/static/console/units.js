@@ -6,6 +6,7 @@
 import * as api from "./api.js";
 import { clear, field, h } from "./dom.js";
 import { t } from "./i18n.js";
+import { newPersonCard, personFrom } from "./roster_import.js";
 
 const enc = encodeURIComponent;
 const SVG = "http://www.w3.org/2000/svg";
@@ -34,8 +35,16 @@ export function unitsList(units) {
 
 // -- coordinators, municipalities, schools -----------------------------------------------
 
-async function peopleView({ unit, units, section, heading, act, refresh }) {
-  const coordinator = h("input", { id: "coordinator", placeholder: "@name:server", required: true });
+// A person just made by name: their card, shown once on the unit's page after it reloads.
+let madeCard = null;
+
+async function peopleView({ unit, units, section, heading, act, say, refresh }) {
+  const coordinator = h("input", {
+    id: "coordinator",
+    placeholder: t("unit.coordinator_placeholder"),
+    required: true,
+    maxlength: 255,
+  });
   const appoint = h(
     "form",
     { id: "coordinator-form", class: "inline" },
@@ -44,12 +53,34 @@ async function peopleView({ unit, units, section, heading, act, refresh }) {
   );
   appoint.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const who = coordinator.value.trim();
-    const done = await act(
-      () => api.call("PUT", `/units/${enc(unit.unit_id)}/coordinators/${enc(who)}`, {}),
-      t("unit.appointed", { user: who }),
+    const person = personFrom(coordinator.value);
+    if (person.user_id) {
+      const who = person.user_id;
+      const done = await act(
+        () => api.call("PUT", `/units/${enc(unit.unit_id)}/coordinators/${enc(who)}`, {}),
+        t("unit.appointed", { user: who }),
+      );
+      if (done) refresh();
+      return;
+    }
+    // Making the account and joining the unit's rooms takes seconds: held meanwhile.
+    const made = await act(
+      () => api.call("POST", `/units/${enc(unit.unit_id)}/coordinators`, person),
+      t("unit.appointed", { user: coordinator.value.trim() }),
     );
-    if (done) refresh();
+    if (!made) return;
+    madeCard = {
+      unit_id: unit.unit_id,
+      said: t("unit.appointed_new", { name: made.display_name }),
+      card: {
+        place: unit.name,
+        name: made.display_name,
+        line: t(`unit.coordinator_of_${unit.kind}`),
+        user_id: made.user_id,
+        code: made.code,
+      },
+    };
+    refresh();
   });
   const coordinators = h(
     "ul",
@@ -81,6 +112,11 @@ async function peopleView({ unit, units, section, heading, act, refresh }) {
   );
   section.append(heading(`${unit.name} (${t(`unit.kind_${unit.kind}`)})`), h("h2", {}, t("unit.coordinators")));
   section.append(unit.coordinators.length ? coordinators : h("p", {}, t("unit.no_coordinators")), appoint);
+  if (madeCard && madeCard.unit_id === unit.unit_id) {
+    section.append(newPersonCard(madeCard.card));
+    say(madeCard.said, "ok");
+  }
+  madeCard = null;
 
   if (unit.kind === "region") {
     const below = units.filter((u) => u.parent_id === unit.unit_id);
