@@ -1,4 +1,10 @@
-"""Privacy's tables: consents (the audit log is :mod:`synapse_module.audit`)."""
+"""Privacy's tables: consents (the audit log is :mod:`synapse_module.audit`).
+
+Longer than 600 lines because it is the one place that reads and deletes every
+feature's rows about one person (the export; the erasure by school and by account,
+tests/test_layout.py's PERSON_ACROSS_FEATURES), beside consents, the erasure journal and
+retention: splitting it would let a second file name other features' tables.
+"""
 
 import hashlib
 import json
