@@ -14,7 +14,10 @@
   administrators, the person's guardian, the person. Audited before it is made;
 * ``POST /schools/{schoolId}/members/{userId}/erase`` and ``GET
   /schools/{schoolId}/erasures/{erasureId}`` — the school's administrators erase a person
-  (:mod:`.erasure`: journalled steps, resumable), and follow it.
+  (:mod:`.erasure`: journalled steps, resumable; the account only when no school holds
+  them any more), and follow it;
+* ``POST /users/{userId}/erase`` — the server operator erases the whole account: every
+  school's erasure at once, the account with the last.
 """
 
 import secrets
@@ -28,7 +31,7 @@ from parta_common.roles import Role
 from parta_common.tokens import Grants
 
 from .. import audit
-from ..errors import bad_json, conflict, forbidden, not_found
+from ..errors import bad_json, forbidden, not_found
 from ..http import json_body, requester_id, send_file
 from ..query import query_choice
 from ..requests import request_schemas
@@ -54,7 +57,8 @@ from .texts import (
     CONSENT_NOT_ALLOWED,
     CONSENT_READ_NOT_ALLOWED,
     DOCUMENT_NUMBER_REQUIRED,
-    ERASE_MEMBER_ELSEWHERE,
+    ERASE_ACCOUNT_OPERATOR_ONLY,
+    ERASE_NO_SCHOOL,
     ERASURE_NOT_FOUND,
     EXPORT_NOT_ALLOWED,
     NO_BROADCAST_CONSENT,
@@ -82,7 +86,11 @@ def _erasure_json(journal: dict[str, Any]) -> dict[str, Any]:
         "school_id": journal["school_id"],
         "status": "done" if journal["finished_ts"] is not None else "running",
         "messages": journal["messages"],
+        # "account": the whole account was asked for (the operator), else the school's part.
+        "asked": journal["asked"] or "school",
         "steps_done": journal["done"],
+        # null until decided; "school": the account stays (another school holds them).
+        "scope": journal["scope"],
         "started_ts": journal["started_ts"],
         "finished_ts": journal["finished_ts"],
     }
@@ -97,6 +105,7 @@ class Privacy:
         ("POST", r"/schools/([^/]+)/members/([^/]+)/export", "post_export"),
         ("POST", r"/schools/([^/]+)/members/([^/]+)/erase", "post_erase"),
         ("GET", r"/schools/([^/]+)/erasures/([^/]+)", "get_erasure"),
+        ("POST", r"/users/([^/]+)/erase", "post_erase_account"),
         ("GET", r"/schools/([^/]+)/retention", "get_retention"),
         ("PUT", r"/schools/([^/]+)/retention", "put_retention"),
         ("POST", r"/schools/([^/]+)/retention/apply", "post_retention_apply"),
@@ -306,35 +315,65 @@ class Privacy:
     ) -> tuple[int, dict[str, Any]]:
         actor, school = await self._module.roster._open(request, school_id, "manager")
         body = json_body(request, _ERASE)
-        store = self._module.store
-        latest = await store.run(
-            "parta_erasure_latest", db.latest_erasure_txn, school.school_id, user_id
+        status, journal = await self._start_erasure(
+            school.school_id, user_id, actor, body.get("messages", "redact"), "school"
         )
+        return status, _erasure_json(journal)
+
+    async def post_erase_account(
+        self, request: SynapseRequest, user_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        """The operator erases the whole account: every school's part at once; the account
+        goes with the last school's, whatever units they coordinate."""
+        actor = await requester_id(self._api, request)
+        if not await self._module.roster._is_operator(actor):
+            raise forbidden(ERASE_ACCOUNT_OPERATOR_ONLY)
+        body = json_body(request, _ERASE)
+        person = await self._module.roster.get_person(user_id)
+        if not person.schools:
+            raise not_found(ERASE_NO_SCHOOL, user_id=user_id)
+        answers = [
+            await self._start_erasure(
+                school_id, user_id, actor, body.get("messages", "redact"), "account"
+            )
+            for school_id in sorted(person.schools)
+        ]
+        status = 202 if any(s == 202 for s, _ in answers) else 200
+        return status, {"user_id": user_id, "erasures": [_erasure_json(j) for _, j in answers]}
+
+    async def _start_erasure(
+        self, school_id: str, user_id: str, actor: str, messages: str, asked: str
+    ) -> tuple[int, dict[str, Any]]:
+        """Start (or carry on) the school's erasure of ``user_id``: 202 and the journal
+        while it runs, 200 when it was done already."""
+        store = self._module.store
+        latest = await store.run("parta_erasure_latest", db.latest_erasure_txn, school_id, user_id)
         person = await self._module.roster.get_person(user_id)
         if latest is not None and latest["finished_ts"] is None:
             erasure_id = latest["erasure_id"]  # cut short: carry on from its journal
-        elif person.standing(school.school_id) is not None:
-            if set(person.schools) - {school.school_id}:
-                raise conflict(ERASE_MEMBER_ELSEWHERE, user_id=user_id)
+        elif person.standing(school_id) is not None:
+            # In another school too: this school's part now; the account goes with the
+            # last school that erases them (erasure.py, the scope).
             erasure_id = f"era_{secrets.token_hex(8)}"
             await store.run(
                 "parta_erasure_new",
                 db.new_erasure_txn,
                 _now(),
                 erasure_id,
-                school.school_id,
+                school_id,
                 user_id,
                 actor,
-                body.get("messages", "redact"),
+                messages,
+                asked,
             )
         elif latest is not None:
-            return 200, _erasure_json(latest)  # erased already: nothing to do twice
+            return 200, latest  # erased already: nothing to do twice
         else:
             raise not_found(NOT_IN_SCHOOL, user_id=user_id)
         self._api.run_as_background_process("parta_erasure", self.erasure.run, erasure_id)
         journal = await store.run("parta_erasure", db.erasure_txn, erasure_id)
         assert journal is not None
-        return 202, _erasure_json(journal)
+        return 202, journal
 
     async def resume_erasures(self) -> str:
         """The background job ``erasures``: every unfinished erasure carries on."""

@@ -2,19 +2,29 @@
 safe to run again, so an erasure cut short (a crash, a kill -9) finishes when asked again
 or when the background process starts (the job ``erasures``), and nothing is done twice.
 
-Steps (:data:`~.rules.ERASURE_STEPS`):
+Steps (:data:`~.rules.SCHOOL_STEPS`, then :data:`~.rules.ACCOUNT_STEPS`):
 
 ``roster``       out of the school's roster and rooms; power levels re-derived
 ``messages``     every message they sent in the school's rooms redacted by the service
                  account, several at a time (``privacy.erasure_concurrency``), or kept,
-                 with the account anonymised, per the request; a message a redaction
-                 already names is skipped
+                 per the request; their membership events there
+                 redacted too (display name and avatar gone from the school's rooms);
+                 an event a redaction already names is skipped
+``school_rows``  the school's rows about them deleted (consents, attendance, answers in
+                 its rooms, …), the school's rows that named them marked
+
+then the **scope**, decided once and journalled: ``school`` when another school still
+holds the person (or they coordinate a unit) — the erasure ends here, the account and
+the other school's data stay — else ``account``, and:
+
 ``media``        their uploads: files from the media store, then Synapse's rows
-``module_rows``  Parta's rows about them deleted, others' rows that named them marked
+``module_rows``  every row of Parta's about them deleted, others' rows marked
 ``account``      deactivated and erased through Synapse's admin API (profile, devices,
                  e-mail and phone gone; Synapse's own erasure flag set)
 
 then the tombstone (``privacy.erased`` in the audit log) and the journal forgets the ID.
+Two schools erasing the same person at once each take their own part; whichever decides
+last finds no school and takes the account (each account step is safe to run twice).
 """
 
 import logging
@@ -24,11 +34,13 @@ import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
+from synapse.api.errors import SynapseError
+
 from ..concurrency import gather_limited
 from . import store as db
 from .admin import admin_session
 from .export import media_path
-from .rules import ERASE_ROWS, ERASED, MARK_ROWS, steps_left
+from .rules import ERASE_ROWS, ERASED, MARK_ROWS, scope_of, steps_left
 
 if TYPE_CHECKING:
     from .. import PartaModule
@@ -64,13 +76,38 @@ class Erasure:
             return
         user_id: str = journal["user_id"]
         counts: dict[str, int] = {}
-        for step in steps_left(journal["done"]):
-            counts[step] = await getattr(self, f"_step_{step}")(journal, user_id)
-            await store.run("parta_erasure_step", db.step_done_txn, erasure_id, step)
-            logger.info("Erasure %s: %s done (%d)", erasure_id, step, counts[step])
-            await self._pause_if_asked(step)
+        scope: str | None = journal["scope"]
+        for step in steps_left(journal["done"], scope):
+            await self._step(journal, user_id, step, counts)
+        if scope is None:
+            scope = await store.run(
+                "parta_erasure_scope",
+                db.decide_scope_txn,
+                erasure_id,
+                await self._scope(user_id, journal["asked"] == "account"),
+            )
+            logger.info("Erasure %s: scope %s", erasure_id, scope)
+            await self._pause_if_asked("scope")
+            for step in steps_left(journal["done"], scope):
+                if step not in counts:
+                    await self._step(journal, user_id, step, counts)
         now = self._api.get_current_time_msec()
         await store.run("parta_erasure_finish", db.finish_erasure_txn, now, erasure_id, counts)
+
+    async def _step(
+        self, journal: dict[str, Any], user_id: str, step: str, counts: dict[str, int]
+    ) -> None:
+        counts[step] = await getattr(self, f"_step_{step}")(journal, user_id)
+        erasure_id = journal["erasure_id"]
+        await self._module.store.run("parta_erasure_step", db.step_done_txn, erasure_id, step)
+        logger.info("Erasure %s: %s done (%d)", erasure_id, step, counts[step])
+        await self._pause_if_asked(step)
+
+    async def _scope(self, user_id: str, whole_account: bool) -> str:
+        """``account`` when no school holds the person any more (nor a unit, unless the
+        operator asked for the whole account), else ``school``."""
+        person = await self._module.roster.get_person(user_id)
+        return scope_of(bool(person.schools), bool(person.coordinates) and not whole_account)
 
     async def _pause_if_asked(self, point: str) -> None:
         """The kill -9 test's hook: wait here for good when the environment says so."""
@@ -87,38 +124,45 @@ class Erasure:
         removed = await roster.remove_from_school(
             journal["school_id"], user_id, journal["requested_by"]
         )
+        # Last years' read-only class rooms too (the roster never takes anyone out of
+        # them; an erasure of the whole account leaves every room with the account).
+        for room in await roster.rooms_of_school(journal["school_id"]):
+            if room.archived:
+                try:
+                    await roster.structure.ensure_left(room.room_id, user_id)
+                except SynapseError as e:  # an old room the service no longer runs
+                    logger.warning("Erasure: %s stays in %s: %s", user_id, room.room_id, e)
         return int(removed)
 
     async def _step_messages(self, journal: dict[str, Any], user_id: str) -> int:
-        """Redact what they sent, room by room: up to ``REDACT_BATCH`` messages no
-        redaction names yet, ``erasure_concurrency`` redactions in flight at once, all of
-        a batch landed (or failed) before the next is read — so a message is never asked
-        twice, and after a crash the next run finds only the ones still unredacted."""
-        if journal["messages"] != "redact":
-            return 0  # kept; the account step takes their name off them
+        """Redact, room by room, first every message they sent (``redact``;
+        ``keep_anonymised`` keeps them), then their membership events (name and avatar),
+        either way: up to ``REDACT_BATCH`` events no redaction names yet,
+        ``erasure_concurrency`` redactions in flight at once, all of a batch landed (or
+        failed) before the next is read — so an event is never asked twice, and after a
+        crash the next run finds only the ones still unredacted."""
+        queries = [db.unredacted_txn] if journal["messages"] == "redact" else []
+        queries.append(db.unredacted_memberships_txn)
         at_once = self._module.config.privacy.erasure_concurrency
         pause_at = _pause_at_redaction()
         redacted = 0
         store = self._module.store
-        for room_id in await self._rooms(journal["school_id"]):
-            after: int | None = None
-            while True:
-                batch = await store.run(
-                    "parta_erasure_unredacted",
-                    db.unredacted_txn,
-                    user_id,
-                    room_id,
-                    after,
-                    REDACT_BATCH,
-                )
-                if not batch:
-                    break
-                if pause_at is not None and redacted < pause_at:
-                    batch = batch[: pause_at - redacted]  # the kill -9 test stops right there
-                await gather_limited([self._redaction(room_id, e) for e, _ in batch], at_once)
-                redacted += len(batch)
-                after = batch[-1][1]
-                await self._pause_if_asked(f"messages:{redacted}")
+        rooms = await self._rooms(journal["school_id"])
+        for query in queries:  # every message first, then the memberships
+            for room_id in rooms:
+                after: int | None = None
+                while True:
+                    batch = await store.run(
+                        "parta_erasure_unredacted", query, user_id, room_id, after, REDACT_BATCH
+                    )
+                    if not batch:
+                        break
+                    if pause_at is not None and redacted < pause_at:
+                        batch = batch[: pause_at - redacted]  # the kill -9 test stops there
+                    await gather_limited([self._redaction(room_id, e) for e, _ in batch], at_once)
+                    redacted += len(batch)
+                    after = batch[-1][1]
+                    await self._pause_if_asked(f"messages:{redacted}")
         return redacted
 
     def _redaction(self, room_id: str, event_id: str) -> Callable[[], Awaitable[object]]:
@@ -131,6 +175,19 @@ class Erasure:
                 "content": {"redacts": event_id, "reason": "erasure"},
             }
         )
+
+    async def _step_school_rows(self, journal: dict[str, Any], user_id: str) -> int:
+        school_id = journal["school_id"]
+        removed: int = await self._module.store.run(
+            "parta_erasure_school_rows",
+            db.erase_school_rows_txn,
+            user_id,
+            school_id,
+            await self._rooms(school_id),
+            ERASED,
+        )
+        await self._module.roster._forget([user_id])
+        return removed
 
     async def _step_media(self, journal: dict[str, Any], user_id: str) -> int:
         uploads = await self._module.store.run("parta_erasure_media", db.uploads_txn, user_id)

@@ -194,8 +194,16 @@ def may_speak_in_broadcast(manager: bool, in_school_room: bool, broadcasts_conse
 # -- erasure ------------------------------------------------------------------------
 
 # The steps of an erasure, in order; the journal (parta_erasures.done) records each.
-ERASURE_STEPS: tuple[str, ...] = ("roster", "messages", "media", "module_rows", "account")
+# First what the school holds (every erasure): out of its roster, their messages in its
+# rooms, its rows about them. Then the journal's ``scope`` is decided once: ``account``
+# when no school holds the person any more (nor a unit they coordinate), else ``school``
+# and the erasure ends there — the account and the other schools' data stay.
+SCHOOL_STEPS: tuple[str, ...] = ("roster", "messages", "school_rows")
+# Only with scope ``account``: their uploads, every row of Parta's about them, the account.
+ACCOUNT_STEPS: tuple[str, ...] = ("media", "module_rows", "account")
+ERASURE_STEPS: tuple[str, ...] = SCHOOL_STEPS + ACCOUNT_STEPS
 MessagesRule = Literal["redact", "keep_anonymised"]
+Scope = Literal["school", "account"]
 # What stands where an erased person's ID was, in rows others still need (a poll a
 # teacher started, a consent a parent recorded for another child).
 ERASED: str = "erased"
@@ -252,10 +260,29 @@ MARK_ROWS: tuple[tuple[str, str], ...] = (
     ("parta_retention", "set_by"),
 )
 
+# Rows of the account, not of a school: they go with the account (scope ``account``).
+ACCOUNT_ROWS: frozenset[str] = frozenset(
+    {
+        "parta_notice_rooms",
+        "parta_unit_coordinators",
+        "parta_passwords",
+        "parta_sign_in_codes",
+        "parta_stats_seen",
+    }
+)
 
-def steps_left(done: Sequence[str]) -> list[str]:
-    """The erasure's steps not journalled as done yet, in order."""
-    return [step for step in ERASURE_STEPS if step not in done]
+
+def steps_left(done: Sequence[str], scope: str | None = None) -> list[str]:
+    """The erasure's steps not journalled as done yet, in order: the school's, then (once
+    the scope is ``account``) the account's."""
+    steps = SCHOOL_STEPS + (ACCOUNT_STEPS if scope == "account" else ())
+    return [step for step in steps if step not in done]
+
+
+def scope_of(held_by_schools: bool, coordinates_units: bool) -> Scope:
+    """The account goes only when nothing holds the person any more: no school has them
+    on its roster and they coordinate no unit."""
+    return "school" if held_by_schools or coordinates_units else "account"
 
 
 # -- retention ----------------------------------------------------------------------

@@ -85,4 +85,13 @@ STEPS = [
             )""",
         ],
     ),
+    Step(
+        6,
+        "erasure scope: school (the account stays, another school holds them) or account;"
+        " what was asked (the operator: the whole account)",
+        [
+            "ALTER TABLE parta_erasures ADD COLUMN scope TEXT",
+            "ALTER TABLE parta_erasures ADD COLUMN asked TEXT",
+        ],
+    ),
 ]

@@ -1,7 +1,14 @@
-"""Privacy's tables: consents (the audit log is :mod:`synapse_module.audit`)."""
+"""Privacy's tables: consents (the audit log is :mod:`synapse_module.audit`).
+
+Longer than 600 lines because it is the one place that reads and deletes every
+feature's rows about one person (the export; the erasure by school and by account,
+tests/test_layout.py's PERSON_ACROSS_FEATURES), beside consents, the erasure journal and
+retention: splitting it would let a second file name other features' tables.
+"""
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -225,14 +232,17 @@ def new_erasure_txn(
     user_id: str,
     actor: str,
     messages: str,
+    asked: str = "school",
 ) -> None:
-    """Journal a new erasure of ``user_id``; audited (``privacy.erase``)."""
+    """Journal a new erasure of ``user_id`` (``asked``: the school's part, or the whole
+    account); audited (``privacy.erase``)."""
     txn.execute(
         "INSERT INTO parta_erasures (erasure_id, school_id, user_id, subject_sha256,"
-        " requested_by, messages, done, started_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (erasure_id, school_id, user_id, subject_hash(user_id), actor, messages, "[]", now),
+        " requested_by, messages, done, started_ts, asked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (erasure_id, school_id, user_id, subject_hash(user_id), actor, messages, "[]", now, asked),
     )
-    audit.append_txn(txn, now, actor, "privacy.erase", school_id, user_id, {"messages": messages})
+    details = {"messages": messages, "asked": asked}
+    audit.append_txn(txn, now, actor, "privacy.erase", school_id, user_id, details)
 
 
 def latest_erasure_txn(
@@ -251,7 +261,7 @@ def latest_erasure_txn(
 def erasure_txn(txn: LoggingTransaction, erasure_id: str) -> dict[str, Any] | None:
     txn.execute(
         "SELECT erasure_id, school_id, user_id, subject_sha256, requested_by, messages,"
-        " done, started_ts, finished_ts FROM parta_erasures WHERE erasure_id = ?",
+        " done, scope, asked, started_ts, finished_ts FROM parta_erasures WHERE erasure_id = ?",
         (erasure_id,),
     )
     rows = rows_as_dicts(txn)
@@ -278,25 +288,41 @@ def step_done_txn(txn: LoggingTransaction, erasure_id: str, step: str) -> None:
     )
 
 
+def decide_scope_txn(txn: LoggingTransaction, erasure_id: str, scope: str) -> str:
+    """Journal the erasure's scope once (a run after a crash keeps the first decision)."""
+    txn.execute(
+        "UPDATE parta_erasures SET scope = ? WHERE erasure_id = ? AND scope IS NULL",
+        (scope, erasure_id),
+    )
+    txn.execute("SELECT scope FROM parta_erasures WHERE erasure_id = ?", (erasure_id,))
+    row = txn.fetchone()
+    return str(row[0]) if row and row[0] else scope
+
+
 def finish_erasure_txn(
     txn: LoggingTransaction, now: int, erasure_id: str, counts: dict[str, int]
 ) -> None:
     """The tombstone (``privacy.erased``), and the journal forgets whom it erased (only
     the SHA-256 of the ID stays, so asking again answers "done")."""
     txn.execute(
-        "SELECT school_id, user_id, requested_by, messages, done FROM parta_erasures"
+        "SELECT school_id, user_id, requested_by, messages, done, scope FROM parta_erasures"
         " WHERE erasure_id = ? AND finished_ts IS NULL",
         (erasure_id,),
     )
     row = txn.fetchone()
     if row is None:
         return  # finished already: the tombstone is written once
-    school_id, user_id, actor, messages, done = row
+    school_id, user_id, actor, messages, done, scope = row
     txn.execute(
         "UPDATE parta_erasures SET user_id = NULL, finished_ts = ? WHERE erasure_id = ?",
         (now, erasure_id),
     )
-    details = {"erasure_id": erasure_id, "messages": messages, "steps": json.loads(done)}
+    details = {
+        "erasure_id": erasure_id,
+        "messages": messages,
+        "scope": scope,
+        "steps": json.loads(done),
+    }
     audit.append_txn(txn, now, actor, "privacy.erased", school_id, user_id, details)
 
 
@@ -317,6 +343,155 @@ def unredacted_txn(
         (room_id, user_id, False, *(() if after is None else (after,)), limit),
     )
     return [(str(r[0]), int(r[1])) for r in txn.fetchall()]
+
+
+# The same rows limited to one school: ``{school}`` is its ID, ``{rooms}`` its rooms.
+_IN_SCHOOL = "school_id = {school}"
+_IN_ROOMS = "room_id IN ({rooms})"
+_SCHOOL_CLASSES = "class_id IN (SELECT class_id FROM parta_classes WHERE school_id = {school})"
+_SCHOOL_POLLS = "poll_id IN (SELECT poll_id FROM content_polls WHERE room_id IN ({rooms}))"
+_SCHOOL_ARTICLES = (
+    "article_id IN (SELECT article_id FROM content_articles WHERE room_id IN ({rooms}))"
+)
+_SCHOOL_REQUESTS = (
+    "request_id IN (SELECT event_id FROM parta_confirm_requests WHERE school_id = {school})"
+)
+SCHOOL_ERASE_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("parta_school_roles", "user_id", _IN_SCHOOL),
+    ("parta_class_members", "user_id", _SCHOOL_CLASSES),
+    ("parta_guardians", "parent_user_id", _IN_SCHOOL),
+    ("parta_guardians", "child_user_id", _IN_SCHOOL),
+    ("parta_consents", "user_id", _IN_SCHOOL),
+    ("parta_confirmations", "user_id", _SCHOOL_REQUESTS),
+    ("content_article_views", "user_id", _SCHOOL_ARTICLES),
+    ("content_poll_responses", "user_id", _SCHOOL_POLLS),
+    ("content_poll_ballots", "user_id", _SCHOOL_POLLS),
+    (
+        "parta_handins",
+        "student",
+        "homework_id IN (SELECT event_id FROM parta_homework WHERE school_id = {school})",
+    ),
+    ("parta_room_sessions", "user_id", _IN_ROOMS),
+    (
+        "parta_invite_uses",
+        "user_id",
+        "code IN (SELECT code FROM parta_invites WHERE school_id = {school})",
+    ),
+    ("parta_invites", "child_user_id", _IN_SCHOOL),
+    ("parta_parent_links", "child_user_id", _IN_SCHOOL),
+    ("parta_parent_links", "parent_user_id", _IN_SCHOOL),
+    ("parta_scheduled_posts", "author", _IN_ROOMS),
+    ("content_documents", "sender", _IN_ROOMS),
+    ("parta_held_messages", "sender", _IN_SCHOOL),
+    ("parta_confirmations", "child_id", _SCHOOL_REQUESTS),
+    ("parta_confirm_reminders", "user_id", _SCHOOL_REQUESTS),
+    ("parta_confirm_reminders", "child_id", _SCHOOL_REQUESTS),
+    ("parta_room_growth", "user_id", _IN_ROOMS),
+    ("parta_import_people", "user_id", _IN_SCHOOL),
+)
+SCHOOL_MARK_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("parta_consents", "recorded_by", _IN_SCHOOL),
+    ("parta_confirm_requests", "sender", _IN_SCHOOL),
+    ("content_room_settings", "changed_by", _IN_ROOMS),
+    ("content_articles", "author", _IN_ROOMS),
+    ("content_article_revisions", "editor", _SCHOOL_ARTICLES),
+    ("content_polls", "sender", _IN_ROOMS),
+    ("parta_homework", "sender", _IN_SCHOOL),
+    ("parta_lessons", "created_by", _IN_ROOMS),
+    ("parta_broadcasts", "created_by", _IN_ROOMS),
+    (
+        "parta_viewer_links",
+        "created_by",
+        "broadcast_id IN (SELECT broadcast_id FROM parta_broadcasts WHERE room_id IN ({rooms}))",
+    ),
+    ("parta_invites", "created_by", _IN_SCHOOL),
+    (
+        "parta_sign_in_codes",
+        "created_by",
+        "user_id IN (SELECT user_id FROM parta_school_roles WHERE school_id = {school})",
+    ),
+    ("parta_parent_links", "decided_by", _IN_SCHOOL),
+    ("parta_scheduled_posts", "created_by", _IN_ROOMS),
+    ("parta_erasures", "requested_by", _IN_SCHOOL),
+    ("parta_imports", "actor", _IN_SCHOOL),
+    ("parta_retention", "set_by", _IN_SCHOOL),
+)
+
+
+def school_scoped(where: str, school_id: str, room_ids: Sequence[str]) -> tuple[str, list[str]]:
+    """``where`` with its ``{school}`` and ``{rooms}`` made placeholders, and their
+    arguments in order (no room: a list that matches nothing)."""
+    rooms = list(room_ids) or [""]
+    args: list[str] = []
+
+    def fill(match: "re.Match[str]") -> str:
+        if match.group(1) == "school":
+            args.append(school_id)
+            return "?"
+        args.extend(rooms)
+        return ", ".join("?" for _ in rooms)
+
+    return re.sub(r"\{(school|rooms)\}", fill, where), args
+
+
+def unredacted_memberships_txn(
+    txn: LoggingTransaction, user_id: str, room_id: str, after: int | None, limit: int
+) -> list[tuple[str, int]]:
+    """The person's membership events in a room (they carry their display name and
+    avatar) that no redaction names yet: redacted, only ``membership`` stays.
+    ``(event_id, stream_ordering)``, oldest first, from after ``after`` (as
+    :func:`unredacted_txn`)."""
+    since = "" if after is None else " AND e.stream_ordering > ?"
+    txn.execute(
+        "SELECT e.event_id, e.stream_ordering FROM events e WHERE e.room_id = ?"
+        f" AND e.type = 'm.room.member' AND e.state_key = ? AND e.outlier = ?{since}"
+        " AND NOT EXISTS (SELECT 1 FROM redactions r WHERE r.redacts = e.event_id)"
+        " ORDER BY e.stream_ordering LIMIT ?",
+        (room_id, user_id, False, *(() if after is None else (after,)), limit),
+    )
+    return [(str(r[0]), int(r[1])) for r in txn.fetchall()]
+
+
+def erase_school_rows_txn(
+    txn: LoggingTransaction, user_id: str, school_id: str, room_ids: list[str], marker: str
+) -> int:
+    """The school's rows about the person (:data:`SCHOOL_ERASE_ROWS`) deleted, its rows
+    others need marked (:data:`SCHOOL_MARK_ROWS`); other schools' rows and the account's
+    stay."""
+    removed = 0
+    docs, doc_args = school_scoped(_IN_ROOMS, school_id, room_ids)
+    txn.execute(
+        "DELETE FROM content_document_tags WHERE doc_id IN"
+        f" (SELECT doc_id FROM content_documents WHERE sender = ? AND {docs})",
+        (user_id, *doc_args),
+    )
+    for table, column, where in SCHOOL_ERASE_ROWS:
+        scoped, args = school_scoped(where, school_id, room_ids)
+        txn.execute(f"DELETE FROM {table} WHERE {column} = ? AND {scoped}", (user_id, *args))
+        removed += max(txn.rowcount, 0)
+    for table, column, where in SCHOOL_MARK_ROWS:
+        scoped, args = school_scoped(where, school_id, room_ids)
+        txn.execute(
+            f"UPDATE {table} SET {column} = ? WHERE {column} = ? AND {scoped}",
+            (marker, user_id, *args),
+        )
+    txn.execute(
+        "UPDATE parta_classes SET homeroom_user_id = NULL"
+        " WHERE homeroom_user_id = ? AND school_id = ?",
+        (user_id, school_id),
+    )
+    rooms, room_args = school_scoped(_IN_ROOMS, school_id, room_ids)
+    txn.execute(
+        f"SELECT broadcast_id, speakers FROM parta_broadcasts WHERE speakers LIKE ? AND {rooms}",
+        (f"%{user_id}%", *room_args),
+    )
+    for broadcast_id, speakers in txn.fetchall():
+        kept = [s for s in json.loads(speakers) if s != user_id]
+        txn.execute(
+            "UPDATE parta_broadcasts SET speakers = ? WHERE broadcast_id = ?",
+            (json.dumps(kept), broadcast_id),
+        )
+    return removed
 
 
 def delete_uploads_txn(txn: LoggingTransaction, media_ids: list[str]) -> None:

@@ -106,9 +106,11 @@ export async function call(method, path, body) {
   }
 }
 
-/** A file answer of the API (CSV), fetched with the token and saved by the browser. */
-export async function download(path, name) {
+/** A file answer of the API (a CSV, a person's zip), fetched with the token and saved
+ * by the browser. */
+export async function download(path, name, method = "GET") {
   const resp = await fetch(API + path, {
+    method,
     headers: { Authorization: `Bearer ${session?.token}` },
     cache: "no-store",
   });

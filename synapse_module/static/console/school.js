@@ -6,6 +6,7 @@ import * as api from "./api.js";
 import { clear, field, h, select } from "./dom.js";
 import { dateTime, roleName, t } from "./i18n.js";
 import { lessonsView } from "./lessons.js";
+import { eraseMember, exportMember } from "./privacy.js";
 import { codesView, importView, newPersonCard, personFrom } from "./roster_import.js";
 
 const enc = encodeURIComponent;
@@ -260,14 +261,45 @@ async function membersView({ school, section, heading, act, say, refresh }) {
       },
       t("members.remove"),
     );
+    const exportButton = h(
+      "button",
+      {
+        type: "button",
+        class: "b-export",
+        "aria-label": t("members.export_named", { name: m.display_name }),
+        onclick: () => exportMember(school, m, act),
+      },
+      t("members.export"),
+    );
+    const eraseButton = h(
+      "button",
+      {
+        type: "button",
+        class: "danger b-erase",
+        "aria-label": t("members.erase_named", { name: m.display_name }),
+        onclick: () =>
+          eraseMember({
+            school,
+            member: m,
+            act,
+            say,
+            place: (box) => {
+              document.getElementById("erasure")?.remove();
+              count.before(box);
+            },
+            finished: load,
+          }),
+      },
+      t("members.erase"),
+    );
     return h(
       "tr",
-      {},
+      { "data-user": m.user_id },
       h("th", { scope: "row" }, m.display_name, h("small", { class: "uid" }, m.user_id)),
       h("td", {}, m.roles.map(roleName).join(", ")),
       h("td", {}, [...m.classes, ...m.homeroom_of.filter((c) => !m.classes.includes(c))].map((c) => titles[c] || c).join(", ") || "—"),
       h("td", {}, m.signed_in === false ? t("members.not_signed_in") : t("members.signed_in")),
-      h("td", { class: "actions" }, change, save, remove),
+      h("td", { class: "actions" }, change, save, remove, exportButton, eraseButton),
     );
   };
 

@@ -1,0 +1,159 @@
+// A member's data on request (export) and erasure, from the members page. Both are the
+// module's API (docs/privacy.md): POST .../members/{user}/export answers a zip, POST
+// .../members/{user}/erase starts the journalled erasure and GET .../erasures/{id}
+// follows it to "done". The console decides nothing: what it may not do, the API refuses.
+
+import * as api from "./api.js";
+import { clear, h } from "./dom.js";
+import { t } from "./i18n.js";
+
+const enc = encodeURIComponent;
+// The erasure's steps as GET .../erasures/{id} names them (privacy/rules.py): the
+// school's first, then — when no school holds the person any more — the account's.
+const SCHOOL_STEPS = ["roster", "messages", "school_rows"];
+const ACCOUNT_STEPS = ["media", "module_rows", "account"];
+// How often the page asks how the erasure is going (not a deadline: it asks until done).
+const POLL_MS = 1000;
+
+function memberPath(school, userId, rest) {
+  return `/schools/${enc(school.school_id)}/members/${enc(userId)}${rest}`;
+}
+
+/** The export: the zip offered for download, named as the server names it. */
+export async function exportMember(school, member, act) {
+  const localpart = member.user_id.replace(/^@/, "").split(":")[0];
+  const name = `parta-${school.school_id}-${localpart}.zip`;
+  return act(
+    () => api.download(memberPath(school, member.user_id, "/export"), name, "POST"),
+    t("export.done", { name: member.display_name }),
+  );
+}
+
+/** The confirmation: who, what goes, the school's choice for messages; resolves with
+ * the chosen `messages` rule, or null when cancelled (Esc, Cancel). */
+function confirmErasure(school, member) {
+  const rule = (value, label, checked) =>
+    h(
+      "label",
+      { class: "choice" },
+      h("input", { type: "radio", name: "messages", value, checked }),
+      " ",
+      label,
+    );
+  const sure = h("input", { type: "checkbox", id: "erase-sure", required: true });
+  const dialog = h(
+    "dialog",
+    { id: "erase-dialog", "aria-labelledby": "erase-title", "aria-describedby": "erase-what" },
+    h(
+      "form",
+      { method: "dialog" },
+      h("h2", { id: "erase-title" }, t("erase.title", { name: member.display_name })),
+      h("p", { class: "uid" }, member.user_id),
+      h(
+        "div",
+        { id: "erase-what" },
+        h("p", {}, t("erase.intro", { school: school.name })),
+        h(
+          "ul",
+          {},
+          h("li", {}, t("erase.what_roster")),
+          h("li", {}, t("erase.what_messages")),
+          h("li", {}, t("erase.what_rows")),
+        ),
+        h("p", {}, t("erase.what_account")),
+        h("p", { class: "hint" }, t("erase.audit")),
+      ),
+      h(
+        "fieldset",
+        {},
+        h("legend", {}, t("erase.messages")),
+        rule("redact", t("erase.redact"), true),
+        rule("keep_anonymised", t("erase.keep"), false),
+      ),
+      h("div", { class: "field check" }, h("label", { for: "erase-sure" }, sure, " ", t("erase.sure"))),
+      h(
+        "div",
+        { class: "dialog-buttons" },
+        h("button", { type: "submit", value: "cancel", formnovalidate: true, id: "b-erase-cancel" }, t("erase.cancel")),
+        h("button", { type: "submit", value: "erase", class: "danger", id: "b-erase-confirm" }, t("erase.confirm")),
+      ),
+    ),
+  );
+  document.body.append(dialog);
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => {
+      const chosen = dialog.querySelector("input[name=messages]:checked");
+      const answer = dialog.returnValue === "erase" ? chosen.value : null;
+      dialog.remove();
+      resolve(answer);
+    });
+    dialog.showModal();
+  });
+}
+
+/** The erasure's progress: one line a step, said politely as it changes. */
+function progressBox(member) {
+  const box = h(
+    "section",
+    { id: "erasure", class: "erasure", "aria-live": "polite", "aria-busy": "true" },
+    h("h2", { tabindex: "-1" }, t("erase.progress_title", { name: member.display_name })),
+  );
+  const list = h("ul", { class: "steps" });
+  const summary = h("p", { id: "erasure-state" }, t("erase.running"));
+  box.append(list, summary);
+  const show = (status) => {
+    const done = new Set(status.steps_done);
+    const kept = status.scope === "school";
+    clear(list).append(
+      ...[...SCHOOL_STEPS, ...ACCOUNT_STEPS].map((step) => {
+        let state = done.has(step) ? "done" : "waiting";
+        if (kept && ACCOUNT_STEPS.includes(step)) state = "kept";
+        return h(
+          "li",
+          { "data-step": step, "data-state": state },
+          t(`erase.step_${step}`),
+          " — ",
+          t(`erase.state_${state}`),
+        );
+      }),
+    );
+    box.dataset.status = status.status;
+    if (status.status === "done") {
+      box.removeAttribute("aria-busy");
+      summary.textContent = kept
+        ? t("erase.done_kept", { name: member.display_name })
+        : t("erase.done", { name: member.display_name });
+    }
+  };
+  return { box, show };
+}
+
+/** Ask, start, follow to the end; `finished()` once it is done (the list reloads). */
+export async function eraseMember({ school, member, act, say, place, finished }) {
+  const messages = await confirmErasure(school, member);
+  if (!messages) return;
+  const started = await act(
+    () => api.call("POST", memberPath(school, member.user_id, "/erase"), { messages }),
+    t("erase.started", { name: member.display_name }),
+  );
+  if (!started) return;
+  const { box, show } = progressBox(member);
+  place(box);
+  box.querySelector("h2").focus();
+  show(started);
+  let status = started;
+  const path = `/schools/${enc(school.school_id)}/erasures/${enc(started.erasure_id)}`;
+  while (status.status !== "done") {
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    if (!box.isConnected) return; // the page was left: the server carries on regardless
+    try {
+      status = await api.call("GET", path);
+    } catch (e) {
+      say(e.message || String(e), "error");
+      continue;
+    }
+    show(status);
+  }
+  say(box.querySelector("#erasure-state").textContent, "ok");
+  finished();
+}
