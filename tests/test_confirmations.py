@@ -354,3 +354,38 @@ async def test_a_parent_of_two_children_confirms_per_child(
     )
     assert group(body, a)["confirmed"] == [for_a]
     assert all(for_b not in g["not_confirmed"] + g["confirmed"] for g in body["classes"])
+
+
+async def test_a_confirmation_sent_before_the_request_is_indexed_is_not_lost(
+    synapse: RunningHomeserver, school: School
+) -> None:
+    """The indexer records a request after Synapse has stored it (and on the indexing
+    process); a parent confirming at once (the bot's command, the console) must not get
+    «no such message». The request's row is taken away as if the indexer had not run yet:
+    the confirmation finds the message in Synapse's store, records it, and counts."""
+    room = school.rooms["announcements"]
+    asked = await send(
+        synapse, school.admin, room, "m.room.message", ask_content("Родительское собрание")
+    )
+    assert isinstance(asked, RoomSendResponse), asked
+    path = f"/rooms/{q(room)}/confirmations/{q(asked.event_id)}"
+    await wait_status(synapse, school.admin, path, 0)  # indexed …
+    synapse.sql("DELETE FROM parta_confirm_requests WHERE event_id = ?", (asked.event_id,))
+    # … and now as if not yet
+    status, mine = await api(synapse, school.parent, "POST", path, {})
+    assert status == 200 and mine["confirmed"] == [school.parent.user_id], mine
+    body = await wait_status(synapse, school.admin, path, 1)
+    assert body["confirmed"] == 1
+    kept = synapse.rows(
+        "SELECT sender FROM parta_confirm_requests WHERE event_id = ?", (asked.event_id,)
+    )
+    assert kept == [(school.admin.user_id,)]
+    # A message that asks for nothing is still not a request, unindexed or not.
+    plain = await send(
+        synapse, school.admin, room, "m.room.message", {"msgtype": "m.text", "body": "Привет"}
+    )
+    assert isinstance(plain, RoomSendResponse), plain
+    status, err = await api(
+        synapse, school.parent, "POST", f"/rooms/{q(room)}/confirmations/{q(plain.event_id)}", {}
+    )
+    assert status == 404 and err["errcode"] == "M_NOT_FOUND", err

@@ -24,7 +24,6 @@ from . import rules, texts
 from .callbacks import ConfirmationCallbacks
 from .store import (
     confirmed_txn,
-    get_request_txn,
     mark_reminders_done_txn,
     record_reminders_txn,
     reminded_txn,
@@ -105,7 +104,7 @@ class Confirmations(ConfirmationCallbacks):
         body = json_body(request, REMINDED_SCHEMA)
         event_id = body["event_id"]
         store = self._module.store
-        if await store.run("parta_confirm_get", get_request_txn, event_id) is None:
+        if await self.request(event_id) is None:
             raise not_found(texts.NOT_FOUND, event_id=event_id[:80])
         people = [(p["user_id"], p.get("child_id", "")) for p in body["people"]]
         new = await store.run_read_committed(
@@ -128,7 +127,7 @@ class Confirmations(ConfirmationCallbacks):
         fmt = query_choice(request, "format", ("json", "csv"), "json")
         english = query_choice(request, "lang", ("ru", "en"), "ru") == "en"
         store = self._module.store
-        asked = await store.run("parta_confirm_get", get_request_txn, event_id)
+        asked = await self.request(event_id)
         if asked is None or asked["room_id"] != room_id:
             raise not_found(texts.NOT_FOUND, event_id=event_id[:80])
         roster = self._module.roster
@@ -165,7 +164,7 @@ class Confirmations(ConfirmationCallbacks):
         user_id = await requester_id(self._module.api, request)
         room_id = room_id_from_path(raw_room_id)
         body = json_body(request, CONFIRM_SCHEMA)
-        asked = await self._module.store.run("parta_confirm_get", get_request_txn, event_id)
+        asked = await self.request(event_id)
         if asked is None or asked["room_id"] != room_id:
             raise not_found(texts.NOT_FOUND, event_id=event_id[:80])
         if user_id == asked["sender"]:

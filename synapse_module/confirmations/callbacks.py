@@ -3,6 +3,7 @@
 (``on_new_event``, on content's indexing process)."""
 
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from synapse.module_api import EventBase, StateMap
@@ -10,7 +11,7 @@ from synapse.module_api import EventBase, StateMap
 from ..errors import forbidden
 from ..roster.rules import RoomKind, Standing
 from . import rules, texts
-from .store import confirm_txn, get_request_txn, insert_request_txn
+from .store import confirm_txn, get_request_txn, insert_request_txn, stored_event_txn
 
 if TYPE_CHECKING:
     from .. import PartaModule
@@ -91,6 +92,51 @@ class ConfirmationCallbacks:
             "parta_confirm", confirm_txn, request["event_id"], user_id, children, ts
         )
 
+    async def _record_request(
+        self, event_id: str, room_id: str, sender: str, ts: int, content: Mapping[str, Any]
+    ) -> None:
+        """A message asking for confirmation, from one of ours in a school room: recorded
+        (once, whoever comes first: the indexer or a route that finds it unindexed)."""
+        if not self._module.api.is_mine(sender):
+            return
+        room = await self._module.roster.get_room(room_id)
+        if room is None or room.school_id is None:
+            return
+        await self._module.store.run(
+            "parta_confirm_request",
+            insert_request_txn,
+            event_id,
+            room_id,
+            room.school_id,
+            sender,
+            ts,
+            rules.asks_per_child(content),
+            rules.request_language(content.get("body"), ENGLISH_PROMPTS),
+        )
+
+    async def request(self, event_id: str) -> dict[str, Any] | None:
+        """The recorded request of ``event_id``; one the indexer has not reached yet (it
+        runs after the event is persisted, and on the indexing process) is read from
+        Synapse's store and recorded now, so a confirmation sent at once is not lost."""
+        store = self._module.store
+        asked = await store.run("parta_confirm_get", get_request_txn, event_id)
+        if asked is not None:
+            return asked
+        event = await store.run("parta_confirm_event", stored_event_txn, event_id)
+        if event is None or event.get("type") != "m.room.message":
+            return None
+        content = event.get("content")
+        if not isinstance(content, dict) or not rules.asks_confirmation(content):
+            return None
+        await self._record_request(
+            event_id,
+            str(event.get("room_id", "")),
+            str(event.get("sender", "")),
+            int(event.get("origin_server_ts", 0)),
+            content,
+        )
+        return await store.run("parta_confirm_get", get_request_txn, event_id)
+
     async def on_new_event(self, event: EventBase, state: StateMap[EventBase]) -> None:
         if not self._module.content.indexer:
             return
@@ -103,21 +149,8 @@ class ConfirmationCallbacks:
         store = self._module.store
         content = event.content
         if event.type == "m.room.message" and rules.asks_confirmation(content):
-            if not self._module.api.is_mine(event.sender):
-                return
-            room = await self._module.roster.get_room(event.room_id)
-            if room is None or room.school_id is None:
-                return
-            await store.run(
-                "parta_confirm_request",
-                insert_request_txn,
-                event.event_id,
-                event.room_id,
-                room.school_id,
-                event.sender,
-                event.origin_server_ts,
-                rules.asks_per_child(content),
-                rules.request_language(content.get("body"), ENGLISH_PROMPTS),
+            await self._record_request(
+                event.event_id, event.room_id, event.sender, event.origin_server_ts, content
             )
             return
         target = rules.confirmation_target(event.type, content)

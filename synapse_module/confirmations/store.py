@@ -1,5 +1,6 @@
 """SQL of read confirmations (indexed from room events)."""
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,15 +19,32 @@ def insert_request_txn(
     per_child: bool = False,
     language: str = "ru",
 ) -> None:
-    txn.execute("SELECT 1 FROM parta_confirm_requests WHERE event_id = ?", (event_id,))
-    if txn.fetchone():
-        return
+    """Record a request once: the indexer and a route finding it first (see
+    :func:`stored_event_txn`) may both try at the same moment."""
     txn.execute(
         "INSERT INTO parta_confirm_requests"
         " (event_id, room_id, school_id, sender, ts, per_child, language)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
         (event_id, room_id, school_id, sender, ts, per_child, language),
     )
+
+
+def stored_event_txn(txn: LoggingTransaction, event_id: str) -> dict[str, Any] | None:
+    """An event as Synapse stored it (Synapse's ``events`` and ``event_json``, its schema,
+    not its code: the module API cannot fetch an event), if accepted into its room.
+    For a route asked about a request the indexer, which runs after the event is
+    persisted, has not recorded yet."""
+    txn.execute(
+        "SELECT j.json FROM events e JOIN event_json j ON j.event_id = e.event_id"
+        " WHERE e.event_id = ? AND e.outlier = ?"
+        " AND NOT EXISTS (SELECT 1 FROM rejections r WHERE r.event_id = e.event_id)",
+        (event_id, False),
+    )
+    row = txn.fetchone()
+    if row is None:
+        return None
+    event = json.loads(row[0])
+    return event if isinstance(event, dict) else None
 
 
 _REQUEST_COLUMNS = "event_id, room_id, school_id, sender, ts, per_child, language"
