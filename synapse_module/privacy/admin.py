@@ -2,21 +2,28 @@
 an account with it, retention deletes a recording's media with it.
 
 The service account is made a Synapse administrator for this; each session signs in a
-device of its own (``register_device``) and logs it out after, so no token outlives
-the work it was made for.
+device of its own (``register_device``, a fresh device ID each time) and logs it out
+after, so no token outlives the work it was made for. Two sessions at once (the
+operator's erasure runs every school's part together) never share a device: logging one
+out must not end the other's token.
 """
 
 import contextlib
+import logging
+import secrets
 import urllib.parse
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from synapse.api.errors import HttpResponseException
 from synapse.module_api import make_deferred_yieldable
 from twisted.web.client import readBody
 from twisted.web.http_headers import Headers
 
 if TYPE_CHECKING:
     from .. import PartaModule
+
+logger = logging.getLogger(__name__)
 
 
 class AdminSession:
@@ -50,16 +57,24 @@ class AdminSession:
 
 @contextlib.asynccontextmanager
 async def admin_session(module: "PartaModule", device: str) -> AsyncIterator[AdminSession]:
-    """The service account as a Synapse administrator, with a token for this work only."""
+    """The service account as a Synapse administrator, with a token for this work only
+    (``device`` names the work; each session's device ID is its own)."""
     api = module.api
     service = module.service_user_id
     if not await api.is_user_admin(service):
         await api.set_user_admin(service, True)
-    _device, token, _, _ = await api.register_device(service, device)
+    device_id = f"{device}-{secrets.token_hex(6)}"
+    _device, token, _, _ = await api.register_device(service, device_id)
     session = AdminSession(module, token)
     try:
         yield session
     finally:
         # Logging out ends the token and its device (ModuleApi.invalidate_access_token
         # fails in Synapse 1.163: it treats the Requester it gets as a dict).
-        await session.post_json("/_matrix/client/v3/logout", {})
+        try:
+            await session.post_json("/_matrix/client/v3/logout", {})
+        except HttpResponseException as e:
+            if e.code != 401:
+                raise
+            # The token is gone already (its device deleted): what logging out is for.
+            logger.warning("Admin session %s: token ended before its logout", device_id)
