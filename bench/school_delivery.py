@@ -2,6 +2,7 @@
 
     python -m bench school_delivery --students 150 [--senders 50] [--interval 2]
         [--delivery 30] [--rounds 2] [--variants gc_default,generated]
+        [--clients lazy,sliding]
         [--py-spy SECONDS] [--profile-dir DIR] [--json results.json]
 
 One school on one Synapse process with the module and the bot's registration (PostgreSQL
@@ -16,6 +17,13 @@ posts an announcement and one of ``--senders`` pupils a class-chat message every
 sends p50, deliveries missing, HTTP errors, Synapse's CPU (% of one core) and the load
 average before and after. Alternating the variants on the same school puts them under
 the same machine load; compare them by the ratio within a round.
+
+``--clients``: whom the pupils' clients imitate in the delivery phase, each in turn
+after each variant's restart: ``lazy`` (Element: /sync with lazy-loaded members, the
+default) and ``sliding`` (Element X: sliding sync, MSC4186, as Synapse serves it
+natively, its room list of 20 with Element X's extensions; an initial sliding sync per
+pupil first). Synapse's CPU a delivery, by client, says what each kind of client costs
+the server for the same messages.
 
 ``--py-spy SECONDS``: with ``py-spy`` on PATH, record Synapse for that many seconds of
 each delivery (from its fourth second) into ``--profile-dir`` as collapsed stacks
@@ -46,10 +54,12 @@ from typing import Any
 import attrs
 
 from bench.school_morning import (
+    CLIENTS,
     Morning,
     ProcessMeter,
     delivery,
     import_school,
+    initial_sliding,
     initial_syncs,
     load_average,
     new_session,
@@ -170,6 +180,7 @@ async def run(
     spy_seconds: float = 0.0,
     profile_dir: Path | None = None,
     echo: Callable[[str], None] = print,
+    clients: tuple[str, ...] = ("lazy",),
 ) -> dict[str, Any]:
     report: dict[str, Any] = {"backend": env.hs.backend, "students": students, "rounds": []}
     operator = await asyncio.to_thread(env.hs.register, "operator", True)
@@ -187,58 +198,91 @@ async def run(
         for n in range(rounds):
             for variant in variants:
                 await restart_as(m, base_extra, variant)
-                _, since = await initial_syncs(m, concurrency, 0)
-                phase: dict[str, Any] = {}
-                label = re.sub(r"[^\w.-]+", "_", variant)
-                spy_out = profile_dir / f"{label}-{n + 1}.txt" if profile_dir else None
-                mine = os.times()
-                with py_spy(env.hs.proc.pid, spy_seconds, spy_out):
-                    async with meter.phase("delivery", phase):
-                        result = await delivery(m, since, senders, interval, delivery_s)
-                after = os.times()
-                seconds = phase["processes"]["delivery"]["seconds"]
-                row = {
-                    "round": n + 1,
-                    "variant": variant,
-                    **result,
-                    "synapse_cpu_percent": phase["processes"]["delivery"]["cpu_percent"].get(
-                        "synapse"
-                    ),
-                    "load": [
-                        phase["processes"]["delivery"]["load_before"],
-                        phase["processes"]["delivery"]["load_after"],
-                    ],
-                    "seconds": seconds,
-                    # Synapse's CPU time per message received (each a /sync woken and
-                    # answered, and the client's next long poll): what one process holds.
-                    "synapse_cpu_ms_per_delivery": round(
-                        10
-                        * (phase["processes"]["delivery"]["cpu_percent"].get("synapse") or 0)
-                        * seconds
-                        / max(1, result["deliveries_expected"] - result["deliveries_missing"]),
-                        1,
-                    ),
-                    "synapse_rss_max_mb": phase["processes"]["delivery"]["rss_max_mb"].get(
-                        "synapse"
-                    ),
-                    # This load tool's own CPU (it shares the machine with Synapse).
-                    "load_tool_cpu_percent": round(
-                        100 * (after.user + after.system - mine.user - mine.system) / seconds
-                    ),
-                    "errors": len(m.errors),
-                }
-                m.errors.clear()
-                report["rounds"].append(row)
-                echo(line(row))
+                for client in clients:
+                    row = await _delivery_row(
+                        m,
+                        meter,
+                        n,
+                        variant,
+                        client,
+                        concurrency,
+                        senders,
+                        interval,
+                        delivery_s,
+                        spy_seconds,
+                        profile_dir,
+                    )
+                    report["rounds"].append(row)
+                    echo(line(row))
     finally:
         await m.http.close()
     return report
 
 
+async def _delivery_row(
+    m: Morning,
+    meter: ProcessMeter,
+    n: int,
+    variant: str,
+    client: str,
+    concurrency: int,
+    senders: int,
+    interval: float,
+    delivery_s: float,
+    spy_seconds: float,
+    profile_dir: Path | None,
+) -> dict[str, Any]:
+    """One delivery phase of a round: fresh initial syncs by ``client``, then the
+    messages; the row of figures."""
+    env = m.env
+    if client == "sliding":
+        since = await initial_sliding(m, concurrency)
+    else:
+        _, since = await initial_syncs(m, concurrency, 0)
+    phase: dict[str, Any] = {}
+    label = re.sub(r"[^\w.-]+", "_", f"{variant}-{client}")
+    spy_out = profile_dir / f"{label}-{n + 1}.txt" if profile_dir else None
+    mine = os.times()
+    with py_spy(env.hs.proc.pid, spy_seconds, spy_out):
+        async with meter.phase("delivery", phase):
+            result = await delivery(m, since, senders, interval, delivery_s, client)
+    after = os.times()
+    seconds = phase["processes"]["delivery"]["seconds"]
+    row = {
+        "round": n + 1,
+        "variant": variant,
+        "client": client,
+        **result,
+        "synapse_cpu_percent": phase["processes"]["delivery"]["cpu_percent"].get("synapse"),
+        "load": [
+            phase["processes"]["delivery"]["load_before"],
+            phase["processes"]["delivery"]["load_after"],
+        ],
+        "seconds": seconds,
+        # Synapse's CPU time per message received (each a /sync woken and
+        # answered, and the client's next long poll): what one process holds.
+        "synapse_cpu_ms_per_delivery": round(
+            10
+            * (phase["processes"]["delivery"]["cpu_percent"].get("synapse") or 0)
+            * seconds
+            / max(1, result["deliveries_expected"] - result["deliveries_missing"]),
+            1,
+        ),
+        "synapse_rss_max_mb": phase["processes"]["delivery"]["rss_max_mb"].get("synapse"),
+        # This load tool's own CPU (it shares the machine with Synapse).
+        "load_tool_cpu_percent": round(
+            100 * (after.user + after.system - mine.user - mine.system) / seconds
+        ),
+        "errors": len(m.errors),
+    }
+    m.errors.clear()
+    return row
+
+
 def line(row: dict[str, Any]) -> str:
     lat, send = row["latency_s"], row["send_s"]
     return (
-        f"round {row['round']} {row['variant']}: {row['syncing']} syncing,"
+        f"round {row['round']} {row['variant']} ({row['client']}): {row['syncing']} syncing,"
         f" {row['messages']} messages, {row['deliveries_missing']} of"
         f" {row['deliveries_expected']} missing; delivery p50 {lat['p50']} s, p95"
         f" {lat['p95']} s, p99 {lat['p99']} s; sends p50 {send['p50']} s; Synapse"
@@ -258,6 +302,7 @@ def main() -> None:
     parser.add_argument("--delivery", type=float, default=30.0, help="seconds of messages")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--variants", default="gc_default,generated")
+    parser.add_argument("--clients", default="lazy", help="lazy, sliding or both")
     parser.add_argument("--py-spy", type=float, default=0.0, help="seconds to record")
     parser.add_argument("--profile-dir", type=Path)
     parser.add_argument("--top", type=Path, help="print a recorded profile's heaviest frames")
@@ -267,6 +312,9 @@ def main() -> None:
         print("\n".join(top(args.top)))
         return
     variants = args.variants.split(",")
+    clients = tuple(args.clients.split(","))
+    if set(clients) - set(CLIENTS):
+        parser.error(f"unknown clients {clients}; known: {', '.join(CLIENTS)}")
     unknown = [v for v in variants if parse_variant(v)[0] not in VARIANTS]
     if unknown:
         parser.error(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
@@ -286,6 +334,7 @@ def main() -> None:
                 args.delivery,
                 spy_seconds=args.py_spy,
                 profile_dir=args.profile_dir,
+                clients=clients,
             )
 
     report = asyncio.run(go())

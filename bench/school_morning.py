@@ -94,6 +94,19 @@ SLIDING_REQUEST = {
         }
     }
 }
+# The same, long-polled for news as Element X does: its extensions on (to-device, E2EE,
+# account data, receipts, typing), each answered only when it has something.
+SLIDING_FOLLOW = {
+    **SLIDING_REQUEST,
+    "extensions": {
+        "to_device": {"enabled": True},
+        "e2ee": {"enabled": True},
+        "account_data": {"enabled": True},
+        "receipts": {"enabled": True},
+        "typing": {"enabled": True},
+    },
+}
+CLIENTS = ("lazy", "sliding")
 MARK = "morning:"
 STUDENT = "ученик"
 ADMINISTRATOR = "администратор"
@@ -522,6 +535,49 @@ async def follow(m: Morning, user_id: str, since: str, d: Delivery, stop: asynci
                 await backfill(m, d, user_id, room_id, timeline["prev_batch"])
 
 
+async def initial_sliding(m: Morning, concurrency: int) -> dict[str, str]:
+    """Every pupil's first sliding sync (Element X's room list): its ``pos`` to follow."""
+    pos: dict[str, str] = {}
+
+    def job(user_id: str) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            status, raw = await m.request("POST", SLIDING_SYNC, m.tokens[user_id], SLIDING_FOLLOW)
+            if status == 200:
+                pos[user_id] = json.loads(raw)["pos"]
+
+        return run
+
+    await limited([job(p.user_id) for p in m.pupils], concurrency)
+    return pos
+
+
+async def follow_sliding(
+    m: Morning, user_id: str, pos: str, d: Delivery, stop: asyncio.Event
+) -> None:
+    """One pupil's Element X: long-poll sliding sync from ``pos`` and note every marked
+    message's arrival (a limited timeline filled from /messages, as with /sync)."""
+    token = m.tokens[user_id]
+    to_device: str | None = None
+    while not stop.is_set():
+        body: dict[str, Any] = json.loads(json.dumps(SLIDING_FOLLOW))
+        if to_device:
+            body["extensions"]["to_device"]["since"] = to_device
+        query = urllib.parse.urlencode({"pos": pos, "timeout": "10000"})
+        status, raw = await m.request("POST", f"{SLIDING_SYNC}?{query}", token, body)
+        if status != 200:
+            await asyncio.sleep(1)
+            continue
+        answer = json.loads(raw)
+        now = time.monotonic()
+        pos = answer["pos"]
+        to_device = answer.get("extensions", {}).get("to_device", {}).get("next_batch", to_device)
+        for room_id, room in answer.get("rooms", {}).items():
+            _note_marked(d, room.get("timeline", []), user_id, now)
+            if room.get("limited") and room.get("prev_batch"):
+                d.limited_syncs += 1
+                await backfill(m, d, user_id, room_id, room["prev_batch"])
+
+
 async def send(m: Morning, d: Delivery, sender: str, room_id: str, to: set[str]) -> None:
     mid = f"{len(d.sent):06d}"
     d.expected[mid] = to - {sender}
@@ -541,11 +597,20 @@ async def send(m: Morning, d: Delivery, sender: str, room_id: str, to: set[str])
 
 
 async def delivery(
-    m: Morning, since: dict[str, str], senders: int, interval: float, seconds: float
+    m: Morning,
+    since: dict[str, str],
+    senders: int,
+    interval: float,
+    seconds: float,
+    client: str = "lazy",
 ) -> dict[str, Any]:
+    """The delivery phase; ``client``: ``lazy`` (Element: /sync, lazy-loaded members;
+    ``since`` holds next_batch tokens) or ``sliding`` (Element X: sliding sync; ``since``
+    holds each pupil's ``pos`` from :func:`initial_sliding`)."""
     d = Delivery()
     stop = asyncio.Event()
-    followers = [asyncio.create_task(follow(m, u, s, d, stop)) for u, s in since.items()]
+    follower = {"lazy": follow, "sliding": follow_sliding}[client]
+    followers = [asyncio.create_task(follower(m, u, s, d, stop)) for u, s in since.items()]
     by_class: dict[str, list[str]] = {}
     for p in m.pupils:
         if p.user_id in since:
@@ -582,6 +647,7 @@ async def delivery(
     await asyncio.gather(*followers, return_exceptions=True)
     expected = sum(len(v) for v in d.expected.values())
     return {
+        "client": client,
         "syncing": len(since),
         "messages": len(d.sent),
         "deliveries_expected": expected,
