@@ -28,8 +28,10 @@ _R = r"(r0|v3|unstable)"
 # Requests a client reader (a "synchrotron" plus the read paths and sign-in) serves, as
 # Synapse's docs/workers.md lists them for ``synapse.app.generic_worker``.
 CLIENT_READER_PATHS: Final[tuple[str, ...]] = (
-    # /sync and its relatives
+    # /sync and its relatives; sliding sync (MSC4186, Element X's) too: Synapse registers
+    # it on generic workers, and a connection's state lives in the database.
     r"^/_matrix/client/(r0|v3)/sync$",
+    r"^/_matrix/client/unstable/org\.matrix\.simplified_msc3575/sync$",
     rf"^/_matrix/client/{_V}/events$",
     rf"^/_matrix/client/{_V}/initialSync$",
     rf"^/_matrix/client/{_V}/rooms/[^/]+/initialSync$",

@@ -69,6 +69,7 @@ async def routed(
     [
         ("/_matrix/client/v3/sync", CLIENT_READER),
         ("/_matrix/client/r0/sync", CLIENT_READER),
+        ("/_matrix/client/unstable/org.matrix.simplified_msc3575/sync", CLIENT_READER),
         ("/_matrix/client/v3/login", CLIENT_READER),
         ("/_matrix/client/v3/rooms/!a:x/messages", CLIENT_READER),
         ("/_matrix/client/v3/user_directory/search", CLIENT_READER),
@@ -174,6 +175,60 @@ async def test_imported_student_signs_in_and_syncs_through_the_client_reader(
             assert isinstance(answer, SyncResponse), answer
             seen |= set(answer.rooms.join)
     assert wanted <= seen, (wanted - seen, cluster.hs.tail_output())
+
+
+async def test_element_x_sliding_sync_is_served_by_the_client_reader(
+    cluster: RunningHomeserver, school: School
+) -> None:
+    """Element X syncs by sliding sync (MSC4186): its room list and its long poll are
+    the client reader's work, not main's, and an announcement posted on main reaches it."""
+    path = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync"
+    pupil = school.students[0]
+    room_list = {
+        "lists": {
+            "all_rooms": {
+                "ranges": [[0, 19]],
+                "timeline_limit": 5,
+                "required_state": [["m.room.name", ""], ["m.room.member", "$ME"]],
+            }
+        }
+    }
+    served, status, first = await routed(cluster, "POST", path, pupil.access_token, room_list)
+    assert (served, status) == (CLIENT_READER, 200), first
+    announcements = school.rooms["announcements"]
+    assert announcements in first["rooms"]
+
+    room = urllib.parse.quote(announcements, safe="")
+    text = f"Sliding {secrets.token_hex(3)}"
+    api_path = f"/_matrix/client/v3/rooms/{room}/send/m.room.message/{secrets.token_hex(6)}"
+    seen: list[str] = []
+    pos = first["pos"]
+    # Liveness bound, not a timing: the long poll answers when the event streams back.
+    deadline = time.monotonic() + 60
+    sent = False
+    while text not in seen and time.monotonic() < deadline:
+        poll = asyncio.ensure_future(
+            routed(
+                cluster, "POST", f"{path}?pos={pos}&timeout=10000", pupil.access_token, room_list
+            )
+        )
+        if not sent:
+            await asyncio.sleep(0.5)  # the pupil's poll is waiting when the message is sent
+            served, status, _ = await routed(
+                cluster,
+                "PUT",
+                api_path,
+                school.admin.access_token,
+                {"msgtype": "m.text", "body": text},
+            )
+            assert (served, status) == ("main", 200)
+            sent = True
+        served, status, answer = await poll
+        assert (served, status) == (CLIENT_READER, 200), answer
+        pos = answer["pos"]
+        events = answer.get("rooms", {}).get(announcements, {}).get("timeline", [])
+        seen += [e.get("content", {}).get("body", "") for e in events]
+    assert text in seen
 
 
 async def test_a_roster_change_on_main_reaches_the_workers_cache(
