@@ -205,7 +205,11 @@ def quiet_synapse(
     clock.set(moscow(7, 12))
     with pytest.MonkeyPatch.context() as env:
         env.setenv(CLOCK_FILE_VARIABLE, str(clock.path))
-        with running_homeserver(tmp_path_factory.mktemp("synapse-quiet")) as running:
+        # Lessons on (a secret, an SFU address that is never called): a lesson's notice.
+        media = {"enabled": True, "token_secret": "q" * 40, "sfu_public_url": "http://127.0.0.1:9/"}
+        with running_homeserver(
+            tmp_path_factory.mktemp("synapse-quiet"), module_config={"media": media}
+        ) as running:
             env.delenv(CLOCK_FILE_VARIABLE)
             yield running
 
@@ -509,3 +513,91 @@ async def test_every_way_around_quiet_hours(
         "m.room.encrypted",
         "m.room.message",
     ]
+
+
+async def test_a_lesson_started_in_quiet_hours_starts_without_a_notice(
+    quiet_synapse: RunningHomeserver, school: School, clock: SchoolClock
+) -> None:
+    """A teacher starts a lesson at 22:00: it is live (its state and widget are in the
+    room, silent by Matrix's push rules), but no "lesson started" notice is sent — nor
+    held for 08:00, when the lesson is long over — and the start is not refused."""
+    synapse = quiet_synapse
+    class_chat = school.class_a["rooms"]["class_chat"]
+    clock.set(moscow(14, 22))  # Monday, 22:00 in Moscow
+    status, lesson = await api(
+        synapse,
+        school.teacher,
+        "POST",
+        f"/rooms/{q(class_chat)}/lessons",
+        {"title": "Консультация"},
+    )
+    assert status == 200, lesson
+    assert lesson["status"] == "live"
+    events_now = await room_events(synapse, school.students[0], class_chat)
+    states = [
+        e
+        for e in events_now
+        if e["type"] == "org.parta.lesson" and e.get("state_key") == lesson["lesson_id"]
+    ]
+    assert states and states[-1]["content"]["title"] == "Консультация"
+    notices = [
+        e
+        for e in events_now
+        if e["type"] == "m.room.message"
+        and e["content"].get("org.parta.lesson", {}).get("lesson_id") == lesson["lesson_id"]
+    ]
+    assert notices == []
+    status, mine = await api(synapse, school.teacher, "GET", "/me/held_messages")
+    assert status == 200, mine
+    assert not [h for h in mine["held"] if h["room_id"] == class_chat], mine
+
+    # In the day the same start announces the lesson.
+    status, ended = await api(
+        synapse,
+        school.teacher,
+        "POST",
+        f"/rooms/{q(class_chat)}/lessons/{lesson['lesson_id']}/end",
+    )
+    assert status == 200, ended
+    clock.set(moscow(15, 10))
+    status, day = await api(
+        synapse, school.teacher, "POST", f"/rooms/{q(class_chat)}/lessons", {"title": "Дроби"}
+    )
+    assert status == 200, day
+    notices = [
+        e
+        for e in await room_events(synapse, school.students[0], class_chat)
+        if e["type"] == "m.room.message"
+        and e["content"].get("org.parta.lesson", {}).get("lesson_id") == day["lesson_id"]
+    ]
+    assert len(notices) == 1
+
+
+async def test_a_lesson_in_a_teachers_own_room_at_night_is_not_refused(
+    quiet_synapse: RunningHomeserver, school: School, clock: SchoolClock
+) -> None:
+    """In a room the teacher made (not the roster's), the teacher sends the notice; quiet
+    hours used to hold it and so refuse the whole start. Now the lesson starts silently."""
+    synapse = quiet_synapse
+    pupil = school.students[2]
+    clock.set(moscow(15, 11))  # Tuesday, 11:00: inviting is fine
+    async with synapse.client(school.teacher) as client:
+        made = await client.room_create(name="Кружок", invite=[pupil.user_id])
+        assert isinstance(made, RoomCreateResponse), made
+    async with synapse.client(pupil) as client:
+        assert isinstance(await client.join(made.room_id), JoinResponse)
+    clock.set(moscow(15, 23))
+    status, lesson = await api(
+        synapse, school.teacher, "POST", f"/rooms/{q(made.room_id)}/lessons", {"title": "Кружок"}
+    )
+    assert status == 200, lesson
+    assert lesson["status"] == "live"
+    notices = [
+        e
+        for e in await room_events(synapse, pupil, made.room_id)
+        if e["type"] == "m.room.message" and "org.parta.lesson" in e["content"]
+    ]
+    assert notices == []
+    status, mine = await api(synapse, school.teacher, "GET", "/me/held_messages")
+    assert status == 200, mine
+    assert not [h for h in mine["held"] if h["room_id"] == made.room_id], mine

@@ -174,7 +174,7 @@ class Lessons(LessonEvents):
             raise matrix_error(409, Codes.BAD_STATE, LESSON_ALREADY_LIVE, title=conflict.title)
         sender = await self._roles.lesson_sender(user_id, room_id)
         try:
-            await self._publish(lesson, sender, announce=body.get("announce", True))
+            await self._publish(lesson, sender, user_id, announce=body.get("announce", True))
         except Exception:
             await self._undo_new(lesson, sender)
             raise
@@ -257,7 +257,7 @@ class Lessons(LessonEvents):
             )
         sender = await self._roles.lesson_sender(user_id, lesson.room_id)
         try:
-            await self._publish(new, sender, announce=new.status == LIVE)
+            await self._publish(new, sender, user_id, announce=new.status == LIVE)
         except Exception:
             await self._module.store.run(
                 "parta_lesson_status_undo", set_status_txn, new, new.status, lesson

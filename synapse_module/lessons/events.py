@@ -1,6 +1,7 @@
 """What lessons send into rooms: the ``org.parta.lesson`` state, the Element widget
 that opens the lesson page, and the "lesson started" notice."""
 
+import logging
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
@@ -11,10 +12,12 @@ from parta_common import events
 from ..config import MediaConfig
 
 if TYPE_CHECKING:
-    pass
+    from .. import PartaModule
 
 from .rules import ENDED, LIVE, WIDGET, Lesson
 from .texts import LESSON_STARTED_NOTICE, WIDGET_NAME
+
+logger = logging.getLogger(__name__)
 
 
 class LessonEvents:
@@ -22,6 +25,7 @@ class LessonEvents:
 
     _api: ModuleApi
     _config: MediaConfig
+    _module: "PartaModule"
 
     # -- URLs and events ------------------------------------------------------------
 
@@ -83,8 +87,11 @@ class LessonEvents:
             }
         )
 
-    async def _publish(self, lesson: Lesson, sender: str, announce: bool = False) -> None:
-        """Send the lesson's state, and add (live) or remove (ended) its widget."""
+    async def _publish(
+        self, lesson: Lesson, sender: str, actor: str, announce: bool = False
+    ) -> None:
+        """Send the lesson's state, and add (live) or remove (ended) its widget
+        (``sender``: who sends them; ``actor``: the teacher who acted)."""
         await self._send_state(
             lesson.room_id, sender, events.LESSON, lesson.lesson_id, self.lesson_content(lesson)
         )
@@ -97,11 +104,25 @@ class LessonEvents:
                 self.widget_content(lesson),
             )
             if announce:
-                await self._announce(lesson, sender)
+                await self._announce(lesson, sender, actor)
         elif lesson.status == ENDED:
             await self._send_state(lesson.room_id, sender, WIDGET, lesson.widget_id, {})
 
-    async def _announce(self, lesson: Lesson, sender: str) -> None:
+    async def _announce(self, lesson: Lesson, sender: str, actor: str) -> None:
+        """The "lesson started" notice — unless the school's quiet hours hold the
+        teacher who started it (``actor``; in school rooms the service account sends,
+        which quiet hours let through, so the notice rang every pupil at night; in a
+        teacher's own room it was held for 08:00, refusing the whole start). A notice at
+        08:00 of a lesson held at night is no notice: the lesson starts silently (its
+        state and widget notify nobody; whoever opens the room sees it live)."""
+        until = await self._module.quiet_hours.quiet_until(actor, lesson.room_id)
+        if until is not None:
+            logger.info(
+                "Lesson %s started in quiet hours (until %s): no notice",
+                lesson.lesson_id,
+                until.isoformat(),
+            )
+            return
         url = self.page_url(lesson.room_id, lesson.lesson_id)
         body = LESSON_STARTED_NOTICE.ru.format(title=lesson.title, url=url)
         await self._api.create_and_send_event_into_room(

@@ -10,6 +10,7 @@ import datetime as dt
 import logging
 import time
 import zoneinfo
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from synapse.module_api import EventBase, StateMap
@@ -59,13 +60,17 @@ class QuietHoursCallbacks:
         sender = event.sender
         if not self._api.is_mine(sender) or sender == self._module.service_user_id:
             return True, None
-        found = await self._quiet_school(event, state, action)
+        invitee = event.state_key if action == rules.REFUSE_INVITE else None
+
+        async def members() -> list[str]:
+            return _members(state)
+
+        found = await self._quiet_school(sender, event.room_id, invitee, members)
         if found is None:
             return True, None
         school_id, kind, rule, roles = found
         timezone = await self._module.roster.school_timezone(school_id)
-        zone = zoneinfo.ZoneInfo(timezone)
-        local = dt.datetime.fromtimestamp(self.clock.now_ms() / 1000, zone)
+        local = self._local_now(timezone)
         if not rules.is_quiet(rule, local):
             return True, None
         until = rules.quiet_until(rule, local)
@@ -79,8 +84,31 @@ class QuietHoursCallbacks:
         await self._hold(event, school_id, until, timezone, room_name)
         return False, None  # not reached: _hold raises the refusal
 
+    def _local_now(self, timezone: str) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.clock.now_ms() / 1000, zoneinfo.ZoneInfo(timezone))
+
+    async def quiet_until(self, sender: str, room_id: str) -> dt.datetime | None:
+        """When quiet hours end for a message ``sender`` posts in this school room now,
+        or ``None`` when they would not hold it. The module's own notices sent in a
+        teacher's name ask first: a "lesson started" held until 08:00 is no notice (the
+        lesson's state and widget still show it to anyone who opens the room)."""
+
+        async def members() -> list[str]:
+            return _members(await self._api.get_room_state(room_id, [("m.room.member", None)]))
+
+        found = await self._quiet_school(sender, room_id, None, members)
+        if found is None:
+            return None
+        school_id, _kind, rule, _roles = found
+        local = self._local_now(await self._module.roster.school_timezone(school_id))
+        return rules.quiet_until(rule, local) if rules.is_quiet(rule, local) else None
+
     async def _quiet_school(
-        self, event: EventBase, state: StateMap[EventBase], action: str
+        self,
+        sender_id: str,
+        room_id: str,
+        invitee: str | None,
+        members: Callable[[], Awaitable[list[str]]],
     ) -> tuple[str, str, rules.QuietHours, frozenset[Role]] | None:
         """The school whose quiet hours hold this event, the room's kind (``direct``
         for a room the roster does not know), the rule and the sender's roles there; or
@@ -88,11 +116,10 @@ class QuietHoursCallbacks:
         room (a direct chat, a group the teacher made): when a student or parent of a
         school where the sender is held (not their own child) is in it or invited."""
         roster = self._module.roster
-        sender = await roster.get_person(event.sender)
+        sender = await roster.get_person(sender_id)
         if not sender.is_staff_anywhere:
             return None
-        invitee = event.state_key if action == rules.REFUSE_INVITE else None
-        room = await roster.get_room(event.room_id)
+        room = await roster.get_room(room_id)
         if room is not None:
             if room.school_id is None or room.kind not in HELD_KINDS:
                 return None
@@ -101,7 +128,7 @@ class QuietHoursCallbacks:
         else:
             schools = sorted(sender.schools)
             kind = DIRECT
-        readers = [invitee] if invitee else (_members(state) if room is None else [])
+        readers = [invitee] if invitee else (await members() if room is None else [])
         for school_id in schools:
             standing = sender.standing(school_id)
             if standing is None:
@@ -110,7 +137,7 @@ class QuietHoursCallbacks:
             if rule is None:
                 continue
             if (room is None or invitee) and not await self._any_held_reader(
-                readers, event.sender, school_id, standing
+                readers, sender_id, school_id, standing
             ):
                 continue
             return school_id, kind, rule, standing.roles
