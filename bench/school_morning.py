@@ -4,7 +4,8 @@
     PARTA_TEST_DB=postgres python -m bench.school_morning --students 1000
     python -m bench school_morning --workers --students 1000
     options: [--concurrency 20] [--baseline 40] [--senders 100] [--interval 2]
-             [--delivery 60] [--samples 10] [--presence] [--workers] [--json results.json]
+             [--delivery 60] [--samples 10] [--presence] [--workers] [--sliding]
+             [--json results.json]
 
 On a fresh Synapse with the module and the bot's registration (127.0.0.1, the config
 `make run` generates; SQLite unless PARTA_TEST_DB=postgres), one process — or, with
@@ -33,7 +34,8 @@ restart with another module config):
    for stragglers. Latency from the send's start to the arrival in each recipient's
    sync (the sender excluded): p50/p95/p99; deliveries missing; HTTP errors. A sync
    whose timeline is limited (more new events than its limit) is filled from /messages
-   as Element does, and counted.
+   as Element does, and counted. With ``--sliding``, the same again with every pupil on
+   sliding sync as Element X (MSC4186, its room list and extensions, long-polled).
 
 ``--presence`` turns Synapse's presence on (the generated config has it off) to measure
 what it costs. The RSS (max and at the end) and CPU (% of one core) of every process
@@ -701,8 +703,11 @@ async def run(
     samples: int = 10,
     ready_limit_s: float = 3600,
     echo: Callable[[str], None] = print,
+    sliding: bool = False,
 ) -> dict[str, Any]:
-    """The whole scenario on ``env``; returns the report (see the module docstring)."""
+    """The whole scenario on ``env``; returns the report (see the module docstring).
+    ``sliding``: a second delivery phase after the first, every pupil on sliding sync
+    (Element X) instead (``report["delivery_sliding"]``)."""
     topology = (
         "workers: " + ", ".join(n for n, _ in env.hs.others) if env.hs.others else "one process"
     )
@@ -750,6 +755,13 @@ async def run(
         async with meter.phase("delivery", report):
             report["delivery"] = await delivery(m, since, senders, interval, delivery_s)
         echo(f"delivery: {report['delivery']}  (load {load_average()})")
+        if sliding:
+            positions = await initial_sliding(m, concurrency)
+            async with meter.phase("delivery_sliding", report):
+                report["delivery_sliding"] = await delivery(
+                    m, positions, senders, interval, delivery_s, "sliding"
+                )
+            echo(f"delivery, sliding sync: {report['delivery_sliding']}")
         report["user_directory_at_end"] = await asyncio.to_thread(user_directory, m)
         echo(f"user directory at the end: {report['user_directory_at_end']}")
         report["errors"] = len(m.errors)
@@ -801,14 +813,17 @@ def summary(report: dict[str, Any]) -> list[str]:
             if sync.get(k, {}).get("pupils")
         )
     )
-    d = report["delivery"]
-    lines.append(
-        f"delivery: {d['syncing']} syncing, {d['messages']} messages,"
-        f" {d['deliveries_expected']} deliveries, {d['deliveries_missing']} missing"
-        f" ({d['backfilled']} through /messages after {d['limited_syncs']} limited syncs);"
-        f" p50 {d['latency_s']['p50']} s, p95 {d['latency_s']['p95']} s,"
-        f" p99 {d['latency_s']['p99']} s; sends p50 {d['send_s']['p50']} s"
-    )
+    for key, label in (("delivery", "delivery"), ("delivery_sliding", "delivery, sliding sync")):
+        if key not in report:
+            continue
+        d = report[key]
+        lines.append(
+            f"{label}: {d['syncing']} syncing, {d['messages']} messages,"
+            f" {d['deliveries_expected']} deliveries, {d['deliveries_missing']} missing"
+            f" ({d['backfilled']} through /messages after {d['limited_syncs']} limited syncs);"
+            f" p50 {d['latency_s']['p50']} s, p95 {d['latency_s']['p95']} s,"
+            f" p99 {d['latency_s']['p99']} s; sends p50 {d['send_s']['p50']} s"
+        )
     lines.append(f"HTTP errors: {report['errors']}")
     rss: dict[str, int] = {}
     for phase in report["processes"].values():
@@ -841,6 +856,9 @@ def main() -> None:
         action="store_true",
         help="PostgreSQL, main + client reader + event persister over Redis (no baseline)",
     )
+    parser.add_argument(
+        "--sliding", action="store_true", help="a second delivery phase on sliding sync"
+    )
     parser.add_argument("--json", type=Path, help="write the report here too")
     args = parser.parse_args()
 
@@ -856,6 +874,7 @@ def main() -> None:
                 args.interval,
                 args.delivery,
                 args.samples,
+                sliding=args.sliding,
             )
 
     report = asyncio.run(go())

@@ -2,8 +2,9 @@
 
 ``bench/school_morning.py`` end to end (import, first sign-ins, rooms joined behind them,
 initial syncs, every pupil long-polling while announcements and class chat messages go
-out). Nothing is timed here: the test checks that nothing errs and every message
-reaches everyone it should; the figures belong to the benchmark.
+out — on Element's /sync, then on Element X's sliding sync). Nothing is timed here: the
+test checks that nothing errs and every message reaches everyone it should; the figures
+belong to the benchmark.
 """
 
 from pathlib import Path
@@ -31,6 +32,7 @@ async def test_a_school_morning_of_a_hundred_pupils(tmp_path: Path) -> None:
             # A deadline so a stuck queue fails instead of hanging, not a figure.
             ready_limit_s=900,
             echo=lambda line: None,
+            sliding=True,
         )
     assert report["errors"] == 0, report["error_samples"]
     pupils = report["import"]["pupils"]
@@ -46,3 +48,10 @@ async def test_a_school_morning_of_a_hundred_pupils(tmp_path: Path) -> None:
     assert delivery["messages"] >= 2
     assert delivery["deliveries_expected"] >= pupils
     assert delivery["deliveries_missing"] == 0
+    # The same on sliding sync (Element X): every message reaches everyone too.
+    sliding = report["delivery_sliding"]
+    assert sliding["client"] == "sliding"
+    assert sliding["syncing"] == pupils
+    assert sliding["messages"] >= 2
+    assert sliding["deliveries_expected"] >= pupils
+    assert sliding["deliveries_missing"] == 0
