@@ -11,10 +11,12 @@ import openpyxl
 import pytest
 from playwright.async_api import Page, expect
 
+from devtools.homeserver import HttpError
 from tests.browser import chromium
 from tests.harness import RunningHomeserver, User
 from tests.roster_helpers import api
 from tests.test_console import shot, sign_in
+from tests.test_first_sign_in import sign_in as code_sign_in
 from tests.test_statistics import wait_for
 
 pytestmark = pytest.mark.browser
@@ -182,6 +184,20 @@ async def test_the_operator_appoints_a_coordinator_by_name_who_signs_in_with_the
             "Заречная область", timeout=SERVER_MS
         )
         assert await page.locator("#new-card").count() == 0
+        # She lost the card: «Новый код входа» beside her makes a new code on a new card,
+        # and the first code no longer signs in.
+        label = f"Новый код входа для координатора {login}"
+        await page.click(f'#coordinators button[aria-label="{label}"]')
+        await expect(card).to_be_visible(timeout=SERVER_MS)
+        await expect(page.locator("#status")).to_have_text(
+            f"Новый код входа для {login} — на карточке; старый код больше не действует."
+        )
+        first_code, code = code, await card.locator(".code").inner_text()
+        assert code != first_code and len(code) == 14
+        await shot(page, "coordinator-new-code")
+        with pytest.raises(HttpError) as old:
+            code_sign_in(synapse, login, first_code)
+        assert old.value.status == 403
         await sign_out(page)
 
         # She signs in with the login and the code from the card and sees her region.

@@ -107,6 +107,36 @@ async function peopleView({ unit, units, section, heading, act, say, refresh }) 
           },
           t("unit.dismiss"),
         ),
+        " ",
+        // A coordinator appointed by name who lost their code: a new one, on a card
+        // (the module refuses, and says why, for someone with a password of their own).
+        h(
+          "button",
+          {
+            type: "button",
+            class: "new-code",
+            "aria-label": t("unit.new_code_named", { user: c }),
+            onclick: async () => {
+              const made = await act(() =>
+                api.call("POST", `/units/${enc(unit.unit_id)}/coordinators/${enc(c)}/sign_in_code`, {}),
+              );
+              if (!made) return;
+              madeCard = {
+                unit_id: unit.unit_id,
+                said: t("unit.new_code_made", { user: c }),
+                card: {
+                  place: unit.name,
+                  name: c,
+                  line: t(`unit.coordinator_of_${unit.kind}`),
+                  user_id: made.user_id,
+                  code: made.code,
+                },
+              };
+              refresh();
+            },
+          },
+          t("unit.new_code"),
+        ),
       ),
     ),
   );
