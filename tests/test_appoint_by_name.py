@@ -4,12 +4,14 @@ sign-in code — a coordinator of a unit, an administrator or teacher of a schoo
 who may appoint may; a refusal leaves no account behind; the code signs the person in.
 The names table first, then the routes against a real Synapse."""
 
+import json
 import secrets
 import urllib.parse
 from typing import Any
 
 import pytest
 
+from devtools.homeserver import HttpError
 from parta_common.person_names import PersonName, login_stem, person_name
 from tests.harness import RunningHomeserver, User
 from tests.privacy_people import rows
@@ -251,3 +253,92 @@ def test_someone_with_an_account_is_still_appointed_by_id(synapse: RunningHomese
     quoted = urllib.parse.quote(person.user_id, safe="")
     done = api(synapse, "PUT", f"/units/{region['unit_id']}/coordinators/{quoted}", operator, {})
     assert done == {"unit_id": region["unit_id"], "user_id": person.user_id}
+
+
+def test_a_coordinator_who_lost_the_code_gets_a_new_one_from_above(
+    synapse: RunningHomeserver,
+) -> None:
+    """``POST /units/{id}/coordinators/{user}/sign_in_code``: whoever may appoint the
+    unit's coordinators (the operator, a coordinator of the unit above) makes a new code;
+    the old one stops working, the new one signs in; audited. A coordinator of a sibling
+    unit and a school's administrator are refused (403, in Russian and English)."""
+    operator = synapse.register("op", admin=True)
+    region = api(synapse, "POST", "/units", operator, {"kind": "region", "name": "Третья область"})
+    rid = region["unit_id"]
+    head = api(
+        synapse,
+        "POST",
+        f"/units/{rid}/coordinators",
+        operator,
+        {"family_name": fresh(), "given_name": "Анна"},
+    )
+    anna = sign_in(synapse, head["user_id"], head["code"])
+    units = [
+        api(synapse, "POST", "/units", anna, {"kind": "municipality", "name": n, "parent_id": rid})
+        for n in ("Первый район", "Второй район")
+    ]
+    first, second = (u["unit_id"] for u in units)
+    lost = api(
+        synapse,
+        "POST",
+        f"/units/{first}/coordinators",
+        anna,
+        {"family_name": fresh(), "given_name": "Борис"},
+    )
+    sibling = api(
+        synapse,
+        "POST",
+        f"/units/{second}/coordinators",
+        anna,
+        {"family_name": fresh(), "given_name": "Вера"},
+    )
+    vera = sign_in(synapse, sibling["user_id"], sibling["code"])
+    school = build_school(synapse, operator, "Школа № 12")
+    path = f"/units/{first}/coordinators/{lost['user_id']}/sign_in_code"
+
+    # Refused: the sibling unit's coordinator, a school's administrator, Борис himself.
+    for who, message in (
+        (vera, "roster.unit_appoint_above"),
+        (school.admin, "roster.unit_appoint_above"),
+    ):
+        refused = api_error(synapse, "POST", path, who, {})
+        assert refused.status == 403 and refused.body["errcode"] == "M_FORBIDDEN"
+        assert message_id(refused) == message, refused.body
+        assert " / " in refused.body["error"]  # Russian and English
+    boris = sign_in(synapse, lost["user_id"], lost["code"])
+    assert api_error(synapse, "POST", path, boris, {}).status == 403
+
+    # The region's coordinator makes a new code: the old one no longer signs in.
+    made = api(synapse, "POST", path, anna, {})
+    assert made["unit_id"] == first and made["user_id"] == lost["user_id"]
+    assert made["code"] != lost["code"] and len(made["code"]) == 14
+    with pytest.raises(HttpError) as old:
+        sign_in(synapse, lost["user_id"], lost["code"])
+    assert old.value.status == 403
+    sign_in(synapse, lost["user_id"], made["code"])
+    # And the operator, once more: the previous new code stops working too.
+    again = api(synapse, "POST", path, operator, {})
+    with pytest.raises(HttpError):
+        sign_in(synapse, lost["user_id"], made["code"])
+    sign_in(synapse, lost["user_id"], again["code"])
+    assert audit_of(synapse, lost["user_id"])[-2:] == [
+        (anna.user_id, "new_sign_in_code"),
+        (operator.user_id, "new_sign_in_code"),
+    ]
+    details = rows(
+        synapse,
+        "SELECT school_id, details FROM parta_audit WHERE target = ? AND action = ?",
+        (lost["user_id"], "new_sign_in_code"),
+    )
+    assert [(s, json.loads(d)) for s, d in details] == [(None, {"unit_id": first})] * 2
+
+    # Not a coordinator of this unit: 404; a coordinator with an account of their own
+    # (no code to replace): 409.
+    elsewhere = f"/units/{first}/coordinators/{sibling['user_id']}/sign_in_code"
+    assert api_error(synapse, "POST", elsewhere, anna, {}).status == 404
+    own = synapse.register("own")
+    api(synapse, "PUT", f"/units/{first}/coordinators/{own.user_id}", anna, {})
+    conflict = api_error(
+        synapse, "POST", f"/units/{first}/coordinators/{own.user_id}/sign_in_code", anna, {}
+    )
+    assert conflict.status == 409 and message_id(conflict) == "roster.code_not_imported"

@@ -11,10 +11,12 @@ import openpyxl
 import pytest
 from playwright.async_api import Page, expect
 
+from devtools.homeserver import HttpError
 from tests.browser import chromium
 from tests.harness import RunningHomeserver, User
 from tests.roster_helpers import api
 from tests.test_console import shot, sign_in
+from tests.test_first_sign_in import sign_in as code_sign_in
 from tests.test_statistics import wait_for
 
 pytestmark = pytest.mark.browser
@@ -182,6 +184,20 @@ async def test_the_operator_appoints_a_coordinator_by_name_who_signs_in_with_the
             "Заречная область", timeout=SERVER_MS
         )
         assert await page.locator("#new-card").count() == 0
+        # She lost the card: «Новый код входа» beside her makes a new code on a new card,
+        # and the first code no longer signs in.
+        label = f"Новый код входа для координатора {login}"
+        await page.click(f'#coordinators button[aria-label="{label}"]')
+        await expect(card).to_be_visible(timeout=SERVER_MS)
+        await expect(page.locator("#status")).to_have_text(
+            f"Новый код входа для {login} — на карточке; старый код больше не действует."
+        )
+        first_code, code = code, await card.locator(".code").inner_text()
+        assert code != first_code and len(code) == 14
+        await shot(page, "coordinator-new-code")
+        with pytest.raises(HttpError) as old:
+            code_sign_in(synapse, login, first_code)
+        assert old.value.status == 403
         await sign_out(page)
 
         # She signs in with the login and the code from the card and sees her region.
@@ -222,3 +238,54 @@ async def test_the_operator_appoints_a_coordinator_by_name_who_signs_in_with_the
         await expect(page.locator("#status")).to_contain_text("только администраторов и учителей")
     members = api(synapse, "GET", f"/schools/{school['school_id']}/members", operator)
     assert [m["display_name"] for m in members["members"]] == ["Смирнов Олег Петрович"]
+
+
+async def test_a_new_schools_administrator_is_named_by_name_and_gets_a_card(
+    synapse: RunningHomeserver,
+) -> None:
+    """The new-school form takes the administrator by name too: the school is made, then
+    her account (as a school's members by name are), and her card with the code shows
+    once; she signs in with it and is the school's administrator. A surname alone is
+    refused by the page before anything is made."""
+    operator = synapse.register("op", admin=True)
+    region = api(synapse, "POST", "/units", operator, {"kind": "region", "name": "Озёрная область"})
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1200, "height": 1200})
+        await sign_in(page, synapse.base_url, operator)
+        await open_unit(page, "Озёрная область")
+        # Only a surname: refused in the page's words, no school made.
+        await page.fill("#school-name", "Школа № 5 г. Озёрска")
+        await page.fill("#school-admin", "Лебедева")
+        await page.click("#school-form button[type=submit]")
+        await expect(page.locator("#status")).to_have_attribute("data-kind", "error")
+        await expect(page.locator("#status")).to_contain_text("фамилия и имя")
+        assert api(synapse, "GET", f"/units/{region['unit_id']}", operator)["schools"] == []
+
+        await page.fill("#school-admin", "Лебедева Ирина Сергеевна")
+        await page.click("#school-form button[type=submit]")
+        card = page.locator("#new-card .card")
+        await expect(card).to_be_visible(timeout=SERVER_MS)
+        await expect(page.locator("#status")).to_have_text(
+            "Школа создана, учётная запись администратора создана: Лебедева Ирина Сергеевна."
+            " Код для входа — на карточке."
+        )
+        await expect(page.locator("#unit-schools")).to_contain_text("Школа № 5 г. Озёрска")
+        await expect(card.locator("h3")).to_have_text("Лебедева Ирина Сергеевна")
+        await expect(card.locator(".card-school")).to_have_text("Школа № 5 г. Озёрска")
+        await expect(card).to_contain_text("администратор")
+        login = await card.locator("dd.mono >> nth=0").inner_text()
+        code = await card.locator(".code").inner_text()
+        assert login.startswith("@irina.lebedeva")
+        await shot(page, "school-admin-card")
+        # The code is shown once: the page reloaded shows no card.
+        await page.reload()
+        await expect(page.locator("#view-people h1")).to_contain_text(
+            "Озёрная область", timeout=SERVER_MS
+        )
+        assert await page.locator("#new-card").count() == 0
+
+    irina = code_sign_in(synapse, login, code)
+    schools = api(synapse, "GET", "/schools", irina)["schools"]
+    assert [s["name"] for s in schools] == ["Школа № 5 г. Озёрска"]
+    members = api(synapse, "GET", f"/schools/{schools[0]['school_id']}/members", irina)
+    assert [(m["user_id"], m["roles"]) for m in members["members"]] == [(login, ["administrator"])]

@@ -4,7 +4,13 @@ the plan says to a person, and what each batch entry is. The plan itself is
 
 import base64
 import binascii
+import csv
+import io
+import secrets
+from collections.abc import Collection
 from typing import Any, Final
+
+import attrs
 
 from parta_common.messages import Message
 from parta_common.oneroster import (
@@ -91,6 +97,7 @@ def plan_json(plan: SchoolPlan, roster: Roster) -> dict[str, Any]:
         "add": [person(c) for c in new[:PLAN_NAMES]],
         "move": [
             {
+                "source_id": c.source_id,
                 "display_name": c.display_name,
                 "from": titles(c.before.classes if c.before else frozenset()),
                 "to": titles(c.after.classes),
@@ -123,3 +130,166 @@ def problems_text(errors: RosterErrors, limit: int = 20) -> str:
     shown = errors.problems[:limit]
     more = len(errors.problems) - len(shown)
     return "; ".join(shown) + (f"; … (+{more})" if more > 0 else "")
+
+
+# -- erasure ------------------------------------------------------------------------
+#
+# An import keeps what it was given and what it planned: the files (every person's
+# row: names, username, e-mail, OneRoster ID, parents), the plan (names, IDs) and maybe
+# an error naming one. The erasure of a person (synapse_module.privacy) takes them out
+# of each: the plan keeps its counts and their entry in the marked form, the files keep
+# every other row and a disabled row of theirs under a new ID, so the import still reads
+# (its codes page, applying a planned or failed one again) and knows nothing of them.
+
+# users.csv columns kept in an erased person's row: what the row is, not who.
+_KEPT_USER_COLUMNS: Final = frozenset(
+    {"status", "dateLastModified", "orgSourcedIds", "role", "roles", "grades", "primaryOrg"}
+)
+
+
+@attrs.frozen
+class ErasedPerson:
+    """Who an erasure takes out of a school's imports: their Matrix ID, their OneRoster
+    IDs in the school's files, and the names the imports knew them by."""
+
+    user_id: str
+    source_ids: frozenset[str]
+    names: frozenset[str]
+
+
+@attrs.frozen
+class ImportBlobs:
+    """The parts of an import that may name people, as stored (decoded JSON)."""
+
+    files: dict[str, str]
+    plan: dict[str, Any]
+    error: dict[str, Any] | None
+
+
+def names_in_plan(plan: dict[str, Any], person: ErasedPerson) -> set[str]:
+    """The names the plan gives the person (their entries found by ID), so an entry
+    that carries only a name (a move in a plan made before moves had IDs) is found too."""
+    found: set[str] = set()
+    for entry in plan.get("add", []) + plan.get("move", []):
+        if entry.get("source_id") in person.source_ids:
+            found.add(str(entry.get("display_name", "")))
+    for entry in plan.get("remove", []):
+        if entry.get("user_id") == person.user_id:
+            found.add(str(entry.get("display_name", "")))
+    for entry in plan.get("rename", []):
+        if entry.get("user_id") == person.user_id:
+            found.update((str(entry.get("from", "")), str(entry.get("to", ""))))
+    return found - {""}
+
+
+def erase_from_import(blobs: ImportBlobs, person: ErasedPerson, marker: str) -> ImportBlobs | None:
+    """The import without the person (``None``: it does not name them)."""
+    plan = erase_from_plan(blobs.plan, person, marker)
+    files = erase_from_files(blobs.files, person.source_ids, marker)
+    error = _replace_text(blobs.error, _needles(person), marker) if blobs.error else None
+    erased = ImportBlobs(files, plan, error)
+    return None if erased == blobs else erased
+
+
+def erase_from_plan(plan: dict[str, Any], person: ErasedPerson, marker: str) -> dict[str, Any]:
+    """Each entry of the person: every field naming them is ``marker`` (the classes and
+    roles stay); the counts stay as they were."""
+    names = person.names
+
+    def theirs(entry: dict[str, Any], by_user: bool) -> bool:
+        if by_user:
+            return entry.get("user_id") == person.user_id
+        if "source_id" in entry:
+            return entry["source_id"] in person.source_ids
+        return entry.get("display_name") in names
+
+    def marked(entry: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+        return {k: marker if k in fields else v for k, v in entry.items()}
+
+    out = dict(plan)
+    naming = ("source_id", "user_id", "display_name", "from", "to")
+    for key, by_user in (("add", False), ("move", False), ("remove", True), ("rename", True)):
+        if key in plan:
+            # A move's from/to are classes; a rename's are names.
+            fields = naming if key == "rename" else naming[:3]
+            out[key] = [marked(e, fields) if theirs(e, by_user) else e for e in plan[key]]
+    return out
+
+
+def erase_from_files(
+    sent: dict[str, str], source_ids: Collection[str], marker: str
+) -> dict[str, str]:
+    """The files as sent (name → base64) without the person: their users.csv row
+    disabled with only what it is left (role, school, grades) and their names in the
+    marked form; their own rows of other files (demographics) emptied; each of their
+    OneRoster IDs, wherever it stands (enrollments, parents' ``agentSourcedIds``),
+    replaced by a new one that means nothing. A ZIP is stored as the CSV files in it;
+    a file the import never reads is dropped. Unchanged when no file names them."""
+    files = decode_files(sent)
+    if isinstance(files, tuple) or not source_ids:
+        return sent
+    if not any(sid.encode() in data for data in files.values() for sid in source_ids):
+        return sent
+    new_ids = {sid: f"{marker}-{secrets.token_hex(6)}" for sid in source_ids}
+    return {
+        name: base64.b64encode(_erase_from_csv(name, data, new_ids, marker)).decode()
+        for name, data in files.items()
+    }
+
+
+def _erase_from_csv(name: str, data: bytes, new_ids: dict[str, str], marker: str) -> bytes:
+    try:
+        text = data.decode("utf-8-sig")
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except (UnicodeDecodeError, csv.Error):
+        return data  # refused when the import was made: never read, kept as it was
+    if not rows:
+        return data
+    header = [h.strip() for h in rows[0]]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(rows[0])
+    for values in rows[1:]:
+        row = dict(zip(header, values, strict=False))
+        own = row.get("sourcedId", "").strip() in new_ids
+        if own and name == "users.csv":
+            values = [_erased_user_cell(h, v, marker) for h, v in zip(header, values, strict=False)]
+        elif own and name != "enrollments.csv":
+            values = ["" for _ in values]  # their demographics, profile: nothing kept
+        writer.writerow([_new_ids_in(v, new_ids) for v in values])
+    return out.getvalue().encode("utf-8")
+
+
+def _erased_user_cell(column: str, value: str, marker: str) -> str:
+    if column == "sourcedId" or column in _KEPT_USER_COLUMNS:
+        return value
+    if column == "enabledUser":
+        return "false"  # read as gone: the roster skips them, a reference to them stays valid
+    if column in ("givenName", "familyName"):
+        return marker
+    return ""  # username, e-mail, phone, identifier, middle name, parents, password
+
+
+def _new_ids_in(value: str, new_ids: dict[str, str]) -> str:
+    """A cell with the person's ID (alone or in a comma-separated list) gets the new one."""
+    parts = value.split(",")
+    if not any(p.strip() in new_ids for p in parts):
+        return value
+    return ",".join(new_ids.get(p.strip(), p) for p in parts)
+
+
+def _needles(person: ErasedPerson) -> set[str]:
+    return {person.user_id, *person.source_ids, *person.names} - {""}
+
+
+def _replace_text(value: Any, needles: set[str], marker: str) -> Any:
+    """Every string in a JSON value with each needle in it replaced by ``marker``."""
+    if isinstance(value, str):
+        for needle in sorted(needles, key=len, reverse=True):
+            value = value.replace(needle, marker)
+        return value
+    if isinstance(value, list):
+        return [_replace_text(v, needles, marker) for v in value]
+    if isinstance(value, dict):
+        return {k: _replace_text(v, needles, marker) for k, v in value.items()}
+    return value

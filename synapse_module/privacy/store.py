@@ -15,6 +15,7 @@ from typing import Any
 from synapse.module_api import LoggingTransaction
 
 from .. import audit
+from ..imports.rules import ErasedPerson, ImportBlobs, erase_from_import, names_in_plan
 from ..store import rows_as_dicts
 from .rules import DAY_MS, audit_trim_point
 
@@ -458,7 +459,7 @@ def erase_school_rows_txn(
     """The school's rows about the person (:data:`SCHOOL_ERASE_ROWS`) deleted, its rows
     others need marked (:data:`SCHOOL_MARK_ROWS`); other schools' rows and the account's
     stay."""
-    removed = 0
+    removed = erase_from_imports_txn(txn, user_id, school_id, marker)
     docs, doc_args = school_scoped(_IN_ROOMS, school_id, room_ids)
     txn.execute(
         "DELETE FROM content_document_tags WHERE doc_id IN"
@@ -494,6 +495,68 @@ def erase_school_rows_txn(
     return removed
 
 
+def erase_from_imports_txn(
+    txn: LoggingTransaction, user_id: str, school_id: str | None, marker: str
+) -> int:
+    """The person out of the roster imports' stored files, plans and errors (the school's
+    with ``school_id``, else every school's): what the imports knew them by is read from
+    the import's person map (before its rows go) and from the plans' entries naming their
+    Matrix ID. How each import is rewritten: :func:`synapse_module.imports.rules.erase_from_import`.
+    The number of imports changed."""
+    args = (school_id,) if school_id else ()
+    txn.execute(
+        "SELECT school_id, source_id, display_name FROM parta_import_people"
+        f" WHERE user_id = ?{' AND school_id = ?' if school_id else ''}",
+        (user_id, *args),
+    )
+    known: dict[str, tuple[set[str], set[str]]] = {}
+    for school, source_id, name in txn.fetchall():
+        ids, names = known.setdefault(str(school), (set(), set()))
+        ids.add(str(source_id))
+        names.add(str(name))
+    # Only imports that can name them: of a school whose person map has them, or with
+    # their Matrix ID in the plan (a leaver, a rename); a school's files are read whole.
+    schools = sorted(known)
+    txn.execute(
+        "SELECT import_id, school_id, files, plan, error FROM parta_imports"
+        f" WHERE (school_id IN ({_marks(schools or [''])}) OR plan LIKE ?)"
+        f"{' AND school_id = ?' if school_id else ''}",
+        (*(schools or [""]), f"%{user_id}%", *args),
+    )
+    imports = [
+        (
+            str(import_id),
+            str(school),
+            ImportBlobs(json.loads(files), json.loads(plan), json.loads(error) if error else None),
+        )
+        for import_id, school, files, plan, error in txn.fetchall()
+    ]
+    people: dict[str, ErasedPerson] = {}
+    for school in {school for _, school, _ in imports}:
+        ids, names = known.get(school, (set(), set()))
+        first = ErasedPerson(user_id, frozenset(ids), frozenset(names))
+        for _, of_school, blobs in imports:
+            if of_school == school:
+                names |= names_in_plan(blobs.plan, first)
+        people[school] = ErasedPerson(user_id, frozenset(ids), frozenset(names))
+    changed = 0
+    for import_id, school, blobs in imports:
+        erased = erase_from_import(blobs, people[school], marker)
+        if erased is None:
+            continue
+        txn.execute(
+            "UPDATE parta_imports SET files = ?, plan = ?, error = ? WHERE import_id = ?",
+            (
+                json.dumps(erased.files),
+                json.dumps(erased.plan),
+                json.dumps(erased.error) if erased.error is not None else None,
+                import_id,
+            ),
+        )
+        changed += 1
+    return changed
+
+
 def delete_uploads_txn(txn: LoggingTransaction, media_ids: list[str]) -> None:
     """Synapse's rows of the person's uploads (after their files are gone)."""
     for media_id in media_ids:
@@ -509,8 +572,9 @@ def erase_rows_txn(
     mark: Sequence[tuple[str, str]],
     marker: str,
 ) -> int:
-    """Delete the person's own rows, put ``marker`` where others' rows named them."""
-    removed = 0
+    """Delete the person's own rows, put ``marker`` where others' rows named them, take
+    them out of every school's imports."""
+    removed = erase_from_imports_txn(txn, user_id, None, marker)
     # A document's tags go with the document.
     txn.execute(
         "DELETE FROM content_document_tags WHERE doc_id IN"

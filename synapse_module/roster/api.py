@@ -33,6 +33,11 @@ class Roster(AccountsApi, ClassesApi, MeApi, SignInApi, RosterCallbacks):
         ("POST", "/units/([^/]+)/coordinators", "post_coordinator"),
         ("PUT", "/units/([^/]+)/coordinators/([^/]+)", "put_coordinator"),
         ("DELETE", "/units/([^/]+)/coordinators/([^/]+)", "delete_coordinator"),
+        (
+            "POST",
+            "/units/([^/]+)/coordinators/([^/]+)/sign_in_code",
+            "post_coordinator_sign_in_code",
+        ),
         ("POST", "/schools", "post_school"),
         ("GET", "/schools", "get_schools"),
         ("GET", "/schools/by_external_id/([^/]+)", "get_school_by_external_id"),

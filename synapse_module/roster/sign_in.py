@@ -13,9 +13,10 @@ from synapse.module_api import (
 )
 
 from ..errors import conflict, not_found
+from ..http import requester_id
 from . import store as db
 from . import texts as msg
-from .rules import Person
+from .rules import Person, UnitAction
 
 if TYPE_CHECKING:
     pass
@@ -53,6 +54,31 @@ class SignInApi(MembersApi):
         user_id, _school = await self._open(request, school_id, "manager")
         if (await self.get_person(target)).standing(school_id) is None:
             raise not_found(msg.NOT_A_MEMBER, user_id=target)
+        code, expires = await self._replace_sign_in_code(user_id, target, school_id, {})
+        return 200, {"user_id": target, "code": code, "expires_at": expires}
+
+    async def post_coordinator_sign_in_code(
+        self, request: SynapseRequest, unit_id: str, target: str
+    ) -> tuple[int, dict[str, Any]]:
+        """A new sign-in code for a coordinator appointed by name who lost theirs (and has
+        not set a password of their own); the old code stops working. Whoever may appoint
+        the unit's coordinators may: the operator, a coordinator of a unit above it."""
+        user_id = await requester_id(self.api, request)
+        _unit, place = await self._unit_place(unit_id)
+        await self._require_unit(user_id, place, UnitAction.APPOINT)
+        if unit_id not in (await self.get_person(target)).coordinates:
+            raise not_found(msg.NOT_COORDINATOR, user_id=target, unit_id=unit_id)
+        code, expires = await self._replace_sign_in_code(
+            user_id, target, None, {"unit_id": unit_id}
+        )
+        return 200, {"unit_id": unit_id, "user_id": target, "code": code, "expires_at": expires}
+
+    async def _replace_sign_in_code(
+        self, actor: str, target: str, school_id: str | None, details: dict[str, Any]
+    ) -> tuple[str, int]:
+        """A new code for an account made with one (by an import or by name) whose owner
+        has set no password yet: (code, when it expires); audited as ``new_sign_in_code``
+        (409 for an account without a code, or with a password of its own)."""
         if await self.store.run("parta_get_sign_in", db.get_sign_in_code_txn, target) is None:
             raise conflict(msg.CODE_NOT_IMPORTED)
         if await self.store.run("parta_own_password", db.own_password_txn, target):
@@ -66,12 +92,13 @@ class SignInApi(MembersApi):
             db.replace_sign_in_code_txn,
             target,
             code_hash(code),
-            user_id,
+            actor,
             school_id,
             now,
             expires,
+            details,
         )
-        return 200, {"user_id": target, "code": code, "expires_at": expires}
+        return code, expires
 
     async def put_display_name(
         self, request: SynapseRequest, school_id: str, target: str

@@ -709,16 +709,19 @@ def replace_sign_in_code_txn(
     user_id: str,
     code_hash: str,
     actor: str,
-    school_id: str,
+    school_id: str | None,
     now: int,
     expires: int,
+    details: dict[str, Any],
 ) -> None:
+    """The account's code replaced (the old one stops working), audited; ``school_id``
+    ``None`` for a unit's coordinator (``details`` names the unit)."""
     txn.execute(
         "UPDATE parta_sign_in_codes SET code_hash = ?, created_by = ?, created_ts = ?,"
         " expires_ts = ? WHERE user_id = ?",
         (code_hash, actor, now, expires, user_id),
     )
-    audit_txn(txn, now, actor, "new_sign_in_code", school_id, user_id, {})
+    audit_txn(txn, now, actor, "new_sign_in_code", school_id, user_id, details)
 
 
 def get_sign_in_code_txn(

@@ -5,7 +5,7 @@
 
 import * as api from "./api.js";
 import { clear, field, h } from "./dom.js";
-import { t } from "./i18n.js";
+import { roleName, t } from "./i18n.js";
 import { newPersonCard, personFrom } from "./roster_import.js";
 
 const enc = encodeURIComponent;
@@ -107,16 +107,49 @@ async function peopleView({ unit, units, section, heading, act, say, refresh }) 
           },
           t("unit.dismiss"),
         ),
+        " ",
+        // A coordinator appointed by name who lost their code: a new one, on a card
+        // (the module refuses, and says why, for someone with a password of their own).
+        h(
+          "button",
+          {
+            type: "button",
+            class: "new-code",
+            "aria-label": t("unit.new_code_named", { user: c }),
+            onclick: async () => {
+              const made = await act(() =>
+                api.call("POST", `/units/${enc(unit.unit_id)}/coordinators/${enc(c)}/sign_in_code`, {}),
+              );
+              if (!made) return;
+              madeCard = {
+                unit_id: unit.unit_id,
+                said: t("unit.new_code_made", { user: c }),
+                card: {
+                  place: unit.name,
+                  name: c,
+                  line: t(`unit.coordinator_of_${unit.kind}`),
+                  user_id: made.user_id,
+                  code: made.code,
+                },
+              };
+              refresh();
+            },
+          },
+          t("unit.new_code"),
+        ),
       ),
     ),
   );
   section.append(heading(`${unit.name} (${t(`unit.kind_${unit.kind}`)})`), h("h2", {}, t("unit.coordinators")));
   section.append(unit.coordinators.length ? coordinators : h("p", {}, t("unit.no_coordinators")), appoint);
-  if (madeCard && madeCard.unit_id === unit.unit_id) {
-    section.append(newPersonCard(madeCard.card));
-    say(madeCard.said, "ok");
-  }
+  // The card shows beside the form that made the person (a school's administrator: the
+  // schools' form below).
+  const card = madeCard && madeCard.unit_id === unit.unit_id ? madeCard : null;
   madeCard = null;
+  if (card && !card.school) {
+    section.append(newPersonCard(card.card));
+    say(card.said, "ok");
+  }
 
   if (unit.kind === "region") {
     const below = units.filter((u) => u.parent_id === unit.unit_id);
@@ -150,7 +183,7 @@ async function peopleView({ unit, units, section, heading, act, say, refresh }) 
   }
 
   const schoolName = h("input", { id: "school-name", required: true, maxlength: 200 });
-  const admin = h("input", { id: "school-admin", placeholder: "@name:server" });
+  const admin = h("input", { id: "school-admin", placeholder: t("unit.coordinator_placeholder"), maxlength: 255 });
   const schoolForm = h(
     "form",
     { id: "school-form", class: "inline" },
@@ -161,9 +194,41 @@ async function peopleView({ unit, units, section, heading, act, say, refresh }) 
   schoolForm.addEventListener("submit", async (event) => {
     event.preventDefault();
     const body = { name: schoolName.value.trim(), unit_id: unit.unit_id };
-    if (admin.value.trim()) body.administrators = [admin.value.trim()];
+    const person = admin.value.trim() ? personFrom(admin.value) : null;
+    if (person && !person.user_id && !(person.family_name && person.given_name)) {
+      say(t("unit.school_admin_name_needed"), "error");
+      return;
+    }
+    if (person?.user_id) body.administrators = [person.user_id];
     const made = await act(() => api.call("POST", "/schools", body), t("unit.school_created"));
-    if (made) refresh();
+    if (!made) return;
+    if (person && !person.user_id) {
+      // By name: the school first, then its administrator's account, made as a school's
+      // members by name are (POST /schools/{id}/members); the code is on a card, once.
+      const added = await act(
+        () =>
+          api.call("POST", `/schools/${enc(made.school_id)}/members`, {
+            ...person,
+            roles: ["administrator"],
+          }),
+        t("unit.school_admin_made", { name: admin.value.trim() }),
+      );
+      if (added) {
+        madeCard = {
+          unit_id: unit.unit_id,
+          school: true,
+          said: t("unit.school_admin_made", { name: added.display_name }),
+          card: {
+            place: made.name,
+            name: added.display_name,
+            line: roleName("administrator"),
+            user_id: added.user_id,
+            code: added.code,
+          },
+        };
+      }
+    }
+    refresh();
   });
   section.append(
     h("h2", {}, t("unit.schools")),
@@ -176,6 +241,10 @@ async function peopleView({ unit, units, section, heading, act, say, refresh }) 
       : h("p", {}, t("unit.no_schools")),
     schoolForm,
   );
+  if (card && card.school) {
+    section.append(newPersonCard(card.card));
+    say(card.said, "ok");
+  }
 }
 
 // -- statistics -----------------------------------------------------------------------------
