@@ -19,6 +19,10 @@ function base64(buffer) {
   return btoa(binary);
 }
 
+// The word an erasure leaves where a person's name was in a stored plan (privacy/rules.py ERASED).
+const ERASED = "erased";
+const person = (name) => (name === ERASED ? t("import.erased_person") : name);
+
 function planView(plan) {
   const c = plan.counts;
   const items = [
@@ -46,7 +50,7 @@ function planView(plan) {
           "ul",
           {},
           plan.add.map((p) =>
-            h("li", {}, `${p.display_name} — ${p.roles.map(roleName).join(", ")}${p.classes.length ? `, ${p.classes.join(", ")}` : ""}`),
+            h("li", {}, `${person(p.display_name)} — ${p.roles.map(roleName).join(", ")}${p.classes.length ? `, ${p.classes.join(", ")}` : ""}`),
           ),
         ),
         c.add > plan.add.length ? h("p", { class: "hint" }, t("import.plan_more", { count: c.add - plan.add.length })) : null,
@@ -59,7 +63,7 @@ function planView(plan) {
         "details",
         { open: true },
         h("summary", {}, t("import.plan_move", { count: c.move })),
-        h("ul", {}, plan.move.map((m) => h("li", {}, `${m.display_name}: ${m.from.join(", ") || "—"} → ${m.to.join(", ") || "—"}`))),
+        h("ul", {}, plan.move.map((m) => h("li", {}, `${person(m.display_name)}: ${m.from.join(", ") || "—"} → ${m.to.join(", ") || "—"}`))),
       ),
     );
   }
@@ -69,7 +73,7 @@ function planView(plan) {
         "details",
         { open: true },
         h("summary", {}, t("import.plan_remove", { count: c.remove })),
-        h("ul", {}, plan.remove.map((m) => h("li", {}, m.display_name))),
+        h("ul", {}, plan.remove.map((m) => h("li", {}, person(m.display_name)))),
       ),
     );
   }
@@ -79,7 +83,7 @@ function planView(plan) {
         "details",
         {},
         h("summary", {}, t("import.plan_rename", { count: c.rename })),
-        h("ul", {}, plan.rename.map((m) => h("li", {}, `${m.from} → ${m.to}`))),
+        h("ul", {}, plan.rename.map((m) => h("li", {}, `${person(m.from)} → ${person(m.to)}`))),
       ),
     );
   }
