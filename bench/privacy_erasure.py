@@ -86,6 +86,7 @@ def erase(
     path = f"/schools/{school.school_id}/members/{subject.user_id}/erase"
     out = profile / f"erase-{n}-at-{concurrency}.txt" if profile else None
     seen: dict[str, float] = {}
+    log_from = hs.hs.log_path.stat().st_size
     with sampled(hs.proc.pid, out):
         t0 = time.monotonic()
         journal = api(hs, "POST", path, school.admin, {"messages": "redact"})
@@ -115,6 +116,7 @@ def erase(
         hs, "SELECT COUNT(*) FROM event_forward_extremities WHERE room_id = ?", (room_id,)
     )[0][0]
     messages_s = seen["messages"] - seen["roster"]
+    warnings = logcontext_warnings(hs.hs.log_path, log_from)
     return {
         "messages": n,
         "files": files,
@@ -127,8 +129,34 @@ def erase(
         "steps_at_s": {s: round(seen[s], 2) for s in STEPS if s in seen},
         "redacted_once": once,
         "forward_extremities_after": int(extremities),
+        # Synapse's "Re-starting finished log context" & co. written during the erasure.
+        "logcontext_warnings": warnings,
         "load_average": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
     }
+
+
+LOGCONTEXT_WARNINGS = (
+    "Re-starting finished log context",
+    "without recording a start rusage",
+    "Expected logging context",
+)
+
+
+def logcontext_warnings(log: Path, start: int) -> dict[str, int]:
+    """The log-context warning lines Synapse wrote from byte ``start`` of its log on,
+    by the log context they were written in (``parta_erasure``, ``POST``, numbers
+    dropped). From the start of the file if it has rotated meanwhile (50 MB)."""
+    with log.open("rb") as f:
+        if log.stat().st_size >= start:
+            f.seek(start)
+        text = f.read().decode("utf-8", errors="replace")
+    found: dict[str, int] = {}
+    for line in text.splitlines():
+        if any(w in line for w in LOGCONTEXT_WARNINGS):
+            fields = line.split(" - ")
+            context = fields[4].rsplit("-", 1)[0] if len(fields) > 4 else "?"
+            found[context] = found.get(context, 0) + 1
+    return found
 
 
 def exponent(points: list[tuple[float, float]]) -> float | None:
