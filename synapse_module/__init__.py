@@ -160,6 +160,9 @@ class PartaModule:
                 ("statistics", self.statistics.snapshot),
                 # Erasures a crash cut short carry on (at start-up, then hourly).
                 ("erasures", self.privacy.resume_erasures),
+                # Recordings posted before they were tracked: tracked, once (before the
+                # retention job, so its first run sees them).
+                ("recordings_backfill", self.broadcasts.backfill_recordings),
                 # Schools' retention rules (idempotent: a rule met already changes nothing).
                 ("retention", self.privacy.retention.apply_all),
             ],

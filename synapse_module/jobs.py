@@ -14,8 +14,9 @@ result); the job's SQL stays in that feature's store. Jobs today: ``expired_invi
 are deleted — a code names the school and, for a parent's code, the child), ``audit_seal``
 (privacy: chains audit entries not chained yet), ``statistics`` (the daily rows per
 school, docs/statistics.md), ``erasures`` (privacy: erasures a crash cut short carry on
-from their journal), ``retention`` (privacy: schools' retention rules,
-then the audit log's front).
+from their journal), ``recordings_backfill`` (broadcasts: recordings posted before they
+were tracked, found once in Synapse's events), ``retention`` (privacy: schools' retention
+rules, then the audit log's front).
 """
 
 import logging

@@ -1,7 +1,8 @@
 """A member's export and erasure in the console (headless Chromium, a real Synapse with
 the module), at a phone's width and by keyboard: the administrator exports the seeded
 student's data (the zip holds their messages and file, not a classmate's), then erases
-them — the confirmation names the person and what goes, Esc cancels, the progress is
+them — the confirmation names the person and what goes, starts on the school's choice
+for the messages, Esc cancels, the progress is
 shown step by step until done — and the erased person cannot sign in. Screenshots go to
 a temporary folder (``PARTA_CONSOLE_PRIVACY_SHOTS`` names another, e.g. docs/console)."""
 
@@ -110,10 +111,18 @@ async def test_an_administrator_exports_and_erases_a_member_by_keyboard_on_a_pho
         members = api(synapse, "GET", f"/schools/{school.school_id}/members", school.admin)
         assert subject.user_id in [m["user_id"] for m in members["members"]]
 
+        # The school keeps erased people's messages (its policy): the dialog starts there.
+        policy = {"erasure_messages": "keep_anonymised"}
+        api(synapse, "PATCH", f"/schools/{school.school_id}", school.admin, {"policy": policy})
+        await page.reload()
+        await expect(page.locator(row)).to_be_visible()
+
         # Again, and this time confirmed: the box must be ticked first.
         await erase.focus()
         await page.keyboard.press("Enter")
         await expect(dialog).to_be_visible()
+        assert await dialog.locator("input[value=keep_anonymised]").is_checked()
+        assert not await dialog.locator("input[value=redact]").is_checked()
         await tab_to(page, "#b-erase-confirm")
         await page.keyboard.press("Enter")
         await expect(dialog).to_be_visible()  # not ticked: the form holds
@@ -153,6 +162,10 @@ async def test_an_administrator_exports_and_erases_a_member_by_keyboard_on_a_pho
         assert (await first.inner_text()) == "Erase data"
         await page.click("#lang")
 
+    # The erasure kept the messages, as the dialog said.
+    entries = api(synapse, "GET", f"/schools/{school.school_id}/audit", school.admin)["entries"]
+    asked = [e for e in entries if e["action"] == "privacy.erase"]
+    assert [e["details"]["messages"] for e in asked] == ["keep_anonymised"]
     # The API says done, the account is gone.
     with pytest.raises(HttpError):
         synapse.request(

@@ -243,11 +243,16 @@ def test_request_schemas_agree_with_the_code_they_mirror() -> None:
     from parta_common.roles import Role
     from synapse_module.lessons import rules as lessons
     from synapse_module.lessons.api import ATTENDANCE_BODY
+    from synapse_module.privacy import api as privacy_requests
+    from synapse_module.privacy.rules import MESSAGES_RULES
     from synapse_module.roster import rules as roster
     from synapse_module.roster.requests import PUT_MEMBER_SCHEMA, REQUEST_SCHEMAS
 
     policy = REQUEST_SCHEMAS["CreateSchool"]["properties"]["policy"]["properties"]
     assert policy["dm_policy"]["enum"] == list(roster.DM_POLICIES)
+    assert policy["erasure_messages"]["enum"] == list(MESSAGES_RULES)
+    erase = privacy_requests.REQUEST_SCHEMAS["EraseRequest"]["properties"]["messages"]
+    assert erase["enum"] == list(MESSAGES_RULES)
     roles = PUT_MEMBER_SCHEMA["properties"]["roles"]["items"]["enum"]
     assert roles == [r.value for r in Role if r is not Role.COORDINATOR]
     assert ATTENDANCE_BODY["properties"]["events"]["maxItems"] == lessons.MAX_ATTENDANCE_EVENTS

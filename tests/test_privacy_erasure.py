@@ -19,7 +19,7 @@ from synapse_module.privacy.erasure import PAUSE_AFTER_ENV
 from synapse_module.privacy.rules import ACCOUNT_ROWS
 from tests.harness import RunningHomeserver, User, running_homeserver
 from tests.privacy_people import MODULE_CONFIG, Seeded, attendance, rows, seed, send
-from tests.roster_helpers import School, api, build_school, wait_for_rooms
+from tests.roster_helpers import School, api, api_error, build_school, wait_for_rooms
 
 ALL_STEPS = ["roster", "messages", "school_rows", "media", "module_rows", "account"]
 
@@ -508,3 +508,48 @@ def test_the_operator_erases_a_whole_account_in_every_school_at_once(
     with pytest.raises(HttpError) as gone:
         api(hs, "POST", path, operator, {})
     assert gone.value.status == 404
+
+
+def test_the_schools_policy_says_what_becomes_of_messages_when_the_request_does_not(
+    hs: RunningHomeserver,
+) -> None:
+    """A school that keeps messages (``erasure_messages: keep_anonymised``): an erasure
+    whose request leaves ``messages`` out keeps them — in the room, under the person's
+    user ID, with no name — while their rows and the account go as always."""
+    seeded = seed(hs)
+    school, subject = seeded.school, seeded.subject
+    sid = school.school_id
+    # Only the two rules are a policy.
+    refused = api_error(
+        hs, "PATCH", f"/schools/{sid}", school.admin, {"policy": {"erasure_messages": "delete"}}
+    )
+    assert refused.status == 400, refused
+    assert api(hs, "GET", f"/schools/{sid}", school.admin)["policy"]["erasure_messages"] == "redact"
+    policy = {"erasure_messages": "keep_anonymised"}
+    changed = api(hs, "PATCH", f"/schools/{sid}", school.admin, {"policy": policy})
+    assert changed["policy"]["erasure_messages"] == "keep_anonymised"
+
+    started = api(hs, "POST", f"/schools/{sid}/members/{subject.user_id}/erase", school.admin)
+    assert started["messages"] == "keep_anonymised"
+    done = wait_done(hs, seeded, started["erasure_id"])
+    assert done["messages"] == "keep_anonymised" and done["scope"] == "account"
+    assert "messages" in done["steps_done"]
+    # The messages stay, none redacted; the account is gone and so are their rows.
+    events = timeline(hs, seeded)
+    bodies = [
+        e["content"].get("body")
+        for e in events
+        if e["sender"] == subject.user_id and e["type"] == "m.room.message"
+    ]
+    assert set(seeded.messages) <= set(bodies)
+    redacted = rows(
+        hs,
+        "SELECT COUNT(*) FROM redactions r JOIN events e ON e.event_id = r.redacts"
+        " WHERE e.sender = ? AND e.type = 'm.room.message'",
+        (subject.user_id,),
+    )
+    assert redacted == [(0,)]
+    assert not can_sign_in(hs, subject)
+    entries = audit_about(hs, seeded)
+    erase = [e for e in entries if e["action"] == "privacy.erase"]
+    assert [e["details"]["messages"] for e in erase] == ["keep_anonymised"]

@@ -2,24 +2,48 @@
 the school, as a zip with data.json, a readable Russian index.html and the files they
 uploaded — and nothing of anyone else. Against a real Synapse with the module."""
 
+import datetime as dt
 import io
 import json
+import secrets
 import time
+import urllib.parse
 import zipfile
+import zoneinfo
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from synapse_module.clock import CLOCK_FILE_VARIABLE
 from tests.harness import RunningHomeserver, User, running_homeserver
 from tests.privacy_people import MODULE_CONFIG, Seeded, raw, seed
 from tests.roster_helpers import API, api
 
+MOSCOW = zoneinfo.ZoneInfo("Europe/Moscow")
+
 
 @pytest.fixture(scope="module")
-def hs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHomeserver]:
-    with running_homeserver(tmp_path_factory.mktemp("export"), MODULE_CONFIG) as running:
-        yield running
+def clock_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The time the module's rules read (quiet hours): the real time until a test sets it."""
+    return tmp_path_factory.mktemp("clock") / "now"
+
+
+def set_clock(path: Path, when: dt.datetime) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(str(when.timestamp()), encoding="utf-8")
+    tmp.replace(path)
+
+
+@pytest.fixture(scope="module")
+def hs(tmp_path_factory: pytest.TempPathFactory, clock_file: Path) -> Iterator[RunningHomeserver]:
+    set_clock(clock_file, dt.datetime.now(dt.UTC))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(CLOCK_FILE_VARIABLE, str(clock_file))
+        with running_homeserver(tmp_path_factory.mktemp("export"), MODULE_CONFIG) as running:
+            env.delenv(CLOCK_FILE_VARIABLE)
+            yield running
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +183,73 @@ def test_reads_of_personal_data_are_audited(hs: RunningHomeserver, seeded: Seede
     assert members[-1]["details"] == {"role": "student"}
     scores = [e for e in entries if e["action"] == "quiz_scores.read"]
     assert [(e["actor"], e["target"]) for e in scores] == [(school.teacher.user_id, seeded.poll_id)]
+
+
+def test_a_message_held_by_quiet_hours_is_in_the_teachers_export(
+    hs: RunningHomeserver, seeded: Seeded, clock_file: Path
+) -> None:
+    """A teacher's evening message waits for the morning in ``parta_held_messages``, not in
+    the room: the export lists it (room, when held, when it goes, type, content)."""
+    school = seeded.school
+    parents = school.class_a["rooms"]["parents_chat"]
+    policy = {"quiet_hours": {"teacher": {"from": "21:00", "until": "08:00", "weekends": True}}}
+    api(hs, "PATCH", f"/schools/{school.school_id}", school.admin, {"policy": policy})
+    evening = dt.datetime(2026, 12, 7, 22, 0, tzinfo=MOSCOW)  # a Monday, 22:00 in Moscow
+    set_clock(clock_file, evening)
+    text = "Родительское собрание в четверг в 19:00"
+    before = int(time.time() * 1000)
+    try:
+        room = urllib.parse.quote(parents, safe="")
+        path = f"/_matrix/client/v3/rooms/{room}/send/m.room.message/{secrets.token_hex(8)}"
+        body = json.dumps({"msgtype": "m.text", "body": text}).encode()
+        status, _, answer = raw(hs, "PUT", path, school.teacher.access_token, body)
+        assert status == 403 and b"quiet_held" in answer, answer
+    finally:
+        set_clock(clock_file, dt.datetime.now(dt.UTC))
+        api(
+            hs,
+            "PATCH",
+            f"/schools/{school.school_id}",
+            school.admin,
+            {"policy": {"quiet_hours": {}}},
+        )
+
+    status, zipped = export(hs, seeded, school.teacher, school.teacher)
+    assert status == 200, zipped[:500]
+    archive = zipfile.ZipFile(io.BytesIO(zipped))
+    data = json.loads(archive.read("data.json"))
+    [held] = data["held_messages"]
+    assert held["room_id"] == parents and held["event_type"] == "m.room.message"
+    assert held["content"] == {"msgtype": "m.text", "body": text}
+    # When it was held: the real time (rows record it; the clock decides what is quiet).
+    assert before <= held["held_at"] <= int(time.time() * 1000)
+    morning = dt.datetime(2026, 12, 8, 8, 0, tzinfo=MOSCOW)
+    assert held["release_at"] == int(morning.timestamp() * 1000)
+    assert held["sent_at"] is None and held["event_id"] is None  # still waiting
+    page = archive.read("index.html").decode()
+    assert "<h2>Сообщения, задержанные тихими часами" in page and text in page
+    # Not in the student's export: held messages are their sender's.
+    status, zipped = export(hs, seeded, seeded.subject, seeded.subject)
+    assert json.loads(zipfile.ZipFile(io.BytesIO(zipped)).read("data.json"))["held_messages"] == []
+
+
+def test_the_statistics_first_seen_date_is_in_the_export(
+    hs: RunningHomeserver, seeded: Seeded
+) -> None:
+    """The statistics' journal of first sign-ins (``parta_stats_seen``, filled from
+    Synapse's ``user_ips`` by the statistics job: tests/test_statistics.py) is the
+    person's data too."""
+    subject = seeded.subject
+    first = int(dt.datetime(2026, 9, 1, 8, 30, tzinfo=MOSCOW).timestamp() * 1000)
+    hs.sql("DELETE FROM parta_stats_seen WHERE user_id = ?", (subject.user_id,))
+    hs.sql(
+        "INSERT INTO parta_stats_seen (user_id, first_seen_ts) VALUES (?, ?)",
+        (subject.user_id, first),
+    )
+    status, zipped = export(hs, seeded, subject, subject)
+    assert status == 200, zipped[:500]
+    archive = zipfile.ZipFile(io.BytesIO(zipped))
+    assert json.loads(archive.read("data.json"))["first_seen"] == [{"first_seen_ts": first}]
+    page = archive.read("index.html").decode()
+    assert "<h2>Первый вход, замеченный статистикой</h2>" in page
+    assert "2026-09-01 05:30 UTC" in page

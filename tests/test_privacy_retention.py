@@ -22,6 +22,7 @@ import yaml
 from devtools.homeserver import HttpError
 from parta_common import tokens
 from synapse_module.audit import GENESIS, TRIM_ACTION, Anchor, Entry, entry_hash
+from synapse_module.broadcasts.rules import posted_recording
 from synapse_module.clock import CLOCK_FILE_VARIABLE
 from synapse_module.config import RetentionLimits
 from synapse_module.privacy.rules import (
@@ -379,6 +380,94 @@ def test_a_recording_older_than_the_rule_goes_and_a_young_one_stays(
     assert applied["recordings_removed"] == 1
     assert not media_file(hs, young["media_id"]).exists()
     clock.real()
+
+
+BROADCAST_BLOCK = {"org.parta.broadcast": {"broadcast_id": "brc_1", "created_by": "@t:x"}}
+
+
+@pytest.mark.parametrize(
+    ("content", "found"),
+    [
+        ({"msgtype": "m.video", "url": "mxc://x/abc", **BROADCAST_BLOCK}, ("brc_1", "abc")),
+        ({"msgtype": "m.video", "url": "mxc://x/abc"}, None),  # a video, not a recording
+        ({"msgtype": "m.file", "url": "mxc://x/abc", **BROADCAST_BLOCK}, None),
+        ({"msgtype": "m.video", "url": "mxc://other/abc", **BROADCAST_BLOCK}, None),
+        ({"msgtype": "m.video", "url": "mxc://x/", **BROADCAST_BLOCK}, None),
+        ({"msgtype": "m.video", "url": "mxc://x/a/b", **BROADCAST_BLOCK}, None),
+        ({"msgtype": "m.video", **BROADCAST_BLOCK}, None),
+        ({"msgtype": "m.video", "url": "mxc://x/abc", "org.parta.broadcast": "brc_1"}, None),
+        ({"msgtype": "m.video", "url": "mxc://x/abc", "org.parta.broadcast": {}}, None),
+    ],
+)
+def test_what_the_backfill_takes_for_a_posted_recording(
+    content: dict[str, Any], found: tuple[str, str] | None
+) -> None:
+    assert posted_recording(content, "x") == found
+
+
+def backfill_runs(hs: RunningHomeserver, since: int) -> list[tuple[Any, ...]]:
+    return rows(
+        hs,
+        "SELECT result FROM parta_job_runs WHERE job = 'recordings_backfill'"
+        " AND started_ts >= ? AND finished_ts IS NOT NULL",
+        (since,),
+    )
+
+
+def restart_and_backfill(hs: RunningHomeserver, clock: ModuleClock) -> str:
+    """Start Synapse again as a database from before recordings were tracked would
+    (step 4 just made: nothing read yet); the backfill's result at start-up."""
+    hs.sql("UPDATE parta_broadcast_backfill SET scanned_to = 0, done_ts = NULL WHERE id = 1")
+    since = int(time.time() * 1000)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(CLOCK_FILE_VARIABLE, str(clock.path))
+        hs.restart()
+    deadline = time.monotonic() + 120
+    while not (runs := backfill_runs(hs, since)):
+        assert time.monotonic() < deadline, "the backfill did not run at start-up"
+        time.sleep(0.2)
+    [(result,)] = runs
+    assert rows(hs, "SELECT COUNT(*) FROM parta_broadcast_backfill WHERE done_ts IS NULL") == [(0,)]
+    return str(result)
+
+
+def test_a_recording_posted_before_recordings_were_tracked_goes_by_the_rule(
+    hs: RunningHomeserver, school: School, clock: ModuleClock
+) -> None:
+    """A recording posted before schema step 3 has no row in
+    ``parta_broadcast_recordings``: the backfill at start-up finds it among Synapse's
+    events (the service account's ``m.video`` with the broadcast block) and tracks it
+    exactly as posting it would have; the school's rule then removes it. Run again, the
+    backfill brings back nothing retention removed."""
+    clock.real()
+    sid = school.school_id
+    api(hs, "PUT", f"/schools/{sid}/retention", school.admin, {"rules": {"recordings": 30}})
+    posted = post_recording(hs, school, "Выпускной вечер")
+    columns = "event_id, broadcast_id, room_id, school_id, media_id, posted_ts"
+    tracked = rows(hs, f"SELECT {columns} FROM parta_broadcast_recordings ORDER BY event_id")
+    [mine] = [r for r in tracked if r[0] == posted["event_id"]]
+    assert mine[3] == sid and mine[4] == posted["media_id"]
+    # Before the rule: no row of it.
+    hs.sql("DELETE FROM parta_broadcast_recordings WHERE event_id = ?", (posted["event_id"],))
+
+    assert restart_and_backfill(hs, clock) == "1 recordings tracked; done"
+    # Tracked as posting it tracks it (school, media, posted time), the rest as it was.
+    again = rows(hs, f"SELECT {columns} FROM parta_broadcast_recordings ORDER BY event_id")
+    assert again == tracked
+
+    # Thirty days after it was posted, the school's rule removes it.
+    clock.set_ms(int(mine[5]) + 30 * DAY_MS + 1)
+    applied = api(hs, "POST", f"/schools/{sid}/retention/apply", school.admin)
+    assert applied["recordings_removed"] == len(tracked)
+    gone = event(hs, school.admin, posted["room_id"], posted["event_id"])
+    assert gone["content"] == {} and "redacted_because" in gone["unsigned"]
+    assert not media_file(hs, posted["media_id"]).exists()
+    assert rows(hs, "SELECT event_id FROM parta_broadcast_recordings") == []
+
+    # Read again from the start: a removed recording stays removed.
+    clock.real()
+    assert restart_and_backfill(hs, clock) == "0 recordings tracked; done"
+    assert rows(hs, "SELECT event_id FROM parta_broadcast_recordings") == []
 
 
 # -- the end of the year ------------------------------------------------------------

@@ -3,9 +3,11 @@ viewers get signed, expiring, revocable links; the relay asks about links and br
 
 State: ``org.parta.broadcast`` (state key = broadcast ID) with title, speakers, schedule
 and status (``scheduled`` → ``ended``). Tables: ``parta_broadcasts``,
-``parta_viewer_links`` (broadcasts/schema.py). The relay learns revocations by asking
-``GET internal/viewer_links/{link_id}`` with a service token and caching the answer for
-a few seconds (docs/broadcasts.md).
+``parta_viewer_links``, ``parta_broadcast_recordings`` (the recordings posted, for the
+school's retention rule) and ``parta_broadcast_backfill`` (how far the one-time search
+for recordings posted before they were tracked has read) (broadcasts/schema.py). The
+relay learns revocations by asking ``GET internal/viewer_links/{link_id}`` with a service
+token and caching the answer for a few seconds (docs/broadcasts.md).
 """
 
 import builtins
@@ -42,7 +44,7 @@ from ..roster.rules import RoomKind
 from ..service_tokens import spend_service_token
 from . import store as db
 from .events import broadcast_state, recording_message
-from .rules import may_run_broadcasts, recorder_user_id, schedule_is_valid
+from .rules import may_run_broadcasts, posted_recording, recorder_user_id, schedule_is_valid
 from .texts import (
     BAD_SCHEDULE,
     BAD_SERVICE_TOKEN,
@@ -485,6 +487,56 @@ class Broadcasts:
     async def forget_recording(self, event_id: str) -> None:
         """The recording is gone (redacted, its media deleted): forget it."""
         await self._module.store.run("parta_recording_forget", db.forget_recording_txn, event_id)
+
+    async def backfill_recordings(self) -> str:
+        """The background job ``recordings_backfill``, done once: the recordings posted
+        before they were tracked (schema step 3) tracked now, so the school's
+        ``recordings`` rule removes them too.
+
+        It reads Synapse's events from where it stopped to the newest, a range of
+        :data:`.store.BACKFILL_SPAN` stream positions at a time, for messages the service
+        account sent with a file, keeps those :func:`.rules.posted_recording` knows (in
+        a school's room: the school is the room's) and records each batch with how far
+        it has read — cut short, it carries on; a recording tracked already stays as it
+        is; once read to the end it is done and later runs return at once.
+        """
+        store = self._module.store
+        scanned, done, newest = await store.run("parta_backfill_state", db.backfill_state_txn)
+        if done is not None:
+            return "done already"
+        service = self._module.service_user_id
+        server = self._api.server_name
+        added = 0
+        while True:
+            upto = min(scanned + db.BACKFILL_SPAN, newest)
+            videos = await store.run(
+                "parta_backfill_videos", db.service_videos_txn, service, scanned, upto
+            )
+            found = []
+            for video in videos:
+                recording = posted_recording(video.pop("content"), server)
+                room = await self._module.roster.get_room(video["room_id"])
+                if recording is None or room is None or room.school_id is None:
+                    continue  # not a recording, or of no school (no school's rule)
+                broadcast_id, media_id = recording
+                found.append(
+                    {
+                        **video,
+                        "broadcast_id": broadcast_id,
+                        "media_id": media_id,
+                        "school_id": room.school_id,
+                    }
+                )
+            finished = int(time.time() * 1000) if upto >= newest else None
+            added += await store.run(
+                "parta_backfill_batch", db.backfill_batch_txn, found, upto, finished
+            )
+            scanned = upto
+            if finished is not None:
+                break
+        if added:
+            logger.info("Tracked %d recordings posted before retention knew them", added)
+        return f"{added} recordings tracked; done"
 
     async def created_between(self, start: int, end: int) -> "builtins.list[tuple[str, int]]":
         """Broadcasts created in ``[start, end)`` (ms): room, viewer links — the look-up

@@ -1,7 +1,9 @@
 """Pure broadcast decisions (table-tested in tests/test_broadcast_units.py)."""
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
+from parta_common import events
 from parta_common.roles import Role
 
 from ..room_roles import LESSON_LEADERS
@@ -26,3 +28,22 @@ def recorder_user_id(service_user_id: str) -> str:
     """The recorder account beside the module's service account."""
     localpart, server = service_user_id[1:].split(":", 1)
     return f"@{localpart}{RECORDER_SUFFIX}:{server}"
+
+
+def posted_recording(content: Mapping[str, Any], server_name: str) -> tuple[str, str] | None:
+    """``(broadcast_id, media_id)`` when a message's content is a recording the module
+    posted (:func:`.events.recording_message`: an ``m.video`` of this server's media with
+    the ``org.parta.broadcast`` block), else ``None`` — what the one-time backfill of
+    recordings posted before they were tracked looks for."""
+    block = content.get(events.BROADCAST)
+    url = content.get("url")
+    if content.get("msgtype") != "m.video" or not isinstance(block, Mapping):
+        return None
+    broadcast_id = block.get("broadcast_id")
+    if not isinstance(broadcast_id, str) or not broadcast_id or not isinstance(url, str):
+        return None
+    prefix = f"mxc://{server_name}/"
+    media_id = url.removeprefix(prefix)
+    if media_id == url or not media_id or "/" in media_id:
+        return None
+    return broadcast_id, media_id

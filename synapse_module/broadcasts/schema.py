@@ -53,4 +53,17 @@ STEPS = [
             " ON parta_broadcast_recordings (school_id, posted_ts)",
         ],
     ),
+    Step(
+        4,
+        "recordings posted before step 3: how far the one-time backfill has read"
+        " Synapse's events, and when it was done (the job recordings_backfill)",
+        [
+            """CREATE TABLE parta_broadcast_backfill (
+                id INTEGER PRIMARY KEY,
+                scanned_to BIGINT NOT NULL,
+                done_ts BIGINT
+            )""",
+            "INSERT INTO parta_broadcast_backfill (id, scanned_to) VALUES (1, 0)",
+        ],
+    ),
 ]

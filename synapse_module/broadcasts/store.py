@@ -128,3 +128,75 @@ def recordings_before_txn(
 
 def forget_recording_txn(t: LoggingTransaction, event_id: str) -> None:
     t.execute("DELETE FROM parta_broadcast_recordings WHERE event_id = ?", (event_id,))
+
+
+# -- the one-time backfill of recordings posted before they were tracked ---------------
+
+BACKFILL_SPAN = 5000
+
+
+def backfill_state_txn(t: LoggingTransaction) -> tuple[int, int | None, int]:
+    """How far the backfill has read (a stream position), when it was done (None: not
+    yet), and Synapse's newest stream position now (where this run stops)."""
+    t.execute("SELECT scanned_to, done_ts FROM parta_broadcast_backfill WHERE id = 1")
+    row = t.fetchone()
+    scanned, done = (int(row[0]), row[1]) if row else (0, None)
+    t.execute("SELECT MAX(stream_ordering) FROM events")
+    newest = t.fetchone()
+    return scanned, None if done is None else int(done), int(newest[0] or 0) if newest else 0
+
+
+def service_videos_txn(
+    t: LoggingTransaction, sender: str, after: int, upto: int
+) -> list[dict[str, Any]]:
+    """Messages with a file that ``sender`` sent at stream positions ``(after, upto]``
+    and no redaction names (one a retention removed stays removed): event, room, time,
+    content. A range of Synapse's ``stream_ordering`` index per call, so each batch reads
+    at most :data:`BACKFILL_SPAN` events."""
+    t.execute(
+        "SELECT e.event_id, e.room_id, e.origin_server_ts, j.json"
+        " FROM events e JOIN event_json j ON j.event_id = e.event_id"
+        " WHERE e.stream_ordering > ? AND e.stream_ordering <= ?"
+        " AND e.sender = ? AND e.type = 'm.room.message' AND e.contains_url = ?"
+        " AND e.outlier = ? AND e.state_key IS NULL"
+        " AND NOT EXISTS (SELECT 1 FROM redactions r WHERE r.redacts = e.event_id)"
+        " ORDER BY e.stream_ordering",
+        (after, upto, sender, True, False),
+    )
+    return [
+        {
+            "event_id": str(event_id),
+            "room_id": str(room_id),
+            "posted_ts": int(ts),
+            "content": json.loads(raw).get("content", {}),
+        }
+        for event_id, room_id, ts, raw in t.fetchall()
+    ]
+
+
+def backfill_batch_txn(
+    t: LoggingTransaction, found: list[dict[str, Any]], scanned_to: int, done_ts: int | None
+) -> int:
+    """Record the recordings found in one batch (one already tracked stays as it is) and
+    how far the backfill has read; ``done_ts`` once it has read all. How many were new."""
+    added = 0
+    for row in found:
+        t.execute(
+            "INSERT INTO parta_broadcast_recordings (event_id, broadcast_id, room_id,"
+            " school_id, media_id, posted_ts) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (event_id) DO NOTHING",
+            (
+                row["event_id"],
+                row["broadcast_id"],
+                row["room_id"],
+                row["school_id"],
+                row["media_id"],
+                row["posted_ts"],
+            ),
+        )
+        added += max(t.rowcount, 0)
+    t.execute(
+        "UPDATE parta_broadcast_backfill SET scanned_to = ?, done_ts = ? WHERE id = 1",
+        (scanned_to, done_ts),
+    )
+    return added

@@ -324,10 +324,18 @@ class Privacy:
     ) -> tuple[int, dict[str, Any]]:
         actor, school = await self._module.roster._open(request, school_id, "manager")
         body = json_body(request, _ERASE)
+        messages = await self._messages_rule(school.school_id, body)
         status, journal = await self._start_erasure(
-            school.school_id, user_id, actor, body.get("messages", "redact"), "school"
+            school.school_id, user_id, actor, messages, "school"
         )
         return status, _erasure_json(journal)
+
+    async def _messages_rule(self, school_id: str, body: dict[str, Any]) -> str:
+        """What becomes of the messages: as the request says, else the school's policy
+        (``erasure_messages``, ``redact`` unless the school chose otherwise)."""
+        if "messages" in body:
+            return str(body["messages"])
+        return (await self._module.roster.get_policy(school_id)).erasure_messages
 
     async def post_erase_account(
         self, request: SynapseRequest, user_id: str
@@ -341,9 +349,10 @@ class Privacy:
         person = await self._module.roster.get_person(user_id)
         if not person.schools:
             raise not_found(ERASE_NO_SCHOOL, user_id=user_id)
+        # Each school's part as the request says, else as that school's policy says.
         answers = [
             await self._start_erasure(
-                school_id, user_id, actor, body.get("messages", "redact"), "account"
+                school_id, user_id, actor, await self._messages_rule(school_id, body), "account"
             )
             for school_id in sorted(person.schools)
         ]

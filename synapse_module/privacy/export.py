@@ -33,6 +33,8 @@ SECTIONS: Final = (
     "homework_handins",
     "read_confirmations",
     "article_views",
+    "held_messages",
+    "first_seen",
     "audit",
 )
 
@@ -93,8 +95,19 @@ def _when(ts: Any) -> str:
     return datetime.fromtimestamp(ts / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+_TIMES: Final = (
+    "ts",
+    "joined_at",
+    "left_at",
+    "origin_server_ts",
+    "held_at",
+    "release_at",
+    "sent_at",
+)
+
+
 def _cell(key: str, value: Any) -> str:
-    if key.endswith("_ts") or key in ("ts", "joined_at", "left_at", "origin_server_ts"):
+    if key.endswith("_ts") or key in _TIMES:
         return html.escape(_when(value))
     if key == "content" and isinstance(value, Mapping) and isinstance(value.get("body"), str):
         return html.escape(value["body"])

@@ -264,7 +264,10 @@ SCHOOL_STEPS: tuple[str, ...] = ("roster", "messages", "school_rows")
 # Only with scope ``account``: their uploads, every row of Parta's about them, the account.
 ACCOUNT_STEPS: tuple[str, ...] = ("media", "module_rows", "account")
 ERASURE_STEPS: tuple[str, ...] = SCHOOL_STEPS + ACCOUNT_STEPS
+# What becomes of the person's messages in the school's rooms: redacted, or kept (the
+# account anonymised). A request says it, else the school's policy (``erasure_messages``).
 MessagesRule = Literal["redact", "keep_anonymised"]
+MESSAGES_RULES: tuple[MessagesRule, ...] = ("redact", "keep_anonymised")
 Scope = Literal["school", "account"]
 # What stands where an erased person's ID was, in rows others still need (a poll a
 # teacher started, a consent a parent recorded for another child).

@@ -165,6 +165,19 @@ def person_rows_txn(
             f" WHERE v.user_id = ? AND a.room_id IN ({r}) ORDER BY v.ts",
             (user_id, *rooms),
         ),
+        # Messages quiet hours held: waiting (no ``sent_at``), sent when they ended, or
+        # failed; the content as written (it may never have reached the room).
+        "held_messages": (
+            "SELECT held_id, room_id, event_type, content, held_at, release_at, sent_at,"
+            " event_id, failed FROM parta_held_messages WHERE school_id = ? AND sender = ?"
+            " ORDER BY held_at, held_id",
+            (school_id, user_id),
+        ),
+        # The account's first sign-in the statistics noticed (one row, or none yet).
+        "first_seen": (
+            "SELECT first_seen_ts FROM parta_stats_seen WHERE user_id = ?",
+            (user_id,),
+        ),
         "audit": (
             "SELECT seq, audit_id, ts, actor, action, target, details FROM parta_audit"
             " WHERE school_id = ? AND (actor = ? OR target = ?) ORDER BY ts, audit_id",
@@ -175,6 +188,8 @@ def person_rows_txn(
     for section, (sql, args) in queries.items():
         txn.execute(sql, args)
         out[section] = rows_as_dicts(txn)
+    for held in out["held_messages"]:
+        held["content"] = json.loads(held["content"])
     return out
 
 

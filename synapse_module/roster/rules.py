@@ -19,6 +19,7 @@ from parta_common import events
 from parta_common.messages import Message
 from parta_common.roles import Role
 
+from ..privacy.rules import MessagesRule
 from ..quiet_hours.rules import QuietHours, rules_from_json, rules_to_json
 
 
@@ -97,6 +98,9 @@ class SchoolPolicy:
     # Hours after an announcement asking for confirmation when the bot reminds, once,
     # those who have not confirmed (synapse_module/confirmations); None: no reminders.
     confirmation_reminder_hours: int | None = None
+    # What an erasure does with the person's messages when the request does not say
+    # (synapse_module/privacy): redacted, or kept with the account anonymised.
+    erasure_messages: MessagesRule = "redact"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -107,6 +111,7 @@ class SchoolPolicy:
             "federation_allowed_servers": list(self.federation_allowed_servers),
             "quiet_hours": rules_to_json(self.quiet_hours),
             "confirmation_reminder_hours": self.confirmation_reminder_hours,
+            "erasure_messages": self.erasure_messages,
         }
 
     @classmethod
@@ -119,6 +124,7 @@ class SchoolPolicy:
             federation_allowed_servers=tuple(raw.get("federation_allowed_servers", ())),
             quiet_hours=rules_from_json(raw.get("quiet_hours")),
             confirmation_reminder_hours=raw.get("confirmation_reminder_hours"),
+            erasure_messages=raw.get("erasure_messages", "redact"),
         )
 
 

@@ -29,9 +29,11 @@ export async function exportMember(school, member, act) {
   );
 }
 
-/** The confirmation: who, what goes, the school's choice for messages; resolves with
- * the chosen `messages` rule, or null when cancelled (Esc, Cancel). */
+/** The confirmation: who, what goes, the school's choice for messages (its policy's
+ * `erasure_messages` chosen at first); resolves with the chosen `messages` rule, or null
+ * when cancelled (Esc, Cancel). */
 function confirmErasure(school, member) {
+  const preset = school.policy?.erasure_messages === "keep_anonymised" ? "keep_anonymised" : "redact";
   const rule = (value, label, checked) =>
     h(
       "label",
@@ -67,8 +69,8 @@ function confirmErasure(school, member) {
         "fieldset",
         {},
         h("legend", {}, t("erase.messages")),
-        rule("redact", t("erase.redact"), true),
-        rule("keep_anonymised", t("erase.keep"), false),
+        rule("redact", t("erase.redact"), preset === "redact"),
+        rule("keep_anonymised", t("erase.keep"), preset === "keep_anonymised"),
       ),
       h("div", { class: "field check" }, h("label", { for: "erase-sure" }, sure, " ", t("erase.sure"))),
       h(
