@@ -23,6 +23,8 @@ from parta_common import events, tokens
 from parta_common.roles import Role
 from parta_common.tokens import Grants, grant_for
 from synapse_module.privacy.rules import (
+    DEFAULT_SELF_CONSENT_GRADE,
+    ENFORCEABLE_CONSENTS,
     NO_VIDEO_CONSENT,
     consent_refusal,
     lesson_grants,
@@ -31,6 +33,8 @@ from synapse_module.privacy.rules import (
     member_content_without_avatar,
 )
 from synapse_module.privacy.texts import NO_COMMUNICATION_CONSENT, NO_PHOTOS_CONSENT
+from synapse_module.requests import request_schemas
+from synapse_module.roster.rules import SchoolPolicy
 from tests.harness import RunningHomeserver, User, running_homeserver
 from tests.roster_helpers import School, api, api_error, build_school, wait_for_rooms
 
@@ -159,6 +163,17 @@ def test_what_a_missing_enforced_consent_refuses(
     event_type: str, content: dict[str, Any], missing: frozenset[str], refusal: object
 ) -> None:
     assert consent_refusal(event_type, content, missing) == refusal
+
+
+def test_the_request_schemas_offer_the_enforceable_consents() -> None:
+    schemas = request_schemas("synapse_module.roster")
+    for name in ("CreateSchool", "PatchSchool"):
+        policy = schemas[name]["properties"]["policy"]["properties"]
+        assert tuple(policy["consent_enforced"]["items"]["enum"]) == ENFORCEABLE_CONSENTS
+        grade = policy["self_consent_grade"]
+        assert (grade["minimum"], grade["maximum"]) == (1, 11)
+    assert SchoolPolicy().self_consent_grade == DEFAULT_SELF_CONSENT_GRADE == 8
+    assert SchoolPolicy().consent_enforced == ()  # today's behaviour unless a school says
 
 
 def test_a_member_event_without_photos_loses_its_avatar_only() -> None:

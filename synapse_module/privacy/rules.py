@@ -16,7 +16,6 @@ from parta_common.tokens import Grants
 
 from ..audit import GENESIS, TRIM_ACTION, Anchor, Entry
 from ..content.sanitize import SafeCsvWriter
-from ..roster.rules import DEFAULT_SELF_CONSENT_GRADE as DEFAULT_SELF_CONSENT_GRADE
 from .texts import NO_COMMUNICATION_CONSENT, NO_PHOTOS_CONSENT
 
 
@@ -141,9 +140,14 @@ def entries_csv(entries: Sequence[Entry]) -> str:
 # -- consents ------------------------------------------------------------------------
 
 PURPOSES = ("communication", "video_lessons", "broadcasts", "photos")
-# The grade from which a student records their own consent (about 14 years old) is the
-# school's ``policy.self_consent_grade`` (1–11, DEFAULT_SELF_CONSENT_GRADE unless set);
-# ``None`` here: never (guardians only), which no school's policy chooses today.
+# The grade from which a student records their own consent (about 14 years old) unless
+# the school sets another (its ``policy.self_consent_grade``, 1–11); ``None`` in
+# :func:`may_record_consent`: never (guardians only), which no school's policy chooses.
+DEFAULT_SELF_CONSENT_GRADE: Final = 8
+# The consents a school may choose to enforce in its rooms (``policy.consent_enforced``);
+# ``video_lessons`` and ``broadcasts`` are enforced always.
+EnforceableConsent = Literal["communication", "photos"]
+ENFORCEABLE_CONSENTS: Final[tuple[EnforceableConsent, ...]] = ("communication", "photos")
 
 Relation = Literal["manager", "guardian", "self", "other"]
 

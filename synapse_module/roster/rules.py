@@ -19,7 +19,7 @@ from parta_common import events
 from parta_common.messages import Message
 from parta_common.roles import Role
 
-from ..privacy.rules import MessagesRule
+from ..privacy.rules import DEFAULT_SELF_CONSENT_GRADE, EnforceableConsent, MessagesRule
 from ..quiet_hours.rules import QuietHours, rules_from_json, rules_to_json
 
 
@@ -61,13 +61,6 @@ JOIN_STAGE: Final = {RoomKind.SCHOOL_SPACE: 0, RoomKind.CLASS_SPACE: 1}
 
 DmPolicy = Literal["staff_only", "class", "school"]
 DM_POLICIES: Final[tuple[DmPolicy, ...]] = ("staff_only", "class", "school")
-# The consents a school may choose to enforce in its rooms (synapse_module/privacy,
-# docs/privacy.md); ``video_lessons`` and ``broadcasts`` are enforced always.
-EnforceableConsent = Literal["communication", "photos"]
-ENFORCEABLE_CONSENTS: Final[tuple[EnforceableConsent, ...]] = ("communication", "photos")
-# From which grade a student records their own consent unless the school sets another
-# (about 14 years old); a school chooses 1 to 11.
-DEFAULT_SELF_CONSENT_GRADE: Final = 8
 
 
 def _grade(_inst: object, attribute: "attrs.Attribute[int]", value: int) -> None:
