@@ -549,3 +549,22 @@ async def test_photos_consent_when_the_school_enforces_it(
         await member_becomes(hs, child, room, avatar_url=None, displayname=name)
     assert refused(await send(hs, child, chat, IMAGE))
     set_policy(hs, school, consent_enforced=[])
+
+
+async def test_avatars_follow_the_school_starting_and_stopping_photos(
+    hs: RunningHomeserver, enforcing: School
+) -> None:
+    """Avatars already shown when the school starts enforcing ``photos`` are taken out
+    (in the background: poll), and come back when it stops."""
+    school = enforcing
+    child = school.students[1]  # no photos consent recorded
+    chat = school.class_a["rooms"]["class_chat"]
+    avatar = f"mxc://{hs.server_name}/avatar-{secrets.token_hex(4)}"
+    set_policy(hs, school, consent_enforced=[])
+    async with hs.client(child) as client:
+        await client.set_avatar(avatar)
+    await member_becomes(hs, child, chat, avatar_url=avatar)
+    set_policy(hs, school, consent_enforced=["photos"])
+    await member_becomes(hs, child, chat, avatar_url=None)
+    set_policy(hs, school, consent_enforced=[])
+    await member_becomes(hs, child, chat, avatar_url=avatar)

@@ -122,6 +122,7 @@ class Privacy:
         self.retention = Retention(module)
         # The school's enforced consents in its rooms (the event rules' "consents").
         self.consents_in_rooms = ConsentsInRooms(module)
+        module.roster.policy_changed_hooks.append(self.consents_in_rooms.policy_changed)
         # A class archived at the end of the year: its rooms keep the school's rules.
         module.roster.class_archived_hooks.append(self.retention.class_archived)
 

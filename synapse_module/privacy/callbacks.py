@@ -13,6 +13,7 @@ so each person's are cached per school (:class:`InvalidatedCache`) and forgotten
 every worker when they change (:meth:`forget`: a recorded consent, an erasure).
 """
 
+import logging
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from synapse.module_api import CachedFunction, EventBase, StateMap
@@ -20,12 +21,15 @@ from synapse.module_api import CachedFunction, EventBase, StateMap
 from parta_common.roles import Role
 
 from ..errors import forbidden
+from ..roster.rules import SchoolPolicy
 from ..store import InvalidatedCache
 from . import store as db
 from .rules import COMMUNICATION_EVENTS, consent_refusal, member_content_without_avatar
 
 if TYPE_CHECKING:
     from .. import PartaModule
+
+logger = logging.getLogger(__name__)
 
 # The events the rule looks at; every other passes without a look-up.
 _WATCHED: Final = COMMUNICATION_EVENTS | {"m.room.member"}
@@ -102,6 +106,25 @@ class ConsentsInRooms:
         if not mine:
             return False, None
         raise forbidden(refusal, grade=grade, school_id=school_id, user_id=event.sender)
+
+    async def policy_changed(self, school_id: str, before: SchoolPolicy, now: SchoolPolicy) -> None:
+        """The school starts or stops enforcing ``photos``: its students' avatars in its
+        rooms are hidden or shown again, in the background (a member event per student
+        and room where it changes)."""
+        if ("photos" in before.consent_enforced) == ("photos" in now.consent_enforced):
+            return
+        self._api.run_as_background_process(
+            "parta_consent_avatars", self._show_avatars_of_school, school_id
+        )
+
+    async def _show_avatars_of_school(self, school_id: str) -> None:
+        people = await self._module.roster.school_people([school_id])
+        students = sorted(
+            {u for _s, role, u, joined in people if role == Role.STUDENT.value and joined}
+        )
+        for user_id in students:
+            await self.show_avatar_as_consented(school_id, user_id)
+        logger.info("Avatars of %d students of %s as their consents say", len(students), school_id)
 
     async def show_avatar_as_consented(self, school_id: str, user_id: str) -> None:
         """After ``photos`` is granted or withdrawn: the student's member events in the
