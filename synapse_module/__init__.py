@@ -205,6 +205,7 @@ class PartaModule:
         """The features by the names :data:`pipeline.CALLBACK_ORDER` uses."""
         return {
             "roster": self.roster,
+            "consents": self.privacy.consents_in_rooms,
             "broadcasts": self.broadcasts,
             "content": self.content,
             "homework": self.homework,

@@ -6,7 +6,10 @@ with Synapse once and, where several features answer, asks them in the order of
 :data:`CALLBACK_ORDER`:
 
 - ``check_event_allowed``: the roster first (who may send what where: structure state,
-  managed state, school membership, "only staff post here"), then content (is a
+  managed state, school membership, "only staff post here"), then the consents a
+  school enforces (a student without consent to communication reads but does not post;
+  without photos, no pictures, and their member events lose the avatar by replacement,
+  which ends the pipeline: later features pass member events), then content (is a
   document, article or poll well-formed, may this person post it). So a refusal by the
   roster is what a person sees even when the event is also malformed; the first refusal
   (``False`` or an error raised) ends the pipeline, and content's sanitized replacement
@@ -35,7 +38,14 @@ from synapse.module_api import NOT_SPAM, EventBase, ModuleApi, StateMap
 # callback name -> the features that answer it, in the order they are asked.
 CALLBACK_ORDER: Final[Mapping[str, tuple[str, ...]]] = {
     # third-party event rules
-    "check_event_allowed": ("roster", "content", "homework", "confirmations", "quiet_hours"),
+    "check_event_allowed": (
+        "roster",
+        "consents",
+        "content",
+        "homework",
+        "confirmations",
+        "quiet_hours",
+    ),
     "on_new_event": ("content", "homework", "confirmations"),
     "on_create_room": ("roster",),
     # spam checker

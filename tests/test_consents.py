@@ -1,23 +1,42 @@
 """Consents (issue 12 item 1): who records them, and what a missing one changes in a
-lesson (camera and microphone off) and a broadcast (no student speaker)."""
+lesson (camera and microphone off), a broadcast (no student speaker) and, where the
+school's policy enforces them, its rooms (``communication``: read, not post; ``photos``:
+no pictures, no avatar)."""
 
+import asyncio
 import secrets
+import time
 import urllib.parse
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from nio import (
+    RoomCreateResponse,
+    RoomGetEventResponse,
+    RoomGetStateEventResponse,
+    RoomSendError,
+    RoomSendResponse,
+)
 
-from parta_common import tokens
+from parta_common import events, tokens
 from parta_common.roles import Role
 from parta_common.tokens import Grants, grant_for
 from synapse_module.privacy.rules import (
+    DEFAULT_SELF_CONSENT_GRADE,
+    ENFORCEABLE_CONSENTS,
     NO_VIDEO_CONSENT,
+    consent_refusal,
     lesson_grants,
     may_record_consent,
     may_speak_in_broadcast,
+    member_content_without_avatar,
 )
+from synapse_module.privacy.texts import NO_COMMUNICATION_CONSENT, NO_PHOTOS_CONSENT
+from synapse_module.requests import request_schemas
+from synapse_module.roster.rules import SchoolPolicy
 from tests.harness import RunningHomeserver, User, running_homeserver
-from tests.roster_helpers import School, api, api_error, build_school
+from tests.roster_helpers import School, api, api_error, build_school, wait_for_rooms
 
 # -- who records a consent -----------------------------------------------------------
 
@@ -85,6 +104,87 @@ def test_broadcast_speaker_admission(
 
 
 # -- against the real Synapse ------------------------------------------------------------
+
+# -- consents a school enforces in its rooms -----------------------------------------
+
+TEXT = {"msgtype": "m.text", "body": "Привет"}
+IMAGE = {
+    "msgtype": "m.image",
+    "body": "я.jpg",
+    "url": "mxc://hs/a",
+    "info": {"mimetype": "image/jpeg"},
+}
+VIDEO = {"msgtype": "m.video", "body": "я.mp4", "url": "mxc://hs/b"}
+FILE = {
+    "msgtype": "m.file",
+    "body": "дз.pdf",
+    "url": "mxc://hs/c",
+    "info": {"mimetype": "application/pdf"},
+}
+PHOTO_AS_FILE = {
+    "msgtype": "m.file",
+    "body": "я.png",
+    "url": "mxc://hs/d",
+    "info": {"mimetype": "IMAGE/png"},
+}
+EDIT_TO_IMAGE = {**TEXT, "m.new_content": IMAGE}
+COMM = frozenset({"communication"})
+PHOTOS = frozenset({"photos"})
+BOTH = COMM | PHOTOS
+NONE: frozenset[str] = frozenset()
+
+
+@pytest.mark.parametrize(
+    ("event_type", "content", "missing", "refusal"),
+    [
+        ("m.room.message", TEXT, NONE, None),
+        ("m.room.message", IMAGE, NONE, None),
+        ("m.room.message", TEXT, COMM, NO_COMMUNICATION_CONSENT),
+        ("m.room.message", FILE, COMM, NO_COMMUNICATION_CONSENT),  # hand-ins too
+        ("m.sticker", {}, COMM, NO_COMMUNICATION_CONSENT),
+        ("m.reaction", {}, COMM, NO_COMMUNICATION_CONSENT),
+        ("m.room.encrypted", {}, COMM, NO_COMMUNICATION_CONSENT),
+        (events.POLL_START, {}, COMM, NO_COMMUNICATION_CONSENT),
+        (events.STABLE_POLL_START, {}, COMM, NO_COMMUNICATION_CONSENT),
+        (events.POLL_RESPONSE, {}, BOTH, None),  # a vote is school work
+        (events.STABLE_POLL_RESPONSE, {}, BOTH, None),
+        ("m.room.redaction", {}, BOTH, None),  # taking one's words back
+        ("m.room.message", TEXT, PHOTOS, None),
+        ("m.room.message", FILE, PHOTOS, None),
+        ("m.room.message", IMAGE, PHOTOS, NO_PHOTOS_CONSENT),
+        ("m.room.message", VIDEO, PHOTOS, NO_PHOTOS_CONSENT),
+        ("m.room.message", PHOTO_AS_FILE, PHOTOS, NO_PHOTOS_CONSENT),
+        ("m.room.message", EDIT_TO_IMAGE, PHOTOS, NO_PHOTOS_CONSENT),
+        ("m.sticker", {}, PHOTOS, NO_PHOTOS_CONSENT),
+        ("m.room.message", IMAGE, BOTH, NO_COMMUNICATION_CONSENT),  # the first reason
+    ],
+)
+def test_what_a_missing_enforced_consent_refuses(
+    event_type: str, content: dict[str, Any], missing: frozenset[str], refusal: object
+) -> None:
+    assert consent_refusal(event_type, content, missing) == refusal
+
+
+def test_the_request_schemas_offer_the_enforceable_consents() -> None:
+    schemas = request_schemas("synapse_module.roster")
+    for name in ("CreateSchool", "PatchSchool"):
+        policy = schemas[name]["properties"]["policy"]["properties"]
+        assert tuple(policy["consent_enforced"]["items"]["enum"]) == ENFORCEABLE_CONSENTS
+        grade = policy["self_consent_grade"]
+        assert (grade["minimum"], grade["maximum"]) == (1, 11)
+    assert SchoolPolicy().self_consent_grade == DEFAULT_SELF_CONSENT_GRADE == 8
+    assert SchoolPolicy().consent_enforced == ()  # today's behaviour unless a school says
+
+
+def test_a_member_event_without_photos_loses_its_avatar_only() -> None:
+    content = {"membership": "join", "displayname": "Маша", "avatar_url": "mxc://hs/m"}
+    assert member_content_without_avatar(content, PHOTOS) == {
+        "membership": "join",
+        "displayname": "Маша",
+    }
+    assert member_content_without_avatar(content, COMM) is None
+    assert member_content_without_avatar({"membership": "join"}, PHOTOS) is None
+
 
 SECRET = secrets.token_urlsafe(32)
 
@@ -232,3 +332,239 @@ def test_a_student_without_broadcasts_consent_is_not_a_speaker(
     err = api_error(hs, "POST", token_path, without, {})
     assert err.status == 403 and err.body["errcode"] == "M_FORBIDDEN"
     assert "трансляц" in err.body["error"] and "broadcasts" in err.body["error"]
+
+
+# -- the school's policy: enforced consents, the self-consent grade -------------------
+
+
+def school_path(school: School) -> str:
+    return f"/schools/{school.school_id}"
+
+
+@pytest.fixture(scope="module")
+def enforcing(hs: RunningHomeserver) -> School:
+    """A second school, whose policy the tests below change."""
+    built = build_school(hs, hs.register("operator", admin=True), "Школа № 2")
+    for user in (built.teacher, *built.students, built.parent):
+        wait_for_rooms(hs, user)
+    return built
+
+
+def set_policy(hs: RunningHomeserver, school: School, **policy: Any) -> dict[str, Any]:
+    answer = api(hs, "PATCH", school_path(school), school.admin, {"policy": policy})
+    shown: dict[str, Any] = api(hs, "GET", school_path(school), school.admin)["policy"]
+    assert shown == answer["policy"]
+    return shown
+
+
+async def send(
+    hs: RunningHomeserver, user: User, room_id: str, content: dict[str, Any], kind: str = ""
+) -> RoomSendResponse | RoomSendError:
+    async with hs.client(user) as client:
+        resp = await client.room_send(room_id, kind or "m.room.message", content)
+        assert isinstance(resp, RoomSendResponse | RoomSendError)
+        return resp
+
+
+def refused(resp: RoomSendResponse | RoomSendError, *words: str) -> bool:
+    if not isinstance(resp, RoomSendError):
+        return False
+    assert resp.status_code == "M_FORBIDDEN", resp
+    for word in words:
+        assert word in resp.message, (word, resp.message)
+    return True
+
+
+def test_the_policy_fields_their_defaults_and_bad_values(
+    hs: RunningHomeserver, enforcing: School
+) -> None:
+    shown = api(hs, "GET", school_path(enforcing), enforcing.admin)["policy"]
+    assert (shown["consent_enforced"], shown["self_consent_grade"]) == ([], 8)
+    bad: list[dict[str, Any]] = [
+        {"consent_enforced": ["video_lessons"]},  # always enforced, not a choice
+        {"consent_enforced": ["selfies"]},
+        {"consent_enforced": ["photos", "photos"]},
+        {"consent_enforced": "photos"},
+        {"self_consent_grade": 0},
+        {"self_consent_grade": 12},
+        {"self_consent_grade": "8"},
+        {"self_consent_grade": True},
+        {"self_consent_grade": None},
+    ]
+    for policy in bad:
+        err = api_error(hs, "PATCH", school_path(enforcing), enforcing.admin, {"policy": policy})
+        assert err.status == 400 and err.body["errcode"] == "M_BAD_JSON", policy
+        field = next(iter(policy))
+        assert field in err.body["error"] and " / " in err.body["error"], err.body
+    # A teacher does not set the school's policy.
+    err = api_error(
+        hs,
+        "PATCH",
+        school_path(enforcing),
+        enforcing.teacher,
+        {"policy": {"self_consent_grade": 5}},
+    )
+    assert err.status == 403
+    assert api(hs, "GET", school_path(enforcing), enforcing.admin)["policy"] == shown
+
+
+def test_the_self_consent_grade_is_the_schools(hs: RunningHomeserver, enforcing: School) -> None:
+    child = enforcing.students[2]  # grade 7
+    path = consents_path(enforcing, child)
+    body = {"consents": {"photos": False}}
+    assert api_error(hs, "PUT", path, child, body).status == 403  # from grade 8
+    assert set_policy(hs, enforcing, self_consent_grade=7)["self_consent_grade"] == 7
+    assert api(hs, "PUT", path, child, body)["consents"]["photos"]["via"] == "account"
+    set_policy(hs, enforcing, self_consent_grade=8)
+    assert api_error(hs, "PUT", path, child, body).status == 403
+
+
+async def test_communication_consent_when_the_school_enforces_it(
+    hs: RunningHomeserver, enforcing: School
+) -> None:
+    school = enforcing
+    child = school.students[0]  # the parent's child; no consent recorded
+    chat = school.class_a["rooms"]["class_chat"]
+    parents_chat = school.class_a["rooms"]["parents_chat"]
+    # Not enforced (the default): nothing changes.
+    assert isinstance(await send(hs, child, chat, TEXT), RoomSendResponse)
+
+    assert set_policy(hs, school, consent_enforced=["communication"])["consent_enforced"] == [
+        "communication"
+    ]
+    teacher_says = await send(hs, school.teacher, chat, {"msgtype": "m.text", "body": "Урок"})
+    assert isinstance(teacher_says, RoomSendResponse)  # staff: not asked
+    assert isinstance(await send(hs, school.parent, parents_chat, TEXT), RoomSendResponse)
+    resp = await send(hs, child, chat, TEXT)
+    assert refused(resp, "общение", "communication", "родитель", "parent", "8", "/consents")
+    assert refused(await send(hs, child, chat, IMAGE))
+    reaction = {
+        "m.relates_to": {"rel_type": "m.annotation", "event_id": teacher_says.event_id, "key": "👍"}
+    }
+    assert refused(await send(hs, child, chat, reaction, "m.reaction"))
+    # They still read, and answer the school's polls.
+    poll = api(
+        hs,
+        "POST",
+        f"/rooms/{urllib.parse.quote(chat, safe='')}/polls",
+        school.teacher,
+        {"question": "Экскурсия?", "answers": [{"text": "Да"}, {"text": "Нет"}]},
+    )
+    async with hs.client(child) as client:
+        got = await client.room_get_event(chat, teacher_says.event_id)
+        assert isinstance(got, RoomGetEventResponse)
+        assert got.event.source["content"]["body"] == "Урок"
+        start = await client.room_get_event(chat, poll["event_id"])
+        assert isinstance(start, RoomGetEventResponse)
+    answer = start.event.source["content"][events.POLL_START]["answers"][0]["id"]
+    vote = {
+        events.POLL_RESPONSE: {"answers": [answer]},
+        "m.relates_to": {"rel_type": "m.reference", "event_id": poll["event_id"]},
+    }
+    assert isinstance(await send(hs, child, chat, vote, events.POLL_RESPONSE), RoomSendResponse)
+    # Another student of a class is refused too; outside school rooms nothing changes.
+    assert refused(await send(hs, school.students[1], chat, TEXT))
+
+    # The parent consents: at once the child posts.
+    path = consents_path(school, child)
+    api(hs, "PUT", path, school.parent, {"consents": {"communication": True}})
+    assert isinstance(await send(hs, child, chat, TEXT), RoomSendResponse)
+    # Withdrawn (on paper, at the school): refused again.
+    body = {"consents": {"communication": False}, "document_number": "№ 20/2026"}
+    api(hs, "PUT", path, school.admin, body)
+    assert refused(await send(hs, child, chat, TEXT), "communication")
+    # The school stops enforcing it: the recorded "no" is recorded only again.
+    set_policy(hs, school, consent_enforced=[])
+    assert isinstance(await send(hs, child, chat, TEXT), RoomSendResponse)
+
+
+async def member_content(hs: RunningHomeserver, user: User, room_id: str) -> dict[str, Any]:
+    async with hs.client(user) as client:
+        resp = await client.room_get_state_event(room_id, "m.room.member", user.user_id)
+        assert isinstance(resp, RoomGetStateEventResponse), resp
+        return dict(resp.content)
+
+
+async def member_becomes(
+    hs: RunningHomeserver, user: User, room_id: str, seconds: float = 30, **expected: object
+) -> None:
+    """Synapse sends a profile change into each room from a scheduled task: poll."""
+    deadline = time.monotonic() + seconds
+    while True:
+        content = await member_content(hs, user, room_id)
+        if all(content.get(k) == v for k, v in expected.items()):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"member event in {room_id} is {content!r}, not {expected!r}")
+        await asyncio.sleep(0.1)
+
+
+async def test_photos_consent_when_the_school_enforces_it(
+    hs: RunningHomeserver, enforcing: School
+) -> None:
+    school = enforcing
+    child = school.students[0]
+    chat = school.class_a["rooms"]["class_chat"]
+    announcements = school.rooms["announcements"]
+    avatar = f"mxc://{hs.server_name}/avatar-{secrets.token_hex(4)}"
+
+    set_policy(hs, school, consent_enforced=["photos"])
+    async with hs.client(child) as client:  # a direct chat with a classmate: no school room
+        dm = await client.room_create(is_direct=True, invite=[school.students[1].user_id])
+        assert isinstance(dm, RoomCreateResponse), dm
+    # A new avatar: on the profile and in other rooms, not in the school's rooms. (A new
+    # name after it: when the school's rooms show it, the profile change reached them.)
+    name = f"Маша {secrets.token_hex(2)}"
+    async with hs.client(child) as client:
+        assert type(await client.set_avatar(avatar)).__name__ == "ProfileSetAvatarResponse"
+        assert type(await client.set_displayname(name)).__name__ == "ProfileSetDisplayNameResponse"
+        profile = await client.get_avatar(child.user_id)
+        assert getattr(profile, "avatar_url", None) == avatar
+    await member_becomes(hs, child, dm.room_id, displayname=name, avatar_url=avatar)
+    for room in (chat, announcements):
+        await member_becomes(hs, child, room, displayname=name)
+        assert "avatar_url" not in await member_content(hs, child, room)
+    # Pictures, videos, stickers refused; text and documents are not pictures.
+    resp = await send(hs, child, chat, IMAGE)
+    assert refused(resp, "фото", "photos", "/consents")
+    assert refused(await send(hs, child, chat, VIDEO))
+    assert refused(await send(hs, child, chat, PHOTO_AS_FILE))
+    assert refused(await send(hs, child, chat, {"body": "🙂", "url": "mxc://hs/s"}, "m.sticker"))
+    assert isinstance(await send(hs, child, chat, TEXT), RoomSendResponse)
+    assert isinstance(await send(hs, child, chat, FILE), RoomSendResponse)
+    # The teacher's avatar is theirs to show.
+    async with hs.client(school.teacher) as client:
+        await client.set_avatar(avatar)
+    await member_becomes(hs, school.teacher, chat, avatar_url=avatar)
+
+    # The parent consents: the avatar shows at once, pictures go.
+    path = consents_path(school, child)
+    api(hs, "PUT", path, school.parent, {"consents": {"photos": True}})
+    for room in (chat, announcements):
+        await member_becomes(hs, child, room, avatar_url=avatar, displayname=name)
+    assert isinstance(await send(hs, child, chat, IMAGE), RoomSendResponse)
+    # Withdrawn: hidden again, pictures refused.
+    api(hs, "PUT", path, school.admin, {"consents": {"photos": False}, "document_number": "21"})
+    for room in (chat, announcements):
+        await member_becomes(hs, child, room, avatar_url=None, displayname=name)
+    assert refused(await send(hs, child, chat, IMAGE))
+    set_policy(hs, school, consent_enforced=[])
+
+
+async def test_avatars_follow_the_school_starting_and_stopping_photos(
+    hs: RunningHomeserver, enforcing: School
+) -> None:
+    """Avatars already shown when the school starts enforcing ``photos`` are taken out
+    (in the background: poll), and come back when it stops."""
+    school = enforcing
+    child = school.students[1]  # no photos consent recorded
+    chat = school.class_a["rooms"]["class_chat"]
+    avatar = f"mxc://{hs.server_name}/avatar-{secrets.token_hex(4)}"
+    set_policy(hs, school, consent_enforced=[])
+    async with hs.client(child) as client:
+        await client.set_avatar(avatar)
+    await member_becomes(hs, child, chat, avatar_url=avatar)
+    set_policy(hs, school, consent_enforced=["photos"])
+    await member_becomes(hs, child, chat, avatar_url=None)
+    set_policy(hs, school, consent_enforced=[])
+    await member_becomes(hs, child, chat, avatar_url=avatar)

@@ -10,6 +10,7 @@ from synapse_module.broadcasts.api import Broadcasts
 from synapse_module.confirmations.api import Confirmations
 from synapse_module.content.callbacks import Content
 from synapse_module.homework.api import Homework
+from synapse_module.privacy.callbacks import ConsentsInRooms
 from synapse_module.quiet_hours.api import QuietHoursFeature
 from synapse_module.roster import texts as roster_texts
 from synapse_module.roster.api import Roster
@@ -19,7 +20,14 @@ from tests.harness import RunningHomeserver
 # The documented order (docs/architecture.md, "One registration point"). Changing it
 # changes what a person is told when an event breaks two rules: change both on purpose.
 DOCUMENTED_ORDER = {
-    "check_event_allowed": ("roster", "content", "homework", "confirmations", "quiet_hours"),
+    "check_event_allowed": (
+        "roster",
+        "consents",
+        "content",
+        "homework",
+        "confirmations",
+        "quiet_hours",
+    ),
     "on_new_event": ("content", "homework", "confirmations"),
     "on_create_room": ("roster",),
     "user_may_create_room": ("roster", "broadcasts"),
@@ -37,6 +45,7 @@ DOCUMENTED_ORDER = {
 }
 FEATURE_CLASSES = {
     "roster": Roster,
+    "consents": ConsentsInRooms,
     "broadcasts": Broadcasts,
     "content": Content,
     "homework": Homework,
@@ -50,6 +59,8 @@ def test_callback_order_is_the_documented_one() -> None:
     # The roster (who may send what where) speaks before content (is it well-formed).
     order = pipeline.CALLBACK_ORDER["check_event_allowed"]
     assert order.index("roster") < order.index("content")
+    # A student without consent is told so before their message is checked for form.
+    assert order.index("consents") < order.index("content")
 
 
 @pytest.mark.parametrize(

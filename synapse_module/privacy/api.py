@@ -6,8 +6,10 @@
   unit's coordinators and the operator: every entry about the school, for an inspector.
   The export is itself a read of personal data, so it is audited first;
 * ``GET|PUT /schools/{schoolId}/members/{userId}/consents`` — a person's consents by
-  purpose (who may: :func:`rules.may_record_consent`); every change and every
-  administrator's read is audited. Media tokens and broadcast speakers ask
+  purpose (who may: :func:`rules.may_record_consent`, from the school's
+  ``policy.self_consent_grade``); every change and every administrator's read is
+  audited. The school's enforced ``communication`` and ``photos`` are held in its rooms
+  by :mod:`.callbacks`. Media tokens and broadcast speakers ask
   :meth:`Privacy.lesson_grants` / :meth:`Privacy.check_broadcast_speaker`;
 * ``POST /schools/{schoolId}/members/{userId}/export`` — a zip of everything Parta and
   Synapse hold about the person in the school (:mod:`.export`): the school's
@@ -37,10 +39,10 @@ from ..query import query_choice
 from ..requests import request_schemas
 from . import export
 from . import store as db
+from .callbacks import ConsentsInRooms
 from .erasure import Erasure
 from .retention import Retention
 from .rules import (
-    DEFAULT_SELF_CONSENT_GRADE,
     Relation,
     consent_via,
     entries_csv,
@@ -118,6 +120,9 @@ class Privacy:
         audit.on_append(self._seal_soon)
         self.erasure = Erasure(module)
         self.retention = Retention(module)
+        # The school's enforced consents in its rooms (the event rules' "consents").
+        self.consents_in_rooms = ConsentsInRooms(module)
+        module.roster.policy_changed_hooks.append(self.consents_in_rooms.policy_changed)
         # A class archived at the end of the year: its rooms keep the school's rules.
         module.roster.class_archived_hooks.append(self.retention.class_archived)
 
@@ -226,7 +231,8 @@ class Privacy:
         body = json_body(request, _PUT_CONSENTS)
         relation = await self._relation(actor, school, user_id)
         is_student, grade = await self._subject(school, user_id)
-        if not may_record_consent(relation, is_student, grade, DEFAULT_SELF_CONSENT_GRADE):
+        policy = await self._module.roster.get_policy(school.school_id)
+        if not may_record_consent(relation, is_student, grade, policy.self_consent_grade):
             raise forbidden(CONSENT_NOT_ALLOWED)
         via = consent_via(relation)
         document = body.get("document_number")
@@ -243,6 +249,10 @@ class Privacy:
             via,
             document if via == "paper" else None,
         )
+        # In force at once, on every worker; an avatar shown or hidden as photos says.
+        await self.consents_in_rooms.forget(school.school_id, user_id)
+        if "photos" in body["consents"]:
+            await self.consents_in_rooms.show_avatar_as_consented(school.school_id, user_id)
         return 200, {"school_id": school.school_id, "user_id": user_id, "consents": consents}
 
     # -- export -----------------------------------------------------------------------

@@ -187,6 +187,7 @@ class Erasure:
             ERASED,
         )
         await self._module.roster._forget([user_id])
+        await self._module.privacy.consents_in_rooms.forget(school_id, user_id)
         return removed
 
     async def _step_media(self, journal: dict[str, Any], user_id: str) -> int:

@@ -1,18 +1,22 @@
 """Pure decisions of privacy: is the audit chain whole and where it first breaks; who
-records and reads consents; what a missing consent changes in lessons and broadcasts."""
+records and reads consents; what a missing consent changes in lessons, broadcasts and,
+where the school enforces them, a school's rooms (``communication``, ``photos``)."""
 
 import io
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import attrs
 
+from parta_common import events
+from parta_common.messages import Message
 from parta_common.roles import Role
 from parta_common.tokens import Grants
 
 from ..audit import GENESIS, TRIM_ACTION, Anchor, Entry
 from ..content.sanitize import SafeCsvWriter
+from .texts import NO_COMMUNICATION_CONSENT, NO_PHOTOS_CONSENT
 
 
 @attrs.frozen
@@ -137,8 +141,13 @@ def entries_csv(entries: Sequence[Entry]) -> str:
 
 PURPOSES = ("communication", "video_lessons", "broadcasts", "photos")
 # The grade from which a student records their own consent (about 14 years old) unless
-# the school sets another; ``None`` in a school's setting: never (guardians only).
-DEFAULT_SELF_CONSENT_GRADE = 8
+# the school sets another (its ``policy.self_consent_grade``, 1–11); ``None`` in
+# :func:`may_record_consent`: never (guardians only), which no school's policy chooses.
+DEFAULT_SELF_CONSENT_GRADE: Final = 8
+# The consents a school may choose to enforce in its rooms (``policy.consent_enforced``);
+# ``video_lessons`` and ``broadcasts`` are enforced always.
+EnforceableConsent = Literal["communication", "photos"]
+ENFORCEABLE_CONSENTS: Final[tuple[EnforceableConsent, ...]] = ("communication", "photos")
 
 Relation = Literal["manager", "guardian", "self", "other"]
 
@@ -189,6 +198,63 @@ def lesson_grants(
 def may_speak_in_broadcast(manager: bool, in_school_room: bool, broadcasts_consent: bool) -> bool:
     """A student speaker (not one who runs broadcasts) needs consent to broadcasts."""
     return manager or not in_school_room or broadcasts_consent
+
+
+# -- consents a school enforces in its rooms (policy.consent_enforced) ---------------
+
+# What a student without consent to ``communication`` does not post in a school's room:
+# messages of every msgtype (text, files, hand-ins, edits), stickers, reactions (a
+# reaction under one's name is a short message), polls they would start, and encrypted
+# events (their content cannot be told apart). Still allowed: votes in polls and quizzes
+# (answering the school's question is school work, not a message to the room),
+# redactions of one's own events, leaving, receipts and typing (no room events).
+COMMUNICATION_EVENTS: Final = frozenset(
+    {"m.room.message", "m.sticker", "m.reaction", "m.room.encrypted", *events.POLL_STARTS}
+)
+# Without ``photos``: pictures and videos, however sent (a file whose declared type is a
+# picture or a video too), and stickers (pictures of their own choosing).
+PICTURE_MSGTYPES: Final = frozenset({"m.image", "m.video"})
+
+
+def _is_picture(content: Mapping[str, Any]) -> bool:
+    msgtype = content.get("msgtype")
+    if msgtype in PICTURE_MSGTYPES:
+        return True
+    info = content.get("info")
+    mimetype = info.get("mimetype") if isinstance(info, Mapping) else None
+    return (
+        msgtype == "m.file"
+        and isinstance(mimetype, str)
+        and mimetype.lower().startswith(("image/", "video/"))
+    )
+
+
+def consent_refusal(
+    event_type: str, content: Mapping[str, Any], missing: frozenset[str]
+) -> Message | None:
+    """Why a student lacking the enforced consents ``missing`` may not send this event in
+    a school's room, or ``None``. (Member events: :func:`member_content_without_avatar`.)"""
+    if "communication" in missing and event_type in COMMUNICATION_EVENTS:
+        return NO_COMMUNICATION_CONSENT
+    if "photos" in missing:
+        if event_type == "m.sticker":
+            return NO_PHOTOS_CONSENT
+        if event_type == "m.room.message":
+            edited = content.get("m.new_content")
+            if _is_picture(content) or (isinstance(edited, Mapping) and _is_picture(edited)):
+                return NO_PHOTOS_CONSENT
+    return None
+
+
+def member_content_without_avatar(
+    content: Mapping[str, Any], missing: frozenset[str]
+) -> dict[str, Any] | None:
+    """A student's member event in a school's room without ``photos``: the same content
+    with no ``avatar_url`` (their picture stays on their profile, not shown here), or
+    ``None`` when nothing is to change."""
+    if "photos" not in missing or not content.get("avatar_url"):
+        return None
+    return {k: v for k, v in content.items() if k != "avatar_url"}
 
 
 # -- erasure ------------------------------------------------------------------------

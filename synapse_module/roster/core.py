@@ -76,6 +76,8 @@ def bad(message: Message, **kwargs: object) -> SynapseError:
 Access = Literal["manager", "member", "any"]
 # (actor, school_id, class_id, the class's room IDs) after a class is archived.
 ClassArchivedHook = Callable[[str, str, str, list[str]], Awaitable[None]]
+# Called after a school's policy changed (school, the policy before, the policy now).
+PolicyChangedHook = Callable[[str, SchoolPolicy, SchoolPolicy], Awaitable[None]]
 Verdict = Literal["NOT_SPAM"] | tuple[Codes, dict[str, Any]]
 
 
@@ -104,6 +106,9 @@ class RosterCore:
         # Called after a class is archived (actor, school, class, its rooms): privacy's
         # retention puts the school's rules into the archived rooms.
         self.class_archived_hooks: list[ClassArchivedHook] = []
+        # Called after a school's policy changed: privacy shows or hides students'
+        # avatars in its rooms when ``photos`` starts or stops being enforced.
+        self.policy_changed_hooks: list[PolicyChangedHook] = []
 
         api = self.api
         self._rooms = InvalidatedCache("parta_rooms", self._load_room, 100000)

@@ -19,7 +19,7 @@ from parta_common import events
 from parta_common.messages import Message
 from parta_common.roles import Role
 
-from ..privacy.rules import MessagesRule
+from ..privacy.rules import DEFAULT_SELF_CONSENT_GRADE, EnforceableConsent, MessagesRule
 from ..quiet_hours.rules import QuietHours, rules_from_json, rules_to_json
 
 
@@ -63,6 +63,11 @@ DmPolicy = Literal["staff_only", "class", "school"]
 DM_POLICIES: Final[tuple[DmPolicy, ...]] = ("staff_only", "class", "school")
 
 
+def _grade(_inst: object, attribute: "attrs.Attribute[int]", value: int) -> None:
+    if isinstance(value, bool) or not 1 <= value <= 11:
+        raise ValueError(f"{attribute.name}: {value!r} is not a grade from 1 to 11")
+
+
 @attrs.frozen
 class SchoolPolicy:
     """What a school's administrators tune, within :class:`PolicyLimits`."""
@@ -72,6 +77,12 @@ class SchoolPolicy:
     dm_policy: DmPolicy = "class"
     # Whether students may create group chats of their own (outside school rooms).
     students_may_create_group_chats: bool = False
+    # Consents the school enforces besides video lessons and broadcasts: a student in its
+    # rooms without ``communication`` reads but does not post; without ``photos`` posts
+    # no pictures or videos and shows no avatar there (privacy.rules.consent_refusal).
+    consent_enforced: tuple[EnforceableConsent, ...] = ()
+    # From which grade a student records their own consents (privacy.rules).
+    self_consent_grade: int = attrs.field(default=DEFAULT_SELF_CONSENT_GRADE, validator=_grade)
     # Other homeservers whose users may take part in this school's rooms.
     federation_allowed_servers: tuple[str, ...] = ()
     # Quiet hours per role (teacher, administrator): their messages to students and
@@ -88,6 +99,8 @@ class SchoolPolicy:
         return {
             "dm_policy": self.dm_policy,
             "students_may_create_group_chats": self.students_may_create_group_chats,
+            "consent_enforced": list(self.consent_enforced),
+            "self_consent_grade": self.self_consent_grade,
             "federation_allowed_servers": list(self.federation_allowed_servers),
             "quiet_hours": rules_to_json(self.quiet_hours),
             "confirmation_reminder_hours": self.confirmation_reminder_hours,
@@ -99,6 +112,8 @@ class SchoolPolicy:
         return cls(
             dm_policy=raw.get("dm_policy", "class"),
             students_may_create_group_chats=bool(raw.get("students_may_create_group_chats")),
+            consent_enforced=tuple(raw.get("consent_enforced", ())),
+            self_consent_grade=raw.get("self_consent_grade", DEFAULT_SELF_CONSENT_GRADE),
             federation_allowed_servers=tuple(raw.get("federation_allowed_servers", ())),
             quiet_hours=rules_from_json(raw.get("quiet_hours")),
             confirmation_reminder_hours=raw.get("confirmation_reminder_hours"),

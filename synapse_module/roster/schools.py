@@ -248,6 +248,9 @@ class SchoolsApi(MembersApi):
         await self.api.invalidate_cache(
             cast(CachedFunction[Any], self._school_policies), (school_id,)
         )
+        if new_policy != school.policy:
+            for hook in self.policy_changed_hooks:
+                await hook(school.school_id, school.policy, new_policy)
         if new_policy.federation_allowed_servers != school.policy.federation_allowed_servers:
             acl = self._acl_state(new_policy)
             for room in await self.store.run(
