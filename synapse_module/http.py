@@ -98,6 +98,10 @@ class ApiResource(DirectServeJsonResource):
 
 
 _BAD_BODY = Message("http.bad_body")
+_BAD_TIME = Message("http.bad_time")
+# A time of day as the request schemas ask for it (quiet hours, schedules): a wrong one is
+# named in words a school administrator reads, not by the pattern.
+TIME_PATTERN: Final = "^([01][0-9]|2[0-3]):[0-5][0-9]$"
 
 
 # Resolves a trusted bot's request on a person's behalf (synapse_module/delegation/).
@@ -187,6 +191,8 @@ def check_json(value: object, schema: dict[str, Any]) -> None:
         where = "/".join(nul) or "(body)"
         raise matrix_error(400, Codes.BAD_JSON, _BAD_BODY, detail=f"{where}: contains U+0000")
     where = "/".join(str(p) for p in error.absolute_path) or "(body)"
+    if error.validator == "pattern" and error.validator_value == TIME_PATTERN:
+        raise matrix_error(400, Codes.BAD_JSON, _BAD_TIME, field=where, value=str(error.instance))
     raise matrix_error(400, Codes.BAD_JSON, _BAD_BODY, detail=f"{where}: {error.message}")
 
 

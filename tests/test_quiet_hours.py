@@ -6,6 +6,7 @@ parents' and students' messages are never held. The time is a file the test writ
 
 import asyncio
 import datetime as dt
+import json
 import zoneinfo
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +23,11 @@ from nio import (
     RoomSendResponse,
 )
 
+from devtools.homeserver import HttpError
 from parta_common.roles import Role
 from synapse_module.clock import CLOCK_FILE_VARIABLE
 from synapse_module.homework.events import homework_content
+from synapse_module.http import TIME_PATTERN
 from synapse_module.quiet_hours import rules
 from synapse_module.quiet_hours.callbacks import HELD_ERRCODE, HELD_FIELD
 from tests.content_school import api, matrix, parta_notice, q, room_events
@@ -606,3 +609,42 @@ async def test_a_lesson_in_a_teachers_own_room_at_night_is_not_refused(
     status, mine = await api(synapse, school.teacher, "GET", "/me/held_messages")
     assert status == 200, mine
     assert not [h for h in mine["held"] if h["room_id"] == made.room_id], mine
+
+
+def test_every_time_in_the_request_schemas_is_named_in_words() -> None:
+    """Each HH:MM field of the requests uses the one pattern the module words a refusal
+    for (``http.bad_time``), not a regex a school administrator would read."""
+    found: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            pattern = node.get("pattern")
+            if isinstance(pattern, str) and ":" in pattern and "[0-5][0-9]" in pattern:
+                found.append(pattern)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for path in (Path(__file__).parent.parent / "synapse_module").rglob("requests.json"):
+        walk(json.loads(path.read_text(encoding="utf-8")))
+    assert found and set(found) == {TIME_PATTERN}
+
+
+def test_a_wrong_time_is_refused_in_words(quiet_synapse: RunningHomeserver, school: School) -> None:
+    with pytest.raises(HttpError) as refused:
+        roster_api(
+            quiet_synapse,
+            "PATCH",
+            f"/schools/{school.school_id}",
+            school.admin,
+            {"policy": {"quiet_hours": {"teacher": {"from": "25:00", "until": "08:00"}}}},
+        )
+    assert refused.value.status == 400
+    body = refused.value.body
+    assert body["errcode"] == "M_BAD_JSON"
+    assert body["org.parta.message"]["id"] == "http.bad_time"
+    ru, en = body["error"].split(" / ", 1)
+    assert "«25:00»" in ru and "ЧЧ:ММ" in ru and "HH:MM" in en
+    assert "[0-5]" not in body["error"]

@@ -3,6 +3,7 @@ export const TEXTS = {
  "en": {
   "http.bad_body": "Bad request: {detail}",
   "http.bad_method": "Method {method} is not supported for {path}",
+  "http.bad_time": "Wrong time in {field}: '{value}'. A time is HH:MM, from 00:00 to 23:59, e.g. 08:00.",
   "http.disk_full": "The server's disk is full; nothing was written. Free some space and try again — an import then does only what is left.",
   "http.not_found": "No such endpoint in the Parta API: {path}",
   "http.not_json": "The request body is not JSON",
@@ -129,6 +130,7 @@ export const TEXTS = {
  "ru": {
   "http.bad_body": "Неверный запрос: {detail}",
   "http.bad_method": "Метод {method} не поддерживается для {path}",
+  "http.bad_time": "Неверное время в {field}: «{value}». Время пишется ЧЧ:ММ, от 00:00 до 23:59, например 08:00.",
   "http.disk_full": "На сервере закончилось место на диске; ничего не записано. Освободите место и повторите — при импорте будет сделано только оставшееся.",
   "http.not_found": "Нет такого адреса в API Parta: {path}",
   "http.not_json": "Тело запроса — не JSON",
