@@ -141,7 +141,7 @@ function showWrongField(form, refusal) {
   el.focus();
 }
 
-export async function rulesView({ school, section, heading, act }) {
+export async function rulesView({ school, section, heading, say, act }) {
   let policy = school.policy;
   const limits = school.policy_limits || {
     allowed_dm_policies: DM_POLICIES,
@@ -254,7 +254,7 @@ export async function rulesView({ school, section, heading, act }) {
     event.preventDefault();
     const body = changes();
     if (!Object.keys(body).length) {
-      await act(async () => undefined, t("rules.unchanged"));
+      say(t("rules.unchanged"), "info");
       return;
     }
     for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
