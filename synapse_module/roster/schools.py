@@ -180,6 +180,11 @@ class SchoolsApi(MembersApi):
             "unit_id": school.unit_id,
             "external_id": school.external_id,
             "policy": school.policy.to_json(),
+            # What the operator lets schools choose (the console offers only these).
+            "policy_limits": {
+                "allowed_dm_policies": list(self.config.policy.allowed_dm_policies),
+                "allow_student_group_chats": self.config.policy.allow_student_group_chats,
+            },
             "rooms": rooms,
             "created_ts": school.created_ts,
         }

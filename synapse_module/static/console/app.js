@@ -5,6 +5,7 @@
 import * as api from "./api.js";
 import { h, clear } from "./dom.js";
 import { language, pickLanguage, setLanguage, t, translate } from "./i18n.js";
+import { mayChangeRules } from "./rules.js";
 import { VIEWS } from "./school.js";
 import { UNIT_TABS, unitView, unitsList, unitsOf } from "./units.js";
 
@@ -171,14 +172,16 @@ function regionForm() {
 }
 
 const TABS = ["card", "classes", "members", "import", "codes", "invites", "lessons"];
+// The school's rules: only for those who may change them (the module refuses the rest).
+const MANAGER_TABS = ["rules"];
 
-function schoolNav(schoolId, active) {
+function schoolNav(schoolId, active, manager) {
   clear(nav).append(
     h(
       "ul",
       {},
       h("li", {}, h("a", { href: "#/" }, t("nav.schools"))),
-      TABS.map((tab) =>
+      (manager ? [...TABS, ...MANAGER_TABS] : TABS).map((tab) =>
         h(
           "li",
           {},
@@ -201,7 +204,8 @@ function schoolNav(schoolId, active) {
 
 async function schoolView(schoolId, tab, arg) {
   const school = await api.call("GET", `/schools/${encodeURIComponent(schoolId)}`);
-  schoolNav(schoolId, tab);
+  const { me } = await loadMe();
+  schoolNav(schoolId, tab, mayChangeRules(me, school.school_id));
   const view = VIEWS[tab] || VIEWS.card;
   const section = h("section", { class: "panel", id: `view-${tab}` });
   clear(main).append(h("p", { class: "school-name" }, school.name), section);

@@ -8,6 +8,7 @@ import { dateTime, roleName, t } from "./i18n.js";
 import { lessonsView } from "./lessons.js";
 import { eraseMember, exportMember } from "./privacy.js";
 import { codesView, importView, newPersonCard, personFrom } from "./roster_import.js";
+import { rulesView } from "./rules.js";
 
 const enc = encodeURIComponent;
 
@@ -541,4 +542,5 @@ export const VIEWS = {
   codes: codesView,
   invites: invitesView,
   lessons: lessonsView,
+  rules: rulesView,
 };
