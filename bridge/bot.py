@@ -47,6 +47,7 @@ from bridge.commands import (
     ClassName,
     Command,
     CommandError,
+    name_key,
     parse,
 )
 from bridge.schedule import Scheduler, deliver_at
@@ -532,12 +533,12 @@ class SchoolBot:
             if len(children) == 1:
                 return next(iter(children.items()))
             raise ApiError.of(400, "M_INVALID_PARAM", CONSENT_WHICH_CHILD, names=names)
-        key = _name_key(wanted)
+        key = name_key(wanted)
         found = {
             user_id: name
             for user_id, name in children.items()
-            if key in (_name_key(name), _name_key(user_id), _name_key(user_id[1:].split(":")[0]))
-            or (" " not in key and key in _name_key(name).split(" "))
+            if key in (name_key(name), name_key(user_id), name_key(user_id[1:].split(":")[0]))
+            or (" " not in key and key in name_key(name).split(" "))
         }
         if len(found) == 1:
             return next(iter(found.items()))
@@ -861,10 +862,6 @@ def _consent_state(consents: dict[str, Any], purpose: str) -> str:
     if record is None:
         return "none"
     return "given" if record.get("granted") else "withdrawn"
-
-
-def _name_key(name: str) -> str:
-    return " ".join(name.casefold().replace("ё", "е").split())
 
 
 def _class_title(cls: Any) -> str:

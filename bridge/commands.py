@@ -347,6 +347,12 @@ def _arguments(name: str, rest: str, now: datetime.datetime, tz: zoneinfo.ZoneIn
     raise AssertionError(name)
 
 
+def name_key(name: str) -> str:
+    """A name as compared («Маша», «маша», «Иванова  Маша»): case, spaces and ё (written
+    as е) do not count."""
+    return " ".join(name.casefold().replace("ё", "е").split())
+
+
 def _find_class(words: list[str]) -> ClassName | None:
     for i, word in enumerate(words):
         if word.lower() in ("класс", "class", "в", "in"):
