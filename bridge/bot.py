@@ -445,8 +445,11 @@ class SchoolBot:
         """«согласие дать|отозвать <цель> [имя]»: the module's PUT as the sender (recorded
         with their account), for the child named (or the only child; with no children,
         or «я», the sender themself) in each school of theirs the child is in. Who may
-        record it is the module's rule; its refusal is relayed in plain words."""
+        record it is the module's rule; its refusal is relayed in plain words. In a
+        direct chat only: a child's consents are not for a class chat."""
         lang = command.language
+        if not await self._is_direct(room_id):
+            return say(lang, "bot.consents_direct_only")
         purpose, action = command.args
         granted = action == "grant"
         subjects = await self._consent_subjects(sender, everyone=True)

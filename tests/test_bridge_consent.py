@@ -10,11 +10,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from nio import RoomCreateResponse
 
 from tests.bridge_env import BridgeEnv, bridge_env
 from tests.harness import User
 from tests.roster_helpers import School, api, build_school
-from tests.test_bridge_bot import ask
+from tests.test_bridge_bot import ask, poll
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +110,26 @@ async def test_refusals_are_plain_answers(env: BridgeEnv, school: School) -> Non
     assert "Не знаю цели «рисунки»" in await ask(env, school.parent, "согласие дать рисунки")
     listing = await ask(env, student, "согласия")
     assert listing.startswith("Здесь нечего показать"), listing
+
+
+async def test_not_in_a_group_room(env: BridgeEnv, school: School) -> None:
+    """A child's consents are neither shown nor recorded where others read: in a room
+    with more people the bot points to the direct chat and records nothing."""
+    parent, teacher, child = school.parent, school.teacher, school.students[0]
+    async with env.hs.client(parent) as client:
+        created = await client.room_create(invite=[env.bot_user_id, teacher.user_id])
+        assert isinstance(created, RoomCreateResponse), created
+        room_id = created.room_id
+    path = f"/_matrix/client/v3/join/{urllib.parse.quote(room_id)}"
+    env.hs.request("POST", path, {}, token=teacher.access_token)
+
+    def three_joined() -> bool:
+        members = f"/_matrix/client/v3/rooms/{urllib.parse.quote(room_id)}/joined_members"
+        return len(env.hs.request("GET", members, token=parent.access_token)["joined"]) == 3
+
+    await poll(three_joined, "the bot and the teacher to join")
+    before = consents(env, school, parent, child).get("broadcasts")
+    for text in ("бот, согласия", "бот, согласие дать трансляции Маша"):
+        answer = await ask(env, parent, text, room_id)
+        assert answer.startswith("Согласия я показываю и записываю только в личном чате"), answer
+    assert consents(env, school, parent, child).get("broadcasts") == before
