@@ -271,6 +271,25 @@ class ModuleClient:
         data: bytes = await self.request("POST", path, as_user)
         return data
 
+    async def consents(self, as_user: str, school_id: str, user_id: str) -> dict[str, Any]:
+        """``GET …/consents``: the person's consents in the school by purpose (absent:
+        never recorded)."""
+        path = f"/schools/{_q(school_id)}/members/{_q(user_id)}/consents"
+        data = await self.request("GET", path, as_user)
+        consents: dict[str, Any] = data.get("consents") or {}
+        return consents
+
+    async def put_consent(
+        self, as_user: str, school_id: str, user_id: str, purpose: str, granted: bool
+    ) -> dict[str, Any]:
+        """``PUT …/consents``: grant or withdraw one purpose, recorded as ``as_user``'s
+        own (the module's ``how``: account)."""
+        path = f"/schools/{_q(school_id)}/members/{_q(user_id)}/consents"
+        body = {"consents": {purpose: granted}}
+        data = await self.request("PUT", path, as_user, body)
+        consents: dict[str, Any] = data.get("consents") or {}
+        return consents
+
     async def remove_member(self, as_user: str, school_id: str, user_id: str) -> None:
         await self.request("DELETE", f"/schools/{_q(school_id)}/members/{_q(user_id)}", as_user)
 

@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 from mautrix.api import Method, Path
 from mautrix.appservice import IntentAPI
+from mautrix.errors import MatrixRequestError
 from mautrix.types import (
     Event,
     EventID,
@@ -38,7 +39,17 @@ from mautrix.types import (
 
 from bridge.answered import ANSWERS_FIELD, CATCH_UP_EVENTS, AnsweredEvents, to_catch_up
 from bridge.api import ApiError, ModuleClient, carrying_out
-from bridge.commands import BOT_NAMES, HOMEWORK_LIST, ClassName, Command, CommandError, parse
+from bridge.commands import (
+    BOT_NAMES,
+    CONSENT_PURPOSES,
+    HOMEWORK_LIST,
+    MYSELF_WORDS,
+    ClassName,
+    Command,
+    CommandError,
+    name_key,
+    parse,
+)
 from bridge.schedule import Scheduler, deliver_at
 from parta_common import catalogue
 from parta_common.catalogue import LANGUAGES
@@ -60,6 +71,9 @@ REFUSED_FAILED = Message("bot.refused_failed")
 
 HELP = Message("bot.help")
 NOT_UNDERSTOOD = Message("bot.not_understood")
+CONSENT_NO_SUCH_CHILD = Message("bot.consent_no_such_child")
+CONSENT_WHICH_CHILD = Message("bot.consent_which_child")
+CONSENT_NOBODY = Message("bot.consent_nobody")
 WENT_WRONG = Message("bot.went_wrong")
 
 
@@ -394,6 +408,150 @@ class SchoolBot:
         await self.send_file(room_id, data, name, "application/zip")
         return say(lang, "bot.export_ready", user_id=person)
 
+    async def cmd_consents(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        """«согласия»: per school, each of the sender's children (and the sender, where
+        they record their own) and each purpose: given, not given or withdrawn, as the
+        module keeps them (``GET …/consents`` as the sender); in a direct chat only."""
+        lang = command.language
+        if not await self._is_direct(room_id):
+            return say(lang, "bot.consents_direct_only")
+        lines: list[str] = []
+        example = ""
+        for school, people in await self._consent_subjects(sender):
+            if not people:
+                continue
+            lines.append(say(lang, "bot.consents_school", school=school.get("name", "")))
+            for user_id, name in people:
+                consents = await self.module.consents(sender, school["school_id"], user_id)
+                states = "; ".join(
+                    say(
+                        lang,
+                        "bot.consent_state",
+                        purpose=say(lang, f"bot.consent_purpose.{purpose}"),
+                        state=say(lang, f"bot.consent_state.{_consent_state(consents, purpose)}"),
+                    )
+                    for purpose in CONSENT_PURPOSE_ORDER
+                )
+                who = say(lang, "bot.consent_you") if user_id == sender else name
+                lines.append(f"• {who}: {states}")
+                if user_id != sender and not example:
+                    example = " " + name.split(" ")[0]
+        if not lines:
+            return say(lang, "bot.consent_nobody")
+        lines.append(say(lang, "bot.consents_how", example=example))
+        return "\n".join(lines)
+
+    async def cmd_consent(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+        """«согласие дать|отозвать <цель> [имя]»: the module's PUT as the sender (recorded
+        with their account), for the child named (or the only child; with no children,
+        or «я», the sender themself) in each school of theirs the child is in. Who may
+        record it is the module's rule; its refusal is relayed in plain words. In a
+        direct chat only: a child's consents are not for a class chat."""
+        lang = command.language
+        if not await self._is_direct(room_id):
+            return say(lang, "bot.consents_direct_only")
+        purpose, action = command.args
+        granted = action == "grant"
+        subjects = await self._consent_subjects(sender, everyone=True)
+        children = {
+            user_id: name
+            for school, people in subjects
+            for user_id, name in people
+            if user_id != sender and user_id in school.get("children", [])
+        }
+        wanted = command.text.strip()
+        target: str
+        if wanted.lower() in MYSELF_WORDS or (not wanted and not children):
+            target, name = str(sender), say(lang, "bot.consent_you_for")
+        else:
+            target, name = self._pick_child(children, wanted)
+        schools = [s for s, people in subjects if any(u == target for u, _ in people)]
+        if not schools:
+            raise ApiError.of(403, "M_FORBIDDEN", CONSENT_NOBODY)
+        for school in schools:
+            await self.module.put_consent(sender, school["school_id"], target, purpose, granted)
+        undo = "withdraw" if granted else "give"
+        return say(
+            lang,
+            f"bot.consent_{'given' if granted else 'withdrawn'}",
+            purpose=say(lang, f"bot.consent_purpose.{purpose}"),
+            who=name,
+            schools=", ".join(str(s.get("name", "")) for s in schools),
+            change=say(
+                lang,
+                f"bot.consent_change.{undo}",
+                purpose=say(lang, f"bot.consent_purpose.{purpose}"),
+                name=f" {wanted}" if wanted else "",
+            ),
+        )
+
+    async def _consent_subjects(
+        self, sender: UserID, everyone: bool = False
+    ) -> list[tuple[dict[str, Any], list[tuple[str, str]]]]:
+        """Per school of the sender: (user ID, name) of their children and, where they
+        record their own consent (not a student, or a student from the school's
+        ``policy.self_consent_grade``), themself first. ``everyone``: the sender in
+        every school (recording, the module decides)."""
+        me = await self.module.me(sender)
+        out: list[tuple[dict[str, Any], list[tuple[str, str]]]] = []
+        for school in me.get("schools") or []:
+            people: list[tuple[str, str]] = []
+            if everyone or await self._records_own(sender, school):
+                people.append((sender, sender))
+            for child in school.get("children", []):
+                people.append((child, await self._display_name(child)))
+            out.append((school, people))
+        return out
+
+    async def _records_own(self, sender: UserID, school: dict[str, Any]) -> bool:
+        roles = set(school.get("roles", []))
+        if roles - {"student"}:
+            return True
+        if not school.get("classes"):
+            return False
+        info = await self.module.school(sender, school["school_id"])
+        from_grade = (info.get("policy") or {}).get("self_consent_grade")
+        grades = [
+            int(c.get("grade", 0))
+            for c in await self.module.classes(sender, school["school_id"])
+            if c.get("class_id") in school["classes"]
+        ]
+        return from_grade is not None and max(grades, default=0) >= int(from_grade)
+
+    async def _display_name(self, user_id: str) -> str:
+        """The person's display name, or their ID when they have none (or it is hidden)."""
+        try:
+            name = await self.intent.get_displayname(UserID(user_id))
+        except MatrixRequestError:  # a name is a nicety; the ID will do
+            logger.debug("no display name for %s", user_id)
+            return user_id
+        return name or user_id
+
+    @staticmethod
+    def _pick_child(children: dict[str, str], wanted: str) -> tuple[str, str]:
+        """The child ``wanted`` names (given name, full name, login or ID); the only
+        child when nothing is named. Refusals list the children to choose from."""
+        names = ", ".join(sorted(children.values()))
+        if not wanted:
+            if len(children) == 1:
+                return next(iter(children.items()))
+            raise ApiError.of(400, "M_INVALID_PARAM", CONSENT_WHICH_CHILD, names=names)
+        key = name_key(wanted)
+        found = {
+            user_id: name
+            for user_id, name in children.items()
+            if key in (name_key(name), name_key(user_id), name_key(user_id[1:].split(":")[0]))
+            or (" " not in key and key in name_key(name).split(" "))
+        }
+        if len(found) == 1:
+            return next(iter(found.items()))
+        if not found:
+            raise ApiError.of(
+                404, "M_NOT_FOUND", CONSENT_NO_SUCH_CHILD, name=wanted, names=names or "—"
+            )
+        several = ", ".join(sorted(found.values()))
+        raise ApiError.of(400, "M_INVALID_PARAM", CONSENT_WHICH_CHILD, names=several)
+
     async def cmd_announce(self, command: Command, room_id: RoomID, sender: UserID) -> str:
         school = await self._school(sender, room_id)
         target, label = await self._target_room(sender, school, command)
@@ -695,6 +853,18 @@ def refusal(error: ApiError, language: str | None = None) -> str:
     message = kind.get(error.status, REFUSED_FAILED)
     languages = LANGUAGES if language is None else (language,)
     return "\n".join(message.text(lang, reason=error.text(lang)) for lang in languages)
+
+
+# The purposes in the order people read them (docs/privacy.md).
+CONSENT_PURPOSE_ORDER = tuple(dict.fromkeys(CONSENT_PURPOSES.values()))
+
+
+def _consent_state(consents: dict[str, Any], purpose: str) -> str:
+    """given, withdrawn (granted once or withdrawn on record) or none (never recorded)."""
+    record = consents.get(purpose)
+    if record is None:
+        return "none"
+    return "given" if record.get("granted") else "withdrawn"
 
 
 def _class_title(cls: Any) -> str:

@@ -36,6 +36,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "new_code": ("новый код", "код для входа", "new code", "sign-in code"),
     "code": ("код", "code", "redeem"),
     "export": ("выгрузить данные", "выгрузка данных", "export data"),
+    # «согласия» lists; «согласие дать|отозвать <цель> [имя]» records (docs/privacy.md).
+    "consents": ("согласия", "мои согласия", "consents", "my consents"),
+    "consent": ("согласие", "consent"),
     "confirm": ("да", "yes", "подтверждаю", "confirm"),
     "reject": ("нет", "no", "отмена"),
 }
@@ -68,6 +71,28 @@ _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$|^(\d{1,2})\.(\d{1,2})(?:\.(\d{4})
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _PARENTS = ("родители", "родителям", "parents")
 _DAY_WORDS = ("сегодня", "today", "завтра", "tomorrow")
+# «согласие дать фото»: the purposes of docs/privacy.md by the words people type.
+CONSENT_PURPOSES: dict[str, str] = {
+    "общение": "communication",
+    "общения": "communication",
+    "communication": "communication",
+    "видеоуроки": "video_lessons",
+    "видеоуроков": "video_lessons",
+    "видео": "video_lessons",
+    "video": "video_lessons",
+    "video_lessons": "video_lessons",
+    "трансляции": "broadcasts",
+    "трансляций": "broadcasts",
+    "broadcasts": "broadcasts",
+    "фото": "photos",
+    "фотографии": "photos",
+    "photos": "photos",
+}
+_CONSENT_GIVE = ("дать", "даю", "дано", "give", "grant")
+_CONSENT_WITHDRAW = ("отозвать", "отзываю", "забрать", "withdraw", "revoke")
+# «согласие дать фото я»: the person's own consent (an adult; a student from the
+# school's self-consent grade), not a child's.
+MYSELF_WORDS = ("я", "себя", "себе", "мне", "me", "myself")
 # How people address the bot in a group room («бот, урок 7А …»).
 BOT_NAMES = ("бот", "bot")
 
@@ -206,7 +231,9 @@ def parse(
 
 def _arguments(name: str, rest: str, now: datetime.datetime, tz: zoneinfo.ZoneInfo) -> Command:
     words = rest.split(" ") if rest else []
-    if name in ("help", "my_schools", "scheduled", "confirm", "reject"):
+    if name == "consents" and words:
+        name = "consent"  # «согласия дать фото»: one letter off, the same meaning
+    if name in ("help", "my_schools", "scheduled", "confirm", "reject", "consents"):
         return Command(name)
     if name == "create_class":
         cls = parse_class(words[0]) if words else None
@@ -300,11 +327,30 @@ def _arguments(name: str, rest: str, now: datetime.datetime, tz: zoneinfo.ZoneIn
         if not body and name != "homework":
             raise CommandError("bot.no_text")
         return Command(name, text=body, class_name=cls, when=when, parents_chat=parents)
+    if name == "consent":
+        # «согласие дать фото [Маша]»: args (purpose, "grant"|"withdraw"), text the name.
+        action = words[0].lower() if words else ""
+        purpose = CONSENT_PURPOSES.get(words[1].lower()) if len(words) > 1 else None
+        if action in _CONSENT_GIVE:
+            granted = "grant"
+        elif action in _CONSENT_WITHDRAW:
+            granted = "withdraw"
+        else:
+            raise CommandError("bot.consent_format")
+        if purpose is None:
+            raise CommandError("bot.consent_purpose", purpose=words[1] if len(words) > 1 else "")
+        return Command(name, args=(purpose, granted), text=" ".join(words[2:]).strip())
     if name in ("cancel", "code"):
         if len(words) != 1:
             raise CommandError("bot.one_code")
         return Command(name, args=(words[0],))
     raise AssertionError(name)
+
+
+def name_key(name: str) -> str:
+    """A name as compared («Маша», «маша», «Иванова  Маша»): case, spaces and ё (written
+    as е) do not count."""
+    return " ".join(name.casefold().replace("ё", "е").split())
 
 
 def _find_class(words: list[str]) -> ClassName | None:

@@ -139,6 +139,16 @@ NOW = datetime.datetime(2026, 11, 30, 10, 0, tzinfo=MSK)  # a Monday morning
         ("http://h/_synapse/client/parta/join/ABCD-EFGH", "code", {"args": ("ABCD-EFGH",)}),
         ("да", "confirm", {}),
         ("no", "reject", {}),
+        ("согласия", "consents", {}),
+        ("my consents", "consents", {"language": "en"}),
+        ("согласие дать фото", "consent", {"args": ("photos", "grant"), "text": ""}),
+        (
+            "Согласие отозвать Видеоуроки Маша Иванова",
+            "consent",
+            {"args": ("video_lessons", "withdraw"), "text": "Маша Иванова"},
+        ),
+        ("согласия дать общение Петя", "consent", {"args": ("communication", "grant")}),
+        ("consent withdraw broadcasts", "consent", {"args": ("broadcasts", "withdraw")}),
     ],
 )
 def test_commands_parse(text: str, name: str, check: dict[str, object]) -> None:
@@ -167,6 +177,9 @@ def test_chat_is_not_a_command(text: str) -> None:
         ("объявление 2026-02-30 10:00 x", "Нет такой даты"),
         ("объявление 05.12 текст", "укажите время"),
         ("дз 7А сделать", "Формат"),
+        ("согласие фото", "согласие дать"),
+        ("согласие дать рисунки", "«рисунки»"),
+        ("согласие отозвать", "общение, видеоуроки, трансляции, фото"),
     ],
 )
 def test_command_mistakes_are_explained(text: str, fragment: str) -> None:
