@@ -2,7 +2,8 @@
 whose operator allows only the ``staff_only`` and ``class`` DM rules), at a phone's width
 and by keyboard: an administrator turns on quiet hours for teachers and enforces the
 photos consent; the one PATCH carries only those two; GET /schools/{id} shows them; a
-time the module does not take («25:00») is the module's refusal in the status line and
+time the module does not take («25:00») is the module's refusal in the status line (in
+words: «Неверное время … ЧЧ:ММ», not a regex) and
 changes nothing. A teacher of the school sees no link to the page. Screenshots as in
 test_console.py (``PARTA_CONSOLE_SHOTS``)."""
 
@@ -139,9 +140,10 @@ async def test_an_administrator_sets_the_school_rules_by_keyboard_on_a_phone(
         await tab_to(page, "#b-save-rules")
         await page.keyboard.press("Enter")
         await expect(status).to_have_attribute("data-kind", "error")
-        await expect(status).to_contain_text("Неверный запрос")
+        await expect(status).to_contain_text("Неверное время")
         await expect(status).to_contain_text("quiet_hours/administrator/from")
-        await expect(status).to_contain_text("25:00")
+        await expect(status).to_contain_text("«25:00»")
+        await expect(status).to_contain_text("ЧЧ:ММ")
         # The field it names is marked and focused.
         wrong = page.locator("#qh-administrator-from")
         await expect(wrong).to_be_focused()

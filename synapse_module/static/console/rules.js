@@ -120,7 +120,8 @@ function quietJson(rules) {
   );
 }
 
-// The field a 400 names (http.check_json's detail "policy/quiet_hours/teacher/from: …").
+// The field a 400 names: http.check_json's detail "policy/quiet_hours/teacher/from: …", or
+// the field of a wrong time (http.bad_time's "policy/quiet_hours/teacher/from").
 const FIELD_OF = {
   "policy/self_consent_grade": "#self-consent-grade",
   "policy/dm_policy": "input[name=dm_policy]:checked",
@@ -130,9 +131,14 @@ const FIELD_OF = {
 /** The module's refusal names a field: that field is marked and focused, so the person
  * (and their screen reader) lands where the status line points. */
 function showWrongField(form, refusal) {
-  const detail = refusal.body?.[MESSAGE]?.params?.detail;
-  if (typeof detail !== "string") return;
-  const where = detail.split(":")[0];
+  const params = refusal.body?.[MESSAGE]?.params ?? {};
+  const where =
+    typeof params.field === "string"
+      ? params.field
+      : typeof params.detail === "string"
+        ? params.detail.split(":")[0]
+        : null;
+  if (!where) return;
   const quiet = /^policy\/quiet_hours\/(teacher|administrator)\/(from|until)$/.exec(where);
   const selector = quiet ? `#qh-${quiet[1]}-${quiet[2]}` : FIELD_OF[where];
   const el = selector && form.querySelector(selector);
