@@ -53,7 +53,7 @@ async def test_a_parent_of_one_child_lists_grants_and_withdraws(
     parent's, with their account; «согласия» shows it; the English alias withdraws."""
     parent, child = school.parent, school.students[0]
     answer = await ask(env, parent, "согласие дать фото")
-    assert answer.startswith("Готово: согласие на фото для Маша Иванова дано"), answer
+    assert answer.startswith("Готово: Маша Иванова — согласие на фото дано"), answer
     assert "«согласие отозвать фото»" in answer
     record = consents(env, school, parent, child)["photos"]
     assert record["granted"] is True
@@ -90,11 +90,11 @@ async def test_a_parent_of_several_children_names_one(env: BridgeEnv, school: Sc
     assert which.startswith("Не получилось: За кого?"), which
     assert "Маша Иванова, Петя Иванов" in which
     answer = await ask(env, parent, "согласие дать видеоуроки петя")
-    assert answer.startswith("Готово: согласие на видеоуроки для Петя Иванов дано"), answer
+    assert answer.startswith("Готово: Петя Иванов — согласие на видеоуроки дано"), answer
     assert consents(env, school, parent, petya)["video_lessons"]["granted"] is True
     assert "video_lessons" not in consents(env, school, parent, masha)
     answer = await ask(env, parent, "согласие дать общение Маша Иванова")
-    assert answer.startswith("Готово: согласие на общение для Маша Иванова дано"), answer
+    assert answer.startswith("Готово: Маша Иванова — согласие на общение дано"), answer
     assert consents(env, school, parent, masha)["communication"]["recorded_by"] == parent.user_id
     unknown = await ask(env, parent, "согласие дать общение Коля")
     assert unknown.startswith("Не найдено: У вас нет ребёнка «Коля»"), unknown

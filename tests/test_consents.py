@@ -436,7 +436,7 @@ async def test_communication_consent_when_the_school_enforces_it(
     assert isinstance(teacher_says, RoomSendResponse)  # staff: not asked
     assert isinstance(await send(hs, school.parent, parents_chat, TEXT), RoomSendResponse)
     resp = await send(hs, child, chat, TEXT)
-    assert refused(resp, "общение", "communication", "родитель", "parent", "8", "/consents")
+    assert refused(resp, "общение", "communication", "родитель", "parent", "8", "согласие дать общение")
     assert refused(await send(hs, child, chat, IMAGE))
     reaction = {
         "m.relates_to": {"rel_type": "m.annotation", "event_id": teacher_says.event_id, "key": "👍"}
@@ -526,7 +526,7 @@ async def test_photos_consent_when_the_school_enforces_it(
         assert "avatar_url" not in await member_content(hs, child, room)
     # Pictures, videos, stickers refused; text and documents are not pictures.
     resp = await send(hs, child, chat, IMAGE)
-    assert refused(resp, "фото", "photos", "/consents")
+    assert refused(resp, "фото", "photos", "согласие дать фото")
     assert refused(await send(hs, child, chat, VIDEO))
     assert refused(await send(hs, child, chat, PHOTO_AS_FILE))
     assert refused(await send(hs, child, chat, {"body": "🙂", "url": "mxc://hs/s"}, "m.sticker"))
