@@ -436,7 +436,9 @@ async def test_communication_consent_when_the_school_enforces_it(
     assert isinstance(teacher_says, RoomSendResponse)  # staff: not asked
     assert isinstance(await send(hs, school.parent, parents_chat, TEXT), RoomSendResponse)
     resp = await send(hs, child, chat, TEXT)
-    assert refused(resp, "общение", "communication", "родитель", "parent", "8", "согласие дать общение")
+    assert refused(
+        resp, "общение", "communication", "родитель", "parent", "8", "согласие дать общение"
+    )
     assert refused(await send(hs, child, chat, IMAGE))
     reaction = {
         "m.relates_to": {"rel_type": "m.annotation", "event_id": teacher_says.event_id, "key": "👍"}
