@@ -5,6 +5,7 @@ its clock at 0 again: the segments the killed run left on disk come first in the
 recording, and each later run's timestamps are shifted to follow on.
 """
 
+import logging
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from typing import Any
 import av
 
 from .directory import VideoInfo
+
+logger = logging.getLogger(__name__)
 
 
 def _templates(segments: list[Path]) -> dict[str, tuple[Path, int]]:
@@ -54,8 +57,28 @@ def earlier_runs(directory: Path, current_run: str) -> list[Path]:
     return [path for paths in ordered for path in sorted(paths)]
 
 
+def _readable(segments: list[Path]) -> list[Path]:
+    """The segments the demuxer can open. A segment the end cut short (opened by the
+    writer, nothing in it yet) is left out with a warning: one empty file must not cost
+    the school the whole recording (seen in CI: ``EOFError`` on the last segment)."""
+    kept = []
+    for path in segments:
+        try:
+            if path.stat().st_size == 0:
+                raise ValueError("empty")
+            with av.open(str(path)):
+                pass
+        except (OSError, ValueError, av.FFmpegError) as e:
+            logger.warning("recording: segment %s left out (%s)", path.name, e)
+            continue
+        kept.append(path)
+    return kept
+
+
 def remux_to_mp4(segments: list[Path], target: Path) -> VideoInfo:
-    """Concatenate MPEG-TS segments into ``target`` (MP4, ``+faststart``), copying packets."""
+    """Concatenate MPEG-TS segments into ``target`` (MP4, ``+faststart``), copying packets;
+    segments that cannot be read are left out (:func:`_readable`)."""
+    segments = _readable(segments)
     part = target.with_suffix(".part.mp4")
     out = av.open(str(part), "w", format="mp4", options={"movflags": "+faststart"})
     streams: dict[str, Any] = {}

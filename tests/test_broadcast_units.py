@@ -239,7 +239,11 @@ def test_recording_remuxes_segments_that_start_with_audio_only(tmp_path: Path) -
     # player starting on it would set up no video pipeline.
     with av.open(str(segments[0])) as first:
         assert any(p.stream.type == "video" and p.size for p in first.demux())
-    info = remux_to_mp4(segments, tmp_path / "recording.mp4")
+    # The end can leave a last segment the writer opened and never filled: left out,
+    # not the whole recording lost.
+    empty = tmp_path / f"{segments[-1].stem}-empty.ts"
+    empty.write_bytes(b"")
+    info = remux_to_mp4([*segments, empty], tmp_path / "recording.mp4")
     assert (info.width, info.height) == (320, 240)
     with av.open(str(tmp_path / "recording.mp4")) as mp4:
         assert sorted(s.type for s in mp4.streams) == ["audio", "video"]
