@@ -4,12 +4,13 @@
     PARTA_TEST_DB=postgres python -m bench.school_morning --students 1000
     python -m bench school_morning --workers --students 1000
     options: [--concurrency 20] [--baseline 40] [--senders 100] [--interval 2]
-             [--delivery 60] [--samples 10] [--presence] [--workers] [--sliding]
-             [--json results.json]
+             [--delivery 60] [--samples 10] [--presence] [--workers [--client-readers R]]
+             [--sliding] [--json results.json]
 
 On a fresh Synapse with the module and the bot's registration (127.0.0.1, the config
 `make run` generates; SQLite unless PARTA_TEST_DB=postgres), one process — or, with
-``--workers``, on PostgreSQL as main + client reader + event persister over Redis behind
+``--workers``, on PostgreSQL as main + client reader(s) (``--client-readers``, 1 unless
+said; a pupil sticks to one) + event persister over Redis behind
 the development router (``tests.harness.running_workers``; no baseline there, it needs a
 restart with another module config):
 
@@ -678,10 +679,12 @@ async def restart_with(m: Morning, module_config: dict[str, Any]) -> None:
 
 
 @contextlib.contextmanager
-def environment(presence: bool = False, workers: bool = False) -> Iterator[BridgeEnv]:
+def environment(
+    presence: bool = False, workers: bool = False, client_readers: int = 1
+) -> Iterator[BridgeEnv]:
     with (
         tempfile.TemporaryDirectory(prefix="parta-morning-") as tmp,
-        bridge_env(Path(tmp), workers=workers) as env,
+        bridge_env(Path(tmp), workers=workers, client_readers=client_readers) as env,
     ):
         if presence:
             running = env.hs
@@ -857,13 +860,19 @@ def main() -> None:
         help="PostgreSQL, main + client reader + event persister over Redis (no baseline)",
     )
     parser.add_argument(
+        "--client-readers",
+        type=int,
+        default=1,
+        help="with --workers: how many client readers answer /sync (a pupil sticks to one)",
+    )
+    parser.add_argument(
         "--sliding", action="store_true", help="a second delivery phase on sliding sync"
     )
     parser.add_argument("--json", type=Path, help="write the report here too")
     args = parser.parse_args()
 
     async def go() -> dict[str, Any]:
-        with environment(args.presence, args.workers) as env:
+        with environment(args.presence, args.workers, args.client_readers) as env:
             return await run(
                 env,
                 args.students,

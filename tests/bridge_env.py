@@ -144,11 +144,13 @@ def bridge_env(
     quiet_hours: dict[str, str] | None = None,
     workers: bool = False,
     pg_admin: Postgres | None = None,
+    client_readers: int = 1,
 ) -> Iterator[BridgeEnv]:
     """Synapse with the module and the bot's registration, and the bot running.
 
     ``workers``: Synapse as main + client reader + event persister over Redis
-    (:func:`tests.harness.running_workers`, always PostgreSQL) instead of one process.
+    (:func:`tests.harness.running_workers`, always PostgreSQL) instead of one process;
+    ``client_readers``: how many client readers (``/sync``) it runs.
     ``pg_admin``: Synapse and the bot on PostgreSQL in that cluster (a private one).
     """
     from tests.harness import PG_ADMIN, choose_backend, running_workers
@@ -193,6 +195,7 @@ def bridge_env(
             running_workers(
                 directory / "synapse",
                 module_config=module_config,
+                client_readers=client_readers,
                 app_service_files=(registration_path,),
             )
             if workers
