@@ -5,7 +5,7 @@
     python -m bench school_morning --workers --students 1000
     options: [--concurrency 20] [--baseline 40] [--senders 100] [--interval 2]
              [--delivery 60] [--samples 10] [--presence] [--workers [--client-readers R]]
-             [--sliding] [--json results.json]
+             [--sliding] [--staggered] [--json results.json]
 
 On a fresh Synapse with the module and the bot's registration (127.0.0.1, the config
 `make run` generates; SQLite unless PARTA_TEST_DB=postgres), one process — or, with
@@ -37,6 +37,11 @@ restart with another module config):
    whose timeline is limited (more new events than its limit) is filled from /messages
    as Element does, and counted. With ``--sliding``, the same again with every pupil on
    sliding sync as Element X (MSC4186, its room list and extensions, long-polled).
+   Each delivery phase also counts the sync answers and the membership events in them.
+   With ``--staggered``, a real morning: only half the pupils sign in in step 3 and
+   sync in step 4; the other half signs in during a first delivery phase to the first
+   half (their rooms' joins waking every member's long poll), and the delivery phase
+   after their rooms are all joined, to the same first half, is the same run's baseline.
 
 ``--presence`` turns Synapse's presence on (the generated config has it off) to measure
 what it costs. The RSS (max and at the end) and CPU (% of one core) of every process
@@ -401,8 +406,10 @@ def sync_path(filter_: dict[str, Any], since: str | None = None, timeout: int = 
 
 
 async def initial_syncs(
-    m: Morning, concurrency: int, samples: int
+    m: Morning, concurrency: int, samples: int, people: Sequence[SignIn] | None = None
 ) -> tuple[dict[str, Any], dict[str, str]]:
+    """The initial syncs of ``people`` (every pupil unless said)."""
+    pupils = m.pupils if people is None else list(people)
     since: dict[str, str] = {}
 
     def job(user_id: str) -> Callable[[], Awaitable[tuple[int, float]]]:
@@ -416,7 +423,7 @@ async def initial_syncs(
         return run
 
     started = time.monotonic()
-    results = await limited([job(p.user_id) for p in m.pupils], concurrency)
+    results = await limited([job(p.user_id) for p in pupils], concurrency)
     wall = time.monotonic() - started
     report: dict[str, Any] = {
         "lazy": {
@@ -426,7 +433,7 @@ async def initial_syncs(
             "seconds": spread([s for _, s in results]),
         }
     }
-    sample = m.pupils[:: max(1, len(m.pupils) // max(1, samples))][:samples]
+    sample = pupils[:: max(1, len(pupils) // max(1, samples))][:samples]
     if sample:
         status, raw = await m.request("GET", sync_path(LAZY_FILTER), m.tokens[sample[0].user_id])
         if status == 200:
@@ -465,6 +472,10 @@ class Delivery:
     started_ms: int = attrs.Factory(lambda: int(time.time() * 1000))
     limited_syncs: int = 0  # syncs whose timeline had a gap (more than its limit)
     backfilled: int = 0  # deliveries that came through /messages, filling such a gap
+    sync_answers: int = 0  # long polls answered (woken or timed out) over all pupils
+    member_events: int = 0  # membership events in those answers' timelines (joins, …)
+    # Each pupil's last position (next_batch / pos): a later phase follows on from it.
+    positions: dict[str, str] = attrs.Factory(dict)
     done: asyncio.Event = attrs.Factory(asyncio.Event)
 
     def arrive(self, mid: str, user_id: str, now: float) -> None:
@@ -491,6 +502,10 @@ def _note_marked(d: Delivery, events: list[Any], user_id: str, now: float) -> in
             marked += 1
             d.arrive(text[len(MARK) :].split(" ", 1)[0], user_id, now)
     return marked
+
+
+def _members(events: list[Any]) -> int:
+    return sum(1 for e in events if e.get("type") == "m.room.member")
 
 
 async def backfill(m: Morning, d: Delivery, user_id: str, room_id: str, prev_batch: str) -> None:
@@ -529,10 +544,12 @@ async def follow(m: Morning, user_id: str, since: str, d: Delivery, stop: asynci
             continue
         body = json.loads(raw)
         now = time.monotonic()
-        since = body["next_batch"]
+        since = d.positions[user_id] = body["next_batch"]
+        d.sync_answers += 1
         for room_id, room in body.get("rooms", {}).get("join", {}).items():
             timeline = room.get("timeline", {})
             _note_marked(d, timeline.get("events", []), user_id, now)
+            d.member_events += _members(timeline.get("events", []))
             if timeline.get("limited") and timeline.get("prev_batch"):
                 d.limited_syncs += 1
                 await backfill(m, d, user_id, room_id, timeline["prev_batch"])
@@ -572,10 +589,12 @@ async def follow_sliding(
             continue
         answer = json.loads(raw)
         now = time.monotonic()
-        pos = answer["pos"]
+        pos = d.positions[user_id] = answer["pos"]
+        d.sync_answers += 1
         to_device = answer.get("extensions", {}).get("to_device", {}).get("next_batch", to_device)
         for room_id, room in answer.get("rooms", {}).items():
             _note_marked(d, room.get("timeline", []), user_id, now)
+            d.member_events += _members(room.get("timeline", []))
             if room.get("limited") and room.get("prev_batch"):
                 d.limited_syncs += 1
                 await backfill(m, d, user_id, room_id, room["prev_batch"])
@@ -606,10 +625,12 @@ async def delivery(
     interval: float,
     seconds: float,
     client: str = "lazy",
+    positions: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The delivery phase; ``client``: ``lazy`` (Element: /sync, lazy-loaded members;
     ``since`` holds next_batch tokens) or ``sliding`` (Element X: sliding sync; ``since``
-    holds each pupil's ``pos`` from :func:`initial_sliding`)."""
+    holds each pupil's ``pos`` from :func:`initial_sliding`). ``positions``, when given,
+    receives where each pupil's client got to (a later phase follows on from there)."""
     d = Delivery()
     stop = asyncio.Event()
     follower = {"lazy": follow, "sliding": follow_sliding}[client]
@@ -648,6 +669,8 @@ async def delivery(
     for task in followers:
         task.cancel()
     await asyncio.gather(*followers, return_exceptions=True)
+    if positions is not None:
+        positions.update(d.positions)
     expected = sum(len(v) for v in d.expected.values())
     return {
         "client": client,
@@ -659,6 +682,8 @@ async def delivery(
         "backfilled": d.backfilled,
         "latency_s": spread(d.latencies),
         "send_s": spread(d.send_seconds),
+        "sync_answers": d.sync_answers,
+        "member_events_received": d.member_events,
     }
 
 
@@ -707,10 +732,14 @@ async def run(
     ready_limit_s: float = 3600,
     echo: Callable[[str], None] = print,
     sliding: bool = False,
+    staggered: bool = False,
 ) -> dict[str, Any]:
     """The whole scenario on ``env``; returns the report (see the module docstring).
     ``sliding``: a second delivery phase after the first, every pupil on sliding sync
-    (Element X) instead (``report["delivery_sliding"]``)."""
+    (Element X) instead (``report["delivery_sliding"]``). ``staggered``: half the pupils
+    sign in first and sync; the other half signs in during a first delivery phase
+    (``report["delivery_while_joining"]``); the delivery phase after it, to the same
+    first half, is the same run's baseline."""
     topology = (
         "workers: " + ", ".join(n for n, _ in env.hs.others) if env.hs.others else "one process"
     )
@@ -740,6 +769,10 @@ async def run(
             echo(f"baseline (joins during the login): {result}  (load {load_average()})")
             await restart_with(m, {"first_sign_in_joins": "background"})
 
+        # Staggered: the second half of the school signs in later, while the first half
+        # is syncing and the messages go out (their joins wake every member's sync).
+        late = rest[len(rest) // 2 :] if staggered else []
+        rest = rest[: len(rest) - len(late)]
         assert m.admin is not None
         async with meter.phase("sign_ins", report):
             result = await sign_ins(m, [m.admin, *rest], concurrency)
@@ -751,9 +784,26 @@ async def run(
         report["user_directory_when_joined"] = await asyncio.to_thread(user_directory, m)
         echo(f"user directory: {report['user_directory_when_joined']}")
 
+        late_ids = {p.user_id for p in late}
+        syncing = [p for p in m.pupils if p.user_id not in late_ids]
         async with meter.phase("initial_syncs", report):
-            report["initial_sync"], since = await initial_syncs(m, concurrency, samples)
+            report["initial_sync"], since = await initial_syncs(m, concurrency, samples, syncing)
         echo(f"initial sync: {report['initial_sync']}  (load {load_average()})")
+
+        if late:
+            async with meter.phase("delivery_while_joining", report):
+                positions: dict[str, str] = {}
+                # The same delivery as below, to the same pupils, while the rest of the
+                # school signs in and their rooms are joined.
+                during, (late_result, late_ready) = await asyncio.gather(
+                    delivery(m, since, senders, interval, delivery_s, positions=positions),
+                    _late_sign_ins(m, late, concurrency, ready_limit_s),
+                )
+            report["delivery_while_joining"] = during
+            report["late_sign_ins"], report["late_rooms_ready"] = late_result, late_ready
+            echo(f"delivery while the rest join: {during}  (load {load_average()})")
+            echo(f"… their sign-ins: {late_result}; rooms: {late_ready}")
+            since = positions
 
         async with meter.phase("delivery", report):
             report["delivery"] = await delivery(m, since, senders, interval, delivery_s)
@@ -774,6 +824,15 @@ async def run(
     finally:
         await m.http.close()
     return report
+
+
+async def _late_sign_ins(
+    m: Morning, late: Sequence[SignIn], concurrency: int, limit_s: float
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    await asyncio.sleep(3)  # the delivery's clients are in their long polls
+    result = await sign_ins(m, late, concurrency)
+    answered = result.pop("_answered")
+    return result, await rooms_ready(m, answered, limit_s)
 
 
 def summary(report: dict[str, Any]) -> list[str]:
@@ -798,6 +857,13 @@ def summary(report: dict[str, Any]) -> list[str]:
         f" {ready['after_login_s']['p95']} s; all {ready['all_ready_after_first_login_s']} s"
         f" after the first login ({ready['people_per_s']} people/s)",
     ]
+    if "late_sign_ins" in report:
+        late, ready = report["late_sign_ins"], report["late_rooms_ready"]
+        lines.append(
+            f"the rest signing in meanwhile: {late['people']} in {late['wall_s']} s;"
+            f" p95 {late['login_ms']['p95']:.0f} ms; rooms all joined"
+            f" {ready['all_ready_after_first_login_s']} s after their first login"
+        )
     for when in ("when_joined", "at_end"):
         u = report[f"user_directory_{when}"]
         lines.append(
@@ -816,7 +882,11 @@ def summary(report: dict[str, Any]) -> list[str]:
             if sync.get(k, {}).get("pupils")
         )
     )
-    for key, label in (("delivery", "delivery"), ("delivery_sliding", "delivery, sliding sync")):
+    for key, label in (
+        ("delivery_while_joining", "delivery while the rest of the school signs in"),
+        ("delivery", "delivery"),
+        ("delivery_sliding", "delivery, sliding sync"),
+    ):
         if key not in report:
             continue
         d = report[key]
@@ -825,7 +895,9 @@ def summary(report: dict[str, Any]) -> list[str]:
             f" {d['deliveries_expected']} deliveries, {d['deliveries_missing']} missing"
             f" ({d['backfilled']} through /messages after {d['limited_syncs']} limited syncs);"
             f" p50 {d['latency_s']['p50']} s, p95 {d['latency_s']['p95']} s,"
-            f" p99 {d['latency_s']['p99']} s; sends p50 {d['send_s']['p50']} s"
+            f" p99 {d['latency_s']['p99']} s; sends p50 {d['send_s']['p50']} s;"
+            f" {d['sync_answers']} sync answers carrying {d['member_events_received']}"
+            " membership events"
         )
     lines.append(f"HTTP errors: {report['errors']}")
     rss: dict[str, int] = {}
@@ -868,6 +940,11 @@ def main() -> None:
     parser.add_argument(
         "--sliding", action="store_true", help="a second delivery phase on sliding sync"
     )
+    parser.add_argument(
+        "--staggered",
+        action="store_true",
+        help="half the pupils sign in while the other half syncs and the messages go out",
+    )
     parser.add_argument("--json", type=Path, help="write the report here too")
     args = parser.parse_args()
 
@@ -884,6 +961,7 @@ def main() -> None:
                 args.delivery,
                 args.samples,
                 sliding=args.sliding,
+                staggered=args.staggered,
             )
 
     report = asyncio.run(go())

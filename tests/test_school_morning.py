@@ -55,3 +55,36 @@ async def test_a_school_morning_of_a_hundred_pupils(tmp_path: Path) -> None:
     assert sliding["messages"] >= 2
     assert sliding["deliveries_expected"] >= pupils
     assert sliding["deliveries_missing"] == 0
+
+
+async def test_a_morning_where_half_the_school_signs_in_during_the_messages(
+    tmp_path: Path,
+) -> None:
+    """The staggered morning: the second half's first sign-ins (their rooms joined in the
+    background) while the first half syncs and messages go out. Every message still
+    reaches every syncing pupil, in both phases, and the joins reach them too."""
+    with bridge_env(tmp_path) as env:
+        report = await run(
+            env,
+            40,
+            concurrency=10,
+            senders=10,
+            interval=2.0,
+            delivery_s=8.0,
+            samples=1,
+            ready_limit_s=900,
+            echo=lambda line: None,
+            staggered=True,
+        )
+    assert report["errors"] == 0, report["error_samples"]
+    pupils = report["import"]["pupils"]
+    late = report["late_sign_ins"]["people"]
+    assert late == pupils - pupils // 2
+    assert report["late_rooms_ready"]["not_ready"] == 0
+    for key in ("delivery_while_joining", "delivery"):
+        phase = report[key]
+        assert phase["syncing"] == pupils - late
+        assert phase["messages"] >= 2
+        assert phase["deliveries_missing"] == 0
+    # The newcomers' joins into the school-wide rooms came into the syncing pupils' timelines.
+    assert report["delivery_while_joining"]["member_events_received"] > 0
