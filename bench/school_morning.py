@@ -40,8 +40,9 @@ restart with another module config):
    Each delivery phase also counts the sync answers and the membership events in them.
    With ``--staggered``, a real morning: only half the pupils sign in in step 3 and
    sync in step 4; the other half signs in during a first delivery phase to the first
-   half (their rooms' joins waking every member's long poll), and the delivery phase
-   after their rooms are all joined, to the same first half, is the same run's baseline.
+   half, which goes on until their rooms are all joined (the joins waking every
+   member's long poll); then each syncing client catches up once, and the delivery
+   phase after it, to the same first half, is the same run's baseline.
 
 ``--presence`` turns Synapse's presence on (the generated config has it off) to measure
 what it costs. The RSS (max and at the end) and CPU (% of one core) of every process
@@ -626,11 +627,13 @@ async def delivery(
     seconds: float,
     client: str = "lazy",
     positions: dict[str, str] | None = None,
+    until: asyncio.Event | None = None,
 ) -> dict[str, Any]:
     """The delivery phase; ``client``: ``lazy`` (Element: /sync, lazy-loaded members;
     ``since`` holds next_batch tokens) or ``sliding`` (Element X: sliding sync; ``since``
     holds each pupil's ``pos`` from :func:`initial_sliding`). ``positions``, when given,
-    receives where each pupil's client got to (a later phase follows on from there)."""
+    receives where each pupil's client got to (a later phase follows on from there);
+    ``until``: the messages go on until it is set, if that is later than ``seconds``."""
     d = Delivery()
     stop = asyncio.Event()
     follower = {"lazy": follow, "sliding": follow_sliding}[client]
@@ -651,7 +654,7 @@ async def delivery(
     sends = []
     started = time.monotonic()
     tick = 0
-    while time.monotonic() - started < seconds:
+    while time.monotonic() - started < seconds or (until is not None and not until.is_set()):
         sends.append(asyncio.create_task(send(m, d, m.admin.user_id, m.announcements, everyone)))
         if pool:
             who = pool[tick % len(pool)]
@@ -793,17 +796,20 @@ async def run(
         if late:
             async with meter.phase("delivery_while_joining", report):
                 positions: dict[str, str] = {}
+                joined = asyncio.Event()
                 # The same delivery as below, to the same pupils, while the rest of the
-                # school signs in and their rooms are joined.
+                # school signs in and until their rooms are all joined.
                 during, (late_result, late_ready) = await asyncio.gather(
-                    delivery(m, since, senders, interval, delivery_s, positions=positions),
-                    _late_sign_ins(m, late, concurrency, ready_limit_s),
+                    delivery(
+                        m, since, senders, interval, delivery_s, positions=positions, until=joined
+                    ),
+                    _late_sign_ins(m, late, concurrency, ready_limit_s, joined),
                 )
             report["delivery_while_joining"] = during
             report["late_sign_ins"], report["late_rooms_ready"] = late_result, late_ready
             echo(f"delivery while the rest join: {during}  (load {load_average()})")
             echo(f"… their sign-ins: {late_result}; rooms: {late_ready}")
-            since = positions
+            since = await catch_up(m, positions, concurrency)
 
         async with meter.phase("delivery", report):
             report["delivery"] = await delivery(m, since, senders, interval, delivery_s)
@@ -827,12 +833,33 @@ async def run(
 
 
 async def _late_sign_ins(
-    m: Morning, late: Sequence[SignIn], concurrency: int, limit_s: float
+    m: Morning, late: Sequence[SignIn], concurrency: int, limit_s: float, done: asyncio.Event
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    await asyncio.sleep(3)  # the delivery's clients are in their long polls
-    result = await sign_ins(m, late, concurrency)
-    answered = result.pop("_answered")
-    return result, await rooms_ready(m, answered, limit_s)
+    try:
+        await asyncio.sleep(3)  # the delivery's clients are in their long polls
+        result = await sign_ins(m, late, concurrency)
+        answered = result.pop("_answered")
+        return result, await rooms_ready(m, answered, limit_s)
+    finally:
+        done.set()
+
+
+async def catch_up(m: Morning, since: dict[str, str], concurrency: int) -> dict[str, str]:
+    """Each client's sync once, without waiting: where it stands now (what came while it
+    was not polling is behind it, as for a client that was away)."""
+    now: dict[str, str] = {}
+
+    def job(user_id: str, position: str) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            path = sync_path(LAZY_FILTER, position)
+            status, raw = await m.request("GET", path, m.tokens[user_id])
+            if status == 200:
+                now[user_id] = json.loads(raw)["next_batch"]
+
+        return run
+
+    await limited([job(u, p) for u, p in since.items()], concurrency)
+    return now
 
 
 def summary(report: dict[str, Any]) -> list[str]:
