@@ -116,7 +116,8 @@ class RetentionLimits:
     announcements: int = attrs.field(default=1825, validator=_days)
     staff: int = attrs.field(default=1825, validator=_days)
     attendance: int = attrs.field(default=1095, validator=_days)
-    # Recordings of broadcasts (video files posted as documents).
+    # Recordings of broadcasts (video files posted as documents); also how long those of
+    # no school are kept (broadcasts.rules.recording_school).
     recordings: int = attrs.field(default=1095, validator=_days)
     # The audit log: a school's entries (entries of no school, the operator's, keep this).
     audit: int = attrs.field(default=1825, validator=_days)

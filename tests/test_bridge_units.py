@@ -1,6 +1,8 @@
 """The bot's pure parts: config, command parsing, quiet hours, OneRoster reading."""
 
+import csv
 import datetime
+import io
 import zoneinfo
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from bridge.roster_sync import SignIn, sign_in_csv
 from bridge.schedule import deliver_at, is_quiet
 from parta_common.config import build
 from parta_common.oneroster import RosterErrors, read_files, zip_files
+from parta_common.person_names import PersonName, login_stem
 from parta_common.roles import Role
 from tests.data.make_sample_school import make_school, to_zip
 
@@ -246,6 +249,19 @@ def test_sample_school_reads() -> None:
     # Russian names with patronymics.
     person = roster.people["stu-1"]
     assert person.middle_name.endswith(("вич", "вна", "ич", "на"))
+
+
+def test_sample_user_names_are_the_modules_transliteration() -> None:
+    """The sample's user names are what the module makes of the same name typed into the
+    console (one transliteration: «Юлия Яковлева» is ``iuliia.iakovleva`` in both), the
+    prefix in front and a number behind a name already taken."""
+    users = list(csv.DictReader(io.StringIO(make_school(550, prefix="b1-")["users.csv"])))
+    for user in users:
+        stem = login_stem(PersonName(user["familyName"], user["givenName"]))
+        assert user["username"].removeprefix("b1-").rstrip("0123456789") == stem, user
+    names = {u["username"] for u in users}
+    assert len(names) == len(users)
+    assert any("ia." in n or "iu" in n for n in names)
 
 
 def test_sample_is_deterministic() -> None:

@@ -4,18 +4,21 @@ and by keyboard: an administrator turns on quiet hours for teachers and enforces
 photos consent; the one PATCH carries only those two; GET /schools/{id} shows them; a
 time the module does not take («25:00») is the module's refusal in the status line (in
 words: «Неверное время … ЧЧ:ММ», not a regex) and
-changes nothing. A teacher of the school sees no link to the page. Screenshots as in
+changes nothing. A teacher of the school sees no link to the page, nor does a
+coordinator of another region who teaches there; the school's own region's coordinator
+does (the module's ``may_manage``, the check its PATCH makes). Screenshots as in
 test_console.py (``PARTA_CONSOLE_SHOTS``)."""
 
 import json
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 from playwright.async_api import Page, Request, expect
 
 from tests.browser import chromium
 from tests.harness import RunningHomeserver, running_homeserver
-from tests.roster_helpers import api
+from tests.roster_helpers import api, api_error
 from tests.test_console import CONSOLE, school_with_admin, shot, sign_in
 
 pytestmark = pytest.mark.browser
@@ -172,3 +175,77 @@ async def test_an_administrator_sets_the_school_rules_by_keyboard_on_a_phone(
         await page.goto(f"{synapse.base_url}{CONSOLE}#/s/{sid}/card")
         await expect(page.locator("#tab-card")).to_be_visible()
         await expect(page.locator("#tab-rules")).to_have_count(0)
+
+
+async def test_the_rules_tab_is_offered_to_those_the_module_lets_change_them(
+    synapse: RunningHomeserver,
+) -> None:
+    operator = synapse.register("op", admin=True)
+    near = synapse.register("near-coordinator")
+    far = synapse.register("far-coordinator")
+    admin = synapse.register("rules-director")
+    region_of = {}
+    for name, coordinator in (("Ближняя область", near), ("Дальняя область", far)):
+        unit = api(synapse, "POST", "/units", operator, {"kind": "region", "name": name})
+        who = quote(coordinator.user_id)
+        api(synapse, "PUT", f"/units/{unit['unit_id']}/coordinators/{who}", operator)
+        region_of[coordinator.user_id] = unit["unit_id"]
+    school = api(
+        synapse,
+        "POST",
+        "/schools",
+        operator,
+        {
+            "name": "Школа № 7",
+            "unit_id": region_of[near.user_id],
+            "administrators": [admin.user_id],
+        },
+    )
+    sid = school["school_id"]
+    # The far region's coordinator also teaches here: they may open the school, not manage it.
+    api(synapse, "PUT", f"/schools/{sid}/members/{far.user_id}", admin, {"roles": ["teacher"]})
+
+    # The module says who manages the school, and refuses the rest the same way.
+    manages = {
+        who.localpart: api(synapse, "GET", f"/schools/{sid}", who)["may_manage"]
+        for who in (operator, admin, near, far)
+    }
+    assert manages == {
+        operator.localpart: True,
+        admin.localpart: True,
+        near.localpart: True,
+        far.localpart: False,
+    }
+    change = {"policy": {"dm_policy": "staff_only"}}
+    refused = api_error(synapse, "PATCH", f"/schools/{sid}", far, change)
+    assert refused.status == 403
+    assert refused.body["errcode"] == "M_FORBIDDEN"
+    api(synapse, "PATCH", f"/schools/{sid}", near, change)
+    assert api(synapse, "GET", f"/schools/{sid}", admin)["policy"]["dm_policy"] == "staff_only"
+
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1000, "height": 700})
+        # The coordinator of the school's region: the link, and the page behind it.
+        await sign_in(page, synapse.base_url, near)
+        await page.goto(f"{synapse.base_url}{CONSOLE}#/s/{sid}/card")
+        await expect(page.locator("#tab-rules")).to_have_text("Правила школы")
+        await page.click("#tab-rules")
+        await expect(page.locator("#view-rules h1")).to_have_text("Правила школы")
+        assert await page.locator("#dm_policy-staff_only").is_checked()
+        await shot(page, "rules-coordinator", full_page=False)
+
+        # The other region's coordinator: no link, and the page's address opens the card.
+        await page.click("#logout")
+        await sign_in(page, synapse.base_url, far)
+        await page.goto(f"{synapse.base_url}{CONSOLE}#/s/{sid}/card")
+        await expect(page.locator("#view-card h1")).to_be_visible()
+        await expect(page.locator("#tab-card")).to_be_visible()
+        await expect(page.locator("#tab-rules")).to_have_count(0)
+        await page.click("#tab-classes")
+        await expect(page.locator("#view-classes")).to_be_visible()
+        await page.goto(f"{synapse.base_url}{CONSOLE}#/s/{sid}/rules")
+        await expect(page.locator("#tab-card")).to_have_attribute("aria-current", "page")
+        await expect(page.locator("#view-card h1")).to_be_visible()
+        await expect(page.locator("#view-rules")).to_have_count(0)
+        await expect(page.locator("#tab-rules")).to_have_count(0)
+        await shot(page, "rules-other-region", full_page=False)

@@ -21,8 +21,9 @@ import yaml
 
 from devtools.homeserver import HttpError
 from parta_common import tokens
+from parta_common.roles import Role
 from synapse_module.audit import GENESIS, TRIM_ACTION, Anchor, Entry, entry_hash
-from synapse_module.broadcasts.rules import posted_recording
+from synapse_module.broadcasts.rules import posted_recording, recording_school
 from synapse_module.clock import CLOCK_FILE_VARIABLE
 from synapse_module.config import RetentionLimits
 from synapse_module.privacy.rules import (
@@ -33,6 +34,7 @@ from synapse_module.privacy.rules import (
     retention_cutoff,
     retention_refusal,
 )
+from synapse_module.roster.rules import Person, RoomKind, SchoolRoom, Standing
 from tests.harness import RunningHomeserver, User, running_homeserver
 from tests.privacy_people import MODULE_CONFIG, SECRET, attendance, raw, rows, send
 from tests.roster_helpers import API, School, api, build_school, wait_for_rooms
@@ -286,8 +288,14 @@ def relay(hs: RunningHomeserver, broadcast_id: str, what: str, body: dict[str, A
 def post_recording(hs: RunningHomeserver, school: School, title: str) -> dict[str, Any]:
     """A recorded broadcast of 7А's chat, ended, its MP4 uploaded by the recorder account
     and posted by the module (as the relay does it): room, event and media IDs."""
-    base = f"/rooms/{quote(school.class_a['rooms']['class_chat'], safe='')}/broadcasts"
-    teacher = school.teacher
+    return post_recording_in(hs, school.class_a["rooms"]["class_chat"], school.teacher, title)
+
+
+def post_recording_in(
+    hs: RunningHomeserver, room_id: str, teacher: User, title: str
+) -> dict[str, Any]:
+    """:func:`post_recording` of a broadcast ``teacher`` runs in any room."""
+    base = f"/rooms/{quote(room_id, safe='')}/broadcasts"
     body = {"title": title, "speakers": [teacher.user_id], "recording": True}
     broadcast_id = api(hs, "POST", base, teacher, body)["broadcast_id"]
     api(hs, "POST", f"{base}/{broadcast_id}/end", teacher, {})
@@ -405,30 +413,66 @@ def test_what_the_backfill_takes_for_a_posted_recording(
     assert posted_recording(content, "x") == found
 
 
-def backfill_runs(hs: RunningHomeserver, since: int) -> list[tuple[Any, ...]]:
+TEACHER = Standing("sch_a", frozenset({Role.TEACHER}))
+COORDINATOR = Person("@c", {}, frozenset({"u"}))
+UNIT_ROOM = SchoolRoom("!r", RoomKind.UNIT_ANNOUNCEMENTS, unit_id="u")
+PARENT = Standing("sch_b", frozenset({Role.PARENT}))
+ADMIN_B = Standing("sch_b", frozenset({Role.ADMINISTRATOR}))
+
+
+@pytest.mark.parametrize(
+    ("room", "creator", "school"),
+    [
+        # A school's room: the school's, whoever ran it.
+        (SchoolRoom("!r", RoomKind.CLASS_CHAT, "sch_a"), COORDINATOR, "sch_a"),
+        # A unit's room: no school's.
+        (UNIT_ROOM, Person("@t", {"sch_a": TEACHER}), None),
+        # A room of their own: the one school whose staff they are (a parent elsewhere too).
+        (None, Person("@t", {"sch_a": TEACHER}), "sch_a"),
+        (None, Person("@t", {"sch_a": TEACHER, "sch_b": PARENT}), "sch_a"),
+        # Staff of two schools, a coordinator, nobody the roster knows: no school's.
+        (None, Person("@t", {"sch_a": TEACHER, "sch_b": ADMIN_B}), None),
+        (None, Person("@t", {"sch_a": TEACHER}, frozenset({"u"})), None),
+        (None, Person("@x"), None),
+    ],
+)
+def test_whose_rule_a_recording_follows(
+    room: SchoolRoom | None, creator: Person, school: str | None
+) -> None:
+    assert recording_school(room, creator) == school
+
+
+def job_runs(hs: RunningHomeserver, job: str, since: int) -> list[tuple[Any, ...]]:
     return rows(
         hs,
-        "SELECT result FROM parta_job_runs WHERE job = 'recordings_backfill'"
+        "SELECT result FROM parta_job_runs WHERE job = ?"
         " AND started_ts >= ? AND finished_ts IS NOT NULL",
-        (since,),
+        (job, since),
     )
+
+
+def restart_and_run(hs: RunningHomeserver, clock: ModuleClock, job: str) -> str:
+    """Start Synapse again (the module's clock as ``clock`` says); ``job``'s result at
+    start-up."""
+    since = int(time.time() * 1000)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(CLOCK_FILE_VARIABLE, str(clock.path))
+        hs.restart()
+    deadline = time.monotonic() + 120
+    while not (runs := job_runs(hs, job, since)):
+        assert time.monotonic() < deadline, f"the job {job} did not run at start-up"
+        time.sleep(0.2)
+    [(result,)] = runs
+    return str(result)
 
 
 def restart_and_backfill(hs: RunningHomeserver, clock: ModuleClock) -> str:
     """Start Synapse again as a database from before recordings were tracked would
     (step 4 just made: nothing read yet); the backfill's result at start-up."""
     hs.sql("UPDATE parta_broadcast_backfill SET scanned_to = 0, done_ts = NULL WHERE id = 1")
-    since = int(time.time() * 1000)
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv(CLOCK_FILE_VARIABLE, str(clock.path))
-        hs.restart()
-    deadline = time.monotonic() + 120
-    while not (runs := backfill_runs(hs, since)):
-        assert time.monotonic() < deadline, "the backfill did not run at start-up"
-        time.sleep(0.2)
-    [(result,)] = runs
+    result = restart_and_run(hs, clock, "recordings_backfill")
     assert rows(hs, "SELECT COUNT(*) FROM parta_broadcast_backfill WHERE done_ts IS NULL") == [(0,)]
-    return str(result)
+    return result
 
 
 def test_a_recording_posted_before_recordings_were_tracked_goes_by_the_rule(
@@ -468,6 +512,58 @@ def test_a_recording_posted_before_recordings_were_tracked_goes_by_the_rule(
     clock.real()
     assert restart_and_backfill(hs, clock) == "0 recordings tracked; done"
     assert rows(hs, "SELECT event_id FROM parta_broadcast_recordings") == []
+
+
+# -- recordings of broadcasts outside the school's rooms ----------------------------------
+
+
+def own_room(hs: RunningHomeserver, user: User, name: str) -> str:
+    """A room ``user`` creates, outside any school's structure."""
+    body = {"name": name, "preset": "private_chat"}
+    made = hs.request("POST", "/_matrix/client/v3/createRoom", body, user.access_token)
+    return str(made["room_id"])
+
+
+def tracked_school(hs: RunningHomeserver, event_id: str) -> list[tuple[Any, ...]]:
+    query = "SELECT school_id FROM parta_broadcast_recordings WHERE event_id = ?"
+    return rows(hs, query, (event_id,))
+
+
+def test_a_teachers_recording_outside_the_schools_rooms_follows_the_schools_rule(
+    hs: RunningHomeserver, school: School, clock: ModuleClock
+) -> None:
+    """A teacher of one school runs a recorded broadcast in a room of their own: the
+    recording (posted there in their name) is the school's, and the school's rule
+    removes it — redacted by the teacher, its file gone. Someone of no school broadcasts
+    likewise: theirs is no school's, and the school's rule leaves it alone."""
+    clock.real()
+    sid = school.school_id
+    api(hs, "PUT", f"/schools/{sid}/retention", school.admin, {"rules": {"recordings": 30}})
+    teacher = school.teacher
+    room = own_room(hs, teacher, "Собрание родителей 7А")
+    mine = post_recording_in(hs, room, teacher, "Собрание родителей")
+    assert mine["room_id"] == room and mine["sender"] == teacher.user_id
+    assert tracked_school(hs, mine["event_id"]) == [(sid,)]
+    lecturer = hs.register("lecturer")
+    elsewhere = own_room(hs, lecturer, "Открытая лекция")
+    theirs = post_recording_in(hs, elsewhere, lecturer, "Лекция о звёздах")
+    assert tracked_school(hs, theirs["event_id"]) == [(None,)]
+
+    posted_ts = event(hs, teacher, room, mine["event_id"])["origin_server_ts"]
+    clock.set_ms(posted_ts + 30 * DAY_MS + 1)
+    applied = api(hs, "POST", f"/schools/{sid}/retention/apply", school.admin)
+    clock.real()
+    assert applied["recordings_removed"] == 1
+    gone = event(hs, teacher, room, mine["event_id"])
+    assert gone["content"] == {} and "redacted_because" in gone["unsigned"]
+    assert gone["unsigned"]["redacted_because"]["sender"] == teacher.user_id
+    assert not media_file(hs, mine["media_id"]).exists()
+    assert tracked_school(hs, mine["event_id"]) == []
+    # No school's rule touches the other.
+    kept = event(hs, lecturer, elsewhere, theirs["event_id"])
+    assert kept["content"]["url"].endswith("/" + theirs["media_id"])
+    assert media_file(hs, theirs["media_id"]).read_bytes() == MP4
+    assert tracked_school(hs, theirs["event_id"]) == [(None,)]
 
 
 # -- the end of the year ------------------------------------------------------------
@@ -605,3 +701,72 @@ def test_the_audit_logs_front_goes_by_the_rule_and_verify_starts_from_the_anchor
     # Applied again at the real time: everything left is younger than the rule.
     assert api(hs, "POST", f"/schools/{sid}/retention/apply", school.admin)["audit_removed"] == 0
     assert both_verify(hs, operator)["ok"]
+
+
+# -- recordings of no school: the operator's limit, in the job (last: it runs every rule
+# -- of this homeserver years ahead) ---------------------------------------------------
+
+
+def test_a_recording_of_no_school_goes_by_the_operators_limit_in_the_job(
+    hs: RunningHomeserver, school: School, clock: ModuleClock
+) -> None:
+    """Broadcasts of people in no school, in rooms of their own: their recordings are no
+    school's, and the job ``retention`` removes them at the operator's limit
+    (``privacy.retention_limits.recordings``), a younger one stays; audited with no
+    school. One whose creator has left the room cannot be redacted in their name: its
+    message stays, its video goes all the same."""
+    clock.real()
+    limit = RetentionLimits().recordings
+    lecturer = hs.register("lecturer")
+    room = own_room(hs, lecturer, "Открытая лекция")
+    old = post_recording_in(hs, room, lecturer, "Лекция о звёздах")
+    gone_away = hs.register("lecturer")
+    left = own_room(hs, gone_away, "Лекция о планетах")
+    deserted = post_recording_in(hs, left, gone_away, "Лекция о планетах")
+    young = post_recording_in(hs, room, lecturer, "Лекция о кометах")
+    for posted in (old, deserted, young):
+        assert tracked_school(hs, posted["event_id"]) == [(None,)]
+    hs.request(
+        "POST", f"/_matrix/client/v3/rooms/{quote(left, safe='')}/leave", {}, gone_away.access_token
+    )
+    deserted_ts = rows(
+        hs,
+        "SELECT posted_ts FROM parta_broadcast_recordings WHERE event_id = ?",
+        (deserted["event_id"],),
+    )[0][0]
+    young_ts = event(hs, lecturer, room, young["event_id"])["origin_server_ts"]
+    assert young_ts > deserted_ts
+
+    # Due: these two, and any of no school an earlier test left.
+    due = rows(
+        hs,
+        "SELECT event_id FROM parta_broadcast_recordings WHERE school_id IS NULL AND posted_ts < ?",
+        (young_ts,),
+    )
+    assert {old["event_id"], deserted["event_id"]} <= {e for (e,) in due}
+
+    # "Now": the operator's limit after the youngest was posted, which stays.
+    clock.set_ms(young_ts + limit * DAY_MS)
+    result = restart_and_run(hs, clock, "retention")
+    clock.real()
+    assert result.endswith(f"; {len(due)} recordings of no school removed"), result
+    gone = event(hs, lecturer, room, old["event_id"])
+    assert gone["content"] == {}
+    assert gone["unsigned"]["redacted_because"]["sender"] == lecturer.user_id
+    for removed in (old, deserted):
+        assert not media_file(hs, removed["media_id"]).exists()
+        assert tracked_school(hs, removed["event_id"]) == []
+    # Its creator gone from the room, the message is not redacted; its video is gone.
+    redacted = "SELECT 1 FROM redactions WHERE redacts = ?"
+    assert rows(hs, redacted, (deserted["event_id"],)) == []
+    assert media_file(hs, young["media_id"]).read_bytes() == MP4
+    assert tracked_school(hs, young["event_id"]) == [(None,)]
+    audited = rows(
+        hs,
+        "SELECT actor, details FROM parta_audit WHERE action = 'retention.apply'"
+        " AND school_id IS NULL",
+    )
+    service = "@parta:" + lecturer.user_id.split(":", 1)[1]
+    assert [(actor, json.loads(details)) for actor, details in audited] == [
+        (service, {"recordings_removed": len(due), "limit_days": limit})
+    ]

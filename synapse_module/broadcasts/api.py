@@ -44,7 +44,13 @@ from ..roster.rules import RoomKind
 from ..service_tokens import spend_service_token
 from . import store as db
 from .events import broadcast_state, recording_message
-from .rules import may_run_broadcasts, posted_recording, recorder_user_id, schedule_is_valid
+from .rules import (
+    may_run_broadcasts,
+    posted_recording,
+    recorder_user_id,
+    recording_school,
+    schedule_is_valid,
+)
 from .texts import (
     BAD_SCHEDULE,
     BAD_SERVICE_TOKEN,
@@ -437,7 +443,8 @@ class Broadcasts:
         service account, so it appears among the school's documents; any other broadcast
         into its own room, sent by the module in the name of the broadcast's creator
         (the module acts there as it does for the broadcast's state). The content names
-        the creator either way.
+        the creator either way. It is tracked for the retention rule of the school
+        :func:`.rules.recording_school` names (none: the operator's limit).
         """
         await self._check_service(request)
         body = json_body(request, RECORDING_SCHEMA)
@@ -460,7 +467,9 @@ class Broadcasts:
                 "content": content,
             }
         )
-        # Kept for the school's retention rule (``recordings``), which removes it later.
+        # Kept for the school's retention rule (``recordings``), which removes it later;
+        # whose rule is decided now, as the creator stands at the broadcast's end.
+        creator = await self._module.roster.get_person(row["created_by"])
         await self._module.store.run(
             "parta_recording_posted",
             db.add_recording_txn,
@@ -468,7 +477,7 @@ class Broadcasts:
                 "event_id": event.event_id,
                 "broadcast_id": broadcast_id,
                 "room_id": target,
-                "school_id": school_room.school_id if school_room is not None else None,
+                "school_id": recording_school(school_room, creator),
                 "media_id": body["content_uri"].rsplit("/", 1)[1],
                 "posted_ts": event.origin_server_ts,
             },
@@ -476,10 +485,10 @@ class Broadcasts:
         return 200, {"room_id": target, "event_id": event.event_id, "sender": sender}
 
     async def recordings_posted_before(
-        self, school_id: str, before: int
+        self, school_id: str | None, before: int
     ) -> "builtins.list[dict[str, Any]]":
         """A school's recordings posted before ``before`` (ms): event, room, media — what
-        retention (privacy) removes."""
+        retention (privacy) removes; ``None``: those of no school."""
         return await self._module.store.run(
             "parta_recordings_before", db.recordings_before_txn, school_id, before
         )

@@ -7,6 +7,7 @@ from parta_common import events
 from parta_common.roles import Role
 
 from ..room_roles import LESSON_LEADERS
+from ..roster.rules import Person, SchoolRoom
 
 # The account the relay uploads recordings with: no room, no power, no person.
 RECORDER_SUFFIX: Final = "-recorder"
@@ -22,6 +23,25 @@ def may_run_broadcasts(role: Role | None) -> bool:
 def schedule_is_valid(starts_at: int | None, ends_at: int | None) -> bool:
     """A broadcast ends after it starts (either may be left open)."""
     return starts_at is None or ends_at is None or ends_at > starts_at
+
+
+def recording_school(room: SchoolRoom | None, creator: Person) -> str | None:
+    """The school whose ``recordings`` retention rule a broadcast's recording follows
+    (``None``: no school's — the operator's limit, ``privacy.retention_limits``).
+
+    ``room``: what the roster knows of the broadcast's room. A school's room: that
+    school. A room the roster knows that is no school's (a unit's): none. A room the
+    roster does not know: the school whose staff the creator is, when exactly one and
+    they coordinate nothing — there a person leads a broadcast only as their school's
+    staff (``roster.rules.role_outside_school``), so the recording is that school's;
+    a coordinator, someone on the staff of several schools, or of none: none.
+    """
+    if room is not None:
+        return room.school_id
+    if creator.coordinates:
+        return None
+    staff_of = [school_id for school_id, s in creator.schools.items() if s.is_staff]
+    return staff_of[0] if len(staff_of) == 1 else None
 
 
 def recorder_user_id(service_user_id: str) -> str:

@@ -114,14 +114,16 @@ def add_recording_txn(t: LoggingTransaction, row: dict[str, Any]) -> None:
 
 
 def recordings_before_txn(
-    t: LoggingTransaction, school_id: str, before: int
+    t: LoggingTransaction, school_id: str | None, before: int
 ) -> list[dict[str, Any]]:
-    """A school's recordings posted before ``before`` (ms), oldest first."""
+    """A school's recordings posted before ``before`` (ms), oldest first; ``None``:
+    those of no school."""
+    school = "school_id IS NULL" if school_id is None else "school_id = ?"
     t.execute(
         "SELECT event_id, broadcast_id, room_id, media_id, posted_ts"
-        " FROM parta_broadcast_recordings WHERE school_id = ? AND posted_ts < ?"
+        f" FROM parta_broadcast_recordings WHERE {school} AND posted_ts < ?"
         " ORDER BY posted_ts, event_id",
-        (school_id, before),
+        (before,) if school_id is None else (school_id, before),
     )
     return rows_as_dicts(t)
 

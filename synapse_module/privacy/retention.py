@@ -9,7 +9,9 @@ deletes itself, by the school's rule or else the operator's limit:
 
 * ``attendance`` — lesson sessions that ended before the rule;
 * ``recordings`` — a broadcast's recording posted before the rule: its message redacted
-  by the service account, its media deleted through Synapse's admin API;
+  by whoever sent it (the service account in a school's rooms, the broadcast's creator
+  elsewhere), its media deleted through Synapse's admin API. A recording of no school
+  (``broadcasts.rules.recording_school``) goes by the operator's limit, in the job;
 * ``audit`` — the front of the audit log's one cross-school hash chain, as far as every
   entry's own school's rule lets it go (``store.trim_audit_txn``), with an anchor that
   ``verify`` starts from.
@@ -21,6 +23,8 @@ entry) keeps its real time.
 
 import logging
 from typing import TYPE_CHECKING, Any
+
+from synapse.module_api.errors import SynapseError
 
 from ..clock import Clock, clock_from_environment
 from ..roster.rules import SchoolRoom
@@ -54,12 +58,27 @@ class Retention:
             changed = await self.apply(school_id, now)
             for key in totals:
                 totals[key] += changed[key]
+        unowned = await self.apply_unowned(now)
         trimmed = await self.trim_audit(now, self._module.service_user_id)
         return (
             f"{len(schools)} schools: {totals['rooms_changed']} rooms' rules set,"
             f" {totals['attendance_removed']} attendance rows,"
-            f" {totals['recordings_removed']} recordings, {trimmed} audit entries removed"
+            f" {totals['recordings_removed']} recordings, {trimmed} audit entries removed;"
+            f" {unowned} recordings of no school removed"
         )
+
+    async def apply_unowned(self, now: int) -> int:
+        """Recordings of no school (a coordinator's broadcast, one in a unit's room, one
+        whose creator is on the staff of several schools or none): the operator's limit.
+        Audited (``retention.apply``, no school) when one went."""
+        limit = self._module.config.privacy.retention_limits.recordings
+        removed = await self._remove_recordings(None, retention_cutoff(now, limit))
+        if removed:
+            details = {"recordings_removed": removed, "limit_days": limit}
+            who = self._module.service_user_id
+            await self._module.roster.audit(who, "retention.apply", None, None, details)
+            logger.info("Retention: %d recordings of no school removed", removed)
+        return removed
 
     async def _rules(self, school_id: str) -> dict[str, int]:
         return await self._module.store.run("parta_retention", db.retention_txn, school_id)
@@ -131,10 +150,11 @@ class Retention:
             details: dict[str, Any] = {"class_id": class_id, "rooms_changed": changed}
             await self._module.roster.audit(actor, "retention.apply", school_id, class_id, details)
 
-    async def _remove_recordings(self, school_id: str, cutoff: int) -> int:
-        """Recordings posted before ``cutoff``: the message redacted, the media deleted
-        through Synapse's admin API, then forgotten. Safe to run again after a crash:
-        a redaction is not sent twice, media already gone counts as deleted."""
+    async def _remove_recordings(self, school_id: str | None, cutoff: int) -> int:
+        """Recordings posted before ``cutoff`` (``school_id`` None: of no school): the
+        message redacted by its sender, the media deleted through Synapse's admin API,
+        then forgotten. Safe to run again after a crash: a redaction is not sent twice,
+        media already gone counts as deleted."""
         broadcasts = self._module.broadcasts
         old = await broadcasts.recordings_posted_before(school_id, cutoff)
         if not old:
@@ -144,15 +164,7 @@ class Retention:
             for recording in old:
                 event_id = recording["event_id"]
                 if not await store.run("parta_retention_redacted", db.is_redacted_txn, event_id):
-                    await self._api.create_and_send_event_into_room(
-                        {
-                            "type": "m.room.redaction",
-                            "room_id": recording["room_id"],
-                            "sender": self._module.service_user_id,
-                            "redacts": event_id,
-                            "content": {"redacts": event_id, "reason": "retention"},
-                        }
-                    )
+                    await self._redact(recording["room_id"], event_id)
                 await admin.delete_media(recording["media_id"])
                 await store.run(
                     "parta_retention_recording_rows",
@@ -162,6 +174,33 @@ class Retention:
                 )
                 await broadcasts.forget_recording(event_id)
         return len(old)
+
+    async def _redact(self, room_id: str, event_id: str) -> None:
+        """Redact a recording's message as whoever sent it: the service account in a
+        school's rooms, elsewhere the broadcast's creator (the module posted it in their
+        name; the service account is not in such a room). A sender who has left the
+        room can no longer redact it: the message stays, without its video (deleted
+        next), and a warning says so."""
+        sender = await self._module.store.run(
+            "parta_retention_sender", db.event_sender_txn, event_id
+        )
+        try:
+            await self._api.create_and_send_event_into_room(
+                {
+                    "type": "m.room.redaction",
+                    "room_id": room_id,
+                    "sender": sender or self._module.service_user_id,
+                    "redacts": event_id,
+                    "content": {"redacts": event_id, "reason": "retention"},
+                }
+            )
+        except SynapseError as e:
+            logger.warning(
+                "Retention: recording %s in %s not redacted (%s); its video is deleted",
+                event_id,
+                room_id,
+                e,
+            )
 
     async def trim_audit(self, now: int, actor: str) -> int:
         """The audit log's front, as far as every entry's school's rule lets it go

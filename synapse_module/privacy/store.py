@@ -672,6 +672,13 @@ def is_redacted_txn(txn: LoggingTransaction, event_id: str) -> bool:
     return txn.fetchone() is not None
 
 
+def event_sender_txn(txn: LoggingTransaction, event_id: str) -> str | None:
+    """Who sent the event (Synapse's ``events``), ``None`` when the server has it not."""
+    txn.execute("SELECT sender FROM events WHERE event_id = ?", (event_id,))
+    row = txn.fetchone()
+    return str(row[0]) if row is not None else None
+
+
 def forget_recording_rows_txn(txn: LoggingTransaction, event_id: str, media_id: str) -> None:
     """The module's own rows about a removed recording: the documents list's (its
     redaction removes them too, a moment later) and the upload's."""

@@ -189,6 +189,14 @@ class SchoolsApi(MembersApi):
             "created_ts": school.created_ts,
         }
 
+    async def _school_json_for(self, user_id: str, school: db.School) -> dict[str, Any]:
+        """One school as its reader sees it: with ``may_manage``, whether they pass the
+        check the managers' routes make (PATCH among them) — the module's one rule, so a
+        page need not guess it from who the reader is (the console's «Правила школы»)."""
+        answer = await self._school_json(school)
+        answer["may_manage"] = await self._may_manage(user_id, school)
+        return answer
+
     async def get_schools(self, request: SynapseRequest) -> tuple[int, dict[str, Any]]:
         user_id = await requester_id(self.api, request)
         ids: list[str] | None = None
@@ -208,8 +216,8 @@ class SchoolsApi(MembersApi):
     async def get_school(
         self, request: SynapseRequest, school_id: str
     ) -> tuple[int, dict[str, Any]]:
-        _user_id, school = await self._open(request, school_id, "member")
-        return 200, await self._school_json(school)
+        user_id, school = await self._open(request, school_id, "member")
+        return 200, await self._school_json_for(user_id, school)
 
     async def get_school_by_external_id(
         self, request: SynapseRequest, external_id: str
@@ -221,7 +229,7 @@ class SchoolsApi(MembersApi):
         if school is None:
             raise not_found(msg.SCHOOL_NOT_FOUND, school_id=external_id)
         await self._require_member_or_manager(user_id, school)
-        return 200, await self._school_json(school)
+        return 200, await self._school_json_for(user_id, school)
 
     async def patch_school(
         self, request: SynapseRequest, school_id: str

@@ -4,7 +4,9 @@
 
 Grades 1–11 with letters А, Б, В… (about 25 students a class), a director and deputies,
 subject teachers (each class has a homeroom teacher), one or two guardians per student
-(siblings share them), all with Russian names and patronymics.
+(siblings share them), all with Russian names and patronymics. User names are
+``given.family`` in Latin letters, transliterated as the module names a person typed by
+name (``parta_common.person_names.latin``): «Юлия Яковлева» → ``iuliia.iakovleva``.
 """
 
 import argparse
@@ -14,6 +16,8 @@ import random
 import sys
 import zipfile
 from pathlib import Path
+
+from parta_common.person_names import latin
 
 MALE = [
     "Александр",
@@ -165,51 +169,6 @@ SUBJECTS = (
     "музыка",
 )
 LETTERS = "АБВГДЕЖЗИКЛМНОП"
-_TRANSLIT = dict(
-    zip(
-        "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
-        [
-            "a",
-            "b",
-            "v",
-            "g",
-            "d",
-            "e",
-            "e",
-            "zh",
-            "z",
-            "i",
-            "y",
-            "k",
-            "l",
-            "m",
-            "n",
-            "o",
-            "p",
-            "r",
-            "s",
-            "t",
-            "u",
-            "f",
-            "kh",
-            "ts",
-            "ch",
-            "sh",
-            "shch",
-            "",
-            "y",
-            "",
-            "e",
-            "yu",
-            "ya",
-        ],
-        strict=True,
-    )
-)
-
-
-def translit(text: str) -> str:
-    return "".join(_TRANSLIT.get(c, c) for c in text.lower())
 
 
 def patronymic(father: str, female: bool) -> str:
@@ -259,7 +218,7 @@ def make_school(
     usernames: set[str] = set()
 
     def username(p: Person) -> str:
-        base = f"{prefix}{translit(p.given)}.{translit(p.family)}"
+        base = f"{prefix}{latin(p.given)}.{latin(p.family)}"
         name, n = base, 1
         while name in usernames:
             n += 1
@@ -399,7 +358,7 @@ def make_school(
         for li in range(letters_per_grade):
             if made >= n_classes:
                 break
-            cid = f"{prefix}cls-{grade}{translit(LETTERS[li])}"
+            cid = f"{prefix}cls-{grade}{latin(LETTERS[li])}"
             class_ids.append((cid, grade, LETTERS[li]))
             classes.append(
                 [

@@ -5,7 +5,6 @@
 import * as api from "./api.js";
 import { h, clear } from "./dom.js";
 import { language, pickLanguage, setLanguage, t, translate } from "./i18n.js";
-import { mayChangeRules } from "./rules.js";
 import { VIEWS } from "./school.js";
 import { UNIT_TABS, unitView, unitsList, unitsOf } from "./units.js";
 
@@ -172,7 +171,9 @@ function regionForm() {
 }
 
 const TABS = ["card", "classes", "members", "import", "codes", "invites", "lessons"];
-// The school's rules: only for those who may change them (the module refuses the rest).
+// The school's rules: only for those who may change them. The module says who they are
+// (the school's `may_manage`: the check its PATCH makes), so the console keeps no copy of
+// the rule; for anyone else the link is not there and its address opens the card.
 const MANAGER_TABS = ["rules"];
 
 function schoolNav(schoolId, active, manager) {
@@ -202,10 +203,11 @@ function schoolNav(schoolId, active, manager) {
   nav.setAttribute("aria-label", t("nav.label"));
 }
 
-async function schoolView(schoolId, tab, arg) {
+async function schoolView(schoolId, asked, arg) {
   const school = await api.call("GET", `/schools/${encodeURIComponent(schoolId)}`);
-  const { me } = await loadMe();
-  schoolNav(schoolId, tab, mayChangeRules(me, school.school_id));
+  const manager = school.may_manage === true;
+  const tab = !manager && MANAGER_TABS.includes(asked) ? "card" : asked;
+  schoolNav(schoolId, tab, manager);
   const view = VIEWS[tab] || VIEWS.card;
   const section = h("section", { class: "panel", id: `view-${tab}` });
   clear(main).append(h("p", { class: "school-name" }, school.name), section);

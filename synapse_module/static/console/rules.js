@@ -13,16 +13,6 @@ const DM_POLICIES = ["staff_only", "class", "school"];
 const CONSENTS = ["communication", "photos"];
 const ERASURE = ["redact", "keep_anonymised"];
 
-/** Whether the signed-in person may change the school's rules (the module decides; the
- * console only hides the link from those it would refuse): the school's administrators,
- * the operator, coordinators (the module checks their subtree). */
-export function mayChangeRules(me, schoolId) {
-  if (!me) return false;
-  if (me.operator || me.coordinates.length) return true;
-  const mine = me.schools.find((s) => s.school_id === schoolId);
-  return Boolean(mine && mine.roles.includes("administrator"));
-}
-
 /** A typed time the module takes as HH:MM: "9:00" becomes "09:00"; anything else is
  * sent as typed, and the module says what is wrong with it. */
 function hhmm(text) {
