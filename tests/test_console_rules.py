@@ -229,6 +229,7 @@ async def test_the_rules_tab_is_offered_to_those_the_module_lets_change_them(
         await sign_in(page, synapse.base_url, near)
         await page.goto(f"{synapse.base_url}{CONSOLE}#/s/{sid}/card")
         await expect(page.locator("#tab-rules")).to_have_text("Правила школы")
+        await expect(page.locator("#card-form")).to_be_visible()
         await page.click("#tab-rules")
         await expect(page.locator("#view-rules h1")).to_have_text("Правила школы")
         assert await page.locator("#dm_policy-staff_only").is_checked()
@@ -248,4 +249,8 @@ async def test_the_rules_tab_is_offered_to_those_the_module_lets_change_them(
         await expect(page.locator("#view-card h1")).to_be_visible()
         await expect(page.locator("#view-rules")).to_have_count(0)
         await expect(page.locator("#tab-rules")).to_have_count(0)
+        # The card is shown as text, with who changes it: no form the module would refuse.
+        await expect(page.locator("#card-form")).to_have_count(0)
+        await expect(page.locator("#card-facts")).to_contain_text("Школа № 7")
+        await expect(page.locator("#card-read-only")).to_contain_text("администраторы школы")
         await shot(page, "rules-other-region", full_page=False)

@@ -26,6 +26,8 @@ function schoolYear() {
 
 async function cardView({ school, section, heading, act }) {
   const contacts = school.contacts || {};
+  // Who may not change it (the module's `may_manage`, the check its PATCH makes) reads it.
+  if (school.may_manage !== true) return cardReadOnly({ school, section, heading });
   const inputs = {
     name: h("input", { name: "name", value: school.name || "", required: true, maxlength: 200 }),
     short_name: h("input", { name: "short_name", value: school.short_name || "" }),
@@ -90,6 +92,38 @@ async function cardView({ school, section, heading, act }) {
     heading(t("card.title")),
     h("div", { class: "logo-box" }, logo, field(t("card.logo"), logoInput, t("card.logo_hint"))),
     form,
+  );
+}
+
+/** The card as text, for a teacher or a coordinator from outside the school's area. */
+function cardReadOnly({ school, section, heading }) {
+  const contacts = school.contacts || {};
+  const rows = [
+    ["name", school.name],
+    ["short_name", school.short_name],
+    ["address", school.address],
+    ["phone", contacts.phone],
+    ["email", contacts.email],
+    ["website", contacts.website],
+  ].filter(([, value]) => value);
+  const logo = h("img", { class: "logo", alt: t("card.logo_alt"), hidden: true });
+  if (school.logo_mxc) {
+    api.mediaUrl(school.logo_mxc).then((url) => {
+      if (url) {
+        logo.src = url;
+        logo.hidden = false;
+      }
+    });
+  }
+  section.append(
+    heading(t("card.title")),
+    logo,
+    h(
+      "dl",
+      { class: "facts", id: "card-facts" },
+      rows.map(([key, value]) => [h("dt", {}, t(`card.${key}`)), h("dd", {}, value)]),
+    ),
+    h("p", { class: "hint", id: "card-read-only" }, t("card.read_only")),
   );
 }
 
