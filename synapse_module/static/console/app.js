@@ -172,8 +172,9 @@ function regionForm() {
 }
 
 const TABS = ["card", "classes", "members", "import", "codes", "invites", "lessons"];
-// The school's rules: only for those who may change them (the module refuses the rest).
-const MANAGER_TABS = ["rules"];
+// The school's rules and its consents: only for those who manage the school (the module
+// refuses the rest, or answers them only their own and their children's consents).
+const MANAGER_TABS = ["consents", "rules"];
 
 function schoolNav(schoolId, active, manager) {
   clear(nav).append(
