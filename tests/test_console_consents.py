@@ -137,7 +137,9 @@ async def test_the_secretary_records_a_paper_consent_for_a_class_by_keyboard_on_
         def cell(pupil: User, purpose: str) -> str:
             return f'#consents-table tr[data-user="{pupil.user_id}"] td[data-purpose="{purpose}"]'
 
-        await expect(page.locator(cell(pupils[0], "video_lessons"))).to_contain_text("дано")
+        await expect(page.locator(cell(pupils[0], "video_lessons"))).to_have_attribute(
+            "data-state", "granted"
+        )
         await expect(page.locator(cell(pupils[0], "video_lessons"))).to_contain_text(
             "родитель в чате"
         )

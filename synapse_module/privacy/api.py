@@ -262,7 +262,7 @@ class Privacy:
         if after is not None:
             start = next((i for i, uid in enumerate(ids) if uid > after[1]), len(ids))
         page = found[start : start + limit]
-        names = await roster.display_names(uid for uid, _ in page)
+        names = await roster.display_names([uid for uid, _ in page])
         more = start + limit < len(found)
         return 200, {
             "school_id": school.school_id,
