@@ -26,11 +26,15 @@ from synapse_module.privacy.rules import (
     DEFAULT_SELF_CONSENT_GRADE,
     ENFORCEABLE_CONSENTS,
     NO_VIDEO_CONSENT,
+    PURPOSES,
+    consent_counts,
     consent_refusal,
     lesson_grants,
+    may_read_consents,
     may_record_consent,
     may_speak_in_broadcast,
     member_content_without_avatar,
+    relation_to,
 )
 from synapse_module.privacy.texts import NO_COMMUNICATION_CONSENT, NO_PHOTOS_CONSENT
 from synapse_module.requests import request_schemas
@@ -79,6 +83,45 @@ NO_AV = Grants(False, False, False, True, False)
         (Role.ADMINISTRATOR, True, False, True, None),
     ],
 )
+@pytest.mark.parametrize(
+    ("manager", "actor", "children", "subject", "relation"),
+    [
+        (True, "@a:x", frozenset(), "@c:x", "manager"),
+        (True, "@a:x", frozenset(), "@a:x", "manager"),  # a manager reads as one, self too
+        (False, "@c:x", frozenset(), "@c:x", "self"),
+        (False, "@p:x", frozenset({"@c:x"}), "@c:x", "guardian"),
+        (False, "@p:x", frozenset({"@c:x"}), "@d:x", "other"),  # another's child
+        (False, "@t:x", frozenset(), "@c:x", "other"),  # a teacher of the class
+    ],
+)
+def test_what_the_reader_is_to_the_person(
+    manager: bool, actor: str, children: frozenset[str], subject: str, relation: str
+) -> None:
+    assert relation_to(manager, actor, children, subject) == relation
+    assert may_read_consents(relation_to(manager, actor, children, subject)) == (
+        relation != "other"
+    )
+
+
+def test_the_counts_per_purpose() -> None:
+    granted = {"granted": True}
+    withdrawn = {"granted": False}
+    people = [{"photos": granted, "video_lessons": withdrawn}, {"photos": granted}, {}]
+    counts = consent_counts(people)
+    assert counts["photos"] == {"granted": 2, "withdrawn": 0, "none": 1}
+    assert counts["video_lessons"] == {"granted": 0, "withdrawn": 1, "none": 2}
+    assert (
+        counts["communication"]
+        == counts["broadcasts"]
+        == {
+            "granted": 0,
+            "withdrawn": 0,
+            "none": 3,
+        }
+    )
+    assert consent_counts([]) == {p: {"granted": 0, "withdrawn": 0, "none": 0} for p in PURPOSES}
+
+
 def test_lesson_admission(
     role: Role, in_school: bool, video: bool, camera_mic: bool, why: str | None
 ) -> None:
