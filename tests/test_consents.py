@@ -74,16 +74,6 @@ NO_AV = Grants(False, False, False, True, False)
 
 
 @pytest.mark.parametrize(
-    ("role", "in_school", "video", "camera_mic", "why"),
-    [
-        (Role.STUDENT, True, True, True, None),
-        (Role.STUDENT, True, False, False, NO_VIDEO_CONSENT),  # never recorded / withdrawn
-        (Role.STUDENT, False, False, True, None),  # a room outside any school
-        (Role.TEACHER, True, False, True, None),
-        (Role.ADMINISTRATOR, True, False, True, None),
-    ],
-)
-@pytest.mark.parametrize(
     ("manager", "actor", "children", "subject", "relation"),
     [
         (True, "@a:x", frozenset(), "@c:x", "manager"),
@@ -122,6 +112,16 @@ def test_the_counts_per_purpose() -> None:
     assert consent_counts([]) == {p: {"granted": 0, "withdrawn": 0, "none": 0} for p in PURPOSES}
 
 
+@pytest.mark.parametrize(
+    ("role", "in_school", "video", "camera_mic", "why"),
+    [
+        (Role.STUDENT, True, True, True, None),
+        (Role.STUDENT, True, False, False, NO_VIDEO_CONSENT),  # never recorded / withdrawn
+        (Role.STUDENT, False, False, True, None),  # a room outside any school
+        (Role.TEACHER, True, False, True, None),
+        (Role.ADMINISTRATOR, True, False, True, None),
+    ],
+)
 def test_lesson_admission(
     role: Role, in_school: bool, video: bool, camera_mic: bool, why: str | None
 ) -> None:
