@@ -26,11 +26,17 @@ function stateOf(record) {
   return record.granted ? "granted" : "withdrawn";
 }
 
+/** A form's number as people write it: «№ 17/2026» whether or not it was typed with «№». */
+function formNumber(number) {
+  if (!number) return "—";
+  return /^(№|N[o°º]?\.?\s)/i.test(number) ? number : `№ ${number}`;
+}
+
 /** How it was recorded, in the school's words: the paper form and its number, the
  * person themself, or a parent with their account (the bot in their chat, or the API). */
 function howOf(record, userId) {
   if (!record) return "";
-  if (record.via === "paper") return t("consents.via_paper", { number: record.document_number || "—" });
+  if (record.via === "paper") return t("consents.via_paper", { number: formNumber(record.document_number) });
   return record.recorded_by === userId ? t("consents.via_self") : t("consents.via_parent");
 }
 
@@ -63,14 +69,23 @@ function paperDialog(school, member) {
         " ",
         label,
       );
+    const hint = h(
+      "small",
+      { class: "hint", id: `${name}-now` },
+      t("consents.now", { state: t(`consents.state_${now}`) }),
+    );
     return h(
       "fieldset",
-      { class: "paper-purpose", id: `paper-${purpose}` },
+      { class: "paper-purpose", id: `paper-${purpose}`, "aria-describedby": hint.id },
       h("legend", {}, t(`consents.purpose_${purpose}`)),
-      h("small", { class: "hint" }, t("consents.now", { state: t(`consents.state_${now}`) })),
-      option("keep", t("consents.keep")),
-      option("grant", t("consents.grant")),
-      option("withdraw", t("consents.withdraw")),
+      hint,
+      h(
+        "div",
+        { class: "options" },
+        option("keep", t("consents.keep")),
+        option("grant", t("consents.grant")),
+        option("withdraw", t("consents.withdraw")),
+      ),
     );
   });
   const number = h("input", {
@@ -156,7 +171,7 @@ export async function consentsView({ school, section, heading, act, say }) {
   role.id = "consents-role";
   const summary = h("p", { id: "consents-summary", "aria-live": "polite" });
   const counts = h("tbody");
-  const tbody = h("tbody");
+  const tbody = h("tbody", { role: "rowgroup" });
 
   const cell = (member, purpose) => {
     const record = member.consents[purpose];
@@ -165,7 +180,13 @@ export async function consentsView({ school, section, heading, act, say }) {
     const when = record ? (record.granted ? record.granted_ts : record.withdrawn_ts) : null;
     return h(
       "td",
-      { "data-purpose": purpose, "data-state": state, class: `consent ${state}` },
+      {
+        role: "cell",
+        "data-purpose": purpose,
+        "data-state": state,
+        "data-label": t(`consents.purpose_${purpose}`),
+        class: `consent ${state}`,
+      },
       h("span", { class: "state" }, t(`consents.state_${state}`)),
       how ? h("small", { class: "how" }, how) : null,
       when ? h("small", { class: "how" }, dateTime(when)) : null,
@@ -192,10 +213,10 @@ export async function consentsView({ school, section, heading, act, say }) {
     );
     return h(
       "tr",
-      { "data-user": member.user_id },
+      { role: "row", "data-user": member.user_id },
       h(
         "th",
-        { scope: "row" },
+        { scope: "row", role: "rowheader" },
         member.display_name,
         h("small", { class: "uid" }, member.user_id),
         button,
@@ -275,17 +296,21 @@ export async function consentsView({ school, section, heading, act, say }) {
       "div",
       { class: "scroll" },
       h(
+        // Explicit roles: on a phone the rows are laid out as cards (console.css), and a
+        // table whose display CSS changes keeps its meaning for screen readers only so.
         "table",
-        { id: "consents-table" },
+        { id: "consents-table", role: "table", "aria-label": t("consents.table") },
         h("caption", { class: "sr-only" }, t("consents.table")),
         h(
           "thead",
-          {},
+          { role: "rowgroup" },
           h(
             "tr",
-            {},
-            h("th", { scope: "col" }, t("consents.col_person")),
-            PURPOSES.map((p) => h("th", { scope: "col" }, t(`consents.purpose_${p}`))),
+            { role: "row" },
+            h("th", { scope: "col", role: "columnheader" }, t("consents.col_person")),
+            PURPOSES.map((p) =>
+              h("th", { scope: "col", role: "columnheader" }, t(`consents.purpose_${p}`)),
+            ),
           ),
         ),
         tbody,
