@@ -26,11 +26,15 @@ from synapse_module.privacy.rules import (
     DEFAULT_SELF_CONSENT_GRADE,
     ENFORCEABLE_CONSENTS,
     NO_VIDEO_CONSENT,
+    PURPOSES,
+    consent_counts,
     consent_refusal,
     lesson_grants,
+    may_read_consents,
     may_record_consent,
     may_speak_in_broadcast,
     member_content_without_avatar,
+    relation_to,
 )
 from synapse_module.privacy.texts import NO_COMMUNICATION_CONSENT, NO_PHOTOS_CONSENT
 from synapse_module.requests import request_schemas
@@ -67,6 +71,45 @@ def test_who_records_a_consent(
 ALL = Grants(True, True, True, True, True)
 STUDENT = grant_for(Role.STUDENT)
 NO_AV = Grants(False, False, False, True, False)
+
+
+@pytest.mark.parametrize(
+    ("manager", "actor", "children", "subject", "relation"),
+    [
+        (True, "@a:x", frozenset(), "@c:x", "manager"),
+        (True, "@a:x", frozenset(), "@a:x", "manager"),  # a manager reads as one, self too
+        (False, "@c:x", frozenset(), "@c:x", "self"),
+        (False, "@p:x", frozenset({"@c:x"}), "@c:x", "guardian"),
+        (False, "@p:x", frozenset({"@c:x"}), "@d:x", "other"),  # another's child
+        (False, "@t:x", frozenset(), "@c:x", "other"),  # a teacher of the class
+    ],
+)
+def test_what_the_reader_is_to_the_person(
+    manager: bool, actor: str, children: frozenset[str], subject: str, relation: str
+) -> None:
+    assert relation_to(manager, actor, children, subject) == relation
+    assert may_read_consents(relation_to(manager, actor, children, subject)) == (
+        relation != "other"
+    )
+
+
+def test_the_counts_per_purpose() -> None:
+    granted = {"granted": True}
+    withdrawn = {"granted": False}
+    people = [{"photos": granted, "video_lessons": withdrawn}, {"photos": granted}, {}]
+    counts = consent_counts(people)
+    assert counts["photos"] == {"granted": 2, "withdrawn": 0, "none": 1}
+    assert counts["video_lessons"] == {"granted": 0, "withdrawn": 1, "none": 2}
+    assert (
+        counts["communication"]
+        == counts["broadcasts"]
+        == {
+            "granted": 0,
+            "withdrawn": 0,
+            "none": 3,
+        }
+    )
+    assert consent_counts([]) == {p: {"granted": 0, "withdrawn": 0, "none": 0} for p in PURPOSES}
 
 
 @pytest.mark.parametrize(
@@ -332,6 +375,126 @@ def test_a_student_without_broadcasts_consent_is_not_a_speaker(
     err = api_error(hs, "POST", token_path, without, {})
     assert err.status == 403 and err.body["errcode"] == "M_FORBIDDEN"
     assert "трансляц" in err.body["error"] and "broadcasts" in err.body["error"]
+
+
+# -- a class's consents in one read (GET /schools/{id}/consents) ----------------------
+
+
+def class_consents(
+    hs: RunningHomeserver, school: School, user: User, **query: str
+) -> dict[str, Any]:
+    q = urllib.parse.urlencode(query)
+    answer: dict[str, Any] = api(hs, "GET", f"/schools/{school.school_id}/consents?{q}", user)
+    return answer
+
+
+def consents_read_entries(hs: RunningHomeserver, school: School) -> list[dict[str, Any]]:
+    entries = api(hs, "GET", f"/schools/{school.school_id}/audit", school.admin)["entries"]
+    return [e for e in entries if e["action"] in ("consents.read", "consent.read")]
+
+
+def test_a_class_consents_in_one_read(hs: RunningHomeserver) -> None:
+    operator = hs.register("operator-list", admin=True)
+    school = build_school(hs, operator, "Школа № 5")
+    class_a = school.class_a["class_id"]
+    first, second, third = school.students
+    api(
+        hs,
+        "PUT",
+        consents_path(school, first),
+        school.parent,
+        {"consents": {"video_lessons": True}},
+    )
+    paper = {"consents": {"video_lessons": True, "photos": False}, "document_number": "№ 5/2026"}
+    api(hs, "PUT", consents_path(school, second), school.admin, paper)
+
+    # The administrator: the class's pupils, each as the per-member read answers them.
+    before = consents_read_entries(hs, school)
+    answer = class_consents(hs, school, school.admin, class_id=class_a, role="student")
+    after = consents_read_entries(hs, school)
+    pupils = sorted(u.user_id for u in school.students)
+    assert [m["user_id"] for m in answer["members"]] == pupils
+    assert answer["total"] == 3 and answer["next_batch"] is None
+    assert answer["class_id"] == class_a
+    assert answer["purposes"] == ["communication", "video_lessons", "broadcasts", "photos"]
+    assert answer["counts"] == {
+        "communication": {"granted": 0, "withdrawn": 0, "none": 3},
+        "video_lessons": {"granted": 2, "withdrawn": 0, "none": 1},
+        "broadcasts": {"granted": 0, "withdrawn": 0, "none": 3},
+        "photos": {"granted": 0, "withdrawn": 1, "none": 2},
+    }
+    by_id = {m["user_id"]: m for m in answer["members"]}
+    assert by_id[third.user_id]["consents"] == {}
+    assert by_id[second.user_id]["roles"] == ["student"]
+    assert by_id[second.user_id]["learns_in"] == [class_a]
+    video = by_id[second.user_id]["consents"]["video_lessons"]
+    assert video["via"] == "paper" and video["document_number"] == "№ 5/2026"
+    assert by_id[first.user_id]["consents"]["video_lessons"]["via"] == "account"
+    # One audit entry for the read, naming the class (not one per pupil).
+    assert len(after) == len(before) + 1
+    entry = after[-1]
+    assert (entry["action"], entry["actor"], entry["target"]) == (
+        "consents.read",
+        school.admin.user_id,
+        class_a,
+    )
+    assert entry["details"] == {"class_id": class_a, "role": "student", "people": 3}
+    for pupil in school.students:  # the same records as the per-member read
+        one = api(hs, "GET", consents_path(school, pupil), school.admin)["consents"]
+        assert by_id[pupil.user_id]["consents"] == one
+
+    # Without the role: the class's teacher and the parent of a pupil too; one person.
+    everyone = class_consents(hs, school, school.admin, class_id=class_a)
+    assert {m["user_id"] for m in everyone["members"]} == {
+        *pupils,
+        school.teacher.user_id,
+        school.parent.user_id,
+    }
+    alone = class_consents(hs, school, school.admin, user_id=second.user_id)
+    assert [m["user_id"] for m in alone["members"]] == [second.user_id]
+    # Pages: the counts are over every page.
+    page1 = class_consents(hs, school, school.admin, class_id=class_a, role="student", limit="2")
+    assert [m["user_id"] for m in page1["members"]] == pupils[:2] and page1["next_batch"]
+    page2 = class_consents(
+        hs,
+        school,
+        school.admin,
+        class_id=class_a,
+        role="student",
+        limit="2",
+        **{"from": page1["next_batch"]},
+    )
+    assert [m["user_id"] for m in page2["members"]] == pupils[2:]
+    assert page2["next_batch"] is None and page2["counts"] == page1["counts"] == answer["counts"]
+    # The operator reads it too.
+    assert class_consents(hs, school, operator, class_id=class_a, role="student")["total"] == 3
+
+    # Bad filters: errcodes, in words; nothing read.
+    path = f"/schools/{school.school_id}/consents"
+    err = api_error(hs, "GET", f"{path}?class_id=cls_nope", school.admin)
+    assert err.status == 404 and err.body["errcode"] == "M_NOT_FOUND"
+    assert "cls_nope" in err.body["error"]
+    err = api_error(hs, "GET", f"{path}?class_id={class_a}&role=pupil", school.admin)
+    assert err.status == 400 and err.body["errcode"] == "M_INVALID_PARAM"
+    for bad in ("limit=0", "limit=1001", "from=nonsense"):
+        err = api_error(hs, "GET", f"{path}?{bad}", school.admin)
+        assert err.status == 400 and err.body["errcode"] == "M_INVALID_PARAM", bad
+    err = api_error(hs, "GET", f"/schools/sch_nope/consents?class_id={class_a}", school.admin)
+    assert err.status == 404
+
+    # Others: the per-member rule, person by person; their reads are not audited.
+    audited = len(consents_read_entries(hs, school))
+    as_parent = class_consents(hs, school, school.parent, class_id=class_a)
+    assert {m["user_id"] for m in as_parent["members"]} == {first.user_id, school.parent.user_id}
+    assert as_parent["counts"]["video_lessons"] == {"granted": 1, "withdrawn": 0, "none": 1}
+    as_teacher = class_consents(hs, school, school.teacher, class_id=class_a, role="student")
+    assert as_teacher["members"] == [] and as_teacher["total"] == 0
+    as_pupil = class_consents(hs, school, second, class_id=class_a)
+    assert [m["user_id"] for m in as_pupil["members"]] == [second.user_id]
+    err = api_error(hs, "GET", f"{path}?class_id={class_a}", hs.register("stranger-list"))
+    assert err.status == 403 and err.body["errcode"] == "M_FORBIDDEN"
+    assert len(consents_read_entries(hs, school)) == audited
+    assert api(hs, "GET", "/audit/verify", operator)["ok"]
 
 
 # -- the school's policy: enforced consents, the self-consent grade -------------------

@@ -24,6 +24,7 @@
 
 import secrets
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
@@ -35,7 +36,7 @@ from parta_common.tokens import Grants
 from .. import audit
 from ..errors import bad_json, forbidden, not_found
 from ..http import json_body, requester_id, send_file
-from ..query import query_choice
+from ..query import encode_cursor, query_choice, query_cursor, query_limit, query_string
 from ..requests import request_schemas
 from . import export
 from . import store as db
@@ -43,7 +44,11 @@ from .callbacks import ConsentsInRooms
 from .erasure import Erasure
 from .retention import Retention
 from .rules import (
+    CONSENT_LIST_MAX,
+    CONSENT_LIST_PAGE,
+    PURPOSES,
     Relation,
+    consent_counts,
     consent_via,
     entries_csv,
     entry_json,
@@ -52,6 +57,7 @@ from .rules import (
     may_read_consents,
     may_record_consent,
     may_speak_in_broadcast,
+    relation_to,
     retention_refusal,
     verify_report,
 )
@@ -102,6 +108,7 @@ class Privacy:
     ROUTES: Final = (
         ("GET", r"/audit/verify", "get_audit_verify"),
         ("GET", r"/schools/([^/]+)/audit", "get_school_audit"),
+        ("GET", r"/schools/([^/]+)/consents", "get_school_consents"),
         ("GET", r"/schools/([^/]+)/members/([^/]+)/consents", "get_consents"),
         ("PUT", r"/schools/([^/]+)/members/([^/]+)/consents", "put_consents"),
         ("POST", r"/schools/([^/]+)/members/([^/]+)/export", "post_export"),
@@ -181,16 +188,16 @@ class Privacy:
 
     # -- consents ---------------------------------------------------------------
 
-    async def _relation(self, actor: str, school: Any, subject: str) -> Relation:
+    async def _relations(self, actor: str, school: Any) -> Callable[[str], Relation]:
+        """What ``actor`` is to each person of the school (:func:`rules.relation_to`)."""
         roster = self._module.roster
-        if await roster._may_manage(actor, school):
-            return "manager"
-        if actor == subject:
-            return "self"
+        manager = await roster._may_manage(actor, school)
         standing = (await roster.get_person(actor)).standing(school.school_id)
-        if standing is not None and subject in standing.children:
-            return "guardian"
-        return "other"
+        children = standing.children if standing is not None else frozenset()
+        return lambda subject: relation_to(manager, actor, children, subject)
+
+    async def _relation(self, actor: str, school: Any, subject: str) -> Relation:
+        return (await self._relations(actor, school))(subject)
 
     async def _subject(self, school: Any, user_id: str) -> tuple[bool, int | None]:
         """Whether ``user_id`` is a student of the school, and their grade (404 if not in it)."""
@@ -200,6 +207,81 @@ class Privacy:
             raise not_found(NOT_IN_SCHOOL, user_id=user_id)
         grades = [(await roster._class(school.school_id, c)).grade for c in standing.learns_in]
         return Role.STUDENT in standing.roles, max(grades, default=None)
+
+    async def get_school_consents(
+        self, request: SynapseRequest, school_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        """Many people's consents in one read (a class's, for the paper forms in
+        September): the members the members list's filter keeps (``class_id``, ``role``,
+        ``user_id``) whose consents the actor may read — the per-member rule, person by
+        person — with the counts per purpose over all of them; one page of people at a
+        time. A manager's read is audited once, naming the class."""
+        actor, school = await self._module.roster._open(request, school_id, "any")
+        roster = self._module.roster
+        role = roster.query_role(request)
+        class_id = query_string(request, "class_id")
+        only = query_string(request, "user_id")
+        limit = query_limit(request, CONSENT_LIST_PAGE, CONSENT_LIST_MAX)
+        after = query_cursor(request, numeric=False)
+        await roster._require_member_or_manager(actor, school)  # 403 from outside
+        relation = await self._relations(actor, school)
+        if class_id is not None:
+            await roster.school_class(school.school_id, class_id)  # 404 when not the school's
+        found = [
+            (uid, standing)
+            for uid, standing in await roster.members_of_school(school.school_id, role, class_id)
+            if (only is None or uid == only) and may_read_consents(relation(uid))
+        ]
+        manager = relation(actor) == "manager"
+        if manager:  # an administrator's read of personal data: one entry for the read
+            details = {
+                k: v
+                for k, v in (
+                    ("class_id", class_id),
+                    ("role", role and role.value),
+                    ("user_id", only),
+                    ("people", len(found)),
+                )
+                if v is not None
+            }
+            await self._module.store.run(
+                "parta_consents_read",
+                db.audit_read_txn,
+                _now(),
+                actor,
+                "consents.read",
+                school.school_id,
+                class_id or school.school_id,
+                details,
+            )
+        ids = [uid for uid, _ in found]
+        consents = await self._module.store.run(
+            "parta_consents_of", db.consents_of_txn, school.school_id, ids
+        )
+        start = 0
+        if after is not None:
+            start = next((i for i, uid in enumerate(ids) if uid > after[1]), len(ids))
+        page = found[start : start + limit]
+        names = await roster.display_names([uid for uid, _ in page])
+        more = start + limit < len(found)
+        return 200, {
+            "school_id": school.school_id,
+            "class_id": class_id,
+            "purposes": list(PURPOSES),
+            "counts": consent_counts(consents.get(uid, {}) for uid in ids),
+            "total": len(found),
+            "members": [
+                {
+                    "user_id": uid,
+                    "display_name": names.get(uid, uid),
+                    "roles": sorted(r.value for r in standing.roles),
+                    "learns_in": sorted(standing.learns_in),
+                    "consents": consents.get(uid, {}),
+                }
+                for uid, standing in page
+            ],
+            "next_batch": encode_cursor(page[-1][0], page[-1][0]) if more else None,
+        }
 
     async def get_consents(
         self, request: SynapseRequest, school_id: str, user_id: str

@@ -4,7 +4,7 @@ where the school enforces them, a school's rooms (``communication``, ``photos``)
 
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, Literal
 
 import attrs
@@ -167,8 +167,49 @@ def may_record_consent(
     return False
 
 
+def relation_to(
+    manager: bool, actor: str, actor_children: frozenset[str], subject: str
+) -> Relation:
+    """What ``actor`` is to ``subject`` for consents and the export: one who manages the
+    school, the subject themself, their guardian (a parent link in the school), or other."""
+    if manager:
+        return "manager"
+    if actor == subject:
+        return "self"
+    if subject in actor_children:
+        return "guardian"
+    return "other"
+
+
 def may_read_consents(relation: Relation) -> bool:
     return relation != "other"
+
+
+# A school's consents list (GET /schools/{id}/consents): members a page, by default and
+# at most (a class with its parents and teachers is well under the default).
+CONSENT_LIST_PAGE: Final = 200
+CONSENT_LIST_MAX: Final = 1000
+ConsentState = Literal["granted", "withdrawn", "none"]
+
+
+def consent_state(record: dict[str, Any] | None) -> ConsentState:
+    """A purpose's state: granted, withdrawn, or never recorded (no consent)."""
+    if record is None:
+        return "none"
+    return "granted" if record["granted"] else "withdrawn"
+
+
+def consent_counts(
+    consents_by_person: Iterable[dict[str, dict[str, Any]]],
+) -> dict[str, dict[ConsentState, int]]:
+    """Per purpose, how many people have it granted, withdrawn, or never recorded."""
+    counts: dict[str, dict[ConsentState, int]] = {
+        p: {"granted": 0, "withdrawn": 0, "none": 0} for p in PURPOSES
+    }
+    for consents in consents_by_person:
+        for purpose in PURPOSES:
+            counts[purpose][consent_state(consents.get(purpose))] += 1
+    return counts
 
 
 def may_export(relation: Relation) -> bool:

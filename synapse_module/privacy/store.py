@@ -22,16 +22,27 @@ from .rules import DAY_MS, audit_trim_point
 
 def consents_txn(txn: LoggingTransaction, school_id: str, user_id: str) -> dict[str, Any]:
     """The person's consents in the school by purpose (absent: never recorded)."""
-    txn.execute(
-        "SELECT purpose, granted, recorded_by, via, document_number, granted_ts, withdrawn_ts"
-        " FROM parta_consents WHERE school_id = ? AND user_id = ?",
-        (school_id, user_id),
-    )
-    out: dict[str, Any] = {}
-    for row in rows_as_dicts(txn):
-        purpose = row.pop("purpose")
-        row["granted"] = bool(row["granted"])
-        out[purpose] = row
+    return consents_of_txn(txn, school_id, [user_id]).get(user_id, {})
+
+
+def consents_of_txn(
+    txn: LoggingTransaction, school_id: str, user_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Each person's consents in the school by purpose (a person with none: absent)."""
+    out: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(user_ids), 500):
+        chunk = list(user_ids[start : start + 500])
+        txn.execute(
+            "SELECT user_id, purpose, granted, recorded_by, via, document_number, granted_ts,"
+            " withdrawn_ts FROM parta_consents"
+            f" WHERE school_id = ? AND user_id IN ({_marks(chunk)})",
+            (school_id, *chunk),
+        )
+        for row in rows_as_dicts(txn):
+            uid = row.pop("user_id")
+            purpose = row.pop("purpose")
+            row["granted"] = bool(row["granted"])
+            out.setdefault(uid, {})[purpose] = row
     return out
 
 

@@ -16,6 +16,7 @@ from parta_common.roles import Role
 
 from ..errors import forbidden, matrix_error, not_found
 from ..http import check_json, json_body, requester_id
+from ..query import query_string
 from ..store import InvalidatedCache
 from . import rules
 from . import store as db
@@ -351,6 +352,31 @@ class RosterCore:
             if standing is not None:
                 out[uid] = standing
         return out
+
+    async def members_of_school(
+        self, school_id: str, role: Role | None = None, class_id: str | None = None
+    ) -> list[tuple[str, Standing]]:
+        """The school's members that the members lists' filter keeps
+        (:func:`rules.member_matches`), sorted by user ID, with their standing."""
+        ids = await self.store.run("parta_school_users", db.school_user_ids_txn, school_id, None)
+        people = await self.store.run("parta_people", db.get_people_txn, ids)
+        out = []
+        for uid in ids:
+            standing = people[uid].standing(school_id)
+            if standing is not None and rules.member_matches(standing, role, class_id):
+                out.append((uid, standing))
+        return out
+
+    async def display_names(self, user_ids: Iterable[str]) -> dict[str, str]:
+        """Synapse's profile names of local people (absent: none set)."""
+        return await self.store.run("parta_display_names", db.display_names_txn, user_ids)
+
+    def query_role(self, request: SynapseRequest) -> Role | None:
+        """The ``role`` filter of a member list (400 naming an unknown role)."""
+        role = query_string(request, "role")
+        if role is not None and role not in {r.value for r in Role}:
+            raise bad(msg.UNKNOWN_ROLE, r=role)
+        return None if role is None else Role(role)
 
     async def account_exists(self, user_id: str) -> bool:
         return await self._account_exists(user_id)

@@ -58,36 +58,26 @@ class MembersApi(RosterCore):
             standing is None or not standing.is_staff
         ):
             raise forbidden(msg.NOT_SCHOOL_STAFF)
-        role = query_string(request, "role")
+        role = self.query_role(request)
         class_id = query_string(request, "class_id")
-        if role is not None and role not in {r.value for r in Role}:
-            raise bad(msg.UNKNOWN_ROLE, r=role)
         if await self._may_manage(user_id, school):
             # An administrator's read of personal data is recorded (docs/privacy.md).
-            details = {k: v for k, v in (("role", role), ("class_id", class_id)) if v}
+            details = {
+                k: v for k, v in (("role", role and role.value), ("class_id", class_id)) if v
+            }
             await self.audit(user_id, "members.read", school_id, school_id, details)
-        ids = await self.store.run("parta_school_users", db.school_user_ids_txn, school_id, None)
-        people = await self.store.run("parta_people", db.get_people_txn, ids)
+        found = await self.members_of_school(school_id, role, class_id)
+        ids = [uid for uid, _ in found]
         waiting = await self.store.run("parta_not_signed_in", db.not_signed_in_txn, ids)
-        names = await self.store.run("parta_display_names", db.display_names_txn, ids)
-        out = []
-        for uid in ids:
-            s = people[uid].standing(school_id)
-            if s is None:
-                continue
-            if role is not None and Role(role) not in s.roles:
-                continue
-            if class_id is not None and class_id not in (
-                s.teaches | s.learns_in | s.homeroom_of | s.children_classes
-            ):
-                continue
-            out.append(
-                {
-                    **standing_json(uid, s),
-                    "display_name": names.get(uid, uid),
-                    **({"signed_in": False} if uid in waiting else {}),
-                }
-            )
+        names = await self.display_names(ids)
+        out = [
+            {
+                **standing_json(uid, s),
+                "display_name": names.get(uid, uid),
+                **({"signed_in": False} if uid in waiting else {}),
+            }
+            for uid, s in found
+        ]
         return 200, {"members": out}
 
     async def put_member(

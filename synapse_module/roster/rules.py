@@ -210,6 +210,16 @@ class Person:
         return any(s.is_staff for s in self.schools.values())
 
 
+def member_matches(standing: Standing, role: Role | None, class_id: str | None) -> bool:
+    """A school's member lists' filter (``role``, ``class_id``; ``None``: any): a role the
+    person has; a class they teach, learn in, are homeroom teacher of or have children in."""
+    if role is not None and role not in standing.roles:
+        return False
+    return class_id is None or class_id in (
+        standing.teaches | standing.learns_in | standing.homeroom_of | standing.children_classes
+    )
+
+
 # -- rooms and power ----------------------------------------------------------
 
 

@@ -171,10 +171,11 @@ function regionForm() {
 }
 
 const TABS = ["card", "classes", "members", "import", "codes", "invites", "lessons"];
-// The school's rules: only for those who may change them. The module says who they are
-// (the school's `may_manage`: the check its PATCH makes), so the console keeps no copy of
-// the rule; for anyone else the link is not there and its address opens the card.
-const MANAGER_TABS = ["rules"];
+// The school's rules and its consents: only for those who manage the school. The module
+// says who they are (the school's `may_manage`: the check its PATCH makes), so the console
+// keeps no copy of the rule; for anyone else the links are not there and their addresses
+// open the card.
+const MANAGER_TABS = ["consents", "rules"];
 
 function schoolNav(schoolId, active, manager) {
   clear(nav).append(

@@ -3,6 +3,7 @@
 // {school, section, arg, heading, say, act, refresh}.
 
 import * as api from "./api.js";
+import { consentsView } from "./consents.js";
 import { clear, field, h, select } from "./dom.js";
 import { dateTime, roleName, t } from "./i18n.js";
 import { lessonsView } from "./lessons.js";
@@ -577,4 +578,5 @@ export const VIEWS = {
   invites: invitesView,
   lessons: lessonsView,
   rules: rulesView,
+  consents: consentsView,
 };
