@@ -130,6 +130,7 @@ class ErasureConversation:
             room_id,
         )
         lines = []
+        filed_any = False
         for school_id, name in json.loads(row["schools"]):
             try:
                 filed = await self.module.request_erasure(
@@ -151,7 +152,9 @@ class ErasureConversation:
                 ),
             }
             lines.append(_say(language, "filed" if filed.get("new") else "waiting", **params))
-        lines.append(_say(language, "next"))
+            filed_any = True
+        if filed_any:
+            lines.append(_say(language, "next"))
         return "\n".join(lines)
 
     async def list(self, command: Command, room_id: RoomID, sender: UserID) -> str:

@@ -173,7 +173,8 @@ function regionForm() {
 
 const TABS = ["card", "classes", "members", "import", "codes", "invites", "lessons"];
 // The school's rules: only for those who may change them (the module refuses the rest).
-const MANAGER_TABS = ["rules"];
+// The school's privacy (its queue of requests to erase): its administrators'.
+const MANAGER_TABS = ["rules", "privacy"];
 
 function schoolNav(schoolId, active, manager) {
   clear(nav).append(

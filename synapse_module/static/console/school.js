@@ -6,7 +6,7 @@ import * as api from "./api.js";
 import { clear, field, h, select } from "./dom.js";
 import { dateTime, roleName, t } from "./i18n.js";
 import { lessonsView } from "./lessons.js";
-import { eraseMember, exportMember } from "./privacy.js";
+import { eraseMember, exportMember, privacyView } from "./privacy.js";
 import { codesView, importView, newPersonCard, personFrom } from "./roster_import.js";
 import { rulesView } from "./rules.js";
 
@@ -543,4 +543,5 @@ export const VIEWS = {
   invites: invitesView,
   lessons: lessonsView,
   rules: rulesView,
+  privacy: privacyView,
 };
