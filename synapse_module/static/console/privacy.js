@@ -215,100 +215,107 @@ function localDate(iso) {
 
 /** Privacy: the school's requests to erase, open first with their due dates (overdue in
  * red); each open one carried out (the erasure's dialog) or declined with a reason. */
-export async function privacyView({ school, section, heading, say, act, refresh }) {
+export async function privacyView({ school, section, heading, say, act }) {
   const base = `/schools/${enc(school.school_id)}/erasure_requests`;
-  const [answer, members] = await Promise.all([
-    api.call("GET", base),
-    api.call("GET", `/schools/${enc(school.school_id)}/members`).catch(() => ({ members: [] })),
-  ]);
-  const names = new Map((members.members || []).map((m) => [m.user_id, m.display_name]));
-  const name = (userId) => (userId ? names.get(userId) || userId : t("requests.erased"));
-  const requests = answer.requests;
-  const open = requests.filter((r) => r.status === "open").length;
-  const status = h("p", { id: "requests-count" }, t("requests.count", { open, all: requests.length }));
-  const intro = h("p", { class: "hint" }, t("requests.intro"));
-  const row = (r) => {
-    const who = name(r.user_id);
-    const actions = h("td", { class: "actions" });
-    if (r.status === "open") {
-      actions.append(
-        h(
-          "button",
-          {
-            type: "button",
-            class: "danger b-carry-out",
-            "aria-label": t("requests.carry_out_named", { name: who }),
-            onclick: () =>
-              runErasure({
-                school,
-                member: { user_id: r.user_id, display_name: who },
-                act,
-                say,
-                place: (box) => {
-                  document.getElementById("erasure")?.remove();
-                  status.after(box);
-                },
-                finished: refresh,
-                start: (messages) => api.call("POST", `${base}/${enc(r.request_id)}/carry_out`, { messages }),
-              }),
-          },
-          t("requests.carry_out"),
-        ),
-        " ",
-        h(
-          "button",
-          {
-            type: "button",
-            class: "b-decline",
-            "aria-label": t("requests.decline_named", { name: who }),
-            onclick: async () => {
-              const reason = await askReason(r, who);
-              if (!reason) return;
-              const done = await act(
-                () => api.call("POST", `${base}/${enc(r.request_id)}/decline`, { reason }),
-                t("requests.declined", { name: who }),
-              );
-              if (done) refresh();
-            },
-          },
-          t("requests.decline"),
-        ),
-      );
-    }
-    const due = h("td", { class: r.overdue ? "due overdue" : "due" }, localDate(r.due_date));
-    if (r.overdue) due.append(" ", h("strong", {}, t("requests.overdue")));
-    return h(
-      "tr",
-      { "data-request": r.request_id, "data-status": r.status },
-      h("th", { scope: "row" }, who, r.user_id ? h("small", { class: "uid" }, r.user_id) : null),
-      h("td", {}, r.relation === "guardian" ? t("requests.by_guardian", { name: name(r.requested_by) }) : t("requests.by_self")),
-      h("td", {}, dateTime(r.created_ts)),
-      due,
-      h("td", {}, t(`requests.status_${r.status}`), r.reason ? h("small", { class: "reason" }, r.reason) : null),
-      actions,
-    );
-  };
-  section.append(
-    heading(t("requests.title")),
-    intro,
-    status,
-    requests.length
-      ? h(
-          "table",
-          { id: "requests" },
+  const status = h("p", { id: "requests-count" });
+  const list = h("div", { id: "requests-list" });
+  section.append(heading(t("requests.title")), h("p", { class: "hint" }, t("requests.intro")), status, list);
+
+  const load = async () => {
+    const [answer, members] = await Promise.all([
+      api.call("GET", base),
+      api.call("GET", `/schools/${enc(school.school_id)}/members`).catch(() => ({ members: [] })),
+    ]);
+    const names = new Map((members.members || []).map((m) => [m.user_id, m.display_name]));
+    const name = (userId) => (userId && userId !== "erased" ? names.get(userId) || userId : t("requests.erased"));
+    const requests = answer.requests;
+    const open = requests.filter((r) => r.status === "open").length;
+    status.textContent = t("requests.count", { open, all: requests.length });
+    const row = (r) => {
+      const who = name(r.user_id);
+      const actions = h("td", { class: "actions" });
+      if (r.status === "open") {
+        actions.append(
           h(
-            "thead",
-            {},
+            "button",
+            {
+              type: "button",
+              class: "danger b-carry-out",
+              "aria-label": t("requests.carry_out_named", { name: who }),
+              onclick: () =>
+                runErasure({
+                  school,
+                  member: { user_id: r.user_id, display_name: who },
+                  act,
+                  say,
+                  place: (box) => {
+                    document.getElementById("erasure")?.remove();
+                    status.after(box);
+                  },
+                  finished: load,
+                  start: (messages) => api.call("POST", `${base}/${enc(r.request_id)}/carry_out`, { messages }),
+                }),
+            },
+            t("requests.carry_out"),
+          ),
+          " ",
+          h(
+            "button",
+            {
+              type: "button",
+              class: "b-decline",
+              "aria-label": t("requests.decline_named", { name: who }),
+              onclick: async () => {
+                const reason = await askReason(r, who);
+                if (!reason) return;
+                const done = await act(
+                  () => api.call("POST", `${base}/${enc(r.request_id)}/decline`, { reason }),
+                  t("requests.declined", { name: who }),
+                );
+                if (done) load();
+              },
+            },
+            t("requests.decline"),
+          ),
+        );
+      }
+      const due = h("td", { class: r.overdue ? "due overdue" : "due" }, localDate(r.due_date));
+      if (r.overdue) due.append(" ", h("strong", {}, t("requests.overdue")));
+      return h(
+        "tr",
+        { "data-request": r.request_id, "data-status": r.status },
+        h("th", { scope: "row" }, who, r.user_id && r.user_id !== "erased" ? h("small", { class: "uid" }, r.user_id) : null),
+        h(
+          "td",
+          {},
+          r.relation === "guardian" ? t("requests.by_guardian", { name: name(r.requested_by) }) : t("requests.by_self"),
+        ),
+        h("td", {}, dateTime(r.created_ts)),
+        due,
+        h("td", {}, t(`requests.status_${r.status}`), r.reason ? h("small", { class: "reason" }, r.reason) : null),
+        actions,
+      );
+    };
+    clear(list).append(
+      requests.length
+        ? h(
+            "table",
+            { id: "requests" },
             h(
-              "tr",
+              "thead",
               {},
-              ...["who", "asked_by", "asked", "due", "status", "actions"].map((c) =>
-                h("th", { scope: "col" }, t(`requests.col_${c}`)),
+              h(
+                "tr",
+                {},
+                ...["who", "asked_by", "asked", "due", "status", "actions"].map((c) =>
+                  h("th", { scope: "col" }, t(`requests.col_${c}`)),
+                ),
               ),
             ),
-          ),
-          h("tbody", {}, ...requests.map(row)),
-        )
-      : h("p", {}, t("requests.none")),
-  );
+            h("tbody", {}, ...requests.map(row)),
+          )
+        : h("p", {}, t("requests.none")),
+    );
+  };
+  await load();
 }
