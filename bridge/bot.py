@@ -326,7 +326,7 @@ class SchoolBot:
         """«мои запросы»: the person's requests to erase and their state."""
         if self.erasure is None:
             return None
-        return await self.erasure.list(command, room_id, sender)
+        return await self.erasure.list_requests(command, room_id, sender)
 
     async def cmd_my_schools(self, command: Command, room_id: RoomID, sender: UserID) -> str:
         me = await self.module.me(sender)

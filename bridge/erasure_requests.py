@@ -157,7 +157,7 @@ class ErasureConversation:
             lines.append(_say(language, "next"))
         return "\n".join(lines)
 
-    async def list(self, command: Command, room_id: RoomID, sender: UserID) -> str:
+    async def list_requests(self, command: Command, room_id: RoomID, sender: UserID) -> str:
         """«мои запросы»: the person's requests to erase, with their state."""
         lang = command.language
         me = await self.module.me(sender)

@@ -11,11 +11,59 @@ from typing import Any
 
 import pytest
 
+from bridge.commands import Command, CommandError, parse
+from bridge.erasure_requests import REQUEST_FIELD, local_date, news_content
 from synapse_module.privacy.rules import erasure_request_due
 from tests.bridge_env import BridgeEnv, bridge_env
 from tests.harness import User
 from tests.roster_helpers import School, api, build_school
 from tests.test_bridge_bot import ask, messages, open_dm, poll
+
+
+# -- the words, without a server -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "command"),
+    [
+        ("удалить мои данные", Command("erase", args=("self",))),
+        ("Erase my data", Command("erase", args=("self",), language="en")),
+        ("удалить данные Маша", Command("erase", text="Маша")),
+        ("delete data Masha Ivanova", Command("erase", text="Masha Ivanova", language="en")),
+        ("удалить данные я", Command("erase", text="я")),
+        ("мои запросы", Command("my_requests")),
+        ("my requests", Command("my_requests", language="en")),
+    ],
+)
+def test_the_erasure_commands_are_read(text: str, command: Command) -> None:
+    assert parse(text) == command
+
+
+@pytest.mark.parametrize("text", ["удалить данные", "удалить мои данные срочно"])
+def test_an_erasure_command_without_whom_is_explained(text: str) -> None:
+    with pytest.raises(CommandError) as raised:
+        parse(text)
+    assert raised.value.text().startswith("Напишите, чьи данные удалить")
+
+
+def test_the_news_says_done_or_the_reason_in_the_requesters_language() -> None:
+    request = {
+        "request_id": "erq_1",
+        "school_name": "Школа № 1",
+        "created_ts": 1_796_000_000_000,
+        "status": "declined",
+        "reason": "The register is kept by law.",
+        "language": "en",
+    }
+    content = news_content(request)
+    assert content[REQUEST_FIELD] == "erq_1"
+    assert content["body"].endswith("Reason: The register is kept by law.")
+    done = news_content({**request, "status": "done", "language": "ru"})
+    assert "выполнила ваш запрос" in done["body"] and "erq_1" in done["body"]
+    assert local_date("2026-12-21") == "21.12.2026"
+
+
+# -- with Synapse and the bot ------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
