@@ -19,7 +19,6 @@ from tests.harness import User
 from tests.roster_helpers import School, api, build_school
 from tests.test_bridge_bot import ask, messages, open_dm, poll
 
-
 # -- the words, without a server -------------------------------------------------------
 
 
