@@ -120,11 +120,12 @@ class ErasureRequests:
         policy = await self._module.roster.get_policy(school.school_id)
         if not may_request_erasure(relation, is_student, grade, policy.self_consent_grade):
             raise forbidden(ERASURE_REQUEST_NOT_ALLOWED)
+        # The day it was made decides when it is due: both by the module's clock.
         today = await self._today(school.school_id)
         made, row = await self._module.store.run_read_committed(
             "parta_erasure_request_new",
             db.new_erasure_request_txn,
-            _now(),
+            self._privacy.retention.now(),
             f"erq_{secrets.token_hex(8)}",
             school.school_id,
             subject,
