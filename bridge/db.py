@@ -142,7 +142,7 @@ async def upgrade_v6(conn: Connection) -> None:
     )
 
 
-upgrade_table.register(upgrade_v6, description="Requests to erase waiting for «да»")
+upgrade_table.register(upgrade_v6, description="Requests to erase waiting for a yes")
 
 
 def create_database(url: str) -> Database:

@@ -121,7 +121,7 @@ class Privacy:
         audit.on_append(self._seal_soon)
         self.erasure = Erasure(module)
         # A person's (or their guardian's) request to erase, and the school's queue.
-        self.requests = ErasureRequests(module, self)
+        self.requests = ErasureRequests(module)
         self.retention = Retention(module)
         # The school's enforced consents in its rooms (the event rules' "consents").
         self.consents_in_rooms = ConsentsInRooms(module)

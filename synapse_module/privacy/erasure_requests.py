@@ -9,7 +9,7 @@ with a record):
   request, open first, each with its due date (:func:`.rules.erasure_request_due`);
   anyone else: the requests they made;
 * ``POST …/erasure_requests/{requestId}/carry_out`` — an administrator starts the
-  existing erasure (:meth:`.api.Privacy.start_erasure`, the school's
+  existing erasure (``Privacy.start_erasure``, the school's
   ``erasure_messages`` unless the body says otherwise) and the request follows it to
   ``done``; ``…/decline`` — with the reason the requester reads;
 * ``GET /internal/erasure_requests/to_tell`` and ``POST
@@ -39,7 +39,6 @@ from .texts import (
 
 if TYPE_CHECKING:
     from .. import PartaModule
-    from .api import Privacy
 
 _SCHEMAS: Final = request_schemas(__package__)
 _NEW: Final = _SCHEMAS["ErasureRequestRequest"]
@@ -87,14 +86,15 @@ class ErasureRequests:
         ("POST", r"/internal/erasure_requests/([^/]+)/told", "post_told"),
     )
 
-    def __init__(self, module: "PartaModule", privacy: "Privacy"):
+    def __init__(self, module: "PartaModule"):
+        # Privacy's erasure and clock through the module (``module.privacy``), read at
+        # request time: Privacy builds this.
         self._module = module
-        self._privacy = privacy
 
     async def _today(self, school_id: str) -> datetime.date:
         """The school's local date by the module's clock (a test may set it)."""
         tz = zoneinfo.ZoneInfo(await self._module.roster.school_timezone(school_id))
-        now = self._privacy.retention.now() / 1000
+        now = self._module.privacy.retention.now() / 1000
         return datetime.datetime.fromtimestamp(now, tz).date()
 
     async def _relation(self, actor: str, school_id: str, subject: str) -> Relation:
@@ -116,7 +116,7 @@ class ErasureRequests:
         relation = await self._relation(actor, school.school_id, subject)
         if relation == "other":
             raise forbidden(ERASURE_REQUEST_NOT_ALLOWED)
-        is_student, grade = await self._privacy._subject(school, subject)
+        is_student, grade = await self._module.privacy._subject(school, subject)
         policy = await self._module.roster.get_policy(school.school_id)
         if not may_request_erasure(relation, is_student, grade, policy.self_consent_grade):
             raise forbidden(ERASURE_REQUEST_NOT_ALLOWED)
@@ -125,7 +125,7 @@ class ErasureRequests:
         made, row = await self._module.store.run_read_committed(
             "parta_erasure_request_new",
             db.new_erasure_request_txn,
-            self._privacy.retention.now(),
+            self._module.privacy.retention.now(),
             f"erq_{secrets.token_hex(8)}",
             school.school_id,
             subject,
@@ -187,8 +187,8 @@ class ErasureRequests:
         today = await self._today(school.school_id)
         if row["status"] != "open":
             return 200, request_json(row, today)
-        messages = await self._privacy.messages_rule(school.school_id, body)
-        _status, journal = await self._privacy.start_erasure(
+        messages = await self._module.privacy.messages_rule(school.school_id, body)
+        _status, journal = await self._module.privacy.start_erasure(
             school.school_id, row["user_id"], actor, messages, "school"
         )
         await self._module.store.run(
