@@ -141,6 +141,8 @@ async def test_the_school_answers_requests_to_erase_in_the_console(
         await expect(row).to_have_attribute("data-status", "done")
         await expect(row).to_contain_text("данные удалены")
         await expect(page.locator("#requests-count")).to_have_text("Ждут ответа: 1 из 3.")
+        await page.set_viewport_size({"width": 1100, "height": 1000})
+        await page.locator("#requests").scroll_into_view_if_needed()
         await shot(page, folder, "erasure-requests-answered")
         unlabelled = await page.evaluate(
             """[...document.querySelectorAll('input, select, textarea')]

@@ -233,7 +233,8 @@ export async function privacyView({ school, section, heading, say, act }) {
     status.textContent = t("requests.count", { open, all: requests.length });
     const row = (r) => {
       const who = name(r.user_id);
-      const actions = h("td", { class: "actions" });
+      // Buttons only while open (an empty flex cell would lose its border).
+      const actions = h("td", { class: r.status === "open" ? "actions" : null });
       if (r.status === "open") {
         actions.append(
           h(
