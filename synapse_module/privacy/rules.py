@@ -377,7 +377,6 @@ MARK_ROWS: tuple[tuple[str, str], ...] = (
     ("parta_scheduled_posts", "created_by"),
     ("parta_erasures", "requested_by"),
     ("parta_erasure_requests", "user_id"),
-    ("parta_erasure_requests", "requested_by"),
     ("parta_erasure_requests", "decided_by"),
     ("parta_imports", "actor"),
     ("parta_retention", "set_by"),

@@ -661,6 +661,13 @@ def erase_school_rows_txn(
         " WHERE homeroom_user_id = ? AND school_id = ?",
         (user_id, school_id),
     )
+    # Requests they made in the school: marked, but for the one this erasure carries out
+    # for themself — they are told when it is done, and forgotten then (``…/told``).
+    txn.execute(
+        "UPDATE parta_erasure_requests SET requested_by = ? WHERE requested_by = ?"
+        " AND school_id = ? AND NOT (relation = 'self' AND status = 'in_progress')",
+        (marker, user_id, school_id),
+    )
     rooms, room_args = school_scoped(_IN_ROOMS, school_id, room_ids)
     txn.execute(
         f"SELECT broadcast_id, speakers FROM parta_broadcasts WHERE speakers LIKE ? AND {rooms}",
@@ -768,6 +775,12 @@ def erase_rows_txn(
         txn.execute(f"UPDATE {table} SET {column} = ? WHERE {column} = ?", (marker, user_id))
     txn.execute(
         "UPDATE parta_classes SET homeroom_user_id = NULL WHERE homeroom_user_id = ?", (user_id,)
+    )
+    # Every request they made (the one carried out for themself: the account goes, nobody
+    # is told, and the erasure's finish forgets them there).
+    txn.execute(
+        "UPDATE parta_erasure_requests SET requested_by = ? WHERE requested_by = ?",
+        (marker, user_id),
     )
     txn.execute(
         "SELECT broadcast_id, speakers FROM parta_broadcasts WHERE speakers LIKE ?",
