@@ -82,7 +82,7 @@ class ErasureConversation:
         schools: list[dict[str, Any]] = me.get("schools") or []
         wanted = command.text.strip()
         if command.args == ("self",) or wanted.lower() in MYSELF_WORDS:
-            subject, who = str(sender), _say(lang, "you")
+            subject, who = str(sender), ""
             chosen = schools
         else:
             children = {
@@ -105,7 +105,9 @@ class ErasureConversation:
             int(time.time() * 1000),
         )
         names = ", ".join(f"«{s.get('name', '')}»" for s in chosen)
-        return _say(lang, "confirm", who=who, schools=names)
+        if subject == sender:
+            return _say(lang, "confirm_self", schools=names)
+        return _say(lang, "confirm_child", who=who, schools=names)
 
     async def on_confirm(
         self, room_id: RoomID, sender: UserID, yes: bool, language: str
