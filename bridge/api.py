@@ -399,6 +399,32 @@ class ModuleClient:
         )
         return [{"user_id": p["user_id"], "child_id": p["child_id"]} for p in data["reminded"]]
 
+    async def request_erasure(
+        self, as_user: str, school_id: str, user_id: str, language: str
+    ) -> dict[str, Any]:
+        """``POST …/erasure_requests``: ask the school to erase ``user_id`` (the person
+        themself, or their child); the waiting one when there is one (``new`` false)."""
+        body = {"user_id": user_id, "language": language}
+        data: dict[str, Any] = await self.request(
+            "POST", f"/schools/{_q(school_id)}/erasure_requests", as_user, body
+        )
+        return data
+
+    async def erasure_requests(self, as_user: str, school_id: str) -> list[dict[str, Any]]:
+        """The school's requests to erase that ``as_user`` may see (their own; an
+        administrator: all)."""
+        path = f"/schools/{_q(school_id)}/erasure_requests"
+        return _list(await self.request("GET", path, as_user), "requests")
+
+    async def erasure_requests_to_tell(self) -> list[dict[str, Any]]:
+        """Requests done or declined whose requester the bot has not told yet."""
+        return _list(
+            await self.request("GET", "/internal/erasure_requests/to_tell", None), "requests"
+        )
+
+    async def erasure_request_told(self, request_id: str) -> None:
+        await self.request("POST", f"/internal/erasure_requests/{_q(request_id)}/told", None, {})
+
     async def logout(self, access_token: str) -> None:
         """End a session the bot opened to check a password."""
         url = f"{self._base}/_matrix/client/v3/logout"

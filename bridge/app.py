@@ -15,6 +15,7 @@ from bridge.api import ModuleClient
 from bridge.bot import SchoolBot
 from bridge.config import BridgeConfig
 from bridge.db import create_database
+from bridge.erasure_requests import ErasureConversation, ErasureNews
 from bridge.registration import APPSERVICE_ID, Registration
 from bridge.reminders import ConfirmationReminders
 from bridge.roster_bot import RosterConversation
@@ -96,6 +97,9 @@ class BridgeApp:
         self.roster = RosterConversation(self.db, self.module, self.bot)
         reminders = ConfirmationReminders(self.db, self.module, intent)
         self.scheduler.also.append(reminders.run_due)
+        # Requests to erase: «удалить …» and «да»; the school's answer told on the tick.
+        ErasureConversation(self.db, self.module, self.bot)
+        self.scheduler.also.append(ErasureNews(self.db, self.module, intent).run_due)
         self.appservice.matrix_event_handler(self.bot.handle_event)
         await self._ensure_profile()
         await self.bot.load_joined_rooms()

@@ -14,7 +14,7 @@ import logging
 import time
 import zoneinfo
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from mautrix.api import Method, Path
@@ -55,6 +55,9 @@ from parta_common import catalogue
 from parta_common.catalogue import LANGUAGES
 from parta_common.messages import Message
 from parta_common.roster_plan import school_year
+
+if TYPE_CHECKING:
+    from bridge.erasure_requests import ErasureConversation
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +131,8 @@ class SchoolBot:
         self.tz = zoneinfo.ZoneInfo(quiet_timezone)
         self.on_zip: ZipHandler | None = None
         self.on_confirm: ConfirmHandler | None = None
+        # Requests to erase (bridge/erasure_requests.py); its «да» is asked first.
+        self.erasure: ErasureConversation | None = None
         self._member_counts: dict[RoomID, int] = {}
         # Rooms the bot is in; Synapse pushes only their events (and invitations), and
         # anything else is dropped at once.
@@ -291,14 +296,37 @@ class SchoolBot:
         return HELP.text(command.language)
 
     async def cmd_confirm(self, command: Command, room_id: RoomID, sender: UserID) -> str | None:
-        if self.on_confirm is None:
-            return None
-        return await self.on_confirm(room_id, sender, True, command.language)
+        return await self._answer_yes_no(room_id, sender, True, command.language)
 
     async def cmd_reject(self, command: Command, room_id: RoomID, sender: UserID) -> str | None:
+        return await self._answer_yes_no(room_id, sender, False, command.language)
+
+    async def _answer_yes_no(
+        self, room_id: RoomID, sender: UserID, yes: bool, language: str
+    ) -> str | None:
+        """«да» / «нет»: to a request to erase waiting in this chat, else to a roster
+        import's plan."""
+        if self.erasure is not None:
+            answer = await self.erasure.on_confirm(room_id, sender, yes, language)
+            if answer is not None:
+                return answer
         if self.on_confirm is None:
             return None
-        return await self.on_confirm(room_id, sender, False, command.language)
+        return await self.on_confirm(room_id, sender, yes, language)
+
+    async def cmd_erase(self, command: Command, room_id: RoomID, sender: UserID) -> str | None:
+        """«удалить мои данные» / «удалить данные <имя>» (bridge/erasure_requests.py)."""
+        if self.erasure is None:
+            return None
+        return await self.erasure.ask(command, room_id, sender)
+
+    async def cmd_my_requests(
+        self, command: Command, room_id: RoomID, sender: UserID
+    ) -> str | None:
+        """«мои запросы»: the person's requests to erase and their state."""
+        if self.erasure is None:
+            return None
+        return await self.erasure.list_requests(command, room_id, sender)
 
     async def cmd_my_schools(self, command: Command, room_id: RoomID, sender: UserID) -> str:
         me = await self.module.me(sender)

@@ -39,6 +39,10 @@ ALIASES: dict[str, tuple[str, ...]] = {
     # «согласия» lists; «согласие дать|отозвать <цель> [имя]» records (docs/privacy.md).
     "consents": ("согласия", "мои согласия", "consents", "my consents"),
     "consent": ("согласие", "consent"),
+    # «удалить мои данные» / «удалить данные Маша»: a request to erase (docs/privacy.md).
+    "erase_mine": ("удалить мои данные", "erase my data", "delete my data"),
+    "erase": ("удалить данные", "erase data", "delete data"),
+    "my_requests": ("мои запросы", "my requests"),
     "confirm": ("да", "yes", "подтверждаю", "confirm"),
     "reject": ("нет", "no", "отмена"),
 }
@@ -233,8 +237,17 @@ def _arguments(name: str, rest: str, now: datetime.datetime, tz: zoneinfo.ZoneIn
     words = rest.split(" ") if rest else []
     if name == "consents" and words:
         name = "consent"  # «согласия дать фото»: one letter off, the same meaning
-    if name in ("help", "my_schools", "scheduled", "confirm", "reject", "consents"):
+    if name in ("help", "my_schools", "scheduled", "confirm", "reject", "consents", "my_requests"):
         return Command(name)
+    if name == "erase_mine":
+        if words:
+            raise CommandError("bot.erase.format")
+        return Command("erase", args=("self",))
+    if name == "erase":
+        # «удалить данные Маша»: the child by name; «удалить данные я»: oneself.
+        if not words:
+            raise CommandError("bot.erase.format")
+        return Command(name, text=rest)
     if name == "create_class":
         cls = parse_class(words[0]) if words else None
         if cls is None and len(words) >= 2:

@@ -127,6 +127,24 @@ async def upgrade_v5(conn: Connection) -> None:
 upgrade_table.register(upgrade_v5, description="Reminders to confirm reading; direct rooms")
 
 
+async def upgrade_v6(conn: Connection) -> None:
+    # A request to erase waiting for the person's «да» (bridge/erasure_requests.py): one
+    # per person and chat; a newer «удалить …» replaces it.
+    await conn.execute(
+        """CREATE TABLE erasure_ask (
+            room_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            schools TEXT NOT NULL,
+            asked_at BIGINT NOT NULL,
+            PRIMARY KEY (room_id, user_id)
+        )"""
+    )
+
+
+upgrade_table.register(upgrade_v6, description="Requests to erase waiting for a yes")
+
+
 def create_database(url: str) -> Database:
     """A :class:`Database` for ``sqlite:path`` or ``postgresql://…`` with our upgrades."""
     log: Any = logging.getLogger("bridge.db")

@@ -172,28 +172,7 @@ class ConfirmationReminders:
         )
 
     async def _direct_room(self, user_id: UserID) -> RoomID:
-        """The bot's direct chat with a person: made (and the person invited) on the
-        first reminder, kept for the next."""
-        row = await self._db.fetchrow("SELECT room_id FROM direct_room WHERE user_id=$1", user_id)
-        if row is not None:
-            return RoomID(row["room_id"])
-        room_id = await self._intent.create_room(
-            preset=RoomCreatePreset.PRIVATE, invitees=[user_id], is_direct=True
-        )
-        await self._db.execute(
-            "INSERT INTO direct_room (user_id, room_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            user_id,
-            room_id,
-        )
-        # Another bot process made one at the same moment (two reminders of one person,
-        # per child): the one stored first is the chat; this one's invitation is taken
-        # back and the room left.
-        kept = await self._db.fetchval("SELECT room_id FROM direct_room WHERE user_id=$1", user_id)
-        if kept != room_id:
-            logger.info("direct chat with %s made twice; keeping %s", user_id, kept)
-            await self._intent.kick_user(room_id, user_id, "")  # the invitation taken back
-            await self._intent.leave_room(room_id)
-        return RoomID(str(kept))
+        return await direct_room(self._db, self._intent, user_id)
 
     async def _put(self, room_id: RoomID, reminder: Reminder) -> str:
         """Send with a transaction id of its own (a resend within the homeserver's
@@ -217,3 +196,29 @@ class ConfirmationReminders:
             if event.get("sender") == self._intent.mxid and content.get(REMINDER_ID) == reminder_id:
                 return str(event["event_id"])
         return None
+
+
+async def direct_room(db: Database, intent: IntentAPI, user_id: UserID) -> RoomID:
+    """The bot's direct chat with a person: the one kept for them (made, and the person
+    invited, on the first reminder; or the chat they asked for an erasure in), else a
+    new one, kept for the next message."""
+    row = await db.fetchrow("SELECT room_id FROM direct_room WHERE user_id=$1", user_id)
+    if row is not None:
+        return RoomID(row["room_id"])
+    room_id = await intent.create_room(
+        preset=RoomCreatePreset.PRIVATE, invitees=[user_id], is_direct=True
+    )
+    await db.execute(
+        "INSERT INTO direct_room (user_id, room_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        user_id,
+        room_id,
+    )
+    # Another bot process made one at the same moment (two reminders of one person,
+    # per child): the one stored first is the chat; this one's invitation is taken
+    # back and the room left.
+    kept = await db.fetchval("SELECT room_id FROM direct_room WHERE user_id=$1", user_id)
+    if kept != room_id:
+        logger.info("direct chat with %s made twice; keeping %s", user_id, kept)
+        await intent.kick_user(room_id, user_id, "")  # the invitation taken back
+        await intent.leave_room(room_id)
+    return RoomID(str(kept))

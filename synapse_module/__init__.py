@@ -34,6 +34,7 @@ from .lessons.api import Lessons
 from .media_tokens.api import MediaTokens
 from .migrations import AREAS
 from .privacy.api import Privacy
+from .privacy.erasure_requests import ErasureRequests
 from .quiet_hours.api import QuietHoursFeature
 from .reports.api import Reports
 from .room_roles import RoomRoles
@@ -197,6 +198,7 @@ class PartaModule:
             self.confirmations,
             self.quiet_hours,
             self.privacy,
+            self.privacy.requests,
             self.statistics,
             self.imports,
         )
@@ -233,6 +235,7 @@ class PartaModule:
                 Confirmations,
                 QuietHoursFeature,
                 Privacy,
+                ErasureRequests,
                 Statistics,
                 Imports,
             )

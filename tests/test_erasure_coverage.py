@@ -55,6 +55,8 @@ PERSON_COLUMNS = {
 OWN_STATEMENTS = {
     ("parta_classes", "homeroom_user_id"),  # set to NULL
     ("parta_broadcasts", "speakers"),  # the person taken out of the JSON list
+    # Marked, but per school not the request carried out for themself until they are told.
+    ("parta_erasure_requests", "requested_by"),
     # erase_from_imports_txn: their rows of the files, their plan entries, the error.
     ("parta_imports", "files"),
     ("parta_imports", "plan"),

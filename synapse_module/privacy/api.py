@@ -42,6 +42,7 @@ from . import export
 from . import store as db
 from .callbacks import ConsentsInRooms
 from .erasure import Erasure
+from .erasure_requests import ErasureRequests
 from .retention import Retention
 from .rules import (
     CONSENT_LIST_MAX,
@@ -126,6 +127,8 @@ class Privacy:
         # Chain each entry right after the transaction that wrote it commits.
         audit.on_append(self._seal_soon)
         self.erasure = Erasure(module)
+        # A person's (or their guardian's) request to erase, and the school's queue.
+        self.requests = ErasureRequests(module)
         self.retention = Retention(module)
         # The school's enforced consents in its rooms (the event rules' "consents").
         self.consents_in_rooms = ConsentsInRooms(module)
@@ -407,13 +410,13 @@ class Privacy:
     ) -> tuple[int, dict[str, Any]]:
         actor, school = await self._module.roster._open(request, school_id, "manager")
         body = json_body(request, _ERASE)
-        messages = await self._messages_rule(school.school_id, body)
-        status, journal = await self._start_erasure(
+        messages = await self.messages_rule(school.school_id, body)
+        status, journal = await self.start_erasure(
             school.school_id, user_id, actor, messages, "school"
         )
         return status, _erasure_json(journal)
 
-    async def _messages_rule(self, school_id: str, body: dict[str, Any]) -> str:
+    async def messages_rule(self, school_id: str, body: dict[str, Any]) -> str:
         """What becomes of the messages: as the request says, else the school's policy
         (``erasure_messages``, ``redact`` unless the school chose otherwise)."""
         if "messages" in body:
@@ -434,15 +437,15 @@ class Privacy:
             raise not_found(ERASE_NO_SCHOOL, user_id=user_id)
         # Each school's part as the request says, else as that school's policy says.
         answers = [
-            await self._start_erasure(
-                school_id, user_id, actor, await self._messages_rule(school_id, body), "account"
+            await self.start_erasure(
+                school_id, user_id, actor, await self.messages_rule(school_id, body), "account"
             )
             for school_id in sorted(person.schools)
         ]
         status = 202 if any(s == 202 for s, _ in answers) else 200
         return status, {"user_id": user_id, "erasures": [_erasure_json(j) for _, j in answers]}
 
-    async def _start_erasure(
+    async def start_erasure(
         self, school_id: str, user_id: str, actor: str, messages: str, asked: str
     ) -> tuple[int, dict[str, Any]]:
         """Start (or carry on) the school's erasure of ``user_id``: 202 and the journal

@@ -2,6 +2,7 @@
 records and reads consents; what a missing consent changes in lessons, broadcasts and,
 where the school enforces them, a school's rooms (``communication``, ``photos``)."""
 
+import datetime
 import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -298,6 +299,56 @@ def member_content_without_avatar(
     return {k: v for k, v in content.items() if k != "avatar_url"}
 
 
+# -- a person's request to erase (152-FZ: answered within 10 working days) ----------
+
+# Working days a school has to answer (carry out or decline) a request to erase.
+ANSWER_WITHIN_WORKING_DAYS: Final = 10
+# Saturday and Sunday (``date.weekday()``); public holidays are not known to Parta.
+WEEKEND: Final = frozenset({5, 6})
+RequestStatus = Literal["open", "in_progress", "done", "declined"]
+# The order the school's list shows them: waiting for the school first.
+REQUEST_STATUS_ORDER: Final[tuple[RequestStatus, ...]] = (
+    "open",
+    "in_progress",
+    "declined",
+    "done",
+)
+
+
+def working_days_after(start: datetime.date, days: int) -> datetime.date:
+    """The date ``days`` working days after ``start`` (Saturday and Sunday skipped; the
+    day of ``start`` itself does not count)."""
+    day = start
+    left = days
+    while left > 0:
+        day += datetime.timedelta(days=1)
+        if day.weekday() not in WEEKEND:
+            left -= 1
+    return day
+
+
+def erasure_request_due(created: datetime.date) -> datetime.date:
+    """When the school must have answered a request made on ``created`` (its local date)."""
+    return working_days_after(created, ANSWER_WITHIN_WORKING_DAYS)
+
+
+def may_request_erasure(
+    relation: Relation, subject_is_student: bool, grade: int | None, self_from_grade: int | None
+) -> bool:
+    """Who asks a school to erase a person: the same rule as recording their consent
+    (:func:`may_record_consent`) — a guardian for their child, the person themself when
+    not a student or a student from the school's grade on — but only for oneself or
+    one's child: an administrator erases directly and files no request."""
+    return relation in ("self", "guardian") and may_record_consent(
+        relation, subject_is_student, grade, self_from_grade
+    )
+
+
+def request_sort_key(row: Mapping[str, Any]) -> tuple[int, int]:
+    """Open ones first (then in progress, declined, done), the oldest first within each."""
+    return (REQUEST_STATUS_ORDER.index(row["status"]), int(row["created_ts"]))
+
+
 # -- erasure ------------------------------------------------------------------------
 
 # The steps of an erasure, in order; the journal (parta_erasures.done) records each.
@@ -366,6 +417,8 @@ MARK_ROWS: tuple[tuple[str, str], ...] = (
     ("parta_parent_links", "decided_by"),
     ("parta_scheduled_posts", "created_by"),
     ("parta_erasures", "requested_by"),
+    ("parta_erasure_requests", "user_id"),
+    ("parta_erasure_requests", "decided_by"),
     ("parta_imports", "actor"),
     ("parta_retention", "set_by"),
 )

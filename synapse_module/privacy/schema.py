@@ -1,5 +1,5 @@
 """Tables of privacy (issue 12): the audit log's hash chain, consents, the erasure journal,
-retention rules."""
+retention rules, subject requests to erase."""
 
 from synapse_module.store import Step
 
@@ -92,6 +92,37 @@ STEPS = [
         [
             "ALTER TABLE parta_erasures ADD COLUMN scope TEXT",
             "ALTER TABLE parta_erasures ADD COLUMN asked TEXT",
+        ],
+    ),
+    Step(
+        7,
+        "erasure requests: a person (or a guardian for a child) asks the school to erase;"
+        " the school carries it out (linking the erasure) or declines with a reason",
+        [
+            """CREATE TABLE parta_erasure_requests (
+                request_id TEXT PRIMARY KEY,
+                school_id TEXT NOT NULL,
+                user_id TEXT,
+                subject_sha256 TEXT NOT NULL,
+                requested_by TEXT,
+                relation TEXT NOT NULL,
+                language TEXT NOT NULL,
+                status TEXT NOT NULL,
+                created_ts BIGINT NOT NULL,
+                due_date TEXT NOT NULL,
+                erasure_id TEXT,
+                decided_by TEXT,
+                decided_ts BIGINT,
+                reason TEXT,
+                finished_ts BIGINT,
+                told_ts BIGINT
+            )""",
+            "CREATE INDEX parta_erasure_requests_school ON parta_erasure_requests"
+            " (school_id, status)",
+            # One request at a time per person and school is waiting (open or in progress).
+            "CREATE UNIQUE INDEX parta_erasure_requests_waiting ON parta_erasure_requests"
+            " (school_id, subject_sha256) WHERE status IN ('open', 'in_progress')",
+            "CREATE INDEX parta_erasure_requests_erasure ON parta_erasure_requests (erasure_id)",
         ],
     ),
 ]

@@ -351,6 +351,169 @@ def finish_erasure_txn(
         "steps": json.loads(done),
     }
     audit.append_txn(txn, now, actor, "privacy.erased", school_id, user_id, details)
+    finish_erasure_requests_txn(txn, now, erasure_id, scope)
+
+
+# -- requests to erase, from the person or their guardian ------------------------------
+
+REQUEST_COLUMNS = (
+    "r.request_id, r.school_id, r.user_id, r.requested_by, r.relation, r.language,"
+    # Done when the linked erasure is, even if its finish did not see the link yet.
+    " CASE WHEN r.status = 'in_progress' AND e.finished_ts IS NOT NULL THEN 'done'"
+    " ELSE r.status END AS status,"
+    " r.created_ts, r.due_date, r.erasure_id, r.decided_by, r.decided_ts, r.reason,"
+    " COALESCE(r.finished_ts, e.finished_ts) AS finished_ts, r.told_ts"
+    " FROM parta_erasure_requests r LEFT JOIN parta_erasures e ON e.erasure_id = r.erasure_id"
+)
+
+
+def finish_erasure_requests_txn(
+    txn: LoggingTransaction, now: int, erasure_id: str, scope: str | None
+) -> None:
+    """The requests the erasure carried out are done and forget whom they were about
+    (the SHA-256 stays). Who asked for themself and lost the whole account is not told
+    (no account to tell): their ID goes too."""
+    txn.execute(
+        "UPDATE parta_erasure_requests SET status = 'done', user_id = NULL, finished_ts = ?"
+        " WHERE erasure_id = ? AND status = 'in_progress'",
+        (now, erasure_id),
+    )
+    if scope == "account":
+        txn.execute(
+            "UPDATE parta_erasure_requests SET requested_by = NULL, told_ts = ?"
+            " WHERE erasure_id = ? AND relation = 'self' AND told_ts IS NULL",
+            (now, erasure_id),
+        )
+
+
+def _request_rows(txn: LoggingTransaction, where: str, args: Sequence[Any]) -> list[dict[str, Any]]:
+    txn.execute(f"SELECT {REQUEST_COLUMNS} WHERE {where}", tuple(args))
+    return rows_as_dicts(txn)
+
+
+def erasure_request_txn(txn: LoggingTransaction, request_id: str) -> dict[str, Any] | None:
+    rows = _request_rows(txn, "r.request_id = ?", (request_id,))
+    return rows[0] if rows else None
+
+
+def erasure_requests_txn(
+    txn: LoggingTransaction, school_id: str, requested_by: str | None
+) -> list[dict[str, Any]]:
+    """The school's requests; only those ``requested_by`` asked, when given."""
+    if requested_by is None:
+        return _request_rows(txn, "r.school_id = ?", (school_id,))
+    return _request_rows(txn, "r.school_id = ? AND r.requested_by = ?", (school_id, requested_by))
+
+
+def new_erasure_request_txn(
+    txn: LoggingTransaction,
+    now: int,
+    request_id: str,
+    school_id: str,
+    user_id: str,
+    actor: str,
+    relation: str,
+    language: str,
+    due_date: str,
+) -> tuple[bool, dict[str, Any]]:
+    """File a request to erase ``user_id`` in the school, or find the one still open
+    (open or in progress) for them: ``(made now, the request)``. Audited when made."""
+    subject = subject_hash(user_id)
+    txn.execute(
+        "INSERT INTO parta_erasure_requests (request_id, school_id, user_id, subject_sha256,"
+        " requested_by, relation, language, status, created_ts, due_date)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)"
+        " ON CONFLICT (school_id, subject_sha256)"
+        " WHERE status IN ('open', 'in_progress') DO NOTHING",
+        (request_id, school_id, user_id, subject, actor, relation, language, now, due_date),
+    )
+    made = txn.rowcount == 1
+    if made:
+        details = {"request_id": request_id, "relation": relation, "due_date": due_date}
+        audit.append_txn(txn, now, actor, "privacy.erasure_request", school_id, user_id, details)
+    rows = _request_rows(
+        txn,
+        "r.school_id = ? AND r.subject_sha256 = ? AND r.status IN ('open', 'in_progress')",
+        (school_id, subject),
+    )
+    return made, rows[0]
+
+
+def carry_out_erasure_request_txn(
+    txn: LoggingTransaction, now: int, request_id: str, actor: str, erasure_id: str
+) -> None:
+    """Link an open request to the erasure that carries it out (done at once when that
+    erasure had finished already). Audited."""
+    txn.execute(
+        "SELECT school_id, user_id FROM parta_erasure_requests"
+        " WHERE request_id = ? AND status = 'open'",
+        (request_id,),
+    )
+    row = txn.fetchone()
+    if row is None:
+        return  # carried out or declined already
+    txn.execute("SELECT finished_ts FROM parta_erasures WHERE erasure_id = ?", (erasure_id,))
+    journal = txn.fetchone()
+    finished = journal[0] if journal else None
+    txn.execute(
+        "UPDATE parta_erasure_requests SET status = 'in_progress', erasure_id = ?,"
+        " decided_by = ?, decided_ts = ? WHERE request_id = ?",
+        (erasure_id, actor, now, request_id),
+    )
+    details = {"request_id": request_id, "erasure_id": erasure_id}
+    audit.append_txn(
+        txn, now, actor, "privacy.erasure_request_carried_out", row[0], row[1], details
+    )
+    if finished is not None:
+        finish_erasure_requests_txn(txn, int(finished), erasure_id, None)
+
+
+def decline_erasure_request_txn(
+    txn: LoggingTransaction, now: int, request_id: str, actor: str, reason: str
+) -> bool:
+    """Decline an open request with the reason its requester reads. Audited."""
+    txn.execute(
+        "SELECT school_id, user_id FROM parta_erasure_requests"
+        " WHERE request_id = ? AND status = 'open'",
+        (request_id,),
+    )
+    row = txn.fetchone()
+    if row is None:
+        return False
+    txn.execute(
+        "UPDATE parta_erasure_requests SET status = 'declined', decided_by = ?, decided_ts = ?,"
+        " reason = ?, finished_ts = ? WHERE request_id = ?",
+        (actor, now, reason, now, request_id),
+    )
+    details = {"request_id": request_id, "reason": reason}
+    audit.append_txn(txn, now, actor, "privacy.erasure_request_declined", row[0], row[1], details)
+    return True
+
+
+def erasure_requests_to_tell_txn(txn: LoggingTransaction, limit: int) -> list[dict[str, Any]]:
+    """Answered requests (done or declined) whose requester has not been told yet."""
+    return _request_rows(
+        txn,
+        "r.told_ts IS NULL AND r.requested_by IS NOT NULL AND r.requested_by <> ?"
+        " AND (r.status IN ('done', 'declined')"
+        " OR (r.status = 'in_progress' AND e.finished_ts IS NOT NULL))"
+        f" ORDER BY r.created_ts LIMIT {int(limit)}",
+        ("erased",),
+    )
+
+
+def erasure_request_told_txn(txn: LoggingTransaction, now: int, request_id: str) -> None:
+    """The requester was told. Who asked for themself is forgotten then (their data is
+    gone from the school; only the request's record stays)."""
+    txn.execute(
+        "UPDATE parta_erasure_requests SET told_ts = ? WHERE request_id = ? AND told_ts IS NULL",
+        (now, request_id),
+    )
+    txn.execute(
+        "UPDATE parta_erasure_requests SET requested_by = NULL"
+        " WHERE request_id = ? AND relation = 'self' AND status = 'done'",
+        (request_id,),
+    )
 
 
 def unredacted_txn(
@@ -440,6 +603,8 @@ SCHOOL_MARK_ROWS: tuple[tuple[str, str, str], ...] = (
     ("parta_parent_links", "decided_by", _IN_SCHOOL),
     ("parta_scheduled_posts", "created_by", _IN_ROOMS),
     ("parta_erasures", "requested_by", _IN_SCHOOL),
+    ("parta_erasure_requests", "user_id", _IN_SCHOOL),
+    ("parta_erasure_requests", "decided_by", _IN_SCHOOL),
     ("parta_imports", "actor", _IN_SCHOOL),
     ("parta_retention", "set_by", _IN_SCHOOL),
 )
@@ -506,6 +671,13 @@ def erase_school_rows_txn(
         "UPDATE parta_classes SET homeroom_user_id = NULL"
         " WHERE homeroom_user_id = ? AND school_id = ?",
         (user_id, school_id),
+    )
+    # Requests they made in the school: marked, but for the one this erasure carries out
+    # for themself — they are told when it is done, and forgotten then (``…/told``).
+    txn.execute(
+        "UPDATE parta_erasure_requests SET requested_by = ? WHERE requested_by = ?"
+        " AND school_id = ? AND NOT (relation = 'self' AND status = 'in_progress')",
+        (marker, user_id, school_id),
     )
     rooms, room_args = school_scoped(_IN_ROOMS, school_id, room_ids)
     txn.execute(
@@ -614,6 +786,12 @@ def erase_rows_txn(
         txn.execute(f"UPDATE {table} SET {column} = ? WHERE {column} = ?", (marker, user_id))
     txn.execute(
         "UPDATE parta_classes SET homeroom_user_id = NULL WHERE homeroom_user_id = ?", (user_id,)
+    )
+    # Every request they made (the one carried out for themself: the account goes, nobody
+    # is told, and the erasure's finish forgets them there).
+    txn.execute(
+        "UPDATE parta_erasure_requests SET requested_by = ? WHERE requested_by = ?",
+        (marker, user_id),
     )
     txn.execute(
         "SELECT broadcast_id, speakers FROM parta_broadcasts WHERE speakers LIKE ?",

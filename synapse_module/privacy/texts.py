@@ -17,3 +17,7 @@ ERASE_ACCOUNT_OPERATOR_ONLY: Final = Message("privacy.erase_account_operator_onl
 ERASE_NO_SCHOOL: Final = Message("privacy.erase_no_school")
 ERASURE_NOT_FOUND: Final = Message("privacy.erasure_not_found")
 RETENTION_OUT_OF_RANGE: Final = Message("privacy.retention_out_of_range")
+ERASURE_REQUEST_NOT_ALLOWED: Final = Message("privacy.erasure_request_not_allowed")
+ERASURE_REQUEST_NOT_FOUND: Final = Message("privacy.erasure_request_not_found")
+ERASURE_REQUEST_ANSWERED: Final = Message("privacy.erasure_request_answered")
+ONLY_THE_BOT: Final = Message("privacy.only_the_bot")

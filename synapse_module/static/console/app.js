@@ -171,11 +171,11 @@ function regionForm() {
 }
 
 const TABS = ["card", "classes", "members", "import", "codes", "invites", "lessons"];
-// The school's rules and its consents: only for those who manage the school. The module
-// says who they are (the school's `may_manage`: the check its PATCH makes), so the console
-// keeps no copy of the rule; for anyone else the links are not there and their addresses
-// open the card.
-const MANAGER_TABS = ["consents", "rules"];
+// The school's rules, its consents and its privacy (the queue of requests to erase): only
+// for those who manage the school. The module says who they are (the school's
+// `may_manage`: the check its PATCH makes), so the console keeps no copy of the rule; for
+// anyone else the links are not there and their addresses open the card.
+const MANAGER_TABS = ["consents", "rules", "privacy"];
 
 function schoolNav(schoolId, active, manager) {
   clear(nav).append(

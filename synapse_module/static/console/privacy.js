@@ -5,7 +5,7 @@
 
 import * as api from "./api.js";
 import { clear, h } from "./dom.js";
-import { t } from "./i18n.js";
+import { dateTime, t } from "./i18n.js";
 
 const enc = encodeURIComponent;
 // The erasure's steps as GET .../erasures/{id} names them (privacy/rules.py): the
@@ -132,24 +132,38 @@ function progressBox(member) {
 
 /** Ask, start, follow to the end; `finished()` once it is done (the list reloads). */
 export async function eraseMember({ school, member, act, say, place, finished }) {
+  await runErasure({
+    school,
+    member,
+    act,
+    say,
+    place,
+    finished,
+    start: (messages) => api.call("POST", memberPath(school, member.user_id, "/erase"), { messages }),
+  });
+}
+
+/** The dialog, then `start(messages)` (answers the erasure's id), then its progress. */
+async function runErasure({ school, member, act, say, place, finished, start }) {
   const messages = await confirmErasure(school, member);
   if (!messages) return;
-  const started = await act(
-    () => api.call("POST", memberPath(school, member.user_id, "/erase"), { messages }),
-    t("erase.started", { name: member.display_name }),
-  );
+  const path = (id) => `/schools/${enc(school.school_id)}/erasures/${enc(id)}`;
+  const started = await act(async () => {
+    const answer = await start(messages);
+    // A carried-out request answers the request: its erasure is read for the steps.
+    return answer.steps_done ? answer : api.call("GET", path(answer.erasure_id));
+  }, t("erase.started", { name: member.display_name }));
   if (!started) return;
   const { box, show } = progressBox(member);
   place(box);
   box.querySelector("h2").focus();
   show(started);
   let status = started;
-  const path = `/schools/${enc(school.school_id)}/erasures/${enc(started.erasure_id)}`;
   while (status.status !== "done") {
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     if (!box.isConnected) return; // the page was left: the server carries on regardless
     try {
-      status = await api.call("GET", path);
+      status = await api.call("GET", path(started.erasure_id));
     } catch (e) {
       say(e.message || String(e), "error");
       continue;
@@ -158,4 +172,151 @@ export async function eraseMember({ school, member, act, say, place, finished })
   }
   say(box.querySelector("#erasure-state").textContent, "ok");
   finished();
+}
+
+// -- requests to erase: the school's queue (docs/privacy.md) ---------------------------
+
+/** The reason for declining, asked in a dialog; null when cancelled. */
+function askReason(request, who) {
+  const reason = h("textarea", { id: "decline-reason", name: "reason", rows: 4, required: true, maxlength: 2000 });
+  const dialog = h(
+    "dialog",
+    { id: "decline-dialog", "aria-labelledby": "decline-title" },
+    h(
+      "form",
+      { method: "dialog" },
+      h("h2", { id: "decline-title" }, t("requests.decline_title", { name: who })),
+      h("p", { class: "uid" }, request.request_id),
+      h("div", { class: "field" }, h("label", { for: "decline-reason" }, t("requests.reason")), reason),
+      h("p", { class: "hint" }, t("requests.reason_hint")),
+      h(
+        "div",
+        { class: "dialog-buttons" },
+        h("button", { type: "submit", value: "cancel", formnovalidate: true, id: "b-decline-cancel" }, t("erase.cancel")),
+        h("button", { type: "submit", value: "decline", id: "b-decline-confirm" }, t("requests.decline")),
+      ),
+    ),
+  );
+  document.body.append(dialog);
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => {
+      const answer = dialog.returnValue === "decline" ? reason.value.trim() : null;
+      dialog.remove();
+      resolve(answer || null);
+    });
+    dialog.showModal();
+  });
+}
+
+function localDate(iso) {
+  const [y, m, d] = iso.split("-");
+  return `${d}.${m}.${y}`;
+}
+
+/** Privacy: the school's requests to erase, open first with their due dates (overdue in
+ * red); each open one carried out (the erasure's dialog) or declined with a reason. */
+export async function privacyView({ school, section, heading, say, act }) {
+  const base = `/schools/${enc(school.school_id)}/erasure_requests`;
+  const status = h("p", { id: "requests-count" });
+  const list = h("div", { id: "requests-list" });
+  section.append(heading(t("requests.title")), h("p", { class: "hint" }, t("requests.intro")), status, list);
+
+  const load = async () => {
+    const [answer, members] = await Promise.all([
+      api.call("GET", base),
+      api.call("GET", `/schools/${enc(school.school_id)}/members`).catch(() => ({ members: [] })),
+    ]);
+    const names = new Map((members.members || []).map((m) => [m.user_id, m.display_name]));
+    const name = (userId) => (userId && userId !== "erased" ? names.get(userId) || userId : t("requests.erased"));
+    const requests = answer.requests;
+    const open = requests.filter((r) => r.status === "open").length;
+    status.textContent = t("requests.count", { open, all: requests.length });
+    const row = (r) => {
+      const who = name(r.user_id);
+      // Buttons only while open (an empty flex cell would lose its border).
+      const actions = h("td", { class: r.status === "open" ? "actions" : null });
+      if (r.status === "open") {
+        actions.append(
+          h(
+            "button",
+            {
+              type: "button",
+              class: "danger b-carry-out",
+              "aria-label": t("requests.carry_out_named", { name: who }),
+              onclick: () =>
+                runErasure({
+                  school,
+                  member: { user_id: r.user_id, display_name: who },
+                  act,
+                  say,
+                  place: (box) => {
+                    document.getElementById("erasure")?.remove();
+                    status.after(box);
+                  },
+                  finished: load,
+                  start: (messages) => api.call("POST", `${base}/${enc(r.request_id)}/carry_out`, { messages }),
+                }),
+            },
+            t("requests.carry_out"),
+          ),
+          " ",
+          h(
+            "button",
+            {
+              type: "button",
+              class: "b-decline",
+              "aria-label": t("requests.decline_named", { name: who }),
+              onclick: async () => {
+                const reason = await askReason(r, who);
+                if (!reason) return;
+                const done = await act(
+                  () => api.call("POST", `${base}/${enc(r.request_id)}/decline`, { reason }),
+                  t("requests.declined", { name: who }),
+                );
+                if (done) load();
+              },
+            },
+            t("requests.decline"),
+          ),
+        );
+      }
+      const due = h("td", { class: r.overdue ? "due overdue" : "due" }, localDate(r.due_date));
+      if (r.overdue) due.append(" ", h("strong", {}, t("requests.overdue")));
+      return h(
+        "tr",
+        { "data-request": r.request_id, "data-status": r.status },
+        h("th", { scope: "row" }, who, r.user_id && r.user_id !== "erased" ? h("small", { class: "uid" }, r.user_id) : null),
+        h(
+          "td",
+          {},
+          r.relation === "guardian" ? t("requests.by_guardian", { name: name(r.requested_by) }) : t("requests.by_self"),
+        ),
+        h("td", {}, dateTime(r.created_ts)),
+        due,
+        h("td", {}, t(`requests.status_${r.status}`), r.reason ? h("small", { class: "reason" }, r.reason) : null),
+        actions,
+      );
+    };
+    clear(list).append(
+      requests.length
+        ? h(
+            "table",
+            { id: "requests" },
+            h(
+              "thead",
+              {},
+              h(
+                "tr",
+                {},
+                ...["who", "asked_by", "asked", "due", "status", "actions"].map((c) =>
+                  h("th", { scope: "col" }, t(`requests.col_${c}`)),
+                ),
+              ),
+            ),
+            h("tbody", {}, ...requests.map(row)),
+          )
+        : h("p", {}, t("requests.none")),
+    );
+  };
+  await load();
 }

@@ -7,7 +7,7 @@ import { consentsView } from "./consents.js";
 import { clear, field, h, select } from "./dom.js";
 import { dateTime, roleName, t } from "./i18n.js";
 import { lessonsView } from "./lessons.js";
-import { eraseMember, exportMember } from "./privacy.js";
+import { eraseMember, exportMember, privacyView } from "./privacy.js";
 import { codesView, importView, newPersonCard, personFrom } from "./roster_import.js";
 import { rulesView } from "./rules.js";
 
@@ -579,4 +579,5 @@ export const VIEWS = {
   lessons: lessonsView,
   rules: rulesView,
   consents: consentsView,
+  privacy: privacyView,
 };

@@ -1,0 +1,270 @@
+"""A person's request to erase (docs/privacy.md, "A person asks to be erased"): who may
+ask for whom, one waiting request per person, the school's queue with its due dates, and
+the answer — carried out by the existing erasure (the request is done when it is) or
+declined with a reason the requester reads. Against a real Synapse with the module."""
+
+import datetime
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from synapse_module.privacy.rules import (
+    erasure_request_due,
+    may_request_erasure,
+    working_days_after,
+)
+from tests.harness import RunningHomeserver, User, running_homeserver
+from tests.roster_helpers import School, api, api_error, build_school
+
+# -- the due date: 10 working days, Saturday and Sunday skipped --------------------------
+
+MON = datetime.date(2026, 12, 7)
+
+
+@pytest.mark.parametrize(
+    ("start", "days", "due"),
+    [
+        (MON, 10, datetime.date(2026, 12, 21)),  # two whole weeks: Monday again
+        (datetime.date(2026, 12, 11), 10, datetime.date(2026, 12, 25)),  # a Friday
+        (datetime.date(2026, 12, 12), 10, datetime.date(2026, 12, 25)),  # a Saturday
+        (datetime.date(2026, 12, 13), 10, datetime.date(2026, 12, 25)),  # a Sunday
+        (datetime.date(2026, 12, 11), 1, datetime.date(2026, 12, 14)),  # Friday → Monday
+        (MON, 4, datetime.date(2026, 12, 11)),  # within the week
+        (MON, 0, MON),
+        (datetime.date(2026, 12, 28), 10, datetime.date(2027, 1, 11)),  # over the new year
+    ],
+)
+def test_working_days_after(start: datetime.date, days: int, due: datetime.date) -> None:
+    assert working_days_after(start, days) == due
+
+
+def test_a_request_is_due_ten_working_days_after_it_was_made() -> None:
+    assert erasure_request_due(MON) == datetime.date(2026, 12, 21)
+
+
+# -- who asks for whom: the consents' rule, for oneself or one's child ---------------------
+
+
+@pytest.mark.parametrize(
+    ("relation", "student", "grade", "self_from", "allowed"),
+    [
+        ("guardian", True, 5, 8, True),  # a parent for their child
+        ("guardian", True, 9, 8, True),
+        ("self", True, 5, 8, False),  # a 5th-grader: their parent asks
+        ("self", True, 9, 8, True),  # a 9th-grader asks for themself
+        ("self", True, 8, 8, True),
+        ("self", True, 11, None, False),  # the school lets no student act for themself
+        ("self", False, None, 8, True),  # a teacher, a parent, an administrator
+        ("manager", True, 9, 8, False),  # an administrator erases; they file nothing
+        ("other", True, 9, 8, False),
+    ],
+)
+def test_who_asks_for_an_erasure(
+    relation: str, student: bool, grade: int | None, self_from: int | None, allowed: bool
+) -> None:
+    assert may_request_erasure(relation, student, grade, self_from) is allowed  # type: ignore[arg-type]
+
+
+# -- against the real Synapse -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHomeserver]:
+    with running_homeserver(tmp_path_factory.mktemp("erasure_requests")) as hs:
+        yield hs
+
+
+class Pupils:
+    def __init__(self, school: School, fifth: User, ninth: User):
+        self.school = school
+        self.fifth = fifth
+        self.ninth = ninth
+
+
+@pytest.fixture(scope="module")
+def pupils(hs: RunningHomeserver) -> Pupils:
+    school = build_school(hs, hs.register("operator", admin=True))
+    sid = school.school_id
+    found = []
+    for grade, letter in ((5, "В"), (9, "А")):
+        cls = api(
+            hs,
+            "POST",
+            f"/schools/{sid}/classes",
+            school.admin,
+            {"grade": grade, "letter": letter, "year": "2026/27"},
+        )
+        pupil = hs.register(f"pupil{grade}")
+        body = {"roles": ["student"], "classes": [cls["class_id"]]}
+        api(hs, "PUT", f"/schools/{sid}/members/{pupil.user_id}", school.admin, body)
+        found.append(pupil)
+    return Pupils(school, found[0], found[1])
+
+
+def path(school: School, tail: str = "") -> str:
+    return f"/schools/{school.school_id}/erasure_requests{tail}"
+
+
+def file(hs: RunningHomeserver, school: School, who: User, subject: User | None = None) -> Any:
+    body = {} if subject is None else {"user_id": subject.user_id}
+    return api(hs, "POST", path(school), who, body)
+
+
+def listed(hs: RunningHomeserver, school: School, who: User) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = api(hs, "GET", path(school), who)["requests"]
+    return found
+
+
+def school_today(hs: RunningHomeserver, school: School) -> datetime.date:
+    return datetime.date.fromisoformat(api(hs, "GET", path(school), school.admin)["today"])
+
+
+def test_who_may_ask_for_whom(hs: RunningHomeserver, pupils: Pupils) -> None:
+    """Parent for their own child yes, for another's no; a 5th-grader for themself no,
+    a 9th-grader yes; a teacher for themself yes; a student for a classmate no. A refusal
+    is 403 in Russian and English and stores nothing."""
+    school = pupils.school
+    child, other_child = school.students[0], school.students[1]
+    allowed = [
+        (school.parent, child, "guardian"),
+        (pupils.ninth, None, "self"),
+        (school.teacher, None, "self"),
+    ]
+    refused = [
+        (school.parent, other_child),
+        (pupils.fifth, None),
+        (school.students[2], None),  # a 7th-grader: grade 8 in this school
+        (school.students[1], child),
+        (school.teacher, child),  # their student, not their child
+        (school.admin, child),  # an administrator erases directly, files nothing
+    ]
+    for who, subject in refused:
+        error = api_error(
+            hs, "POST", path(school), who, {} if subject is None else {"user_id": subject.user_id}
+        )
+        assert error.status == 403, (who.user_id, error.body)
+        assert error.body["errcode"] == "M_FORBIDDEN"
+        assert "родитель" in error.body["error"] and "parent" in error.body["error"]
+    assert listed(hs, school, school.admin) == []  # nothing stored by a refusal
+    today = school_today(hs, school)
+    for who, subject, relation in allowed:
+        made = file(hs, school, who, subject)
+        assert made["new"] is True and made["status"] == "open", made
+        assert made["relation"] == relation
+        assert made["user_id"] == (subject or who).user_id
+        assert made["requested_by"] == who.user_id
+        assert made["due_date"] == erasure_request_due(today).isoformat()
+        assert made["overdue"] is False
+    # Someone not in the school, and a body of the wrong shape: said, nothing stored.
+    stranger = hs.register("stranger")
+    assert api_error(hs, "POST", path(school), stranger, {}).status == 404
+    bad = api_error(hs, "POST", path(school), school.parent, {"user_id": 5})
+    assert (bad.status, bad.body["errcode"]) == (400, "M_BAD_JSON")
+    assert len(listed(hs, school, school.admin)) == 3
+
+
+def test_a_second_request_answers_the_waiting_one(hs: RunningHomeserver, pupils: Pupils) -> None:
+    school = pupils.school
+    first = file(hs, school, pupils.ninth)
+    again = file(hs, school, pupils.ninth)
+    assert again["new"] is False and again["request_id"] == first["request_id"]
+    mine = listed(hs, school, pupils.ninth)
+    assert [r["request_id"] for r in mine] == [first["request_id"]]
+
+
+def test_the_school_sees_every_request_a_person_their_own(
+    hs: RunningHomeserver, pupils: Pupils
+) -> None:
+    school = pupils.school
+    every = listed(hs, school, school.admin)
+    assert {r["requested_by"] for r in every} >= {school.parent.user_id, school.teacher.user_id}
+    assert all(r["status"] == "open" for r in every)
+    created = [r["created_ts"] for r in every]
+    assert created == sorted(created)  # open ones, oldest first
+    assert {r["requested_by"] for r in listed(hs, school, school.parent)} == {school.parent.user_id}
+    assert listed(hs, school, school.students[1]) == []
+    # The administrator's read is recorded.
+    entries = api(hs, "GET", f"/schools/{school.school_id}/audit", school.admin)["entries"]
+    actions = {e["action"] for e in entries}
+    assert {"privacy.erasure_request", "privacy.erasure_requests_read"} <= actions
+
+
+def wait_request(
+    hs: RunningHomeserver, school: School, who: User, request_id: str, status: str
+) -> dict[str, Any]:
+    deadline = time.monotonic() + 120
+    while True:
+        found = {r["request_id"]: r for r in listed(hs, school, who)}[request_id]
+        if found["status"] == status:
+            return found
+        assert time.monotonic() < deadline, found
+        time.sleep(0.2)
+
+
+def test_carried_out_the_request_follows_the_erasure_to_done(
+    hs: RunningHomeserver, pupils: Pupils
+) -> None:
+    """The parent's request for their child: the administrator carries it out (the
+    existing erasure, the school's policy for the messages); when the erasure is done
+    the request is, and no longer names the child."""
+    school = pupils.school
+    child = school.students[0]
+    request = file(hs, school, school.parent, child)
+    request_id = request["request_id"]
+    carry = path(school, f"/{request_id}/carry_out")
+    assert api_error(hs, "POST", carry, school.parent, {}).status == 403
+    started = api(hs, "POST", carry, school.admin, {})
+    assert started["status"] in ("in_progress", "done") and started["erasure_id"]
+    erasure = api(
+        hs, "GET", f"/schools/{school.school_id}/erasures/{started['erasure_id']}", school.admin
+    )
+    assert erasure["messages"] == "redact"  # the school's erasure_messages, unset
+    done = wait_request(hs, school, school.parent, request_id, "done")
+    assert done["user_id"] is None and done["finished_ts"] is not None
+    assert done["decided_by"] == school.admin.user_id
+    members = api(hs, "GET", f"/schools/{school.school_id}/members", school.admin)
+    assert child.user_id not in {m["user_id"] for m in members["members"]}
+    # Asked again: the same answer, nothing started twice.
+    assert api(hs, "POST", carry, school.admin, {})["erasure_id"] == started["erasure_id"]
+    # Declining a carried-out request is refused in words.
+    error = api_error(
+        hs, "POST", path(school, f"/{request_id}/decline"), school.admin, {"reason": "x"}
+    )
+    assert (error.status, error.body["errcode"]) == (409, "M_BAD_STATE")
+
+
+def test_declined_the_requester_reads_the_reason(hs: RunningHomeserver, pupils: Pupils) -> None:
+    school = pupils.school
+    request_id = file(hs, school, school.teacher)["request_id"]
+    decline = path(school, f"/{request_id}/decline")
+    for body in ({}, {"reason": ""}, {"reason": "   "}):
+        error = api_error(hs, "POST", decline, school.admin, body)
+        assert (error.status, error.body["errcode"]) == (400, "M_BAD_JSON"), body
+    assert api_error(hs, "POST", decline, school.teacher, {"reason": "нет"}).status == 403
+    reason = "Школа обязана хранить журнал успеваемости 5 лет (приказ Минпросвещения)."
+    declined = api(hs, "POST", decline, school.admin, {"reason": reason})
+    assert declined["status"] == "declined" and declined["reason"] == reason
+    mine = {r["request_id"]: r for r in listed(hs, school, school.teacher)}[request_id]
+    assert (mine["status"], mine["reason"]) == ("declined", reason)
+    # The same answer again is the same; another one, or carrying it out, is refused.
+    assert api(hs, "POST", decline, school.admin, {"reason": reason})["status"] == "declined"
+    assert api_error(hs, "POST", decline, school.admin, {"reason": "другая"}).status == 409
+    carry = path(school, f"/{request_id}/carry_out")
+    assert api_error(hs, "POST", carry, school.admin, {}).status == 409
+    # Declined, a new request may be filed.
+    assert file(hs, school, school.teacher)["new"] is True
+    missing = api_error(
+        hs, "POST", path(school, "/erq_nope/decline"), school.admin, {"reason": "x"}
+    )
+    assert (missing.status, missing.body["errcode"]) == (404, "M_NOT_FOUND")
+
+
+def test_only_the_bot_reads_what_to_tell(hs: RunningHomeserver, pupils: Pupils) -> None:
+    school = pupils.school
+    for who in (school.admin, school.parent):
+        error = api_error(hs, "GET", "/internal/erasure_requests/to_tell", who)
+        assert error.status == 403
+        error = api_error(hs, "POST", "/internal/erasure_requests/erq_x/told", who, {})
+        assert error.status == 403
