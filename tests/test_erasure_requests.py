@@ -235,6 +235,35 @@ def test_carried_out_the_request_follows_the_erasure_to_done(
     assert (error.status, error.body["errcode"]) == (409, "M_BAD_STATE")
 
 
+def test_claimed_for_carrying_out_a_request_cannot_be_declined(
+    hs: RunningHomeserver, pupils: Pupils
+) -> None:
+    """The school's two answers cannot both land: carrying out claims the request before
+    its erasure starts, so a decline at that moment is refused; a request claimed and
+    not yet linked to its erasure (a crash between the two) is carried on by the next
+    click, to the same end as ever."""
+    school = pupils.school
+    teacher = hs.register("teacher-leaving")
+    body = {"roles": ["teacher"]}
+    api(hs, "PUT", f"/schools/{school.school_id}/members/{teacher.user_id}", school.admin, body)
+    request_id = file(hs, school, teacher)["request_id"]
+    # As the carry-out leaves it between its claim and the erasure's start.
+    hs.sql(
+        "UPDATE parta_erasure_requests SET status = 'in_progress', decided_by = ?,"
+        " decided_ts = ? WHERE request_id = ?",
+        (school.admin.user_id, int(time.time() * 1000), request_id),
+    )
+    decline = path(school, f"/{request_id}/decline")
+    error = api_error(hs, "POST", decline, school.admin, {"reason": "Нужно хранить"})
+    assert (error.status, error.body["errcode"]) == (409, "M_BAD_STATE")
+    waiting = {r["request_id"]: r for r in listed(hs, school, school.admin)}[request_id]
+    assert waiting["status"] == "in_progress" and waiting["erasure_id"] is None
+    started = api(hs, "POST", path(school, f"/{request_id}/carry_out"), school.admin, {})
+    assert started["erasure_id"]
+    done = wait_request(hs, school, school.admin, request_id, "done")
+    assert done["reason"] is None and done["decided_by"] == school.admin.user_id
+
+
 def test_declined_the_requester_reads_the_reason(hs: RunningHomeserver, pupils: Pupils) -> None:
     school = pupils.school
     request_id = file(hs, school, school.teacher)["request_id"]

@@ -185,12 +185,28 @@ class ErasureRequests:
         if row["status"] == "declined":
             raise conflict(ERASURE_REQUEST_ANSWERED, request_id=request_id, status="declined")
         today = await self._today(school.school_id)
-        if row["status"] != "open":
+        unlinked = row["status"] == "in_progress" and row["erasure_id"] is None
+        if row["status"] != "open" and not unlinked:
             return 200, request_json(row, today)
         messages = await self._module.privacy.messages_rule(school.school_id, body)
-        _status, journal = await self._module.privacy.start_erasure(
-            school.school_id, row["user_id"], actor, messages, "school"
-        )
+        # Claimed before the erasure starts, so a decline meanwhile is refused; claimed and
+        # not linked (a crash, or another click a moment ago) is carried on: the erasure
+        # of the same person and school is the same one.
+        if not unlinked and not await self._module.store.run(
+            "parta_erasure_request_claim", db.claim_erasure_request_txn, _now(), request_id, actor
+        ):
+            row = await self._waiting(school.school_id, request_id)
+            if row["status"] == "declined":
+                raise conflict(ERASURE_REQUEST_ANSWERED, request_id=request_id, status="declined")
+        try:
+            _status, journal = await self._module.privacy.start_erasure(
+                school.school_id, row["user_id"], actor, messages, "school"
+            )
+        except Exception:
+            await self._module.store.run(
+                "parta_erasure_request_unclaim", db.unclaim_erasure_request_txn, request_id
+            )
+            raise
         await self._module.store.run(
             "parta_erasure_request_carry_out",
             db.carry_out_erasure_request_txn,

@@ -439,25 +439,49 @@ def new_erasure_request_txn(
     return made, rows[0]
 
 
+def claim_erasure_request_txn(
+    txn: LoggingTransaction, now: int, request_id: str, actor: str
+) -> bool:
+    """Take an open request for carrying out, before its erasure starts: from here a
+    decline is refused, so the school's two answers cannot both land. Whether it was
+    open (a claimed request not yet linked to its erasure is carried out again)."""
+    txn.execute(
+        "UPDATE parta_erasure_requests SET status = 'in_progress', decided_by = ?,"
+        " decided_ts = ? WHERE request_id = ? AND status = 'open'",
+        (actor, now, request_id),
+    )
+    return txn.rowcount == 1
+
+
+def unclaim_erasure_request_txn(txn: LoggingTransaction, request_id: str) -> None:
+    """The erasure could not start: the request waits again."""
+    txn.execute(
+        "UPDATE parta_erasure_requests SET status = 'open', decided_by = NULL,"
+        " decided_ts = NULL WHERE request_id = ? AND status = 'in_progress'"
+        " AND erasure_id IS NULL",
+        (request_id,),
+    )
+
+
 def carry_out_erasure_request_txn(
     txn: LoggingTransaction, now: int, request_id: str, actor: str, erasure_id: str
 ) -> None:
-    """Link an open request to the erasure that carries it out (done at once when that
+    """Link a claimed request to the erasure that carries it out (done at once when that
     erasure had finished already). Audited."""
     txn.execute(
         "SELECT school_id, user_id FROM parta_erasure_requests"
-        " WHERE request_id = ? AND status = 'open'",
+        " WHERE request_id = ? AND status = 'in_progress' AND erasure_id IS NULL",
         (request_id,),
     )
     row = txn.fetchone()
     if row is None:
-        return  # carried out or declined already
+        return  # linked already
     txn.execute("SELECT finished_ts FROM parta_erasures WHERE erasure_id = ?", (erasure_id,))
     journal = txn.fetchone()
     finished = journal[0] if journal else None
     txn.execute(
-        "UPDATE parta_erasure_requests SET status = 'in_progress', erasure_id = ?,"
-        " decided_by = ?, decided_ts = ? WHERE request_id = ?",
+        "UPDATE parta_erasure_requests SET erasure_id = ?, decided_by = ?, decided_ts = ?"
+        " WHERE request_id = ?",
         (erasure_id, actor, now, request_id),
     )
     details = {"request_id": request_id, "erasure_id": erasure_id}
