@@ -253,3 +253,25 @@ def test_the_statistics_first_seen_date_is_in_the_export(
     page = archive.read("index.html").decode()
     assert "<h2>Первый вход, замеченный статистикой</h2>" in page
     assert "2026-09-01 05:30 UTC" in page
+
+
+def test_a_request_to_erase_is_in_the_export(hs: RunningHomeserver, seeded: Seeded) -> None:
+    """The parent's request to erase their child's data is the child's data (and the
+    parent's): both exports list it, with the school's answer."""
+    school, subject = seeded.school, seeded.subject
+    requests = f"/schools/{school.school_id}/erasure_requests"
+    made = api(hs, "POST", requests, school.parent, {"user_id": subject.user_id})
+    reason = "Журнал успеваемости хранится по закону."
+    api(hs, "POST", f"{requests}/{made['request_id']}/decline", school.admin, {"reason": reason})
+    for whose in (subject, school.parent):
+        status, zipped = export(hs, seeded, school.admin, whose)
+        assert status == 200, zipped[:500]
+        archive = zipfile.ZipFile(io.BytesIO(zipped))
+        [row] = [
+            r
+            for r in json.loads(archive.read("data.json"))["erasure_requests"]
+            if r["request_id"] == made["request_id"]
+        ]
+        assert (row["user_id"], row["requested_by"]) == (subject.user_id, school.parent.user_id)
+        assert (row["status"], row["reason"]) == ("declined", reason)
+        assert "<h2>Запросы на удаление данных</h2>" in archive.read("index.html").decode()

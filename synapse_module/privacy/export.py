@@ -35,6 +35,7 @@ SECTIONS: Final = (
     "article_views",
     "held_messages",
     "first_seen",
+    "erasure_requests",
     "audit",
 )
 

@@ -189,6 +189,14 @@ def person_rows_txn(
             "SELECT first_seen_ts FROM parta_stats_seen WHERE user_id = ?",
             (user_id,),
         ),
+        # Requests to erase about the person or made by them (a parent's for a child).
+        "erasure_requests": (
+            "SELECT request_id, user_id, requested_by, relation, status, created_ts,"
+            " due_date, decided_by, decided_ts, reason, finished_ts"
+            " FROM parta_erasure_requests WHERE school_id = ?"
+            " AND (user_id = ? OR requested_by = ?) ORDER BY created_ts, request_id",
+            (school_id, user_id, user_id),
+        ),
         "audit": (
             "SELECT seq, audit_id, ts, actor, action, target, details FROM parta_audit"
             " WHERE school_id = ? AND (actor = ? OR target = ?) ORDER BY ts, audit_id",
