@@ -8,7 +8,10 @@ import time
 import urllib.parse
 from typing import Any
 
+import pytest
+
 from devtools.homeserver import HttpError
+from synapse_module.privacy.rules import scope_of
 from tests.harness import RunningHomeserver, User
 from tests.roster_helpers import api, api_error, build_school
 from tests.test_appoint_by_name import fresh, message_id
@@ -49,6 +52,19 @@ def erased(hs: RunningHomeserver, school_id: str, admin: User, user_id: str) -> 
         time.sleep(0.2)
     done: dict[str, Any] = status
     return done
+
+
+@pytest.mark.parametrize(
+    ("schools", "units", "runs_server", "scope"),
+    [
+        (False, False, False, "account"),  # nothing holds them: the account goes
+        (True, False, False, "school"),  # another school still holds them
+        (False, True, False, "school"),  # they coordinate a unit
+        (False, False, True, "school"),  # a server operator's or Parta's own account
+    ],
+)
+def test_what_an_erasure_takes(schools: bool, units: bool, runs_server: bool, scope: str) -> None:
+    assert scope_of(schools, units, runs_server) == scope
 
 
 def test_a_school_does_not_make_a_sign_in_code_for_an_account_held_elsewhere(
