@@ -178,3 +178,42 @@ def test_a_schools_erasure_never_takes_an_account_that_runs_the_server(
     assert can_sign_in(synapse, other_operator)
     members = api(synapse, "GET", f"/schools/{school.school_id}/members", school.admin)
     assert other_operator.user_id not in {m["user_id"] for m in members["members"]}
+
+
+def test_parta_own_account_is_nobody_on_a_roster(synapse: RunningHomeserver) -> None:
+    """Parta's service account runs every school's rooms (their creator, the sender of
+    their state and of the bot's notices). Put on a roster — a parent in a school, a
+    unit's coordinator — a school's erasure would then redact everything it ever sent
+    in the school's rooms. Refused wherever a person joins a roster (400, Russian and
+    English), and the school's rooms still take its roster's changes."""
+    operator = synapse.register("op", admin=True)
+    school = build_school(synapse, operator, "Школа Г")
+    service = "@parta:localhost"
+    quoted = urllib.parse.quote(service, safe="")
+    sid = school.school_id
+    body = {"roles": ["parent"], "children": [school.students[0].user_id]}
+    attempts: list[tuple[str, str, User, Any]] = [
+        ("PUT", f"/schools/{sid}/members/{quoted}", school.admin, body),
+        ("POST", f"/schools/{sid}/members/batch", school.admin, {"members": [
+            {"user_id": service, **body}]}),
+        ("POST", "/schools", operator, {"name": "Школа Д", "administrators": [service]}),
+    ]  # fmt: skip
+    region = api(synapse, "POST", "/units", operator, {"kind": "region", "name": "Край"})
+    attempts.append(("PUT", f"/units/{region['unit_id']}/coordinators/{quoted}", operator, {}))
+    for method, path, who, payload in attempts:
+        refused = api_error(synapse, method, path, who, payload)
+        assert refused.status == 400, (path, refused.body)
+        assert message_id(refused) == "roster.service_account_not_a_person", refused.body
+        assert " / " in refused.body["error"]
+    members = api(synapse, "GET", f"/schools/{sid}/members", school.admin)["members"]
+    assert service not in {m["user_id"] for m in members}
+    assert api(synapse, "GET", f"/units/{region['unit_id']}", operator)["coordinators"] == []
+    # The school's rooms still follow its roster: a new student joins 7Б's chat.
+    newcomer = synapse.register("student")
+    api(
+        synapse,
+        "PUT",
+        f"/schools/{sid}/members/{newcomer.user_id}",
+        school.admin,
+        {"roles": ["student"], "classes": [school.class_b["class_id"]]},
+    )
