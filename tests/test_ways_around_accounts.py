@@ -218,3 +218,48 @@ def test_parta_own_account_is_nobody_on_a_roster(synapse: RunningHomeserver) -> 
         school.admin,
         {"roles": ["student"], "classes": [school.class_b["class_id"]]},
     )
+
+
+def test_a_parent_records_consents_only_in_the_school_that_names_them_the_parent(
+    synapse: RunningHomeserver,
+) -> None:
+    """What holds (tried as a parent would): a child in two schools, their parent named so
+    in school A only, who is a parent of another child in B. In B they neither record,
+    read nor export the child's (403); a child of B only is not A's (404); in A they
+    record with the child's ID encoded (``%40…%3A…``) and it reads the same plainly; a
+    body claiming a paper form is refused (400); the child, a 7th-grader, records nothing
+    for themself in either school (grade 8 from)."""
+    operator = synapse.register("op", admin=True)
+    a = build_school(synapse, operator, "Школа Е")
+    b = build_school(synapse, operator, "Школа Ж")
+    child, parent = a.students[0], a.parent
+    api(
+        synapse,
+        "PUT",
+        f"/schools/{b.school_id}/members/{child.user_id}",
+        b.admin,
+        {"roles": ["student"], "classes": [b.class_b["class_id"]]},
+    )
+    api(
+        synapse,
+        "PUT",
+        f"/schools/{b.school_id}/members/{parent.user_id}",
+        b.admin,
+        {"roles": ["parent"], "children": [b.students[0].user_id]},
+    )
+    photos = {"consents": {"photos": True}}
+    in_b = f"/schools/{b.school_id}/members/{urllib.parse.quote(child.user_id, safe='')}"
+    assert api_error(synapse, "PUT", f"{in_b}/consents", parent, photos).status == 403
+    assert api_error(synapse, "GET", f"{in_b}/consents", parent).status == 403
+    assert api_error(synapse, "POST", f"{in_b}/export", parent, {}).status == 403
+    b_only = f"/schools/{a.school_id}/members/{b.students[1].user_id}/consents"
+    assert api_error(synapse, "PUT", b_only, parent, photos).status in (403, 404)
+    encoded = f"/schools/{a.school_id}/members/{urllib.parse.quote(child.user_id, safe='')}"
+    plain = f"/schools/{a.school_id}/members/{child.user_id}"
+    assert api(synapse, "PUT", f"{encoded}/consents", parent, photos)["consents"]["photos"]
+    assert api(synapse, "GET", f"{plain}/consents", parent)["consents"]["photos"]
+    paper = {**photos, "via": "paper", "document_number": "№ 1"}
+    assert api_error(synapse, "PUT", f"{plain}/consents", parent, paper).status == 400
+    for path in (f"{plain}/consents", f"{in_b}/consents"):
+        assert api_error(synapse, "PUT", path, child, photos).status == 403
+    assert api(synapse, "GET", f"{in_b}/consents", b.admin)["consents"] == {}
