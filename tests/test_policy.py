@@ -1,5 +1,6 @@
 """The pure decisions behind the module's callbacks, table by table."""
 
+import attrs
 import pytest
 
 from parta_common.roles import Role
@@ -298,6 +299,36 @@ def test_parent_link_waits(invite_by: str, redeemer: Person, waits: bool) -> Non
 def test_may_decide_parent_link(decider: Person, child: Person, allowed: bool) -> None:
     refusal = policy.may_decide_parent_link(decider.standing(S), child.standing(S))
     assert (refusal is None) is allowed
+
+
+TWO_SCHOOLS = Person(
+    "@two:x",
+    {
+        S: Standing(school_id=S, roles=frozenset({Role.PARENT}), children=frozenset({"@sa:x"})),
+        "sch_2": Standing(school_id="sch_2", roles=frozenset({Role.TEACHER})),
+    },
+)
+COORDINATOR_PARENT = attrs.evolve(PARENT_A, coordinates=frozenset({"unit_r"}))
+
+
+@pytest.mark.parametrize(
+    ("target", "manages", "appoints", "allowed"),
+    [
+        (STUDENT_A, {S}, set(), True),  # only this school's: its administrator
+        (STUDENT_A, set(), set(), False),
+        (TWO_SCHOOLS, {S}, set(), False),  # a teacher of another school
+        (TWO_SCHOOLS, {S, "sch_2"}, set(), True),  # the operator, a coordinator of both
+        (COORDINATOR_PARENT, {S}, set(), False),  # a region's coordinator
+        (COORDINATOR_PARENT, {S}, {"unit_r"}, True),
+        (Person("@coord:x", coordinates=frozenset({"unit_r"})), set(), {"unit_r"}, True),
+    ],
+)
+def test_may_replace_sign_in_code(
+    target: Person, manages: set[str], appoints: set[str], allowed: bool
+) -> None:
+    refusal = policy.may_replace_sign_in_code(target, manages, appoints)
+    assert (refusal is None) is allowed
+    assert refusal in (None, policy.SIGN_IN_CODE_NOT_WHOLE)
 
 
 @pytest.mark.parametrize(

@@ -105,9 +105,16 @@ class Erasure:
 
     async def _scope(self, user_id: str, whole_account: bool) -> str:
         """``account`` when no school holds the person any more (nor a unit, unless the
-        operator asked for the whole account), else ``school``."""
-        person = await self._module.roster.get_person(user_id)
-        return scope_of(bool(person.schools), bool(person.coordinates) and not whole_account)
+        operator asked for the whole account), else ``school``. A server operator's
+        account goes only when the operator asked for it; Parta's own account never."""
+        roster = self._module.roster
+        person = await roster.get_person(user_id)
+        runs_server = user_id == roster.service or (
+            not whole_account and await self._api.is_user_admin(user_id)
+        )
+        return scope_of(
+            bool(person.schools), bool(person.coordinates) and not whole_account, runs_server
+        )
 
     async def _pause_if_asked(self, point: str) -> None:
         """The kill -9 test's hook: wait here for good when the environment says so."""

@@ -442,10 +442,12 @@ def steps_left(done: Sequence[str], scope: str | None = None) -> list[str]:
     return [step for step in steps if step not in done]
 
 
-def scope_of(held_by_schools: bool, coordinates_units: bool) -> Scope:
+def scope_of(held_by_schools: bool, coordinates_units: bool, runs_server: bool = False) -> Scope:
     """The account goes only when nothing holds the person any more: no school has them
-    on its roster and they coordinate no unit."""
-    return "school" if held_by_schools or coordinates_units else "account"
+    on its roster and they coordinate no unit. An account that runs the server (an
+    operator's, Parta's own: ``runs_server``) never goes with a school's erasure — a
+    school that enrolled one erases only its own part."""
+    return "school" if held_by_schools or coordinates_units or runs_server else "account"
 
 
 # -- retention ----------------------------------------------------------------------

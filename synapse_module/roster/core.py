@@ -438,7 +438,12 @@ class RosterCore:
         return standing
 
     async def _require_user(self, user_id: str) -> None:
+        """A person who may go on a roster (a school's member or administrator, a unit's
+        coordinator): an account of this server, not Parta's own nor the school bot's
+        (they run the rooms; a school's erasure of them would redact what they sent)."""
         check_json(user_id, USER_ID_SCHEMA)
+        if user_id == self.service or self._is_trusted_bot(user_id):
+            raise bad(msg.SERVICE_ACCOUNT_NOT_A_PERSON, user_id=user_id)
         if not self.api.is_mine(user_id) or await self.api.check_user_exists(user_id) is None:
             raise not_found(msg.USER_NOT_FOUND, user_id=user_id)
 

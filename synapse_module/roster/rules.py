@@ -644,6 +644,22 @@ def may_decide_parent_link(decider: Standing | None, child: Standing | None) -> 
     return PARENT_LINK_NOT_YOURS
 
 
+SIGN_IN_CODE_NOT_WHOLE: Final = Message("roster.sign_in_code_not_whole")
+
+
+def may_replace_sign_in_code(
+    target: Person, manages: Iterable[str], appoints: Iterable[str]
+) -> Message | None:
+    """A new sign-in code hands over the whole account, everywhere it is someone: only to
+    one who manages every school the person is in (``manages``: those the asker manages
+    among them) and may appoint them in every unit they coordinate (``appoints``). A
+    school's administrator never signs in as another school's teacher or a region's
+    coordinator by enrolling them as a parent first."""
+    if set(target.schools) <= set(manages) and target.coordinates <= set(appoints):
+        return None
+    return SIGN_IN_CODE_NOT_WHOLE
+
+
 def may_send_structure_state(sender: str, event_type: str, service_user_id: str) -> bool:
     """Only the service account writes the state that describes the school structure."""
     if event_type not in events.STRUCTURE_STATE_TYPES:

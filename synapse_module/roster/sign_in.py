@@ -12,11 +12,11 @@ from synapse.module_api import (
     UserID,
 )
 
-from ..errors import conflict, not_found
+from ..errors import conflict, forbidden, not_found
 from ..http import requester_id
 from . import store as db
 from . import texts as msg
-from .rules import Person, UnitAction
+from .rules import Person, UnitAction, may_replace_sign_in_code, unit_refusal
 
 if TYPE_CHECKING:
     pass
@@ -78,7 +78,10 @@ class SignInApi(MembersApi):
     ) -> tuple[str, int]:
         """A new code for an account made with one (by an import or by name) whose owner
         has set no password yet: (code, when it expires); audited as ``new_sign_in_code``
-        (409 for an account without a code, or with a password of its own)."""
+        (403 unless ``actor`` may hand over the whole account,
+        :func:`rules.may_replace_sign_in_code`; 409 for an account without a code, or
+        with a password of its own)."""
+        await self._require_whole_account(actor, await self.get_person(target))
         if await self.store.run("parta_get_sign_in", db.get_sign_in_code_txn, target) is None:
             raise conflict(msg.CODE_NOT_IMPORTED)
         if await self.store.run("parta_own_password", db.own_password_txn, target):
@@ -99,6 +102,23 @@ class SignInApi(MembersApi):
             details,
         )
         return code, expires
+
+    async def _require_whole_account(self, actor: str, target: Person) -> None:
+        """403 unless ``actor`` manages every school ``target`` is in and may appoint
+        them in every unit they coordinate."""
+        manages = [
+            s for s in target.schools if await self._may_manage(actor, await self._school(s))
+        ]
+        is_operator = await self._is_operator(actor)
+        coordinates = (await self.get_person(actor)).coordinates
+        appoints = []
+        for unit_id in sorted(target.coordinates):
+            _unit, place = await self._unit_place(unit_id)
+            if unit_refusal(is_operator, coordinates, place, UnitAction.APPOINT) is None:
+                appoints.append(unit_id)
+        refusal = may_replace_sign_in_code(target, manages, appoints)
+        if refusal is not None:
+            raise forbidden(refusal)
 
     async def put_display_name(
         self, request: SynapseRequest, school_id: str, target: str

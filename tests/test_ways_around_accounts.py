@@ -1,0 +1,265 @@
+"""Ways around the roles through what a school does to a whole account (the review of
+session 7): a new sign-in code hands the account over, an erasure may take it away. A
+school's administrator (or a unit's coordinator) must not reach, through a person who
+is also theirs, what belongs to another school, a unit they do not run, or the server.
+Each way is tried against a real Synapse as the attacker would try it."""
+
+import time
+import urllib.parse
+from typing import Any
+
+import pytest
+
+from devtools.homeserver import HttpError
+from synapse_module.privacy.rules import scope_of
+from tests.harness import RunningHomeserver, User
+from tests.roster_helpers import api, api_error, build_school
+from tests.test_appoint_by_name import fresh, message_id
+from tests.test_first_sign_in import sign_in
+
+
+def whoami(hs: RunningHomeserver, user: User) -> str | None:
+    """The account's user ID, or None when its session no longer works."""
+    try:
+        answer = hs.request("GET", "/_matrix/client/v3/account/whoami", None, user.access_token)
+    except HttpError:
+        return None
+    found: str = answer["user_id"]
+    return found
+
+
+def can_sign_in(hs: RunningHomeserver, user: User) -> bool:
+    body = {
+        "type": "m.login.password",
+        "identifier": {"type": "m.id.user", "user": user.user_id},
+        "password": user.password,
+    }
+    try:
+        hs.request("POST", "/_matrix/client/v3/login", body)
+    except HttpError:
+        return False
+    return True
+
+
+def erased(hs: RunningHomeserver, school_id: str, admin: User, user_id: str) -> dict[str, Any]:
+    """An administrator's erasure of ``user_id`` in the school, followed to ``done``."""
+    quoted = urllib.parse.quote(user_id, safe="")
+    started = api(hs, "POST", f"/schools/{school_id}/members/{quoted}/erase", admin, {})
+    deadline = time.monotonic() + 120
+    path = f"/schools/{school_id}/erasures/{started['erasure_id']}"
+    while (status := api(hs, "GET", path, admin))["status"] != "done":
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+    done: dict[str, Any] = status
+    return done
+
+
+@pytest.mark.parametrize(
+    ("schools", "units", "runs_server", "scope"),
+    [
+        (False, False, False, "account"),  # nothing holds them: the account goes
+        (True, False, False, "school"),  # another school still holds them
+        (False, True, False, "school"),  # they coordinate a unit
+        (False, False, True, "school"),  # a server operator's or Parta's own account
+    ],
+)
+def test_what_an_erasure_takes(schools: bool, units: bool, runs_server: bool, scope: str) -> None:
+    assert scope_of(schools, units, runs_server) == scope
+
+
+def test_a_school_does_not_make_a_sign_in_code_for_an_account_held_elsewhere(
+    synapse: RunningHomeserver,
+) -> None:
+    """School A's administrator enrols, as a parent in A, a teacher school B added by name
+    (who has only B's sign-in code yet) and a regional coordinator appointed by name,
+    then asks A for a new sign-in code for each: refused (403, Russian and English), so
+    A never signs in as B's teacher or as the region. Whoever manages all the account
+    holds (the operator here) still makes one, and it signs in."""
+    operator = synapse.register("op", admin=True)
+    a = build_school(synapse, operator, "Школа А")
+    b = build_school(synapse, operator, "Школа Б")
+    b_teacher = api(
+        synapse,
+        "POST",
+        f"/schools/{b.school_id}/members",
+        b.admin,
+        {"family_name": fresh(), "given_name": "Мария", "roles": ["teacher"]},
+    )
+    region = api(synapse, "POST", "/units", operator, {"kind": "region", "name": "Область"})
+    head = api(
+        synapse,
+        "POST",
+        f"/units/{region['unit_id']}/coordinators",
+        operator,
+        {"family_name": fresh(), "given_name": "Анна"},
+    )
+    for person in (b_teacher, head):
+        user_id = person["user_id"]
+        quoted = urllib.parse.quote(user_id, safe="")
+        api(
+            synapse,
+            "PUT",
+            f"/schools/{a.school_id}/members/{quoted}",
+            a.admin,
+            {"roles": ["parent"], "children": [a.students[0].user_id]},
+        )
+        path = f"/schools/{a.school_id}/members/{quoted}/sign_in_code"
+        refused = api_error(synapse, "POST", path, a.admin, {})
+        assert refused.status == 403 and refused.body["errcode"] == "M_FORBIDDEN", refused.body
+        assert message_id(refused) == "roster.sign_in_code_not_whole"
+        assert " / " in refused.body["error"]  # Russian and English
+        # The code the person was given still signs them in: nothing was replaced.
+        sign_in(synapse, user_id, person["code"])
+
+    # B's administrator does not manage A either: the same refusal for B's teacher.
+    quoted = urllib.parse.quote(b_teacher["user_id"], safe="")
+    refused = api_error(
+        synapse, "POST", f"/schools/{b.school_id}/members/{quoted}/sign_in_code", b.admin, {}
+    )
+    assert refused.status == 403 and message_id(refused) == "roster.sign_in_code_not_whole"
+    # The operator manages everything the account holds: a new code, and it signs in.
+    made = api(
+        synapse, "POST", f"/schools/{a.school_id}/members/{quoted}/sign_in_code", operator, {}
+    )
+    sign_in(synapse, b_teacher["user_id"], made["code"])
+
+    # A coordinator of the region appoints in its municipality; the municipality's
+    # coordinator who is also a parent in school A: the region's coordinator does not
+    # manage A, so no code from the unit's route either.
+    anna = sign_in(synapse, head["user_id"], head["code"])
+    town = api(
+        synapse,
+        "POST",
+        "/units",
+        anna,
+        {"kind": "municipality", "name": "Район", "parent_id": region["unit_id"]},
+    )
+    below = api(
+        synapse,
+        "POST",
+        f"/units/{town['unit_id']}/coordinators",
+        anna,
+        {"family_name": fresh(), "given_name": "Борис"},
+    )
+    code_path = f"/units/{town['unit_id']}/coordinators/{below['user_id']}/sign_in_code"
+    assert api(synapse, "POST", code_path, anna, {})["user_id"] == below["user_id"]
+    quoted = urllib.parse.quote(below["user_id"], safe="")
+    api(
+        synapse,
+        "PUT",
+        f"/schools/{a.school_id}/members/{quoted}",
+        a.admin,
+        {"roles": ["parent"], "children": [a.students[1].user_id]},
+    )
+    refused = api_error(synapse, "POST", code_path, anna, {})
+    assert refused.status == 403 and message_id(refused) == "roster.sign_in_code_not_whole"
+
+
+def test_a_schools_erasure_never_takes_an_account_that_runs_the_server(
+    synapse: RunningHomeserver,
+) -> None:
+    """A school's administrator enrols the server's operator as a parent in their school,
+    then erases them there: the school's part is done (they are out of its roster), but
+    the operator's account stays, as it stays for a coordinator."""
+    operator = synapse.register("op", admin=True)
+    school = build_school(synapse, operator, "Школа В")
+    other_operator = synapse.register("op2", admin=True)
+    quoted = urllib.parse.quote(other_operator.user_id, safe="")
+    api(
+        synapse,
+        "PUT",
+        f"/schools/{school.school_id}/members/{quoted}",
+        school.admin,
+        {"roles": ["parent"], "children": [school.students[2].user_id]},
+    )
+    done = erased(synapse, school.school_id, school.admin, other_operator.user_id)
+    assert done["scope"] == "school", done
+    assert whoami(synapse, other_operator) == other_operator.user_id
+    assert can_sign_in(synapse, other_operator)
+    members = api(synapse, "GET", f"/schools/{school.school_id}/members", school.admin)
+    assert other_operator.user_id not in {m["user_id"] for m in members["members"]}
+
+
+def test_parta_own_account_is_nobody_on_a_roster(synapse: RunningHomeserver) -> None:
+    """Parta's service account runs every school's rooms (their creator, the sender of
+    their state and of the bot's notices). Put on a roster — a parent in a school, a
+    unit's coordinator — a school's erasure would then redact everything it ever sent
+    in the school's rooms. Refused wherever a person joins a roster (400, Russian and
+    English), and the school's rooms still take its roster's changes."""
+    operator = synapse.register("op", admin=True)
+    school = build_school(synapse, operator, "Школа Г")
+    service = "@parta:localhost"
+    quoted = urllib.parse.quote(service, safe="")
+    sid = school.school_id
+    body = {"roles": ["parent"], "children": [school.students[0].user_id]}
+    attempts: list[tuple[str, str, User, Any]] = [
+        ("PUT", f"/schools/{sid}/members/{quoted}", school.admin, body),
+        ("POST", f"/schools/{sid}/members/batch", school.admin, {"members": [
+            {"user_id": service, **body}]}),
+        ("POST", "/schools", operator, {"name": "Школа Д", "administrators": [service]}),
+    ]  # fmt: skip
+    region = api(synapse, "POST", "/units", operator, {"kind": "region", "name": "Край"})
+    attempts.append(("PUT", f"/units/{region['unit_id']}/coordinators/{quoted}", operator, {}))
+    for method, path, who, payload in attempts:
+        refused = api_error(synapse, method, path, who, payload)
+        assert refused.status == 400, (path, refused.body)
+        # (a batch names the entry, and its message is the text alone)
+        assert "is the service account of Parta" in refused.body["error"], refused.body
+        assert " / " in refused.body["error"]  # Russian and English
+    members = api(synapse, "GET", f"/schools/{sid}/members", school.admin)["members"]
+    assert service not in {m["user_id"] for m in members}
+    assert api(synapse, "GET", f"/units/{region['unit_id']}", operator)["coordinators"] == []
+    # The school's rooms still follow its roster: a new student joins 7Б's chat.
+    newcomer = synapse.register("student")
+    api(
+        synapse,
+        "PUT",
+        f"/schools/{sid}/members/{newcomer.user_id}",
+        school.admin,
+        {"roles": ["student"], "classes": [school.class_b["class_id"]]},
+    )
+
+
+def test_a_parent_records_consents_only_in_the_school_that_names_them_the_parent(
+    synapse: RunningHomeserver,
+) -> None:
+    """What holds (tried as a parent would): a child in two schools, their parent named so
+    in school A only, who is a parent of another child in B. In B they neither record,
+    read nor export the child's (403); a child of B only is not A's (404); in A they
+    record with the child's ID encoded (``%40…%3A…``) and it reads the same plainly; a
+    body claiming a paper form is refused (400); the child, a 7th-grader, records nothing
+    for themself in either school (grade 8 from)."""
+    operator = synapse.register("op", admin=True)
+    a = build_school(synapse, operator, "Школа Е")
+    b = build_school(synapse, operator, "Школа Ж")
+    child, parent = a.students[0], a.parent
+    api(
+        synapse,
+        "PUT",
+        f"/schools/{b.school_id}/members/{child.user_id}",
+        b.admin,
+        {"roles": ["student"], "classes": [b.class_b["class_id"]]},
+    )
+    api(
+        synapse,
+        "PUT",
+        f"/schools/{b.school_id}/members/{parent.user_id}",
+        b.admin,
+        {"roles": ["parent"], "children": [b.students[0].user_id]},
+    )
+    photos = {"consents": {"photos": True}}
+    in_b = f"/schools/{b.school_id}/members/{urllib.parse.quote(child.user_id, safe='')}"
+    assert api_error(synapse, "PUT", f"{in_b}/consents", parent, photos).status == 403
+    assert api_error(synapse, "GET", f"{in_b}/consents", parent).status == 403
+    assert api_error(synapse, "POST", f"{in_b}/export", parent, {}).status == 403
+    b_only = f"/schools/{a.school_id}/members/{b.students[1].user_id}/consents"
+    assert api_error(synapse, "PUT", b_only, parent, photos).status in (403, 404)
+    encoded = f"/schools/{a.school_id}/members/{urllib.parse.quote(child.user_id, safe='')}"
+    plain = f"/schools/{a.school_id}/members/{child.user_id}"
+    assert api(synapse, "PUT", f"{encoded}/consents", parent, photos)["consents"]["photos"]
+    assert api(synapse, "GET", f"{plain}/consents", parent)["consents"]["photos"]
+    paper = {**photos, "via": "paper", "document_number": "№ 1"}
+    assert api_error(synapse, "PUT", f"{plain}/consents", parent, paper).status == 400
+    for path in (f"{plain}/consents", f"{in_b}/consents"):
+        assert api_error(synapse, "PUT", path, child, photos).status == 403
+    assert api(synapse, "GET", f"{in_b}/consents", b.admin)["consents"] == {}
