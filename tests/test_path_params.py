@@ -143,9 +143,20 @@ def seed(hs: RunningHomeserver) -> tuple[dict[str, Any], School, User]:
         {"roles": ["student"], "classes": [class_id]},
     )
     erasure = api(hs, "POST", f"/schools/{sid}/members/{q(leaver.user_id)}/erase", school.admin, {})
+    # A request to erase (a teacher's for themself), for .../erasure_requests/{request_id}.
+    quitter = hs.register(f"quitter{secrets.token_hex(2)}")
+    api(
+        hs,
+        "PUT",
+        f"/schools/{sid}/members/{q(quitter.user_id)}",
+        school.admin,
+        {"roles": ["teacher"]},
+    )
+    erase_request = api(hs, "POST", f"/schools/{sid}/erasure_requests", quitter, {})
     values = {
         "school_id": sid,
         "erasure_id": erasure["erasure_id"],
+        "request_id": erase_request["request_id"],
         "import_id": roster_import["import_id"],
         "class_id": class_id,
         # The one removed by DELETE .../members/{user_id}: a member nobody else needs.
@@ -214,6 +225,9 @@ def bodies(v: dict[str, Any], school: School) -> dict[tuple[str, str], Any]:
         ("POST", "/polls/{poll_id}/votes"): {"answers": []},
         ("PUT", "/schools/{school_id}/members/{user_id}/display_name"): {"display_name": "Имя"},
         ("POST", "/schools/{school_id}/imports/{import_id}/apply"): {},
+        ("POST", "/schools/{school_id}/erasure_requests/{request_id}/decline"): {
+            "reason": "Журнал хранится по закону."
+        },
     }
 
 

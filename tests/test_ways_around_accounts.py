@@ -263,3 +263,88 @@ def test_a_parent_records_consents_only_in_the_school_that_names_them_the_parent
     for path in (f"{plain}/consents", f"{in_b}/consents"):
         assert api_error(synapse, "PUT", path, child, photos).status == 403
     assert api(synapse, "GET", f"{in_b}/consents", b.admin)["consents"] == {}
+
+
+def test_a_school_does_not_rename_an_account_held_elsewhere(synapse: RunningHomeserver) -> None:
+    """The display name is the whole account's: school A's administrator who enrols
+    school B's teacher (added by name, so renamable by the roster) as a parent in A may
+    not rename them everywhere (403, Russian and English; the name stays); nor may B's
+    administrator now, who does not manage A; the operator, who manages both, may."""
+    operator = synapse.register("op", admin=True)
+    a = build_school(synapse, operator, "Школа А")
+    b = build_school(synapse, operator, "Школа Б")
+    teacher = api(
+        synapse,
+        "POST",
+        f"/schools/{b.school_id}/members",
+        b.admin,
+        {"family_name": fresh(), "given_name": "Мария", "roles": ["teacher"]},
+    )
+    user_id = teacher["user_id"]
+    quoted = urllib.parse.quote(user_id, safe="")
+    rename = {"display_name": "Директор школы Б"}
+    # Before A enrols her, B (who manages all of her) renames her.
+    b_path = f"/schools/{b.school_id}/members/{quoted}/display_name"
+    api(synapse, "PUT", b_path, b.admin, {"display_name": "Мария Петровна"})
+    api(
+        synapse,
+        "PUT",
+        f"/schools/{a.school_id}/members/{quoted}",
+        a.admin,
+        {"roles": ["parent"], "children": [a.students[0].user_id]},
+    )
+    a_path = f"/schools/{a.school_id}/members/{quoted}/display_name"
+    for path, who in ((a_path, a.admin), (b_path, b.admin)):
+        refused = api_error(synapse, "PUT", path, who, rename)
+        assert refused.status == 403 and refused.body["errcode"] == "M_FORBIDDEN", refused.body
+        assert message_id(refused) == "roster.rename_not_whole"
+        assert " / " in refused.body["error"]
+    profile = synapse.request("GET", f"/_matrix/client/v3/profile/{quoted}/displayname", None)
+    assert profile["displayname"] == "Мария Петровна"
+    api(synapse, "PUT", a_path, operator, {"display_name": "Мария Петровна Иванова"})
+    profile = synapse.request("GET", f"/_matrix/client/v3/profile/{quoted}/displayname", None)
+    assert profile["displayname"] == "Мария Петровна Иванова"
+
+
+def test_an_import_leaves_the_name_of_an_account_held_elsewhere(
+    synapse: RunningHomeserver,
+) -> None:
+    """School A's roster renames a pupil it imported, but school B has enrolled the pupil
+    meanwhile: applying A's import does everything else, leaves the name, and says so
+    (``rename_refused``) instead of failing halfway."""
+    from parta_common.oneroster import read_files
+    from tests.data.make_sample_school import make_school
+    from tests.test_privacy_imports import _b64, _wait, _with_user_cell
+
+    operator = synapse.register("op", admin=True)
+    a = build_school(synapse, operator, "Школа А")
+    b = build_school(synapse, operator, "Школа Б")
+    sid = a.school_id
+    files = make_school(students=6, seed=7, prefix="wa-", grades=range(1, 2))
+    roster = read_files({k: v.encode() for k, v in files.items()})
+    pupil = next(p for p in roster.people.values() if p.role.value == "student")
+    first = api(synapse, "POST", f"/schools/{sid}/imports", a.admin, {"files": _b64(files)})
+    first_path = f"/schools/{sid}/imports/{first['import_id']}"
+    api(synapse, "POST", f"{first_path}/apply", a.admin, {})
+    _wait(synapse, first_path, a.admin, "state", "done")
+    cards = api(synapse, "GET", f"{first_path}/sign_ins", a.admin)["sign_ins"]
+    user_id = next(c["user_id"] for c in cards if c["display_name"] == pupil.display_name)
+    quoted = urllib.parse.quote(user_id, safe="")
+    # School B enrols the same pupil (a second school, e.g. a music school).
+    [b_class] = api(synapse, "GET", f"/schools/{b.school_id}/classes", b.admin)["classes"][:1]
+    api(
+        synapse,
+        "PUT",
+        f"/schools/{b.school_id}/members/{quoted}",
+        b.admin,
+        {"roles": ["student"], "classes": [b_class["class_id"]]},
+    )
+    _with_user_cell(files, pupil.source_id, "givenName", "Переименованный")
+    second = api(synapse, "POST", f"/schools/{sid}/imports", a.admin, {"files": _b64(files)})
+    assert [r["user_id"] for r in second["plan"]["rename"]] == [user_id]
+    second_path = f"/schools/{sid}/imports/{second['import_id']}"
+    api(synapse, "POST", f"{second_path}/apply", a.admin, {})
+    done = _wait(synapse, second_path, a.admin, "state", "done")
+    assert done["result"]["renamed"] == 0 and done["result"]["rename_refused"] == 1, done
+    profile = synapse.request("GET", f"/_matrix/client/v3/profile/{quoted}/displayname", None)
+    assert profile["displayname"] == pupil.display_name

@@ -645,6 +645,7 @@ def may_decide_parent_link(decider: Standing | None, child: Standing | None) -> 
 
 
 SIGN_IN_CODE_NOT_WHOLE: Final = Message("roster.sign_in_code_not_whole")
+RENAME_NOT_WHOLE: Final = Message("roster.rename_not_whole")
 
 
 def may_replace_sign_in_code(
@@ -658,6 +659,18 @@ def may_replace_sign_in_code(
     if set(target.schools) <= set(manages) and target.coordinates <= set(appoints):
         return None
     return SIGN_IN_CODE_NOT_WHOLE
+
+
+def may_rename_account(
+    target: Person, manages: Iterable[str], appoints: Iterable[str]
+) -> Message | None:
+    """A display name is the account's, shown everywhere it is someone: the roster's new
+    name for an imported account is set by one who could replace its sign-in code
+    (:func:`may_replace_sign_in_code`) — not by a school that enrolled another school's
+    teacher as a parent to rename them."""
+    if may_replace_sign_in_code(target, manages, appoints) is None:
+        return None
+    return RENAME_NOT_WHOLE
 
 
 def may_send_structure_state(sender: str, event_type: str, service_user_id: str) -> bool:

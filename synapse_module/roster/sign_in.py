@@ -4,6 +4,7 @@ happens when a person signs in, and the roster's renames of the accounts it impo
 import hmac
 import logging
 import secrets
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import bcrypt
@@ -12,11 +13,19 @@ from synapse.module_api import (
     UserID,
 )
 
+from parta_common.messages import Message
+
 from ..errors import conflict, forbidden, not_found
 from ..http import requester_id
 from . import store as db
 from . import texts as msg
-from .rules import Person, UnitAction, may_replace_sign_in_code, unit_refusal
+from .rules import (
+    Person,
+    UnitAction,
+    may_rename_account,
+    may_replace_sign_in_code,
+    unit_refusal,
+)
 
 if TYPE_CHECKING:
     pass
@@ -103,9 +112,14 @@ class SignInApi(MembersApi):
         )
         return code, expires
 
-    async def _require_whole_account(self, actor: str, target: Person) -> None:
+    async def _require_whole_account(
+        self,
+        actor: str,
+        target: Person,
+        rule: Callable[[Person, list[str], list[str]], Message | None] = (may_replace_sign_in_code),
+    ) -> None:
         """403 unless ``actor`` manages every school ``target`` is in and may appoint
-        them in every unit they coordinate."""
+        them in every unit they coordinate (``rule`` says it, with its own words)."""
         manages = [
             s for s in target.schools if await self._may_manage(actor, await self._school(s))
         ]
@@ -116,7 +130,7 @@ class SignInApi(MembersApi):
             _unit, place = await self._unit_place(unit_id)
             if unit_refusal(is_operator, coordinates, place, UnitAction.APPOINT) is None:
                 appoints.append(unit_id)
-        refusal = may_replace_sign_in_code(target, manages, appoints)
+        refusal = rule(target, manages, appoints)
         if refusal is not None:
             raise forbidden(refusal)
 
@@ -134,11 +148,14 @@ class SignInApi(MembersApi):
     async def rename_member(
         self, user_id: str, school_id: str, target: str, display_name: str
     ) -> None:
-        """A manager sets an imported account's name (the route, the import's renames)."""
-        if (await self.get_person(target)).standing(school_id) is None:
+        """A manager sets an imported account's name (the route, the import's renames):
+        one who manages all of the person (:func:`rules.may_rename_account`), else 403."""
+        person = await self.get_person(target)
+        if person.standing(school_id) is None:
             raise not_found(msg.NOT_A_MEMBER, user_id=target)
         if await self.store.run("parta_get_sign_in", db.get_sign_in_code_txn, target) is None:
             raise conflict(msg.CODE_NOT_IMPORTED)
+        await self._require_whole_account(user_id, person, may_rename_account)
         await self.api.set_displayname(UserID.from_string(target), display_name)
         await self.store.run(
             "parta_audit_rename",

@@ -157,6 +157,7 @@ export async function importView({ school, section, heading, act, say }) {
         removed: r.removed ?? 0,
         renamed: r.renamed ?? 0,
       })),
+      r.rename_refused ? h("p", { id: "rename-refused" }, t("import.rename_refused", { count: r.rename_refused })) : null,
       h(
         "a",
         { class: "button primary", id: "to-codes", href: `#/s/${enc(school.school_id)}/codes/${enc(imp.import_id)}` },
