@@ -5,7 +5,8 @@
     python -m bench school_morning --workers --students 1000
     options: [--concurrency 20] [--baseline 40] [--senders 100] [--interval 2]
              [--delivery 60] [--samples 10] [--presence] [--workers [--client-readers R]]
-             [--sliding] [--staggered] [--json results.json]
+             [--sliding] [--staggered [--mixed]] [--rooms-at-sign-in]
+             [--json results.json]
 
 On a fresh Synapse with the module and the bot's registration (127.0.0.1, the config
 `make run` generates; SQLite unless PARTA_TEST_DB=postgres), one process — or, with
@@ -42,8 +43,14 @@ restart with another module config):
    sync in step 4; the other half signs in during a first delivery phase to the first
    half, which goes on until their rooms are all joined (the joins waking every
    member's long poll); then each syncing client catches up once, and the delivery
-   phase after it, to the same first half, is the same run's baseline.
+   phase after it, to the same first half, is the same run's baseline. The later half
+   is the roster's second half (whole classes), or with ``--mixed`` every other pupil
+   (each class half syncing, half signing in: what a class's rooms wake).
 
+``--rooms-at-sign-in`` sets ``open_rooms_at_import: false`` (the school-wide rooms too
+are joined at the first sign-in, as before session 7); by default they are joined behind
+the import, and the import phase waits until they are (its own figure), so that the
+morning measured is the morning.
 ``--presence`` turns Synapse's presence on (the generated config has it off) to measure
 what it costs. The RSS (max and at the end) and CPU (% of one core) of every process
 (Synapse's, each worker's, Redis, the router, the bot, this load tool) are read from
@@ -317,6 +324,30 @@ async def import_school(m: Morning, students: int) -> dict[str, Any]:
         "pupils": len(m.pupils),
         "classes": len(m.class_chat),
         "seconds": round(wall, 1),
+    }
+
+
+async def open_rooms_joined(m: Morning, limit_s: float) -> dict[str, Any]:
+    """After the import: wait until everyone on the school's roster is in the
+    announcements room (the module joins them to the school-wide rooms in the background,
+    ``open_rooms_at_import``), polling its members through the admin API every 2 s, so
+    that the morning measured is the morning, not the import's tail."""
+    listed = await m.json("GET", f"{API}/schools/{m.school_id}/members", m.tokens[m.operator])
+    everyone = {x["user_id"] for x in listed["members"]}
+    path = f"/_synapse/admin/v1/rooms/{urllib.parse.quote(m.announcements)}/members"
+    started = time.monotonic()
+    deadline = started + limit_s
+    joined: set[str] = set()
+    while True:
+        joined = set((await m.json("GET", path, m.tokens[m.operator]))["members"]) & everyone
+        if joined == everyone or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(2)
+    wall = time.monotonic() - started
+    return {
+        "people": len(everyone),
+        "joined": len(joined),
+        "seconds_after_import": round(wall, 1),
     }
 
 
@@ -736,13 +767,18 @@ async def run(
     echo: Callable[[str], None] = print,
     sliding: bool = False,
     staggered: bool = False,
+    mixed: bool = False,
+    open_rooms_at_import: bool = True,
 ) -> dict[str, Any]:
     """The whole scenario on ``env``; returns the report (see the module docstring).
     ``sliding``: a second delivery phase after the first, every pupil on sliding sync
     (Element X) instead (``report["delivery_sliding"]``). ``staggered``: half the pupils
     sign in first and sync; the other half signs in during a first delivery phase
     (``report["delivery_while_joining"]``); the delivery phase after it, to the same
-    first half, is the same run's baseline."""
+    first half, is the same run's baseline; ``mixed``: the later half is every other
+    pupil (each class half syncing, half signing in), not the roster's second half
+    (whole classes). ``open_rooms_at_import`` False: the module's setting off (every
+    room joined at the first sign-in, as before session 7)."""
     topology = (
         "workers: " + ", ".join(n for n, _ in env.hs.others) if env.hs.others else "one process"
     )
@@ -756,10 +792,18 @@ async def run(
     try:
         m.tokens[operator.user_id] = operator.access_token
         meter = ProcessMeter(lambda: process_ids(env))
+        if not open_rooms_at_import:
+            await restart_with(m, {"open_rooms_at_import": False})
 
         async with meter.phase("import", report):
             report["import"] = await import_school(m, students)
         echo(f"import: {report['import']}  (load {load_average()})")
+        if env.hs.hs.module_config.get("open_rooms_at_import", True):
+            # The school-wide rooms are joined behind the import: the morning starts when
+            # they are (a restart for the baseline below would cut them short).
+            async with meter.phase("open_rooms", report):
+                report["open_rooms"] = await open_rooms_joined(m, ready_limit_s)
+            echo(f"school-wide rooms joined: {report['open_rooms']}  (load {load_average()})")
 
         rest = list(m.pupils)
         if baseline:
@@ -774,8 +818,11 @@ async def run(
 
         # Staggered: the second half of the school signs in later, while the first half
         # is syncing and the messages go out (their joins wake every member's sync).
-        late = rest[len(rest) // 2 :] if staggered else []
-        rest = rest[: len(rest) - len(late)]
+        # The roster's second half is whole classes; ``mixed``: every other pupil, so
+        # each class is half in and syncing, half signing in (as a real morning is).
+        late = (rest[1::2] if mixed else rest[len(rest) // 2 :]) if staggered else []
+        late_ids = {p.user_id for p in late}
+        rest = [p for p in rest if p.user_id not in late_ids]
         assert m.admin is not None
         async with meter.phase("sign_ins", report):
             result = await sign_ins(m, [m.admin, *rest], concurrency)
@@ -787,7 +834,6 @@ async def run(
         report["user_directory_when_joined"] = await asyncio.to_thread(user_directory, m)
         echo(f"user directory: {report['user_directory_when_joined']}")
 
-        late_ids = {p.user_id for p in late}
         syncing = [p for p in m.pupils if p.user_id not in late_ids]
         async with meter.phase("initial_syncs", report):
             report["initial_sync"], since = await initial_syncs(m, concurrency, samples, syncing)
@@ -868,6 +914,12 @@ def summary(report: dict[str, Any]) -> list[str]:
         f"{report['students']} students, {report['backend']}, {report['topology']};"
         f" import: {report['import']['people']} people in {report['import']['seconds']} s",
     ]
+    if "open_rooms" in report:
+        o = report["open_rooms"]
+        lines.append(
+            f"school-wide rooms joined behind the import: {o['joined']} of {o['people']}"
+            f" people, {o['seconds_after_import']} s after it answered"
+        )
     if "baseline_sign_ins" in report:
         b = report["baseline_sign_ins"]
         lines.append(
@@ -972,6 +1024,16 @@ def main() -> None:
         action="store_true",
         help="half the pupils sign in while the other half syncs and the messages go out",
     )
+    parser.add_argument(
+        "--mixed",
+        action="store_true",
+        help="with --staggered: every other pupil signs in later (each class half in)",
+    )
+    parser.add_argument(
+        "--rooms-at-sign-in",
+        action="store_true",
+        help="open_rooms_at_import: false (every room joined at the first sign-in)",
+    )
     parser.add_argument("--json", type=Path, help="write the report here too")
     args = parser.parse_args()
 
@@ -989,6 +1051,8 @@ def main() -> None:
                 args.samples,
                 sliding=args.sliding,
                 staggered=args.staggered,
+                mixed=args.mixed,
+                open_rooms_at_import=not args.rooms_at_sign_in,
             )
 
     report = asyncio.run(go())

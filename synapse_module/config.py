@@ -171,6 +171,13 @@ class PartaConfig:
     # time) or "during_login" (the login waits for them: ~1 s a person, for
     # comparison in bench/school_morning.py).
     first_sign_in_joins: Literal["background", "during_login"] = "background"
+    # Whether people an import (or a batch, or any roster change) brings into a school
+    # before they have signed in are joined to its school-wide rooms (the school space,
+    # announcements, documents, articles) at once, in the background, so that their
+    # first sign-in joins only their class's rooms: at 08:00 a newcomer's joins then wake
+    # the syncs of their class, not of the whole school. false: every room at the first
+    # sign-in (for comparison in bench/school_morning.py).
+    open_rooms_at_import: bool = True
     # On SQLite only (make run): "normal" — a commit does not wait for the disk (WAL
     # mode: consistent after any crash, a power cut may lose the last commits) — or
     # "full", Synapse's own (an fsync every commit: a school's first morning of

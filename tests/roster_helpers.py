@@ -1,6 +1,8 @@
 """Building a school through the module API, as an administrator would."""
 
 import time
+import urllib.parse
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -33,6 +35,46 @@ def wait_for_rooms(hs: RunningHomeserver, user: User, seconds: float = 60) -> No
         if time.monotonic() > deadline:
             raise AssertionError(f"{user.user_id}'s rooms not joined within {seconds:.0f} s")
         time.sleep(0.1)
+
+
+# The school-wide rooms (``rules.OPEN_KINDS``): an import joins its people to them before
+# they sign in (``open_rooms_at_import``).
+OPEN_ROOMS = ("school_space", "announcements", "documents", "articles")
+
+
+def joined_members(hs: RunningHomeserver, admin: User, room_id: str) -> set[str]:
+    """Who is joined to a room, asked through the admin API (``admin`` need not be in it)."""
+    path = f"/_synapse/admin/v1/rooms/{urllib.parse.quote(room_id)}/members"
+    return set(hs.request("GET", path, token=admin.access_token)["members"])
+
+
+def wait_for_open_rooms(
+    hs: RunningHomeserver,
+    admin: User,
+    room_ids: Iterable[str],
+    user_ids: Iterable[str],
+    seconds: float = 60,
+) -> None:
+    """People an import brought in before they sign in are joined to the school-wide
+    rooms behind the import's answer: wait (with a deadline) until they all are."""
+    deadline = time.monotonic() + seconds
+    wanted = set(user_ids)
+    for room_id in room_ids:
+        while missing := wanted - joined_members(hs, admin, room_id):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{sorted(missing)} not joined to {room_id} in time")
+            time.sleep(0.1)
+
+
+def membership_events(hs: RunningHomeserver, room_id: str, user_id: str) -> int:
+    """How many membership events of ``user_id`` a room has (read from Synapse's
+    database): what every member's /sync is woken by."""
+    [(count,)] = hs.rows(
+        "SELECT COUNT(*) FROM events WHERE room_id = ? AND type = 'm.room.member'"
+        " AND state_key = ?",
+        (room_id, user_id),
+    )
+    return int(count)
 
 
 @attrs.define

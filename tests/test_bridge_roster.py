@@ -30,7 +30,7 @@ from parta_common.roles import Role
 from tests.bridge_env import BridgeEnv, bridge_env
 from tests.data.make_sample_school import make_school, to_zip, write_dir
 from tests.harness import User
-from tests.roster_helpers import api, wait_for_rooms
+from tests.roster_helpers import OPEN_ROOMS, api, wait_for_open_rooms, wait_for_rooms
 from tests.test_bridge_bot import messages, open_dm, poll
 
 IMPORT_DEADLINE = 400.0
@@ -162,10 +162,15 @@ async def test_zip_sent_to_the_bot_builds_the_school(env: BridgeEnv, operator: U
     assert roles.count(("student",)) == 12
     assert roles.count(("administrator",)) == 3
 
-    # Nobody has signed in yet, so nobody was put into a room: the school's rooms
-    # fill as people first sign in.
+    # Nobody has signed in yet: everyone is put into the school-wide rooms behind the
+    # import, while nobody is syncing; the class's rooms fill as people first sign in.
     assert all(m.get("signed_in") is False for m in members)
-    assert not joined(env, operator, school["rooms"]["school_space"]) & set(by_user)
+    wait_for_open_rooms(
+        env.hs, operator, [school["rooms"][k] for k in OPEN_ROOMS], set(by_user), 120
+    )
+    for cls in classes:
+        for kind in ("class_space", "class_chat", "parents_chat"):
+            assert not joined(env, operator, cls["rooms"][kind]) & set(by_user)
 
     # A student signs in with the printed code and finds the school in their spaces.
     student_row = next(r for r in rows if r[1] == "ученик")

@@ -49,6 +49,7 @@ def test_empty_config_gives_defaults() -> None:
         ({"default_timezone": None}, ("default_timezone",), "got null"),
         ({"service_displayname": "CHANGE_ME"}, ("service_displayname",), "placeholder"),
         ({"privacy": {"erasure_concurrency": 0}}, (), "erasure_concurrency"),
+        ({"open_rooms_at_import": "yes"}, ("open_rooms_at_import",), "expected true or false"),
     ],
 )
 def test_wrong_config_names_the_key(

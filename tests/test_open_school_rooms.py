@@ -194,7 +194,8 @@ def test_an_older_school_is_opened_at_start_up(
     hs.request("PUT", path.format(q(space), "m.room.guest_access"), guests, token)
     for room_id, rule in old.items():
         hs.request("PUT", path.format(q(room_id), "m.room.join_rules"), rule, token)
-    # A first sign-in into that shape: the space wants an invitation first, and gets it.
+    # An import and a first sign-in into that shape: the space wants an invitation
+    # first, and gets it (behind the import, or at the sign-in).
     code = "OPEN-AAAA-BBBB"
     user_id = import_student(hs, school, "older-1", code)
     student = sign_in(hs, user_id, code)

@@ -37,7 +37,9 @@ async def test_a_school_morning_of_a_hundred_pupils(tmp_path: Path) -> None:
     assert report["errors"] == 0, report["error_samples"]
     pupils = report["import"]["pupils"]
     assert pupils >= PUPILS * 0.9
-    # Every pupil (and the administrator) signed in; every one's rooms were joined.
+    # Everyone was put into the school-wide rooms behind the import; every pupil (and
+    # the administrator) signed in; every one's rooms were joined.
+    assert report["open_rooms"]["joined"] == report["open_rooms"]["people"]
     assert report["sign_ins"]["people"] == pupils + 1
     assert report["rooms_ready"]["not_ready"] == 0
     assert report["rooms_ready"]["ready"] == pupils + 1
@@ -86,5 +88,8 @@ async def test_a_morning_where_half_the_school_signs_in_during_the_messages(
         assert phase["syncing"] == pupils - late
         assert phase["messages"] >= 2
         assert phase["deliveries_missing"] == 0
-    # The newcomers' joins into the school-wide rooms came into the syncing pupils' timelines.
+    # The school-wide rooms were joined behind the import, before the morning began
+    # (``open_rooms_at_import``): the newcomers' joins into their class's rooms are what
+    # came into the syncing classmates' timelines.
+    assert report["open_rooms"]["joined"] == report["open_rooms"]["people"]
     assert report["delivery_while_joining"]["member_events_received"] > 0

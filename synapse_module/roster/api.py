@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Final
 from .accounts import AccountsApi
 from .callbacks import RosterCallbacks
 from .classes import ClassesApi
-from .core import FIRST_SIGN_IN_CONCURRENCY
+from .core import FIRST_SIGN_IN_CONCURRENCY, OPEN_ROOMS_CONCURRENCY
 from .first_sign_in import FirstSignInQueue
 from .me import MeApi
 from .parent_links import ParentLinks
@@ -69,6 +69,10 @@ class Roster(AccountsApi, ClassesApi, MeApi, SignInApi, RosterCallbacks):
         # First sign-ins: the login answers at once, the rooms are joined behind it.
         self.first_sign_ins = FirstSignInQueue(
             self.api, self._join_first_sign_in, FIRST_SIGN_IN_CONCURRENCY
+        )
+        # People imported before signing in: their school-wide rooms, in the background.
+        self.open_room_joins = FirstSignInQueue(
+            self.api, self._join_open_rooms, OPEN_ROOMS_CONCURRENCY, "parta_open_room_joins"
         )
         if self.api.should_run_background_tasks():
             self.api.delayed_background_call(0, self._start_up, desc="parta_roster_start_up")

@@ -44,6 +44,9 @@ ACCOUNTS_AT_ONCE: Final = 8
 # people joined 61 pupils' rooms 12 % sooner than 8, but on SQLite's one connection the
 # logins of a morning wait behind them: 8.
 FIRST_SIGN_IN_CONCURRENCY: Final = 8
+# How many people an import brings into its school-wide rooms at once (in the
+# background, before anyone signs in; ``open_rooms_at_import``).
+OPEN_ROOMS_CONCURRENCY: Final = 4
 ROOMS_AT_ONCE: Final = 4
 # How long a roster import's sign-in code works (it stops earlier, once the person has
 # set a password of their own).
@@ -94,6 +97,9 @@ class RosterCore:
 
     # People whose first sign-in's rooms are being joined (made by ``Roster``).
     first_sign_ins: "FirstSignInQueue"
+    # People brought into a school before signing in, whose school-wide rooms are being
+    # joined (``open_rooms_at_import``; made by ``Roster``).
+    open_room_joins: "FirstSignInQueue"
 
     def __init__(self, module: "PartaModule"):
         self.module = module

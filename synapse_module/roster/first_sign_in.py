@@ -10,6 +10,11 @@ The journal is the roster's own table (``parta_sign_in_codes``): ``first_sign_in
 and ``signed_in_ts`` not yet set means "signed in, rooms not all joined". The process that
 runs Synapse's background tasks resumes those people at start-up, so a restart in the
 middle of the morning loses nobody.
+
+The same queue, with its own ``join``, puts people an import brings into a school into
+the school-wide rooms before they sign in (``open_rooms_at_import``, see
+``SignInApi._join_open_rooms``): best effort, no journal — a join a restart lost is made
+at the person's first sign-in, which joins whatever is still missing.
 """
 
 import logging
@@ -29,16 +34,22 @@ RETRIES: Final = 5
 class FirstSignInQueue:
     """People whose rooms are still to be joined, ``concurrency`` of them at a time.
 
-    ``join(user_id)`` does the work for one person and marks them signed in; it may be
-    called again for someone it already finished (it must then do nothing new).
+    ``join(user_id)`` does the work for one person (for first sign-ins: and marks them
+    signed in); it may be called again for someone it already finished (it must then do
+    nothing new). ``desc`` names the background process in Synapse's metrics and logs.
     """
 
     def __init__(
-        self, api: ModuleApi, join: Callable[[str], Awaitable[None]], concurrency: int
+        self,
+        api: ModuleApi,
+        join: Callable[[str], Awaitable[None]],
+        concurrency: int,
+        desc: str = "parta_first_sign_in",
     ) -> None:
         self._api = api
         self._join = join
         self._concurrency = concurrency
+        self._desc = desc
         self._waiting: deque[str] = deque()
         self._queued: set[str] = set()
         self._failures: dict[str, int] = {}
@@ -58,7 +69,7 @@ class FirstSignInQueue:
         self._waiting.append(user_id)
         while self._running < self._concurrency and self._waiting:
             self._running += 1
-            self._api.run_as_background_process("parta_first_sign_in", self._work)
+            self._api.run_as_background_process(self._desc, self._work)
 
     async def _work(self) -> None:
         try:
@@ -78,10 +89,11 @@ class FirstSignInQueue:
                     )
                     if failures < RETRIES:
                         self._api.delayed_background_call(
-                            RETRY_AFTER_S * 1000, self.add, user_id, desc="parta_first_sign_in"
+                            RETRY_AFTER_S * 1000, self.add, user_id, desc=self._desc
                         )
                     else:
-                        # The journal keeps them: the next sign-in or start-up tries again.
+                        # First sign-ins: the journal keeps them, the next sign-in or
+                        # start-up tries again; joins at an import: the first sign-in.
                         self._failures.pop(user_id, None)
                 finally:
                     self._queued.discard(user_id)

@@ -17,7 +17,7 @@ from ..query import query_string
 from . import rules
 from . import store as db
 from . import texts as msg
-from .rules import JOIN_STAGE, Person, SchoolRoom, Standing
+from .rules import JOIN_STAGE, OPEN_KINDS, Person, SchoolRoom, Standing
 
 if TYPE_CHECKING:
     pass
@@ -443,13 +443,16 @@ class MembersApi(RosterCore):
         rooms: list[SchoolRoom] | None = None,
         sync_power: bool = True,
         signed_in: bool | None = None,
+        first_sign_in: bool = False,
     ) -> bool:
         """Bring Matrix in step with the roster for one person in one school.
 
         Returns whether the person's staff standing was or is involved (power levels
         depend on it); with ``sync_power`` they are brought in step here too. Someone an
         import made an account for, who has not signed in yet (``signed_in`` False, read
-        when None), joins no rooms now: their first sign-in does that (``on_user_login``).
+        when None), joins only the school-wide rooms now, in the background
+        (``open_rooms_at_import``), and leaves them when they leave the school; their
+        first sign-in (``on_user_login``, ``first_sign_in``) joins the rest.
         """
         if rooms is None:
             rooms = await self.store.run("parta_school_rooms_full", db.school_rooms_txn, school_id)
@@ -460,6 +463,7 @@ class MembersApi(RosterCore):
                 "parta_not_signed_in", db.not_signed_in_txn, [after.user_id]
             )
         if not signed_in:
+            await self._open_rooms_before_sign_in(school_id, before, after, full, rooms)
             staff = bool(b and b.is_staff) or bool(a and a.is_staff)
             if staff and sync_power:
                 await self._sync_power_levels(school_id, rooms)
@@ -472,8 +476,13 @@ class MembersApi(RosterCore):
         jobs: dict[int, list[Callable[[], Awaitable[bool]]]] = {}
         for room in rooms:
             if room.room_id in expected:
+                # A first sign-in finds the school-wide rooms joined at the import: those
+                # are read first, so that a join already made sends nothing.
+                absent = not full and room.room_id not in had
+                if first_sign_in and room.kind in OPEN_KINDS:
+                    absent = False
                 jobs.setdefault(JOIN_STAGE.get(room.kind, 2), []).append(
-                    self._joining(room, after.user_id, not full and room.room_id not in had)
+                    self._joining(room, after.user_id, absent)
                 )
             elif not room.archived:
                 was_in = full or (b is not None and rules.belongs_in(b, room))
@@ -487,6 +496,57 @@ class MembersApi(RosterCore):
         if staff and sync_power:
             await self._sync_power_levels(school_id, rooms)
         return staff
+
+    async def _open_rooms_before_sign_in(
+        self,
+        school_id: str,
+        before: Person,
+        after: Person,
+        full: bool,
+        rooms: list[SchoolRoom],
+    ) -> None:
+        """The school-wide rooms (``OPEN_KINDS``) of someone who has not signed in yet:
+        left now when the roster no longer puts them there (removed, erased); queued to
+        be joined in the background when it newly does (an import, a batch) and
+        ``open_rooms_at_import`` is on. Their class's rooms wait for the first sign-in."""
+        b = before.standing(school_id)
+        a = after.standing(school_id)
+        expected = rules.expected_rooms(after, rooms)
+        had = set() if full else set(rules.expected_rooms(before, rooms))
+        leaving: list[Callable[[], Awaitable[bool]]] = []
+        joining = False
+        for room in rooms:
+            if room.kind not in OPEN_KINDS or room.archived:
+                continue
+            if room.room_id in expected:
+                joining = joining or room.room_id not in had
+            elif (full or (b is not None and rules.belongs_in(b, room))) and not (
+                a is not None and rules.belongs_in(a, room)
+            ):
+                leaving.append(self._leaving(room, after.user_id))
+        await gather_limited(leaving, ROOMS_AT_ONCE)
+        if joining and self.config.open_rooms_at_import:
+            self.open_room_joins.add(after.user_id)
+
+    async def _join_open_rooms(self, user_id: str) -> None:
+        """Join someone not signed in yet to the school-wide rooms of their schools
+        (``open_room_joins``, spaces first). Best effort, no journal: what a restart
+        loses, their first sign-in joins; each room's membership is read first, so a
+        room already joined (a batch sent again) sends nothing."""
+        if not await self.store.run("parta_not_signed_in", db.not_signed_in_txn, [user_id]):
+            return  # signed in meanwhile: the first sign-in joins their rooms
+        person = await self.get_person(user_id)
+        for school_id in sorted(person.schools):
+            rooms = await self.store.run("parta_school_rooms_full", db.school_rooms_txn, school_id)
+            expected = rules.expected_rooms(person, rooms)
+            jobs: dict[int, list[Callable[[], Awaitable[bool]]]] = {}
+            for room in rooms:
+                if room.kind in OPEN_KINDS and room.room_id in expected:
+                    jobs.setdefault(JOIN_STAGE.get(room.kind, 2), []).append(
+                        self._joining(room, user_id, False)
+                    )
+            for stage in sorted(jobs):
+                await gather_limited(jobs[stage], ROOMS_AT_ONCE)
 
     def _joining(
         self, room: SchoolRoom, user_id: str, probably_absent: bool

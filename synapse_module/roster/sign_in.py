@@ -208,7 +208,9 @@ class SignInApi(MembersApi):
         person = await self.get_person(user_id)
         empty = Person(user_id=user_id)
         for school_id in sorted(person.schools):
-            await self._reconcile(school_id, empty, person, signed_in=True, sync_power=False)
+            await self._reconcile(
+                school_id, empty, person, signed_in=True, sync_power=False, first_sign_in=True
+            )
         await self.store.run("parta_signed_in", db.mark_signed_in_txn, user_id, now_ms())
         now = await self.get_person(user_id)
         if now != person:
