@@ -34,7 +34,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from synapse.api.errors import SynapseError
+from synapse.api.errors import HttpResponseException, SynapseError
 
 from ..concurrency import gather_limited
 from . import store as db
@@ -58,14 +58,29 @@ class Erasure:
         self._module = module
         self._api = module.api
         self._running: set[str] = set()
+        self._people: set[str] = set()  # whose erasure runs in this process now
 
     async def run(self, erasure_id: str) -> None:
-        """Carry the journalled erasure through its remaining steps (once at a time)."""
+        """Carry the journalled erasure through its remaining steps (once at a time), one
+        erasure of a person after another: the operator's whole-account erasure starts
+        every school's part at once, and two parts deciding ``account`` together would
+        ask Synapse to erase the account twice at the same moment (its erasure is not
+        safe to run concurrently: the second answered 500 and its journal stayed open)."""
         if erasure_id in self._running:
             return
         self._running.add(erasure_id)
         try:
-            await self._run(erasure_id)
+            journal = await self._module.store.run("parta_erasure", db.erasure_txn, erasure_id)
+            if journal is None:
+                return
+            person = journal["user_id"]
+            while person in self._people:
+                await self._api.sleep(0.2)
+            self._people.add(person)
+            try:
+                await self._run(erasure_id)
+            finally:
+                self._people.discard(person)
         finally:
             self._running.discard(erasure_id)
 
@@ -223,7 +238,15 @@ class Erasure:
             return 0  # done before a crash (or never an account here)
         async with admin_session(self._module, "parta-erasure") as admin:
             quoted = urllib.parse.quote(user_id, safe="")
-            await admin.post_json(f"/_synapse/admin/v1/deactivate/{quoted}", {"erase": True})
+            try:
+                await admin.post_json(f"/_synapse/admin/v1/deactivate/{quoted}", {"erase": True})
+            except HttpResponseException:
+                # Another process's erasure of the same person (a worker) may have taken
+                # the account at the same moment: done if Synapse now says so.
+                info = await self._api.get_userinfo_by_id(user_id)
+                if info is None or not info.is_deactivated:
+                    raise
+                return 0
         return 1
 
 
