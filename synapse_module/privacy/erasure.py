@@ -23,8 +23,10 @@ the other school's data stay — else ``account``, and:
                  e-mail and phone gone; Synapse's own erasure flag set)
 
 then the tombstone (``privacy.erased`` in the audit log) and the journal forgets the ID.
-Two schools erasing the same person at once each take their own part; whichever decides
-last finds no school and takes the account (each account step is safe to run twice).
+Two schools erasing the same person at once each take their own part, one after the
+other in a process; whichever decides last finds no school and takes the account (each
+account step is safe to run twice, and an account another process's erasure took at the
+same moment counts as taken).
 """
 
 import logging
