@@ -315,6 +315,19 @@ REQUEST_STATUS_ORDER: Final[tuple[RequestStatus, ...]] = (
 )
 
 
+def puts_in_school(action: str, details: str) -> bool:
+    """Whether a roster entry of the audit log (``member.put``, ``account.created``) put
+    its target in the school: an account made for it, or a roster change with a role (a
+    removal is a ``member.put`` with none)."""
+    if action == "account.created":
+        return True
+    try:
+        roles = json.loads(details).get("roles")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(roles, list) and bool(roles)
+
+
 def working_days_after(start: datetime.date, days: int) -> datetime.date:
     """The date ``days`` working days after ``start`` (Saturday and Sunday skipped; the
     day of ``start`` itself does not count)."""
