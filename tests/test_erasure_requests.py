@@ -26,30 +26,55 @@ from tests.roster_helpers import (
     wait_for_rooms,
 )
 
-# -- the due date: 10 working days, Saturday and Sunday skipped --------------------------
+# -- the due date: 10 working days, weekends and Russia's days off skipped ----------------
 
 MON = datetime.date(2026, 12, 7)
+D = datetime.date
 
 
 @pytest.mark.parametrize(
     ("start", "days", "due"),
     [
-        (MON, 10, datetime.date(2026, 12, 21)),  # two whole weeks: Monday again
-        (datetime.date(2026, 12, 11), 10, datetime.date(2026, 12, 25)),  # a Friday
-        (datetime.date(2026, 12, 12), 10, datetime.date(2026, 12, 25)),  # a Saturday
-        (datetime.date(2026, 12, 13), 10, datetime.date(2026, 12, 25)),  # a Sunday
-        (datetime.date(2026, 12, 11), 1, datetime.date(2026, 12, 14)),  # Friday → Monday
-        (MON, 4, datetime.date(2026, 12, 11)),  # within the week
+        (MON, 10, D(2026, 12, 21)),  # two whole weeks: Monday again
+        (D(2026, 12, 11), 10, D(2026, 12, 25)),  # a Friday
+        (D(2026, 12, 12), 10, D(2026, 12, 25)),  # a Saturday
+        (D(2026, 12, 13), 10, D(2026, 12, 25)),  # a Sunday
+        (D(2026, 12, 11), 1, D(2026, 12, 14)),  # Friday → Monday
+        (MON, 4, D(2026, 12, 11)),  # within the week
         (MON, 0, MON),
-        (datetime.date(2026, 12, 28), 10, datetime.date(2027, 1, 11)),  # over the new year
+        # Over the new year: 31 December 2026 is a day off (moved from 4 January), then
+        # 1–8 January are the New Year holidays and Christmas: 29, 30 December and from
+        # 11 January on.
+        (D(2026, 12, 28), 10, D(2027, 1, 20)),
+        (D(2026, 12, 30), 1, D(2027, 1, 11)),
+        # 9 May 2026 is a Saturday: Monday 11 May is off instead; 1 May a Friday.
+        (D(2026, 4, 30), 2, D(2026, 5, 5)),
+        (D(2026, 5, 8), 1, D(2026, 5, 12)),
+        # 12 June (Friday) off; 23 February (Monday) off.
+        (D(2026, 6, 11), 1, D(2026, 6, 15)),
+        (D(2026, 2, 20), 1, D(2026, 2, 24)),
+        # A Saturday the government made a working day counts: 1 November 2025 (its
+        # Monday, 3 November, and Tuesday, 4 November, are off).
+        (D(2025, 10, 31), 1, D(2025, 11, 1)),
+        (D(2025, 10, 31), 2, D(2025, 11, 5)),
     ],
 )
 def test_working_days_after(start: datetime.date, days: int, due: datetime.date) -> None:
     assert working_days_after(start, days) == due
 
 
+def test_a_region_s_own_days_off_are_skipped_too() -> None:
+    """A republic's day off the federal calendar lacks (the operator lists it in
+    ``privacy.extra_days_off``): skipped like a holiday."""
+    tuesday = D(2026, 12, 8)
+    assert working_days_after(MON, 1) == tuesday
+    assert working_days_after(MON, 1, frozenset({tuesday})) == D(2026, 12, 9)
+    assert erasure_request_due(MON, frozenset({tuesday})) == D(2026, 12, 22)
+
+
 def test_a_request_is_due_ten_working_days_after_it_was_made() -> None:
-    assert erasure_request_due(MON) == datetime.date(2026, 12, 21)
+    assert erasure_request_due(MON) == D(2026, 12, 21)
+    assert erasure_request_due(D(2026, 12, 28)) == D(2027, 1, 20)
 
 
 # -- who asks for whom: the consents' rule, for oneself or one's child ---------------------
