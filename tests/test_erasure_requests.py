@@ -6,10 +6,12 @@ declined with a reason the requester reads. Against a real Synapse with the modu
 import datetime
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from synapse_module.clock import CLOCK_FILE_VARIABLE
 from synapse_module.privacy.rules import (
     erasure_request_due,
     may_request_erasure,
@@ -119,10 +121,31 @@ def test_which_roster_entries_put_a_person_in_the_school(
 # -- against the real Synapse -----------------------------------------------------------------
 
 
+# A region's own day off, as the operator lists it (config/module.example.yaml).
+REGION_DAY_OFF = "2027-01-20"
+
+
 @pytest.fixture(scope="module")
-def hs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHomeserver]:
-    with running_homeserver(tmp_path_factory.mktemp("erasure_requests")) as hs:
-        yield hs
+def clock(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The module's clock: a file of Unix seconds (``synapse_module.clock``), now."""
+    path = tmp_path_factory.mktemp("clock") / "now"
+    set_clock(path, time.time())
+    return path
+
+
+def set_clock(path: Path, seconds: float) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(str(seconds), encoding="utf-8")
+    tmp.replace(path)
+
+
+@pytest.fixture(scope="module")
+def hs(tmp_path_factory: pytest.TempPathFactory, clock: Path) -> Iterator[RunningHomeserver]:
+    config = {"privacy": {"extra_days_off": [REGION_DAY_OFF]}}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CLOCK_FILE_VARIABLE, str(clock))
+        with running_homeserver(tmp_path_factory.mktemp("erasure_requests"), config) as hs:
+            yield hs
 
 
 class Pupils:
@@ -490,3 +513,28 @@ def test_a_former_member_is_known_by_their_rooms_when_the_log_no_longer_has_them
     started = api(hs, "POST", erase_path, school.admin, {})
     assert erasure_of(hs, school, started["erasure_id"])["scope"] == "account"
     assert redactions_of(hs, event_id) == 1
+
+
+def test_a_request_made_before_the_new_year_is_due_after_its_holidays(
+    hs: RunningHomeserver, pupils: Pupils, clock: Path
+) -> None:
+    """Made on Monday 28 December 2026 (the school's date): 29 and 30 December, then
+    from 11 January — 31 December and 1–8 January are days off — the tenth working
+    day is 20 January, which this server's region also has off: 21 January."""
+    school = pupils.school
+    teacher = new_teacher(hs, school, "teacher-new-year")
+    moscow = datetime.timezone(datetime.timedelta(hours=3))
+    made = datetime.datetime(2026, 12, 28, 12, 0, tzinfo=moscow).timestamp()
+    set_clock(clock, made)
+    try:
+        request = file(hs, school, teacher)
+        assert request["due_date"] == "2027-01-21", request
+        assert (
+            request["due_date"]
+            == erasure_request_due(
+                D(2026, 12, 28), frozenset({D.fromisoformat(REGION_DAY_OFF)})
+            ).isoformat()
+        )
+        assert school_today(hs, school) == D(2026, 12, 28)
+    finally:
+        set_clock(clock, time.time())
