@@ -2,12 +2,14 @@
 
 A configuration is a frozen ``attrs`` class. :func:`build` turns the raw mapping read
 from YAML into it: unknown keys are rejected, every value is checked against the
-field's type (``str``, ``int``, ``float``, ``bool``, ``list[...]``, ``dict[str, ...]``,
-``X | None``, an ``enum`` or a nested config class), ``CHANGE_ME`` placeholders left in
-are refused, and a field's ``validator`` runs as usual. Every problem is a
-:class:`ConfigProblem` that names the key path and, when given, the file.
+field's type (``str``, ``int``, ``float``, ``bool``, ``datetime.date`` as YYYY-MM-DD,
+``list[...]``, ``dict[str, ...]``, ``X | None``, an ``enum`` or a nested config class),
+``CHANGE_ME`` placeholders left in are refused, and a field's ``validator`` runs as usual.
+Every problem is a :class:`ConfigProblem` that names the key path and, when given, the
+file.
 """
 
+import datetime
 import enum
 import types
 import typing
@@ -135,6 +137,8 @@ def _convert(tp: Any, value: object, path: tuple[str, ...]) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigProblem(f"expected a number, got {_kind(value)}", path)
         return float(value)
+    if tp is datetime.date:
+        return _date(value, path)
     if tp is str:
         if not isinstance(value, str):
             raise ConfigProblem(f"expected a string, got {_kind(value)}", path)
@@ -142,6 +146,18 @@ def _convert(tp: Any, value: object, path: tuple[str, ...]) -> Any:
             raise ConfigProblem(f"replace the placeholder {PLACEHOLDER} with a real value", path)
         return value
     raise ConfigProblem(f"unsupported type {tp!r} in config class", path)
+
+
+def _date(value: object, path: tuple[str, ...]) -> datetime.date:
+    """A date: YAML's own (``2026-05-27`` unquoted) or an ISO string (quoted)."""
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ConfigProblem(f"expected a date (YYYY-MM-DD), got {_kind(value)}", path)
 
 
 def _kind(value: object) -> str:

@@ -1,5 +1,6 @@
 """The module's configuration: the ``config:`` block under ``modules:`` in homeserver.yaml."""
 
+import datetime
 import re
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -140,6 +141,14 @@ class PrivacyConfig:
     erasure_concurrency: int = attrs.field(
         default=8, validator=[attrs.validators.ge(1), attrs.validators.le(32)]
     )
+    # Days off Russia's calendar (the ``holidays`` package) lacks: a region's own (a
+    # republic's holiday), or a decree's transfer newer than the package. A request to
+    # erase is due 10 working days after it was made, these skipped too.
+    extra_days_off: tuple[datetime.date, ...] = ()
+
+    @property
+    def days_off(self) -> frozenset[datetime.date]:
+        return frozenset(self.extra_days_off)
 
 
 @attrs.frozen

@@ -1,5 +1,6 @@
 """Configuration is typed, validated at startup, and rejects what it does not know."""
 
+import datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,17 @@ def test_empty_config_gives_defaults() -> None:
         ({"service_displayname": "CHANGE_ME"}, ("service_displayname",), "placeholder"),
         ({"privacy": {"erasure_concurrency": 0}}, (), "erasure_concurrency"),
         ({"open_rooms_at_import": "yes"}, ("open_rooms_at_import",), "expected true or false"),
+        (
+            {"privacy": {"extra_days_off": ["2026-13-01"]}},
+            ("privacy", "extra_days_off", "0"),
+            "expected a date (YYYY-MM-DD), got str '2026-13-01'",
+        ),
+        (
+            {"privacy": {"extra_days_off": [20260527]}},
+            ("privacy", "extra_days_off", "0"),
+            "expected a date (YYYY-MM-DD)",
+        ),
+        ({"privacy": {"extra_days_off": "2026-05-27"}}, ("privacy", "extra_days_off"), "a list"),
     ],
 )
 def test_wrong_config_names_the_key(
@@ -60,3 +72,13 @@ def test_wrong_config_names_the_key(
     assert fragment in info.value.msg
     assert tuple(info.value.path or ())[-len(key) :] == key if key else True
     assert list(info.value.path or [])[:3] == ["modules", "<parta>", "config"]
+
+
+def test_a_region_s_days_off_are_read_as_dates() -> None:
+    """YAML reads an unquoted 2026-05-27 as a date, a quoted one as a string: both do."""
+    raw = yaml.safe_load("privacy:\n  extra_days_off: [2026-05-27, '2026-08-30']\n")
+    config = PartaModule.parse_config(raw)
+    assert config.privacy.extra_days_off == (
+        datetime.date(2026, 5, 27),
+        datetime.date(2026, 8, 30),
+    )

@@ -156,3 +156,109 @@ async def test_the_school_answers_requests_to_erase_in_the_console(
     }
     assert done[carried["request_id"]]["status"] == "done"
     assert done[carried["request_id"]]["erasure_id"]
+
+
+# Whatever sticks out of the phone's screen sideways (the page itself never scrolls).
+OUTSIDE = """(width) => [...document.querySelectorAll(
+    '#view-privacy *, dialog[open], dialog[open] *')]
+    .filter(el => el.getClientRects().length)
+    .filter(el => { const r = el.getBoundingClientRect();
+                    return r.left < -0.5 || r.right > width + 0.5; })
+    .map(el => el.outerHTML.slice(0, 120))"""
+# Buttons too small to hit with a thumb (WCAG 2.5.8: at least 24 × 24 px; we want 40 high).
+SMALL_BUTTONS = """() => [...document.querySelectorAll('#requests button, dialog[open] button')]
+    .filter(el => { const r = el.getBoundingClientRect(); return r.height < 40 || r.width < 44; })
+    .map(el => { const r = el.getBoundingClientRect();
+                 return `${el.textContent} ${r.width}x${r.height}`; })"""
+
+
+async def test_the_queue_fits_a_phone_and_a_former_member_is_erased_there(
+    synapse: RunningHomeserver, clock: ModuleClock, tmp_path: Path
+) -> None:
+    """At 360 px: each request a card — who, by whom, when, due (overdue in red), status
+    with the reason — with its two buttons; nothing wider than the screen, buttons a
+    thumb can hit; the decline and erase dialogs fit. A teacher who asked and then left
+    the school is erased from their request (the school's part; the list says done)."""
+    school = build_school(synapse, synapse.register("operator", admin=True), "Школа № 3")
+    sid = school.school_id
+    name_path = f"/_matrix/client/v3/profile/{school.students[0].user_id}/displayname"
+    long_name = "Мария-Александра Константинопольская"
+    synapse.request(
+        "PUT", name_path, {"displayname": long_name}, token=school.students[0].access_token
+    )
+    clock.set(time.time() - 30 * DAY)
+    late = file(synapse, school, school.other_teacher)
+    clock.set(time.time())
+    declined = file(synapse, school, school.teacher)
+    reason = (
+        "Школа обязана хранить классный журнал пять лет (приказ Минпросвещения России"
+        " № 1/2026); данные будут удалены по истечении срока хранения."
+    )
+    api(synapse, "POST", path(school, f"/{declined['request_id']}/decline"), school.admin,
+        {"reason": reason})  # fmt: skip
+    guardian = file(synapse, school, school.parent, school.students[0])
+    leaver = synapse.register("teacher-left")
+    body = {"roles": ["teacher"], "classes": [school.class_a["class_id"]]}
+    api(synapse, "PUT", f"/schools/{sid}/members/{leaver.user_id}", school.admin, body)
+    former = file(synapse, school, leaver)
+    api(synapse, "DELETE", f"/schools/{sid}/members/{leaver.user_id}", school.admin)
+    folder = Path(os.environ.get("PARTA_CONSOLE_PRIVACY_SHOTS") or tmp_path / "shots")
+
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 360, "height": 740})
+        await sign_in(page, synapse.base_url, school.admin)
+        await page.goto(f"{synapse.base_url}{CONSOLE}#/s/{sid}/privacy")
+        table = page.locator("#requests")
+        await expect(table.locator("tbody tr")).to_have_count(4)
+        await expect(page.locator("#requests-count")).to_have_text("Ждут ответа: 3 из 4.")
+        first = table.locator("tbody tr").first
+        await expect(first).to_have_attribute("data-request", late["request_id"])
+        await expect(first.locator("td.due")).to_contain_text("просрочен")
+        row = table.locator(f'tr[data-request="{guardian["request_id"]}"]')
+        await expect(row).to_contain_text(long_name)
+        # Each cell says what it is: the column's heading is hidden on a phone.
+        await expect(row.locator("td.due")).to_have_attribute("data-label", "Ответить до")
+        refused = table.locator(f'tr[data-request="{declined["request_id"]}"]')
+        await expect(refused).to_contain_text(reason)
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 360
+        assert await page.evaluate(OUTSIDE, 360) == []
+        assert await page.evaluate(SMALL_BUTTONS) == []
+        await page.evaluate("document.getElementById('requests-count').scrollIntoView()")
+        await shot(page, folder, "phone-erasure-requests")
+        await refused.scroll_into_view_if_needed()
+        await shot(page, folder, "phone-erasure-requests-declined")
+
+        # The decline dialog fits; Esc leaves it as it was.
+        await row.locator("button.b-decline").click()
+        await expect(page.locator("#decline-dialog")).to_be_visible()
+        await page.fill("#decline-reason", "Обучается в школе; запрос подан не родителем.")
+        assert await page.evaluate(OUTSIDE, 360) == []
+        assert await page.evaluate(SMALL_BUTTONS) == []
+        await shot(page, folder, "phone-erasure-request-decline")
+        await page.keyboard.press("Escape")
+        await expect(page.locator("#decline-dialog")).to_have_count(0)
+
+        # The teacher who left: carried out from their request, on the phone.
+        gone = table.locator(f'tr[data-request="{former["request_id"]}"]')
+        await expect(gone).to_contain_text(leaver.user_id)
+        await gone.locator("button.b-carry-out").click()
+        erase = page.locator("#erase-dialog")
+        await expect(erase).to_be_visible()
+        await expect(erase).to_contain_text(leaver.user_id)
+        assert await page.evaluate(OUTSIDE, 360) == []
+        assert await page.evaluate(SMALL_BUTTONS) == []
+        await shot(page, folder, "phone-erase-former-member")
+        await page.check("#erase-sure")
+        await page.click("#b-erase-confirm")
+        progress = page.locator("#erasure")
+        await expect(progress).to_have_attribute("data-status", "done", timeout=ERASURE_DEADLINE_MS)
+        gone = page.locator(f'#requests tr[data-request="{former["request_id"]}"]')
+        await expect(gone).to_have_attribute("data-status", "done")
+        await expect(page.locator("#requests-count")).to_have_text("Ждут ответа: 2 из 4.")
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 360
+        assert await page.evaluate(OUTSIDE, 360) == []
+        await progress.scroll_into_view_if_needed()
+        await shot(page, folder, "phone-erasure-requests-answered")
+
+    mine = api(synapse, "GET", path(school, ""), school.admin)["requests"]
+    assert {r["request_id"]: r["status"] for r in mine}[former["request_id"]] == "done"

@@ -455,9 +455,14 @@ class Privacy:
         person = await self._module.roster.get_person(user_id)
         if latest is not None and latest["finished_ts"] is None:
             erasure_id = latest["erasure_id"]  # cut short: carry on from its journal
-        elif person.standing(school_id) is not None:
+        elif person.standing(school_id) is not None or await self._was_member(
+            school_id, user_id, latest["finished_ts"] if latest is not None else 0
+        ):
             # In another school too: this school's part now; the account goes with the
-            # last school that erases them (erasure.py, the scope).
+            # last school that erases them (erasure.py, the scope). A former member (out
+            # of the roster, or moved to another school) has only the school's part left
+            # here: their messages in its rooms and its rows (the roster step finds no
+            # one to remove).
             erasure_id = f"era_{secrets.token_hex(8)}"
             await store.run(
                 "parta_erasure_new",
@@ -478,6 +483,20 @@ class Privacy:
         journal = await store.run("parta_erasure", db.erasure_txn, erasure_id)
         assert journal is not None
         return 202, journal
+
+    async def _was_member(self, school_id: str, user_id: str, since: int) -> bool:
+        """A former member the school still holds data about (``store.was_member_txn``);
+        never Parta's own account or a trusted bot, which are in every school's rooms."""
+        if user_id == self._module.roster.service or self._module.delegation.is_trusted_bot(
+            user_id
+        ):
+            return False
+        rooms = [r.room_id for r in await self._module.roster.rooms_of_school(school_id)]
+        return bool(
+            await self._module.store.run(
+                "parta_erasure_was_member", db.was_member_txn, school_id, user_id, rooms, since
+            )
+        )
 
     async def resume_erasures(self) -> str:
         """The background job ``erasures``: every unfinished erasure carries on."""

@@ -132,7 +132,7 @@ class ErasureRequests:
             actor,
             relation,
             str(body.get("language") or "ru"),
-            erasure_request_due(today).isoformat(),
+            erasure_request_due(today, self._module.config.privacy.days_off).isoformat(),
         )
         # "new": false — one was waiting already for the person: that one answers.
         return (201 if made else 200), {**request_json(row, today), "new": made}

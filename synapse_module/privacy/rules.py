@@ -3,12 +3,14 @@ records and reads consents; what a missing consent changes in lessons, broadcast
 where the school enforces them, a school's rooms (``communication``, ``photos``)."""
 
 import datetime
+import functools
 import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, Literal
 
 import attrs
+import holidays
 
 from parta_common import events
 from parta_common.messages import Message
@@ -303,8 +305,6 @@ def member_content_without_avatar(
 
 # Working days a school has to answer (carry out or decline) a request to erase.
 ANSWER_WITHIN_WORKING_DAYS: Final = 10
-# Saturday and Sunday (``date.weekday()``); public holidays are not known to Parta.
-WEEKEND: Final = frozenset({5, 6})
 RequestStatus = Literal["open", "in_progress", "done", "declined"]
 # The order the school's list shows them: waiting for the school first.
 REQUEST_STATUS_ORDER: Final[tuple[RequestStatus, ...]] = (
@@ -315,21 +315,48 @@ REQUEST_STATUS_ORDER: Final[tuple[RequestStatus, ...]] = (
 )
 
 
-def working_days_after(start: datetime.date, days: int) -> datetime.date:
-    """The date ``days`` working days after ``start`` (Saturday and Sunday skipped; the
-    day of ``start`` itself does not count)."""
+@functools.cache
+def _russia(year: int) -> holidays.HolidayBase:
+    """Russia's production calendar for a year (the ``holidays`` package): public
+    holidays, the days off moved by the government's decree, and the Saturdays it made
+    working days."""
+    return holidays.country_holidays("RU", years=year)
+
+
+def working_days_after(
+    start: datetime.date, days: int, days_off: frozenset[datetime.date] = frozenset()
+) -> datetime.date:
+    """The date ``days`` working days after ``start`` (the day of ``start`` itself does
+    not count) by Russia's calendar: Saturdays, Sundays, public holidays and transferred
+    days off skipped, a Saturday made a working day counted; ``days_off``: more days off
+    the calendar lacks (a region's own, ``privacy.extra_days_off``)."""
     day = start
     left = days
     while left > 0:
         day += datetime.timedelta(days=1)
-        if day.weekday() not in WEEKEND:
+        if day not in days_off and _russia(day.year).is_working_day(day):
             left -= 1
     return day
 
 
-def erasure_request_due(created: datetime.date) -> datetime.date:
+def erasure_request_due(
+    created: datetime.date, days_off: frozenset[datetime.date] = frozenset()
+) -> datetime.date:
     """When the school must have answered a request made on ``created`` (its local date)."""
-    return working_days_after(created, ANSWER_WITHIN_WORKING_DAYS)
+    return working_days_after(created, ANSWER_WITHIN_WORKING_DAYS, days_off)
+
+
+def puts_in_school(action: str, details: str) -> bool:
+    """Whether a roster entry of the audit log (``member.put``, ``account.created``) put
+    its target in the school: an account made for it, or a roster change with a role (a
+    removal is a ``member.put`` with none)."""
+    if action == "account.created":
+        return True
+    try:
+        roles = json.loads(details).get("roles")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(roles, list) and bool(roles)
 
 
 def may_request_erasure(

@@ -17,7 +17,7 @@ from synapse.module_api import LoggingTransaction
 from .. import audit
 from ..imports.rules import ErasedPerson, ImportBlobs, erase_from_import, names_in_plan
 from ..store import rows_as_dicts
-from .rules import DAY_MS, audit_trim_point
+from .rules import DAY_MS, audit_trim_point, puts_in_school
 
 
 def consents_txn(txn: LoggingTransaction, school_id: str, user_id: str) -> dict[str, Any]:
@@ -291,6 +291,40 @@ def latest_erasure_txn(
     )
     row = txn.fetchone()
     return erasure_txn(txn, row[0]) if row else None
+
+
+def was_member_txn(
+    txn: LoggingTransaction, school_id: str, user_id: str, room_ids: list[str], since: int
+) -> bool:
+    """Whether the school ever held ``user_id`` as a member after ``since`` (ms; the end
+    of its last erasure of them, else 0), by what outlives the roster's row: the
+    roster's history in the audit log (``member.put`` with a role, ``account.created``
+    by an import), a request to erase filed for them in the school (only a member, or a
+    member's child, can be named in one), or a join of theirs to one of the school's
+    rooms (Synapse's ``room_memberships``; the roster lets no one else join them)."""
+    txn.execute(
+        "SELECT action, details FROM parta_audit WHERE school_id = ? AND target = ?"
+        " AND action IN ('member.put', 'account.created') AND ts > ?",
+        (school_id, user_id, since),
+    )
+    if any(puts_in_school(action, details) for action, details in txn.fetchall()):
+        return True
+    txn.execute(
+        "SELECT 1 FROM parta_erasure_requests WHERE school_id = ? AND user_id = ?"
+        " AND created_ts > ?",
+        (school_id, user_id, since),
+    )
+    if txn.fetchone() is not None:
+        return True
+    if not room_ids:
+        return False
+    txn.execute(
+        "SELECT 1 FROM room_memberships m JOIN events e ON e.event_id = m.event_id"
+        f" WHERE m.user_id = ? AND m.membership = 'join' AND m.room_id IN ({_marks(room_ids)})"
+        " AND e.origin_server_ts > ?",
+        (user_id, *room_ids, since),
+    )
+    return txn.fetchone() is not None
 
 
 def erasure_txn(txn: LoggingTransaction, erasure_id: str) -> dict[str, Any] | None:

@@ -50,7 +50,7 @@ function confirmErasure(school, member) {
       "form",
       { method: "dialog" },
       h("h2", { id: "erase-title" }, t("erase.title", { name: member.display_name })),
-      h("p", { class: "uid" }, member.user_id),
+      member.display_name !== member.user_id ? h("p", { class: "uid" }, member.user_id) : null,
       h(
         "div",
         { id: "erase-what" },
@@ -233,7 +233,9 @@ export async function privacyView({ school, section, heading, say, act }) {
     status.textContent = t("requests.count", { open, all: requests.length });
     const row = (r) => {
       const who = name(r.user_id);
-      // Buttons only while open (an empty flex cell would lose its border).
+      // Buttons only while open (an empty flex cell would lose its border). On a phone
+      // each row is a card and each cell says what it is (data-label, console.css).
+      const label = (column) => t(`requests.col_${column}`);
       const actions = h("td", { class: r.status === "open" ? "actions" : null });
       if (r.status === "open") {
         actions.append(
@@ -280,20 +282,26 @@ export async function privacyView({ school, section, heading, say, act }) {
           ),
         );
       }
-      const due = h("td", { class: r.overdue ? "due overdue" : "due" }, localDate(r.due_date));
+      const due = h("td", { class: r.overdue ? "due overdue" : "due", "data-label": label("due") }, localDate(r.due_date));
       if (r.overdue) due.append(" ", h("strong", {}, t("requests.overdue")));
       return h(
         "tr",
         { "data-request": r.request_id, "data-status": r.status },
-        h("th", { scope: "row" }, who, r.user_id && r.user_id !== "erased" ? h("small", { class: "uid" }, r.user_id) : null),
+        // The ID under the name (alone when no name is known: a former member's).
+        h("th", { scope: "row" }, who, r.user_id && r.user_id !== "erased" && who !== r.user_id ? h("small", { class: "uid" }, r.user_id) : null),
         h(
           "td",
-          {},
+          { "data-label": label("asked_by") },
           r.relation === "guardian" ? t("requests.by_guardian", { name: name(r.requested_by) }) : t("requests.by_self"),
         ),
-        h("td", {}, dateTime(r.created_ts)),
+        h("td", { "data-label": label("asked") }, dateTime(r.created_ts)),
         due,
-        h("td", {}, t(`requests.status_${r.status}`), r.reason ? h("small", { class: "reason" }, r.reason) : null),
+        h(
+          "td",
+          { class: "state", "data-label": label("status") },
+          t(`requests.status_${r.status}`),
+          r.reason ? h("small", { class: "reason" }, r.reason) : null,
+        ),
         actions,
       );
     };
