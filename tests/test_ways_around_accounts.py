@@ -348,3 +348,58 @@ def test_an_import_leaves_the_name_of_an_account_held_elsewhere(
     assert done["result"]["renamed"] == 0 and done["result"]["rename_refused"] == 1, done
     profile = synapse.request("GET", f"/_matrix/client/v3/profile/{quoted}/displayname", None)
     assert profile["displayname"] == pupil.display_name
+
+
+def test_a_parent_reads_a_childs_homework_only_from_the_school_that_names_them_the_parent(
+    synapse: RunningHomeserver,
+) -> None:
+    """A child in two schools, their parent named so in school A only: ``/me/homework``
+    lists the child's homework of A, never of B — nor once B enrols the parent as the
+    parent of another child, whose homework of B they then do read."""
+    from synapse_module.homework.events import homework_content
+    from tests.privacy_people import send
+    from tests.roster_helpers import wait_for_rooms
+
+    operator = synapse.register("op", admin=True)
+    a = build_school(synapse, operator, "Школа А")
+    b = build_school(synapse, operator, "Школа Б")
+    child, parent = a.students[0], a.parent
+    api(
+        synapse,
+        "PUT",
+        f"/schools/{b.school_id}/members/{child.user_id}",
+        b.admin,
+        {"roles": ["student"], "classes": [b.class_b["class_id"]]},
+    )
+    for user in (a.teacher, b.teacher, b.other_teacher):
+        wait_for_rooms(synapse, user)
+    sent = {
+        "А-7а": (a, a.teacher, a.class_a),
+        "Б-7б": (b, b.other_teacher, b.class_b),  # the child's class in B
+        "Б-7а": (b, b.teacher, b.class_a),  # B's other child's class
+    }
+    for subject, (school, teacher, klass) in sent.items():
+        content = homework_content(subject, "Задание", "2026-12-20", klass["class_id"])
+        send(synapse, teacher, klass["rooms"]["class_chat"], content)
+        path = f"/schools/{school.school_id}/classes/{klass['class_id']}/homework"
+        deadline = time.monotonic() + 30  # indexed after the event is stored
+        while subject not in str(api(synapse, "GET", path, school.admin)["homework"]):
+            assert time.monotonic() < deadline, subject
+            time.sleep(0.1)
+
+    def seen() -> dict[str, set[str]]:
+        mine = api(synapse, "GET", "/me/homework", parent)
+        return {c["user_id"]: {h["subject"] for h in c["homework"]} for c in mine["children"]}
+
+    assert seen() == {child.user_id: {"А-7а"}}
+    api(
+        synapse,
+        "PUT",
+        f"/schools/{b.school_id}/members/{parent.user_id}",
+        b.admin,
+        {"roles": ["parent"], "children": [b.students[0].user_id]},
+    )
+    assert seen() == {child.user_id: {"А-7а"}, b.students[0].user_id: {"Б-7а"}}
+    # The child reads their own homework of both schools.
+    mine = api(synapse, "GET", "/me/homework", child)
+    assert {h["subject"] for h in mine["homework"]} == {"А-7а", "Б-7б"}
