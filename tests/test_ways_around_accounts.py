@@ -403,3 +403,33 @@ def test_a_parent_reads_a_childs_homework_only_from_the_school_that_names_them_t
     # The child reads their own homework of both schools.
     mine = api(synapse, "GET", "/me/homework", child)
     assert {h["subject"] for h in mine["homework"]} == {"А-7а", "Б-7б"}
+
+
+def test_a_teacher_removed_from_the_school_no_longer_sees_who_confirmed(
+    synapse: RunningHomeserver,
+) -> None:
+    """A teacher asks their class to confirm and reads who did; the school takes them off
+    its roster: their old request's confirmations (JSON and CSV) are refused (403, Russian
+    and English), while the school's administrator still reads them."""
+    from synapse_module.confirmations.events import ask_content
+    from tests.privacy_people import send
+    from tests.roster_helpers import wait_for_rooms
+
+    operator = synapse.register("op", admin=True)
+    school = build_school(synapse, operator, "Школа З")
+    for user in (school.teacher, school.students[0]):
+        wait_for_rooms(synapse, user)
+    chat = school.class_a["rooms"]["class_chat"]
+    asked = send(synapse, school.teacher, chat, ask_content("Собрание в четверг"))
+    room, event = (urllib.parse.quote(x, safe="") for x in (chat, asked))
+    api(synapse, "POST", f"/rooms/{room}/confirmations/{event}", school.students[0], {})
+    path = f"/rooms/{room}/confirmations/{event}"
+    assert api(synapse, "GET", path, school.teacher)["confirmed"] == 1
+    quoted = urllib.parse.quote(school.teacher.user_id, safe="")
+    api(synapse, "DELETE", f"/schools/{school.school_id}/members/{quoted}", school.admin)
+    for query in ("", "?format=csv"):
+        refused = api_error(synapse, "GET", path + query, school.teacher)
+        assert refused.status == 403 and refused.body["errcode"] == "M_FORBIDDEN", refused.body
+        assert message_id(refused) == "rules.confirm_not_in_school"
+        assert " / " in refused.body["error"]  # Russian and English
+    assert api(synapse, "GET", path, school.admin)["confirmed"] == 1
