@@ -55,16 +55,19 @@ def erased(hs: RunningHomeserver, school_id: str, admin: User, user_id: str) -> 
 
 
 @pytest.mark.parametrize(
-    ("schools", "units", "runs_server", "scope"),
+    ("schools", "units", "runs_server", "made_by_parta", "scope"),
     [
-        (False, False, False, "account"),  # nothing holds them: the account goes
-        (True, False, False, "school"),  # another school still holds them
-        (False, True, False, "school"),  # they coordinate a unit
-        (False, False, True, "school"),  # a server operator's or Parta's own account
+        (False, False, False, True, "account"),  # nothing holds them: the account goes
+        (True, False, False, True, "school"),  # another school still holds them
+        (False, True, False, True, "school"),  # they coordinate a unit
+        (False, False, True, True, "school"),  # a server operator's or Parta's own account
+        (False, False, False, False, "school"),  # the person's own account, not a school's
     ],
 )
-def test_what_an_erasure_takes(schools: bool, units: bool, runs_server: bool, scope: str) -> None:
-    assert scope_of(schools, units, runs_server) == scope
+def test_what_an_erasure_takes(
+    schools: bool, units: bool, runs_server: bool, made_by_parta: bool, scope: str
+) -> None:
+    assert scope_of(schools, units, runs_server, made_by_parta) == scope
 
 
 def test_a_school_does_not_make_a_sign_in_code_for_an_account_held_elsewhere(
@@ -433,3 +436,53 @@ def test_a_teacher_removed_from_the_school_no_longer_sees_who_confirmed(
         assert message_id(refused) == "rules.confirm_not_in_school"
         assert " / " in refused.body["error"]  # Russian and English
     assert api(synapse, "GET", path, school.admin)["confirmed"] == 1
+
+
+def test_a_schools_erasure_takes_only_an_account_made_for_schools(
+    synapse: RunningHomeserver,
+) -> None:
+    """An account someone made on the server themself (or another party made for them) is
+    in no school; a school's administrator enrols it as a parent and erases it: the
+    school's part is done (off the roster), but the account is not the school's to take
+    and stays. An account Parta made for a school (added by name, a sign-in code) goes
+    with the school's erasure when nothing else holds it; the operator's erasure of a
+    whole account takes one of the person's own too."""
+    operator = synapse.register("op", admin=True)
+    school = build_school(synapse, operator, "Школа И")
+    own, own_too = synapse.register("own"), synapse.register("own")
+    for person in (own, own_too):
+        api(
+            synapse,
+            "PUT",
+            f"/schools/{school.school_id}/members/{urllib.parse.quote(person.user_id, safe='')}",
+            school.admin,
+            {"roles": ["parent"], "children": [school.students[1].user_id]},
+        )
+    done = erased(synapse, school.school_id, school.admin, own.user_id)
+    assert done["scope"] == "school", done
+    assert whoami(synapse, own) == own.user_id and can_sign_in(synapse, own)
+    members = api(synapse, "GET", f"/schools/{school.school_id}/members", school.admin)
+    assert own.user_id not in {m["user_id"] for m in members["members"]}
+
+    made = api(
+        synapse,
+        "POST",
+        f"/schools/{school.school_id}/members",
+        school.admin,
+        {"family_name": fresh(), "given_name": "Ольга", "roles": ["teacher"]},
+    )
+    teacher = sign_in(synapse, made["user_id"], made["code"])
+    done = erased(synapse, school.school_id, school.admin, made["user_id"])
+    assert done["scope"] == "account", done
+    assert whoami(synapse, teacher) is None and not can_sign_in(synapse, teacher)
+
+    quoted = urllib.parse.quote(own_too.user_id, safe="")
+    started = api(synapse, "POST", f"/users/{quoted}/erase", operator, {})
+    [erasure] = started["erasures"]
+    path = f"/schools/{school.school_id}/erasures/{erasure['erasure_id']}"
+    deadline = time.monotonic() + 120
+    while (status := api(synapse, "GET", path, operator))["status"] != "done":
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+    assert status["scope"] == "account", status
+    assert whoami(synapse, own_too) is None and not can_sign_in(synapse, own_too)
