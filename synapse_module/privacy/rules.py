@@ -171,8 +171,10 @@ def may_record_consent(
 def relation_to(
     manager: bool, actor: str, actor_children: frozenset[str], subject: str
 ) -> Relation:
-    """What ``actor`` is to ``subject`` for consents and the export: one who manages the
-    school, the subject themself, their guardian (a parent link in the school), or other."""
+    """What ``actor`` is to ``subject`` for consents, the export and a child's homework
+    (``homework.rules.child_classes``): one who manages the school, the subject themself,
+    their guardian (a parent link in the school: ``actor_children``, that school's
+    roster's), or other."""
     if manager:
         return "manager"
     if actor == subject:
