@@ -83,9 +83,16 @@ def attendance(hs: RunningHomeserver, room_id: str, user: User, start: int) -> N
     assert status == 200, answer
 
 
-def seed(hs: RunningHomeserver, messages: int = 3, files: int = 1) -> Seeded:
+def seed(
+    hs: RunningHomeserver, messages: int = 3, files: int = 1, made_by_parta: bool = False
+) -> Seeded:
+    """``made_by_parta``: the subject is a pupil the school's roster made an account for
+    (a sign-in code; signed in once), whose account a school's erasure may take, not
+    7А's first student (an account of their own, registered on the server)."""
     school = build_school(hs, hs.register("operator", admin=True))
     subject, classmate = school.students[0], school.students[1]
+    if made_by_parta:
+        subject = pupil_made_by_parta(hs, school)
     for user in (subject, classmate):
         wait_for_rooms(hs, user)
     room_id = school.class_a["rooms"]["class_chat"]
@@ -129,6 +136,31 @@ def seed(hs: RunningHomeserver, messages: int = 3, files: int = 1) -> Seeded:
     attendance(hs, room_id, subject, start)
     attendance(hs, room_id, classmate, start)
     return Seeded(school, room_id, subject, classmate, media_ids, file_bytes, texts, poll_id)
+
+
+def pupil_made_by_parta(hs: RunningHomeserver, school: School) -> User:
+    """A pupil of 7А whose account the school's roster made (a sign-in code), signed in."""
+    from synapse_module.roster.core import CODE_ALPHABET
+
+    localpart = f"pupil-{secrets.token_hex(4)}"
+    user_id = f"@{localpart}:{hs.server_name}"
+    raw_code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(12))
+    code = f"{raw_code[:4]}-{raw_code[4:8]}-{raw_code[8:]}"
+    entry = {
+        "user_id": user_id,
+        "roles": ["student"],
+        "classes": [school.class_a["class_id"]],
+        "account": {"display_name": "Ученик Школы", "sign_in_code": code},
+    }
+    api(hs, "POST", f"/schools/{school.school_id}/members/batch", school.admin,
+        {"members": [entry]})  # fmt: skip
+    body = {
+        "type": "m.login.password",
+        "identifier": {"type": "m.id.user", "user": user_id},
+        "password": code,
+    }
+    login = hs.request("POST", "/_matrix/client/v3/login", body)
+    return User(user_id, localpart, code, login["access_token"], login["device_id"])
 
 
 def rows(

@@ -389,3 +389,21 @@ async def test_a_confirmation_sent_before_the_request_is_indexed_is_not_lost(
         synapse, school.parent, "POST", f"/rooms/{q(room)}/confirmations/{q(plain.event_id)}", {}
     )
     assert status == 404 and err["errcode"] == "M_NOT_FOUND", err
+
+
+@pytest.mark.parametrize(
+    ("standing", "user_id", "refusal"),
+    [
+        (Standing("s", frozenset({Role.TEACHER})), "@t:x", None),  # the sender, staff
+        (Standing("s", frozenset({Role.ADMINISTRATOR})), "@a:x", None),
+        (Standing("s", frozenset({Role.TEACHER})), "@t2:x", "rules.confirm_who_sees"),
+        (Standing("s", frozenset({Role.PARENT})), "@t:x", "rules.confirm_who_sees"),
+        (None, "@t:x", "rules.confirm_not_in_school"),  # the sender, off the roster
+        (Standing("s"), "@t:x", "rules.confirm_not_in_school"),
+    ],
+)
+def test_who_sees_who_has_confirmed(
+    standing: Standing | None, user_id: str, refusal: str | None
+) -> None:
+    found = rules.who_sees_refusal(standing, user_id, "@t:x")
+    assert (found.id if found is not None else None) == refusal

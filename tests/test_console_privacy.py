@@ -53,7 +53,7 @@ async def tab_to(page: Page, selector: str, tries: int = 150) -> None:
 async def test_an_administrator_exports_and_erases_a_member_by_keyboard_on_a_phone(
     synapse: RunningHomeserver, tmp_path: Path
 ) -> None:
-    seeded = seed(synapse)
+    seeded = seed(synapse, made_by_parta=True)
     school, subject = seeded.school, seeded.subject
     folder = Path(os.environ.get("PARTA_CONSOLE_PRIVACY_SHOTS") or tmp_path / "shots")
     row = f'#members tr[data-user="{subject.user_id}"]'

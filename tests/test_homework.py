@@ -279,3 +279,22 @@ async def test_handins_are_file_replies_listed_for_the_teacher(
         f"/schools/{school.school_id}/classes/{q(class_id)}/homework/%24nope/handins",
     )
     assert status == 404 and body["errcode"] == "M_NOT_FOUND", body
+
+
+def test_a_parent_reads_a_childs_classes_only_where_named_the_parent() -> None:
+    """``/me/homework``: a child's classes in the schools whose roster names the parent
+    as theirs; not in a school where the parent is a parent of someone else."""
+    from synapse_module.roster.rules import Person
+
+    child = Person(
+        "@c:x",
+        {
+            "A": Standing("A", frozenset({Role.STUDENT}), learns_in=frozenset({"a7"})),
+            "B": Standing("B", frozenset({Role.STUDENT}), learns_in=frozenset({"b7"})),
+        },
+    )
+    in_a = Standing("A", frozenset({Role.PARENT}), children=frozenset({"@c:x"}))
+    of_other = Standing("B", frozenset({Role.PARENT}), children=frozenset({"@d:x"}))
+    assert rules.child_classes(Person("@p:x", {"A": in_a}), child) == ["a7"]
+    assert rules.child_classes(Person("@p:x", {"A": in_a, "B": of_other}), child) == ["a7"]
+    assert rules.child_classes(Person("@p:x", {"B": of_other}), child) == []

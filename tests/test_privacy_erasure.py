@@ -157,7 +157,7 @@ def assert_erased(hs: RunningHomeserver, seeded: Seeded) -> None:
 
 
 def test_an_erased_student_leaves_nothing_behind_but_the_tombstone(hs: RunningHomeserver) -> None:
-    seeded = seed(hs)
+    seeded = seed(hs, made_by_parta=True)
     # Before: the scan does find them (it would see a leftover).
     before = traces(hs, [seeded.subject.user_id, *seeded.media_ids])
     assert {"parta_school_roles", "parta_consents", "local_media_repository"} <= set(before)
@@ -179,7 +179,7 @@ def test_an_erased_student_leaves_nothing_behind_but_the_tombstone(hs: RunningHo
 def test_an_erasure_killed_midway_finishes_after_a_restart_and_nothing_twice(
     hs: RunningHomeserver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seeded = seed(hs, messages=6, files=2)
+    seeded = seed(hs, messages=6, files=2, made_by_parta=True)
     # Synapse started with the hook: the erasure stops for good after the 3rd redaction.
     monkeypatch.setenv(PAUSE_AFTER_ENV, "messages:3")
     hs.restart()
@@ -210,7 +210,7 @@ def redacted(hs: RunningHomeserver, seeded: Seeded) -> list[str]:
 
 
 def test_only_administrators_erase_and_not_someone_of_another_school(hs: RunningHomeserver) -> None:
-    seeded = seed(hs)
+    seeded = seed(hs, made_by_parta=True)
     school = seeded.school
     path = f"/schools/{school.school_id}/members/{seeded.subject.user_id}/erase"
     for user in (school.teacher, school.parent, seeded.subject):
@@ -414,7 +414,7 @@ def b_timeline(hs: RunningHomeserver, second: Second) -> list[dict[str, Any]]:
 def test_a_person_in_two_schools_erased_by_one_keeps_the_other_and_then_goes(
     hs: RunningHomeserver,
 ) -> None:
-    seeded = seed(hs)
+    seeded = seed(hs, made_by_parta=True)
     second = seed_second_school(hs, seeded)
     subject = seeded.subject
     before = traces(hs, [subject.user_id])
@@ -447,7 +447,7 @@ def test_a_person_in_two_schools_erased_by_one_keeps_the_other_and_then_goes(
 def test_a_schools_part_killed_midway_finishes_after_a_restart(
     hs: RunningHomeserver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seeded = seed(hs, messages=4)
+    seeded = seed(hs, messages=4, made_by_parta=True)
     second = seed_second_school(hs, seeded)
     subject = seeded.subject
     before = traces(hs, [subject.user_id])
@@ -473,7 +473,7 @@ def test_a_schools_part_killed_midway_finishes_after_a_restart(
 def test_the_operator_erases_a_whole_account_in_every_school_at_once(
     hs: RunningHomeserver,
 ) -> None:
-    seeded = seed(hs)
+    seeded = seed(hs, made_by_parta=True)
     second = seed_second_school(hs, seeded)
     subject = seeded.subject
     path = f"/users/{urllib.parse.quote(subject.user_id, safe='')}/erase"
@@ -516,7 +516,7 @@ def test_the_schools_policy_says_what_becomes_of_messages_when_the_request_does_
     """A school that keeps messages (``erasure_messages: keep_anonymised``): an erasure
     whose request leaves ``messages`` out keeps them — in the room, under the person's
     user ID, with no name — while their rows and the account go as always."""
-    seeded = seed(hs)
+    seeded = seed(hs, made_by_parta=True)
     school, subject = seeded.school, seeded.subject
     sid = school.school_id
     # Only the two rules are a policy.

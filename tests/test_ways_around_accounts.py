@@ -55,16 +55,19 @@ def erased(hs: RunningHomeserver, school_id: str, admin: User, user_id: str) -> 
 
 
 @pytest.mark.parametrize(
-    ("schools", "units", "runs_server", "scope"),
+    ("schools", "units", "runs_server", "made_by_parta", "scope"),
     [
-        (False, False, False, "account"),  # nothing holds them: the account goes
-        (True, False, False, "school"),  # another school still holds them
-        (False, True, False, "school"),  # they coordinate a unit
-        (False, False, True, "school"),  # a server operator's or Parta's own account
+        (False, False, False, True, "account"),  # nothing holds them: the account goes
+        (True, False, False, True, "school"),  # another school still holds them
+        (False, True, False, True, "school"),  # they coordinate a unit
+        (False, False, True, True, "school"),  # a server operator's or Parta's own account
+        (False, False, False, False, "school"),  # the person's own account, not a school's
     ],
 )
-def test_what_an_erasure_takes(schools: bool, units: bool, runs_server: bool, scope: str) -> None:
-    assert scope_of(schools, units, runs_server) == scope
+def test_what_an_erasure_takes(
+    schools: bool, units: bool, runs_server: bool, made_by_parta: bool, scope: str
+) -> None:
+    assert scope_of(schools, units, runs_server, made_by_parta) == scope
 
 
 def test_a_school_does_not_make_a_sign_in_code_for_an_account_held_elsewhere(
@@ -348,3 +351,138 @@ def test_an_import_leaves_the_name_of_an_account_held_elsewhere(
     assert done["result"]["renamed"] == 0 and done["result"]["rename_refused"] == 1, done
     profile = synapse.request("GET", f"/_matrix/client/v3/profile/{quoted}/displayname", None)
     assert profile["displayname"] == pupil.display_name
+
+
+def test_a_parent_reads_a_childs_homework_only_from_the_school_that_names_them_the_parent(
+    synapse: RunningHomeserver,
+) -> None:
+    """A child in two schools, their parent named so in school A only: ``/me/homework``
+    lists the child's homework of A, never of B — nor once B enrols the parent as the
+    parent of another child, whose homework of B they then do read."""
+    from synapse_module.homework.events import homework_content
+    from tests.privacy_people import send
+    from tests.roster_helpers import wait_for_rooms
+
+    operator = synapse.register("op", admin=True)
+    a = build_school(synapse, operator, "Школа А")
+    b = build_school(synapse, operator, "Школа Б")
+    child, parent = a.students[0], a.parent
+    api(
+        synapse,
+        "PUT",
+        f"/schools/{b.school_id}/members/{child.user_id}",
+        b.admin,
+        {"roles": ["student"], "classes": [b.class_b["class_id"]]},
+    )
+    for user in (a.teacher, b.teacher, b.other_teacher):
+        wait_for_rooms(synapse, user)
+    sent = {
+        "А-7а": (a, a.teacher, a.class_a),
+        "Б-7б": (b, b.other_teacher, b.class_b),  # the child's class in B
+        "Б-7а": (b, b.teacher, b.class_a),  # B's other child's class
+    }
+    for subject, (school, teacher, klass) in sent.items():
+        content = homework_content(subject, "Задание", "2026-12-20", klass["class_id"])
+        send(synapse, teacher, klass["rooms"]["class_chat"], content)
+        path = f"/schools/{school.school_id}/classes/{klass['class_id']}/homework"
+        deadline = time.monotonic() + 30  # indexed after the event is stored
+        while subject not in str(api(synapse, "GET", path, school.admin)["homework"]):
+            assert time.monotonic() < deadline, subject
+            time.sleep(0.1)
+
+    def seen() -> dict[str, set[str]]:
+        mine = api(synapse, "GET", "/me/homework", parent)
+        return {c["user_id"]: {h["subject"] for h in c["homework"]} for c in mine["children"]}
+
+    assert seen() == {child.user_id: {"А-7а"}}
+    api(
+        synapse,
+        "PUT",
+        f"/schools/{b.school_id}/members/{parent.user_id}",
+        b.admin,
+        {"roles": ["parent"], "children": [b.students[0].user_id]},
+    )
+    assert seen() == {child.user_id: {"А-7а"}, b.students[0].user_id: {"Б-7а"}}
+    # The child reads their own homework of both schools.
+    mine = api(synapse, "GET", "/me/homework", child)
+    assert {h["subject"] for h in mine["homework"]} == {"А-7а", "Б-7б"}
+
+
+def test_a_teacher_removed_from_the_school_no_longer_sees_who_confirmed(
+    synapse: RunningHomeserver,
+) -> None:
+    """A teacher asks their class to confirm and reads who did; the school takes them off
+    its roster: their old request's confirmations (JSON and CSV) are refused (403, Russian
+    and English), while the school's administrator still reads them."""
+    from synapse_module.confirmations.events import ask_content
+    from tests.privacy_people import send
+    from tests.roster_helpers import wait_for_rooms
+
+    operator = synapse.register("op", admin=True)
+    school = build_school(synapse, operator, "Школа З")
+    for user in (school.teacher, school.students[0]):
+        wait_for_rooms(synapse, user)
+    chat = school.class_a["rooms"]["class_chat"]
+    asked = send(synapse, school.teacher, chat, ask_content("Собрание в четверг"))
+    room, event = (urllib.parse.quote(x, safe="") for x in (chat, asked))
+    api(synapse, "POST", f"/rooms/{room}/confirmations/{event}", school.students[0], {})
+    path = f"/rooms/{room}/confirmations/{event}"
+    assert api(synapse, "GET", path, school.teacher)["confirmed"] == 1
+    quoted = urllib.parse.quote(school.teacher.user_id, safe="")
+    api(synapse, "DELETE", f"/schools/{school.school_id}/members/{quoted}", school.admin)
+    for query in ("", "?format=csv"):
+        refused = api_error(synapse, "GET", path + query, school.teacher)
+        assert refused.status == 403 and refused.body["errcode"] == "M_FORBIDDEN", refused.body
+        assert message_id(refused) == "rules.confirm_not_in_school"
+        assert " / " in refused.body["error"]  # Russian and English
+    assert api(synapse, "GET", path, school.admin)["confirmed"] == 1
+
+
+def test_a_schools_erasure_takes_only_an_account_made_for_schools(
+    synapse: RunningHomeserver,
+) -> None:
+    """An account someone made on the server themself (or another party made for them) is
+    in no school; a school's administrator enrols it as a parent and erases it: the
+    school's part is done (off the roster), but the account is not the school's to take
+    and stays. An account Parta made for a school (added by name, a sign-in code) goes
+    with the school's erasure when nothing else holds it; the operator's erasure of a
+    whole account takes one of the person's own too."""
+    operator = synapse.register("op", admin=True)
+    school = build_school(synapse, operator, "Школа И")
+    own, own_too = synapse.register("own"), synapse.register("own")
+    for person in (own, own_too):
+        api(
+            synapse,
+            "PUT",
+            f"/schools/{school.school_id}/members/{urllib.parse.quote(person.user_id, safe='')}",
+            school.admin,
+            {"roles": ["parent"], "children": [school.students[1].user_id]},
+        )
+    done = erased(synapse, school.school_id, school.admin, own.user_id)
+    assert done["scope"] == "school", done
+    assert whoami(synapse, own) == own.user_id and can_sign_in(synapse, own)
+    members = api(synapse, "GET", f"/schools/{school.school_id}/members", school.admin)
+    assert own.user_id not in {m["user_id"] for m in members["members"]}
+
+    made = api(
+        synapse,
+        "POST",
+        f"/schools/{school.school_id}/members",
+        school.admin,
+        {"family_name": fresh(), "given_name": "Ольга", "roles": ["teacher"]},
+    )
+    teacher = sign_in(synapse, made["user_id"], made["code"])
+    done = erased(synapse, school.school_id, school.admin, made["user_id"])
+    assert done["scope"] == "account", done
+    assert whoami(synapse, teacher) is None and not can_sign_in(synapse, teacher)
+
+    quoted = urllib.parse.quote(own_too.user_id, safe="")
+    started = api(synapse, "POST", f"/users/{quoted}/erase", operator, {})
+    [erasure] = started["erasures"]
+    path = f"/schools/{school.school_id}/erasures/{erasure['erasure_id']}"
+    deadline = time.monotonic() + 120
+    while (status := api(synapse, "GET", path, operator))["status"] != "done":
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+    assert status["scope"] == "account", status
+    assert whoami(synapse, own_too) is None and not can_sign_in(synapse, own_too)

@@ -133,8 +133,9 @@ class Confirmations(ConfirmationCallbacks):
         roster = self._module.roster
         school_id = asked["school_id"]
         me = await roster.get_person(user_id)
-        if not rules.may_see(me.standing(school_id), user_id, asked["sender"]):
-            raise forbidden(texts.WHO_SEES)
+        refusal = rules.who_sees_refusal(me.standing(school_id), user_id, asked["sender"])
+        if refusal is not None:
+            raise forbidden(refusal)
         expected = await self._expected(asked)
         confirmed = await store.run("parta_confirmed", confirmed_txn, event_id)
         result = {"event_id": event_id, **rules.status(expected, confirmed)}

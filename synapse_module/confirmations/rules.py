@@ -3,7 +3,10 @@
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
+from parta_common.messages import Message
+
 from ..roster.rules import Standing
+from . import texts
 
 # In an m.room.message's content: this message asks its readers to confirm.
 CONFIRM_REQUIRED: Final = "org.parta.confirm_required"
@@ -99,8 +102,15 @@ def may_mark(standing: Standing | None) -> bool:
     return standing is not None and standing.is_staff
 
 
-def may_see(standing: Standing | None, user_id: str, sender: str) -> bool:
-    return user_id == sender or (standing is not None and standing.is_admin)
+def who_sees_refusal(standing: Standing | None, user_id: str, sender: str) -> Message | None:
+    """Who reads who has confirmed a request: the school's administrators, and its sender
+    while they are the school's staff (``None``); one no longer in the school is told so
+    (``NOT_IN_SCHOOL``), anyone else ``WHO_SEES``."""
+    if standing is None or not standing.roles:
+        return texts.NOT_IN_SCHOOL
+    if standing.is_admin or (user_id == sender and standing.is_staff):
+        return None
+    return texts.WHO_SEES
 
 
 def status(expected: Mapping[str, list[str]], confirmed: Mapping[str, int]) -> dict[str, Any]:

@@ -69,14 +69,14 @@ class Homework(HomeworkCallbacks):
         return 200, {"homework": homework, "handins": handins}
 
     async def get_my_homework(self, request: SynapseRequest) -> tuple[int, dict[str, Any]]:
-        """A student's homework (their classes) and, for a parent, each child's."""
+        """A student's homework (their classes) and, for a parent, each child's: from the
+        schools that name them the child's parent only (:func:`rules.child_classes`)."""
         user_id = await requester_id(self._module.api, request)
         roster = self._module.roster
         person = await roster.get_person(user_id)
         own = sorted({c for s in person.schools.values() for c in s.learns_in})
         children: list[dict[str, Any]] = []
         for child_id in sorted({c for s in person.schools.values() for c in s.children}):
-            child = await roster.get_person(child_id)
-            classes = sorted({c for s in child.schools.values() for c in s.learns_in})
+            classes = rules.child_classes(person, await roster.get_person(child_id))
             children.append({"user_id": child_id, "homework": await self._of_classes(classes)})
         return 200, {"homework": await self._of_classes(own), "children": children}

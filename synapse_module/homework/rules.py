@@ -5,7 +5,8 @@ import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..roster.rules import Standing
+from ..privacy.rules import relation_to
+from ..roster.rules import Person, Standing
 from . import texts
 
 HANDIN_MSGTYPES = frozenset({"m.file", "m.image", "m.video", "m.audio"})
@@ -44,6 +45,20 @@ def may_read(standing: Standing | None, class_id: str) -> bool:
         or class_id in standing.learns_in
         or class_id in standing.children_classes
     )
+
+
+def child_classes(parent: Person, child: Person) -> list[str]:
+    """The classes of ``child`` whose homework ``parent`` reads (``/me/homework``): only
+    in the schools whose roster names them the child's parent (the one rule,
+    :func:`privacy.rules.relation_to`), never a school where they are not, or are the
+    parent of another child."""
+    classes: set[str] = set()
+    for school_id, standing in child.schools.items():
+        mine = parent.standing(school_id)
+        children = mine.children if mine is not None else frozenset()
+        if relation_to(False, parent.user_id, children, child.user_id) == "guardian":
+            classes |= standing.learns_in
+    return sorted(classes)
 
 
 def may_see_handins(standing: Standing | None, class_id: str) -> bool:

@@ -13,9 +13,10 @@ Steps (:data:`~.rules.SCHOOL_STEPS`, then :data:`~.rules.ACCOUNT_STEPS`):
 ``school_rows``  the school's rows about them deleted (consents, attendance, answers in
                  its rooms, …), the school's rows that named them marked
 
-then the **scope**, decided once and journalled: ``school`` when another school still
-holds the person (or they coordinate a unit) — the erasure ends here, the account and
-the other school's data stay — else ``account``, and:
+then the **scope**, decided once and journalled (:func:`~.rules.scope_of`): ``school``
+when another school still holds the person (or they coordinate a unit), or the account is
+not the schools' (Parta did not make it for them: the person's own) — the erasure ends
+here, the account and the other school's data stay — else ``account``, and:
 
 ``media``        their uploads: files from the media store, then Synapse's rows
 ``module_rows``  every row of Parta's about them deleted, others' rows marked
@@ -121,16 +122,20 @@ class Erasure:
         await self._pause_if_asked(step)
 
     async def _scope(self, user_id: str, whole_account: bool) -> str:
-        """``account`` when no school holds the person any more (nor a unit, unless the
-        operator asked for the whole account), else ``school``. A server operator's
-        account goes only when the operator asked for it; Parta's own account never."""
+        """:func:`rules.scope_of`: ``account`` when no school holds the person any more
+        (nor a unit) and the account is the schools' (Parta made it for them), else
+        ``school``. The operator's erasure of the whole account (``whole_account``) takes
+        it whoever made it, a unit or a server operator's account too; Parta's own never."""
         roster = self._module.roster
         person = await roster.get_person(user_id)
         runs_server = user_id == roster.service or (
             not whole_account and await self._api.is_user_admin(user_id)
         )
         return scope_of(
-            bool(person.schools), bool(person.coordinates) and not whole_account, runs_server
+            bool(person.schools),
+            bool(person.coordinates) and not whole_account,
+            runs_server,
+            whole_account or await roster.made_by_parta(user_id),
         )
 
     async def _pause_if_asked(self, point: str) -> None:

@@ -173,8 +173,10 @@ def may_record_consent(
 def relation_to(
     manager: bool, actor: str, actor_children: frozenset[str], subject: str
 ) -> Relation:
-    """What ``actor`` is to ``subject`` for consents and the export: one who manages the
-    school, the subject themself, their guardian (a parent link in the school), or other."""
+    """What ``actor`` is to ``subject`` for consents, the export and a child's homework
+    (``homework.rules.child_classes``): one who manages the school, the subject themself,
+    their guardian (a parent link in the school: ``actor_children``, that school's
+    roster's), or other."""
     if manager:
         return "manager"
     if actor == subject:
@@ -469,12 +471,21 @@ def steps_left(done: Sequence[str], scope: str | None = None) -> list[str]:
     return [step for step in steps if step not in done]
 
 
-def scope_of(held_by_schools: bool, coordinates_units: bool, runs_server: bool = False) -> Scope:
-    """The account goes only when nothing holds the person any more: no school has them
-    on its roster and they coordinate no unit. An account that runs the server (an
-    operator's, Parta's own: ``runs_server``) never goes with a school's erasure — a
-    school that enrolled one erases only its own part."""
-    return "school" if held_by_schools or coordinates_units or runs_server else "account"
+def scope_of(
+    held_by_schools: bool, coordinates_units: bool, runs_server: bool, made_by_parta: bool
+) -> Scope:
+    """The one rule of what an erasure takes. The account goes only when it is the
+    schools' to take and nothing holds the person any more: no school has them on its
+    roster and they coordinate no unit. The schools' to take: Parta made it for them
+    (``made_by_parta``: an import's or a sign-in code's account, one the invitation page
+    registered) — an account the person made on the server themself, or another party
+    made, is not a school's, and a school that enrolled it erases only its own part; nor
+    is one that runs the server (an operator's, Parta's own: ``runs_server``). The
+    operator's erasure of the whole account asks with ``made_by_parta`` true and
+    ``coordinates_units`` false: the account is the operator's to take."""
+    if held_by_schools or coordinates_units or runs_server or not made_by_parta:
+        return "school"
+    return "account"
 
 
 # -- retention ----------------------------------------------------------------------

@@ -173,6 +173,11 @@ class RosterCore:
         """Every room the roster made for a school (its own rooms and its classes')."""
         return await self.store.run("parta_school_room_list", db.school_rooms_txn, school_id)
 
+    async def made_by_parta(self, user_id: str) -> bool:
+        """Whether Parta made the account for the schools (:func:`store.made_by_parta_txn`):
+        a school's erasure takes only such an account (:func:`privacy.rules.scope_of`)."""
+        return await self.store.run("parta_made_by_parta", db.made_by_parta_txn, user_id)
+
     async def school_wide_rooms(self, school_id: str) -> dict[str, str]:
         """A school's own rooms (not its classes'), room kind → room ID."""
         return await self.store.run("parta_school_rooms", db.rooms_of_school_txn, school_id)

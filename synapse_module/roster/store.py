@@ -736,6 +736,20 @@ def get_sign_in_code_txn(
     return None if row is None else (str(row[0]), int(row[1]), row[2])
 
 
+def made_by_parta_txn(txn: LoggingTransaction, user_id: str) -> bool:
+    """Whether Parta made the account, for the schools: an import or a school or unit by
+    name made it with a sign-in code (``parta_sign_in_codes``, recorded before the account
+    is), or the invitation page registered it (``parta_passwords``). Both rows are the
+    account's (privacy's ``ACCOUNT_ROWS``): they go only with the account, so they still
+    say it when the last school erases the person. An account made any other way (the
+    person's own registration, Synapse's admin API, an appservice) has neither."""
+    txn.execute("SELECT 1 FROM parta_sign_in_codes WHERE user_id = ?", (user_id,))
+    if txn.fetchone() is not None:
+        return True
+    txn.execute("SELECT 1 FROM parta_passwords WHERE user_id = ?", (user_id,))
+    return txn.fetchone() is not None
+
+
 def own_password_txn(txn: LoggingTransaction, user_id: str) -> bool:
     """Whether the person has set a password of their own (Synapse's or the module's)."""
     txn.execute("SELECT password_hash FROM users WHERE name = ?", (user_id,))
