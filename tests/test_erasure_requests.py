@@ -417,8 +417,8 @@ def test_a_request_of_someone_since_removed_from_the_roster_is_carried_out(
 ) -> None:
     """A teacher asks to be erased, then leaves the school (the roster removes them)
     before the school answers: the school still holds their messages, so carrying out
-    erases them — the school's part, and the account with it, since no school holds
-    them any more (the scope rule)."""
+    erases them — the school's part; the account stays, since the teacher registered
+    it themself (the scope rule: a school takes only an account Parta made for it)."""
     school = pupils.school
     leaver = new_teacher(hs, school, "teacher-left")
     event_id = send(
@@ -429,9 +429,10 @@ def test_a_request_of_someone_since_removed_from_the_roster_is_carried_out(
     started = api(hs, "POST", path(school, f"/{request_id}/carry_out"), school.admin, {})
     assert started["erasure_id"], started
     journal = erasure_of(hs, school, started["erasure_id"])
-    assert journal["scope"] == "account", journal
+    assert journal["scope"] == "school", journal
     assert wait_request(hs, school, school.admin, request_id, "done")["user_id"] is None
     assert redactions_of(hs, event_id) == 1
+    assert hs.request("GET", "/_matrix/client/v3/account/whoami", token=leaver.access_token)
     # Asked again, directly: erased already, nothing started twice.
     again = api(
         hs, "POST", f"/schools/{school.school_id}/members/{leaver.user_id}/erase", school.admin, {}
@@ -511,7 +512,8 @@ def test_a_former_member_is_known_by_their_rooms_when_the_log_no_longer_has_them
     hs.sql("DELETE FROM parta_audit WHERE target = ?", (gone.user_id,))
     erase_path = f"/schools/{school.school_id}/members/{gone.user_id}/erase"
     started = api(hs, "POST", erase_path, school.admin, {})
-    assert erasure_of(hs, school, started["erasure_id"])["scope"] == "account"
+    # Their own account (registered themself) stays: the school's part only.
+    assert erasure_of(hs, school, started["erasure_id"])["scope"] == "school"
     assert redactions_of(hs, event_id) == 1
 
 
