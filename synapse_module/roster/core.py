@@ -14,6 +14,7 @@ from synapse.module_api.errors import Codes, SynapseError
 from parta_common.messages import Message
 from parta_common.roles import Role
 
+from ..concurrency import KeyedLock
 from ..errors import forbidden, matrix_error, not_found
 from ..http import check_json, json_body, requester_id
 from ..query import query_string
@@ -116,6 +117,11 @@ class RosterCore:
         # Called after a school's policy changed: privacy shows or hides students'
         # avatars in its rooms when ``photos`` starts or stops being enforced.
         self.policy_changed_hooks: list[PolicyChangedHook] = []
+        # (school, person) whose standing is being read and written whole right now
+        # (``MembersApi._update_member``, ``put_member``): two at once lost one's change
+        # (two parent links confirmed together kept one child) or, on PostgreSQL, hit
+        # the roles' unique key. The module's REST API runs on main: one process.
+        self.standing_locks = KeyedLock()
 
         api = self.api
         self._rooms = InvalidatedCache("parta_rooms", self._load_room, 100000)

@@ -104,9 +104,10 @@ class MembersApi(RosterCore):
             if refusal is not None:
                 raise forbidden(refusal)
         classes = await self._validate_member(school, roles, class_ids, children, homeroom_of)
-        standing = await self._put_member(
-            school, target, roles, classes, children, homeroom_of, user_id
-        )
+        async with self.standing_locks.hold((school_id, target)):
+            standing = await self._put_member(
+                school, target, roles, classes, children, homeroom_of, user_id
+            )
         return 200, standing_json(target, standing)
 
     async def post_members_batch(
@@ -373,23 +374,25 @@ class MembersApi(RosterCore):
         add_homeroom: Iterable[str] = (),
         replace_student_class: bool = False,
     ) -> Standing:
-        """Add to what ``target`` already is in this school (invites, homerooms)."""
-        current = (await self.get_person(target)).standing(school.school_id) or Standing(
-            school.school_id
-        )
-        classes: dict[str, Role] = dict.fromkeys(current.teaches, Role.TEACHER)
-        if not replace_student_class:
-            classes.update(dict.fromkeys(current.learns_in, Role.STUDENT))
-        classes.update(add_classes or {})
-        return await self._put_member(
-            school,
-            target,
-            set(current.roles) | set(add_roles),
-            classes,
-            set(current.children) | set(add_children),
-            set(current.homeroom_of) | set(add_homeroom),
-            actor,
-        )
+        """Add to what ``target`` already is in this school (invites, homerooms): read
+        and written whole, one change of a person at a time (``standing_locks``)."""
+        async with self.standing_locks.hold((school.school_id, target)):
+            current = (await self.get_person(target)).standing(school.school_id) or Standing(
+                school.school_id
+            )
+            classes: dict[str, Role] = dict.fromkeys(current.teaches, Role.TEACHER)
+            if not replace_student_class:
+                classes.update(dict.fromkeys(current.learns_in, Role.STUDENT))
+            classes.update(add_classes or {})
+            return await self._put_member(
+                school,
+                target,
+                set(current.roles) | set(add_roles),
+                classes,
+                set(current.children) | set(add_children),
+                set(current.homeroom_of) | set(add_homeroom),
+                actor,
+            )
 
     async def _put_member(
         self,

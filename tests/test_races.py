@@ -1,0 +1,73 @@
+"""Things that run at the same time: two requests about one person, two imports of one
+school, a removal while the person's rooms are still being joined behind an import.
+
+Each test starts both sides before either can finish (threads against the real
+homeserver), so that the interleaving that once lost a write is the likely one.
+"""
+
+import concurrent.futures
+from typing import Any
+
+import pytest
+
+from devtools.homeserver import HttpError
+from tests.harness import RunningHomeserver, User
+from tests.roster_helpers import School, api, build_school
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def operator(synapse: RunningHomeserver) -> User:
+    return synapse.register("operator", admin=True)
+
+
+@pytest.fixture(scope="module")
+def school(synapse: RunningHomeserver, operator: User) -> School:
+    return build_school(synapse, operator)
+
+
+Call = tuple[str, str, User, Any]  # method, path under the API, who, body
+
+
+def at_once(hs: RunningHomeserver, *calls: Call) -> list[Any]:
+    """Every request started together, each on its own thread: their answers, or the
+    ``HttpError`` bodies of the refused ones."""
+
+    def one(call: Call) -> Any:
+        try:
+            return api(hs, call[0], call[1], call[2], call[3])
+        except HttpError as e:
+            return {"status": e.status, **e.body}
+
+    with concurrent.futures.ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(one, calls))
+
+
+def test_two_parent_links_of_one_parent_confirmed_at_once_keep_both_children(
+    synapse: RunningHomeserver, school: School
+) -> None:
+    """A parent of two children asks through both codes; the homeroom teacher and the
+    administrator confirm at the same moment. Each confirmation adds a child to what the
+    parent already is: read, then written whole — two at once lost one child (SQLite)
+    or answered 500 on the roles' unique key (PostgreSQL)."""
+    sid = school.school_id
+    first, second = school.students[1], school.students[2]
+    for _ in range(3):
+        parent = synapse.register("twoparent")
+        for child in (first, second):
+            code = api(synapse, "POST", "/me/parent_invite", child, {"school_id": sid})
+            api(synapse, "POST", f"/invites/{code['code']}/redeem", parent)
+        links = api(synapse, "GET", f"/schools/{sid}/parent_links", school.admin)
+        mine = [x for x in links["parent_links"] if x["parent_user_id"] == parent.user_id]
+        assert len(mine) == 2
+        path = f"/schools/{sid}/parent_links/{{}}/confirm"
+        answers = at_once(
+            synapse,
+            ("POST", path.format(mine[0]["link_id"]), school.teacher, {}),
+            ("POST", path.format(mine[1]["link_id"]), school.admin, {}),
+        )
+        assert [a["status"] for a in answers] == ["confirmed", "confirmed"], answers
+        listed = api(synapse, "GET", f"/schools/{sid}/members?role=parent", school.admin)
+        [me] = [m for m in listed["members"] if m["user_id"] == parent.user_id]
+        assert sorted(me["children"]) == sorted([first.user_id, second.user_id])
