@@ -5,12 +5,15 @@ Each test starts both sides before either can finish (threads against the real
 homeserver), so that the interleaving that once lost a write is the likely one.
 """
 
+import base64
 import concurrent.futures
+import time
 from typing import Any
 
 import pytest
 
 from devtools.homeserver import HttpError
+from tests.data.make_sample_school import make_school
 from tests.harness import RunningHomeserver, User
 from tests.roster_helpers import School, api, build_school
 
@@ -71,3 +74,51 @@ def test_two_parent_links_of_one_parent_confirmed_at_once_keep_both_children(
         listed = api(synapse, "GET", f"/schools/{sid}/members?role=parent", school.admin)
         [me] = [m for m in listed["members"] if m["user_id"] == parent.user_id]
         assert sorted(me["children"]) == sorted([first.user_id, second.user_id])
+
+
+def test_two_imports_of_one_school_applied_at_once_run_one_after_the_other(
+    synapse: RunningHomeserver, operator: User
+) -> None:
+    """The same files planned twice (a second upload while the first was being read)
+    and both applied at the same moment: each plan creates every class and person, so
+    two at once made every class twice (or failed on the people's claims). One runs;
+    the other is refused with a clear 409 and, applied after, does only what is left."""
+    admin = synapse.register("importer")
+    school = api(
+        synapse,
+        "POST",
+        "/schools",
+        operator,
+        {"name": "Школа № 77", "administrators": [admin.user_id]},
+    )
+    sid = school["school_id"]
+    files = make_school(students=6, seed=11, prefix="race-", grades=range(1, 2))
+    body = {"files": {k: base64.b64encode(v.encode()).decode() for k, v in files.items()}}
+    first, second = (api(synapse, "POST", f"/schools/{sid}/imports", admin, body) for _ in "12")
+    answers = at_once(
+        synapse,
+        ("POST", f"/schools/{sid}/imports/{first['import_id']}/apply", admin, {}),
+        ("POST", f"/schools/{sid}/imports/{second['import_id']}/apply", admin, {}),
+    )
+    refused = [a for a in answers if a.get("status") == 409]
+    assert len(refused) == 1, answers
+    assert refused[0]["org.parta.message"]["id"] == "imports.another_running", refused
+    [started] = [a for a in answers if a.get("status") != 409]
+    later = second if started["import_id"] == first["import_id"] else first
+    assert wait_import(synapse, sid, started["import_id"], admin)["state"] == "done"
+    api(synapse, "POST", f"/schools/{sid}/imports/{later['import_id']}/apply", admin, {})
+    done = wait_import(synapse, sid, later["import_id"], admin)
+    assert done["state"] == "done", done
+    assert done["result"]["created_classes"] == 0 and done["result"]["created_accounts"] == 0
+    titles = [c["title"] for c in api(synapse, "GET", f"/schools/{sid}/classes", admin)["classes"]]
+    assert len(titles) == len(set(titles)), titles
+
+
+def wait_import(hs: RunningHomeserver, sid: str, import_id: str, admin: User) -> Any:
+    deadline = time.monotonic() + 300
+    while (now := api(hs, "GET", f"/schools/{sid}/imports/{import_id}", admin))[
+        "state"
+    ] == "running":
+        assert time.monotonic() < deadline, now
+        time.sleep(0.2)
+    return now
