@@ -3,7 +3,7 @@ one at a time per key."""
 
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Sequence
 from typing import TypeVar, cast
 
 from synapse.logging.context import PreserveLoggingContext
@@ -64,6 +64,15 @@ class KeyedLock:
                     queue.popleft().callback(None)
             else:
                 del self._queues[key]
+
+    @contextlib.asynccontextmanager
+    async def hold_all(self, keys: Iterable[Hashable]) -> AsyncIterator[None]:
+        """:meth:`hold` of every key, taken in one order (two holders of overlapping
+        keys never wait for each other)."""
+        async with contextlib.AsyncExitStack() as stack:
+            for key in sorted(set(keys), key=repr):
+                await stack.enter_async_context(self.hold(key))
+            yield
 
     def __contains__(self, key: Hashable) -> bool:
         return key in self._queues

@@ -15,7 +15,7 @@ import pytest
 from devtools.homeserver import HttpError
 from tests.data.make_sample_school import make_school
 from tests.harness import RunningHomeserver, User
-from tests.roster_helpers import School, api, build_school
+from tests.roster_helpers import School, api, build_school, joined_members
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -122,3 +122,31 @@ def wait_import(hs: RunningHomeserver, sid: str, import_id: str, admin: User) ->
         assert time.monotonic() < deadline, now
         time.sleep(0.2)
     return now
+
+
+def test_a_removal_and_a_re_adding_at_once_leave_matrix_as_the_roster_says(
+    synapse: RunningHomeserver, operator: User, school: School
+) -> None:
+    """A pupil removed and put back at the same moment (an erasure's roster step and an
+    import re-adding them, or two administrators). The re-adding, written after the
+    removal, found the rooms still joined (the removal's leaves not landed yet) or joined
+    them before the leaves: the roster said «in 7А», Matrix had them out of some of its
+    rooms. Whatever the roster says at the end, Matrix must say the same."""
+    sid = school.school_id
+    a = school.class_a["rooms"]
+    r = school.rooms
+    theirs = {r["school_space"], r["announcements"], r["documents"], r["articles"]}
+    theirs |= {a["class_space"], a["class_chat"]}
+    body = {"roles": ["student"], "classes": [school.class_a["class_id"]]}
+    for _ in range(4):
+        pupil = synapse.register("comeback")
+        path = f"/schools/{sid}/members/{pupil.user_id}"
+        api(synapse, "PUT", path, school.admin, body)
+        answers = at_once(
+            synapse, ("DELETE", path, school.admin, None), ("PUT", path, school.admin, body)
+        )
+        assert not any("errcode" in x for x in answers), answers
+        listed = api(synapse, "GET", f"/schools/{sid}/members", school.admin)["members"]
+        member = any(m["user_id"] == pupil.user_id for m in listed)
+        joined = {x for x in theirs if pupil.user_id in joined_members(synapse, operator, x)}
+        assert joined == (theirs if member else set()), (member, theirs - joined, joined)
