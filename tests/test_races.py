@@ -150,3 +150,28 @@ def test_a_removal_and_a_re_adding_at_once_leave_matrix_as_the_roster_says(
         member = any(m["user_id"] == pupil.user_id for m in listed)
         joined = {x for x in theirs if pupil.user_id in joined_members(synapse, operator, x)}
         assert joined == (theirs if member else set()), (member, theirs - joined, joined)
+
+
+def test_two_consent_records_for_one_pupil_at_once_are_both_kept(
+    synapse: RunningHomeserver, school: School
+) -> None:
+    """Two paper forms for one pupil recorded at the same moment (two administrators),
+    where nothing was recorded before: each deleted what it saw (nothing) and inserted,
+    and the second insert met the first's row — 500 on PostgreSQL. Both are answered;
+    the later one stands and both are in the audit log."""
+    sid = school.school_id
+    for _ in range(3):
+        pupil = synapse.register("consenting")
+        body = {"roles": ["student"], "classes": [school.class_a["class_id"]]}
+        api(synapse, "PUT", f"/schools/{sid}/members/{pupil.user_id}", school.admin, body)
+        path = f"/schools/{sid}/members/{pupil.user_id}/consents"
+        answers = at_once(
+            synapse,
+            *(
+                ("PUT", path, school.admin, {"consents": c, "document_number": n})
+                for c, n in (({"photos": True}, "№ 1"), ({"photos": False}, "№ 2"))
+            ),
+        )
+        assert not any("errcode" in x for x in answers), answers
+        stored = api(synapse, "GET", path, school.admin)["consents"]["photos"]
+        assert stored["document_number"] in ("№ 1", "№ 2"), stored
