@@ -175,3 +175,22 @@ def test_two_consent_records_for_one_pupil_at_once_are_both_kept(
         assert not any("errcode" in x for x in answers), answers
         stored = api(synapse, "GET", path, school.admin)["consents"]["photos"]
         assert stored["document_number"] in ("№ 1", "№ 2"), stored
+
+
+def test_two_retention_rules_set_at_once_are_both_answered(
+    synapse: RunningHomeserver, operator: User
+) -> None:
+    """The same pattern for a school's retention rules (delete, then insert): two set at
+    once where none was met on the rule's key (PostgreSQL)."""
+    for n in range(3):
+        admin = synapse.register("keeper")
+        body = {"name": f"Школа хранения {n}", "administrators": [admin.user_id]}
+        sid = api(synapse, "POST", "/schools", operator, body)["school_id"]
+        path = f"/schools/{sid}/retention"
+        answers = at_once(
+            synapse,
+            ("PUT", path, admin, {"rules": {"attendance": 200}}),
+            ("PUT", path, admin, {"rules": {"attendance": 300}}),
+        )
+        assert not any("errcode" in x for x in answers), answers
+        assert api(synapse, "GET", path, admin)["rules"]["attendance"] in (200, 300)

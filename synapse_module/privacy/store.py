@@ -865,13 +865,17 @@ def put_retention_txn(
 ) -> dict[str, int]:
     """Set (a number) or drop (null: kept as long as the operator's limit) each rule."""
     for kind, days in rules.items():
-        txn.execute(
-            "DELETE FROM parta_retention WHERE school_id = ? AND kind = ?", (school_id, kind)
-        )
-        if days is not None:
+        if days is None:
+            txn.execute(
+                "DELETE FROM parta_retention WHERE school_id = ? AND kind = ?", (school_id, kind)
+            )
+        else:
+            # One statement (as consents): two rules set at once where none was both
+            # inserted, and the second met the first's key.
             txn.execute(
                 "INSERT INTO parta_retention (school_id, kind, days, set_by, set_ts)"
-                " VALUES (?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (school_id, kind) DO UPDATE SET"
+                " days = excluded.days, set_by = excluded.set_by, set_ts = excluded.set_ts",
                 (school_id, kind, days, actor, now),
             )
     audit.append_txn(txn, now, actor, "retention.put", school_id, school_id, {"rules": rules})
