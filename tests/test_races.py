@@ -7,6 +7,7 @@ homeserver), so that the interleaving that once lost a write is the likely one.
 
 import base64
 import concurrent.futures
+import secrets
 import time
 from typing import Any
 
@@ -194,3 +195,31 @@ def test_two_retention_rules_set_at_once_are_both_answered(
         )
         assert not any("errcode" in x for x in answers), answers
         assert api(synapse, "GET", path, admin)["rules"]["attendance"] in (200, 300)
+
+
+def test_two_schools_imported_at_once_with_the_same_names_both_finish(
+    synapse: RunningHomeserver, operator: User
+) -> None:
+    """A district imports its schools at the same moment, and common names meet: each
+    import found «ivan.petrov» free and claimed it, the second claim met the first on
+    the account name's unique key, and that import failed («internal error»). The
+    second now takes the next free name, as it does for a name taken before."""
+    files = make_school(
+        students=12, seed=5, prefix=f"twin{secrets.token_hex(2)}-", grades=range(1, 2)
+    )
+    body = {"files": {k: base64.b64encode(v.encode()).decode() for k, v in files.items()}}
+    calls: list[Call] = []
+    schools = []
+    for n in range(2):
+        admin = synapse.register("district")
+        made = {"name": f"Школа-близнец {n}", "administrators": [admin.user_id]}
+        sid = api(synapse, "POST", "/schools", operator, made)["school_id"]
+        planned = api(synapse, "POST", f"/schools/{sid}/imports", admin, body)
+        calls.append(("POST", f"/schools/{sid}/imports/{planned['import_id']}/apply", admin, {}))
+        schools.append((sid, planned["import_id"], admin))
+    answers = at_once(synapse, *calls)
+    assert not any("errcode" in x for x in answers), answers
+    results = [wait_import(synapse, sid, imp, admin) for sid, imp, admin in schools]
+    assert [r["state"] for r in results] == ["done", "done"], [r.get("error") for r in results]
+    made_accounts = [r["result"]["created_accounts"] for r in results]
+    assert made_accounts[0] == made_accounts[1] > 0, made_accounts

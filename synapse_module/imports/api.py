@@ -429,7 +429,14 @@ class Imports:
             person = db.ImportedPerson(
                 change.source_id, user_id, change.display_name, "claimed", sign_in_code(), import_id
             )
-            await self._module.store.run("parta_import_claim", db.claim_txn, school_id, person)
+            try:
+                await self._module.store.run("parta_import_claim", db.claim_txn, school_id, person)
+            except Exception as e:
+                # Another school's import claimed the same name at the same moment (a
+                # district imports its schools together): the next free one, as above.
+                if not unique_violation(e):
+                    raise
+                continue
             return person
         raise matrix_error(409, Codes.USER_IN_USE, NO_FREE_NAME, name=stem)
 
