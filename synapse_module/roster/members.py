@@ -196,8 +196,7 @@ class MembersApi(RosterCore):
             [self._make_account(uid, name) for uid, name, _ in new_accounts],
             ACCOUNTS_AT_ONCE,
         )
-        # One change of a person at a time (``standing_locks``): a removal or a PUT of
-        # one of them at the same moment waits for this batch's rooms, and the other way.
+        # One change of a person at a time (``standing_locks``), rooms included.
         async with self.standing_locks.hold_all((school_id, t) for t in targets):
             before = await self.store.run("parta_people", db.get_people_txn, targets)
             await self.store.run(
@@ -347,9 +346,8 @@ class MembersApi(RosterCore):
 
     async def remove_from_school(self, school_id: str, target: str, actor: str) -> bool:
         """Take ``target`` out of the school's roster and rooms (power levels re-derived);
-        ``False`` when they were not in it (the erasure's roster step, run again). One
-        change of a person at a time (``standing_locks``): a PUT of them at the same
-        moment, written after, found the rooms not left yet and kept them out."""
+        ``False`` when they were not in it (the erasure's roster step, run again). Under
+        ``standing_locks``: a PUT at that moment found the rooms not left yet."""
         async with self.standing_locks.hold((school_id, target)):
             return await self._remove_from_school(school_id, target, actor)
 
@@ -383,8 +381,7 @@ class MembersApi(RosterCore):
         add_homeroom: Iterable[str] = (),
         replace_student_class: bool = False,
     ) -> Standing:
-        """Add to what ``target`` already is in this school (invites, homerooms): read
-        and written whole, one change of a person at a time (``standing_locks``)."""
+        """Add to what ``target`` already is in this school (invites, homerooms)."""
         async with self.standing_locks.hold((school.school_id, target)):
             current = (await self.get_person(target)).standing(school.school_id) or Standing(
                 school.school_id
