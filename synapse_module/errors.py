@@ -10,6 +10,7 @@ from parta_common.messages import Message
 DISK_FULL = Message("http.disk_full")
 # PostgreSQL's SQLSTATE for "disk full" (class 53, insufficient resources).
 _PG_DISK_FULL = "53100"
+_PG_UNIQUE_VIOLATION = "23505"
 
 
 def disk_full(error: BaseException) -> bool:
@@ -27,6 +28,14 @@ def disk_full(error: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def unique_violation(error: BaseException) -> bool:
+    """``error`` is a unique key refusing a row another transaction wrote meanwhile:
+    SQLite's ``UNIQUE constraint failed``, PostgreSQL's 23505."""
+    if isinstance(error, sqlite3.IntegrityError) and "UNIQUE" in str(error):
+        return True
+    return getattr(error, "pgcode", None) == _PG_UNIQUE_VIOLATION
 
 
 def disk_full_error() -> SynapseError:

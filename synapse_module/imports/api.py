@@ -39,12 +39,27 @@ from parta_common.roster_plan import (
     with_resends,
 )
 
-from ..errors import bad_json, conflict, disk_full, disk_full_error, matrix_error, not_found
+from ..errors import (
+    bad_json,
+    conflict,
+    disk_full,
+    disk_full_error,
+    matrix_error,
+    not_found,
+    unique_violation,
+)
 from ..http import EMPTY_BODY, json_body, requester_id
 from ..requests import request_schemas
 from . import rules
 from . import store as db
-from .texts import FILES_REJECTED, IMPORT_NOT_FOUND, INTERRUPTED, NO_FREE_NAME, NOT_STARTABLE
+from .texts import (
+    ANOTHER_RUNNING,
+    FILES_REJECTED,
+    IMPORT_NOT_FOUND,
+    INTERRUPTED,
+    NO_FREE_NAME,
+    NOT_STARTABLE,
+)
 
 if TYPE_CHECKING:
     from .. import PartaModule
@@ -163,15 +178,32 @@ class Imports:
             await self._module.store.run(
                 "parta_import_finish", db.finish_txn, import_id, "failed", None, error
             )
-        started = await self._module.store.run(
-            "parta_import_start", db.start_txn, import_id, user_id
-        )
+        started = await self._start(school_id, import_id, user_id)
         if not started:
             raise conflict(NOT_STARTABLE, import_id=import_id, state=imp.state)
         self._api.run_as_background_process(
             "parta_import_apply", self._run, school, import_id, user_id
         )
         return 202, _import_json(await self._import(school_id, import_id))
+
+    async def _start(self, school_id: str, import_id: str, actor: str) -> bool:
+        """Mark the import running (False: it runs or is done already); 409 while another
+        import of the school runs: two plans made from the same roster, applied at once,
+        both created every class and person (one at a time: ``parta_imports_running``,
+        a unique index, holds it on every process)."""
+        running = await self._module.store.run("parta_imports_running", db.running_txn, school_id)
+        if running is None or running == import_id:
+            try:
+                return await self._module.store.run(
+                    "parta_import_start", db.start_txn, import_id, actor
+                )
+            except Exception as e:
+                if not unique_violation(e):
+                    raise
+            running = await self._module.store.run(
+                "parta_imports_running", db.running_txn, school_id
+            )
+        raise conflict(ANOTHER_RUNNING, import_id=running or "—")
 
     async def get_sign_ins(
         self, request: SynapseRequest, school_id: str, import_id: str
@@ -397,7 +429,14 @@ class Imports:
             person = db.ImportedPerson(
                 change.source_id, user_id, change.display_name, "claimed", sign_in_code(), import_id
             )
-            await self._module.store.run("parta_import_claim", db.claim_txn, school_id, person)
+            try:
+                await self._module.store.run("parta_import_claim", db.claim_txn, school_id, person)
+            except Exception as e:
+                # Another school's import claimed the same name at the same moment (a
+                # district imports its schools together): the next free one, as above.
+                if not unique_violation(e):
+                    raise
+                continue
             return person
         raise matrix_error(409, Codes.USER_IN_USE, NO_FREE_NAME, name=stem)
 

@@ -38,4 +38,21 @@ STEPS = [
             """,
         ],
     ),
+    Step(
+        2,
+        "one running import per school: two at once made every class twice",
+        [
+            # Any second one a crash left running is failed first (start-up fails
+            # every running import anyway; applying it again resumes it).
+            """
+            UPDATE parta_imports SET state = 'failed' WHERE state = 'running'
+            AND import_id NOT IN (
+                SELECT MIN(import_id) FROM parta_imports WHERE state = 'running'
+                GROUP BY school_id
+            )
+            """,
+            "CREATE UNIQUE INDEX IF NOT EXISTS parta_imports_running"
+            " ON parta_imports (school_id) WHERE state = 'running'",
+        ],
+    ),
 ]

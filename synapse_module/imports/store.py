@@ -79,8 +79,19 @@ def get_import_txn(txn: LoggingTransaction, import_id: str) -> Import | None:
     )
 
 
+def running_txn(txn: LoggingTransaction, school_id: str) -> str | None:
+    """The school's import running now, if any (one at a time: a unique index)."""
+    txn.execute(
+        "SELECT import_id FROM parta_imports WHERE school_id = ? AND state = 'running'",
+        (school_id,),
+    )
+    row = txn.fetchone()
+    return str(row[0]) if row else None
+
+
 def start_txn(txn: LoggingTransaction, import_id: str, actor: str) -> bool:
-    """planned or failed → running, once: two clicks start one job."""
+    """planned or failed → running, once: two clicks start one job. Another import of
+    the school running already breaks ``parta_imports_running`` (unique)."""
     txn.execute(
         "UPDATE parta_imports SET state = 'running', actor = ?, error = NULL, stage = 'start',"
         " done = 0 WHERE import_id = ? AND state IN ('planned', 'failed')",

@@ -73,13 +73,17 @@ def put_consents_txn(
             continue  # already so: the original record (who, when) stays
         granted_ts = now if granted else (before["granted_ts"] if before else None)
         withdrawn_ts = None if granted else now
-        txn.execute(
-            "DELETE FROM parta_consents WHERE school_id = ? AND user_id = ? AND purpose = ?",
-            (school_id, user_id, purpose),
-        )
+        # One statement, not a delete and an insert: two records at once where there was
+        # none both inserted, and the second met the first's key (500 on PostgreSQL);
+        # now the second waits for the first, fails to serialize and is run again by
+        # Synapse, reading the first's record.
         txn.execute(
             "INSERT INTO parta_consents (school_id, user_id, purpose, granted, recorded_by,"
-            " via, document_number, granted_ts, withdrawn_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " via, document_number, granted_ts, withdrawn_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (school_id, user_id, purpose) DO UPDATE SET"
+            " granted = excluded.granted, recorded_by = excluded.recorded_by,"
+            " via = excluded.via, document_number = excluded.document_number,"
+            " granted_ts = excluded.granted_ts, withdrawn_ts = excluded.withdrawn_ts",
             (
                 school_id,
                 user_id,
@@ -895,13 +899,17 @@ def put_retention_txn(
 ) -> dict[str, int]:
     """Set (a number) or drop (null: kept as long as the operator's limit) each rule."""
     for kind, days in rules.items():
-        txn.execute(
-            "DELETE FROM parta_retention WHERE school_id = ? AND kind = ?", (school_id, kind)
-        )
-        if days is not None:
+        if days is None:
+            txn.execute(
+                "DELETE FROM parta_retention WHERE school_id = ? AND kind = ?", (school_id, kind)
+            )
+        else:
+            # One statement (as consents): two rules set at once where none was both
+            # inserted, and the second met the first's key.
             txn.execute(
                 "INSERT INTO parta_retention (school_id, kind, days, set_by, set_ts)"
-                " VALUES (?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (school_id, kind) DO UPDATE SET"
+                " days = excluded.days, set_by = excluded.set_by, set_ts = excluded.set_ts",
                 (school_id, kind, days, actor, now),
             )
     audit.append_txn(txn, now, actor, "retention.put", school_id, school_id, {"rules": rules})

@@ -14,6 +14,7 @@ from synapse.module_api.errors import Codes, SynapseError
 from parta_common.messages import Message
 from parta_common.roles import Role
 
+from ..concurrency import KeyedLock
 from ..errors import forbidden, matrix_error, not_found
 from ..http import check_json, json_body, requester_id
 from ..query import query_string
@@ -116,6 +117,15 @@ class RosterCore:
         # Called after a school's policy changed: privacy shows or hides students'
         # avatars in its rooms when ``photos`` starts or stops being enforced.
         self.policy_changed_hooks: list[PolicyChangedHook] = []
+        # (school, person) whose standing is being changed right now, from the read of
+        # what they were to their rooms brought in step (``MembersApi._update_member``,
+        # ``put_member``, ``members_batch``, ``remove_from_school``): two at once lost
+        # one's change (two parent links confirmed together kept one child), hit the
+        # roles' unique key (PostgreSQL), or left Matrix out of step with the roster (a
+        # removal and a re-adding: in 7А, out of its chat). In this process: the REST
+        # API runs on main, and so do the imports and erasures it starts (an erasure
+        # resumed at start-up runs where the background tasks do).
+        self.standing_locks = KeyedLock()
 
         api = self.api
         self._rooms = InvalidatedCache("parta_rooms", self._load_room, 100000)

@@ -104,9 +104,10 @@ class MembersApi(RosterCore):
             if refusal is not None:
                 raise forbidden(refusal)
         classes = await self._validate_member(school, roles, class_ids, children, homeroom_of)
-        standing = await self._put_member(
-            school, target, roles, classes, children, homeroom_of, user_id
-        )
+        async with self.standing_locks.hold((school_id, target)):
+            standing = await self._put_member(
+                school, target, roles, classes, children, homeroom_of, user_id
+            )
         return 200, standing_json(target, standing)
 
     async def post_members_batch(
@@ -195,47 +196,49 @@ class MembersApi(RosterCore):
             [self._make_account(uid, name) for uid, name, _ in new_accounts],
             ACCOUNTS_AT_ONCE,
         )
-        before = await self.store.run("parta_people", db.get_people_txn, targets)
-        await self.store.run(
-            "parta_put_members", _put_members_txn, school_id, plan, user_id, now_ms()
-        )
-        await self._forget(targets)
-        after = await self.store.run("parta_people", db.get_people_txn, targets)
-        rooms = await self.store.run("parta_school_rooms_full", db.school_rooms_txn, school_id)
-        moved: set[str] = set()
-        for target in targets:
-            b = before[target].standing(school_id)
-            a = after[target].standing(school_id)
-            if b is not None and (a is None or a.learns_in != b.learns_in):
-                moved.add(target)
-
-        waiting = await self.store.run("parta_not_signed_in", db.not_signed_in_txn, targets)
-
-        # A few people at a time: Synapse persists events of different rooms in parallel.
-        def reconcile(target: str) -> Callable[[], Awaitable[bool]]:
-            return lambda: self._reconcile(
-                school_id,
-                before[target],
-                after[target],
-                rooms=rooms,
-                sync_power=False,
-                signed_in=target not in waiting,
+        # One change of a person at a time (``standing_locks``), rooms included.
+        async with self.standing_locks.hold_all((school_id, t) for t in targets):
+            before = await self.store.run("parta_people", db.get_people_txn, targets)
+            await self.store.run(
+                "parta_put_members", _put_members_txn, school_id, plan, user_id, now_ms()
             )
+            await self._forget(targets)
+            after = await self.store.run("parta_people", db.get_people_txn, targets)
+            rooms = await self.store.run("parta_school_rooms_full", db.school_rooms_txn, school_id)
+            moved: set[str] = set()
+            for target in targets:
+                b = before[target].standing(school_id)
+                a = after[target].standing(school_id)
+                if b is not None and (a is None or a.learns_in != b.learns_in):
+                    moved.add(target)
 
-        results = await gather_limited([reconcile(t) for t in targets], BATCH_CONCURRENCY)
-        staff_changed = any(results)
-        for child in sorted(moved):
-            for parent in await self.store.run(
-                "parta_parents_of", db.parents_of_txn, school_id, child
-            ):
-                await self._forget([parent])
-                now = await self.get_person(parent)
-                await self._reconcile(school_id, now, now, full=True, rooms=rooms)
-        if staff_changed:
-            await self._sync_power_levels(school_id, rooms)
-        for target in targets:
-            if before[target].reads_units != after[target].reads_units:
-                await self._sync_unit_rooms(before[target], after[target])
+            waiting = await self.store.run("parta_not_signed_in", db.not_signed_in_txn, targets)
+
+            # A few people at a time: Synapse persists events of different rooms in parallel.
+            def reconcile(target: str) -> Callable[[], Awaitable[bool]]:
+                return lambda: self._reconcile(
+                    school_id,
+                    before[target],
+                    after[target],
+                    rooms=rooms,
+                    sync_power=False,
+                    signed_in=target not in waiting,
+                )
+
+            results = await gather_limited([reconcile(t) for t in targets], BATCH_CONCURRENCY)
+            staff_changed = any(results)
+            for child in sorted(moved):
+                for parent in await self.store.run(
+                    "parta_parents_of", db.parents_of_txn, school_id, child
+                ):
+                    await self._forget([parent])
+                    now = await self.get_person(parent)
+                    await self._reconcile(school_id, now, now, full=True, rooms=rooms)
+            if staff_changed:
+                await self._sync_power_levels(school_id, rooms)
+            for target in targets:
+                if before[target].reads_units != after[target].reads_units:
+                    await self._sync_unit_rooms(before[target], after[target])
         made = {uid for uid, _, _ in new_accounts}
         return [
             {
@@ -343,7 +346,12 @@ class MembersApi(RosterCore):
 
     async def remove_from_school(self, school_id: str, target: str, actor: str) -> bool:
         """Take ``target`` out of the school's roster and rooms (power levels re-derived);
-        ``False`` when they were not in it (the erasure's roster step, run again)."""
+        ``False`` when they were not in it (the erasure's roster step, run again). Under
+        ``standing_locks``: a PUT at that moment found the rooms not left yet."""
+        async with self.standing_locks.hold((school_id, target)):
+            return await self._remove_from_school(school_id, target, actor)
+
+    async def _remove_from_school(self, school_id: str, target: str, actor: str) -> bool:
         before = await self.get_person(target)
         if before.standing(school_id) is None:
             return False
@@ -374,22 +382,23 @@ class MembersApi(RosterCore):
         replace_student_class: bool = False,
     ) -> Standing:
         """Add to what ``target`` already is in this school (invites, homerooms)."""
-        current = (await self.get_person(target)).standing(school.school_id) or Standing(
-            school.school_id
-        )
-        classes: dict[str, Role] = dict.fromkeys(current.teaches, Role.TEACHER)
-        if not replace_student_class:
-            classes.update(dict.fromkeys(current.learns_in, Role.STUDENT))
-        classes.update(add_classes or {})
-        return await self._put_member(
-            school,
-            target,
-            set(current.roles) | set(add_roles),
-            classes,
-            set(current.children) | set(add_children),
-            set(current.homeroom_of) | set(add_homeroom),
-            actor,
-        )
+        async with self.standing_locks.hold((school.school_id, target)):
+            current = (await self.get_person(target)).standing(school.school_id) or Standing(
+                school.school_id
+            )
+            classes: dict[str, Role] = dict.fromkeys(current.teaches, Role.TEACHER)
+            if not replace_student_class:
+                classes.update(dict.fromkeys(current.learns_in, Role.STUDENT))
+            classes.update(add_classes or {})
+            return await self._put_member(
+                school,
+                target,
+                set(current.roles) | set(add_roles),
+                classes,
+                set(current.children) | set(add_children),
+                set(current.homeroom_of) | set(add_homeroom),
+                actor,
+            )
 
     async def _put_member(
         self,
