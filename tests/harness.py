@@ -188,6 +188,22 @@ class RunningHomeserver:
         self.proc = self.hs.start()
         self.hs.wait_healthy(self.proc)
 
+    @contextlib.contextmanager
+    def module_config_changed(self, **changes: Any) -> Iterator[None]:
+        """Synapse (one process) restarted with the module's config changed by
+        ``changes``, and restarted as it was afterwards: for a test that wants a setting
+        other than the one its module-scoped homeserver runs with."""
+        running = self.hs
+        self.hs = attrs.evolve(running, module_config={**running.module_config, **changes})
+        self.hs.write_config()
+        self.restart()
+        try:
+            yield
+        finally:
+            self.hs = running
+            self.hs.write_config()
+            self.restart()
+
     def stop(self) -> None:
         for _, proc in reversed(self.others):
             _terminate(proc)
