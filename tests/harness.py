@@ -29,6 +29,13 @@ from tests import openapi_check
 
 PG_ADMIN = Postgres(database="postgres")
 
+# Synapse settings of every test homeserver (a test's ``extra`` may override them).
+# Passwords hashed with bcrypt's fewest rounds, as in Synapse's own tests: at Synapse's
+# default of 12 each of the suite's registrations and password logins cost a quarter of
+# a second of a core (a built school alone registers eight people). No test is about the
+# hash's cost; ``make run`` and deployments keep Synapse's default.
+TEST_SYNAPSE: dict[str, Any] = {"bcrypt_rounds": 4}
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -257,7 +264,7 @@ def running_homeserver(
         postgres=postgres,
         module_config=module_config or {},
         load_module=load_module,
-        extra=extra or {},
+        extra={**TEST_SYNAPSE, **(extra or {})},
         app_service_files=app_service_files,
         federation_port=federation_port,
         tls_files=tls_files,
@@ -363,7 +370,7 @@ def running_workers(
         port=free_port(),
         postgres=postgres,
         module_config=module_config or {},
-        extra=extra or {},
+        extra={**TEST_SYNAPSE, **(extra or {})},
         topology=topology,
         app_service_files=app_service_files,
     )
