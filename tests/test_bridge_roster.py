@@ -451,7 +451,7 @@ def test_a_restart_in_the_middle_finishes_without_duplicates(
 def rooms_at_sign_in(env: BridgeEnv) -> Iterator[None]:
     """Synapse with ``open_rooms_at_import: false`` for one test (restarted, and back as
     it was afterwards): nobody is joined to a room behind the import. For a test of
-    something else at a size where those joins (about 5,600 for the whole sample school)
+    something else at a size where those joins (about 5,300: 1,323 people, four rooms each)
     would share Synapse's one thread with it and with its sign-ins; the joins behind an
     import are tested in test_zip_sent_to_the_bot_builds_the_school, test_first_sign_in
     and test_school_morning."""
