@@ -59,8 +59,9 @@ def operator(synapse: RunningHomeserver) -> User:
     return synapse.register("op", admin=True)
 
 
-# Two schools for the whole file (each test adds the people and units it tries with):
-# a built school is about forty requests, eight registrations and their rooms' joins.
+# Two schools for the file (each test adds the people and units it tries with): a built
+# school is about forty requests, eight registrations and their rooms' joins. Tests that
+# need a parent named in A only, or take a school's teacher off, build their own.
 @pytest.fixture(scope="module")
 def a(synapse: RunningHomeserver, operator: User) -> School:
     return build_school(synapse, operator, "Школа А")
@@ -446,7 +447,7 @@ def test_a_teacher_removed_from_the_school_no_longer_sees_who_confirmed(
 
 
 def test_a_schools_erasure_takes_only_an_account_made_for_schools(
-    synapse: RunningHomeserver,
+    synapse: RunningHomeserver, operator: User, a: School
 ) -> None:
     """An account someone made on the server themself (or another party made for them) is
     in no school; a school's administrator enrols it as a parent and erases it: the
@@ -454,8 +455,7 @@ def test_a_schools_erasure_takes_only_an_account_made_for_schools(
     and stays. An account Parta made for a school (added by name, a sign-in code) goes
     with the school's erasure when nothing else holds it; the operator's erasure of a
     whole account takes one of the person's own too."""
-    operator = synapse.register("op", admin=True)
-    school = build_school(synapse, operator, "Школа И")
+    school = a
     own, own_too = synapse.register("own"), synapse.register("own")
     for person in (own, own_too):
         api(
