@@ -271,6 +271,9 @@ class Morning:
     admin: SignIn | None = None
     tokens: dict[str, str] = attrs.Factory(dict)
     errors: list[str] = attrs.Factory(list)
+    # How often the waits for joins behind the import or a sign-in ask (the figures'
+    # resolution; the tests ask more often, to be done sooner).
+    poll_s: float = 2.0
 
     @property
     def base(self) -> str:
@@ -330,8 +333,9 @@ async def import_school(m: Morning, students: int) -> dict[str, Any]:
 async def open_rooms_joined(m: Morning, limit_s: float) -> dict[str, Any]:
     """After the import: wait until everyone on the school's roster is in the
     announcements room (the module joins them to the school-wide rooms in the background,
-    ``open_rooms_at_import``), polling its members through the admin API every 2 s, so
-    that the morning measured is the morning, not the import's tail."""
+    ``open_rooms_at_import``), polling its members through the admin API every
+    ``m.poll_s`` (2 s), so that the morning measured is the morning, not the import's
+    tail."""
     listed = await m.json("GET", f"{API}/schools/{m.school_id}/members", m.tokens[m.operator])
     everyone = {x["user_id"] for x in listed["members"]}
     path = f"/_synapse/admin/v1/rooms/{urllib.parse.quote(m.announcements)}/members"
@@ -342,7 +346,7 @@ async def open_rooms_joined(m: Morning, limit_s: float) -> dict[str, Any]:
         joined = set((await m.json("GET", path, m.tokens[m.operator]))["members"]) & everyone
         if joined == everyone or time.monotonic() >= deadline:
             break
-        await asyncio.sleep(2)
+        await asyncio.sleep(m.poll_s)
     wall = time.monotonic() - started
     return {
         "people": len(everyone),
@@ -402,7 +406,7 @@ async def rooms_ready(m: Morning, answered: dict[str, float], limit_s: float) ->
             if user_id not in waiting and user_id not in ready:
                 ready[user_id] = now
         if len(ready) < len(answered):
-            await asyncio.sleep(2)
+            await asyncio.sleep(m.poll_s)
     lags = [ready[u] - answered[u] for u in ready]
     last = max(ready.values(), default=time.monotonic()) - min(answered.values())
     return {
@@ -769,6 +773,7 @@ async def run(
     staggered: bool = False,
     mixed: bool = False,
     open_rooms_at_import: bool = True,
+    poll_s: float = 2.0,
 ) -> dict[str, Any]:
     """The whole scenario on ``env``; returns the report (see the module docstring).
     ``sliding``: a second delivery phase after the first, every pupil on sliding sync
@@ -778,7 +783,8 @@ async def run(
     first half, is the same run's baseline; ``mixed``: the later half is every other
     pupil (each class half syncing, half signing in), not the roster's second half
     (whole classes). ``open_rooms_at_import`` False: the module's setting off (every
-    room joined at the first sign-in, as before session 7)."""
+    room joined at the first sign-in, as before session 7). ``poll_s``: how often the
+    waits for the joins ask whether they are done."""
     topology = (
         "workers: " + ", ".join(n for n, _ in env.hs.others) if env.hs.others else "one process"
     )
@@ -788,7 +794,7 @@ async def run(
         "topology": topology,
     }
     operator = await asyncio.to_thread(env.hs.register, "operator", True)
-    m = Morning(env=env, http=new_session(), operator=operator.user_id)
+    m = Morning(env=env, http=new_session(), operator=operator.user_id, poll_s=poll_s)
     try:
         m.tokens[operator.user_id] = operator.access_token
         meter = ProcessMeter(lambda: process_ids(env))

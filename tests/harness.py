@@ -29,6 +29,13 @@ from tests import openapi_check
 
 PG_ADMIN = Postgres(database="postgres")
 
+# Synapse settings of every test homeserver (a test's ``extra`` may override them).
+# Passwords hashed with bcrypt's fewest rounds, as in Synapse's own tests: at Synapse's
+# default of 12 each of the suite's registrations and password logins cost a quarter of
+# a second of a core (a built school alone registers eight people). No test is about the
+# hash's cost; ``make run`` and deployments keep Synapse's default.
+TEST_SYNAPSE: dict[str, Any] = {"bcrypt_rounds": 4}
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -188,6 +195,22 @@ class RunningHomeserver:
         self.proc = self.hs.start()
         self.hs.wait_healthy(self.proc)
 
+    @contextlib.contextmanager
+    def module_config_changed(self, **changes: Any) -> Iterator[None]:
+        """Synapse (one process) restarted with the module's config changed by
+        ``changes``, and restarted as it was afterwards: for a test that wants a setting
+        other than the one its module-scoped homeserver runs with."""
+        running = self.hs
+        self.hs = attrs.evolve(running, module_config={**running.module_config, **changes})
+        self.hs.write_config()
+        self.restart()
+        try:
+            yield
+        finally:
+            self.hs = running
+            self.hs.write_config()
+            self.restart()
+
     def stop(self) -> None:
         for _, proc in reversed(self.others):
             _terminate(proc)
@@ -241,7 +264,7 @@ def running_homeserver(
         postgres=postgres,
         module_config=module_config or {},
         load_module=load_module,
-        extra=extra or {},
+        extra={**TEST_SYNAPSE, **(extra or {})},
         app_service_files=app_service_files,
         federation_port=federation_port,
         tls_files=tls_files,
@@ -347,7 +370,7 @@ def running_workers(
         port=free_port(),
         postgres=postgres,
         module_config=module_config or {},
-        extra=extra or {},
+        extra={**TEST_SYNAPSE, **(extra or {})},
         topology=topology,
         app_service_files=app_service_files,
     )

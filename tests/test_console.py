@@ -34,13 +34,18 @@ IMPORT_DEADLINE_MS = 240_000
 
 @pytest.fixture(scope="module")
 def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHomeserver]:
-    """A Synapse with video lessons on, so the lessons page has lessons to list."""
+    """A Synapse with video lessons on, so the lessons page has lessons to list; the
+    school-wide rooms joined at the first sign-in (``open_rooms_at_import`` off): nobody
+    imported here signs in, and the joins behind its imports (some 600: 147 people)
+    would share Synapse with the pages of the tests after it. The joins behind an
+    import are tested in test_first_sign_in, test_bridge_roster and test_school_morning."""
     config = {
         "media": {
             "enabled": True,
             "token_secret": "console-test-secret-of-thirty-two-chars!",
             "sfu_public_url": "http://127.0.0.1:9/",
-        }
+        },
+        "open_rooms_at_import": False,
     }
     with running_homeserver(tmp_path_factory.mktemp("console"), module_config=config) as running:
         yield running

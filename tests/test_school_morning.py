@@ -32,6 +32,7 @@ async def test_a_school_morning_of_a_hundred_pupils(tmp_path: Path) -> None:
             # A deadline so a stuck queue fails instead of hanging, not a figure.
             ready_limit_s=900,
             echo=lambda line: None,
+            poll_s=0.5,
             sliding=True,
         )
     assert report["errors"] == 0, report["error_samples"]
@@ -76,6 +77,7 @@ async def test_a_morning_where_half_the_school_signs_in_during_the_messages(
             samples=1,
             ready_limit_s=900,
             echo=lambda line: None,
+            poll_s=0.5,
             staggered=True,
         )
     assert report["errors"] == 0, report["error_samples"]

@@ -13,7 +13,7 @@ import pytest
 from devtools.homeserver import HttpError
 from synapse_module.privacy.rules import scope_of
 from tests.harness import RunningHomeserver, User
-from tests.roster_helpers import api, api_error, build_school
+from tests.roster_helpers import School, api, api_error, build_school
 from tests.test_appoint_by_name import fresh, message_id
 from tests.test_first_sign_in import sign_in
 
@@ -54,6 +54,24 @@ def erased(hs: RunningHomeserver, school_id: str, admin: User, user_id: str) -> 
     return done
 
 
+@pytest.fixture(scope="module")
+def operator(synapse: RunningHomeserver) -> User:
+    return synapse.register("op", admin=True)
+
+
+# Two schools for the file (each test adds the people and units it tries with): a built
+# school is about forty requests, eight registrations and their rooms' joins. Tests that
+# need a parent named in A only, or take a school's teacher off, build their own.
+@pytest.fixture(scope="module")
+def a(synapse: RunningHomeserver, operator: User) -> School:
+    return build_school(synapse, operator, "Школа А")
+
+
+@pytest.fixture(scope="module")
+def b(synapse: RunningHomeserver, operator: User) -> School:
+    return build_school(synapse, operator, "Школа Б")
+
+
 @pytest.mark.parametrize(
     ("schools", "units", "runs_server", "made_by_parta", "scope"),
     [
@@ -71,16 +89,13 @@ def test_what_an_erasure_takes(
 
 
 def test_a_school_does_not_make_a_sign_in_code_for_an_account_held_elsewhere(
-    synapse: RunningHomeserver,
+    synapse: RunningHomeserver, operator: User, a: School, b: School
 ) -> None:
     """School A's administrator enrols, as a parent in A, a teacher school B added by name
     (who has only B's sign-in code yet) and a regional coordinator appointed by name,
     then asks A for a new sign-in code for each: refused (403, Russian and English), so
     A never signs in as B's teacher or as the region. Whoever manages all the account
     holds (the operator here) still makes one, and it signs in."""
-    operator = synapse.register("op", admin=True)
-    a = build_school(synapse, operator, "Школа А")
-    b = build_school(synapse, operator, "Школа Б")
     b_teacher = api(
         synapse,
         "POST",
@@ -159,13 +174,12 @@ def test_a_school_does_not_make_a_sign_in_code_for_an_account_held_elsewhere(
 
 
 def test_a_schools_erasure_never_takes_an_account_that_runs_the_server(
-    synapse: RunningHomeserver,
+    synapse: RunningHomeserver, a: School
 ) -> None:
     """A school's administrator enrols the server's operator as a parent in their school,
     then erases them there: the school's part is done (they are out of its roster), but
     the operator's account stays, as it stays for a coordinator."""
-    operator = synapse.register("op", admin=True)
-    school = build_school(synapse, operator, "Школа В")
+    school = a
     other_operator = synapse.register("op2", admin=True)
     quoted = urllib.parse.quote(other_operator.user_id, safe="")
     api(
@@ -183,14 +197,15 @@ def test_a_schools_erasure_never_takes_an_account_that_runs_the_server(
     assert other_operator.user_id not in {m["user_id"] for m in members["members"]}
 
 
-def test_parta_own_account_is_nobody_on_a_roster(synapse: RunningHomeserver) -> None:
+def test_parta_own_account_is_nobody_on_a_roster(
+    synapse: RunningHomeserver, operator: User, a: School
+) -> None:
     """Parta's service account runs every school's rooms (their creator, the sender of
     their state and of the bot's notices). Put on a roster — a parent in a school, a
     unit's coordinator — a school's erasure would then redact everything it ever sent
     in the school's rooms. Refused wherever a person joins a roster (400, Russian and
     English), and the school's rooms still take its roster's changes."""
-    operator = synapse.register("op", admin=True)
-    school = build_school(synapse, operator, "Школа Г")
+    school = a
     service = "@parta:localhost"
     quoted = urllib.parse.quote(service, safe="")
     sid = school.school_id
@@ -224,7 +239,7 @@ def test_parta_own_account_is_nobody_on_a_roster(synapse: RunningHomeserver) -> 
 
 
 def test_a_parent_records_consents_only_in_the_school_that_names_them_the_parent(
-    synapse: RunningHomeserver,
+    synapse: RunningHomeserver, a: School, b: School
 ) -> None:
     """What holds (tried as a parent would): a child in two schools, their parent named so
     in school A only, who is a parent of another child in B. In B they neither record,
@@ -232,9 +247,6 @@ def test_a_parent_records_consents_only_in_the_school_that_names_them_the_parent
     record with the child's ID encoded (``%40…%3A…``) and it reads the same plainly; a
     body claiming a paper form is refused (400); the child, a 7th-grader, records nothing
     for themself in either school (grade 8 from)."""
-    operator = synapse.register("op", admin=True)
-    a = build_school(synapse, operator, "Школа Е")
-    b = build_school(synapse, operator, "Школа Ж")
     child, parent = a.students[0], a.parent
     api(
         synapse,
@@ -268,14 +280,13 @@ def test_a_parent_records_consents_only_in_the_school_that_names_them_the_parent
     assert api(synapse, "GET", f"{in_b}/consents", b.admin)["consents"] == {}
 
 
-def test_a_school_does_not_rename_an_account_held_elsewhere(synapse: RunningHomeserver) -> None:
+def test_a_school_does_not_rename_an_account_held_elsewhere(
+    synapse: RunningHomeserver, operator: User, a: School, b: School
+) -> None:
     """The display name is the whole account's: school A's administrator who enrols
     school B's teacher (added by name, so renamable by the roster) as a parent in A may
     not rename them everywhere (403, Russian and English; the name stays); nor may B's
     administrator now, who does not manage A; the operator, who manages both, may."""
-    operator = synapse.register("op", admin=True)
-    a = build_school(synapse, operator, "Школа А")
-    b = build_school(synapse, operator, "Школа Б")
     teacher = api(
         synapse,
         "POST",
@@ -310,7 +321,7 @@ def test_a_school_does_not_rename_an_account_held_elsewhere(synapse: RunningHome
 
 
 def test_an_import_leaves_the_name_of_an_account_held_elsewhere(
-    synapse: RunningHomeserver,
+    synapse: RunningHomeserver, a: School, b: School
 ) -> None:
     """School A's roster renames a pupil it imported, but school B has enrolled the pupil
     meanwhile: applying A's import does everything else, leaves the name, and says so
@@ -319,9 +330,6 @@ def test_an_import_leaves_the_name_of_an_account_held_elsewhere(
     from tests.data.make_sample_school import make_school
     from tests.test_privacy_imports import _b64, _wait, _with_user_cell
 
-    operator = synapse.register("op", admin=True)
-    a = build_school(synapse, operator, "Школа А")
-    b = build_school(synapse, operator, "Школа Б")
     sid = a.school_id
     files = make_school(students=6, seed=7, prefix="wa-", grades=range(1, 2))
     roster = read_files({k: v.encode() for k, v in files.items()})
@@ -439,7 +447,7 @@ def test_a_teacher_removed_from_the_school_no_longer_sees_who_confirmed(
 
 
 def test_a_schools_erasure_takes_only_an_account_made_for_schools(
-    synapse: RunningHomeserver,
+    synapse: RunningHomeserver, operator: User, a: School
 ) -> None:
     """An account someone made on the server themself (or another party made for them) is
     in no school; a school's administrator enrols it as a parent and erases it: the
@@ -447,8 +455,7 @@ def test_a_schools_erasure_takes_only_an_account_made_for_schools(
     and stays. An account Parta made for a school (added by name, a sign-in code) goes
     with the school's erasure when nothing else holds it; the operator's erasure of a
     whole account takes one of the person's own too."""
-    operator = synapse.register("op", admin=True)
-    school = build_school(synapse, operator, "Школа И")
+    school = a
     own, own_too = synapse.register("own"), synapse.register("own")
     for person in (own, own_too):
         api(
