@@ -245,6 +245,9 @@ async def test_the_queue_fits_a_phone_and_a_former_member_is_erased_there(
         erase = page.locator("#erase-dialog")
         await expect(erase).to_be_visible()
         await expect(erase).to_contain_text(leaver.user_id)
+        # Off the roster already: the dialog does not say they will leave its rooms.
+        await expect(erase).to_contain_text("в списке школы его уже нет")
+        await expect(erase).not_to_contain_text("выйдет из всех комнат")
         assert await page.evaluate(OUTSIDE, 360) == []
         assert await page.evaluate(SMALL_BUTTONS) == []
         await shot(page, folder, "phone-erase-former-member")

@@ -58,7 +58,7 @@ function confirmErasure(school, member) {
         h(
           "ul",
           {},
-          h("li", {}, t("erase.what_roster")),
+          h("li", {}, t(member.former ? "erase.what_roster_former" : "erase.what_roster")),
           h("li", {}, t("erase.what_messages")),
           h("li", {}, t("erase.what_rows")),
         ),
@@ -248,7 +248,7 @@ export async function privacyView({ school, section, heading, say, act }) {
               onclick: () =>
                 runErasure({
                   school,
-                  member: { user_id: r.user_id, display_name: who },
+                  member: { user_id: r.user_id, display_name: who, former: !names.has(r.user_id) },
                   act,
                   say,
                   place: (box) => {
