@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from synapse.api.errors import HttpResponseException, SynapseError
 
-from ..concurrency import gather_limited
+from ..concurrency import KeyedLock, gather_limited
 from . import store as db
 from .admin import admin_session
 from .export import media_path
@@ -61,7 +61,7 @@ class Erasure:
         self._module = module
         self._api = module.api
         self._running: set[str] = set()
-        self._people: set[str] = set()  # whose erasure runs in this process now
+        self._people = KeyedLock()  # one erasure of a person at a time in this process
 
     async def run(self, erasure_id: str) -> None:
         """Carry the journalled erasure through its remaining steps (once at a time), one
@@ -76,14 +76,8 @@ class Erasure:
             journal = await self._module.store.run("parta_erasure", db.erasure_txn, erasure_id)
             if journal is None:
                 return
-            person = journal["user_id"]
-            while person in self._people:
-                await self._api.sleep(0.2)
-            self._people.add(person)
-            try:
+            async with self._people.hold(journal["user_id"]):
                 await self._run(erasure_id)
-            finally:
-                self._people.discard(person)
         finally:
             self._running.discard(erasure_id)
 
